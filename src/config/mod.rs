@@ -1,0 +1,103 @@
+//! Configuration: LiteLLM's `config.yaml` read as it is, plus our `llmux:` section.
+//!
+//! `locate` decides which file (flag, `$LLMUX_CONFIG`, the config dir, else the built-in
+//! demo); `load` parses it into the resolved types of `model`, reporting bad input as
+//! `path:line:col: message` and unimplemented keys as one warning each.
+
+mod load;
+mod model;
+mod positions;
+mod providers;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use load::{load_file, load_str};
+pub use model::*;
+pub use providers::{ProviderFamily, resolve_model};
+
+/// The built-in demo config: mock deployments only, no keys, no network.
+pub const DEMO_CONFIG: &str = include_str!("demo.yaml");
+
+/// The environment variable that names a config file.
+pub const CONFIG_ENV: &str = "LLMUX_CONFIG";
+
+/// A config that cannot be used, located in its file where possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, or `None` for text that did not come from a file.
+    pub path: Option<PathBuf>,
+    /// 1-based, when known.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self
+            .path
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<config>".to_string());
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{path}:{l}:{c}: {}", self.message),
+            (Some(l), None) => write!(f, "{path}:{l}: {}", self.message),
+            _ => write!(f, "{path}: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where the config comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Demo,
+}
+
+/// `--config PATH`, else `$LLMUX_CONFIG`, else `<config dir>/llmux/config.yaml` if it exists,
+/// else the demo. A path given by flag or variable must exist (the loader says so if not).
+pub fn locate(flag: Option<&Path>) -> ConfigSource {
+    if let Some(p) = flag {
+        return ConfigSource::File(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()) {
+        return ConfigSource::File(PathBuf::from(p));
+    }
+    if let Some(p) = default_config_path().filter(|p| p.exists()) {
+        return ConfigSource::File(p);
+    }
+    ConfigSource::Demo
+}
+
+/// `<config dir>/llmux/config.yaml` (XDG on Linux).
+pub fn default_config_path() -> Option<PathBuf> {
+    config_dir().map(|d| d.join("config.yaml"))
+}
+
+/// `<config dir>/llmux`.
+pub fn config_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "llmux").map(|p| p.config_dir().to_path_buf())
+}
+
+/// `<data dir>/llmux`: sessions and the request log.
+pub fn data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "llmux").map(|p| p.data_dir().to_path_buf())
+}
+
+/// Loads what `locate` found.
+pub fn load(source: &ConfigSource) -> Result<Config, ConfigError> {
+    match source {
+        ConfigSource::File(p) => load_file(p),
+        ConfigSource::Demo => demo(),
+    }
+}
+
+/// The built-in demo config.
+pub fn demo() -> Result<Config, ConfigError> {
+    let mut cfg = load_str(DEMO_CONFIG, None)?;
+    cfg.is_demo = true;
+    Ok(cfg)
+}

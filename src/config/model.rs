@@ -1,0 +1,304 @@
+//! The resolved configuration: what the loader produces from a LiteLLM `config.yaml` and
+//! what the router, `check`, `models`, the TUI and `serve` read. Nothing here parses; see
+//! `config::load` for how YAML becomes these types.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// LiteLLM's default `num_retries` (the OpenAI SDK's `DEFAULT_MAX_RETRIES`).
+pub const DEFAULT_NUM_RETRIES: u32 = 2;
+/// LiteLLM's `DEFAULT_ALLOWED_FAILS`.
+pub const DEFAULT_ALLOWED_FAILS: u32 = 3;
+/// LiteLLM's `DEFAULT_COOLDOWN_TIME_SECONDS`.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5);
+/// LiteLLM's `ROUTER_MAX_FALLBACKS`: how many fallback groups one request may walk.
+pub const DEFAULT_MAX_FALLBACKS: usize = 5;
+/// LiteLLM's `request_timeout` default (6000 s) is useless in a terminal; ours is 10 minutes.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A whole, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from; `None` for the built-in demo config.
+    pub source: Option<PathBuf>,
+    /// True when this is the built-in demo config (the TUI shows a DEMO badge).
+    pub is_demo: bool,
+    /// Every deployment, in file order.
+    pub deployments: Vec<Deployment>,
+    /// Model group names in order of first appearance in `model_list`.
+    pub groups: Vec<String>,
+    pub router: RouterSettings,
+    pub app: AppSettings,
+    /// `general_settings.master_key`: the bearer key of `llmux serve`.
+    pub master_key: Option<Secret>,
+    /// Keys we read but do not implement, and other non-fatal findings (one each).
+    pub warnings: Vec<ConfigWarning>,
+}
+
+impl Config {
+    /// The deployments of one model group, in file order.
+    pub fn group_deployments<'a>(
+        &'a self,
+        group: &'a str,
+    ) -> impl Iterator<Item = &'a Deployment> + 'a {
+        self.deployments.iter().filter(move |d| d.group == group)
+    }
+
+    /// Resolves `model_group_alias` (one level, as LiteLLM does) and returns the group name
+    /// if such a group exists.
+    pub fn resolve_group<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        let name = self
+            .router
+            .model_group_alias
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or(name);
+        self.groups
+            .iter()
+            .find(|g| g.as_str() == name)
+            .map(String::as_str)
+    }
+}
+
+/// A non-fatal finding, shown by `llmux check` and logged at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// 1-based line and column in the config file, when known.
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+/// The wire format a deployment speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wire {
+    /// OpenAI chat completions (also every OpenAI-compatible family), `Authorization: Bearer`.
+    OpenAi,
+    /// Azure OpenAI: `{api_base}/openai/deployments/{model}/chat/completions?api-version=…`, `api-key`.
+    Azure,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Gemini `streamGenerateContent?alt=sse`.
+    Gemini,
+    /// Ollama's native `/api/chat` NDJSON (`ollama_chat/`).
+    OllamaChat,
+    /// The built-in demo provider (`mock/`): no network.
+    Mock,
+}
+
+/// One entry of `model_list`: a concrete endpoint serving a model group.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Unique across the config: `model_info.id`, else the `model` as written, with `#2`,
+    /// `#3`… added where the same model appears twice.
+    pub id: String,
+    /// The model group (`model_name`).
+    pub group: String,
+    /// The provider family as written or inferred (`openai`, `anthropic`, `groq`, `mock`, …).
+    pub provider: String,
+    pub wire: Wire,
+    /// The provider's own model id (after the prefix), sent on the wire.
+    pub model: String,
+    /// `litellm_params.model` as written (`openai/gpt-4o-mini`), for price lookups and display.
+    pub litellm_model: String,
+    /// Base URL without a trailing slash.
+    pub api_base: String,
+    pub api_key: Option<Secret>,
+    pub api_version: Option<String>,
+    /// Client-side limits per deployment (per minute).
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    /// Whole-request deadline.
+    pub timeout: Option<Duration>,
+    /// Deadline for the first token of a stream.
+    pub stream_timeout: Option<Duration>,
+    /// Provider-level retries; the router does its own, so this only counts for reporting.
+    pub max_retries: Option<u32>,
+    /// Relative pick weight for simple-shuffle.
+    pub weight: Option<f64>,
+    /// Priority tier: lower is tried first.
+    pub order: Option<u32>,
+    /// Per-deployment cooldown override (`0` disables cooldowns for it).
+    pub cooldown_time: Option<Duration>,
+    /// Price overrides in USD per token (from `litellm_params` or `model_info`).
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+    pub cache_read_input_token_cost: Option<f64>,
+    pub cache_creation_input_token_cost: Option<f64>,
+    pub output_cost_per_reasoning_token: Option<f64>,
+    /// `model_info.base_model`: the name used for price and context-window lookups.
+    pub base_model: Option<String>,
+    /// `model_info.max_input_tokens` (or the price table's).
+    pub max_input_tokens: Option<u64>,
+    /// Request defaults from `litellm_params`.
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    /// `litellm_params.tags`.
+    pub tags: Vec<String>,
+    /// The demo provider's behaviour; `Some` exactly when `wire == Wire::Mock`.
+    pub mock: Option<MockParams>,
+    /// Why this deployment cannot be called at all (an `os.environ/VAR` that is not set):
+    /// the router fails it at once with an auth error naming the variable, `check` exits 2.
+    pub unavailable: Option<String>,
+}
+
+/// How a `mock/` deployment behaves (DESIGN.md §2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockParams {
+    /// A fixed answer; else `tokens` words of generated text.
+    pub response: Option<String>,
+    pub tokens: u32,
+    pub tokens_per_s: f64,
+    pub ttft: Duration,
+    /// HTTP status of the simulated failure.
+    pub error: Option<u16>,
+    /// Probability in 0..=1 that a request fails with `error` (500 when `error` is unset).
+    pub error_rate: f64,
+}
+
+impl Default for MockParams {
+    fn default() -> Self {
+        MockParams {
+            response: None,
+            tokens: 60,
+            tokens_per_s: 40.0,
+            ttft: Duration::from_millis(300),
+            error: None,
+            error_rate: 0.0,
+        }
+    }
+}
+
+/// `router_settings.routing_strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    #[default]
+    SimpleShuffle,
+    LeastBusy,
+    UsageBased,
+    LatencyBased,
+    CostBased,
+}
+
+impl Strategy {
+    pub fn parse(s: &str) -> Option<Strategy> {
+        Some(match s {
+            "simple-shuffle" => Strategy::SimpleShuffle,
+            "least-busy" => Strategy::LeastBusy,
+            "usage-based-routing" | "usage-based-routing-v2" => Strategy::UsageBased,
+            "latency-based-routing" => Strategy::LatencyBased,
+            "cost-based-routing" => Strategy::CostBased,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::SimpleShuffle => "simple-shuffle",
+            Strategy::LeastBusy => "least-busy",
+            Strategy::UsageBased => "usage-based-routing-v2",
+            Strategy::LatencyBased => "latency-based-routing",
+            Strategy::CostBased => "cost-based-routing",
+        }
+    }
+}
+
+/// `router_settings.retry_policy`: retries per error class, overriding `num_retries`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub bad_request: Option<u32>,
+    pub authentication: Option<u32>,
+    pub timeout: Option<u32>,
+    pub rate_limit: Option<u32>,
+    pub content_policy: Option<u32>,
+    pub internal_server: Option<u32>,
+}
+
+/// Router behaviour: `router_settings` layered over `litellm_settings`.
+#[derive(Debug, Clone)]
+pub struct RouterSettings {
+    pub strategy: Strategy,
+    pub num_retries: u32,
+    pub retry_policy: RetryPolicy,
+    /// Failures within a minute before a deployment is cooled down.
+    pub allowed_fails: u32,
+    pub cooldown_time: Duration,
+    /// Router-wide whole-request deadline (a deployment's `timeout` wins).
+    pub timeout: Duration,
+    /// Router-wide first-token deadline (a deployment's `stream_timeout` wins).
+    pub stream_timeout: Option<Duration>,
+    /// Minimum sleep before a retry (LiteLLM's `retry_after`).
+    pub retry_after: Duration,
+    pub fallbacks: BTreeMap<String, Vec<String>>,
+    pub context_window_fallbacks: BTreeMap<String, Vec<String>>,
+    pub content_policy_fallbacks: BTreeMap<String, Vec<String>>,
+    pub default_fallbacks: Vec<String>,
+    pub model_group_alias: BTreeMap<String, String>,
+    pub max_fallbacks: usize,
+    pub enable_pre_call_checks: bool,
+    pub drop_params: bool,
+    pub redis: Option<RedisSettings>,
+}
+
+impl Default for RouterSettings {
+    fn default() -> Self {
+        RouterSettings {
+            strategy: Strategy::default(),
+            num_retries: DEFAULT_NUM_RETRIES,
+            retry_policy: RetryPolicy::default(),
+            allowed_fails: DEFAULT_ALLOWED_FAILS,
+            cooldown_time: DEFAULT_COOLDOWN,
+            timeout: DEFAULT_TIMEOUT,
+            stream_timeout: None,
+            retry_after: Duration::ZERO,
+            fallbacks: BTreeMap::new(),
+            context_window_fallbacks: BTreeMap::new(),
+            content_policy_fallbacks: BTreeMap::new(),
+            default_fallbacks: Vec::new(),
+            model_group_alias: BTreeMap::new(),
+            max_fallbacks: DEFAULT_MAX_FALLBACKS,
+            enable_pre_call_checks: false,
+            drop_params: false,
+            redis: None,
+        }
+    }
+}
+
+/// Where shared state lives when several instances run (issue: serve + Redis).
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub host: String,
+    pub port: u16,
+    pub password: Option<Secret>,
+    /// `redis_url`, when given instead of host and port.
+    pub url: Option<Secret>,
+}
+
+/// What happens when a stream fails after tokens were shown (`llmux.mid_stream_failover`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MidStreamFailover {
+    /// The fallback is asked to continue the partial answer, which is kept.
+    #[default]
+    Continue,
+    /// The partial answer is dropped and the fallback answers from the start.
+    Restart,
+    /// The request fails with the partial answer kept.
+    Off,
+}
+
+/// Our own `llmux:` section.
+#[derive(Debug, Clone, Default)]
+pub struct AppSettings {
+    pub default_model: Option<String>,
+    pub favorites: Vec<String>,
+    pub theme: Option<String>,
+    pub mid_stream_failover: MidStreamFailover,
+    /// A price table in LiteLLM's `model_prices_and_context_window.json` format.
+    pub pricing_file: Option<PathBuf>,
+    /// Key bindings: action name → key description (`ctrl+n`).
+    pub keys: BTreeMap<String, String>,
+    pub mouse: bool,
+}

@@ -1,0 +1,10 @@
+//! All integration tests, in one binary (each file directly under tests/ would link the whole
+//! crate again). One module per area.
+
+mod upstream;
+
+mod config;
+mod metrics;
+mod providers;
+mod router;
+mod sse_props;

@@ -1,0 +1,1 @@
+//! Tests: sse_props.
