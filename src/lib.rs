@@ -10,5 +10,6 @@ pub mod config;
 pub mod metrics;
 pub mod provider;
 pub mod router;
+pub mod sanitize;
 pub mod secret;
 pub mod store;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `llmux` binary: see `llmux::cli`.
+
+fn main() -> std::process::ExitCode {
+    llmux::cli::main()
+}

@@ -82,8 +82,14 @@ pub fn config_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "llmux").map(|p| p.config_dir().to_path_buf())
 }
 
-/// `<data dir>/llmux`: sessions and the request log.
+/// Overrides the data dir (tests, and users who keep state elsewhere).
+pub const DATA_DIR_ENV: &str = "LLMUX_DATA_DIR";
+
+/// `<data dir>/llmux` (or `$LLMUX_DATA_DIR`): sessions and the request log.
 pub fn data_dir() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(DATA_DIR_ENV).filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
     directories::ProjectDirs::from("", "", "llmux").map(|p| p.data_dir().to_path_buf())
 }
 

@@ -1,1 +1,255 @@
-//! Stub: router.
+//! The router: LiteLLM's semantics over model groups, in-process. One [`Router`] is shared by
+//! the TUI, `ask` and `serve`.
+//!
+//! A request enters through [`Router::chat`] with a model group (or alias) and messages. A
+//! task walks the group and its fallbacks, picking deployments by strategy (`select`),
+//! retrying (`retry`), cooling down failing ones (`health`), and streaming the answer back as
+//! [`ChatEvent`]s. Every decision is also a [`RouteEvent`] sent to subscribers, the metrics
+//! and the request log. Dropping the [`ChatStream`] aborts the task, which drops the HTTP
+//! request.
+
+mod event;
+pub mod health;
+mod request;
+pub mod retry;
+pub mod select;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::{Config, Deployment};
+use crate::metrics::{Metrics, MetricsSnapshot, Price, PriceTable};
+use crate::provider::{ChatRequest, HttpClient};
+use crate::store::RequestLog;
+
+pub use event::*;
+pub use health::HealthView;
+
+/// How many route events a slow subscriber may fall behind before it misses some.
+const EVENT_BUFFER: usize = 4096;
+/// Chat events buffered between the request task and its reader.
+const CHAT_BUFFER: usize = 1024;
+
+/// What a router is built with besides its config.
+#[derive(Debug, Default)]
+pub struct RouterOptions {
+    /// The HTTP client; one is built when `None`.
+    pub http: Option<HttpClient>,
+    /// The price table; the built-in one (plus `llmux.pricing_file`) when `None`.
+    pub prices: Option<PriceTable>,
+    /// Where every route event is appended.
+    pub request_log: Option<RequestLog>,
+    /// Seed for the strategies' randomness (tests); from the OS when `None`.
+    pub seed: Option<u64>,
+}
+
+/// A router could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RouterError(pub String);
+
+pub(crate) struct Inner {
+    pub(crate) config: Config,
+    pub(crate) http: HttpClient,
+    pub(crate) metrics: Metrics,
+    pub(crate) health: health::HealthBook,
+    pub(crate) events: broadcast::Sender<RouteEvent>,
+    pub(crate) log: Option<RequestLog>,
+    pub(crate) rng: Mutex<SmallRng>,
+    /// Per deployment id: its price and context window, looked up once.
+    pub(crate) prices: HashMap<String, Option<Price>>,
+    pub(crate) max_input: HashMap<String, Option<u64>>,
+    next_id: AtomicU64,
+}
+
+/// The shared router. Cheap to clone.
+#[derive(Clone)]
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("groups", &self.inner.config.groups)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One deployment as the picker and the metrics pane show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentStatus {
+    pub id: String,
+    pub group: String,
+    pub health: HealthView,
+    pub rpm_limit: Option<u32>,
+    pub tpm_limit: Option<u64>,
+    pub price: Option<Price>,
+    pub max_input_tokens: Option<u64>,
+    /// Why it cannot be called at all (missing key variable).
+    pub unavailable: Option<String>,
+}
+
+impl Router {
+    pub fn new(config: Config, options: RouterOptions) -> Result<Router, RouterError> {
+        let http = match options.http {
+            Some(h) => h,
+            None => {
+                HttpClient::new().map_err(|e| RouterError(format!("cannot set up HTTP: {e}")))?
+            }
+        };
+        let mut table = options.prices.unwrap_or_else(PriceTable::builtin);
+        if let Some(path) = &config.app.pricing_file {
+            let extra = PriceTable::load(path)
+                .map_err(|e| RouterError(format!("llmux.pricing_file: {e}")))?;
+            table.merge(extra);
+        }
+        let metrics = Metrics::new();
+        let mut prices = HashMap::new();
+        let mut max_input = HashMap::new();
+        for d in &config.deployments {
+            metrics.seed_deployment(&d.id, &d.group);
+            prices.insert(d.id.clone(), table.price_for(d));
+            max_input.insert(d.id.clone(), table.max_input_tokens(d));
+        }
+        let seed = options.seed.unwrap_or_else(rand::random);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Ok(Router {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                metrics,
+                health: health::HealthBook::default(),
+                events,
+                log: options.request_log,
+                rng: Mutex::new(SmallRng::seed_from_u64(seed)),
+                prices,
+                max_input,
+                next_id: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Starts a request on `model` (a group or an alias). Read the returned stream to the
+    /// `Finished` event; drop it to cancel.
+    pub fn chat(&self, model: &str, request: ChatRequest) -> ChatStream {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(CHAT_BUFFER);
+        let task = tokio::spawn(request::run(
+            self.inner.clone(),
+            id,
+            model.to_string(),
+            request,
+            tx,
+        ));
+        ChatStream {
+            request_id: id,
+            rx,
+            task,
+        }
+    }
+
+    /// Every route event of every request from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<RouteEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot(Instant::now().into_std())
+    }
+
+    /// Health, limits and price of every deployment, in config order.
+    pub fn deployments(&self) -> Vec<DeploymentStatus> {
+        let now = Instant::now();
+        self.inner
+            .config
+            .deployments
+            .iter()
+            .map(|d| self.status_of(d, now))
+            .collect()
+    }
+
+    fn status_of(&self, d: &Deployment, now: Instant) -> DeploymentStatus {
+        DeploymentStatus {
+            id: d.id.clone(),
+            group: d.group.clone(),
+            health: self.inner.health.view(&d.id, now),
+            rpm_limit: d.rpm,
+            tpm_limit: d.tpm,
+            price: self.inner.prices.get(&d.id).copied().flatten(),
+            max_input_tokens: self.inner.max_input.get(&d.id).copied().flatten(),
+            unavailable: d.unavailable.clone(),
+        }
+    }
+
+    /// How long until the group's first deployment is free, when every one is cooling.
+    pub fn group_cooling_for(&self, group: &str) -> Option<Duration> {
+        let now = Instant::now();
+        self.inner
+            .config
+            .group_deployments(group)
+            .map(|d| self.inner.health.view(&d.id, now).cooling_for)
+            .collect::<Option<Vec<_>>>()
+            .and_then(|v| v.into_iter().min())
+    }
+}
+
+/// The events of one request. Dropping it cancels the request and its HTTP call.
+#[derive(Debug)]
+pub struct ChatStream {
+    pub request_id: u64,
+    rx: mpsc::Receiver<ChatEvent>,
+    task: JoinHandle<()>,
+}
+
+impl ChatStream {
+    /// The next event; `None` after `Finished`.
+    pub async fn next_event(&mut self) -> Option<ChatEvent> {
+        self.rx.recv().await
+    }
+
+    /// Reads to the end, returning the outcome (text deltas are dropped).
+    pub async fn finish(mut self) -> Result<ChatOutcome, RouteError> {
+        while let Some(ev) = self.rx.recv().await {
+            if let ChatEvent::Finished(result) = ev {
+                return result;
+            }
+        }
+        Err(RouteError {
+            request_id: self.request_id,
+            kind: RouteErrorKind::AllFailed,
+            message: "the request task ended without an outcome".to_string(),
+            attempts: Vec::new(),
+            retry_in: None,
+            partial_text: String::new(),
+        })
+    }
+}
+
+impl Stream for ChatStream {
+    type Item = ChatEvent;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ChatEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Drop for ChatStream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

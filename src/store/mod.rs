@@ -1,1 +1,7 @@
-//! Stub: store.
+//! What llmux keeps on disk: the request log (every routing event as one JSON line) and,
+//! for the TUI, conversations. Writes happen on a dedicated thread so the router's hot path
+//! never waits for the disk; each line is written whole and flushed in batches.
+
+pub mod request_log;
+
+pub use request_log::RequestLog;

@@ -1,6 +1,8 @@
 //! All integration tests, in one binary (each file directly under tests/ would link the whole
 //! crate again). One module per area.
 
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod upstream;
 
 mod config;

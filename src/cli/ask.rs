@@ -1,0 +1,190 @@
+//! `llmux ask`: one request through the router, for scripts and pipes. The answer streams to
+//! stdout; `-v` prints each routing event to stderr; `--json` prints one object at the end.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, build_router, load_config};
+use crate::provider::{ChatRequest, Message};
+use crate::router::{ChatEvent, ChatOutcome, RouteError, RouteErrorKind};
+use crate::sanitize::escape_controls;
+
+#[derive(Debug, clap::Args)]
+pub struct AskArgs {
+    /// Model group or alias (default: llmux.default_model, else the first group).
+    #[arg(short, long)]
+    pub model: Option<String>,
+    /// Print only one JSON object, at the end: text, model, deployment, attempts, timings, tokens, cost.
+    #[arg(long)]
+    pub json: bool,
+    /// Print every routing event to stderr as it happens.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Write the model's output unchanged even to a terminal (escape sequences included).
+    #[arg(long)]
+    pub raw: bool,
+    /// A system prompt.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Cap on output tokens.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// The prompt; read from stdin when absent.
+    pub prompt: Vec<String>,
+}
+
+pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
+    let prompt = match read_prompt(&args) {
+        Ok(p) => p,
+        Err(msg) => {
+            eprintln!("llmux ask: {msg}");
+            return EXIT_USAGE;
+        }
+    };
+    let cfg = match load_config(config, args.verbose) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let model = args
+        .model
+        .clone()
+        .or_else(|| cfg.app.default_model.clone())
+        .or_else(|| cfg.groups.first().cloned())
+        .unwrap_or_default();
+    let router = match build_router(cfg) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let mut messages = Vec::new();
+    if let Some(system) = &args.system {
+        messages.push(Message::system(system.clone()));
+    }
+    messages.push(Message::user(prompt));
+    let mut request = ChatRequest::new(messages);
+    request.max_tokens = args.max_tokens;
+
+    let escape = !args.raw && std::io::stdout().is_terminal();
+    let mut stdout = std::io::stdout().lock();
+    let mut stream = router.chat(&model, request);
+    let mut printed_any = false;
+    let mut result = None;
+    while let Some(event) = stream.next_event().await {
+        match event {
+            ChatEvent::Route(ev) => {
+                if args.verbose {
+                    eprintln!("[{:>6} ms] {}", ev.elapsed_ms, ev.describe());
+                }
+            }
+            ChatEvent::Delta(text) if !args.json => {
+                let shown = if escape {
+                    escape_controls(&text)
+                } else {
+                    text.as_str().into()
+                };
+                let _ = stdout.write_all(shown.as_bytes());
+                let _ = stdout.flush();
+                printed_any = true;
+            }
+            ChatEvent::Restart if !args.json && printed_any => {
+                let _ = writeln!(stdout);
+                eprintln!(
+                    "llmux: the stream broke; the answer starts over (mid_stream_failover: restart)"
+                );
+            }
+            ChatEvent::Delta(_) | ChatEvent::Reasoning(_) | ChatEvent::Restart => {}
+            ChatEvent::Finished(r) => {
+                result = Some(r);
+                break;
+            }
+        }
+    }
+    let Some(result) = result else {
+        eprintln!("llmux ask: the request ended without an outcome");
+        return EXIT_FAILED;
+    };
+    match result {
+        Ok(outcome) => {
+            if args.json {
+                let _ = writeln!(stdout, "{}", outcome_json(&model, &outcome));
+            } else if printed_any && !outcome.text.ends_with('\n') {
+                let _ = writeln!(stdout);
+            }
+            EXIT_OK
+        }
+        Err(err) => {
+            if args.json {
+                let _ = writeln!(stdout, "{}", error_json(&model, &err));
+            } else {
+                if printed_any {
+                    let _ = writeln!(stdout);
+                }
+                eprintln!("llmux ask: {}", err.message);
+            }
+            if err.kind == RouteErrorKind::UnknownModel {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILED
+            }
+        }
+    }
+}
+
+fn read_prompt(args: &AskArgs) -> Result<String, String> {
+    if !args.prompt.is_empty() {
+        return Ok(args.prompt.join(" "));
+    }
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(
+            "no prompt: give one as an argument (llmux ask \"...\") or pipe it on stdin"
+                .to_string(),
+        );
+    }
+    let mut text = String::new();
+    stdin
+        .lock()
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read the prompt from stdin: {e}"))?;
+    if text.trim().is_empty() {
+        return Err("the prompt on stdin is empty".to_string());
+    }
+    Ok(text)
+}
+
+/// The `--json` object of a successful request.
+pub fn outcome_json(requested: &str, o: &ChatOutcome) -> serde_json::Value {
+    json!({
+        "text": o.text,
+        "reasoning": if o.reasoning.is_empty() { None } else { Some(&o.reasoning) },
+        "requested": requested,
+        "model": o.group,
+        "deployment": o.deployment,
+        "attempts": o.attempts,
+        "ttft_ms": o.ttft.map(|t| t.as_millis() as u64),
+        "total_ms": o.total.as_millis() as u64,
+        "input_tokens": o.usage.input,
+        "output_tokens": o.usage.output,
+        "cached_input_tokens": o.usage.cached_input,
+        "reasoning_tokens": o.usage.reasoning,
+        "usage_estimated": o.usage.estimated,
+        "cost_usd": o.cost,
+        "finish_reason": o.finish_reason,
+        "retried": o.retried,
+        "fell_back": o.fell_back,
+        "continued": o.continued,
+    })
+}
+
+/// The `--json` object when every route failed.
+pub fn error_json(requested: &str, e: &RouteError) -> serde_json::Value {
+    json!({
+        "error": e.message,
+        "kind": e.kind,
+        "requested": requested,
+        "attempts": e.attempts,
+        "retry_in_ms": e.retry_in.map(|d| d.as_millis() as u64),
+        "partial_text": e.partial_text,
+    })
+}

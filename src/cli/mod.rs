@@ -1,0 +1,133 @@
+//! The command line: `llmux [--config PATH] [COMMAND]`. Each command is a thin client of the
+//! core; this module only parses arguments, loads the config and maps outcomes to exit codes
+//! (0 success, 1 every route failed, 2 bad usage or config).
+
+mod ask;
+mod check;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config, ConfigSource};
+use crate::router::{Router, RouterOptions};
+use crate::store::RequestLog;
+
+/// Exit code for success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code when every route failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for bad usage or a bad config.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llmux",
+    version,
+    about = "Chat with LLMs through a LiteLLM-compatible router, with the routing visible live"
+)]
+pub struct Cli {
+    /// The config file (LiteLLM's config.yaml); else $LLMUX_CONFIG, else <config dir>/llmux/config.yaml, else the demo.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Open this saved conversation (TUI).
+    #[arg(long, value_name = "NAME")]
+    pub session: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One request through the router; the answer streams to stdout.
+    Ask(ask::AskArgs),
+    /// Validate the config and show groups, deployments, fallback chains and prices.
+    Check,
+    /// List model groups and deployments with context window and price per million tokens.
+    Models,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("llmux: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let code = match cli.command {
+        Some(Command::Ask(args)) => runtime.block_on(ask::run(cli.config.as_deref(), args)),
+        Some(Command::Check) => check::check(cli.config.as_deref()),
+        Some(Command::Models) => check::models(cli.config.as_deref()),
+        None => {
+            eprintln!(
+                "llmux: the TUI is not built yet; try `llmux ask \"hello\"` (it runs on the demo config)"
+            );
+            EXIT_USAGE
+        }
+    };
+    ExitCode::from(code)
+}
+
+/// Loads the config the flags and environment point at, printing the error (`path:line:col:
+/// message`) and the warnings to stderr.
+pub fn load_config(flag: Option<&Path>, show_warnings: bool) -> Result<Config, u8> {
+    let source = config::locate(flag);
+    match config::load(&source) {
+        Ok(cfg) => {
+            if show_warnings {
+                for w in &cfg.warnings {
+                    eprintln!("{}", format_warning(&source, w));
+                }
+            }
+            Ok(cfg)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
+/// `path:line:col: warning: message`.
+pub fn format_warning(source: &ConfigSource, w: &config::ConfigWarning) -> String {
+    let path = match source {
+        ConfigSource::File(p) => p.display().to_string(),
+        ConfigSource::Demo => "<demo>".to_string(),
+    };
+    match (w.line, w.column) {
+        (Some(l), Some(c)) => format!("{path}:{l}:{c}: warning: {}", w.message),
+        _ => format!("{path}: warning: {}", w.message),
+    }
+}
+
+/// A router with the default request log (a log that cannot be opened is reported, not fatal).
+pub fn build_router(cfg: Config) -> Result<Router, u8> {
+    let request_log = RequestLog::default_path().and_then(|p| match RequestLog::open(&p) {
+        Ok(log) => Some(log),
+        Err(e) => {
+            eprintln!(
+                "llmux: warning: cannot open the request log {}: {e}",
+                p.display()
+            );
+            None
+        }
+    });
+    Router::new(
+        cfg,
+        RouterOptions {
+            request_log,
+            ..RouterOptions::default()
+        },
+    )
+    .map_err(|e| {
+        eprintln!("llmux: {e}");
+        EXIT_USAGE
+    })
+}

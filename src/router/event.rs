@@ -1,0 +1,329 @@
+//! What the router tells the world: [`RouteEvent`]s (every decision, for the routing log,
+//! `ask -v`, the request log, `serve`'s event stream and the metrics), and the per-request
+//! [`ChatEvent`]s a caller of `Router::chat` reads (text as it streams, then the outcome).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::MidStreamFailover;
+use crate::metrics::Usd;
+use crate::provider::{ErrorClass, Usage};
+
+/// One routing decision or outcome, stamped with the request it belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteEvent {
+    /// Unique per router instance, increasing.
+    pub request_id: u64,
+    /// The model group this event is about (after alias resolution).
+    pub group: String,
+    /// The deployment, for events about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// 1-based attempt number within the request; 0 for request-level events.
+    pub attempt: u32,
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    /// Milliseconds since the request started.
+    pub elapsed_ms: u64,
+    #[serde(flatten)]
+    pub kind: RouteEventKind,
+}
+
+/// Why the router moved to another model group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackReason {
+    /// The group failed (`fallbacks` / `default_fallbacks`).
+    Failed,
+    /// The prompt does not fit (`context_window_fallbacks`).
+    ContextWindow,
+    /// The content was refused (`content_policy_fallbacks`).
+    ContentPolicy,
+    /// Every deployment of the group is cooling down or at its limit.
+    Unavailable,
+}
+
+impl FallbackReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            FallbackReason::Failed => "failed",
+            FallbackReason::ContextWindow => "context window",
+            FallbackReason::ContentPolicy => "content policy",
+            FallbackReason::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RouteEventKind {
+    /// A request was accepted for `requested` (a group or an alias).
+    Request {
+        requested: String,
+        prompt_tokens: u64,
+    },
+    /// A deployment was picked and called.
+    Attempt,
+    /// The first token arrived.
+    FirstToken { ttft_ms: u64 },
+    /// An attempt failed.
+    Failure {
+        class: ErrorClass,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        message: String,
+        /// True when tokens had already been streamed.
+        after_tokens: bool,
+    },
+    /// The deployment is skipped for `secs`.
+    Cooldown { secs: f64, reason: String },
+    /// The next attempt starts after `delay_ms`.
+    Retry { delay_ms: u64 },
+    /// No deployment of the group can be called now.
+    Unavailable {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_in_ms: Option<u64>,
+    },
+    /// The request moves on to another group.
+    Fallback {
+        from: String,
+        to: String,
+        reason: FallbackReason,
+    },
+    /// A stream failed after tokens were shown; `mode` says what happens to them.
+    MidStream {
+        mode: MidStreamFailoverName,
+        kept_chars: usize,
+    },
+    /// The request succeeded.
+    Done {
+        usage: Usage,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<Usd>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttft_ms: Option<u64>,
+        total_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        finish_reason: Option<String>,
+    },
+    /// Every route failed.
+    Failed { message: String },
+    /// The caller dropped the request.
+    Cancelled,
+}
+
+/// [`MidStreamFailover`] as it appears in events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MidStreamFailoverName {
+    Continue,
+    Restart,
+    Off,
+}
+
+impl From<MidStreamFailover> for MidStreamFailoverName {
+    fn from(m: MidStreamFailover) -> Self {
+        match m {
+            MidStreamFailover::Continue => MidStreamFailoverName::Continue,
+            MidStreamFailover::Restart => MidStreamFailoverName::Restart,
+            MidStreamFailover::Off => MidStreamFailoverName::Off,
+        }
+    }
+}
+
+impl RouteEvent {
+    /// One line for the routing log and `ask -v`.
+    pub fn describe(&self) -> String {
+        let dep = self.deployment.as_deref().unwrap_or("-");
+        let n = self.attempt;
+        match &self.kind {
+            RouteEventKind::Request {
+                requested,
+                prompt_tokens,
+            } => {
+                format!(
+                    "#{} request {requested} → group {} (~{prompt_tokens} prompt tokens)",
+                    self.request_id, self.group
+                )
+            }
+            RouteEventKind::Attempt => format!("#{} attempt {n} → {dep}", self.request_id),
+            RouteEventKind::FirstToken { ttft_ms } => {
+                format!(
+                    "#{} first token from {dep} after {ttft_ms} ms",
+                    self.request_id
+                )
+            }
+            RouteEventKind::Failure {
+                class,
+                status,
+                message,
+                after_tokens,
+            } => {
+                let status = status.map(|s| format!(" {s}")).unwrap_or_default();
+                let when = if *after_tokens { " mid-stream" } else { "" };
+                format!(
+                    "#{} {dep} failed{when}: {class}{status}: {message}",
+                    self.request_id
+                )
+            }
+            RouteEventKind::Cooldown { secs, reason } => {
+                format!(
+                    "#{} {dep} cooling down for {secs:.0}s ({reason})",
+                    self.request_id
+                )
+            }
+            RouteEventKind::Retry { delay_ms } => {
+                format!(
+                    "#{} retry in {:.1}s",
+                    self.request_id,
+                    *delay_ms as f64 / 1000.0
+                )
+            }
+            RouteEventKind::Unavailable {
+                reason,
+                retry_in_ms,
+            } => {
+                let when = retry_in_ms
+                    .map(|ms| format!("; next free in {:.1}s", ms as f64 / 1000.0))
+                    .unwrap_or_default();
+                format!(
+                    "#{} group {} unavailable: {reason}{when}",
+                    self.request_id, self.group
+                )
+            }
+            RouteEventKind::Fallback { from, to, reason } => {
+                format!(
+                    "#{} fallback {from} → {to} ({})",
+                    self.request_id,
+                    reason.name()
+                )
+            }
+            RouteEventKind::MidStream { mode, kept_chars } => {
+                let what = match mode {
+                    MidStreamFailoverName::Continue => {
+                        format!("continuing after {kept_chars} chars")
+                    }
+                    MidStreamFailoverName::Restart => "restarting the answer".to_string(),
+                    MidStreamFailoverName::Off => format!("stopping with {kept_chars} chars"),
+                };
+                format!("#{} stream broke: {what}", self.request_id)
+            }
+            RouteEventKind::Done {
+                usage,
+                cost_usd,
+                ttft_ms,
+                total_ms,
+                ..
+            } => {
+                let cost = cost_usd
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "cost unknown".to_string());
+                let ttft = ttft_ms
+                    .map(|t| format!("ttft {t} ms, "))
+                    .unwrap_or_default();
+                let est = if usage.estimated { "~" } else { "" };
+                format!(
+                    "#{} done by {dep}: {ttft}{total_ms} ms, {est}{} in / {est}{} out, {cost}",
+                    self.request_id, usage.input, usage.output
+                )
+            }
+            RouteEventKind::Failed { message } => format!("#{} failed: {message}", self.request_id),
+            RouteEventKind::Cancelled => format!("#{} cancelled", self.request_id),
+        }
+    }
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Ok,
+    Failed,
+    Cancelled,
+}
+
+/// One attempt, as `ask --json` and the TUI's badges report it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub deployment: String,
+    pub group: String,
+    pub outcome: AttemptOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<ErrorClass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub ms: u64,
+}
+
+/// A successful request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatOutcome {
+    pub request_id: u64,
+    /// The whole answer (for `continue`, the kept part and the continuation).
+    pub text: String,
+    pub reasoning: String,
+    /// The group that answered (differs from the requested one after a fallback).
+    pub group: String,
+    pub deployment: String,
+    pub attempts: Vec<AttemptRecord>,
+    pub ttft: Option<Duration>,
+    pub total: Duration,
+    /// Usage summed over every attempt that produced tokens.
+    pub usage: Usage,
+    /// `None` when a deployment that produced tokens has no known price.
+    pub cost: Option<Usd>,
+    pub finish_reason: Option<String>,
+    /// True when more than one attempt was made.
+    pub retried: bool,
+    /// True when a group other than the requested one answered.
+    pub fell_back: bool,
+    /// True when the answer was continued by another attempt after a mid-stream failure.
+    pub continued: bool,
+}
+
+/// Why a request could not be answered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct RouteError {
+    pub request_id: u64,
+    pub kind: RouteErrorKind,
+    /// What went wrong, naming each attempt's failure.
+    pub message: String,
+    pub attempts: Vec<AttemptRecord>,
+    /// When the earliest cooling deployment is free again, if that is why.
+    pub retry_in: Option<Duration>,
+    /// Text streamed before the failure (kept, never discarded).
+    pub partial_text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteErrorKind {
+    /// No model group or alias of that name.
+    UnknownModel,
+    /// Every deployment of every route is cooling down or at its limit.
+    Unavailable,
+    /// Every route was tried and failed.
+    AllFailed,
+    /// The last failure was the caller's fault (bad request, auth) and is not retried.
+    Rejected,
+}
+
+/// What `Router::chat` yields, in order: route events and text as they happen, then exactly
+/// one `Finished`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatEvent {
+    Route(RouteEvent),
+    /// A piece of the answer.
+    Delta(String),
+    /// A piece of reasoning, kept apart.
+    Reasoning(String),
+    /// `mid_stream_failover: restart`: the text shown so far is discarded; the answer starts over.
+    Restart,
+    Finished(Result<ChatOutcome, RouteError>),
+}

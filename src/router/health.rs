@@ -1,0 +1,366 @@
+//! Per-deployment health the router decides on: cooldowns, failures within the last minute,
+//! and the requests and tokens used against `rpm` / `tpm` (sliding one-minute windows).
+//!
+//! Cooldown rules, LiteLLM's with the fixes its users asked for:
+//! - a 429 cools a deployment down at once when its group has others to route to; a group's
+//!   only deployment is not cooled by a 429 (the router waits out Retry-After instead);
+//! - 401, 404 and timeouts cool down at once, even a group's only deployment;
+//! - other server-side failures (5xx, network, protocol) cool down once `allowed_fails` of
+//!   them fall within a minute; bad requests never do (retrying will not fix the caller);
+//! - the duration is the deployment's `cooldown_time`, else the upstream's Retry-After, else
+//!   the router's `cooldown_time`; a new cooldown extends a running one, never shortens it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::provider::{ErrorClass, ProviderError};
+
+/// The window for `allowed_fails`, `rpm` and `tpm`.
+pub const MINUTE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default)]
+struct DeploymentHealth {
+    cooldown_until: Option<Instant>,
+    cooldown_reason: String,
+    failures: VecDeque<Instant>,
+    requests: VecDeque<Instant>,
+    tokens: VecDeque<(Instant, u64)>,
+    tokens_sum: u64,
+}
+
+impl DeploymentHealth {
+    fn expire(&mut self, now: Instant) {
+        let cutoff = now.checked_sub(MINUTE);
+        let Some(cutoff) = cutoff else { return };
+        while self.failures.front().is_some_and(|t| *t <= cutoff) {
+            self.failures.pop_front();
+        }
+        while self.requests.front().is_some_and(|t| *t <= cutoff) {
+            self.requests.pop_front();
+        }
+        while let Some((t, n)) = self.tokens.front().copied() {
+            if t > cutoff {
+                break;
+            }
+            self.tokens_sum = self.tokens_sum.saturating_sub(n);
+            self.tokens.pop_front();
+        }
+        if self.cooldown_until.is_some_and(|u| u <= now) {
+            self.cooldown_until = None;
+        }
+    }
+}
+
+/// What a deployment looks like right now, for the picker and the metrics pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthView {
+    pub cooling_for: Option<Duration>,
+    pub cooldown_reason: Option<String>,
+    pub failures_last_minute: u32,
+    pub requests_last_minute: u32,
+    pub tokens_last_minute: u64,
+}
+
+/// Why a deployment cannot be picked now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Blocked {
+    Cooling {
+        left: Duration,
+    },
+    RpmLimit {
+        used: u32,
+        limit: u32,
+        free_in: Duration,
+    },
+    TpmLimit {
+        used: u64,
+        limit: u64,
+        free_in: Duration,
+    },
+}
+
+impl Blocked {
+    /// How long until this deployment can be picked again.
+    pub fn free_in(&self) -> Duration {
+        match self {
+            Blocked::Cooling { left } => *left,
+            Blocked::RpmLimit { free_in, .. } | Blocked::TpmLimit { free_in, .. } => *free_in,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Blocked::Cooling { left } => {
+                format!("cooling down ({:.0}s left)", left.as_secs_f64().ceil())
+            }
+            Blocked::RpmLimit { used, limit, .. } => format!("at its rpm limit ({used}/{limit})"),
+            Blocked::TpmLimit { used, limit, .. } => format!("at its tpm limit ({used}/{limit})"),
+        }
+    }
+}
+
+/// The cooldown decision for one failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CooldownDecision {
+    pub duration: Duration,
+    pub reason: String,
+}
+
+/// Health of every deployment, shared by all requests of one router.
+#[derive(Debug, Default)]
+pub struct HealthBook {
+    inner: Mutex<HashMap<String, DeploymentHealth>>,
+}
+
+/// Settings the cooldown rules need for one deployment.
+#[derive(Debug, Clone, Copy)]
+pub struct CooldownRules {
+    pub allowed_fails: u32,
+    pub router_cooldown: Duration,
+    /// The deployment's own `cooldown_time` (zero disables cooldowns for it).
+    pub deployment_cooldown: Option<Duration>,
+    /// Deployments in the group, counting this one.
+    pub group_size: usize,
+}
+
+impl HealthBook {
+    fn with<R>(&self, id: &str, f: impl FnOnce(&mut DeploymentHealth) -> R) -> R {
+        let mut map = match self.inner.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(map.entry(id.to_string()).or_default())
+    }
+
+    /// Whether the deployment can take a request now, given its limits.
+    pub fn blocked(
+        &self,
+        id: &str,
+        rpm: Option<u32>,
+        tpm: Option<u64>,
+        now: Instant,
+    ) -> Option<Blocked> {
+        self.with(id, |h| {
+            h.expire(now);
+            if let Some(until) = h.cooldown_until {
+                return Some(Blocked::Cooling { left: until - now });
+            }
+            let free_in = |oldest: Option<Instant>| {
+                oldest
+                    .map(|t| (t + MINUTE).saturating_duration_since(now))
+                    .unwrap_or_default()
+            };
+            if let Some(limit) = rpm {
+                let used = h.requests.len() as u32;
+                if used >= limit {
+                    return Some(Blocked::RpmLimit {
+                        used,
+                        limit,
+                        free_in: free_in(h.requests.front().copied()),
+                    });
+                }
+            }
+            if let Some(limit) = tpm
+                && h.tokens_sum >= limit
+            {
+                return Some(Blocked::TpmLimit {
+                    used: h.tokens_sum,
+                    limit,
+                    free_in: free_in(h.tokens.front().map(|(t, _)| *t)),
+                });
+            }
+            None
+        })
+    }
+
+    /// Counts a request against `rpm` (at the moment it is sent).
+    pub fn record_request(&self, id: &str, now: Instant) {
+        self.with(id, |h| {
+            h.expire(now);
+            h.requests.push_back(now);
+        })
+    }
+
+    /// Counts tokens against `tpm`.
+    pub fn record_tokens(&self, id: &str, tokens: u64, now: Instant) {
+        self.with(id, |h| {
+            h.expire(now);
+            h.tokens.push_back((now, tokens));
+            h.tokens_sum = h.tokens_sum.saturating_add(tokens);
+        })
+    }
+
+    /// Used tokens and requests in the current minute, for usage-based routing.
+    pub fn usage(&self, id: &str, now: Instant) -> (u32, u64) {
+        self.with(id, |h| {
+            h.expire(now);
+            (h.requests.len() as u32, h.tokens_sum)
+        })
+    }
+
+    /// Records a failure and cools the deployment down if the rules say so.
+    pub fn record_failure(
+        &self,
+        id: &str,
+        error: &ProviderError,
+        rules: CooldownRules,
+        now: Instant,
+    ) -> Option<CooldownDecision> {
+        self.with(id, |h| {
+            h.expire(now);
+            let counts = !matches!(
+                error.class,
+                ErrorClass::BadRequest | ErrorClass::ContextWindow | ErrorClass::ContentPolicy
+            );
+            if counts {
+                h.failures.push_back(now);
+            }
+            let immediate = match error.class {
+                ErrorClass::RateLimit => {
+                    (rules.group_size > 1).then(|| "rate limited (429)".to_string())
+                }
+                ErrorClass::Auth => Some("authentication failed".to_string()),
+                ErrorClass::NotFound => Some("model or endpoint not found (404)".to_string()),
+                ErrorClass::Timeout => Some("timed out".to_string()),
+                _ => None,
+            };
+            let reason = immediate.or_else(|| {
+                (counts
+                    && rules.allowed_fails > 0
+                    && h.failures.len() as u32 >= rules.allowed_fails)
+                    .then(|| format!("{} failures in a minute", h.failures.len()))
+            })?;
+            let duration = match rules.deployment_cooldown {
+                Some(d) => d,
+                None => error.retry_after.unwrap_or(rules.router_cooldown),
+            };
+            if duration.is_zero() {
+                return None;
+            }
+            let until = now + duration;
+            // A new cooldown extends a running one, never shortens it (LiteLLM #40130).
+            let until = h.cooldown_until.map_or(until, |u| u.max(until));
+            h.cooldown_until = Some(until);
+            h.cooldown_reason = reason.clone();
+            h.failures.clear();
+            Some(CooldownDecision {
+                duration: until - now,
+                reason,
+            })
+        })
+    }
+
+    /// The deployment's state now.
+    pub fn view(&self, id: &str, now: Instant) -> HealthView {
+        self.with(id, |h| {
+            h.expire(now);
+            HealthView {
+                cooling_for: h.cooldown_until.map(|u| u - now),
+                cooldown_reason: h.cooldown_until.map(|_| h.cooldown_reason.clone()),
+                failures_last_minute: h.failures.len() as u32,
+                requests_last_minute: h.requests.len() as u32,
+                tokens_last_minute: h.tokens_sum,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(group_size: usize) -> CooldownRules {
+        CooldownRules {
+            allowed_fails: 3,
+            router_cooldown: Duration::from_secs(5),
+            deployment_cooldown: None,
+            group_size,
+        }
+    }
+
+    fn err(class: ErrorClass) -> ProviderError {
+        ProviderError::new(class, "x")
+    }
+
+    #[test]
+    fn server_errors_cool_down_after_allowed_fails() {
+        let book = HealthBook::default();
+        let t = Instant::now();
+        assert!(
+            book.record_failure("a", &err(ErrorClass::Server), rules(2), t)
+                .is_none()
+        );
+        assert!(
+            book.record_failure("a", &err(ErrorClass::Server), rules(2), t)
+                .is_none()
+        );
+        let d = book
+            .record_failure("a", &err(ErrorClass::Server), rules(2), t)
+            .expect("third failure cools");
+        assert_eq!(d.duration, Duration::from_secs(5));
+        assert!(matches!(
+            book.blocked("a", None, None, t),
+            Some(Blocked::Cooling { .. })
+        ));
+        assert!(
+            book.blocked("a", None, None, t + Duration::from_secs(5))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn rate_limit_spares_a_groups_only_deployment() {
+        let book = HealthBook::default();
+        let t = Instant::now();
+        let e = err(ErrorClass::RateLimit).with_retry_after(Some(Duration::from_secs(7)));
+        assert!(book.record_failure("solo", &e, rules(1), t).is_none());
+        let d = book
+            .record_failure("pair", &e, rules(2), t)
+            .expect("cools with others around");
+        assert_eq!(
+            d.duration,
+            Duration::from_secs(7),
+            "Retry-After sets the cooldown"
+        );
+    }
+
+    #[test]
+    fn bad_requests_never_cool_and_cooldowns_only_extend() {
+        let book = HealthBook::default();
+        let t = Instant::now();
+        for _ in 0..10 {
+            assert!(
+                book.record_failure("a", &err(ErrorClass::BadRequest), rules(2), t)
+                    .is_none()
+            );
+        }
+        let long = err(ErrorClass::RateLimit).with_retry_after(Some(Duration::from_secs(30)));
+        book.record_failure("a", &long, rules(2), t);
+        let short = book.record_failure(
+            "a",
+            &err(ErrorClass::Auth),
+            rules(2),
+            t + Duration::from_secs(1),
+        );
+        assert_eq!(short.map(|d| d.duration), Some(Duration::from_secs(29)));
+    }
+
+    #[test]
+    fn rpm_window_slides() {
+        let book = HealthBook::default();
+        let t = Instant::now();
+        book.record_request("a", t);
+        book.record_request("a", t + Duration::from_secs(10));
+        assert!(matches!(
+            book.blocked("a", Some(2), None, t + Duration::from_secs(20)),
+            Some(Blocked::RpmLimit { used: 2, .. })
+        ));
+        assert!(
+            book.blocked("a", Some(2), None, t + Duration::from_secs(61))
+                .is_none()
+        );
+    }
+}

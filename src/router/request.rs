@@ -1,0 +1,824 @@
+//! One request's walk through its group and fallbacks. Runs as its own task; when the caller
+//! drops its `ChatStream` the task is aborted and the guards here record the cancellation.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout_at};
+
+use super::Inner;
+use super::event::*;
+use super::health::CooldownRules;
+use super::retry::{MAX_RETRY_AFTER_WAIT, delay_before_retry, retries_for};
+use super::select::{Candidate, lowest_order_tier, pick};
+use crate::config::{Deployment, MidStreamFailover};
+use crate::metrics::{AttemptSuccess, Usd};
+use crate::provider::{self, ChatRequest, ErrorClass, Message, ProviderError, StreamEvent, Usage};
+
+/// What the next deployment is told when it continues a broken answer.
+pub const CONTINUE_PROMPT: &str = "Your previous answer was cut off. Continue it exactly where it stopped, without repeating anything.";
+
+/// Tokens of a typical request, to compare prices across deployments.
+const PRICE_PROBE_TOKENS: u64 = 1000;
+
+pub(super) async fn run(
+    inner: Arc<Inner>,
+    id: u64,
+    requested: String,
+    request: ChatRequest,
+    tx: mpsc::Sender<ChatEvent>,
+) {
+    let mut req = RequestRun {
+        inner,
+        id,
+        tx,
+        started: Instant::now(),
+        attempt_no: 0,
+        attempts: Vec::new(),
+        answer: String::new(),
+        reasoning: String::new(),
+        usage: Usage::default(),
+        cost: Some(Usd::ZERO),
+        ttft: None,
+        continued: false,
+        done_group: String::new(),
+        finished: false,
+    };
+    let result = req.route(&requested, request).await;
+    req.finish(result).await;
+}
+
+/// How a group's turn ended when it did not answer.
+#[derive(Debug)]
+struct GroupFailure {
+    class: Option<ErrorClass>,
+    message: String,
+    retry_in: Option<Duration>,
+    /// Nothing of this group could be called (cooling or at limits).
+    unavailable: bool,
+    /// Stop here: no fallbacks (`mid_stream_failover: off`).
+    stop: bool,
+}
+
+enum AttemptEnd {
+    Success(Box<ChatOutcome>),
+    Failed {
+        error: ProviderError,
+        after_tokens: bool,
+    },
+}
+
+struct RequestRun {
+    inner: Arc<Inner>,
+    id: u64,
+    tx: mpsc::Sender<ChatEvent>,
+    started: Instant,
+    attempt_no: u32,
+    attempts: Vec<AttemptRecord>,
+    /// The answer so far, across attempts (kept on `continue`, cleared on `restart`).
+    answer: String,
+    reasoning: String,
+    /// Usage and cost over every attempt that produced tokens; cost is `None` once any of
+    /// them had no known price.
+    usage: Usage,
+    cost: Option<Usd>,
+    ttft: Option<Duration>,
+    continued: bool,
+    done_group: String,
+    finished: bool,
+}
+
+impl Drop for RequestRun {
+    fn drop(&mut self) {
+        if !self.finished {
+            let ev = self.event(&self.done_group.clone(), None, RouteEventKind::Cancelled);
+            self.publish(&ev);
+        }
+    }
+}
+
+impl RequestRun {
+    fn event(&self, group: &str, deployment: Option<&str>, kind: RouteEventKind) -> RouteEvent {
+        let at_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        RouteEvent {
+            request_id: self.id,
+            group: group.to_string(),
+            deployment: deployment.map(str::to_string),
+            attempt: if deployment.is_some() {
+                self.attempt_no
+            } else {
+                0
+            },
+            at_unix_ms,
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+            kind,
+        }
+    }
+
+    /// To subscribers and the request log (not to the caller).
+    fn publish(&self, ev: &RouteEvent) {
+        let _ = self.inner.events.send(ev.clone());
+        if let Some(log) = &self.inner.log {
+            log.append(ev);
+        }
+    }
+
+    async fn emit(&self, group: &str, deployment: Option<&str>, kind: RouteEventKind) {
+        let ev = self.event(group, deployment, kind);
+        self.publish(&ev);
+        // The caller may have stopped reading; the task is then aborted anyway.
+        let _ = self.tx.send(ChatEvent::Route(ev)).await;
+    }
+
+    async fn route(
+        &mut self,
+        requested: &str,
+        request: ChatRequest,
+    ) -> Result<ChatOutcome, RouteError> {
+        let inner = self.inner.clone();
+        let config = &inner.config;
+        let Some(first) = config.resolve_group(requested).map(str::to_string) else {
+            let known = config.groups.join(", ");
+            return Err(self.error(
+                RouteErrorKind::UnknownModel,
+                format!("no model group or alias named '{requested}'; known groups: {known}"),
+                None,
+            ));
+        };
+        self.done_group = first.clone();
+        let prompt_tokens = provider::estimate_prompt_tokens(&request.messages);
+        self.emit(
+            &first,
+            None,
+            RouteEventKind::Request {
+                requested: requested.to_string(),
+                prompt_tokens,
+            },
+        )
+        .await;
+
+        let settings = &config.router;
+        let mut queue: VecDeque<String> = VecDeque::from([first]);
+        let mut visited: HashSet<String> = HashSet::new();
+        let mut failures: Vec<(String, GroupFailure)> = Vec::new();
+        let mut hops = 0usize;
+        while let Some(group) = queue.pop_front() {
+            if !visited.insert(group.clone()) {
+                continue;
+            }
+            if let Some((from, failure)) = failures.last() {
+                if hops >= settings.max_fallbacks {
+                    break;
+                }
+                hops += 1;
+                let reason = fallback_reason(failure);
+                let from = from.clone();
+                self.emit(
+                    &group,
+                    None,
+                    RouteEventKind::Fallback {
+                        from,
+                        to: group.clone(),
+                        reason,
+                    },
+                )
+                .await;
+            }
+            self.done_group = group.clone();
+            match self.try_group(&group, &request, prompt_tokens).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(failure) => {
+                    if failure.stop {
+                        failures.push((group, failure));
+                        break;
+                    }
+                    let next = fallbacks_for(settings, &group, &failure);
+                    for g in next.into_iter().rev() {
+                        if !visited.contains(&g) {
+                            queue.push_front(g);
+                        }
+                    }
+                    failures.push((group, failure));
+                }
+            }
+        }
+        Err(self.final_error(&failures))
+    }
+
+    fn error(
+        &self,
+        kind: RouteErrorKind,
+        message: String,
+        retry_in: Option<Duration>,
+    ) -> RouteError {
+        RouteError {
+            request_id: self.id,
+            kind,
+            message,
+            attempts: self.attempts.clone(),
+            retry_in,
+            partial_text: self.answer.clone(),
+        }
+    }
+
+    fn final_error(&self, failures: &[(String, GroupFailure)]) -> RouteError {
+        let all_unavailable = !failures.is_empty() && failures.iter().all(|(_, f)| f.unavailable);
+        let retry_in = failures.iter().filter_map(|(_, f)| f.retry_in).min();
+        let last_class = failures.last().and_then(|(_, f)| f.class);
+        let kind = if all_unavailable {
+            RouteErrorKind::Unavailable
+        } else if matches!(last_class, Some(ErrorClass::Auth | ErrorClass::BadRequest)) {
+            RouteErrorKind::Rejected
+        } else {
+            RouteErrorKind::AllFailed
+        };
+        let mut parts: Vec<String> = self
+            .attempts
+            .iter()
+            .filter(|a| a.outcome == AttemptOutcome::Failed)
+            .map(|a| {
+                let status = a.status.map(|s| format!(" {s}")).unwrap_or_default();
+                let class = a.class.map(|c| c.name()).unwrap_or("error");
+                format!(
+                    "{} ({}): {class}{status}: {}",
+                    a.deployment,
+                    a.group,
+                    a.error.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        parts.extend(
+            failures
+                .iter()
+                .filter(|(_, f)| f.unavailable)
+                .map(|(g, f)| format!("{g}: {}", f.message)),
+        );
+        let message = format!("every route failed — {}", parts.join("; "));
+        self.error(kind, message, retry_in)
+    }
+
+    /// Tries one group: picks, calls, retries within it. Returns the outcome or why the
+    /// group gave up.
+    async fn try_group(
+        &mut self,
+        group: &str,
+        request: &ChatRequest,
+        prompt_tokens: u64,
+    ) -> Result<ChatOutcome, GroupFailure> {
+        let inner = self.inner.clone();
+        let settings = &inner.config.router;
+        let members: Vec<&Deployment> = inner.config.group_deployments(group).collect();
+        let fits: Vec<&Deployment> = members
+            .iter()
+            .copied()
+            .filter(|d| {
+                inner
+                    .max_input
+                    .get(&d.id)
+                    .copied()
+                    .flatten()
+                    .is_none_or(|max| prompt_tokens <= max)
+            })
+            .collect();
+        if fits.is_empty() {
+            let reason = format!(
+                "the prompt (~{prompt_tokens} tokens) exceeds max_input_tokens of every deployment"
+            );
+            self.emit(
+                group,
+                None,
+                RouteEventKind::Unavailable {
+                    reason: reason.clone(),
+                    retry_in_ms: None,
+                },
+            )
+            .await;
+            return Err(GroupFailure {
+                class: Some(ErrorClass::ContextWindow),
+                message: reason,
+                retry_in: None,
+                unavailable: true,
+                stop: false,
+            });
+        }
+        let mut retries_used = 0u32;
+        let mut last_failed: Option<String> = None;
+        loop {
+            let now = Instant::now();
+            let mut soonest: Option<Duration> = None;
+            let mut blocked_why: Vec<String> = Vec::new();
+            let mut candidates: Vec<Candidate> = Vec::with_capacity(fits.len());
+            for d in &fits {
+                match inner.health.blocked(&d.id, d.rpm, d.tpm, now) {
+                    Some(b) => {
+                        soonest = Some(soonest.map_or(b.free_in(), |s| s.min(b.free_in())));
+                        blocked_why.push(format!("{} {}", d.id, b.describe()));
+                    }
+                    None => candidates.push(self.candidate(d, now)),
+                }
+            }
+            if candidates.len() > 1
+                && let Some(failed) = &last_failed
+                && candidates.iter().any(|c| &c.deployment.id != failed)
+            {
+                candidates.retain(|c| &c.deployment.id != failed);
+            }
+            if candidates.is_empty() {
+                let reason = format!(
+                    "every deployment is unavailable ({})",
+                    blocked_why.join(", ")
+                );
+                let retry_in_ms = soonest.map(|d| d.as_millis() as u64);
+                self.emit(
+                    group,
+                    None,
+                    RouteEventKind::Unavailable {
+                        reason: reason.clone(),
+                        retry_in_ms,
+                    },
+                )
+                .await;
+                return Err(GroupFailure {
+                    class: None,
+                    message: reason,
+                    retry_in: soonest,
+                    unavailable: true,
+                    stop: false,
+                });
+            }
+            let tier = lowest_order_tier(&candidates);
+            let chosen = {
+                let mut rng = match inner.rng.lock() {
+                    Ok(r) => r,
+                    Err(p) => p.into_inner(),
+                };
+                tier[pick(settings.strategy, &tier, &mut *rng)].deployment
+            };
+            match self.attempt(group, chosen, members.len(), request).await {
+                AttemptEnd::Success(outcome) => return Ok(*outcome),
+                AttemptEnd::Failed {
+                    error,
+                    after_tokens,
+                } => {
+                    if after_tokens {
+                        let mode = inner.config.app.mid_stream_failover;
+                        self.emit(
+                            group,
+                            Some(&chosen.id),
+                            RouteEventKind::MidStream {
+                                mode: mode.into(),
+                                kept_chars: self.answer.chars().count(),
+                            },
+                        )
+                        .await;
+                        match mode {
+                            MidStreamFailover::Off => {
+                                return Err(GroupFailure {
+                                    class: Some(error.class),
+                                    message: error.message.clone(),
+                                    retry_in: None,
+                                    unavailable: false,
+                                    stop: true,
+                                });
+                            }
+                            MidStreamFailover::Restart => {
+                                self.answer.clear();
+                                self.reasoning.clear();
+                                let _ = self.tx.send(ChatEvent::Restart).await;
+                            }
+                            MidStreamFailover::Continue => self.continued = true,
+                        }
+                    }
+                    if retries_used >= retries_for(settings, error.class) {
+                        return Err(GroupFailure {
+                            class: Some(error.class),
+                            message: error.message.clone(),
+                            retry_in: None,
+                            unavailable: false,
+                            stop: false,
+                        });
+                    }
+                    retries_used += 1;
+                    let now = Instant::now();
+                    let others = fits.iter().any(|d| {
+                        d.id != chosen.id
+                            && inner.health.blocked(&d.id, d.rpm, d.tpm, now).is_none()
+                    });
+                    let same = !others
+                        && inner
+                            .health
+                            .blocked(&chosen.id, chosen.rpm, chosen.tpm, now)
+                            .is_none();
+                    let delay = {
+                        let mut rng = match inner.rng.lock() {
+                            Ok(r) => r,
+                            Err(p) => p.into_inner(),
+                        };
+                        delay_before_retry(settings, retries_used, &error, same, &mut *rng)
+                    };
+                    if delay > MAX_RETRY_AFTER_WAIT {
+                        return Err(GroupFailure {
+                            class: Some(error.class),
+                            message: format!(
+                                "{} (asked to wait {:.0}s)",
+                                error.message,
+                                delay.as_secs_f64()
+                            ),
+                            retry_in: Some(delay),
+                            unavailable: false,
+                            stop: false,
+                        });
+                    }
+                    self.emit(
+                        group,
+                        Some(&chosen.id),
+                        RouteEventKind::Retry {
+                            delay_ms: delay.as_millis() as u64,
+                        },
+                    )
+                    .await;
+                    tokio::time::sleep(delay).await;
+                    last_failed = Some(chosen.id.clone());
+                }
+            }
+        }
+    }
+
+    fn candidate<'a>(&self, d: &'a Deployment, now: Instant) -> Candidate<'a> {
+        let (rpm_used, tpm_used) = self.inner.health.usage(&d.id, now);
+        let probe = Usage {
+            input: PRICE_PROBE_TOKENS,
+            output: PRICE_PROBE_TOKENS,
+            ..Usage::default()
+        };
+        Candidate {
+            deployment: d,
+            in_flight: self.inner.metrics.in_flight(&d.id),
+            rpm_used,
+            tpm_used,
+            ttft_avg: self.inner.metrics.ttft_average(&d.id),
+            unit_price: self
+                .inner
+                .prices
+                .get(&d.id)
+                .copied()
+                .flatten()
+                .map(|p| p.cost(&probe).pico()),
+        }
+    }
+
+    /// One call to one deployment, with its deadlines, streaming deltas to the caller.
+    async fn attempt(
+        &mut self,
+        group: &str,
+        d: &Deployment,
+        group_size: usize,
+        request: &ChatRequest,
+    ) -> AttemptEnd {
+        let inner = self.inner.clone();
+        let settings = &inner.config.router;
+        self.attempt_no += 1;
+        let start = Instant::now();
+        self.emit(group, Some(&d.id), RouteEventKind::Attempt).await;
+        inner.health.record_request(&d.id, start);
+        inner
+            .metrics
+            .attempt_started(&d.id, group, start.into_std());
+        let guard = AttemptGuard {
+            inner: inner.clone(),
+            deployment: d.id.clone(),
+            group: group.to_string(),
+            armed: true,
+        };
+
+        let mut call = request.clone();
+        if !self.answer.is_empty() {
+            call.messages.push(Message::assistant(self.answer.clone()));
+            call.messages.push(Message::user(CONTINUE_PROMPT));
+        }
+        let total_limit = d.timeout.unwrap_or(settings.timeout);
+        let first_limit = d
+            .stream_timeout
+            .or(settings.stream_timeout)
+            .unwrap_or(total_limit)
+            .min(total_limit);
+        let total_deadline = start + total_limit;
+        let first_deadline = start + first_limit;
+
+        let mut text = String::new();
+        let mut reasoning = String::new();
+        let mut usage: Option<Usage> = None;
+        let mut finish_reason = None;
+        let mut ttft: Option<Duration> = None;
+
+        let result: Result<(), ProviderError> = async {
+            if let Some(why) = &d.unavailable {
+                return Err(ProviderError::new(ErrorClass::Auth, why.clone()));
+            }
+            let mut stream =
+                match timeout_at(first_deadline, provider::open(&inner.http, d, &call)).await {
+                    Ok(r) => r?,
+                    Err(_) => return Err(first_token_timeout(first_limit, total_limit)),
+                };
+            loop {
+                let deadline = if ttft.is_none() {
+                    first_deadline
+                } else {
+                    total_deadline
+                };
+                let next = match timeout_at(deadline, stream.next()).await {
+                    Ok(n) => n,
+                    Err(_) if ttft.is_none() => {
+                        return Err(first_token_timeout(first_limit, total_limit));
+                    }
+                    Err(_) => {
+                        return Err(ProviderError::timeout(format!(
+                            "the answer took longer than the {:.0}s timeout",
+                            total_limit.as_secs_f64()
+                        )));
+                    }
+                };
+                match next {
+                    None => {
+                        return Err(ProviderError::protocol(
+                            "the stream ended before the answer was complete",
+                        ));
+                    }
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(StreamEvent::Delta(t))) => {
+                        self.first_token(group, d, start, &mut ttft).await;
+                        text.push_str(&t);
+                        self.answer.push_str(&t);
+                        let _ = self.tx.send(ChatEvent::Delta(t)).await;
+                    }
+                    Some(Ok(StreamEvent::Reasoning(t))) => {
+                        self.first_token(group, d, start, &mut ttft).await;
+                        reasoning.push_str(&t);
+                        self.reasoning.push_str(&t);
+                        let _ = self.tx.send(ChatEvent::Reasoning(t)).await;
+                    }
+                    Some(Ok(StreamEvent::Usage(u))) => usage = Some(u),
+                    Some(Ok(StreamEvent::Done { finish_reason: f })) => {
+                        finish_reason = f;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        .await;
+
+        let end = Instant::now();
+        let elapsed = end - start;
+        let produced = !text.is_empty() || !reasoning.is_empty();
+        // Tokens streamed before a failure were billed: count them (estimated) rather than
+        // losing them (LiteLLM #14457).
+        let attempt_usage = match (&result, usage) {
+            (Ok(()), Some(u)) => Some(u),
+            (_, Some(u)) if produced => Some(u),
+            (Ok(()), None) => Some(estimate_usage(&call, &text, &reasoning)),
+            (Err(_), None) if produced => Some(estimate_usage(&call, &text, &reasoning)),
+            _ => None,
+        };
+        let price = inner.prices.get(&d.id).copied().flatten();
+        let attempt_cost = attempt_usage.map(|u| price.map(|p| p.cost(&u)));
+        if let Some(u) = attempt_usage {
+            inner.health.record_tokens(&d.id, u.input + u.output, end);
+            self.usage = add_usage(self.usage, u);
+            self.cost = match (self.cost, attempt_cost.flatten()) {
+                (Some(total), Some(c)) => Some(total + c),
+                _ => None,
+            };
+        }
+        let mut guard = guard;
+        guard.armed = false;
+        match result {
+            Ok(()) => {
+                let usage = attempt_usage.unwrap_or_default();
+                inner.metrics.attempt_succeeded(
+                    &d.id,
+                    group,
+                    &AttemptSuccess {
+                        ttft,
+                        total: elapsed,
+                        usage,
+                        cost: attempt_cost.flatten(),
+                    },
+                    end.into_std(),
+                );
+                self.attempts.push(AttemptRecord {
+                    deployment: d.id.clone(),
+                    group: group.to_string(),
+                    outcome: AttemptOutcome::Ok,
+                    class: None,
+                    status: None,
+                    error: None,
+                    ms: elapsed.as_millis() as u64,
+                });
+                let total = end - self.started;
+                self.emit(
+                    group,
+                    Some(&d.id),
+                    RouteEventKind::Done {
+                        usage: self.usage,
+                        cost_usd: self.cost,
+                        ttft_ms: self.ttft.map(|t| t.as_millis() as u64),
+                        total_ms: total.as_millis() as u64,
+                        finish_reason: finish_reason.clone(),
+                    },
+                )
+                .await;
+                AttemptEnd::Success(Box::new(ChatOutcome {
+                    request_id: self.id,
+                    text: self.answer.clone(),
+                    reasoning: self.reasoning.clone(),
+                    group: group.to_string(),
+                    deployment: d.id.clone(),
+                    attempts: self.attempts.clone(),
+                    ttft: self.ttft,
+                    total,
+                    usage: self.usage,
+                    cost: self.cost,
+                    finish_reason,
+                    retried: self.attempts.len() > 1,
+                    fell_back: self.attempts.first().is_some_and(|a| a.group != group),
+                    continued: self.continued,
+                }))
+            }
+            Err(error) => {
+                inner
+                    .metrics
+                    .attempt_failed(&d.id, group, error.class, elapsed, end.into_std());
+                self.attempts.push(AttemptRecord {
+                    deployment: d.id.clone(),
+                    group: group.to_string(),
+                    outcome: AttemptOutcome::Failed,
+                    class: Some(error.class),
+                    status: error.status,
+                    error: Some(error.message.clone()),
+                    ms: elapsed.as_millis() as u64,
+                });
+                self.emit(
+                    group,
+                    Some(&d.id),
+                    RouteEventKind::Failure {
+                        class: error.class,
+                        status: error.status,
+                        message: error.message.clone(),
+                        after_tokens: produced,
+                    },
+                )
+                .await;
+                let rules = CooldownRules {
+                    allowed_fails: settings.allowed_fails,
+                    router_cooldown: settings.cooldown_time,
+                    deployment_cooldown: d.cooldown_time,
+                    group_size,
+                };
+                if let Some(c) = inner.health.record_failure(&d.id, &error, rules, end) {
+                    self.emit(
+                        group,
+                        Some(&d.id),
+                        RouteEventKind::Cooldown {
+                            secs: c.duration.as_secs_f64(),
+                            reason: c.reason,
+                        },
+                    )
+                    .await;
+                }
+                AttemptEnd::Failed {
+                    error,
+                    after_tokens: produced,
+                }
+            }
+        }
+    }
+
+    async fn first_token(
+        &mut self,
+        group: &str,
+        d: &Deployment,
+        start: Instant,
+        ttft: &mut Option<Duration>,
+    ) {
+        if ttft.is_some() {
+            return;
+        }
+        let t = start.elapsed();
+        *ttft = Some(t);
+        if self.ttft.is_none() {
+            self.ttft = Some(self.started.elapsed());
+        }
+        self.emit(
+            group,
+            Some(&d.id),
+            RouteEventKind::FirstToken {
+                ttft_ms: t.as_millis() as u64,
+            },
+        )
+        .await;
+    }
+
+    async fn finish(&mut self, result: Result<ChatOutcome, RouteError>) {
+        if let Err(e) = &result {
+            let group = self.done_group.clone();
+            self.emit(
+                &group,
+                None,
+                RouteEventKind::Failed {
+                    message: e.message.clone(),
+                },
+            )
+            .await;
+        }
+        self.finished = true;
+        let _ = self.tx.send(ChatEvent::Finished(result)).await;
+    }
+}
+
+/// Marks an attempt cancelled in the metrics when its task is aborted mid-call.
+struct AttemptGuard {
+    inner: Arc<Inner>,
+    deployment: String,
+    group: String,
+    armed: bool,
+}
+
+impl Drop for AttemptGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            self.inner.metrics.attempt_cancelled(
+                &self.deployment,
+                &self.group,
+                Instant::now().into_std(),
+            );
+        }
+    }
+}
+
+fn first_token_timeout(first: Duration, total: Duration) -> ProviderError {
+    if first < total {
+        ProviderError::timeout(format!(
+            "no first token within the {:.0}s stream_timeout",
+            first.as_secs_f64()
+        ))
+    } else {
+        ProviderError::timeout(format!(
+            "no answer within the {:.0}s timeout",
+            total.as_secs_f64()
+        ))
+    }
+}
+
+fn estimate_usage(call: &ChatRequest, text: &str, reasoning: &str) -> Usage {
+    Usage {
+        input: provider::estimate_prompt_tokens(&call.messages),
+        output: provider::estimate_tokens(text) + provider::estimate_tokens(reasoning),
+        estimated: true,
+        ..Usage::default()
+    }
+}
+
+fn add_usage(a: Usage, b: Usage) -> Usage {
+    Usage {
+        input: a.input + b.input,
+        output: a.output + b.output,
+        cached_input: a.cached_input + b.cached_input,
+        cache_write: a.cache_write + b.cache_write,
+        reasoning: a.reasoning + b.reasoning,
+        estimated: a.estimated || b.estimated,
+    }
+}
+
+fn fallback_reason(f: &GroupFailure) -> FallbackReason {
+    match f.class {
+        Some(ErrorClass::ContextWindow) => FallbackReason::ContextWindow,
+        Some(ErrorClass::ContentPolicy) => FallbackReason::ContentPolicy,
+        _ if f.unavailable => FallbackReason::Unavailable,
+        _ => FallbackReason::Failed,
+    }
+}
+
+/// The groups to try after `group` failed: the typed list for context-window and
+/// content-policy failures when one is set, else `fallbacks`, else `default_fallbacks`.
+fn fallbacks_for(
+    settings: &crate::config::RouterSettings,
+    group: &str,
+    f: &GroupFailure,
+) -> Vec<String> {
+    let typed = match f.class {
+        Some(ErrorClass::ContextWindow) => settings.context_window_fallbacks.get(group),
+        Some(ErrorClass::ContentPolicy) => settings.content_policy_fallbacks.get(group),
+        _ => None,
+    };
+    typed
+        .filter(|l| !l.is_empty())
+        .or_else(|| settings.fallbacks.get(group))
+        .cloned()
+        .unwrap_or_else(|| settings.default_fallbacks.clone())
+}

@@ -1,0 +1,125 @@
+//! Picking one deployment among the healthy ones of a group: `order` tiers first, then the
+//! routing strategy. Pure functions over what the router knows of each candidate, so every
+//! strategy is tested without a network.
+
+use std::time::Duration;
+
+use rand::RngExt;
+
+use crate::config::{Deployment, Strategy};
+
+/// What the strategies look at for one healthy deployment.
+#[derive(Debug, Clone)]
+pub struct Candidate<'a> {
+    pub deployment: &'a Deployment,
+    /// Requests in flight now (least-busy).
+    pub in_flight: u32,
+    /// Requests and tokens used in the current minute (usage-based).
+    pub rpm_used: u32,
+    pub tpm_used: u64,
+    /// Moving average of time to first token (latency-based); `None` before any sample.
+    pub ttft_avg: Option<Duration>,
+    /// Price of a typical request in picodollars (1,000 tokens in, 1,000 out); `None` when
+    /// unknown (cost-based treats it as expensive, as LiteLLM prices unknowns at $1).
+    pub unit_price: Option<u64>,
+}
+
+/// Keeps only the candidates of the lowest `order` tier (a deployment without `order` is in
+/// the last tier), so `order: 1` is always tried before `order: 2` whatever the strategy.
+pub fn lowest_order_tier<'a>(candidates: &[Candidate<'a>]) -> Vec<Candidate<'a>> {
+    let tier = |c: &Candidate| c.deployment.order.unwrap_or(u32::MAX);
+    let Some(min) = candidates.iter().map(tier).min() else {
+        return Vec::new();
+    };
+    candidates
+        .iter()
+        .filter(|c| tier(c) == min)
+        .cloned()
+        .collect()
+}
+
+/// The index into `candidates` of the deployment to call. `candidates` must not be empty.
+pub fn pick(strategy: Strategy, candidates: &[Candidate], rng: &mut impl rand::Rng) -> usize {
+    if candidates.len() <= 1 {
+        return 0;
+    }
+    match strategy {
+        Strategy::SimpleShuffle => weighted(&shuffle_weights(candidates), rng),
+        Strategy::LeastBusy => lowest(candidates, rng, |c| c.in_flight as f64),
+        Strategy::UsageBased => lowest(candidates, rng, utilization),
+        Strategy::LatencyBased => lowest(candidates, rng, |c| {
+            c.ttft_avg.map_or(0.0, |d| d.as_secs_f64())
+        }),
+        Strategy::CostBased => lowest(candidates, rng, |c| {
+            c.unit_price.map_or(f64::MAX, |p| p as f64)
+        }),
+    }
+}
+
+/// simple-shuffle's weights: `weight` where any candidate sets it (others count 1), else
+/// `rpm`, else `tpm`, else equal.
+fn shuffle_weights(candidates: &[Candidate]) -> Vec<f64> {
+    fn d<'a>(c: &Candidate<'a>) -> &'a Deployment {
+        c.deployment
+    }
+    if candidates.iter().any(|c| d(c).weight.is_some()) {
+        candidates
+            .iter()
+            .map(|c| d(c).weight.unwrap_or(1.0).max(0.0))
+            .collect()
+    } else if candidates.iter().any(|c| d(c).rpm.is_some()) {
+        candidates
+            .iter()
+            .map(|c| d(c).rpm.map_or(1.0, f64::from))
+            .collect()
+    } else if candidates.iter().any(|c| d(c).tpm.is_some()) {
+        candidates
+            .iter()
+            .map(|c| d(c).tpm.map_or(1.0, |t| t as f64))
+            .collect()
+    } else {
+        vec![1.0; candidates.len()]
+    }
+}
+
+fn weighted(weights: &[f64], rng: &mut impl rand::Rng) -> usize {
+    let total: f64 = weights.iter().sum();
+    if total <= 0.0 || !total.is_finite() {
+        return rng.random_range(0..weights.len());
+    }
+    let mut x = rng.random::<f64>() * total;
+    for (i, w) in weights.iter().enumerate() {
+        if x < *w {
+            return i;
+        }
+        x -= w;
+    }
+    weights.len() - 1
+}
+
+/// The candidate with the lowest score; ties broken at random so equal deployments share load.
+fn lowest(
+    candidates: &[Candidate],
+    rng: &mut impl rand::Rng,
+    score: impl Fn(&Candidate) -> f64,
+) -> usize {
+    let scores: Vec<f64> = candidates.iter().map(score).collect();
+    let min = scores.iter().copied().fold(f64::INFINITY, f64::min);
+    let best: Vec<usize> = (0..scores.len()).filter(|i| scores[*i] <= min).collect();
+    match best.len() {
+        0 => 0,
+        1 => best[0],
+        n => best[rng.random_range(0..n)],
+    }
+}
+
+/// The share of its limits a deployment has used this minute; without limits, its tokens.
+fn utilization(c: &Candidate) -> f64 {
+    let d = c.deployment;
+    let rpm = d.rpm.map(|l| f64::from(c.rpm_used) / f64::from(l.max(1)));
+    let tpm = d.tpm.map(|l| c.tpm_used as f64 / l.max(1) as f64);
+    match (rpm, tpm) {
+        (None, None) => c.tpm_used as f64,
+        (a, b) => a.unwrap_or(0.0).max(b.unwrap_or(0.0)),
+    }
+}
