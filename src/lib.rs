@@ -13,3 +13,4 @@ pub mod router;
 pub mod sanitize;
 pub mod secret;
 pub mod store;
+pub mod tui;

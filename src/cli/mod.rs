@@ -65,12 +65,7 @@ pub fn main() -> ExitCode {
         Some(Command::Ask(args)) => runtime.block_on(ask::run(cli.config.as_deref(), args)),
         Some(Command::Check) => check::check(cli.config.as_deref()),
         Some(Command::Models) => check::models(cli.config.as_deref()),
-        None => {
-            eprintln!(
-                "llmux: the TUI is not built yet; try `llmux ask \"hello\"` (it runs on the demo config)"
-            );
-            EXIT_USAGE
-        }
+        None => runtime.block_on(crate::tui::run(cli.config.as_deref(), cli.session)),
     };
     ExitCode::from(code)
 }

@@ -3,5 +3,6 @@
 //! never waits for the disk; each line is written whole and flushed in batches.
 
 pub mod request_log;
+pub mod session;
 
 pub use request_log::RequestLog;

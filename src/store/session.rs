@@ -1,0 +1,447 @@
+//! Saved conversations: one append-only JSONL file per conversation under
+//! `<data dir>/sessions/` (`$LLMUX_DATA_DIR/sessions/` when set).
+//!
+//! The TUI appends a [`Record`] as things happen: the user's message when it is sent, the
+//! streaming answer in [`Record::Chunk`]s (at least twice a second), the final
+//! [`Record::Answer`] at the end, and the composer's draft on exit. [`SessionStore::load`]
+//! folds the records back into [`Entry`]s; a torn last line (a crash mid-write) or any other
+//! unreadable line is skipped and reported as a warning, never fatal. Nothing here knows about
+//! the terminal.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::provider::{Message, Usage};
+
+/// The folder under the data dir.
+pub const SESSIONS_DIR: &str = "sessions";
+/// The file extension of a session.
+pub const SESSION_EXT: &str = "jsonl";
+/// Longest session name kept; longer names are cut.
+const MAX_NAME_LEN: usize = 80;
+/// How much of the first message a session listing shows.
+const PREVIEW_CHARS: usize = 60;
+
+/// One line of a session file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// The user sent a message to `group`.
+    User {
+        id: u64,
+        text: String,
+        group: String,
+        at_unix_ms: u64,
+    },
+    /// More text of answer `id` while it streams.
+    Chunk { id: u64, text: String },
+    /// The answer so far was discarded (mid-stream restart on another deployment).
+    Restart { id: u64 },
+    /// Answer `id` ended (done, cancelled or failed); `text` is the whole answer.
+    Answer(Answer),
+    /// The composer's unsent text; the last one wins, an empty one clears it.
+    Draft { text: String },
+}
+
+/// How an answer ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerState {
+    /// Still streaming.
+    #[default]
+    Streaming,
+    Done,
+    /// Esc: the partial answer is kept.
+    Cancelled,
+    /// Every route failed; any partial answer is kept.
+    Failed,
+    /// The program ended while it streamed (found on load without a final record).
+    Interrupted,
+}
+
+/// What happened on the way to an answer, shown as badges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Badges {
+    #[serde(default)]
+    pub retried: bool,
+    #[serde(default)]
+    pub fell_back: bool,
+    /// Continued by another deployment after a mid-stream failure.
+    #[serde(default)]
+    pub continued: bool,
+    /// Restarted from scratch after a mid-stream failure.
+    #[serde(default)]
+    pub restarted: bool,
+}
+
+/// One answer of the assistant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub id: u64,
+    pub text: String,
+    /// The group that was asked.
+    pub group: String,
+    /// The group that answered, when it differs (after a fallback) or is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// Cost in picodollars; `None` when unknown (shown as "?", never $0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_pico: Option<u64>,
+    #[serde(default)]
+    pub badges: Badges,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub state: AnswerState,
+}
+
+/// A message of the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserMessage {
+    pub id: u64,
+    pub text: String,
+    pub group: String,
+}
+
+/// One item of a conversation, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    User(UserMessage),
+    Answer(Answer),
+}
+
+impl Entry {
+    pub fn id(&self) -> u64 {
+        match self {
+            Entry::User(u) => u.id,
+            Entry::Answer(a) => a.id,
+        }
+    }
+}
+
+/// A conversation as loaded from disk.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadedSession {
+    pub name: String,
+    pub entries: Vec<Entry>,
+    pub draft: String,
+    /// Lines that could not be read (`line N: reason`).
+    pub warnings: Vec<String>,
+}
+
+impl LoadedSession {
+    /// The next free entry id.
+    pub fn next_id(&self) -> u64 {
+        self.entries.iter().map(Entry::id).max().map_or(1, |m| m + 1)
+    }
+}
+
+/// A saved conversation as the session list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub name: String,
+    pub modified: Option<SystemTime>,
+    pub bytes: u64,
+    /// The start of the first user message.
+    pub preview: String,
+}
+
+/// The chat history to send for a conversation: every user message, each followed by the
+/// latest non-empty answer to it (so a regenerated answer replaces the earlier one).
+pub fn history(entries: &[Entry]) -> Vec<Message> {
+    let mut out: Vec<Message> = Vec::new();
+    let mut pending_answer: Option<&str> = None;
+    for e in entries {
+        match e {
+            Entry::User(u) => {
+                if let Some(a) = pending_answer.take() {
+                    out.push(Message::assistant(a));
+                }
+                out.push(Message::user(u.text.clone()));
+            }
+            Entry::Answer(a) => {
+                if !a.text.is_empty() {
+                    pending_answer = Some(&a.text);
+                }
+            }
+        }
+    }
+    if let Some(a) = pending_answer {
+        out.push(Message::assistant(a));
+    }
+    out
+}
+
+/// The session folder.
+#[derive(Debug, Clone)]
+pub struct SessionStore {
+    dir: PathBuf,
+}
+
+impl SessionStore {
+    pub fn new(dir: impl Into<PathBuf>) -> SessionStore {
+        SessionStore { dir: dir.into() }
+    }
+
+    /// `<data dir>/sessions`.
+    pub fn default_location() -> Option<SessionStore> {
+        crate::config::data_dir().map(|d| SessionStore::new(d.join(SESSIONS_DIR)))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of a session name (the name is made safe for a file name first).
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{}.{SESSION_EXT}", safe_name(name)))
+    }
+
+    /// Every saved session, most recently changed first.
+    pub fn list(&self) -> io::Result<Vec<SessionInfo>> {
+        let rd = match std::fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut out = Vec::new();
+        for entry in rd.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|x| x != SESSION_EXT) {
+                continue;
+            }
+            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            let meta = entry.metadata().ok();
+            out.push(SessionInfo {
+                name: name.to_string(),
+                modified: meta.as_ref().and_then(|m| m.modified().ok()),
+                bytes: meta.map_or(0, |m| m.len()),
+                preview: first_user_line(&path).unwrap_or_default(),
+            });
+        }
+        out.sort_by(|a, b| b.modified.cmp(&a.modified).then_with(|| b.name.cmp(&a.name)));
+        Ok(out)
+    }
+
+    /// Loads a session; a missing file is an empty session of that name.
+    pub fn load(&self, name: &str) -> io::Result<LoadedSession> {
+        let name = safe_name(name);
+        let text = match std::fs::read_to_string(self.path_of(&name)) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let mut session = parse_records(&text);
+        session.name = name;
+        Ok(session)
+    }
+
+    /// A writer appending to the session's file (created with its folder at the first write).
+    pub fn writer(&self, name: &str) -> SessionWriter {
+        SessionWriter {
+            path: self.path_of(name),
+            file: None,
+        }
+    }
+}
+
+/// Folds the lines of a session file into entries.
+pub fn parse_records(text: &str) -> LoadedSession {
+    let mut s = LoadedSession::default();
+    let lines: Vec<&str> = text.split('\n').collect();
+    let last_index = lines.len().saturating_sub(1);
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = match serde_json::from_str::<Record>(line) {
+            Ok(r) => r,
+            Err(e) => {
+                // A last line without its newline is a write cut short by a crash.
+                let what = if i == last_index {
+                    "torn last line skipped".to_string()
+                } else {
+                    format!("unreadable line skipped ({e})")
+                };
+                s.warnings.push(format!("line {}: {what}", i + 1));
+                continue;
+            }
+        };
+        apply(&mut s, record);
+    }
+    for e in &mut s.entries {
+        if let Entry::Answer(a) = e
+            && a.state == AnswerState::Streaming
+        {
+            a.state = AnswerState::Interrupted;
+        }
+    }
+    s
+}
+
+fn answer_mut(s: &mut LoadedSession, id: u64) -> Option<&mut Answer> {
+    s.entries.iter_mut().rev().find_map(|e| match e {
+        Entry::Answer(a) if a.id == id => Some(a),
+        _ => None,
+    })
+}
+
+fn apply(s: &mut LoadedSession, record: Record) {
+    match record {
+        Record::User { id, text, group, .. } => {
+            s.entries.push(Entry::User(UserMessage { id, text, group }));
+        }
+        Record::Chunk { id, text } => match answer_mut(s, id) {
+            Some(a) => a.text.push_str(&text),
+            None => s.entries.push(Entry::Answer(Answer {
+                id,
+                text,
+                ..Answer::default()
+            })),
+        },
+        Record::Restart { id } => {
+            if let Some(a) = answer_mut(s, id) {
+                a.text.clear();
+                a.badges.restarted = true;
+            }
+        }
+        Record::Answer(answer) => match answer_mut(s, answer.id) {
+            Some(a) => *a = answer,
+            None => s.entries.push(Entry::Answer(answer)),
+        },
+        Record::Draft { text } => s.draft = text,
+    }
+}
+
+/// Appends records to one session file, one whole line per write.
+#[derive(Debug)]
+pub struct SessionWriter {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl SessionWriter {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes one record as one line and flushes it to the OS.
+    pub fn append(&mut self, record: &Record) -> io::Result<()> {
+        let mut line = serde_json::to_string(record).map_err(io::Error::other)?;
+        line.push('\n');
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                if let Some(dir) = self.path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                self.file.insert(OpenOptions::new().create(true).append(true).open(&self.path)?)
+            }
+        };
+        file.write_all(line.as_bytes())?;
+        file.flush()
+    }
+}
+
+/// A name safe as a file name: letters, digits, `-`, `_` and `.` kept, the rest `_`.
+pub fn safe_name(name: &str) -> String {
+    let mut s: String = name
+        .trim()
+        .chars()
+        .take(MAX_NAME_LEN)
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        s.insert(0, '_');
+    }
+    s
+}
+
+/// A name for a new session from the wall clock: `YYYYMMDD-HHMMSS` (UTC).
+pub fn new_session_name(now: SystemTime) -> String {
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn first_user_line(path: &Path) -> Option<String> {
+    use std::io::BufRead;
+    let f = File::open(path).ok()?;
+    for line in io::BufReader::new(f).lines().map_while(Result::ok) {
+        if let Ok(Record::User { text, .. }) = serde_json::from_str::<Record>(&line) {
+            let first = text.lines().next().unwrap_or("").to_string();
+            return Some(first.chars().take(PREVIEW_CHARS).collect());
+        }
+    }
+    None
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(now: SystemTime) -> u64 {
+    now.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe_and_dated() {
+        assert_eq!(safe_name("../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_name(""), "_");
+        assert_eq!(safe_name("my chat"), "my_chat");
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(new_session_name(t), "20231114-221320");
+    }
+
+    #[test]
+    fn history_keeps_latest_answer_per_question() {
+        let user = |id, t: &str| Entry::User(UserMessage { id, text: t.into(), group: "g".into() });
+        let ans = |id, t: &str| Entry::Answer(Answer { id, text: t.into(), ..Answer::default() });
+        let h = history(&[user(1, "q1"), ans(2, "a1"), ans(3, "a1b"), user(4, "q2"), ans(5, "")]);
+        let texts: Vec<&str> = h.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(texts, ["q1", "a1b", "q2"]);
+    }
+}

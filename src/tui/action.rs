@@ -1,0 +1,242 @@
+//! Everything that can happen to the TUI, as one [`Action`] enum, and everything the TUI asks
+//! the outside world to do, as [`Effect`]s.
+//!
+//! Keys, pastes, resizes, ticks, router events and the results of effects all arrive as
+//! actions; `App::update` turns each into state changes and effects, and the effect runner
+//! (`runtime`) performs the effects. The actions a user can bind to keys are
+//! [`Command`]s, named in snake_case for `llmux.keys`.
+
+use std::time::Duration;
+
+use crossterm::event::KeyEvent;
+use tokio::time::Instant;
+
+use crate::provider::ChatRequest;
+use crate::router::{ChatEvent, RouteEvent};
+use crate::store::session::{LoadedSession, Record, SessionInfo};
+
+use super::metrics::StatusView;
+
+/// A command a key can be bound to. The snake_case name is what `llmux.keys` uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Command {
+    /// Quit (the draft is saved).
+    Quit,
+    /// Send the composer's text to the current model group.
+    Send,
+    /// Insert a newline in the composer.
+    Newline,
+    /// Switch to the next model group.
+    NextModel,
+    /// Switch to the previous model group.
+    PrevModel,
+    /// Open the model picker.
+    OpenPicker,
+    /// Cancel the answer streaming now (the partial answer is kept), or close an overlay.
+    Cancel,
+    /// Ask the last question again on the current model group.
+    Regenerate,
+    /// Copy the last answer to the clipboard (OSC 52).
+    CopyLast,
+    /// Copy the last code block of the last answer (Alt+1..9 copy block N).
+    CopyCode,
+    /// Start a new conversation.
+    NewConversation,
+    /// List saved conversations to reopen one.
+    OpenSessions,
+    /// Show the key bindings.
+    Help,
+    /// Move the focus to the next pane.
+    FocusNext,
+    /// Move the focus to the previous pane.
+    FocusPrev,
+    /// Show or hide the models pane.
+    ToggleModels,
+    /// Show or hide the metrics pane.
+    ToggleMetrics,
+    /// Show or hide the routing log pane.
+    ToggleLog,
+    /// Scroll the focused pane (else the conversation) up one line.
+    ScrollUp,
+    /// Scroll down one line.
+    ScrollDown,
+    /// Scroll up one page.
+    PageUp,
+    /// Scroll down one page.
+    PageDown,
+    /// Scroll to the top.
+    ScrollTop,
+    /// Scroll to the bottom and follow new text.
+    ScrollBottom,
+    /// Edit the draft in `$EDITOR`.
+    EditExternal,
+}
+
+impl Command {
+    /// Every command, in the order the help overlay lists them.
+    pub const ALL: [Command; 25] = [
+        Command::Send,
+        Command::Newline,
+        Command::NextModel,
+        Command::PrevModel,
+        Command::OpenPicker,
+        Command::Cancel,
+        Command::Regenerate,
+        Command::CopyLast,
+        Command::CopyCode,
+        Command::NewConversation,
+        Command::OpenSessions,
+        Command::EditExternal,
+        Command::FocusNext,
+        Command::FocusPrev,
+        Command::ToggleModels,
+        Command::ToggleMetrics,
+        Command::ToggleLog,
+        Command::ScrollUp,
+        Command::ScrollDown,
+        Command::PageUp,
+        Command::PageDown,
+        Command::ScrollTop,
+        Command::ScrollBottom,
+        Command::Help,
+        Command::Quit,
+    ];
+
+    /// The name used in `llmux.keys`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Quit => "quit",
+            Command::Send => "send",
+            Command::Newline => "newline",
+            Command::NextModel => "next_model",
+            Command::PrevModel => "prev_model",
+            Command::OpenPicker => "open_picker",
+            Command::Cancel => "cancel",
+            Command::Regenerate => "regenerate",
+            Command::CopyLast => "copy_last",
+            Command::CopyCode => "copy_code",
+            Command::NewConversation => "new_conversation",
+            Command::OpenSessions => "open_sessions",
+            Command::Help => "help",
+            Command::FocusNext => "focus_next",
+            Command::FocusPrev => "focus_prev",
+            Command::ToggleModels => "toggle_models",
+            Command::ToggleMetrics => "toggle_metrics",
+            Command::ToggleLog => "toggle_log",
+            Command::ScrollUp => "scroll_up",
+            Command::ScrollDown => "scroll_down",
+            Command::PageUp => "page_up",
+            Command::PageDown => "page_down",
+            Command::ScrollTop => "scroll_top",
+            Command::ScrollBottom => "scroll_bottom",
+            Command::EditExternal => "edit_external",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Command> {
+        Command::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// One line for the help overlay.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Command::Quit => "quit (the draft is saved)",
+            Command::Send => "send the message",
+            Command::Newline => "new line in the message",
+            Command::NextModel => "next model group",
+            Command::PrevModel => "previous model group",
+            Command::OpenPicker => "model picker (type to filter, 1..9 favorites)",
+            Command::Cancel => "cancel the answer (partial kept) / close",
+            Command::Regenerate => "ask the last question again on this model",
+            Command::CopyLast => "copy the last answer (OSC 52)",
+            Command::CopyCode => "copy its last code block (Alt+1..9: block N)",
+            Command::NewConversation => "new conversation",
+            Command::OpenSessions => "saved conversations",
+            Command::EditExternal => "edit the message in $EDITOR",
+            Command::FocusNext => "focus next pane",
+            Command::FocusPrev => "focus previous pane",
+            Command::ToggleModels => "show/hide models pane",
+            Command::ToggleMetrics => "show/hide metrics pane",
+            Command::ToggleLog => "show/hide routing log",
+            Command::ScrollUp => "scroll up a line",
+            Command::ScrollDown => "scroll down a line",
+            Command::PageUp => "scroll up a page",
+            Command::PageDown => "scroll down a page",
+            Command::ScrollTop => "scroll to the top",
+            Command::ScrollBottom => "scroll to the end (follow)",
+            Command::Help => "this help",
+        }
+    }
+}
+
+/// Identifies one request the TUI started, so late events of an abandoned one are dropped.
+pub type RequestTag = u64;
+
+/// Everything that can happen.
+#[derive(Debug)]
+pub enum Action {
+    /// A bound command (from a key, or sent directly by tests).
+    Command(Command),
+    /// A key press, resolved against the key map and the focused pane.
+    Key(KeyEvent),
+    /// Bracketed paste into the composer.
+    Paste(String),
+    /// The mouse wheel moved (only with `llmux.mouse: true`); positive is down.
+    Scroll(i32),
+    /// The terminal was resized.
+    Resize(u16, u16),
+    /// Time passed (only sent while something animates or counts down).
+    Tick(Instant),
+    /// An event of the request `tag`, received at `at`.
+    Chat {
+        tag: RequestTag,
+        event: ChatEvent,
+        at: Instant,
+    },
+    /// A routing event of any request (for the routing log).
+    Route(RouteEvent),
+    /// Fresh metrics and deployment health.
+    Status(StatusView),
+    /// The saved conversations, for the session list.
+    SessionsListed(Result<Vec<SessionInfo>, String>),
+    /// A conversation was read from disk.
+    SessionLoaded(Result<LoadedSession, String>),
+    /// The external editor finished with this text (or failed).
+    EditorDone(Result<String, String>),
+    /// A copy to the clipboard was written (or failed).
+    Copied(Result<usize, String>),
+    /// SIGTERM or SIGHUP: save and leave.
+    Terminate,
+}
+
+/// What `App::update` asks the runner to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Start a request on `group`; its events come back as `Action::Chat { tag, .. }`.
+    StartChat {
+        tag: RequestTag,
+        group: String,
+        request: ChatRequest,
+    },
+    /// Drop the request `tag` (which cancels its HTTP call).
+    Cancel(RequestTag),
+    /// Append a record to the current session's file.
+    Persist(Record),
+    /// From now on, append to the session `name`.
+    SwitchSession(String),
+    /// List the saved sessions.
+    ListSessions,
+    /// Load the session `name`.
+    LoadSession(String),
+    /// Put this text on the clipboard (OSC 52).
+    Copy(String),
+    /// Suspend the UI and edit this text in `$EDITOR`.
+    OpenEditor(String),
+    /// Fetch metrics and health now.
+    RefreshStatus,
+    /// Stop the UI loop.
+    Quit,
+}
+
+/// How often the UI ticks while something animates (spinner, tokens/s, countdowns).
+pub const TICK: Duration = Duration::from_millis(250);

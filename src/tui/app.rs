@@ -1,0 +1,842 @@
+//! The TUI's state and its one transition function, [`App::update`]: an [`Action`] in, state
+//! changed, [`Effect`]s out. No IO happens here (the runner does it), so every behaviour —
+//! sending, streaming, cancelling, switching models, the picker, overlays — is tested without
+//! a terminal or a network.
+//!
+//! Keys are resolved in layers: an open overlay first, then the focused side pane's own keys,
+//! then the key map (`llmux.keys`), then the composer's text input. The request lifecycle
+//! (send, stream, finish, cancel, regenerate, persist) lives in `turn`.
+
+use std::time::{Duration, SystemTime};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tokio::time::Instant;
+use tui_textarea::{Input, Key, TextArea};
+
+use crate::config::Config;
+use crate::router::RouteEvent;
+use crate::store::session::{AnswerState, Entry, LoadedSession, SessionInfo};
+
+use super::action::{Action, Command, Effect, RequestTag};
+use super::conversation::{ConversationView, Ctx};
+use super::highlight::Highlighter;
+use super::keys::{KeyCombo, KeyMap};
+use super::layout::{self, Areas, Visible};
+use super::markdown;
+use super::metrics::StatusView;
+use super::picker::{self, GroupInfo, PickerState};
+use super::theme::Theme;
+use super::turn::InFlight;
+
+/// How long a toast stays on the status line.
+const TOAST_FOR: Duration = Duration::from_secs(4);
+/// Routing log lines kept.
+const LOG_KEEP: usize = 2000;
+
+/// A pane that can have the focus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Composer,
+    Conversation,
+    Models,
+    Metrics,
+    Log,
+}
+
+/// Overlays over the panes; the topmost takes the keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    Picker(PickerState),
+    Help { scroll: usize },
+    Sessions {
+        list: Option<Result<Vec<SessionInfo>, String>>,
+        selected: usize,
+    },
+}
+
+/// A message on the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toast {
+    pub text: String,
+    pub error: bool,
+    pub until: Instant,
+}
+
+/// Forced visibility of the side panes; `None` follows the terminal size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaneToggles {
+    pub models: Option<bool>,
+    pub metrics: Option<bool>,
+    pub log: Option<bool>,
+}
+
+/// The routing log: every route event, newest last.
+#[derive(Debug, Default)]
+pub struct RouteLog {
+    pub events: std::collections::VecDeque<RouteEvent>,
+    /// Lines up from the end; 0 follows.
+    pub scroll: usize,
+}
+
+/// The whole UI state.
+pub struct App {
+    pub groups: Vec<GroupInfo>,
+    pub strategy: &'static str,
+    pub is_demo: bool,
+    pub keymap: KeyMap,
+    pub theme: Theme,
+    pub highlighter: Highlighter,
+    /// Index of the current model group.
+    pub current: usize,
+    pub focus: Focus,
+    pub toggles: PaneToggles,
+    pub size: (u16, u16),
+    pub overlay: Option<Overlay>,
+    pub entries: Vec<Entry>,
+    pub view: ConversationView,
+    pub inflight: Option<InFlight>,
+    pub composer: TextArea<'static>,
+    /// Messages sent, for Up-recall; `recall` indexes it while recalling.
+    pub sent: Vec<String>,
+    pub recall: Option<usize>,
+    pub log: RouteLog,
+    pub status: StatusView,
+    /// The session name (file stem) conversations are saved under.
+    pub session: String,
+    /// The draft as last saved, to skip saving an unchanged one.
+    pub saved_draft: String,
+    pub session_cost_pico: u64,
+    /// Some answer of this session had no known cost.
+    pub session_cost_unknown: bool,
+    pub models_selected: usize,
+    pub metrics_scroll: usize,
+    pub toast: Option<Toast>,
+    pub now: Instant,
+    pub next_id: u64,
+    pub next_tag: RequestTag,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+    pub quitting: bool,
+    /// The wall clock (fixed in tests): names new sessions and stamps records.
+    pub clock: fn() -> SystemTime,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("current", &self.current)
+            .field("focus", &self.focus)
+            .field("entries", &self.entries.len())
+            .field("inflight", &self.inflight.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// A fresh app for `cfg`, with warnings for unusable key bindings.
+    pub fn new(cfg: &Config, theme: Theme, now: Instant, clock: fn() -> SystemTime) -> (App, Vec<String>) {
+        let (keymap, warnings) = KeyMap::new(&cfg.app.keys);
+        let groups = picker::groups_of(cfg);
+        let current = cfg
+            .app
+            .default_model
+            .as_deref()
+            .and_then(|m| cfg.resolve_group(m))
+            .and_then(|g| groups.iter().position(|x| x.name == g))
+            .unwrap_or(0);
+        let highlighter = Highlighter::new(&theme);
+        let mut app = App {
+            groups,
+            strategy: cfg.router.strategy.name(),
+            is_demo: cfg.is_demo,
+            keymap,
+            theme,
+            highlighter,
+            current,
+            focus: Focus::Composer,
+            toggles: PaneToggles::default(),
+            size: (80, 24),
+            overlay: None,
+            entries: Vec::new(),
+            view: ConversationView::default(),
+            inflight: None,
+            composer: TextArea::default(),
+            sent: Vec::new(),
+            recall: None,
+            log: RouteLog::default(),
+            status: StatusView::default(),
+            session: crate::store::session::new_session_name(clock()),
+            saved_draft: String::new(),
+            session_cost_pico: 0,
+            session_cost_unknown: false,
+            models_selected: 0,
+            metrics_scroll: 0,
+            toast: None,
+            now,
+            next_id: 1,
+            next_tag: 1,
+            dirty: true,
+            quitting: false,
+            clock,
+        };
+        app.style_composer();
+        (app, warnings)
+    }
+
+    /// Replaces the conversation with a loaded one (its draft goes into the composer).
+    pub fn load_session(&mut self, s: LoadedSession) {
+        self.entries = s.entries;
+        self.next_id = self.next_id.max(self.entries.iter().map(Entry::id).max().unwrap_or(0) + 1);
+        self.session = s.name;
+        self.set_composer_text(&s.draft);
+        self.saved_draft = s.draft;
+        self.sent = self
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::User(u) => Some(u.text.clone()),
+                Entry::Answer(_) => None,
+            })
+            .collect();
+        self.recall = None;
+        self.session_cost_pico = 0;
+        self.session_cost_unknown = false;
+        for e in &self.entries {
+            if let Entry::Answer(a) = e {
+                match a.cost_pico {
+                    Some(c) => self.session_cost_pico += c,
+                    None if a.state == AnswerState::Done => self.session_cost_unknown = true,
+                    None => {}
+                }
+            }
+        }
+        self.view = ConversationView::default();
+        if !s.warnings.is_empty() {
+            let text = format!("session {}: {}", self.session, s.warnings.join("; "));
+            self.toast(text, true);
+        }
+        self.dirty = true;
+    }
+
+    pub fn current_group(&self) -> &str {
+        self.groups.get(self.current).map_or("", |g| g.name.as_str())
+    }
+
+    /// The composer's text.
+    pub fn draft(&self) -> String {
+        self.composer.lines().join("\n")
+    }
+
+    pub fn set_composer_text(&mut self, text: &str) {
+        let lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+        self.composer = TextArea::new(lines);
+        self.composer.move_cursor(tui_textarea::CursorMove::Bottom);
+        self.composer.move_cursor(tui_textarea::CursorMove::End);
+        self.style_composer();
+    }
+
+    fn style_composer(&mut self) {
+        use ratatui::style::{Modifier, Style};
+        self.composer.set_cursor_line_style(Style::new());
+        self.composer.set_cursor_style(Style::new().add_modifier(Modifier::REVERSED));
+        self.composer.set_style(self.theme.fg(super::theme::Role::Fg));
+        self.composer.set_placeholder_text("Type a message…");
+        self.composer.set_placeholder_style(self.theme.fg(super::theme::Role::Muted));
+    }
+
+    /// Which side panes show at the current size.
+    pub fn visible(&self) -> Visible {
+        let wide = layout::is_wide(self.size.0, self.size.1);
+        Visible {
+            models: self.toggles.models.unwrap_or(wide),
+            metrics: self.toggles.metrics.unwrap_or(wide),
+            log: self.toggles.log.unwrap_or(wide),
+        }
+    }
+
+    /// The pane rectangles at the current size.
+    pub fn areas(&self) -> Areas {
+        let area = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
+        let lines = self.composer.lines().len().min(usize::from(u16::MAX)) as u16;
+        layout::areas(area, self.visible(), lines, self.status.rows.len() as u16)
+    }
+
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            theme: &self.theme,
+            highlighter: &self.highlighter,
+        }
+    }
+
+    /// True while something on screen changes with time alone (the runner ticks only then).
+    pub fn animating(&self) -> bool {
+        self.inflight.is_some() || self.toast.is_some() || self.status.any_cooling()
+    }
+
+    pub fn toast(&mut self, text: impl Into<String>, error: bool) {
+        self.toast = Some(Toast {
+            text: text.into(),
+            error,
+            until: self.now + TOAST_FOR,
+        });
+    }
+
+    /// The one transition function.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        self.dirty = true;
+        match action {
+            Action::Command(c) => self.command(c),
+            Action::Key(k) => self.key(k),
+            Action::Paste(text) => {
+                self.paste(&text);
+                Vec::new()
+            }
+            Action::Scroll(lines) => {
+                self.scroll_conversation(i64::from(lines));
+                Vec::new()
+            }
+            Action::Resize(w, h) => {
+                self.size = (w, h);
+                Vec::new()
+            }
+            Action::Tick(now) => self.tick(now),
+            Action::Chat { tag, event, at } => self.chat_event(tag, event, at),
+            Action::Route(ev) => {
+                self.log.events.push_back(ev);
+                if self.log.events.len() > LOG_KEEP {
+                    self.log.events.pop_front();
+                }
+                if self.log.scroll > 0 {
+                    self.log.scroll += 1;
+                }
+                Vec::new()
+            }
+            Action::Status(view) => {
+                if view == self.status {
+                    self.dirty = false;
+                }
+                self.status = view;
+                Vec::new()
+            }
+            Action::SessionsListed(list) => {
+                if let Some(Overlay::Sessions { list: l, selected }) = &mut self.overlay {
+                    *l = Some(list);
+                    *selected = 0;
+                }
+                Vec::new()
+            }
+            Action::SessionLoaded(Ok(s)) => {
+                let mut fx = self.abandon_inflight(AnswerState::Cancelled);
+                fx.extend(self.save_draft());
+                let name = s.name.clone();
+                self.load_session(s);
+                self.overlay = None;
+                self.toast(format!("opened {name}"), false);
+                fx.push(Effect::SwitchSession(name));
+                fx
+            }
+            Action::SessionLoaded(Err(e)) => {
+                self.toast(format!("cannot open the session: {e}"), true);
+                Vec::new()
+            }
+            Action::EditorDone(Ok(text)) => {
+                let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
+                self.set_composer_text(&text);
+                Vec::new()
+            }
+            Action::EditorDone(Err(e)) => {
+                self.toast(format!("editor: {e}"), true);
+                Vec::new()
+            }
+            Action::Copied(Ok(n)) => {
+                self.toast(format!("sent {n} chars to the terminal clipboard (OSC 52)"), false);
+                Vec::new()
+            }
+            Action::Copied(Err(e)) => {
+                self.toast(format!("copy failed: {e}"), true);
+                Vec::new()
+            }
+            Action::Terminate => self.quit(),
+        }
+    }
+
+    fn tick(&mut self, now: Instant) -> Vec<Effect> {
+        self.now = now;
+        if self.toast.as_ref().is_some_and(|t| t.until <= now) {
+            self.toast = None;
+        }
+        let mut fx = self.flush_if_due();
+        if self.inflight.is_some() || self.status.any_cooling() {
+            fx.push(Effect::RefreshStatus);
+        }
+        fx
+    }
+
+    fn quit(&mut self) -> Vec<Effect> {
+        let mut fx = self.abandon_inflight(AnswerState::Cancelled);
+        fx.extend(self.save_draft());
+        self.quitting = true;
+        fx.push(Effect::Quit);
+        fx
+    }
+
+    /// A draft record when the composer differs from what was saved.
+    pub fn save_draft(&mut self) -> Vec<Effect> {
+        let draft = self.draft();
+        if draft == self.saved_draft {
+            return Vec::new();
+        }
+        self.saved_draft = draft.clone();
+        vec![Effect::Persist(crate::store::session::Record::Draft { text: draft })]
+    }
+
+    fn command(&mut self, c: Command) -> Vec<Effect> {
+        match c {
+            Command::Quit => self.quit(),
+            Command::Send => self.send(),
+            Command::Newline => {
+                self.focus = Focus::Composer;
+                self.composer.insert_newline();
+                Vec::new()
+            }
+            Command::NextModel | Command::PrevModel => {
+                let n = self.groups.len().max(1);
+                let step = if c == Command::NextModel { 1 } else { n - 1 };
+                self.current = (self.current + step) % n;
+                let name = self.current_group().to_string();
+                self.toast(format!("model: {name}"), false);
+                Vec::new()
+            }
+            Command::OpenPicker => {
+                self.overlay = Some(Overlay::Picker(PickerState::open(&self.groups, self.current)));
+                Vec::new()
+            }
+            Command::Cancel => {
+                if self.overlay.take().is_some() {
+                    return Vec::new();
+                }
+                if self.inflight.is_some() {
+                    let fx = self.abandon_inflight(AnswerState::Cancelled);
+                    self.toast("cancelled; the partial answer is kept", false);
+                    return fx;
+                }
+                let quit = self.keymap.label(Command::Quit);
+                self.toast(format!("nothing to cancel · {quit} quits"), false);
+                Vec::new()
+            }
+            Command::Regenerate => self.regenerate(),
+            Command::CopyLast => match self.last_answer_text() {
+                Some(t) => vec![Effect::Copy(t)],
+                None => {
+                    self.toast("no answer to copy yet", true);
+                    Vec::new()
+                }
+            },
+            Command::CopyCode => self.copy_code(None),
+            Command::NewConversation => {
+                let mut fx = self.abandon_inflight(AnswerState::Cancelled);
+                fx.extend(self.save_draft());
+                self.entries.clear();
+                self.view = ConversationView::default();
+                self.session = crate::store::session::new_session_name((self.clock)());
+                self.session_cost_pico = 0;
+                self.session_cost_unknown = false;
+                // The draft moves to the new conversation and is saved there on exit.
+                self.saved_draft = String::new();
+                self.toast(format!("new conversation {}", self.session), false);
+                fx.push(Effect::SwitchSession(self.session.clone()));
+                fx
+            }
+            Command::OpenSessions => {
+                self.overlay = Some(Overlay::Sessions {
+                    list: None,
+                    selected: 0,
+                });
+                vec![Effect::ListSessions]
+            }
+            Command::Help => {
+                self.overlay = match self.overlay {
+                    Some(Overlay::Help { .. }) => None,
+                    _ => Some(Overlay::Help { scroll: 0 }),
+                };
+                Vec::new()
+            }
+            Command::FocusNext => {
+                self.cycle_focus(1);
+                Vec::new()
+            }
+            Command::FocusPrev => {
+                self.cycle_focus(-1);
+                Vec::new()
+            }
+            Command::ToggleModels | Command::ToggleMetrics | Command::ToggleLog => {
+                let vis = self.visible();
+                match c {
+                    Command::ToggleModels => self.toggles.models = Some(!vis.models),
+                    Command::ToggleMetrics => self.toggles.metrics = Some(!vis.metrics),
+                    _ => self.toggles.log = Some(!vis.log),
+                }
+                if !self.focusable().contains(&self.focus) {
+                    self.focus = Focus::Composer;
+                }
+                Vec::new()
+            }
+            Command::ScrollUp => self.scroll_focused(-1),
+            Command::ScrollDown => self.scroll_focused(1),
+            Command::PageUp => {
+                let page = self.page();
+                self.scroll_focused(-page)
+            }
+            Command::PageDown => {
+                let page = self.page();
+                self.scroll_focused(page)
+            }
+            Command::ScrollTop => {
+                match self.focus {
+                    Focus::Log => self.log.scroll = self.log.events.len(),
+                    Focus::Metrics => self.metrics_scroll = 0,
+                    _ => self.view.scroll_top(),
+                }
+                Vec::new()
+            }
+            Command::ScrollBottom => {
+                match self.focus {
+                    Focus::Log => self.log.scroll = 0,
+                    Focus::Metrics => self.metrics_scroll = 0,
+                    _ => self.view.scroll_bottom(),
+                }
+                Vec::new()
+            }
+            Command::EditExternal => vec![Effect::OpenEditor(self.draft())],
+        }
+    }
+
+    fn page(&self) -> i64 {
+        let a = self.areas();
+        let h = match self.focus {
+            Focus::Log => a.log.map_or(1, |r| r.height),
+            _ => a.conversation.height,
+        };
+        i64::from(h.saturating_sub(3).max(1))
+    }
+
+    fn scroll_focused(&mut self, delta: i64) -> Vec<Effect> {
+        match self.focus {
+            Focus::Log => {
+                let s = self.log.scroll as i64 - delta;
+                self.log.scroll = s.clamp(0, self.log.events.len() as i64) as usize;
+            }
+            Focus::Metrics => {
+                self.metrics_scroll = (self.metrics_scroll as i64 + delta).max(0) as usize;
+            }
+            Focus::Models => {
+                let n = picker::visible_rows(&self.groups, "").len().max(1) as i64;
+                self.models_selected = (self.models_selected as i64 + delta).clamp(0, n - 1) as usize;
+            }
+            Focus::Composer | Focus::Conversation => self.scroll_conversation(delta),
+        }
+        Vec::new()
+    }
+
+    fn scroll_conversation(&mut self, delta: i64) {
+        let area = self.areas().conversation;
+        let (w, h) = (area.width.saturating_sub(2), area.height.saturating_sub(2) as usize);
+        let ctx = Ctx {
+            theme: &self.theme,
+            highlighter: &self.highlighter,
+        };
+        self.view.scroll_by(&self.entries, w, h, delta, ctx);
+    }
+
+    /// The focusable panes in Tab order.
+    pub fn focusable(&self) -> Vec<Focus> {
+        let vis = self.visible();
+        let mut v = vec![Focus::Composer, Focus::Conversation];
+        if vis.models {
+            v.push(Focus::Models);
+        }
+        if vis.metrics {
+            v.push(Focus::Metrics);
+        }
+        if vis.log {
+            v.push(Focus::Log);
+        }
+        v
+    }
+
+    fn cycle_focus(&mut self, step: i64) {
+        let order = self.focusable();
+        let i = order.iter().position(|f| *f == self.focus).unwrap_or(0) as i64;
+        let n = order.len() as i64;
+        self.focus = order[(i + step).rem_euclid(n) as usize];
+        if self.focus == Focus::Models {
+            let rows = picker::visible_rows(&self.groups, "");
+            self.models_selected = rows
+                .iter()
+                .position(|r| *r == picker::Row::Group(self.current))
+                .unwrap_or(0);
+        }
+    }
+
+    fn last_answer_text(&self) -> Option<String> {
+        self.entries.iter().rev().find_map(|e| match e {
+            Entry::Answer(a) if !a.text.is_empty() => Some(a.text.clone()),
+            _ => None,
+        })
+    }
+
+    /// Copies code block `n` (1-based) of the last answer, or its last block.
+    fn copy_code(&mut self, n: Option<usize>) -> Vec<Effect> {
+        let Some(text) = self.last_answer_text() else {
+            self.toast("no answer to copy from yet", true);
+            return Vec::new();
+        };
+        let blocks = markdown::code_blocks(&text);
+        let pick = match n {
+            Some(n) => blocks.get(n.wrapping_sub(1)),
+            None => blocks.last(),
+        };
+        match pick {
+            Some(code) => vec![Effect::Copy(code.clone())],
+            None => {
+                let what = n.map_or("a code block".to_string(), |n| format!("code block {n}"));
+                self.toast(format!("the last answer has no {what}"), true);
+                Vec::new()
+            }
+        }
+    }
+
+    fn select_group(&mut self, gi: usize) {
+        if gi < self.groups.len() {
+            self.current = gi;
+            let name = self.current_group().to_string();
+            self.toast(format!("model: {name}"), false);
+        }
+    }
+
+    fn paste(&mut self, text: &str) {
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        if let Some(Overlay::Picker(p)) = &mut self.overlay {
+            let mut f = p.filter.clone();
+            f.push_str(text.lines().next().unwrap_or(""));
+            p.set_filter(&self.groups, f);
+            return;
+        }
+        self.focus = Focus::Composer;
+        self.recall = None;
+        self.composer.insert_str(text);
+    }
+
+    fn key(&mut self, ev: KeyEvent) -> Vec<Effect> {
+        if ev.kind == KeyEventKind::Release {
+            self.dirty = false;
+            return Vec::new();
+        }
+        let combo = KeyCombo::from_event(&ev);
+        let bound = combo.and_then(|c| self.keymap.lookup(&c));
+        if self.overlay.is_some() {
+            return self.overlay_key(ev, bound);
+        }
+        if self.focus != Focus::Composer
+            && let Some(fx) = self.pane_key(ev)
+        {
+            return fx;
+        }
+        if let Some(cmd) = bound {
+            return self.command(cmd);
+        }
+        // Alt+1..9: copy code block N of the last answer.
+        if let KeyCode::Char(c @ '1'..='9') = ev.code
+            && ev.modifiers.contains(KeyModifiers::ALT)
+        {
+            return self.copy_code(c.to_digit(10).map(|d| d as usize));
+        }
+        self.composer_key(ev)
+    }
+
+    fn overlay_key(&mut self, ev: KeyEvent, bound: Option<Command>) -> Vec<Effect> {
+        let plain = !ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        let Some(overlay) = &mut self.overlay else {
+            return Vec::new();
+        };
+        match overlay {
+            Overlay::Picker(p) => match ev.code {
+                KeyCode::Esc => self.overlay = None,
+                KeyCode::Enter => {
+                    if let Some(gi) = p.chosen(&self.groups) {
+                        self.overlay = None;
+                        self.select_group(gi);
+                    }
+                }
+                KeyCode::Up => p.move_by(&self.groups, -1),
+                KeyCode::Down => p.move_by(&self.groups, 1),
+                KeyCode::Backspace => {
+                    let mut f = p.filter.clone();
+                    f.pop();
+                    p.set_filter(&self.groups, f);
+                }
+                KeyCode::Char(c @ '1'..='9') if plain => {
+                    let n = c.to_digit(10).map_or(0, |d| d as usize);
+                    match picker::favorite(&self.groups, n) {
+                        Some(gi) => {
+                            self.overlay = None;
+                            self.select_group(gi);
+                        }
+                        None => self.toast(format!("no favorite {n} (llmux.favorites)"), true),
+                    }
+                }
+                KeyCode::Char('u') if ev.modifiers.contains(KeyModifiers::CONTROL) => {
+                    p.set_filter(&self.groups, String::new());
+                }
+                KeyCode::Char(c) if plain => {
+                    let mut f = p.filter.clone();
+                    f.push(c);
+                    p.set_filter(&self.groups, f);
+                }
+                _ => return self.overlay_passthrough(bound),
+            },
+            Overlay::Help { scroll } => match ev.code {
+                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => self.overlay = None,
+                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                KeyCode::Down | KeyCode::Char('j') => *scroll += 1,
+                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                KeyCode::PageDown => *scroll += 10,
+                _ => return self.overlay_passthrough(bound),
+            },
+            Overlay::Sessions { list, selected } => {
+                let n = match list {
+                    Some(Ok(l)) => l.len(),
+                    _ => 0,
+                };
+                match ev.code {
+                    KeyCode::Esc => self.overlay = None,
+                    KeyCode::Up => *selected = selected.saturating_sub(1),
+                    KeyCode::Down => *selected = (*selected + 1).min(n.saturating_sub(1)),
+                    KeyCode::Enter => {
+                        if let Some(Ok(l)) = list
+                            && let Some(s) = l.get(*selected)
+                        {
+                            return vec![Effect::LoadSession(s.name.clone())];
+                        }
+                    }
+                    _ => return self.overlay_passthrough(bound),
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Keys an overlay does not use: only quitting and help get through.
+    fn overlay_passthrough(&mut self, bound: Option<Command>) -> Vec<Effect> {
+        match bound {
+            Some(c @ (Command::Quit | Command::Help | Command::Cancel)) => self.command(c),
+            _ => {
+                self.dirty = false;
+                Vec::new()
+            }
+        }
+    }
+
+    /// Keys of the focused side pane (not the composer); `None` when not one of them.
+    fn pane_key(&mut self, ev: KeyEvent) -> Option<Vec<Effect>> {
+        if ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) {
+            return None;
+        }
+        let cmd = match ev.code {
+            KeyCode::Up | KeyCode::Char('k') => Command::ScrollUp,
+            KeyCode::Down | KeyCode::Char('j') => Command::ScrollDown,
+            KeyCode::Home | KeyCode::Char('g') => Command::ScrollTop,
+            KeyCode::End | KeyCode::Char('G') => Command::ScrollBottom,
+            KeyCode::Enter if self.focus == Focus::Models => {
+                let rows = picker::visible_rows(&self.groups, "");
+                if let Some(r) = rows.get(self.models_selected) {
+                    self.select_group(r.group());
+                }
+                return Some(Vec::new());
+            }
+            KeyCode::Char(c) if self.focus == Focus::Models && c.is_ascii_digit() => {
+                let n = c.to_digit(10).map_or(0, |d| d as usize);
+                if let Some(gi) = picker::favorite(&self.groups, n) {
+                    self.select_group(gi);
+                }
+                return Some(Vec::new());
+            }
+            _ => return None,
+        };
+        Some(self.command(cmd))
+    }
+
+    fn composer_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
+        if self.focus != Focus::Composer {
+            // Typing anywhere goes to the composer.
+            match ev.code {
+                KeyCode::Char(_) if !ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
+                    self.focus = Focus::Composer;
+                }
+                _ => {
+                    self.dirty = false;
+                    return Vec::new();
+                }
+            }
+        }
+        let empty_or_recalled = self.recall.is_some() || self.draft().is_empty();
+        match ev.code {
+            KeyCode::Up if empty_or_recalled && !self.sent.is_empty() => {
+                let i = match self.recall {
+                    Some(i) => i.saturating_sub(1),
+                    None => self.sent.len() - 1,
+                };
+                self.recall = Some(i);
+                let text = self.sent[i].clone();
+                self.set_composer_text(&text);
+                return Vec::new();
+            }
+            KeyCode::Down if self.recall.is_some() => {
+                let next = self.recall.map_or(0, |i| i + 1);
+                if next >= self.sent.len() {
+                    self.recall = None;
+                    self.set_composer_text("");
+                } else {
+                    self.recall = Some(next);
+                    let text = self.sent[next].clone();
+                    self.set_composer_text(&text);
+                }
+                return Vec::new();
+            }
+            _ => {}
+        }
+        let input = to_input(&ev);
+        if self.composer.input(input) {
+            self.recall = None;
+        }
+        Vec::new()
+    }
+}
+
+/// A crossterm key as the text area's input.
+pub fn to_input(ev: &KeyEvent) -> Input {
+    let key = match ev.code {
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::Tab => Key::Tab,
+        KeyCode::Delete => Key::Delete,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::F(n) => Key::F(n),
+        _ => Key::Null,
+    };
+    Input {
+        key,
+        ctrl: ev.modifiers.contains(KeyModifiers::CONTROL),
+        alt: ev.modifiers.contains(KeyModifiers::ALT),
+        shift: ev.modifiers.contains(KeyModifiers::SHIFT),
+    }
+}

@@ -1,0 +1,323 @@
+//! The conversation pane: every message with its header (who answered, TTFT, tokens, cost,
+//! badges), markdown bodies, and scrolling.
+//!
+//! Long histories stay fast: each entry's wrapped lines are cached by entry id, width and a
+//! fingerprint of its content, and a frame lays out only the entries it shows. The scroll
+//! position is the first visible line as (entry, line), or `Bottom` to follow new text.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+use crate::sanitize::escape_controls;
+use crate::store::session::{Answer, AnswerState, Entry};
+
+use super::fmt;
+use super::highlight::Highlighter;
+use super::markdown::{self, Piece, wrap_pieces};
+use super::theme::{Role, Theme};
+
+/// The gutter in front of the user's messages.
+const USER_GUTTER: &str = "▍ ";
+/// The most cached layouts kept; beyond it the cache is cleared (it refills from what is seen).
+const CACHE_LIMIT: usize = 4096;
+
+/// Where the view starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scroll {
+    /// Follow the end.
+    #[default]
+    Bottom,
+    /// The first visible line is line `line` of entry `entry`.
+    At { entry: usize, line: usize },
+}
+
+#[derive(Debug)]
+struct Cached {
+    width: u16,
+    key: u64,
+    lines: Rc<Vec<Line<'static>>>,
+}
+
+/// Scroll position and the layout cache.
+#[derive(Debug, Default)]
+pub struct ConversationView {
+    pub scroll: Scroll,
+    cache: RefCell<HashMap<u64, Cached>>,
+}
+
+/// What rendering needs besides the entries.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub theme: &'a Theme,
+    pub highlighter: &'a Highlighter,
+}
+
+impl ConversationView {
+    /// Forgets every cached layout (theme change, new conversation).
+    pub fn clear_cache(&self) {
+        self.cache.borrow_mut().clear();
+    }
+
+    /// The lines of one entry at `width`, from the cache when nothing changed.
+    pub fn lines(&self, e: &Entry, width: u16, ctx: Ctx<'_>) -> Rc<Vec<Line<'static>>> {
+        let key = fingerprint(e);
+        let id = e.id();
+        if let Some(c) = self.cache.borrow().get(&id)
+            && c.width == width
+            && c.key == key
+        {
+            return c.lines.clone();
+        }
+        let lines = Rc::new(entry_lines(e, width, ctx));
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(
+            id,
+            Cached {
+                width,
+                key,
+                lines: lines.clone(),
+            },
+        );
+        lines
+    }
+
+    fn len(&self, entries: &[Entry], i: usize, width: u16, ctx: Ctx<'_>) -> usize {
+        entries.get(i).map_or(0, |e| self.lines(e, width, ctx).len())
+    }
+
+    /// The first visible line when following the end.
+    fn bottom_top(&self, entries: &[Entry], width: u16, height: usize, ctx: Ctx<'_>) -> (usize, usize) {
+        let mut need = height;
+        for i in (0..entries.len()).rev() {
+            let n = self.len(entries, i, width, ctx);
+            if n >= need {
+                return (i, n - need);
+            }
+            need -= n;
+        }
+        (0, 0)
+    }
+
+    fn top(&self, entries: &[Entry], width: u16, height: usize, ctx: Ctx<'_>) -> (usize, usize) {
+        match self.scroll {
+            Scroll::Bottom => self.bottom_top(entries, width, height, ctx),
+            Scroll::At { entry, line } => (entry, line),
+        }
+    }
+
+    /// Scrolls by `delta` lines (negative is up); reaching the end follows it again.
+    pub fn scroll_by(&mut self, entries: &[Entry], width: u16, height: usize, delta: i64, ctx: Ctx<'_>) {
+        let (mut entry, mut line) = self.top(entries, width, height, ctx);
+        if delta < 0 {
+            let mut n = delta.unsigned_abs() as usize;
+            while n > 0 {
+                if line > 0 {
+                    let take = line.min(n);
+                    line -= take;
+                    n -= take;
+                } else if entry > 0 {
+                    entry -= 1;
+                    line = self.len(entries, entry, width, ctx);
+                } else {
+                    break;
+                }
+            }
+            self.scroll = Scroll::At { entry, line };
+        } else {
+            let mut n = delta as usize;
+            while n > 0 && entry < entries.len() {
+                let len = self.len(entries, entry, width, ctx);
+                if line + n < len {
+                    line += n;
+                    n = 0;
+                } else {
+                    n -= len - line;
+                    entry += 1;
+                    line = 0;
+                }
+            }
+            self.scroll = Scroll::At { entry, line };
+        }
+        let bottom = self.bottom_top(entries, width, height, ctx);
+        if let Scroll::At { entry, line } = self.scroll
+            && (entry, line) >= bottom
+        {
+            self.scroll = Scroll::Bottom;
+        }
+    }
+
+    pub fn scroll_top(&mut self) {
+        self.scroll = Scroll::At { entry: 0, line: 0 };
+    }
+
+    pub fn scroll_bottom(&mut self) {
+        self.scroll = Scroll::Bottom;
+    }
+
+    /// Draws the pane: a bordered block titled `title`, the visible lines, and an empty-state
+    /// hint when there is nothing yet.
+    pub fn render(&self, entries: &[Entry], area: Rect, buf: &mut Buffer, ctx: Ctx<'_>, focused: bool, title: &str, empty_hint: &str) {
+        let theme = ctx.theme;
+        let mut block = super::view::pane_block(theme, title, focused);
+        if matches!(self.scroll, Scroll::At { .. }) {
+            block = block.title_bottom(
+                Line::from(Span::styled(" ↓ more below · Ctrl+End follows ", theme.fg(Role::Warning)))
+                    .right_aligned(),
+            );
+        }
+        let inner = block.inner(area);
+        block.render(area, buf);
+        if inner.width == 0 || inner.height == 0 {
+            return;
+        }
+        if entries.is_empty() {
+            let hint = Paragraph::new(Line::from(Span::styled(empty_hint.to_string(), theme.fg(Role::Muted))))
+                .wrap(Wrap { trim: true });
+            hint.render(inner, buf);
+            return;
+        }
+        let width = inner.width;
+        let height = inner.height as usize;
+        let (mut entry, mut skip) = self.top(entries, width, height, ctx);
+        let mut row = 0usize;
+        while row < height && entry < entries.len() {
+            let lines = self.lines(&entries[entry], width, ctx);
+            for l in lines.iter().skip(skip) {
+                if row >= height {
+                    break;
+                }
+                buf.set_line(inner.x, inner.y + row as u16, l, width);
+                row += 1;
+            }
+            skip = 0;
+            entry += 1;
+        }
+    }
+}
+
+fn fingerprint(e: &Entry) -> u64 {
+    match e {
+        Entry::User(u) => u.text.len() as u64,
+        Entry::Answer(a) => {
+            let flags = u64::from(a.badges.retried)
+                | u64::from(a.badges.fell_back) << 1
+                | u64::from(a.badges.continued) << 2
+                | u64::from(a.badges.restarted) << 3
+                | u64::from(a.deployment.is_some()) << 4
+                | u64::from(a.usage.is_some()) << 5
+                | u64::from(a.error.is_some()) << 6
+                | (a.state as u64) << 8;
+            (a.text.len() as u64) << 16 | flags
+        }
+    }
+}
+
+/// The lines of one entry, ending with a blank separator line.
+pub fn entry_lines(e: &Entry, width: u16, ctx: Ctx<'_>) -> Vec<Line<'static>> {
+    let theme = ctx.theme;
+    let w = width as usize;
+    let mut out = Vec::new();
+    match e {
+        Entry::User(u) => {
+            let gutter = (USER_GUTTER.to_string(), theme.fg(Role::User));
+            out.push(Line::from(vec![
+                Span::styled(USER_GUTTER, theme.fg(Role::User)),
+                Span::styled("you", theme.fg(Role::User).add_modifier(Modifier::BOLD)),
+                Span::styled(format!(" → {}", u.group), theme.fg(Role::Muted)),
+            ]));
+            let text = escape_controls(&u.text).replace('\t', "    ");
+            let body = vec![(text, theme.fg(Role::Fg))];
+            for line in wrap_pieces(&body, w.saturating_sub(2).max(1)) {
+                let mut pieces = vec![gutter.clone()];
+                pieces.extend(line);
+                out.push(pieces_line(pieces));
+            }
+        }
+        Entry::Answer(a) => {
+            for line in wrap_pieces(&header(a, theme), w) {
+                out.push(pieces_line(line));
+            }
+            let text = escape_controls(&a.text);
+            if text.is_empty() && a.state == AnswerState::Streaming {
+                out.push(Line::from(Span::styled("…", theme.fg(Role::Muted))));
+            } else if !text.is_empty() {
+                let hl = (a.state != AnswerState::Streaming).then_some(ctx.highlighter);
+                out.extend(markdown::render(&text, w, theme, hl));
+            }
+            if let Some(err) = &a.error {
+                let pieces = vec![(format!("✖ {}", escape_controls(err)), theme.fg(Role::Error))];
+                for line in wrap_pieces(&pieces, w) {
+                    out.push(pieces_line(line));
+                }
+            }
+        }
+    }
+    out.push(Line::default());
+    out
+}
+
+fn pieces_line(pieces: Vec<Piece>) -> Line<'static> {
+    Line::from(pieces.into_iter().map(|(t, s)| Span::styled(t, s)).collect::<Vec<_>>())
+}
+
+/// `◆ fast-steady · fast  ttft 250 ms · 80 tok · 1.3 s · $0.000049  retried  fell back`.
+pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
+    let muted = theme.fg(Role::Muted);
+    let accent = theme.fg(Role::Accent).add_modifier(Modifier::BOLD);
+    let mut p: Vec<Piece> = Vec::new();
+    let who = a.deployment.clone().unwrap_or_else(|| "…".to_string());
+    p.push(("◆ ".to_string(), accent));
+    p.push((who, accent));
+    let group = match &a.answered_group {
+        Some(g) if *g != a.group => format!(" · {} → {g}", a.group),
+        _ => format!(" · {}", a.group),
+    };
+    p.push((group, muted));
+    if a.state != AnswerState::Streaming {
+        let ttft = a.ttft_ms.map_or("?".to_string(), fmt::ms);
+        let tokens = match a.usage {
+            Some(u) if u.estimated => format!("~{} tok", u.output),
+            Some(u) => format!("{} tok", u.output),
+            None if a.text.is_empty() => "0 tok".to_string(),
+            None => format!("~{} tok", crate::provider::estimate_tokens(&a.text)),
+        };
+        let total = a.total_ms.map(|t| format!(" · {}", fmt::ms(t))).unwrap_or_default();
+        p.push((
+            format!("  ttft {ttft} · {tokens}{total} · {}", fmt::cost(a.cost_pico)),
+            muted,
+        ));
+    }
+    let mut badge = |text: &str, role: Role| {
+        p.push(("  ".to_string(), Style::new()));
+        p.push((format!(" {text} "), theme.badge(role)));
+    };
+    if a.badges.retried {
+        badge("retried", Role::Warning);
+    }
+    if a.badges.fell_back {
+        badge("fell back", Role::Warning);
+    }
+    if a.badges.continued {
+        badge("continued", Role::Info);
+    }
+    if a.badges.restarted {
+        badge("restarted", Role::Info);
+    }
+    match a.state {
+        AnswerState::Cancelled => badge("cancelled", Role::Muted),
+        AnswerState::Failed => badge("failed", Role::Error),
+        AnswerState::Interrupted => badge("interrupted", Role::Muted),
+        AnswerState::Streaming | AnswerState::Done => {}
+    }
+    p
+}

@@ -1,0 +1,86 @@
+//! Number formatting shared by the panes: money (unknown is "?", never $0), durations,
+//! counts and rates, at the precision a human reads at a glance.
+
+/// Picodollars in a dollar.
+const PICO_PER_USD: f64 = 1e12;
+
+/// `$0.0123`, `$0.000049`, `$1.25`; `$?` when unknown.
+pub fn cost(pico: Option<u64>) -> String {
+    let Some(p) = pico else {
+        return "$?".to_string();
+    };
+    if p == 0 {
+        return "$0".to_string();
+    }
+    let usd = p as f64 / PICO_PER_USD;
+    if usd >= 1.0 {
+        format!("${usd:.2}")
+    } else if usd >= 0.01 {
+        format!("${usd:.4}")
+    } else {
+        format!("${usd:.6}")
+    }
+}
+
+/// `850 ms`, `1.4 s`, `2m05s`.
+pub fn ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    }
+}
+
+/// `850ms`, `1.4s` (compact, for tables).
+pub fn ms_short(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
+/// `950`, `1.2k`, `3.4M`.
+pub fn count(n: u64) -> String {
+    if n < 1000 {
+        n.to_string()
+    } else if n < 1_000_000 {
+        format!("{:.1}k", n as f64 / 1e3)
+    } else {
+        format!("{:.1}M", n as f64 / 1e6)
+    }
+}
+
+/// A price per token (picodollars) as dollars per million tokens: `$0.15`.
+pub fn per_million(pico_per_token: u64) -> String {
+    let usd = pico_per_token as f64 / 1e6;
+    if usd >= 10.0 {
+        format!("${usd:.0}")
+    } else {
+        format!("${usd:.2}")
+    }
+}
+
+/// Seconds left, rounded up: `12s`.
+pub fn secs_left(ms: u64) -> String {
+    format!("{}s", ms.div_ceil(1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(cost(None), "$?");
+        assert_eq!(cost(Some(49_000_000)), "$0.000049");
+        assert_eq!(cost(Some(12_345_000_000)), "$0.0123");
+        assert_eq!(ms(850), "850 ms");
+        assert_eq!(ms(1450), "1.4 s");
+        assert_eq!(count(1234), "1.2k");
+        assert_eq!(per_million(150_000), "$0.15");
+        assert_eq!(secs_left(1001), "2s");
+    }
+}

@@ -1,0 +1,73 @@
+//! The F1 help overlay: every bindable command with its keys (from the live key map, so
+//! `llmux.keys` changes show here) and description, then the keys that are fixed.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Widget};
+
+use super::action::Command;
+use super::keys::KeyMap;
+use super::theme::{Role, Theme};
+
+/// Widest the overlay gets.
+const WIDTH: u16 = 78;
+/// Column of the descriptions.
+const KEY_COL: usize = 24;
+
+/// Keys that are not commands (they depend on where the focus is).
+const FIXED: &[(&str, &str)] = &[
+    ("Alt+1..9", "copy code block N of the last answer"),
+    ("Up / Down", "in an empty message: recall sent messages"),
+    ("↑↓ j k Home End", "scroll the focused pane"),
+    ("1..9 (picker)", "pick a favorite model"),
+    ("Enter (models pane)", "use the selected model"),
+];
+
+/// The lines of the help text.
+pub fn lines(keymap: &KeyMap, theme: &Theme) -> Vec<Line<'static>> {
+    let key_style = theme.fg(Role::Accent).add_modifier(Modifier::BOLD);
+    let muted = theme.fg(Role::Muted);
+    let mut out = Vec::new();
+    for c in Command::ALL {
+        let keys: Vec<String> = keymap.keys_of(c).iter().map(ToString::to_string).collect();
+        let keys = if keys.is_empty() { "-".to_string() } else { keys.join(", ") };
+        out.push(Line::from(vec![
+            Span::styled(format!("{keys:<KEY_COL$}"), key_style),
+            Span::styled(c.describe().to_string(), theme.fg(Role::Fg)),
+            Span::styled(format!("  {}", c.name()), muted),
+        ]));
+    }
+    out.push(Line::default());
+    for (k, d) in FIXED {
+        out.push(Line::from(vec![
+            Span::styled(format!("{k:<KEY_COL$}"), key_style),
+            Span::styled(d.to_string(), theme.fg(Role::Fg)),
+        ]));
+    }
+    out.push(Line::default());
+    out.push(Line::from(Span::styled(
+        "Rebind under llmux.keys in config.yaml: action name → key, e.g. next_model: \"f5\"",
+        muted,
+    )));
+    out
+}
+
+/// Draws the overlay centered in `area`.
+pub fn render(keymap: &KeyMap, scroll: usize, area: Rect, buf: &mut Buffer, theme: &Theme) {
+    let lines = lines(keymap, theme);
+    let width = WIDTH.min(area.width.saturating_sub(2));
+    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+    let rect = super::view::centered(area, width, height);
+    Clear.render(rect, buf);
+    let block = super::view::pane_block(theme, "Keys", true).title_bottom(
+        Line::from(Span::styled(" ↑↓ scroll · Esc close ", theme.fg(Role::Muted))).right_aligned(),
+    );
+    let inner = block.inner(rect);
+    block.style(theme.base_style()).render(rect, buf);
+    let max_scroll = lines.len().saturating_sub(inner.height as usize);
+    for (i, l) in lines.iter().skip(scroll.min(max_scroll)).take(inner.height as usize).enumerate() {
+        buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
+    }
+}

@@ -1,0 +1,264 @@
+//! The metrics pane and the [`StatusView`] it and the picker draw from: per deployment its
+//! health (healthy, cooling with seconds left, failing), requests, error rate, TTFT and
+//! latency p50/p95, tokens/s, cost, rpm/tpm used against the limit and sparklines; then the
+//! session's and all-time cost.
+//!
+//! The runner builds a `StatusView` from `Router::deployments()` and `Router::metrics()` (at a
+//! human rate, not per frame) and hands it to the app as `Action::Status`; rendering reads
+//! only the view, so the pane is tested on constructed data.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use crate::metrics::MetricsSnapshot;
+use crate::router::{DeploymentStatus, Router};
+
+use super::fmt;
+use super::theme::{Role, Theme};
+
+/// Bars of a text sparkline, lowest first.
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+/// Columns of each sparkline.
+const SPARK_WIDTH: usize = 12;
+
+/// How a deployment is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Health {
+    #[default]
+    Healthy,
+    /// Skipped for this many more milliseconds.
+    Cooling { ms_left: u64 },
+    /// Failures in the last minute, not (yet) cooling.
+    Failing { recent: u32 },
+    /// Cannot be called (a missing key variable).
+    Unavailable,
+}
+
+impl Health {
+    /// The dot and its role; distinct glyphs so the state reads without colour.
+    pub fn dot(self) -> (&'static str, Role) {
+        match self {
+            Health::Healthy => ("●", Role::Success),
+            Health::Cooling { .. } => ("◐", Role::Warning),
+            Health::Failing { .. } => ("✖", Role::Error),
+            Health::Unavailable => ("○", Role::Muted),
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Health::Healthy => "healthy".to_string(),
+            Health::Cooling { ms_left } => format!("cooling {}", fmt::secs_left(ms_left)),
+            Health::Failing { recent } => format!("failing ({recent}/min)"),
+            Health::Unavailable => "no key".to_string(),
+        }
+    }
+}
+
+/// One deployment's numbers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeploymentRow {
+    pub id: String,
+    pub group: String,
+    pub health: Health,
+    pub requests: u64,
+    pub errors: u64,
+    pub ttft_p50_ms: Option<u64>,
+    pub ttft_p95_ms: Option<u64>,
+    pub latency_p50_ms: Option<u64>,
+    pub latency_p95_ms: Option<u64>,
+    pub tokens_per_s: Option<f64>,
+    /// Spent on this deployment; `None` when it has no price.
+    pub cost_pico: Option<u64>,
+    pub in_flight: u32,
+    pub rpm_used: u32,
+    pub rpm_limit: Option<u32>,
+    pub tpm_used: u64,
+    pub tpm_limit: Option<u64>,
+    /// Input and output price per token in picodollars.
+    pub price: Option<(u64, u64)>,
+    /// Latency per time bucket (oldest first) and errors per bucket.
+    pub latency_spark: Vec<u64>,
+    pub error_spark: Vec<u64>,
+}
+
+/// What the metrics pane and the picker show.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusView {
+    pub rows: Vec<DeploymentRow>,
+    /// Everything spent through this router since start, when known.
+    pub all_time_cost_pico: Option<u64>,
+}
+
+impl StatusView {
+    /// Reads the router's health and metrics now.
+    pub fn from_router(router: &Router) -> StatusView {
+        let mut view = StatusView {
+            rows: router.deployments().iter().map(row_from_status).collect(),
+            all_time_cost_pico: None,
+        };
+        fill_from_metrics(&mut view, &router.metrics());
+        view
+    }
+
+    pub fn row(&self, id: &str) -> Option<&DeploymentRow> {
+        self.rows.iter().find(|r| r.id == id)
+    }
+
+    /// True while some deployment counts down a cooldown (the UI then ticks once a second).
+    pub fn any_cooling(&self) -> bool {
+        self.rows.iter().any(|r| matches!(r.health, Health::Cooling { .. }))
+    }
+}
+
+fn row_from_status(s: &DeploymentStatus) -> DeploymentRow {
+    let h = &s.health;
+    let health = if s.unavailable.is_some() {
+        Health::Unavailable
+    } else if let Some(left) = h.cooling_for {
+        Health::Cooling {
+            ms_left: left.as_millis() as u64,
+        }
+    } else if h.failures_last_minute > 0 {
+        Health::Failing {
+            recent: h.failures_last_minute,
+        }
+    } else {
+        Health::Healthy
+    };
+    DeploymentRow {
+        id: s.id.clone(),
+        group: s.group.clone(),
+        health,
+        rpm_used: h.requests_last_minute,
+        rpm_limit: s.rpm_limit,
+        tpm_used: h.tokens_last_minute,
+        tpm_limit: s.tpm_limit,
+        price: s.price.map(|p| (p.input, p.output)),
+        ..DeploymentRow::default()
+    }
+}
+
+/// Copies the metrics snapshot's numbers into the rows.
+fn fill_from_metrics(_view: &mut StatusView, _snapshot: &MetricsSnapshot) {}
+
+/// Text sparkline of `values` scaled to their maximum, right-aligned in `width` columns.
+pub fn sparkline(values: &[u64], width: usize) -> String {
+    let tail = &values[values.len().saturating_sub(width)..];
+    let max = tail.iter().copied().max().unwrap_or(0);
+    let mut s: String = " ".repeat(width - tail.len());
+    for v in tail {
+        let i = if max == 0 {
+            0
+        } else {
+            ((*v as f64 / max as f64) * (BARS.len() - 1) as f64).round() as usize
+        };
+        s.push(BARS[i.min(BARS.len() - 1)]);
+    }
+    s
+}
+
+fn pair(a: Option<u64>, b: Option<u64>) -> String {
+    match (a, b) {
+        (None, None) => "–".to_string(),
+        (a, b) => format!(
+            "{}/{}",
+            a.map_or("–".to_string(), fmt::ms_short),
+            b.map_or("–".to_string(), fmt::ms_short)
+        ),
+    }
+}
+
+fn limit<T: std::fmt::Display>(used: String, lim: Option<T>) -> String {
+    match lim {
+        Some(l) => format!("{used}/{l}"),
+        None => used,
+    }
+}
+
+/// The lines of the pane's content.
+pub fn lines(view: &StatusView, session_cost: Option<u64>, theme: &Theme) -> Vec<Line<'static>> {
+    let muted = theme.fg(Role::Muted);
+    let fg = theme.fg(Role::Fg);
+    let mut out = Vec::new();
+    for r in &view.rows {
+        let (dot, role) = r.health.dot();
+        let err_rate = if r.requests == 0 {
+            "–".to_string()
+        } else {
+            format!("{:.0}%", 100.0 * r.errors as f64 / r.requests as f64)
+        };
+        let err_style = if r.errors > 0 { theme.fg(Role::Error) } else { fg };
+        let mut first = vec![
+            Span::styled(format!("{dot} "), theme.fg(role)),
+            Span::styled(r.id.clone(), fg.add_modifier(Modifier::BOLD)),
+            Span::styled(format!(" {}", r.group), muted),
+            Span::styled(format!("  {} req ", r.requests), fg),
+            Span::styled(format!("{err_rate} err"), err_style),
+        ];
+        if let Health::Cooling { .. } | Health::Failing { .. } | Health::Unavailable = r.health {
+            first.push(Span::styled(format!("  {}", r.health.describe()), theme.fg(role)));
+        }
+        if r.in_flight > 0 {
+            first.push(Span::styled(format!("  {} live", r.in_flight), theme.fg(Role::Info)));
+        }
+        out.push(Line::from(first));
+        let tps = r.tokens_per_s.map_or("–".to_string(), |t| format!("{t:.0}"));
+        let cost = match (r.cost_pico, r.price) {
+            (None, None) => "$?".to_string(),
+            (c, _) => fmt::cost(Some(c.unwrap_or(0))),
+        };
+        out.push(Line::from(vec![
+            Span::styled("  ttft ", muted),
+            Span::styled(pair(r.ttft_p50_ms, r.ttft_p95_ms), fg),
+            Span::styled("  lat ", muted),
+            Span::styled(pair(r.latency_p50_ms, r.latency_p95_ms), fg),
+            Span::styled("  tok/s ", muted),
+            Span::styled(tps, fg),
+            Span::styled("  ", muted),
+            Span::styled(cost, fg),
+        ]));
+        out.push(Line::from(vec![
+            Span::styled("  rpm ", muted),
+            Span::styled(limit(r.rpm_used.to_string(), r.rpm_limit), fg),
+            Span::styled("  tpm ", muted),
+            Span::styled(limit(fmt::count(r.tpm_used), r.tpm_limit.map(fmt::count)), fg),
+            Span::styled("  lat ", muted),
+            Span::styled(sparkline(&r.latency_spark, SPARK_WIDTH), theme.fg(Role::Info)),
+            Span::styled(" err ", muted),
+            Span::styled(sparkline(&r.error_spark, SPARK_WIDTH), theme.fg(Role::Error)),
+        ]));
+    }
+    out.push(Line::from(vec![
+        Span::styled("session ", muted),
+        Span::styled(fmt::cost(session_cost), theme.fg(Role::Accent).add_modifier(Modifier::BOLD)),
+        Span::styled("  all time ", muted),
+        Span::styled(fmt::cost(view.all_time_cost_pico), fg),
+    ]));
+    out
+}
+
+/// Draws the pane.
+pub fn render(view: &StatusView, session_cost: Option<u64>, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool, scroll: usize) {
+    let block = super::view::pane_block(theme, "Metrics", focused);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    for (i, l) in lines(view, session_cost, theme).iter().skip(scroll).take(inner.height as usize).enumerate() {
+        buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_and_pads() {
+        assert_eq!(sparkline(&[0, 1, 2, 4], 6), "  ▁▃▅█");
+        assert_eq!(sparkline(&[], 3), "   ");
+        assert_eq!(sparkline(&[5, 5], 2), "██");
+    }
+}

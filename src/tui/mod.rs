@@ -1,0 +1,102 @@
+//! The terminal UI: chat with a model group, switch groups with one key, and watch the
+//! routing (attempts, retries, cooldowns, fallbacks), the metrics and the cost live.
+//!
+//! Data flow (DESIGN.md §4): keys, router events and effect results arrive as
+//! [`action::Action`]s on one channel (`runtime`); [`app::App::update`] changes the state and
+//! returns [`action::Effect`]s, which the runner performs (start or drop a request, append to
+//! the session file, copy with OSC 52, run `$EDITOR`); the loop draws with [`view::draw`] when
+//! something changed, at most every 16 ms. Panes are modules: `conversation`, `picker`,
+//! `metrics`, `routelog`, `help`, `sessions`, and the small ones in `view`.
+
+pub mod action;
+pub mod app;
+pub mod clipboard;
+pub mod conversation;
+pub mod fmt;
+pub mod help;
+pub mod highlight;
+pub mod keys;
+pub mod layout;
+pub mod markdown;
+pub mod metrics;
+pub mod picker;
+pub mod routelog;
+pub mod runtime;
+pub mod sessions;
+pub mod theme;
+pub mod turn;
+pub mod view;
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use crate::cli::{EXIT_FAILED, EXIT_OK};
+use crate::store::session::{LoadedSession, SessionStore};
+
+pub use app::App;
+
+/// Opens the TUI: loads the config (`--config`, `$LLMUX_CONFIG`, the config dir, else the
+/// demo), reopens `--session NAME` (else the most recent conversation), and runs until quit.
+/// Returns the process exit code.
+pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
+    let cfg = match crate::cli::load_config(config, false) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let config_warnings = cfg.warnings.len();
+    let router = match crate::cli::build_router(cfg) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let cfg = router.config().clone();
+    highlight::warm_up();
+    let depth = theme::ColorDepth::detect();
+    let user_themes = crate::config::config_dir().map(|d| d.join("themes"));
+    let (theme, theme_warning) = theme::Theme::load(cfg.app.theme.as_deref(), user_themes.as_deref(), depth);
+    let (mut app, mut warnings) = App::new(&cfg, theme, Instant::now(), SystemTime::now);
+    warnings.extend(theme_warning);
+    if config_warnings > 0 {
+        warnings.push(format!("{config_warnings} config warning(s): run `llmux check`"));
+    }
+    let store = SessionStore::default_location();
+    let loaded = open_session(store.as_ref(), session.as_deref());
+    match loaded {
+        Ok(Some(s)) => app.load_session(s),
+        Ok(None) => {}
+        Err(e) => warnings.push(e),
+    }
+    if !warnings.is_empty() {
+        app.toast(warnings.join("; "), true);
+    }
+    match runtime::run_loop(router, app, store, cfg.app.mouse).await {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            runtime::leave();
+            eprintln!("llmux: terminal error: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// `--session NAME` (created when new), else the most recently used conversation.
+fn open_session(store: Option<&SessionStore>, name: Option<&str>) -> Result<Option<LoadedSession>, String> {
+    let Some(store) = store else {
+        return Ok(None);
+    };
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => match store.list() {
+            Ok(list) => match list.into_iter().next() {
+                Some(latest) => latest.name,
+                None => return Ok(None),
+            },
+            Err(e) => return Err(format!("cannot list sessions: {e}")),
+        },
+    };
+    store
+        .load(&name)
+        .map(Some)
+        .map_err(|e| format!("cannot open session {name}: {e}"))
+}

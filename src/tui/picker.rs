@@ -1,0 +1,315 @@
+//! The model picker: model groups with their deployments, each deployment with a health dot
+//! (healthy, cooling with seconds left, failing), the strategy, fallbacks and prices. Shown as
+//! a side pane (wide terminals) and as the Ctrl+P overlay with a fuzzy filter typed as you go;
+//! 1..9 pick a favorite, Enter selects.
+//!
+//! Groups come from the config once ([`GroupInfo`]); health and prices from the latest
+//! `StatusView`. Selection logic is pure and tested; rendering reads the state.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Widget};
+
+use crate::config::Config;
+
+use super::fmt;
+use super::metrics::StatusView;
+use super::theme::{Role, Theme};
+
+/// Most favorites the number keys reach.
+pub const MAX_FAVORITES: usize = 9;
+/// Widest the overlay gets.
+const OVERLAY_WIDTH: u16 = 76;
+
+/// A model group as the picker shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub name: String,
+    pub deployments: Vec<String>,
+    pub fallbacks: Vec<String>,
+    /// 1-based favorite number.
+    pub favorite: Option<usize>,
+}
+
+/// The groups of a config, in order, with favorites numbered as `llmux.favorites` lists them.
+pub fn groups_of(cfg: &Config) -> Vec<GroupInfo> {
+    cfg.groups
+        .iter()
+        .map(|g| GroupInfo {
+            name: g.clone(),
+            deployments: cfg.group_deployments(g).map(|d| d.id.clone()).collect(),
+            fallbacks: cfg.router.fallbacks.get(g).cloned().unwrap_or_default(),
+            favorite: cfg
+                .app
+                .favorites
+                .iter()
+                .take(MAX_FAVORITES)
+                .position(|f| cfg.resolve_group(f) == Some(g.as_str()))
+                .map(|i| i + 1),
+        })
+        .collect()
+}
+
+/// One visible row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    Group(usize),
+    Deployment(usize, usize),
+}
+
+impl Row {
+    pub fn group(self) -> usize {
+        match self {
+            Row::Group(g) | Row::Deployment(g, _) => g,
+        }
+    }
+}
+
+/// The overlay's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PickerState {
+    pub filter: String,
+    /// Index into the visible rows.
+    pub selected: usize,
+}
+
+/// Whether `needle`'s characters appear in order in `hay` (case-insensitive); the score
+/// favours consecutive runs and matches at the start.
+pub fn fuzzy_score(needle: &str, hay: &str) -> Option<i64> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    let hay: Vec<char> = hay.to_lowercase().chars().collect();
+    let mut score = 0i64;
+    let mut pos = 0usize;
+    let mut last: Option<usize> = None;
+    for n in needle.to_lowercase().chars() {
+        let found = hay[pos..].iter().position(|c| *c == n)? + pos;
+        score += 1;
+        if last.is_some_and(|l| l + 1 == found) {
+            score += 5;
+        }
+        if found == 0 || hay.get(found.wrapping_sub(1)).is_some_and(|c| !c.is_alphanumeric()) {
+            score += 3;
+        }
+        last = Some(found);
+        pos = found + 1;
+    }
+    Some(score)
+}
+
+/// The rows the filter lets through: a group whose name matches shows all its deployments; a
+/// deployment that matches shows with its group.
+pub fn visible_rows(groups: &[GroupInfo], filter: &str) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (gi, g) in groups.iter().enumerate() {
+        let group_hit = fuzzy_score(filter, &g.name).is_some();
+        let deps: Vec<usize> = (0..g.deployments.len())
+            .filter(|di| group_hit || fuzzy_score(filter, &g.deployments[*di]).is_some())
+            .collect();
+        if group_hit || !deps.is_empty() {
+            rows.push(Row::Group(gi));
+            rows.extend(deps.into_iter().map(|di| Row::Deployment(gi, di)));
+        }
+    }
+    rows
+}
+
+impl PickerState {
+    /// Opens with the current group selected.
+    pub fn open(groups: &[GroupInfo], current: usize) -> PickerState {
+        let rows = visible_rows(groups, "");
+        PickerState {
+            filter: String::new(),
+            selected: rows.iter().position(|r| *r == Row::Group(current)).unwrap_or(0),
+        }
+    }
+
+    /// Types into the filter; the selection jumps to the best match.
+    pub fn set_filter(&mut self, groups: &[GroupInfo], filter: String) {
+        self.filter = filter;
+        let rows = visible_rows(groups, &self.filter);
+        let best = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let name = match r {
+                    Row::Group(g) => &groups[*g].name,
+                    Row::Deployment(g, d) => &groups[*g].deployments[*d],
+                };
+                fuzzy_score(&self.filter, name).map(|s| (i, s))
+            })
+            .max_by_key(|(i, s)| (*s, std::cmp::Reverse(*i)));
+        self.selected = best.map_or(0, |(i, _)| i);
+    }
+
+    pub fn move_by(&mut self, groups: &[GroupInfo], delta: i64) {
+        let n = visible_rows(groups, &self.filter).len();
+        if n == 0 {
+            self.selected = 0;
+            return;
+        }
+        self.selected = (self.selected as i64 + delta).rem_euclid(n as i64) as usize;
+    }
+
+    /// The group the selection is in.
+    pub fn chosen(&self, groups: &[GroupInfo]) -> Option<usize> {
+        visible_rows(groups, &self.filter).get(self.selected).map(|r| r.group())
+    }
+}
+
+/// The group a favorite number picks.
+pub fn favorite(groups: &[GroupInfo], n: usize) -> Option<usize> {
+    groups.iter().position(|g| g.favorite == Some(n))
+}
+
+/// The lines of the list. `selected` is highlighted; the current group is marked with ▶.
+pub fn list_lines(groups: &[GroupInfo], rows: &[Row], status: &StatusView, current: usize, selected: Option<usize>, strategy: &str, theme: &Theme) -> Vec<Line<'static>> {
+    let muted = theme.fg(Role::Muted);
+    let fg = theme.fg(Role::Fg);
+    let mut out = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let mut spans = Vec::new();
+        match *row {
+            Row::Group(gi) => {
+                let g = &groups[gi];
+                let mark = if gi == current { "▶ " } else { "  " };
+                spans.push(Span::styled(mark, theme.fg(Role::Accent)));
+                let fav = g.favorite.map_or("  ".to_string(), |n| format!("{n} "));
+                spans.push(Span::styled(fav, theme.fg(Role::Info)));
+                let name_style = if gi == current {
+                    theme.fg(Role::Accent).add_modifier(Modifier::BOLD)
+                } else {
+                    fg.add_modifier(Modifier::BOLD)
+                };
+                spans.push(Span::styled(g.name.clone(), name_style));
+                spans.push(Span::styled(format!("  {strategy}"), muted));
+                if !g.fallbacks.is_empty() {
+                    spans.push(Span::styled(format!("  ↪ {}", g.fallbacks.join(", ")), muted));
+                }
+            }
+            Row::Deployment(gi, di) => {
+                let id = &groups[gi].deployments[di];
+                let row = status.row(id);
+                let health = row.map(|r| r.health).unwrap_or_default();
+                let (dot, role) = health.dot();
+                spans.push(Span::styled(format!("      {dot} "), theme.fg(role)));
+                spans.push(Span::styled(id.clone(), fg));
+                let price = row
+                    .and_then(|r| r.price)
+                    .map_or("price ?".to_string(), |(i, o)| {
+                        format!("{}/{} per M", fmt::per_million(i), fmt::per_million(o))
+                    });
+                spans.push(Span::styled(format!("  {price}"), muted));
+                if health != super::metrics::Health::Healthy {
+                    spans.push(Span::styled(format!("  {}", health.describe()), theme.fg(role)));
+                }
+            }
+        }
+        let mut line = Line::from(spans);
+        if selected == Some(i) {
+            line = line.style(theme.selected());
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// Draws the side pane (no filter; the selection shows only when focused).
+#[allow(clippy::too_many_arguments)]
+pub fn render_pane(groups: &[GroupInfo], status: &StatusView, current: usize, selected: usize, strategy: &str, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool) {
+    let block = super::view::pane_block(theme, "Models", focused);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let rows = visible_rows(groups, "");
+    let sel = focused.then_some(selected);
+    let lines = list_lines(groups, &rows, status, current, sel, strategy, theme);
+    let skip = scroll_for(selected, lines.len(), inner.height as usize);
+    for (i, l) in lines.iter().skip(skip).take(inner.height as usize).enumerate() {
+        buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
+    }
+}
+
+/// The first row to show so `selected` stays visible.
+fn scroll_for(selected: usize, len: usize, height: usize) -> usize {
+    if height == 0 || len <= height {
+        0
+    } else {
+        selected.saturating_sub(height - 1).min(len - height)
+    }
+}
+
+/// Draws the overlay centered in `area`.
+#[allow(clippy::too_many_arguments)]
+pub fn render_overlay(state: &PickerState, groups: &[GroupInfo], status: &StatusView, current: usize, strategy: &str, area: Rect, buf: &mut Buffer, theme: &Theme) {
+    let rows = visible_rows(groups, &state.filter);
+    let lines = list_lines(groups, &rows, status, current, Some(state.selected), strategy, theme);
+    let width = OVERLAY_WIDTH.min(area.width.saturating_sub(2));
+    let height = (lines.len() as u16 + 5).min(area.height.saturating_sub(2)).max(6);
+    let rect = super::view::centered(area, width, height);
+    Clear.render(rect, buf);
+    let block = super::view::pane_block(theme, "Pick a model", true)
+        .title_bottom(Line::from(Span::styled(
+            " type to filter · ↑↓ · Enter select · 1-9 favorites · Esc close ",
+            theme.fg(Role::Muted),
+        )));
+    let inner = block.inner(rect);
+    block.style(theme.base_style()).render(rect, buf);
+    if inner.height == 0 {
+        return;
+    }
+    let filter = Line::from(vec![
+        Span::styled("filter: ", theme.fg(Role::Muted)),
+        Span::styled(state.filter.clone(), theme.fg(Role::Accent)),
+        Span::styled("▏", theme.fg(Role::Accent)),
+    ]);
+    buf.set_line(inner.x, inner.y, &filter, inner.width);
+    let list_h = inner.height.saturating_sub(1) as usize;
+    if rows.is_empty() {
+        let none = Line::from(Span::styled("no model matches", theme.fg(Role::Muted)));
+        buf.set_line(inner.x, inner.y + 1, &none, inner.width);
+        return;
+    }
+    let skip = scroll_for(state.selected, lines.len(), list_h);
+    for (i, l) in lines.iter().skip(skip).take(list_h).enumerate() {
+        buf.set_line(inner.x, inner.y + 1 + i as u16, l, inner.width);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn groups() -> Vec<GroupInfo> {
+        let g = |n: &str, d: &[&str], fav| GroupInfo {
+            name: n.into(),
+            deployments: d.iter().map(|s| s.to_string()).collect(),
+            fallbacks: vec![],
+            favorite: fav,
+        };
+        vec![
+            g("fast", &["fast-steady", "fast-flaky"], Some(1)),
+            g("smart", &["smart-slow"], Some(2)),
+            g("local", &["local-small"], None),
+        ]
+    }
+
+    #[test]
+    fn filter_selects_best_match() {
+        let gs = groups();
+        let mut p = PickerState::open(&gs, 0);
+        assert_eq!(p.chosen(&gs), Some(0));
+        p.set_filter(&gs, "sm".into());
+        assert_eq!(p.chosen(&gs), Some(1));
+        p.set_filter(&gs, "flaky".into());
+        assert_eq!(visible_rows(&gs, "flaky"), [Row::Group(0), Row::Deployment(0, 1)]);
+        assert_eq!(p.chosen(&gs), Some(0));
+        p.set_filter(&gs, "lcl".into());
+        assert_eq!(p.chosen(&gs), Some(2));
+        p.set_filter(&gs, "zzz".into());
+        assert_eq!(p.chosen(&gs), None);
+        assert_eq!(favorite(&gs, 2), Some(1));
+    }
+}

@@ -1,0 +1,357 @@
+//! The UI loop and the effect runner: the only part of the TUI that does IO.
+//!
+//! One tokio mpsc channel carries every [`Action`] into the loop: keys, pastes and resizes
+//! from crossterm's `EventStream`, each request's `ChatEvent`s tagged with the request they
+//! belong to, every `RouteEvent` from `Router::subscribe`, SIGTERM/SIGHUP, and a slow tick
+//! only while something animates. The loop drains what is queued, then draws at most once
+//! per [`FRAME`] and only when something changed, so an idle TUI draws nothing. Effects
+//! (start or drop a request, append to the session file, copy, run `$EDITOR`) happen here and
+//! report back as actions. The terminal is restored on exit, on panic and on SIGTERM/SIGHUP.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufWriter, Stdout, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
+    EventStream, KeyEventKind, MouseEventKind,
+};
+use crossterm::terminal::{
+    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode,
+};
+use crossterm::{cursor, execute};
+use futures::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Duration, Instant, sleep_until};
+
+use crate::router::{ChatEvent, Router};
+use crate::store::session::{Record, SessionStore, SessionWriter};
+
+use super::action::{Action, Effect, RequestTag, TICK};
+use super::app::App;
+use super::clipboard::{self, Mux};
+use super::metrics::StatusView;
+use super::view;
+
+/// Shortest time between two frames (at most ~60 per second).
+pub const FRAME: Duration = Duration::from_millis(16);
+/// Actions queued into the loop before producers wait.
+const CHANNEL: usize = 4096;
+/// Lines one mouse wheel notch scrolls.
+const WHEEL_LINES: i32 = 3;
+/// Output buffer for one frame (written in one go, so a frame crosses SSH whole).
+const OUT_BUFFER: usize = 64 * 1024;
+/// The editor when neither $VISUAL nor $EDITOR is set.
+const DEFAULT_EDITOR: &str = "vi";
+
+type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+
+/// What the panic hook needs to save the draft.
+static PANIC_DRAFT: Mutex<Option<(PathBuf, String)>> = Mutex::new(None);
+
+fn set_panic_draft(path: Option<PathBuf>, draft: String) {
+    let mut guard = match PANIC_DRAFT.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    *guard = path.map(|p| (p, draft));
+}
+
+/// Puts the terminal in TUI mode: raw, alternate screen, bracketed paste, mouse only if
+/// asked for.
+fn enter(mouse: bool) -> std::io::Result<Term> {
+    enable_raw_mode()?;
+    let mut out = std::io::stdout();
+    execute!(out, EnterAlternateScreen, EnableBracketedPaste, cursor::Hide)?;
+    if mouse {
+        execute!(out, EnableMouseCapture)?;
+    }
+    Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(OUT_BUFFER, std::io::stdout())))
+}
+
+/// Gives the terminal back; every step is tried even if one fails (the terminal may be gone).
+pub fn leave() {
+    let mut out = std::io::stdout();
+    let _ = execute!(
+        out,
+        DisableMouseCapture,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+    let _ = disable_raw_mode();
+}
+
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        leave();
+        let saved = match PANIC_DRAFT.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        if let Some((path, draft)) = saved
+            && !draft.is_empty()
+        {
+            let mut w = SessionStore::new(path.parent().map(PathBuf::from).unwrap_or_default())
+                .writer(path.file_stem().and_then(|s| s.to_str()).unwrap_or("draft"));
+            let _ = w.append(&Record::Draft { text: draft });
+        }
+        previous(info);
+    }));
+}
+
+/// Reads terminal events into the channel until dropped.
+fn spawn_input(tx: mpsc::Sender<Action>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(Ok(ev)) = events.next().await {
+            let action = match ev {
+                Event::Key(k) if k.kind != KeyEventKind::Release => Action::Key(k),
+                Event::Paste(s) => Action::Paste(s),
+                Event::Resize(w, h) => Action::Resize(w, h),
+                Event::Mouse(m) => match m.kind {
+                    MouseEventKind::ScrollUp => Action::Scroll(-WHEEL_LINES),
+                    MouseEventKind::ScrollDown => Action::Scroll(WHEEL_LINES),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            if tx.send(action).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+fn spawn_signals(tx: mpsc::Sender<Action>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    for kind in [SignalKind::terminate(), SignalKind::hangup()] {
+        let tx = tx.clone();
+        if let Ok(mut s) = signal(kind) {
+            tokio::spawn(async move {
+                if s.recv().await.is_some() {
+                    let _ = tx.send(Action::Terminate).await;
+                }
+            });
+        }
+    }
+}
+
+fn spawn_route_events(router: &Router, tx: mpsc::Sender<Action>) {
+    let mut sub = router.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match sub.recv().await {
+                Ok(ev) => {
+                    if tx.send(Action::Route(ev)).await.is_err() {
+                        break;
+                    }
+                }
+                // A burst larger than the buffer loses its oldest lines, nothing else.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
+/// Performs effects; owns everything with IO.
+struct Runner {
+    router: Router,
+    tx: mpsc::Sender<Action>,
+    requests: HashMap<RequestTag, JoinHandle<()>>,
+    store: Option<SessionStore>,
+    writer: Option<SessionWriter>,
+    mux: Mux,
+    input: Option<JoinHandle<()>>,
+}
+
+impl Runner {
+    fn run(&mut self, effect: Effect, term: &mut Term) -> Option<Action> {
+        match effect {
+            Effect::StartChat { tag, group, request } => {
+                self.requests.retain(|_, h| !h.is_finished());
+                let mut stream = self.router.chat(&group, request);
+                let tx = self.tx.clone();
+                let task = tokio::spawn(async move {
+                    while let Some(event) = stream.next_event().await {
+                        let done = matches!(event, ChatEvent::Finished(_));
+                        let at = Instant::now();
+                        if tx.send(Action::Chat { tag, event, at }).await.is_err() || done {
+                            break;
+                        }
+                    }
+                });
+                self.requests.insert(tag, task);
+                None
+            }
+            Effect::Cancel(tag) => {
+                // Aborting the task drops the ChatStream, which cancels the HTTP request.
+                if let Some(h) = self.requests.remove(&tag) {
+                    h.abort();
+                }
+                None
+            }
+            Effect::Persist(record) => {
+                let w = self.writer.as_mut()?;
+                match w.append(&record) {
+                    Ok(()) => None,
+                    Err(e) => Some(Action::Copied(Err(format!("cannot save the conversation: {e}")))),
+                }
+            }
+            Effect::SwitchSession(name) => {
+                self.writer = self.store.as_ref().map(|s| s.writer(&name));
+                None
+            }
+            Effect::ListSessions => Some(Action::SessionsListed(match &self.store {
+                Some(s) => s.list().map_err(|e| e.to_string()),
+                None => Err("no data directory".to_string()),
+            })),
+            Effect::LoadSession(name) => Some(Action::SessionLoaded(match &self.store {
+                Some(s) => s.load(&name).map_err(|e| e.to_string()),
+                None => Err("no data directory".to_string()),
+            })),
+            Effect::Copy(text) => Some(Action::Copied(clipboard::osc52(&text, self.mux).and_then(|seq| {
+                let out = term.backend_mut();
+                out.write_all(seq.as_bytes())
+                    .and_then(|()| out.flush())
+                    .map(|()| text.chars().count())
+                    .map_err(|e| e.to_string())
+            }))),
+            Effect::OpenEditor(draft) => Some(Action::EditorDone(self.edit(draft, term))),
+            Effect::RefreshStatus => Some(Action::Status(StatusView::from_router(&self.router))),
+            Effect::Quit => None,
+        }
+    }
+
+    /// Runs `$VISUAL`/`$EDITOR` on the draft with the terminal handed over.
+    fn edit(&mut self, draft: String, term: &mut Term) -> Result<String, String> {
+        if let Some(h) = self.input.take() {
+            // The reader must not steal the editor's keys.
+            h.abort();
+        }
+        let path = std::env::temp_dir().join(format!("llmux-draft-{}.md", std::process::id()));
+        let result = (|| {
+            std::fs::write(&path, &draft).map_err(|e| e.to_string())?;
+            leave();
+            let editor = std::env::var("VISUAL")
+                .or_else(|_| std::env::var("EDITOR"))
+                .unwrap_or_else(|_| DEFAULT_EDITOR.to_string());
+            let mut parts = editor.split_whitespace();
+            let prog = parts.next().unwrap_or(DEFAULT_EDITOR);
+            let status = std::process::Command::new(prog)
+                .args(parts)
+                .arg(&path)
+                .status()
+                .map_err(|e| format!("{prog}: {e}"))?;
+            if !status.success() {
+                return Err(format!("{prog} exited with {status}"));
+            }
+            std::fs::read_to_string(&path).map_err(|e| e.to_string())
+        })();
+        let _ = std::fs::remove_file(&path);
+        let _ = enable_raw_mode();
+        let _ = execute!(std::io::stdout(), EnterAlternateScreen, EnableBracketedPaste, cursor::Hide);
+        let _ = term.clear();
+        self.input = Some(spawn_input(self.tx.clone()));
+        result
+    }
+}
+
+/// Runs the TUI on `router` with `app` until quit. The terminal is restored before returning.
+pub async fn run_loop(router: Router, mut app: App, store: Option<SessionStore>, mouse: bool) -> std::io::Result<()> {
+    install_panic_hook();
+    let mut term = enter(mouse)?;
+    let (tx, mut rx) = mpsc::channel(CHANNEL);
+    let size = term.size()?;
+    let _ = tx.send(Action::Resize(size.width, size.height)).await;
+    let _ = tx.send(Action::Status(StatusView::from_router(&router))).await;
+    spawn_signals(tx.clone());
+    spawn_route_events(&router, tx.clone());
+    let mut runner = Runner {
+        router,
+        tx: tx.clone(),
+        requests: HashMap::new(),
+        writer: store.as_ref().map(|s| s.writer(&app.session)),
+        store,
+        mux: Mux::detect(),
+        input: Some(spawn_input(tx.clone())),
+    };
+    let result = ui_loop(&mut app, &mut runner, &mut rx, &mut term).await;
+    for (_, h) in runner.requests.drain() {
+        h.abort();
+    }
+    if let Some(h) = runner.input.take() {
+        h.abort();
+    }
+    leave();
+    result
+}
+
+async fn ui_loop(app: &mut App, runner: &mut Runner, rx: &mut mpsc::Receiver<Action>, term: &mut Term) -> std::io::Result<()> {
+    let mut last_draw: Option<Instant> = None;
+    let mut next_tick: Option<Instant> = None;
+    let mut queue: VecDeque<Action> = VecDeque::new();
+    let mut last_draft = String::new();
+    loop {
+        let now = Instant::now();
+        if app.animating() {
+            next_tick.get_or_insert(now + TICK);
+        } else {
+            next_tick = None;
+        }
+        let draw_at = app.dirty.then(|| last_draw.map_or(now, |t| t + FRAME));
+        tokio::select! {
+            biased;
+            () = sleep_until(draw_at.unwrap_or(now)), if draw_at.is_some() => {
+                execute!(term.backend_mut(), BeginSynchronizedUpdate)?;
+                term.draw(|f| {
+                    let area = f.area();
+                    view::draw(app, area, f.buffer_mut());
+                })?;
+                execute!(term.backend_mut(), EndSynchronizedUpdate)?;
+                app.dirty = false;
+                last_draw = Some(Instant::now());
+            }
+            () = sleep_until(next_tick.unwrap_or(now)), if next_tick.is_some() => {
+                next_tick = None;
+                queue.push_back(Action::Tick(Instant::now()));
+            }
+            received = rx.recv() => {
+                let Some(first) = received else { return Ok(()) };
+                queue.push_back(first);
+                while let Ok(more) = rx.try_recv() {
+                    queue.push_back(more);
+                }
+            }
+        }
+        let mut route_seen = false;
+        while let Some(action) = queue.pop_front() {
+            route_seen |= matches!(action, Action::Route(_));
+            app.now = app.now.max(Instant::now());
+            for effect in app.update(action) {
+                if effect == Effect::Quit {
+                    return Ok(());
+                }
+                if let Some(follow) = runner.run(effect, term) {
+                    queue.push_back(follow);
+                }
+            }
+            if route_seen && queue.is_empty() {
+                route_seen = false;
+                queue.push_back(Action::Status(StatusView::from_router(&runner.router)));
+            }
+        }
+        let draft = app.draft();
+        if draft != last_draft {
+            set_panic_draft(runner.writer.as_ref().map(|w| w.path().to_path_buf()), draft.clone());
+            last_draft = draft;
+        }
+    }
+}

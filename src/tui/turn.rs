@@ -1,0 +1,340 @@
+//! One request's life in the app: send (or regenerate), the stream of `ChatEvent`s tagged
+//! with the request they belong to, and its end (done, failed, cancelled). Events of a
+//! request that is no longer current are dropped. The session file gets the user message at
+//! send, the streaming text at least twice a second, and the final answer at the end.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::provider::ChatRequest;
+use crate::router::{ChatEvent, MidStreamFailoverName, RouteEventKind};
+use crate::store::session::{self, Answer, AnswerState, Badges, Entry, Record, UserMessage};
+
+use super::action::{Effect, RequestTag};
+use super::app::App;
+
+/// Streaming text is written to the session at least this often (ticks come every 250 ms,
+/// so nothing waits on disk longer than half a second).
+pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// The request being answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InFlight {
+    pub tag: RequestTag,
+    pub answer_id: u64,
+    /// The group asked.
+    pub group: String,
+    /// The group being tried now (differs after a fallback).
+    pub routed_group: String,
+    pub started: Instant,
+    pub first_token: Option<Instant>,
+    pub attempt: u32,
+    pub deployment: Option<String>,
+    /// Text not yet written to the session file.
+    pub unflushed: String,
+    pub last_flush: Instant,
+    pub reasoning_chars: usize,
+    /// The latest routing news (failure, retry, fallback) for the live pane.
+    pub news: Option<String>,
+    pub badges: Badges,
+}
+
+impl InFlight {
+    /// Output tokens so far (estimated from the text).
+    pub fn tokens(&self, text: &str) -> u64 {
+        crate::provider::estimate_tokens(text)
+    }
+}
+
+impl App {
+    pub(crate) fn answer_mut(&mut self, id: u64) -> Option<&mut Answer> {
+        self.entries.iter_mut().rev().find_map(|e| match e {
+            Entry::Answer(a) if a.id == id => Some(a),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn answer(&self, id: u64) -> Option<&Answer> {
+        self.entries.iter().rev().find_map(|e| match e {
+            Entry::Answer(a) if a.id == id => Some(a),
+            _ => None,
+        })
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Sends the composer's text to the current group.
+    pub(crate) fn send(&mut self) -> Vec<super::action::Effect> {
+        let text = self.draft();
+        if text.trim().is_empty() {
+            self.dirty = false;
+            return Vec::new();
+        }
+        if self.inflight.is_some() {
+            let cancel = self.keymap.label(super::action::Command::Cancel);
+            self.toast(format!("an answer is still streaming · {cancel} cancels it"), true);
+            return Vec::new();
+        }
+        self.sent.push(text.clone());
+        self.recall = None;
+        self.set_composer_text("");
+        let mut fx = self.save_draft();
+        let id = self.take_id();
+        let group = self.current_group().to_string();
+        self.entries.push(Entry::User(UserMessage {
+            id,
+            text: text.clone(),
+            group: group.clone(),
+        }));
+        fx.push(Effect::Persist(Record::User {
+            id,
+            text,
+            group,
+            at_unix_ms: session::unix_ms((self.clock)()),
+        }));
+        let messages = session::history(&self.entries);
+        fx.extend(self.start_request(messages));
+        fx
+    }
+
+    /// Asks the last question again on the current group; earlier answers stay visible.
+    pub(crate) fn regenerate(&mut self) -> Vec<Effect> {
+        if self.inflight.is_some() {
+            self.toast("an answer is still streaming", true);
+            return Vec::new();
+        }
+        let Some(last_user) = self.entries.iter().rposition(|e| matches!(e, Entry::User(_))) else {
+            self.toast("nothing to regenerate yet", true);
+            return Vec::new();
+        };
+        let messages = session::history(&self.entries[..=last_user]);
+        let group = self.current_group().to_string();
+        self.toast(format!("asking {group} again"), false);
+        self.start_request(messages)
+    }
+
+    fn start_request(&mut self, messages: Vec<crate::provider::Message>) -> Vec<Effect> {
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        let answer_id = self.take_id();
+        let group = self.current_group().to_string();
+        self.entries.push(Entry::Answer(Answer {
+            id: answer_id,
+            group: group.clone(),
+            ..Answer::default()
+        }));
+        self.inflight = Some(InFlight {
+            tag,
+            answer_id,
+            group: group.clone(),
+            routed_group: group.clone(),
+            started: self.now,
+            first_token: None,
+            attempt: 0,
+            deployment: None,
+            unflushed: String::new(),
+            last_flush: self.now,
+            reasoning_chars: 0,
+            news: None,
+            badges: Badges::default(),
+        });
+        self.view.scroll_bottom();
+        vec![Effect::StartChat {
+            tag,
+            group,
+            request: ChatRequest::new(messages),
+        }]
+    }
+
+    /// Writes the streaming text when it has waited long enough.
+    pub(crate) fn flush_if_due(&mut self) -> Vec<Effect> {
+        let now = self.now;
+        let Some(f) = &mut self.inflight else {
+            return Vec::new();
+        };
+        if f.unflushed.is_empty() || now.duration_since(f.last_flush) < FLUSH_EVERY {
+            return Vec::new();
+        }
+        f.last_flush = now;
+        vec![Effect::Persist(Record::Chunk {
+            id: f.answer_id,
+            text: std::mem::take(&mut f.unflushed),
+        })]
+    }
+
+    /// Ends the request in flight with `state` (cancelled): drops it, keeps and saves the
+    /// partial answer.
+    pub(crate) fn abandon_inflight(&mut self, state: AnswerState) -> Vec<Effect> {
+        let Some(f) = self.inflight.take() else {
+            return Vec::new();
+        };
+        let now = self.now;
+        let mut fx = vec![Effect::Cancel(f.tag)];
+        if let Some(a) = self.answer_mut(f.answer_id) {
+            a.state = state;
+            a.deployment = f.deployment.clone();
+            a.answered_group = Some(f.routed_group.clone());
+            a.ttft_ms = f.first_token.map(|t| t.duration_since(f.started).as_millis() as u64);
+            a.total_ms = Some(now.duration_since(f.started).as_millis() as u64);
+            a.badges = f.badges;
+            fx.push(Effect::Persist(Record::Answer(a.clone())));
+        }
+        self.session_cost_unknown |= f.first_token.is_some();
+        fx
+    }
+
+    pub(crate) fn chat_event(&mut self, tag: RequestTag, event: ChatEvent, at: Instant) -> Vec<Effect> {
+        let current = self.inflight.as_ref().is_some_and(|f| f.tag == tag);
+        if !current {
+            // A late event of a cancelled or replaced request.
+            self.dirty = false;
+            return Vec::new();
+        }
+        self.now = self.now.max(at);
+        match event {
+            ChatEvent::Route(ev) => {
+                if let Some(f) = &mut self.inflight {
+                    route_news(f, &ev);
+                }
+                Vec::new()
+            }
+            ChatEvent::Delta(text) => {
+                let Some(f) = &mut self.inflight else {
+                    return Vec::new();
+                };
+                f.first_token.get_or_insert(at);
+                f.unflushed.push_str(&text);
+                let id = f.answer_id;
+                if let Some(a) = self.answer_mut(id) {
+                    a.text.push_str(&text);
+                }
+                self.flush_if_due()
+            }
+            ChatEvent::Reasoning(text) => {
+                if let Some(f) = &mut self.inflight {
+                    f.first_token.get_or_insert(at);
+                    f.reasoning_chars += text.chars().count();
+                }
+                Vec::new()
+            }
+            ChatEvent::Restart => {
+                let Some(f) = &mut self.inflight else {
+                    return Vec::new();
+                };
+                f.unflushed.clear();
+                f.badges.restarted = true;
+                let id = f.answer_id;
+                if let Some(a) = self.answer_mut(id) {
+                    a.text.clear();
+                }
+                vec![Effect::Persist(Record::Restart { id })]
+            }
+            ChatEvent::Finished(result) => {
+                let Some(f) = self.inflight.take() else {
+                    return Vec::new();
+                };
+                let mut unknown_cost = false;
+                let mut cost = 0;
+                let record = {
+                    let Some(a) = self.answer_mut(f.answer_id) else {
+                        return Vec::new();
+                    };
+                    a.badges = f.badges;
+                    match result {
+                        Ok(o) => {
+                            a.text = o.text;
+                            a.state = AnswerState::Done;
+                            a.answered_group = Some(o.group);
+                            a.deployment = Some(o.deployment);
+                            a.ttft_ms = o.ttft.map(|d| d.as_millis() as u64);
+                            a.total_ms = Some(o.total.as_millis() as u64);
+                            a.usage = Some(o.usage);
+                            a.cost_pico = o.cost.map(|c| c.pico());
+                            a.badges.retried |= o.retried;
+                            a.badges.fell_back |= o.fell_back;
+                            a.badges.continued |= o.continued;
+                            match a.cost_pico {
+                                Some(c) => cost = c,
+                                None => unknown_cost = true,
+                            }
+                        }
+                        Err(e) => {
+                            if e.partial_text.len() > a.text.len() {
+                                a.text = e.partial_text.clone();
+                            }
+                            a.state = AnswerState::Failed;
+                            a.error = Some(e.message.clone());
+                            a.deployment = f.deployment.clone();
+                            a.answered_group = Some(f.routed_group.clone());
+                            a.ttft_ms = f.first_token.map(|t| t.duration_since(f.started).as_millis() as u64);
+                            a.total_ms = Some(at.duration_since(f.started).as_millis() as u64);
+                            a.badges.retried |= e.attempts.len() > 1;
+                            unknown_cost = f.first_token.is_some();
+                        }
+                    }
+                    Record::Answer(a.clone())
+                };
+                self.session_cost_pico += cost;
+                self.session_cost_unknown |= unknown_cost;
+                vec![Effect::Persist(record), Effect::RefreshStatus]
+            }
+        }
+    }
+
+    /// The session's cost so far: `None` when nothing known was spent but something unknown
+    /// was (shown as "$?").
+    pub fn session_cost(&self) -> Option<u64> {
+        if self.session_cost_unknown && self.session_cost_pico == 0 {
+            None
+        } else {
+            Some(self.session_cost_pico)
+        }
+    }
+}
+
+fn route_news(f: &mut InFlight, ev: &crate::router::RouteEvent) {
+    let dep = ev.deployment.clone();
+    match &ev.kind {
+        RouteEventKind::Attempt => {
+            f.attempt = ev.attempt;
+            f.deployment = dep;
+            f.routed_group = ev.group.clone();
+            if ev.attempt > 1 {
+                f.badges.retried = true;
+            }
+        }
+        RouteEventKind::Failure { class, status, .. } => {
+            let status = status.map(|s| format!(" {s}")).unwrap_or_default();
+            f.news = Some(format!("{} failed: {class}{status}", dep.as_deref().unwrap_or("?")));
+        }
+        RouteEventKind::Retry { delay_ms } => {
+            let base = f.news.take().unwrap_or_default();
+            f.news = Some(format!("{base} · retry in {:.1}s", *delay_ms as f64 / 1000.0));
+        }
+        RouteEventKind::Cooldown { secs, .. } => {
+            let base = f.news.take().unwrap_or_default();
+            f.news = Some(format!("{base} · cooling {secs:.0}s"));
+        }
+        RouteEventKind::Fallback { from, to, .. } => {
+            f.badges.fell_back = true;
+            f.routed_group = to.clone();
+            f.news = Some(format!("fallback {from} → {to}"));
+        }
+        RouteEventKind::MidStream { mode, .. } => {
+            if *mode == MidStreamFailoverName::Continue {
+                f.badges.continued = true;
+            }
+        }
+        RouteEventKind::Request { .. }
+        | RouteEventKind::FirstToken { .. }
+        | RouteEventKind::Unavailable { .. }
+        | RouteEventKind::Done { .. }
+        | RouteEventKind::Failed { .. }
+        | RouteEventKind::Cancelled => {}
+    }
+}

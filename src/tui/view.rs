@@ -1,0 +1,285 @@
+//! Drawing: one function of the app state onto a buffer, pane by pane, then the overlay on
+//! top. Small panes (live output, composer, status line) are drawn here; the larger ones have
+//! their own modules. Nothing here changes state or does IO.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Widget};
+
+use crate::sanitize::escape_controls;
+use crate::store::session::{AnswerState, Entry};
+
+use super::action::{Command, TICK};
+use super::app::{App, Focus, Overlay};
+use super::markdown::wrap_pieces;
+use super::theme::{Role, Theme};
+use super::{fmt, help, metrics, picker, routelog, sessions};
+
+/// Spinner frames, one per tick.
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+/// Below this much streaming time tokens/s is not shown (too noisy).
+const MIN_RATE_WINDOW_MS: u64 = 200;
+
+/// A pane's border: thick and in the accent colour when focused (the shape shows focus even
+/// without colour), rounded otherwise.
+pub fn pane_block<'a>(theme: &Theme, title: &str, focused: bool) -> Block<'a> {
+    let title_style = if focused {
+        theme.fg(Role::Accent).add_modifier(Modifier::BOLD)
+    } else {
+        theme.fg(Role::Muted)
+    };
+    let marker = if focused { "▸ " } else { "" };
+    Block::bordered()
+        .border_type(if focused { BorderType::Thick } else { BorderType::Rounded })
+        .border_style(theme.border(focused))
+        .title(Line::from(Span::styled(format!(" {marker}{title} "), title_style)))
+}
+
+/// A `width` x `height` rectangle centered in `area`.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+}
+
+/// Draws the whole screen.
+pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
+    let theme = &app.theme;
+    Block::new().style(theme.base_style()).render(area, buf);
+    let a = app.areas();
+    let title = format!("Conversation · {}", app.session);
+    let hint = format!(
+        "Type below; Enter sends to {}. {} switches model, {} picks one, {} shows every key.",
+        app.current_group(),
+        app.keymap.label(Command::NextModel),
+        app.keymap.label(Command::OpenPicker),
+        app.keymap.label(Command::Help),
+    );
+    app.view.render(
+        &app.entries,
+        a.conversation,
+        buf,
+        app.ctx(),
+        app.focus == Focus::Conversation,
+        &title,
+        &hint,
+    );
+    if let Some(r) = a.models {
+        picker::render_pane(
+            &app.groups,
+            &app.status,
+            app.current,
+            app.models_selected,
+            app.strategy,
+            r,
+            buf,
+            theme,
+            app.focus == Focus::Models,
+        );
+    }
+    if let Some(r) = a.metrics {
+        metrics::render(&app.status, app.session_cost(), r, buf, theme, app.focus == Focus::Metrics, app.metrics_scroll);
+    }
+    if let Some(r) = a.log {
+        routelog::render(&app.log, r, buf, theme, app.focus == Focus::Log);
+    }
+    if a.wide {
+        render_live(app, a.live, buf);
+    } else {
+        let line = live_summary(app);
+        buf.set_line(a.live.x, a.live.y, &line, a.live.width);
+    }
+    render_composer(app, a.composer, buf);
+    render_status(app, a.status, buf);
+    match &app.overlay {
+        Some(Overlay::Picker(p)) => {
+            picker::render_overlay(p, &app.groups, &app.status, app.current, app.strategy, area, buf, theme)
+        }
+        Some(Overlay::Help { scroll }) => help::render(&app.keymap, *scroll, area, buf, theme),
+        Some(Overlay::Sessions { list, selected }) => {
+            sessions::render(list.as_ref(), *selected, &app.session, area, buf, theme)
+        }
+        None => {}
+    }
+}
+
+/// One line about the answer in flight (or the last one).
+pub fn live_summary(app: &App) -> Line<'static> {
+    let theme = &app.theme;
+    let muted = theme.fg(Role::Muted);
+    let accent = theme.fg(Role::Accent);
+    let Some(f) = &app.inflight else {
+        return match last_answer(app) {
+            Some(text) => Line::from(vec![Span::styled("● ", theme.fg(Role::Success)), Span::styled(text, muted)]),
+            None => Line::from(Span::styled("idle", muted)),
+        };
+    };
+    let elapsed = app.now.duration_since(f.started).as_millis() as u64;
+    let frame = SPINNER[(elapsed / TICK.as_millis() as u64) as usize % SPINNER.len()];
+    let who = f.deployment.clone().unwrap_or_else(|| f.routed_group.clone());
+    let Some(first) = f.first_token else {
+        let attempt = if f.attempt > 0 { format!(" · attempt {}", f.attempt) } else { String::new() };
+        let mut spans = vec![
+            Span::styled(format!("{frame} "), accent),
+            Span::styled(format!("waiting for {who}"), theme.fg(Role::Fg)),
+            Span::styled(format!("{attempt} · {}", fmt::ms(elapsed)), muted),
+        ];
+        if let Some(n) = &f.news {
+            spans.push(Span::styled(format!(" · {n}"), theme.fg(Role::Warning)));
+        }
+        return Line::from(spans);
+    };
+    let text = app.answer(f.answer_id).map_or("", |a| a.text.as_str());
+    let tokens = f.tokens(text);
+    let streaming_ms = app.now.duration_since(first).as_millis() as u64;
+    let rate = if streaming_ms >= MIN_RATE_WINDOW_MS {
+        format!("{:.0} tok/s", tokens as f64 * 1000.0 / streaming_ms as f64)
+    } else {
+        "– tok/s".to_string()
+    };
+    let mut spans = vec![
+        Span::styled(format!("{frame} "), accent),
+        Span::styled(format!("{who} "), theme.fg(Role::Fg).add_modifier(Modifier::BOLD)),
+        Span::styled(format!("~{tokens} tok · "), muted),
+        Span::styled(rate, theme.fg(Role::Info)),
+        Span::styled(format!(" · {}", fmt::ms(elapsed)), muted),
+    ];
+    if f.reasoning_chars > 0 {
+        spans.push(Span::styled(format!(" · thought {} chars", f.reasoning_chars), muted));
+    }
+    if let Some(n) = &f.news {
+        spans.push(Span::styled(format!(" · {n}"), theme.fg(Role::Warning)));
+    }
+    Line::from(spans)
+}
+
+fn last_answer(app: &App) -> Option<String> {
+    app.entries.iter().rev().find_map(|e| match e {
+        Entry::Answer(a) if a.state != AnswerState::Streaming => {
+            let who = a.deployment.clone().unwrap_or_else(|| a.group.clone());
+            let out = a.usage.map(|u| u.output);
+            let rate = match (out, a.total_ms, a.ttft_ms) {
+                (Some(o), Some(t), Some(f)) if t > f => {
+                    format!(" at {:.0} tok/s", o as f64 * 1000.0 / (t - f) as f64)
+                }
+                _ => String::new(),
+            };
+            let tokens = out.map_or("? tok".to_string(), |o| format!("{o} tok"));
+            let state = match a.state {
+                AnswerState::Done => "",
+                AnswerState::Cancelled => " (cancelled)",
+                AnswerState::Failed => " (failed)",
+                AnswerState::Interrupted => " (interrupted)",
+                AnswerState::Streaming => "",
+            };
+            Some(format!("last: {who} · {tokens}{rate}{state}"))
+        }
+        _ => None,
+    })
+}
+
+fn render_live(app: &App, area: Rect, buf: &mut Buffer) {
+    let theme = &app.theme;
+    let block = pane_block(theme, "Live", false);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if inner.height == 0 {
+        return;
+    }
+    buf.set_line(inner.x, inner.y, &live_summary(app), inner.width);
+    let Some(f) = &app.inflight else {
+        return;
+    };
+    let text = app.answer(f.answer_id).map_or("", |a| a.text.as_str());
+    let rows = inner.height.saturating_sub(1) as usize;
+    if rows == 0 || text.is_empty() {
+        return;
+    }
+    // Only the tail is wrapped: a long answer costs no more per frame than a short one.
+    let tail_start = text.len().saturating_sub(rows * inner.width as usize * 2);
+    let tail_start = (tail_start..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+    let tail = escape_controls(&text[tail_start..]).replace('\t', "    ");
+    let lines = wrap_pieces(&[(tail, theme.fg(Role::Fg))], inner.width as usize);
+    let start = lines.len().saturating_sub(rows);
+    for (i, l) in lines[start..].iter().enumerate() {
+        let line = Line::from(l.iter().map(|(t, s)| Span::styled(t.clone(), *s)).collect::<Vec<_>>());
+        buf.set_line(inner.x, inner.y + 1 + i as u16, &line, inner.width);
+    }
+}
+
+fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
+    let theme = &app.theme;
+    let focused = app.focus == Focus::Composer;
+    let mut block = pane_block(theme, &format!("Message → {}", app.current_group()), focused);
+    if area.width > 60 {
+        block = block.title(
+            Line::from(Span::styled(
+                format!(
+                    " {} send · {} newline · {} editor ",
+                    app.keymap.label(Command::Send),
+                    app.keymap.label(Command::Newline),
+                    app.keymap.label(Command::EditExternal)
+                ),
+                theme.fg(Role::Muted),
+            ))
+            .right_aligned(),
+        );
+    }
+    let inner = block.inner(area);
+    block.render(area, buf);
+    (&app.composer).render(inner, buf);
+}
+
+fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
+    let theme = &app.theme;
+    Clear.render(area, buf);
+    let base = theme.status();
+    for x in area.x..area.x + area.width {
+        if let Some(c) = buf.cell_mut((x, area.y)) {
+            c.set_style(base);
+        }
+    }
+    let mut left = Vec::new();
+    if app.is_demo {
+        left.push(Span::styled(" DEMO ", theme.badge(Role::Warning)));
+        left.push(Span::styled(" ", base));
+    }
+    left.push(Span::styled(
+        format!(" {} ", app.current_group()),
+        theme.badge(Role::Accent),
+    ));
+    left.push(Span::styled(
+        format!(
+            " {}/{} ",
+            app.keymap.label(Command::NextModel),
+            app.keymap.label(Command::PrevModel)
+        ),
+        base,
+    ));
+    left.push(Span::styled(format!("· session {} ", fmt::cost(app.session_cost())), base));
+    let left = Line::from(left);
+    buf.set_line(area.x, area.y, &left, area.width);
+    let right = match &app.toast {
+        Some(t) => Line::from(Span::styled(
+            format!(" {} ", t.text),
+            if t.error { theme.badge(Role::Error) } else { base.add_modifier(Modifier::BOLD) },
+        )),
+        None => Line::from(Span::styled(
+            format!(
+                "{} help · {} models · {} cancel · {} quit ",
+                app.keymap.label(Command::Help),
+                app.keymap.label(Command::OpenPicker),
+                app.keymap.label(Command::Cancel),
+                app.keymap.label(Command::Quit)
+            ),
+            base,
+        )),
+    };
+    let lw = left.width() as u16;
+    let rw = (right.width() as u16).min(area.width.saturating_sub(lw));
+    if rw > 0 {
+        buf.set_line(area.x + area.width - rw, area.y, &right, rw);
+    }
+}
