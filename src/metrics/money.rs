@@ -150,10 +150,14 @@ impl<'de> Deserialize<'de> for Usd {
         })?;
         // Multiplying back can miss by one picodollar above $2,000 or so; prefer the
         // neighbour that serializes to exactly this number, so amounts we wrote round-trip.
-        let exact = [nearest.0, nearest.0.wrapping_sub(1), nearest.0.wrapping_add(1)]
-            .into_iter()
-            .map(Usd)
-            .find(|u| u.as_f64() == dollars);
+        let exact = [
+            nearest.0,
+            nearest.0.wrapping_sub(1),
+            nearest.0.wrapping_add(1),
+        ]
+        .into_iter()
+        .map(Usd)
+        .find(|u| u.as_f64() == dollars);
         Ok(exact.unwrap_or(nearest))
     }
 }

@@ -158,8 +158,7 @@ impl PriceTable {
     /// names to objects. Unknown fields, `sample_spec`, and entries without prices are
     /// tolerated; only text that is not a JSON object is an error.
     pub fn from_json(text: &str) -> Result<PriceTable, String> {
-        let root: Value =
-            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let root: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         let Value::Object(models) = root else {
             return Err("expected a JSON object of model names to prices".to_string());
         };
@@ -375,11 +374,21 @@ mod tests {
     #[test]
     fn the_builtin_table_parses_and_prices_common_models() {
         let table = PriceTable::builtin();
-        let priced = table.entries.values().filter(|e| e.price().is_some()).count();
+        let priced = table
+            .entries
+            .values()
+            .filter(|e| e.price().is_some())
+            .count();
         assert!(priced >= 40, "only {priced} priced models");
         let mini = table.get("gpt-4o-mini").unwrap();
         assert_eq!((mini.input, mini.output), (150_000, 600_000));
-        assert!(table.get("claude-sonnet-4-20250514").unwrap().cache_read.is_some());
+        assert!(
+            table
+                .get("claude-sonnet-4-20250514")
+                .unwrap()
+                .cache_read
+                .is_some()
+        );
         assert!(table.get("gemini/gemini-2.5-flash").is_some());
     }
 

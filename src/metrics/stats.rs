@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::money::Usd;
-use super::window::{LazyHistogram, Reset, Ring, ticks};
+use super::window::{Reset, Ring, RollingHistogram, ticks};
 use crate::provider::{ErrorClass, Usage};
 
 /// How far back error rates, percentiles and tokens/s look.
@@ -66,20 +66,6 @@ impl Reset for Bucket {
     }
 }
 
-/// Latency samples of one [`HISTOGRAM_SLOT`].
-#[derive(Debug, Clone, Default)]
-struct Timing {
-    ttft: LazyHistogram,
-    latency: LazyHistogram,
-}
-
-impl Reset for Timing {
-    fn reset(&mut self) {
-        self.ttft.reset();
-        self.latency.reset();
-    }
-}
-
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -104,7 +90,8 @@ struct Aggregate {
     cost: Usd,
     unpriced: u64,
     buckets: Ring<Bucket>,
-    timings: Ring<Timing>,
+    ttft: RollingHistogram,
+    latency: RollingHistogram,
     ttft_recent: VecDeque<Duration>,
 }
 
@@ -121,7 +108,8 @@ impl Default for Aggregate {
             cost: Usd::ZERO,
             unpriced: 0,
             buckets: Ring::new(SPARK_BUCKETS),
-            timings: Ring::new(HISTOGRAM_SLOTS),
+            ttft: RollingHistogram::new(HISTOGRAM_SLOTS),
+            latency: RollingHistogram::new(HISTOGRAM_SLOTS),
             ttft_recent: VecDeque::with_capacity(TTFT_SAMPLES),
         }
     }
@@ -159,12 +147,10 @@ impl Aggregate {
                 bucket.stream_micros = bucket.stream_micros.saturating_add(micros(s.total - ttft));
             }
         }
-        if let Some(timing) = self.timings.at(now.timing) {
-            if let Some(ttft) = s.ttft {
-                timing.ttft.record(ttft);
-            }
-            timing.latency.record(s.total);
+        if let Some(ttft) = s.ttft {
+            self.ttft.record(now.timing, ttft);
         }
+        self.latency.record(now.timing, s.total);
     }
 
     fn failed(&mut self, class: ErrorClass, elapsed: Duration, now: Now) {
@@ -184,11 +170,15 @@ impl Aggregate {
     }
 
     fn ttft_average(&self) -> Option<Duration> {
-        let n = u32::try_from(self.ttft_recent.len()).ok().filter(|n| *n > 0)?;
+        let n = u32::try_from(self.ttft_recent.len())
+            .ok()
+            .filter(|n| *n > 0)?;
         Some(self.ttft_recent.iter().sum::<Duration>() / n)
     }
 
-    fn summary(&self, now: Now) -> Summary {
+    fn summary(&mut self, now: Now) -> Summary {
+        self.ttft.advance(now.timing);
+        self.latency.advance(now.timing);
         let (mut ok, mut failed, mut tokens, mut stream) = (0u64, 0u64, 0u64, 0u64);
         for b in self.buckets.recent(now.spark) {
             ok += b.successes;
@@ -197,9 +187,8 @@ impl Aggregate {
             stream += b.stream_micros;
         }
         let attempts = ok + failed;
-        let ttft = LazyHistogram::percentiles(self.timings.recent(now.timing).map(|t| &t.ttft));
-        let latency =
-            LazyHistogram::percentiles(self.timings.recent(now.timing).map(|t| &t.latency));
+        let ttft = self.ttft.percentiles();
+        let latency = self.latency.percentiles();
         Summary {
             requests: self.requests,
             successes: self.successes,
@@ -469,7 +458,13 @@ impl Metrics {
     }
 
     /// An attempt finished with an answer.
-    pub fn attempt_succeeded(&self, deployment: &str, group: &str, s: &AttemptSuccess, now: Instant) {
+    pub fn attempt_succeeded(
+        &self,
+        deployment: &str,
+        group: &str,
+        s: &AttemptSuccess,
+        now: Instant,
+    ) {
         let mut inner = self.lock();
         let now = inner.now(now);
         match s.cost {
@@ -509,7 +504,9 @@ impl Metrics {
 
     /// Attempts at `deployment` that have started and not ended (for least-busy routing).
     pub fn in_flight(&self, deployment: &str) -> u32 {
-        self.lock().deployment(deployment).map_or(0, |a| a.in_flight)
+        self.lock()
+            .deployment(deployment)
+            .map_or(0, |a| a.in_flight)
     }
 
     /// The mean of the last [`TTFT_SAMPLES`] times to first token (for latency-based
@@ -520,25 +517,28 @@ impl Metrics {
 
     /// Everything, as of `now`.
     pub fn snapshot(&self, now: Instant) -> MetricsSnapshot {
-        let inner = self.lock();
+        let mut inner = self.lock();
         let now = match inner.epoch {
             Some(epoch) => Now {
                 spark: ticks(epoch, now, SPARK_BUCKET),
                 timing: ticks(epoch, now, HISTOGRAM_SLOT),
             },
-            None => Now { spark: 0, timing: 0 },
+            None => Now {
+                spark: 0,
+                timing: 0,
+            },
         };
         MetricsSnapshot {
             deployments: inner
                 .deployments
-                .iter()
+                .iter_mut()
                 .map(|d| {
                     DeploymentStats::from_summary(d.id.clone(), d.group.clone(), d.agg.summary(now))
                 })
                 .collect(),
             groups: inner
                 .groups
-                .iter()
+                .iter_mut()
                 .map(|(name, agg)| GroupStats::from_summary(name.clone(), agg.summary(now)))
                 .collect(),
             total_cost: inner.total_cost,

@@ -67,6 +67,19 @@ impl<T: Default + Reset> Ring<T> {
         Some(&mut slot.value)
     }
 
+    /// Empties the slots whose tick has left the window ending at `now`, handing each to
+    /// `leaving` first.
+    pub(crate) fn expire(&mut self, now: u64, mut leaving: impl FnMut(&T)) {
+        let len = self.len();
+        for slot in &mut self.slots {
+            if slot.tick.is_some_and(|t| t <= now && now - t >= len) {
+                leaving(&slot.value);
+                slot.value.reset();
+                slot.tick = None;
+            }
+        }
+    }
+
     /// What was recorded during `tick`, if the ring still holds it.
     pub(crate) fn get(&self, tick: u64) -> Option<&T> {
         let slot = &self.slots[self.position(tick)];
@@ -129,24 +142,87 @@ impl LazyHistogram {
         }
     }
 
-    /// The `p50` and `p95` of every sample in `parts` together.
-    pub(crate) fn percentiles<'a>(
-        parts: impl Iterator<Item = &'a LazyHistogram>,
-    ) -> Option<(Duration, Duration)> {
-        let mut merged: Option<Histogram<u32>> = None;
-        for h in parts.filter_map(|p| p.0.as_ref()).filter(|h| !h.is_empty()) {
-            match merged.as_mut() {
-                None => merged = Some(h.clone()),
-                Some(m) => {
-                    // Same bounds everywhere, so adding cannot fail; if it did, the sample
-                    // set would just be smaller.
-                    let _ = m.add(h);
-                }
+    fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(Histogram::is_empty)
+    }
+
+    /// The `p50` and `p95` of the samples.
+    fn percentiles(&self) -> Option<(Duration, Duration)> {
+        let h = self.0.as_ref().filter(|h| !h.is_empty())?;
+        let mut values = h.value_at_quantiles([P50, P95]).map(Duration::from_micros);
+        Some((values.next()?, values.next()?))
+    }
+
+    /// Adds `other`'s samples (same bounds everywhere, so this cannot fail).
+    fn add(&mut self, other: &LazyHistogram) {
+        let Some(theirs) = other.0.as_ref().filter(|h| !h.is_empty()) else {
+            return;
+        };
+        match self.0.as_mut() {
+            Some(ours) => {
+                let _ = ours.add(theirs);
+            }
+            None => self.0 = Some(theirs.clone()),
+        }
+    }
+
+    /// Removes `other`'s samples; `false` if they were not all here.
+    fn subtract(&mut self, other: &LazyHistogram) -> bool {
+        match (self.0.as_mut(), other.0.as_ref()) {
+            (_, None) => true,
+            (Some(ours), Some(theirs)) => ours.subtract(theirs).is_ok(),
+            (None, Some(theirs)) => theirs.is_empty(),
+        }
+    }
+}
+
+/// Latency samples over a rolling window: one histogram per slot of time, plus their sum,
+/// kept up to date as slots expire so reading percentiles never has to merge.
+#[derive(Debug, Clone)]
+pub(crate) struct RollingHistogram {
+    slots: Ring<LazyHistogram>,
+    window: LazyHistogram,
+}
+
+impl RollingHistogram {
+    /// A window of `slots` ticks.
+    pub(crate) fn new(slots: usize) -> RollingHistogram {
+        RollingHistogram {
+            slots: Ring::new(slots),
+            window: LazyHistogram::default(),
+        }
+    }
+
+    /// Drops the slots that left the window ending at `now` from the sum.
+    pub(crate) fn advance(&mut self, now: u64) {
+        let mut consistent = true;
+        let window = &mut self.window;
+        self.slots.expire(now, |old| {
+            consistent &= window.subtract(old);
+        });
+        if !consistent {
+            // Cannot happen (every sample goes to both); rebuilding keeps it right anyway.
+            self.window.reset();
+            for slot in self.slots.recent(now) {
+                self.window.add(slot);
             }
         }
-        let merged = merged?;
-        let at = |q: f64| Duration::from_micros(merged.value_at_quantile(q));
-        Some((at(P50), at(P95)))
+    }
+
+    pub(crate) fn record(&mut self, now: u64, d: Duration) {
+        self.advance(now);
+        if let Some(slot) = self.slots.at(now) {
+            slot.record(d);
+            self.window.record(d);
+        }
+    }
+
+    /// The `p50` and `p95` of the window as of the last [`advance`](Self::advance).
+    pub(crate) fn percentiles(&self) -> Option<(Duration, Duration)> {
+        if self.window.is_empty() {
+            return None;
+        }
+        self.window.percentiles()
     }
 }
 
@@ -203,22 +279,26 @@ mod tests {
     }
 
     #[test]
-    fn percentiles_merge_slots() {
-        let mut a = LazyHistogram::default();
-        let mut b = LazyHistogram::default();
-        assert_eq!(LazyHistogram::percentiles([&a, &b].into_iter()), None);
+    fn rolling_percentiles_drop_expired_slots() {
+        let mut h = RollingHistogram::new(3);
+        assert_eq!(h.percentiles(), None);
         for ms in 1..=50 {
-            a.record(Duration::from_millis(ms));
+            h.record(0, Duration::from_millis(ms));
         }
         for ms in 51..=100 {
-            b.record(Duration::from_millis(ms));
+            h.record(2, Duration::from_millis(ms));
         }
-        let (p50, p95) = LazyHistogram::percentiles([&a, &b].into_iter()).unwrap();
         let close = |d: Duration, ms: f64| (d.as_secs_f64() * 1000.0 - ms).abs() <= ms * 0.01;
+        let (p50, p95) = h.percentiles().unwrap();
         assert!(close(p50, 50.0), "{p50:?}");
         assert!(close(p95, 95.0), "{p95:?}");
-        a.reset();
-        let (p50, _) = LazyHistogram::percentiles([&a, &b].into_iter()).unwrap();
+        h.advance(3);
+        let (p50, _) = h.percentiles().unwrap();
         assert!(close(p50, 75.0), "{p50:?}");
+        h.record(5, Duration::from_millis(7));
+        let (p50, p95) = h.percentiles().unwrap();
+        assert!(close(p50, 7.0) && close(p95, 7.0), "{p50:?} {p95:?}");
+        h.advance(100);
+        assert_eq!(h.percentiles(), None);
     }
 }
