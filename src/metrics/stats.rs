@@ -24,8 +24,8 @@ pub const ROLLING_WINDOW: Duration = Duration::from_secs(300);
 pub const SPARK_BUCKET: Duration = Duration::from_secs(10);
 /// Bars in a sparkline: the rolling window in buckets.
 pub const SPARK_BUCKETS: usize = (ROLLING_WINDOW.as_secs() / SPARK_BUCKET.as_secs()) as usize;
-/// The time one latency histogram covers. Percentiles merge the last [`HISTOGRAM_SLOTS`],
-/// so they see between 5 and 6 minutes of samples.
+/// The time one latency histogram covers. Percentiles cover the last [`HISTOGRAM_SLOTS`] of
+/// them: between 5 and 6 minutes of samples.
 const HISTOGRAM_SLOT: Duration = Duration::from_secs(60);
 const HISTOGRAM_SLOTS: usize = (ROLLING_WINDOW.as_secs() / HISTOGRAM_SLOT.as_secs()) as usize + 1;
 /// TTFT samples behind [`Metrics::ttft_average`] (LiteLLM's latency routing keeps 10).
