@@ -12,7 +12,7 @@ mod providers;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use load::{load_file, load_str};
+pub use load::{AZURE_DEFAULT_API_VERSION, load_file, load_str, load_str_with_env};
 pub use model::*;
 pub use providers::{ProviderFamily, resolve_model};
 
