@@ -19,7 +19,7 @@ use serde_yaml::{Mapping, Value};
 
 use self::settings::Names;
 use self::values::{Ctx, EnvLookup, entries, untag};
-use super::positions::{Pos, Positions, child, item};
+use super::positions::{MAX_DEPTH, Pos, Positions, child, item};
 use super::{AppSettings, Config, ConfigError, MidStreamFailover};
 use crate::secret::Secret;
 
@@ -65,8 +65,15 @@ pub fn load_str_with_env(
         env,
         warnings: Vec::new(),
     };
-    let mut root: Value = serde_yaml::from_str(text).map_err(|e| syntax_error(path, &e))?;
     ctx.pos = Positions::build(text);
+    if let Some(at) = ctx.pos.too_deep {
+        return Err(ctx.error_at(
+            at,
+            format!("invalid YAML: nested more than {MAX_DEPTH} levels deep"),
+        ));
+    }
+    let mut root: Value =
+        serde_yaml::from_str(text).map_err(|e| syntax_error(path, &e, &ctx.pos))?;
     root.apply_merge()
         .map_err(|e| ctx.error_at(Pos::START, format!("bad `<<` merge: {e}")))?;
     let root = match untag(&root) {
@@ -94,19 +101,30 @@ pub fn load_str_with_env(
 }
 
 /// `serde_yaml`'s message without its own " at line L column C", which we print up front.
-fn syntax_error(path: Option<&Path>, e: &serde_yaml::Error) -> ConfigError {
+/// Where serde_yaml's own position is vague (a duplicate key: the mapping; a second
+/// document: none), the position index knows better.
+fn syntax_error(path: Option<&Path>, e: &serde_yaml::Error, pos: &Positions) -> ConfigError {
     let mut message = e.to_string();
     let location = e.location();
+    let mut at = location.as_ref().map(|l| Pos {
+        line: l.line(),
+        column: l.column(),
+    });
     if let Some(loc) = &location {
         let suffix = format!(" at line {} column {}", loc.line(), loc.column());
-        if let Some(at) = message.find(&suffix) {
-            message.replace_range(at..at + suffix.len(), "");
+        if let Some(i) = message.find(&suffix) {
+            message.replace_range(i..i + suffix.len(), "");
         }
+    }
+    if message.contains("duplicate entry") {
+        at = pos.duplicate_key.or(at);
+    } else if message.contains("more than one document") {
+        at = pos.second_document.or(at);
     }
     ConfigError {
         path: path.map(Path::to_path_buf),
-        line: location.as_ref().map(|l| l.line()),
-        column: location.as_ref().map(|l| l.column()),
+        line: at.map(|p| p.line),
+        column: at.map(|p| p.column),
         message: format!("invalid YAML: {message}"),
     }
 }

@@ -10,7 +10,7 @@
 //! Text that `saphyr` cannot parse yields a partial index, never an error: syntax errors are
 //! reported from `serde_yaml`, which the loader runs first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, Span};
 
@@ -58,7 +58,17 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Positions {
     entries: HashMap<String, Entry>,
+    /// The first key written twice in one mapping (serde_yaml's error points at the mapping).
+    pub duplicate_key: Option<Pos>,
+    /// Where a second document starts (serde_yaml's error has no position).
+    pub second_document: Option<Pos>,
+    /// Where nesting first goes deeper than [`MAX_DEPTH`], or the parser gave up on depth.
+    pub too_deep: Option<Pos>,
 }
+
+/// Deeper nesting than any config needs; past it the loader refuses the text before
+/// `serde_yaml` sees it (which takes quadratic time on very deep input).
+pub const MAX_DEPTH: usize = 64;
 
 /// One open container while the events stream by.
 enum Frame {
@@ -66,6 +76,7 @@ enum Frame {
         path: String,
         /// The key just read, waiting for its value; `None` while a key is expected.
         pending_key: Option<String>,
+        seen: HashSet<String>,
     },
     Seq {
         path: String,
@@ -83,11 +94,28 @@ impl Positions {
         let mut parser = Parser::new_from_str(text);
         // Only the first document is read, as serde_yaml reads only one.
         let mut documents = 0usize;
-        while let Some(Ok((event, span))) = parser.next_event() {
+        while let Some(next) = parser.next_event() {
+            let (event, span) = match next {
+                Ok(ok) => ok,
+                Err(e) => {
+                    if e.info().contains("recursion limit") {
+                        index.too_deep.get_or_insert(Pos {
+                            line: e.marker().line().max(1),
+                            column: e.marker().col() + 1,
+                        });
+                    }
+                    break;
+                }
+            };
+            if stack.len() > MAX_DEPTH {
+                index.too_deep.get_or_insert(Pos::of(&span));
+                break;
+            }
             match event {
                 Event::DocumentStart(_) => {
                     documents += 1;
                     if documents > 1 {
+                        index.second_document = Some(Pos::of(&span));
                         break;
                     }
                 }
@@ -114,10 +142,17 @@ impl Positions {
         match stack.last_mut() {
             None => self.set_value(String::new(), pos),
             Some(Frame::Ignored) => {}
-            Some(Frame::Map { path, pending_key }) => match pending_key.take() {
+            Some(Frame::Map {
+                path,
+                pending_key,
+                seen,
+            }) => match pending_key.take() {
                 None => {
                     // A key. An alias used as a key gets a name no real path can have.
                     let key = scalar.unwrap_or("*alias").to_string();
+                    if !seen.insert(key.clone()) && self.duplicate_key.is_none() {
+                        self.duplicate_key = Some(pos);
+                    }
                     let full = child(path, &key);
                     self.entries.entry(full).or_default().key = Some(pos);
                     *pending_key = Some(key);
@@ -141,11 +176,12 @@ impl Positions {
         let path = match stack.last_mut() {
             None => Some(String::new()),
             Some(Frame::Ignored) => None,
-            Some(Frame::Map { path, pending_key }) => match pending_key {
-                // A complex key: its insides have no path of their own.
-                None => None,
-                Some(key) => Some(child(path, key)),
-            },
+            Some(Frame::Map {
+                path, pending_key, ..
+            }) => {
+                // With no key pending this is a complex key: its insides get no path.
+                pending_key.as_ref().map(|key| child(path, key))
+            }
             Some(Frame::Seq { path, next }) => {
                 let full = item(path, *next);
                 *next += 1;
@@ -160,6 +196,7 @@ impl Positions {
                     Frame::Map {
                         path,
                         pending_key: None,
+                        seen: HashSet::new(),
                     }
                 } else {
                     Frame::Seq { path, next: 0 }
@@ -276,6 +313,27 @@ other: *b
     fn complex_keys_do_not_confuse_the_following_entries() {
         let p = Positions::build("? [a, b]\n: 1\nc: 2\n");
         assert_eq!(p.value("c"), at(3, 4));
+    }
+
+    #[test]
+    fn duplicate_keys_and_second_documents_are_located() {
+        let p = Positions::build("a:\n  b: 1\n  c: 2\n  b: 3\n");
+        assert_eq!(p.duplicate_key, Some(at(4, 3)));
+        let p = Positions::build("a: 1\n---\nb: 2\n");
+        assert_eq!(p.second_document, Some(at(2, 1)));
+    }
+
+    #[test]
+    fn deep_nesting_is_noticed() {
+        let deep = format!(
+            "a: {}{}",
+            "[".repeat(MAX_DEPTH + 5),
+            "]".repeat(MAX_DEPTH + 5)
+        );
+        assert!(Positions::build(&deep).too_deep.is_some());
+        let dashes = "- ".repeat(MAX_DEPTH + 5) + "x\n";
+        assert!(Positions::build(&dashes).too_deep.is_some());
+        assert!(Positions::build("a: [[[1]]]\n").too_deep.is_none());
     }
 
     #[test]

@@ -276,10 +276,10 @@ fn prices(
     info_path: &str,
 ) -> Result<(), ConfigError> {
     let price = |ctx: &mut Ctx, key: &str| -> Result<Option<f64>, ConfigError> {
-        if let Some(v) = e.params.get(key) {
-            if let Some(p) = ctx.non_negative(v, &child(&e.params_path, key))? {
-                return Ok(Some(p));
-            }
+        if let Some(v) = e.params.get(key)
+            && let Some(p) = ctx.non_negative(v, &child(&e.params_path, key))?
+        {
+            return Ok(Some(p));
         }
         match info.and_then(|i| i.get(key)) {
             Some(v) => ctx.non_negative(v, &child(info_path, key)),

@@ -114,9 +114,9 @@ fn apply(
             }
             ("drop_params", false) => set(&mut rs.drop_params, ctx.bool(v, &path)?),
             ("fallbacks", _) => {
-                let (chains, default) = fallbacks(ctx, v, &path, names)?;
-                rs.fallbacks = chains;
-                if let Some(d) = default {
+                let parsed = parse_fallbacks(ctx, v, &path, names)?;
+                rs.fallbacks = parsed.chains;
+                if let Some(d) = parsed.default {
                     rs.default_fallbacks = d;
                 }
             }
@@ -369,17 +369,6 @@ fn parse_fallbacks(
         parsed.default.get_or_insert_with(Vec::new).extend(plain);
     }
     Ok(parsed)
-}
-
-/// `fallbacks`: chains per group, plus the default chain (`*` or a plain list).
-fn fallbacks(
-    ctx: &mut Ctx,
-    v: &Value,
-    path: &str,
-    names: &Names,
-) -> Result<(BTreeMap<String, Vec<String>>, Option<Vec<String>>), ConfigError> {
-    let parsed = parse_fallbacks(ctx, v, path, names)?;
-    Ok((parsed.chains, parsed.default))
 }
 
 /// `context_window_fallbacks` / `content_policy_fallbacks`: these have no default slot, so a
