@@ -387,6 +387,34 @@ model_list:
 }
 
 #[test]
+fn an_api_base_from_a_missing_variable_makes_the_deployment_unavailable() {
+    let text = "\
+model_list:
+  - model_name: a
+    litellm_params:
+      model: azure/gpt-4o
+      api_base: os.environ/AZURE_API_BASE
+      api_key: os.environ/AZURE_API_KEY
+      base_model: azure/gpt-4o-2024-08-06
+";
+    let cfg = load_str_with_env(text, None, &env_without(&["AZURE_API_BASE"])).unwrap();
+    let d = &cfg.deployments[0];
+    assert_eq!(
+        d.unavailable.as_deref(),
+        Some("environment variable AZURE_API_BASE is not set (model_list[0] 'a', azure/gpt-4o)")
+    );
+    assert_eq!(d.api_base, "");
+    assert_eq!(d.base_model.as_deref(), Some("azure/gpt-4o-2024-08-06"));
+    assert_eq!(
+        warnings(&cfg),
+        [
+            "5:17: environment variable AZURE_API_BASE is not set (model_list[0] 'a', azure/gpt-4o); \
+          the deployment is unavailable"
+        ]
+    );
+}
+
+#[test]
 fn mock_keys_and_ids_and_wildcards() {
     let text = "\
 model_list:

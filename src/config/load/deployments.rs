@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
-use super::values::{Ctx, EnvValue, entries, untag};
+use super::values::{Ctx, ENV_PREFIX, EnvValue, entries, untag};
 use crate::config::positions::{child, item};
 use crate::config::providers::{api_base_for, family_named, resolve_model};
 use crate::config::{ConfigError, Deployment, MockParams, Wire};
@@ -76,7 +76,7 @@ fn unique_id(used: &mut HashSet<String>, id: &str) -> String {
     candidate
 }
 
-/// Everything one entry says, read in one pass so each missing variable is reported once.
+/// The parts of one `model_list` entry that every field reader needs.
 struct Entry<'v> {
     index: usize,
     group: String,
@@ -176,8 +176,12 @@ fn build(
         }
     };
     let api_key = secret_field(ctx, "api_key")?;
-    let api_base_written = e.params.contains_key("api_base");
     let api_base = secret_field(ctx, "api_base")?;
+    let api_base_from_env = e
+        .params
+        .get("api_base")
+        .and_then(|v| untag(v).as_str())
+        .is_some_and(|s| s.trim().starts_with(ENV_PREFIX));
     let api_version = secret_field(ctx, "api_version")?;
 
     let api_base = match (api_base, default_base) {
@@ -186,8 +190,8 @@ fn build(
             None => b.trim_end_matches('/').to_string(),
         },
         (None, Some(d)) => d,
-        // Named through a missing variable: already unavailable.
-        (None, None) if api_base_written => String::new(),
+        // Named through a missing variable: the deployment is already unavailable.
+        (None, None) if api_base_from_env => String::new(),
         (None, None) => {
             return Err(ctx.error(
                 &model_path,
@@ -291,11 +295,17 @@ fn prices(
     d.cache_read_input_token_cost = price(ctx, "cache_read_input_token_cost")?;
     d.cache_creation_input_token_cost = price(ctx, "cache_creation_input_token_cost")?;
     d.output_cost_per_reasoning_token = price(ctx, "output_cost_per_reasoning_token")?;
+    if let Some(v) = e.params.get("base_model") {
+        d.base_model = ctx.string(v, &child(&e.params_path, "base_model"))?;
+    }
     let Some(info) = info else {
         return Ok(());
     };
-    if let Some(v) = info.get("base_model") {
-        d.base_model = ctx.string(v, &child(info_path, "base_model"))?;
+    // LiteLLM looks at `model_info.base_model` before `litellm_params.base_model`.
+    if let Some(v) = info.get("base_model")
+        && let Some(b) = ctx.string(v, &child(info_path, "base_model"))?
+    {
+        d.base_model = Some(b);
     }
     if let Some(v) = info.get("max_input_tokens") {
         d.max_input_tokens = ctx.u64(v, &child(info_path, "max_input_tokens"))?;

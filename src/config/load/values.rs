@@ -353,13 +353,14 @@ pub fn entries(m: &Mapping) -> impl Iterator<Item = (String, &Value)> {
         .map(|(k, v)| (key_text(k).unwrap_or_else(|| "?".to_string()), v))
 }
 
-/// What a value is, for "must be X, not Y" messages. Never quotes a string in full.
+/// What a value is, for "must be X, not Y" messages. A string is not quoted: where a
+/// mapping was expected it may well be a key written in the wrong place.
 pub fn describe(v: &Value) -> String {
     match untag(v) {
         Value::Null => "empty".to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => quote(s),
+        Value::String(_) => "a string".to_string(),
         Value::Sequence(_) => "a list".to_string(),
         Value::Mapping(_) => "a mapping".to_string(),
         Value::Tagged(_) => "a tagged value".to_string(),

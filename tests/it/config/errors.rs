@@ -73,7 +73,7 @@ fn bad_input_is_an_error_at_path_line_col() {
         ),
         (
             "model_list:\n  - model_name: a\n    litellm_params: openai/gpt-4o\n".into(),
-            "bad.yaml:3:21: model_list[0].litellm_params must be a mapping of keys to values, not \"openai/gpt-4o\"",
+            "bad.yaml:3:21: model_list[0].litellm_params must be a mapping of keys to values, not a string",
         ),
         (
             format!("{ml}vertex_ai/gemini-pro\n"),
@@ -86,6 +86,10 @@ fn bad_input_is_an_error_at_path_line_col() {
         (
             format!("{ml}azure/gpt-4o\n"),
             "bad.yaml:4:14: model_list[0] 'a' (azure/gpt-4o) needs litellm_params.api_base: azure has no default base URL",
+        ),
+        (
+            format!("{ml}azure/gpt-4o\n      api_base:\n"),
+            "bad.yaml:4:14: model_list[0] 'a' (azure/gpt-4o) needs litellm_params.api_base",
         ),
         (
             format!("{ml}hosted_vllm/x\n"),
