@@ -50,13 +50,13 @@ pub fn check(flag: Option<&Path>) -> u8 {
             } else {
                 format!(" @ {}", d.api_base)
             };
-            println!(
-                "  {} ({}{base}) {} · {}",
-                d.id,
-                d.provider,
-                price_text(table.price_for(d)),
-                notes.join(" · ")
-            );
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", notes.join(" · "))
+            };
+            let price = price_text(table.price_for(d));
+            println!("  {} ({}{base}) {price}{notes}", d.id, d.provider);
             if let Some(why) = &d.unavailable {
                 println!("    ✗ {why}");
             }

@@ -1,22 +1,323 @@
-//! Stub: replaced by the loader.
-use std::path::Path;
+//! The loader: a LiteLLM `config.yaml` (plus our `llmux:` section) → a validated [`Config`].
+//!
+//! Text enters through [`load_file`] / [`load_str`]; `serde_yaml` parses it (syntax errors
+//! carry their line and column), `positions` indexes where each node is written, and the
+//! section readers in `load/` turn values into the types of `config::model`. The result is a
+//! [`Config`] with every deployment resolved and one [`ConfigWarning`] per key llmux reads
+//! past, or the first [`ConfigError`], located as `path:line:col`. Environment variables are
+//! read, never written: `environment_variables:` is an overlay consulted before the process
+//! environment.
 
-use super::{Config, ConfigError};
+mod deployments;
+mod settings;
+mod values;
 
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde_yaml::{Mapping, Value};
+
+use self::settings::Names;
+use self::values::{Ctx, EnvLookup, entries, untag};
+use super::positions::{MAX_DEPTH, Pos, Positions, child, item};
+use super::{AppSettings, Config, ConfigError, MidStreamFailover};
+use crate::secret::Secret;
+
+pub use self::deployments::AZURE_DEFAULT_API_VERSION;
+
+/// The top-level sections llmux reads; any other gets one warning.
+const SECTIONS: &[&str] = &[
+    "model_list",
+    "litellm_settings",
+    "router_settings",
+    "general_settings",
+    "environment_variables",
+    "llmux",
+];
+
+/// Reads and loads a config file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
-    Err(ConfigError {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         path: Some(path.to_path_buf()),
         line: None,
         column: None,
-        message: "not implemented".into(),
+        message: format!("cannot read the config: {e}"),
+    })?;
+    load_str(&text, Some(path))
+}
+
+/// Loads config text; `path` is where it came from (for messages and relative paths).
+pub fn load_str(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
+    load_str_with_env(text, path, &|name| std::env::var(name).ok())
+}
+
+/// [`load_str`] with `env` standing in for the process environment (for tests and tools).
+pub fn load_str_with_env(
+    text: &str,
+    path: Option<&Path>,
+    env: EnvLookup,
+) -> Result<Config, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut ctx = Ctx {
+        pos: Positions::default(),
+        file: path,
+        overlay: BTreeMap::new(),
+        env,
+        warnings: Vec::new(),
+    };
+    ctx.pos = Positions::build(text);
+    if let Some(at) = ctx.pos.too_deep {
+        return Err(ctx.error_at(
+            at,
+            format!("invalid YAML: nested more than {MAX_DEPTH} levels deep"),
+        ));
+    }
+    let mut root: Value =
+        serde_yaml::from_str(text).map_err(|e| syntax_error(path, &e, &ctx.pos))?;
+    root.apply_merge()
+        .map_err(|e| ctx.error_at(Pos::START, format!("bad `<<` merge: {e}")))?;
+    let root = match untag(&root) {
+        Value::Null => {
+            return Err(ctx.error_at(
+                Pos::START,
+                "the config is empty; it needs at least a model_list",
+            ));
+        }
+        Value::Mapping(m) => m,
+        _ => {
+            return Err(ctx.error_at(
+                Pos::START,
+                "the config must be a mapping of sections (model_list, router_settings, ...)",
+            ));
+        }
+    };
+    let mut cfg = sections(&mut ctx, root)?;
+    cfg.source = path.map(Path::to_path_buf);
+    // File order reads best in `llmux check`.
+    ctx.warnings
+        .sort_by_key(|w| (w.line.unwrap_or(0), w.column.unwrap_or(0)));
+    cfg.warnings = ctx.warnings;
+    Ok(cfg)
+}
+
+/// `serde_yaml`'s message without its own " at line L column C", which we print up front.
+/// Where serde_yaml's own position is vague (a duplicate key: the mapping; a second
+/// document: none), the position index knows better.
+fn syntax_error(path: Option<&Path>, e: &serde_yaml::Error, pos: &Positions) -> ConfigError {
+    let mut message = e.to_string();
+    let location = e.location();
+    let mut at = location.as_ref().map(|l| Pos {
+        line: l.line(),
+        column: l.column(),
+    });
+    if let Some(loc) = &location {
+        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+        if let Some(i) = message.find(&suffix) {
+            message.replace_range(i..i + suffix.len(), "");
+        }
+    }
+    if message.contains("duplicate entry") {
+        at = pos.duplicate_key.or(at);
+    } else if message.contains("more than one document") {
+        at = pos.second_document.or(at);
+    }
+    ConfigError {
+        path: path.map(Path::to_path_buf),
+        line: at.map(|p| p.line),
+        column: at.map(|p| p.column),
+        message: format!("invalid YAML: {message}"),
+    }
+}
+
+fn sections(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
+    for (key, _) in entries(root) {
+        if !SECTIONS.contains(&key.as_str()) {
+            ctx.unimplemented(&key);
+        }
+    }
+    if let Some(v) = root.get("environment_variables") {
+        ctx.overlay = environment_variables(ctx, v)?;
+    }
+    let deployments = deployments::model_list(ctx, root.get("model_list"))?;
+    let mut groups: Vec<String> = Vec::new();
+    for d in &deployments {
+        if !groups.contains(&d.group) {
+            groups.push(d.group.clone());
+        }
+    }
+    let (router, app) = {
+        let mut names = Names {
+            groups: &groups,
+            ids: deployments
+                .iter()
+                .map(|d| d.id.as_str())
+                .collect::<HashSet<_>>(),
+            aliases: BTreeMap::new(),
+        };
+        let router = settings::router_settings(
+            ctx,
+            root.get("litellm_settings"),
+            root.get("router_settings"),
+            &mut names,
+        )?;
+        let app = match root.get("llmux") {
+            Some(v) => app_settings(ctx, v, &names)?,
+            None => AppSettings::default(),
+        };
+        (router, app)
+    };
+    let master_key = match root.get("general_settings") {
+        Some(v) => general_settings(ctx, v)?,
+        None => None,
+    };
+    Ok(Config {
+        source: None,
+        is_demo: false,
+        deployments,
+        groups,
+        router,
+        app,
+        master_key,
+        warnings: Vec::new(),
     })
 }
 
-pub fn load_str(_text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
-    Err(ConfigError {
-        path: path.map(Path::to_path_buf),
-        line: None,
-        column: None,
-        message: "not implemented".into(),
-    })
+/// `environment_variables: {NAME: value}`: scalars only, kept as text.
+fn environment_variables(ctx: &Ctx, v: &Value) -> Result<BTreeMap<String, String>, ConfigError> {
+    const PATH: &str = "environment_variables";
+    let mut out = BTreeMap::new();
+    let Some(map) = ctx.mapping(v, PATH)? else {
+        return Ok(out);
+    };
+    for (name, value) in entries(map) {
+        if let Some(text) = ctx.string(value, &child(PATH, &name))? {
+            out.insert(name, text);
+        }
+    }
+    Ok(out)
+}
+
+/// `general_settings`: only `master_key` is ours.
+fn general_settings(ctx: &mut Ctx, v: &Value) -> Result<Option<Secret>, ConfigError> {
+    const PATH: &str = "general_settings";
+    let Some(map) = ctx.mapping(v, PATH)? else {
+        return Ok(None);
+    };
+    let mut key = None;
+    for (name, value) in entries(map) {
+        let path = child(PATH, &name);
+        if name == "master_key" {
+            key = ctx
+                .setting_string(value, &path)?
+                .filter(|k| !k.is_empty())
+                .map(Secret::new);
+        } else {
+            ctx.unimplemented(&path);
+        }
+    }
+    Ok(key)
+}
+
+/// Our own `llmux:` section.
+fn app_settings(ctx: &mut Ctx, v: &Value, names: &Names) -> Result<AppSettings, ConfigError> {
+    const PATH: &str = "llmux";
+    let mut app = AppSettings::default();
+    let Some(map) = ctx.mapping(v, PATH)? else {
+        return Ok(app);
+    };
+    for (name, value) in entries(map) {
+        let path = child(PATH, &name);
+        match name.as_str() {
+            "default_model" => {
+                if let Some(m) = ctx.string(value, &path)? {
+                    if names.group_of(&m).is_none() {
+                        return Err(ctx.error(
+                            &path,
+                            format!("{path}: '{m}' is not a model group in model_list"),
+                        ));
+                    }
+                    app.default_model = Some(m);
+                }
+            }
+            "favorites" => app.favorites = favorites(ctx, value, &path, names)?,
+            "theme" => app.theme = ctx.string(value, &path)?,
+            "mid_stream_failover" => {
+                if let Some(m) = ctx.string(value, &path)? {
+                    app.mid_stream_failover = match m.trim() {
+                        "continue" => MidStreamFailover::Continue,
+                        "restart" => MidStreamFailover::Restart,
+                        "off" | "false" => MidStreamFailover::Off,
+                        other => {
+                            return Err(ctx.error(
+                                &path,
+                                format!(
+                                    "{path}: unknown value '{other}'; valid ones: continue, restart, off"
+                                ),
+                            ));
+                        }
+                    };
+                }
+            }
+            "pricing_file" => {
+                app.pricing_file = ctx
+                    .string(value, &path)?
+                    .map(|p| relative_to_config(ctx.file, &p));
+            }
+            "keys" => {
+                if let Some(keys) = ctx.mapping(value, &path)? {
+                    for (action, key) in entries(keys) {
+                        if let Some(k) = ctx.string(key, &child(&path, &action))? {
+                            app.keys.insert(action, k);
+                        }
+                    }
+                }
+            }
+            "mouse" => app.mouse = ctx.bool(value, &path)?.unwrap_or(app.mouse),
+            _ => {
+                let at = ctx.pos.key(&path);
+                ctx.warn_at(at, format!("{path} is not a known llmux setting; ignored"));
+            }
+        }
+    }
+    Ok(app)
+}
+
+/// Favourites that name no group are dropped with a warning: they only decorate the picker.
+fn favorites(
+    ctx: &mut Ctx,
+    v: &Value,
+    path: &str,
+    names: &Names,
+) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, name) in ctx.string_list(v, path)?.into_iter().enumerate() {
+        if names.group_of(&name).is_some() {
+            out.push(name);
+        } else {
+            let p = if matches!(untag(v), Value::Sequence(_)) {
+                item(path, i)
+            } else {
+                path.to_string()
+            };
+            ctx.warn(
+                &p,
+                format!("{path}: '{name}' is not a model group in model_list; ignored"),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// `~/x` → home; a relative path → next to the config file (as written when there is none).
+fn relative_to_config(file: Option<&Path>, written: &str) -> PathBuf {
+    if let Some(rest) = written.strip_prefix("~/")
+        && let Some(home) = directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
+    {
+        return home.join(rest);
+    }
+    let p = PathBuf::from(written);
+    match file.and_then(Path::parent) {
+        Some(dir) if p.is_relative() => dir.join(p),
+        _ => p,
+    }
 }

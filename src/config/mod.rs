@@ -12,9 +12,9 @@ mod providers;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use load::{load_file, load_str};
+pub use load::{AZURE_DEFAULT_API_VERSION, load_file, load_str, load_str_with_env};
 pub use model::*;
-pub use providers::{ProviderFamily, resolve_model};
+pub use providers::{FAMILIES, ProviderFamily, known_prefixes, resolve_model};
 
 /// The built-in demo config: mock deployments only, no keys, no network.
 pub const DEMO_CONFIG: &str = include_str!("demo.yaml");

@@ -1,1 +1,5 @@
-//! Tests: metrics.
+//! Tests: metrics — price lookups over LiteLLM's table format, costs, and the registry's
+//! windows driven by synthetic instants.
+
+mod prices;
+mod registry;

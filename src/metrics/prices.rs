@@ -1,0 +1,418 @@
+//! Prices: what a token costs on a deployment, and what an answer cost.
+//!
+//! A [`PriceTable`] is read from LiteLLM's `model_prices_and_context_window.json` format: the
+//! built-in `prices.json` (common models, embedded), then `llmux.pricing_file` merged over
+//! it. [`PriceTable::price_for`] resolves a [`Deployment`] to a [`Price`] (config overrides
+//! first, then the table by name); [`Price::cost`] turns a [`Usage`] into exact [`Usd`]. A
+//! model nobody priced has no `Price`: its cost is unknown, never $0.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::money::Usd;
+use crate::config::Deployment;
+use crate::provider::Usage;
+
+/// The built-in price table, in LiteLLM's format.
+const BUILTIN_PRICES: &str = include_str!("prices.json");
+
+/// The documentation entry at the top of LiteLLM's file; not a model.
+const SAMPLE_SPEC: &str = "sample_spec";
+
+/// The provider of the demo deployments: only explicit prices apply to it.
+const MOCK_PROVIDER: &str = "mock";
+
+/// Tokens in a million, for "price per million tokens" displays.
+const TOKENS_PER_MILLION: u64 = 1_000_000;
+
+/// A deployment's price per token, in picodollars (1e-12 USD).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Price {
+    /// Uncached input (prompt) tokens.
+    pub input: u64,
+    /// Output (completion) tokens that are not reasoning.
+    pub output: u64,
+    /// Input tokens read from the prompt cache; `None` charges them at `input`.
+    pub cache_read: Option<u64>,
+    /// Input tokens written to the prompt cache; `None` charges them at `input`.
+    pub cache_write: Option<u64>,
+    /// Reasoning tokens; `None` charges them at `output`.
+    pub reasoning: Option<u64>,
+}
+
+impl Price {
+    /// The cost of one answer. Unlike LiteLLM, cache reads, cache writes and reasoning tokens
+    /// are each charged once, at their own rate where there is one: the plain input is what
+    /// remains of `input` after the cached and cache-written tokens, the plain output what
+    /// remains of `output` after the reasoning tokens.
+    pub fn cost(&self, usage: &Usage) -> Usd {
+        let cached = usage.cached_input.min(usage.input);
+        let written = usage.cache_write.min(usage.input - cached);
+        let text_in = usage.input - cached - written;
+        let reasoning = usage.reasoning.min(usage.output);
+        let text_out = usage.output - reasoning;
+        let parts = [
+            (text_in, self.input),
+            (cached, self.cache_read.unwrap_or(self.input)),
+            (written, self.cache_write.unwrap_or(self.input)),
+            (text_out, self.output),
+            (reasoning, self.reasoning.unwrap_or(self.output)),
+        ];
+        parts
+            .iter()
+            .map(|&(tokens, rate)| Usd::from_pico(tokens.saturating_mul(rate)))
+            .sum()
+    }
+
+    /// Price of a million uncached input tokens, for tables.
+    pub fn input_per_million(&self) -> Usd {
+        Usd::from_pico(self.input).times(TOKENS_PER_MILLION)
+    }
+
+    /// Price of a million output tokens, for tables.
+    pub fn output_per_million(&self) -> Usd {
+        Usd::from_pico(self.output).times(TOKENS_PER_MILLION)
+    }
+}
+
+/// Picodollars per token from dollars per token (rounded to the nearest picodollar).
+fn pico_per_token(dollars: f64) -> Option<u64> {
+    Usd::from_dollars_f64(dollars).map(Usd::pico)
+}
+
+/// What the table knows about one model name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Entry {
+    input: Option<u64>,
+    output: Option<u64>,
+    cache_read: Option<u64>,
+    cache_write: Option<u64>,
+    reasoning: Option<u64>,
+    max_input_tokens: Option<u64>,
+}
+
+impl Entry {
+    /// The entry's price, when it has an input or output rate (a missing one of the two is 0,
+    /// as in LiteLLM).
+    fn price(&self) -> Option<Price> {
+        if self.input.is_none() && self.output.is_none() {
+            return None;
+        }
+        Some(Price {
+            input: self.input.unwrap_or(0),
+            output: self.output.unwrap_or(0),
+            cache_read: self.cache_read,
+            cache_write: self.cache_write,
+            reasoning: self.reasoning,
+        })
+    }
+
+    /// Reads one model object, ignoring fields we do not use and values that are not
+    /// non-negative numbers (LiteLLM's file has strings and objects in places).
+    fn from_json(fields: &serde_json::Map<String, Value>) -> Entry {
+        let dollars = |key: &str| fields.get(key).and_then(number).and_then(pico_per_token);
+        let count = |key: &str| {
+            fields
+                .get(key)
+                .and_then(number)
+                .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n < u64::MAX as f64)
+                .map(|n| n as u64)
+        };
+        Entry {
+            input: dollars("input_cost_per_token"),
+            output: dollars("output_cost_per_token"),
+            cache_read: dollars("cache_read_input_token_cost"),
+            cache_write: dollars("cache_creation_input_token_cost"),
+            reasoning: dollars("output_cost_per_reasoning_token"),
+            max_input_tokens: count("max_input_tokens"),
+        }
+    }
+}
+
+/// A JSON number, or a string holding one.
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Model names → prices and context windows, in LiteLLM's price-table format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PriceTable {
+    entries: HashMap<String, Entry>,
+}
+
+impl PriceTable {
+    /// An empty table: every lookup falls back to config overrides.
+    pub fn new() -> PriceTable {
+        PriceTable::default()
+    }
+
+    /// Parses LiteLLM's `model_prices_and_context_window.json` format: an object of model
+    /// names to objects. Unknown fields, `sample_spec`, and entries without prices are
+    /// tolerated; only text that is not a JSON object is an error.
+    pub fn from_json(text: &str) -> Result<PriceTable, String> {
+        let root: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let Value::Object(models) = root else {
+            return Err("expected a JSON object of model names to prices".to_string());
+        };
+        let entries = models
+            .iter()
+            .filter(|(name, _)| name.as_str() != SAMPLE_SPEC)
+            .filter_map(|(name, value)| match value {
+                Value::Object(fields) => Some((name.clone(), Entry::from_json(fields))),
+                _ => None,
+            })
+            .collect();
+        Ok(PriceTable { entries })
+    }
+
+    /// Reads a price file; the error names the file.
+    pub fn load(path: &Path) -> Result<PriceTable, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read price file: {e}", path.display()))?;
+        PriceTable::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The embedded table of common models (parsed once per process).
+    pub fn builtin() -> PriceTable {
+        static BUILTIN: OnceLock<PriceTable> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| PriceTable::from_json(BUILTIN_PRICES).unwrap_or_default())
+            .clone()
+    }
+
+    /// Entries of `other` replace ours by name (a user's file over the built-in one).
+    pub fn merge(&mut self, other: PriceTable) {
+        self.entries.extend(other.entries);
+    }
+
+    /// Number of model names in the table.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The price of one model name exactly as the table spells it.
+    pub fn get(&self, name: &str) -> Option<Price> {
+        self.entries.get(name).and_then(Entry::price)
+    }
+
+    /// The price of a deployment. Config overrides win field by field; a deployment that
+    /// overrides only one of input and output takes the other from the table (0 when the
+    /// table has none). Without an input or output override, the table is searched by name
+    /// (see [`PriceTable::candidates`]); nothing found → `None`, the cost is unknown.
+    pub fn price_for(&self, d: &Deployment) -> Option<Price> {
+        let from_table = self.find(d, Entry::price);
+        let input = d.input_cost_per_token.and_then(pico_per_token);
+        let output = d.output_cost_per_token.and_then(pico_per_token);
+        let mut price = match (from_table, input.is_some() || output.is_some()) {
+            (Some(p), _) => p,
+            (None, true) => Price::default(),
+            (None, false) => return None,
+        };
+        if let Some(v) = input {
+            price.input = v;
+        }
+        if let Some(v) = output {
+            price.output = v;
+        }
+        let overrides = [
+            (&mut price.cache_read, d.cache_read_input_token_cost),
+            (&mut price.cache_write, d.cache_creation_input_token_cost),
+            (&mut price.reasoning, d.output_cost_per_reasoning_token),
+        ];
+        for (slot, value) in overrides {
+            if let Some(v) = value.and_then(pico_per_token) {
+                *slot = Some(v);
+            }
+        }
+        Some(price)
+    }
+
+    /// The context window of a deployment: its own `max_input_tokens`, else the table's.
+    pub fn max_input_tokens(&self, d: &Deployment) -> Option<u64> {
+        d.max_input_tokens
+            .or_else(|| self.find(d, |e| e.max_input_tokens))
+    }
+
+    /// The first of a deployment's names for which `pick` finds something.
+    fn find<T>(&self, d: &Deployment, pick: impl Fn(&Entry) -> Option<T>) -> Option<T> {
+        candidates(d)
+            .into_iter()
+            .find_map(|name| self.entries.get(&name).and_then(&pick))
+    }
+}
+
+/// The names a deployment is looked up by, in order: `base_model` (also without its provider
+/// prefix), `litellm_model` as written (`openai/gpt-4o`), the bare `model`, then
+/// `{provider}/{model}` (LiteLLM keys Gemini, Groq, DeepSeek… that way). A `mock/` deployment
+/// is priced only through `base_model`, so the demo never borrows a real model's price.
+fn candidates(d: &Deployment) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(base) = d.base_model.as_deref() {
+        names.push(base.to_string());
+        if let Some((_, bare)) = base.split_once('/') {
+            names.push(bare.to_string());
+        }
+    }
+    if d.provider != MOCK_PROVIDER {
+        names.push(d.litellm_model.clone());
+        names.push(d.model.clone());
+        names.push(format!("{}/{}", d.provider, d.model));
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(input: u64, output: u64) -> Usage {
+        Usage {
+            input,
+            output,
+            ..Usage::default()
+        }
+    }
+
+    #[test]
+    fn plain_tokens_at_plain_rates() {
+        let price = Price {
+            input: 150_000,
+            output: 600_000,
+            ..Price::default()
+        };
+        // 1000 × 150_000 + 500 × 600_000
+        assert_eq!(price.cost(&usage(1000, 500)).pico(), 450_000_000);
+        assert_eq!(price.cost(&Usage::default()), Usd::ZERO);
+    }
+
+    #[test]
+    fn cached_written_and_reasoning_tokens_at_their_own_rates() {
+        let price = Price {
+            input: 3_000_000,
+            output: 15_000_000,
+            cache_read: Some(300_000),
+            cache_write: Some(3_750_000),
+            reasoning: Some(20_000_000),
+        };
+        let u = Usage {
+            input: 10_000,
+            output: 2_000,
+            cached_input: 6_000,
+            cache_write: 1_000,
+            reasoning: 500,
+            estimated: false,
+        };
+        let expected = 3_000 * 3_000_000   // plain input
+            + 6_000 * 300_000              // cache reads
+            + 1_000 * 3_750_000            // cache writes
+            + 1_500 * 15_000_000           // plain output
+            + 500 * 20_000_000; //            reasoning
+        assert_eq!(price.cost(&u).pico(), expected);
+    }
+
+    #[test]
+    fn missing_special_rates_fall_back_to_the_plain_ones() {
+        let price = Price {
+            input: 1_000,
+            output: 4_000,
+            ..Price::default()
+        };
+        let u = Usage {
+            input: 100,
+            output: 10,
+            cached_input: 40,
+            cache_write: 10,
+            reasoning: 5,
+            estimated: false,
+        };
+        assert_eq!(price.cost(&u).pico(), 100 * 1_000 + 10 * 4_000);
+    }
+
+    #[test]
+    fn inconsistent_usage_never_underflows() {
+        let price = Price {
+            input: 1,
+            output: 1,
+            cache_read: Some(0),
+            ..Price::default()
+        };
+        let u = Usage {
+            input: 10,
+            output: 1,
+            cached_input: 50,
+            cache_write: 50,
+            reasoning: 9,
+            estimated: false,
+        };
+        // All 10 input tokens are cached (free), the one output token is reasoning.
+        assert_eq!(price.cost(&u).pico(), 1);
+    }
+
+    #[test]
+    fn per_million_prices() {
+        let price = Price {
+            input: 150_000,
+            output: 600_000,
+            ..Price::default()
+        };
+        assert_eq!(price.input_per_million().to_string(), "$0.15");
+        assert_eq!(price.output_per_million().to_string(), "$0.60");
+    }
+
+    #[test]
+    fn the_builtin_table_parses_and_prices_common_models() {
+        let table = PriceTable::builtin();
+        let priced = table
+            .entries
+            .values()
+            .filter(|e| e.price().is_some())
+            .count();
+        assert!(priced >= 40, "only {priced} priced models");
+        let mini = table.get("gpt-4o-mini").unwrap();
+        assert_eq!((mini.input, mini.output), (150_000, 600_000));
+        assert!(
+            table
+                .get("claude-sonnet-4-20250514")
+                .unwrap()
+                .cache_read
+                .is_some()
+        );
+        assert!(table.get("gemini/gemini-2.5-flash").is_some());
+    }
+
+    #[test]
+    fn bad_files_are_errors() {
+        assert!(PriceTable::from_json("[1, 2]").is_err());
+        assert!(PriceTable::from_json("{").unwrap_err().contains("JSON"));
+        let err = PriceTable::load(Path::new("/nonexistent/prices.json")).unwrap_err();
+        assert!(err.contains("/nonexistent/prices.json"), "{err}");
+    }
+
+    #[test]
+    fn odd_values_are_skipped_not_fatal() {
+        let table = PriceTable::from_json(
+            r#"{"a": {"input_cost_per_token": "0.000001", "output_cost_per_token": -1,
+                      "max_input_tokens": 1.5},
+                "b": "not an object",
+                "c": {"output_cost_per_token": {"nested": 1}}}"#,
+        )
+        .unwrap();
+        let a = table.get("a").unwrap();
+        assert_eq!((a.input, a.output), (1_000_000, 0));
+        assert_eq!(table.entries["a"].max_input_tokens, None);
+        assert_eq!(table.get("b"), None);
+        assert_eq!(table.get("c"), None);
+    }
+}
