@@ -275,30 +275,21 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
     let muted = theme.fg(Role::Muted);
     let accent = theme.fg(Role::Accent).add_modifier(Modifier::BOLD);
     let mut p: Vec<Piece> = Vec::new();
-    let who = a.deployment.clone().unwrap_or_else(|| "…".to_string());
+    let who = match (&a.deployment, a.state) {
+        (Some(d), _) => d.clone(),
+        (None, AnswerState::Streaming) => "…".to_string(),
+        (None, _) => a.group.clone(),
+    };
     p.push(("◆ ".to_string(), accent));
-    p.push((who, accent));
     let group = match &a.answered_group {
         Some(g) if *g != a.group => format!(" · {} → {g}", a.group),
+        _ if who == a.group => String::new(),
         _ => format!(" · {}", a.group),
     };
+    p.push((who, accent));
     p.push((group, muted));
-    if a.state != AnswerState::Streaming {
-        let ttft = a.ttft_ms.map_or("?".to_string(), fmt::ms);
-        let tokens = match a.usage {
-            Some(u) if u.estimated => format!("~{} tok", u.output),
-            Some(u) => format!("{} tok", u.output),
-            None if a.text.is_empty() => "0 tok".to_string(),
-            None => format!("~{} tok", crate::provider::estimate_tokens(&a.text)),
-        };
-        let total = a.total_ms.map(|t| format!(" · {}", fmt::ms(t))).unwrap_or_default();
-        p.push((
-            format!("  ttft {ttft} · {tokens}{total} · {}", fmt::cost(a.cost_pico)),
-            muted,
-        ));
-    }
     let mut badge = |text: &str, role: Role| {
-        p.push(("  ".to_string(), Style::new()));
+        p.push((" ".to_string(), Style::new()));
         p.push((format!(" {text} "), theme.badge(role)));
     };
     if a.badges.retried {
@@ -319,5 +310,24 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
         AnswerState::Interrupted => badge("interrupted", Role::Muted),
         AnswerState::Streaming | AnswerState::Done => {}
     }
+    if a.state == AnswerState::Streaming {
+        return p;
+    }
+    let total = a.total_ms.map(|t| format!(" · {}", fmt::ms(t))).unwrap_or_default();
+    if a.text.is_empty() && a.usage.is_none() {
+        // Nothing came back: only how long it took.
+        p.push((format!("  after{}", total.trim_start_matches(" ·")), muted));
+        return p;
+    }
+    let ttft = a.ttft_ms.map_or("?".to_string(), fmt::ms);
+    let tokens = match a.usage {
+        Some(u) if u.estimated => format!("~{} tok", u.output),
+        Some(u) => format!("{} tok", u.output),
+        None => format!("~{} tok", crate::provider::estimate_tokens(&a.text)),
+    };
+    p.push((
+        format!("  ttft {ttft} · {tokens}{total} · {}", fmt::cost(a.cost_pico)),
+        muted,
+    ));
     p
 }

@@ -1,10 +1,8 @@
 //! Number formatting shared by the panes: money (unknown is "?", never $0), durations,
 //! counts and rates, at the precision a human reads at a glance.
 
-/// Picodollars in a dollar.
-const PICO_PER_USD: f64 = 1e12;
-
-/// `$0.0123`, `$0.000049`, `$1.25`; `$?` when unknown.
+/// `$0.0123`, `$0.000049`, `$1.25` (three significant digits under a dollar); `$?` when
+/// unknown.
 pub fn cost(pico: Option<u64>) -> String {
     let Some(p) = pico else {
         return "$?".to_string();
@@ -12,14 +10,7 @@ pub fn cost(pico: Option<u64>) -> String {
     if p == 0 {
         return "$0".to_string();
     }
-    let usd = p as f64 / PICO_PER_USD;
-    if usd >= 1.0 {
-        format!("${usd:.2}")
-    } else if usd >= 0.01 {
-        format!("${usd:.4}")
-    } else {
-        format!("${usd:.6}")
-    }
+    crate::metrics::Usd::from_pico(p).to_string()
 }
 
 /// `850 ms`, `1.4 s`, `2m05s`.
@@ -77,6 +68,7 @@ mod tests {
         assert_eq!(cost(None), "$?");
         assert_eq!(cost(Some(49_000_000)), "$0.000049");
         assert_eq!(cost(Some(12_345_000_000)), "$0.0123");
+        assert_eq!(cost(Some(5_040_000)), "$0.00000504");
         assert_eq!(ms(850), "850 ms");
         assert_eq!(ms(1450), "1.4 s");
         assert_eq!(count(1234), "1.2k");

@@ -12,9 +12,10 @@ use super::keys::KeyMap;
 use super::theme::{Role, Theme};
 
 /// Widest the overlay gets.
-const WIDTH: u16 = 78;
-/// Column of the descriptions.
+const WIDTH: u16 = 100;
+/// Width of the keys column and of the action names column.
 const KEY_COL: usize = 24;
+const NAME_COL: usize = 18;
 
 /// Keys that are not commands (they depend on where the focus is).
 const FIXED: &[(&str, &str)] = &[
@@ -35,14 +36,15 @@ pub fn lines(keymap: &KeyMap, theme: &Theme) -> Vec<Line<'static>> {
         let keys = if keys.is_empty() { "-".to_string() } else { keys.join(", ") };
         out.push(Line::from(vec![
             Span::styled(format!("{keys:<KEY_COL$}"), key_style),
+            Span::styled(format!("{:<NAME_COL$}", c.name()), muted),
             Span::styled(c.describe().to_string(), theme.fg(Role::Fg)),
-            Span::styled(format!("  {}", c.name()), muted),
         ]));
     }
     out.push(Line::default());
     for (k, d) in FIXED {
         out.push(Line::from(vec![
             Span::styled(format!("{k:<KEY_COL$}"), key_style),
+            Span::styled(format!("{:<NAME_COL$}", ""), muted),
             Span::styled(d.to_string(), theme.fg(Role::Fg)),
         ]));
     }

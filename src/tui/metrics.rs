@@ -66,6 +66,8 @@ pub struct DeploymentRow {
     pub health: Health,
     pub requests: u64,
     pub errors: u64,
+    /// Failures over finished attempts in the metrics window.
+    pub error_rate: Option<f64>,
     pub ttft_p50_ms: Option<u64>,
     pub ttft_p95_ms: Option<u64>,
     pub latency_p50_ms: Option<u64>,
@@ -89,8 +91,10 @@ pub struct DeploymentRow {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatusView {
     pub rows: Vec<DeploymentRow>,
-    /// Everything spent through this router since start, when known.
-    pub all_time_cost_pico: Option<u64>,
+    /// Spent through this router since it started.
+    pub run_cost_pico: u64,
+    /// Spent before this run (from the request log), once it has been read.
+    pub earlier_cost_pico: Option<u64>,
 }
 
 impl StatusView {
@@ -98,10 +102,31 @@ impl StatusView {
     pub fn from_router(router: &Router) -> StatusView {
         let mut view = StatusView {
             rows: router.deployments().iter().map(row_from_status).collect(),
-            all_time_cost_pico: None,
+            ..StatusView::default()
         };
         fill_from_metrics(&mut view, &router.metrics());
         view
+    }
+
+    /// Sums the cost of every request in the request log at `path`, up to `len` bytes (what
+    /// was there before this run). Unreadable lines are skipped.
+    pub fn earlier_cost(path: &std::path::Path, len: u64) -> u64 {
+        use std::io::{BufRead, Read};
+        let Ok(f) = std::fs::File::open(path) else {
+            return 0;
+        };
+        let mut total = 0u64;
+        for line in std::io::BufReader::new(f.take(len)).lines().map_while(Result::ok) {
+            if !line.contains("\"cost_usd\"") {
+                continue;
+            }
+            if let Ok(ev) = serde_json::from_str::<crate::router::RouteEvent>(&line)
+                && let crate::router::RouteEventKind::Done { cost_usd: Some(c), .. } = ev.kind
+            {
+                total = total.saturating_add(c.pico());
+            }
+        }
+        total
     }
 
     pub fn row(&self, id: &str) -> Option<&DeploymentRow> {
@@ -143,7 +168,28 @@ fn row_from_status(s: &DeploymentStatus) -> DeploymentRow {
 }
 
 /// Copies the metrics snapshot's numbers into the rows.
-fn fill_from_metrics(_view: &mut StatusView, _snapshot: &MetricsSnapshot) {}
+pub fn fill_from_metrics(view: &mut StatusView, snapshot: &MetricsSnapshot) {
+    let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
+    for row in &mut view.rows {
+        let Some(d) = snapshot.deployment(&row.id) else {
+            continue;
+        };
+        row.requests = d.requests;
+        row.errors = d.failed();
+        row.error_rate = Some(d.error_rate);
+        row.ttft_p50_ms = ms(d.ttft_p50);
+        row.ttft_p95_ms = ms(d.ttft_p95);
+        row.latency_p50_ms = ms(d.latency_p50);
+        row.latency_p95_ms = ms(d.latency_p95);
+        row.tokens_per_s = d.tokens_per_s;
+        // Unpriced successes make the total unknown unless something priced was spent.
+        row.cost_pico = if d.unpriced > 0 && d.cost.is_zero() { None } else { Some(d.cost.pico()) };
+        row.in_flight = d.in_flight;
+        row.latency_spark = d.latency_spark.clone();
+        row.error_spark = d.error_spark.clone();
+    }
+    view.run_cost_pico = snapshot.total_cost.pico();
+}
 
 /// Text sparkline of `values` scaled to their maximum, right-aligned in `width` columns.
 pub fn sparkline(values: &[u64], width: usize) -> String {
@@ -186,10 +232,9 @@ pub fn lines(view: &StatusView, session_cost: Option<u64>, theme: &Theme) -> Vec
     let mut out = Vec::new();
     for r in &view.rows {
         let (dot, role) = r.health.dot();
-        let err_rate = if r.requests == 0 {
-            "–".to_string()
-        } else {
-            format!("{:.0}%", 100.0 * r.errors as f64 / r.requests as f64)
+        let err_rate = match r.error_rate {
+            Some(e) if r.requests > 0 => format!("{:.0}%", 100.0 * e),
+            _ => "–".to_string(),
         };
         let err_style = if r.errors > 0 { theme.fg(Role::Error) } else { fg };
         let mut first = vec![
@@ -236,7 +281,7 @@ pub fn lines(view: &StatusView, session_cost: Option<u64>, theme: &Theme) -> Vec
         Span::styled("session ", muted),
         Span::styled(fmt::cost(session_cost), theme.fg(Role::Accent).add_modifier(Modifier::BOLD)),
         Span::styled("  all time ", muted),
-        Span::styled(fmt::cost(view.all_time_cost_pico), fg),
+        Span::styled(fmt::cost(view.earlier_cost_pico.map(|e| e + view.run_cost_pico)), fg),
     ]));
     out
 }

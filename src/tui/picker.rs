@@ -166,7 +166,10 @@ pub fn favorite(groups: &[GroupInfo], n: usize) -> Option<usize> {
 }
 
 /// The lines of the list. `selected` is highlighted; the current group is marked with ▶.
-pub fn list_lines(groups: &[GroupInfo], rows: &[Row], status: &StatusView, current: usize, selected: Option<usize>, strategy: &str, theme: &Theme) -> Vec<Line<'static>> {
+/// `compact` (the side pane) leaves out the strategy and shows health instead of the price
+/// when a deployment is not healthy.
+#[allow(clippy::too_many_arguments)]
+pub fn list_lines(groups: &[GroupInfo], rows: &[Row], status: &StatusView, current: usize, selected: Option<usize>, strategy: &str, theme: &Theme, compact: bool) -> Vec<Line<'static>> {
     let muted = theme.fg(Role::Muted);
     let fg = theme.fg(Role::Fg);
     let mut out = Vec::new();
@@ -185,9 +188,11 @@ pub fn list_lines(groups: &[GroupInfo], rows: &[Row], status: &StatusView, curre
                     fg.add_modifier(Modifier::BOLD)
                 };
                 spans.push(Span::styled(g.name.clone(), name_style));
-                spans.push(Span::styled(format!("  {strategy}"), muted));
+                if !compact {
+                    spans.push(Span::styled(format!("  {strategy}"), muted));
+                }
                 if !g.fallbacks.is_empty() {
-                    spans.push(Span::styled(format!("  ↪ {}", g.fallbacks.join(", ")), muted));
+                    spans.push(Span::styled(format!(" ↪ {}", g.fallbacks.join(", ")), muted));
                 }
             }
             Row::Deployment(gi, di) => {
@@ -195,16 +200,19 @@ pub fn list_lines(groups: &[GroupInfo], rows: &[Row], status: &StatusView, curre
                 let row = status.row(id);
                 let health = row.map(|r| r.health).unwrap_or_default();
                 let (dot, role) = health.dot();
-                spans.push(Span::styled(format!("      {dot} "), theme.fg(role)));
+                let indent = if compact { "  " } else { "      " };
+                spans.push(Span::styled(format!("{indent}{dot} "), theme.fg(role)));
                 spans.push(Span::styled(id.clone(), fg));
-                let price = row
-                    .and_then(|r| r.price)
-                    .map_or("price ?".to_string(), |(i, o)| {
-                        format!("{}/{} per M", fmt::per_million(i), fmt::per_million(o))
+                let healthy = health == super::metrics::Health::Healthy;
+                if !compact || healthy {
+                    let price = row.and_then(|r| r.price).map_or("price ?".to_string(), |(i, o)| {
+                        let per_m = if compact { "" } else { " per M" };
+                        format!("{}/{}{per_m}", fmt::per_million(i), fmt::per_million(o))
                     });
-                spans.push(Span::styled(format!("  {price}"), muted));
-                if health != super::metrics::Health::Healthy {
-                    spans.push(Span::styled(format!("  {}", health.describe()), theme.fg(role)));
+                    spans.push(Span::styled(format!(" {price}"), muted));
+                }
+                if !healthy {
+                    spans.push(Span::styled(format!(" {}", health.describe()), theme.fg(role)));
                 }
             }
         }
@@ -220,12 +228,12 @@ pub fn list_lines(groups: &[GroupInfo], rows: &[Row], status: &StatusView, curre
 /// Draws the side pane (no filter; the selection shows only when focused).
 #[allow(clippy::too_many_arguments)]
 pub fn render_pane(groups: &[GroupInfo], status: &StatusView, current: usize, selected: usize, strategy: &str, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool) {
-    let block = super::view::pane_block(theme, "Models", focused);
+    let block = super::view::pane_block(theme, &format!("Models · {strategy}"), focused);
     let inner = block.inner(area);
     block.render(area, buf);
     let rows = visible_rows(groups, "");
     let sel = focused.then_some(selected);
-    let lines = list_lines(groups, &rows, status, current, sel, strategy, theme);
+    let lines = list_lines(groups, &rows, status, current, sel, strategy, theme, true);
     let skip = scroll_for(selected, lines.len(), inner.height as usize);
     for (i, l) in lines.iter().skip(skip).take(inner.height as usize).enumerate() {
         buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
@@ -245,7 +253,7 @@ fn scroll_for(selected: usize, len: usize, height: usize) -> usize {
 #[allow(clippy::too_many_arguments)]
 pub fn render_overlay(state: &PickerState, groups: &[GroupInfo], status: &StatusView, current: usize, strategy: &str, area: Rect, buf: &mut Buffer, theme: &Theme) {
     let rows = visible_rows(groups, &state.filter);
-    let lines = list_lines(groups, &rows, status, current, Some(state.selected), strategy, theme);
+    let lines = list_lines(groups, &rows, status, current, Some(state.selected), strategy, theme, false);
     let width = OVERLAY_WIDTH.min(area.width.saturating_sub(2));
     let height = (lines.len() as u16 + 5).min(area.height.saturating_sub(2)).max(6);
     let rect = super::view::centered(area, width, height);

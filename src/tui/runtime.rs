@@ -170,9 +170,36 @@ struct Runner {
     writer: Option<SessionWriter>,
     mux: Mux,
     input: Option<JoinHandle<()>>,
+    /// Cost of the requests in the request log before this run, once summed.
+    earlier_cost: std::sync::Arc<std::sync::OnceLock<u64>>,
 }
 
 impl Runner {
+    fn status(&self) -> StatusView {
+        let mut v = StatusView::from_router(&self.router);
+        v.earlier_cost_pico = self.earlier_cost.get().copied();
+        v
+    }
+
+    /// Sums the request log's earlier costs on a blocking thread, then refreshes the status.
+    fn sum_earlier_cost(&self) {
+        let cell = self.earlier_cost.clone();
+        let tx = self.tx.clone();
+        let router = self.router.clone();
+        let Some(path) = crate::store::RequestLog::default_path() else {
+            let _ = cell.set(0);
+            return;
+        };
+        // Only what was there before this run: this run's requests are counted live.
+        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+        tokio::task::spawn_blocking(move || {
+            let _ = cell.set(StatusView::earlier_cost(&path, len));
+            let mut v = StatusView::from_router(&router);
+            v.earlier_cost_pico = cell.get().copied();
+            let _ = tx.blocking_send(Action::Status(v));
+        });
+    }
+
     fn run(&mut self, effect: Effect, term: &mut Term) -> Option<Action> {
         match effect {
             Effect::StartChat { tag, group, request } => {
@@ -225,7 +252,7 @@ impl Runner {
                     .map_err(|e| e.to_string())
             }))),
             Effect::OpenEditor(draft) => Some(Action::EditorDone(self.edit(draft, term))),
-            Effect::RefreshStatus => Some(Action::Status(StatusView::from_router(&self.router))),
+            Effect::RefreshStatus => Some(Action::Status(self.status())),
             Effect::Quit => None,
         }
     }
@@ -271,7 +298,6 @@ pub async fn run_loop(router: Router, mut app: App, store: Option<SessionStore>,
     let (tx, mut rx) = mpsc::channel(CHANNEL);
     let size = term.size()?;
     let _ = tx.send(Action::Resize(size.width, size.height)).await;
-    let _ = tx.send(Action::Status(StatusView::from_router(&router))).await;
     spawn_signals(tx.clone());
     spawn_route_events(&router, tx.clone());
     let mut runner = Runner {
@@ -282,7 +308,9 @@ pub async fn run_loop(router: Router, mut app: App, store: Option<SessionStore>,
         store,
         mux: Mux::detect(),
         input: Some(spawn_input(tx.clone())),
+        earlier_cost: Default::default(),
     };
+    runner.sum_earlier_cost();
     let result = ui_loop(&mut app, &mut runner, &mut rx, &mut term).await;
     for (_, h) in runner.requests.drain() {
         h.abort();
@@ -345,7 +373,7 @@ async fn ui_loop(app: &mut App, runner: &mut Runner, rx: &mut mpsc::Receiver<Act
             }
             if route_seen && queue.is_empty() {
                 route_seen = false;
-                queue.push_back(Action::Status(StatusView::from_router(&runner.router)));
+                queue.push_back(Action::Status(runner.status()));
             }
         }
         let draft = app.draft();

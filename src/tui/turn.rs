@@ -198,8 +198,14 @@ impl App {
         self.now = self.now.max(at);
         match event {
             ChatEvent::Route(ev) => {
-                if let Some(f) = &mut self.inflight {
-                    route_news(f, &ev);
+                let Some(f) = &mut self.inflight else {
+                    return Vec::new();
+                };
+                route_news(f, &ev);
+                let (id, dep, group) = (f.answer_id, f.deployment.clone(), f.routed_group.clone());
+                if let Some(a) = self.answer_mut(id) {
+                    a.deployment = dep;
+                    a.answered_group = Some(group);
                 }
                 Vec::new()
             }

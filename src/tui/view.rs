@@ -250,14 +250,18 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         format!(" {} ", app.current_group()),
         theme.badge(Role::Accent),
     ));
-    left.push(Span::styled(
-        format!(
-            " {}/{} ",
-            app.keymap.label(Command::NextModel),
-            app.keymap.label(Command::PrevModel)
-        ),
-        base,
-    ));
+    if app.toast.is_none() {
+        left.push(Span::styled(
+            format!(
+                " {}/{} ",
+                app.keymap.label(Command::NextModel),
+                app.keymap.label(Command::PrevModel)
+            ),
+            base,
+        ));
+    } else {
+        left.push(Span::styled(" ", base));
+    }
     left.push(Span::styled(format!("· session {} ", fmt::cost(app.session_cost())), base));
     let left = Line::from(left);
     buf.set_line(area.x, area.y, &left, area.width);

@@ -10,3 +10,4 @@ mod metrics;
 mod providers;
 mod router;
 mod sse_props;
+mod tui;
