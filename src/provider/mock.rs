@@ -131,13 +131,38 @@ pub fn split_tokens(text: &str) -> Vec<String> {
     tokens
 }
 
-const WORDS: [&str; 48] = [
-    "router", "latency", "token", "stream", "fallback", "deployment", "request", "model",
-    "cooldown", "retry", "budget", "provider", "answer", "window", "context", "cache", "quota",
-    "metric", "signal", "queue", "the", "a", "every", "each", "quickly", "safely", "under",
-    "load", "keeps", "routes", "measures", "balances", "holds", "sends", "waits", "for",
-    "with", "across", "healthy", "slow", "fast", "cheap", "steady", "first", "second", "group",
-    "limit", "error",
+const SUBJECTS: [&str; 8] = [
+    "the router",
+    "each deployment",
+    "a fallback",
+    "the cooldown",
+    "every retry",
+    "the fast group",
+    "a slow provider",
+    "the prompt cache",
+];
+const VERBS: [&str; 8] = [
+    "keeps", "measures", "balances", "routes", "waits for", "skips", "prefers", "reports",
+];
+const OBJECTS: [&str; 8] = [
+    "the healthy deployment",
+    "its own latency",
+    "the first token",
+    "each request",
+    "the error rate",
+    "the cheapest model",
+    "a steady stream",
+    "the token budget",
+];
+const TAILS: [&str; 8] = [
+    "under load",
+    "across providers",
+    "before the deadline",
+    "when a limit is hit",
+    "without a restart",
+    "in a few milliseconds",
+    "for every group",
+    "",
 ];
 const TITLES: [&str; 6] = [
     "How routing works",
@@ -153,43 +178,42 @@ const CODE_BLOCKS: [&str; 3] = [
     "```sh\nllmux ask -m fast \"hello\"\n```",
 ];
 
-/// `count` tokens of plausible prose with a heading, a list and sometimes a code block.
+/// `count` tokens of plausible prose: a heading, paragraphs, a list, and sometimes a short
+/// code block, as blocks separated by blank lines.
 fn generate(rng: &mut impl RngExt, count: usize) -> Vec<String> {
-    let mut text = String::new();
+    let mut blocks: Vec<String> = Vec::new();
     let mut words = 0;
-    let push = |text: &mut String, piece: &str, words: &mut usize| {
-        text.push_str(piece);
-        *words += split_tokens(piece).len();
-    };
     if count >= MIN_TOKENS_FOR_HEADING {
-        let title = TITLES.choose(rng).copied().unwrap_or(TITLES[0]);
-        push(&mut text, &format!("## {title}\n\n"), &mut words);
+        blocks.push(format!("## {}", pick(rng, &TITLES)));
+        words += count_words(&blocks[0]);
     }
     let mut code_used = false;
-    let mut block = 0;
     while words < count {
         let left = count - words;
-        let code = CODE_BLOCKS.choose(rng).copied().unwrap_or(CODE_BLOCKS[0]);
-        let code_len = split_tokens(code).len();
-        if !code_used && left > code_len + 4 && rng.random::<f64>() < CODE_BLOCK_CHANCE {
-            push(&mut text, &format!("\n\n{code}\n\n"), &mut words);
+        let code = pick(rng, &CODE_BLOCKS);
+        // Code never opens the answer: it follows some prose.
+        let block = if !code_used
+            && blocks.len() >= 2
+            && left > count_words(code) + MIN_WORDS_AFTER_CODE
+            && rng.random::<f64>() < CODE_BLOCK_CHANCE
+        {
             code_used = true;
-        } else if block % 3 == 1 {
-            for _ in 0..rng.random_range(2..=4) {
-                let item = sentence(rng, 3, 6);
-                push(&mut text, &format!("\n- {item}"), &mut words);
-            }
-            text.push_str("\n\n");
+            code.to_string()
+        } else if blocks.len() % 3 == 2 {
+            let items: Vec<String> = (0..rng.random_range(2..=4))
+                .map(|_| format!("- {}", capitalize(&phrase(rng))))
+                .collect();
+            items.join("\n")
         } else {
-            for _ in 0..rng.random_range(1..=3) {
-                let s = sentence(rng, 6, 14);
-                push(&mut text, &format!(" {s}."), &mut words);
-            }
-            text.push_str("\n\n");
-        }
-        block += 1;
+            let sentences: Vec<String> = (0..rng.random_range(1..=3))
+                .map(|_| sentence(rng))
+                .collect();
+            sentences.join(" ")
+        };
+        words += count_words(&block);
+        blocks.push(block);
     }
-    let mut tokens = split_tokens(text.trim());
+    let mut tokens = split_tokens(&blocks.join("\n\n"));
     tokens.truncate(count);
     // A cut inside a code block would leave it open; close it.
     if tokens.iter().filter(|t| t.contains("```")).count() % 2 == 1
@@ -200,24 +224,42 @@ fn generate(rng: &mut impl RngExt, count: usize) -> Vec<String> {
     tokens
 }
 
-/// A capitalized sentence of `min..=max` words, without its full stop.
-fn sentence(rng: &mut impl RngExt, min: usize, max: usize) -> String {
-    let n = rng.random_range(min..=max);
-    let mut s = String::new();
-    for i in 0..n {
-        let w = WORDS.choose(rng).copied().unwrap_or(WORDS[0]);
-        if i == 0 {
-            let mut chars = w.chars();
-            if let Some(first) = chars.next() {
-                s.extend(first.to_uppercase());
-                s.push_str(chars.as_str());
-            }
-        } else {
-            s.push(' ');
-            s.push_str(w);
-        }
+/// Fewer words than this after a code block would cut the answer right after it.
+const MIN_WORDS_AFTER_CODE: usize = 4;
+
+fn pick<'a>(rng: &mut impl RngExt, from: &[&'a str]) -> &'a str {
+    from.choose(rng).copied().unwrap_or_default()
+}
+
+/// Runs of non-whitespace: the tokens a block adds to the answer.
+fn count_words(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+/// An object and its tail: "the first token before the deadline".
+fn phrase(rng: &mut impl RngExt) -> String {
+    let tail = pick(rng, &TAILS);
+    let object = pick(rng, &OBJECTS);
+    if tail.is_empty() {
+        object.to_string()
+    } else {
+        format!("{object} {tail}")
     }
-    s
+}
+
+/// "The router waits for the first token before the deadline."
+fn sentence(rng: &mut impl RngExt) -> String {
+    let subject = pick(rng, &SUBJECTS);
+    let verb = pick(rng, &VERBS);
+    capitalize(&format!("{subject} {verb} {}.", phrase(rng)))
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]
@@ -236,7 +278,7 @@ mod tests {
     #[test]
     fn generated_answers_have_the_asked_length_and_markdown() {
         let mut rng = rand::rng();
-        for count in [0, 1, 5, 12, 60, 300] {
+        for count in [0, 1, 5, 12, 13, 25, 60, 300].repeat(100) {
             let tokens = generate(&mut rng, count);
             assert_eq!(tokens.len(), count, "count {count}");
             let text = tokens.concat();
