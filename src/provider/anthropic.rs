@@ -178,7 +178,10 @@ impl AnthropicDecoder {
         if let Some(n) = wire.input_tokens {
             self.uncached_input = n;
         }
-        u.input = self.uncached_input + u.cached_input + u.cache_write;
+        u.input = self
+            .uncached_input
+            .saturating_add(u.cached_input)
+            .saturating_add(u.cache_write);
         if let Some(n) = wire.output_tokens {
             u.output = n;
         }

@@ -174,7 +174,9 @@ impl UsageMetadata {
     fn normalize(&self) -> Usage {
         Usage {
             input: self.prompt_token_count,
-            output: self.candidates_token_count + self.thoughts_token_count,
+            output: self
+                .candidates_token_count
+                .saturating_add(self.thoughts_token_count),
             cached_input: self.cached_content_token_count,
             cache_write: 0,
             reasoning: self.thoughts_token_count,

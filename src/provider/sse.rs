@@ -111,6 +111,10 @@ impl SseParser {
             let start = if head.starts_with(BOM) { BOM.len() } else { 0 };
             return self.push_into(&head[start..], out);
         }
+        if chunk.is_empty() {
+            // Nothing to do, and a pending `\r` must still see the next real byte.
+            return Ok(());
+        }
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = chunk.strip_prefix(b"\n") {
@@ -200,6 +204,8 @@ impl SseParser {
         };
         match field {
             b"data" => {
+                // Checked after decoding: replacement characters can outgrow the raw bytes.
+                let value = String::from_utf8_lossy(value);
                 if self.data.len() + value.len() + 1 > self.max_line {
                     return Err(ProviderError::protocol(format!(
                         "an SSE event with more than {} bytes of data",
@@ -209,7 +215,7 @@ impl SseParser {
                 if self.has_data {
                     self.data.push('\n');
                 }
-                self.data.push_str(&String::from_utf8_lossy(value));
+                self.data.push_str(&value);
                 self.has_data = true;
             }
             b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),

@@ -90,6 +90,11 @@ impl Reply {
         Reply::raw(200, "application/x-ndjson", chunks)
     }
 
+    /// The body pieces as they will be written (for feeding parsers directly in tests).
+    pub fn chunks(&self) -> Vec<Vec<u8>> {
+        self.chunks.iter().map(|c| c.to_vec()).collect()
+    }
+
     /// Replaces the status.
     pub fn with_status(mut self, status: u16) -> Reply {
         self.status = status;
