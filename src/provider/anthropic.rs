@@ -46,11 +46,19 @@ pub async fn open(
     }
     let body = request_body(deployment, request);
     let response = client
-        .post_json(&endpoint(deployment), headers, &body, deployment.api_key.as_ref())
+        .post_json(
+            &endpoint(deployment),
+            headers,
+            &body,
+            deployment.api_key.as_ref(),
+        )
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
     if request.stream {
-        Ok(drive(response_events(response), AnthropicDecoder::new(prompt)))
+        Ok(drive(
+            response_events(response),
+            AnthropicDecoder::new(prompt),
+        ))
     } else {
         Ok(json_events(response, move |v| decode_response(&v, prompt)))
     }
@@ -305,7 +313,10 @@ fn stop_error(reason: &str) -> Result<(), ProviderError> {
 }
 
 /// Decodes a whole (non-streaming) Messages answer into the same events as a stream.
-pub fn decode_response(value: &Value, prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
+pub fn decode_response(
+    value: &Value,
+    prompt_estimate: u64,
+) -> Result<Vec<StreamEvent>, ProviderError> {
     if value.get("type").and_then(Value::as_str) == Some("error") || value.get("error").is_some() {
         return Err(error_from(value.get("error").unwrap_or(&Value::Null)));
     }

@@ -300,7 +300,10 @@ impl WireDecoder for GeminiDecoder {
 }
 
 /// Decodes a whole (non-streaming) `generateContent` answer into the same events.
-pub fn decode_response(value: &Value, prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
+pub fn decode_response(
+    value: &Value,
+    prompt_estimate: u64,
+) -> Result<Vec<StreamEvent>, ProviderError> {
     let response = Response::deserialize(value)
         .map_err(|e| ProviderError::protocol(format!("malformed Gemini answer: {e}")))?;
     let mut decoder = GeminiDecoder::new(prompt_estimate);

@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use serde_json::Value;
 use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
 
 use super::{ErrorClass, EventStream, ProviderError, StreamEvent};
 use crate::secret::Secret;
@@ -94,7 +94,11 @@ impl HttpClient {
         let retry_after = parse_retry_after(response.headers());
         let text = read_bounded(response, MAX_ERROR_BODY).await;
         let text = scrub(&String::from_utf8_lossy(&text), secret);
-        Err(ProviderError::from_http(status.as_u16(), &text, retry_after))
+        Err(ProviderError::from_http(
+            status.as_u16(),
+            &text,
+            retry_after,
+        ))
     }
 }
 
@@ -122,7 +126,12 @@ fn send_error(e: &reqwest::Error, secret: Option<&Secret>) -> ProviderError {
     let what = describe_transport(e);
     let where_ = e
         .url()
-        .map(|u| format!(" ({}://{}{})", u.scheme(), u.authority(), u.path()))
+        // Host and path only: never userinfo or a query string, which can carry credentials.
+        .map(|u| {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let host = u.host_str().unwrap_or_default();
+            format!(" ({}://{host}{port}{})", u.scheme(), u.path())
+        })
         .unwrap_or_default();
     let message = scrub(&format!("{what}{where_}"), secret);
     if e.is_timeout() {
@@ -160,7 +169,10 @@ fn describe_transport(e: &reqwest::Error) -> String {
     } else if all.contains("dns") {
         "DNS lookup failed".to_string()
     } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
-        format!("TLS handshake failed: {}", chain.last().cloned().unwrap_or_default())
+        format!(
+            "TLS handshake failed: {}",
+            chain.last().cloned().unwrap_or_default()
+        )
     } else if all.contains("closed") || all.contains("incomplete") {
         "connection closed by the upstream".to_string()
     } else if let Some(last) = chain.last() {
@@ -184,7 +196,9 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
         Some(Duration::from_secs_f64(ms / MS_PER_SECOND))
     } else if let Some(v) = get("retry-after") {
         match parse_seconds(v) {
-            Some(s) => Some(Duration::from_secs_f64(s.min(MAX_RETRY_AFTER.as_secs_f64()))),
+            Some(s) => Some(Duration::from_secs_f64(
+                s.min(MAX_RETRY_AFTER.as_secs_f64()),
+            )),
             None => httpdate::parse_http_date(v)
                 .ok()
                 .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default()),
@@ -276,20 +290,17 @@ where
                 )));
             }
         }
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-            ProviderError::protocol(format!("malformed JSON in the answer: {e}"))
-        })?;
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::protocol(format!("malformed JSON in the answer: {e}")))?;
         decode(value)
     };
-    Box::pin(
-        futures::stream::once(events).flat_map(|result| {
-            let items: Vec<Result<StreamEvent, ProviderError>> = match result {
-                Ok(events) => events.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            };
-            futures::stream::iter(items)
-        }),
-    )
+    Box::pin(futures::stream::once(events).flat_map(|result| {
+        let items: Vec<Result<StreamEvent, ProviderError>> = match result {
+            Ok(events) => events.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(items)
+    }))
 }
 
 /// An in-band error object (`{"error": {...}}` after a 200, or as a whole JSON answer),
@@ -360,7 +371,10 @@ mod tests {
             parse_retry_after(&headers(&[("retry-after-ms", "250"), ("retry-after", "9")])),
             Some(Duration::from_millis(250))
         );
-        assert_eq!(parse_retry_after(&headers(&[("retry-after", "soon")])), None);
+        assert_eq!(
+            parse_retry_after(&headers(&[("retry-after", "soon")])),
+            None
+        );
         assert_eq!(parse_retry_after(&headers(&[("retry-after", "-3")])), None);
         assert_eq!(parse_retry_after(&HeaderMap::new()), None);
     }
@@ -382,7 +396,10 @@ mod tests {
         let later = SystemTime::now() + Duration::from_secs(30);
         let v = httpdate::fmt_http_date(later);
         let d = parse_retry_after(&headers(&[("retry-after", &v)])).unwrap();
-        assert!(d <= Duration::from_secs(30) && d >= Duration::from_secs(28), "{d:?}");
+        assert!(
+            d <= Duration::from_secs(30) && d >= Duration::from_secs(28),
+            "{d:?}"
+        );
         let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(30));
         assert_eq!(
             parse_retry_after(&headers(&[("retry-after", &past)])),

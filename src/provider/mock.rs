@@ -14,9 +14,7 @@ use futures::StreamExt;
 use rand::RngExt;
 use rand::seq::IndexedRandom;
 
-use super::{
-    ChatRequest, EventStream, ProviderError, StreamEvent, Usage, estimate_prompt_tokens,
-};
+use super::{ChatRequest, EventStream, ProviderError, StreamEvent, Usage, estimate_prompt_tokens};
 use crate::config::{Deployment, MockParams};
 
 /// The status of a simulated failure when `mock_error` is unset.
@@ -52,9 +50,8 @@ pub async fn open(
     let gap = token_gap(params.tokens_per_s);
     let state = (plan.tokens.into_iter(), 0u64, false);
     let ttft = params.ttft;
-    Ok(Box::pin(futures::stream::unfold(
-        state,
-        move |(mut tokens, sent, finished)| async move {
+    Ok(Box::pin(
+        futures::stream::unfold(state, move |(mut tokens, sent, finished)| async move {
             if finished {
                 return None;
             }
@@ -79,9 +76,9 @@ pub async fn open(
                     ))
                 }
             }
-        },
-    )
-    .flat_map(futures::stream::iter)))
+        })
+        .flat_map(futures::stream::iter),
+    ))
 }
 
 /// What one request will do, decided up front.
@@ -142,7 +139,14 @@ const SUBJECTS: [&str; 8] = [
     "the prompt cache",
 ];
 const VERBS: [&str; 8] = [
-    "keeps", "measures", "balances", "routes", "waits for", "skips", "prefers", "reports",
+    "keeps",
+    "measures",
+    "balances",
+    "routes",
+    "waits for",
+    "skips",
+    "prefers",
+    "reports",
 ];
 const OBJECTS: [&str; 8] = [
     "the healthy deployment",

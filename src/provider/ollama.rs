@@ -33,7 +33,12 @@ pub async fn open(
     }
     let body = request_body(deployment, request);
     let response = client
-        .post_json(&endpoint(deployment), headers, &body, deployment.api_key.as_ref())
+        .post_json(
+            &endpoint(deployment),
+            headers,
+            &body,
+            deployment.api_key.as_ref(),
+        )
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
     if request.stream {
@@ -180,7 +185,10 @@ impl WireDecoder for OllamaDecoder {
 }
 
 /// Decodes a whole (non-streaming) `/api/chat` answer into the same events.
-pub fn decode_response(value: &Value, prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
+pub fn decode_response(
+    value: &Value,
+    prompt_estimate: u64,
+) -> Result<Vec<StreamEvent>, ProviderError> {
     let mut line = Line::deserialize(value)
         .map_err(|e| ProviderError::protocol(format!("malformed Ollama answer: {e}")))?;
     // A whole answer is complete by definition, whatever its `done` says.

@@ -108,8 +108,7 @@ pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
         let reasoning_model = REASONING_MODEL_PREFIXES
             .iter()
             .any(|p| deployment.model.starts_with(p));
-        let key = if reasoning_model && matches!(deployment.provider.as_str(), "openai" | "azure")
-        {
+        let key = if reasoning_model && matches!(deployment.provider.as_str(), "openai" | "azure") {
             "max_completion_tokens"
         } else {
             "max_tokens"
@@ -268,7 +267,10 @@ impl WireDecoder for OpenAiDecoder {
             return Ok(out);
         };
         if let Some(delta) = &choice.delta {
-            if let Some(r) = delta.reasoning_content.as_ref().or(delta.reasoning.as_ref())
+            if let Some(r) = delta
+                .reasoning_content
+                .as_ref()
+                .or(delta.reasoning.as_ref())
                 && !r.is_empty()
             {
                 self.usage.saw_text(r);
@@ -319,13 +321,15 @@ fn finish_error(reason: &str) -> Result<(), ProviderError> {
 }
 
 /// Decodes a whole (non-streaming) chat completion into the same events as a stream.
-pub fn decode_response(value: &Value, prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
+pub fn decode_response(
+    value: &Value,
+    prompt_estimate: u64,
+) -> Result<Vec<StreamEvent>, ProviderError> {
     if let Some(error) = value.get("error") {
         return Err(inband_error(error));
     }
-    let chunk: Chunk = serde_json::from_value(value.clone()).map_err(|e| {
-        ProviderError::protocol(format!("malformed chat completion: {e}"))
-    })?;
+    let chunk: Chunk = serde_json::from_value(value.clone())
+        .map_err(|e| ProviderError::protocol(format!("malformed chat completion: {e}")))?;
     let choice = chunk
         .choices
         .iter()
@@ -334,7 +338,10 @@ pub fn decode_response(value: &Value, prompt_estimate: u64) -> Result<Vec<Stream
     let mut out = Vec::new();
     let mut text = String::new();
     if let Some(message) = &choice.delta {
-        if let Some(r) = message.reasoning_content.as_ref().or(message.reasoning.as_ref())
+        if let Some(r) = message
+            .reasoning_content
+            .as_ref()
+            .or(message.reasoning.as_ref())
             && !r.is_empty()
         {
             text.push_str(r);

@@ -328,37 +328,40 @@ where
     F: Framer,
 {
     let state = (Box::pin(bytes), framer, VecDeque::new(), false);
-    futures::stream::unfold(state, |(mut bytes, mut framer, mut queue, mut ended)| async move {
-        loop {
-            if let Some(item) = queue.pop_front() {
-                return Some((item, (bytes, framer, queue, ended)));
-            }
-            if ended {
-                return None;
-            }
-            match bytes.next().await {
-                Some(Ok(chunk)) => match framer.push(&chunk) {
-                    Ok(items) => queue.extend(items.into_iter().map(Ok)),
-                    Err(e) => {
+    futures::stream::unfold(
+        state,
+        |(mut bytes, mut framer, mut queue, mut ended)| async move {
+            loop {
+                if let Some(item) = queue.pop_front() {
+                    return Some((item, (bytes, framer, queue, ended)));
+                }
+                if ended {
+                    return None;
+                }
+                match bytes.next().await {
+                    Some(Ok(chunk)) => match framer.push(&chunk) {
+                        Ok(items) => queue.extend(items.into_iter().map(Ok)),
+                        Err(e) => {
+                            queue.push_back(Err(e));
+                            ended = true;
+                        }
+                    },
+                    Some(Err(e)) => {
                         queue.push_back(Err(e));
                         ended = true;
                     }
-                },
-                Some(Err(e)) => {
-                    queue.push_back(Err(e));
-                    ended = true;
-                }
-                None => {
-                    match framer.finish() {
-                        Ok(Some(item)) => queue.push_back(Ok(item)),
-                        Ok(None) => {}
-                        Err(e) => queue.push_back(Err(e)),
+                    None => {
+                        match framer.finish() {
+                            Ok(Some(item)) => queue.push_back(Ok(item)),
+                            Ok(None) => {}
+                            Err(e) => queue.push_back(Err(e)),
+                        }
+                        ended = true;
                     }
-                    ended = true;
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 /// SSE events from a byte stream. A byte-stream error passes through (it is already

@@ -33,7 +33,10 @@ fn feed_split(bytes: &[u8], cuts: &[usize]) -> Result<Vec<SseEvent>, ErrorClass>
         out.extend(parser.push(&bytes[at..cut]).map_err(|e| e.class)?);
         at = cut;
     }
-    assert!(parser.finish().is_none(), "a valid stream leaves nothing open");
+    assert!(
+        parser.finish().is_none(),
+        "a valid stream leaves nothing open"
+    );
     Ok(out)
 }
 
@@ -50,18 +53,32 @@ fn framing_examples() {
     );
     let mut p = SseParser::new();
     assert!(p.push(b"id: 1\r").unwrap().is_empty());
-    assert!(p.push(b"").unwrap().is_empty(), "an empty read changes nothing");
+    assert!(
+        p.push(b"").unwrap().is_empty(),
+        "an empty read changes nothing"
+    );
     assert!(p.push(b"\ndata: x\r").unwrap().is_empty());
-    assert_eq!(p.push(b"\n\r\n").unwrap(), [ev(None, "x", Some("1"))], "CRLF split after CR");
+    assert_eq!(
+        p.push(b"\n\r\n").unwrap(),
+        [ev(None, "x", Some("1"))],
+        "CRLF split after CR"
+    );
     let mut p = SseParser::new();
     assert_eq!(
         p.push(b"data:  two spaces\r\rdata: \xC3").unwrap(),
         [ev(None, " two spaces", None)]
     );
-    assert_eq!(p.push(b"\xA9\n\n").unwrap(), [ev(None, "é", None)], "split UTF-8");
+    assert_eq!(
+        p.push(b"\xA9\n\n").unwrap(),
+        [ev(None, "é", None)],
+        "split UTF-8"
+    );
     let mut p = SseParser::new();
     assert_eq!(p.push(b"\xEF\xBB").unwrap(), []);
-    assert_eq!(p.push(b"\xBFdata: bom\n\n").unwrap(), [ev(None, "bom", None)]);
+    assert_eq!(
+        p.push(b"\xBFdata: bom\n\n").unwrap(),
+        [ev(None, "bom", None)]
+    );
 }
 
 #[test]
@@ -77,14 +94,20 @@ fn finish_reports_an_unterminated_event() {
 #[test]
 fn a_line_past_the_limit_is_a_protocol_error() {
     let mut p = SseParser::with_limit(16);
-    let e = p.push(&[b'x'; 10]).and_then(|_| p.push(&[b'y'; 10])).unwrap_err();
+    let e = p
+        .push(&[b'x'; 10])
+        .and_then(|_| p.push(&[b'y'; 10]))
+        .unwrap_err();
     assert_eq!(e.class, ErrorClass::Protocol);
     let mut p = SseParser::with_limit(16);
     let e = p.push(b"data: 0123456789\ndata: 0123456789\n").unwrap_err();
     assert_eq!(e.class, ErrorClass::Protocol, "event data is bounded too");
     let mut n = NdjsonSplitter::with_limit(8);
     assert_eq!(n.push(b"{\"a\":1}\n").unwrap(), ["{\"a\":1}"]);
-    assert_eq!(n.push(b"{\"long\": true}").unwrap_err().class, ErrorClass::Protocol);
+    assert_eq!(
+        n.push(b"{\"long\": true}").unwrap_err().class,
+        ErrorClass::Protocol
+    );
 }
 
 /// One event of a generated stream, and how it is written.
@@ -107,13 +130,15 @@ fn gen_event() -> impl Strategy<Value = GenEvent> {
         any::<bool>(),
         any::<bool>(),
     )
-        .prop_map(|(name, id, data, comment_before, space_after_colon)| GenEvent {
-            name,
-            id,
-            data,
-            comment_before,
-            space_after_colon,
-        })
+        .prop_map(
+            |(name, id, data, comment_before, space_after_colon)| GenEvent {
+                name,
+                id,
+                data,
+                comment_before,
+                space_after_colon,
+            },
+        )
 }
 
 /// The stream's bytes and the events a correct parser dispatches from them.
@@ -190,25 +215,66 @@ fn texts_of(out: &[Result<StreamEvent, ErrorClass>]) -> String {
 /// Arbitrary JSON that often has the keys and type names the decoders look for.
 fn arb_json() -> impl Strategy<Value = Value> {
     let keys = prop::sample::select(vec![
-        "choices", "delta", "message", "content", "reasoning_content", "reasoning",
-        "finish_reason", "usage", "prompt_tokens", "completion_tokens", "prompt_tokens_details",
-        "cached_tokens", "error", "code", "status", "type", "index", "text", "thinking",
-        "stop_reason", "input_tokens", "output_tokens", "cache_read_input_tokens",
-        "cache_creation_input_tokens", "candidates", "parts", "thought", "finishReason",
-        "usageMetadata", "promptTokenCount", "thoughtsTokenCount", "promptFeedback",
-        "blockReason", "done", "eval_count",
+        "choices",
+        "delta",
+        "message",
+        "content",
+        "reasoning_content",
+        "reasoning",
+        "finish_reason",
+        "usage",
+        "prompt_tokens",
+        "completion_tokens",
+        "prompt_tokens_details",
+        "cached_tokens",
+        "error",
+        "code",
+        "status",
+        "type",
+        "index",
+        "text",
+        "thinking",
+        "stop_reason",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "candidates",
+        "parts",
+        "thought",
+        "finishReason",
+        "usageMetadata",
+        "promptTokenCount",
+        "thoughtsTokenCount",
+        "promptFeedback",
+        "blockReason",
+        "done",
+        "eval_count",
     ]);
     let names = prop::sample::select(vec![
-        "message_start", "content_block_start", "content_block_delta", "message_delta",
-        "message_stop", "error", "ping", "text_delta", "thinking_delta", "overloaded_error",
-        "stop", "SAFETY", "STOP", "[DONE]", "content_filter",
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "message_delta",
+        "message_stop",
+        "error",
+        "ping",
+        "text_delta",
+        "thinking_delta",
+        "overloaded_error",
+        "stop",
+        "SAFETY",
+        "STOP",
+        "[DONE]",
+        "content_filter",
     ]);
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<u64>().prop_map(Value::from),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         names.prop_map(Value::from),
         ".{0,8}".prop_map(Value::from),
     ];

@@ -103,7 +103,8 @@ impl Reply {
 
     /// Adds a response header.
     pub fn header(mut self, name: &str, value: &str) -> Reply {
-        self.headers.push((name.to_ascii_lowercase(), value.to_string()));
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_string()));
         self
     }
 
@@ -146,8 +147,15 @@ impl Reply {
             });
             format!("data: {v}\n\n")
         };
-        let mut chunks = vec![chunk(json!({"role": "assistant", "content": ""}), Value::Null)];
-        chunks.extend(texts.iter().map(|t| chunk(json!({ "content": t }), Value::Null)));
+        let mut chunks = vec![chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        )];
+        chunks.extend(
+            texts
+                .iter()
+                .map(|t| chunk(json!({ "content": t }), Value::Null)),
+        );
         chunks.push(chunk(json!({}), json!("stop")));
         if let Some((input, output)) = usage {
             let v = json!({
@@ -232,7 +240,11 @@ impl Reply {
     /// A Gemini `alt=sse` stream: one chunk per piece; the last carries `finishReason: STOP`
     /// and, when given, `usageMetadata`. No `[DONE]`: the body just ends.
     pub fn gemini_stream(texts: &[&str], usage: Option<(u64, u64)>) -> Reply {
-        let pieces: Vec<&str> = if texts.is_empty() { vec![""] } else { texts.to_vec() };
+        let pieces: Vec<&str> = if texts.is_empty() {
+            vec![""]
+        } else {
+            texts.to_vec()
+        };
         let last = pieces.len() - 1;
         let chunks = pieces
             .iter()
@@ -328,7 +340,10 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     /// Starts serving `replies` in order, one per request on any path; the last repeats.
     pub async fn start(replies: Vec<Reply>) -> FakeUpstream {
-        assert!(!replies.is_empty(), "a fake upstream needs at least one reply");
+        assert!(
+            !replies.is_empty(),
+            "a fake upstream needs at least one reply"
+        );
         let shared = Arc::new(Shared {
             replies,
             received: Mutex::new(Vec::new()),
@@ -462,7 +477,11 @@ fn body_stream(reply: &Reply) -> Chunks {
             if i == usize::MAX || i >= reply.chunks.len() {
                 return None;
             }
-            let wait = if i == 0 { reply.body_after } else { reply.delay_each };
+            let wait = if i == 0 {
+                reply.body_after
+            } else {
+                reply.delay_each
+            };
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
