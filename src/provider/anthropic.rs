@@ -1,11 +1,355 @@
-//! Stub: replaced by the provider implementation.
-use super::{ChatRequest, EventStream, HttpClient, ProviderError};
+//! Anthropic Messages (`POST {api_base}/v1/messages`).
+//!
+//! A [`ChatRequest`] enters [`open`]: system messages become the top-level `system`,
+//! `max_tokens` is always sent (request, else deployment, else [`DEFAULT_MAX_TOKENS`]), the key
+//! goes in `x-api-key` with `anthropic-version`. [`AnthropicDecoder`] turns the named SSE
+//! events into [`StreamEvent`]s: text and thinking deltas, usage from `message_start`
+//! (input, cache reads and writes) and `message_delta` (cumulative output), `Done` at
+//! `message_stop`; `ping` is ignored and an `error` event after the 200 becomes a classified
+//! error (`overloaded_error` is a server error with status 529).
+
+use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::http::{HttpClient, json_events, secret_header};
+use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
+use super::{
+    ChatRequest, ErrorClass, EventStream, ProviderError, Role, StreamEvent, Usage,
+    estimate_prompt_tokens,
+};
 use crate::config::Deployment;
 
+/// The API version we speak.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// `max_tokens` when neither the request nor the deployment sets one (Anthropic requires it).
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+/// The status Anthropic uses for `overloaded_error` outside a stream.
+const OVERLOADED_STATUS: u16 = 529;
+
+/// Sends the request and returns its event stream (see the module docs).
 pub async fn open(
-    _client: &HttpClient,
-    _deployment: &Deployment,
-    _request: &ChatRequest,
+    client: &HttpClient,
+    deployment: &Deployment,
+    request: &ChatRequest,
 ) -> Result<EventStream, ProviderError> {
-    Err(ProviderError::protocol("not implemented"))
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "anthropic-version",
+        HeaderValue::from_static(ANTHROPIC_VERSION),
+    );
+    if request.stream {
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    }
+    if let Some(key) = deployment.api_key.as_ref().filter(|k| !k.is_empty()) {
+        headers.insert("x-api-key", secret_header(key.expose())?);
+    }
+    let body = request_body(deployment, request);
+    let response = client
+        .post_json(
+            &endpoint(deployment),
+            headers,
+            &body,
+            deployment.api_key.as_ref(),
+        )
+        .await?;
+    let prompt = estimate_prompt_tokens(&request.messages);
+    if request.stream {
+        Ok(drive(
+            response_events(response),
+            AnthropicDecoder::new(prompt),
+        ))
+    } else {
+        Ok(json_events(response, move |v| decode_response(&v, prompt)))
+    }
+}
+
+/// `{api_base}/v1/messages`, for a base given with or without its `/v1`.
+pub fn endpoint(deployment: &Deployment) -> String {
+    let base = deployment.api_base.trim_end_matches('/');
+    let base = base.strip_suffix("/v1").unwrap_or(base);
+    format!("{base}/v1/messages")
+}
+
+/// The Messages body: system prompts pulled out and joined, the rest in order.
+pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
+    let system: Vec<&str> = request
+        .messages
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(|m| m.content.as_str())
+        .collect();
+    let turns: Vec<&super::Message> = request
+        .messages
+        .iter()
+        .filter(|m| m.role != Role::System)
+        .collect();
+    let last = turns.len().saturating_sub(1);
+    let messages: Vec<Value> = turns
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let (role, content) = match m.role {
+                // Anthropic rejects a final assistant turn (a prefill, as used to continue a
+                // cut answer) that ends in whitespace.
+                Role::Assistant if i == last => ("assistant", m.content.trim_end()),
+                Role::Assistant => ("assistant", m.content.as_str()),
+                _ => ("user", m.content.as_str()),
+            };
+            json!({ "role": role, "content": content })
+        })
+        .collect();
+    let mut body = json!({
+        "model": deployment.model,
+        "messages": messages,
+        "max_tokens": request.max_tokens.or(deployment.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
+        "stream": request.stream,
+    });
+    if !system.is_empty() {
+        body["system"] = json!(system.join("\n\n"));
+    }
+    if let Some(t) = request.temperature.or(deployment.temperature) {
+        body["temperature"] = json!(t);
+    }
+    body
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+/// The error of an `error` event or an error body, classified by its `type`.
+pub fn error_from(error: &Value) -> ProviderError {
+    let kind = error.get("type").and_then(Value::as_str).unwrap_or("");
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("Anthropic reported an error");
+    let status = match kind {
+        "invalid_request_error" => 400,
+        "authentication_error" => 401,
+        "billing_error" => 402,
+        "permission_error" => 403,
+        "not_found_error" => 404,
+        "request_too_large" => 413,
+        "rate_limit_error" => 429,
+        "timeout_error" => 504,
+        "overloaded_error" => OVERLOADED_STATUS,
+        _ => 500,
+    };
+    let mut e = ProviderError::from_http(status, message, None);
+    if !kind.is_empty() {
+        e.message = format!("{kind}: {}", e.message);
+    }
+    e
+}
+
+/// Decodes Anthropic's named SSE events (see the module docs).
+#[derive(Debug)]
+pub struct AnthropicDecoder {
+    usage: UsageTracker,
+    current: Usage,
+    /// `input_tokens` as sent: without the cached tokens, which our `Usage.input` includes.
+    uncached_input: u64,
+    stop_reason: Option<String>,
+    done: bool,
+}
+
+impl AnthropicDecoder {
+    pub fn new(prompt_estimate: u64) -> AnthropicDecoder {
+        AnthropicDecoder {
+            usage: UsageTracker::new(prompt_estimate),
+            current: Usage::default(),
+            uncached_input: 0,
+            stop_reason: None,
+            done: false,
+        }
+    }
+
+    /// Folds a `usage` object into the running counts; input includes cached tokens.
+    fn apply_usage(&mut self, wire: &WireUsage) {
+        let u = &mut self.current;
+        if let Some(n) = wire.cache_read_input_tokens {
+            u.cached_input = n;
+        }
+        if let Some(n) = wire.cache_creation_input_tokens {
+            u.cache_write = n;
+        }
+        if let Some(n) = wire.input_tokens {
+            self.uncached_input = n;
+        }
+        u.input = self
+            .uncached_input
+            .saturating_add(u.cached_input)
+            .saturating_add(u.cache_write);
+        if let Some(n) = wire.output_tokens {
+            u.output = n;
+        }
+        self.usage.report(self.current);
+    }
+
+    fn close(&mut self) -> Vec<StreamEvent> {
+        self.done = true;
+        vec![
+            StreamEvent::Usage(self.usage.finish()),
+            StreamEvent::Done {
+                finish_reason: self.stop_reason.clone(),
+            },
+        ]
+    }
+}
+
+impl WireDecoder for AnthropicDecoder {
+    type Item = SseEvent;
+
+    fn decode_event(&mut self, event: &SseEvent) -> Result<Vec<StreamEvent>, ProviderError> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let value: Value = serde_json::from_str(&event.data).map_err(|e| {
+            ProviderError::protocol(format!("malformed JSON in an Anthropic event: {e}"))
+        })?;
+        // The payload's `type` names the event; the SSE `event:` field is the fallback.
+        let kind = value
+            .get("type")
+            .and_then(Value::as_str)
+            .or(event.event.as_deref())
+            .unwrap_or("");
+        let mut out = Vec::new();
+        match kind {
+            "message_start" => {
+                if let Some(u) = value.pointer("/message/usage") {
+                    self.apply_usage(&parse_usage(u)?);
+                    out.push(StreamEvent::Usage(self.current));
+                }
+            }
+            "content_block_start" => {
+                if let Some(text) = value.pointer("/content_block/text").and_then(Value::as_str)
+                    && !text.is_empty()
+                {
+                    self.usage.saw_text(text);
+                    out.push(StreamEvent::Delta(text.to_string()));
+                }
+            }
+            "content_block_delta" => {
+                let delta = value.get("delta").unwrap_or(&Value::Null);
+                match delta.get("type").and_then(Value::as_str) {
+                    Some("text_delta") => {
+                        if let Some(t) = delta.get("text").and_then(Value::as_str)
+                            && !t.is_empty()
+                        {
+                            self.usage.saw_text(t);
+                            out.push(StreamEvent::Delta(t.to_string()));
+                        }
+                    }
+                    Some("thinking_delta") => {
+                        if let Some(t) = delta.get("thinking").and_then(Value::as_str)
+                            && !t.is_empty()
+                        {
+                            self.usage.saw_text(t);
+                            out.push(StreamEvent::Reasoning(t.to_string()));
+                        }
+                    }
+                    // Tool input and thinking signatures are not part of a chat answer.
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = value.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    stop_error(reason)?;
+                    self.stop_reason = Some(reason.to_string());
+                }
+                if let Some(u) = value.get("usage") {
+                    self.apply_usage(&parse_usage(u)?);
+                }
+            }
+            "message_stop" => return Ok(self.close()),
+            "error" => {
+                return Err(error_from(value.get("error").unwrap_or(&Value::Null)));
+            }
+            // `ping`, `content_block_stop` and event types added later carry nothing for us.
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn end(&mut self, cause: Option<ProviderError>) -> Result<Vec<StreamEvent>, ProviderError> {
+        // A stop_reason means the answer is whole even if message_stop was lost.
+        if self.stop_reason.is_some() {
+            return Ok(self.close());
+        }
+        Err(cause.unwrap_or_else(|| {
+            ProviderError::protocol("truncated stream: it ended before message_stop")
+        }))
+    }
+}
+
+fn parse_usage(value: &Value) -> Result<WireUsage, ProviderError> {
+    WireUsage::deserialize(value)
+        .map_err(|e| ProviderError::protocol(format!("malformed Anthropic usage: {e}")))
+}
+
+/// Stop reasons that are failures rather than answers.
+fn stop_error(reason: &str) -> Result<(), ProviderError> {
+    if reason == "refusal" {
+        return Err(ProviderError::new(
+            ErrorClass::ContentPolicy,
+            "the model refused to answer (stop_reason: refusal)",
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes a whole (non-streaming) Messages answer into the same events as a stream.
+pub fn decode_response(
+    value: &Value,
+    prompt_estimate: u64,
+) -> Result<Vec<StreamEvent>, ProviderError> {
+    if value.get("type").and_then(Value::as_str) == Some("error") || value.get("error").is_some() {
+        return Err(error_from(value.get("error").unwrap_or(&Value::Null)));
+    }
+    let mut decoder = AnthropicDecoder::new(prompt_estimate);
+    let mut out = Vec::new();
+    let blocks = value
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ProviderError::protocol("an Anthropic answer without content"))?;
+    for block in blocks {
+        match block.get("type").and_then(Value::as_str) {
+            Some("text") => {
+                if let Some(t) = block.get("text").and_then(Value::as_str) {
+                    decoder.usage.saw_text(t);
+                    out.push(StreamEvent::Delta(t.to_string()));
+                }
+            }
+            Some("thinking") => {
+                if let Some(t) = block.get("thinking").and_then(Value::as_str) {
+                    decoder.usage.saw_text(t);
+                    out.push(StreamEvent::Reasoning(t.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(reason) = value.get("stop_reason").and_then(Value::as_str) {
+        stop_error(reason)?;
+        decoder.stop_reason = Some(reason.to_string());
+    }
+    if let Some(u) = value.get("usage") {
+        decoder.apply_usage(&parse_usage(u)?);
+    }
+    out.extend(decoder.close());
+    Ok(out)
 }

@@ -1,11 +1,418 @@
-//! Stub: replaced by the shared HTTP client.
-use super::ProviderError;
+//! The one HTTP client every networked provider shares, and the edges where HTTP turns into
+//! our types.
+//!
+//! Requests enter as a URL, headers and a JSON body ([`HttpClient::post_json`]); what leaves
+//! is either a [`reqwest::Response`] with a success status, or a [`ProviderError`] already
+//! classified: connection failures are [`ErrorClass::Network`], a non-2xx status becomes
+//! [`ProviderError::from_http`] with its (bounded, key-scrubbed) body and Retry-After. A
+//! successful response is then read through [`body_stream`] (bounded, errors mid-body are
+//! `Network`) or [`json_events`] for the providers' non-streaming answers.
+//!
+//! There is no total timeout here on purpose: the router owns first-token and whole-request
+//! deadlines, and dropping a stream drops its connection.
 
-#[derive(Debug, Clone, Default)]
-pub struct HttpClient {}
+use std::error::Error as _;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+
+use super::{ErrorClass, EventStream, ProviderError, StreamEvent};
+use crate::secret::Secret;
+
+/// How long we wait for a TCP (and TLS) connection before calling the upstream unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle pooled connection is kept for reuse.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// TCP keep-alive probes, so a silently dead peer is noticed on long streams.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+/// The most of an error body we read: enough for any provider's JSON error, and bounded so a
+/// misbehaving upstream cannot make us buffer without end.
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+/// The largest non-streaming JSON answer we accept.
+pub const MAX_JSON_BODY: usize = 32 * 1024 * 1024;
+/// The most bytes one streamed answer may carry (far beyond any real completion).
+pub const MAX_STREAM_BODY: u64 = 256 * 1024 * 1024;
+/// The longest wait an upstream may ask for with Retry-After; longer values are capped.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+/// Milliseconds in a second, for `retry-after-ms`.
+const MS_PER_SECOND: f64 = 1000.0;
+
+/// One pooled HTTP client (connections are kept per upstream host), cheap to clone.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+}
 
 impl HttpClient {
+    /// Builds the client: rustls with the ring provider, TCP_NODELAY (tokens are small writes
+    /// and must not wait for Nagle), a connect timeout and no total timeout.
     pub fn new() -> Result<HttpClient, ProviderError> {
-        Ok(HttpClient {})
+        // Installing twice is harmless: the second call returns Err, which we ignore.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let inner = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .tcp_keepalive(TCP_KEEPALIVE)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build()
+            .map_err(|e| ProviderError::network(format!("cannot build the HTTP client: {e}")))?;
+        Ok(HttpClient { inner })
+    }
+
+    /// The underlying reqwest client, for callers that need a request shape not covered here.
+    pub fn inner(&self) -> &reqwest::Client {
+        &self.inner
+    }
+
+    /// POSTs `body` as JSON to `url` and returns the response once it has a success status.
+    /// `secret` is the deployment's key, scrubbed from any error text we keep.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        body: &serde_json::Value,
+        secret: Option<&Secret>,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let sent = self
+            .inner
+            .post(url)
+            .headers(headers)
+            .json(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => return Err(send_error(&e, secret)),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = parse_retry_after(response.headers());
+        let text = read_bounded(response, MAX_ERROR_BODY).await;
+        let text = scrub(&String::from_utf8_lossy(&text), secret);
+        Err(ProviderError::from_http(
+            status.as_u16(),
+            &text,
+            retry_after,
+        ))
+    }
+}
+
+/// A header value holding a key: marked sensitive so it is never printed by the HTTP stack.
+pub fn secret_header(value: &str) -> Result<HeaderValue, ProviderError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        ProviderError::new(
+            ErrorClass::Auth,
+            "the API key contains characters not allowed in an HTTP header",
+        )
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+fn scrub(text: &str, secret: Option<&Secret>) -> String {
+    match secret {
+        Some(s) => s.scrub(text),
+        None => text.to_string(),
+    }
+}
+
+/// A failed send: nothing HTTP came back. A connect timeout is a timeout; the rest is network.
+fn send_error(e: &reqwest::Error, secret: Option<&Secret>) -> ProviderError {
+    let what = describe_transport(e);
+    let where_ = e
+        .url()
+        // Host and path only: never userinfo or a query string, which can carry credentials.
+        .map(|u| {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let host = u.host_str().unwrap_or_default();
+            format!(" ({}://{host}{port}{})", u.scheme(), u.path())
+        })
+        .unwrap_or_default();
+    let message = scrub(&format!("{what}{where_}"), secret);
+    if e.is_timeout() {
+        ProviderError::timeout(message)
+    } else {
+        ProviderError::network(message)
+    }
+}
+
+/// A short human description of a transport failure, from the innermost cause we recognize.
+fn describe_transport(e: &reqwest::Error) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source();
+    let mut chain = Vec::new();
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            let kind = match io.kind() {
+                K::ConnectionRefused => "connection refused",
+                K::ConnectionReset => "connection reset",
+                K::ConnectionAborted => "connection aborted",
+                K::TimedOut => "connection timed out",
+                K::UnexpectedEof | K::BrokenPipe => "connection closed by the upstream",
+                _ => "",
+            };
+            if !kind.is_empty() {
+                return kind.to_string();
+            }
+        }
+        chain.push(c.to_string());
+        cause = c.source();
+    }
+    let all = chain.join(": ").to_ascii_lowercase();
+    if e.is_timeout() {
+        "connection timed out".to_string()
+    } else if all.contains("dns") {
+        "DNS lookup failed".to_string()
+    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+        format!(
+            "TLS handshake failed: {}",
+            chain.last().cloned().unwrap_or_default()
+        )
+    } else if all.contains("closed") || all.contains("incomplete") {
+        "connection closed by the upstream".to_string()
+    } else if let Some(last) = chain.last() {
+        format!("connection failed: {last}")
+    } else {
+        format!("connection failed: {e}")
+    }
+}
+
+/// How long the upstream asks us to wait: `retry-after-ms` (OpenAI, Azure), else
+/// `retry-after` as seconds (fractions allowed) or an HTTP date. Capped at
+/// [`MAX_RETRY_AFTER`]; a date in the past is zero.
+pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let parsed = if let Some(ms) = get("retry-after-ms").and_then(parse_seconds) {
+        Some(Duration::from_secs_f64(ms / MS_PER_SECOND))
+    } else if let Some(v) = get("retry-after") {
+        match parse_seconds(v) {
+            Some(s) => Some(Duration::from_secs_f64(
+                s.min(MAX_RETRY_AFTER.as_secs_f64()),
+            )),
+            None => httpdate::parse_http_date(v)
+                .ok()
+                .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default()),
+        }
+    } else {
+        None
+    };
+    parsed.map(|d| d.min(MAX_RETRY_AFTER))
+}
+
+/// A non-negative finite number of seconds (or milliseconds).
+fn parse_seconds(v: &str) -> Option<f64> {
+    let n: f64 = v.parse().ok()?;
+    (n.is_finite() && n >= 0.0).then(|| n.min(MAX_RETRY_AFTER.as_secs_f64() * MS_PER_SECOND))
+}
+
+/// Reads at most `limit` bytes of a body; a longer body is cut, and a read error keeps what
+/// arrived (error bodies are informative, not essential).
+async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = limit - buf.len();
+        if chunk.len() >= room {
+            buf.extend_from_slice(&chunk[..room]);
+            break;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    buf
+}
+
+/// The body of a successful response as a stream of byte chunks. A read error mid-body is
+/// [`ErrorClass::Network`]; a body beyond [`MAX_STREAM_BODY`] is [`ErrorClass::Protocol`].
+pub fn body_stream(
+    response: reqwest::Response,
+) -> impl Stream<Item = Result<Bytes, ProviderError>> + Send + 'static {
+    // State: bytes seen so far, and whether an error already ended the stream.
+    response
+        .bytes_stream()
+        .scan((0u64, false), |(seen, stopped), chunk| {
+            if *stopped {
+                return futures::future::ready(None);
+            }
+            let item = match chunk {
+                Ok(bytes) => {
+                    *seen += bytes.len() as u64;
+                    if *seen > MAX_STREAM_BODY {
+                        Err(ProviderError::protocol(format!(
+                            "the streamed answer exceeded {MAX_STREAM_BODY} bytes"
+                        )))
+                    } else {
+                        Ok(bytes)
+                    }
+                }
+                Err(e) => Err(ProviderError::network(format!(
+                    "connection reset mid-stream: {}",
+                    describe_body_error(&e)
+                ))),
+            };
+            *stopped = item.is_err();
+            futures::future::ready(Some(item))
+        })
+}
+
+fn describe_body_error(e: &reqwest::Error) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source();
+    let mut last = e.to_string();
+    while let Some(c) = cause {
+        last = c.to_string();
+        cause = c.source();
+    }
+    last
+}
+
+/// A whole non-streaming JSON answer, decoded by `decode` into the normalized events. The
+/// body is read when the stream is first polled (the status already arrived with `open`).
+pub fn json_events<F>(response: reqwest::Response, decode: F) -> EventStream
+where
+    F: FnOnce(serde_json::Value) -> Result<Vec<StreamEvent>, ProviderError> + Send + 'static,
+{
+    let events = async move {
+        let mut body = Vec::new();
+        let mut chunks = Box::pin(body_stream(response));
+        while let Some(chunk) = chunks.next().await {
+            body.extend_from_slice(&chunk?);
+            if body.len() > MAX_JSON_BODY {
+                return Err(ProviderError::protocol(format!(
+                    "the JSON answer exceeded {MAX_JSON_BODY} bytes"
+                )));
+            }
+        }
+        let value: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::protocol(format!("malformed JSON in the answer: {e}")))?;
+        decode(value)
+    };
+    Box::pin(futures::stream::once(events).flat_map(|result| {
+        let items: Vec<Result<StreamEvent, ProviderError>> = match result {
+            Ok(events) => events.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(items)
+    }))
+}
+
+/// An in-band error object (`{"error": {...}}` after a 200, or as a whole JSON answer),
+/// classified by its numeric code or status when it has one, else by its type or code name.
+pub fn inband_error(error: &Value) -> ProviderError {
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .or_else(|| error.as_str())
+        .unwrap_or("the upstream reported an error");
+    let numeric = ["code", "status"]
+        .iter()
+        .filter_map(|k| error.get(*k))
+        .find_map(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|n| (400..600).contains(n));
+    if let Some(status) = numeric {
+        return ProviderError::from_http(status, message, None);
+    }
+    let names = ["type", "code", "status"]
+        .iter()
+        .filter_map(|k| error.get(*k).and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase();
+    let class = if names.contains("rate_limit") || names.contains("resource_exhausted") {
+        ErrorClass::RateLimit
+    } else if names.contains("context_length") {
+        ErrorClass::ContextWindow
+    } else if names.contains("content_filter") || names.contains("content_policy") {
+        ErrorClass::ContentPolicy
+    } else if names.contains("auth") || names.contains("permission") {
+        ErrorClass::Auth
+    } else if names.contains("invalid_request") {
+        ErrorClass::BadRequest
+    } else {
+        ErrorClass::Server
+    };
+    ProviderError::new(class, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_seconds_fractions_and_ms() {
+        assert_eq!(
+            parse_retry_after(&headers(&[("retry-after", "2")])),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            parse_retry_after(&headers(&[("retry-after", "1.5")])),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_retry_after(&headers(&[("retry-after-ms", "250"), ("retry-after", "9")])),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            parse_retry_after(&headers(&[("retry-after", "soon")])),
+            None
+        );
+        assert_eq!(parse_retry_after(&headers(&[("retry-after", "-3")])), None);
+        assert_eq!(parse_retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn retry_after_is_capped() {
+        assert_eq!(
+            parse_retry_after(&headers(&[("retry-after", "1e9")])),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            parse_retry_after(&headers(&[("retry-after-ms", "99999999999")])),
+            Some(MAX_RETRY_AFTER)
+        );
+    }
+
+    #[test]
+    fn retry_after_http_dates() {
+        let later = SystemTime::now() + Duration::from_secs(30);
+        let v = httpdate::fmt_http_date(later);
+        let d = parse_retry_after(&headers(&[("retry-after", &v)])).unwrap();
+        assert!(
+            d <= Duration::from_secs(30) && d >= Duration::from_secs(28),
+            "{d:?}"
+        );
+        let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(30));
+        assert_eq!(
+            parse_retry_after(&headers(&[("retry-after", &past)])),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn secret_headers_are_sensitive() {
+        assert!(secret_header("sk-abc").unwrap().is_sensitive());
+        assert_eq!(
+            secret_header("bad\nkey").unwrap_err().class,
+            ErrorClass::Auth
+        );
     }
 }

@@ -1,10 +1,299 @@
-//! Stub: replaced by the mock provider.
-use super::{ChatRequest, EventStream, ProviderError};
-use crate::config::Deployment;
+//! The built-in demo provider (`mock/`, DESIGN.md §2): no network, no key.
+//!
+//! A [`Deployment`] with [`MockParams`] and a [`ChatRequest`] enter [`open`]. With probability
+//! `error_rate` the request fails before any token (after a short part of `ttft`) with the
+//! configured HTTP status; otherwise the stream waits `ttft`, then yields the answer a token
+//! at a time at `tokens_per_s` (a token is a word with its leading whitespace), then usage
+//! and `Done`. The answer is `response` when set, else `tokens` words of generated prose with
+//! a little markdown, different on every request. Waiting uses `tokio::time::sleep`, so tests
+//! with paused time run it instantly.
 
+use std::time::Duration;
+
+use futures::StreamExt;
+use rand::RngExt;
+use rand::seq::IndexedRandom;
+
+use super::{ChatRequest, EventStream, ProviderError, StreamEvent, Usage, estimate_prompt_tokens};
+use crate::config::{Deployment, MockParams};
+
+/// The status of a simulated failure when `mock_error` is unset.
+pub const DEFAULT_MOCK_ERROR_STATUS: u16 = 500;
+/// The message of a simulated failure.
+pub const MOCK_ERROR_MESSAGE: &str = "mock deployment failure (mock_error_rate)";
+/// A simulated failure arrives after this fraction of the time to first token.
+const ERROR_TTFT_FRACTION: f64 = 0.25;
+/// The finish reason of a mock answer.
+const FINISH_REASON: &str = "stop";
+/// Answers at least this long get a heading.
+const MIN_TOKENS_FOR_HEADING: usize = 12;
+/// Chance that an answer with room for it carries a short code block.
+const CODE_BLOCK_CHANCE: f64 = 0.35;
+
+/// Starts a mock answer (see the module docs).
 pub async fn open(
-    _deployment: &Deployment,
-    _request: &ChatRequest,
+    deployment: &Deployment,
+    request: &ChatRequest,
 ) -> Result<EventStream, ProviderError> {
-    Err(ProviderError::protocol("not implemented"))
+    let params = deployment.mock.clone().unwrap_or_default();
+    // Every random choice is made here, before any await: the thread RNG is not `Send`.
+    let plan = plan(&params);
+    if plan.fail {
+        tokio::time::sleep(params.ttft.mul_f64(ERROR_TTFT_FRACTION)).await;
+        return Err(ProviderError::from_http(
+            params.error.unwrap_or(DEFAULT_MOCK_ERROR_STATUS),
+            MOCK_ERROR_MESSAGE,
+            None,
+        ));
+    }
+    let input = estimate_prompt_tokens(&request.messages);
+    let gap = token_gap(params.tokens_per_s);
+    let state = (plan.tokens.into_iter(), 0u64, false);
+    let ttft = params.ttft;
+    Ok(Box::pin(
+        futures::stream::unfold(state, move |(mut tokens, sent, finished)| async move {
+            if finished {
+                return None;
+            }
+            match tokens.next() {
+                Some(token) => {
+                    tokio::time::sleep(if sent == 0 { ttft } else { gap }).await;
+                    let event = Ok(StreamEvent::Delta(token));
+                    Some((vec![event], (tokens, sent + 1, false)))
+                }
+                None => {
+                    let usage = Usage {
+                        input,
+                        output: sent,
+                        ..Usage::default()
+                    };
+                    let done = StreamEvent::Done {
+                        finish_reason: Some(FINISH_REASON.to_string()),
+                    };
+                    Some((
+                        vec![Ok(StreamEvent::Usage(usage)), Ok(done)],
+                        (tokens, sent, true),
+                    ))
+                }
+            }
+        })
+        .flat_map(futures::stream::iter),
+    ))
+}
+
+/// What one request will do, decided up front.
+struct Plan {
+    fail: bool,
+    tokens: Vec<String>,
+}
+
+fn plan(params: &MockParams) -> Plan {
+    let mut rng = rand::rng();
+    let rate = params.error_rate;
+    // NaN and out-of-range rates are read as "never" and "always".
+    let fail = rate >= 1.0 || (rate > 0.0 && rng.random::<f64>() < rate);
+    let tokens = match &params.response {
+        Some(text) => split_tokens(text),
+        None => generate(&mut rng, params.tokens as usize),
+    };
+    Plan { fail, tokens }
+}
+
+/// The pause between tokens; none when the rate is not a positive number.
+fn token_gap(tokens_per_s: f64) -> Duration {
+    if tokens_per_s.is_finite() && tokens_per_s > 0.0 {
+        Duration::from_secs_f64(1.0 / tokens_per_s)
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Splits text into tokens that are a word with its leading whitespace; joined again, they
+/// are exactly `text`.
+pub fn split_tokens(text: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut in_word = false;
+    for c in text.chars() {
+        if c.is_whitespace() && in_word {
+            tokens.push(std::mem::take(&mut current));
+            in_word = false;
+        }
+        in_word |= !c.is_whitespace();
+        current.push(c);
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    tokens
+}
+
+const SUBJECTS: [&str; 8] = [
+    "the router",
+    "each deployment",
+    "a fallback",
+    "the cooldown",
+    "every retry",
+    "the fast group",
+    "a slow provider",
+    "the prompt cache",
+];
+const VERBS: [&str; 8] = [
+    "keeps",
+    "measures",
+    "balances",
+    "routes",
+    "waits for",
+    "skips",
+    "prefers",
+    "reports",
+];
+const OBJECTS: [&str; 8] = [
+    "the healthy deployment",
+    "its own latency",
+    "the first token",
+    "each request",
+    "the error rate",
+    "the cheapest model",
+    "a steady stream",
+    "the token budget",
+];
+const TAILS: [&str; 8] = [
+    "under load",
+    "across providers",
+    "before the deadline",
+    "when a limit is hit",
+    "without a restart",
+    "in a few milliseconds",
+    "for every group",
+    "",
+];
+const TITLES: [&str; 6] = [
+    "How routing works",
+    "A short answer",
+    "What happens next",
+    "Latency and cost",
+    "The plan",
+    "Notes on fallbacks",
+];
+const CODE_BLOCKS: [&str; 3] = [
+    "```rust\nlet pick = group.healthy().min_by_key(|d| d.latency);\n```",
+    "```python\nreply = route(request, retries=2)\n```",
+    "```sh\nllmux ask -m fast \"hello\"\n```",
+];
+
+/// `count` tokens of plausible prose: a heading, paragraphs, a list, and sometimes a short
+/// code block, as blocks separated by blank lines.
+fn generate(rng: &mut impl RngExt, count: usize) -> Vec<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    let mut words = 0;
+    if count >= MIN_TOKENS_FOR_HEADING {
+        blocks.push(format!("## {}", pick(rng, &TITLES)));
+        words += count_words(&blocks[0]);
+    }
+    let mut code_used = false;
+    while words < count {
+        let left = count - words;
+        let code = pick(rng, &CODE_BLOCKS);
+        // Code never opens the answer: it follows some prose.
+        let block = if !code_used
+            && blocks.len() >= 2
+            && left > count_words(code) + MIN_WORDS_AFTER_CODE
+            && rng.random::<f64>() < CODE_BLOCK_CHANCE
+        {
+            code_used = true;
+            code.to_string()
+        } else if blocks.len() % 3 == 2 {
+            let items: Vec<String> = (0..rng.random_range(2..=4))
+                .map(|_| format!("- {}", capitalize(&phrase(rng))))
+                .collect();
+            items.join("\n")
+        } else {
+            let sentences: Vec<String> = (0..rng.random_range(1..=3))
+                .map(|_| sentence(rng))
+                .collect();
+            sentences.join(" ")
+        };
+        words += count_words(&block);
+        blocks.push(block);
+    }
+    let mut tokens = split_tokens(&blocks.join("\n\n"));
+    tokens.truncate(count);
+    // A cut inside a code block would leave it open; close it.
+    if tokens.iter().filter(|t| t.contains("```")).count() % 2 == 1
+        && let Some(last) = tokens.last_mut()
+    {
+        last.push_str("\n```");
+    }
+    tokens
+}
+
+/// Fewer words than this after a code block would cut the answer right after it.
+const MIN_WORDS_AFTER_CODE: usize = 4;
+
+fn pick<'a>(rng: &mut impl RngExt, from: &[&'a str]) -> &'a str {
+    from.choose(rng).copied().unwrap_or_default()
+}
+
+/// Runs of non-whitespace: the tokens a block adds to the answer.
+fn count_words(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+/// An object and its tail: "the first token before the deadline".
+fn phrase(rng: &mut impl RngExt) -> String {
+    let tail = pick(rng, &TAILS);
+    let object = pick(rng, &OBJECTS);
+    if tail.is_empty() {
+        object.to_string()
+    } else {
+        format!("{object} {tail}")
+    }
+}
+
+/// "The router waits for the first token before the deadline."
+fn sentence(rng: &mut impl RngExt) -> String {
+    let subject = pick(rng, &SUBJECTS);
+    let verb = pick(rng, &VERBS);
+    capitalize(&format!("{subject} {verb} {}.", phrase(rng)))
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_the_text() {
+        let text = "Hello  world\n\n- a list\n```rust\nx\n```";
+        let tokens = split_tokens(text);
+        assert_eq!(tokens.concat(), text);
+        assert_eq!(tokens[0], "Hello");
+        assert_eq!(tokens[1], "  world");
+    }
+
+    #[test]
+    fn generated_answers_have_the_asked_length_and_markdown() {
+        let mut rng = rand::rng();
+        for count in [0, 1, 5, 12, 13, 25, 60, 300].repeat(100) {
+            let tokens = generate(&mut rng, count);
+            assert_eq!(tokens.len(), count, "count {count}");
+            let text = tokens.concat();
+            assert_eq!(text.matches("```").count() % 2, 0, "{text}");
+            if count >= MIN_TOKENS_FOR_HEADING {
+                assert!(text.starts_with("## "), "{text}");
+            }
+        }
+        let a = generate(&mut rng, 60).concat();
+        let b = generate(&mut rng, 60).concat();
+        let c = generate(&mut rng, 60).concat();
+        assert!(a != b || b != c, "answers vary per request");
+    }
 }

@@ -1,11 +1,197 @@
-//! Stub: replaced by the provider implementation.
-use super::{ChatRequest, EventStream, HttpClient, ProviderError};
+//! Ollama's native chat API (`ollama_chat/`, `POST {api_base}/api/chat`).
+//!
+//! A [`ChatRequest`] enters [`open`] as `{model, messages, stream, options}`; the answer is
+//! newline-delimited JSON, one `{message: {content}, done: false}` object per piece and a last
+//! `{done: true, prompt_eval_count, eval_count}`. [`OllamaDecoder`] turns those lines into
+//! [`StreamEvent`]s (a `thinking` field is reasoning); `{"error": "..."}` lines are classified
+//! errors, and EOF before `done: true` is a truncated stream.
+
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::http::{HttpClient, body_stream, inband_error, json_events, secret_header};
+use super::sse::{UsageTracker, WireDecoder, drive, ndjson_lines};
+use super::{
+    ChatRequest, EventStream, ProviderError, Role, StreamEvent, Usage, estimate_prompt_tokens,
+};
 use crate::config::Deployment;
 
+/// Sends the request and returns its event stream (see the module docs).
 pub async fn open(
-    _client: &HttpClient,
-    _deployment: &Deployment,
-    _request: &ChatRequest,
+    client: &HttpClient,
+    deployment: &Deployment,
+    request: &ChatRequest,
 ) -> Result<EventStream, ProviderError> {
-    Err(ProviderError::protocol("not implemented"))
+    let mut headers = HeaderMap::new();
+    // Ollama itself has no auth; proxies in front of it (and Ollama's cloud) take a bearer key.
+    if let Some(key) = deployment.api_key.as_ref().filter(|k| !k.is_empty()) {
+        headers.insert(
+            AUTHORIZATION,
+            secret_header(&format!("Bearer {}", key.expose()))?,
+        );
+    }
+    let body = request_body(deployment, request);
+    let response = client
+        .post_json(
+            &endpoint(deployment),
+            headers,
+            &body,
+            deployment.api_key.as_ref(),
+        )
+        .await?;
+    let prompt = estimate_prompt_tokens(&request.messages);
+    if request.stream {
+        Ok(drive(
+            ndjson_lines(body_stream(response)),
+            OllamaDecoder::new(prompt),
+        ))
+    } else {
+        Ok(json_events(response, move |v| decode_response(&v, prompt)))
+    }
+}
+
+/// `{api_base}/api/chat`.
+pub fn endpoint(deployment: &Deployment) -> String {
+    format!("{}/api/chat", deployment.api_base.trim_end_matches('/'))
+}
+
+/// The `/api/chat` body; `max_tokens` is Ollama's `num_predict`.
+pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
+    let messages: Vec<Value> = request
+        .messages
+        .iter()
+        .map(|m| {
+            let role = match m.role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            json!({ "role": role, "content": m.content })
+        })
+        .collect();
+    let mut body = json!({
+        "model": deployment.model,
+        "messages": messages,
+        "stream": request.stream,
+    });
+    let mut options = serde_json::Map::new();
+    if let Some(max) = request.max_tokens.or(deployment.max_tokens) {
+        options.insert("num_predict".into(), json!(max));
+    }
+    if let Some(t) = request.temperature.or(deployment.temperature) {
+        options.insert("temperature".into(), json!(t));
+    }
+    if !options.is_empty() {
+        body["options"] = Value::Object(options);
+    }
+    body
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Line {
+    #[serde(default)]
+    message: Option<LineMessage>,
+    #[serde(default)]
+    done: bool,
+    #[serde(default)]
+    done_reason: Option<String>,
+    #[serde(default)]
+    prompt_eval_count: Option<u64>,
+    #[serde(default)]
+    eval_count: Option<u64>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LineMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    thinking: Option<String>,
+}
+
+/// Decodes Ollama's NDJSON lines (see the module docs).
+#[derive(Debug)]
+pub struct OllamaDecoder {
+    usage: UsageTracker,
+    done: bool,
+}
+
+impl OllamaDecoder {
+    pub fn new(prompt_estimate: u64) -> OllamaDecoder {
+        OllamaDecoder {
+            usage: UsageTracker::new(prompt_estimate),
+            done: false,
+        }
+    }
+
+    fn decode_line(&mut self, line: &Line) -> Result<Vec<StreamEvent>, ProviderError> {
+        if let Some(error) = &line.error {
+            return Err(inband_error(error));
+        }
+        let mut out = Vec::new();
+        if let Some(m) = &line.message {
+            if let Some(t) = m.thinking.as_ref().filter(|t| !t.is_empty()) {
+                self.usage.saw_text(t);
+                out.push(StreamEvent::Reasoning(t.clone()));
+            }
+            if let Some(t) = m.content.as_ref().filter(|t| !t.is_empty()) {
+                self.usage.saw_text(t);
+                out.push(StreamEvent::Delta(t.clone()));
+            }
+        }
+        if line.done {
+            if line.prompt_eval_count.is_some() || line.eval_count.is_some() {
+                self.usage.report(Usage {
+                    input: line.prompt_eval_count.unwrap_or(0),
+                    output: line.eval_count.unwrap_or(0),
+                    ..Usage::default()
+                });
+            }
+            self.done = true;
+            out.push(StreamEvent::Usage(self.usage.finish()));
+            out.push(StreamEvent::Done {
+                finish_reason: line.done_reason.clone(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl WireDecoder for OllamaDecoder {
+    type Item = String;
+
+    fn decode_event(&mut self, line: &String) -> Result<Vec<StreamEvent>, ProviderError> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let parsed: Line = serde_json::from_str(line).map_err(|e| {
+            ProviderError::protocol(format!("malformed JSON in an Ollama stream line: {e}"))
+        })?;
+        self.decode_line(&parsed)
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn end(&mut self, cause: Option<ProviderError>) -> Result<Vec<StreamEvent>, ProviderError> {
+        Err(cause.unwrap_or_else(|| {
+            ProviderError::protocol("truncated stream: it ended before the line with done: true")
+        }))
+    }
+}
+
+/// Decodes a whole (non-streaming) `/api/chat` answer into the same events.
+pub fn decode_response(
+    value: &Value,
+    prompt_estimate: u64,
+) -> Result<Vec<StreamEvent>, ProviderError> {
+    let mut line = Line::deserialize(value)
+        .map_err(|e| ProviderError::protocol(format!("malformed Ollama answer: {e}")))?;
+    // A whole answer is complete by definition, whatever its `done` says.
+    line.done = true;
+    OllamaDecoder::new(prompt_estimate).decode_line(&line)
 }

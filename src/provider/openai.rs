@@ -1,11 +1,368 @@
-//! Stub: replaced by the provider implementation.
-use super::{ChatRequest, EventStream, HttpClient, ProviderError};
-use crate::config::Deployment;
+//! OpenAI chat completions, spoken by OpenAI itself, Azure OpenAI and every OpenAI-compatible
+//! family (DeepSeek, OpenRouter, Groq, vLLM, a LiteLLM proxy, …).
+//!
+//! A [`ChatRequest`] and a [`Deployment`] enter [`open`], which builds the URL (Azure's
+//! deployment URL with `api-version`, else `{api_base}/chat/completions`), the auth header
+//! (`api-key` for Azure, else a bearer key when one is set) and the JSON body, and returns the
+//! stream once the status is a success. [`OpenAiDecoder`] turns `chat.completion.chunk` SSE
+//! events into [`StreamEvent`]s: content, reasoning (DeepSeek's `reasoning_content`,
+//! OpenRouter's `reasoning`), usage (asked for with `stream_options.include_usage`, which may
+//! arrive after `finish_reason`), and `Done` at `[DONE]`. In-band `{"error": …}` objects after
+//! a 200 become classified errors.
 
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::http::{HttpClient, inband_error, json_events, secret_header};
+use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
+use super::{
+    ChatRequest, ErrorClass, EventStream, ProviderError, Role, StreamEvent, Usage,
+    estimate_prompt_tokens,
+};
+use crate::config::{Deployment, Wire};
+
+/// Azure's API version when the deployment names none (the current GA version).
+pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
+/// The data line that ends an OpenAI stream.
+const DONE_SENTINEL: &str = "[DONE]";
+/// OpenAI reasoning models refuse `max_tokens` and want `max_completion_tokens`.
+const REASONING_MODEL_PREFIXES: [&str; 4] = ["o1", "o3", "o4", "gpt-5"];
+
+/// Sends the request and returns its event stream (see the module docs).
 pub async fn open(
-    _client: &HttpClient,
-    _deployment: &Deployment,
-    _request: &ChatRequest,
+    client: &HttpClient,
+    deployment: &Deployment,
+    request: &ChatRequest,
 ) -> Result<EventStream, ProviderError> {
-    Err(ProviderError::protocol("not implemented"))
+    let url = endpoint(deployment);
+    let headers = headers(deployment, request.stream)?;
+    let body = request_body(deployment, request);
+    let response = client
+        .post_json(&url, headers, &body, deployment.api_key.as_ref())
+        .await?;
+    let prompt = estimate_prompt_tokens(&request.messages);
+    if request.stream {
+        Ok(drive(response_events(response), OpenAiDecoder::new(prompt)))
+    } else {
+        Ok(json_events(response, move |v| decode_response(&v, prompt)))
+    }
+}
+
+/// The chat completions URL of a deployment.
+pub fn endpoint(deployment: &Deployment) -> String {
+    let base = deployment.api_base.trim_end_matches('/');
+    match deployment.wire {
+        Wire::Azure => {
+            let base = base.strip_suffix("/openai").unwrap_or(base);
+            let version = deployment
+                .api_version
+                .as_deref()
+                .unwrap_or(DEFAULT_AZURE_API_VERSION);
+            format!(
+                "{base}/openai/deployments/{}/chat/completions?api-version={version}",
+                deployment.model
+            )
+        }
+        _ => format!("{base}/chat/completions"),
+    }
+}
+
+fn headers(deployment: &Deployment, stream: bool) -> Result<HeaderMap, ProviderError> {
+    let mut h = HeaderMap::new();
+    if stream {
+        h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+    }
+    if let Some(key) = deployment.api_key.as_ref().filter(|k| !k.is_empty()) {
+        match deployment.wire {
+            Wire::Azure => {
+                h.insert("api-key", secret_header(key.expose())?);
+            }
+            _ => {
+                h.insert(
+                    AUTHORIZATION,
+                    secret_header(&format!("Bearer {}", key.expose()))?,
+                );
+            }
+        }
+    }
+    Ok(h)
+}
+
+/// The JSON body: request settings first, deployment defaults for what the request leaves out.
+pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
+    let messages: Vec<Value> = request
+        .messages
+        .iter()
+        .map(|m| json!({ "role": role_name(m.role), "content": m.content }))
+        .collect();
+    let mut body = json!({
+        "model": deployment.model,
+        "messages": messages,
+        "stream": request.stream,
+    });
+    if request.stream {
+        body["stream_options"] = json!({ "include_usage": true });
+    }
+    if let Some(max) = request.max_tokens.or(deployment.max_tokens) {
+        let reasoning_model = REASONING_MODEL_PREFIXES
+            .iter()
+            .any(|p| deployment.model.starts_with(p));
+        let key = if reasoning_model && matches!(deployment.provider.as_str(), "openai" | "azure") {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body[key] = json!(max);
+    }
+    if let Some(t) = request.temperature.or(deployment.temperature) {
+        body["temperature"] = json!(t);
+    }
+    body
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Choice {
+    #[serde(default)]
+    index: u32,
+    /// Streaming chunks carry `delta`, whole answers `message`; both have the same fields.
+    #[serde(default, alias = "message")]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+    /// DeepSeek reports its cache hits here instead of `prompt_tokens_details`.
+    #[serde(default)]
+    prompt_cache_hit_tokens: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+impl WireUsage {
+    fn normalize(&self) -> Usage {
+        let cached = self
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens)
+            .or(self.prompt_cache_hit_tokens)
+            .unwrap_or(0);
+        Usage {
+            input: self.prompt_tokens.unwrap_or(0),
+            output: self.completion_tokens.unwrap_or(0),
+            cached_input: cached,
+            cache_write: 0,
+            reasoning: self
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens)
+                .unwrap_or(0),
+            estimated: false,
+        }
+    }
+}
+
+/// Decodes `chat.completion.chunk` events (see the module docs).
+#[derive(Debug)]
+pub struct OpenAiDecoder {
+    usage: UsageTracker,
+    finish_reason: Option<String>,
+    done: bool,
+}
+
+impl OpenAiDecoder {
+    /// `prompt_estimate` is what usage says for input when the provider reports none.
+    pub fn new(prompt_estimate: u64) -> OpenAiDecoder {
+        OpenAiDecoder {
+            usage: UsageTracker::new(prompt_estimate),
+            finish_reason: None,
+            done: false,
+        }
+    }
+
+    fn close(&mut self) -> Vec<StreamEvent> {
+        self.done = true;
+        vec![
+            StreamEvent::Usage(self.usage.finish()),
+            StreamEvent::Done {
+                finish_reason: self.finish_reason.clone(),
+            },
+        ]
+    }
+}
+
+impl WireDecoder for OpenAiDecoder {
+    type Item = SseEvent;
+
+    fn decode_event(&mut self, event: &SseEvent) -> Result<Vec<StreamEvent>, ProviderError> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let data = event.data.trim();
+        if data == DONE_SENTINEL {
+            return Ok(self.close());
+        }
+        if data.is_empty() {
+            return Ok(Vec::new());
+        }
+        let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
+            ProviderError::protocol(format!("malformed JSON in an OpenAI stream chunk: {e}"))
+        })?;
+        if let Some(error) = &chunk.error {
+            return Err(inband_error(error));
+        }
+        if let Some(usage) = &chunk.usage {
+            self.usage.report(usage.normalize());
+        }
+        let mut out = Vec::new();
+        let Some(choice) = chunk.choices.iter().find(|c| c.index == 0) else {
+            return Ok(out);
+        };
+        if let Some(delta) = &choice.delta {
+            if let Some(r) = delta
+                .reasoning_content
+                .as_ref()
+                .or(delta.reasoning.as_ref())
+                && !r.is_empty()
+            {
+                self.usage.saw_text(r);
+                out.push(StreamEvent::Reasoning(r.clone()));
+            }
+            if let Some(c) = delta.content.as_ref().filter(|c| !c.is_empty()) {
+                self.usage.saw_text(c);
+                out.push(StreamEvent::Delta(c.clone()));
+            }
+        }
+        if let Some(reason) = &choice.finish_reason {
+            finish_error(reason)?;
+            self.finish_reason = Some(reason.clone());
+        }
+        Ok(out)
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn end(&mut self, cause: Option<ProviderError>) -> Result<Vec<StreamEvent>, ProviderError> {
+        // A finish_reason means the answer is whole even if [DONE] (or the usage chunk) was
+        // lost: close it rather than fail a complete answer.
+        if self.finish_reason.is_some() {
+            return Ok(self.close());
+        }
+        Err(cause.unwrap_or_else(|| {
+            ProviderError::protocol("truncated stream: it ended before [DONE] or a finish_reason")
+        }))
+    }
+}
+
+/// Finish reasons that are failures rather than answers.
+fn finish_error(reason: &str) -> Result<(), ProviderError> {
+    match reason {
+        "content_filter" => Err(ProviderError::new(
+            ErrorClass::ContentPolicy,
+            "the provider's content filter stopped the answer",
+        )),
+        // OpenRouter ends a failed generation this way (usually with an error object first).
+        "error" => Err(ProviderError::new(
+            ErrorClass::Server,
+            "the upstream ended the answer with an error",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Decodes a whole (non-streaming) chat completion into the same events as a stream.
+pub fn decode_response(
+    value: &Value,
+    prompt_estimate: u64,
+) -> Result<Vec<StreamEvent>, ProviderError> {
+    if let Some(error) = value.get("error") {
+        return Err(inband_error(error));
+    }
+    let chunk: Chunk = serde_json::from_value(value.clone())
+        .map_err(|e| ProviderError::protocol(format!("malformed chat completion: {e}")))?;
+    let choice = chunk
+        .choices
+        .iter()
+        .find(|c| c.index == 0)
+        .ok_or_else(|| ProviderError::protocol("a chat completion without choices"))?;
+    let mut out = Vec::new();
+    let mut text = String::new();
+    if let Some(message) = &choice.delta {
+        if let Some(r) = message
+            .reasoning_content
+            .as_ref()
+            .or(message.reasoning.as_ref())
+            && !r.is_empty()
+        {
+            text.push_str(r);
+            out.push(StreamEvent::Reasoning(r.clone()));
+        }
+        if let Some(c) = message.content.as_ref().filter(|c| !c.is_empty()) {
+            text.push_str(c);
+            out.push(StreamEvent::Delta(c.clone()));
+        }
+    }
+    if let Some(reason) = &choice.finish_reason {
+        finish_error(reason)?;
+    }
+    let reported = chunk.usage.as_ref().map(WireUsage::normalize);
+    out.push(StreamEvent::Usage(UsageTracker::for_whole(
+        prompt_estimate,
+        reported,
+        &text,
+    )));
+    out.push(StreamEvent::Done {
+        finish_reason: choice.finish_reason.clone(),
+    });
+    Ok(out)
 }

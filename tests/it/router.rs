@@ -1,1 +1,608 @@
-//! Tests: router.
+//! Router behaviour over real HTTP against fake upstreams: retries, Retry-After, cooldowns,
+//! fallbacks, mid-stream failover, deadlines, limits, cancellation; and every strategy over
+//! many calls on the built-in mock provider (no network, paused time).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use llmux::config::{Config, load_str};
+use llmux::provider::{ChatRequest, ErrorClass, Message};
+use llmux::router::{
+    ChatEvent, ChatOutcome, FallbackReason, RouteError, RouteErrorKind, RouteEvent, RouteEventKind,
+    Router, RouterOptions,
+};
+
+use crate::upstream::{FakeUpstream, Reply};
+
+fn config(yaml: &str) -> Config {
+    load_str(yaml, None).unwrap_or_else(|e| panic!("test config does not load: {e}\n{yaml}"))
+}
+
+fn router(yaml: &str) -> Router {
+    Router::new(
+        config(yaml),
+        RouterOptions {
+            seed: Some(7),
+            ..RouterOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+fn ask(text: &str) -> ChatRequest {
+    ChatRequest::new(vec![Message::user(text)])
+}
+
+/// Runs one request to the end, returning its outcome and every route event it emitted.
+async fn run(
+    router: &Router,
+    model: &str,
+    text: &str,
+) -> (Result<ChatOutcome, RouteError>, Vec<RouteEvent>) {
+    let mut stream = router.chat(model, ask(text));
+    let mut events = Vec::new();
+    while let Some(ev) = stream.next_event().await {
+        match ev {
+            ChatEvent::Route(e) => events.push(e),
+            ChatEvent::Finished(r) => return (r, events),
+            _ => {}
+        }
+    }
+    panic!("stream ended without Finished");
+}
+
+fn kinds(events: &[RouteEvent]) -> Vec<&'static str> {
+    events
+        .iter()
+        .map(|e| match e.kind {
+            RouteEventKind::Request { .. } => "request",
+            RouteEventKind::Attempt => "attempt",
+            RouteEventKind::FirstToken { .. } => "first_token",
+            RouteEventKind::Failure { .. } => "failure",
+            RouteEventKind::Cooldown { .. } => "cooldown",
+            RouteEventKind::Retry { .. } => "retry",
+            RouteEventKind::Unavailable { .. } => "unavailable",
+            RouteEventKind::Fallback { .. } => "fallback",
+            RouteEventKind::MidStream { .. } => "mid_stream",
+            RouteEventKind::Done { .. } => "done",
+            RouteEventKind::Failed { .. } => "failed",
+            RouteEventKind::Cancelled => "cancelled",
+        })
+        .collect()
+}
+
+fn openai_deployment(group: &str, id: &str, url: &str, extra: &str) -> String {
+    format!(
+        "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-test-secret-key\n{extra}    model_info: {{ id: {id} }}\n"
+    )
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_num_retries_times_then_fall_back() {
+    let bad = FakeUpstream::start(vec![Reply::status(503)]).await;
+    let good = FakeUpstream::start(vec![Reply::openai_stream(
+        &["fine", " thanks"],
+        Some((5, 2)),
+    )])
+    .await;
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  num_retries: 2\n  fallbacks: [{{a: [b]}}]\n",
+        openai_deployment("a", "a1", &bad.url, ""),
+        openai_deployment("b", "b1", &good.url, "")
+    );
+    let r = router(&yaml);
+    let (result, events) = run(&r, "a", "hi").await;
+    let outcome = result.expect("the fallback answers");
+    assert_eq!(bad.calls(), 3, "one call and num_retries=2 retries");
+    assert_eq!(good.calls(), 1);
+    assert_eq!(outcome.text, "fine thanks");
+    assert_eq!(outcome.group, "b");
+    assert!(outcome.fell_back && outcome.retried);
+    assert_eq!(outcome.attempts.len(), 4);
+    assert_eq!(outcome.usage.input, 5);
+    assert_eq!(outcome.usage.output, 2);
+    let k = kinds(&events);
+    assert_eq!(k.iter().filter(|k| **k == "retry").count(), 2);
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        RouteEventKind::Fallback { from, to, reason: FallbackReason::Failed } if from == "a" && to == "b"
+    )));
+    assert!(events.iter().any(|e| matches!(
+        e.kind,
+        RouteEventKind::Failure {
+            class: ErrorClass::Server,
+            status: Some(503),
+            ..
+        }
+    )));
+}
+
+#[tokio::test]
+async fn retry_after_is_waited_out_on_a_groups_only_deployment() {
+    let up = FakeUpstream::start(vec![
+        Reply::status(429).retry_after("1"),
+        Reply::openai_stream(&["ok"], Some((1, 1))),
+    ])
+    .await;
+    let yaml = format!("model_list:\n{}", openai_deployment("a", "a1", &up.url, ""));
+    let r = router(&yaml);
+    let started = tokio::time::Instant::now();
+    let (result, events) = run(&r, "a", "hi").await;
+    assert_eq!(result.expect("second attempt answers").text, "ok");
+    assert_eq!(up.calls(), 2);
+    let delay = events.iter().find_map(|e| match e.kind {
+        RouteEventKind::Retry { delay_ms } => Some(delay_ms),
+        _ => None,
+    });
+    assert!(
+        delay.is_some_and(|d| d >= 1000),
+        "the retry waits for Retry-After: {delay:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the wait really happened"
+    );
+    assert!(
+        !kinds(&events).contains(&"cooldown"),
+        "a 429 does not cool a group's only deployment"
+    );
+}
+
+#[tokio::test]
+async fn a_cooled_deployment_is_skipped_and_comes_back_after_cooldown_time() {
+    let flaky = FakeUpstream::start(vec![
+        Reply::status(429),
+        Reply::openai_stream(&["from a"], Some((1, 1))),
+    ])
+    .await;
+    let steady = FakeUpstream::start(vec![Reply::openai_stream(&["from b"], Some((1, 1)))]).await;
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  cooldown_time: 5\n",
+        openai_deployment("g", "a", &flaky.url, "      order: 1\n"),
+        openai_deployment("g", "b", &steady.url, "      order: 2\n"),
+    );
+    let r = router(&yaml);
+    let (first, events) = run(&r, "g", "hi").await;
+    assert_eq!(
+        first.unwrap().text,
+        "from b",
+        "the 429 moved the request to b"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(&e.kind, RouteEventKind::Cooldown { secs, .. } if *secs == 5.0))
+    );
+    for _ in 0..5 {
+        let (r2, _) = run(&r, "g", "hi").await;
+        assert_eq!(r2.unwrap().deployment, "b", "a is cooling down");
+    }
+    assert_eq!(flaky.calls(), 1);
+    let status = r.deployments();
+    assert!(
+        status
+            .iter()
+            .find(|d| d.id == "a")
+            .unwrap()
+            .health
+            .cooling_for
+            .is_some()
+    );
+
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(6)).await;
+    tokio::time::resume();
+    let (back, _) = run(&r, "g", "hi").await;
+    assert_eq!(
+        back.unwrap().deployment,
+        "a",
+        "a is back after cooldown_time and has the lower order"
+    );
+    assert_eq!(flaky.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_group_whose_every_deployment_is_cooling_says_so_at_once() {
+    let up = FakeUpstream::start(vec![Reply::status(401)]).await;
+    let yaml = format!(
+        "model_list:\n{}router_settings:\n  cooldown_time: 30\n",
+        openai_deployment("a", "a1", &up.url, "")
+    );
+    let r = router(&yaml);
+    let (first, _) = run(&r, "a", "hi").await;
+    let err = first.unwrap_err();
+    assert_eq!(err.kind, RouteErrorKind::Rejected, "auth is not retried");
+    assert_eq!(up.calls(), 1);
+    let (second, events) = run(&r, "a", "hi").await;
+    let err = second.unwrap_err();
+    assert_eq!(err.kind, RouteErrorKind::Unavailable);
+    assert_eq!(up.calls(), 1, "no call while cooling");
+    let left = err.retry_in.expect("says when it is free");
+    assert!(left > Duration::from_secs(25) && left <= Duration::from_secs(30));
+    assert!(kinds(&events).contains(&"unavailable"));
+    assert!(err.message.contains("cooling down"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text_kept() {
+    let cut = FakeUpstream::start(vec![
+        Reply::openai_stream(&["The answer", " is", " forty"], None).reset_after(4),
+    ])
+    .await;
+    let rescue = FakeUpstream::start(vec![Reply::openai_stream(&["-two."], Some((30, 2)))]).await;
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: continue\n",
+        openai_deployment("a", "a1", &cut.url, ""),
+        openai_deployment("b", "b1", &rescue.url, "")
+    );
+    let r = router(&yaml);
+    let mut stream = r.chat("a", ask("what is it?"));
+    let mut shown = String::new();
+    let mut outcome = None;
+    while let Some(ev) = stream.next_event().await {
+        match ev {
+            ChatEvent::Delta(t) => shown.push_str(&t),
+            ChatEvent::Restart => panic!("continue never restarts"),
+            ChatEvent::Finished(r) => outcome = Some(r),
+            _ => {}
+        }
+    }
+    let outcome = outcome.unwrap().expect("the fallback continues");
+    assert_eq!(outcome.text, "The answer is forty-two.");
+    assert_eq!(shown, outcome.text, "what was shown is what is kept");
+    assert!(outcome.continued && outcome.fell_back);
+    let body = &rescue.bodies()[0];
+    let msgs = body["messages"].as_array().unwrap();
+    assert_eq!(msgs[msgs.len() - 2]["role"], "assistant");
+    assert_eq!(msgs[msgs.len() - 2]["content"], "The answer is forty");
+    assert!(
+        outcome.usage.estimated,
+        "the cut stream's tokens are counted as estimated"
+    );
+    assert!(outcome.usage.output >= 2);
+}
+
+#[tokio::test]
+async fn restart_mode_discards_the_partial_answer() {
+    let cut = FakeUpstream::start(vec![
+        Reply::openai_stream(&["wrong", " start"], None).reset_after(3),
+    ])
+    .await;
+    let rescue = FakeUpstream::start(vec![Reply::openai_stream(&["right"], Some((1, 1)))]).await;
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: restart\n",
+        openai_deployment("a", "a1", &cut.url, ""),
+        openai_deployment("b", "b1", &rescue.url, "")
+    );
+    let r = router(&yaml);
+    let mut stream = r.chat("a", ask("q"));
+    let mut restarts = 0;
+    let mut outcome = None;
+    while let Some(ev) = stream.next_event().await {
+        match ev {
+            ChatEvent::Restart => restarts += 1,
+            ChatEvent::Finished(r) => outcome = Some(r),
+            _ => {}
+        }
+    }
+    assert_eq!(restarts, 1);
+    assert_eq!(outcome.unwrap().unwrap().text, "right");
+}
+
+#[tokio::test]
+async fn off_mode_fails_with_the_partial_answer_kept() {
+    let cut = FakeUpstream::start(vec![Reply::openai_stream(&["half"], None).reset_after(2)]).await;
+    let rescue = FakeUpstream::start(vec![Reply::openai_stream(&["never"], None)]).await;
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: off\n",
+        openai_deployment("a", "a1", &cut.url, ""),
+        openai_deployment("b", "b1", &rescue.url, "")
+    );
+    let r = router(&yaml);
+    let (result, _) = run(&r, "a", "q").await;
+    let err = result.unwrap_err();
+    assert_eq!(err.partial_text, "half");
+    assert_eq!(rescue.calls(), 0);
+    assert_eq!(cut.calls(), 1, "off: no retry after tokens were shown");
+}
+
+#[tokio::test]
+async fn malformed_and_truncated_streams_are_protocol_failures_that_fall_back() {
+    for broken in [
+        Reply::sse(vec!["data: {not json\n\n".to_string()]),
+        Reply::sse(vec![
+            "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n".to_string(),
+        ]),
+    ] {
+        let bad = FakeUpstream::start(vec![broken]).await;
+        let good = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
+        let yaml = format!(
+            "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\n",
+            openai_deployment("a", "a1", &bad.url, ""),
+            openai_deployment("b", "b1", &good.url, "")
+        );
+        let r = router(&yaml);
+        let (result, events) = run(&r, "a", "q").await;
+        assert_eq!(result.unwrap().text, "ok");
+        assert!(
+            events.iter().any(|e| matches!(
+                e.kind,
+                RouteEventKind::Failure {
+                    class: ErrorClass::Protocol,
+                    ..
+                }
+            )),
+            "{events:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_context_window_pre_check_routes_before_any_call() {
+    let small = FakeUpstream::start(vec![Reply::openai_stream(&["small"], None)]).await;
+    let long = FakeUpstream::start(vec![Reply::openai_stream(&["long"], Some((1, 1)))]).await;
+    let yaml = format!(
+        "model_list:\n  - model_name: a\n    litellm_params: {{ model: openai/x, api_base: '{}' }}\n    model_info: {{ max_input_tokens: 100 }}\n  - model_name: big\n    litellm_params: {{ model: openai/y, api_base: '{}' }}\n    model_info: {{ max_input_tokens: 100000 }}\nrouter_settings:\n  context_window_fallbacks: [{{a: [big]}}]\n",
+        small.url, long.url
+    );
+    let r = router(&yaml);
+    let (result, events) = run(&r, "a", &"word ".repeat(400)).await;
+    assert_eq!(result.unwrap().text, "long");
+    assert_eq!(
+        small.calls(),
+        0,
+        "nothing is sent to a deployment the prompt does not fit"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e.kind,
+        RouteEventKind::Fallback {
+            reason: FallbackReason::ContextWindow,
+            ..
+        }
+    )));
+    // A short prompt still goes to the small one.
+    let (short, _) = run(&r, "a", "hi").await;
+    assert_eq!(short.unwrap().group, "a");
+}
+
+#[tokio::test]
+async fn a_deployment_at_its_rpm_limit_is_skipped() {
+    let limited = FakeUpstream::start(vec![Reply::openai_stream(&["a"], Some((1, 1)))]).await;
+    let other = FakeUpstream::start(vec![Reply::openai_stream(&["b"], Some((1, 1)))]).await;
+    let yaml = format!(
+        "model_list:\n{}{}",
+        openai_deployment(
+            "g",
+            "limited",
+            &limited.url,
+            "      rpm: 2\n      order: 1\n"
+        ),
+        openai_deployment("g", "other", &other.url, "      order: 2\n"),
+    );
+    let r = router(&yaml);
+    let mut by = HashMap::new();
+    for _ in 0..5 {
+        let (res, _) = run(&r, "g", "q").await;
+        *by.entry(res.unwrap().deployment).or_insert(0) += 1;
+    }
+    assert_eq!(by.get("limited"), Some(&2));
+    assert_eq!(by.get("other"), Some(&3));
+    assert_eq!(limited.calls(), 2);
+}
+
+#[tokio::test]
+async fn stream_timeout_bounds_the_wait_for_the_first_token() {
+    let stalled = FakeUpstream::start(vec![
+        Reply::openai_stream(&["late"], None).first_byte_after(Duration::from_secs(30)),
+    ])
+    .await;
+    let good = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\n",
+        openai_deployment("a", "a1", &stalled.url, "      stream_timeout: 0.2\n"),
+        openai_deployment("b", "b1", &good.url, "")
+    );
+    let r = router(&yaml);
+    let (result, events) = run(&r, "a", "q").await;
+    assert_eq!(result.unwrap().text, "ok");
+    assert!(events.iter().any(|e| matches!(
+        &e.kind,
+        RouteEventKind::Failure { class: ErrorClass::Timeout, message, .. } if message.contains("stream_timeout")
+    )));
+}
+
+#[tokio::test]
+async fn dropping_the_stream_closes_the_upstream_connection() {
+    let drip = FakeUpstream::start(vec![
+        Reply::openai_stream(&["one", " two", " three", " four", " five"], None)
+            .delay_each(Duration::from_millis(200)),
+    ])
+    .await;
+    let yaml = format!(
+        "model_list:\n{}",
+        openai_deployment("a", "a1", &drip.url, "")
+    );
+    let r = router(&yaml);
+    let mut events = r.subscribe();
+    let mut stream = r.chat("a", ask("q"));
+    loop {
+        if let Some(ChatEvent::Delta(_)) = stream.next_event().await {
+            break;
+        }
+    }
+    drop(stream);
+    drip.wait_disconnect().await;
+    loop {
+        let ev = events.recv().await.unwrap();
+        if ev.kind == RouteEventKind::Cancelled {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_model_names_the_known_groups() {
+    let r = router("model_list:\n  - model_name: fast\n    litellm_params: { model: mock/x }\n");
+    let (result, _) = run(&r, "nope", "q").await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, RouteErrorKind::UnknownModel);
+    assert!(err.message.contains("fast"));
+}
+
+#[tokio::test]
+async fn a_deployment_with_a_missing_key_variable_fails_without_a_call() {
+    let up = FakeUpstream::start(vec![Reply::openai_stream(&["x"], None)]).await;
+    let yaml = format!(
+        "model_list:\n  - model_name: a\n    litellm_params: {{ model: openai/x, api_base: '{}', api_key: os.environ/LLMUX_TEST_SURELY_UNSET_VAR }}\n",
+        up.url
+    );
+    let r = router(&yaml);
+    let (result, _) = run(&r, "a", "q").await;
+    let err = result.unwrap_err();
+    assert!(
+        err.message.contains("LLMUX_TEST_SURELY_UNSET_VAR"),
+        "{}",
+        err.message
+    );
+    assert_eq!(up.calls(), 0);
+}
+
+// ---- strategies, on the mock provider (no network, so paused time is safe) ----
+
+fn mock_group(strategy: &str, deployments: &[(&str, &str)]) -> String {
+    let mut yaml = String::from("model_list:\n");
+    for (id, extra) in deployments {
+        yaml.push_str(&format!(
+            "  - model_name: g\n    litellm_params:\n      model: mock/{id}\n      mock_response: hi\n      mock_ttft_ms: 10\n{extra}"
+        ));
+    }
+    yaml.push_str(&format!(
+        "router_settings:\n  routing_strategy: {strategy}\n"
+    ));
+    yaml
+}
+
+async fn tally(r: &Router, n: usize) -> HashMap<String, usize> {
+    let mut by = HashMap::new();
+    for _ in 0..n {
+        let (res, _) = run(r, "g", "q").await;
+        *by.entry(res.unwrap().deployment).or_insert(0) += 1;
+    }
+    by
+}
+
+#[tokio::test(start_paused = true)]
+async fn simple_shuffle_follows_weights() {
+    let r = router(&mock_group(
+        "simple-shuffle",
+        &[
+            ("heavy", "      weight: 3\n"),
+            ("light", "      weight: 1\n"),
+        ],
+    ));
+    let by = tally(&r, 400).await;
+    let heavy = by["mock/heavy"] as f64 / 400.0;
+    assert!(
+        (0.65..0.85).contains(&heavy),
+        "weight 3:1 gives ~75%: {by:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn order_tiers_come_before_the_strategy() {
+    let r = router(&mock_group(
+        "simple-shuffle",
+        &[
+            ("backup", "      order: 2\n      weight: 100\n"),
+            ("primary", "      order: 1\n"),
+        ],
+    ));
+    let by = tally(&r, 50).await;
+    assert_eq!(by.get("mock/primary"), Some(&50), "{by:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn least_busy_spreads_concurrent_requests_evenly() {
+    let r = router(&mock_group("least-busy", &[("a", ""), ("b", "")]));
+    // All ten are in flight at once: each pick sees the others' in-flight counts.
+    let streams: Vec<_> = (0..10).map(|_| r.chat("g", ask("q"))).collect();
+    let mut by = HashMap::new();
+    for s in streams {
+        *by.entry(s.finish().await.unwrap().deployment).or_insert(0) += 1;
+    }
+    assert_eq!(by.get("mock/a"), Some(&5), "{by:?}");
+    assert_eq!(by.get("mock/b"), Some(&5), "{by:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_based_prefers_the_fastest_first_token() {
+    let yaml = mock_group(
+        "latency-based-routing",
+        &[
+            ("slow", "      mock_ttft_ms: 900\n"),
+            ("quick", "      mock_ttft_ms: 50\n"),
+        ],
+    )
+    .replace(
+        "      mock_ttft_ms: 10\n      mock_ttft_ms",
+        "      mock_ttft_ms",
+    );
+    let r = router(&yaml);
+    let by = tally(&r, 30).await;
+    assert!(
+        by.get("mock/quick").copied().unwrap_or(0) >= 28,
+        "after one sample each, the quick one wins: {by:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cost_based_picks_the_cheapest() {
+    let r = router(&mock_group(
+        "cost-based-routing",
+        &[
+            (
+                "pricey",
+                "      input_cost_per_token: 0.00001\n      output_cost_per_token: 0.00003\n",
+            ),
+            (
+                "cheap",
+                "      input_cost_per_token: 0.0000001\n      output_cost_per_token: 0.0000002\n",
+            ),
+        ],
+    ));
+    let by = tally(&r, 20).await;
+    assert_eq!(by.get("mock/cheap"), Some(&20), "{by:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn usage_based_spreads_by_headroom() {
+    let r = router(&mock_group(
+        "usage-based-routing-v2",
+        &[("small", "      rpm: 10\n"), ("large", "      rpm: 100\n")],
+    ));
+    let by = tally(&r, 40).await;
+    let small = by.get("mock/small").copied().unwrap_or(0);
+    assert!(
+        (2..=6).contains(&small),
+        "the small one takes about a tenth of the traffic: {by:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn mock_failures_cool_down_after_allowed_fails() {
+    let yaml = "model_list:\n  - model_name: g\n    litellm_params: { model: mock/bad, mock_error: 500, mock_error_rate: 1.0, order: 1 }\n  - model_name: g\n    litellm_params: { model: mock/good, mock_response: ok, order: 2 }\nrouter_settings:\n  allowed_fails: 2\n  cooldown_time: 10\n";
+    let r = router(yaml);
+    let mut cooled = false;
+    for _ in 0..4 {
+        let (res, events) = run(&r, "g", "q").await;
+        assert_eq!(res.unwrap().deployment, "mock/good");
+        cooled |= kinds(&events).contains(&"cooldown");
+    }
+    assert!(cooled);
+    let bad = r
+        .deployments()
+        .into_iter()
+        .find(|d| d.id == "mock/bad")
+        .unwrap();
+    assert!(bad.health.cooling_for.is_some());
+}
