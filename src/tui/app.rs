@@ -116,6 +116,8 @@ pub struct App {
     pub next_tag: RequestTag,
     /// Something changed since the last frame.
     pub dirty: bool,
+    /// `dirty` before the action being handled (an action that changes nothing restores it).
+    dirty_before: bool,
     pub quitting: bool,
     /// The wall clock (fixed in tests): names new sessions and stamps records.
     pub clock: fn() -> SystemTime,
@@ -176,6 +178,7 @@ impl App {
             next_id: 1,
             next_tag: 1,
             dirty: true,
+            dirty_before: true,
             quitting: false,
             clock,
         };
@@ -273,6 +276,11 @@ impl App {
         self.inflight.is_some() || self.toast.is_some() || self.status.any_cooling()
     }
 
+    /// The action being handled changed nothing on screen.
+    pub(crate) fn unchanged(&mut self) {
+        self.dirty = self.dirty_before;
+    }
+
     pub fn toast(&mut self, text: impl Into<String>, error: bool) {
         self.toast = Some(Toast {
             text: text.into(),
@@ -283,6 +291,7 @@ impl App {
 
     /// The one transition function.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        self.dirty_before = self.dirty;
         self.dirty = true;
         match action {
             Action::Command(c) => self.command(c),
@@ -313,7 +322,7 @@ impl App {
             }
             Action::Status(view) => {
                 if view == self.status {
-                    self.dirty = false;
+                    self.unchanged();
                 }
                 self.status = view;
                 Vec::new()
@@ -629,7 +638,7 @@ impl App {
 
     fn key(&mut self, ev: KeyEvent) -> Vec<Effect> {
         if ev.kind == KeyEventKind::Release {
-            self.dirty = false;
+            self.unchanged();
             return Vec::new();
         }
         let combo = KeyCombo::from_event(&ev);
@@ -731,7 +740,7 @@ impl App {
         match bound {
             Some(c @ (Command::Quit | Command::Help | Command::Cancel)) => self.command(c),
             _ => {
-                self.dirty = false;
+                self.unchanged();
                 Vec::new()
             }
         }
@@ -774,7 +783,7 @@ impl App {
                     self.focus = Focus::Composer;
                 }
                 _ => {
-                    self.dirty = false;
+                    self.unchanged();
                     return Vec::new();
                 }
             }

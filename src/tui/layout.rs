@@ -8,9 +8,9 @@ use ratatui::layout::Rect;
 /// The smallest size that shows every pane at once.
 pub const WIDE_MIN: (u16, u16) = (120, 32);
 /// Width of the models pane when wide.
-const MODELS_W: u16 = 32;
+const MODELS_W: u16 = 34;
 /// Width of the metrics and routing log column when wide.
-const SIDE_W: u16 = 56;
+const SIDE_W: u16 = 54;
 /// Height of the live output pane when wide (borders included).
 const LIVE_H: u16 = 7;
 /// Tallest the composer grows (borders included), wide and narrow.

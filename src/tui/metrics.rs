@@ -22,7 +22,7 @@ use super::theme::{Role, Theme};
 /// Bars of a text sparkline, lowest first.
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 /// Columns of each sparkline.
-const SPARK_WIDTH: usize = 12;
+const SPARK_WIDTH: usize = 10;
 
 /// How a deployment is doing right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,7 +52,7 @@ impl Health {
         match self {
             Health::Healthy => "healthy".to_string(),
             Health::Cooling { ms_left } => format!("cooling {}", fmt::secs_left(ms_left)),
-            Health::Failing { recent } => format!("failing ({recent}/min)"),
+            Health::Failing { recent } => format!("failing {recent}/min"),
             Health::Unavailable => "no key".to_string(),
         }
     }
@@ -207,14 +207,15 @@ pub fn sparkline(values: &[u64], width: usize) -> String {
     s
 }
 
+/// `240/410ms` or `1.5/2.3s`: two durations sharing one unit.
 fn pair(a: Option<u64>, b: Option<u64>) -> String {
-    match (a, b) {
-        (None, None) => "–".to_string(),
-        (a, b) => format!(
-            "{}/{}",
-            a.map_or("–".to_string(), fmt::ms_short),
-            b.map_or("–".to_string(), fmt::ms_short)
-        ),
+    let (Some(a), Some(b)) = (a, b) else {
+        return "–".to_string();
+    };
+    if a.max(b) < 1000 {
+        format!("{a}/{b}ms")
+    } else {
+        format!("{:.1}/{:.1}s", a as f64 / 1000.0, b as f64 / 1000.0)
     }
 }
 
@@ -259,19 +260,18 @@ pub fn lines(view: &StatusView, session_cost: Option<u64>, theme: &Theme) -> Vec
         out.push(Line::from(vec![
             Span::styled("  ttft ", muted),
             Span::styled(pair(r.ttft_p50_ms, r.ttft_p95_ms), fg),
-            Span::styled("  lat ", muted),
+            Span::styled(" lat ", muted),
             Span::styled(pair(r.latency_p50_ms, r.latency_p95_ms), fg),
-            Span::styled("  tok/s ", muted),
-            Span::styled(tps, fg),
-            Span::styled("  ", muted),
+            Span::styled(format!(" {tps}"), fg),
+            Span::styled(" tok/s ", muted),
             Span::styled(cost, fg),
         ]));
         out.push(Line::from(vec![
             Span::styled("  rpm ", muted),
             Span::styled(limit(r.rpm_used.to_string(), r.rpm_limit), fg),
-            Span::styled("  tpm ", muted),
+            Span::styled(" tpm ", muted),
             Span::styled(limit(fmt::count(r.tpm_used), r.tpm_limit.map(fmt::count)), fg),
-            Span::styled("  lat ", muted),
+            Span::styled(" lat ", muted),
             Span::styled(sparkline(&r.latency_spark, SPARK_WIDTH), theme.fg(Role::Info)),
             Span::styled(" err ", muted),
             Span::styled(sparkline(&r.error_spark, SPARK_WIDTH), theme.fg(Role::Error)),
@@ -305,5 +305,8 @@ mod tests {
         assert_eq!(sparkline(&[0, 1, 2, 4], 6), "  ▁▃▅█");
         assert_eq!(sparkline(&[], 3), "   ");
         assert_eq!(sparkline(&[5, 5], 2), "██");
+        assert_eq!(pair(Some(240), Some(410)), "240/410ms");
+        assert_eq!(pair(Some(240), Some(1410)), "0.2/1.4s");
+        assert_eq!(pair(None, Some(1)), "–");
     }
 }

@@ -206,8 +206,12 @@ pub fn list_lines(groups: &[GroupInfo], rows: &[Row], status: &StatusView, curre
                 let healthy = health == super::metrics::Health::Healthy;
                 if !compact || healthy {
                     let price = row.and_then(|r| r.price).map_or("price ?".to_string(), |(i, o)| {
-                        let per_m = if compact { "" } else { " per M" };
-                        format!("{}/{}{per_m}", fmt::per_million(i), fmt::per_million(o))
+                        let out = fmt::per_million(o);
+                        if compact {
+                            format!("{}/{}", fmt::per_million(i), out.trim_start_matches('$'))
+                        } else {
+                            format!("{}/{out} per M", fmt::per_million(i))
+                        }
                     });
                     spans.push(Span::styled(format!(" {price}"), muted));
                 }

@@ -72,7 +72,7 @@ impl App {
     pub(crate) fn send(&mut self) -> Vec<super::action::Effect> {
         let text = self.draft();
         if text.trim().is_empty() {
-            self.dirty = false;
+            self.unchanged();
             return Vec::new();
         }
         if self.inflight.is_some() {
@@ -192,7 +192,7 @@ impl App {
         let current = self.inflight.as_ref().is_some_and(|f| f.tag == tag);
         if !current {
             // A late event of a cancelled or replaced request.
-            self.dirty = false;
+            self.unchanged();
             return Vec::new();
         }
         self.now = self.now.max(at);

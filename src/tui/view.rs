@@ -265,21 +265,31 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     left.push(Span::styled(format!("· session {} ", fmt::cost(app.session_cost())), base));
     let left = Line::from(left);
     buf.set_line(area.x, area.y, &left, area.width);
+    let room = (area.width as usize).saturating_sub(left.width() + 1);
     let right = match &app.toast {
         Some(t) => Line::from(Span::styled(
             format!(" {} ", t.text),
             if t.error { theme.badge(Role::Error) } else { base.add_modifier(Modifier::BOLD) },
         )),
-        None => Line::from(Span::styled(
-            format!(
-                "{} help · {} models · {} cancel · {} quit ",
-                app.keymap.label(Command::Help),
-                app.keymap.label(Command::OpenPicker),
-                app.keymap.label(Command::Cancel),
-                app.keymap.label(Command::Quit)
-            ),
-            base,
-        )),
+        None => {
+            // As many hints as fit, most important first.
+            let hints = [
+                (Command::Help, "help"),
+                (Command::OpenPicker, "models"),
+                (Command::Quit, "quit"),
+                (Command::Cancel, "cancel"),
+            ];
+            let mut text = String::new();
+            for (c, what) in hints {
+                let piece = format!("{} {what} · ", app.keymap.label(c));
+                if text.chars().count() + piece.chars().count() > room {
+                    break;
+                }
+                text.push_str(&piece);
+            }
+            let text = text.trim_end_matches(" · ").to_string();
+            Line::from(Span::styled(format!("{text} "), base))
+        }
     };
     let lw = left.width() as u16;
     let rw = (right.width() as u16).min(area.width.saturating_sub(lw));

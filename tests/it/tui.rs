@@ -304,6 +304,9 @@ async fn send_streams_and_finishes_with_history_sent_each_time() {
     assert!(s.contains("◆ fast-steady · fast  ttft 250 ms · 3 tok · 855 ms · $0.000002"), "{s}");
     assert!(s.contains("Hello there"), "{s}");
     assert!(h.app.inflight.is_none());
+    // An unchanged status right after the answer must not cancel the pending redraw.
+    h.act(Action::Status(demo_status()));
+    assert!(h.app.dirty);
     // The next request carries the whole history.
     let (_, _, messages) = h.send("and again");
     let roles: Vec<Role> = messages.iter().map(|m| m.role).collect();
