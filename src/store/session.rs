@@ -143,7 +143,11 @@ pub struct LoadedSession {
 impl LoadedSession {
     /// The next free entry id.
     pub fn next_id(&self) -> u64 {
-        self.entries.iter().map(Entry::id).max().map_or(1, |m| m + 1)
+        self.entries
+            .iter()
+            .map(Entry::id)
+            .max()
+            .map_or(1, |m| m + 1)
     }
 }
 
@@ -232,7 +236,11 @@ impl SessionStore {
                 preview: first_user_line(&path).unwrap_or_default(),
             });
         }
-        out.sort_by(|a, b| b.modified.cmp(&a.modified).then_with(|| b.name.cmp(&a.name)));
+        out.sort_by(|a, b| {
+            b.modified
+                .cmp(&a.modified)
+                .then_with(|| b.name.cmp(&a.name))
+        });
         Ok(out)
     }
 
@@ -301,7 +309,9 @@ fn answer_mut(s: &mut LoadedSession, id: u64) -> Option<&mut Answer> {
 
 fn apply(s: &mut LoadedSession, record: Record) {
     match record {
-        Record::User { id, text, group, .. } => {
+        Record::User {
+            id, text, group, ..
+        } => {
             s.entries.push(Entry::User(UserMessage { id, text, group }));
         }
         Record::Chunk { id, text } => match answer_mut(s, id) {
@@ -348,7 +358,12 @@ impl SessionWriter {
                 if let Some(dir) = self.path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                self.file.insert(OpenOptions::new().create(true).append(true).open(&self.path)?)
+                self.file.insert(
+                    OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&self.path)?,
+                )
             }
         };
         file.write_all(line.as_bytes())?;
@@ -438,9 +453,27 @@ mod tests {
 
     #[test]
     fn history_keeps_latest_answer_per_question() {
-        let user = |id, t: &str| Entry::User(UserMessage { id, text: t.into(), group: "g".into() });
-        let ans = |id, t: &str| Entry::Answer(Answer { id, text: t.into(), ..Answer::default() });
-        let h = history(&[user(1, "q1"), ans(2, "a1"), ans(3, "a1b"), user(4, "q2"), ans(5, "")]);
+        let user = |id, t: &str| {
+            Entry::User(UserMessage {
+                id,
+                text: t.into(),
+                group: "g".into(),
+            })
+        };
+        let ans = |id, t: &str| {
+            Entry::Answer(Answer {
+                id,
+                text: t.into(),
+                ..Answer::default()
+            })
+        };
+        let h = history(&[
+            user(1, "q1"),
+            ans(2, "a1"),
+            ans(3, "a1b"),
+            user(4, "q2"),
+            ans(5, ""),
+        ]);
         let texts: Vec<&str> = h.iter().map(|m| m.content.as_str()).collect();
         assert_eq!(texts, ["q1", "a1b", "q2"]);
     }

@@ -47,7 +47,9 @@ pub enum Focus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
     Picker(PickerState),
-    Help { scroll: usize },
+    Help {
+        scroll: usize,
+    },
     Sessions {
         list: Option<Result<Vec<SessionInfo>, String>>,
         selected: usize,
@@ -136,7 +138,12 @@ impl std::fmt::Debug for App {
 
 impl App {
     /// A fresh app for `cfg`, with warnings for unusable key bindings.
-    pub fn new(cfg: &Config, theme: Theme, now: Instant, clock: fn() -> SystemTime) -> (App, Vec<String>) {
+    pub fn new(
+        cfg: &Config,
+        theme: Theme,
+        now: Instant,
+        clock: fn() -> SystemTime,
+    ) -> (App, Vec<String>) {
         let (keymap, warnings) = KeyMap::new(&cfg.app.keys);
         let groups = picker::groups_of(cfg);
         let current = cfg
@@ -189,7 +196,9 @@ impl App {
     /// Replaces the conversation with a loaded one (its draft goes into the composer).
     pub fn load_session(&mut self, s: LoadedSession) {
         self.entries = s.entries;
-        self.next_id = self.next_id.max(self.entries.iter().map(Entry::id).max().unwrap_or(0) + 1);
+        self.next_id = self
+            .next_id
+            .max(self.entries.iter().map(Entry::id).max().unwrap_or(0) + 1);
         self.session = s.name;
         self.set_composer_text(&s.draft);
         self.saved_draft = s.draft;
@@ -222,7 +231,9 @@ impl App {
     }
 
     pub fn current_group(&self) -> &str {
-        self.groups.get(self.current).map_or("", |g| g.name.as_str())
+        self.groups
+            .get(self.current)
+            .map_or("", |g| g.name.as_str())
     }
 
     /// The composer's text.
@@ -241,10 +252,13 @@ impl App {
     fn style_composer(&mut self) {
         use ratatui::style::{Modifier, Style};
         self.composer.set_cursor_line_style(Style::new());
-        self.composer.set_cursor_style(Style::new().add_modifier(Modifier::REVERSED));
-        self.composer.set_style(self.theme.fg(super::theme::Role::Fg));
+        self.composer
+            .set_cursor_style(Style::new().add_modifier(Modifier::REVERSED));
+        self.composer
+            .set_style(self.theme.fg(super::theme::Role::Fg));
         self.composer.set_placeholder_text("Type a message…");
-        self.composer.set_placeholder_style(self.theme.fg(super::theme::Role::Muted));
+        self.composer
+            .set_placeholder_style(self.theme.fg(super::theme::Role::Muted));
     }
 
     /// Which side panes show at the current size.
@@ -358,7 +372,10 @@ impl App {
                 Vec::new()
             }
             Action::Copied(Ok(n)) => {
-                self.toast(format!("sent {n} chars to the terminal clipboard (OSC 52)"), false);
+                self.toast(
+                    format!("sent {n} chars to the terminal clipboard (OSC 52)"),
+                    false,
+                );
                 Vec::new()
             }
             Action::Copied(Err(e)) => {
@@ -396,7 +413,9 @@ impl App {
             return Vec::new();
         }
         self.saved_draft = draft.clone();
-        vec![Effect::Persist(crate::store::session::Record::Draft { text: draft })]
+        vec![Effect::Persist(crate::store::session::Record::Draft {
+            text: draft,
+        })]
     }
 
     fn command(&mut self, c: Command) -> Vec<Effect> {
@@ -417,7 +436,10 @@ impl App {
                 Vec::new()
             }
             Command::OpenPicker => {
-                self.overlay = Some(Overlay::Picker(PickerState::open(&self.groups, self.current)));
+                self.overlay = Some(Overlay::Picker(PickerState::open(
+                    &self.groups,
+                    self.current,
+                )));
                 Vec::new()
             }
             Command::Cancel => {
@@ -540,7 +562,8 @@ impl App {
             }
             Focus::Models => {
                 let n = picker::visible_rows(&self.groups, "").len().max(1) as i64;
-                self.models_selected = (self.models_selected as i64 + delta).clamp(0, n - 1) as usize;
+                self.models_selected =
+                    (self.models_selected as i64 + delta).clamp(0, n - 1) as usize;
             }
             Focus::Composer | Focus::Conversation => self.scroll_conversation(delta),
         }
@@ -549,7 +572,10 @@ impl App {
 
     fn scroll_conversation(&mut self, delta: i64) {
         let area = self.areas().conversation;
-        let (w, h) = (area.width.saturating_sub(2), area.height.saturating_sub(2) as usize);
+        let (w, h) = (
+            area.width.saturating_sub(2),
+            area.height.saturating_sub(2) as usize,
+        );
         let ctx = Ctx {
             theme: &self.theme,
             highlighter: &self.highlighter,
@@ -664,7 +690,9 @@ impl App {
     }
 
     fn overlay_key(&mut self, ev: KeyEvent, bound: Option<Command>) -> Vec<Effect> {
-        let plain = !ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        let plain = !ev
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
         let Some(overlay) = &mut self.overlay else {
             return Vec::new();
         };
@@ -748,7 +776,10 @@ impl App {
 
     /// Keys of the focused side pane (not the composer); `None` when not one of them.
     fn pane_key(&mut self, ev: KeyEvent) -> Option<Vec<Effect>> {
-        if ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) {
+        if ev
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
             return None;
         }
         let cmd = match ev.code {
@@ -779,7 +810,11 @@ impl App {
         if self.focus != Focus::Composer {
             // Typing anywhere goes to the composer.
             match ev.code {
-                KeyCode::Char(_) if !ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
+                KeyCode::Char(_)
+                    if !ev
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+                {
                     self.focus = Focus::Composer;
                 }
                 _ => {

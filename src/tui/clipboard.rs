@@ -13,7 +13,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let sextet = |i: u32| B64[((n >> (18 - 6 * i)) & 0x3f) as usize] as char;
         out.push(sextet(0));
@@ -48,7 +52,10 @@ impl Mux {
 /// The bytes that put `text` on the clipboard, or why not.
 pub fn osc52(text: &str, mux: Mux) -> Result<String, String> {
     if text.len() > MAX_COPY_BYTES {
-        return Err(format!("{} bytes is more than the {MAX_COPY_BYTES} a terminal takes", text.len()));
+        return Err(format!(
+            "{} bytes is more than the {MAX_COPY_BYTES} a terminal takes",
+            text.len()
+        ));
     }
     let seq = format!("\x1b]52;c;{}\x1b\\", base64(text.as_bytes()));
     Ok(match mux {

@@ -92,11 +92,19 @@ impl ConversationView {
     }
 
     fn len(&self, entries: &[Entry], i: usize, width: u16, ctx: Ctx<'_>) -> usize {
-        entries.get(i).map_or(0, |e| self.lines(e, width, ctx).len())
+        entries
+            .get(i)
+            .map_or(0, |e| self.lines(e, width, ctx).len())
     }
 
     /// The first visible line when following the end.
-    fn bottom_top(&self, entries: &[Entry], width: u16, height: usize, ctx: Ctx<'_>) -> (usize, usize) {
+    fn bottom_top(
+        &self,
+        entries: &[Entry],
+        width: u16,
+        height: usize,
+        ctx: Ctx<'_>,
+    ) -> (usize, usize) {
         let mut need = height;
         for i in (0..entries.len()).rev() {
             let n = self.len(entries, i, width, ctx);
@@ -116,7 +124,14 @@ impl ConversationView {
     }
 
     /// Scrolls by `delta` lines (negative is up); reaching the end follows it again.
-    pub fn scroll_by(&mut self, entries: &[Entry], width: u16, height: usize, delta: i64, ctx: Ctx<'_>) {
+    pub fn scroll_by(
+        &mut self,
+        entries: &[Entry],
+        width: u16,
+        height: usize,
+        delta: i64,
+        ctx: Ctx<'_>,
+    ) {
         let (mut entry, mut line) = self.top(entries, width, height, ctx);
         if delta < 0 {
             let mut n = delta.unsigned_abs() as usize;
@@ -166,13 +181,26 @@ impl ConversationView {
 
     /// Draws the pane: a bordered block titled `title`, the visible lines, and an empty-state
     /// hint when there is nothing yet.
-    pub fn render(&self, entries: &[Entry], area: Rect, buf: &mut Buffer, ctx: Ctx<'_>, focused: bool, title: &str, empty_hint: &str) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn render(
+        &self,
+        entries: &[Entry],
+        area: Rect,
+        buf: &mut Buffer,
+        ctx: Ctx<'_>,
+        focused: bool,
+        title: &str,
+        empty_hint: &str,
+    ) {
         let theme = ctx.theme;
         let mut block = super::view::pane_block(theme, title, focused);
         if matches!(self.scroll, Scroll::At { .. }) {
             block = block.title_bottom(
-                Line::from(Span::styled(" ↓ more below · Ctrl+End follows ", theme.fg(Role::Warning)))
-                    .right_aligned(),
+                Line::from(Span::styled(
+                    " ↓ more below · Ctrl+End follows ",
+                    theme.fg(Role::Warning),
+                ))
+                .right_aligned(),
             );
         }
         let inner = block.inner(area);
@@ -181,8 +209,11 @@ impl ConversationView {
             return;
         }
         if entries.is_empty() {
-            let hint = Paragraph::new(Line::from(Span::styled(empty_hint.to_string(), theme.fg(Role::Muted))))
-                .wrap(Wrap { trim: true });
+            let hint = Paragraph::new(Line::from(Span::styled(
+                empty_hint.to_string(),
+                theme.fg(Role::Muted),
+            )))
+            .wrap(Wrap { trim: true });
             hint.render(inner, buf);
             return;
         }
@@ -267,7 +298,12 @@ pub fn entry_lines(e: &Entry, width: u16, ctx: Ctx<'_>) -> Vec<Line<'static>> {
 }
 
 fn pieces_line(pieces: Vec<Piece>) -> Line<'static> {
-    Line::from(pieces.into_iter().map(|(t, s)| Span::styled(t, s)).collect::<Vec<_>>())
+    Line::from(
+        pieces
+            .into_iter()
+            .map(|(t, s)| Span::styled(t, s))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// `◆ fast-steady · fast  ttft 250 ms · 80 tok · 1.3 s · $0.000049  retried  fell back`.
@@ -313,7 +349,10 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
     if a.state == AnswerState::Streaming {
         return p;
     }
-    let total = a.total_ms.map(|t| format!(" · {}", fmt::ms(t))).unwrap_or_default();
+    let total = a
+        .total_ms
+        .map(|t| format!(" · {}", fmt::ms(t)))
+        .unwrap_or_default();
     if a.text.is_empty() && a.usage.is_none() {
         // Nothing came back: only how long it took.
         p.push((format!("  after{}", total.trim_start_matches(" ·")), muted));
@@ -326,7 +365,10 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
         None => format!("~{} tok", crate::provider::estimate_tokens(&a.text)),
     };
     p.push((
-        format!("  ttft {ttft} · {tokens}{total} · {}", fmt::cost(a.cost_pico)),
+        format!(
+            "  ttft {ttft} · {tokens}{total} · {}",
+            fmt::cost(a.cost_pico)
+        ),
         muted,
     ));
     p

@@ -33,7 +33,11 @@ pub fn lines(keymap: &KeyMap, theme: &Theme) -> Vec<Line<'static>> {
     let mut out = Vec::new();
     for c in Command::ALL {
         let keys: Vec<String> = keymap.keys_of(c).iter().map(ToString::to_string).collect();
-        let keys = if keys.is_empty() { "-".to_string() } else { keys.join(", ") };
+        let keys = if keys.is_empty() {
+            "-".to_string()
+        } else {
+            keys.join(", ")
+        };
         out.push(Line::from(vec![
             Span::styled(format!("{keys:<KEY_COL$}"), key_style),
             Span::styled(format!("{:<NAME_COL$}", c.name()), muted),
@@ -64,12 +68,21 @@ pub fn render(keymap: &KeyMap, scroll: usize, area: Rect, buf: &mut Buffer, them
     let rect = super::view::centered(area, width, height);
     Clear.render(rect, buf);
     let block = super::view::pane_block(theme, "Keys", true).title_bottom(
-        Line::from(Span::styled(" ↑↓ scroll · Esc close ", theme.fg(Role::Muted))).right_aligned(),
+        Line::from(Span::styled(
+            " ↑↓ scroll · Esc close ",
+            theme.fg(Role::Muted),
+        ))
+        .right_aligned(),
     );
     let inner = block.inner(rect);
     block.style(theme.base_style()).render(rect, buf);
     let max_scroll = lines.len().saturating_sub(inner.height as usize);
-    for (i, l) in lines.iter().skip(scroll.min(max_scroll)).take(inner.height as usize).enumerate() {
+    for (i, l) in lines
+        .iter()
+        .skip(scroll.min(max_scroll))
+        .take(inner.height as usize)
+        .enumerate()
+    {
         buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
     }
 }

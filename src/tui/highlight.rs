@@ -39,14 +39,42 @@ pub fn warm_up() {
 const SCOPE_MAP: &[(&str, usize, bool)] = &[
     ("comment, punctuation.definition.comment", 0x3, true),
     ("string, constant.other.symbol, markup.inserted", 0xB, false),
-    ("constant.numeric, constant.language, constant.character, constant.other", 0x9, false),
-    ("keyword, storage, storage.type, storage.modifier, keyword.control", 0xE, false),
+    (
+        "constant.numeric, constant.language, constant.character, constant.other",
+        0x9,
+        false,
+    ),
+    (
+        "keyword, storage, storage.type, storage.modifier, keyword.control",
+        0xE,
+        false,
+    ),
     ("keyword.operator, punctuation", 0x5, false),
-    ("entity.name.function, support.function, meta.function-call variable.function", 0xD, false),
-    ("entity.name.type, entity.name.class, support.type, support.class, entity.other.inherited-class", 0xA, false),
-    ("variable.language, entity.name.tag, markup.deleted", 0x8, false),
-    ("entity.other.attribute-name, variable.parameter", 0x9, false),
-    ("support.constant, constant.character.escape, string.regexp", 0xC, false),
+    (
+        "entity.name.function, support.function, meta.function-call variable.function",
+        0xD,
+        false,
+    ),
+    (
+        "entity.name.type, entity.name.class, support.type, support.class, entity.other.inherited-class",
+        0xA,
+        false,
+    ),
+    (
+        "variable.language, entity.name.tag, markup.deleted",
+        0x8,
+        false,
+    ),
+    (
+        "entity.other.attribute-name, variable.parameter",
+        0x9,
+        false,
+    ),
+    (
+        "support.constant, constant.character.escape, string.regexp",
+        0xC,
+        false,
+    ),
     ("markup.heading, entity.name.section", 0xD, false),
 ];
 
@@ -64,7 +92,12 @@ impl Highlighter {
         }
         let c = |slot: usize| {
             let (r, g, b) = theme.base[slot];
-            SynColor { r, g, b, a: u8::MAX }
+            SynColor {
+                r,
+                g,
+                b,
+                a: u8::MAX,
+            }
         };
         let mut scopes = Vec::new();
         for (sel, slot, italic) in SCOPE_MAP {
@@ -94,7 +127,12 @@ impl Highlighter {
 
     /// The code as lines of styled pieces, or `None` when the language is unknown (or the
     /// theme is monochrome). Tabs must already be expanded.
-    pub fn highlight(&self, code: &str, lang: &str, theme: &Theme) -> Option<Vec<Vec<(String, Style)>>> {
+    pub fn highlight(
+        &self,
+        code: &str,
+        lang: &str,
+        theme: &Theme,
+    ) -> Option<Vec<Vec<(String, Style)>>> {
         let syn_theme = self.theme.as_ref()?;
         let lang = lang.split([',', ' ']).next().unwrap_or("").trim();
         if lang.is_empty() {

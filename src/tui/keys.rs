@@ -227,7 +227,9 @@ impl KeyMap {
         let mut warnings = Vec::new();
         let mut per_command: BTreeMap<Command, Vec<KeyCombo>> = BTreeMap::new();
         for c in Command::ALL {
-            let keys = default_keys(c).iter().filter_map(|k| KeyCombo::parse(k).ok());
+            let keys = default_keys(c)
+                .iter()
+                .filter_map(|k| KeyCombo::parse(k).ok());
             per_command.insert(c, keys.collect());
         }
         for (name, keys) in overrides {
@@ -239,7 +241,8 @@ impl KeyMap {
                 per_command.insert(c, Vec::new());
                 continue;
             }
-            let parsed: Result<Vec<KeyCombo>, String> = keys.split(',').map(KeyCombo::parse).collect();
+            let parsed: Result<Vec<KeyCombo>, String> =
+                keys.split(',').map(KeyCombo::parse).collect();
             match parsed {
                 Ok(p) => {
                     // A key given to this command is taken from any other.
@@ -284,7 +287,8 @@ impl KeyMap {
                 return k.to_string();
             }
         }
-        keys.first().map_or_else(|| "-".to_string(), ToString::to_string)
+        keys.first()
+            .map_or_else(|| "-".to_string(), ToString::to_string)
     }
 }
 
@@ -301,8 +305,14 @@ mod tests {
         let (map, w) = KeyMap::new(&BTreeMap::new());
         assert!(w.is_empty());
         let k = |code, m| KeyCombo::from_event(&ev(code, m)).and_then(|c| map.lookup(&c));
-        assert_eq!(k(KeyCode::Char('n'), KeyModifiers::CONTROL), Some(Command::NextModel));
-        assert_eq!(k(KeyCode::BackTab, KeyModifiers::SHIFT), Some(Command::FocusPrev));
+        assert_eq!(
+            k(KeyCode::Char('n'), KeyModifiers::CONTROL),
+            Some(Command::NextModel)
+        );
+        assert_eq!(
+            k(KeyCode::BackTab, KeyModifiers::SHIFT),
+            Some(Command::FocusPrev)
+        );
         assert_eq!(k(KeyCode::Enter, KeyModifiers::ALT), Some(Command::Newline));
         assert_eq!(k(KeyCode::F(1), KeyModifiers::NONE), Some(Command::Help));
         assert_eq!(k(KeyCode::Char('n'), KeyModifiers::NONE), None);
@@ -318,7 +328,10 @@ mod tests {
         o.insert("help".to_string(), "hyper+h".to_string());
         let (map, w) = KeyMap::new(&o);
         assert_eq!(w.len(), 2, "{w:?}");
-        assert_eq!(map.lookup(&KeyCombo::parse("f5").unwrap()), Some(Command::NextModel));
+        assert_eq!(
+            map.lookup(&KeyCombo::parse("f5").unwrap()),
+            Some(Command::NextModel)
+        );
         assert_eq!(map.lookup(&KeyCombo::parse("ctrl+n").unwrap()), None);
         assert_eq!(map.lookup(&KeyCombo::parse("ctrl+r").unwrap()), None);
         assert_eq!(map.label(Command::Help), "F1");

@@ -163,18 +163,35 @@ mod tests {
 
     #[test]
     fn wide_shows_everything_and_narrow_folds() {
-        let all = Visible { models: true, metrics: true, log: true };
+        let all = Visible {
+            models: true,
+            metrics: true,
+            log: true,
+        };
         let a = areas(Rect::new(0, 0, 160, 48), all, 1, 4);
         assert!(a.wide && a.models.is_some() && a.metrics.is_some() && a.log.is_some());
         assert_eq!(a.status, Rect::new(0, 47, 160, 1));
         assert_eq!(a.conversation.width, 160 - MODELS_W - SIDE_W);
-        let none = Visible { models: false, metrics: false, log: false };
+        let none = Visible {
+            models: false,
+            metrics: false,
+            log: false,
+        };
         let b = areas(Rect::new(0, 0, 80, 24), none, 1, 4);
         assert!(!b.wide && b.models.is_none());
         assert_eq!(b.conversation, Rect::new(0, 0, 80, 19));
         assert_eq!(b.live, Rect::new(0, 19, 80, 1));
         assert_eq!(b.composer, Rect::new(0, 20, 80, 3));
-        let c = areas(Rect::new(0, 0, 80, 24), Visible { models: false, metrics: true, log: true }, 1, 4);
+        let c = areas(
+            Rect::new(0, 0, 80, 24),
+            Visible {
+                models: false,
+                metrics: true,
+                log: true,
+            },
+            1,
+            4,
+        );
         let (m, l) = (c.metrics.unwrap(), c.log.unwrap());
         assert_eq!(c.conversation.height + m.height + l.height, 19);
     }

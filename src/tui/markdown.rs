@@ -280,7 +280,10 @@ impl<'a> Renderer<'a> {
             Tag::BlockQuote(_) => {
                 self.flush_inline();
                 let bar = ("▎ ".to_string(), self.theme.fg(Role::Muted));
-                self.containers.push(Container { first: None, rest: bar });
+                self.containers.push(Container {
+                    first: None,
+                    rest: bar,
+                });
                 let th = self.theme;
                 self.push_style(|s| s.patch(th.fg(Role::Muted)).add_modifier(Modifier::ITALIC));
             }
@@ -329,7 +332,10 @@ impl<'a> Renderer<'a> {
             Tag::Link { dest_url, .. } => {
                 self.link = Some(dest_url.to_string());
                 let th = self.theme;
-                self.push_style(|s| s.patch(th.fg(Role::Accent)).add_modifier(Modifier::UNDERLINED));
+                self.push_style(|s| {
+                    s.patch(th.fg(Role::Accent))
+                        .add_modifier(Modifier::UNDERLINED)
+                });
             }
             Tag::Image { dest_url, .. } => {
                 self.link = Some(dest_url.to_string());
@@ -409,7 +415,13 @@ impl<'a> Renderer<'a> {
             TagEnd::Link => {
                 self.styles.pop();
                 if let Some(url) = self.link.take() {
-                    let shown: String = self.inline.iter().rev().take(1).map(|(t, _)| t.clone()).collect();
+                    let shown: String = self
+                        .inline
+                        .iter()
+                        .rev()
+                        .take(1)
+                        .map(|(t, _)| t.clone())
+                        .collect();
                     if !url.is_empty() && shown != url {
                         let muted = self.theme.fg(Role::Muted);
                         self.inline.push((format!(" ({url})"), muted));
@@ -430,7 +442,11 @@ impl<'a> Renderer<'a> {
         let n = self.code_blocks;
         let muted = self.theme.fg(Role::Muted);
         let code_style = self.theme.fg(Role::Fg);
-        let label = if lang.is_empty() { String::new() } else { format!(" {lang}") };
+        let label = if lang.is_empty() {
+            String::new()
+        } else {
+            format!(" {lang}")
+        };
         self.emit(vec![(format!("┌─{label} ⟨{n}⟩"), muted)]);
         let code = code.replace('\t', TAB);
         let code = code.strip_suffix('\n').unwrap_or(&code);
@@ -439,7 +455,10 @@ impl<'a> Renderer<'a> {
             .and_then(|h| h.highlight(code, lang, self.theme));
         let rows: Vec<Vec<Piece>> = match highlighted {
             Some(rows) => rows,
-            None => code.split('\n').map(|l| vec![(l.to_string(), code_style)]).collect(),
+            None => code
+                .split('\n')
+                .map(|l| vec![(l.to_string(), code_style)])
+                .collect(),
         };
         let gutter = ("│ ".to_string(), muted);
         let avail = self.width.saturating_sub(self.prefix_width() + 2).max(1);
@@ -460,7 +479,10 @@ impl<'a> Renderer<'a> {
             return;
         }
         let sep_w = 3 * (ncols - 1);
-        let avail = self.width.saturating_sub(self.prefix_width() + sep_w).max(ncols);
+        let avail = self
+            .width
+            .saturating_sub(self.prefix_width() + sep_w)
+            .max(ncols);
         let mut widths = vec![MIN_COL; ncols];
         for row in &t.rows {
             for (i, cell) in row.iter().enumerate() {
@@ -537,7 +559,12 @@ fn hard_wrap(row: Vec<Piece>, width: usize) -> Vec<Vec<Piece>> {
 }
 
 /// Renders markdown to lines at most `width` wide. `highlighter` is `None` while streaming.
-pub fn render(text: &str, width: usize, theme: &Theme, highlighter: Option<&Highlighter>) -> Vec<Line<'static>> {
+pub fn render(
+    text: &str,
+    width: usize,
+    theme: &Theme,
+    highlighter: Option<&Highlighter>,
+) -> Vec<Line<'static>> {
     let mut r = Renderer {
         width: width.max(1),
         theme,
@@ -640,8 +667,23 @@ mod tests {
         assert_eq!(
             out,
             [
-                "Title", "", "Some text here.", "", "• one", "• two", "  1. deep", "", "▎ quoted",
-                "", "a   │ bb", "────┼────", "1   │ 2", "", "┌─ rust ⟨1⟩", "│ fn main() {}", "└─",
+                "Title",
+                "",
+                "Some text here.",
+                "",
+                "• one",
+                "• two",
+                "  1. deep",
+                "",
+                "▎ quoted",
+                "",
+                "a   │ bb",
+                "────┼────",
+                "1   │ 2",
+                "",
+                "┌─ rust ⟨1⟩",
+                "│ fn main() {}",
+                "└─",
             ]
         );
         assert_eq!(code_blocks(md), ["fn main() {}\n"]);

@@ -116,12 +116,17 @@ impl StatusView {
             return 0;
         };
         let mut total = 0u64;
-        for line in std::io::BufReader::new(f.take(len)).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(f.take(len))
+            .lines()
+            .map_while(Result::ok)
+        {
             if !line.contains("\"cost_usd\"") {
                 continue;
             }
             if let Ok(ev) = serde_json::from_str::<crate::router::RouteEvent>(&line)
-                && let crate::router::RouteEventKind::Done { cost_usd: Some(c), .. } = ev.kind
+                && let crate::router::RouteEventKind::Done {
+                    cost_usd: Some(c), ..
+                } = ev.kind
             {
                 total = total.saturating_add(c.pico());
             }
@@ -135,7 +140,9 @@ impl StatusView {
 
     /// True while some deployment counts down a cooldown (the UI then ticks once a second).
     pub fn any_cooling(&self) -> bool {
-        self.rows.iter().any(|r| matches!(r.health, Health::Cooling { .. }))
+        self.rows
+            .iter()
+            .any(|r| matches!(r.health, Health::Cooling { .. }))
     }
 }
 
@@ -183,7 +190,11 @@ pub fn fill_from_metrics(view: &mut StatusView, snapshot: &MetricsSnapshot) {
         row.latency_p95_ms = ms(d.latency_p95);
         row.tokens_per_s = d.tokens_per_s;
         // Unpriced successes make the total unknown unless something priced was spent.
-        row.cost_pico = if d.unpriced > 0 && d.cost.is_zero() { None } else { Some(d.cost.pico()) };
+        row.cost_pico = if d.unpriced > 0 && d.cost.is_zero() {
+            None
+        } else {
+            Some(d.cost.pico())
+        };
         row.in_flight = d.in_flight;
         row.latency_spark = d.latency_spark.clone();
         row.error_spark = d.error_spark.clone();
@@ -237,7 +248,11 @@ pub fn lines(view: &StatusView, session_cost: Option<u64>, theme: &Theme) -> Vec
             Some(e) if r.requests > 0 => format!("{:.0}%", 100.0 * e),
             _ => "–".to_string(),
         };
-        let err_style = if r.errors > 0 { theme.fg(Role::Error) } else { fg };
+        let err_style = if r.errors > 0 {
+            theme.fg(Role::Error)
+        } else {
+            fg
+        };
         let mut first = vec![
             Span::styled(format!("{dot} "), theme.fg(role)),
             Span::styled(r.id.clone(), fg.add_modifier(Modifier::BOLD)),
@@ -246,13 +261,21 @@ pub fn lines(view: &StatusView, session_cost: Option<u64>, theme: &Theme) -> Vec
             Span::styled(format!("{err_rate} err"), err_style),
         ];
         if let Health::Cooling { .. } | Health::Failing { .. } | Health::Unavailable = r.health {
-            first.push(Span::styled(format!("  {}", r.health.describe()), theme.fg(role)));
+            first.push(Span::styled(
+                format!("  {}", r.health.describe()),
+                theme.fg(role),
+            ));
         }
         if r.in_flight > 0 {
-            first.push(Span::styled(format!("  {} live", r.in_flight), theme.fg(Role::Info)));
+            first.push(Span::styled(
+                format!("  {} live", r.in_flight),
+                theme.fg(Role::Info),
+            ));
         }
         out.push(Line::from(first));
-        let tps = r.tokens_per_s.map_or("–".to_string(), |t| format!("{t:.0}"));
+        let tps = r
+            .tokens_per_s
+            .map_or("–".to_string(), |t| format!("{t:.0}"));
         let cost = match (r.cost_pico, r.price) {
             (None, None) => "$?".to_string(),
             (c, _) => fmt::cost(Some(c.unwrap_or(0))),
@@ -270,28 +293,56 @@ pub fn lines(view: &StatusView, session_cost: Option<u64>, theme: &Theme) -> Vec
             Span::styled("  rpm ", muted),
             Span::styled(limit(r.rpm_used.to_string(), r.rpm_limit), fg),
             Span::styled(" tpm ", muted),
-            Span::styled(limit(fmt::count(r.tpm_used), r.tpm_limit.map(fmt::count)), fg),
+            Span::styled(
+                limit(fmt::count(r.tpm_used), r.tpm_limit.map(fmt::count)),
+                fg,
+            ),
             Span::styled(" lat ", muted),
-            Span::styled(sparkline(&r.latency_spark, SPARK_WIDTH), theme.fg(Role::Info)),
+            Span::styled(
+                sparkline(&r.latency_spark, SPARK_WIDTH),
+                theme.fg(Role::Info),
+            ),
             Span::styled(" err ", muted),
-            Span::styled(sparkline(&r.error_spark, SPARK_WIDTH), theme.fg(Role::Error)),
+            Span::styled(
+                sparkline(&r.error_spark, SPARK_WIDTH),
+                theme.fg(Role::Error),
+            ),
         ]));
     }
     out.push(Line::from(vec![
         Span::styled("session ", muted),
-        Span::styled(fmt::cost(session_cost), theme.fg(Role::Accent).add_modifier(Modifier::BOLD)),
+        Span::styled(
+            fmt::cost(session_cost),
+            theme.fg(Role::Accent).add_modifier(Modifier::BOLD),
+        ),
         Span::styled("  all time ", muted),
-        Span::styled(fmt::cost(view.earlier_cost_pico.map(|e| e + view.run_cost_pico)), fg),
+        Span::styled(
+            fmt::cost(view.earlier_cost_pico.map(|e| e + view.run_cost_pico)),
+            fg,
+        ),
     ]));
     out
 }
 
 /// Draws the pane.
-pub fn render(view: &StatusView, session_cost: Option<u64>, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool, scroll: usize) {
+pub fn render(
+    view: &StatusView,
+    session_cost: Option<u64>,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+    focused: bool,
+    scroll: usize,
+) {
     let block = super::view::pane_block(theme, "Metrics", focused);
     let inner = block.inner(area);
     block.render(area, buf);
-    for (i, l) in lines(view, session_cost, theme).iter().skip(scroll).take(inner.height as usize).enumerate() {
+    for (i, l) in lines(view, session_cost, theme)
+        .iter()
+        .skip(scroll)
+        .take(inner.height as usize)
+        .enumerate()
+    {
         buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
     }
 }

@@ -54,11 +54,14 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
     highlight::warm_up();
     let depth = theme::ColorDepth::detect();
     let user_themes = crate::config::config_dir().map(|d| d.join("themes"));
-    let (theme, theme_warning) = theme::Theme::load(cfg.app.theme.as_deref(), user_themes.as_deref(), depth);
+    let (theme, theme_warning) =
+        theme::Theme::load(cfg.app.theme.as_deref(), user_themes.as_deref(), depth);
     let (mut app, mut warnings) = App::new(&cfg, theme, Instant::now(), SystemTime::now);
     warnings.extend(theme_warning);
     if config_warnings > 0 {
-        warnings.push(format!("{config_warnings} config warning(s): run `llmux check`"));
+        warnings.push(format!(
+            "{config_warnings} config warning(s): run `llmux check`"
+        ));
     }
     let store = SessionStore::default_location();
     let loaded = open_session(store.as_ref(), session.as_deref());
@@ -81,7 +84,10 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
 }
 
 /// `--session NAME` (created when new), else the most recently used conversation.
-fn open_session(store: Option<&SessionStore>, name: Option<&str>) -> Result<Option<LoadedSession>, String> {
+fn open_session(
+    store: Option<&SessionStore>,
+    name: Option<&str>,
+) -> Result<Option<LoadedSession>, String> {
     let Some(store) = store else {
         return Ok(None);
     };

@@ -91,7 +91,11 @@ pub fn fuzzy_score(needle: &str, hay: &str) -> Option<i64> {
         if last.is_some_and(|l| l + 1 == found) {
             score += 5;
         }
-        if found == 0 || hay.get(found.wrapping_sub(1)).is_some_and(|c| !c.is_alphanumeric()) {
+        if found == 0
+            || hay
+                .get(found.wrapping_sub(1))
+                .is_some_and(|c| !c.is_alphanumeric())
+        {
             score += 3;
         }
         last = Some(found);
@@ -123,7 +127,10 @@ impl PickerState {
         let rows = visible_rows(groups, "");
         PickerState {
             filter: String::new(),
-            selected: rows.iter().position(|r| *r == Row::Group(current)).unwrap_or(0),
+            selected: rows
+                .iter()
+                .position(|r| *r == Row::Group(current))
+                .unwrap_or(0),
         }
     }
 
@@ -156,7 +163,9 @@ impl PickerState {
 
     /// The group the selection is in.
     pub fn chosen(&self, groups: &[GroupInfo]) -> Option<usize> {
-        visible_rows(groups, &self.filter).get(self.selected).map(|r| r.group())
+        visible_rows(groups, &self.filter)
+            .get(self.selected)
+            .map(|r| r.group())
     }
 }
 
@@ -169,7 +178,16 @@ pub fn favorite(groups: &[GroupInfo], n: usize) -> Option<usize> {
 /// `compact` (the side pane) leaves out the strategy and shows health instead of the price
 /// when a deployment is not healthy.
 #[allow(clippy::too_many_arguments)]
-pub fn list_lines(groups: &[GroupInfo], rows: &[Row], status: &StatusView, current: usize, selected: Option<usize>, strategy: &str, theme: &Theme, compact: bool) -> Vec<Line<'static>> {
+pub fn list_lines(
+    groups: &[GroupInfo],
+    rows: &[Row],
+    status: &StatusView,
+    current: usize,
+    selected: Option<usize>,
+    strategy: &str,
+    theme: &Theme,
+    compact: bool,
+) -> Vec<Line<'static>> {
     let muted = theme.fg(Role::Muted);
     let fg = theme.fg(Role::Fg);
     let mut out = Vec::new();
@@ -192,7 +210,10 @@ pub fn list_lines(groups: &[GroupInfo], rows: &[Row], status: &StatusView, curre
                     spans.push(Span::styled(format!("  {strategy}"), muted));
                 }
                 if !g.fallbacks.is_empty() {
-                    spans.push(Span::styled(format!(" ↪ {}", g.fallbacks.join(", ")), muted));
+                    spans.push(Span::styled(
+                        format!(" ↪ {}", g.fallbacks.join(", ")),
+                        muted,
+                    ));
                 }
             }
             Row::Deployment(gi, di) => {
@@ -205,18 +226,27 @@ pub fn list_lines(groups: &[GroupInfo], rows: &[Row], status: &StatusView, curre
                 spans.push(Span::styled(id.clone(), fg));
                 let healthy = health == super::metrics::Health::Healthy;
                 if !compact || healthy {
-                    let price = row.and_then(|r| r.price).map_or("price ?".to_string(), |(i, o)| {
-                        let out = fmt::per_million(o);
-                        if compact {
-                            format!("{}/{}", fmt::per_million(i), out.trim_start_matches('$'))
-                        } else {
-                            format!("{}/{out} per M", fmt::per_million(i))
-                        }
-                    });
+                    let price =
+                        row.and_then(|r| r.price)
+                            .map_or("price ?".to_string(), |(i, o)| {
+                                let out = fmt::per_million(o);
+                                if compact {
+                                    format!(
+                                        "{}/{}",
+                                        fmt::per_million(i),
+                                        out.trim_start_matches('$')
+                                    )
+                                } else {
+                                    format!("{}/{out} per M", fmt::per_million(i))
+                                }
+                            });
                     spans.push(Span::styled(format!(" {price}"), muted));
                 }
                 if !healthy {
-                    spans.push(Span::styled(format!(" {}", health.describe()), theme.fg(role)));
+                    spans.push(Span::styled(
+                        format!(" {}", health.describe()),
+                        theme.fg(role),
+                    ));
                 }
             }
         }
@@ -231,7 +261,17 @@ pub fn list_lines(groups: &[GroupInfo], rows: &[Row], status: &StatusView, curre
 
 /// Draws the side pane (no filter; the selection shows only when focused).
 #[allow(clippy::too_many_arguments)]
-pub fn render_pane(groups: &[GroupInfo], status: &StatusView, current: usize, selected: usize, strategy: &str, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool) {
+pub fn render_pane(
+    groups: &[GroupInfo],
+    status: &StatusView,
+    current: usize,
+    selected: usize,
+    strategy: &str,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+    focused: bool,
+) {
     let block = super::view::pane_block(theme, &format!("Models · {strategy}"), focused);
     let inner = block.inner(area);
     block.render(area, buf);
@@ -239,7 +279,12 @@ pub fn render_pane(groups: &[GroupInfo], status: &StatusView, current: usize, se
     let sel = focused.then_some(selected);
     let lines = list_lines(groups, &rows, status, current, sel, strategy, theme, true);
     let skip = scroll_for(selected, lines.len(), inner.height as usize);
-    for (i, l) in lines.iter().skip(skip).take(inner.height as usize).enumerate() {
+    for (i, l) in lines
+        .iter()
+        .skip(skip)
+        .take(inner.height as usize)
+        .enumerate()
+    {
         buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
     }
 }
@@ -255,18 +300,39 @@ fn scroll_for(selected: usize, len: usize, height: usize) -> usize {
 
 /// Draws the overlay centered in `area`.
 #[allow(clippy::too_many_arguments)]
-pub fn render_overlay(state: &PickerState, groups: &[GroupInfo], status: &StatusView, current: usize, strategy: &str, area: Rect, buf: &mut Buffer, theme: &Theme) {
+pub fn render_overlay(
+    state: &PickerState,
+    groups: &[GroupInfo],
+    status: &StatusView,
+    current: usize,
+    strategy: &str,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+) {
     let rows = visible_rows(groups, &state.filter);
-    let lines = list_lines(groups, &rows, status, current, Some(state.selected), strategy, theme, false);
+    let lines = list_lines(
+        groups,
+        &rows,
+        status,
+        current,
+        Some(state.selected),
+        strategy,
+        theme,
+        false,
+    );
     let width = OVERLAY_WIDTH.min(area.width.saturating_sub(2));
-    let height = (lines.len() as u16 + 5).min(area.height.saturating_sub(2)).max(6);
+    let height = (lines.len() as u16 + 5)
+        .min(area.height.saturating_sub(2))
+        .max(6);
     let rect = super::view::centered(area, width, height);
     Clear.render(rect, buf);
-    let block = super::view::pane_block(theme, "Pick a model", true)
-        .title_bottom(Line::from(Span::styled(
+    let block = super::view::pane_block(theme, "Pick a model", true).title_bottom(Line::from(
+        Span::styled(
             " type to filter · ↑↓ · Enter select · 1-9 favorites · Esc close ",
             theme.fg(Role::Muted),
-        )));
+        ),
+    ));
     let inner = block.inner(rect);
     block.style(theme.base_style()).render(rect, buf);
     if inner.height == 0 {
@@ -316,7 +382,10 @@ mod tests {
         p.set_filter(&gs, "sm".into());
         assert_eq!(p.chosen(&gs), Some(1));
         p.set_filter(&gs, "flaky".into());
-        assert_eq!(visible_rows(&gs, "flaky"), [Row::Group(0), Row::Deployment(0, 1)]);
+        assert_eq!(
+            visible_rows(&gs, "flaky"),
+            [Row::Group(0), Row::Deployment(0, 1)]
+        );
         assert_eq!(p.chosen(&gs), Some(0));
         p.set_filter(&gs, "lcl".into());
         assert_eq!(p.chosen(&gs), Some(2));

@@ -20,9 +20,10 @@ pub fn style_of(ev: &RouteEvent, theme: &Theme) -> Style {
     match ev.kind {
         RouteEventKind::Done { .. } => theme.fg(Role::Success),
         RouteEventKind::Failure { .. } | RouteEventKind::Failed { .. } => theme.fg(Role::Error),
-        RouteEventKind::Retry { .. } | RouteEventKind::Cooldown { .. } | RouteEventKind::Unavailable { .. } | RouteEventKind::MidStream { .. } => {
-            theme.fg(Role::Warning)
-        }
+        RouteEventKind::Retry { .. }
+        | RouteEventKind::Cooldown { .. }
+        | RouteEventKind::Unavailable { .. }
+        | RouteEventKind::MidStream { .. } => theme.fg(Role::Warning),
         RouteEventKind::Fallback { .. } => theme.fg(Role::Warning).add_modifier(Modifier::BOLD),
         RouteEventKind::Attempt | RouteEventKind::FirstToken { .. } => theme.fg(Role::Info),
         RouteEventKind::Request { .. } => theme.fg(Role::Fg),
@@ -34,12 +35,19 @@ fn event_lines(ev: &RouteEvent, width: usize, theme: &Theme) -> Vec<Line<'static
     let stamp = format!("{:>6} ", super::fmt::ms_short(ev.elapsed_ms));
     let text = escape_controls(&ev.describe()).into_owned();
     let indent = stamp.chars().count();
-    let wrapped = wrap_pieces(&[(text, style_of(ev, theme))], width.saturating_sub(indent).max(1));
+    let wrapped = wrap_pieces(
+        &[(text, style_of(ev, theme))],
+        width.saturating_sub(indent).max(1),
+    );
     wrapped
         .into_iter()
         .enumerate()
         .map(|(i, pieces)| {
-            let lead = if i == 0 { stamp.clone() } else { " ".repeat(indent) };
+            let lead = if i == 0 {
+                stamp.clone()
+            } else {
+                " ".repeat(indent)
+            };
             let mut spans = vec![Span::styled(lead, theme.fg(Role::Muted))];
             spans.extend(pieces.into_iter().map(|(t, s)| Span::styled(t, s)));
             Line::from(spans)
@@ -52,7 +60,11 @@ pub fn render(log: &RouteLog, area: Rect, buf: &mut Buffer, theme: &Theme, focus
     let mut block = super::view::pane_block(theme, "Routing log", focused);
     if log.scroll > 0 {
         block = block.title_bottom(
-            Line::from(Span::styled(format!(" ↓ {} newer ", log.scroll), theme.fg(Role::Warning))).right_aligned(),
+            Line::from(Span::styled(
+                format!(" ↓ {} newer ", log.scroll),
+                theme.fg(Role::Warning),
+            ))
+            .right_aligned(),
         );
     }
     let inner = block.inner(area);

@@ -67,11 +67,19 @@ fn set_panic_draft(path: Option<PathBuf>, draft: String) {
 fn enter(mouse: bool) -> std::io::Result<Term> {
     enable_raw_mode()?;
     let mut out = std::io::stdout();
-    execute!(out, EnterAlternateScreen, EnableBracketedPaste, cursor::Hide)?;
+    execute!(
+        out,
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        cursor::Hide
+    )?;
     if mouse {
         execute!(out, EnableMouseCapture)?;
     }
-    Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(OUT_BUFFER, std::io::stdout())))
+    Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
+        OUT_BUFFER,
+        std::io::stdout(),
+    )))
 }
 
 /// Gives the terminal back; every step is tried even if one fails (the terminal may be gone).
@@ -202,7 +210,11 @@ impl Runner {
 
     fn run(&mut self, effect: Effect, term: &mut Term) -> Option<Action> {
         match effect {
-            Effect::StartChat { tag, group, request } => {
+            Effect::StartChat {
+                tag,
+                group,
+                request,
+            } => {
                 self.requests.retain(|_, h| !h.is_finished());
                 let mut stream = self.router.chat(&group, request);
                 let tx = self.tx.clone();
@@ -229,7 +241,9 @@ impl Runner {
                 let w = self.writer.as_mut()?;
                 match w.append(&record) {
                     Ok(()) => None,
-                    Err(e) => Some(Action::Copied(Err(format!("cannot save the conversation: {e}")))),
+                    Err(e) => Some(Action::Copied(Err(format!(
+                        "cannot save the conversation: {e}"
+                    )))),
                 }
             }
             Effect::SwitchSession(name) => {
@@ -244,13 +258,15 @@ impl Runner {
                 Some(s) => s.load(&name).map_err(|e| e.to_string()),
                 None => Err("no data directory".to_string()),
             })),
-            Effect::Copy(text) => Some(Action::Copied(clipboard::osc52(&text, self.mux).and_then(|seq| {
-                let out = term.backend_mut();
-                out.write_all(seq.as_bytes())
-                    .and_then(|()| out.flush())
-                    .map(|()| text.chars().count())
-                    .map_err(|e| e.to_string())
-            }))),
+            Effect::Copy(text) => Some(Action::Copied(clipboard::osc52(&text, self.mux).and_then(
+                |seq| {
+                    let out = term.backend_mut();
+                    out.write_all(seq.as_bytes())
+                        .and_then(|()| out.flush())
+                        .map(|()| text.chars().count())
+                        .map_err(|e| e.to_string())
+                },
+            ))),
             Effect::OpenEditor(draft) => Some(Action::EditorDone(self.edit(draft, term))),
             Effect::RefreshStatus => Some(Action::Status(self.status())),
             Effect::Quit => None,
@@ -284,7 +300,12 @@ impl Runner {
         })();
         let _ = std::fs::remove_file(&path);
         let _ = enable_raw_mode();
-        let _ = execute!(std::io::stdout(), EnterAlternateScreen, EnableBracketedPaste, cursor::Hide);
+        let _ = execute!(
+            std::io::stdout(),
+            EnterAlternateScreen,
+            EnableBracketedPaste,
+            cursor::Hide
+        );
         let _ = term.clear();
         self.input = Some(spawn_input(self.tx.clone()));
         result
@@ -292,7 +313,12 @@ impl Runner {
 }
 
 /// Runs the TUI on `router` with `app` until quit. The terminal is restored before returning.
-pub async fn run_loop(router: Router, mut app: App, store: Option<SessionStore>, mouse: bool) -> std::io::Result<()> {
+pub async fn run_loop(
+    router: Router,
+    mut app: App,
+    store: Option<SessionStore>,
+    mouse: bool,
+) -> std::io::Result<()> {
     install_panic_hook();
     let mut term = enter(mouse)?;
     let (tx, mut rx) = mpsc::channel(CHANNEL);
@@ -322,7 +348,12 @@ pub async fn run_loop(router: Router, mut app: App, store: Option<SessionStore>,
     result
 }
 
-async fn ui_loop(app: &mut App, runner: &mut Runner, rx: &mut mpsc::Receiver<Action>, term: &mut Term) -> std::io::Result<()> {
+async fn ui_loop(
+    app: &mut App,
+    runner: &mut Runner,
+    rx: &mut mpsc::Receiver<Action>,
+    term: &mut Term,
+) -> std::io::Result<()> {
     let mut last_draw: Option<Instant> = None;
     let mut next_tick: Option<Instant> = None;
     let mut queue: VecDeque<Action> = VecDeque::new();
@@ -378,7 +409,10 @@ async fn ui_loop(app: &mut App, runner: &mut Runner, rx: &mut mpsc::Receiver<Act
         }
         let draft = app.draft();
         if draft != last_draft {
-            set_panic_draft(runner.writer.as_ref().map(|w| w.path().to_path_buf()), draft.clone());
+            set_panic_draft(
+                runner.writer.as_ref().map(|w| w.path().to_path_buf()),
+                draft.clone(),
+            );
             last_draft = draft;
         }
     }

@@ -18,7 +18,14 @@ const WIDTH: u16 = 90;
 const KB: f64 = 1024.0;
 
 /// Draws the overlay centered in `area`.
-pub fn render(list: Option<&Result<Vec<SessionInfo>, String>>, selected: usize, current: &str, area: Rect, buf: &mut Buffer, theme: &Theme) {
+pub fn render(
+    list: Option<&Result<Vec<SessionInfo>, String>>,
+    selected: usize,
+    current: &str,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+) {
     let width = WIDTH.min(area.width.saturating_sub(2));
     let n = match list {
         Some(Ok(l)) => l.len(),
@@ -28,23 +35,40 @@ pub fn render(list: Option<&Result<Vec<SessionInfo>, String>>, selected: usize, 
     let rect = super::view::centered(area, width, height);
     Clear.render(rect, buf);
     let block = super::view::pane_block(theme, "Conversations", true).title_bottom(
-        Line::from(Span::styled(" ↑↓ · Enter open · Esc close ", theme.fg(Role::Muted))).right_aligned(),
+        Line::from(Span::styled(
+            " ↑↓ · Enter open · Esc close ",
+            theme.fg(Role::Muted),
+        ))
+        .right_aligned(),
     );
     let inner = block.inner(rect);
     block.style(theme.base_style()).render(rect, buf);
     let muted = theme.fg(Role::Muted);
     let items = match list {
         None => {
-            buf.set_line(inner.x, inner.y, &Line::from(Span::styled("reading…", muted)), inner.width);
+            buf.set_line(
+                inner.x,
+                inner.y,
+                &Line::from(Span::styled("reading…", muted)),
+                inner.width,
+            );
             return;
         }
         Some(Err(e)) => {
-            let l = Line::from(Span::styled(format!("cannot list sessions: {e}"), theme.fg(Role::Error)));
+            let l = Line::from(Span::styled(
+                format!("cannot list sessions: {e}"),
+                theme.fg(Role::Error),
+            ));
             buf.set_line(inner.x, inner.y, &l, inner.width);
             return;
         }
         Some(Ok(items)) if items.is_empty() => {
-            buf.set_line(inner.x, inner.y, &Line::from(Span::styled("no saved conversations yet", muted)), inner.width);
+            buf.set_line(
+                inner.x,
+                inner.y,
+                &Line::from(Span::styled("no saved conversations yet", muted)),
+                inner.width,
+            );
             return;
         }
         Some(Ok(items)) => items,
@@ -56,7 +80,10 @@ pub fn render(list: Option<&Result<Vec<SessionInfo>, String>>, selected: usize, 
         let mut line = Line::from(vec![
             Span::styled(mark, theme.fg(Role::Accent)),
             Span::styled(format!("{:<20}", s.name), theme.fg(Role::Fg)),
-            Span::styled(format!("{:>8}  ", format!("{:.1} KB", s.bytes as f64 / KB)), muted),
+            Span::styled(
+                format!("{:>8}  ", format!("{:.1} KB", s.bytes as f64 / KB)),
+                muted,
+            ),
             Span::styled(escape_controls(&s.preview).into_owned(), theme.fg(Role::Fg)),
         ]);
         if i == selected {

@@ -21,7 +21,10 @@ pub const DEFAULT_THEME: &str = "default";
 pub const BUILTIN_THEMES: &[(&str, &str)] = &[
     ("default", include_str!("../../themes/default.yaml")),
     ("light", include_str!("../../themes/light.yaml")),
-    ("high-contrast", include_str!("../../themes/high-contrast.yaml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.yaml"),
+    ),
     ("nord", include_str!("../../themes/nord.yaml")),
 ];
 
@@ -191,9 +194,8 @@ impl Theme {
     pub fn parse(text: &str, depth: ColorDepth) -> Result<Theme, String> {
         let f: ThemeFile = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         let raw = [
-            &f.base00, &f.base01, &f.base02, &f.base03, &f.base04, &f.base05, &f.base06,
-            &f.base07, &f.base08, &f.base09, &f.base0a, &f.base0b, &f.base0c, &f.base0d,
-            &f.base0e, &f.base0f,
+            &f.base00, &f.base01, &f.base02, &f.base03, &f.base04, &f.base05, &f.base06, &f.base07,
+            &f.base08, &f.base09, &f.base0a, &f.base0b, &f.base0c, &f.base0d, &f.base0e, &f.base0f,
         ];
         let mut base = [(0, 0, 0); 16];
         for (i, hex) in raw.iter().enumerate() {
@@ -221,7 +223,11 @@ impl Theme {
 
     /// The theme named `name`: a file `<name>.yaml` in `user_dir` wins over a built-in one.
     /// Unknown or broken themes fall back to the default, with the reason.
-    pub fn load(name: Option<&str>, user_dir: Option<&Path>, depth: ColorDepth) -> (Theme, Option<String>) {
+    pub fn load(
+        name: Option<&str>,
+        user_dir: Option<&Path>,
+        depth: ColorDepth,
+    ) -> (Theme, Option<String>) {
         let name = name.unwrap_or(DEFAULT_THEME);
         let mut warning = None;
         if let Some(dir) = user_dir {
@@ -291,7 +297,9 @@ impl Theme {
     pub fn fg(&self, role: Role) -> Style {
         if self.is_mono() {
             return match role {
-                Role::Accent | Role::Heading | Role::User => Style::new().add_modifier(Modifier::BOLD),
+                Role::Accent | Role::Heading | Role::User => {
+                    Style::new().add_modifier(Modifier::BOLD)
+                }
                 Role::Error => Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
                 Role::Warning => Style::new().add_modifier(Modifier::UNDERLINED),
                 Role::Muted | Role::Border => Style::new().add_modifier(Modifier::DIM),
@@ -306,9 +314,9 @@ impl Theme {
     /// own background and foreground are kept (the palette's are unknown there).
     pub fn base_style(&self) -> Style {
         match self.depth {
-            ColorDepth::TrueColor | ColorDepth::Ansi256 => {
-                Style::new().fg(self.color(Role::Fg)).bg(self.color(Role::Bg))
-            }
+            ColorDepth::TrueColor | ColorDepth::Ansi256 => Style::new()
+                .fg(self.color(Role::Fg))
+                .bg(self.color(Role::Bg)),
             ColorDepth::Ansi16 | ColorDepth::Mono => Style::new(),
         }
     }
@@ -388,7 +396,9 @@ fn resolve_ref(value: &str, base: &[Rgb; 16]) -> Option<Rgb> {
     if let Some(slot) = v.strip_prefix("base")
         && slot.len() == 2
     {
-        return usize::from_str_radix(slot, 16).ok().and_then(|i| base.get(i).copied());
+        return usize::from_str_radix(slot, 16)
+            .ok()
+            .and_then(|i| base.get(i).copied());
     }
     parse_hex(v)
 }
@@ -469,9 +479,18 @@ mod tests {
 
     #[test]
     fn depth_from_env() {
-        assert_eq!(ColorDepth::from_env("1", "truecolor", "xterm"), ColorDepth::Mono);
-        assert_eq!(ColorDepth::from_env("", "truecolor", "xterm"), ColorDepth::TrueColor);
-        assert_eq!(ColorDepth::from_env("", "", "xterm-256color"), ColorDepth::Ansi256);
+        assert_eq!(
+            ColorDepth::from_env("1", "truecolor", "xterm"),
+            ColorDepth::Mono
+        );
+        assert_eq!(
+            ColorDepth::from_env("", "truecolor", "xterm"),
+            ColorDepth::TrueColor
+        );
+        assert_eq!(
+            ColorDepth::from_env("", "", "xterm-256color"),
+            ColorDepth::Ansi256
+        );
         assert_eq!(ColorDepth::from_env("", "", "xterm"), ColorDepth::Ansi16);
     }
 

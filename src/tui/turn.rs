@@ -77,7 +77,10 @@ impl App {
         }
         if self.inflight.is_some() {
             let cancel = self.keymap.label(super::action::Command::Cancel);
-            self.toast(format!("an answer is still streaming · {cancel} cancels it"), true);
+            self.toast(
+                format!("an answer is still streaming · {cancel} cancels it"),
+                true,
+            );
             return Vec::new();
         }
         self.sent.push(text.clone());
@@ -108,7 +111,11 @@ impl App {
             self.toast("an answer is still streaming", true);
             return Vec::new();
         }
-        let Some(last_user) = self.entries.iter().rposition(|e| matches!(e, Entry::User(_))) else {
+        let Some(last_user) = self
+            .entries
+            .iter()
+            .rposition(|e| matches!(e, Entry::User(_)))
+        else {
             self.toast("nothing to regenerate yet", true);
             return Vec::new();
         };
@@ -179,7 +186,9 @@ impl App {
             a.state = state;
             a.deployment = f.deployment.clone();
             a.answered_group = Some(f.routed_group.clone());
-            a.ttft_ms = f.first_token.map(|t| t.duration_since(f.started).as_millis() as u64);
+            a.ttft_ms = f
+                .first_token
+                .map(|t| t.duration_since(f.started).as_millis() as u64);
             a.total_ms = Some(now.duration_since(f.started).as_millis() as u64);
             a.badges = f.badges;
             fx.push(Effect::Persist(Record::Answer(a.clone())));
@@ -188,7 +197,12 @@ impl App {
         fx
     }
 
-    pub(crate) fn chat_event(&mut self, tag: RequestTag, event: ChatEvent, at: Instant) -> Vec<Effect> {
+    pub(crate) fn chat_event(
+        &mut self,
+        tag: RequestTag,
+        event: ChatEvent,
+        at: Instant,
+    ) -> Vec<Effect> {
         let current = self.inflight.as_ref().is_some_and(|f| f.tag == tag);
         if !current {
             // A late event of a cancelled or replaced request.
@@ -277,7 +291,9 @@ impl App {
                             a.error = Some(e.message.clone());
                             a.deployment = f.deployment.clone();
                             a.answered_group = Some(f.routed_group.clone());
-                            a.ttft_ms = f.first_token.map(|t| t.duration_since(f.started).as_millis() as u64);
+                            a.ttft_ms = f
+                                .first_token
+                                .map(|t| t.duration_since(f.started).as_millis() as u64);
                             a.total_ms = Some(at.duration_since(f.started).as_millis() as u64);
                             a.badges.retried |= e.attempts.len() > 1;
                             unknown_cost = f.first_token.is_some();
@@ -316,11 +332,17 @@ fn route_news(f: &mut InFlight, ev: &crate::router::RouteEvent) {
         }
         RouteEventKind::Failure { class, status, .. } => {
             let status = status.map(|s| format!(" {s}")).unwrap_or_default();
-            f.news = Some(format!("{} failed: {class}{status}", dep.as_deref().unwrap_or("?")));
+            f.news = Some(format!(
+                "{} failed: {class}{status}",
+                dep.as_deref().unwrap_or("?")
+            ));
         }
         RouteEventKind::Retry { delay_ms } => {
             let base = f.news.take().unwrap_or_default();
-            f.news = Some(format!("{base} · retry in {:.1}s", *delay_ms as f64 / 1000.0));
+            f.news = Some(format!(
+                "{base} · retry in {:.1}s",
+                *delay_ms as f64 / 1000.0
+            ));
         }
         RouteEventKind::Cooldown { secs, .. } => {
             let base = f.news.take().unwrap_or_default();

@@ -32,16 +32,28 @@ pub fn pane_block<'a>(theme: &Theme, title: &str, focused: bool) -> Block<'a> {
     };
     let marker = if focused { "▸ " } else { "" };
     Block::bordered()
-        .border_type(if focused { BorderType::Thick } else { BorderType::Rounded })
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Rounded
+        })
         .border_style(theme.border(focused))
-        .title(Line::from(Span::styled(format!(" {marker}{title} "), title_style)))
+        .title(Line::from(Span::styled(
+            format!(" {marker}{title} "),
+            title_style,
+        )))
 }
 
 /// A `width` x `height` rectangle centered in `area`.
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
-    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
 }
 
 /// Draws the whole screen.
@@ -80,7 +92,15 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         );
     }
     if let Some(r) = a.metrics {
-        metrics::render(&app.status, app.session_cost(), r, buf, theme, app.focus == Focus::Metrics, app.metrics_scroll);
+        metrics::render(
+            &app.status,
+            app.session_cost(),
+            r,
+            buf,
+            theme,
+            app.focus == Focus::Metrics,
+            app.metrics_scroll,
+        );
     }
     if let Some(r) = a.log {
         routelog::render(&app.log, r, buf, theme, app.focus == Focus::Log);
@@ -94,9 +114,16 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     render_composer(app, a.composer, buf);
     render_status(app, a.status, buf);
     match &app.overlay {
-        Some(Overlay::Picker(p)) => {
-            picker::render_overlay(p, &app.groups, &app.status, app.current, app.strategy, area, buf, theme)
-        }
+        Some(Overlay::Picker(p)) => picker::render_overlay(
+            p,
+            &app.groups,
+            &app.status,
+            app.current,
+            app.strategy,
+            area,
+            buf,
+            theme,
+        ),
         Some(Overlay::Help { scroll }) => help::render(&app.keymap, *scroll, area, buf, theme),
         Some(Overlay::Sessions { list, selected }) => {
             sessions::render(list.as_ref(), *selected, &app.session, area, buf, theme)
@@ -112,15 +139,25 @@ pub fn live_summary(app: &App) -> Line<'static> {
     let accent = theme.fg(Role::Accent);
     let Some(f) = &app.inflight else {
         return match last_answer(app) {
-            Some(text) => Line::from(vec![Span::styled("● ", theme.fg(Role::Success)), Span::styled(text, muted)]),
+            Some(text) => Line::from(vec![
+                Span::styled("● ", theme.fg(Role::Success)),
+                Span::styled(text, muted),
+            ]),
             None => Line::from(Span::styled("idle", muted)),
         };
     };
     let elapsed = app.now.duration_since(f.started).as_millis() as u64;
     let frame = SPINNER[(elapsed / TICK.as_millis() as u64) as usize % SPINNER.len()];
-    let who = f.deployment.clone().unwrap_or_else(|| f.routed_group.clone());
+    let who = f
+        .deployment
+        .clone()
+        .unwrap_or_else(|| f.routed_group.clone());
     let Some(first) = f.first_token else {
-        let attempt = if f.attempt > 0 { format!(" · attempt {}", f.attempt) } else { String::new() };
+        let attempt = if f.attempt > 0 {
+            format!(" · attempt {}", f.attempt)
+        } else {
+            String::new()
+        };
         let mut spans = vec![
             Span::styled(format!("{frame} "), accent),
             Span::styled(format!("waiting for {who}"), theme.fg(Role::Fg)),
@@ -141,13 +178,19 @@ pub fn live_summary(app: &App) -> Line<'static> {
     };
     let mut spans = vec![
         Span::styled(format!("{frame} "), accent),
-        Span::styled(format!("{who} "), theme.fg(Role::Fg).add_modifier(Modifier::BOLD)),
+        Span::styled(
+            format!("{who} "),
+            theme.fg(Role::Fg).add_modifier(Modifier::BOLD),
+        ),
         Span::styled(format!("~{tokens} tok · "), muted),
         Span::styled(rate, theme.fg(Role::Info)),
         Span::styled(format!(" · {}", fmt::ms(elapsed)), muted),
     ];
     if f.reasoning_chars > 0 {
-        spans.push(Span::styled(format!(" · thought {} chars", f.reasoning_chars), muted));
+        spans.push(Span::styled(
+            format!(" · thought {} chars", f.reasoning_chars),
+            muted,
+        ));
     }
     if let Some(n) = &f.news {
         spans.push(Span::styled(format!(" · {n}"), theme.fg(Role::Warning)));
@@ -199,12 +242,18 @@ fn render_live(app: &App, area: Rect, buf: &mut Buffer) {
     }
     // Only the tail is wrapped: a long answer costs no more per frame than a short one.
     let tail_start = text.len().saturating_sub(rows * inner.width as usize * 2);
-    let tail_start = (tail_start..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+    let tail_start = (tail_start..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
     let tail = escape_controls(&text[tail_start..]).replace('\t', "    ");
     let lines = wrap_pieces(&[(tail, theme.fg(Role::Fg))], inner.width as usize);
     let start = lines.len().saturating_sub(rows);
     for (i, l) in lines[start..].iter().enumerate() {
-        let line = Line::from(l.iter().map(|(t, s)| Span::styled(t.clone(), *s)).collect::<Vec<_>>());
+        let line = Line::from(
+            l.iter()
+                .map(|(t, s)| Span::styled(t.clone(), *s))
+                .collect::<Vec<_>>(),
+        );
         buf.set_line(inner.x, inner.y + 1 + i as u16, &line, inner.width);
     }
 }
@@ -212,7 +261,11 @@ fn render_live(app: &App, area: Rect, buf: &mut Buffer) {
 fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = &app.theme;
     let focused = app.focus == Focus::Composer;
-    let mut block = pane_block(theme, &format!("Message → {}", app.current_group()), focused);
+    let mut block = pane_block(
+        theme,
+        &format!("Message → {}", app.current_group()),
+        focused,
+    );
     if area.width > 60 {
         block = block.title(
             Line::from(Span::styled(
@@ -262,14 +315,21 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         left.push(Span::styled(" ", base));
     }
-    left.push(Span::styled(format!("· session {} ", fmt::cost(app.session_cost())), base));
+    left.push(Span::styled(
+        format!("· session {} ", fmt::cost(app.session_cost())),
+        base,
+    ));
     let left = Line::from(left);
     buf.set_line(area.x, area.y, &left, area.width);
     let room = (area.width as usize).saturating_sub(left.width() + 1);
     let right = match &app.toast {
         Some(t) => Line::from(Span::styled(
             format!(" {} ", t.text),
-            if t.error { theme.badge(Role::Error) } else { base.add_modifier(Modifier::BOLD) },
+            if t.error {
+                theme.badge(Role::Error)
+            } else {
+                base.add_modifier(Modifier::BOLD)
+            },
         )),
         None => {
             // As many hints as fit, most important first.

@@ -124,14 +124,25 @@ impl Harness {
         let fx = self.press(KeyCode::Enter);
         fx.into_iter()
             .find_map(|e| match e {
-                Effect::StartChat { tag, group, request } => Some((tag, group, request.messages)),
+                Effect::StartChat {
+                    tag,
+                    group,
+                    request,
+                } => Some((tag, group, request.messages)),
                 _ => None,
             })
             .expect("a request was started")
     }
 }
 
-fn route(id: u64, group: &str, dep: Option<&str>, attempt: u32, elapsed_ms: u64, kind: RouteEventKind) -> RouteEvent {
+fn route(
+    id: u64,
+    group: &str,
+    dep: Option<&str>,
+    attempt: u32,
+    elapsed_ms: u64,
+    kind: RouteEventKind,
+) -> RouteEvent {
     RouteEvent {
         request_id: id,
         group: group.into(),
@@ -143,7 +154,15 @@ fn route(id: u64, group: &str, dep: Option<&str>, attempt: u32, elapsed_ms: u64,
     }
 }
 
-fn outcome(text: &str, group: &str, dep: &str, ttft_ms: u64, total_ms: u64, out: u64, cost_pico: Option<u64>) -> ChatOutcome {
+fn outcome(
+    text: &str,
+    group: &str,
+    dep: &str,
+    ttft_ms: u64,
+    total_ms: u64,
+    out: u64,
+    cost_pico: Option<u64>,
+) -> ChatOutcome {
     ChatOutcome {
         request_id: 1,
         text: text.into(),
@@ -181,7 +200,11 @@ fn demo_status() -> StatusView {
         health,
         requests: req,
         errors: err,
-        error_rate: Some(if req == 0 { 0.0 } else { err as f64 / req as f64 }),
+        error_rate: Some(if req == 0 {
+            0.0
+        } else {
+            err as f64 / req as f64
+        }),
         ttft_p50_ms: (req > 0).then_some(240),
         ttft_p95_ms: (req > 0).then_some(410),
         latency_p50_ms: (req > 0).then_some(1500),
@@ -199,10 +222,38 @@ fn demo_status() -> StatusView {
     };
     StatusView {
         rows: vec![
-            row("mock/fast-steady", "fast", Health::Healthy, 7, 0, (150_000, 600_000)),
-            row("mock/fast-flaky", "fast", Health::Cooling { ms_left: 7_400 }, 6, 3, (100_000, 400_000)),
-            row("mock/smart-slow", "smart", Health::Healthy, 2, 0, (2_500_000, 10_000_000)),
-            row("mock/local-small", "local", Health::Failing { recent: 1 }, 3, 1, (20_000, 50_000)),
+            row(
+                "mock/fast-steady",
+                "fast",
+                Health::Healthy,
+                7,
+                0,
+                (150_000, 600_000),
+            ),
+            row(
+                "mock/fast-flaky",
+                "fast",
+                Health::Cooling { ms_left: 7_400 },
+                6,
+                3,
+                (100_000, 400_000),
+            ),
+            row(
+                "mock/smart-slow",
+                "smart",
+                Health::Healthy,
+                2,
+                0,
+                (2_500_000, 10_000_000),
+            ),
+            row(
+                "mock/local-small",
+                "local",
+                Health::Failing { recent: 1 },
+                3,
+                1,
+                (20_000, 50_000),
+            ),
         ],
         run_cost_pico: 738_000_000,
         earlier_cost_pico: Some(12_500_000_000),
@@ -218,67 +269,219 @@ const ANSWER: &str = "# Ownership\n\nRust frees memory **without** a garbage col
 /// A conversation: a fallen-back, retried answer with markdown; a cancelled one; a failed one.
 async fn demo_conversation(h: &mut Harness) {
     let (tag, _, _) = h.send("How does Rust manage memory?");
-    h.chat(tag, 5, ChatEvent::Route(route(1, "fast", Some("fast-flaky"), 1, 5, RouteEventKind::Attempt))).await;
-    h.chat(tag, 150, ChatEvent::Route(route(1, "fast", Some("fast-flaky"), 1, 155, RouteEventKind::Failure {
-        class: ErrorClass::Server,
-        status: Some(503),
-        message: "mock failure".into(),
-        after_tokens: false,
-    })))
+    h.chat(
+        tag,
+        5,
+        ChatEvent::Route(route(
+            1,
+            "fast",
+            Some("fast-flaky"),
+            1,
+            5,
+            RouteEventKind::Attempt,
+        )),
+    )
     .await;
-    h.chat(tag, 1, ChatEvent::Route(route(1, "local", None, 0, 156, RouteEventKind::Fallback {
-        from: "fast".into(),
-        to: "local".into(),
-        reason: FallbackReason::Failed,
-    })))
+    h.chat(
+        tag,
+        150,
+        ChatEvent::Route(route(
+            1,
+            "fast",
+            Some("fast-flaky"),
+            1,
+            155,
+            RouteEventKind::Failure {
+                class: ErrorClass::Server,
+                status: Some(503),
+                message: "mock failure".into(),
+                after_tokens: false,
+            },
+        )),
+    )
     .await;
-    h.chat(tag, 1, ChatEvent::Route(route(1, "local", Some("local-small"), 2, 157, RouteEventKind::Attempt))).await;
+    h.chat(
+        tag,
+        1,
+        ChatEvent::Route(route(
+            1,
+            "local",
+            None,
+            0,
+            156,
+            RouteEventKind::Fallback {
+                from: "fast".into(),
+                to: "local".into(),
+                reason: FallbackReason::Failed,
+            },
+        )),
+    )
+    .await;
+    h.chat(
+        tag,
+        1,
+        ChatEvent::Route(route(
+            1,
+            "local",
+            Some("local-small"),
+            2,
+            157,
+            RouteEventKind::Attempt,
+        )),
+    )
+    .await;
     h.chat(tag, 80, ChatEvent::Delta(ANSWER.into())).await;
-    let mut o = outcome(ANSWER, "local", "local-small", 237, 900, 96, Some(5_040_000));
+    let mut o = outcome(
+        ANSWER,
+        "local",
+        "local-small",
+        237,
+        900,
+        96,
+        Some(5_040_000),
+    );
     o.retried = true;
     o.fell_back = true;
     h.chat(tag, 660, ChatEvent::Finished(Ok(o))).await;
 
     let (tag, _, _) = h.send("And in C?");
-    h.chat(tag, 250, ChatEvent::Route(route(2, "fast", Some("fast-steady"), 1, 0, RouteEventKind::Attempt))).await;
-    h.chat(tag, 10, ChatEvent::Delta("In C you call `malloc` and `free` yourself, and".into())).await;
+    h.chat(
+        tag,
+        250,
+        ChatEvent::Route(route(
+            2,
+            "fast",
+            Some("fast-steady"),
+            1,
+            0,
+            RouteEventKind::Attempt,
+        )),
+    )
+    .await;
+    h.chat(
+        tag,
+        10,
+        ChatEvent::Delta("In C you call `malloc` and `free` yourself, and".into()),
+    )
+    .await;
     h.press(KeyCode::Esc);
 
     let (tag, _, _) = h.send("Thanks!");
-    h.chat(tag, 300, ChatEvent::Finished(Err(RouteError {
-        request_id: 3,
-        kind: RouteErrorKind::AllFailed,
-        message: "every route failed: fast-flaky 503, local-small timeout".into(),
-        attempts: Vec::new(),
-        retry_in: None,
-        partial_text: String::new(),
-    })))
+    h.chat(
+        tag,
+        300,
+        ChatEvent::Finished(Err(RouteError {
+            request_id: 3,
+            kind: RouteErrorKind::AllFailed,
+            message: "every route failed: fast-flaky 503, local-small timeout".into(),
+            attempts: Vec::new(),
+            retry_in: None,
+            partial_text: String::new(),
+        })),
+    )
     .await;
 }
 
 fn demo_log(h: &mut Harness) {
     let evs = [
-        route(1, "fast", None, 0, 0, RouteEventKind::Request { requested: "fast".into(), prompt_tokens: 12 }),
+        route(
+            1,
+            "fast",
+            None,
+            0,
+            0,
+            RouteEventKind::Request {
+                requested: "fast".into(),
+                prompt_tokens: 12,
+            },
+        ),
         route(1, "fast", Some("fast-flaky"), 1, 5, RouteEventKind::Attempt),
-        route(1, "fast", Some("fast-flaky"), 1, 155, RouteEventKind::Failure {
-            class: ErrorClass::Server,
-            status: Some(503),
-            message: "mock failure".into(),
-            after_tokens: false,
-        }),
-        route(1, "fast", Some("fast-flaky"), 1, 155, RouteEventKind::Cooldown { secs: 10.0, reason: "3 failures in a minute".into() }),
-        route(1, "fast", None, 0, 156, RouteEventKind::Fallback { from: "fast".into(), to: "local".into(), reason: FallbackReason::Failed }),
-        route(1, "local", Some("local-small"), 2, 157, RouteEventKind::Attempt),
-        route(1, "local", Some("local-small"), 2, 237, RouteEventKind::FirstToken { ttft_ms: 80 }),
-        route(1, "local", Some("local-small"), 2, 900, RouteEventKind::Done {
-            usage: Usage { input: 12, output: 96, ..Usage::default() },
-            cost_usd: Some(Usd::from_pico(5_040_000)),
-            ttft_ms: Some(237),
-            total_ms: 900,
-            finish_reason: Some("stop".into()),
-        }),
-        route(2, "fast", Some("fast-steady"), 1, 0, RouteEventKind::Attempt),
-        route(2, "fast", Some("fast-steady"), 1, 270, RouteEventKind::Cancelled),
+        route(
+            1,
+            "fast",
+            Some("fast-flaky"),
+            1,
+            155,
+            RouteEventKind::Failure {
+                class: ErrorClass::Server,
+                status: Some(503),
+                message: "mock failure".into(),
+                after_tokens: false,
+            },
+        ),
+        route(
+            1,
+            "fast",
+            Some("fast-flaky"),
+            1,
+            155,
+            RouteEventKind::Cooldown {
+                secs: 10.0,
+                reason: "3 failures in a minute".into(),
+            },
+        ),
+        route(
+            1,
+            "fast",
+            None,
+            0,
+            156,
+            RouteEventKind::Fallback {
+                from: "fast".into(),
+                to: "local".into(),
+                reason: FallbackReason::Failed,
+            },
+        ),
+        route(
+            1,
+            "local",
+            Some("local-small"),
+            2,
+            157,
+            RouteEventKind::Attempt,
+        ),
+        route(
+            1,
+            "local",
+            Some("local-small"),
+            2,
+            237,
+            RouteEventKind::FirstToken { ttft_ms: 80 },
+        ),
+        route(
+            1,
+            "local",
+            Some("local-small"),
+            2,
+            900,
+            RouteEventKind::Done {
+                usage: Usage {
+                    input: 12,
+                    output: 96,
+                    ..Usage::default()
+                },
+                cost_usd: Some(Usd::from_pico(5_040_000)),
+                ttft_ms: Some(237),
+                total_ms: 900,
+                finish_reason: Some("stop".into()),
+            },
+        ),
+        route(
+            2,
+            "fast",
+            Some("fast-steady"),
+            1,
+            0,
+            RouteEventKind::Attempt,
+        ),
+        route(
+            2,
+            "fast",
+            Some("fast-steady"),
+            1,
+            270,
+            RouteEventKind::Cancelled,
+        ),
     ];
     for e in evs {
         h.act(Action::Route(e));
@@ -291,17 +494,49 @@ async fn send_streams_and_finishes_with_history_sent_each_time() {
     let (tag, group, messages) = h.send("hello");
     assert_eq!(group, "fast");
     assert_eq!(messages.len(), 1);
-    assert!(h.effects.iter().any(|e| matches!(e, Effect::Persist(Record::User { text, .. }) if text == "hello")));
-    h.chat(tag, 5, ChatEvent::Route(route(1, "fast", Some("fast-steady"), 1, 5, RouteEventKind::Attempt))).await;
+    assert!(
+        h.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Persist(Record::User { text, .. }) if text == "hello"))
+    );
+    h.chat(
+        tag,
+        5,
+        ChatEvent::Route(route(
+            1,
+            "fast",
+            Some("fast-steady"),
+            1,
+            5,
+            RouteEventKind::Attempt,
+        )),
+    )
+    .await;
     let s = h.screen();
     assert!(s.contains("waiting for fast-steady · attempt 1"), "{s}");
     h.chat(tag, 250, ChatEvent::Delta("Hello ".into())).await;
     h.chat(tag, 500, ChatEvent::Delta("**there**".into())).await;
     let s = h.screen();
     assert!(s.contains("tok/s"), "{s}");
-    h.chat(tag, 100, ChatEvent::Finished(Ok(outcome("Hello **there**", "fast", "fast-steady", 250, 855, 3, Some(2_000_000))))).await;
+    h.chat(
+        tag,
+        100,
+        ChatEvent::Finished(Ok(outcome(
+            "Hello **there**",
+            "fast",
+            "fast-steady",
+            250,
+            855,
+            3,
+            Some(2_000_000),
+        ))),
+    )
+    .await;
     let s = h.screen();
-    assert!(s.contains("◆ fast-steady · fast  ttft 250 ms · 3 tok · 855 ms · $0.000002"), "{s}");
+    assert!(
+        s.contains("◆ fast-steady · fast  ttft 250 ms · 3 tok · 855 ms · $0.000002"),
+        "{s}"
+    );
     assert!(s.contains("Hello there"), "{s}");
     assert!(h.app.inflight.is_none());
     // An unchanged status right after the answer must not cancel the pending redraw.
@@ -318,14 +553,18 @@ async fn send_streams_and_finishes_with_history_sent_each_time() {
 async fn esc_cancels_keeps_the_partial_answer_and_drops_late_events() {
     let mut h = Harness::new(80, 24);
     let (tag, _, _) = h.send("write a poem");
-    h.chat(tag, 100, ChatEvent::Delta("Roses are red,".into())).await;
+    h.chat(tag, 100, ChatEvent::Delta("Roses are red,".into()))
+        .await;
     let fx = h.press(KeyCode::Esc);
     assert!(fx.contains(&Effect::Cancel(tag)), "{fx:?}");
     assert!(fx.iter().any(|e| matches!(e, Effect::Persist(Record::Answer(a)) if a.state == AnswerState::Cancelled && a.text == "Roses are red,")));
     let fx = h.chat(tag, 10, ChatEvent::Delta(" violets".into())).await;
     assert!(fx.is_empty());
     let s = h.screen();
-    assert!(s.contains("Roses are red,") && !s.contains("violets"), "{s}");
+    assert!(
+        s.contains("Roses are red,") && !s.contains("violets"),
+        "{s}"
+    );
     assert!(s.contains(" cancelled "), "{s}");
     // Esc with nothing in flight does not quit.
     let fx = h.press(KeyCode::Esc);
@@ -349,7 +588,20 @@ async fn one_keystroke_switches_the_model_for_the_next_message() {
 async fn regenerate_asks_the_last_question_on_the_current_model() {
     let mut h = Harness::new(80, 24);
     let (tag, _, _) = h.send("which is larger, 9.11 or 9.9?");
-    h.chat(tag, 300, ChatEvent::Finished(Ok(outcome("9.11", "fast", "fast-steady", 250, 300, 2, Some(1))))).await;
+    h.chat(
+        tag,
+        300,
+        ChatEvent::Finished(Ok(outcome(
+            "9.11",
+            "fast",
+            "fast-steady",
+            250,
+            300,
+            2,
+            Some(1),
+        ))),
+    )
+    .await;
     h.ctrl('n');
     let fx = h.ctrl('r');
     let (group, messages) = fx
@@ -362,7 +614,12 @@ async fn regenerate_asks_the_last_question_on_the_current_model() {
     assert_eq!(group, "smart");
     assert_eq!(messages.len(), 1, "the earlier answer is not sent back");
     // Both answers stay visible for comparison.
-    let answers = h.app.entries.iter().filter(|e| matches!(e, Entry::Answer(_))).count();
+    let answers = h
+        .app
+        .entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Answer(_)))
+        .count();
     assert_eq!(answers, 2);
 }
 
@@ -373,7 +630,10 @@ async fn picker_filters_as_you_type_and_favorites_pick() {
     h.type_text("loc");
     let s = h.screen();
     assert!(s.contains("filter: loc"), "{s}");
-    assert!(s.contains("local-small") && !s.contains("smart-slow"), "{s}");
+    assert!(
+        s.contains("local-small") && !s.contains("smart-slow"),
+        "{s}"
+    );
     h.press(KeyCode::Enter);
     assert_eq!(h.app.current_group(), "local");
     assert!(h.app.overlay.is_none());
@@ -400,7 +660,10 @@ async fn help_overlay_lists_every_action_and_closes() {
     for c in Command::ALL {
         assert!(s.contains(c.name()), "{} missing:\n{s}", c.name());
     }
-    assert!(s.contains("Ctrl+N") && s.contains("next model group"), "{s}");
+    assert!(
+        s.contains("Ctrl+N") && s.contains("next model group"),
+        "{s}"
+    );
     h.press(KeyCode::Esc);
     assert!(h.app.overlay.is_none());
 }
@@ -409,7 +672,12 @@ async fn help_overlay_lists_every_action_and_closes() {
 async fn model_output_control_sequences_are_shown_escaped() {
     let mut h = Harness::new(80, 24);
     let (tag, _, _) = h.send("hi");
-    h.chat(tag, 100, ChatEvent::Delta("ok \x1b[2J\x1b]52;c;aGk=\x07 done".into())).await;
+    h.chat(
+        tag,
+        100,
+        ChatEvent::Delta("ok \x1b[2J\x1b]52;c;aGk=\x07 done".into()),
+    )
+    .await;
     let s = h.screen();
     assert!(s.contains("\\x1b[2J"), "{s}");
     assert!(!s.contains('\x1b'));
@@ -422,13 +690,21 @@ async fn streaming_text_is_flushed_at_least_twice_a_second() {
     let mut chunks = 0;
     for i in 0..10 {
         let fx = h.chat(tag, 100, ChatEvent::Delta(format!("{i} "))).await;
-        chunks += fx.iter().filter(|e| matches!(e, Effect::Persist(Record::Chunk { .. }))).count();
+        chunks += fx
+            .iter()
+            .filter(|e| matches!(e, Effect::Persist(Record::Chunk { .. })))
+            .count();
     }
     assert!(chunks >= 2, "{chunks} flushes in a second");
     // A stall still gets its text out on the next tick.
     h.chat(tag, 50, ChatEvent::Delta("late".into())).await;
     let fx = h.tick(250).await;
-    assert!(fx.iter().any(|e| matches!(e, Effect::Persist(Record::Chunk { text, .. }) if text.ends_with("late"))), "{fx:?}");
+    assert!(
+        fx.iter().any(
+            |e| matches!(e, Effect::Persist(Record::Chunk { text, .. }) if text.ends_with("late"))
+        ),
+        "{fx:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -445,7 +721,12 @@ async fn up_recalls_sent_messages_and_quit_saves_the_draft() {
     h.key(KeyCode::Enter, KeyModifiers::ALT);
     h.type_text("draft");
     let fx = h.ctrl('q');
-    assert!(fx.contains(&Effect::Persist(Record::Draft { text: "unsent\ndraft".into() })), "{fx:?}");
+    assert!(
+        fx.contains(&Effect::Persist(Record::Draft {
+            text: "unsent\ndraft".into()
+        })),
+        "{fx:?}"
+    );
     assert_eq!(fx.last(), Some(&Effect::Quit));
 }
 
@@ -462,7 +743,13 @@ async fn tab_moves_focus_and_side_panes_fold_and_toggle() {
     let mut w = Harness::new(160, 48);
     assert_eq!(w.app.focusable().len(), 5);
     let s = w.screen();
-    assert!(s.contains("Models") && s.contains("Metrics") && s.contains("Routing log") && s.contains("Live"), "{s}");
+    assert!(
+        s.contains("Models")
+            && s.contains("Metrics")
+            && s.contains("Routing log")
+            && s.contains("Live"),
+        "{s}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -484,7 +771,10 @@ async fn session_file_round_trips_and_survives_a_torn_line() {
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(loaded.entries, h.app.entries);
     assert_eq!(loaded.draft, "half-written thought");
-    assert_eq!(store.list().unwrap()[0].preview, "How does Rust manage memory?");
+    assert_eq!(
+        store.list().unwrap()[0].preview,
+        "How does Rust manage memory?"
+    );
 
     // A crash mid-write leaves half a line: it is skipped with a warning, the rest loads.
     let path = store.path_of(&h.app.session);
@@ -517,7 +807,9 @@ async fn a_stream_cut_by_a_crash_loads_as_interrupted() {
         }
     }
     let s = llmux::store::session::parse_records(&text);
-    let Some(Entry::Answer(a)) = s.entries.last() else { panic!("{s:?}") };
+    let Some(Entry::Answer(a)) = s.entries.last() else {
+        panic!("{s:?}")
+    };
     assert_eq!(a.state, AnswerState::Interrupted);
     assert!(a.text.starts_with("part one"), "{a:?}");
 }
@@ -554,17 +846,39 @@ async fn snapshot_streaming() {
     for (w, hh) in [(80, 24), (160, 48)] {
         let mut h = full(w, hh).await;
         let (tag, _, _) = h.send("Explain lifetimes briefly.");
-        h.chat(tag, 5, ChatEvent::Route(route(4, "smart", Some("smart-slow"), 1, 5, RouteEventKind::Attempt))).await;
+        h.chat(
+            tag,
+            5,
+            ChatEvent::Route(route(
+                4,
+                "smart",
+                Some("smart-slow"),
+                1,
+                5,
+                RouteEventKind::Attempt,
+            )),
+        )
+        .await;
         insta::assert_snapshot!(format!("waiting_{w}x{hh}"), h.screen());
-        h.chat(tag, 1800, ChatEvent::Delta("A lifetime names how long a reference is valid. ".repeat(6))).await;
-        h.chat(tag, 1000, ChatEvent::Delta("The compiler checks".into())).await;
+        h.chat(
+            tag,
+            1800,
+            ChatEvent::Delta("A lifetime names how long a reference is valid. ".repeat(6)),
+        )
+        .await;
+        h.chat(tag, 1000, ChatEvent::Delta("The compiler checks".into()))
+            .await;
         insta::assert_snapshot!(format!("streaming_{w}x{hh}"), h.screen());
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn snapshot_side_panes_at_80x24() {
-    for (key, name) in [(KeyCode::F(2), "models"), (KeyCode::F(3), "metrics"), (KeyCode::F(4), "log")] {
+    for (key, name) in [
+        (KeyCode::F(2), "models"),
+        (KeyCode::F(3), "metrics"),
+        (KeyCode::F(4), "log"),
+    ] {
         let mut h = full(80, 24).await;
         h.press(key);
         h.press(KeyCode::BackTab);
