@@ -15,6 +15,7 @@ pub mod conversation;
 pub mod fmt;
 pub mod help;
 pub mod highlight;
+pub mod input;
 pub mod keys;
 pub mod layout;
 pub mod markdown;
@@ -26,6 +27,7 @@ pub mod sessions;
 pub mod theme;
 pub mod turn;
 pub mod view;
+pub mod wrap;
 
 use std::path::Path;
 use std::time::SystemTime;
