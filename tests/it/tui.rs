@@ -939,3 +939,53 @@ async fn snapshot_monochrome_still_shows_focus() {
     assert!(s.contains("┏") && s.contains("▸ Conversation"), "{s}");
     insta::assert_snapshot!("mono_focus_conversation_80x24", s);
 }
+
+/// The effect runner's job done by hand: the app's StartChat goes to a real router on the
+/// demo config (mock deployments), and its events come back tagged.
+#[tokio::test(start_paused = true)]
+async fn a_real_router_on_the_demo_config_answers_through_the_app() {
+    use llmux::router::{Router, RouterOptions};
+    let cfg = llmux::config::demo().unwrap();
+    let router = Router::new(
+        cfg,
+        RouterOptions {
+            seed: Some(7),
+            ..RouterOptions::default()
+        },
+    )
+    .unwrap();
+    let mut h = Harness::new(160, 48);
+    let mut sub = router.subscribe();
+    for question in ["hello", "and a second question"] {
+        let (tag, group, messages) = h.send(question);
+        let mut stream = router.chat(&group, llmux::provider::ChatRequest::new(messages));
+        while let Some(event) = stream.next_event().await {
+            h.act(Action::Chat {
+                tag,
+                event,
+                at: Instant::now(),
+            });
+        }
+        while let Ok(ev) = sub.try_recv() {
+            h.act(Action::Route(ev));
+        }
+        h.act(Action::Status(StatusView::from_router(&router)));
+    }
+    let Some(Entry::Answer(a)) = h.app.entries.last() else {
+        panic!()
+    };
+    assert_eq!(a.state, AnswerState::Done, "{a:?}");
+    assert!(
+        a.deployment
+            .as_deref()
+            .is_some_and(|d| d.starts_with("mock/")),
+        "{a:?}"
+    );
+    assert!(
+        a.cost_pico.is_some_and(|c| c > 0),
+        "the demo has prices: {a:?}"
+    );
+    let s = h.screen();
+    assert!(s.contains("#2 done by mock/"), "{s}");
+    assert!(s.contains("2 req") || s.contains("1 req"), "{s}");
+}
