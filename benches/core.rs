@@ -1,6 +1,8 @@
 //! Benchmarks of the hot paths: SSE framing and OpenAI chunk decoding over a ~1 MB realistic
 //! stream (reported as bytes/s and events/s). Run with `cargo bench --bench core`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
