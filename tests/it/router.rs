@@ -606,3 +606,33 @@ async fn mock_failures_cool_down_after_allowed_fails() {
         .unwrap();
     assert!(bad.health.cooling_for.is_some());
 }
+
+#[tokio::test]
+async fn every_retry_honours_the_latest_retry_after() {
+    let up = FakeUpstream::start(vec![
+        Reply::status(429).retry_after("0.1"),
+        Reply::status(429).retry_after("1.2"),
+        Reply::openai_stream(&["ok"], Some((1, 1))),
+    ])
+    .await;
+    let yaml = format!("model_list:\n{}", openai_deployment("a", "a1", &up.url, ""));
+    let r = router(&yaml);
+    let (result, events) = run(&r, "a", "hi").await;
+    assert_eq!(result.unwrap().text, "ok");
+    let delays: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            RouteEventKind::Retry { delay_ms } => Some(delay_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays.len(), 2);
+    assert!(
+        delays[0] < 1000,
+        "the first wait is the backoff: {delays:?}"
+    );
+    assert!(
+        delays[1] >= 1200,
+        "the second wait follows the second Retry-After (LiteLLM #20722): {delays:?}"
+    );
+}
