@@ -1,6 +1,8 @@
 //! Benchmarks of the hot paths: SSE framing and OpenAI chunk decoding over a ~1 MB realistic
 //! stream (reported as bytes/s and events/s). Run with `cargo bench --bench core`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -92,5 +94,52 @@ fn sse_benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, sse_benches);
+// ---- the router's own cost per request ----
+
+/// A whole request through the router to a mock deployment that answers at once with one
+/// token: task spawn, group resolution, health and limit checks, strategy pick, events to
+/// subscribers and the caller, usage and cost. The upstream costs nothing, so this is the
+/// router's CPU per request (an upper bound on the decision cost).
+fn router_benches(c: &mut Criterion) {
+    let mut yaml = String::from("model_list:\n");
+    for id in ["a", "b", "c"] {
+        yaml.push_str(&format!(
+            "  - model_name: g\n    litellm_params: {{ model: mock/{id}, mock_response: x, mock_ttft_ms: 0, \
+             mock_tokens_per_s: 1000000, rpm: 100000000, input_cost_per_token: 0.000001, \
+             output_cost_per_token: 0.000002 }}\n"
+        ));
+    }
+    yaml.push_str("router_settings:\n  routing_strategy: ROUTING\n");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("router");
+    group.throughput(Throughput::Elements(1));
+    for strategy in [
+        "simple-shuffle",
+        "least-busy",
+        "latency-based-routing",
+        "cost-based-routing",
+        "usage-based-routing-v2",
+    ] {
+        let cfg = llmux::config::load_str(&yaml.replace("ROUTING", strategy), None).unwrap();
+        let router = runtime.block_on(async {
+            llmux::router::Router::new(cfg, llmux::router::RouterOptions::default()).unwrap()
+        });
+        let request =
+            llmux::provider::ChatRequest::new(vec![llmux::provider::Message::user("hello there")]);
+        group.bench_function(format!("request/{strategy}"), |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let outcome = router.chat("g", request.clone()).finish().await.unwrap();
+                    std::hint::black_box(outcome.text.len())
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sse_benches, router_benches);
 criterion_main!(benches);

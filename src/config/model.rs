@@ -145,6 +145,45 @@ pub struct Deployment {
     pub unavailable: Option<String>,
 }
 
+impl Deployment {
+    /// A deployment of `group` for `{provider}/{model}` with every optional field unset (the
+    /// loader fills the rest; tests and benches build on it with struct update syntax).
+    pub fn new(group: &str, provider: &str, wire: Wire, model: &str) -> Deployment {
+        let litellm_model = format!("{provider}/{model}");
+        Deployment {
+            id: litellm_model.clone(),
+            group: group.to_string(),
+            provider: provider.to_string(),
+            wire,
+            model: model.to_string(),
+            litellm_model,
+            api_base: String::new(),
+            api_key: None,
+            api_version: None,
+            rpm: None,
+            tpm: None,
+            timeout: None,
+            stream_timeout: None,
+            max_retries: None,
+            weight: None,
+            order: None,
+            cooldown_time: None,
+            input_cost_per_token: None,
+            output_cost_per_token: None,
+            cache_read_input_token_cost: None,
+            cache_creation_input_token_cost: None,
+            output_cost_per_reasoning_token: None,
+            base_model: None,
+            max_input_tokens: None,
+            max_tokens: None,
+            temperature: None,
+            tags: Vec::new(),
+            mock: (wire == Wire::Mock).then(MockParams::default),
+            unavailable: None,
+        }
+    }
+}
+
 /// How a `mock/` deployment behaves (DESIGN.md §2).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MockParams {

@@ -50,6 +50,7 @@ pub async fn open(
     let gap = token_gap(params.tokens_per_s);
     let state = (plan.tokens.into_iter(), 0u64, false);
     let ttft = params.ttft;
+    let opened = tokio::time::Instant::now();
     Ok(Box::pin(
         futures::stream::unfold(state, move |(mut tokens, sent, finished)| async move {
             if finished {
@@ -57,7 +58,12 @@ pub async fn open(
             }
             match tokens.next() {
                 Some(token) => {
-                    tokio::time::sleep(if sent == 0 { ttft } else { gap }).await;
+                    // Paced against the clock, not token to token, so a high rate is not
+                    // slowed by the timer's millisecond resolution; nothing due, no sleep.
+                    let due = opened + ttft + gap.mul_f64(sent as f64);
+                    if due > tokio::time::Instant::now() {
+                        tokio::time::sleep_until(due).await;
+                    }
                     let event = Ok(StreamEvent::Delta(token));
                     Some((vec![event], (tokens, sent + 1, false)))
                 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod upstream;
 
+mod cli;
 mod config;
 mod metrics;
 mod providers;

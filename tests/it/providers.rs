@@ -23,35 +23,10 @@ const KEY: &str = "sk-test-key-0123456789";
 /// A deployment with every optional field unset.
 fn deployment(wire: Wire, provider: &str, model: &str, api_base: &str) -> Deployment {
     Deployment {
-        id: format!("{provider}/{model}"),
-        group: "test".into(),
-        provider: provider.into(),
-        wire,
-        model: model.into(),
-        litellm_model: format!("{provider}/{model}"),
         api_base: api_base.into(),
         api_key: Some(Secret::new(KEY)),
-        api_version: None,
-        rpm: None,
-        tpm: None,
-        timeout: None,
-        stream_timeout: None,
-        max_retries: None,
-        weight: None,
-        order: None,
-        cooldown_time: None,
-        input_cost_per_token: None,
-        output_cost_per_token: None,
-        cache_read_input_token_cost: None,
-        cache_creation_input_token_cost: None,
-        output_cost_per_reasoning_token: None,
-        base_model: None,
-        max_input_tokens: None,
-        max_tokens: None,
-        temperature: None,
-        tags: Vec::new(),
         mock: None,
-        unavailable: None,
+        ..Deployment::new("test", provider, wire, model)
     }
 }
 

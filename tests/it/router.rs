@@ -606,3 +606,67 @@ async fn mock_failures_cool_down_after_allowed_fails() {
         .unwrap();
     assert!(bad.health.cooling_for.is_some());
 }
+
+#[tokio::test]
+async fn every_retry_honours_the_latest_retry_after() {
+    let up = FakeUpstream::start(vec![
+        Reply::status(429).retry_after("0.1"),
+        Reply::status(429).retry_after("1.2"),
+        Reply::openai_stream(&["ok"], Some((1, 1))),
+    ])
+    .await;
+    let yaml = format!("model_list:\n{}", openai_deployment("a", "a1", &up.url, ""));
+    let r = router(&yaml);
+    let (result, events) = run(&r, "a", "hi").await;
+    assert_eq!(result.unwrap().text, "ok");
+    let delays: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e.kind {
+            RouteEventKind::Retry { delay_ms } => Some(delay_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays.len(), 2);
+    assert!(
+        delays[0] < 1000,
+        "the first wait is the backoff: {delays:?}"
+    );
+    assert!(
+        delays[1] >= 1200,
+        "the second wait follows the second Retry-After (LiteLLM #20722): {delays:?}"
+    );
+}
+
+#[tokio::test]
+async fn costs_come_from_the_pricing_file_and_unknown_prices_stay_unknown() {
+    let up = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], Some((1000, 500)))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prices.json"),
+        r#"{"sample_spec": {"input_cost_per_token": 0}, "my-house-model": {"input_cost_per_token": 0.000002, "output_cost_per_token": 0.000008, "max_input_tokens": 8000}}"#,
+    )
+    .unwrap();
+    let yaml = format!(
+        "model_list:\n  - model_name: priced\n    litellm_params: {{ model: openai/my-house-model, api_base: '{url}' }}\n  - model_name: unpriced\n    litellm_params: {{ model: openai/nobody-knows-me, api_base: '{url}' }}\nllmux:\n  pricing_file: prices.json\n",
+        url = up.url
+    );
+    let cfg = load_str(&yaml, Some(&dir.path().join("config.yaml"))).unwrap();
+    let r = Router::new(cfg, RouterOptions::default()).unwrap();
+    let (priced, _) = run(&r, "priced", "q").await;
+    // 1000 × $0.000002 + 500 × $0.000008 = $0.006, exactly.
+    assert_eq!(
+        priced.unwrap().cost,
+        Some(llmux::metrics::Usd::from_pico(6_000_000_000))
+    );
+    let (unpriced, events) = run(&r, "unpriced", "q").await;
+    assert_eq!(
+        unpriced.unwrap().cost,
+        None,
+        "an unknown price is unknown, not $0"
+    );
+    let done = events
+        .iter()
+        .find(|e| matches!(e.kind, RouteEventKind::Done { .. }))
+        .unwrap();
+    assert!(done.describe().contains("cost unknown"));
+}

@@ -7,40 +7,15 @@ use llmux::provider::Usage;
 
 /// A deployment as the config loader would resolve `litellm_params.model: {provider}/{model}`.
 fn deployment(provider: &str, model: &str) -> Deployment {
+    let wire = if provider == "mock" {
+        Wire::Mock
+    } else {
+        Wire::OpenAi
+    };
     Deployment {
-        id: format!("{provider}/{model}"),
-        group: "g".to_string(),
-        provider: provider.to_string(),
-        wire: if provider == "mock" {
-            Wire::Mock
-        } else {
-            Wire::OpenAi
-        },
-        model: model.to_string(),
-        litellm_model: format!("{provider}/{model}"),
         api_base: "http://127.0.0.1:9".to_string(),
-        api_key: None,
-        api_version: None,
-        rpm: None,
-        tpm: None,
-        timeout: None,
-        stream_timeout: None,
-        max_retries: None,
-        weight: None,
-        order: None,
-        cooldown_time: None,
-        input_cost_per_token: None,
-        output_cost_per_token: None,
-        cache_read_input_token_cost: None,
-        cache_creation_input_token_cost: None,
-        output_cost_per_reasoning_token: None,
-        base_model: None,
-        max_input_tokens: None,
-        max_tokens: None,
-        temperature: None,
-        tags: Vec::new(),
         mock: None,
-        unavailable: None,
+        ..Deployment::new("g", provider, wire, model)
     }
 }
 

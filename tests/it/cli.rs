@@ -1,0 +1,237 @@
+//! The binary as scripts use it: `ask` (streaming, `--json`, `-v`, stdin, exit codes),
+//! `check` and `models`, run as a child process with a private config and data dir.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::upstream::{FakeUpstream, Reply};
+
+/// The binary with an empty config dir and a private data dir, so the user's files are
+/// neither read nor written.
+fn llmux(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmux"));
+    cmd.env_remove("LLMUX_CONFIG")
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("LLMUX_DATA_DIR", home.join("data"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn output(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ask_json_on_the_demo_prints_one_object_with_every_field() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = llmux(home.path());
+    cmd.args(["ask", "--json", "-m", "local", "hello"]);
+    let out = output(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let v: serde_json::Value =
+        serde_json::from_str(stdout.trim()).expect("stdout is exactly one JSON object");
+    for field in [
+        "text",
+        "model",
+        "deployment",
+        "attempts",
+        "ttft_ms",
+        "total_ms",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    ] {
+        assert!(v.get(field).is_some(), "missing {field} in {v}");
+    }
+    assert_eq!(v["model"], "local");
+    assert_eq!(v["deployment"], "mock/local-small");
+    assert_eq!(v["attempts"][0]["outcome"], "ok");
+    assert_eq!(v["output_tokens"], 50);
+    assert!(v["cost_usd"].as_f64().unwrap() > 0.0);
+    let log = std::fs::read_to_string(home.path().join("data/requests.jsonl")).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("\"event\":\"done\"")),
+        "the request log has the outcome"
+    );
+}
+
+#[tokio::test]
+async fn ask_streams_from_stdin_and_verbose_prints_route_events() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = llmux(home.path());
+    cmd.args(["ask", "-v", "-m", "local"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"a question from a pipe\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).trim().is_empty(),
+        "the answer is on stdout"
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("attempt 1 → mock/local-small"), "{err}");
+    assert!(err.contains("done by mock/local-small"), "{err}");
+}
+
+#[tokio::test]
+async fn ask_exit_codes_tell_failure_from_bad_usage() {
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("failing.yaml");
+    std::fs::write(
+        &cfg,
+        "model_list:\n  - model_name: broken\n    litellm_params: { model: mock/down, mock_error: 503, mock_error_rate: 1.0 }\nrouter_settings:\n  num_retries: 1\n",
+    )
+    .unwrap();
+
+    let mut failing = llmux(home.path());
+    failing.args([
+        "--config",
+        cfg.to_str().unwrap(),
+        "ask",
+        "-m",
+        "broken",
+        "hi",
+    ]);
+    let out = output(failing).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("mock/down") && err.contains("503"),
+        "names each attempt's failure: {err}"
+    );
+
+    let mut unknown = llmux(home.path());
+    unknown.args(["ask", "-m", "no-such-group", "hi"]);
+    assert_eq!(output(unknown).await.status.code(), Some(2));
+
+    let mut no_prompt = llmux(home.path());
+    no_prompt.args(["ask"]);
+    let out = output(no_prompt).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an empty stdin is bad usage: {}",
+        text(&out.stderr)
+    );
+
+    let mut json = llmux(home.path());
+    json.args([
+        "--config",
+        cfg.to_str().unwrap(),
+        "ask",
+        "--json",
+        "-m",
+        "broken",
+        "hi",
+    ]);
+    let out = output(json).await;
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(v["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(v["attempts"][0]["status"], 503);
+}
+
+#[tokio::test]
+async fn check_reports_bad_config_at_line_and_column() {
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("bad.yaml");
+    std::fs::write(
+        &cfg,
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: nosuch/x\n",
+    )
+    .unwrap();
+    let mut cmd = llmux(home.path());
+    cmd.args(["check", "--config", cfg.to_str().unwrap()]);
+    let out = output(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(&format!("{}:4:14: ", cfg.display())),
+        "{err}"
+    );
+
+    let mut env = llmux(home.path());
+    env.env("LLMUX_CONFIG", &cfg).args(["models"]);
+    assert_eq!(
+        output(env).await.status.code(),
+        Some(2),
+        "$LLMUX_CONFIG is honoured"
+    );
+}
+
+#[tokio::test]
+async fn check_and_models_describe_the_demo() {
+    let home = tempfile::tempdir().unwrap();
+    let mut check = llmux(home.path());
+    check.arg("check");
+    let out = output(check).await;
+    assert_eq!(out.status.code(), Some(0));
+    let s = text(&out.stdout);
+    assert!(s.contains("demo"), "{s}");
+    assert!(s.contains("fallbacks → local"), "{s}");
+    let mut models = llmux(home.path());
+    models.arg("models");
+    let out = output(models).await;
+    let s = text(&out.stdout);
+    assert!(s.starts_with("GROUP"), "{s}");
+    assert!(
+        s.contains("mock/smart-slow") && s.contains("200000") && s.contains("10.00"),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn api_keys_never_reach_output_or_the_request_log() {
+    let secret = "sk-live-abcdef0123456789-never-print";
+    // Upstreams echo keys back in their errors; llmux must scrub them.
+    let echo = format!(r#"{{"error":{{"message":"Incorrect API key provided: {secret}"}}}}"#);
+    let up = FakeUpstream::start(vec![Reply::raw(401, "application/json", vec![echo])]).await;
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("keys.yaml");
+    std::fs::write(
+        &cfg,
+        format!("model_list:\n  - model_name: a\n    litellm_params: {{ model: openai/gpt-4o, api_base: '{}', api_key: {secret} }}\n", up.url),
+    )
+    .unwrap();
+    for args in [
+        vec!["ask", "-v", "-m", "a", "hi"],
+        vec!["ask", "--json", "-m", "a", "hi"],
+        vec!["check"],
+        vec!["models"],
+    ] {
+        let mut cmd = llmux(home.path());
+        cmd.arg("--config").arg(&cfg).args(&args);
+        let out = output(cmd).await;
+        assert!(!text(&out.stdout).contains(secret), "{args:?} stdout");
+        assert!(!text(&out.stderr).contains(secret), "{args:?} stderr");
+    }
+    let log = std::fs::read_to_string(home.path().join("data/requests.jsonl")).unwrap();
+    assert!(log.contains("auth"), "the failure is logged");
+    assert!(!log.contains(secret));
+    assert_eq!(
+        up.headers()[0]["authorization"],
+        format!("Bearer {secret}"),
+        "the key does reach the upstream"
+    );
+}
