@@ -45,6 +45,7 @@ pub(super) async fn run(
         ttft: None,
         continued: false,
         done_group: String::new(),
+        requested_group: String::new(),
         finished: false,
     };
     let result = req.route(&requested, request).await;
@@ -88,6 +89,8 @@ struct RequestRun {
     ttft: Option<Duration>,
     continued: bool,
     done_group: String,
+    /// The group the request resolved to, before any fallback.
+    requested_group: String,
     finished: bool,
 }
 
@@ -152,6 +155,7 @@ impl RequestRun {
             ));
         };
         self.done_group = first.clone();
+        self.requested_group = first.clone();
         let prompt_tokens = provider::estimate_prompt_tokens(&request.messages);
         self.emit(
             &first,
@@ -646,7 +650,7 @@ impl RequestRun {
                     cost: self.cost,
                     finish_reason,
                     retried: self.attempts.len() > 1,
-                    fell_back: self.attempts.first().is_some_and(|a| a.group != group),
+                    fell_back: self.requested_group != group,
                     continued: self.continued,
                 }))
             }

@@ -347,7 +347,12 @@ async fn the_context_window_pre_check_routes_before_any_call() {
     );
     let r = router(&yaml);
     let (result, events) = run(&r, "a", &"word ".repeat(400)).await;
-    assert_eq!(result.unwrap().text, "long");
+    let outcome = result.unwrap();
+    assert_eq!(outcome.text, "long");
+    assert!(
+        outcome.fell_back,
+        "skipping the group before any call is still a fallback"
+    );
     assert_eq!(
         small.calls(),
         0,
