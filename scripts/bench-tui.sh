@@ -6,13 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ -x target/release/llmux ]] || cargo build --release
 work=$(mktemp -d)
+rate=${RATE:-1000}   # tokens per second the mock streams
 trap 'rm -rf "$work"' EXIT
 cat > "$work/config.yaml" <<'YAML'
 model_list:
   - model_name: firehose
-    litellm_params: { model: mock/firehose, mock_tokens: 40000, mock_tokens_per_s: 1000, mock_ttft_ms: 10,
+    litellm_params: { model: mock/firehose, mock_tokens: 40000, mock_tokens_per_s: RATE, mock_ttft_ms: 10,
                       input_cost_per_token: 0.000001, output_cost_per_token: 0.000002 }
 YAML
+sed -i "s/RATE/$rate/" "$work/config.yaml"
 export LLMUX_DATA_DIR="$work/data" XDG_CONFIG_HOME="$work/cfg"
 python3 - "$work/config.yaml" <<'PY'
 import os, pty, select, sys, time, signal, fcntl, termios, struct
@@ -75,6 +77,6 @@ except ProcessLookupError:
     pass
 print(f"first frame         {first_frame_ms:8.0f} ms")
 print(f"idle CPU            {idle_pct:8.1f} % of a core  ({bytes_idle} bytes written in 5 s)")
-print(f"streaming 1000 tok/s{stream_pct:8.1f} % of a core  ({len(out) / 20 / 1024:.1f} KiB/s to the terminal)")
+print(f"streaming {os.environ.get('RATE', '1000'):>5} tok/s{stream_pct:8.1f} % of a core  ({len(out) / 20 / 1024:.1f} KiB/s to the terminal)")
 print(f"RSS idle / streaming{idle_rss / 1024:8.1f} / {stream_rss / 1024:.1f} MiB")
 PY
