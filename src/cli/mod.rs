@@ -4,6 +4,7 @@
 
 mod ask;
 mod check;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ pub enum Command {
     Check,
     /// List model groups and deployments with context window and price per million tokens.
     Models,
+    /// Requests, failures, tokens, cost and latency from the request log.
+    Stats(stats::StatsArgs),
 }
 
 /// Parses the command line and runs it.
@@ -65,6 +68,7 @@ pub fn main() -> ExitCode {
         Some(Command::Ask(args)) => runtime.block_on(ask::run(cli.config.as_deref(), args)),
         Some(Command::Check) => check::check(cli.config.as_deref()),
         Some(Command::Models) => check::models(cli.config.as_deref()),
+        Some(Command::Stats(args)) => stats::run(cli.config.as_deref(), args),
         None => runtime.block_on(crate::tui::run(cli.config.as_deref(), cli.session)),
     };
     ExitCode::from(code)

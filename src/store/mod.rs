@@ -4,5 +4,6 @@
 
 pub mod request_log;
 pub mod session;
+pub mod stats;
 
 pub use request_log::RequestLog;

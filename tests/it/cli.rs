@@ -235,3 +235,64 @@ async fn api_keys_never_reach_output_or_the_request_log() {
         "the key does reach the upstream"
     );
 }
+
+#[tokio::test]
+async fn stats_totals_equal_the_sum_of_the_request_log() {
+    let home = tempfile::tempdir().unwrap();
+    for model in ["local", "local", "fast"] {
+        let mut cmd = llmux(home.path());
+        cmd.args(["ask", "-m", model, "hi"]);
+        assert_eq!(output(cmd).await.status.code(), Some(0));
+    }
+    // A torn last line, as a crash mid-write leaves it, is skipped with a warning.
+    let log_path = home.path().join("data/requests.jsonl");
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log_path)
+        .unwrap();
+    log.write_all(b"{\"request_id\":9,\"gro").unwrap();
+    drop(log);
+
+    let (mut requests, mut tokens_out, mut cost) = (0u64, 0u64, 0f64);
+    for line in std::fs::read_to_string(&log_path).unwrap().lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["event"] == "done" {
+            requests += 1;
+            tokens_out += v["usage"]["output"].as_u64().unwrap();
+            cost += v["cost_usd"].as_f64().unwrap();
+        }
+    }
+    for by in ["model", "deployment", "provider", "day"] {
+        let mut cmd = llmux(home.path());
+        cmd.args(["stats", "--json", "--by", by]);
+        let out = output(cmd).await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("skipped 1 unreadable line"));
+        let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+        assert_eq!(v["total"]["tokens_out"], tokens_out, "--by {by}");
+        assert!(
+            (v["total"]["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-12,
+            "--by {by}"
+        );
+        if by == "model" || by == "day" {
+            assert_eq!(v["total"]["requests"], requests);
+        }
+        let rows_out: u64 = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["tokens_out"].as_u64().unwrap())
+            .sum();
+        assert_eq!(rows_out, tokens_out, "rows add up to the total (--by {by})");
+    }
+    let mut table = llmux(home.path());
+    table.args(["stats", "--since", "1h"]);
+    let out = output(table).await;
+    let s = text(&out.stdout);
+    assert!(
+        s.starts_with("MODEL") && s.contains("local") && s.contains("total"),
+        "{s}"
+    );
+}

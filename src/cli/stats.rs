@@ -1,0 +1,161 @@
+//! `llmux stats`: what the request log says about requests, failures, tokens, cost and
+//! latency, over a window and grouped as asked.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_config};
+use crate::store::RequestLog;
+use crate::store::stats::{GroupBy, StatsReport, StatsRow, parse_since, read_log};
+
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    /// Only requests since a duration ago (30m, 24h, 7d, 2w) or a UTC date (2026-11-01).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Group rows by model (group), deployment, provider or day.
+    #[arg(long, default_value = "model")]
+    pub by: GroupBy,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(config: Option<&Path>, args: StatsArgs) -> u8 {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let since = match args
+        .since
+        .as_deref()
+        .map(|s| parse_since(s, now_ms))
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("llmux stats: --since {e}");
+            return EXIT_USAGE;
+        }
+    };
+    // The config is only needed to name providers; stats work without a valid one.
+    let cfg = load_config(config, false).ok();
+    let provider_of = |id: &str| {
+        cfg.as_ref()
+            .and_then(|c| c.deployments.iter().find(|d| d.id == id))
+            .map(|d| d.provider.clone())
+    };
+    let Some(path) = RequestLog::default_path() else {
+        eprintln!("llmux stats: no data directory on this system (set LLMUX_DATA_DIR)");
+        return EXIT_FAILED;
+    };
+    let report = match read_log(&path, since, args.by, &provider_of) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "llmux stats: no request log yet at {} (it is written by every request)",
+                path.display()
+            );
+            return EXIT_FAILED;
+        }
+        Err(e) => {
+            eprintln!("llmux stats: cannot read {}: {e}", path.display());
+            return EXIT_FAILED;
+        }
+    };
+    if report.skipped_lines > 0 {
+        eprintln!(
+            "llmux stats: warning: skipped {} unreadable line(s) of {}",
+            report.skipped_lines,
+            path.display()
+        );
+    }
+    if args.json {
+        match serde_json::to_string(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("llmux stats: {e}");
+                return EXIT_FAILED;
+            }
+        }
+    } else {
+        print_table(&report, args.by);
+    }
+    EXIT_OK
+}
+
+fn ms(v: Option<u64>) -> String {
+    v.map(|v| {
+        if v >= 10_000 {
+            format!("{:.1}s", v as f64 / 1000.0)
+        } else {
+            format!("{v}ms")
+        }
+    })
+    .unwrap_or_else(|| "-".to_string())
+}
+
+fn cells(r: &StatsRow) -> [String; 8] {
+    let cost = if r.unpriced > 0 {
+        format!("{} (+{} unpriced)", r.cost_usd, r.unpriced)
+    } else {
+        r.cost_usd.to_string()
+    };
+    [
+        r.key.clone(),
+        r.requests.to_string(),
+        r.failures.to_string(),
+        format!("{:.1}%", r.error_rate * 100.0),
+        format!("{} / {}", r.tokens_in, r.tokens_out),
+        cost,
+        format!("{} / {}", ms(r.ttft_p50_ms), ms(r.ttft_p95_ms)),
+        format!("{} / {}", ms(r.latency_p50_ms), ms(r.latency_p95_ms)),
+    ]
+}
+
+fn print_table(report: &StatsReport, by: GroupBy) {
+    let first = match by {
+        GroupBy::Model => "MODEL",
+        GroupBy::Deployment => "DEPLOYMENT",
+        GroupBy::Provider => "PROVIDER",
+        GroupBy::Day => "DAY",
+    };
+    let header = [
+        first,
+        "REQUESTS",
+        "FAILED",
+        "ERR",
+        "TOKENS IN / OUT",
+        "COST",
+        "TTFT p50 / p95",
+        "LATENCY p50 / p95",
+    ]
+    .map(String::from);
+    let rows: Vec<[String; 8]> = report
+        .rows
+        .iter()
+        .chain(std::iter::once(&report.total))
+        .map(cells)
+        .collect();
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
+            .collect();
+        println!("{}", line.join("  "));
+    }
+}
