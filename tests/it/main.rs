@@ -8,4 +8,5 @@ mod config;
 mod metrics;
 mod providers;
 mod router;
+mod shared_state;
 mod sse_props;
