@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use llmux::config::load_str;
 use llmux::metrics::Usd;
-use llmux::router::{ChatOutcome, RouteError, RouteEvent, RouteEventKind, Router, RouterOptions};
 use llmux::provider::{ChatRequest, Message};
+use llmux::router::{
+    ChatEvent, ChatOutcome, RouteError, RouteEvent, RouteEventKind, Router, RouterOptions,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::broadcast;
@@ -18,6 +20,8 @@ use crate::upstream::{FakeUpstream, Reply};
 
 /// How long a test waits for an event before failing (never reached when things work).
 const EVENT_WAIT: Duration = Duration::from_secs(15);
+/// How long the fake upstream holds each answer in the Redis-outage test.
+const IN_FLIGHT: Duration = Duration::from_millis(100);
 
 /// A `redis-server` child on 127.0.0.1, killed when dropped.
 struct RedisServer {
@@ -260,7 +264,9 @@ async fn requests_never_fail_because_redis_did() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["x"], Some((100, 50)))]).await;
+    // Each answer takes a moment, so Redis can die while requests are in flight.
+    let slow = Reply::openai_stream(&["x"], Some((100, 50))).body_after(IN_FLIGHT);
+    let up = FakeUpstream::start(vec![slow]).await;
     let yaml = config(
         port,
         &[(
@@ -293,14 +299,31 @@ async fn requests_never_fail_because_redis_did() {
     assert_eq!(per_request.times(2), ledger);
 
     // Killed mid-traffic: every request still succeeds, and the loss is said once.
-    redis.kill().await;
-    for _ in 0..4 {
-        ask(&r).await.unwrap();
+    let mut in_flight = Vec::new();
+    for _ in 0..3 {
+        let mut stream = r.chat("g", ChatRequest::new(vec![Message::user("hi")]));
+        while let Some(ev) = stream.next_event().await {
+            if matches!(
+                ev,
+                ChatEvent::Route(RouteEvent {
+                    kind: RouteEventKind::Attempt,
+                    ..
+                })
+            ) {
+                break;
+            }
+        }
+        in_flight.push(stream);
     }
+    redis.kill().await;
+    for stream in in_flight {
+        stream.finish().await.unwrap();
+    }
+    ask(&r).await.unwrap();
     let (lost_up, message) = next_shared(&mut events).await;
     assert!(!lost_up, "{message}");
     assert!(message.contains("lost Redis"), "{message}");
-    assert_eq!(r.shared_status().unwrap().connected, false);
+    assert!(!r.shared_status().unwrap().connected);
 
     // Restarted empty on the same port: the router reconnects and pushes the outage's counts.
     let _redis = RedisServer::start_on(port).await;

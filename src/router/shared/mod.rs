@@ -25,12 +25,13 @@
 //! never wait on Redis for them. While Redis is away the router runs on local state, counts
 //! what happened meanwhile, and the worker pushes it back when Redis returns.
 
+mod keys;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use redis::aio::MultiplexedConnection;
 use redis::{IntoConnectionInfo, RedisConnectionInfo};
@@ -39,61 +40,20 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::event::{RouteEvent, RouteEventKind};
-use super::health::{Blocked, LocalBook, MINUTE};
+use super::health::{Blocked, LocalBook};
 use crate::config::RedisSettings;
 use crate::metrics::Usd;
 use crate::secret::Secret;
 use crate::store::RequestLog;
+use keys::{admit_cmd, unix_minute, unix_ms, until_next_minute};
 
 /// The longest any Redis call may take before the router goes on without it.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(100);
 /// How long a fleet-wide read (the cost ledger) may wait behind this instance's queued writes.
 const READ_TIMEOUT: Duration = Duration::from_millis(500);
-/// The pub/sub channel every instance publishes its new cooldowns on.
-pub const COOLDOWN_CHANNEL: &str = "llmux:cooldowns";
-/// The hash of picodollars spent per deployment.
-pub const COST_KEY: &str = "llmux:cost";
-/// How long a per-minute tpm counter outlives its minute.
-const TPM_KEY_TTL_SECS: u64 = 120;
 /// Jobs queued for the worker before new ones are dropped (it drains them in microseconds
 /// when Redis is up and into memory when it is down, so this only fills if it is stuck).
 const JOB_QUEUE: usize = 4096;
-/// Seconds in the fixed tpm window.
-const SECS_PER_MINUTE: u64 = 60;
-
-/// Claims request slots: drops requests older than the window, checks the rpm limit against
-/// the requests left and the tpm limit against this minute's tokens, and only then adds
-/// `count` requests scored `age` ms before Redis's clock. A limit of -1 is none.
-/// KEYS: rpm sorted set, tpm counter. ARGV: rpm limit, tpm limit, member prefix, window ms,
-/// count, age ms. Returns {admitted 0/1, requests in the window, tokens this minute, ms until
-/// the oldest request leaves the window}.
-const ADMIT_SCRIPT: &str = r"
-redis.replicate_commands()
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local used = redis.call('ZCARD', KEYS[1])
-local tokens = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
-local rpm = tonumber(ARGV[1])
-local tpm = tonumber(ARGV[2])
-local admitted = 0
-if not ((rpm >= 0 and used >= rpm) or (tpm >= 0 and tokens >= tpm)) then
-  admitted = 1
-  local count = tonumber(ARGV[5])
-  local at = now - tonumber(ARGV[6])
-  for i = 1, count do
-    redis.call('ZADD', KEYS[1], at, ARGV[3] .. ':' .. i)
-  end
-  used = used + count
-  redis.call('PEXPIRE', KEYS[1], window)
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local free = 0
-if oldest[2] then free = math.max(0, tonumber(oldest[2]) + window - now) end
-return {admitted, used, tokens, free}
-";
-
 /// Whether Redis is in use, for status bars and `/health`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedStatus {
@@ -112,7 +72,7 @@ pub struct SharedCost {
     pub by_deployment: BTreeMap<String, Usd>,
 }
 
-/// A cooldown as published on [`COOLDOWN_CHANNEL`].
+/// A cooldown as published on `llmux:cooldowns`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct CooldownMessage {
     /// The publishing instance (it ignores its own messages).
@@ -469,81 +429,25 @@ impl SharedState {
 fn client(settings: &RedisSettings) -> Result<redis::Client, String> {
     // The messages never quote the URL: it may carry the password.
     let info = match &settings.url {
-        Some(url) => url
-            .expose()
-            .into_connection_info()
-            .map_err(|_| "router_settings.redis_url is not a valid redis:// URL".to_string())?,
+        Some(url) => url.expose().into_connection_info().map_err(|e| {
+            let why = scrub(std::slice::from_ref(url), &e.to_string());
+            format!(
+                "router_settings.redis_url: {why} (expected redis://[:password@]host[:port][/db])"
+            )
+        })?,
         None => {
             let info = (settings.host.clone(), settings.port)
                 .into_connection_info()
                 .map_err(|e| format!("router_settings.redis_host: {e}"))?;
             match &settings.password {
-                Some(p) => info.set_redis_settings(
-                    RedisConnectionInfo::default().set_password(p.expose()),
-                ),
+                Some(p) => {
+                    info.set_redis_settings(RedisConnectionInfo::default().set_password(p.expose()))
+                }
                 None => info,
             }
         }
     };
     redis::Client::open(info).map_err(|e| format!("router_settings.redis_*: {e}"))
-}
-
-fn rpm_key(id: &str) -> String {
-    format!("llmux:{{{id}}}:rpm")
-}
-
-fn tpm_key(id: &str, minute: u64) -> String {
-    format!("llmux:{{{id}}}:tpm:{minute}")
-}
-
-fn cooldown_key(id: &str) -> String {
-    format!("llmux:{{{id}}}:cooldown")
-}
-
-fn admit_cmd(
-    id: &str,
-    minute: u64,
-    rpm: i64,
-    tpm: i64,
-    member: &str,
-    count: u32,
-    age: Duration,
-) -> redis::Cmd {
-    let mut cmd = redis::cmd("EVAL");
-    cmd.arg(ADMIT_SCRIPT)
-        .arg(2)
-        .arg(rpm_key(id))
-        .arg(tpm_key(id, minute))
-        .arg(rpm)
-        .arg(tpm)
-        .arg(member)
-        .arg(MINUTE.as_millis() as u64)
-        .arg(count)
-        .arg(age.as_millis() as u64);
-    cmd
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-fn unix_secs(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn unix_minute() -> u64 {
-    unix_secs(SystemTime::now()) / SECS_PER_MINUTE
-}
-
-fn until_next_minute() -> Duration {
-    let ms = unix_ms();
-    let minute_ms = SECS_PER_MINUTE * 1000;
-    Duration::from_millis(minute_ms - ms % minute_ms)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -555,21 +459,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Removes every secret from a message (a driver error could echo the URL).
 fn scrub(secrets: &[Secret], text: &str) -> String {
-    secrets
-        .iter()
-        .fold(text.to_string(), |t, s| s.scrub(&t))
+    secrets.iter().fold(text.to_string(), |t, s| s.scrub(&t))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_brace_the_deployment_id() {
-        assert_eq!(rpm_key("gpt-a"), "llmux:{gpt-a}:rpm");
-        assert_eq!(tpm_key("gpt-a", 7), "llmux:{gpt-a}:tpm:7");
-        assert_eq!(cooldown_key("gpt-a"), "llmux:{gpt-a}:cooldown");
-    }
 
     #[test]
     fn cooldown_messages_round_trip() {
@@ -593,6 +488,12 @@ mod tests {
         };
         let err = client(&bad).unwrap_err();
         assert!(!err.contains("s3cret"), "{err}");
+        let tls = RedisSettings {
+            url: Some(Secret::new("rediss://:s3cret-pass@cache.example:6380")),
+            ..bad.clone()
+        };
+        let err = client(&tls).unwrap_err();
+        assert!(err.contains("TLS") && !err.contains("s3cret"), "{err}");
         let good = RedisSettings {
             host: String::new(),
             port: 6379,

@@ -21,10 +21,12 @@ use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
+use super::keys::{
+    COOLDOWN_CHANNEL, COOLDOWN_SCRIPT, COST_KEY, TPM_KEY_TTL_SECS, admit_cmd, cooldown_key,
+    tpm_key, unix_minute, unix_ms, unix_secs,
+};
 use super::{
-    AdmitAnswer, CALL_TIMEOUT, COOLDOWN_CHANNEL, COST_KEY, CooldownMessage, Job, Link, Publisher,
-    SharedCost, TPM_KEY_TTL_SECS, admit_cmd, cooldown_key, lock, scrub, tpm_key, unix_minute,
-    unix_ms, unix_secs,
+    AdmitAnswer, CALL_TIMEOUT, CooldownMessage, Job, Link, Publisher, SharedCost, lock, scrub,
 };
 use crate::metrics::Usd;
 use crate::router::event::RouteEventKind;
@@ -39,17 +41,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// How often an idle link is checked, so a Redis that vanished without closing the socket is
 /// noticed before a request needs it.
 const KEEPALIVE: Duration = Duration::from_secs(5);
-
-/// Sets a cooldown unless a longer one is running, and publishes it either way (receivers only
-/// ever extend). KEYS: the cooldown key. ARGV: reason, ms, channel, message.
-const COOLDOWN_SCRIPT: &str = r"
-local left = redis.call('PTTL', KEYS[1])
-if left < tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return left
-";
 
 pub(super) struct Worker {
     pub(super) client: redis::Client,
@@ -130,9 +121,7 @@ pub(super) async fn run(mut w: Worker) {
                 let message = if announced == Some(false) {
                     format!("Redis at {target} is back; {summary}")
                 } else {
-                    format!(
-                        "sharing rpm/tpm counts, cooldowns and cost through Redis at {target}"
-                    )
+                    format!("sharing rpm/tpm counts, cooldowns and cost through Redis at {target}")
                 };
                 w.announce(true, message);
                 let ended = w.serve(conn, stream, &mut pending).await;
@@ -285,12 +274,14 @@ impl Worker {
                 let mut cmd = redis::cmd("HGETALL");
                 cmd.arg(COST_KEY);
                 let ledger = self.call::<HashMap<String, u64>>(conn, &cmd).await;
-                let _ = reply.send(ledger.as_ref().ok().map(|ledger| SharedCost {
-                    total: ledger.values().map(|p| Usd::from_pico(*p)).sum(),
-                    by_deployment: ledger
-                        .iter()
-                        .map(|(id, pico)| (id.clone(), Usd::from_pico(*pico)))
-                        .collect(),
+                let _ = reply.send(ledger.as_ref().ok().map(|ledger| {
+                    SharedCost {
+                        total: ledger.values().map(|p| Usd::from_pico(*p)).sum(),
+                        by_deployment: ledger
+                            .iter()
+                            .map(|(id, pico)| (id.clone(), Usd::from_pico(*pico)))
+                            .collect(),
+                    }
                 }));
                 return ledger.map(|_| ());
             }
@@ -380,10 +371,7 @@ impl Worker {
         let Some(group) = self.groups.get(id) else {
             return false;
         };
-        let Some(left) = self
-            .local
-            .extend_cooldown(id, left, reason, Instant::now())
-        else {
+        let Some(left) = self.local.extend_cooldown(id, left, reason, Instant::now()) else {
             return false;
         };
         self.publisher.publish(
@@ -492,7 +480,11 @@ impl Worker {
                 .ignore();
         }
         for (id, pico) in &pending.cost {
-            pipe.cmd("HINCRBY").arg(COST_KEY).arg(id).arg(*pico).ignore();
+            pipe.cmd("HINCRBY")
+                .arg(COST_KEY)
+                .arg(id)
+                .arg(*pico)
+                .ignore();
         }
         pipe.query_async::<()>(conn).await?;
         *pending = Pending::default();
