@@ -113,6 +113,9 @@ pub enum RouteEventKind {
     Failed { message: String },
     /// The caller dropped the request.
     Cancelled,
+    /// Shared state through Redis (`router_settings.redis_*`) came into use, was lost, or is
+    /// back: said once per change, not per failed attempt. Request id 0, no group.
+    SharedState { connected: bool, message: String },
 }
 
 /// [`MidStreamFailover`] as it appears in events.
@@ -232,6 +235,7 @@ impl RouteEvent {
             }
             RouteEventKind::Failed { message } => format!("#{} failed: {message}", self.request_id),
             RouteEventKind::Cancelled => format!("#{} cancelled", self.request_id),
+            RouteEventKind::SharedState { message, .. } => format!("shared state: {message}"),
         }
     }
 }

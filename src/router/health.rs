@@ -9,13 +9,20 @@
 //!   them fall within a minute; bad requests never do (retrying will not fix the caller);
 //! - the duration is the deployment's `cooldown_time`, else the upstream's Retry-After, else
 //!   the router's `cooldown_time`; a new cooldown extends a running one, never shortens it.
+//!
+//! With `router_settings.redis_*` the book also has a [`SharedState`]: this instance's own
+//! records stay here and stay authoritative for it, and what the fleet did is merged in
+//! (cooldowns set by other instances, fleet-wide rpm/tpm counts). Without Redis, or while it is
+//! away, the book decides on local state alone.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::shared::SharedState;
+use crate::metrics::Usd;
 use crate::provider::{ErrorClass, ProviderError};
 
 /// The window for `allowed_fails`, `rpm` and `tpm`.
@@ -112,7 +119,62 @@ pub struct CooldownDecision {
 /// Health of every deployment, shared by all requests of one router.
 #[derive(Debug, Default)]
 pub struct HealthBook {
-    inner: Mutex<HashMap<String, DeploymentHealth>>,
+    local: LocalBook,
+    /// The fleet's state through Redis, when configured.
+    shared: Option<SharedState>,
+}
+
+/// This instance's own records, also held by the shared-state worker, which applies the
+/// cooldowns other instances report and reads the running ones to resync Redis.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LocalBook {
+    inner: Arc<Mutex<HashMap<String, DeploymentHealth>>>,
+}
+
+impl LocalBook {
+    fn with<R>(&self, id: &str, f: impl FnOnce(&mut DeploymentHealth) -> R) -> R {
+        let mut map = match self.inner.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(map.entry(id.to_string()).or_default())
+    }
+
+    /// Applies a cooldown another instance reported; like a local one it only ever extends.
+    /// Returns how long the deployment now cools, when this changed anything.
+    pub(crate) fn extend_cooldown(
+        &self,
+        id: &str,
+        left: Duration,
+        reason: &str,
+        now: Instant,
+    ) -> Option<Duration> {
+        self.with(id, |h| {
+            h.expire(now);
+            let until = now + left;
+            if left.is_zero() || h.cooldown_until.is_some_and(|u| u >= until) {
+                return None;
+            }
+            h.cooldown_until = Some(until);
+            h.cooldown_reason = reason.to_string();
+            Some(left)
+        })
+    }
+
+    /// Every running cooldown: deployment, time left, reason.
+    pub(crate) fn running_cooldowns(&self, now: Instant) -> Vec<(String, Duration, String)> {
+        let mut map = match self.inner.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.iter_mut()
+            .filter_map(|(id, h)| {
+                h.expire(now);
+                let until = h.cooldown_until?;
+                Some((id.clone(), until - now, h.cooldown_reason.clone()))
+            })
+            .collect()
+    }
 }
 
 /// Settings the cooldown rules need for one deployment.
@@ -128,11 +190,44 @@ pub struct CooldownRules {
 
 impl HealthBook {
     fn with<R>(&self, id: &str, f: impl FnOnce(&mut DeploymentHealth) -> R) -> R {
-        let mut map = match self.inner.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(map.entry(id.to_string()).or_default())
+        self.local.with(id, f)
+    }
+
+    /// This instance's records, for the shared-state worker.
+    pub(crate) fn local(&self) -> LocalBook {
+        self.local.clone()
+    }
+
+    /// Merges the fleet's state from now on.
+    pub(crate) fn set_shared(&mut self, shared: SharedState) {
+        self.shared = Some(shared);
+    }
+
+    pub(crate) fn shared(&self) -> Option<&SharedState> {
+        self.shared.as_ref()
+    }
+
+    /// Claims a request slot fleet-wide for the picked deployment, after [`Self::blocked`] let
+    /// it through locally. `Some` when another instance took the last slot: pick again. Never
+    /// waits longer than one bounded Redis call; without Redis it answers at once.
+    pub(crate) async fn admit(
+        &self,
+        id: &str,
+        rpm: Option<u32>,
+        tpm: Option<u64>,
+        now: Instant,
+    ) -> Option<Blocked> {
+        match &self.shared {
+            Some(shared) => shared.admit(id, rpm, tpm, now).await,
+            None => None,
+        }
+    }
+
+    /// Adds a successful attempt's cost to the fleet's ledger (the local one is the metrics').
+    pub(crate) fn record_cost(&self, id: &str, cost: Usd) {
+        if let Some(shared) = &self.shared {
+            shared.record_cost(id, cost);
+        }
     }
 
     /// Whether the deployment can take a request now, given its limits.
@@ -143,7 +238,7 @@ impl HealthBook {
         tpm: Option<u64>,
         now: Instant,
     ) -> Option<Blocked> {
-        self.with(id, |h| {
+        let local = self.with(id, |h| {
             h.expire(now);
             if let Some(until) = h.cooldown_until {
                 return Some(Blocked::Cooling { left: until - now });
@@ -173,7 +268,8 @@ impl HealthBook {
                 });
             }
             None
-        })
+        });
+        local.or_else(|| self.shared.as_ref()?.blocked(id, rpm, tpm, now))
     }
 
     /// Counts a request against `rpm` (at the moment it is sent).
@@ -190,15 +286,26 @@ impl HealthBook {
             h.expire(now);
             h.tokens.push_back((now, tokens));
             h.tokens_sum = h.tokens_sum.saturating_add(tokens);
-        })
+        });
+        if let Some(shared) = &self.shared {
+            shared.record_tokens(id, tokens);
+        }
     }
 
-    /// Used tokens and requests in the current minute, for usage-based routing.
+    /// Used tokens and requests in the current minute, for usage-based routing: this
+    /// instance's, or the fleet's last seen counts when those are higher.
     pub fn usage(&self, id: &str, now: Instant) -> (u32, u64) {
-        self.with(id, |h| {
+        let (requests, tokens) = self.with(id, |h| {
             h.expire(now);
             (h.requests.len() as u32, h.tokens_sum)
-        })
+        });
+        match &self.shared {
+            Some(shared) => {
+                let (fleet_requests, fleet_tokens) = shared.usage(id, now);
+                (requests.max(fleet_requests), tokens.max(fleet_tokens))
+            }
+            None => (requests, tokens),
+        }
     }
 
     /// Records a failure and cools the deployment down if the rules say so.
@@ -209,7 +316,7 @@ impl HealthBook {
         rules: CooldownRules,
         now: Instant,
     ) -> Option<CooldownDecision> {
-        self.with(id, |h| {
+        let decision = self.with(id, |h| {
             h.expire(now);
             let counts = !matches!(
                 error.class,
@@ -250,12 +357,16 @@ impl HealthBook {
                 duration: until - now,
                 reason,
             })
-        })
+        });
+        if let (Some(shared), Some(d)) = (&self.shared, &decision) {
+            shared.record_cooldown(id, d.duration, &d.reason);
+        }
+        decision
     }
 
-    /// The deployment's state now.
+    /// The deployment's state now (request and token counts as in [`Self::usage`]).
     pub fn view(&self, id: &str, now: Instant) -> HealthView {
-        self.with(id, |h| {
+        let mut view = self.with(id, |h| {
             h.expire(now);
             HealthView {
                 cooling_for: h.cooldown_until.map(|u| u - now),
@@ -264,7 +375,13 @@ impl HealthBook {
                 requests_last_minute: h.requests.len() as u32,
                 tokens_last_minute: h.tokens_sum,
             }
-        })
+        });
+        if let Some(shared) = &self.shared {
+            let (requests, tokens) = shared.usage(id, now);
+            view.requests_last_minute = view.requests_last_minute.max(requests);
+            view.tokens_last_minute = view.tokens_last_minute.max(tokens);
+        }
+        view
     }
 }
 

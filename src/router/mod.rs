@@ -6,13 +6,15 @@
 //! retrying (`retry`), cooling down failing ones (`health`), and streaming the answer back as
 //! [`ChatEvent`]s. Every decision is also a [`RouteEvent`] sent to subscribers, the metrics
 //! and the request log. Dropping the [`ChatStream`] aborts the task, which drops the HTTP
-//! request.
+//! request. With `router_settings.redis_*`, limits, cooldowns and the cost ledger are shared
+//! with every other instance through Redis (`shared`).
 
 mod event;
 pub mod health;
 mod request;
 pub mod retry;
 pub mod select;
+mod shared;
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -35,6 +37,7 @@ use crate::store::RequestLog;
 
 pub use event::*;
 pub use health::HealthView;
+pub use shared::{SharedCost, SharedStatus};
 
 /// How many route events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 4096;
@@ -125,12 +128,27 @@ impl Router {
         }
         let seed = options.seed.unwrap_or_else(rand::random);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let mut health = health::HealthBook::default();
+        if let Some(redis) = &config.router.redis {
+            let groups = config
+                .deployments
+                .iter()
+                .map(|d| (d.id.clone(), d.group.clone()))
+                .collect();
+            let publisher = shared::Publisher {
+                events: events.clone(),
+                log: options.request_log.clone(),
+            };
+            let shared = shared::SharedState::start(redis, groups, health.local(), publisher)
+                .map_err(RouterError)?;
+            health.set_shared(shared);
+        }
         Ok(Router {
             inner: Arc::new(Inner {
                 config,
                 http,
                 metrics,
-                health: health::HealthBook::default(),
+                health,
                 events,
                 log: options.request_log,
                 rng: Mutex::new(SmallRng::seed_from_u64(seed)),
@@ -195,6 +213,19 @@ impl Router {
             max_input_tokens: self.inner.max_input.get(&d.id).copied().flatten(),
             unavailable: d.unavailable.clone(),
         }
+    }
+
+    /// Whether Redis is shared with other instances and answering; `None` without
+    /// `router_settings.redis_*`.
+    pub fn shared_status(&self) -> Option<SharedStatus> {
+        self.inner.health.shared().map(|s| s.status())
+    }
+
+    /// What every instance sharing this Redis has spent, per deployment (this instance's own
+    /// spend is `metrics().total_cost`). Read after this instance's own pending writes, bounded
+    /// to half a second; `None` without Redis or while it is away.
+    pub async fn shared_cost(&self) -> Option<SharedCost> {
+        self.inner.health.shared()?.cost().await
     }
 
     /// How long until the group's first deployment is free, when every one is cooling.

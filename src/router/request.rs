@@ -364,6 +364,16 @@ impl RequestRun {
                 };
                 tier[pick(settings.strategy, &tier, &mut *rng)].deployment
             };
+            // With shared state the slot is claimed fleet-wide; when another instance took the
+            // last one the deployment now shows as blocked: pick again.
+            if inner
+                .health
+                .admit(&chosen.id, chosen.rpm, chosen.tpm, Instant::now())
+                .await
+                .is_some()
+            {
+                continue;
+            }
             match self.attempt(group, chosen, members.len(), request).await {
                 AttemptEnd::Success(outcome) => return Ok(*outcome),
                 AttemptEnd::Failed {
@@ -615,6 +625,9 @@ impl RequestRun {
                     },
                     end.into_std(),
                 );
+                if let Some(cost) = attempt_cost.flatten() {
+                    inner.health.record_cost(&d.id, cost);
+                }
                 self.attempts.push(AttemptRecord {
                     deployment: d.id.clone(),
                     group: group.to_string(),

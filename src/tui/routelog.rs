@@ -28,6 +28,12 @@ pub fn style_of(ev: &RouteEvent, theme: &Theme) -> Style {
         RouteEventKind::Attempt | RouteEventKind::FirstToken { .. } => theme.fg(Role::Info),
         RouteEventKind::Request { .. } => theme.fg(Role::Fg),
         RouteEventKind::Cancelled => theme.fg(Role::Muted),
+        RouteEventKind::SharedState {
+            connected: true, ..
+        } => theme.fg(Role::Success),
+        RouteEventKind::SharedState {
+            connected: false, ..
+        } => theme.fg(Role::Warning),
     }
 }
 

@@ -363,6 +363,7 @@ fn route_news(f: &mut InFlight, ev: &crate::router::RouteEvent) {
         | RouteEventKind::Unavailable { .. }
         | RouteEventKind::Done { .. }
         | RouteEventKind::Failed { .. }
-        | RouteEventKind::Cancelled => {}
+        | RouteEventKind::Cancelled
+        | RouteEventKind::SharedState { .. } => {}
     }
 }

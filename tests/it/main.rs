@@ -9,5 +9,6 @@ mod config;
 mod metrics;
 mod providers;
 mod router;
+mod shared_state;
 mod sse_props;
 mod tui;

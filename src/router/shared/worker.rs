@@ -1,0 +1,531 @@
+//! The background task behind [`SharedState`](super::SharedState): it owns the connections to
+//! Redis, runs the writes the hot path queues (request and token counts, cooldowns, costs),
+//! applies the cooldowns other instances publish to the local book, and reconnects with
+//! backoff when Redis goes away.
+//!
+//! Jobs come in on a channel; what Redis answers goes into the link's cache of fleet counts,
+//! the local book, and `SharedState` route events — one when Redis is lost or unreachable,
+//! one when it is (back) in use, never one per failed attempt. While Redis is away, counts and
+//! costs are kept in memory and pushed when it returns, together with this instance's running
+//! cooldowns; the cooldowns already in Redis are pulled into the local book. The task ends
+//! when the router (the last job sender) is dropped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use redis::AsyncConnectionConfig;
+use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout};
+
+use super::keys::{
+    COOLDOWN_CHANNEL, COOLDOWN_SCRIPT, COST_KEY, TPM_KEY_TTL_SECS, admit_cmd, cooldown_key,
+    tpm_key, unix_minute, unix_ms, unix_secs,
+};
+use super::{
+    AdmitAnswer, CALL_TIMEOUT, CooldownMessage, Job, Link, Publisher, SharedCost, lock, scrub,
+};
+use crate::metrics::Usd;
+use crate::router::event::RouteEventKind;
+use crate::router::health::{LocalBook, MINUTE};
+use crate::secret::Secret;
+
+/// The longest a connection attempt (with its handshake and subscription) or a resync may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// The first wait between connection attempts; it doubles up to [`BACKOFF_MAX`].
+const BACKOFF_START: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// How often an idle link is checked, so a Redis that vanished without closing the socket is
+/// noticed before a request needs it.
+const KEEPALIVE: Duration = Duration::from_secs(5);
+
+pub(super) struct Worker {
+    pub(super) client: redis::Client,
+    pub(super) link: Arc<Link>,
+    /// Deployment id → group, for the deployments this instance knows.
+    pub(super) groups: HashMap<String, String>,
+    pub(super) local: LocalBook,
+    pub(super) publisher: Publisher,
+    pub(super) secrets: Vec<Secret>,
+    pub(super) jobs: mpsc::Receiver<Job>,
+}
+
+/// What happened while Redis was away, to push when it is back.
+#[derive(Debug, Default)]
+struct Pending {
+    /// (deployment, unix second) → requests.
+    requests: HashMap<(String, u64), u32>,
+    /// (deployment, unix minute) → tokens.
+    tokens: HashMap<(String, u64), u64>,
+    /// deployment → picodollars.
+    cost: HashMap<String, u64>,
+}
+
+impl Pending {
+    /// Keeps a job that could not run. Reads are answered "unknown"; cooldowns need nothing
+    /// (the local book has them and they are pushed on resync).
+    fn keep(&mut self, job: Job) {
+        match job {
+            Job::Requests { id, count, at } => {
+                *self.requests.entry((id, unix_secs(at))).or_default() += count;
+            }
+            Job::Tokens { id, minute, tokens } => {
+                let n = self.tokens.entry((id, minute)).or_default();
+                *n = n.saturating_add(tokens);
+            }
+            Job::Cost { id, pico } => {
+                let n = self.cost.entry(id).or_default();
+                *n = n.saturating_add(pico);
+            }
+            Job::ReadCost(reply) => {
+                let _ = reply.send(None);
+            }
+            Job::Cooldown { .. } | Job::Suspect => {}
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.requests.len() + self.tokens.len() + self.cost.len()
+    }
+}
+
+/// Why serving on a connection stopped.
+enum Ended {
+    /// The router is gone.
+    Closed,
+    Broken(String),
+}
+
+pub(super) async fn run(mut w: Worker) {
+    let mut pending = Pending::default();
+    // The state last announced: `None` before the first announcement.
+    let mut announced: Option<bool> = None;
+    let mut backoff = BACKOFF_START;
+    let target = w.link.target.clone();
+    loop {
+        let connected = match w.connect().await {
+            Ok((mut conn, sink, stream)) => match w.resync(&mut conn, &mut pending).await {
+                Ok(summary) => Ok((conn, sink, stream, summary)),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match connected {
+            Ok((conn, sink, stream, summary)) => {
+                backoff = BACKOFF_START;
+                w.link.set_conn(Some(conn.clone()));
+                w.link.connected.store(true, Ordering::SeqCst);
+                let message = if announced == Some(false) {
+                    format!("Redis at {target} is back; {summary}")
+                } else {
+                    format!("sharing rpm/tpm counts, cooldowns and cost through Redis at {target}")
+                };
+                w.announce(true, message);
+                let ended = w.serve(conn, stream, &mut pending).await;
+                drop(sink);
+                w.link.set_conn(None);
+                w.link.connected.store(false, Ordering::SeqCst);
+                // From here on the last announcement was "connected"; the next says it is lost.
+                match ended {
+                    Ended::Closed => return,
+                    Ended::Broken(why) => {
+                        w.announce(
+                            false,
+                            format!(
+                                "lost Redis at {target} ({why}); going on with this instance's own state until it is back"
+                            ),
+                        );
+                        announced = Some(false);
+                    }
+                }
+            }
+            Err(why) => {
+                if announced != Some(false) {
+                    w.announce(
+                        false,
+                        format!(
+                            "Redis at {target} is unreachable ({why}); going on with this instance's own state until it answers"
+                        ),
+                    );
+                    announced = Some(false);
+                }
+                if !w.wait(backoff, &mut pending).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+impl Worker {
+    fn announce(&self, connected: bool, message: String) {
+        let message = scrub(&self.secrets, &message);
+        *lock(&self.link.announcement) = Some(message.clone());
+        self.publisher
+            .publish("", None, RouteEventKind::SharedState { connected, message });
+    }
+
+    fn describe(&self, e: &redis::RedisError) -> String {
+        scrub(&self.secrets, &e.to_string())
+    }
+
+    /// Subscribes to the cooldown channel first, so nothing published during the resync is
+    /// missed, then opens the connection for commands.
+    async fn connect(&self) -> Result<(MultiplexedConnection, PubSubSink, PubSubStream), String> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(CALL_TIMEOUT));
+        let attempt = async {
+            let (mut sink, stream) = self.client.get_async_pubsub().await?.split();
+            sink.subscribe(COOLDOWN_CHANNEL).await?;
+            let conn = self
+                .client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            Ok::<_, redis::RedisError>((conn, sink, stream))
+        };
+        match timeout(CONNECT_TIMEOUT, attempt).await {
+            Ok(Ok(parts)) => Ok(parts),
+            Ok(Err(e)) => Err(self.describe(&e)),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                CONNECT_TIMEOUT.as_millis()
+            )),
+        }
+    }
+
+    /// Waits `delay` while keeping the jobs that arrive. False when the router is gone.
+    async fn wait(&mut self, delay: Duration, pending: &mut Pending) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return true,
+                job = self.jobs.recv() => match job {
+                    Some(job) => pending.keep(job),
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// Runs jobs and applies published cooldowns until the connection breaks.
+    async fn serve(
+        &mut self,
+        mut conn: MultiplexedConnection,
+        mut stream: PubSubStream,
+        pending: &mut Pending,
+    ) -> Ended {
+        let mut keepalive = tokio::time::interval_at(Instant::now() + KEEPALIVE, KEEPALIVE);
+        loop {
+            tokio::select! {
+                job = self.jobs.recv() => match job {
+                    None => return Ended::Closed,
+                    Some(job) => {
+                        if let Err(why) = self.execute(&mut conn, job, pending).await {
+                            return Ended::Broken(why);
+                        }
+                    }
+                },
+                msg = stream.next() => match msg {
+                    None => return Ended::Broken("the connection was closed".to_string()),
+                    Some(msg) => self.on_message(msg.get_payload_bytes()),
+                },
+                _ = keepalive.tick() => {
+                    if let Err(why) = self.ping(&mut conn).await {
+                        return Ended::Broken(why);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn ping(&self, conn: &mut MultiplexedConnection) -> Result<(), String> {
+        let cmd = redis::cmd("PING");
+        self.call::<String>(conn, &cmd).await.map(|_| ())
+    }
+
+    /// One bounded call.
+    async fn call<T: redis::FromRedisValue>(
+        &self,
+        conn: &mut MultiplexedConnection,
+        cmd: &redis::Cmd,
+    ) -> Result<T, String> {
+        match timeout(CALL_TIMEOUT, cmd.query_async::<T>(conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.describe(&e)),
+            Err(_) => Err(format!("no answer within {} ms", CALL_TIMEOUT.as_millis())),
+        }
+    }
+
+    /// Runs one job; on failure the job is kept in `pending` and the link is reported broken.
+    async fn execute(
+        &mut self,
+        conn: &mut MultiplexedConnection,
+        job: Job,
+        pending: &mut Pending,
+    ) -> Result<(), String> {
+        let job = match job {
+            Job::ReadCost(reply) => {
+                let mut cmd = redis::cmd("HGETALL");
+                cmd.arg(COST_KEY);
+                let ledger = self.call::<HashMap<String, u64>>(conn, &cmd).await;
+                let _ = reply.send(ledger.as_ref().ok().map(|ledger| {
+                    SharedCost {
+                        total: ledger.values().map(|p| Usd::from_pico(*p)).sum(),
+                        by_deployment: ledger
+                            .iter()
+                            .map(|(id, pico)| (id.clone(), Usd::from_pico(*pico)))
+                            .collect(),
+                    }
+                }));
+                return ledger.map(|_| ());
+            }
+            other => other,
+        };
+        let result = match &job {
+            Job::Requests { id, count, at } => {
+                let minute = unix_minute();
+                let age = SystemTime::now().duration_since(*at).unwrap_or_default();
+                let cmd = admit_cmd(id, minute, -1, -1, &self.link.member(), *count, age);
+                self.call(conn, &cmd).await.map(|reply| {
+                    let answer = AdmitAnswer::from_reply(reply);
+                    self.link.saw(id, answer, minute, Instant::now());
+                })
+            }
+            Job::Tokens { id, minute, tokens } => {
+                let mut cmd = redis::pipe();
+                cmd.cmd("INCRBY")
+                    .arg(tpm_key(id, *minute))
+                    .arg(*tokens)
+                    .cmd("EXPIRE")
+                    .arg(tpm_key(id, *minute))
+                    .arg(TPM_KEY_TTL_SECS)
+                    .ignore();
+                match timeout(CALL_TIMEOUT, cmd.query_async::<(u64,)>(conn)).await {
+                    Ok(Ok((total,))) => {
+                        self.link.saw_tokens(id, *minute, total);
+                        Ok(())
+                    }
+                    Ok(Err(e)) => Err(self.describe(&e)),
+                    Err(_) => Err(format!("no answer within {} ms", CALL_TIMEOUT.as_millis())),
+                }
+            }
+            Job::Cooldown { id, left, reason } => {
+                let cmd = self.cooldown_cmd(id, *left, reason);
+                self.call::<i64>(conn, &cmd).await.map(|_| ())
+            }
+            Job::Cost { id, pico } => {
+                let mut cmd = redis::cmd("HINCRBY");
+                cmd.arg(COST_KEY).arg(id).arg(*pico);
+                self.call::<u64>(conn, &cmd).await.map(|_| ())
+            }
+            Job::Suspect => self.ping(conn).await.map(|()| {
+                // A slow answer, not a dead link: let the hot path use Redis again.
+                self.link.set_conn(Some(conn.clone()));
+            }),
+            Job::ReadCost(_) => Ok(()),
+        };
+        if result.is_err() {
+            pending.keep(job);
+        }
+        result
+    }
+
+    fn cooldown_cmd(&self, id: &str, left: Duration, reason: &str) -> redis::Cmd {
+        let ms = (left.as_millis() as u64).max(1);
+        let message = CooldownMessage {
+            from: self.link.instance.clone(),
+            deployment: id.to_string(),
+            ms,
+            reason: reason.to_string(),
+        };
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(COOLDOWN_SCRIPT)
+            .arg(1)
+            .arg(cooldown_key(id))
+            .arg(reason)
+            .arg(ms)
+            .arg(COOLDOWN_CHANNEL)
+            .arg(serde_json::to_string(&message).unwrap_or_default());
+        cmd
+    }
+
+    /// A cooldown another instance published.
+    fn on_message(&self, payload: &[u8]) {
+        let Ok(m) = serde_json::from_slice::<CooldownMessage>(payload) else {
+            return;
+        };
+        if m.from == self.link.instance {
+            return;
+        }
+        self.apply_cooldown(&m.deployment, Duration::from_millis(m.ms), &m.reason);
+    }
+
+    /// Extends a local cooldown from the fleet, and says so when it changed anything.
+    fn apply_cooldown(&self, id: &str, left: Duration, reason: &str) -> bool {
+        let Some(group) = self.groups.get(id) else {
+            return false;
+        };
+        let Some(left) = self.local.extend_cooldown(id, left, reason, Instant::now()) else {
+            return false;
+        };
+        self.publisher.publish(
+            group,
+            Some(id),
+            RouteEventKind::Cooldown {
+                secs: left.as_secs_f64(),
+                reason: format!("{reason}; reported by another instance"),
+            },
+        );
+        true
+    }
+
+    /// After (re)connecting: pushes what happened while Redis was away, pulls the fleet's
+    /// running cooldowns, pushes this instance's. Returns a summary for the event.
+    async fn resync(
+        &self,
+        conn: &mut MultiplexedConnection,
+        pending: &mut Pending,
+    ) -> Result<String, String> {
+        let work = async {
+            let flushed = pending.len();
+            if flushed > 0 {
+                self.flush(conn, pending).await?;
+            }
+            let ids: Vec<&String> = self.groups.keys().collect();
+            let mut pulled = 0usize;
+            if !ids.is_empty() {
+                let keys: Vec<String> = ids.iter().map(|id| cooldown_key(id)).collect();
+                let mut mget = redis::cmd("MGET");
+                mget.arg(&keys);
+                let reasons: Vec<Option<String>> = mget.query_async(conn).await?;
+                let mut pttl = redis::pipe();
+                for k in &keys {
+                    pttl.cmd("PTTL").arg(k);
+                }
+                let left: Vec<i64> = pttl.query_async(conn).await?;
+                for ((id, reason), ms) in ids.iter().zip(reasons).zip(left) {
+                    if let (Some(reason), Ok(ms @ 1..)) = (reason, u64::try_from(ms))
+                        && self.apply_cooldown(id, Duration::from_millis(ms), &reason)
+                    {
+                        pulled += 1;
+                    }
+                }
+            }
+            let mine = self.local.running_cooldowns(Instant::now());
+            for (id, left, reason) in &mine {
+                let _: i64 = self
+                    .cooldown_cmd(id, *left, reason)
+                    .query_async(conn)
+                    .await?;
+            }
+            Ok::<_, redis::RedisError>(format!(
+                "resynced: {flushed} counts pushed, {pulled} cooldowns pulled, {} pushed",
+                mine.len()
+            ))
+        };
+        match timeout(CONNECT_TIMEOUT, work).await {
+            Ok(Ok(summary)) => Ok(summary),
+            Ok(Err(e)) => Err(self.describe(&e)),
+            Err(_) => Err(format!(
+                "resync took over {} ms",
+                CONNECT_TIMEOUT.as_millis()
+            )),
+        }
+    }
+
+    /// Pushes the kept counts (requests still inside the window, tokens of this minute) and
+    /// costs in one pipeline; `pending` is cleared only when it went through.
+    async fn flush(
+        &self,
+        conn: &mut MultiplexedConnection,
+        pending: &mut Pending,
+    ) -> Result<(), redis::RedisError> {
+        let now_ms = unix_ms();
+        let minute = unix_minute();
+        let window_secs = MINUTE.as_secs();
+        let mut pipe = redis::pipe();
+        for ((id, sec), count) in &pending.requests {
+            if sec + window_secs <= now_ms / 1000 {
+                continue;
+            }
+            let age = Duration::from_millis(now_ms.saturating_sub(sec * 1000));
+            pipe.add_command(admit_cmd(
+                id,
+                minute,
+                -1,
+                -1,
+                &self.link.member(),
+                *count,
+                age,
+            ))
+            .ignore();
+        }
+        for ((id, m), tokens) in &pending.tokens {
+            if *m != minute {
+                continue;
+            }
+            pipe.cmd("INCRBY")
+                .arg(tpm_key(id, *m))
+                .arg(*tokens)
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(tpm_key(id, *m))
+                .arg(TPM_KEY_TTL_SECS)
+                .ignore();
+        }
+        for (id, pico) in &pending.cost {
+            pipe.cmd("HINCRBY")
+                .arg(COST_KEY)
+                .arg(id)
+                .arg(*pico)
+                .ignore();
+        }
+        pipe.query_async::<()>(conn).await?;
+        *pending = Pending::default();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_adds_up_what_could_not_be_sent() {
+        let mut p = Pending::default();
+        let at = SystemTime::now();
+        for _ in 0..3 {
+            p.keep(Job::Requests {
+                id: "a".into(),
+                count: 1,
+                at,
+            });
+        }
+        p.keep(Job::Cost {
+            id: "a".into(),
+            pico: 5,
+        });
+        p.keep(Job::Cost {
+            id: "a".into(),
+            pico: 7,
+        });
+        p.keep(Job::Tokens {
+            id: "a".into(),
+            minute: 1,
+            tokens: 10,
+        });
+        p.keep(Job::Suspect);
+        assert_eq!(p.requests.get(&("a".to_string(), unix_secs(at))), Some(&3));
+        assert_eq!(p.cost.get("a"), Some(&12));
+        assert_eq!(p.len(), 3);
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        p.keep(Job::ReadCost(tx));
+        assert_eq!(rx.try_recv().ok(), Some(None), "reads are answered unknown");
+    }
+}
