@@ -9,6 +9,7 @@
 //! request. With `router_settings.redis_*`, limits, cooldowns and the cost ledger are shared
 //! with every other instance through Redis (`shared`).
 
+mod attempt;
 mod event;
 pub mod health;
 mod request;

@@ -5,18 +5,16 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::Instant;
 
 use super::Inner;
 use super::event::*;
-use super::health::CooldownRules;
 use super::retry::{MAX_RETRY_AFTER_WAIT, delay_before_retry, retries_for};
 use super::select::{Candidate, lowest_order_tier, pick};
 use crate::config::{Deployment, MidStreamFailover};
-use crate::metrics::{AttemptSuccess, Usd};
-use crate::provider::{self, ChatRequest, ErrorClass, Message, ProviderError, StreamEvent, Usage};
+use crate::metrics::Usd;
+use crate::provider::{self, ChatRequest, ErrorClass, ProviderError, Usage};
 
 /// What the next deployment is told when it continues a broken answer.
 pub const CONTINUE_PROMPT: &str = "Your previous answer was cut off. Continue it exactly where it stopped, without repeating anything.";
@@ -54,7 +52,7 @@ pub(super) async fn run(
 
 /// How a group's turn ended when it did not answer.
 #[derive(Debug)]
-struct GroupFailure {
+pub(super) struct GroupFailure {
     class: Option<ErrorClass>,
     message: String,
     retry_in: Option<Duration>,
@@ -64,7 +62,7 @@ struct GroupFailure {
     stop: bool,
 }
 
-enum AttemptEnd {
+pub(super) enum AttemptEnd {
     Success(Box<ChatOutcome>),
     Failed {
         error: ProviderError,
@@ -72,26 +70,26 @@ enum AttemptEnd {
     },
 }
 
-struct RequestRun {
-    inner: Arc<Inner>,
-    id: u64,
-    tx: mpsc::Sender<ChatEvent>,
-    started: Instant,
-    attempt_no: u32,
-    attempts: Vec<AttemptRecord>,
+pub(super) struct RequestRun {
+    pub(super) inner: Arc<Inner>,
+    pub(super) id: u64,
+    pub(super) tx: mpsc::Sender<ChatEvent>,
+    pub(super) started: Instant,
+    pub(super) attempt_no: u32,
+    pub(super) attempts: Vec<AttemptRecord>,
     /// The answer so far, across attempts (kept on `continue`, cleared on `restart`).
-    answer: String,
-    reasoning: String,
+    pub(super) answer: String,
+    pub(super) reasoning: String,
     /// Usage and cost over every attempt that produced tokens; cost is `None` once any of
     /// them had no known price.
-    usage: Usage,
-    cost: Option<Usd>,
-    ttft: Option<Duration>,
-    continued: bool,
-    done_group: String,
+    pub(super) usage: Usage,
+    pub(super) cost: Option<Usd>,
+    pub(super) ttft: Option<Duration>,
+    pub(super) continued: bool,
+    pub(super) done_group: String,
     /// The group the request resolved to, before any fallback.
-    requested_group: String,
-    finished: bool,
+    pub(super) requested_group: String,
+    pub(super) finished: bool,
 }
 
 impl Drop for RequestRun {
@@ -104,7 +102,12 @@ impl Drop for RequestRun {
 }
 
 impl RequestRun {
-    fn event(&self, group: &str, deployment: Option<&str>, kind: RouteEventKind) -> RouteEvent {
+    pub(super) fn event(
+        &self,
+        group: &str,
+        deployment: Option<&str>,
+        kind: RouteEventKind,
+    ) -> RouteEvent {
         let at_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -125,14 +128,14 @@ impl RequestRun {
     }
 
     /// To subscribers and the request log (not to the caller).
-    fn publish(&self, ev: &RouteEvent) {
+    pub(super) fn publish(&self, ev: &RouteEvent) {
         let _ = self.inner.events.send(ev.clone());
         if let Some(log) = &self.inner.log {
             log.append(ev);
         }
     }
 
-    async fn emit(&self, group: &str, deployment: Option<&str>, kind: RouteEventKind) {
+    pub(super) async fn emit(&self, group: &str, deployment: Option<&str>, kind: RouteEventKind) {
         let ev = self.event(group, deployment, kind);
         self.publish(&ev);
         // The caller may have stopped reading; the task is then aborted anyway.
@@ -487,260 +490,6 @@ impl RequestRun {
         }
     }
 
-    /// One call to one deployment, with its deadlines, streaming deltas to the caller.
-    async fn attempt(
-        &mut self,
-        group: &str,
-        d: &Deployment,
-        group_size: usize,
-        request: &ChatRequest,
-    ) -> AttemptEnd {
-        let inner = self.inner.clone();
-        let settings = &inner.config.router;
-        self.attempt_no += 1;
-        let start = Instant::now();
-        self.emit(group, Some(&d.id), RouteEventKind::Attempt).await;
-        inner.health.record_request(&d.id, start);
-        inner
-            .metrics
-            .attempt_started(&d.id, group, start.into_std());
-        let guard = AttemptGuard {
-            inner: inner.clone(),
-            deployment: d.id.clone(),
-            group: group.to_string(),
-            armed: true,
-        };
-
-        let mut call = request.clone();
-        if !self.answer.is_empty() {
-            call.messages.push(Message::assistant(self.answer.clone()));
-            call.messages.push(Message::user(CONTINUE_PROMPT));
-        }
-        let total_limit = d.timeout.unwrap_or(settings.timeout);
-        let first_limit = d
-            .stream_timeout
-            .or(settings.stream_timeout)
-            .unwrap_or(total_limit)
-            .min(total_limit);
-        let total_deadline = start + total_limit;
-        let first_deadline = start + first_limit;
-
-        let mut text = String::new();
-        let mut reasoning = String::new();
-        let mut usage: Option<Usage> = None;
-        let mut finish_reason = None;
-        let mut ttft: Option<Duration> = None;
-
-        let result: Result<(), ProviderError> = async {
-            if let Some(why) = &d.unavailable {
-                return Err(ProviderError::new(ErrorClass::Auth, why.clone()));
-            }
-            let mut stream =
-                match timeout_at(first_deadline, provider::open(&inner.http, d, &call)).await {
-                    Ok(r) => r?,
-                    Err(_) => return Err(first_token_timeout(first_limit, total_limit)),
-                };
-            loop {
-                let deadline = if ttft.is_none() {
-                    first_deadline
-                } else {
-                    total_deadline
-                };
-                let next = match timeout_at(deadline, stream.next()).await {
-                    Ok(n) => n,
-                    Err(_) if ttft.is_none() => {
-                        return Err(first_token_timeout(first_limit, total_limit));
-                    }
-                    Err(_) => {
-                        return Err(ProviderError::timeout(format!(
-                            "the answer took longer than the {:.0}s timeout",
-                            total_limit.as_secs_f64()
-                        )));
-                    }
-                };
-                match next {
-                    None => {
-                        return Err(ProviderError::protocol(
-                            "the stream ended before the answer was complete",
-                        ));
-                    }
-                    Some(Err(e)) => return Err(e),
-                    Some(Ok(StreamEvent::Delta(t))) => {
-                        self.first_token(group, d, start, &mut ttft).await;
-                        text.push_str(&t);
-                        self.answer.push_str(&t);
-                        let _ = self.tx.send(ChatEvent::Delta(t)).await;
-                    }
-                    Some(Ok(StreamEvent::Reasoning(t))) => {
-                        self.first_token(group, d, start, &mut ttft).await;
-                        reasoning.push_str(&t);
-                        self.reasoning.push_str(&t);
-                        let _ = self.tx.send(ChatEvent::Reasoning(t)).await;
-                    }
-                    Some(Ok(StreamEvent::Usage(u))) => usage = Some(u),
-                    Some(Ok(StreamEvent::Done { finish_reason: f })) => {
-                        finish_reason = f;
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        .await;
-
-        let end = Instant::now();
-        let elapsed = end - start;
-        let produced = !text.is_empty() || !reasoning.is_empty();
-        // Tokens streamed before a failure were billed: count them (estimated) rather than
-        // losing them (LiteLLM #14457).
-        let attempt_usage = match (&result, usage) {
-            (Ok(()), Some(u)) => Some(u),
-            (_, Some(u)) if produced => Some(u),
-            (Ok(()), None) => Some(estimate_usage(&call, &text, &reasoning)),
-            (Err(_), None) if produced => Some(estimate_usage(&call, &text, &reasoning)),
-            _ => None,
-        };
-        let price = inner.prices.get(&d.id).copied().flatten();
-        let attempt_cost = attempt_usage.map(|u| price.map(|p| p.cost(&u)));
-        if let Some(u) = attempt_usage {
-            inner.health.record_tokens(&d.id, u.input + u.output, end);
-            self.usage = add_usage(self.usage, u);
-            self.cost = match (self.cost, attempt_cost.flatten()) {
-                (Some(total), Some(c)) => Some(total + c),
-                _ => None,
-            };
-        }
-        let mut guard = guard;
-        guard.armed = false;
-        match result {
-            Ok(()) => {
-                let usage = attempt_usage.unwrap_or_default();
-                inner.metrics.attempt_succeeded(
-                    &d.id,
-                    group,
-                    &AttemptSuccess {
-                        ttft,
-                        total: elapsed,
-                        usage,
-                        cost: attempt_cost.flatten(),
-                    },
-                    end.into_std(),
-                );
-                if let Some(cost) = attempt_cost.flatten() {
-                    inner.health.record_cost(&d.id, cost);
-                }
-                self.attempts.push(AttemptRecord {
-                    deployment: d.id.clone(),
-                    group: group.to_string(),
-                    outcome: AttemptOutcome::Ok,
-                    class: None,
-                    status: None,
-                    error: None,
-                    ms: elapsed.as_millis() as u64,
-                });
-                let total = end - self.started;
-                self.emit(
-                    group,
-                    Some(&d.id),
-                    RouteEventKind::Done {
-                        usage: self.usage,
-                        cost_usd: self.cost,
-                        ttft_ms: self.ttft.map(|t| t.as_millis() as u64),
-                        total_ms: total.as_millis() as u64,
-                        finish_reason: finish_reason.clone(),
-                    },
-                )
-                .await;
-                AttemptEnd::Success(Box::new(ChatOutcome {
-                    request_id: self.id,
-                    text: self.answer.clone(),
-                    reasoning: self.reasoning.clone(),
-                    group: group.to_string(),
-                    deployment: d.id.clone(),
-                    attempts: self.attempts.clone(),
-                    ttft: self.ttft,
-                    total,
-                    usage: self.usage,
-                    cost: self.cost,
-                    finish_reason,
-                    retried: self.attempts.len() > 1,
-                    fell_back: self.requested_group != group,
-                    continued: self.continued,
-                }))
-            }
-            Err(error) => {
-                inner
-                    .metrics
-                    .attempt_failed(&d.id, group, error.class, elapsed, end.into_std());
-                self.attempts.push(AttemptRecord {
-                    deployment: d.id.clone(),
-                    group: group.to_string(),
-                    outcome: AttemptOutcome::Failed,
-                    class: Some(error.class),
-                    status: error.status,
-                    error: Some(error.message.clone()),
-                    ms: elapsed.as_millis() as u64,
-                });
-                self.emit(
-                    group,
-                    Some(&d.id),
-                    RouteEventKind::Failure {
-                        class: error.class,
-                        status: error.status,
-                        message: error.message.clone(),
-                        after_tokens: produced,
-                    },
-                )
-                .await;
-                let rules = CooldownRules {
-                    allowed_fails: settings.allowed_fails,
-                    router_cooldown: settings.cooldown_time,
-                    deployment_cooldown: d.cooldown_time,
-                    group_size,
-                };
-                if let Some(c) = inner.health.record_failure(&d.id, &error, rules, end) {
-                    self.emit(
-                        group,
-                        Some(&d.id),
-                        RouteEventKind::Cooldown {
-                            secs: c.duration.as_secs_f64(),
-                            reason: c.reason,
-                        },
-                    )
-                    .await;
-                }
-                AttemptEnd::Failed {
-                    error,
-                    after_tokens: produced,
-                }
-            }
-        }
-    }
-
-    async fn first_token(
-        &mut self,
-        group: &str,
-        d: &Deployment,
-        start: Instant,
-        ttft: &mut Option<Duration>,
-    ) {
-        if ttft.is_some() {
-            return;
-        }
-        let t = start.elapsed();
-        *ttft = Some(t);
-        if self.ttft.is_none() {
-            self.ttft = Some(self.started.elapsed());
-        }
-        self.emit(
-            group,
-            Some(&d.id),
-            RouteEventKind::FirstToken {
-                ttft_ms: t.as_millis() as u64,
-            },
-        )
-        .await;
-    }
-
     async fn finish(&mut self, result: Result<ChatOutcome, RouteError>) {
         if let Err(e) = &result {
             let group = self.done_group.clone();
@@ -755,60 +504,6 @@ impl RequestRun {
         }
         self.finished = true;
         let _ = self.tx.send(ChatEvent::Finished(result)).await;
-    }
-}
-
-/// Marks an attempt cancelled in the metrics when its task is aborted mid-call.
-struct AttemptGuard {
-    inner: Arc<Inner>,
-    deployment: String,
-    group: String,
-    armed: bool,
-}
-
-impl Drop for AttemptGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            self.inner.metrics.attempt_cancelled(
-                &self.deployment,
-                &self.group,
-                Instant::now().into_std(),
-            );
-        }
-    }
-}
-
-fn first_token_timeout(first: Duration, total: Duration) -> ProviderError {
-    if first < total {
-        ProviderError::timeout(format!(
-            "no first token within the {:.0}s stream_timeout",
-            first.as_secs_f64()
-        ))
-    } else {
-        ProviderError::timeout(format!(
-            "no answer within the {:.0}s timeout",
-            total.as_secs_f64()
-        ))
-    }
-}
-
-fn estimate_usage(call: &ChatRequest, text: &str, reasoning: &str) -> Usage {
-    Usage {
-        input: provider::estimate_prompt_tokens(&call.messages),
-        output: provider::estimate_tokens(text) + provider::estimate_tokens(reasoning),
-        estimated: true,
-        ..Usage::default()
-    }
-}
-
-fn add_usage(a: Usage, b: Usage) -> Usage {
-    Usage {
-        input: a.input + b.input,
-        output: a.output + b.output,
-        cached_input: a.cached_input + b.cached_input,
-        cache_write: a.cache_write + b.cache_write,
-        reasoning: a.reasoning + b.reasoning,
-        estimated: a.estimated || b.estimated,
     }
 }
 
