@@ -427,11 +427,22 @@ impl RequestRun {
                         d.id != chosen.id
                             && inner.health.blocked(&d.id, d.rpm, d.tpm, now).is_none()
                     });
-                    let same = !others
-                        && inner
-                            .health
-                            .blocked(&chosen.id, chosen.rpm, chosen.tpm, now)
-                            .is_none();
+                    let chosen_blocked = inner
+                        .health
+                        .blocked(&chosen.id, chosen.rpm, chosen.tpm, now);
+                    if !others && let Some(blocked) = chosen_blocked {
+                        // No deployment is left to retry on (the failure just cooled the
+                        // only one): go to the fallbacks now, as LiteLLM does, instead of
+                        // announcing a retry that cannot happen.
+                        return Err(GroupFailure {
+                            class: Some(error.class),
+                            message: format!("{} ({})", error.message, blocked.describe()),
+                            retry_in: Some(blocked.free_in()),
+                            unavailable: false,
+                            stop: false,
+                        });
+                    }
+                    let same = !others;
                     let delay = {
                         let mut rng = match inner.rng.lock() {
                             Ok(r) => r,
