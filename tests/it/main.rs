@@ -6,6 +6,7 @@ mod upstream;
 
 mod cli;
 mod config;
+mod faults;
 mod metrics;
 mod providers;
 mod router;
