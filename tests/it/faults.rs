@@ -3,4 +3,5 @@
 //! tests (fuzzing) of the stream decoders and the config loader.
 
 mod matrix;
+mod memory;
 mod raw;
