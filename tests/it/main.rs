@@ -9,6 +9,7 @@ mod config;
 mod faults;
 mod metrics;
 mod providers;
+mod recovery;
 mod router;
 mod sse_props;
 mod tui;
