@@ -7,6 +7,7 @@ mod upstream;
 mod cli;
 mod config;
 mod faults;
+mod hostile;
 mod metrics;
 mod providers;
 mod recovery;
