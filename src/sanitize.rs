@@ -102,6 +102,9 @@ mod tests {
         assert!(!s.chars().any(needs_escape), "{s}");
         assert!(!s.contains('\n'));
         assert_eq!(serde_json::from_str::<serde_json::Value>(&s).unwrap(), v);
-        assert!(s.contains("\\u009b") && s.contains("\\u202e") && s.contains('é'), "{s}");
+        assert!(
+            s.contains("\\u009b") && s.contains("\\u202e") && s.contains('é'),
+            "{s}"
+        );
     }
 }

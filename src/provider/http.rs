@@ -117,6 +117,21 @@ pub fn secret_header(value: &str) -> Result<HeaderValue, ProviderError> {
     Ok(v)
 }
 
+/// `events` with `secret` scrubbed from every error's message: an in-band error after a 200
+/// can quote what the request carried, as an error body can. Every provider's stream goes
+/// through this before it leaves `open`.
+pub fn scrub_errors(events: EventStream, secret: Option<&Secret>) -> EventStream {
+    let Some(secret) = secret.filter(|s| !s.is_empty()).cloned() else {
+        return events;
+    };
+    Box::pin(events.map(move |item| {
+        item.map_err(|mut e| {
+            e.message = secret.scrub(&e.message);
+            e
+        })
+    }))
+}
+
 fn scrub(text: &str, secret: Option<&Secret>) -> String {
     match secret {
         Some(s) => s.scrub(text),

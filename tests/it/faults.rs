@@ -5,3 +5,4 @@
 mod matrix;
 mod memory;
 mod raw;
+mod secrets;

@@ -73,7 +73,10 @@ impl Screen {
 
     pub fn type_text(&mut self, s: &str) {
         for c in s.chars() {
-            self.act(Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+            self.act(Action::Key(KeyEvent::new(
+                KeyCode::Char(c),
+                KeyModifiers::NONE,
+            )));
         }
     }
 
@@ -82,7 +85,10 @@ impl Screen {
     pub async fn ask(&mut self, router: &Router, group: &str, text: &str) -> Vec<Effect> {
         let mut sub = router.subscribe();
         self.type_text(text);
-        let mut effects = self.act(Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+        let mut effects = self.act(Action::Key(KeyEvent::new(
+            KeyCode::Enter,
+            KeyModifiers::NONE,
+        )));
         let (tag, request) = effects
             .iter()
             .find_map(|e| match e {
@@ -185,10 +191,7 @@ async fn the_tui_shows_hostile_output_escaped_and_no_cell_holds_a_control() {
         s.assert_inert(&format!("answer at {w}x{h}"));
         let text = s.text();
         for shown in ["\\x1b[2J", "\\x07", "\\u{202e}", "\\u{9b}"] {
-            assert!(
-                text.contains(shown),
-                "{shown} is shown at {w}x{h}:\n{text}"
-            );
+            assert!(text.contains(shown), "{shown} is shown at {w}x{h}:\n{text}");
         }
         // A failed request: the error (quoting the upstream) is in the answer and the log.
         s.ask(&router, "broken", "and fail nastily").await;
@@ -197,7 +200,10 @@ async fn the_tui_shows_hostile_output_escaped_and_no_cell_holds_a_control() {
         // A pasted draft and a hostile session preview are inert too.
         s.act(Action::Paste(HOSTILE.concat()));
         s.assert_inert(&format!("pasted draft at {w}x{h}"));
-        s.act(Action::Key(KeyEvent::new(KeyCode::Char('o'), KeyModifiers::CONTROL)));
+        s.act(Action::Key(KeyEvent::new(
+            KeyCode::Char('o'),
+            KeyModifiers::CONTROL,
+        )));
         s.act(Action::SessionsListed(Ok(vec![
             llmux::store::session::SessionInfo {
                 name: "evil\x1b[2J".into(),
@@ -257,7 +263,11 @@ async fn ask_passes_hostile_bytes_through_to_a_pipe() {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!("{}\n", HOSTILE.concat()),
@@ -266,7 +276,10 @@ async fn ask_passes_hostile_bytes_through_to_a_pipe() {
     // Diagnostics are escaped even when piped: they go to whoever reads the log later.
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("pwned-by-error"), "{stderr}");
-    assert!(!stderr.chars().any(|c| c != '\n' && dangerous(c)), "{stderr:?}");
+    assert!(
+        !stderr.chars().any(|c| c != '\n' && dangerous(c)),
+        "{stderr:?}"
+    );
 }
 
 /// Runs `ask` in a pty with these extra arguments; returns everything the terminal got.
@@ -305,10 +318,22 @@ async fn ask_escapes_hostile_output_on_a_terminal() {
         !bare.chars().any(|c| c != '\n' && dangerous(c)),
         "a raw control reached the terminal: {bare:?}"
     );
-    for shown in ["\\x1b[2J", "\\x1b]52;c;", "\\x07", "\\x08", "\\x0d", "\\u{202e}", "\\u{9b}", "\\x7f"] {
+    for shown in [
+        "\\x1b[2J",
+        "\\x1b]52;c;",
+        "\\x07",
+        "\\x08",
+        "\\x0d",
+        "\\u{202e}",
+        "\\u{9b}",
+        "\\x7f",
+    ] {
         assert!(bare.contains(shown), "{shown} is shown: {bare:?}");
     }
-    assert!(bare.contains("pwned-by-error"), "the -v failure line is there, escaped");
+    assert!(
+        bare.contains("pwned-by-error"),
+        "the -v failure line is there, escaped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -103,7 +103,10 @@ impl Home {
             if cond(&records) {
                 return records;
             }
-            assert!(Instant::now() < deadline, "the session file never got there: {records:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the session file never got there: {records:?}"
+            );
             std::thread::sleep(POLL);
         }
     }
@@ -219,7 +222,12 @@ fn a_torn_last_line_costs_that_line_only_even_when_the_next_run_appends() {
         })
         .collect();
     assert_eq!(users, ["first question", "second question"]);
-    assert_eq!(after.warnings.len(), 1, "only the torn line: {:?}", after.warnings);
+    assert_eq!(
+        after.warnings.len(),
+        1,
+        "only the torn line: {:?}",
+        after.warnings
+    );
 }
 
 /// Whether the last thing written left the alternate screen (after last entering it), then
@@ -253,7 +261,11 @@ fn signal_saves_the_draft_and_restores_the_terminal(signal: &str) {
         String::from_utf8_lossy(&tui.output()[mark..])
     );
     tui.signal(signal);
-    assert_eq!(tui.wait_end(LIMIT).as_deref(), Some("exit 0"), "SIG{signal}");
+    assert_eq!(
+        tui.wait_end(LIMIT).as_deref(),
+        Some("exit 0"),
+        "SIG{signal}"
+    );
     let out = tui.output();
     assert!(
         ends_restored(&out),

@@ -14,8 +14,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use llmux::config::load_str;
 use llmux::provider::{ChatRequest, ErrorClass, Message};
-use llmux::router::{ChatEvent, ChatOutcome, RouteError, RouteEvent, RouteEventKind, Router};
 use llmux::router::RouterOptions;
+use llmux::router::{ChatEvent, ChatOutcome, RouteError, RouteEvent, RouteEventKind, Router};
 use serde_json::json;
 
 use super::raw::{Raw, RawUpstream, refused_url};
@@ -209,11 +209,15 @@ fn date_in(secs: u64) -> String {
 
 fn rows() -> Vec<Row> {
     let status = |s| Fault::Fake(Reply::status(s));
-    let overloaded = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+    let overloaded =
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
     let anthropic_inband = {
         let mut r = Reply::anthropic_stream(&[], None).chunks();
         r.truncate(1);
-        let mut pieces: Vec<String> = r.into_iter().map(|c| String::from_utf8(c).unwrap()).collect();
+        let mut pieces: Vec<String> = r
+            .into_iter()
+            .map(|c| String::from_utf8(c).unwrap())
+            .collect();
         pieces.push(format!("event: error\ndata: {overloaded}\n\n"));
         Reply::sse(pieces)
     };
@@ -233,8 +237,18 @@ fn rows() -> Vec<Row> {
         b"\xFF ok\"}}]}\n\ndata: [DONE]\n\n".to_vec(),
     ]));
     vec![
-        Row::new("connection refused", Fault::Refused, out(Some(Network), true, false, true), FROM_B),
-        Row::new("reset before headers", Fault::Raw(Raw::ResetBeforeHeaders), out(Some(Network), true, false, false), FROM_A),
+        Row::new(
+            "connection refused",
+            Fault::Refused,
+            out(Some(Network), true, false, true),
+            FROM_B,
+        ),
+        Row::new(
+            "reset before headers",
+            Fault::Raw(Raw::ResetBeforeHeaders),
+            out(Some(Network), true, false, false),
+            FROM_A,
+        ),
         Row::new(
             "reset mid-stream",
             Fault::Fake(Reply::openai_stream(&["partial", " answer"], None).reset_after(3)),
@@ -245,10 +259,30 @@ fn rows() -> Vec<Row> {
             Ok(r) if r.continued => Ok(()),
             _ => Err("the answer was not continued".into()),
         }),
-        Row::new("401", status(401), out(Some(Auth), false, true, true), FROM_B),
-        Row::new("404", status(404), out(Some(NotFound), false, true, true), FROM_B),
-        Row::new("408", status(408), out(Some(Timeout), false, true, true), FROM_B),
-        Row::new("429, no Retry-After", status(429), out(Some(RateLimit), true, false, false), FROM_A),
+        Row::new(
+            "401",
+            status(401),
+            out(Some(Auth), false, true, true),
+            FROM_B,
+        ),
+        Row::new(
+            "404",
+            status(404),
+            out(Some(NotFound), false, true, true),
+            FROM_B,
+        ),
+        Row::new(
+            "408",
+            status(408),
+            out(Some(Timeout), false, true, true),
+            FROM_B,
+        ),
+        Row::new(
+            "429, no Retry-After",
+            status(429),
+            out(Some(RateLimit), true, false, false),
+            FROM_A,
+        ),
         Row::new(
             "429, Retry-After: 1",
             Fault::Fake(Reply::status(429).retry_after("1")),
@@ -291,12 +325,31 @@ fn rows() -> Vec<Row> {
             [s] if (28.0..=30.0).contains(&s) => Ok(()),
             ref s => Err(format!("the cooldown is not the date: {s:?}")),
         }),
-        Row::new("500", status(500), out(Some(Server), true, false, false), FROM_A),
-        Row::new("502", status(502), out(Some(Server), true, false, false), FROM_A),
-        Row::new("503", status(503), out(Some(Server), true, false, false), FROM_A),
+        Row::new(
+            "500",
+            status(500),
+            out(Some(Server), true, false, false),
+            FROM_A,
+        ),
+        Row::new(
+            "502",
+            status(502),
+            out(Some(Server), true, false, false),
+            FROM_A,
+        ),
+        Row::new(
+            "503",
+            status(503),
+            out(Some(Server), true, false, false),
+            FROM_A,
+        ),
         Row::new(
             "529 overloaded (anthropic)",
-            Fault::Fake(Reply::raw(529, "application/json", vec![overloaded.to_string()])),
+            Fault::Fake(Reply::raw(
+                529,
+                "application/json",
+                vec![overloaded.to_string()],
+            )),
             out(Some(Server), true, false, false),
             FROM_A,
         )
@@ -310,7 +363,9 @@ fn rows() -> Vec<Row> {
         .anthropic(),
         Row::new(
             "stall, no bytes",
-            Fault::Fake(Reply::openai_stream(&["late"], None).first_byte_after(Duration::from_secs(30))),
+            Fault::Fake(
+                Reply::openai_stream(&["late"], None).first_byte_after(Duration::from_secs(30)),
+            ),
             out(Some(Timeout), false, true, true),
             FROM_B,
         )
@@ -344,29 +399,43 @@ fn rows() -> Vec<Row> {
         ),
         Row::new(
             "truncated SSE",
-            Fault::Fake(Reply::sse(vec!["data: {\"choices\":[{\"delta\":{\"content\":\"cu".into()])),
+            Fault::Fake(Reply::sse(vec![
+                "data: {\"choices\":[{\"delta\":{\"content\":\"cu".into(),
+            ])),
             out(Some(Protocol), true, false, false),
             FROM_A,
         ),
-        Row::new("50 MB JSON, content-length", fifty_mb(true), out(Some(Protocol), true, false, false), FROM_A)
-            .whole()
-            .check(|o| {
-                let m = o.failure_message();
-                let sent = o.written.unwrap_or(0);
-                if !m.contains("over 16 MiB") {
-                    Err(format!("message: {m}"))
-                } else if sent >= 16 << 20 {
-                    Err(format!("{sent} bytes were sent before the refusal"))
-                } else {
-                    Ok(())
-                }
-            }),
-        Row::new("50 MB JSON, until EOF", fifty_mb(false), out(Some(Protocol), true, false, false), FROM_A)
-            .whole()
-            .check(|o| {
-                let m = o.failure_message();
-                m.contains("over 16 MiB").then_some(()).ok_or(format!("message: {m}"))
-            }),
+        Row::new(
+            "50 MB JSON, content-length",
+            fifty_mb(true),
+            out(Some(Protocol), true, false, false),
+            FROM_A,
+        )
+        .whole()
+        .check(|o| {
+            let m = o.failure_message();
+            let sent = o.written.unwrap_or(0);
+            if !m.contains("over 16 MiB") {
+                Err(format!("message: {m}"))
+            } else if sent >= 16 << 20 {
+                Err(format!("{sent} bytes were sent before the refusal"))
+            } else {
+                Ok(())
+            }
+        }),
+        Row::new(
+            "50 MB JSON, until EOF",
+            fifty_mb(false),
+            out(Some(Protocol), true, false, false),
+            FROM_A,
+        )
+        .whole()
+        .check(|o| {
+            let m = o.failure_message();
+            m.contains("over 16 MiB")
+                .then_some(())
+                .ok_or(format!("message: {m}"))
+        }),
         Row::new(
             "10 MB SSE line",
             Fault::Raw(Raw::Big {
@@ -381,7 +450,9 @@ fn rows() -> Vec<Row> {
         )
         .check(|o| {
             let m = o.failure_message();
-            m.contains("SSE line longer than").then_some(()).ok_or(format!("message: {m}"))
+            m.contains("SSE line longer than")
+                .then_some(())
+                .ok_or(format!("message: {m}"))
         }),
         Row::new(
             "invalid UTF-8 split across chunks",
@@ -522,10 +593,16 @@ async fn every_upstream_fault_has_its_class_retry_cooldown_and_fallback() {
             text,
         ));
         if got != row.expect {
-            problems.push(format!("{}: expected {:?}, got {:?}", row.name, row.expect, got));
+            problems.push(format!(
+                "{}: expected {:?}, got {:?}",
+                row.name, row.expect, got
+            ));
         }
         if text != row.answer {
-            problems.push(format!("{}: answer {text:?}, expected {:?}", row.name, row.answer));
+            problems.push(format!(
+                "{}: answer {text:?}, expected {:?}",
+                row.name, row.answer
+            ));
         }
         let attempts_on_a = o
             .events

@@ -98,7 +98,10 @@ async fn one_request(url: &str, stream: bool) -> Result<String, (ErrorClass, Str
     match router.chat("a", request).finish().await {
         Ok(o) => Ok(o.text),
         Err(e) => Err((
-            e.attempts.first().and_then(|a| a.class).expect("a failed attempt"),
+            e.attempts
+                .first()
+                .and_then(|a| a.class)
+                .expect("a failed attempt"),
             e.message,
         )),
     }
@@ -156,7 +159,13 @@ fn huge_answers_child() {
 #[test]
 fn huge_answers_are_refused_with_bounded_memory() {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([CHILD_TEST, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            CHILD_TEST,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .output()
         .expect("run the child test");
     let stdout = String::from_utf8_lossy(&out.stdout);

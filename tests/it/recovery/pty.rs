@@ -87,7 +87,9 @@ impl Pty {
         let stdin = driver.stdin.take();
         let mut stderr = BufReader::new(driver.stderr.take().expect("stderr"));
         let mut first = String::new();
-        stderr.read_line(&mut first).expect("the driver reports the pid");
+        stderr
+            .read_line(&mut first)
+            .expect("the driver reports the pid");
         let pid = first
             .trim()
             .strip_prefix("pid ")
