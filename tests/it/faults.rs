@@ -2,6 +2,7 @@
 //! and fallback), bounded memory for huge answers, secrets that never leak, and property
 //! tests (fuzzing) of the stream decoders and the config loader.
 
+pub(crate) mod fuzz;
 mod matrix;
 mod memory;
 mod raw;
