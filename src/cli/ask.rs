@@ -11,10 +11,11 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, build_router, load_config};
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_config};
 use crate::provider::{ChatRequest, Message};
-use crate::router::{ChatEvent, ChatOutcome, RouteError, RouteErrorKind};
+use crate::router::{ChatEvent, ChatOutcome, RouteError, RouteErrorKind, Router, RouterOptions};
 use crate::sanitize::{escape_controls, to_safe_json};
+use crate::store::RequestLog;
 
 #[derive(Debug, clap::Args)]
 pub struct AskArgs {
@@ -58,10 +59,45 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
         .or_else(|| cfg.app.default_model.clone())
         .or_else(|| cfg.groups.first().cloned())
         .unwrap_or_default();
-    let router = match build_router(cfg) {
+    let log = open_request_log();
+    let router = match Router::new(
+        cfg,
+        RouterOptions {
+            request_log: log.clone(),
+            ..RouterOptions::default()
+        },
+    ) {
         Ok(r) => r,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("llmux: {e}");
+            return EXIT_USAGE;
+        }
     };
+    let code = answer(&router, &model, prompt, &args).await;
+    // The log is written by a thread of its own, which the process's exit would cut short:
+    // what this request logged is on disk before `ask` returns.
+    if let Some(log) = &log {
+        log.sync();
+    }
+    code
+}
+
+/// The default request log; one that cannot be opened is reported, not fatal.
+fn open_request_log() -> Option<RequestLog> {
+    let path = RequestLog::default_path()?;
+    RequestLog::open(&path)
+        .map_err(|e| {
+            eprintln!(
+                "llmux: warning: cannot open the request log {}: {e}",
+                path.display()
+            );
+        })
+        .ok()
+}
+
+/// Runs the request, writing the answer (or the `--json` object) to stdout; returns the
+/// exit code.
+async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) -> u8 {
     let mut messages = Vec::new();
     if let Some(system) = &args.system {
         messages.push(Message::system(system.clone()));
@@ -72,7 +108,7 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
 
     let escape = escape_answer(args.raw, std::io::stdout().is_terminal());
     let mut stdout = std::io::stdout().lock();
-    let mut stream = router.chat(&model, request);
+    let mut stream = router.chat(model, request);
     let mut printed_any = false;
     let mut result = None;
     while let Some(event) = stream.next_event().await {
@@ -116,7 +152,7 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
     match result {
         Ok(outcome) => {
             if args.json {
-                let _ = writeln!(stdout, "{}", to_safe_json(&outcome_json(&model, &outcome)));
+                let _ = writeln!(stdout, "{}", to_safe_json(&outcome_json(model, &outcome)));
             } else if printed_any && !outcome.text.ends_with('\n') {
                 let _ = writeln!(stdout);
             }
@@ -124,7 +160,7 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
         }
         Err(err) => {
             if args.json {
-                let _ = writeln!(stdout, "{}", to_safe_json(&error_json(&model, &err)));
+                let _ = writeln!(stdout, "{}", to_safe_json(&error_json(model, &err)));
             } else {
                 if printed_any {
                     let _ = writeln!(stdout);

@@ -14,8 +14,9 @@ use std::time::Duration;
 use futures::future::join_all;
 use llmux::config::load_str;
 use llmux::provider::{ChatRequest, ErrorClass, Message};
-use llmux::router::RouterOptions;
-use llmux::router::{ChatEvent, ChatOutcome, RouteError, RouteEvent, RouteEventKind, Router};
+use llmux::router::{
+    ChatEvent, ChatOutcome, RouteError, RouteEvent, RouteEventKind, Router, RouterOptions,
+};
 use serde_json::json;
 
 use super::raw::{Raw, RawUpstream, refused_url};
@@ -295,13 +296,27 @@ fn rows() -> Vec<Row> {
         }),
         Row::new(
             "429, Retry-After: HTTP date",
-            Fault::Fake(Reply::status(429).retry_after(&date_in(2))),
+            Fault::Fake(Reply::status(429).retry_after(&date_in(3))),
             out(Some(RateLimit), true, false, false),
             FROM_A,
         )
+        // A date has whole seconds and the row was built a moment before it runs: the wait
+        // is up to 3 s, and longer than any first backoff (at most 500 ms).
         .check(|o| match o.retry_delays()[..] {
-            [d] if (1000..=2000).contains(&d) => Ok(()),
+            [d] if (600..=3000).contains(&d) => Ok(()),
             ref d => Err(format!("the retry did not wait for the date: {d:?}")),
+        }),
+        Row::new(
+            "429, Retry-After: 120 (over the 60 s wait)",
+            Fault::Fake(Reply::status(429).retry_after("120")),
+            out(Some(RateLimit), false, false, true),
+            FROM_B,
+        )
+        .check(|o| match o.retry_delays()[..] {
+            [] => Ok(()),
+            ref d => Err(format!(
+                "a 120 s Retry-After was waited out in-request: {d:?}"
+            )),
         }),
         Row::new(
             "429, Retry-After: 3 (pair)",
@@ -311,7 +326,7 @@ fn rows() -> Vec<Row> {
         )
         .pair()
         .check(|o| match o.cooldown_secs()[..] {
-            [s] if s == 3.0 => Ok(()),
+            [3.0] => Ok(()),
             ref s => Err(format!("the cooldown is not Retry-After: {s:?}")),
         }),
         Row::new(
