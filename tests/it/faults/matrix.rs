@@ -641,3 +641,38 @@ async fn every_upstream_fault_has_its_class_retry_cooldown_and_fallback() {
     println!("{table}");
     assert!(problems.is_empty(), "{}\n{table}", problems.join("\n"));
 }
+
+/// When the failure cooled the group's only deployment, nothing can be retried: the router
+/// should move on without announcing a retry it will not make (today it emits
+/// `Retry { delay_ms: 0 }`, then `Unavailable`, and the log shows "retry in 0.0s").
+#[tokio::test]
+#[ignore = "router bug: a Retry event is emitted when the only deployment was just cooled (router/request.rs try_group)"]
+async fn no_retry_is_announced_when_the_only_deployment_was_just_cooled() {
+    let up = FakeUpstream::start(vec![Reply::status(408)]).await;
+    let good = FakeUpstream::start(vec![Reply::openai_stream(&[FROM_B], None)]).await;
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  num_retries: 1\n  fallbacks: [{{a: [b]}}]\n",
+        deployment(Wire::OpenAi, "a", "a1", &up.url, 1, ""),
+        deployment(Wire::OpenAi, "b", "b1", &good.url, 1, "")
+    );
+    let router = Router::new(load_str(&yaml, None).unwrap(), RouterOptions::default()).unwrap();
+    let mut stream = router.chat("a", ChatRequest::new(vec![Message::user("q")]));
+    let mut events = Vec::new();
+    while let Some(ev) = stream.next_event().await {
+        if let ChatEvent::Route(e) = ev {
+            events.push(e.kind);
+        }
+    }
+    assert!(
+        events
+            .iter()
+            .any(|k| matches!(k, RouteEventKind::Cooldown { .. })),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|k| matches!(k, RouteEventKind::Retry { .. })),
+        "a retry was announced but no second call can be made: {events:?}"
+    );
+}
