@@ -6,4 +6,5 @@ pub(crate) mod fuzz;
 mod matrix;
 mod memory;
 mod raw;
+mod rows;
 mod secrets;
