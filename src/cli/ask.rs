@@ -1,15 +1,21 @@
 //! `llmux ask`: one request through the router, for scripts and pipes. The answer streams to
 //! stdout; `-v` prints each routing event to stderr; `--json` prints one object at the end.
+//!
+//! Model output is untrusted: on a terminal the answer is escaped unless `--raw`
+//! ([`escape_answer`]); a pipe gets it byte for byte. Diagnostics on stderr (routing events,
+//! error messages, which can quote an upstream's error body) are always escaped, and `--json`
+//! writes the escape-worthy characters as `\u` escapes, so neither can drive a terminal.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 
 use serde_json::json;
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, build_router, load_config};
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_config};
 use crate::provider::{ChatRequest, Message};
-use crate::router::{ChatEvent, ChatOutcome, RouteError, RouteErrorKind};
-use crate::sanitize::escape_controls;
+use crate::router::{ChatEvent, ChatOutcome, RouteError, RouteErrorKind, Router, RouterOptions};
+use crate::sanitize::{escape_controls, to_safe_json};
+use crate::store::RequestLog;
 
 #[derive(Debug, clap::Args)]
 pub struct AskArgs {
@@ -53,10 +59,45 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
         .or_else(|| cfg.app.default_model.clone())
         .or_else(|| cfg.groups.first().cloned())
         .unwrap_or_default();
-    let router = match build_router(cfg) {
+    let log = open_request_log();
+    let router = match Router::new(
+        cfg,
+        RouterOptions {
+            request_log: log.clone(),
+            ..RouterOptions::default()
+        },
+    ) {
         Ok(r) => r,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("llmux: {e}");
+            return EXIT_USAGE;
+        }
     };
+    let code = answer(&router, &model, prompt, &args).await;
+    // The log is written by a thread of its own, which the process's exit would cut short:
+    // what this request logged is on disk before `ask` returns.
+    if let Some(log) = &log {
+        log.sync();
+    }
+    code
+}
+
+/// The default request log; one that cannot be opened is reported, not fatal.
+fn open_request_log() -> Option<RequestLog> {
+    let path = RequestLog::default_path()?;
+    RequestLog::open(&path)
+        .map_err(|e| {
+            eprintln!(
+                "llmux: warning: cannot open the request log {}: {e}",
+                path.display()
+            );
+        })
+        .ok()
+}
+
+/// Runs the request, writing the answer (or the `--json` object) to stdout; returns the
+/// exit code.
+async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) -> u8 {
     let mut messages = Vec::new();
     if let Some(system) = &args.system {
         messages.push(Message::system(system.clone()));
@@ -65,16 +106,20 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
     let mut request = ChatRequest::new(messages);
     request.max_tokens = args.max_tokens;
 
-    let escape = !args.raw && std::io::stdout().is_terminal();
+    let escape = escape_answer(args.raw, std::io::stdout().is_terminal());
     let mut stdout = std::io::stdout().lock();
-    let mut stream = router.chat(&model, request);
+    let mut stream = router.chat(model, request);
     let mut printed_any = false;
     let mut result = None;
     while let Some(event) = stream.next_event().await {
         match event {
             ChatEvent::Route(ev) => {
                 if args.verbose {
-                    eprintln!("[{:>6} ms] {}", ev.elapsed_ms, ev.describe());
+                    eprintln!(
+                        "[{:>6} ms] {}",
+                        ev.elapsed_ms,
+                        escape_controls(&ev.describe())
+                    );
                 }
             }
             ChatEvent::Delta(text) if !args.json => {
@@ -107,7 +152,7 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
     match result {
         Ok(outcome) => {
             if args.json {
-                let _ = writeln!(stdout, "{}", outcome_json(&model, &outcome));
+                let _ = writeln!(stdout, "{}", to_safe_json(&outcome_json(model, &outcome)));
             } else if printed_any && !outcome.text.ends_with('\n') {
                 let _ = writeln!(stdout);
             }
@@ -115,12 +160,12 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
         }
         Err(err) => {
             if args.json {
-                let _ = writeln!(stdout, "{}", error_json(&model, &err));
+                let _ = writeln!(stdout, "{}", to_safe_json(&error_json(model, &err)));
             } else {
                 if printed_any {
                     let _ = writeln!(stdout);
                 }
-                eprintln!("llmux ask: {}", err.message);
+                eprintln!("llmux ask: {}", escape_controls(&err.message));
             }
             if err.kind == RouteErrorKind::UnknownModel {
                 EXIT_USAGE
@@ -129,6 +174,12 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
             }
         }
     }
+}
+
+/// Whether the answer is escaped on its way to stdout: on a terminal, unless `--raw`; a pipe
+/// or a file gets the bytes as they came.
+pub fn escape_answer(raw: bool, stdout_is_terminal: bool) -> bool {
+    !raw && stdout_is_terminal
 }
 
 fn read_prompt(args: &AskArgs) -> Result<String, String> {
@@ -187,4 +238,17 @@ pub fn error_json(requested: &str, e: &RouteError) -> serde_json::Value {
         "retry_in_ms": e.retry_in.map(|d| d.as_millis() as u64),
         "partial_text": e.partial_text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_is_escaped_only_on_a_terminal_without_raw() {
+        assert!(escape_answer(false, true));
+        assert!(!escape_answer(true, true), "--raw on a terminal");
+        assert!(!escape_answer(false, false), "a pipe");
+        assert!(!escape_answer(true, false));
+    }
 }

@@ -20,7 +20,7 @@ use serde_yaml::{Mapping, Value};
 use self::settings::Names;
 use self::values::{Ctx, EnvLookup, entries, untag};
 use super::positions::{MAX_DEPTH, Pos, Positions, child, item};
-use super::{AppSettings, Config, ConfigError, MidStreamFailover};
+use super::{AppSettings, Config, ConfigError, ConfigWarning, MidStreamFailover};
 use crate::secret::Secret;
 
 pub use self::deployments::AZURE_DEFAULT_API_VERSION;
@@ -35,7 +35,11 @@ const SECTIONS: &[&str] = &[
     "llmux",
 ];
 
-/// Reads and loads a config file.
+/// Permission bits that let the file's group or everyone read it.
+const READABLE_BY_OTHERS: u32 = 0o044;
+
+/// Reads and loads a config file. A file that holds keys literally and that other users can
+/// read gets a warning (at the first such key).
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         path: Some(path.to_path_buf()),
@@ -43,7 +47,33 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         column: None,
         message: format!("cannot read the config: {e}"),
     })?;
-    load_str(&text, Some(path))
+    let (mut cfg, literal_secret) = load_text(&text, Some(path), &|name| std::env::var(name).ok())?;
+    if let Some(at) = literal_secret
+        && readable_by_others(path)
+    {
+        cfg.warnings.push(ConfigWarning {
+            line: Some(at.line),
+            column: Some(at.column),
+            message: format!(
+                "{} is readable by other users and holds literal API keys; chmod 600 it",
+                path.display()
+            ),
+        });
+        cfg.warnings
+            .sort_by_key(|w| (w.line.unwrap_or(0), w.column.unwrap_or(0)));
+    }
+    Ok(cfg)
+}
+
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & READABLE_BY_OTHERS != 0)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_path: &Path) -> bool {
+    false
 }
 
 /// Loads config text; `path` is where it came from (for messages and relative paths).
@@ -57,6 +87,15 @@ pub fn load_str_with_env(
     path: Option<&Path>,
     env: EnvLookup,
 ) -> Result<Config, ConfigError> {
+    load_text(text, path, env).map(|(cfg, _)| cfg)
+}
+
+/// The loader proper: the config, and where its first literal secret is written.
+fn load_text(
+    text: &str,
+    path: Option<&Path>,
+    env: EnvLookup,
+) -> Result<(Config, Option<Pos>), ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut ctx = Ctx {
         pos: Positions::default(),
@@ -64,6 +103,7 @@ pub fn load_str_with_env(
         overlay: BTreeMap::new(),
         env,
         warnings: Vec::new(),
+        literal_secret: None,
     };
     ctx.pos = Positions::build(text);
     if let Some(at) = ctx.pos.too_deep {
@@ -97,7 +137,7 @@ pub fn load_str_with_env(
     ctx.warnings
         .sort_by_key(|w| (w.line.unwrap_or(0), w.column.unwrap_or(0)));
     cfg.warnings = ctx.warnings;
-    Ok(cfg)
+    Ok((cfg, ctx.literal_secret))
 }
 
 /// `serde_yaml`'s message without its own " at line L column C", which we print up front.
@@ -207,6 +247,7 @@ fn general_settings(ctx: &mut Ctx, v: &Value) -> Result<Option<Secret>, ConfigEr
     for (name, value) in entries(map) {
         let path = child(PATH, &name);
         if name == "master_key" {
+            ctx.note_secret(value, &path);
             key = ctx
                 .setting_string(value, &path)?
                 .filter(|k| !k.is_empty())

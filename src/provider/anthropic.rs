@@ -12,7 +12,7 @@ use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{HttpClient, json_events, secret_header};
+use super::http::{HttpClient, json_events, scrub_errors, secret_header};
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
 use super::{
     ChatRequest, ErrorClass, EventStream, ProviderError, Role, StreamEvent, Usage,
@@ -54,14 +54,12 @@ pub async fn open(
         )
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
-    if request.stream {
-        Ok(drive(
-            response_events(response),
-            AnthropicDecoder::new(prompt),
-        ))
+    let events = if request.stream {
+        drive(response_events(response), AnthropicDecoder::new(prompt))
     } else {
-        Ok(json_events(response, move |v| decode_response(&v, prompt)))
-    }
+        json_events(response, move |v| decode_response(&v, prompt))
+    };
+    Ok(scrub_errors(events, deployment.api_key.as_ref()))
 }
 
 /// `{api_base}/v1/messages`, for a base given with or without its `/v1`.

@@ -31,8 +31,11 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// The most of an error body we read: enough for any provider's JSON error, and bounded so a
 /// misbehaving upstream cannot make us buffer without end.
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
-/// The largest non-streaming JSON answer we accept.
-pub const MAX_JSON_BODY: usize = 32 * 1024 * 1024;
+/// Bytes in a mebibyte, for limits and their messages.
+const MIB: usize = 1024 * 1024;
+/// The largest non-streaming JSON answer we accept: a whole answer at the largest output
+/// limits is a few hundred KiB, so this is generous, and it bounds what one answer buffers.
+pub const MAX_JSON_BODY: usize = 16 * MIB;
 /// The most bytes one streamed answer may carry (far beyond any real completion).
 pub const MAX_STREAM_BODY: u64 = 256 * 1024 * 1024;
 /// The longest wait an upstream may ask for with Retry-After; longer values are capped.
@@ -112,6 +115,21 @@ pub fn secret_header(value: &str) -> Result<HeaderValue, ProviderError> {
     })?;
     v.set_sensitive(true);
     Ok(v)
+}
+
+/// `events` with `secret` scrubbed from every error's message: an in-band error after a 200
+/// can quote what the request carried, as an error body can. Every provider's stream goes
+/// through this before it leaves `open`.
+pub fn scrub_errors(events: EventStream, secret: Option<&Secret>) -> EventStream {
+    let Some(secret) = secret.filter(|s| !s.is_empty()).cloned() else {
+        return events;
+    };
+    Box::pin(events.map(move |item| {
+        item.map_err(|mut e| {
+            e.message = secret.scrub(&e.message);
+            e
+        })
+    }))
 }
 
 fn scrub(text: &str, secret: Option<&Secret>) -> String {
@@ -280,15 +298,22 @@ where
     F: FnOnce(serde_json::Value) -> Result<Vec<StreamEvent>, ProviderError> + Send + 'static,
 {
     let events = async move {
+        // A declared length over the limit is refused before a byte of the body is read.
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_JSON_BODY as u64)
+        {
+            return Err(json_too_large());
+        }
         let mut body = Vec::new();
         let mut chunks = Box::pin(body_stream(response));
         while let Some(chunk) = chunks.next().await {
-            body.extend_from_slice(&chunk?);
-            if body.len() > MAX_JSON_BODY {
-                return Err(ProviderError::protocol(format!(
-                    "the JSON answer exceeded {MAX_JSON_BODY} bytes"
-                )));
+            let chunk = chunk?;
+            // Checked before growing, so the buffer never holds more than the limit.
+            if body.len() + chunk.len() > MAX_JSON_BODY {
+                return Err(json_too_large());
             }
+            body.extend_from_slice(&chunk);
         }
         let value: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| ProviderError::protocol(format!("malformed JSON in the answer: {e}")))?;
@@ -301,6 +326,13 @@ where
         };
         futures::stream::iter(items)
     }))
+}
+
+fn json_too_large() -> ProviderError {
+    ProviderError::protocol(format!(
+        "the JSON answer is over {} MiB, the most llmux reads",
+        MAX_JSON_BODY / MIB
+    ))
 }
 
 /// An in-band error object (`{"error": {...}}` after a 200, or as a whole JSON answer),

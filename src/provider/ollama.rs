@@ -10,7 +10,9 @@ use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{HttpClient, body_stream, inband_error, json_events, secret_header};
+use super::http::{
+    HttpClient, body_stream, inband_error, json_events, scrub_errors, secret_header,
+};
 use super::sse::{UsageTracker, WireDecoder, drive, ndjson_lines};
 use super::{
     ChatRequest, EventStream, ProviderError, Role, StreamEvent, Usage, estimate_prompt_tokens,
@@ -41,14 +43,15 @@ pub async fn open(
         )
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
-    if request.stream {
-        Ok(drive(
+    let events = if request.stream {
+        drive(
             ndjson_lines(body_stream(response)),
             OllamaDecoder::new(prompt),
-        ))
+        )
     } else {
-        Ok(json_events(response, move |v| decode_response(&v, prompt)))
-    }
+        json_events(response, move |v| decode_response(&v, prompt))
+    };
+    Ok(scrub_errors(events, deployment.api_key.as_ref()))
 }
 
 /// `{api_base}/api/chat`.

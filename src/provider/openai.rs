@@ -14,7 +14,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{HttpClient, inband_error, json_events, secret_header};
+use super::http::{HttpClient, inband_error, json_events, scrub_errors, secret_header};
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
 use super::{
     ChatRequest, ErrorClass, EventStream, ProviderError, Role, StreamEvent, Usage,
@@ -42,11 +42,12 @@ pub async fn open(
         .post_json(&url, headers, &body, deployment.api_key.as_ref())
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
-    if request.stream {
-        Ok(drive(response_events(response), OpenAiDecoder::new(prompt)))
+    let events = if request.stream {
+        drive(response_events(response), OpenAiDecoder::new(prompt))
     } else {
-        Ok(json_events(response, move |v| decode_response(&v, prompt)))
-    }
+        json_events(response, move |v| decode_response(&v, prompt))
+    };
+    Ok(scrub_errors(events, deployment.api_key.as_ref()))
 }
 
 /// The chat completions URL of a deployment.

@@ -9,7 +9,7 @@
 //! the terminal.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -358,17 +358,36 @@ impl SessionWriter {
                 if let Some(dir) = self.path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                self.file.insert(
-                    OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&self.path)?,
-                )
+                let mut f = OpenOptions::new()
+                    .create(true)
+                    .read(true)
+                    .append(true)
+                    .open(&self.path)?;
+                // A crash mid-write can leave a last line without its newline. End it, so
+                // the next record starts a line of its own: the torn line is then the only
+                // one skipped on load, not the torn line glued to the next good record.
+                if ends_inside_a_line(&mut f)? {
+                    f.write_all(b"\n")?;
+                }
+                self.file.insert(f)
             }
         };
         file.write_all(line.as_bytes())?;
         file.flush()
     }
+}
+
+/// True when the file is not empty and its last byte is not a newline.
+fn ends_inside_a_line(f: &mut File) -> io::Result<bool> {
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    // Reads follow the position; appends go to the end whatever it is.
+    f.seek(SeekFrom::Start(len - 1))?;
+    f.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 /// A name safe as a file name: letters, digits, `-`, `_` and `.` kept, the rest `_`.
@@ -449,6 +468,36 @@ mod tests {
         assert_eq!(safe_name("my chat"), "my_chat");
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
         assert_eq!(new_session_name(t), "20231114-221320");
+    }
+
+    #[test]
+    fn a_write_after_a_torn_line_starts_a_line_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SessionStore::new(dir.path());
+        let user = |id, text: &str| Record::User {
+            id,
+            text: text.into(),
+            group: "g".into(),
+            at_unix_ms: 0,
+        };
+        store.writer("s").append(&user(1, "before")).unwrap();
+        let path = store.path_of("s");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"type\":\"chunk\",\"id\":2,\"te");
+        std::fs::write(&path, text).unwrap();
+        // The next run appends: its record must not be glued to the torn line.
+        store.writer("s").append(&user(3, "after")).unwrap();
+        let s = store.load("s").unwrap();
+        let texts: Vec<&str> = s
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::User(u) => Some(u.text.as_str()),
+                Entry::Answer(_) => None,
+            })
+            .collect();
+        assert_eq!(texts, ["before", "after"]);
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     }
 
     #[test]

@@ -6,8 +6,11 @@ mod upstream;
 
 mod cli;
 mod config;
+mod faults;
+mod hostile;
 mod metrics;
 mod providers;
+mod recovery;
 mod router;
 mod shared_state;
 mod sse_props;

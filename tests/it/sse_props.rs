@@ -288,7 +288,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(crate::faults::fuzz::cases(256)))]
 
     #[test]
     fn any_split_of_a_valid_stream_gives_the_same_events(

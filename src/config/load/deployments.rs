@@ -176,6 +176,9 @@ fn build(
         }
     };
     let api_key = secret_field(ctx, "api_key")?;
+    if let Some(v) = e.params.get("api_key") {
+        ctx.note_secret(v, &child(&e.params_path, "api_key"));
+    }
     let api_base = secret_field(ctx, "api_base")?;
     let api_base_from_env = e
         .params

@@ -152,6 +152,9 @@ fn apply(
             ("model_group_alias", true) => {}
             ("redis_host" | "redis_port" | "redis_password" | "redis_url", true) => {
                 redis.first_path.get_or_insert_with(|| path.clone());
+                if matches!(key.as_str(), "redis_password" | "redis_url") {
+                    ctx.note_secret(v, &path);
+                }
                 match key.as_str() {
                     "redis_host" => redis.host = ctx.setting_string(v, &path)?,
                     "redis_port" => {

@@ -39,6 +39,9 @@ pub struct Ctx<'a> {
     pub overlay: BTreeMap<String, String>,
     pub env: EnvLookup<'a>,
     pub warnings: Vec<ConfigWarning>,
+    /// Where the first secret written out in the file is (a key that is not an
+    /// `os.environ/` reference, or one that the file's own `environment_variables:` fills).
+    pub literal_secret: Option<Pos>,
 }
 
 impl<'a> Ctx<'a> {
@@ -79,6 +82,21 @@ impl<'a> Ctx<'a> {
     pub fn unimplemented(&mut self, path: &str) {
         let at = self.pos.key(path);
         self.warn_at(at, format!("{path} is not implemented by llmux; ignored"));
+    }
+
+    /// Notes the secret at `path` if the file holds it literally (for the warning about
+    /// files readable by others).
+    pub fn note_secret(&mut self, v: &Value, path: &str) {
+        let Some(text) = untag(v).as_str().map(str::trim) else {
+            return;
+        };
+        let literal = match text.strip_prefix(ENV_PREFIX) {
+            Some(var) => self.overlay.contains_key(var.trim()),
+            None => !text.is_empty(),
+        };
+        if literal && self.literal_secret.is_none() {
+            self.literal_secret = Some(self.pos.value(path));
+        }
     }
 
     /// `os.environ/VAR` → the variable's value (overlay first); any other string as is.

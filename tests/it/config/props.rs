@@ -55,7 +55,7 @@ fn check_invariants(text: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::faults::fuzz::cases(300), ..ProptestConfig::default() })]
 
     #[test]
     fn yamlish_text_never_panics(text in yamlish()) {

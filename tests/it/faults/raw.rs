@@ -1,0 +1,209 @@
+//! A fake upstream at the TCP level, for the faults an HTTP server library will not produce:
+//! a connection reset before any header, bodies of arbitrary bytes (invalid UTF-8) written in
+//! separate pieces, and huge bodies streamed from one small buffer so the test itself never
+//! holds them.
+//!
+//! Each accepted connection takes the next [`Raw`] script (the last one repeats); the request
+//! is read whole first, then the script runs and the connection closes, so a body without a
+//! `content-length` ends at EOF.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The size of each write of a huge body (and of the one buffer it is written from).
+const BIG_PIECE: usize = 64 * 1024;
+/// The pause between the pieces of a [`Raw::Pieces`] body, so they leave as separate writes.
+const PIECE_GAP: Duration = Duration::from_millis(5);
+/// The most of a request we read before answering.
+const MAX_REQUEST: usize = 1024 * 1024;
+
+/// What one connection gets.
+#[derive(Debug, Clone)]
+pub enum Raw {
+    /// The request is read, then the socket is closed with SO_LINGER 0: a TCP reset, and not
+    /// a byte of HTTP comes back.
+    ResetBeforeHeaders,
+    /// A status, headers, then each body piece as its own write; the body ends at EOF.
+    Pieces {
+        status: u16,
+        content_type: &'static str,
+        pieces: Vec<Vec<u8>>,
+    },
+    /// A 200 whose body is `prefix`, then `fill` bytes of `x`, then `suffix`, written
+    /// [`BIG_PIECE`] at a time from one buffer; `content_length` says whether the size is
+    /// declared up front (else the body ends at EOF).
+    Big {
+        content_type: &'static str,
+        prefix: Vec<u8>,
+        fill: usize,
+        suffix: Vec<u8>,
+        content_length: bool,
+    },
+}
+
+impl Raw {
+    /// A 200 `text/event-stream` made of these byte pieces.
+    pub fn sse(pieces: Vec<Vec<u8>>) -> Raw {
+        Raw::Pieces {
+            status: 200,
+            content_type: "text/event-stream",
+            pieces,
+        }
+    }
+
+    /// A 200 JSON body in one piece.
+    pub fn json(body: &str) -> Raw {
+        Raw::Pieces {
+            status: 200,
+            content_type: "application/json",
+            pieces: vec![body.as_bytes().to_vec()],
+        }
+    }
+}
+
+/// A running raw upstream; it stops when dropped.
+pub struct RawUpstream {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    accepted: Arc<AtomicUsize>,
+    written: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RawUpstream {
+    pub async fn start(scripts: Vec<Raw>) -> RawUpstream {
+        assert!(!scripts.is_empty());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let written = Arc::new(AtomicU64::new(0));
+        let (a, w) = (accepted.clone(), written.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let n = a.fetch_add(1, Ordering::SeqCst);
+                let script = scripts[n.min(scripts.len() - 1)].clone();
+                let w = w.clone();
+                tokio::spawn(async move {
+                    let _ = serve(socket, script, &w).await;
+                });
+            }
+        });
+        RawUpstream {
+            url,
+            accepted,
+            written,
+            task,
+        }
+    }
+
+    /// Connections accepted so far (one per request: every answer closes its connection).
+    pub fn calls(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Body bytes the socket accepted from us, over all connections.
+    pub fn body_bytes_written(&self) -> u64 {
+        self.written.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for RawUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A port nothing listens on (bound, then released).
+pub async fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+async fn read_request(socket: &mut TcpStream) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length || buf.len() > MAX_REQUEST {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn head(status: u16, content_type: &str, length: Option<u64>) -> Vec<u8> {
+    let length = length
+        .map(|n| format!("content-length: {n}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "HTTP/1.1 {status} Scripted\r\ncontent-type: {content_type}\r\n{length}connection: close\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+async fn serve(mut socket: TcpStream, script: Raw, written: &AtomicU64) -> std::io::Result<()> {
+    socket.set_nodelay(true)?;
+    read_request(&mut socket).await?;
+    match script {
+        Raw::ResetBeforeHeaders => {
+            socket.set_zero_linger()?;
+            drop(socket);
+        }
+        Raw::Pieces {
+            status,
+            content_type,
+            pieces,
+        } => {
+            socket.write_all(&head(status, content_type, None)).await?;
+            for (i, piece) in pieces.iter().enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(PIECE_GAP).await;
+                }
+                socket.write_all(piece).await?;
+                written.fetch_add(piece.len() as u64, Ordering::SeqCst);
+            }
+            socket.shutdown().await?;
+        }
+        Raw::Big {
+            content_type,
+            prefix,
+            fill,
+            suffix,
+            content_length,
+        } => {
+            let total = (prefix.len() + fill + suffix.len()) as u64;
+            socket
+                .write_all(&head(200, content_type, content_length.then_some(total)))
+                .await?;
+            socket.write_all(&prefix).await?;
+            let piece = vec![b'x'; BIG_PIECE];
+            let mut left = fill;
+            while left > 0 {
+                let n = left.min(BIG_PIECE);
+                socket.write_all(&piece[..n]).await?;
+                written.fetch_add(n as u64, Ordering::SeqCst);
+                left -= n;
+            }
+            socket.write_all(&suffix).await?;
+            socket.shutdown().await?;
+        }
+    }
+    Ok(())
+}
