@@ -183,6 +183,14 @@ impl Router {
         }
     }
 
+    /// Returns once every route event so far is written to the request log. Call it before
+    /// the process exits: the log is written by a thread the exit would cut short.
+    pub fn sync_request_log(&self) {
+        if let Some(log) = &self.inner.log {
+            log.sync();
+        }
+    }
+
     /// Every route event of every request from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<RouteEvent> {
         self.inner.events.subscribe()

@@ -75,7 +75,10 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
     if !warnings.is_empty() {
         app.toast(warnings.join("; "), true);
     }
-    match runtime::run_loop(router, app, store, cfg.app.mouse).await {
+    let log_handle = router.clone();
+    let outcome = runtime::run_loop(router, app, store, cfg.app.mouse).await;
+    log_handle.sync_request_log();
+    match outcome {
         Ok(()) => EXIT_OK,
         Err(e) => {
             runtime::leave();

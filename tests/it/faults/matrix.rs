@@ -188,7 +188,6 @@ async fn every_upstream_fault_has_its_class_retry_cooldown_and_fallback() {
 /// should move on without announcing a retry it will not make (today it emits
 /// `Retry { delay_ms: 0 }`, then `Unavailable`, and the log shows "retry in 0.0s").
 #[tokio::test]
-#[ignore = "router bug: a Retry event is emitted when the only deployment was just cooled (router/request.rs try_group)"]
 async fn no_retry_is_announced_when_the_only_deployment_was_just_cooled() {
     let up = FakeUpstream::start(vec![Reply::status(408)]).await;
     let good = FakeUpstream::start(vec![Reply::openai_stream(&[FROM_B], None)]).await;

@@ -124,8 +124,8 @@ async fn echoing_upstreams() -> (Vec<FakeUpstream>, Vec<String>) {
     (ups, urls)
 }
 
-#[test]
-fn debug_output_of_config_deployments_and_router_holds_no_key() {
+#[tokio::test]
+async fn debug_output_of_config_deployments_and_router_holds_no_key() {
     let yaml = leaky_yaml_with(
         &vec!["http://127.0.0.1:9".to_string(); WIRES.len()],
         "  - model_name: env\n    litellm_params: { model: openai/x, api_base: 'http://127.0.0.1:9', api_key: os.environ/LEAK_TEST_KEY }\n",
