@@ -46,6 +46,10 @@ pub enum Command {
     Check,
     /// List model groups and deployments with context window and price per million tokens.
     Models,
+    /// Serve OpenAI- and Anthropic-compatible endpoints over the router, with /metrics.
+    Serve(crate::serve::ServeArgs),
+    /// Watch a running `llmux serve` live: metrics and routing log, read-only.
+    Monitor(crate::monitor::MonitorArgs),
 }
 
 /// Parses the command line and runs it.
@@ -65,6 +69,10 @@ pub fn main() -> ExitCode {
         Some(Command::Ask(args)) => runtime.block_on(ask::run(cli.config.as_deref(), args)),
         Some(Command::Check) => check::check(cli.config.as_deref()),
         Some(Command::Models) => check::models(cli.config.as_deref()),
+        Some(Command::Serve(args)) => {
+            runtime.block_on(crate::serve::command(cli.config.as_deref(), args))
+        }
+        Some(Command::Monitor(args)) => runtime.block_on(crate::monitor::command(args)),
         None => {
             eprintln!(
                 "llmux: the TUI is not built yet; try `llmux ask \"hello\"` (it runs on the demo config)"

@@ -8,4 +8,5 @@ mod config;
 mod metrics;
 mod providers;
 mod router;
+mod serve;
 mod sse_props;
