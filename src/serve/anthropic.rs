@@ -96,9 +96,10 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     let admission = Admission::take(&state)?;
     let bytes = read_body(&state, &headers, body).await?;
     let parsed: MessagesRequest = parse_json(&state, &bytes)?;
-    let (model, request, stream) = to_chat_request(parsed).inspect_err(|_| {
+    let (model, mut request, stream) = to_chat_request(parsed).inspect_err(|_| {
         state.metrics.rejected("bad_request");
     })?;
+    request.stream = stream || !state.plain_upstream;
     let mut tracker = Tracker::new(&state, Api::Anthropic, &model, admission);
     let outcome = match begin(&state, &model, request, &mut tracker).await {
         Begun::Streaming(started) if stream => {

@@ -16,7 +16,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::BytesMut;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use super::error::{
     ATTEMPTS_HEADER, Api, ApiError, DEPLOYMENT_HEADER, Kind, OVERLOADED_MESSAGE, REQUEST_ID_HEADER,
@@ -27,6 +27,9 @@ use crate::provider::ChatRequest;
 use crate::router::{
     ChatEvent, ChatOutcome, ChatStream, RouteError, RouteErrorKind, RouteEventKind,
 };
+
+/// Frames already available are joined into one body chunk up to this size.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// One admitted chat request; dropping it frees its in-flight slot.
 pub struct Admission {
@@ -110,6 +113,9 @@ pub fn parse_json<'a, T: serde::Deserialize<'a>>(
 pub struct Tracker {
     state: Shared,
     api: Api,
+    /// The requested group after alias resolution ("" when unknown).
+    requested: String,
+    /// The group and deployment of the latest attempt.
     group: String,
     deployment: String,
     done: bool,
@@ -128,6 +134,7 @@ impl Tracker {
         Tracker {
             state: state.clone(),
             api,
+            requested: group.clone(),
             group,
             deployment: String::new(),
             done: false,
@@ -153,7 +160,7 @@ impl Tracker {
             Err(e) => {
                 self.state
                     .metrics
-                    .request(self.api, &self.group, "", outcome_label(e));
+                    .request(self.api, &self.requested, "", outcome_label(e));
             }
         }
     }
@@ -293,13 +300,14 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
             return Some((Ok::<Bytes, Infallible>(out.freeze()), s));
         }
         while out.is_empty() && !s.ended {
-            match s.stream.next_event().await {
-                Some(ev) => encode(&mut s, ev, &mut out),
-                None => {
-                    let e = ended_early(s.stream.request_id);
-                    s.tracker.finish(&Err(e.clone()));
-                    s.encoder.fail(&ApiError::from(e), &mut out);
-                    s.ended = true;
+            let ev = s.stream.next_event().await;
+            step(&mut s, ev, &mut out);
+            // Take what else is ready now into the same write: never wait for more, but do
+            // not spend a syscall per delta when the upstream sent a burst.
+            while !s.ended && out.len() < MAX_BATCH_BYTES {
+                match s.stream.next_event().now_or_never() {
+                    Some(ev) => step(&mut s, ev, &mut out),
+                    None => break,
                 }
             }
         }
@@ -316,6 +324,19 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     llmux_headers(&mut response, &deployment, attempts, request_id);
     response
+}
+
+/// One event (or the end of the events) into frames.
+fn step<E: SseEncoder>(s: &mut BodyState<E>, ev: Option<ChatEvent>, out: &mut BytesMut) {
+    match ev {
+        Some(ev) => encode(s, ev, out),
+        None => {
+            let e = ended_early(s.stream.request_id);
+            s.tracker.finish(&Err(e.clone()));
+            s.encoder.fail(&ApiError::from(e), out);
+            s.ended = true;
+        }
+    }
 }
 
 fn encode<E: SseEncoder>(s: &mut BodyState<E>, ev: ChatEvent, out: &mut BytesMut) {

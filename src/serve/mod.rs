@@ -101,6 +101,11 @@ pub(crate) struct AppState {
     pub(crate) max_body_bytes: usize,
     pub(crate) snapshot_interval: Duration,
     pub(crate) metrics: ServeMetrics,
+    /// True when no deployment has a first-token deadline (`stream_timeout`): then a plain
+    /// client request is sent upstream as a plain request too, which costs far less than
+    /// streaming it and means the same. With a `stream_timeout` anywhere, upstream calls
+    /// always stream, so that deadline keeps meaning "time to first token".
+    pub(crate) plain_upstream: bool,
     pub(crate) started: Instant,
     /// Flips to true when shutdown begins: readiness fails, event streams end.
     pub(crate) shutting_down: watch::Receiver<bool>,
@@ -233,6 +238,14 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (flag, shutting_down) = watch::channel(false);
+    let plain_upstream = {
+        let config = router.config();
+        config.router.stream_timeout.is_none()
+            && config
+                .deployments
+                .iter()
+                .all(|d| d.stream_timeout.is_none())
+    };
     let state = Arc::new(AppState {
         master_key: router.config().master_key.clone(),
         router,
@@ -241,6 +254,7 @@ where
         max_body_bytes: options.max_body_bytes,
         snapshot_interval: options.snapshot_interval,
         metrics: ServeMetrics::default(),
+        plain_upstream,
         started: Instant::now(),
         shutting_down,
     });

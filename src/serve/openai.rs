@@ -128,9 +128,11 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     let admission = Admission::take(&state)?;
     let bytes = read_body(&state, &headers, body).await?;
     let parsed: CompletionRequest = parse_json(&state, &bytes)?;
-    let (model, request, stream, include_usage) = to_chat_request(parsed).inspect_err(|_| {
-        state.metrics.rejected("bad_request");
-    })?;
+    let (model, mut request, stream, include_usage) =
+        to_chat_request(parsed).inspect_err(|_| {
+            state.metrics.rejected("bad_request");
+        })?;
+    request.stream = stream || !state.plain_upstream;
     let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
     match begin(&state, &model, request, &mut tracker).await {
         Begun::Done(result) => {

@@ -33,8 +33,7 @@ async fn send(url: &str, body: &Value, key: Option<&str>) -> reqwest::Response {
 
 #[tokio::test]
 async fn plain_message_has_anthropic_shape() {
-    let up =
-        FakeUpstream::start(vec![Reply::openai_stream(&["Hi ", "there"], Some((20, 3)))]).await;
+    let up = FakeUpstream::start(vec![Reply::openai_json("Hi there", Some((20, 3)))]).await;
     let server = start(&one_group(&up.url, "")).await;
     let r = send(&server.url(), &messages_body(false), None).await;
     assert_eq!(r.status(), 200);

@@ -17,7 +17,7 @@ fn keyed(url: &str) -> String {
 
 #[tokio::test]
 async fn without_a_master_key_no_auth_is_needed() {
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["x"], None)]).await;
+    let up = FakeUpstream::start(vec![Reply::openai_json("x", None)]).await;
     let server = start(&one_group(&up.url, "")).await;
     let r = post(&server, "/v1/chat/completions", &chat("fast", "hi"), None).await;
     assert_eq!(r.status(), 200);
@@ -26,7 +26,7 @@ async fn without_a_master_key_no_auth_is_needed() {
 
 #[tokio::test]
 async fn master_key_missing_wrong_right_and_x_api_key() {
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["x"], None)]).await;
+    let up = FakeUpstream::start(vec![Reply::openai_json("x", None)]).await;
     let server = start(&keyed(&up.url)).await;
     let body = chat("fast", "hi");
 
@@ -154,7 +154,7 @@ async fn unknown_model_group_is_404() {
 
 #[tokio::test]
 async fn oversized_body_is_413() {
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["x"], None)]).await;
+    let up = FakeUpstream::start(vec![Reply::openai_json("x", None)]).await;
     let server = start_with(
         &one_group(&up.url, ""),
         ServeOptions {
@@ -188,7 +188,7 @@ async fn oversized_body_is_413() {
 
 #[tokio::test]
 async fn every_deployment_at_its_limit_is_429_with_retry_after() {
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["x"], None)]).await;
+    let up = FakeUpstream::start(vec![Reply::openai_json("x", None)]).await;
     let yaml = format!(
         "model_list:\n{}router_settings:\n  num_retries: 0\n",
         deployment("fast", "dep-a", &up.url, "      rpm: 1\n")

@@ -71,7 +71,7 @@ fn screen(state: &MonitorState, width: u16, height: u16) -> Terminal<TestBackend
 #[tokio::test]
 async fn monitor_renders_the_events_of_a_request_through_the_server() {
     let bad = FakeUpstream::start(vec![Reply::status(500)]).await;
-    let good = FakeUpstream::start(vec![Reply::openai_stream(&["Hel", "lo"], Some((12, 2)))]).await;
+    let good = FakeUpstream::start(vec![Reply::openai_json("Hello", Some((12, 2)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{fast: [backup]}}]\ngeneral_settings:\n  master_key: {KEY}\n",
         deployment("fast", "dep-a", &bad.url, ""),

@@ -8,7 +8,7 @@ use crate::upstream::{FakeUpstream, Reply};
 
 #[tokio::test]
 async fn plain_completion_has_openai_shape_and_llmux_headers() {
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["Hel", "lo"], Some((12, 2)))]).await;
+    let up = FakeUpstream::start(vec![Reply::openai_json("Hello", Some((12, 2)))]).await;
     let server = start(&one_group(&up.url, "")).await;
     let body = json!({
         "model": "fast",
@@ -41,6 +41,10 @@ async fn plain_completion_has_openai_shape_and_llmux_headers() {
     assert_eq!(v["usage"]["total_tokens"], 14);
 
     let sent = &up.bodies()[0];
+    assert_eq!(
+        sent["stream"], false,
+        "no stream_timeout: a plain request stays plain"
+    );
     assert_eq!(sent["messages"][0]["role"], "system");
     assert_eq!(sent["messages"][1]["content"], "one\ntwo");
     assert_eq!(sent["max_tokens"], 50);
@@ -178,5 +182,22 @@ async fn health_endpoints_answer() {
     assert_eq!(health["healthy_count"], 1);
     assert_eq!(health["healthy_endpoints"][0]["id"], "dep-a");
     assert_eq!(health["unhealthy_count"], 0);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_a_stream_timeout_plain_requests_stream_upstream() {
+    let up = FakeUpstream::start(vec![Reply::openai_stream(&["Hel", "lo"], Some((3, 2)))]).await;
+    let server = start(&one_group(&up.url, "  stream_timeout: 30\n")).await;
+    let r = post(&server, "/v1/chat/completions", &chat("fast", "hi"), None).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "Hello");
+    assert_eq!(v["usage"]["completion_tokens"], 2);
+    assert_eq!(
+        up.bodies()[0]["stream"],
+        true,
+        "the first-token deadline needs a stream"
+    );
     server.shutdown().await.unwrap();
 }

@@ -77,7 +77,10 @@ fn parse(text: &str) -> HashMap<String, f64> {
 
 #[tokio::test]
 async fn metrics_count_the_traffic_sent() {
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["Hel", "lo"], Some((12, 2)))]).await;
+    // In arrival order: two plain, one streamed, one plain (Anthropic).
+    let plain = Reply::openai_json("Hello", Some((12, 2)));
+    let streamed = Reply::openai_stream(&["Hel", "lo"], Some((12, 2)));
+    let up = FakeUpstream::start(vec![plain.clone(), plain.clone(), streamed, plain]).await;
     let yaml = one_group(
         &up.url,
         &format!("general_settings:\n  master_key: {KEY}\n"),
