@@ -8,9 +8,11 @@
 pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod monitor;
 pub mod provider;
 pub mod router;
 pub mod sanitize;
 pub mod secret;
+pub mod serve;
 pub mod store;
 pub mod tui;

@@ -49,6 +49,10 @@ pub enum Command {
     Models,
     /// Requests, failures, tokens, cost and latency from the request log.
     Stats(stats::StatsArgs),
+    /// Serve OpenAI- and Anthropic-compatible endpoints over the router, with /metrics.
+    Serve(crate::serve::ServeArgs),
+    /// Watch a running `llmux serve` live: metrics and routing log, read-only.
+    Monitor(crate::monitor::MonitorArgs),
 }
 
 /// Parses the command line and runs it.
@@ -69,6 +73,10 @@ pub fn main() -> ExitCode {
         Some(Command::Check) => check::check(cli.config.as_deref()),
         Some(Command::Models) => check::models(cli.config.as_deref()),
         Some(Command::Stats(args)) => stats::run(cli.config.as_deref(), args),
+        Some(Command::Serve(args)) => {
+            runtime.block_on(crate::serve::command(cli.config.as_deref(), args))
+        }
+        Some(Command::Monitor(args)) => runtime.block_on(crate::monitor::command(args)),
         None => runtime.block_on(crate::tui::run(cli.config.as_deref(), cli.session)),
     };
     ExitCode::from(code)

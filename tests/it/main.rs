@@ -12,6 +12,7 @@ mod metrics;
 mod providers;
 mod recovery;
 mod router;
+mod serve;
 mod shared_state;
 mod sse_props;
 mod tui;

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Overhead of `llmux serve`: the same load straight to a fast fake upstream and through llmux
+# in front of it, side by side. Loopback only; every process it starts is stopped on exit.
+#
+#   scripts/bench-serve.sh            # 10 s per run
+#   DURATION=5 scripts/bench-serve.sh
+#
+# Builds the release binary and the fake upstream (examples/fake_upstream.rs) once, needs
+# `wrk` (Debian package; installed with apt-get when missing and running as root), and prints:
+# p50/p99 latency and requests/s at concurrency 1 and 16, plain and streaming (20 content
+# chunks), direct vs through llmux; llmux's CPU time per request (from /proc/PID/stat) and
+# its RSS idle and after load. When the box has two or more cores, llmux runs on CPU 1 and
+# the upstream and wrk on CPU 0, so they do not fight for one core. Numbers from a box where
+# something else is compiling are noise: check `uptime` first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+
+if ! command -v wrk >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+    else
+        echo "bench-serve: needs wrk (apt-get install wrk)" >&2
+        exit 2
+    fi
+fi
+
+echo "building release (llmux and the fake upstream)…" >&2
+cargo build --release --quiet --bin llmux --example fake_upstream
+BIN=target/release/llmux
+FAKE=target/release/examples/fake_upstream
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+CORES=$(nproc)
+PIN0=(); PIN1=()
+if [ "$CORES" -ge 2 ] && command -v taskset >/dev/null; then PIN0=(taskset -c 0); PIN1=(taskset -c 1); fi
+pin() { # pin CPU CMD...: run on one core when there are two (taskset execs: same PID)
+    local cpu=$1; shift
+    if [ "$cpu" = 0 ]; then "${PIN0[@]}" "$@"; else "${PIN1[@]}" "$@"; fi
+}
+
+wait_for_line() { # wait_for_line FILE PATTERN
+    for _ in $(seq 1 200); do
+        if grep -q "$2" "$1" 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    echo "bench-serve: timed out waiting for '$2' in $1" >&2
+    cat "$1" >&2
+    exit 1
+}
+
+"${PIN0[@]}" "$FAKE" 127.0.0.1:0 >"$WORK/fake.out" 2>&1 &
+PIDS+=($!)
+wait_for_line "$WORK/fake.out" "listening on"
+UPSTREAM=$(sed -n 's/^listening on //p' "$WORK/fake.out")
+
+cat >"$WORK/config.yaml" <<EOF
+model_list:
+  - model_name: bench
+    litellm_params:
+      model: openai/bench
+      api_base: $UPSTREAM/v1
+      api_key: sk-bench-not-a-key
+EOF
+LLMUX_DATA_DIR="$WORK/data" "${PIN1[@]}" "$BIN" --config "$WORK/config.yaml" serve --bind 127.0.0.1:0 \
+    >"$WORK/llmux.out" 2>&1 &
+LLMUX_PID=$!
+PIDS+=("$LLMUX_PID")
+wait_for_line "$WORK/llmux.out" "listening on"
+LLMUX=$(sed -n 's/^llmux serve: listening on \(http:[^ ]*\).*/\1/p' "$WORK/llmux.out")
+
+for stream in false true; do
+    cat >"$WORK/$stream.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"model":"bench","stream":$stream,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say something about foxes."}]}'
+EOF
+done
+
+# Sanity: both answer, with the same shape.
+for target in "$UPSTREAM" "$LLMUX"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
+        -d '{"model":"bench","messages":[{"role":"user","content":"hi"}]}' "$target/v1/chat/completions")
+    [ "$code" = 200 ] || { echo "bench-serve: $target answered $code" >&2; exit 1; }
+done
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+RSS_IDLE=$(rss_kb "$LLMUX_PID")
+
+# to_us VALUE: wrk's "123.45us" / "1.20ms" / "1.01s" in microseconds.
+to_us() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+        if (u == "us") print n; else if (u == "ms") print n * 1000; else if (u == "s") print n * 1000000; else print n
+    }'
+}
+
+# run TARGET STREAM CONNS → "p50_us p99_us req_per_s requests"
+run() {
+    local target=$1 stream=$2 conns=$3 threads=1
+    [ "$conns" -gt 1 ] && threads=2
+    pin 0 wrk -t1 -c"$conns" -d"${WARMUP}s" -s "$WORK/$stream.lua" "$target/v1/chat/completions" >/dev/null
+    local out
+    out=$(pin 0 wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$WORK/$stream.lua" \
+        "$target/v1/chat/completions")
+    if grep -q "Non-2xx" <<<"$out"; then
+        echo "bench-serve: errors during the run against $target:" >&2
+        echo "$out" >&2
+    fi
+    local p50 p99 rps reqs
+    p50=$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+    p99=$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    echo "$p50 $p99 $rps $reqs"
+}
+
+declare -A CPU_US
+printf '\nllmux serve overhead, %ss runs, %s cores, load: %s\n\n' "$DURATION" "$CORES" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-14s | %9s %9s %9s | %9s %9s %9s | %9s %s\n' \
+    "scenario" "p50 µs" "p99 µs" "req/s" "p50 µs" "p99 µs" "req/s" "added p50" "tput ratio"
+printf '%-14s | %-29s | %-29s |\n' "" "direct to upstream" "through llmux"
+printf -- '---------------+-------------------------------+-------------------------------+----------------------\n'
+for stream in false true; do
+    for conns in 1 16; do
+        name="plain"; [ "$stream" = true ] && name="stream"
+        read -r d50 d99 drps _ <<<"$(run "$UPSTREAM" "$stream" "$conns")"
+        before=$(cpu_ticks "$LLMUX_PID")
+        read -r l50 l99 lrps lreqs <<<"$(run "$LLMUX" "$stream" "$conns")"
+        after=$(cpu_ticks "$LLMUX_PID")
+        # CPU over the measured run and its warm-up; requests of the measured run only, so
+        # this slightly overstates the cost.
+        CPU_US["$name c=$conns"]=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$lreqs" -v w="$WARMUP" -v d="$DURATION" \
+            'BEGIN { printf "%.0f", t / hz * 1000000 / (n * (w + d) / d) }')
+        added=$(awk -v a="$l50" -v b="$d50" 'BEGIN { printf "%+.0f µs", a - b }')
+        ratio=$(awk -v a="$lrps" -v b="$drps" 'BEGIN { printf "%.2f", a / b }')
+        printf '%-14s | %9.0f %9.0f %9.0f | %9.0f %9.0f %9.0f | %9s %s\n' \
+            "$name c=$conns" "$d50" "$d99" "$drps" "$l50" "$l99" "$lrps" "$added" "$ratio"
+    done
+done
+RSS_AFTER=$(rss_kb "$LLMUX_PID")
+echo
+for k in "plain c=1" "plain c=16" "stream c=1" "stream c=16"; do
+    printf 'llmux CPU per request, %-11s %6s µs\n' "$k:" "${CPU_US[$k]}"
+done
+printf 'llmux RSS idle: %.1f MB, after load: %.1f MB\n' "$(awk -v k="$RSS_IDLE" 'BEGIN{print k/1024}')" \
+    "$(awk -v k="$RSS_AFTER" 'BEGIN{print k/1024}')"

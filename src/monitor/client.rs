@@ -1,0 +1,154 @@
+//! The feed client: connects to a server's `/llmux/events`, decodes its SSE events into
+//! [`Update`]s and sends them to the monitor; when the connection fails or ends it reports
+//! `Disconnected` and tries again, waiting a little longer each time (up to
+//! [`RECONNECT_MAX`]), for as long as the monitor runs.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::state::Update;
+use crate::provider::ProviderError;
+use crate::provider::sse::{SseEvent, sse_events};
+use crate::secret::Secret;
+use crate::serve::events::{EVENT_HELLO, EVENT_LAGGED, EVENT_METRICS, EVENT_ROUTE};
+
+/// The first wait before reconnecting; it doubles up to [`RECONNECT_MAX`].
+pub const RECONNECT_MIN: Duration = Duration::from_millis(250);
+pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// Connecting gives up after this long (the server is then reported down and retried).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// With a snapshot every second, this much silence means the connection is dead.
+const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The events URL of a server's base URL.
+pub fn events_url(base: &str) -> String {
+    format!("{}/llmux/events", base.trim_end_matches('/'))
+}
+
+/// One SSE event of the feed as an update; `None` for events it does not know.
+pub fn decode(ev: &SseEvent) -> Option<Update> {
+    match ev.event.as_deref()? {
+        EVENT_HELLO => serde_json::from_str(&ev.data).ok().map(Update::Hello),
+        EVENT_METRICS => serde_json::from_str(&ev.data)
+            .ok()
+            .map(|s| Update::Snapshot(Box::new(s))),
+        EVENT_ROUTE => serde_json::from_str(&ev.data)
+            .ok()
+            .map(|e| Update::Route(Box::new(e))),
+        EVENT_LAGGED => serde_json::from_str::<serde_json::Value>(&ev.data)
+            .ok()
+            .and_then(|v| v.get("missed")?.as_u64())
+            .map(Update::Lagged),
+        _ => None,
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Opens the feed; returns the response once the server accepted it.
+pub async fn open(
+    client: &reqwest::Client,
+    base: &str,
+    key: Option<&Secret>,
+) -> Result<reqwest::Response, String> {
+    let mut request = client.get(events_url(base));
+    if let Some(k) = key {
+        request = request.bearer_auth(k.expose());
+    }
+    let response = request.send().await.map_err(|e| {
+        if e.is_connect() {
+            "cannot connect".to_string()
+        } else if e.is_timeout() {
+            "timed out".to_string()
+        } else {
+            "request failed".to_string()
+        }
+    })?;
+    match response.status().as_u16() {
+        200 => Ok(response),
+        401 => Err(
+            "401 unauthorized: pass the server's master key with --key or LLMUX_MASTER_KEY"
+                .to_string(),
+        ),
+        s => Err(format!("the server answered {s}")),
+    }
+}
+
+/// The feed's SSE events from an open response (no size limit: the feed runs for days).
+pub fn feed_events(
+    response: reqwest::Response,
+) -> impl futures::Stream<Item = Result<SseEvent, ProviderError>> + Send {
+    sse_events(
+        response
+            .bytes_stream()
+            .map(|r| r.map_err(|_| ProviderError::network("the connection was cut"))),
+    )
+}
+
+/// Follows the feed forever, reconnecting; ends when the receiver is gone.
+pub async fn follow(base: String, key: Option<Secret>, tx: mpsc::Sender<Update>) {
+    let client = match reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+    {
+        Ok(c) => c,
+        Err(_) => {
+            let _ = tx
+                .send(Update::Disconnected {
+                    error: "cannot set up HTTP".to_string(),
+                    at_unix_ms: now_ms(),
+                })
+                .await;
+            return;
+        }
+    };
+    let mut wait = RECONNECT_MIN;
+    loop {
+        let error = match open(&client, &base, key.as_ref()).await {
+            Ok(response) => {
+                wait = RECONNECT_MIN;
+                match pump(response, &tx).await {
+                    Some(error) => error,
+                    None => return,
+                }
+            }
+            Err(e) => e,
+        };
+        let lost = Update::Disconnected {
+            error,
+            at_unix_ms: now_ms(),
+        };
+        if tx.send(lost).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(RECONNECT_MAX);
+    }
+}
+
+/// Forwards one connection's events; returns why it ended, or `None` when the monitor is gone.
+async fn pump(response: reqwest::Response, tx: &mpsc::Sender<Update>) -> Option<String> {
+    let events = feed_events(response);
+    futures::pin_mut!(events);
+    loop {
+        match tokio::time::timeout(READ_IDLE_TIMEOUT, events.next()).await {
+            Err(_) => return Some("no data from the server".to_string()),
+            Ok(None) => return Some("the server closed the feed".to_string()),
+            Ok(Some(Err(_))) => return Some("the connection was cut".to_string()),
+            Ok(Some(Ok(ev))) => {
+                if let Some(update) = decode(&ev)
+                    && tx.send(update).await.is_err()
+                {
+                    return None;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! `llmux monitor --url URL`: the metrics panel and routing log of a running `llmux serve`,
+//! live and read-only, in the terminal (over SSH too).
+//!
+//! `client` follows the server's `/llmux/events` feed and turns it into [`Update`]s,
+//! reconnecting by itself; the loop here applies them to a [`MonitorState`] and redraws with
+//! `view` at most once a frame, only when something changed. Keys: `q`, `Esc` or `Ctrl+C`
+//! quit. The terminal is restored on exit, on panic (ratatui's hook) and on SIGTERM/SIGHUP.
+
+pub mod client;
+pub mod state;
+pub mod view;
+
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+pub use state::{Link, LogLine, MonitorState, Tone, Update};
+pub use view::{Palette, render};
+
+use crate::secret::Secret;
+
+/// The shortest time between two frames.
+const FRAME_INTERVAL: Duration = Duration::from_millis(50);
+/// Updates queued between the feed client and the screen.
+const UPDATE_BUFFER: usize = 1024;
+
+/// `llmux monitor` arguments.
+#[derive(Debug, clap::Args)]
+pub struct MonitorArgs {
+    /// The server's base URL, e.g. http://127.0.0.1:4000.
+    #[arg(long)]
+    pub url: String,
+    /// The server's master key (default: $LLMUX_MASTER_KEY).
+    #[arg(long, env = "LLMUX_MASTER_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+}
+
+/// Runs the monitor until the user quits; returns the exit code.
+pub async fn command(args: MonitorArgs) -> u8 {
+    let base = args.url.trim_end_matches('/').to_string();
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        eprintln!("llmux monitor: --url must start with http:// or https://");
+        return crate::cli::EXIT_USAGE;
+    }
+    let key = args.key.filter(|k| !k.is_empty()).map(Secret::new);
+    let (tx, rx) = mpsc::channel(UPDATE_BUFFER);
+    let feed = tokio::spawn(client::follow(base.clone(), key, tx));
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            ratatui::restore();
+            feed.abort();
+            eprintln!("llmux monitor: cannot use the terminal: {e}");
+            return crate::cli::EXIT_FAILED;
+        }
+    };
+    let result = run(&mut terminal, MonitorState::new(base), rx).await;
+    ratatui::restore();
+    feed.abort();
+    match result {
+        Ok(()) => crate::cli::EXIT_OK,
+        Err(e) => {
+            eprintln!("llmux monitor: {e}");
+            crate::cli::EXIT_FAILED
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGHUP (the SSH session went away).
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(mut term), Ok(mut hup)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = hup.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
+}
+
+fn quits(event: &Event) -> bool {
+    let Event::Key(key) = event else {
+        return false;
+    };
+    if key.kind != KeyEventKind::Press {
+        return false;
+    }
+    matches!(key.code, KeyCode::Char('q') | KeyCode::Esc)
+        || (key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL))
+}
+
+async fn run(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut state: MonitorState,
+    mut updates: mpsc::Receiver<Update>,
+) -> std::io::Result<()> {
+    let palette = Palette::from_env();
+    let mut keys = EventStream::new();
+    let mut frame = tokio::time::interval(FRAME_INTERVAL);
+    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let stop = terminated();
+    futures::pin_mut!(stop);
+    let mut dirty = true;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            key = keys.next() => match key {
+                Some(Ok(ev)) if quits(&ev) => return Ok(()),
+                Some(Ok(_)) => dirty = true,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            },
+            update = updates.recv() => match update {
+                Some(u) => {
+                    state.apply(u);
+                    // Drain what else is queued before the next frame.
+                    while let Ok(u) = updates.try_recv() {
+                        state.apply(u);
+                    }
+                    dirty = true;
+                }
+                None => return Ok(()),
+            },
+            _ = frame.tick(), if dirty => {
+                terminal.draw(|f| render(&state, &palette, f.area(), f.buffer_mut()))?;
+                dirty = false;
+            }
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! The part of a chat request both APIs share: admission (the in-flight limit), reading the
+//! body within its size limit, running the request through the router up to its first token,
+//! and turning the rest of the answer into SSE frames.
+//!
+//! A request enters as bytes and a [`ChatRequest`]; [`begin`] reads router events until the
+//! first piece of text (then the answer streams, and the status is already known to be 200)
+//! or the outcome (then a plain response or an error with its real status is sent). For
+//! streams, [`sse_body`] asks an API's [`SseEncoder`] for the frames of each event and hands
+//! every one to hyper as soon as it exists. A [`Tracker`] records the request's outcome in the
+//! serve metrics exactly once, as `cancelled` when the client went away first.
+
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use bytes::BytesMut;
+use futures::{FutureExt, StreamExt};
+
+use super::error::{
+    ATTEMPTS_HEADER, Api, ApiError, DEPLOYMENT_HEADER, Kind, OVERLOADED_MESSAGE, REQUEST_ID_HEADER,
+    outcome_label,
+};
+use super::{OVERLOADED_RETRY_AFTER_SECS, Shared};
+use crate::provider::ChatRequest;
+use crate::router::{
+    ChatEvent, ChatOutcome, ChatStream, RouteError, RouteErrorKind, RouteEventKind,
+};
+
+/// Frames already available are joined into one body chunk up to this size.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// One admitted chat request; dropping it frees its in-flight slot.
+pub struct Admission {
+    state: Shared,
+}
+
+impl Admission {
+    /// Takes an in-flight slot, or refuses with 503 and Retry-After when none is free or the
+    /// server is shutting down.
+    pub fn take(state: &Shared) -> Result<Admission, ApiError> {
+        if state.is_shutting_down() {
+            state.metrics.rejected("shutting_down");
+            return Err(ApiError::overloaded(
+                "the server is shutting down",
+                OVERLOADED_RETRY_AFTER_SECS,
+            ));
+        }
+        let before = state.in_flight.fetch_add(1, Ordering::AcqRel);
+        if before >= state.max_in_flight {
+            state.in_flight.fetch_sub(1, Ordering::AcqRel);
+            state.metrics.rejected("overloaded");
+            return Err(ApiError::overloaded(
+                OVERLOADED_MESSAGE,
+                OVERLOADED_RETRY_AFTER_SECS,
+            ));
+        }
+        Ok(Admission {
+            state: state.clone(),
+        })
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.state.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Reads the request body, refusing more than the configured limit with 413.
+pub async fn read_body(state: &Shared, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let limit = state.max_body_bytes;
+    let too_large = || {
+        state.metrics.rejected("body_too_large");
+        ApiError::new(
+            Kind::TooLarge,
+            format!("the request body is larger than the {limit}-byte limit"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut frames = body.into_data_stream();
+    while let Some(frame) = frames.next().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        if buf.len() + frame.len() > limit {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&frame);
+    }
+    Ok(buf.freeze())
+}
+
+/// Parses JSON, turning serde's message into a 400.
+pub fn parse_json<'a, T: serde::Deserialize<'a>>(
+    state: &Shared,
+    bytes: &'a [u8],
+) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        state.metrics.rejected("bad_request");
+        ApiError::bad_request(format!("invalid request body: {e}"))
+    })
+}
+
+/// Records the request's outcome once; a request dropped before that counts as cancelled.
+pub struct Tracker {
+    state: Shared,
+    api: Api,
+    /// The requested group after alias resolution ("" when unknown).
+    requested: String,
+    /// The group and deployment of the latest attempt.
+    group: String,
+    deployment: String,
+    done: bool,
+    _admission: Admission,
+}
+
+impl Tracker {
+    pub fn new(state: &Shared, api: Api, requested: &str, admission: Admission) -> Tracker {
+        // Only configured names become label values, so clients cannot grow the label set.
+        let group = state
+            .router
+            .config()
+            .resolve_group(requested)
+            .unwrap_or("")
+            .to_string();
+        Tracker {
+            state: state.clone(),
+            api,
+            requested: group.clone(),
+            group,
+            deployment: String::new(),
+            done: false,
+            _admission: admission,
+        }
+    }
+
+    fn started(&mut self, group: &str, deployment: &str) {
+        self.group = group.to_string();
+        self.deployment = deployment.to_string();
+    }
+
+    pub fn finish(&mut self, result: &Result<ChatOutcome, RouteError>) {
+        self.done = true;
+        match result {
+            Ok(o) => self.state.metrics.request_succeeded(
+                self.api,
+                &o.group,
+                &o.deployment,
+                o.ttft,
+                o.total,
+            ),
+            Err(e) => {
+                self.state
+                    .metrics
+                    .request(self.api, &self.requested, "", outcome_label(e));
+            }
+        }
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        if !self.done {
+            self.state
+                .metrics
+                .request(self.api, &self.group, &self.deployment, "cancelled");
+        }
+    }
+}
+
+/// Where a request stands once its first token or its outcome is known.
+pub enum Begun {
+    /// Text started arriving; the rest follows on `stream`.
+    Streaming(Started),
+    Done(Result<ChatOutcome, RouteError>),
+}
+
+/// A request whose answer has started.
+pub struct Started {
+    pub stream: ChatStream,
+    /// The first text event (a delta or a piece of reasoning).
+    pub first: ChatEvent,
+    pub deployment: String,
+    pub attempts: u32,
+    /// The router's estimate of the prompt's tokens.
+    pub prompt_tokens: u64,
+}
+
+/// Sends `request` to `model` and reads until the first text or the outcome.
+pub async fn begin(
+    state: &Shared,
+    model: &str,
+    request: ChatRequest,
+    tracker: &mut Tracker,
+) -> Begun {
+    let mut stream = state.router.chat(model, request);
+    let mut deployment = String::new();
+    let mut attempts = 0u32;
+    let mut prompt_tokens = 0u64;
+    loop {
+        match stream.next_event().await {
+            None => return Begun::Done(Err(ended_early(stream.request_id))),
+            Some(ChatEvent::Route(ev)) => match ev.kind {
+                RouteEventKind::Request {
+                    prompt_tokens: p, ..
+                } => prompt_tokens = p,
+                RouteEventKind::Attempt => {
+                    attempts += 1;
+                    deployment = ev.deployment.unwrap_or_default();
+                    tracker.started(&ev.group, &deployment);
+                }
+                _ => {}
+            },
+            Some(first @ (ChatEvent::Delta(_) | ChatEvent::Reasoning(_))) => {
+                return Begun::Streaming(Started {
+                    stream,
+                    first,
+                    deployment,
+                    attempts,
+                    prompt_tokens,
+                });
+            }
+            Some(ChatEvent::Restart) => {}
+            Some(ChatEvent::Finished(result)) => return Begun::Done(result),
+        }
+    }
+}
+
+/// The outcome of a request whose task ended without one (it should not happen).
+pub fn ended_early(request_id: u64) -> RouteError {
+    RouteError {
+        request_id,
+        kind: RouteErrorKind::AllFailed,
+        message: "the request ended without an outcome".to_string(),
+        attempts: Vec::new(),
+        retry_in: None,
+        partial_text: String::new(),
+    }
+}
+
+/// Adds `x-llmux-deployment`, `x-llmux-attempts` and `x-llmux-request-id`.
+pub fn llmux_headers(response: &mut Response, deployment: &str, attempts: usize, request_id: u64) {
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(deployment) {
+        headers.insert(DEPLOYMENT_HEADER, v);
+    }
+    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(attempts));
+    headers.insert(REQUEST_ID_HEADER, HeaderValue::from(request_id));
+}
+
+/// How one API writes a streamed answer.
+pub trait SseEncoder: Send + 'static {
+    /// The frames before the first text.
+    fn open(&mut self, out: &mut BytesMut);
+    fn delta(&mut self, text: &str, out: &mut BytesMut);
+    fn reasoning(&mut self, text: &str, out: &mut BytesMut);
+    /// The answer started over on another deployment (`mid_stream_failover: restart`).
+    fn restart(&mut self, out: &mut BytesMut);
+    fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut);
+    /// The request failed after text was sent: an in-band error.
+    fn fail(&mut self, error: &ApiError, out: &mut BytesMut);
+}
+
+struct BodyState<E> {
+    stream: ChatStream,
+    encoder: E,
+    tracker: Tracker,
+    first: Option<ChatEvent>,
+    ended: bool,
+}
+
+/// A `text/event-stream` response over the rest of a started answer.
+pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracker) -> Response {
+    let request_id = started.stream.request_id;
+    let deployment = started.deployment.clone();
+    let attempts = started.attempts as usize;
+    let state = BodyState {
+        stream: started.stream,
+        encoder,
+        tracker,
+        first: Some(started.first),
+        ended: false,
+    };
+    let body = futures::stream::unfold(state, |mut s| async move {
+        if s.ended {
+            return None;
+        }
+        let mut out = BytesMut::new();
+        if let Some(first) = s.first.take() {
+            s.encoder.open(&mut out);
+            encode(&mut s, first, &mut out);
+            return Some((Ok::<Bytes, Infallible>(out.freeze()), s));
+        }
+        while out.is_empty() && !s.ended {
+            let ev = s.stream.next_event().await;
+            step(&mut s, ev, &mut out);
+            // Take what else is ready now into the same write: never wait for more, but do
+            // not spend a syscall per delta when the upstream sent a burst.
+            while !s.ended && out.len() < MAX_BATCH_BYTES {
+                match s.stream.next_event().now_or_never() {
+                    Some(ev) => step(&mut s, ev, &mut out),
+                    None => break,
+                }
+            }
+        }
+        Some((Ok(out.freeze()), s))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tell buffering reverse proxies (nginx) to pass frames through as they come.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    llmux_headers(&mut response, &deployment, attempts, request_id);
+    response
+}
+
+/// One event (or the end of the events) into frames.
+fn step<E: SseEncoder>(s: &mut BodyState<E>, ev: Option<ChatEvent>, out: &mut BytesMut) {
+    match ev {
+        Some(ev) => encode(s, ev, out),
+        None => {
+            let e = ended_early(s.stream.request_id);
+            s.tracker.finish(&Err(e.clone()));
+            s.encoder.fail(&ApiError::from(e), out);
+            s.ended = true;
+        }
+    }
+}
+
+fn encode<E: SseEncoder>(s: &mut BodyState<E>, ev: ChatEvent, out: &mut BytesMut) {
+    match ev {
+        ChatEvent::Route(_) => {}
+        ChatEvent::Delta(t) => s.encoder.delta(&t, out),
+        ChatEvent::Reasoning(t) => s.encoder.reasoning(&t, out),
+        ChatEvent::Restart => s.encoder.restart(out),
+        ChatEvent::Finished(result) => {
+            s.tracker.finish(&result);
+            match &result {
+                Ok(outcome) => s.encoder.finish(outcome, out),
+                Err(e) => s.encoder.fail(&ApiError::from(e.clone()), out),
+            }
+            s.ended = true;
+        }
+    }
+}
+
+/// Appends one SSE frame: an optional `event:` line, then `data: JSON`.
+pub fn frame(out: &mut BytesMut, event: Option<&str>, data: &[u8]) {
+    if let Some(name) = event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\n");
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// `text` as a JSON string literal, quotes included.
+pub fn json_str(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// Seconds since the Unix epoch, for `created`.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,267 @@
+//! Failures as each API shows them. A handler builds an [`ApiError`] (from a bad request, a
+//! refused key, a limit, or a [`RouteError`]) and renders it for the API that was called:
+//! OpenAI's `{"error": {"message", "type", "param", "code"}}` or Anthropic's
+//! `{"type": "error", "error": {"type", "message"}}`, with the matching status, Retry-After
+//! where waiting helps, and `x-llmux-attempts`. Route failures also list every attempt.
+
+use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::provider::ErrorClass;
+use crate::router::{AttemptRecord, RouteError, RouteErrorKind};
+
+/// Header: the deployment that answered.
+pub const DEPLOYMENT_HEADER: &str = "x-llmux-deployment";
+/// Header: how many attempts the request took.
+pub const ATTEMPTS_HEADER: &str = "x-llmux-attempts";
+/// Header: the router's request id (as in the request log and the event stream).
+pub const REQUEST_ID_HEADER: &str = "x-llmux-request-id";
+/// What a request over the in-flight limit is told.
+pub const OVERLOADED_MESSAGE: &str =
+    "the server is at its limit of in-flight requests (--max-in-flight); retry shortly";
+
+/// Which API's shapes to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    OpenAi,
+    Anthropic,
+}
+
+impl Api {
+    pub fn label(self) -> &'static str {
+        match self {
+            Api::OpenAi => "openai",
+            Api::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// The API a path belongs to (for errors raised before a handler runs).
+pub fn api_of_path(path: &str) -> Api {
+    if path.starts_with("/v1/messages") {
+        Api::Anthropic
+    } else {
+        Api::OpenAi
+    }
+}
+
+/// What went wrong, independent of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    BadRequest,
+    Unauthorized,
+    NotFound,
+    TooLarge,
+    RateLimited,
+    Overloaded,
+    Upstream,
+}
+
+impl Kind {
+    fn status(self) -> StatusCode {
+        match self {
+            Kind::BadRequest => StatusCode::BAD_REQUEST,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Kind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Upstream => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    fn openai_type(self) -> &'static str {
+        match self {
+            Kind::BadRequest | Kind::NotFound | Kind::TooLarge => "invalid_request_error",
+            Kind::Unauthorized => "authentication_error",
+            Kind::RateLimited => "rate_limit_error",
+            Kind::Overloaded | Kind::Upstream => "server_error",
+        }
+    }
+
+    fn anthropic_type(self) -> &'static str {
+        match self {
+            Kind::BadRequest => "invalid_request_error",
+            Kind::Unauthorized => "authentication_error",
+            Kind::NotFound => "not_found_error",
+            Kind::TooLarge => "request_too_large",
+            Kind::RateLimited => "rate_limit_error",
+            Kind::Overloaded => "overloaded_error",
+            Kind::Upstream => "api_error",
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Kind::BadRequest => "bad_request",
+            Kind::Unauthorized => "invalid_api_key",
+            Kind::NotFound => "model_not_found",
+            Kind::TooLarge => "request_too_large",
+            Kind::RateLimited => "rate_limited",
+            Kind::Overloaded => "overloaded",
+            Kind::Upstream => "all_routes_failed",
+        }
+    }
+}
+
+/// One failure, ready to render.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub kind: Kind,
+    pub message: String,
+    /// Seconds for Retry-After.
+    pub retry_after: Option<u64>,
+    pub attempts: Vec<AttemptRecord>,
+    pub request_id: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(kind: Kind, message: impl Into<String>) -> ApiError {
+        ApiError {
+            kind,
+            message: message.into(),
+            retry_after: None,
+            attempts: Vec::new(),
+            request_id: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(Kind::BadRequest, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(Kind::Unauthorized, message)
+    }
+
+    pub fn overloaded(message: impl Into<String>, retry_after: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(Kind::Overloaded, message)
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    /// The JSON error body in `api`'s shape.
+    pub fn body(&self, api: Api) -> Value {
+        let attempts = serde_json::to_value(&self.attempts).unwrap_or(Value::Null);
+        match api {
+            Api::OpenAi => {
+                let mut error = json!({
+                    "message": self.message,
+                    "type": self.kind.openai_type(),
+                    "param": Value::Null,
+                    "code": self.kind.code(),
+                });
+                if !self.attempts.is_empty() {
+                    error["attempts"] = attempts;
+                }
+                json!({ "error": error })
+            }
+            Api::Anthropic => {
+                let mut error = json!({
+                    "type": self.kind.anthropic_type(),
+                    "message": self.message,
+                });
+                if !self.attempts.is_empty() {
+                    error["attempts"] = attempts;
+                }
+                json!({ "type": "error", "error": error })
+            }
+        }
+    }
+
+    /// The full response: status, body, Retry-After and the llmux headers.
+    pub fn into_response_for(self, api: Api) -> Response {
+        let mut response = (self.status(), axum::Json(self.body(api))).into_response();
+        let headers = response.headers_mut();
+        if let Some(secs) = self.retry_after {
+            headers.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        headers.insert(ATTEMPTS_HEADER, HeaderValue::from(self.attempts.len()));
+        if let Some(id) = self.request_id {
+            headers.insert(REQUEST_ID_HEADER, HeaderValue::from(id));
+        }
+        response
+    }
+}
+
+impl From<RouteError> for ApiError {
+    fn from(e: RouteError) -> ApiError {
+        let last_class = e.attempts.iter().rev().find_map(|a| a.class);
+        let (kind, retry_after) = match e.kind {
+            RouteErrorKind::UnknownModel => (Kind::NotFound, None),
+            RouteErrorKind::Unavailable => (Kind::RateLimited, Some(retry_after_secs(e.retry_in))),
+            // The caller's request was refused upstream; a failure of our own credentials
+            // upstream is not the caller's 401.
+            RouteErrorKind::Rejected => match last_class {
+                Some(ErrorClass::Auth) => (Kind::Upstream, None),
+                _ => (Kind::BadRequest, None),
+            },
+            RouteErrorKind::AllFailed => match last_class {
+                Some(ErrorClass::ContextWindow) => (Kind::BadRequest, None),
+                _ => (
+                    Kind::Upstream,
+                    e.retry_in.map(|d| retry_after_secs(Some(d))),
+                ),
+            },
+        };
+        ApiError {
+            kind,
+            message: e.message,
+            retry_after,
+            attempts: e.attempts,
+            request_id: Some(e.request_id),
+        }
+    }
+}
+
+/// Whole seconds to wait, rounded up, at least one.
+fn retry_after_secs(d: Option<std::time::Duration>) -> u64 {
+    d.map_or(1, |d| d.as_secs_f64().ceil() as u64).max(1)
+}
+
+/// The fallback route: 404 in the shape of the API the path looks like.
+pub async fn not_found(uri: Uri) -> Response {
+    ApiError::new(Kind::NotFound, format!("no route {}", uri.path()))
+        .into_response_for(api_of_path(uri.path()))
+}
+
+/// The label `llmux_requests_total` uses for a route error.
+pub fn outcome_label(e: &RouteError) -> &'static str {
+    match e.kind {
+        RouteErrorKind::UnknownModel => "unknown_model",
+        RouteErrorKind::Unavailable => "unavailable",
+        RouteErrorKind::AllFailed => "failed",
+        RouteErrorKind::Rejected => "rejected",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Some(Duration::from_millis(1200))), 2);
+        assert_eq!(retry_after_secs(Some(Duration::ZERO)), 1);
+        assert_eq!(retry_after_secs(None), 1);
+    }
+
+    #[test]
+    fn shapes_differ_by_api() {
+        let e = ApiError::new(Kind::NotFound, "no such model");
+        assert_eq!(
+            e.body(Api::OpenAi)["error"]["type"],
+            "invalid_request_error"
+        );
+        assert_eq!(e.body(Api::Anthropic)["type"], "error");
+        assert_eq!(e.body(Api::Anthropic)["error"]["type"], "not_found_error");
+    }
+}

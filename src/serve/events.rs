@@ -1,0 +1,178 @@
+//! `GET /llmux/events`: the live feed `llmux monitor` reads. Authenticated like the chat
+//! routes.
+//!
+//! The handler subscribes to the router's route events first, then sends, as SSE:
+//! `event: hello` ([`Hello`]: version, groups, deployments), `event: metrics`
+//! ([`MonitorSnapshot`]) at once and then every snapshot interval (which doubles as the
+//! keep-alive), `event: route` for each [`RouteEvent`] as it happens, and `event: lagged`
+//! (`{"missed": N}`) when this client fell so far behind that events were dropped. The stream
+//! ends when the server shuts down. The types here are the wire contract, shared with the
+//! monitor that parses them back.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use bytes::BytesMut;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::Shared;
+use super::chat::frame;
+use crate::metrics::MetricsSnapshot;
+use crate::router::{DeploymentStatus, RouteEvent};
+
+/// SSE event names of the feed.
+pub const EVENT_HELLO: &str = "hello";
+pub const EVENT_METRICS: &str = "metrics";
+pub const EVENT_ROUTE: &str = "route";
+pub const EVENT_LAGGED: &str = "lagged";
+
+/// The first event: what the server is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: String,
+    pub groups: Vec<String>,
+    /// Deployment ids in config order.
+    pub deployments: Vec<String>,
+}
+
+/// One deployment's routing state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentHealth {
+    pub id: String,
+    pub group: String,
+    /// Milliseconds of cooldown left, while cooling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooling_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown_reason: Option<String>,
+    pub rpm_used: u32,
+    pub tpm_used: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm_limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm_limit: Option<u64>,
+    /// Why it cannot be called at all (a missing key variable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+impl From<&DeploymentStatus> for DeploymentHealth {
+    fn from(d: &DeploymentStatus) -> Self {
+        DeploymentHealth {
+            id: d.id.clone(),
+            group: d.group.clone(),
+            cooling_ms: d.health.cooling_for.map(|c| c.as_millis() as u64),
+            cooldown_reason: d.health.cooldown_reason.clone(),
+            rpm_used: d.health.requests_last_minute,
+            tpm_used: d.health.tokens_last_minute,
+            rpm_limit: d.rpm_limit,
+            tpm_limit: d.tpm_limit,
+            unavailable: d.unavailable.clone(),
+        }
+    }
+}
+
+/// Everything the metrics panel shows, at one instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorSnapshot {
+    pub at_unix_ms: u64,
+    pub uptime_s: u64,
+    /// Chat requests the server is serving now.
+    pub in_flight: usize,
+    pub metrics: MetricsSnapshot,
+    pub deployments: Vec<DeploymentHealth>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+pub(crate) fn snapshot(state: &Shared) -> MonitorSnapshot {
+    MonitorSnapshot {
+        at_unix_ms: unix_ms(),
+        uptime_s: state.started.elapsed().as_secs(),
+        in_flight: state.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        metrics: state.router.metrics(),
+        deployments: state.router.deployments().iter().map(Into::into).collect(),
+    }
+}
+
+fn json_frame<T: Serialize>(out: &mut BytesMut, event: &str, value: &T) {
+    if let Ok(data) = serde_json::to_vec(value) {
+        frame(out, Some(event), &data);
+    }
+}
+
+struct Feed {
+    state: Shared,
+    rx: tokio::sync::broadcast::Receiver<RouteEvent>,
+    tick: tokio::time::Interval,
+    stop: tokio::sync::watch::Receiver<bool>,
+    started: bool,
+    ended: bool,
+}
+
+/// `GET /llmux/events`.
+pub(crate) async fn events(State(state): State<Shared>) -> Response {
+    // Subscribe before anything is sent, so a client that saw `hello` sees every later event.
+    let rx = state.router.subscribe();
+    let period = state.snapshot_interval.max(Duration::from_millis(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let feed = Feed {
+        stop: state.shutting_down.clone(),
+        state,
+        rx,
+        tick,
+        started: false,
+        ended: false,
+    };
+    let body = futures::stream::unfold(feed, |mut f| async move {
+        if f.ended {
+            return None;
+        }
+        let mut out = BytesMut::new();
+        if !f.started {
+            f.started = true;
+            let config = f.state.router.config();
+            let hello = Hello {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                groups: config.groups.clone(),
+                deployments: config.deployments.iter().map(|d| d.id.clone()).collect(),
+            };
+            json_frame(&mut out, EVENT_HELLO, &hello);
+            json_frame(&mut out, EVENT_METRICS, &snapshot(&f.state));
+            return Some((Ok::<Bytes, std::convert::Infallible>(out.freeze()), f));
+        }
+        tokio::select! {
+            ev = f.rx.recv() => match ev {
+                Ok(ev) => json_frame(&mut out, EVENT_ROUTE, &ev),
+                Err(RecvError::Lagged(n)) => {
+                    json_frame(&mut out, EVENT_LAGGED, &serde_json::json!({ "missed": n }));
+                }
+                Err(RecvError::Closed) => f.ended = true,
+            },
+            _ = f.tick.tick() => json_frame(&mut out, EVENT_METRICS, &snapshot(&f.state)),
+            _ = f.stop.wait_for(|s| *s) => f.ended = true,
+        }
+        if f.ended && out.is_empty() {
+            return None;
+        }
+        Some((Ok(out.freeze()), f))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}

@@ -1,0 +1,361 @@
+//! `llmux serve`: an OpenAI- and Anthropic-compatible HTTP endpoint over one [`Router`], with
+//! Prometheus `/metrics`, health checks and a live event stream for `llmux monitor`.
+//!
+//! Requests enter through axum on a TCP listener with TCP_NODELAY set on every accepted socket
+//! (so a streamed token is never held back by Nagle). `openai` and `anthropic` parse their
+//! API's JSON into a [`ChatRequest`], `chat` runs it through the router and waits for the
+//! first token (so routing failures still get a real error status), and the answer leaves
+//! either as one JSON body or as SSE frames written as each delta arrives. `auth` checks the
+//! master key, `error` renders failures in each API's error shape, `metrics` keeps the
+//! serve-level counters and histograms and renders Prometheus text, and `events` streams
+//! route events and metric snapshots to monitors. Shutdown stops accepting, lets in-flight
+//! answers finish up to a deadline, then drops what is left.
+
+mod anthropic;
+mod auth;
+mod chat;
+mod error;
+pub mod events;
+mod health;
+mod metrics;
+mod openai;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router as Http;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use tokio::sync::watch;
+
+use crate::router::Router;
+use crate::secret::Secret;
+
+pub use events::{DeploymentHealth, Hello, MonitorSnapshot};
+pub use metrics::{HISTOGRAM_BUCKETS, ServeMetrics};
+
+/// The default address: loopback only.
+pub const DEFAULT_BIND: &str = "127.0.0.1:4000";
+/// The largest request body read; larger ones get 413.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Chat requests one instance serves at once; more get 503 with Retry-After.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+/// How long shutdown waits for in-flight answers before dropping them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How often `/llmux/events` sends a metrics snapshot (also its keep-alive).
+pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
+/// Retry-After, in seconds, when the instance is at its in-flight limit or shutting down.
+const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
+
+/// How one server instance runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub bind: SocketAddr,
+    /// Allows binding a non-loopback address without a master key.
+    pub insecure_no_auth: bool,
+    pub max_in_flight: usize,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub snapshot_interval: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            bind: SocketAddr::from(([127, 0, 0, 1], 4000)),
+            insecure_no_auth: false,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_body_bytes: MAX_BODY_BYTES,
+            shutdown_grace: SHUTDOWN_GRACE,
+            snapshot_interval: SNAPSHOT_INTERVAL,
+        }
+    }
+}
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "refusing to serve {0} without general_settings.master_key: anyone who can reach it could spend your keys (bind 127.0.0.1, set a master key, or pass --insecure-no-auth)"
+    )]
+    NoAuthOnPublicAddress(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What every handler shares.
+pub(crate) struct AppState {
+    pub(crate) router: Router,
+    pub(crate) master_key: Option<Secret>,
+    pub(crate) in_flight: AtomicUsize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) snapshot_interval: Duration,
+    pub(crate) metrics: ServeMetrics,
+    /// True when no deployment has a first-token deadline (`stream_timeout`): then a plain
+    /// client request is sent upstream as a plain request too, which costs far less than
+    /// streaming it and means the same. With a `stream_timeout` anywhere, upstream calls
+    /// always stream, so that deadline keeps meaning "time to first token".
+    pub(crate) plain_upstream: bool,
+    pub(crate) started: Instant,
+    /// Flips to true when shutdown begins: readiness fails, event streams end.
+    pub(crate) shutting_down: watch::Receiver<bool>,
+}
+
+impl AppState {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        *self.shutting_down.borrow()
+    }
+}
+
+pub(crate) type Shared = Arc<AppState>;
+
+/// Refuses a non-loopback address when there is no master key, unless told otherwise.
+pub fn check_bind(
+    addr: SocketAddr,
+    has_key: bool,
+    insecure_no_auth: bool,
+) -> Result<(), ServeError> {
+    if has_key || insecure_no_auth || addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(ServeError::NoAuthOnPublicAddress(addr))
+    }
+}
+
+fn app(state: Shared) -> Http {
+    let api = Http::new()
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/chat/completions", post(openai::chat_completions))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/models", get(openai::models))
+        .route("/models", get(openai::models))
+        .route("/health", get(health::health))
+        .route("/llmux/events", get(events::events))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
+    Http::new()
+        .merge(api)
+        .route("/health/liveliness", get(health::liveliness))
+        .route("/health/liveness", get(health::liveliness))
+        .route("/health/readiness", get(health::readiness))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(error::not_found)
+        .with_state(state)
+}
+
+/// A server started with [`spawn`].
+#[derive(Debug)]
+pub struct Running {
+    /// The address it listens on (the real port when bound to port 0).
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl Running {
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Begins a graceful shutdown and waits for it to end (in-flight answers finish or the
+    /// grace period runs out).
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(ServeError::Io(std::io::Error::other(e.to_string()))),
+        }
+    }
+}
+
+/// Binds and serves in a background task until [`Running::shutdown`].
+pub async fn spawn(router: Router, options: ServeOptions) -> Result<Running, ServeError> {
+    let (stop, stopped) = watch::channel(false);
+    let listener = bind(&router, &options).await?;
+    let addr = listener.local_addr()?;
+    let mut wait = stopped.clone();
+    let task = tokio::spawn(serve_on(listener, router, options, stopped, async move {
+        let _ = wait.wait_for(|s| *s).await;
+    }));
+    Ok(Running { addr, stop, task })
+}
+
+/// Binds and serves until `shutdown` resolves, then shuts down gracefully.
+pub async fn run<F>(router: Router, options: ServeOptions, shutdown: F) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let listener = bind(&router, &options).await?;
+    let addr = listener.local_addr()?;
+    let auth = if router.config().master_key.is_some() {
+        "master key required"
+    } else {
+        "no auth (no general_settings.master_key)"
+    };
+    eprintln!("llmux serve: listening on http://{addr} ({auth})");
+    let (_stop, stopped) = watch::channel(false);
+    serve_on(listener, router, options, stopped, shutdown).await
+}
+
+async fn bind(
+    router: &Router,
+    options: &ServeOptions,
+) -> Result<tokio::net::TcpListener, ServeError> {
+    check_bind(
+        options.bind,
+        router.config().master_key.is_some(),
+        options.insecure_no_auth,
+    )?;
+    tokio::net::TcpListener::bind(options.bind)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: options.bind,
+            source,
+        })
+}
+
+async fn serve_on<F>(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    options: ServeOptions,
+    external_stop: watch::Receiver<bool>,
+    shutdown: F,
+) -> Result<(), ServeError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (flag, shutting_down) = watch::channel(false);
+    let plain_upstream = {
+        let config = router.config();
+        config.router.stream_timeout.is_none()
+            && config
+                .deployments
+                .iter()
+                .all(|d| d.stream_timeout.is_none())
+    };
+    let state = Arc::new(AppState {
+        master_key: router.config().master_key.clone(),
+        router,
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: options.max_in_flight,
+        max_body_bytes: options.max_body_bytes,
+        snapshot_interval: options.snapshot_interval,
+        metrics: ServeMetrics::default(),
+        plain_upstream,
+        started: Instant::now(),
+        shutting_down,
+    });
+    // Without TCP_NODELAY the first streamed frame waits ~40 ms for a delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let mut external = external_stop;
+    let begin = async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = external.wait_for(|s| *s) => {}
+        }
+        let _ = flag.send(true);
+    };
+    let (began_tx, began_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        begin.await;
+        let _ = began_tx.send(());
+    };
+    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(signal);
+    let grace = options.shutdown_grace;
+    let deadline = async move {
+        if began_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        r = server => r.map_err(ServeError::Io),
+        _ = deadline => {
+            let left = state.in_flight.load(Ordering::Relaxed);
+            eprintln!("llmux serve: shutdown grace period over; dropping {left} request(s) still in flight");
+            Ok(())
+        }
+    }
+}
+
+/// `llmux serve` arguments.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (a non-loopback address needs general_settings.master_key or --insecure-no-auth).
+    #[arg(long, default_value = DEFAULT_BIND)]
+    pub bind: SocketAddr,
+    /// Allow listening on a non-loopback address with no master key (anyone who can reach it can spend your keys).
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// Chat requests served at once; more get 503 with Retry-After.
+    #[arg(long, default_value_t = DEFAULT_MAX_IN_FLIGHT)]
+    pub max_in_flight: usize,
+}
+
+/// Runs `llmux serve` until SIGTERM or Ctrl+C; returns the exit code.
+pub async fn command(config: Option<&Path>, args: ServeArgs) -> u8 {
+    let cfg = match crate::cli::load_config(config, true) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let router = match crate::cli::build_router(cfg) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let options = ServeOptions {
+        bind: args.bind,
+        insecure_no_auth: args.insecure_no_auth,
+        max_in_flight: args.max_in_flight.max(1),
+        ..ServeOptions::default()
+    };
+    match run(router, options, shutdown_signal()).await {
+        Ok(()) => crate::cli::EXIT_OK,
+        Err(e @ ServeError::NoAuthOnPublicAddress(_)) => {
+            eprintln!("llmux serve: {e}");
+            crate::cli::EXIT_USAGE
+        }
+        Err(e) => {
+            eprintln!("llmux serve: {e}");
+            crate::cli::EXIT_FAILED
+        }
+    }
+}
+
+/// Resolves on Ctrl+C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    eprintln!("llmux serve: shutting down; finishing in-flight requests");
+}

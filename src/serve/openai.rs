@@ -1,0 +1,352 @@
+//! OpenAI's chat-completions API: `POST /v1/chat/completions` (and `/chat/completions`) and
+//! `GET /v1/models`.
+//!
+//! A request body enters as OpenAI JSON; unknown fields are accepted and ignored, content
+//! given as an array of parts is flattened to its text parts. It leaves as a
+//! `chat.completion` object, or, with `stream: true`, as `chat.completion.chunk` SSE frames
+//! ending in `data: [DONE]` (a usage chunk first when `stream_options.include_usage`). Tool
+//! calls and images are not routed yet: tool messages are refused with 400, image parts are
+//! dropped.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::chat::{
+    Admission, Begun, SseEncoder, Tracker, begin, frame, json_str, llmux_headers, parse_json,
+    read_body, sse_response, unix_now,
+};
+use super::error::{Api, ApiError};
+use crate::provider::{ChatRequest, Message, Role};
+use crate::router::ChatOutcome;
+
+/// An incoming chat-completions request (only the fields llmux routes on).
+#[derive(Debug, Deserialize)]
+struct CompletionRequest {
+    model: Option<String>,
+    messages: Option<Vec<InMessage>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+    max_tokens: Option<u32>,
+    max_completion_tokens: Option<u32>,
+    temperature: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct InMessage {
+    role: String,
+    #[serde(default)]
+    content: Value,
+}
+
+/// Text of a content value: a string, `null`, or an array of parts whose `text` parts are
+/// joined with newlines (other parts, such as images, are dropped).
+pub fn flatten_content(content: &Value) -> Result<String, String> {
+    match content {
+        Value::Null => Ok(String::new()),
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts
+                .iter()
+                .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                .collect();
+            Ok(texts.join("\n"))
+        }
+        _ => Err("message content must be a string or an array of content parts".to_string()),
+    }
+}
+
+fn to_chat_request(req: CompletionRequest) -> Result<(String, ChatRequest, bool, bool), ApiError> {
+    let model = req
+        .model
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| ApiError::bad_request("missing `model`: name a model group"))?;
+    let incoming = req
+        .messages
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| ApiError::bad_request("missing `messages`: send at least one message"))?;
+    let mut messages = Vec::with_capacity(incoming.len());
+    for (i, m) in incoming.into_iter().enumerate() {
+        let role = match m.role.as_str() {
+            "system" | "developer" => Role::System,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "tool" | "function" => {
+                return Err(ApiError::bad_request(format!(
+                    "messages[{i}]: tool messages are not supported by llmux yet"
+                )));
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "messages[{i}]: unknown role '{other}'"
+                )));
+            }
+        };
+        let content = flatten_content(&m.content)
+            .map_err(|e| ApiError::bad_request(format!("messages[{i}]: {e}")))?;
+        messages.push(Message::new(role, content));
+    }
+    let stream = req.stream.unwrap_or(false);
+    let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
+    let chat = ChatRequest {
+        messages,
+        max_tokens: req.max_completion_tokens.or(req.max_tokens),
+        temperature: req.temperature,
+        stream: true,
+    };
+    Ok((model, chat, stream, include_usage))
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn chat_completions(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match handle(state, headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response_for(Api::OpenAi),
+    }
+}
+
+async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let admission = Admission::take(&state)?;
+    let bytes = read_body(&state, &headers, body).await?;
+    let parsed: CompletionRequest = parse_json(&state, &bytes)?;
+    let (model, mut request, stream, include_usage) =
+        to_chat_request(parsed).inspect_err(|_| {
+            state.metrics.rejected("bad_request");
+        })?;
+    request.stream = stream || !state.plain_upstream;
+    let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
+    match begin(&state, &model, request, &mut tracker).await {
+        Begun::Done(result) => {
+            tracker.finish(&result);
+            let outcome = result.map_err(ApiError::from)?;
+            if stream {
+                // The answer came whole (no text): send it as a stream all the same.
+                let mut out = BytesMut::new();
+                let mut enc = Chunks::new(outcome.request_id, &model, include_usage);
+                enc.open(&mut out);
+                enc.finish(&outcome, &mut out);
+                let mut response = sse_bytes(out);
+                llmux_headers(
+                    &mut response,
+                    &outcome.deployment,
+                    outcome.attempts.len(),
+                    outcome.request_id,
+                );
+                return Ok(response);
+            }
+            let mut response = Json(completion(&outcome, &model)).into_response();
+            llmux_headers(
+                &mut response,
+                &outcome.deployment,
+                outcome.attempts.len(),
+                outcome.request_id,
+            );
+            Ok(response)
+        }
+        Begun::Streaming(started) => {
+            if stream {
+                let enc = Chunks::new(started.stream.request_id, &model, include_usage);
+                return Ok(sse_response(started, enc, tracker));
+            }
+            let stream = started.stream;
+            let result = stream.finish().await;
+            tracker.finish(&result);
+            let outcome = result.map_err(ApiError::from)?;
+            let mut response = Json(completion(&outcome, &model)).into_response();
+            llmux_headers(
+                &mut response,
+                &outcome.deployment,
+                outcome.attempts.len(),
+                outcome.request_id,
+            );
+            Ok(response)
+        }
+    }
+}
+
+/// A whole `text/event-stream` body.
+fn sse_bytes(out: BytesMut) -> Response {
+    let mut response = Response::new(Body::from(out.freeze()));
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/event-stream"),
+    );
+    response
+}
+
+/// OpenAI's `finish_reason` for what a provider reported.
+pub fn finish_reason(raw: Option<&str>) -> &'static str {
+    match raw.map(str::to_ascii_lowercase).as_deref() {
+        Some("length" | "max_tokens") => "length",
+        Some("tool_calls" | "tool_use" | "function_call") => "tool_calls",
+        Some("content_filter" | "safety" | "refusal" | "recitation") => "content_filter",
+        _ => "stop",
+    }
+}
+
+fn usage_json(o: &ChatOutcome) -> Value {
+    let mut usage = json!({
+        "prompt_tokens": o.usage.input,
+        "completion_tokens": o.usage.output,
+        "total_tokens": o.usage.input + o.usage.output,
+    });
+    if o.usage.cached_input > 0 {
+        usage["prompt_tokens_details"] = json!({ "cached_tokens": o.usage.cached_input });
+    }
+    if o.usage.reasoning > 0 {
+        usage["completion_tokens_details"] = json!({ "reasoning_tokens": o.usage.reasoning });
+    }
+    usage
+}
+
+fn completion(o: &ChatOutcome, model: &str) -> Value {
+    let mut message = json!({ "role": "assistant", "content": o.text });
+    if !o.reasoning.is_empty() {
+        message["reasoning_content"] = json!(o.reasoning);
+    }
+    json!({
+        "id": format!("chatcmpl-llmux-{}", o.request_id),
+        "object": "chat.completion",
+        "created": unix_now(),
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "finish_reason": finish_reason(o.finish_reason.as_deref()),
+        }],
+        "usage": usage_json(o),
+    })
+}
+
+/// `chat.completion.chunk` frames. Every chunk shares one prefix, built once.
+struct Chunks {
+    /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
+    prefix: String,
+    include_usage: bool,
+}
+
+impl Chunks {
+    fn new(request_id: u64, model: &str, include_usage: bool) -> Chunks {
+        let prefix = format!(
+            "{{\"id\":\"chatcmpl-llmux-{request_id}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"choices\":[",
+            unix_now(),
+            json_str(model)
+        );
+        Chunks {
+            prefix,
+            include_usage,
+        }
+    }
+
+    fn chunk(&self, out: &mut BytesMut, delta_fields: &str, finish: &str) {
+        let data = format!(
+            "{}{{\"index\":0,\"delta\":{{{delta_fields}}},\"finish_reason\":{finish}}}]}}",
+            self.prefix
+        );
+        frame(out, None, data.as_bytes());
+    }
+}
+
+impl SseEncoder for Chunks {
+    fn open(&mut self, out: &mut BytesMut) {
+        self.chunk(out, "\"role\":\"assistant\",\"content\":\"\"", "null");
+    }
+
+    fn delta(&mut self, text: &str, out: &mut BytesMut) {
+        self.chunk(out, &format!("\"content\":{}", json_str(text)), "null");
+    }
+
+    fn reasoning(&mut self, text: &str, out: &mut BytesMut) {
+        self.chunk(
+            out,
+            &format!("\"reasoning_content\":{}", json_str(text)),
+            "null",
+        );
+    }
+
+    fn restart(&mut self, out: &mut BytesMut) {
+        // OpenAI's stream cannot take text back; a comment marks the point for debugging.
+        out.extend_from_slice(b": llmux: the answer restarted on another deployment\n\n");
+    }
+
+    fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut) {
+        let reason = json_str(finish_reason(outcome.finish_reason.as_deref()));
+        self.chunk(out, "", &reason);
+        if self.include_usage {
+            let data = format!("{}],\"usage\":{}}}", self.prefix, usage_json(outcome));
+            frame(out, None, data.as_bytes());
+        }
+        frame(out, None, b"[DONE]");
+    }
+
+    fn fail(&mut self, error: &ApiError, out: &mut BytesMut) {
+        // What OpenAI's SDKs raise on: a chunk with an `error` object. No [DONE] follows.
+        frame(out, None, error.body(Api::OpenAi).to_string().as_bytes());
+    }
+}
+
+/// `GET /v1/models`: every model group and alias.
+pub async fn models(State(state): State<Shared>) -> Response {
+    let config = state.router.config();
+    let created = unix_now();
+    let mut data: Vec<Value> = config
+        .groups
+        .iter()
+        .map(|g| json!({ "id": g, "object": "model", "created": created, "owned_by": "llmux" }))
+        .collect();
+    data.extend(
+        config
+            .router
+            .model_group_alias
+            .keys()
+            .filter(|a| !config.groups.contains(a))
+            .map(
+                |a| json!({ "id": a, "object": "model", "created": created, "owned_by": "llmux" }),
+            ),
+    );
+    Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_parts_flatten_to_their_text() {
+        let parts = json!([
+            {"type": "text", "text": "one"},
+            {"type": "image_url", "image_url": {"url": "data:..."}},
+            {"type": "text", "text": "two"}
+        ]);
+        assert_eq!(flatten_content(&parts).unwrap(), "one\ntwo");
+        assert_eq!(flatten_content(&Value::Null).unwrap(), "");
+        assert!(flatten_content(&json!(3)).is_err());
+    }
+
+    #[test]
+    fn finish_reasons_map_to_openai_names() {
+        assert_eq!(finish_reason(Some("end_turn")), "stop");
+        assert_eq!(finish_reason(Some("MAX_TOKENS")), "length");
+        assert_eq!(finish_reason(Some("tool_use")), "tool_calls");
+        assert_eq!(finish_reason(None), "stop");
+    }
+}

@@ -1,0 +1,246 @@
+//! `/llmux/events` feeding the monitor: the events of a real request through a running server,
+//! applied to the monitor's state and rendered into a TestBackend; reconnection after a
+//! restart; and the reconnecting screen.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use llmux::metrics::{AttemptSuccess, Metrics, Usd};
+use llmux::monitor::client::{decode, feed_events, follow, open};
+use llmux::monitor::{Link, MonitorState, Palette, Update, render};
+use llmux::provider::{ErrorClass, Usage};
+use llmux::router::RouteEventKind;
+use llmux::secret::Secret;
+use llmux::serve::{DeploymentHealth, Hello, MonitorSnapshot, ServeOptions};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tokio::sync::mpsc;
+
+use super::{KEY, chat, deployment, options, post, start, start_with};
+use crate::upstream::{FakeUpstream, Reply};
+
+/// A fixed wall-clock time for snapshots: 12:00:00 UTC.
+const NOON_MS: u64 = 12 * 3600 * 1000;
+
+/// Replaces what depends on the clock with fixed values, so the screen is reproducible.
+fn normalize(update: Update) -> Update {
+    match update {
+        Update::Route(mut ev) => {
+            ev.at_unix_ms = NOON_MS;
+            ev.elapsed_ms = 0;
+            match &mut ev.kind {
+                RouteEventKind::FirstToken { ttft_ms } => *ttft_ms = 4,
+                RouteEventKind::Done {
+                    ttft_ms, total_ms, ..
+                } => {
+                    *ttft_ms = Some(4);
+                    *total_ms = 9;
+                }
+                RouteEventKind::Retry { delay_ms } => *delay_ms = 0,
+                _ => {}
+            }
+            Update::Route(ev)
+        }
+        Update::Snapshot(mut s) => {
+            s.at_unix_ms = NOON_MS;
+            s.uptime_s = 1;
+            for d in &mut s.metrics.deployments {
+                let fixed = |v: Option<Duration>, ms| v.map(|_| Duration::from_millis(ms));
+                d.ttft_p50 = fixed(d.ttft_p50, 4);
+                d.ttft_p95 = fixed(d.ttft_p95, 6);
+                d.latency_p50 = fixed(d.latency_p50, 9);
+                d.latency_p95 = fixed(d.latency_p95, 12);
+            }
+            for h in &mut s.deployments {
+                h.cooling_ms = h.cooling_ms.map(|_| 5000);
+            }
+            Update::Snapshot(s)
+        }
+        other => other,
+    }
+}
+
+fn screen(state: &MonitorState, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|f| render(state, &Palette::plain(), f.area(), f.buffer_mut()))
+        .unwrap();
+    terminal
+}
+
+#[tokio::test]
+async fn monitor_renders_the_events_of_a_request_through_the_server() {
+    let bad = FakeUpstream::start(vec![Reply::status(500)]).await;
+    let good = FakeUpstream::start(vec![Reply::openai_json("Hello", Some((12, 2)))]).await;
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{fast: [backup]}}]\ngeneral_settings:\n  master_key: {KEY}\n",
+        deployment("fast", "dep-a", &bad.url, ""),
+        deployment("backup", "dep-b", &good.url, "      rpm: 100\n"),
+    );
+    let server = start(&yaml).await;
+    let http = reqwest::Client::new();
+
+    let unauthorized = open(&http, &server.url(), None).await;
+    assert!(unauthorized.unwrap_err().contains("401"));
+
+    let key = Secret::new(KEY);
+    let response = open(&http, &server.url(), Some(&key)).await.unwrap();
+    let events = feed_events(response);
+    futures::pin_mut!(events);
+    let mut state = MonitorState::new("http://llmux-under-test:4000");
+    let mut next = async || {
+        loop {
+            let ev = events.next().await.unwrap().unwrap();
+            if let Some(u) = decode(&ev) {
+                return u;
+            }
+        }
+    };
+    let hello = next().await;
+    assert!(matches!(&hello, Update::Hello(h) if h.groups == ["fast", "backup"]));
+    state.apply(hello);
+
+    let r = post(
+        &server,
+        "/v1/chat/completions",
+        &chat("fast", "hi"),
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let mut done = false;
+    loop {
+        let u = normalize(next().await);
+        let finished_snapshot = matches!(&u, Update::Snapshot(s)
+            if s.metrics.deployment("dep-b").is_some_and(|d| d.successes == 1));
+        if let Update::Route(ev) = &u {
+            done |= matches!(ev.kind, RouteEventKind::Done { .. });
+        }
+        state.apply(u);
+        if done && finished_snapshot {
+            break;
+        }
+    }
+    assert_eq!(state.link, Link::Live);
+    let texts: Vec<&str> = state.log.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        texts.iter().any(|t| t.contains("fallback fast → backup")),
+        "{texts:?}"
+    );
+    insta::assert_snapshot!(screen(&state, 110, 18).backend());
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_feed_client_reconnects_after_a_restart() {
+    let up = FakeUpstream::start(vec![Reply::openai_stream(&["x"], None)]).await;
+    let yaml = format!("model_list:\n{}", deployment("fast", "dep-a", &up.url, ""));
+    let server = start(&yaml).await;
+    let addr = server.addr;
+    let (tx, mut rx) = mpsc::channel(64);
+    let feed = tokio::spawn(follow(server.url(), None, tx));
+    let mut state = MonitorState::new(server.url());
+    loop {
+        let u = rx.recv().await.unwrap();
+        let hello = matches!(u, Update::Hello(_));
+        state.apply(u);
+        if hello {
+            break;
+        }
+    }
+    server.shutdown().await.unwrap();
+    loop {
+        let u = rx.recv().await.unwrap();
+        let lost = matches!(u, Update::Disconnected { .. });
+        state.apply(u);
+        if lost {
+            break;
+        }
+    }
+    assert!(matches!(state.link, Link::Reconnecting { .. }));
+    let again = start_with(
+        &yaml,
+        ServeOptions {
+            bind: addr,
+            ..options()
+        },
+    )
+    .await;
+    loop {
+        let u = rx.recv().await.unwrap();
+        let hello = matches!(u, Update::Hello(_));
+        state.apply(u);
+        if hello {
+            break;
+        }
+    }
+    assert_eq!(state.link, Link::Live);
+    assert!(state.log.iter().any(|l| l.text.contains("connection lost")));
+    assert!(state.log.back().unwrap().text.starts_with("reconnected"));
+    feed.abort();
+    again.shutdown().await.unwrap();
+}
+
+#[test]
+fn reconnecting_screen_with_a_cooling_deployment() {
+    let mut state = MonitorState::new("http://10.0.0.7:4000");
+    state.apply(Update::Hello(Hello {
+        version: "0.1.0".into(),
+        groups: vec!["fast".into()],
+        deployments: vec!["fast-1".into(), "fast-2".into()],
+    }));
+    let metrics = {
+        let m = Metrics::new();
+        let t0 = std::time::Instant::now();
+        m.seed_deployment("fast-1", "fast");
+        m.seed_deployment("fast-2", "fast");
+        m.attempt_started("fast-1", "fast", t0);
+        m.attempt_failed(
+            "fast-1",
+            "fast",
+            ErrorClass::Server,
+            Duration::from_millis(120),
+            t0,
+        );
+        m.attempt_started("fast-2", "fast", t0);
+        let usage = Usage {
+            input: 100,
+            output: 50,
+            ..Usage::default()
+        };
+        let success = AttemptSuccess {
+            ttft: Some(Duration::from_millis(300)),
+            total: Duration::from_millis(1300),
+            usage,
+            cost: Some(Usd::from_pico(45_000_000)),
+        };
+        m.attempt_succeeded("fast-2", "fast", &success, t0);
+        m.snapshot(t0)
+    };
+    state.apply(Update::Snapshot(Box::new(MonitorSnapshot {
+        at_unix_ms: NOON_MS,
+        uptime_s: 42,
+        in_flight: 3,
+        metrics,
+        deployments: vec![DeploymentHealth {
+            id: "fast-1".into(),
+            group: "fast".into(),
+            cooling_ms: Some(12_400),
+            cooldown_reason: Some("3 failures in a minute".into()),
+            rpm_used: 7,
+            tpm_used: 900,
+            rpm_limit: Some(10),
+            tpm_limit: None,
+            unavailable: None,
+        }],
+    })));
+    state.apply(Update::Disconnected {
+        error: "cannot connect".into(),
+        at_unix_ms: NOON_MS + 1000,
+    });
+    state.apply(Update::Disconnected {
+        error: "cannot connect".into(),
+        at_unix_ms: NOON_MS + 2000,
+    });
+    insta::assert_snapshot!(screen(&state, 80, 24).backend());
+}
