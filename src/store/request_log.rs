@@ -1,22 +1,68 @@
 //! The request log: `<data dir>/llmux/requests.jsonl`, one `RouteEvent` per line, appended as
 //! it happens. It never holds an API key: events carry deployment ids, classes and messages
 //! that providers already scrubbed.
+//!
+//! Appending only pushes onto a queue under a mutex: no thread is woken per event (a wake-up
+//! per event cost a `llmux serve` request more CPU than the router itself). The first event
+//! after a write wakes the writer thread, which gathers for [`FLUSH_INTERVAL`], then
+//! serializes and writes the batch; idle, it sleeps without waking. `sync` writes at once, and
+//! the last handle dropped writes what is left.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use crate::router::RouteEvent;
 
 /// The file name under the data dir.
 pub const REQUEST_LOG_FILE: &str = "requests.jsonl";
 
-/// A handle to the writer thread; cheap to clone. When every handle is dropped the thread
-/// flushes and ends.
+/// How long an event may wait in memory before it is written (what a crash can lose).
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Default)]
+struct Queue {
+    events: Vec<RouteEvent>,
+    /// Bumped by `sync`; the writer sets `written` to it once everything before is on disk.
+    sync_requested: u64,
+    written: u64,
+    closed: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the writer (sync, close) and the callers of `sync` (written).
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        match self.queue.lock() {
+            Ok(q) => q,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// Closes the queue when the last handle goes, so the writer drains it and ends.
+#[derive(Debug)]
+struct Closer(Arc<Shared>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.changed.notify_all();
+    }
+}
+
+/// A handle to the writer thread; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RequestLog {
-    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+    _closer: Arc<Closer>,
     path: PathBuf,
 }
 
@@ -27,12 +73,14 @@ impl RequestLog {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let (tx, rx) = mpsc::channel::<Msg>();
+        let shared = Arc::new(Shared::default());
+        let writer = shared.clone();
         std::thread::Builder::new()
             .name("llmux-request-log".into())
-            .spawn(move || write_loop(file, rx))?;
+            .spawn(move || write_loop(file, &writer))?;
         Ok(RequestLog {
-            tx,
+            _closer: Arc::new(Closer(shared.clone())),
+            shared,
             path: path.to_path_buf(),
         })
     }
@@ -46,47 +94,72 @@ impl RequestLog {
         &self.path
     }
 
-    /// Queues one event; never blocks.
+    /// Queues one event; never blocks on the disk. Only the first event after a write wakes
+    /// the writer, which then gathers for [`FLUSH_INTERVAL`] before writing the batch.
     pub fn append(&self, event: &RouteEvent) {
-        // The writer ends only when every handle is gone, so a send error cannot happen
-        // while we hold one; if it did, losing a log line must not fail a request.
-        let _ = self.tx.send(Msg::Event(event.clone()));
+        let mut q = self.shared.lock();
+        q.events.push(event.clone());
+        if q.events.len() == 1 {
+            self.shared.changed.notify_all();
+        }
     }
 
-    /// Returns once everything appended so far is written and flushed (for tests and for
+    /// Returns once everything appended so far is written and flushed (before exit, and for
     /// commands that read the log right after).
     pub fn sync(&self) {
-        let (ack_tx, ack_rx) = mpsc::channel();
-        if self.tx.send(Msg::Sync(ack_tx)).is_ok() {
-            let _ = ack_rx.recv();
+        let mut q = self.shared.lock();
+        q.sync_requested += 1;
+        let ticket = q.sync_requested;
+        self.shared.changed.notify_all();
+        while q.written < ticket && !q.closed {
+            q = match self.shared.changed.wait(q) {
+                Ok(q) => q,
+                Err(poisoned) => poisoned.into_inner(),
+            };
         }
     }
 }
 
-#[derive(Debug)]
-enum Msg {
-    Event(RouteEvent),
-    Sync(mpsc::Sender<()>),
-}
-
-fn write_loop(file: File, rx: mpsc::Receiver<Msg>) {
+fn write_loop(file: File, shared: &Shared) {
     let mut out = BufWriter::new(file);
-    while let Ok(first) = rx.recv() {
-        let mut acks = Vec::new();
-        for msg in std::iter::once(first).chain(rx.try_iter()) {
-            match msg {
-                Msg::Event(event) => {
-                    if let Ok(line) = serde_json::to_string(&event) {
-                        let _ = writeln!(out, "{line}");
-                    }
-                }
-                Msg::Sync(ack) => acks.push(ack),
+    let pending_sync = |q: &Queue| q.sync_requested > q.written;
+    loop {
+        let (events, ticket, closed) = {
+            let mut q = shared.lock();
+            // Idle: sleep until there is something to do (no periodic wake-ups).
+            while q.events.is_empty() && !pending_sync(&q) && !q.closed {
+                q = match shared.changed.wait(q) {
+                    Ok(q) => q,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+            }
+            // Events came: gather more for a while, unless a sync or the close cuts it short.
+            if !pending_sync(&q) && !q.closed {
+                q = match shared
+                    .changed
+                    .wait_timeout_while(q, FLUSH_INTERVAL, |q| !pending_sync(q) && !q.closed)
+                {
+                    Ok((q, _)) => q,
+                    Err(poisoned) => poisoned.into_inner().0,
+                };
+            }
+            (std::mem::take(&mut q.events), q.sync_requested, q.closed)
+        };
+        for event in &events {
+            if let Ok(line) = serde_json::to_string(event) {
+                let _ = writeln!(out, "{line}");
             }
         }
         let _ = out.flush();
-        for ack in acks {
-            let _ = ack.send(());
+        {
+            let mut q = shared.lock();
+            if q.written < ticket {
+                q.written = ticket;
+                shared.changed.notify_all();
+            }
+            if closed && q.events.is_empty() {
+                return;
+            }
         }
     }
-    let _ = out.flush();
 }
