@@ -30,6 +30,8 @@ use crate::router::{
 
 /// Frames already available are joined into one body chunk up to this size.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
+/// Scheduler rounds a batch may wait for pieces that already arrived upstream.
+const MAX_BATCH_ROUNDS: usize = 64;
 
 /// One admitted chat request; dropping it frees its in-flight slot.
 pub struct Admission {
@@ -303,11 +305,25 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
             let ev = s.stream.next_event().await;
             step(&mut s, ev, &mut out);
             // Take what else is ready now into the same write: never wait for more, but do
-            // not spend a syscall per delta when the upstream sent a burst.
-            while !s.ended && out.len() < MAX_BATCH_BYTES {
-                match s.stream.next_event().now_or_never() {
-                    Some(ev) => step(&mut s, ev, &mut out),
-                    None => break,
+            // not spend a syscall per delta when the upstream sent a burst. Each yield lets
+            // the upstream connection and the router decode one more piece of what already
+            // arrived; the first yield that brings nothing new ends the batch (no timer).
+            let mut rounds = 0;
+            while !s.ended && out.len() < MAX_BATCH_BYTES && rounds < MAX_BATCH_ROUNDS {
+                rounds += 1;
+                tokio::task::yield_now().await;
+                let mut drained = 0;
+                while !s.ended && out.len() < MAX_BATCH_BYTES {
+                    match s.stream.next_event().now_or_never() {
+                        Some(ev) => {
+                            drained += 1;
+                            step(&mut s, ev, &mut out);
+                        }
+                        None => break,
+                    }
+                }
+                if drained == 0 {
+                    break;
                 }
             }
         }
