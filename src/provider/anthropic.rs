@@ -16,7 +16,7 @@ use super::http::{HttpClient, json_events, scrub_errors, secret_header};
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
 use super::{
     ChatRequest, ErrorClass, EventStream, ProviderError, Role, StreamEvent, Usage,
-    estimate_prompt_tokens,
+    estimate_prompt_tokens, system_prompt,
 };
 use crate::config::Deployment;
 
@@ -71,12 +71,6 @@ pub fn endpoint(deployment: &Deployment) -> String {
 
 /// The Messages body: system prompts pulled out and joined, the rest in order.
 pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
-    let system: Vec<&str> = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::System)
-        .map(|m| m.content.as_str())
-        .collect();
     let turns: Vec<&super::Message> = request
         .messages
         .iter()
@@ -103,8 +97,8 @@ pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
         "max_tokens": request.max_tokens.or(deployment.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
         "stream": request.stream,
     });
-    if !system.is_empty() {
-        body["system"] = json!(system.join("\n\n"));
+    if let Some(system) = system_prompt(&request.messages) {
+        body["system"] = json!(system);
     }
     if let Some(t) = request.temperature.or(deployment.temperature) {
         body["temperature"] = json!(t);

@@ -16,7 +16,7 @@ use super::http::{HttpClient, inband_error, json_events, scrub_errors, secret_he
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
 use super::{
     ChatRequest, ErrorClass, EventStream, ProviderError, Role, StreamEvent, Usage,
-    estimate_prompt_tokens,
+    estimate_prompt_tokens, system_prompt,
 };
 use crate::config::Deployment;
 
@@ -77,12 +77,6 @@ pub fn endpoint(deployment: &Deployment, stream: bool) -> String {
 
 /// The `generateContent` body.
 pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
-    let system: Vec<&str> = request
-        .messages
-        .iter()
-        .filter(|m| m.role == Role::System)
-        .map(|m| m.content.as_str())
-        .collect();
     let contents: Vec<Value> = request
         .messages
         .iter()
@@ -97,8 +91,8 @@ pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
         })
         .collect();
     let mut body = json!({ "contents": contents });
-    if !system.is_empty() {
-        body["systemInstruction"] = json!({ "parts": [{ "text": system.join("\n\n") }] });
+    if let Some(system) = system_prompt(&request.messages) {
+        body["systemInstruction"] = json!({ "parts": [{ "text": system }] });
     }
     let mut config = serde_json::Map::new();
     if let Some(max) = request.max_tokens.or(deployment.max_tokens) {

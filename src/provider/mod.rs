@@ -36,6 +36,28 @@ pub enum Role {
     Assistant,
 }
 
+impl Role {
+    /// The role's name on the OpenAI and Ollama wires (and in serde).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// The system messages joined into one prompt, for the wires that take it apart from the
+/// turns (Anthropic's `system`, Gemini's `systemInstruction`); `None` when there are none.
+pub fn system_prompt(messages: &[Message]) -> Option<String> {
+    let parts: Vec<&str> = messages
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(|m| m.content.as_str())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {

@@ -14,9 +14,7 @@ use super::http::{
     HttpClient, body_stream, inband_error, json_events, scrub_errors, secret_header,
 };
 use super::sse::{UsageTracker, WireDecoder, drive, ndjson_lines};
-use super::{
-    ChatRequest, EventStream, ProviderError, Role, StreamEvent, Usage, estimate_prompt_tokens,
-};
+use super::{ChatRequest, EventStream, ProviderError, StreamEvent, Usage, estimate_prompt_tokens};
 use crate::config::Deployment;
 
 /// Sends the request and returns its event stream (see the module docs).
@@ -64,14 +62,7 @@ pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
     let messages: Vec<Value> = request
         .messages
         .iter()
-        .map(|m| {
-            let role = match m.role {
-                Role::System => "system",
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            json!({ "role": role, "content": m.content })
-        })
+        .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
         .collect();
     let mut body = json!({
         "model": deployment.model,

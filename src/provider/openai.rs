@@ -17,8 +17,7 @@ use serde_json::{Value, json};
 use super::http::{HttpClient, inband_error, json_events, scrub_errors, secret_header};
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
 use super::{
-    ChatRequest, ErrorClass, EventStream, ProviderError, Role, StreamEvent, Usage,
-    estimate_prompt_tokens,
+    ChatRequest, ErrorClass, EventStream, ProviderError, StreamEvent, Usage, estimate_prompt_tokens,
 };
 use crate::config::{Deployment, Wire};
 
@@ -95,7 +94,7 @@ pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
     let messages: Vec<Value> = request
         .messages
         .iter()
-        .map(|m| json!({ "role": role_name(m.role), "content": m.content }))
+        .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
         .collect();
     let mut body = json!({
         "model": deployment.model,
@@ -120,14 +119,6 @@ pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
         body["temperature"] = json!(t);
     }
     body
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]
