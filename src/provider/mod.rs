@@ -96,6 +96,13 @@ pub struct ChatRequest {
     /// providers' plain JSON responses, normalized into the same events).
     #[serde(default = "yes")]
     pub stream: bool,
+    /// Labels to split spend by (`ask --tag`, `metadata.tags` in `serve`); recorded with the
+    /// request in the request log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Skip the response cache for this request (`ask --no-cache`, `cache: {no-cache: true}`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_cache: bool,
 }
 
 fn yes() -> bool {

@@ -177,6 +177,7 @@ impl RequestRun {
                         ttft_ms: self.ttft.map(|t| t.as_millis() as u64),
                         total_ms: total.as_millis() as u64,
                         finish_reason: finish_reason.clone(),
+                        cached: false,
                     },
                 )
                 .await;
@@ -195,6 +196,7 @@ impl RequestRun {
                     retried: self.attempts.len() > 1,
                     fell_back: self.requested_group != group,
                     continued: self.continued,
+                    cached: false,
                 }))
             }
             Err(error) => {

@@ -63,6 +63,9 @@ pub enum RouteEventKind {
     Request {
         requested: String,
         prompt_tokens: u64,
+        /// The request's tags (`ask --tag`, `metadata.tags`), for `stats --by tag`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tags: Vec<String>,
     },
     /// A deployment was picked and called.
     Attempt,
@@ -108,6 +111,9 @@ pub enum RouteEventKind {
         total_ms: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         finish_reason: Option<String>,
+        /// Answered from the response cache: no upstream call, cost 0.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        cached: bool,
     },
     /// Every route failed.
     Failed { message: String },
@@ -146,6 +152,7 @@ impl RouteEvent {
             RouteEventKind::Request {
                 requested,
                 prompt_tokens,
+                ..
             } => {
                 format!(
                     "#{} request {requested} → group {} (~{prompt_tokens} prompt tokens)",
@@ -288,6 +295,8 @@ pub struct ChatOutcome {
     pub fell_back: bool,
     /// True when the answer was continued by another attempt after a mid-stream failure.
     pub continued: bool,
+    /// True when the answer came from the response cache (no upstream call, cost 0).
+    pub cached: bool,
 }
 
 /// Why a request could not be answered.

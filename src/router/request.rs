@@ -166,6 +166,7 @@ impl RequestRun {
             RouteEventKind::Request {
                 requested: requested.to_string(),
                 prompt_tokens,
+                tags: request.tags.clone(),
             },
         )
         .await;

@@ -80,6 +80,7 @@ fn to_chat_request(req: MessagesRequest) -> Result<(String, ChatRequest, bool), 
         max_tokens: req.max_tokens,
         temperature: req.temperature,
         stream: true,
+        ..Default::default()
     };
     Ok((model, chat, req.stream.unwrap_or(false)))
 }

@@ -108,6 +108,7 @@ fn to_chat_request(req: CompletionRequest) -> Result<(String, ChatRequest, bool,
         max_tokens: req.max_completion_tokens.or(req.max_tokens),
         temperature: req.temperature,
         stream: true,
+        ..Default::default()
     };
     Ok((model, chat, stream, include_usage))
 }

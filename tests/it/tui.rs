@@ -190,6 +190,7 @@ fn outcome(
         retried: false,
         fell_back: false,
         continued: false,
+        cached: false,
     }
 }
 
@@ -393,6 +394,7 @@ fn demo_log(h: &mut Harness) {
             RouteEventKind::Request {
                 requested: "fast".into(),
                 prompt_tokens: 12,
+                tags: Vec::new(),
             },
         ),
         route(1, "fast", Some("fast-flaky"), 1, 5, RouteEventKind::Attempt),
@@ -464,6 +466,7 @@ fn demo_log(h: &mut Harness) {
                 ttft_ms: Some(237),
                 total_ms: 900,
                 finish_reason: Some("stop".into()),
+                cached: false,
             },
         ),
         route(
