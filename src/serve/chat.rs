@@ -70,8 +70,10 @@ impl Drop for Admission {
     }
 }
 
-/// Reads the request body, refusing more than the configured limit with 413.
+/// Reads the request body: JSON only (415 otherwise), within the configured size (413) and
+/// time (408) limits.
 pub async fn read_body(state: &Shared, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    require_json(state, headers)?;
     let limit = state.max_body_bytes;
     let too_large = || {
         state.metrics.rejected("body_too_large");
@@ -87,17 +89,64 @@ pub async fn read_body(state: &Shared, headers: &HeaderMap, body: Body) -> Resul
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
-    let mut frames = body.into_data_stream();
-    while let Some(frame) = frames.next().await {
-        let frame = frame
-            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
-        if buf.len() + frame.len() > limit {
-            return Err(too_large());
+    let read = async {
+        let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
+        let mut frames = body.into_data_stream();
+        while let Some(frame) = frames.next().await {
+            let frame = frame
+                .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+            if buf.len() + frame.len() > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&frame);
         }
-        buf.extend_from_slice(&frame);
+        Ok(buf.freeze())
+    };
+    // A client trickling its body would hold an in-flight slot for as long as it likes.
+    let deadline = state.body_read_timeout;
+    tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or_else(|_| {
+            state.metrics.rejected("body_timeout");
+            Err(ApiError::new(
+                Kind::Timeout,
+                format!(
+                    "the request body did not arrive within {}s",
+                    deadline.as_secs_f64()
+                ),
+            ))
+        })
+}
+
+/// The longest piece of a refused `Content-Type` quoted back.
+const MAX_QUOTED_CONTENT_TYPE: usize = 64;
+
+/// 415 unless the body is declared as JSON. Besides telling a client what to fix, this keeps
+/// a web page from posting to a local server without a CORS preflight: browsers send
+/// `text/plain` and form bodies cross-origin without asking first, never `application/json`.
+fn require_json(state: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let essence = value
+        .as_deref()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if essence.is_some_and(|e| e.eq_ignore_ascii_case("application/json")) {
+        return Ok(());
     }
-    Ok(buf.freeze())
+    state.metrics.rejected("unsupported_media_type");
+    let got = match value {
+        Some(v) => format!(
+            "`{}`",
+            v.chars().take(MAX_QUOTED_CONTENT_TYPE).collect::<String>()
+        ),
+        None => "none".to_string(),
+    };
+    Err(ApiError::new(
+        Kind::UnsupportedMediaType,
+        format!("send the request body as JSON with `Content-Type: application/json` (got {got})"),
+    ))
 }
 
 /// Parses JSON, turning serde's message into a 400.

@@ -53,6 +53,12 @@ pub enum Kind {
     Unauthorized,
     NotFound,
     TooLarge,
+    /// The body was not sent as JSON (`Content-Type`).
+    UnsupportedMediaType,
+    /// The body did not arrive in time.
+    Timeout,
+    /// The prompt is longer than every deployment's context window.
+    ContextLength,
     RateLimited,
     Overloaded,
     Upstream,
@@ -61,10 +67,12 @@ pub enum Kind {
 impl Kind {
     fn status(self) -> StatusCode {
         match self {
-            Kind::BadRequest => StatusCode::BAD_REQUEST,
+            Kind::BadRequest | Kind::ContextLength => StatusCode::BAD_REQUEST,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::Timeout => StatusCode::REQUEST_TIMEOUT,
             Kind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Kind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Upstream => StatusCode::BAD_GATEWAY,
@@ -73,7 +81,12 @@ impl Kind {
 
     fn openai_type(self) -> &'static str {
         match self {
-            Kind::BadRequest | Kind::NotFound | Kind::TooLarge => "invalid_request_error",
+            Kind::BadRequest
+            | Kind::ContextLength
+            | Kind::NotFound
+            | Kind::TooLarge
+            | Kind::UnsupportedMediaType
+            | Kind::Timeout => "invalid_request_error",
             Kind::Unauthorized => "authentication_error",
             Kind::RateLimited => "rate_limit_error",
             Kind::Overloaded | Kind::Upstream => "server_error",
@@ -82,7 +95,9 @@ impl Kind {
 
     fn anthropic_type(self) -> &'static str {
         match self {
-            Kind::BadRequest => "invalid_request_error",
+            Kind::BadRequest | Kind::ContextLength | Kind::UnsupportedMediaType | Kind::Timeout => {
+                "invalid_request_error"
+            }
             Kind::Unauthorized => "authentication_error",
             Kind::NotFound => "not_found_error",
             Kind::TooLarge => "request_too_large",
@@ -95,9 +110,13 @@ impl Kind {
     fn code(self) -> &'static str {
         match self {
             Kind::BadRequest => "bad_request",
+            // What OpenAI's SDKs and agents look for to trim a conversation.
+            Kind::ContextLength => "context_length_exceeded",
             Kind::Unauthorized => "invalid_api_key",
             Kind::NotFound => "model_not_found",
             Kind::TooLarge => "request_too_large",
+            Kind::UnsupportedMediaType => "unsupported_media_type",
+            Kind::Timeout => "request_timeout",
             Kind::RateLimited => "rate_limited",
             Kind::Overloaded => "overloaded",
             Kind::Upstream => "all_routes_failed",
@@ -195,6 +214,9 @@ impl From<RouteError> for ApiError {
         let last_class = e.attempts.iter().rev().find_map(|a| a.class);
         let (kind, retry_after) = match e.kind {
             RouteErrorKind::UnknownModel => (Kind::NotFound, None),
+            // Unavailable with nothing to wait for: no deployment is cooling or at a limit,
+            // the prompt fits none of them. Retrying cannot help, so it is not a 429.
+            RouteErrorKind::Unavailable if e.retry_in.is_none() => (Kind::ContextLength, None),
             RouteErrorKind::Unavailable => (Kind::RateLimited, Some(retry_after_secs(e.retry_in))),
             // The caller's request was refused upstream; a failure of our own credentials
             // upstream is not the caller's 401.
@@ -203,7 +225,7 @@ impl From<RouteError> for ApiError {
                 _ => (Kind::BadRequest, None),
             },
             RouteErrorKind::AllFailed => match last_class {
-                Some(ErrorClass::ContextWindow) => (Kind::BadRequest, None),
+                Some(ErrorClass::ContextWindow) => (Kind::ContextLength, None),
                 _ => (
                     Kind::Upstream,
                     e.retry_in.map(|d| retry_after_secs(Some(d))),

@@ -1,8 +1,8 @@
 //! `llmux serve`: an OpenAI- and Anthropic-compatible HTTP endpoint over one [`Router`], with
 //! Prometheus `/metrics`, health checks and a live event stream for `llmux monitor`.
 //!
-//! Requests enter through axum on a TCP listener with TCP_NODELAY set on every accepted socket
-//! (so a streamed token is never held back by Nagle). `openai` and `anthropic` parse their
+//! Requests enter through `conn` (HTTP/1.1 on a TCP listener, TCP_NODELAY and a header
+//! deadline on every socket) into the axum app. `openai` and `anthropic` parse their
 //! API's JSON into a [`ChatRequest`], `chat` runs it through the router and waits for the
 //! first token (so routing failures still get a real error status), and the answer leaves
 //! either as one JSON body or as SSE frames written as each delta arrives. `auth` checks the
@@ -14,6 +14,7 @@
 mod anthropic;
 mod auth;
 mod chat;
+mod conn;
 mod error;
 pub mod events;
 mod health;
@@ -29,7 +30,6 @@ use std::time::{Duration, Instant};
 
 use axum::Router as Http;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use tokio::sync::watch;
 
 use crate::router::Router;
@@ -48,6 +48,11 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// How often `/llmux/events` sends a metrics snapshot (also its keep-alive).
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a client may take to send a request's headers (and the longest an idle
+/// keep-alive connection stays open); then the connection is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's body once its headers arrived; then 408.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Retry-After, in seconds, when the instance is at its in-flight limit or shutting down.
 const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
 
@@ -61,6 +66,8 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
     pub snapshot_interval: Duration,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -72,6 +79,8 @@ impl Default for ServeOptions {
             max_body_bytes: MAX_BODY_BYTES,
             shutdown_grace: SHUTDOWN_GRACE,
             snapshot_interval: SNAPSHOT_INTERVAL,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            body_read_timeout: BODY_READ_TIMEOUT,
         }
     }
 }
@@ -99,6 +108,7 @@ pub(crate) struct AppState {
     pub(crate) in_flight: AtomicUsize,
     pub(crate) max_in_flight: usize,
     pub(crate) max_body_bytes: usize,
+    pub(crate) body_read_timeout: Duration,
     pub(crate) snapshot_interval: Duration,
     pub(crate) metrics: ServeMetrics,
     /// True when no deployment has a first-token deadline (`stream_timeout`): then a plain
@@ -252,15 +262,12 @@ where
         in_flight: AtomicUsize::new(0),
         max_in_flight: options.max_in_flight,
         max_body_bytes: options.max_body_bytes,
+        body_read_timeout: options.body_read_timeout,
         snapshot_interval: options.snapshot_interval,
         metrics: ServeMetrics::default(),
         plain_upstream,
         started: Instant::now(),
         shutting_down,
-    });
-    // Without TCP_NODELAY the first streamed frame waits ~40 ms for a delayed ACK.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
     });
     let mut external = external_stop;
     let begin = async move {
@@ -275,7 +282,12 @@ where
         begin.await;
         let _ = began_tx.send(());
     };
-    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(signal);
+    let server = conn::serve(
+        listener,
+        app(state.clone()),
+        options.header_read_timeout,
+        signal,
+    );
     let grace = options.shutdown_grace;
     let deadline = async move {
         if began_rx.await.is_ok() {

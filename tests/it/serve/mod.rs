@@ -6,9 +6,13 @@
 //! - `errors`: auth, every error status, limits, in-band errors, graceful shutdown.
 //! - `prometheus`: `/metrics` parsed back, counts matching the traffic sent.
 //! - `monitor`: `/llmux/events` feeding the monitor's state, rendered into a TestBackend.
+//! - `load`: the real binary under 64 streaming clients against a flaky upstream.
+//! - `edge`: hostile and malformed requests: credentials, sizes, slow headers, bad JSON.
 
 mod anthropic;
+mod edge;
 mod errors;
+mod load;
 mod monitor;
 mod openai;
 mod prometheus;

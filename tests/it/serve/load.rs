@@ -1,0 +1,622 @@
+//! `llmux serve` under load, as a user runs it: the real binary as a child process (so its
+//! file descriptors and RSS are its own), a flaky upstream in this test (one request in ten
+//! fails: 500, 503, 429 with Retry-After, or a reset after a few tokens), a config with
+//! retries, a fallback group, a master key and mid-stream continuation, and [`CLIENTS`]
+//! streaming clients (OpenAI and Anthropic) for `LLMUX_LOAD_SECS` seconds (default 60).
+//!
+//! Every answer holds a marker unique to its request, so a lost, mixed or duplicated answer
+//! shows. Each request must end in a complete stream carrying exactly its own answer, or in a
+//! well-formed error: a JSON error in the called API's shape, or an in-band error event after
+//! tokens started. No answer may arrive twice, upstream or at a client, and the server's
+//! `/metrics` must count every request. The child's open fds and RSS, sampled through the
+//! run, may not grow from the first [`WINDOW`] to the last beyond [`FD_SLACK`] and
+//! [`RSS_SLACK_PCT`] / [`RSS_SLACK_KIB`]. The figures go to stderr (`-- --nocapture`).
+//!
+//! The load is paced to stay light on a busy 2-core machine: the upstream streams a word
+//! every [`CHUNK_EVERY`], clients think a few ms between requests.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::sse;
+
+/// Concurrent streaming clients.
+const CLIENTS: usize = 64;
+/// Every this many clients, one speaks Anthropic's Messages API (the rest OpenAI's).
+const ANTHROPIC_EVERY: usize = 4;
+/// Seconds of load unless `LLMUX_LOAD_SECS` says otherwise.
+const DEFAULT_SECS: u64 = 60;
+const SECS_ENV: &str = "LLMUX_LOAD_SECS";
+/// One upstream request in this many fails.
+const FAIL_EVERY: u64 = 10;
+/// Words in an answer; each is one SSE chunk.
+const WORDS: usize = 10;
+/// The upstream's pace: one chunk per this.
+const CHUNK_EVERY: Duration = Duration::from_millis(80);
+/// Chunks a failing stream sends before its connection is reset.
+const RESET_AFTER: usize = 3;
+/// A client's pause between requests is 2 ms plus up to this many ms.
+const THINK_SPREAD_MS: u64 = 8;
+/// The longest a client waits for a Retry-After.
+const MAX_CLIENT_BACKOFF: Duration = Duration::from_secs(2);
+/// How often the child's fds and RSS are read.
+const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+/// The stretch at the start and at the end whose samples are compared.
+const WINDOW: Duration = Duration::from_secs(10);
+/// Allowed growth of open fds (connections come and go with resets and retries).
+const FD_SLACK: usize = 8;
+/// Allowed RSS growth: this share of the first window's peak, or [`RSS_SLACK_KIB`] if more
+/// (allocator noise).
+const RSS_SLACK_PCT: u64 = 10;
+const RSS_SLACK_KIB: u64 = 4 * 1024;
+/// A request that takes longer than this is counted as lost.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+const MASTER_KEY: &str = "sk-load-master";
+
+/// The answer to the request carrying `marker`: starts and ends with it.
+fn answer(marker: &str) -> String {
+    let words: Vec<String> = (1..WORDS - 1).map(|i| format!("w{i}")).collect();
+    format!("<{marker}> {} </{marker}>", words.join(" "))
+}
+
+// ---------------------------------------------------------------------------------------
+// The flaky upstream.
+
+#[derive(Default)]
+struct Flaky {
+    calls: AtomicU64,
+    /// Faults thrown, by kind.
+    faults: Mutex<BTreeMap<&'static str, u64>>,
+    /// Continuation requests (a partial answer came back to be finished).
+    continuations: AtomicU64,
+    /// Markers whose answer was streamed to its end, and how often.
+    answered: Mutex<HashMap<String, u32>>,
+}
+
+/// Text of a message's `content` (a string in what llmux sends upstream).
+fn content(m: &Value) -> &str {
+    m["content"].as_str().unwrap_or("")
+}
+
+async fn flaky(State(f): State<Arc<Flaky>>, body: Bytes) -> Response {
+    let n = f.calls.fetch_add(1, Ordering::Relaxed);
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let messages = req["messages"].as_array().cloned().unwrap_or_default();
+    let marker = messages
+        .iter()
+        .find(|m| m["role"] == "user")
+        .map(|m| content(m).to_string())
+        .unwrap_or_default();
+    // A continuation carries the partial answer as an assistant message: send the rest.
+    let partial = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "assistant")
+        .map(|m| content(m).to_string());
+    if partial.is_some() {
+        f.continuations.fetch_add(1, Ordering::Relaxed);
+    }
+    let full = answer(&marker);
+    let rest = match partial.as_deref() {
+        None => full,
+        Some(p) => match full.strip_prefix(p) {
+            Some(r) => r.to_string(),
+            None => format!("<continuation of a foreign answer: {p:?}>"),
+        },
+    };
+    let fault = (n % FAIL_EVERY == FAIL_EVERY - 1).then_some((n / FAIL_EVERY) % 4);
+    let error = |status: u16, kind: &'static str| {
+        *f.faults.lock().unwrap().entry(kind).or_default() += 1;
+        let body = json!({"error": {"message": format!("flaky upstream: {kind}"),
+                                    "type": "server_error", "code": status}});
+        let mut r = (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+        if status == 429 {
+            r.headers_mut().insert("retry-after", "1".parse().unwrap());
+        }
+        r
+    };
+    match fault {
+        Some(0) => error(500, "500"),
+        Some(1) => error(503, "503"),
+        Some(2) => error(429, "429 + Retry-After: 1"),
+        Some(_) => {
+            *f.faults
+                .lock()
+                .unwrap()
+                .entry("reset mid-stream")
+                .or_default() += 1;
+            stream(f.clone(), marker, rest, Some(RESET_AFTER))
+        }
+        None => stream(f.clone(), marker, rest, None),
+    }
+}
+
+/// An OpenAI SSE answer of `text`, a word per chunk, cut after `reset_after` words if given.
+fn stream(f: Arc<Flaky>, marker: String, text: String, reset_after: Option<usize>) -> Response {
+    let chunk = |delta: Value, finish: Value| {
+        let v = json!({"id": "chatcmpl-flaky", "object": "chat.completion.chunk", "created": 0,
+                       "model": "flaky", "choices": [{"index": 0, "delta": delta,
+                       "finish_reason": finish}]});
+        Bytes::from(format!("data: {v}\n\n"))
+    };
+    let mut chunks = vec![chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    )];
+    chunks.extend(
+        text.split_inclusive(' ')
+            .map(|w| chunk(json!({ "content": w }), Value::Null)),
+    );
+    let words = chunks.len() - 1;
+    let cut = reset_after.map(|k| 1 + k.min(words.saturating_sub(1)));
+    chunks.push(chunk(json!({}), json!("stop")));
+    chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    let body = futures::stream::unfold(0usize, move |i| {
+        let chunks = chunks.clone();
+        let f = f.clone();
+        let marker = marker.clone();
+        async move {
+            if i > 0 {
+                tokio::time::sleep(CHUNK_EVERY).await;
+            }
+            if Some(i) == cut {
+                let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "flaky");
+                return Some((Err(reset), usize::MAX));
+            }
+            if i == usize::MAX {
+                return None;
+            }
+            if i == chunks.len() {
+                *f.answered.lock().unwrap().entry(marker).or_default() += 1;
+                return None;
+            }
+            Some((Ok::<Bytes, std::io::Error>(chunks[i].clone()), i + 1))
+        }
+    });
+    let mut r = Response::new(Body::from_stream(body));
+    r.headers_mut()
+        .insert("content-type", "text/event-stream".parse().unwrap());
+    r
+}
+
+async fn start_flaky() -> (String, Arc<Flaky>) {
+    let f = Arc::new(Flaky::default());
+    let app = axum::Router::new().fallback(flaky).with_state(f.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, f)
+}
+
+// ---------------------------------------------------------------------------------------
+// The server, as a child process.
+
+fn config(up: &str) -> String {
+    let dep = |group: &str, id: &str, path: &str| {
+        format!(
+            "  - model_name: {group}\n    litellm_params:\n      model: openai/{id}\n      api_base: {up}/{path}/v1\n      api_key: sk-load-upstream\n    model_info: {{ id: {id} }}\n"
+        )
+    };
+    format!(
+        "model_list:\n{}{}{}router_settings:\n  num_retries: 2\n  allowed_fails: 100\n  cooldown_time: 1\n  timeout: 30\n  stream_timeout: 10\n  fallbacks: [{{ main: [backup] }}]\ngeneral_settings:\n  master_key: {MASTER_KEY}\nllmux:\n  mid_stream_failover: continue\n",
+        dep("main", "main-a", "a"),
+        dep("main", "main-b", "b"),
+        dep("backup", "backup-c", "c"),
+    )
+}
+
+struct Server {
+    child: tokio::process::Child,
+    pid: u32,
+    url: String,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+async fn start_server(dir: &std::path::Path, up: &str) -> Server {
+    let cfg = dir.join("config.yaml");
+    std::fs::write(&cfg, config(up)).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_llmux"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_remove("LLMUX_CONFIG")
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("LLMUX_DATA_DIR", dir.join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let url = loop {
+        let line = lines.next_line().await.unwrap().unwrap_or_else(|| {
+            panic!(
+                "llmux serve exited before listening: {:?}",
+                stderr.lock().unwrap()
+            )
+        });
+        stderr.lock().unwrap().push(line.clone());
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let keep = stderr.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            keep.lock().unwrap().push(line);
+        }
+    });
+    Server {
+        child,
+        pid,
+        url,
+        stderr,
+    }
+}
+
+/// Open fds and RSS (KiB) of a process.
+fn usage_of(pid: u32) -> (usize, u64) {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    (fds, rss)
+}
+
+/// CPU seconds a process used (user + system).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start at `) `.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // USER_HZ is 100 on every Linux this runs on.
+    ticks / 100.0
+}
+
+// ---------------------------------------------------------------------------------------
+// The clients.
+
+/// How one request ended.
+#[derive(Debug)]
+enum End {
+    /// The whole answer, exactly, then the end of the stream.
+    Completed(String),
+    /// An error status with a well-formed JSON error body (its message, and Retry-After).
+    Status(u16, String, Option<u64>),
+    /// A well-formed in-band error after the answer started (its text so far was our own).
+    InBand,
+    /// Anything else: a lost, truncated, mixed or malformed answer.
+    Broken(String),
+}
+
+/// Whether `v` is an error in the API's shape.
+fn error_shaped(v: &Value, anthropic: bool) -> bool {
+    let e = &v["error"];
+    let typed = e["type"].as_str().is_some_and(|t| !t.is_empty());
+    let message = e["message"].as_str().is_some_and(|m| !m.is_empty());
+    typed && message && (!anthropic || v["type"] == "error")
+}
+
+async fn one_request(http: &reqwest::Client, url: &str, marker: &str, anthropic: bool) -> End {
+    let (path, body) = if anthropic {
+        let b = json!({"model": "main", "max_tokens": 64, "stream": true,
+                       "messages": [{"role": "user", "content": marker}]});
+        ("/v1/messages", b)
+    } else {
+        let b = json!({"model": "main", "stream": true,
+                       "messages": [{"role": "user", "content": marker}]});
+        ("/v1/chat/completions", b)
+    };
+    let mut req = http.post(format!("{url}{path}")).json(&body);
+    req = if anthropic {
+        req.header("x-api-key", MASTER_KEY)
+    } else {
+        req.bearer_auth(MASTER_KEY)
+    };
+    let r = match req.send().await {
+        Ok(r) => r,
+        Err(e) => return End::Broken(format!("no response: {e}")),
+    };
+    let status = r.status().as_u16();
+    let retry_after = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let ctype = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = match r.text().await {
+        Ok(t) => t,
+        Err(e) => return End::Broken(format!("{status}: body broke off: {e}")),
+    };
+    if status != 200 {
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if ctype.starts_with("application/json") && error_shaped(&v, anthropic) {
+            let message = v["error"]["message"].as_str().unwrap_or("").to_string();
+            return End::Status(status, message, retry_after);
+        }
+        return End::Broken(format!("{status} {ctype}: {text}"));
+    }
+    if !ctype.starts_with("text/event-stream") {
+        return End::Broken(format!("200 {ctype}: {text}"));
+    }
+    let expected = answer(marker);
+    let events = sse(&text);
+    let mut got = String::new();
+    for (i, (name, data)) in events.iter().enumerate() {
+        let last = i + 1 == events.len();
+        if anthropic {
+            let v: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+            match name.as_deref() {
+                Some("content_block_delta") => {
+                    got.push_str(v["delta"]["text"].as_str().unwrap_or(""))
+                }
+                Some("message_stop") if last => {
+                    return if got == expected {
+                        End::Completed(got)
+                    } else {
+                        End::Broken(format!("answer {got:?}, wanted {expected:?}"))
+                    };
+                }
+                Some("error") if last && error_shaped(&v, true) => {
+                    return if expected.starts_with(&got) {
+                        End::InBand
+                    } else {
+                        End::Broken(format!("in-band error after foreign text {got:?}"))
+                    };
+                }
+                _ => {}
+            }
+        } else {
+            if data == "[DONE]" {
+                return if last && got == expected {
+                    End::Completed(got)
+                } else {
+                    End::Broken(format!("answer {got:?}, wanted {expected:?}: {text}"))
+                };
+            }
+            let v: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+            if v.get("error").is_some() {
+                return if last && error_shaped(&v, false) && expected.starts_with(&got) {
+                    End::InBand
+                } else {
+                    End::Broken(format!("bad in-band error: {text}"))
+                };
+            }
+            got.push_str(v["choices"][0]["delta"]["content"].as_str().unwrap_or(""));
+        }
+    }
+    End::Broken(format!("the stream ended without an end: {text}"))
+}
+
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    completed: u64,
+    in_band: u64,
+    by_status: BTreeMap<u16, u64>,
+    /// The first error message of each status.
+    messages: BTreeMap<u16, String>,
+    broken: Vec<String>,
+    duplicates: Vec<String>,
+    seen: HashSet<String>,
+}
+
+fn record(t: &mut Tally, marker: String, end: End) {
+    t.requests += 1;
+    match end {
+        End::Completed(text) => {
+            t.completed += 1;
+            if !t.seen.insert(text) {
+                t.duplicates.push(marker);
+            }
+        }
+        End::Status(s, message, _) => {
+            *t.by_status.entry(s).or_default() += 1;
+            t.messages.entry(s).or_insert(message);
+        }
+        End::InBand => t.in_band += 1,
+        End::Broken(why) => t.broken.push(format!("{marker}: {why}")),
+    }
+}
+
+async fn client(
+    i: usize,
+    http: reqwest::Client,
+    url: String,
+    next: Arc<AtomicU64>,
+    tally: Arc<Mutex<Tally>>,
+    until: Instant,
+) {
+    let anthropic = i % ANTHROPIC_EVERY == ANTHROPIC_EVERY - 1;
+    while Instant::now() < until {
+        let id = next.fetch_add(1, Ordering::Relaxed);
+        let marker = format!("m{id:06}");
+        let end = one_request(&http, &url, &marker, anthropic).await;
+        // As SDKs do, wait what Retry-After asks (capped) before the next request.
+        let wait = match &end {
+            End::Status(_, _, Some(secs)) => Duration::from_secs(*secs).min(MAX_CLIENT_BACKOFF),
+            _ => Duration::from_millis(2 + id % THINK_SPREAD_MS),
+        };
+        record(&mut tally.lock().unwrap(), marker, end);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// The sum of a counter's samples in Prometheus text, over lines matching `filter`.
+fn prometheus_sum(text: &str, name: &str, filter: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{') && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn peak<T: Copy + Ord>(
+    samples: &[(Duration, usize, u64)],
+    f: impl Fn(&(Duration, usize, u64)) -> T,
+    keep: impl Fn(Duration) -> bool,
+) -> T {
+    samples.iter().filter(|s| keep(s.0)).map(f).max().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_under_load_loses_nothing_and_does_not_grow() {
+    let secs: u64 = std::env::var(SECS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_SECS);
+    let run = Duration::from_secs(secs);
+    // Short runs (by hand) compare thirds instead of 10 s windows.
+    let window = WINDOW.min(run / 3);
+    let dir = tempfile::tempdir().unwrap();
+    let (up, flaky) = start_flaky().await;
+    let mut server = start_server(dir.path(), &up).await;
+    // No Router in this process installs the TLS provider reqwest needs.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .timeout(CLIENT_TIMEOUT)
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .unwrap();
+
+    let started = Instant::now();
+    let until = started + run;
+    let next = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            tokio::spawn(client(
+                i,
+                http.clone(),
+                server.url.clone(),
+                next.clone(),
+                tally.clone(),
+                until,
+            ))
+        })
+        .collect();
+    let mut samples = Vec::new();
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    while Instant::now() < until {
+        tick.tick().await;
+        let (fds, rss) = usage_of(server.pid);
+        samples.push((started.elapsed(), fds, rss));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_secs(server.pid);
+    let own_cpu = cpu_secs(std::process::id());
+    let metrics = http
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = prometheus_sum(&metrics, "llmux_requests_total", "");
+    let cancelled = prometheus_sum(&metrics, "llmux_requests_total", "outcome=\"cancelled\"");
+    server.child.kill().await.unwrap();
+
+    let t = tally.lock().unwrap();
+    let first = |d: Duration| d <= window;
+    let last = |d: Duration| d >= run.saturating_sub(window);
+    let fd_first = peak(&samples, |s| s.1, first);
+    let fd_last = peak(&samples, |s| s.1, last);
+    let rss_first = peak(&samples, |s| s.2, first);
+    let rss_last = peak(&samples, |s| s.2, last);
+    let upstream_dups: Vec<String> = flaky
+        .answered
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(m, n)| format!("{m} x{n}"))
+        .collect();
+    eprintln!(
+        "load: {CLIENTS} clients, {:.1} s: {} requests ({:.0}/s), {} completed, {} in-band errors, error statuses {:?}, {} broken, {} duplicated",
+        elapsed.as_secs_f64(),
+        t.requests,
+        t.requests as f64 / elapsed.as_secs_f64(),
+        t.completed,
+        t.in_band,
+        t.by_status,
+        t.broken.len(),
+        t.duplicates.len(),
+    );
+    eprintln!("load: first error message by status: {:#?}", t.messages);
+    eprintln!(
+        "load: upstream {} calls, faults {:?}, {} continuations",
+        flaky.calls.load(Ordering::Relaxed),
+        flaky.faults.lock().unwrap(),
+        flaky.continuations.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "load: llmux fds peak first/last {window:?}: {fd_first} / {fd_last}; RSS peak {rss_first} / {rss_last} KiB; CPU {cpu:.1} s ({:.0} µs per request); this test process (clients, upstream, other tests) {own_cpu:.1} s",
+        cpu * 1e6 / t.requests.max(1) as f64,
+    );
+
+    let log = server.stderr.lock().unwrap().join("\n");
+    assert!(
+        t.broken.is_empty(),
+        "{} requests were lost or broken, e.g. {:#?}\nllmux stderr:\n{log}",
+        t.broken.len(),
+        &t.broken[..t.broken.len().min(5)]
+    );
+    assert!(
+        t.duplicates.is_empty(),
+        "answered twice: {:?}",
+        t.duplicates
+    );
+    assert!(
+        upstream_dups.is_empty(),
+        "streamed twice upstream: {upstream_dups:?}"
+    );
+    assert_eq!(
+        t.completed + t.in_band + t.by_status.values().sum::<u64>(),
+        t.requests
+    );
+    assert!(
+        t.completed * 2 > t.requests,
+        "retries and the fallback should answer most requests: {} of {}",
+        t.completed,
+        t.requests
+    );
+    assert_eq!(counted as u64, t.requests, "/metrics counts every request");
+    assert_eq!(cancelled, 0.0, "no request was dropped by the server");
+    assert!(
+        fd_last <= fd_first + FD_SLACK,
+        "open fds grew from {fd_first} to {fd_last}"
+    );
+    let rss_slack = (rss_first * RSS_SLACK_PCT / 100).max(RSS_SLACK_KIB);
+    assert!(
+        rss_last <= rss_first + rss_slack,
+        "RSS grew from {rss_first} to {rss_last} KiB (allowed +{rss_slack} KiB)"
+    );
+}
