@@ -277,6 +277,28 @@ mod tests {
     }
 
     #[test]
+    fn unavailable_with_nothing_to_wait_for_is_a_400_not_a_429() {
+        let route = |retry_in| RouteError {
+            request_id: 1,
+            kind: RouteErrorKind::Unavailable,
+            message: "the prompt exceeds max_input_tokens of every deployment".into(),
+            attempts: Vec::new(),
+            retry_in,
+            partial_text: String::new(),
+        };
+        let fits_nowhere = ApiError::from(route(None));
+        assert_eq!(fits_nowhere.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(fits_nowhere.retry_after, None);
+        assert_eq!(
+            fits_nowhere.body(Api::OpenAi)["error"]["code"],
+            "context_length_exceeded"
+        );
+        let cooling = ApiError::from(route(Some(Duration::from_millis(1500))));
+        assert_eq!(cooling.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(cooling.retry_after, Some(2));
+    }
+
+    #[test]
     fn shapes_differ_by_api() {
         let e = ApiError::new(Kind::NotFound, "no such model");
         assert_eq!(

@@ -42,7 +42,7 @@ const FAIL_EVERY: u64 = 10;
 /// Words in an answer; each is one SSE chunk.
 const WORDS: usize = 10;
 /// The upstream's pace: one chunk per this.
-const CHUNK_EVERY: Duration = Duration::from_millis(80);
+const CHUNK_EVERY: Duration = Duration::from_millis(120);
 /// Chunks a failing stream sends before its connection is reset.
 const RESET_AFTER: usize = 3;
 /// A client's pause between requests is 2 ms plus up to this many ms.
@@ -581,6 +581,17 @@ async fn serve_under_load_loses_nothing_and_does_not_grow() {
         "load: llmux fds peak first/last {window:?}: {fd_first} / {fd_last}; RSS peak {rss_first} / {rss_last} KiB; CPU {cpu:.1} s ({:.0} µs per request); this test process (clients, upstream, other tests) {own_cpu:.1} s",
         cpu * 1e6 / t.requests.max(1) as f64,
     );
+
+    // The trajectory, one peak per 10 s, to tell a plateau from a slope.
+    let per_window: Vec<String> = samples
+        .chunk_by(|a, b| a.0.as_secs() / WINDOW.as_secs() == b.0.as_secs() / WINDOW.as_secs())
+        .map(|w| {
+            let fds = w.iter().map(|s| s.1).max().unwrap();
+            let rss = w.iter().map(|s| s.2).max().unwrap();
+            format!("{fds}/{rss}")
+        })
+        .collect();
+    eprintln!("load: fds/RSS KiB peak per 10 s: {}", per_window.join(" "));
 
     let log = server.stderr.lock().unwrap().join("\n");
     assert!(
