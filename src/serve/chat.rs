@@ -1,5 +1,5 @@
 //! The part of a chat request both APIs share: admission (the in-flight limit), reading the
-//! body within its size limit, running the request through the router up to its first token,
+//! body (JSON only, within its size and time limits), running the request through the router up to its first token,
 //! and turning the rest of the answer into SSE frames.
 //!
 //! A request enters as bytes and a [`ChatRequest`]; [`begin`] reads router events until the
