@@ -8,6 +8,7 @@
 //! read, never written: `environment_variables:` is an overlay consulted before the process
 //! environment.
 
+mod cache;
 mod deployments;
 mod settings;
 mod values;

@@ -222,6 +222,14 @@ impl RouteEvent {
                 format!("#{} stream broke: {what}", self.request_id)
             }
             RouteEventKind::Done {
+                total_ms,
+                cached: true,
+                ..
+            } => format!(
+                "#{} answered from the response cache in {total_ms} ms, $0",
+                self.request_id
+            ),
+            RouteEventKind::Done {
                 usage,
                 cost_usd,
                 ttft_ms,

@@ -76,6 +76,9 @@ pub struct Badges {
     /// Restarted from scratch after a mid-stream failure.
     #[serde(default)]
     pub restarted: bool,
+    /// Answered from the response cache (no upstream call, cost 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 /// One answer of the assistant.

@@ -247,6 +247,7 @@ fn fingerprint(e: &Entry) -> u64 {
                 | u64::from(a.deployment.is_some()) << 4
                 | u64::from(a.usage.is_some()) << 5
                 | u64::from(a.error.is_some()) << 6
+                | u64::from(a.badges.cached) << 7
                 | (a.state as u64) << 8;
             (a.text.len() as u64) << 16 | flags
         }
@@ -339,6 +340,9 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
     }
     if a.badges.restarted {
         badge("restarted", Role::Info);
+    }
+    if a.badges.cached {
+        badge("cached", Role::Success);
     }
     match a.state {
         AnswerState::Cancelled => badge("cancelled", Role::Muted),

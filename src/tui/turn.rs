@@ -278,6 +278,7 @@ impl App {
                             a.badges.retried |= o.retried;
                             a.badges.fell_back |= o.fell_back;
                             a.badges.continued |= o.continued;
+                            a.badges.cached = o.cached;
                             match a.cost_pico {
                                 Some(c) => cost = c,
                                 None => unknown_cost = true,
