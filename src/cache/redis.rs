@@ -148,7 +148,6 @@ async fn run(mut t: Task) {
         match t.connect().await {
             Ok(mut conn) => {
                 backoff = BACKOFF_START;
-                t.state.send_replace(Link::Up(conn.clone()));
                 let message = if announced == Some(false) {
                     format!("response cache: Redis at {} is back", t.target)
                 } else {
@@ -157,6 +156,8 @@ async fn run(mut t: Task) {
                         t.target
                     )
                 };
+                // In use before it is said, so whoever hears it finds the cache working.
+                t.state.send_replace(Link::Up(conn.clone()));
                 t.say(true, message);
                 let Some(why) = t.watch(&mut conn).await else {
                     return;
@@ -172,7 +173,6 @@ async fn run(mut t: Task) {
                 announced = Some(false);
             }
             Err(why) => {
-                t.state.send_replace(Link::Down);
                 if announced != Some(false) {
                     t.say(
                         false,
@@ -183,6 +183,9 @@ async fn run(mut t: Task) {
                     );
                     announced = Some(false);
                 }
+                // Said before a request waiting for the first attempt goes on, so its events
+                // come after this one.
+                t.state.send_replace(Link::Down);
                 if !t.wait(backoff).await {
                     return;
                 }
