@@ -656,6 +656,29 @@ async fn fallback_and_retry_badges_show_on_the_answer() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cached_answer_is_marked_cached_with_no_cost() {
+    let mut h = Harness::new(80, 24);
+    let (tag, group, _) = h.send("hi");
+    h.chat(tag, 1, ChatEvent::Delta("Hello from the cache".into()))
+        .await;
+    let mut o = outcome(
+        "Hello from the cache",
+        &group,
+        "mock/fast-steady",
+        1,
+        2,
+        5,
+        Some(0),
+    );
+    o.attempts.clear();
+    o.cached = true;
+    h.chat(tag, 1, ChatEvent::Finished(Ok(o))).await;
+    let s = h.screen();
+    assert!(s.contains(" cached "), "{s}");
+    insta::assert_snapshot!("cached_answer_80x24", s);
+}
+
+#[tokio::test(start_paused = true)]
 async fn help_overlay_lists_every_action_and_closes() {
     let mut h = Harness::new(160, 48);
     h.press(KeyCode::F(1));
