@@ -83,7 +83,7 @@ pub fn cache_settings(
         );
         return Ok(None);
     }
-    let explicit = p.redis();
+    let explicit = p.redis(ctx);
     let backend = match p.kind.as_deref() {
         None => default_backend(ctx, explicit, router_redis),
         Some("local") => CacheBackend::Local,
@@ -149,10 +149,7 @@ fn default_backend(
 /// `REDIS_URL`, or `REDIS_HOST` (+ `REDIS_PORT`, `REDIS_PASSWORD`): where LiteLLM looks when
 /// the config names no Redis.
 fn env_redis(ctx: &Ctx) -> Option<RedisSettings> {
-    let var = |name: &str| match ctx.resolve_env(&format!("os.environ/{name}")) {
-        EnvValue::Set(v) => Some(v),
-        EnvValue::Missing(_) => None,
-    };
+    let var = |name: &str| env_var(ctx, name);
     if let Some(url) = var("REDIS_URL") {
         return Some(RedisSettings {
             host: String::new(),
@@ -189,17 +186,33 @@ struct Params {
 }
 
 impl Params {
-    /// The Redis `cache_params` names itself, if any.
-    fn redis(&self) -> Option<RedisSettings> {
+    /// The Redis `cache_params` names itself, if any; a port or password it leaves out comes
+    /// from `REDIS_PORT` / `REDIS_PASSWORD`, as in LiteLLM.
+    fn redis(&self, ctx: &Ctx) -> Option<RedisSettings> {
         if self.host.is_none() && self.url.is_none() {
             return None;
         }
         Some(RedisSettings {
             host: self.host.clone().unwrap_or_default(),
-            port: self.port.unwrap_or(DEFAULT_REDIS_PORT),
-            password: self.password.clone().map(Secret::new),
+            port: self
+                .port
+                .or_else(|| env_var(ctx, "REDIS_PORT").and_then(|p| p.trim().parse().ok()))
+                .unwrap_or(DEFAULT_REDIS_PORT),
+            password: self
+                .password
+                .clone()
+                .or_else(|| env_var(ctx, "REDIS_PASSWORD"))
+                .map(Secret::new),
             url: self.url.clone().map(Secret::new),
         })
+    }
+}
+
+/// A variable from `environment_variables:` or the environment; unset or empty is `None`.
+fn env_var(ctx: &Ctx, name: &str) -> Option<String> {
+    match ctx.resolve_env(&format!("os.environ/{name}")) {
+        EnvValue::Set(v) => Some(v),
+        EnvValue::Missing(_) => None,
     }
 }
 
