@@ -65,6 +65,7 @@ impl RequestRun {
         group: &str,
         request: &ChatRequest,
     ) -> Option<ChatOutcome> {
+        self.inner.cache.as_ref()?;
         let inner = self.inner.clone();
         let cache = inner.cache.as_ref()?;
         let key = cache.key(group, request);
