@@ -124,7 +124,7 @@ mod tests {
             "▸ tool call get_weather({ \"city\": \"Paris\", \"unit\": \"celsius\" })"
         );
         let narrow = call_line(&call, 30, &theme);
-        assert_eq!(text(&narrow), "▸ tool call get_weather({ \"c…");
+        assert_eq!(text(&narrow), "▸ tool call get_weather({ \"ci…");
         assert_eq!(narrow.width(), 30);
     }
 

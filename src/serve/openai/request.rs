@@ -267,7 +267,9 @@ fn parts(content: &Value) -> Result<Vec<Part>, String> {
         Value::String(s) => return Ok(vec![Part::Text { text: s.clone() }]),
         Value::Array(list) => list,
         _ => {
-            return Err("message content must be a string or an array of content parts".to_string());
+            return Err(
+                "message content must be a string or an array of content parts".to_string(),
+            );
         }
     };
     let mut out = Vec::with_capacity(list.len());
