@@ -122,8 +122,9 @@ pub struct AnthropicDecoder {
     /// `input_tokens` as sent: without the cached tokens, which our `Usage.input` includes.
     uncached_input: u64,
     stop_reason: Option<String>,
-    /// For each content block index that is a `tool_use`, its tool call index.
-    tool_blocks: Vec<(u64, u32)>,
+    /// For each content block index that is a `tool_use`: its tool call index, and whether
+    /// any arguments came for it.
+    tool_blocks: Vec<(u64, u32, bool)>,
     done: bool,
 }
 
@@ -171,16 +172,18 @@ impl AnthropicDecoder {
         ]
     }
 
-    /// A `tool_use` block (streamed or whole) starts tool call number `tool_blocks.len()`;
-    /// a whole block's `input` is its arguments.
-    fn tool_start(&mut self, block_index: u64, block: &Value) -> StreamEvent {
+    /// A `tool_use` block starts tool call number `tool_blocks.len()`. A whole block's
+    /// `input` is its arguments (`{}` when empty); a streamed one's come as pieces.
+    fn tool_start(&mut self, block_index: u64, block: &Value, whole: bool) -> StreamEvent {
         let index = self.tool_blocks.len() as u32;
-        self.tool_blocks.push((block_index, index));
         let arguments = match block.get("input") {
-            Some(Value::Object(m)) if m.is_empty() => String::new(),
+            Some(Value::Object(m)) if m.is_empty() && !whole => String::new(),
             Some(v @ Value::Object(_)) => v.to_string(),
+            _ if whole => "{}".to_string(),
             _ => String::new(),
         };
+        self.tool_blocks
+            .push((block_index, index, !arguments.is_empty()));
         self.usage.saw_text(&arguments);
         StreamEvent::ToolCall(ToolCallDelta {
             index,
@@ -196,6 +199,25 @@ impl AnthropicDecoder {
                 .map(str::to_string),
             arguments,
         })
+    }
+
+    /// The end of a streamed `tool_use` block that got no arguments: `{}`, so that clients
+    /// parsing the arguments as JSON get an object, not an empty string.
+    fn tool_stop(&mut self, block_index: u64) -> Option<StreamEvent> {
+        let tool = self
+            .tool_blocks
+            .iter_mut()
+            .find(|(b, _, _)| *b == block_index)?;
+        if tool.2 {
+            return None;
+        }
+        tool.2 = true;
+        Some(StreamEvent::ToolCall(ToolCallDelta {
+            index: tool.1,
+            id: None,
+            name: None,
+            arguments: "{}".to_string(),
+        }))
     }
 }
 
@@ -227,7 +249,7 @@ impl WireDecoder for AnthropicDecoder {
                 let block = value.get("content_block").unwrap_or(&Value::Null);
                 if block.get("type").and_then(Value::as_str) == Some("tool_use") {
                     let at = value.get("index").and_then(Value::as_u64).unwrap_or(0);
-                    out.push(self.tool_start(at, block));
+                    out.push(self.tool_start(at, block, false));
                 } else if let Some(text) =
                     value.pointer("/content_block/text").and_then(Value::as_str)
                     && !text.is_empty()
@@ -257,11 +279,12 @@ impl WireDecoder for AnthropicDecoder {
                     }
                     Some("input_json_delta") => {
                         let at = value.get("index").and_then(Value::as_u64).unwrap_or(0);
-                        let tool = self.tool_blocks.iter().find(|(b, _)| *b == at);
-                        if let (Some((_, index)), Some(json)) =
+                        let tool = self.tool_blocks.iter_mut().find(|(b, _, _)| *b == at);
+                        if let (Some((_, index, seen)), Some(json)) =
                             (tool, delta.get("partial_json").and_then(Value::as_str))
                             && !json.is_empty()
                         {
+                            *seen = true;
                             self.usage.saw_text(json);
                             out.push(StreamEvent::ToolCall(ToolCallDelta {
                                 index: *index,
@@ -284,11 +307,15 @@ impl WireDecoder for AnthropicDecoder {
                     self.apply_usage(&parse_usage(u)?);
                 }
             }
+            "content_block_stop" => {
+                let at = value.get("index").and_then(Value::as_u64).unwrap_or(0);
+                out.extend(self.tool_stop(at));
+            }
             "message_stop" => return Ok(self.close()),
             "error" => {
                 return Err(error_from(value.get("error").unwrap_or(&Value::Null)));
             }
-            // `ping`, `content_block_stop` and event types added later carry nothing for us.
+            // `ping` and event types added later carry nothing for us.
             _ => {}
         }
         Ok(out)
@@ -341,7 +368,7 @@ pub fn decode_response(
         .ok_or_else(|| ProviderError::protocol("an Anthropic answer without content"))?;
     for (at, block) in blocks.iter().enumerate() {
         match block.get("type").and_then(Value::as_str) {
-            Some("tool_use") => out.push(decoder.tool_start(at as u64, block)),
+            Some("tool_use") => out.push(decoder.tool_start(at as u64, block, true)),
             Some("text") => {
                 if let Some(t) = block.get("text").and_then(Value::as_str) {
                     decoder.usage.saw_text(t);

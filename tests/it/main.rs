@@ -15,4 +15,5 @@ mod router;
 mod serve;
 mod shared_state;
 mod sse_props;
+mod tools;
 mod tui;
