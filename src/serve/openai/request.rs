@@ -210,10 +210,11 @@ fn message(m: InMessage) -> Result<Message, String> {
         other => return Err(format!("unknown role '{other}'")),
     };
     match role {
-        Role::User => {
-            let parts = parts(&m.content)?;
-            Ok(Message::with_parts(Role::User, parts))
-        }
+        // The common case, a plain string, without going through parts.
+        Role::User => match m.content {
+            Value::String(s) => Ok(Message::user(s)),
+            other => Ok(Message::with_parts(Role::User, parts(&other)?)),
+        },
         Role::Tool => {
             let id = m
                 .tool_call_id

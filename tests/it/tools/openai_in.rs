@@ -145,7 +145,10 @@ async fn streamed_tool_calls_arrive_as_openai_deltas() {
         "arguments reassembled from their fragments"
     );
     assert_eq!(calls[&1].1, "get_time");
-    assert_eq!(calls[&1].2, "{}", "a call streamed without arguments ends as {{}}");
+    assert_eq!(
+        calls[&1].2, "{}",
+        "a call streamed without arguments ends as {{}}"
+    );
     // The pieces after the first carry only arguments, as OpenAI streams them.
     let pieces = body.matches("\"tool_calls\":[").count();
     assert!(pieces >= 4, "one chunk per fragment: {body}");

@@ -304,3 +304,41 @@ async fn ollama_deployments_take_tools_and_base64_images() {
     assert_eq!(sent["tools"][0]["function"]["name"], "get_weather");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn spend_tags_reach_the_router_from_both_apis() {
+    use llmux::router::{RouteEventKind, Router, RouterOptions};
+    let up = FakeUpstream::start(vec![Reply::openai_json("ok", None)]).await;
+    let yaml = config("openai/gpt-4o", &up.url, "", "");
+    let router = Router::new(
+        llmux::config::load_str(&yaml, None).unwrap(),
+        RouterOptions::default(),
+    )
+    .unwrap();
+    let mut events = router.subscribe();
+    let server = llmux::serve::spawn(router, crate::serve::options())
+        .await
+        .unwrap();
+    let openai = json!({"model": "g", "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {"tags": ["team-a"]}, "tags": ["proj-x"], "cache": {"no-cache": true}});
+    assert_eq!(
+        post(&server, "/v1/chat/completions", &openai)
+            .await
+            .status(),
+        200
+    );
+    let anthropic = json!({"model": "g", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {"user_id": "u", "tags": ["team-b"]}});
+    assert_eq!(
+        post(&server, "/v1/messages", &anthropic).await.status(),
+        200
+    );
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        if let RouteEventKind::Request { tags, .. } = events.recv().await.unwrap().kind {
+            seen.push(tags);
+        }
+    }
+    assert_eq!(seen, [vec!["team-a", "proj-x"], vec!["team-b"]]);
+    server.shutdown().await.unwrap();
+}
