@@ -292,8 +292,9 @@ impl SseEncoder for Events {
     }
 
     fn restart(&mut self, out: &mut BytesMut) {
-        // Blocks already sent cannot be taken back; the new answer gets a block of its own.
+        // Blocks already sent cannot be taken back; the new answer gets blocks of its own.
         self.close(out);
+        self.tools.clear();
     }
 
     fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut) {
