@@ -140,6 +140,13 @@ pub struct Deployment {
     pub temperature: Option<f64>,
     /// `litellm_params.tags`.
     pub tags: Vec<String>,
+    /// Send requests without the parameters this deployment does not take, instead of
+    /// refusing them: `litellm_params.drop_params`, else `litellm_settings.drop_params`.
+    pub drop_params: Option<bool>,
+    /// `model_info.supports_function_calling` / `supports_vision`: `Some(false)` means tools
+    /// / images are not sent to it (refused, or dropped with `drop_params`).
+    pub supports_function_calling: Option<bool>,
+    pub supports_vision: Option<bool>,
     /// The demo provider's behaviour; `Some` exactly when `wire == Wire::Mock`.
     pub mock: Option<MockParams>,
     /// Why this deployment cannot be called at all (an `os.environ/VAR` that is not set):
@@ -180,6 +187,9 @@ impl Deployment {
             max_tokens: None,
             temperature: None,
             tags: Vec::new(),
+            drop_params: None,
+            supports_function_calling: None,
+            supports_vision: None,
             mock: (wire == Wire::Mock).then(MockParams::default),
             unavailable: None,
         }

@@ -16,4 +16,5 @@ mod router;
 mod serve;
 mod shared_state;
 mod sse_props;
+mod tools;
 mod tui;

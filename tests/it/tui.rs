@@ -187,6 +187,7 @@ fn outcome(
         },
         cost: cost_pico.map(Usd::from_pico),
         finish_reason: Some("stop".into()),
+        tool_calls: Vec::new(),
         retried: false,
         fell_back: false,
         continued: false,
