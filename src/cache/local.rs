@@ -161,6 +161,7 @@ mod tests {
             reasoning: String::new(),
             finish_reason: Some("stop".into()),
             usage: Usage::default(),
+            tool_calls: Vec::new(),
             group: "g".into(),
             deployment: "d".into(),
         }

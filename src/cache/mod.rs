@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::config::{CacheBackend, CacheSettings};
-use crate::provider::{ChatRequest, Usage};
+use crate::provider::{ChatRequest, ToolCall, Usage};
 
 pub use local::{LocalCache, MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES};
 
@@ -93,20 +93,23 @@ pub struct CachedAnswer {
     pub finish_reason: Option<String>,
     /// The usage of the original answer (reported again; nothing is spent).
     pub usage: Usage,
+    /// Tool calls the answer made, replayed whole after the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
     /// The group and deployment that gave the original answer.
     pub group: String,
     pub deployment: String,
 }
 
 impl CachedAnswer {
-    /// Whether an answer is worth keeping: it has text and was not refused. Answers cut at
+    /// Whether an answer is worth keeping: it has text or tool calls and was not refused. Answers cut at
     /// `max_tokens` (`length`) are kept: the same request with the same limit is cut the same.
     pub fn storable(&self) -> bool {
         let refused = self
             .finish_reason
             .as_deref()
             .is_some_and(|f| NOT_STORED_FINISH.iter().any(|r| f.eq_ignore_ascii_case(r)));
-        !self.text.is_empty() && !refused
+        (!self.text.is_empty() || !self.tool_calls.is_empty()) && !refused
     }
 
     /// Bytes it holds, for the local cache's byte cap.
@@ -118,6 +121,11 @@ impl CachedAnswer {
             + self.finish_reason.as_ref().map_or(0, String::len)
             + self.group.len()
             + self.deployment.len()
+            + self
+                .tool_calls
+                .iter()
+                .map(|c| c.id.len() + c.name.len() + c.arguments.len())
+                .sum::<usize>()
             + ENTRY_OVERHEAD
     }
 }
@@ -333,6 +341,7 @@ mod tests {
             reasoning: String::new(),
             finish_reason: finish.map(str::to_string),
             usage: Usage::default(),
+            tool_calls: Vec::new(),
             group: "g".into(),
             deployment: "d".into(),
         };

@@ -22,7 +22,7 @@ use super::request::RequestRun;
 use crate::cache::{Announce, CachedAnswer, ResponseCache, replay_pieces};
 use crate::config::Config;
 use crate::metrics::Usd;
-use crate::provider::ChatRequest;
+use crate::provider::{ChatRequest, ToolCallDelta};
 use crate::store::RequestLog;
 
 /// The cache the config asks for; its Redis announcements become `SharedState` route events.
@@ -83,6 +83,16 @@ impl RequestRun {
             ttft.get_or_insert_with(|| self.started.elapsed());
             let _ = self.tx.send(ChatEvent::Delta(piece.to_string())).await;
         }
+        for (index, call) in hit.tool_calls.iter().enumerate() {
+            ttft.get_or_insert_with(|| self.started.elapsed());
+            let delta = ToolCallDelta {
+                index: index as u32,
+                id: Some(call.id.clone()),
+                name: Some(call.name.clone()),
+                arguments: call.arguments.clone(),
+            };
+            let _ = self.tx.send(ChatEvent::ToolCall(delta)).await;
+        }
         self.answer = hit.text;
         self.reasoning = hit.reasoning;
         self.usage = hit.usage;
@@ -118,6 +128,7 @@ impl RequestRun {
             fell_back: false,
             continued: false,
             cached: true,
+            tool_calls: hit.tool_calls,
         })
     }
 
@@ -134,6 +145,7 @@ impl RequestRun {
             reasoning: o.reasoning.clone(),
             finish_reason: o.finish_reason.clone(),
             usage: o.usage,
+            tool_calls: o.tool_calls.clone(),
             group: o.group.clone(),
             deployment: o.deployment.clone(),
         };

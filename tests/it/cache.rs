@@ -94,7 +94,7 @@ async fn run(router: &Router, model: &str, request: ChatRequest) -> Seen {
                     deltas,
                 };
             }
-            ChatEvent::Reasoning(_) | ChatEvent::Restart => {}
+            ChatEvent::Reasoning(_) | ChatEvent::Restart | ChatEvent::ToolCall(_) => {}
         }
     }
     panic!("the stream ended without Finished");
@@ -173,6 +173,37 @@ async fn a_cached_repeat_makes_no_upstream_call_and_costs_nothing() {
     assert_eq!(dones[1]["cached"], json!(true));
     let stats = r.cache_stats().unwrap();
     assert_eq!((stats.hits, stats.misses, stats.stores), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn a_cached_tool_call_is_replayed_whole() {
+    let answer = json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]
+        }}],
+        "usage": {"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27}
+    });
+    let up = FakeUpstream::start(vec![Reply::json(answer)]).await;
+    let router = router(&cached_config(&up.url, ""));
+    let mut request = ask("weather in Paris?");
+    request.stream = false;
+    let first = run(&router, "g", request.clone()).await;
+    let second = run(&router, "g", request).await;
+    assert_eq!(up.calls(), 1, "the repeat was answered from the cache");
+    assert!(second.cached());
+    assert_eq!(second.outcome().tool_calls, first.outcome().tool_calls);
+    assert_eq!(second.outcome().tool_calls[0].name, "get_weather");
+    assert_eq!(
+        second.outcome().tool_calls[0].arguments,
+        r#"{"city":"Paris"}"#
+    );
+    assert_eq!(
+        second.outcome().finish_reason.as_deref(),
+        Some("tool_calls")
+    );
 }
 
 #[tokio::test]
