@@ -1,10 +1,11 @@
 //! llmux: a terminal app and library for chatting with large language models through a
 //! LiteLLM-compatible router.
 //!
-//! The core (`config`, `provider`, `router`, `metrics`, `store`) knows nothing about the
+//! The core (`config`, `provider`, `router`, `cache`, `metrics`, `store`) knows nothing about the
 //! terminal or HTTP serving; the front ends (`tui`, `serve`, and the `ask` command in
 //! `cli`) are clients of the same [`router::Router`].
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod metrics;

@@ -138,7 +138,10 @@ async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) ->
                     "llmux: the stream broke; the answer starts over (mid_stream_failover: restart)"
                 );
             }
-            ChatEvent::Delta(_) | ChatEvent::Reasoning(_) | ChatEvent::Restart => {}
+            ChatEvent::Delta(_)
+            | ChatEvent::Reasoning(_)
+            | ChatEvent::ToolCall(_)
+            | ChatEvent::Restart => {}
             ChatEvent::Finished(r) => {
                 result = Some(r);
                 break;

@@ -8,6 +8,7 @@
 //! read, never written: `environment_variables:` is an overlay consulted before the process
 //! environment.
 
+mod cache;
 mod deployments;
 mod settings;
 mod values;
@@ -178,7 +179,7 @@ fn sections(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
     if let Some(v) = root.get("environment_variables") {
         ctx.overlay = environment_variables(ctx, v)?;
     }
-    let deployments = deployments::model_list(ctx, root.get("model_list"))?;
+    let mut deployments = deployments::model_list(ctx, root.get("model_list"))?;
     let mut groups: Vec<String> = Vec::new();
     for d in &deployments {
         if !groups.contains(&d.group) {
@@ -206,6 +207,10 @@ fn sections(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
         };
         (router, app)
     };
+    // A deployment's own drop_params wins over litellm_settings'.
+    for d in &mut deployments {
+        d.drop_params.get_or_insert(router.drop_params);
+    }
     let master_key = match root.get("general_settings") {
         Some(v) => general_settings(ctx, v)?,
         None => None,

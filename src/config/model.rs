@@ -18,6 +18,8 @@ pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_FALLBACKS: usize = 5;
 /// LiteLLM's `request_timeout` default (6000 s) is useless in a terminal; ours is 10 minutes.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// LiteLLM's in-memory cache TTL (`InMemoryCache.default_ttl`), used for every cache type.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(600);
 
 /// A whole, validated configuration.
 #[derive(Debug, Clone)]
@@ -138,6 +140,13 @@ pub struct Deployment {
     pub temperature: Option<f64>,
     /// `litellm_params.tags`.
     pub tags: Vec<String>,
+    /// Send requests without the parameters this deployment does not take, instead of
+    /// refusing them: `litellm_params.drop_params`, else `litellm_settings.drop_params`.
+    pub drop_params: Option<bool>,
+    /// `model_info.supports_function_calling` / `supports_vision`: `Some(false)` means tools
+    /// / images are not sent to it (refused, or dropped with `drop_params`).
+    pub supports_function_calling: Option<bool>,
+    pub supports_vision: Option<bool>,
     /// The demo provider's behaviour; `Some` exactly when `wire == Wire::Mock`.
     pub mock: Option<MockParams>,
     /// Why this deployment cannot be called at all (an `os.environ/VAR` that is not set):
@@ -178,6 +187,9 @@ impl Deployment {
             max_tokens: None,
             temperature: None,
             tags: Vec::new(),
+            drop_params: None,
+            supports_function_calling: None,
+            supports_vision: None,
             mock: (wire == Wire::Mock).then(MockParams::default),
             unavailable: None,
         }
@@ -280,6 +292,8 @@ pub struct RouterSettings {
     pub enable_pre_call_checks: bool,
     pub drop_params: bool,
     pub redis: Option<RedisSettings>,
+    /// The response cache (`litellm_settings.cache` + `cache_params`); `None` when off.
+    pub cache: Option<CacheSettings>,
 }
 
 impl Default for RouterSettings {
@@ -302,6 +316,7 @@ impl Default for RouterSettings {
             enable_pre_call_checks: false,
             drop_params: false,
             redis: None,
+            cache: None,
         }
     }
 }
@@ -314,6 +329,26 @@ pub struct RedisSettings {
     pub password: Option<Secret>,
     /// `redis_url`, when given instead of host and port.
     pub url: Option<Secret>,
+}
+
+/// The response cache: identical requests within `ttl` are answered from it.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub backend: CacheBackend,
+    /// How long an answer is kept.
+    pub ttl: Duration,
+    /// `cache_params.namespace`: part of every key, so instances with different namespaces
+    /// never share answers.
+    pub namespace: Option<String>,
+}
+
+/// Where cached answers live (`cache_params.type`).
+#[derive(Debug, Clone)]
+pub enum CacheBackend {
+    /// In this process's memory, bounded (`type: local`).
+    Local,
+    /// In Redis, shared by every instance that uses it (`type: redis`).
+    Redis(RedisSettings),
 }
 
 /// What happens when a stream fails after tokens were shown (`llmux.mid_stream_failover`).

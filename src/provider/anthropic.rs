@@ -1,24 +1,31 @@
 //! Anthropic Messages (`POST {api_base}/v1/messages`).
 //!
-//! A [`ChatRequest`] enters [`open`]: system messages become the top-level `system`,
+//! A [`ChatRequest`] enters [`open`]: [`body`] writes it in Anthropic's shape (system
+//! messages as the top-level `system`, tools, tool calls and results as blocks, images),
 //! `max_tokens` is always sent (request, else deployment, else [`DEFAULT_MAX_TOKENS`]), the key
 //! goes in `x-api-key` with `anthropic-version`. [`AnthropicDecoder`] turns the named SSE
-//! events into [`StreamEvent`]s: text and thinking deltas, usage from `message_start`
+//! events into [`StreamEvent`]s: text and thinking deltas, `tool_use` blocks and their
+//! `input_json_delta` pieces as tool calls (numbered in the order they start), usage from `message_start`
 //! (input, cache reads and writes) and `message_delta` (cumulative output), `Done` at
 //! `message_stop`; `ping` is ignored and an `error` event after the 200 becomes a classified
 //! error (`overloaded_error` is a server error with status 529).
 
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::http::{HttpClient, json_events, scrub_errors, secret_header};
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
+use super::tools::generated_id;
 use super::{
-    ChatRequest, ErrorClass, EventStream, ProviderError, Role, StreamEvent, Usage,
-    estimate_prompt_tokens, system_prompt,
+    ChatRequest, ErrorClass, EventStream, ProviderError, StreamEvent, ToolCallDelta, Usage,
+    estimate_prompt_tokens,
 };
 use crate::config::Deployment;
+
+mod body;
+
+pub use body::{request_body, safe_id, tool_json};
 
 /// The API version we speak.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -44,7 +51,7 @@ pub async fn open(
     if let Some(key) = deployment.api_key.as_ref().filter(|k| !k.is_empty()) {
         headers.insert("x-api-key", secret_header(key.expose())?);
     }
-    let body = request_body(deployment, request);
+    let body = request_body(deployment, request)?;
     let response = client
         .post_json(
             &endpoint(deployment),
@@ -67,43 +74,6 @@ pub fn endpoint(deployment: &Deployment) -> String {
     let base = deployment.api_base.trim_end_matches('/');
     let base = base.strip_suffix("/v1").unwrap_or(base);
     format!("{base}/v1/messages")
-}
-
-/// The Messages body: system prompts pulled out and joined, the rest in order.
-pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
-    let turns: Vec<&super::Message> = request
-        .messages
-        .iter()
-        .filter(|m| m.role != Role::System)
-        .collect();
-    let last = turns.len().saturating_sub(1);
-    let messages: Vec<Value> = turns
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let (role, content) = match m.role {
-                // Anthropic rejects a final assistant turn (a prefill, as used to continue a
-                // cut answer) that ends in whitespace.
-                Role::Assistant if i == last => ("assistant", m.content.trim_end()),
-                Role::Assistant => ("assistant", m.content.as_str()),
-                _ => ("user", m.content.as_str()),
-            };
-            json!({ "role": role, "content": content })
-        })
-        .collect();
-    let mut body = json!({
-        "model": deployment.model,
-        "messages": messages,
-        "max_tokens": request.max_tokens.or(deployment.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
-        "stream": request.stream,
-    });
-    if let Some(system) = system_prompt(&request.messages) {
-        body["system"] = json!(system);
-    }
-    if let Some(t) = request.temperature.or(deployment.temperature) {
-        body["temperature"] = json!(t);
-    }
-    body
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,6 +122,9 @@ pub struct AnthropicDecoder {
     /// `input_tokens` as sent: without the cached tokens, which our `Usage.input` includes.
     uncached_input: u64,
     stop_reason: Option<String>,
+    /// For each content block index that is a `tool_use`: its tool call index, and whether
+    /// any arguments came for it.
+    tool_blocks: Vec<(u64, u32, bool)>,
     done: bool,
 }
 
@@ -162,6 +135,7 @@ impl AnthropicDecoder {
             current: Usage::default(),
             uncached_input: 0,
             stop_reason: None,
+            tool_blocks: Vec::new(),
             done: false,
         }
     }
@@ -197,6 +171,54 @@ impl AnthropicDecoder {
             },
         ]
     }
+
+    /// A `tool_use` block starts tool call number `tool_blocks.len()`. A whole block's
+    /// `input` is its arguments (`{}` when empty); a streamed one's come as pieces.
+    fn tool_start(&mut self, block_index: u64, block: &Value, whole: bool) -> StreamEvent {
+        let index = self.tool_blocks.len() as u32;
+        let arguments = match block.get("input") {
+            Some(Value::Object(m)) if m.is_empty() && !whole => String::new(),
+            Some(v @ Value::Object(_)) => v.to_string(),
+            _ if whole => "{}".to_string(),
+            _ => String::new(),
+        };
+        self.tool_blocks
+            .push((block_index, index, !arguments.is_empty()));
+        self.usage.saw_text(&arguments);
+        StreamEvent::ToolCall(ToolCallDelta {
+            index,
+            id: Some(
+                block
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map_or_else(generated_id, str::to_string),
+            ),
+            name: block
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            arguments,
+        })
+    }
+
+    /// The end of a streamed `tool_use` block that got no arguments: `{}`, so that clients
+    /// parsing the arguments as JSON get an object, not an empty string.
+    fn tool_stop(&mut self, block_index: u64) -> Option<StreamEvent> {
+        let tool = self
+            .tool_blocks
+            .iter_mut()
+            .find(|(b, _, _)| *b == block_index)?;
+        if tool.2 {
+            return None;
+        }
+        tool.2 = true;
+        Some(StreamEvent::ToolCall(ToolCallDelta {
+            index: tool.1,
+            id: None,
+            name: None,
+            arguments: "{}".to_string(),
+        }))
+    }
 }
 
 impl WireDecoder for AnthropicDecoder {
@@ -224,7 +246,12 @@ impl WireDecoder for AnthropicDecoder {
                 }
             }
             "content_block_start" => {
-                if let Some(text) = value.pointer("/content_block/text").and_then(Value::as_str)
+                let block = value.get("content_block").unwrap_or(&Value::Null);
+                if block.get("type").and_then(Value::as_str) == Some("tool_use") {
+                    let at = value.get("index").and_then(Value::as_u64).unwrap_or(0);
+                    out.push(self.tool_start(at, block, false));
+                } else if let Some(text) =
+                    value.pointer("/content_block/text").and_then(Value::as_str)
                     && !text.is_empty()
                 {
                     self.usage.saw_text(text);
@@ -250,7 +277,24 @@ impl WireDecoder for AnthropicDecoder {
                             out.push(StreamEvent::Reasoning(t.to_string()));
                         }
                     }
-                    // Tool input and thinking signatures are not part of a chat answer.
+                    Some("input_json_delta") => {
+                        let at = value.get("index").and_then(Value::as_u64).unwrap_or(0);
+                        let tool = self.tool_blocks.iter_mut().find(|(b, _, _)| *b == at);
+                        if let (Some((_, index, seen)), Some(json)) =
+                            (tool, delta.get("partial_json").and_then(Value::as_str))
+                            && !json.is_empty()
+                        {
+                            *seen = true;
+                            self.usage.saw_text(json);
+                            out.push(StreamEvent::ToolCall(ToolCallDelta {
+                                index: *index,
+                                id: None,
+                                name: None,
+                                arguments: json.to_string(),
+                            }));
+                        }
+                    }
+                    // Thinking signatures are not part of a chat answer.
                     _ => {}
                 }
             }
@@ -263,11 +307,15 @@ impl WireDecoder for AnthropicDecoder {
                     self.apply_usage(&parse_usage(u)?);
                 }
             }
+            "content_block_stop" => {
+                let at = value.get("index").and_then(Value::as_u64).unwrap_or(0);
+                out.extend(self.tool_stop(at));
+            }
             "message_stop" => return Ok(self.close()),
             "error" => {
                 return Err(error_from(value.get("error").unwrap_or(&Value::Null)));
             }
-            // `ping`, `content_block_stop` and event types added later carry nothing for us.
+            // `ping` and event types added later carry nothing for us.
             _ => {}
         }
         Ok(out)
@@ -318,8 +366,9 @@ pub fn decode_response(
         .get("content")
         .and_then(Value::as_array)
         .ok_or_else(|| ProviderError::protocol("an Anthropic answer without content"))?;
-    for block in blocks {
+    for (at, block) in blocks.iter().enumerate() {
         match block.get("type").and_then(Value::as_str) {
+            Some("tool_use") => out.push(decoder.tool_start(at as u64, block, true)),
             Some("text") => {
                 if let Some(t) = block.get("text").and_then(Value::as_str) {
                     decoder.usage.saw_text(t);

@@ -1,24 +1,31 @@
 //! Gemini (`generativelanguage.googleapis.com`, API key in `x-goog-api-key`).
 //!
-//! A [`ChatRequest`] enters [`open`] as `contents` (roles `user` / `model`), a
-//! `systemInstruction` and a `generationConfig`; streaming uses
-//! `:streamGenerateContent?alt=sse`, else `:generateContent`. [`GeminiDecoder`] turns each
-//! SSE `GenerateContentResponse` into [`StreamEvent`]s: part text (parts marked `thought` are
-//! reasoning), `usageMetadata` (thought tokens counted in output and as reasoning), and
-//! `finishReason`. Gemini sends no `[DONE]`: the answer ends at EOF, and an EOF before any
+//! A [`ChatRequest`] enters [`open`] and [`body`] writes it as `contents` (roles `user` /
+//! `model`, with images, function calls and responses), a `systemInstruction`, a
+//! `generationConfig` and `tools`; streaming uses `:streamGenerateContent?alt=sse`, else
+//! `:generateContent`. [`GeminiDecoder`] turns each SSE `GenerateContentResponse` into
+//! [`StreamEvent`]s: part text (parts marked `thought` are reasoning), `functionCall` parts
+//! as whole tool calls (Gemini does not split them; ids made up when it sends none),
+//! `usageMetadata` (thought tokens counted in output and as reasoning), and `finishReason`
+//! (`STOP` after function calls is reported as `tool_calls`). Gemini sends no `[DONE]`: the answer ends at EOF, and an EOF before any
 //! finish reason is a truncated stream. Safety stops are content-policy errors.
 
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::http::{HttpClient, inband_error, json_events, scrub_errors, secret_header};
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
+use super::tools::generated_id;
 use super::{
-    ChatRequest, ErrorClass, EventStream, ProviderError, Role, StreamEvent, Usage,
-    estimate_prompt_tokens, system_prompt,
+    ChatRequest, ErrorClass, EventStream, ProviderError, StreamEvent, ToolCallDelta, Usage,
+    estimate_prompt_tokens,
 };
 use crate::config::Deployment;
+
+mod body;
+
+pub use body::{THOUGHT_SEPARATOR, clean_schema, request_body};
 
 /// Finish reasons that mean the provider refused the content.
 const POLICY_FINISH_REASONS: [&str; 6] = [
@@ -45,7 +52,7 @@ pub async fn open(
     if let Some(key) = deployment.api_key.as_ref().filter(|k| !k.is_empty()) {
         headers.insert("x-goog-api-key", secret_header(key.expose())?);
     }
-    let body = request_body(deployment, request);
+    let body = request_body(deployment, request)?;
     let url = endpoint(deployment, request.stream);
     let response = client
         .post_json(&url, headers, &body, deployment.api_key.as_ref())
@@ -73,38 +80,6 @@ pub fn endpoint(deployment: &Deployment, stream: bool) -> String {
     } else {
         format!("{base}/v1beta/models/{model}:generateContent")
     }
-}
-
-/// The `generateContent` body.
-pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
-    let contents: Vec<Value> = request
-        .messages
-        .iter()
-        .filter(|m| m.role != Role::System)
-        .map(|m| {
-            let role = if m.role == Role::Assistant {
-                "model"
-            } else {
-                "user"
-            };
-            json!({ "role": role, "parts": [{ "text": m.content }] })
-        })
-        .collect();
-    let mut body = json!({ "contents": contents });
-    if let Some(system) = system_prompt(&request.messages) {
-        body["systemInstruction"] = json!({ "parts": [{ "text": system }] });
-    }
-    let mut config = serde_json::Map::new();
-    if let Some(max) = request.max_tokens.or(deployment.max_tokens) {
-        config.insert("maxOutputTokens".into(), json!(max));
-    }
-    if let Some(t) = request.temperature.or(deployment.temperature) {
-        config.insert("temperature".into(), json!(t));
-    }
-    if !config.is_empty() {
-        body["generationConfig"] = Value::Object(config);
-    }
-    body
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,11 +113,26 @@ struct Content {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Part {
     #[serde(default)]
     text: Option<String>,
     #[serde(default)]
     thought: bool,
+    #[serde(default)]
+    function_call: Option<FunctionCall>,
+    #[serde(default)]
+    thought_signature: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FunctionCall {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    args: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +175,8 @@ impl UsageMetadata {
 pub struct GeminiDecoder {
     usage: UsageTracker,
     finish_reason: Option<String>,
+    /// Tool calls seen so far (the next one's index).
+    tool_calls: u32,
     done: bool,
 }
 
@@ -193,6 +185,7 @@ impl GeminiDecoder {
         GeminiDecoder {
             usage: UsageTracker::new(prompt_estimate),
             finish_reason: None,
+            tool_calls: 0,
             done: false,
         }
     }
@@ -221,6 +214,10 @@ impl GeminiDecoder {
         };
         let parts = candidate.content.iter().flat_map(|c| c.parts.iter());
         for part in parts {
+            if let Some(call) = &part.function_call {
+                out.push(self.tool_call(call, part.thought_signature.as_deref()));
+                continue;
+            }
             let Some(text) = part.text.as_ref().filter(|t| !t.is_empty()) else {
                 continue;
             };
@@ -242,9 +239,37 @@ impl GeminiDecoder {
                     format!("Gemini stopped the answer (finishReason {reason})"),
                 ));
             }
-            self.finish_reason = Some(normalize_finish(reason));
+            self.finish_reason = Some(match normalize_finish(reason) {
+                stop if stop == "stop" && self.tool_calls > 0 => "tool_calls".to_string(),
+                other => other,
+            });
         }
         Ok(out)
+    }
+
+    /// A whole `functionCall` part as one tool call; its thought signature rides in the id.
+    fn tool_call(&mut self, call: &FunctionCall, signature: Option<&str>) -> StreamEvent {
+        let index = self.tool_calls;
+        self.tool_calls += 1;
+        let arguments = match &call.args {
+            Some(v @ Value::Object(_)) => v.to_string(),
+            _ => "{}".to_string(),
+        };
+        self.usage.saw_text(&arguments);
+        let mut id = call
+            .id
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(generated_id);
+        if let Some(sig) = signature.filter(|s| !s.is_empty()) {
+            id = format!("{id}{THOUGHT_SEPARATOR}{sig}");
+        }
+        StreamEvent::ToolCall(ToolCallDelta {
+            index,
+            id: Some(id),
+            name: Some(call.name.clone()),
+            arguments,
+        })
     }
 
     fn close(&mut self) -> Vec<StreamEvent> {

@@ -15,7 +15,9 @@ pub mod http;
 pub mod mock;
 pub mod ollama;
 pub mod openai;
+pub mod params;
 pub mod sse;
+pub mod tools;
 
 use std::pin::Pin;
 
@@ -26,6 +28,13 @@ use crate::config::{Deployment, Wire};
 
 pub use error::{ErrorClass, ProviderError};
 pub use http::HttpClient;
+pub use tools::{
+    BuiltinTool, ImageSource, Part, ToolApi, ToolCall, ToolCallBuilder, ToolCallDelta, ToolChoice,
+    ToolSpec,
+};
+
+/// Prompt tokens counted for one image when estimating (a typical tile of a vision model).
+pub const IMAGE_TOKEN_ESTIMATE: u64 = 800;
 
 /// Who said a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +43,8 @@ pub enum Role {
     System,
     User,
     Assistant,
+    /// The result of a tool call (`tool_call_id` says which).
+    Tool,
 }
 
 impl Role {
@@ -43,6 +54,7 @@ impl Role {
             Role::System => "system",
             Role::User => "user",
             Role::Assistant => "assistant",
+            Role::Tool => "tool",
         }
     }
 }
@@ -58,11 +70,26 @@ pub fn system_prompt(messages: &[Message]) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
-/// One message of a conversation.
+/// One message of a conversation. `content` is always its whole text, so code that only
+/// reads text (the TUI, token estimates) needs nothing else; the other fields are set only
+/// for messages that carry images or tools.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub role: Role,
     pub content: String,
+    /// Text and images in order, when the message holds an image (its text parts joined
+    /// are `content`); empty for text-only messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+    /// The calls an assistant message asks for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// For [`Role::Tool`]: the call this is the result of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// For [`Role::Tool`]: the tool reported a failure (Anthropic's `is_error`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
 }
 
 impl Message {
@@ -70,7 +97,50 @@ impl Message {
         Message {
             role,
             content: content.into(),
+            parts: Vec::new(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            is_error: false,
         }
+    }
+    /// The result of tool call `call_id`.
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Message {
+            tool_call_id: Some(call_id.into()),
+            ..Message::new(Role::Tool, content)
+        }
+    }
+    /// A message of parts: `content` becomes the text parts joined with newlines, and
+    /// `parts` is kept only when one of them is an image.
+    pub fn with_parts(role: Role, parts: Vec<Part>) -> Self {
+        let texts: Vec<&str> = parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Text { text } => Some(text.as_str()),
+                Part::Image { .. } => None,
+            })
+            .collect();
+        let content = texts.join("\n");
+        let has_image = parts.iter().any(|p| matches!(p, Part::Image { .. }));
+        Message {
+            parts: if has_image { parts } else { Vec::new() },
+            ..Message::new(role, content)
+        }
+    }
+    /// The message as parts: `parts` when set, else its text as one part (none when empty).
+    pub fn content_parts(&self) -> Vec<Part> {
+        if !self.parts.is_empty() {
+            return self.parts.clone();
+        }
+        if self.content.is_empty() {
+            return Vec::new();
+        }
+        vec![Part::Text {
+            text: self.content.clone(),
+        }]
+    }
+    pub fn has_images(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Image { .. }))
     }
     pub fn user(content: impl Into<String>) -> Self {
         Message::new(Role::User, content)
@@ -103,6 +173,19 @@ pub struct ChatRequest {
     /// Skip the response cache for this request (`ask --no-cache`, `cache: {no-cache: true}`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_cache: bool,
+    /// Tools the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    /// OpenAI's `parallel_tool_calls` (Anthropic's `disable_parallel_tool_use`, inverted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    /// Other parameters, named as OpenAI names them where it has a name (`stop`, `top_p`,
+    /// `seed`, `user`, `response_format`, …), else as the client's API does (`top_k`,
+    /// `thinking`). Each wire takes the ones it knows; see [`params`] for the rest.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 fn yes() -> bool {
@@ -150,6 +233,8 @@ pub enum StreamEvent {
     Reasoning(String),
     /// Token counts; may come more than once (Anthropic sends cumulative counts), the last wins.
     Usage(Usage),
+    /// A piece of a tool call the model makes.
+    ToolCall(ToolCallDelta),
     /// The answer is complete.
     Done { finish_reason: Option<String> },
 }
@@ -165,6 +250,10 @@ pub async fn open(
     deployment: &Deployment,
     request: &ChatRequest,
 ) -> Result<EventStream, ProviderError> {
+    // What this deployment does not take is dropped (`drop_params`) or refused here, before
+    // any network.
+    let fitted = params::fit(deployment, request)?;
+    let request = fitted.as_ref().unwrap_or(request);
     match deployment.wire {
         Wire::OpenAi | Wire::Azure => openai::open(client, deployment, request).await,
         Wire::Anthropic => anthropic::open(client, deployment, request).await,
@@ -180,10 +269,23 @@ pub fn estimate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
 }
 
-/// Estimated prompt tokens of a whole request, with a few tokens of framing per message.
+/// Estimated prompt tokens of a whole request, with a few tokens of framing per message
+/// (images and tool calls included).
 pub fn estimate_prompt_tokens(messages: &[Message]) -> u64 {
     messages
         .iter()
-        .map(|m| estimate_tokens(&m.content) + 4)
+        .map(|m| {
+            let images = m
+                .parts
+                .iter()
+                .filter(|p| matches!(p, Part::Image { .. }))
+                .count() as u64;
+            let calls: u64 = m
+                .tool_calls
+                .iter()
+                .map(|c| estimate_tokens(&c.name) + estimate_tokens(&c.arguments))
+                .sum();
+            estimate_tokens(&m.content) + 4 + images * IMAGE_TOKEN_ESTIMATE + calls
+        })
         .sum()
 }

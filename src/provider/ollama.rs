@@ -3,8 +3,12 @@
 //! A [`ChatRequest`] enters [`open`] as `{model, messages, stream, options}`; the answer is
 //! newline-delimited JSON, one `{message: {content}, done: false}` object per piece and a last
 //! `{done: true, prompt_eval_count, eval_count}`. [`OllamaDecoder`] turns those lines into
-//! [`StreamEvent`]s (a `thinking` field is reasoning); `{"error": "..."}` lines are classified
-//! errors, and EOF before `done: true` is a truncated stream.
+//! [`StreamEvent`]s (a `thinking` field is reasoning, `message.tool_calls` are whole tool
+//! calls with made-up ids); `{"error": "..."}` lines are classified errors, and EOF before
+//! `done: true` is a truncated stream. Tools go as OpenAI-shaped `tools`, an assistant's calls
+//! as `tool_calls` with object arguments, tool results as `role: tool` with the tool's name,
+//! images as the base64 `images` list; `stop`, `top_p`, `top_k`, `seed` and the penalties
+//! join `options`.
 
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
@@ -14,8 +18,22 @@ use super::http::{
     HttpClient, body_stream, inband_error, json_events, scrub_errors, secret_header,
 };
 use super::sse::{UsageTracker, WireDecoder, drive, ndjson_lines};
-use super::{ChatRequest, EventStream, ProviderError, StreamEvent, Usage, estimate_prompt_tokens};
+use super::tools::generated_id;
+use super::{
+    ChatRequest, ErrorClass, EventStream, ImageSource, Message, Part, ProviderError, Role,
+    StreamEvent, ToolCallDelta, Usage, estimate_prompt_tokens,
+};
 use crate::config::Deployment;
+
+/// `extra` parameters that go into `options` under the same name.
+const OPTION_PARAMS: [&str; 6] = [
+    "stop",
+    "top_p",
+    "top_k",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+];
 
 /// Sends the request and returns its event stream (see the module docs).
 pub async fn open(
@@ -31,7 +49,7 @@ pub async fn open(
             secret_header(&format!("Bearer {}", key.expose()))?,
         );
     }
-    let body = request_body(deployment, request);
+    let body = request_body(deployment, request)?;
     let response = client
         .post_json(
             &endpoint(deployment),
@@ -58,12 +76,15 @@ pub fn endpoint(deployment: &Deployment) -> String {
 }
 
 /// The `/api/chat` body; `max_tokens` is Ollama's `num_predict`.
-pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
+pub fn request_body(
+    deployment: &Deployment,
+    request: &ChatRequest,
+) -> Result<Value, ProviderError> {
     let messages: Vec<Value> = request
         .messages
         .iter()
-        .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
-        .collect();
+        .map(|m| message_json(m, request))
+        .collect::<Result<_, _>>()?;
     let mut body = json!({
         "model": deployment.model,
         "messages": messages,
@@ -76,10 +97,63 @@ pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
     if let Some(t) = request.temperature.or(deployment.temperature) {
         options.insert("temperature".into(), json!(t));
     }
+    for key in OPTION_PARAMS {
+        if let Some(v) = request.extra.get(key).filter(|v| !v.is_null()) {
+            options.insert(key.into(), v.clone());
+        }
+    }
     if !options.is_empty() {
         body["options"] = Value::Object(options);
     }
-    body
+    // Ollama has no tool_choice: `none` is offering no tools.
+    if !request.tools.is_empty() && request.tool_choice != Some(super::ToolChoice::None) {
+        body["tools"] = request.tools.iter().map(super::openai::tool_json).collect();
+    }
+    Ok(body)
+}
+
+/// One message: text, base64 `images`, an assistant's `tool_calls` (object arguments), a
+/// tool result's `tool_name`.
+fn message_json(m: &Message, request: &ChatRequest) -> Result<Value, ProviderError> {
+    let mut out = json!({ "role": m.role.as_str(), "content": m.content });
+    let images: Vec<&str> = m
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Image {
+                source: ImageSource::Base64 { data, .. },
+                ..
+            } => Some(data.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !images.is_empty() {
+        out["images"] = json!(images);
+    }
+    if !m.tool_calls.is_empty() {
+        let calls = m
+            .tool_calls
+            .iter()
+            .map(|c| {
+                let args = c
+                    .arguments_object()
+                    .map_err(|e| ProviderError::new(ErrorClass::BadRequest, e))?;
+                Ok(json!({ "function": { "name": c.name, "arguments": args } }))
+            })
+            .collect::<Result<Vec<_>, ProviderError>>()?;
+        out["tool_calls"] = Value::Array(calls);
+    }
+    if m.role == Role::Tool
+        && let Some(id) = &m.tool_call_id
+        && let Some(call) = request
+            .messages
+            .iter()
+            .flat_map(|x| x.tool_calls.iter())
+            .find(|c| &c.id == id)
+    {
+        out["tool_name"] = json!(call.name);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,12 +178,30 @@ struct LineMessage {
     content: Option<String>,
     #[serde(default)]
     thinking: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<LineToolCall>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LineToolCall {
+    #[serde(default)]
+    function: Option<LineFunction>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LineFunction {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    arguments: Value,
 }
 
 /// Decodes Ollama's NDJSON lines (see the module docs).
 #[derive(Debug)]
 pub struct OllamaDecoder {
     usage: UsageTracker,
+    /// Tool calls seen so far (the next one's index).
+    tool_calls: u32,
     done: bool,
 }
 
@@ -117,6 +209,7 @@ impl OllamaDecoder {
     pub fn new(prompt_estimate: u64) -> OllamaDecoder {
         OllamaDecoder {
             usage: UsageTracker::new(prompt_estimate),
+            tool_calls: 0,
             done: false,
         }
     }
@@ -135,6 +228,21 @@ impl OllamaDecoder {
                 self.usage.saw_text(t);
                 out.push(StreamEvent::Delta(t.clone()));
             }
+            for f in m.tool_calls.iter().filter_map(|c| c.function.as_ref()) {
+                let arguments = match &f.arguments {
+                    Value::Object(_) => f.arguments.to_string(),
+                    Value::String(s) => s.clone(),
+                    _ => "{}".to_string(),
+                };
+                self.usage.saw_text(&arguments);
+                out.push(StreamEvent::ToolCall(ToolCallDelta {
+                    index: self.tool_calls,
+                    id: Some(generated_id()),
+                    name: Some(f.name.clone()),
+                    arguments,
+                }));
+                self.tool_calls += 1;
+            }
         }
         if line.done {
             if line.prompt_eval_count.is_some() || line.eval_count.is_some() {
@@ -146,9 +254,11 @@ impl OllamaDecoder {
             }
             self.done = true;
             out.push(StreamEvent::Usage(self.usage.finish()));
-            out.push(StreamEvent::Done {
-                finish_reason: line.done_reason.clone(),
-            });
+            let finish_reason = match line.done_reason.as_deref() {
+                Some("stop") | None if self.tool_calls > 0 => Some("tool_calls".to_string()),
+                _ => line.done_reason.clone(),
+            };
+            out.push(StreamEvent::Done { finish_reason });
         }
         Ok(out)
     }

@@ -8,16 +8,21 @@
 //! events into [`StreamEvent`]s: content, reasoning (DeepSeek's `reasoning_content`,
 //! OpenRouter's `reasoning`), usage (asked for with `stream_options.include_usage`, which may
 //! arrive after `finish_reason`), and `Done` at `[DONE]`. In-band `{"error": …}` objects after
-//! a 200 become classified errors.
+//! a 200 become classified errors. Tools, tool calls, tool results and image parts are written
+//! in OpenAI's own shape; streamed `delta.tool_calls` fragments become
+//! [`StreamEvent::ToolCall`]s, and `extra` parameters pass through as they are.
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::http::{HttpClient, inband_error, json_events, scrub_errors, secret_header};
+use super::params::takes;
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
+use super::tools::{generated_id, json_text};
 use super::{
-    ChatRequest, ErrorClass, EventStream, ProviderError, StreamEvent, Usage, estimate_prompt_tokens,
+    ChatRequest, ErrorClass, EventStream, Message, Part, ProviderError, Role, StreamEvent,
+    ToolCallDelta, ToolChoice, ToolSpec, Usage, estimate_prompt_tokens,
 };
 use crate::config::{Deployment, Wire};
 
@@ -91,11 +96,7 @@ fn headers(deployment: &Deployment, stream: bool) -> Result<HeaderMap, ProviderE
 
 /// The JSON body: request settings first, deployment defaults for what the request leaves out.
 pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .map(|m| json!({ "role": m.role.as_str(), "content": m.content }))
-        .collect();
+    let messages: Vec<Value> = request.messages.iter().map(message_json).collect();
     let mut body = json!({
         "model": deployment.model,
         "messages": messages,
@@ -118,7 +119,92 @@ pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
     if let Some(t) = request.temperature.or(deployment.temperature) {
         body["temperature"] = json!(t);
     }
+    if !request.tools.is_empty() {
+        body["tools"] = Value::Array(request.tools.iter().map(tool_json).collect());
+        if let Some(choice) = &request.tool_choice {
+            body["tool_choice"] = tool_choice_json(choice);
+        }
+        if let Some(p) = request.parallel_tool_calls {
+            body["parallel_tool_calls"] = json!(p);
+        }
+    }
+    if let Value::Object(map) = &mut body {
+        for (k, v) in &request.extra {
+            if takes(deployment.wire, k) && !map.contains_key(k) {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+    }
     body
+}
+
+/// One message in OpenAI's shape: text as a string, images as content parts, an
+/// assistant's `tool_calls`, a tool result's `tool_call_id`.
+pub fn message_json(m: &Message) -> Value {
+    let content = if m.parts.is_empty() {
+        json!(m.content)
+    } else {
+        Value::Array(m.parts.iter().map(part_json).collect())
+    };
+    let mut out = json!({ "role": m.role.as_str(), "content": content });
+    if m.role == Role::Assistant && !m.tool_calls.is_empty() {
+        if m.content.is_empty() && m.parts.is_empty() {
+            out["content"] = Value::Null;
+        }
+        out["tool_calls"] = m
+            .tool_calls
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "type": "function",
+                    "function": { "name": c.name, "arguments": c.arguments },
+                })
+            })
+            .collect();
+    }
+    if let Some(id) = &m.tool_call_id {
+        out["tool_call_id"] = json!(id);
+    }
+    out
+}
+
+fn part_json(p: &Part) -> Value {
+    match p {
+        Part::Text { text } => json!({ "type": "text", "text": text }),
+        Part::Image { source, detail } => {
+            let mut image = json!({ "url": source.to_url() });
+            if let Some(d) = detail {
+                image["detail"] = json!(d);
+            }
+            json!({ "type": "image_url", "image_url": image })
+        }
+    }
+}
+
+/// A tool in OpenAI's shape (a built-in one exactly as the client sent it).
+pub fn tool_json(t: &ToolSpec) -> Value {
+    if let Some(b) = &t.builtin {
+        return b.spec.clone();
+    }
+    let mut function = json!({ "name": t.name, "parameters": t.schema() });
+    if let Some(d) = &t.description {
+        function["description"] = json!(d);
+    }
+    if let Some(strict) = t.strict {
+        function["strict"] = json!(strict);
+    }
+    json!({ "type": "function", "function": function })
+}
+
+/// `tool_choice` in OpenAI's words.
+pub fn tool_choice_json(choice: &ToolChoice) -> Value {
+    match choice {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Tool { name } => json!({ "type": "function", "function": { "name": name } }),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +236,59 @@ struct Delta {
     reasoning_content: Option<String>,
     #[serde(default)]
     reasoning: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<WireToolCall>>,
+}
+
+/// A tool call, or a piece of one in a stream (`index` only in streams).
+#[derive(Debug, Default, Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<WireFunction>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WireFunction {
+    #[serde(default)]
+    name: Option<String>,
+    /// A string by the spec; some compatible servers send an object.
+    #[serde(default)]
+    arguments: Option<Value>,
+}
+
+/// Tool-call pieces of one delta (or whole message) as events. `seen` holds the indexes
+/// already started, so a call whose first piece lacks an id gets one made up.
+fn tool_call_events(
+    calls: &[WireToolCall],
+    seen: &mut Vec<u32>,
+    usage: &mut UsageTracker,
+) -> Vec<StreamEvent> {
+    let mut out = Vec::with_capacity(calls.len());
+    for (pos, c) in calls.iter().enumerate() {
+        let index = c.index.unwrap_or(pos as u32);
+        let f = c.function.as_ref();
+        let arguments = f
+            .and_then(|f| f.arguments.as_ref())
+            .map(json_text)
+            .unwrap_or_default();
+        usage.saw_text(&arguments);
+        let mut id = c.id.clone().filter(|s| !s.is_empty());
+        if !seen.contains(&index) {
+            seen.push(index);
+            id = id.or_else(|| Some(generated_id()));
+        }
+        out.push(StreamEvent::ToolCall(ToolCallDelta {
+            index,
+            id,
+            name: f.and_then(|f| f.name.clone()).filter(|s| !s.is_empty()),
+            arguments,
+        }));
+    }
+    out
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -207,6 +346,8 @@ impl WireUsage {
 pub struct OpenAiDecoder {
     usage: UsageTracker,
     finish_reason: Option<String>,
+    /// Tool-call indexes already started.
+    tool_indexes: Vec<u32>,
     done: bool,
 }
 
@@ -216,6 +357,7 @@ impl OpenAiDecoder {
         OpenAiDecoder {
             usage: UsageTracker::new(prompt_estimate),
             finish_reason: None,
+            tool_indexes: Vec::new(),
             done: false,
         }
     }
@@ -271,6 +413,13 @@ impl WireDecoder for OpenAiDecoder {
             if let Some(c) = delta.content.as_ref().filter(|c| !c.is_empty()) {
                 self.usage.saw_text(c);
                 out.push(StreamEvent::Delta(c.clone()));
+            }
+            if let Some(calls) = &delta.tool_calls {
+                out.extend(tool_call_events(
+                    calls,
+                    &mut self.tool_indexes,
+                    &mut self.usage,
+                ));
             }
         }
         if let Some(reason) = &choice.finish_reason {
@@ -342,6 +491,15 @@ pub fn decode_response(
         if let Some(c) = message.content.as_ref().filter(|c| !c.is_empty()) {
             text.push_str(c);
             out.push(StreamEvent::Delta(c.clone()));
+        }
+        if let Some(calls) = &message.tool_calls {
+            let mut tracker = UsageTracker::new(0);
+            for event in tool_call_events(calls, &mut Vec::new(), &mut tracker) {
+                if let StreamEvent::ToolCall(c) = &event {
+                    text.push_str(&c.arguments);
+                }
+                out.push(event);
+            }
         }
     }
     if let Some(reason) = &choice.finish_reason {

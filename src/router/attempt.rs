@@ -14,7 +14,9 @@ use super::health::CooldownRules;
 use super::request::{AttemptEnd, CONTINUE_PROMPT, RequestRun};
 use crate::config::Deployment;
 use crate::metrics::AttemptSuccess;
-use crate::provider::{self, ChatRequest, ErrorClass, Message, ProviderError, StreamEvent, Usage};
+use crate::provider::{
+    self, ChatRequest, ErrorClass, Message, ProviderError, StreamEvent, ToolCallBuilder, Usage,
+};
 
 impl RequestRun {
     /// One call to one deployment, with its deadlines, streaming deltas to the caller.
@@ -57,6 +59,7 @@ impl RequestRun {
 
         let mut text = String::new();
         let mut reasoning = String::new();
+        let mut tool_calls = ToolCallBuilder::default();
         let mut usage: Option<Usage> = None;
         let mut finish_reason = None;
         let mut ttft: Option<Duration> = None;
@@ -107,6 +110,11 @@ impl RequestRun {
                         self.reasoning.push_str(&t);
                         let _ = self.tx.send(ChatEvent::Reasoning(t)).await;
                     }
+                    Some(Ok(StreamEvent::ToolCall(call))) => {
+                        self.first_token(group, d, start, &mut ttft).await;
+                        tool_calls.push(&call);
+                        let _ = self.tx.send(ChatEvent::ToolCall(call)).await;
+                    }
                     Some(Ok(StreamEvent::Usage(u))) => usage = Some(u),
                     Some(Ok(StreamEvent::Done { finish_reason: f })) => {
                         finish_reason = f;
@@ -119,14 +127,16 @@ impl RequestRun {
 
         let end = Instant::now();
         let elapsed = end - start;
-        let produced = !text.is_empty() || !reasoning.is_empty();
+        let produced = !text.is_empty() || !reasoning.is_empty() || !tool_calls.is_empty();
         // Tokens streamed before a failure were billed: count them (estimated) rather than
         // losing them (LiteLLM #14457).
         let attempt_usage = match (&result, usage) {
             (Ok(()), Some(u)) => Some(u),
             (_, Some(u)) if produced => Some(u),
-            (Ok(()), None) => Some(estimate_usage(&call, &text, &reasoning)),
-            (Err(_), None) if produced => Some(estimate_usage(&call, &text, &reasoning)),
+            (Ok(()), None) => Some(estimate_usage(&call, &text, &reasoning, &tool_calls)),
+            (Err(_), None) if produced => {
+                Some(estimate_usage(&call, &text, &reasoning, &tool_calls))
+            }
             _ => None,
         };
         let price = inner.prices.get(&d.id).copied().flatten();
@@ -193,6 +203,7 @@ impl RequestRun {
                     usage: self.usage,
                     cost: self.cost,
                     finish_reason,
+                    tool_calls: tool_calls.finish(),
                     retried: self.attempts.len() > 1,
                     fell_back: self.requested_group != group,
                     continued: self.continued,
@@ -308,10 +319,17 @@ fn first_token_timeout(first: Duration, total: Duration) -> ProviderError {
     }
 }
 
-fn estimate_usage(call: &ChatRequest, text: &str, reasoning: &str) -> Usage {
+fn estimate_usage(
+    call: &ChatRequest,
+    text: &str,
+    reasoning: &str,
+    tool_calls: &ToolCallBuilder,
+) -> Usage {
     Usage {
         input: provider::estimate_prompt_tokens(&call.messages),
-        output: provider::estimate_tokens(text) + provider::estimate_tokens(reasoning),
+        output: provider::estimate_tokens(text)
+            + provider::estimate_tokens(reasoning)
+            + (tool_calls.arguments_len() as u64).div_ceil(4),
         estimated: true,
         ..Usage::default()
     }

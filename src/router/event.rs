@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::MidStreamFailover;
 use crate::metrics::Usd;
-use crate::provider::{ErrorClass, Usage};
+use crate::provider::{ErrorClass, ToolCall, ToolCallDelta, Usage};
 
 /// One routing decision or outcome, stamped with the request it belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -222,6 +222,14 @@ impl RouteEvent {
                 format!("#{} stream broke: {what}", self.request_id)
             }
             RouteEventKind::Done {
+                total_ms,
+                cached: true,
+                ..
+            } => format!(
+                "#{} answered from the response cache in {total_ms} ms, $0",
+                self.request_id
+            ),
+            RouteEventKind::Done {
                 usage,
                 cost_usd,
                 ttft_ms,
@@ -289,6 +297,8 @@ pub struct ChatOutcome {
     /// `None` when a deployment that produced tokens has no known price.
     pub cost: Option<Usd>,
     pub finish_reason: Option<String>,
+    /// The tool calls of the answer, whole (arguments reassembled from their fragments).
+    pub tool_calls: Vec<ToolCall>,
     /// True when more than one attempt was made.
     pub retried: bool,
     /// True when a group other than the requested one answered.
@@ -336,6 +346,8 @@ pub enum ChatEvent {
     Delta(String),
     /// A piece of reasoning, kept apart.
     Reasoning(String),
+    /// A piece of a tool call (the id and name with the first piece of each index).
+    ToolCall(ToolCallDelta),
     /// `mid_stream_failover: restart`: the text shown so far is discarded; the answer starts over.
     Restart,
     Finished(Result<ChatOutcome, RouteError>),

@@ -10,6 +10,7 @@
 //! with every other instance through Redis (`shared`).
 
 mod attempt;
+mod cached;
 mod event;
 pub mod health;
 mod request;
@@ -31,6 +32,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::cache::{CacheStats, ResponseCache};
 use crate::config::{Config, Deployment};
 use crate::metrics::{Metrics, MetricsSnapshot, Price, PriceTable};
 use crate::provider::{ChatRequest, HttpClient};
@@ -74,6 +76,8 @@ pub(crate) struct Inner {
     /// Per deployment id: its price and context window, looked up once.
     pub(crate) prices: HashMap<String, Option<Price>>,
     pub(crate) max_input: HashMap<String, Option<u64>>,
+    /// The response cache, when `litellm_settings.cache` is on (`cached`).
+    pub(crate) cache: Option<ResponseCache>,
     next_id: AtomicU64,
 }
 
@@ -144,6 +148,7 @@ impl Router {
                 .map_err(RouterError)?;
             health.set_shared(shared);
         }
+        let cache = cached::build(&config, &events, options.request_log.as_ref())?;
         Ok(Router {
             inner: Arc::new(Inner {
                 config,
@@ -155,6 +160,7 @@ impl Router {
                 rng: Mutex::new(SmallRng::seed_from_u64(seed)),
                 prices,
                 max_input,
+                cache,
                 next_id: AtomicU64::new(1),
             }),
         })
@@ -235,6 +241,11 @@ impl Router {
     /// to half a second; `None` without Redis or while it is away.
     pub async fn shared_cost(&self) -> Option<SharedCost> {
         self.inner.health.shared()?.cost().await
+    }
+
+    /// The response cache's counters; `None` when the cache is off.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.inner.cache.as_ref().map(ResponseCache::stats)
     }
 
     /// How long until the group's first deployment is free, when every one is cooling.

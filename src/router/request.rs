@@ -45,8 +45,10 @@ pub(super) async fn run(
         done_group: String::new(),
         requested_group: String::new(),
         finished: false,
+        cache_key: None,
     };
     let result = req.route(&requested, request).await;
+    req.store_in_cache(&result).await;
     req.finish(result).await;
 }
 
@@ -90,6 +92,8 @@ pub(super) struct RequestRun {
     /// The group the request resolved to, before any fallback.
     pub(super) requested_group: String,
     pub(super) finished: bool,
+    /// Where the answer goes in the response cache (set when the cache is on).
+    pub(super) cache_key: Option<crate::cache::CacheKey>,
 }
 
 impl Drop for RequestRun {
@@ -170,6 +174,9 @@ impl RequestRun {
             },
         )
         .await;
+        if let Some(outcome) = self.answer_from_cache(&first, &request).await {
+            return Ok(outcome);
+        }
 
         let settings = &config.router;
         let mut queue: VecDeque<String> = VecDeque::from([first]);

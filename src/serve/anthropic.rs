@@ -1,12 +1,13 @@
 //! Anthropic's Messages API: `POST /v1/messages`, so tools that speak Anthropic (pointed at
 //! llmux with `ANTHROPIC_BASE_URL`) can use any model group.
 //!
-//! A request enters as Anthropic JSON: a top-level `system` (a string or text blocks) and
-//! `messages` whose content is a string or content blocks (text blocks are kept, others such
-//! as images and tool blocks are dropped for now). It leaves as a `message` object, or with
-//! `stream: true` as Anthropic's event sequence: `message_start`, per content block
-//! `content_block_start` / `content_block_delta` / `content_block_stop`, `message_delta`
-//! with the stop reason and usage, `message_stop`. Reasoning becomes a `thinking` block.
+//! A request enters as Anthropic JSON and [`request`] turns it into a `ChatRequest` (system,
+//! text, images, tools, `tool_use` and `tool_result` blocks). It leaves as a `message`
+//! object, or with `stream: true` as Anthropic's event sequence: `message_start`, per
+//! content block `content_block_start` / `content_block_delta` / `content_block_stop`,
+//! `message_delta` with the stop reason and usage, `message_stop`. Reasoning becomes a
+//! `thinking` block; each tool call a `tool_use` block whose arguments stream as
+//! `input_json_delta` pieces, with `stop_reason: "tool_use"`.
 
 use axum::Json;
 use axum::body::Body;
@@ -14,7 +15,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
@@ -23,67 +23,12 @@ use super::chat::{
     read_body, sse_response,
 };
 use super::error::{Api, ApiError};
-use super::openai::flatten_content;
-use crate::provider::{ChatRequest, Message, Role};
+use crate::provider::{ToolCall, ToolCallDelta};
 use crate::router::ChatOutcome;
 
-#[derive(Debug, Deserialize)]
-struct MessagesRequest {
-    model: Option<String>,
-    messages: Option<Vec<InMessage>>,
-    #[serde(default)]
-    system: Value,
-    max_tokens: Option<u32>,
-    temperature: Option<f64>,
-    #[serde(default)]
-    stream: Option<bool>,
-}
+mod request;
 
-#[derive(Debug, Deserialize)]
-struct InMessage {
-    role: String,
-    #[serde(default)]
-    content: Value,
-}
-
-fn to_chat_request(req: MessagesRequest) -> Result<(String, ChatRequest, bool), ApiError> {
-    let model = req
-        .model
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| ApiError::bad_request("missing `model`: name a model group"))?;
-    let incoming = req
-        .messages
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| ApiError::bad_request("missing `messages`: send at least one message"))?;
-    let mut messages = Vec::with_capacity(incoming.len() + 1);
-    let system =
-        flatten_content(&req.system).map_err(|e| ApiError::bad_request(format!("system: {e}")))?;
-    if !system.is_empty() {
-        messages.push(Message::system(system));
-    }
-    for (i, m) in incoming.into_iter().enumerate() {
-        let role = match m.role.as_str() {
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "messages[{i}]: role must be 'user' or 'assistant', not '{other}'"
-                )));
-            }
-        };
-        let content = flatten_content(&m.content)
-            .map_err(|e| ApiError::bad_request(format!("messages[{i}]: {e}")))?;
-        messages.push(Message::new(role, content));
-    }
-    let chat = ChatRequest {
-        messages,
-        max_tokens: req.max_tokens,
-        temperature: req.temperature,
-        stream: true,
-        ..Default::default()
-    };
-    Ok((model, chat, req.stream.unwrap_or(false)))
-}
+use request::{MessagesRequest, Parsed, to_chat_request};
 
 /// `POST /v1/messages`.
 pub async fn messages(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
@@ -97,7 +42,11 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     let admission = Admission::take(&state)?;
     let bytes = read_body(&state, &headers, body).await?;
     let parsed: MessagesRequest = parse_json(&state, &bytes)?;
-    let (model, mut request, stream) = to_chat_request(parsed).inspect_err(|_| {
+    let Parsed {
+        model,
+        mut request,
+        stream,
+    } = to_chat_request(parsed).inspect_err(|_| {
         state.metrics.rejected("bad_request");
     })?;
     request.stream = stream || !state.plain_upstream;
@@ -152,19 +101,42 @@ pub fn stop_reason(raw: Option<&str>) -> &'static str {
     }
 }
 
+/// The `stop_reason` of an outcome: `tool_use` when it made tool calls, whatever the upstream
+/// called its stop.
+fn outcome_stop(o: &ChatOutcome) -> &'static str {
+    match stop_reason(o.finish_reason.as_deref()) {
+        "end_turn" if !o.tool_calls.is_empty() => "tool_use",
+        other => other,
+    }
+}
+
+/// A tool call's arguments as `input`: arguments that are not a JSON object (a model's
+/// broken JSON) are kept as text under `_llmux_unparsed_arguments` rather than lost.
+fn tool_input(c: &ToolCall) -> Value {
+    c.arguments_object()
+        .unwrap_or_else(|_| json!({ "_llmux_unparsed_arguments": c.arguments }))
+}
+
 fn message(o: &ChatOutcome, model: &str) -> Value {
     let mut content = Vec::new();
     if !o.reasoning.is_empty() {
         content.push(json!({ "type": "thinking", "thinking": o.reasoning }));
     }
-    content.push(json!({ "type": "text", "text": o.text }));
+    if !o.text.is_empty() || o.tool_calls.is_empty() {
+        content.push(json!({ "type": "text", "text": o.text }));
+    }
+    for c in &o.tool_calls {
+        content.push(
+            json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": tool_input(c) }),
+        );
+    }
     json!({
         "id": format!("msg_llmux_{}", o.request_id),
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop_reason(o.finish_reason.as_deref()),
+        "stop_reason": outcome_stop(o),
         "stop_sequence": Value::Null,
         "usage": {
             "input_tokens": o.usage.input,
@@ -180,6 +152,8 @@ fn message(o: &ChatOutcome, model: &str) -> Value {
 enum Block {
     Text,
     Thinking,
+    /// Tool call number `n` of the answer.
+    Tool(u32),
 }
 
 /// Anthropic's stream events.
@@ -190,6 +164,8 @@ struct Events {
     /// The open block and its index.
     open: Option<(Block, usize)>,
     next_index: usize,
+    /// Each tool call started so far and the block index it got.
+    tools: Vec<(u32, usize)>,
 }
 
 impl Events {
@@ -200,6 +176,7 @@ impl Events {
             prompt_tokens,
             open: None,
             next_index: 0,
+            tools: Vec::new(),
         }
     }
 
@@ -215,6 +192,8 @@ impl Events {
         let block = match kind {
             Block::Text => json!({ "type": "text", "text": "" }),
             Block::Thinking => json!({ "type": "thinking", "thinking": "" }),
+            // Tool blocks are started by `tool_call`, which knows the id and name.
+            Block::Tool(_) => json!({ "type": "tool_use" }),
         };
         let data = json!({ "type": "content_block_start", "index": index, "content_block": block });
         frame(
@@ -238,6 +217,7 @@ impl Events {
         let (delta_type, field) = match kind {
             Block::Text => ("text_delta", "text"),
             Block::Thinking => ("thinking_delta", "thinking"),
+            Block::Tool(_) => ("input_json_delta", "partial_json"),
         };
         let data = format!(
             "{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{delta_type}\",\"{field}\":{}}}}}",
@@ -273,12 +253,63 @@ impl SseEncoder for Events {
         self.block_delta(Block::Thinking, text, out);
     }
 
+    fn tool_call(&mut self, call: &ToolCallDelta, out: &mut BytesMut) {
+        let index = match self.tools.iter().find(|(n, _)| *n == call.index) {
+            Some((_, index)) => *index,
+            None => {
+                self.close(out);
+                let index = self.next_index;
+                self.next_index += 1;
+                let data = json!({
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": {
+                        "type": "tool_use",
+                        "id": call.id.as_deref().unwrap_or_default(),
+                        "name": call.name.as_deref().unwrap_or_default(),
+                        "input": {},
+                    },
+                });
+                frame(
+                    out,
+                    Some("content_block_start"),
+                    data.to_string().as_bytes(),
+                );
+                self.open = Some((Block::Tool(call.index), index));
+                self.tools.push((call.index, index));
+                index
+            }
+        };
+        if call.arguments.is_empty() {
+            return;
+        }
+        // A piece of a call that is no longer the open block still names its own index.
+        let data = format!(
+            "{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":{}}}}}",
+            json_str(&call.arguments)
+        );
+        frame(out, Some("content_block_delta"), data.as_bytes());
+    }
+
     fn restart(&mut self, out: &mut BytesMut) {
-        // Blocks already sent cannot be taken back; the new answer gets a block of its own.
+        // Blocks already sent cannot be taken back; the new answer gets blocks of its own.
         self.close(out);
+        self.tools.clear();
     }
 
     fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut) {
+        // Calls that did not stream (an answer that came whole) go out in one piece each.
+        for (i, c) in outcome.tool_calls.iter().enumerate() {
+            if !self.tools.iter().any(|(n, _)| *n == i as u32) {
+                let delta = ToolCallDelta {
+                    index: i as u32,
+                    id: Some(c.id.clone()),
+                    name: Some(c.name.clone()),
+                    arguments: c.arguments.clone(),
+                };
+                self.tool_call(&delta, out);
+            }
+        }
         if self.next_index == 0 {
             // No text at all: an empty text block, as Anthropic sends.
             self.ensure(Block::Text, out);
@@ -287,7 +318,7 @@ impl SseEncoder for Events {
         let data = json!({
             "type": "message_delta",
             "delta": {
-                "stop_reason": stop_reason(outcome.finish_reason.as_deref()),
+                "stop_reason": outcome_stop(outcome),
                 "stop_sequence": Value::Null,
             },
             "usage": {
@@ -311,26 +342,6 @@ impl SseEncoder for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn system_blocks_and_content_blocks_become_messages() {
-        let req: MessagesRequest = serde_json::from_value(json!({
-            "model": "fast",
-            "max_tokens": 10,
-            "system": [{"type": "text", "text": "be brief"}],
-            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
-            "metadata": {"user_id": "x"}
-        }))
-        .unwrap();
-        let (model, chat, stream) = to_chat_request(req).unwrap();
-        assert_eq!(model, "fast");
-        assert!(!stream);
-        assert_eq!(
-            chat.messages,
-            vec![Message::system("be brief"), Message::user("hi")]
-        );
-        assert_eq!(chat.max_tokens, Some(10));
-    }
 
     #[test]
     fn stop_reasons_map_to_anthropic_names() {

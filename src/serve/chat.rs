@@ -23,7 +23,7 @@ use super::error::{
     outcome_label,
 };
 use super::{OVERLOADED_RETRY_AFTER_SECS, Shared};
-use crate::provider::ChatRequest;
+use crate::provider::{ChatRequest, ToolCallDelta};
 use crate::router::{
     ChatEvent, ChatOutcome, ChatStream, RouteError, RouteErrorKind, RouteEventKind,
 };
@@ -237,7 +237,7 @@ pub enum Begun {
 /// A request whose answer has started.
 pub struct Started {
     pub stream: ChatStream,
-    /// The first text event (a delta or a piece of reasoning).
+    /// The first content event (text, reasoning or a piece of a tool call).
     pub first: ChatEvent,
     pub deployment: String,
     pub attempts: u32,
@@ -270,7 +270,9 @@ pub async fn begin(
                 }
                 _ => {}
             },
-            Some(first @ (ChatEvent::Delta(_) | ChatEvent::Reasoning(_))) => {
+            Some(
+                first @ (ChatEvent::Delta(_) | ChatEvent::Reasoning(_) | ChatEvent::ToolCall(_)),
+            ) => {
                 return Begun::Streaming(Started {
                     stream,
                     first,
@@ -313,6 +315,7 @@ pub trait SseEncoder: Send + 'static {
     fn open(&mut self, out: &mut BytesMut);
     fn delta(&mut self, text: &str, out: &mut BytesMut);
     fn reasoning(&mut self, text: &str, out: &mut BytesMut);
+    fn tool_call(&mut self, call: &ToolCallDelta, out: &mut BytesMut);
     /// The answer started over on another deployment (`mid_stream_failover: restart`).
     fn restart(&mut self, out: &mut BytesMut);
     fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut);
@@ -409,6 +412,7 @@ fn encode<E: SseEncoder>(s: &mut BodyState<E>, ev: ChatEvent, out: &mut BytesMut
         ChatEvent::Route(_) => {}
         ChatEvent::Delta(t) => s.encoder.delta(&t, out),
         ChatEvent::Reasoning(t) => s.encoder.reasoning(&t, out),
+        ChatEvent::ToolCall(c) => s.encoder.tool_call(&c, out),
         ChatEvent::Restart => s.encoder.restart(out),
         ChatEvent::Finished(result) => {
             s.tracker.finish(&result);

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 use super::error::Api;
+use crate::cache::CacheStats;
 use crate::metrics::{MetricsSnapshot, PICO_PER_DOLLAR};
 use crate::provider::ErrorClass;
 use crate::router::DeploymentStatus;
@@ -122,17 +123,52 @@ impl ServeMetrics {
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<Shared>) -> Response {
-    let text = render(
+    let mut text = render(
         &state.metrics,
         &state.router.metrics(),
         &state.router.deployments(),
         state.in_flight.load(Ordering::Relaxed),
     );
+    if let Some(cache) = state.router.cache_stats() {
+        cache_metrics(&mut text, &cache);
+    }
     let mut response = text.into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     response
+}
+
+/// The response cache's counters (only when `litellm_settings.cache` is on). A cached answer
+/// is counted in `llmux_requests_total` (it was served) but never as a deployment attempt.
+fn cache_metrics(out: &mut String, c: &CacheStats) {
+    for (name, help, value) in [
+        (
+            "llmux_cache_hits_total",
+            "Chat requests answered from the response cache (no upstream call, cost 0).",
+            c.hits,
+        ),
+        (
+            "llmux_cache_misses_total",
+            "Response cache lookups that found nothing (or found Redis away).",
+            c.misses,
+        ),
+        (
+            "llmux_cache_stores_total",
+            "Answers stored in the response cache.",
+            c.stores,
+        ),
+    ] {
+        header(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    header(
+        out,
+        "llmux_cache_entries",
+        "gauge",
+        "Answers held by the in-memory response cache (0 with Redis).",
+    );
+    let _ = writeln!(out, "llmux_cache_entries {}", c.entries);
 }
 
 /// A label value with `\`, `"` and newlines escaped.

@@ -1,12 +1,12 @@
 //! OpenAI's chat-completions API: `POST /v1/chat/completions` (and `/chat/completions`) and
 //! `GET /v1/models`.
 //!
-//! A request body enters as OpenAI JSON; unknown fields are accepted and ignored, content
-//! given as an array of parts is flattened to its text parts. It leaves as a
-//! `chat.completion` object, or, with `stream: true`, as `chat.completion.chunk` SSE frames
+//! A request body enters as OpenAI JSON and [`request`] turns it into a `ChatRequest` (text,
+//! images, tools, tool calls and results; other fields kept for the upstream). It leaves as
+//! a `chat.completion` object, or, with `stream: true`, as `chat.completion.chunk` SSE frames
 //! ending in `data: [DONE]` (a usage chunk first when `stream_options.include_usage`). Tool
-//! calls and images are not routed yet: tool messages are refused with 400, image parts are
-//! dropped.
+//! calls leave as `tool_calls`, streamed as `delta.tool_calls[i]` pieces (id, type and name
+//! with the first piece, then argument fragments), with `finish_reason: "tool_calls"`.
 
 use axum::Json;
 use axum::body::Body;
@@ -14,7 +14,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
@@ -23,95 +22,12 @@ use super::chat::{
     read_body, sse_response, unix_now,
 };
 use super::error::{Api, ApiError};
-use crate::provider::{ChatRequest, Message, Role};
+use crate::provider::{ToolCall, ToolCallDelta};
 use crate::router::ChatOutcome;
 
-/// An incoming chat-completions request (only the fields llmux routes on).
-#[derive(Debug, Deserialize)]
-struct CompletionRequest {
-    model: Option<String>,
-    messages: Option<Vec<InMessage>>,
-    #[serde(default)]
-    stream: Option<bool>,
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
-    max_tokens: Option<u32>,
-    max_completion_tokens: Option<u32>,
-    temperature: Option<f64>,
-}
+pub(super) mod request;
 
-#[derive(Debug, Deserialize)]
-struct StreamOptions {
-    #[serde(default)]
-    include_usage: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct InMessage {
-    role: String,
-    #[serde(default)]
-    content: Value,
-}
-
-/// Text of a content value: a string, `null`, or an array of parts whose `text` parts are
-/// joined with newlines (other parts, such as images, are dropped).
-pub fn flatten_content(content: &Value) -> Result<String, String> {
-    match content {
-        Value::Null => Ok(String::new()),
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => {
-            let texts: Vec<&str> = parts
-                .iter()
-                .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
-                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                .collect();
-            Ok(texts.join("\n"))
-        }
-        _ => Err("message content must be a string or an array of content parts".to_string()),
-    }
-}
-
-fn to_chat_request(req: CompletionRequest) -> Result<(String, ChatRequest, bool, bool), ApiError> {
-    let model = req
-        .model
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| ApiError::bad_request("missing `model`: name a model group"))?;
-    let incoming = req
-        .messages
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| ApiError::bad_request("missing `messages`: send at least one message"))?;
-    let mut messages = Vec::with_capacity(incoming.len());
-    for (i, m) in incoming.into_iter().enumerate() {
-        let role = match m.role.as_str() {
-            "system" | "developer" => Role::System,
-            "user" => Role::User,
-            "assistant" => Role::Assistant,
-            "tool" | "function" => {
-                return Err(ApiError::bad_request(format!(
-                    "messages[{i}]: tool messages are not supported by llmux yet"
-                )));
-            }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "messages[{i}]: unknown role '{other}'"
-                )));
-            }
-        };
-        let content = flatten_content(&m.content)
-            .map_err(|e| ApiError::bad_request(format!("messages[{i}]: {e}")))?;
-        messages.push(Message::new(role, content));
-    }
-    let stream = req.stream.unwrap_or(false);
-    let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
-    let chat = ChatRequest {
-        messages,
-        max_tokens: req.max_completion_tokens.or(req.max_tokens),
-        temperature: req.temperature,
-        stream: true,
-        ..Default::default()
-    };
-    Ok((model, chat, stream, include_usage))
-}
+use request::{CompletionRequest, Parsed, to_chat_request};
 
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(
@@ -129,10 +45,14 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     let admission = Admission::take(&state)?;
     let bytes = read_body(&state, &headers, body).await?;
     let parsed: CompletionRequest = parse_json(&state, &bytes)?;
-    let (model, mut request, stream, include_usage) =
-        to_chat_request(parsed).inspect_err(|_| {
-            state.metrics.rejected("bad_request");
-        })?;
+    let Parsed {
+        model,
+        mut request,
+        stream,
+        include_usage,
+    } = to_chat_request(parsed).inspect_err(|_| {
+        state.metrics.rejected("bad_request");
+    })?;
     request.stream = stream || !state.plain_upstream;
     let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
     match begin(&state, &model, request, &mut tracker).await {
@@ -219,10 +139,33 @@ fn usage_json(o: &ChatOutcome) -> Value {
     usage
 }
 
+/// The `finish_reason` of an outcome: `tool_calls` when it made any, whatever the upstream
+/// called its stop.
+fn outcome_finish(o: &ChatOutcome) -> &'static str {
+    match finish_reason(o.finish_reason.as_deref()) {
+        "stop" if !o.tool_calls.is_empty() => "tool_calls",
+        other => other,
+    }
+}
+
+fn tool_call_json(c: &ToolCall) -> Value {
+    json!({
+        "id": c.id,
+        "type": "function",
+        "function": { "name": c.name, "arguments": c.arguments },
+    })
+}
+
 fn completion(o: &ChatOutcome, model: &str) -> Value {
     let mut message = json!({ "role": "assistant", "content": o.text });
     if !o.reasoning.is_empty() {
         message["reasoning_content"] = json!(o.reasoning);
+    }
+    if !o.tool_calls.is_empty() {
+        if o.text.is_empty() {
+            message["content"] = Value::Null;
+        }
+        message["tool_calls"] = o.tool_calls.iter().map(tool_call_json).collect();
     }
     json!({
         "id": format!("chatcmpl-llmux-{}", o.request_id),
@@ -232,7 +175,7 @@ fn completion(o: &ChatOutcome, model: &str) -> Value {
         "choices": [{
             "index": 0,
             "message": message,
-            "finish_reason": finish_reason(o.finish_reason.as_deref()),
+            "finish_reason": outcome_finish(o),
         }],
         "usage": usage_json(o),
     })
@@ -243,6 +186,8 @@ struct Chunks {
     /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
     prefix: String,
     include_usage: bool,
+    /// Tool call indexes already started in the stream.
+    tools_started: Vec<u32>,
 }
 
 impl Chunks {
@@ -255,6 +200,7 @@ impl Chunks {
         Chunks {
             prefix,
             include_usage,
+            tools_started: Vec::new(),
         }
     }
 
@@ -284,13 +230,36 @@ impl SseEncoder for Chunks {
         );
     }
 
+    fn tool_call(&mut self, call: &ToolCallDelta, out: &mut BytesMut) {
+        let mut piece = json!({ "index": call.index, "function": { "arguments": call.arguments } });
+        if !self.tools_started.contains(&call.index) {
+            self.tools_started.push(call.index);
+            piece["id"] = json!(call.id.as_deref().unwrap_or_default());
+            piece["type"] = json!("function");
+            piece["function"]["name"] = json!(call.name.as_deref().unwrap_or_default());
+        }
+        self.chunk(out, &format!("\"tool_calls\":[{piece}]"), "null");
+    }
+
     fn restart(&mut self, out: &mut BytesMut) {
         // OpenAI's stream cannot take text back; a comment marks the point for debugging.
         out.extend_from_slice(b": llmux: the answer restarted on another deployment\n\n");
     }
 
     fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut) {
-        let reason = json_str(finish_reason(outcome.finish_reason.as_deref()));
+        // Calls that did not stream (an answer that came whole) go out in one piece each.
+        for (i, c) in outcome.tool_calls.iter().enumerate() {
+            if !self.tools_started.contains(&(i as u32)) {
+                let delta = ToolCallDelta {
+                    index: i as u32,
+                    id: Some(c.id.clone()),
+                    name: Some(c.name.clone()),
+                    arguments: c.arguments.clone(),
+                };
+                self.tool_call(&delta, out);
+            }
+        }
+        let reason = json_str(outcome_finish(outcome));
         self.chunk(out, "", &reason);
         if self.include_usage {
             let data = format!("{}],\"usage\":{}}}", self.prefix, usage_json(outcome));
@@ -330,18 +299,6 @@ pub async fn models(State(state): State<Shared>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn content_parts_flatten_to_their_text() {
-        let parts = json!([
-            {"type": "text", "text": "one"},
-            {"type": "image_url", "image_url": {"url": "data:..."}},
-            {"type": "text", "text": "two"}
-        ]);
-        assert_eq!(flatten_content(&parts).unwrap(), "one\ntwo");
-        assert_eq!(flatten_content(&Value::Null).unwrap(), "");
-        assert!(flatten_content(&json!(3)).is_err());
-    }
 
     #[test]
     fn finish_reasons_map_to_openai_names() {

@@ -3,7 +3,8 @@
 //!
 //! The TUI appends a [`Record`] as things happen: the user's message when it is sent, the
 //! streaming answer in [`Record::Chunk`]s (at least twice a second), the final
-//! [`Record::Answer`] at the end, and the composer's draft on exit. [`SessionStore::load`]
+//! [`Record::Answer`] at the end (with the tool calls it asked for, if any), a
+//! [`Record::ToolResult`] for each tool result, and the composer's draft on exit. [`SessionStore::load`]
 //! folds the records back into [`Entry`]s; a torn last line (a crash mid-write) or any other
 //! unreadable line is skipped and reported as a warning, never fatal. Nothing here knows about
 //! the terminal.
@@ -15,7 +16,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::provider::{Message, Usage};
+use crate::provider::{Message, ToolCall, Usage};
 
 /// The folder under the data dir.
 pub const SESSIONS_DIR: &str = "sessions";
@@ -43,6 +44,8 @@ pub enum Record {
     Restart { id: u64 },
     /// Answer `id` ended (done, cancelled or failed); `text` is the whole answer.
     Answer(Answer),
+    /// The result of a tool call the answer before it asked for.
+    ToolResult(ToolResult),
     /// The composer's unsent text; the last one wins, an empty one clears it.
     Draft { text: String },
 }
@@ -76,6 +79,9 @@ pub struct Badges {
     /// Restarted from scratch after a mid-stream failure.
     #[serde(default)]
     pub restarted: bool,
+    /// Answered from the response cache (no upstream call, cost 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 /// One answer of the assistant.
@@ -104,6 +110,23 @@ pub struct Answer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub state: AnswerState,
+    /// The tool calls the answer asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+}
+
+/// What a tool returned for one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolResult {
+    pub id: u64,
+    /// The call this answers ([`ToolCall::id`]).
+    pub tool_call_id: String,
+    /// The tool's name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
 }
 
 /// A message of the user.
@@ -119,6 +142,7 @@ pub struct UserMessage {
 pub enum Entry {
     User(UserMessage),
     Answer(Answer),
+    ToolResult(ToolResult),
 }
 
 impl Entry {
@@ -126,6 +150,7 @@ impl Entry {
         match self {
             Entry::User(u) => u.id,
             Entry::Answer(a) => a.id,
+            Entry::ToolResult(t) => t.id,
         }
     }
 }
@@ -162,28 +187,38 @@ pub struct SessionInfo {
 }
 
 /// The chat history to send for a conversation: every user message, each followed by the
-/// latest non-empty answer to it (so a regenerated answer replaces the earlier one).
+/// latest non-empty answer to it (so a regenerated answer replaces the earlier one), with
+/// an answer's tool calls and the tool results after it.
 pub fn history(entries: &[Entry]) -> Vec<Message> {
     let mut out: Vec<Message> = Vec::new();
-    let mut pending_answer: Option<&str> = None;
+    let mut pending_answer: Option<&Answer> = None;
+    let flush = |out: &mut Vec<Message>, a: Option<&Answer>| {
+        if let Some(a) = a {
+            let mut m = Message::assistant(a.text.clone());
+            m.tool_calls.clone_from(&a.tool_calls);
+            out.push(m);
+        }
+    };
     for e in entries {
         match e {
             Entry::User(u) => {
-                if let Some(a) = pending_answer.take() {
-                    out.push(Message::assistant(a));
-                }
+                flush(&mut out, pending_answer.take());
                 out.push(Message::user(u.text.clone()));
             }
             Entry::Answer(a) => {
-                if !a.text.is_empty() {
-                    pending_answer = Some(&a.text);
+                if !a.text.is_empty() || !a.tool_calls.is_empty() {
+                    pending_answer = Some(a);
                 }
+            }
+            Entry::ToolResult(t) => {
+                flush(&mut out, pending_answer.take());
+                let mut m = Message::tool_result(t.tool_call_id.clone(), t.text.clone());
+                m.is_error = t.is_error;
+                out.push(m);
             }
         }
     }
-    if let Some(a) = pending_answer {
-        out.push(Message::assistant(a));
-    }
+    flush(&mut out, pending_answer);
     out
 }
 
@@ -332,6 +367,7 @@ fn apply(s: &mut LoadedSession, record: Record) {
             Some(a) => *a = answer,
             None => s.entries.push(Entry::Answer(answer)),
         },
+        Record::ToolResult(t) => s.entries.push(Entry::ToolResult(t)),
         Record::Draft { text } => s.draft = text,
     }
 }
@@ -493,7 +529,7 @@ mod tests {
             .iter()
             .filter_map(|e| match e {
                 Entry::User(u) => Some(u.text.as_str()),
-                Entry::Answer(_) => None,
+                Entry::Answer(_) | Entry::ToolResult(_) => None,
             })
             .collect();
         assert_eq!(texts, ["before", "after"]);

@@ -207,7 +207,7 @@ impl App {
             .iter()
             .filter_map(|e| match e {
                 Entry::User(u) => Some(u.text.clone()),
-                Entry::Answer(_) => None,
+                Entry::Answer(_) | Entry::ToolResult(_) => None,
             })
             .collect();
         self.recall = None;

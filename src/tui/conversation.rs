@@ -22,6 +22,7 @@ use super::fmt;
 use super::highlight::Highlighter;
 use super::markdown::{self, Piece, wrap_pieces};
 use super::theme::{Role, Theme};
+use super::toolblock;
 
 /// The gutter in front of the user's messages.
 const USER_GUTTER: &str = "▍ ";
@@ -247,9 +248,12 @@ fn fingerprint(e: &Entry) -> u64 {
                 | u64::from(a.deployment.is_some()) << 4
                 | u64::from(a.usage.is_some()) << 5
                 | u64::from(a.error.is_some()) << 6
+                | u64::from(a.badges.cached) << 7
                 | (a.state as u64) << 8;
-            (a.text.len() as u64) << 16 | flags
+            let calls: usize = a.tool_calls.iter().map(|c| c.arguments.len() + 1).sum();
+            (a.text.len() as u64) << 16 | flags | (calls as u64) << 40
         }
+        Entry::ToolResult(t) => t.text.len() as u64,
     }
 }
 
@@ -279,11 +283,14 @@ pub fn entry_lines(e: &Entry, width: u16, ctx: Ctx<'_>) -> Vec<Line<'static>> {
                 out.push(pieces_line(line));
             }
             let text = escape_controls(&a.text);
-            if text.is_empty() && a.state == AnswerState::Streaming {
+            if text.is_empty() && a.tool_calls.is_empty() && a.state == AnswerState::Streaming {
                 out.push(Line::from(Span::styled("…", theme.fg(Role::Muted))));
             } else if !text.is_empty() {
                 let hl = (a.state != AnswerState::Streaming).then_some(ctx.highlighter);
                 out.extend(markdown::render(&text, w, theme, hl));
+            }
+            for call in &a.tool_calls {
+                out.push(toolblock::call_line(call, w, theme));
             }
             if let Some(err) = &a.error {
                 let pieces = vec![(format!("✖ {}", escape_controls(err)), theme.fg(Role::Error))];
@@ -292,6 +299,7 @@ pub fn entry_lines(e: &Entry, width: u16, ctx: Ctx<'_>) -> Vec<Line<'static>> {
                 }
             }
         }
+        Entry::ToolResult(t) => out.push(toolblock::result_line(t, w, theme)),
     }
     out.push(Line::default());
     out
@@ -340,6 +348,9 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
     if a.badges.restarted {
         badge("restarted", Role::Info);
     }
+    if a.badges.cached {
+        badge("cached", Role::Success);
+    }
     match a.state {
         AnswerState::Cancelled => badge("cancelled", Role::Muted),
         AnswerState::Failed => badge("failed", Role::Error),
@@ -353,7 +364,7 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
         .total_ms
         .map(|t| format!(" · {}", fmt::ms(t)))
         .unwrap_or_default();
-    if a.text.is_empty() && a.usage.is_none() {
+    if a.text.is_empty() && a.tool_calls.is_empty() && a.usage.is_none() {
         // Nothing came back: only how long it took.
         p.push((format!("  after{}", total.trim_start_matches(" ·")), muted));
         return p;

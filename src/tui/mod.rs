@@ -25,6 +25,7 @@ pub mod routelog;
 pub mod runtime;
 pub mod sessions;
 pub mod theme;
+pub mod toolblock;
 pub mod turn;
 pub mod view;
 pub mod wrap;

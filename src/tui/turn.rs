@@ -242,6 +242,17 @@ impl App {
                 }
                 Vec::new()
             }
+            ChatEvent::ToolCall(delta) => {
+                let Some(f) = &mut self.inflight else {
+                    return Vec::new();
+                };
+                f.first_token.get_or_insert(at);
+                let id = f.answer_id;
+                if let Some(a) = self.answer_mut(id) {
+                    apply_tool_delta(&mut a.tool_calls, &delta);
+                }
+                Vec::new()
+            }
             ChatEvent::Restart => {
                 let Some(f) = &mut self.inflight else {
                     return Vec::new();
@@ -251,6 +262,7 @@ impl App {
                 let id = f.answer_id;
                 if let Some(a) = self.answer_mut(id) {
                     a.text.clear();
+                    a.tool_calls.clear();
                 }
                 vec![Effect::Persist(Record::Restart { id })]
             }
@@ -268,6 +280,7 @@ impl App {
                     match result {
                         Ok(o) => {
                             a.text = o.text;
+                            a.tool_calls = o.tool_calls;
                             a.state = AnswerState::Done;
                             a.answered_group = Some(o.group);
                             a.deployment = Some(o.deployment);
@@ -278,6 +291,7 @@ impl App {
                             a.badges.retried |= o.retried;
                             a.badges.fell_back |= o.fell_back;
                             a.badges.continued |= o.continued;
+                            a.badges.cached = o.cached;
                             match a.cost_pico {
                                 Some(c) => cost = c,
                                 None => unknown_cost = true,
@@ -317,6 +331,25 @@ impl App {
             Some(self.session_cost_pico)
         }
     }
+}
+
+/// A streamed piece of a tool call into the answer's calls (indexes count up from 0).
+fn apply_tool_delta(
+    calls: &mut Vec<crate::provider::ToolCall>,
+    delta: &crate::provider::ToolCallDelta,
+) {
+    let index = delta.index as usize;
+    if calls.len() <= index {
+        calls.resize_with(index + 1, Default::default);
+    }
+    let call = &mut calls[index];
+    if let Some(id) = &delta.id {
+        call.id.clone_from(id);
+    }
+    if let Some(name) = &delta.name {
+        call.name.clone_from(name);
+    }
+    call.arguments.push_str(&delta.arguments);
 }
 
 fn route_news(f: &mut InFlight, ev: &crate::router::RouteEvent) {

@@ -204,6 +204,8 @@ fn last_answer(app: &App) -> Option<String> {
             let who = a.deployment.clone().unwrap_or_else(|| a.group.clone());
             let out = a.usage.map(|u| u.output);
             let rate = match (out, a.total_ms, a.ttft_ms) {
+                // A replay's speed says nothing about the deployment.
+                _ if a.badges.cached => " from the cache".to_string(),
                 (Some(o), Some(t), Some(f)) if t > f => {
                     format!(" at {:.0} tok/s", o as f64 * 1000.0 / (t - f) as f64)
                 }

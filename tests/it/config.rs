@@ -120,6 +120,13 @@ fn proxy_docs_config_loads_azure_and_openai_with_one_warning_per_unimplemented_k
     let redis = r.redis.as_ref().unwrap();
     assert_eq!((redis.host.as_str(), redis.port), ("redis.internal", 6380));
     assert!(redis.password.is_none() && redis.url.is_none());
+    // The response cache: Redis at cache_params.host, the port from REDIS_PORT as in LiteLLM.
+    match &r.cache.as_ref().unwrap().backend {
+        llmux::config::CacheBackend::Redis(c) => {
+            assert_eq!((c.host.as_str(), c.port), ("redis.internal", 6380));
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         cfg.master_key.as_ref().unwrap().expose(),
         "sk-1234-fixture-master"
@@ -132,8 +139,6 @@ fn proxy_docs_config_loads_azure_and_openai_with_one_warning_per_unimplemented_k
             "41:3: litellm_settings.failure_callback is not implemented by llmux; ignored",
             "42:3: litellm_settings.callbacks is not implemented by llmux; ignored",
             "43:3: litellm_settings.set_verbose is not implemented by llmux; ignored",
-            "47:3: litellm_settings.cache is not implemented by llmux; ignored",
-            "48:3: litellm_settings.cache_params is not implemented by llmux; ignored",
             "55:19: environment variable REDIS_PASSWORD is not set; router_settings.redis_password is ignored",
             "61:3: general_settings.database_url is not implemented by llmux; ignored",
             "62:3: general_settings.alerting is not implemented by llmux; ignored",

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod upstream;
 
+mod cache;
 mod cli;
 mod config;
 mod faults;
@@ -15,4 +16,5 @@ mod router;
 mod serve;
 mod shared_state;
 mod sse_props;
+mod tools;
 mod tui;

@@ -61,6 +61,7 @@ struct Outcome {
     usage: Option<Usage>,
     finish: Option<Option<String>>,
     error: Option<ProviderError>,
+    tool_calls: Vec<llmux::provider::ToolCallDelta>,
 }
 
 impl Outcome {
@@ -83,6 +84,7 @@ async fn drain(mut stream: EventStream) -> Outcome {
             Ok(StreamEvent::Delta(t)) => out.deltas.push(t),
             Ok(StreamEvent::Reasoning(t)) => out.reasoning.push_str(&t),
             Ok(StreamEvent::Usage(u)) => out.usage = Some(u),
+            Ok(StreamEvent::ToolCall(c)) => out.tool_calls.push(c),
             Ok(StreamEvent::Done { finish_reason }) => {
                 out.finish = Some(finish_reason);
                 break;

@@ -218,7 +218,7 @@ fn a_torn_last_line_costs_that_line_only_even_when_the_next_run_appends() {
         .iter()
         .filter_map(|e| match e {
             Entry::User(u) => Some(u.text.as_str()),
-            Entry::Answer(_) => None,
+            Entry::Answer(_) | Entry::ToolResult(_) => None,
         })
         .collect();
     assert_eq!(users, ["first question", "second question"]);

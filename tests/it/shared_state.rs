@@ -23,15 +23,15 @@ const EVENT_WAIT: Duration = Duration::from_secs(15);
 /// How long the fake upstream holds each answer in the Redis-outage test.
 const IN_FLIGHT: Duration = Duration::from_millis(100);
 
-/// A `redis-server` child on 127.0.0.1, killed when dropped.
-struct RedisServer {
-    port: u16,
+/// A `redis-server` child on 127.0.0.1, killed when dropped (the cache tests use it too).
+pub(crate) struct RedisServer {
+    pub(crate) port: u16,
     child: Child,
 }
 
 impl RedisServer {
     /// Starts on a free port.
-    async fn start() -> RedisServer {
+    pub(crate) async fn start() -> RedisServer {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
             l.local_addr().expect("local addr").port()
@@ -40,7 +40,7 @@ impl RedisServer {
     }
 
     /// Starts on `port` and returns once it accepts connections (it says so on stdout).
-    async fn start_on(port: u16) -> RedisServer {
+    pub(crate) async fn start_on(port: u16) -> RedisServer {
         let mut child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--loglevel", "notice"])
@@ -68,7 +68,7 @@ impl RedisServer {
         RedisServer { port, child }
     }
 
-    async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         self.child.kill().await.expect("kill redis-server");
     }
 }

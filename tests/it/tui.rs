@@ -187,6 +187,7 @@ fn outcome(
         },
         cost: cost_pico.map(Usd::from_pico),
         finish_reason: Some("stop".into()),
+        tool_calls: Vec::new(),
         retried: false,
         fell_back: false,
         continued: false,
@@ -653,6 +654,29 @@ async fn fallback_and_retry_badges_show_on_the_answer() {
     assert!(s.contains(" retried ") && s.contains(" fell back "), "{s}");
     assert!(s.contains("fast → local"), "{s}");
     assert!(s.contains(" failed "), "{s}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cached_answer_is_marked_cached_with_no_cost() {
+    let mut h = Harness::new(80, 24);
+    let (tag, group, _) = h.send("hi");
+    h.chat(tag, 1, ChatEvent::Delta("Hello from the cache".into()))
+        .await;
+    let mut o = outcome(
+        "Hello from the cache",
+        &group,
+        "mock/fast-steady",
+        1,
+        2,
+        5,
+        Some(0),
+    );
+    o.attempts.clear();
+    o.cached = true;
+    h.chat(tag, 1, ChatEvent::Finished(Ok(o))).await;
+    let s = h.screen();
+    assert!(s.contains(" cached "), "{s}");
+    insta::assert_snapshot!("cached_answer_80x24", s);
 }
 
 #[tokio::test(start_paused = true)]

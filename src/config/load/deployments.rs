@@ -243,6 +243,9 @@ fn build(
             Some(v) => ctx.string_list(v, &child(&e.params_path, "tags"))?,
             None => Vec::new(),
         },
+        drop_params: field(ctx, e, "drop_params", Ctx::bool)?,
+        supports_function_calling: None,
+        supports_vision: None,
         mock: None,
         unavailable,
     };
@@ -312,6 +315,13 @@ fn prices(
     }
     if let Some(v) = info.get("max_input_tokens") {
         d.max_input_tokens = ctx.u64(v, &child(info_path, "max_input_tokens"))?;
+    }
+    if let Some(v) = info.get("supports_function_calling") {
+        d.supports_function_calling =
+            ctx.bool(v, &child(info_path, "supports_function_calling"))?;
+    }
+    if let Some(v) = info.get("supports_vision") {
+        d.supports_vision = ctx.bool(v, &child(info_path, "supports_vision"))?;
     }
     // LiteLLM's legacy `max_tokens`: checked, but the context window is `max_input_tokens`.
     if let Some(v) = info.get("max_tokens") {

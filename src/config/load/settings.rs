@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_yaml::{Mapping, Value};
 
+use super::cache::{CacheParts, cache_settings};
 use super::values::{Ctx, describe, entries, untag};
 use crate::config::positions::{child, item};
 use crate::config::{ConfigError, RedisSettings, RetryPolicy, RouterSettings, Strategy};
@@ -84,13 +85,31 @@ pub fn router_settings(
         rs.model_group_alias = names.aliases.clone();
     }
     let mut redis = RedisParts::default();
+    let mut cache = CacheParts::default();
     if let Some(map) = litellm {
-        apply(ctx, &mut rs, "litellm_settings", map, names, &mut redis)?;
+        apply(
+            ctx,
+            &mut rs,
+            "litellm_settings",
+            map,
+            names,
+            &mut redis,
+            &mut cache,
+        )?;
     }
     if let Some(map) = router {
-        apply(ctx, &mut rs, "router_settings", map, names, &mut redis)?;
+        apply(
+            ctx,
+            &mut rs,
+            "router_settings",
+            map,
+            names,
+            &mut redis,
+            &mut cache,
+        )?;
     }
     rs.redis = redis_settings(ctx, redis);
+    rs.cache = cache_settings(ctx, cache, rs.redis.as_ref())?;
     Ok(rs)
 }
 
@@ -101,6 +120,7 @@ fn apply(
     map: &Mapping,
     names: &Names,
     redis: &mut RedisParts,
+    cache: &mut CacheParts,
 ) -> Result<(), ConfigError> {
     let is_router = section == "router_settings";
     for (key, v) in entries(map) {
@@ -150,6 +170,10 @@ fn apply(
             }
             // Read before the loop.
             ("model_group_alias", true) => {}
+            // The response cache, resolved once both sections are read (`load::cache`).
+            ("cache", false) => cache.enabled = ctx.bool(v, &path)?,
+            ("cache_params", false) => cache.params = Some(v.clone()),
+            ("cache_responses", true) => cache.responses = ctx.bool(v, &path)?,
             ("redis_host" | "redis_port" | "redis_password" | "redis_url", true) => {
                 redis.first_path.get_or_insert_with(|| path.clone());
                 if matches!(key.as_str(), "redis_password" | "redis_url") {

@@ -111,11 +111,11 @@ async fn bad_requests_get_400_in_each_shape() {
     let tool = post(
         &server,
         "/v1/chat/completions",
-        &json!({"model": "fast", "messages": [{"role": "tool", "content": "42", "tool_call_id": "t"}]}),
+        &json!({"model": "fast", "messages": [{"role": "tool", "content": "42"}]}),
         None,
     )
     .await;
-    assert_eq!(tool.status(), 400);
+    assert_eq!(tool.status(), 400, "a tool message needs its tool_call_id");
 
     let anthropic = post(
         &server,

@@ -22,7 +22,7 @@ async fn plain_completion_has_openai_shape_and_llmux_headers() {
         ],
         "max_tokens": 50,
         "temperature": 0.2,
-        "user": "ignored",
+        "user": "passed on",
         "logit_bias": {}
     });
     let r = post(&server, "/v1/chat/completions", &body, None).await;
@@ -46,8 +46,17 @@ async fn plain_completion_has_openai_shape_and_llmux_headers() {
         "no stream_timeout: a plain request stays plain"
     );
     assert_eq!(sent["messages"][0]["role"], "system");
-    assert_eq!(sent["messages"][1]["content"], "one\ntwo");
+    assert_eq!(
+        sent["messages"][1]["content"],
+        json!([
+            {"type": "text", "text": "one"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+            {"type": "text", "text": "two"}
+        ]),
+        "image parts pass through to an OpenAI upstream"
+    );
     assert_eq!(sent["max_tokens"], 50);
+    assert_eq!(sent["user"], "passed on", "OpenAI parameters pass through");
     server.shutdown().await.unwrap();
 }
 

@@ -1,0 +1,154 @@
+//! The router's side of the response cache (`crate::cache`): asking it before routing,
+//! replaying a hit as a stream, and storing a finished answer.
+//!
+//! A request that resolved to its group asks the cache right after its `Request` event
+//! ([`RequestRun::answer_from_cache`]); a hit streams the stored reasoning and text in pieces as
+//! `ChatEvent`s, exactly as a live answer arrives, then a `Done { cached: true }` event with
+//! cost 0 and no deployment (no upstream call was made, so nothing counts against rpm/tpm,
+//! health or the per-deployment metrics). A miss routes as usual, and the finished result is
+//! offered to the cache ([`RequestRun::store_in_cache`]) before the caller gets `Finished`:
+//! only a successful answer that was not itself cached and not stitched together after a
+//! mid-stream failure. `no_cache` skips the lookup but still stores the fresh answer
+//! (LiteLLM's `no-cache`: do not answer from the cache).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+
+use super::RouterError;
+use super::event::*;
+use super::request::RequestRun;
+use crate::cache::{Announce, CachedAnswer, ResponseCache, replay_pieces};
+use crate::config::Config;
+use crate::metrics::Usd;
+use crate::provider::{ChatRequest, ToolCallDelta};
+use crate::store::RequestLog;
+
+/// The cache the config asks for; its Redis announcements become `SharedState` route events.
+pub(super) fn build(
+    config: &Config,
+    events: &broadcast::Sender<RouteEvent>,
+    log: Option<&RequestLog>,
+) -> Result<Option<ResponseCache>, RouterError> {
+    let Some(settings) = &config.router.cache else {
+        return Ok(None);
+    };
+    let (events, log) = (events.clone(), log.cloned());
+    let announce: Announce = Arc::new(move |connected, message| {
+        let at_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let ev = RouteEvent {
+            request_id: 0,
+            group: String::new(),
+            deployment: None,
+            attempt: 0,
+            at_unix_ms,
+            elapsed_ms: 0,
+            kind: RouteEventKind::SharedState { connected, message },
+        };
+        let _ = events.send(ev.clone());
+        if let Some(log) = &log {
+            log.append(&ev);
+        }
+    });
+    ResponseCache::new(settings, announce)
+        .map(Some)
+        .map_err(RouterError)
+}
+
+impl RequestRun {
+    /// The cached answer to `request` on `group`, replayed to the caller; `None` to route.
+    pub(super) async fn answer_from_cache(
+        &mut self,
+        group: &str,
+        request: &ChatRequest,
+    ) -> Option<ChatOutcome> {
+        self.inner.cache.as_ref()?;
+        let inner = self.inner.clone();
+        let cache = inner.cache.as_ref()?;
+        let key = cache.key(group, request);
+        self.cache_key = Some(key);
+        if request.no_cache {
+            return None;
+        }
+        let hit = cache.get(&key).await?;
+        let mut ttft = None;
+        for piece in replay_pieces(&hit.reasoning) {
+            ttft.get_or_insert_with(|| self.started.elapsed());
+            let _ = self.tx.send(ChatEvent::Reasoning(piece.to_string())).await;
+        }
+        for piece in replay_pieces(&hit.text) {
+            ttft.get_or_insert_with(|| self.started.elapsed());
+            let _ = self.tx.send(ChatEvent::Delta(piece.to_string())).await;
+        }
+        for (index, call) in hit.tool_calls.iter().enumerate() {
+            ttft.get_or_insert_with(|| self.started.elapsed());
+            let delta = ToolCallDelta {
+                index: index as u32,
+                id: Some(call.id.clone()),
+                name: Some(call.name.clone()),
+                arguments: call.arguments.clone(),
+            };
+            let _ = self.tx.send(ChatEvent::ToolCall(delta)).await;
+        }
+        self.answer = hit.text;
+        self.reasoning = hit.reasoning;
+        self.usage = hit.usage;
+        self.cost = Some(Usd::ZERO);
+        self.ttft = ttft;
+        let total = self.started.elapsed();
+        self.emit(
+            group,
+            None,
+            RouteEventKind::Done {
+                usage: self.usage,
+                cost_usd: self.cost,
+                ttft_ms: ttft.map(|t| t.as_millis() as u64),
+                total_ms: total.as_millis() as u64,
+                finish_reason: hit.finish_reason.clone(),
+                cached: true,
+            },
+        )
+        .await;
+        Some(ChatOutcome {
+            request_id: self.id,
+            text: self.answer.clone(),
+            reasoning: self.reasoning.clone(),
+            group: group.to_string(),
+            deployment: hit.deployment,
+            attempts: Vec::new(),
+            ttft,
+            total,
+            usage: self.usage,
+            cost: self.cost,
+            finish_reason: hit.finish_reason,
+            retried: false,
+            fell_back: false,
+            continued: false,
+            cached: true,
+            tool_calls: hit.tool_calls,
+        })
+    }
+
+    /// Offers a finished request's answer to the cache.
+    pub(super) async fn store_in_cache(&self, result: &Result<ChatOutcome, RouteError>) {
+        let (Some(key), Some(cache), Ok(o)) = (&self.cache_key, &self.inner.cache, result) else {
+            return;
+        };
+        if o.cached || o.continued {
+            return;
+        }
+        let answer = CachedAnswer {
+            text: o.text.clone(),
+            reasoning: o.reasoning.clone(),
+            finish_reason: o.finish_reason.clone(),
+            usage: o.usage,
+            tool_calls: o.tool_calls.clone(),
+            group: o.group.clone(),
+            deployment: o.deployment.clone(),
+        };
+        cache.put(key, answer).await;
+    }
+}
