@@ -195,7 +195,9 @@ impl From<RouteError> for ApiError {
         let last_class = e.attempts.iter().rev().find_map(|a| a.class);
         let (kind, retry_after) = match e.kind {
             RouteErrorKind::UnknownModel => (Kind::NotFound, None),
-            RouteErrorKind::Unavailable => (Kind::RateLimited, Some(retry_after_secs(e.retry_in))),
+            RouteErrorKind::Unavailable | RouteErrorKind::OverBudget => {
+                (Kind::RateLimited, Some(retry_after_secs(e.retry_in)))
+            }
             // The caller's request was refused upstream; a failure of our own credentials
             // upstream is not the caller's 401.
             RouteErrorKind::Rejected => match last_class {
@@ -238,6 +240,7 @@ pub fn outcome_label(e: &RouteError) -> &'static str {
         RouteErrorKind::Unavailable => "unavailable",
         RouteErrorKind::AllFailed => "failed",
         RouteErrorKind::Rejected => "rejected",
+        RouteErrorKind::OverBudget => "over_budget",
     }
 }
 
