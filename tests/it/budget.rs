@@ -392,3 +392,100 @@ async fn two_routers_share_a_budget_through_redis() {
     assert_eq!(spent(&c, "deployment capped"), dollars_cents(900));
     assert_eq!(capped.calls(), 2);
 }
+
+/// One mock deployment, then `rest`.
+fn with_mock(params: &str, rest: &str) -> String {
+    format!(
+        "model_list:\n  - model_name: g\n    litellm_params:\n      model: openai/gpt-4o-mini\n{params}{rest}"
+    )
+}
+
+#[test]
+fn budgets_load_and_bad_periods_and_limits_are_errors_at_their_position() {
+    let cfg = load_str(
+        &with_mock(
+            "      max_budget: \"2.5\"\n      budget_duration: 7d\n",
+            "router_settings:\n  provider_budget_config:\n    openai: {budget_limit: 50, time_period: 1mo}\nllmux:\n  budget: {limit: 20, period: 30d}\n",
+        ),
+        None,
+    )
+    .unwrap();
+    let d = cfg.deployments[0].budget.clone().unwrap();
+    assert_eq!(d.limit, dollars_cents(250));
+    assert_eq!(d.period.length, Duration::from_secs(7 * 86_400));
+    let p = &cfg.router.provider_budgets["openai"];
+    assert_eq!(p.limit, dollars_cents(5_000));
+    assert_eq!(p.period.text, "1mo");
+    let app = cfg.app.budget.clone().unwrap();
+    assert_eq!(
+        (app.limit, app.period.length),
+        (dollars_cents(2_000), Duration::from_secs(30 * 86_400))
+    );
+    assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+
+    let err = crate::config::err;
+    assert_eq!(
+        err(&with_mock(
+            "      max_budget: 5\n      budget_duration: 1y\n",
+            ""
+        )),
+        "bad.yaml:6:24: model_list[0].litellm_params.budget_duration: \"1y\" — unknown unit 'y'; expected a period like 30s, 15m, 1h, 1d, 7d, 2w or 1mo"
+    );
+    assert_eq!(
+        err(&with_mock(
+            "      max_budget: -5\n      budget_duration: 1d\n",
+            ""
+        )),
+        "bad.yaml:5:19: model_list[0].litellm_params.max_budget must not be negative, not -5"
+    );
+    assert_eq!(
+        err(&with_mock(
+            "",
+            "router_settings:\n  provider_budget_config:\n    openai: {budget_limit: 5, time_period: 86400}\n"
+        )),
+        "bad.yaml:7:44: router_settings.provider_budget_config.openai.time_period must be a period like 30s, 15m, 1h, 1d, 7d, 2w or 1mo, not 86400"
+    );
+    assert_eq!(
+        err(&with_mock(
+            "",
+            "router_settings:\n  provider_budget_config:\n    openai: {budget_limit: 5}\n"
+        )),
+        "bad.yaml:7:13: router_settings.provider_budget_config.openai has no time_period (e.g. time_period: 1d)"
+    );
+    assert_eq!(
+        err(&with_mock(
+            "",
+            "llmux:\n  budget: {limit: 20, period: 0d}\n"
+        )),
+        "bad.yaml:6:31: llmux.budget.period: \"0d\" — a budget period must be longer than zero"
+    );
+    assert!(
+        err(&with_mock("", "llmux:\n  budget: {limit: 20}\n"))
+            .starts_with("bad.yaml:6:11: llmux.budget needs period"),
+    );
+
+    // Half a budget, or a provider nothing uses: warnings that say what to do.
+    let cfg = load_str(
+        &with_mock(
+            "      max_budget: 5\n",
+            "router_settings:\n  provider_budget_config:\n    opneai: {budget_limit: 5, time_period: 1d}\n",
+        ),
+        None,
+    )
+    .unwrap();
+    let messages: Vec<&str> = cfg.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(cfg.deployments[0].budget, None);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("max_budget has no budget_duration next to it")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m
+                .contains("no deployment in model_list has provider 'opneai' (providers: openai)")),
+        "{messages:?}"
+    );
+}
