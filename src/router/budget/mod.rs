@@ -277,7 +277,7 @@ impl Budgets {
             let scope = &self.scopes[i];
             let w = &mut windows[i];
             add(w, scope.period_ms(), now, cost);
-            w.pending = w.pending + cost;
+            w.pending += cost;
             crossed.extend(crossings(scope, w, now));
         }
         crossed
@@ -360,7 +360,7 @@ fn add(w: &mut Window, period_ms: u64, now: u64, cost: Usd) {
     if w.start_ms.is_none() {
         w.start_ms = Some(now);
     }
-    w.spent = w.spent + cost;
+    w.spent += cost;
 }
 
 /// The thresholds this window has newly reached, each marked so it is said once per window.

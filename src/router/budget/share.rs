@@ -123,7 +123,7 @@ pub(crate) async fn sync_now(inner: &Inner) -> bool {
     let Some(reply) = reply.filter(|r| r.len() == jobs.len()) else {
         // Not added: keep it for the next sync.
         for (w, (add, _, _)) in windows.iter_mut().zip(&jobs) {
-            w.pending = w.pending + Usd::from_pico(*add);
+            w.pending += Usd::from_pico(*add);
         }
         return false;
     };
