@@ -396,6 +396,26 @@ fn percent_of(spent: Usd, limit: Usd) -> u64 {
     (u128::from(spent.pico()) * 100 / u128::from(limit.pico())) as u64
 }
 
+/// Prints every budget warning of `router` on stderr as `<who>: budget openai 80% …`, from
+/// a background task that ends with the router's event channel (`serve` calls it).
+pub fn log_warnings(router: &super::Router, who: &str) {
+    let mut rx = router.subscribe();
+    let who = who.to_string();
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) if matches!(ev.kind, super::RouteEventKind::Budget { .. }) => {
+                    let line = ev.describe();
+                    let text = line.split_once(' ').map_or(line.as_str(), |(_, t)| t);
+                    eprintln!("{who}: {}", crate::sanitize::escape_controls(text));
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
 /// `45s`, `12m`, `3h 5m`, `12d 3h`: how long until a budget resets.
 pub fn short_duration(d: Duration) -> String {
     let ms = d.as_millis() as u64;
