@@ -489,3 +489,40 @@ fn budgets_load_and_bad_periods_and_limits_are_errors_at_their_position() {
         "{messages:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_tui_shows_a_budget_warning_on_its_status_line_and_in_the_routing_log() {
+    use llmux::tui::action::Action;
+    use llmux::tui::app::App;
+    use llmux::tui::theme::{ColorDepth, Theme};
+
+    let cfg = llmux::config::demo().unwrap();
+    let theme = Theme::builtin_default(ColorDepth::TrueColor);
+    let (mut app, _) = App::new(&cfg, theme, tokio::time::Instant::now(), || {
+        std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    });
+    let ev = RouteEvent {
+        request_id: 4,
+        group: "fast".into(),
+        deployment: Some("fast-a".into()),
+        attempt: 1,
+        at_unix_ms: T0,
+        elapsed_ms: 5,
+        kind: RouteEventKind::Budget {
+            scope: "openai".into(),
+            spent: dollars_cents(4_000),
+            limit: dollars_cents(5_000),
+            percent: 80,
+            period: "1d".into(),
+            resets_in_ms: Some(3 * HOUR_MS),
+        },
+    };
+    app.update(Action::Route(ev.clone()));
+    let toast = app.toast.as_ref().expect("a status-line message");
+    assert_eq!(
+        toast.text,
+        "budget openai 80% nearly used ($40.00 of $50.00 for 1d, resets in 3h)"
+    );
+    assert!(!toast.error);
+    assert_eq!(app.log.events.back(), Some(&ev));
+}
