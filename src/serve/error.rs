@@ -217,7 +217,9 @@ impl From<RouteError> for ApiError {
             // Unavailable with nothing to wait for: no deployment is cooling or at a limit,
             // the prompt fits none of them. Retrying cannot help, so it is not a 429.
             RouteErrorKind::Unavailable if e.retry_in.is_none() => (Kind::ContextLength, None),
-            RouteErrorKind::Unavailable => (Kind::RateLimited, Some(retry_after_secs(e.retry_in))),
+            RouteErrorKind::Unavailable | RouteErrorKind::OverBudget => {
+                (Kind::RateLimited, Some(retry_after_secs(e.retry_in)))
+            }
             // The caller's request was refused upstream; a failure of our own credentials
             // upstream is not the caller's 401.
             RouteErrorKind::Rejected => match last_class {
@@ -260,6 +262,7 @@ pub fn outcome_label(e: &RouteError) -> &'static str {
         RouteErrorKind::Unavailable => "unavailable",
         RouteErrorKind::AllFailed => "failed",
         RouteErrorKind::Rejected => "rejected",
+        RouteErrorKind::OverBudget => "over_budget",
     }
 }
 

@@ -325,6 +325,12 @@ impl App {
             Action::Tick(now) => self.tick(now),
             Action::Chat { tag, event, at } => self.chat_event(tag, event, at),
             Action::Route(ev) => {
+                // A budget warning also shows on the status line (once per period).
+                if let crate::router::RouteEventKind::Budget { percent, .. } = &ev.kind {
+                    let line = ev.describe();
+                    let text = line.split_once(' ').map_or(line.as_str(), |(_, t)| t);
+                    self.toast(text.to_string(), *percent >= 100);
+                }
                 self.log.events.push_back(ev);
                 if self.log.events.len() > LOG_KEEP {
                     self.log.events.pop_front();
