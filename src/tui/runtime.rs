@@ -201,7 +201,7 @@ impl Runner {
         // Only what was there before this run: this run's requests are counted live.
         let len = std::fs::metadata(&path).map_or(0, |m| m.len());
         tokio::task::spawn_blocking(move || {
-            let _ = cell.set(StatusView::earlier_cost(&path, len));
+            let _ = cell.set(crate::store::stats::cost_before(&path, len));
             let mut v = StatusView::from_router(&router);
             v.earlier_cost_pico = cell.get().copied();
             let _ = tx.blocking_send(Action::Status(v));
