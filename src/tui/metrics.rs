@@ -1,7 +1,8 @@
 //! The metrics pane and the [`StatusView`] it and the picker draw from: per deployment its
 //! health (healthy, cooling with seconds left, failing), requests, error rate, TTFT and
 //! latency p50/p95, tokens/s, cost, rpm/tpm used against the limit and sparklines; then the
-//! session's and all-time cost.
+//! session's and all-time cost. Its other view, usage stats from the request log over a
+//! window, is `statsview` (toggled with `toggle_stats`).
 //!
 //! The runner builds a `StatusView` from `Router::deployments()` and `Router::metrics()` (at a
 //! human rate, not per frame) and hands it to the app as `Action::Status`; rendering reads
@@ -194,7 +195,7 @@ pub fn sparkline(values: &[u64], width: usize) -> String {
 }
 
 /// `240/410ms` or `1.5/2.3s`: two durations sharing one unit.
-fn pair(a: Option<u64>, b: Option<u64>) -> String {
+pub fn pair(a: Option<u64>, b: Option<u64>) -> String {
     let (Some(a), Some(b)) = (a, b) else {
         return "–".to_string();
     };
