@@ -176,10 +176,11 @@ fn record(h: &mut Option<Histogram<u64>>, ms: u64) {
     }
 }
 
+/// The quantile, as the lowest value of its bucket (so 400 ms reads `400`, not `401`).
 fn quantile(h: &Option<Histogram<u64>>, q: f64) -> Option<u64> {
     h.as_ref()
         .filter(|h| !h.is_empty())
-        .map(|h| h.value_at_quantile(q))
+        .map(|h| h.lowest_equivalent(h.value_at_quantile(q)))
 }
 
 impl Acc {

@@ -287,7 +287,7 @@ pub fn lines(pane: &StatsPane, keymap: &KeyMap, theme: &Theme) -> Vec<Line<'stat
             out.extend(row_lines(&report.total, total_style, theme));
             let note = match pane.by {
                 GroupBy::Tag => Some(format!(
-                    "request and deployment tags; {UNTAGGED}: untagged; total counts each request once"
+                    "request + deployment tags; {UNTAGGED}; total: once each"
                 )),
                 GroupBy::Deployment | GroupBy::Provider => {
                     Some("rows count attempts (a retry counts again)".to_string())
