@@ -179,8 +179,8 @@ fn footnotes(report: &StatsReport, by: GroupBy) -> Vec<String> {
     }
     if by == GroupBy::Tag {
         notes.push(format!(
-            "a request counts under each of its tags and its deployment's ({UNTAGGED}: none); \
-             the total counts it once"
+            "a request counts under each of its tags and its deployment's, untagged under \
+             {UNTAGGED}; the total counts it once"
         ));
     }
     if report.total.cached > 0 {
