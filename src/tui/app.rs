@@ -25,6 +25,7 @@ use super::layout::{self, Areas, Visible};
 use super::markdown;
 use super::metrics::StatusView;
 use super::picker::{self, GroupInfo, PickerState};
+use super::statsview::StatsPane;
 use super::theme::Theme;
 use super::turn::InFlight;
 
@@ -103,6 +104,8 @@ pub struct App {
     pub recall: Option<usize>,
     pub log: RouteLog,
     pub status: StatusView,
+    /// The metrics pane's usage stats view.
+    pub stats: StatsPane,
     /// The session name (file stem) conversations are saved under.
     pub session: String,
     /// The draft as last saved, to skip saving an unchanged one.
@@ -174,6 +177,7 @@ impl App {
             recall: None,
             log: RouteLog::default(),
             status: StatusView::default(),
+            stats: StatsPane::default(),
             session: crate::store::session::new_session_name(clock()),
             saved_draft: String::new(),
             session_cost_pico: 0,
@@ -275,7 +279,16 @@ impl App {
     pub fn areas(&self) -> Areas {
         let area = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
         let lines = self.composer.lines().len().min(usize::from(u16::MAX)) as u16;
-        layout::areas(area, self.visible(), lines, self.status.rows.len() as u16)
+        // The stats view asks for as many lines as the live metrics would (3 per deployment).
+        let rows = if self.stats.shown {
+            self.status
+                .rows
+                .len()
+                .max(self.stats.lines_wanted().div_ceil(3))
+        } else {
+            self.status.rows.len()
+        };
+        layout::areas(area, self.visible(), lines, rows as u16)
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
@@ -331,6 +344,17 @@ impl App {
                     let text = line.split_once(' ').map_or(line.as_str(), |(_, t)| t);
                     self.toast(text.to_string(), *percent >= 100);
                 }
+                // A finished request changes the stats: read them again while they show.
+                let mut fx = Vec::new();
+                if self.stats.shown
+                    && matches!(
+                        ev.kind,
+                        crate::router::RouteEventKind::Done { .. }
+                            | crate::router::RouteEventKind::Failed { .. }
+                    )
+                {
+                    fx = self.stats.request();
+                }
                 self.log.events.push_back(ev);
                 if self.log.events.len() > LOG_KEEP {
                     self.log.events.pop_front();
@@ -338,7 +362,7 @@ impl App {
                 if self.log.scroll > 0 {
                     self.log.scroll += 1;
                 }
-                Vec::new()
+                fx
             }
             Action::Status(view) => {
                 if view == self.status {
@@ -389,6 +413,14 @@ impl App {
                 Vec::new()
             }
             Action::Terminate => self.quit(),
+            Action::Stats(read) => self.stats.received(read),
+            Action::StatsDue => {
+                if !self.stats.shown {
+                    self.unchanged();
+                    return Vec::new();
+                }
+                self.stats.request()
+            }
         }
     }
 
@@ -545,6 +577,9 @@ impl App {
                 Vec::new()
             }
             Command::EditExternal => vec![Effect::OpenEditor(self.draft())],
+            Command::ToggleStats | Command::StatsWindow | Command::StatsGroup => {
+                self.stats_command(c)
+            }
         }
     }
 

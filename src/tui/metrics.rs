@@ -1,7 +1,8 @@
 //! The metrics pane and the [`StatusView`] it and the picker draw from: per deployment its
 //! health (healthy, cooling with seconds left, failing), requests, error rate, TTFT and
 //! latency p50/p95, tokens/s, cost, rpm/tpm used against the limit and sparklines; then the
-//! session's and all-time cost.
+//! session's and all-time cost. Its other view, usage stats from the request log over a
+//! window, is `statsview` (toggled with `toggle_stats`).
 //!
 //! The runner builds a `StatusView` from `Router::deployments()` and `Router::metrics()` (at a
 //! human rate, not per frame) and hands it to the app as `Action::Status`; rendering reads
@@ -93,7 +94,8 @@ pub struct StatusView {
     pub rows: Vec<DeploymentRow>,
     /// Spent through this router since it started.
     pub run_cost_pico: u64,
-    /// Spent before this run (from the request log), once it has been read.
+    /// Spent before this run, once the runner has read the request log through
+    /// `store::stats::cost_before` (the same counting as `llmux stats`).
     pub earlier_cost_pico: Option<u64>,
 }
 
@@ -106,32 +108,6 @@ impl StatusView {
         };
         fill_from_metrics(&mut view, &router.metrics());
         view
-    }
-
-    /// Sums the cost of every request in the request log at `path`, up to `len` bytes (what
-    /// was there before this run). Unreadable lines are skipped.
-    pub fn earlier_cost(path: &std::path::Path, len: u64) -> u64 {
-        use std::io::{BufRead, Read};
-        let Ok(f) = std::fs::File::open(path) else {
-            return 0;
-        };
-        let mut total = 0u64;
-        for line in std::io::BufReader::new(f.take(len))
-            .lines()
-            .map_while(Result::ok)
-        {
-            if !line.contains("\"cost_usd\"") {
-                continue;
-            }
-            if let Ok(ev) = serde_json::from_str::<crate::router::RouteEvent>(&line)
-                && let crate::router::RouteEventKind::Done {
-                    cost_usd: Some(c), ..
-                } = ev.kind
-            {
-                total = total.saturating_add(c.pico());
-            }
-        }
-        total
     }
 
     pub fn row(&self, id: &str) -> Option<&DeploymentRow> {
@@ -219,7 +195,7 @@ pub fn sparkline(values: &[u64], width: usize) -> String {
 }
 
 /// `240/410ms` or `1.5/2.3s`: two durations sharing one unit.
-fn pair(a: Option<u64>, b: Option<u64>) -> String {
+pub fn pair(a: Option<u64>, b: Option<u64>) -> String {
     let (Some(a), Some(b)) = (a, b) else {
         return "–".to_string();
     };

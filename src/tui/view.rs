@@ -15,7 +15,7 @@ use super::action::{Command, TICK};
 use super::app::{App, Focus, Overlay};
 use super::markdown::wrap_pieces;
 use super::theme::{Role, Theme};
-use super::{fmt, help, metrics, picker, routelog, sessions};
+use super::{fmt, help, metrics, picker, routelog, sessions, statsview};
 
 /// Spinner frames, one per tick.
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -91,7 +91,19 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             app.focus == Focus::Models,
         );
     }
-    if let Some(r) = a.metrics {
+    if let Some(r) = a.metrics
+        && app.stats.shown
+    {
+        statsview::render(
+            &app.stats,
+            &app.keymap,
+            r,
+            buf,
+            theme,
+            app.focus == Focus::Metrics,
+            app.metrics_scroll,
+        );
+    } else if let Some(r) = a.metrics {
         metrics::render(
             &app.status,
             app.session_cost(),

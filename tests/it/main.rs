@@ -17,5 +17,6 @@ mod router;
 mod serve;
 mod shared_state;
 mod sse_props;
+mod stats;
 mod tools;
 mod tui;
