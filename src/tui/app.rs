@@ -279,14 +279,17 @@ impl App {
     pub fn areas(&self) -> Areas {
         let area = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
         let lines = self.composer.lines().len().min(usize::from(u16::MAX)) as u16;
-        // The stats view asks for as many lines as the live metrics would (3 per deployment).
+        // The pane's height in deployment rows (3 lines each): the live metrics with their
+        // budget lines (and their header), or the stats view's lines when it shows.
+        let budget_lines = match self.status.budgets.len() {
+            0 => 0,
+            n => n + 1,
+        };
+        let live = self.status.rows.len() + budget_lines.div_ceil(3);
         let rows = if self.stats.shown {
-            self.status
-                .rows
-                .len()
-                .max(self.stats.lines_wanted().div_ceil(3))
+            live.max(self.stats.lines_wanted().div_ceil(3))
         } else {
-            self.status.rows.len()
+            live
         };
         layout::areas(area, self.visible(), lines, rows as u16)
     }

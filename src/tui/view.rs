@@ -333,6 +333,14 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         format!("· session {} ", fmt::cost(app.session_cost())),
         base,
     ));
+    // A budget past 80% stays on the status line until its period resets.
+    if let Some(b) = app.status.budget_alert() {
+        left.push(Span::styled(
+            format!(" budget {} {}% ", b.label, b.percent()),
+            theme.badge(b.role()),
+        ));
+        left.push(Span::styled(" ", base));
+    }
     let left = Line::from(left);
     buf.set_line(area.x, area.y, &left, area.width);
     let room = (area.width as usize).saturating_sub(left.width() + 1);

@@ -192,6 +192,11 @@ async fn a_provider_budget_caps_every_deployment_of_the_provider() {
     assert_eq!(warnings(&events), [("openai".to_string(), 80)]);
     run(&r, "g").await.0.unwrap();
     assert_eq!(spent(&r, "openai"), dollars_cents(900));
+    // What the TUI's metrics pane and status line show.
+    let view = llmux::tui::metrics::StatusView::from_router(&r);
+    let alert = view.budget_alert().expect("over 80%");
+    assert_eq!((alert.label.as_str(), alert.percent()), ("openai", 180));
+    assert_eq!(alert.resets_in_ms, Some(86_400_000));
     let (result, _) = run(&r, "g").await;
     let err = result.unwrap_err();
     assert_eq!(err.kind, RouteErrorKind::OverBudget);
