@@ -251,9 +251,13 @@ async fn the_app_budget_refuses_every_request_and_serve_answers_429_with_retry_a
     );
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(
-        body.to_string().contains("llmux.budget is used up"),
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("llmux.budget is used up")),
         "{body}"
     );
+    assert_eq!(body["error"]["type"], "budget_exceeded", "{body}");
+    assert_eq!(body["error"]["code"], "budget_exceeded", "{body}");
     assert_eq!(up.calls(), 1);
     server.shutdown().await.unwrap();
 }
