@@ -157,7 +157,6 @@ impl Router {
         let cache = cached::build(&config, &events, options.request_log.as_ref())?;
         let budgets =
             budget::Budgets::new(&config, options.clock.unwrap_or_else(WallClock::system));
-        budget::seed(&budgets, options.request_log.as_ref());
         let inner = Arc::new(Inner {
             config,
             http,
@@ -172,6 +171,7 @@ impl Router {
             budgets,
             next_id: AtomicU64::new(1),
         });
+        budget::start_seed(&inner);
         budget::spawn_sync(&inner);
         Ok(Router { inner })
     }
@@ -257,6 +257,13 @@ impl Router {
     /// current period; empty without budgets.
     pub fn budgets(&self) -> Vec<BudgetStatus> {
         self.inner.budgets.status()
+    }
+
+    /// Returns once the budgets' spend of the current period has been read back from the
+    /// request log (it is read in the background at start; requests wait for it too). At once
+    /// without budgets or a request log.
+    pub async fn budgets_ready(&self) {
+        self.inner.budgets.ready().await;
     }
 
     /// Adds this instance's budget spend to the fleet's in Redis and reads the fleet's back at

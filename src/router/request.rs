@@ -179,7 +179,7 @@ impl RequestRun {
         if let Some(outcome) = self.answer_from_cache(&first, &request).await {
             return Ok(outcome);
         }
-        self.check_app_budget()?;
+        self.check_app_budget().await?;
 
         let settings = &config.router;
         let mut queue: VecDeque<String> = VecDeque::from([first]);

@@ -350,6 +350,8 @@ async fn spend_is_seeded_from_the_request_log_at_start() {
     let (clock, _) = manual_clock();
     let log = RequestLog::open(&path).unwrap();
     let r = router_with(&yaml, Some(clock), Some(log));
+    // The log is read in the background; requests wait for it, and so can we.
+    r.budgets_ready().await;
     assert_eq!(spent(&r, "deployment capped"), dollars_cents(1050));
     assert_eq!(spent(&r, "llmux.budget"), dollars_cents(1050 + 2_000));
     let status = r
@@ -359,6 +361,12 @@ async fn spend_is_seeded_from_the_request_log_at_start() {
         .unwrap();
     // The window began with the first spend of the period, 3 hours ago.
     assert_eq!(status.resets_in, Some(Duration::from_millis(21 * HOUR_MS)));
+    assert_eq!(run(&r, "g").await.0.unwrap().deployment, "other");
+    assert_eq!(capped.calls(), 0);
+
+    // A request sent at once waits for the replay: it never sees a spend of zero.
+    let (clock, _) = manual_clock();
+    let r = router_with(&yaml, Some(clock), Some(RequestLog::open(&path).unwrap()));
     assert_eq!(run(&r, "g").await.0.unwrap().deployment, "other");
     assert_eq!(capped.calls(), 0);
 }

@@ -3,7 +3,7 @@
 //! budget limiter does.
 //!
 //! Spend enters from every attempt that produced tokens ([`Budgets::spend`], called by the
-//! request through `route`), from the request log at start ([`seed`]), and with Redis from the
+//! request through `route`), from the request log at start (`seed`, in the background; requests wait for it), and with Redis from the
 //! fleet ([`share`]). It leaves as verdicts for the router's candidate filter
 //! ([`Budgets::over_deployment`], [`Budgets::over_app`]: a deployment over its own or its
 //! provider's budget is skipped like a cooling one), as warnings crossing 80% and 100% (once
@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::config::{Budget, Config, Deployment};
 use crate::metrics::Usd;
 
-pub(crate) use seed::seed;
+pub(crate) use seed::start as start_seed;
 pub(crate) use share::{spawn_sync, sync_now};
 
 /// The warning thresholds, in percent of a budget.
@@ -200,6 +200,8 @@ pub(crate) struct Budgets {
     app: Option<usize>,
     windows: Mutex<Vec<Window>>,
     clock: WallClock,
+    /// Whether the spend of the current period has been read back from the request log.
+    seeded: seed::Seeded,
 }
 
 impl Budgets {
@@ -243,7 +245,13 @@ impl Budgets {
             by_deployment,
             app,
             clock,
+            seeded: seed::Seeded::default(),
         }
+    }
+
+    /// Returns once the spend of the current period is read back from the request log.
+    pub(crate) async fn ready(&self) {
+        self.seeded.wait().await;
     }
 
     /// No budget is configured: every check answers at once.

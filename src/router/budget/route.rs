@@ -30,8 +30,10 @@ impl RequestRun {
         }
     }
 
-    /// The request's error when `llmux.budget` is used up.
-    pub(in crate::router) fn check_app_budget(&self) -> Result<(), RouteError> {
+    /// The request's error when `llmux.budget` is used up. Waits first, at start only, for
+    /// the budgets' spend to be read back from the request log.
+    pub(in crate::router) async fn check_app_budget(&self) -> Result<(), RouteError> {
+        self.inner.budgets.ready().await;
         let Some(over) = self.inner.budgets.over_app() else {
             return Ok(());
         };

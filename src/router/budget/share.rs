@@ -80,6 +80,11 @@ pub(crate) async fn sync_now(inner: &Inner) -> bool {
         return false;
     };
     let budgets = &inner.budgets;
+    // Before the replay is over the local windows are not the whole truth: offering them as
+    // the fleet's seed would lose what the log holds.
+    if !budgets.seeded.is_done() {
+        return false;
+    }
     let now = budgets.clock.now_ms();
     // What each budget adds, and the seed it offers, taken out under the lock.
     let jobs: Vec<(u64, i64, u64)> = {
