@@ -259,6 +259,19 @@ async fn the_app_budget_refuses_every_request_and_serve_answers_429_with_retry_a
     assert_eq!(body["error"]["type"], "budget_exceeded", "{body}");
     assert_eq!(body["error"]["code"], "budget_exceeded", "{body}");
     assert_eq!(up.calls(), 1);
+    // And what a scraper sees.
+    let text = crate::serve::get(&server, "/metrics", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"llmux_budget_spent_usd{scope="llmux.budget",period="1h"} 4.5"#,
+        r#"llmux_budget_limit_usd{scope="llmux.budget",period="1h"} 4"#,
+        r#"llmux_budget_resets_in_seconds{scope="llmux.budget",period="1h"} 3600"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
     server.shutdown().await.unwrap();
 }
 
