@@ -114,7 +114,9 @@ async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) ->
     while let Some(event) = stream.next_event().await {
         match event {
             ChatEvent::Route(ev) => {
-                if args.verbose {
+                // Budget warnings are said even without -v: they are rare and matter.
+                let budget = matches!(ev.kind, crate::router::RouteEventKind::Budget { .. });
+                if args.verbose || budget {
                     eprintln!(
                         "[{:>6} ms] {}",
                         ev.elapsed_ms,

@@ -1,19 +1,22 @@
 //! `llmux stats`: what the request log says about requests, failures, tokens, cost and
-//! latency, over a window and grouped as asked.
+//! latency, over a window and grouped as asked. The counting is `store::stats`; this prints it
+//! as a table (with footnotes saying what the total counts) or as one JSON object.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_config};
 use crate::store::RequestLog;
-use crate::store::stats::{GroupBy, StatsReport, StatsRow, parse_since, read_log};
+use crate::store::stats::{
+    CACHE_ROW, DeploymentFacts, GroupBy, StatsReport, StatsRow, UNTAGGED, parse_since, read_log,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct StatsArgs {
     /// Only requests since a duration ago (30m, 24h, 7d, 2w) or a UTC date (2026-11-01).
     #[arg(long)]
     pub since: Option<String>,
-    /// Group rows by model (group), deployment, provider or day.
+    /// Group rows by model (group), deployment, provider, day or tag.
     #[arg(long, default_value = "model")]
     pub by: GroupBy,
     /// Print one JSON object instead of a table.
@@ -38,18 +41,16 @@ pub fn run(config: Option<&Path>, args: StatsArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
-    // The config is only needed to name providers; stats work without a valid one.
-    let cfg = load_config(config, false).ok();
-    let provider_of = |id: &str| {
-        cfg.as_ref()
-            .and_then(|c| c.deployments.iter().find(|d| d.id == id))
-            .map(|d| d.provider.clone())
-    };
+    // The config only names providers and deployment tags; stats work without a valid one.
+    let facts = load_config(config, false)
+        .ok()
+        .map(|c| DeploymentFacts::from_config(&c))
+        .unwrap_or_default();
     let Some(path) = RequestLog::default_path() else {
         eprintln!("llmux stats: no data directory on this system (set LLMUX_DATA_DIR)");
         return EXIT_FAILED;
     };
-    let report = match read_log(&path, since, args.by, &provider_of) {
+    let report = match read_log(&path, since, args.by, &facts) {
         Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             eprintln!(
@@ -84,6 +85,9 @@ pub fn run(config: Option<&Path>, args: StatsArgs) -> u8 {
     EXIT_OK
 }
 
+/// Columns of the table.
+const COLUMNS: usize = 9;
+
 fn ms(v: Option<u64>) -> String {
     v.map(|v| {
         if v >= 10_000 {
@@ -95,7 +99,7 @@ fn ms(v: Option<u64>) -> String {
     .unwrap_or_else(|| "-".to_string())
 }
 
-fn cells(r: &StatsRow) -> [String; 8] {
+fn cells(r: &StatsRow) -> [String; COLUMNS] {
     let cost = if r.unpriced > 0 {
         format!("{} (+{} unpriced)", r.cost_usd, r.unpriced)
     } else {
@@ -106,6 +110,7 @@ fn cells(r: &StatsRow) -> [String; 8] {
         r.requests.to_string(),
         r.failures.to_string(),
         format!("{:.1}%", r.error_rate * 100.0),
+        r.cached.to_string(),
         format!("{} / {}", r.tokens_in, r.tokens_out),
         cost,
         format!("{} / {}", ms(r.ttft_p50_ms), ms(r.ttft_p95_ms)),
@@ -119,19 +124,21 @@ fn print_table(report: &StatsReport, by: GroupBy) {
         GroupBy::Deployment => "DEPLOYMENT",
         GroupBy::Provider => "PROVIDER",
         GroupBy::Day => "DAY",
+        GroupBy::Tag => "TAG",
     };
     let header = [
         first,
         "REQUESTS",
         "FAILED",
         "ERR",
+        "CACHED",
         "TOKENS IN / OUT",
         "COST",
         "TTFT p50 / p95",
         "LATENCY p50 / p95",
     ]
     .map(String::from);
-    let rows: Vec<[String; 8]> = report
+    let rows: Vec<[String; COLUMNS]> = report
         .rows
         .iter()
         .chain(std::iter::once(&report.total))
@@ -158,4 +165,33 @@ fn print_table(report: &StatsReport, by: GroupBy) {
             .collect();
         println!("{}", line.join("  "));
     }
+    for note in footnotes(report, by) {
+        println!("{note}");
+    }
+}
+
+/// What the total counts, where that is not obvious from the rows.
+fn footnotes(report: &StatsReport, by: GroupBy) -> Vec<String> {
+    let mut notes = Vec::new();
+    if by.attempt_level() {
+        notes
+            .push("rows count attempts: a retried request counts once per deployment tried".into());
+    }
+    if by == GroupBy::Tag {
+        notes.push(format!(
+            "a request counts under each of its tags and its deployment's, untagged under \
+             {UNTAGGED}; the total counts it once"
+        ));
+    }
+    if report.total.cached > 0 {
+        let row = if by.attempt_level() {
+            format!(" (row {CACHE_ROW})")
+        } else {
+            String::new()
+        };
+        notes.push(format!(
+            "cached: answered from the response cache{row}, cost 0, no upstream tokens or latency"
+        ));
+    }
+    notes
 }

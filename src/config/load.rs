@@ -8,6 +8,7 @@
 //! read, never written: `environment_variables:` is an overlay consulted before the process
 //! environment.
 
+mod budget;
 mod cache;
 mod deployments;
 mod settings;
@@ -207,6 +208,7 @@ fn sections(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
         };
         (router, app)
     };
+    budget::check_providers(ctx, &router.provider_budgets, &deployments);
     // A deployment's own drop_params wins over litellm_settings'.
     for d in &mut deployments {
         d.drop_params.get_or_insert(router.drop_params);
@@ -319,6 +321,7 @@ fn app_settings(ctx: &mut Ctx, v: &Value, names: &Names) -> Result<AppSettings, 
                 }
             }
             "mouse" => app.mouse = ctx.bool(value, &path)?.unwrap_or(app.mouse),
+            "budget" => app.budget = budget::app_budget(ctx, value, &path)?,
             _ => {
                 let at = ctx.pos.key(&path);
                 ctx.warn_at(at, format!("{path} is not a known llmux setting; ignored"));

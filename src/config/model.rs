@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::metrics::Usd;
 use crate::secret::Secret;
 
 /// LiteLLM's default `num_retries` (the OpenAI SDK's `DEFAULT_MAX_RETRIES`).
@@ -140,6 +141,9 @@ pub struct Deployment {
     pub temperature: Option<f64>,
     /// `litellm_params.tags`.
     pub tags: Vec<String>,
+    /// `litellm_params.max_budget` / `budget_duration`: what this deployment may spend per
+    /// period before the router skips it.
+    pub budget: Option<Budget>,
     /// Send requests without the parameters this deployment does not take, instead of
     /// refusing them: `litellm_params.drop_params`, else `litellm_settings.drop_params`.
     pub drop_params: Option<bool>,
@@ -187,6 +191,7 @@ impl Deployment {
             max_tokens: None,
             temperature: None,
             tags: Vec::new(),
+            budget: None,
             drop_params: None,
             supports_function_calling: None,
             supports_vision: None,
@@ -294,6 +299,8 @@ pub struct RouterSettings {
     pub redis: Option<RedisSettings>,
     /// The response cache (`litellm_settings.cache` + `cache_params`); `None` when off.
     pub cache: Option<CacheSettings>,
+    /// `provider_budget_config`: provider family (`openai`, `anthropic`, …) → its budget.
+    pub provider_budgets: BTreeMap<String, Budget>,
 }
 
 impl Default for RouterSettings {
@@ -317,6 +324,7 @@ impl Default for RouterSettings {
             drop_params: false,
             redis: None,
             cache: None,
+            provider_budgets: BTreeMap::new(),
         }
     }
 }
@@ -375,4 +383,21 @@ pub struct AppSettings {
     /// Key bindings: action name → key description (`ctrl+n`).
     pub keys: BTreeMap<String, String>,
     pub mouse: bool,
+    /// `llmux.budget`: what the whole app may spend per period; every request stops past it.
+    pub budget: Option<Budget>,
+}
+
+/// A spending cap over a repeating period (`max_budget` + `budget_duration`,
+/// `provider_budget_config`, `llmux.budget`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    pub limit: Usd,
+    pub period: BudgetPeriod,
+}
+
+/// A budget's period: its length and how it was written (`30d`, `1mo`), for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetPeriod {
+    pub length: Duration,
+    pub text: String,
 }

@@ -177,6 +177,7 @@ fn tone_of(kind: &RouteEventKind) -> Tone {
         | RouteEventKind::Unavailable { .. }
         | RouteEventKind::Fallback { .. }
         | RouteEventKind::MidStream { .. }
+        | RouteEventKind::Budget { .. }
         | RouteEventKind::Cancelled => Tone::Warn,
         RouteEventKind::Request { .. }
         | RouteEventKind::Attempt

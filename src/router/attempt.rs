@@ -141,6 +141,7 @@ impl RequestRun {
         };
         let price = inner.prices.get(&d.id).copied().flatten();
         let attempt_cost = attempt_usage.map(|u| price.map(|p| p.cost(&u)));
+        self.charge_budgets(group, d, attempt_cost.flatten()).await;
         if let Some(u) = attempt_usage {
             inner.health.record_tokens(&d.id, u.input + u.output, end);
             self.usage = add_usage(self.usage, u);

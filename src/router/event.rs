@@ -42,6 +42,8 @@ pub enum FallbackReason {
     ContentPolicy,
     /// Every deployment of the group is cooling down or at its limit.
     Unavailable,
+    /// Every deployment of the group is over its own or its provider's budget.
+    Budget,
 }
 
 impl FallbackReason {
@@ -51,6 +53,7 @@ impl FallbackReason {
             FallbackReason::ContextWindow => "context window",
             FallbackReason::ContentPolicy => "content policy",
             FallbackReason::Unavailable => "unavailable",
+            FallbackReason::Budget => "budget",
         }
     }
 }
@@ -122,6 +125,18 @@ pub enum RouteEventKind {
     /// Shared state through Redis (`router_settings.redis_*`) came into use, was lost, or is
     /// back: said once per change, not per failed attempt. Request id 0, no group.
     SharedState { connected: bool, message: String },
+    /// A budget reached 80% or 100% of its limit: said once per period, by the request whose
+    /// spend crossed it. `scope` is `llmux.budget`, a provider or `deployment <id>`.
+    Budget {
+        scope: String,
+        spent: Usd,
+        limit: Usd,
+        percent: u8,
+        /// The budget's period as written (`1d`).
+        period: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resets_in_ms: Option<u64>,
+    },
 }
 
 /// [`MidStreamFailover`] as it appears in events.
@@ -251,6 +266,36 @@ impl RouteEvent {
             RouteEventKind::Failed { message } => format!("#{} failed: {message}", self.request_id),
             RouteEventKind::Cancelled => format!("#{} cancelled", self.request_id),
             RouteEventKind::SharedState { message, .. } => format!("shared state: {message}"),
+            RouteEventKind::Budget {
+                scope,
+                spent,
+                limit,
+                percent,
+                period,
+                resets_in_ms,
+            } => {
+                let resets = resets_in_ms
+                    .map(|ms| {
+                        format!(
+                            ", resets in {}",
+                            super::budget::short_duration(Duration::from_millis(ms))
+                        )
+                    })
+                    .unwrap_or_default();
+                let what = if *percent >= 100 {
+                    if scope == super::budget::APP_SCOPE {
+                        "used up: every request is refused"
+                    } else {
+                        "used up: skipped until it resets"
+                    }
+                } else {
+                    "nearly used"
+                };
+                format!(
+                    "#{} budget {scope} {percent}% {what} ({spent} of {limit} for {period}{resets})",
+                    self.request_id
+                )
+            }
         }
     }
 }
@@ -335,6 +380,9 @@ pub enum RouteErrorKind {
     AllFailed,
     /// The last failure was the caller's fault (bad request, auth) and is not retried.
     Rejected,
+    /// A budget is used up: `llmux.budget`, or every deployment's own or provider budget on
+    /// every route. `retry_in` is when the first one resets.
+    OverBudget,
 }
 
 /// What `Router::chat` yields, in order: route events and text as they happen, then exactly

@@ -10,6 +10,7 @@
 //! with every other instance through Redis (`shared`).
 
 mod attempt;
+pub mod budget;
 mod cached;
 mod event;
 pub mod health;
@@ -38,6 +39,7 @@ use crate::metrics::{Metrics, MetricsSnapshot, Price, PriceTable};
 use crate::provider::{ChatRequest, HttpClient};
 use crate::store::RequestLog;
 
+pub use budget::{BudgetStatus, ScopeKind, WallClock};
 pub use event::*;
 pub use health::HealthView;
 pub use shared::{SharedCost, SharedStatus};
@@ -58,6 +60,8 @@ pub struct RouterOptions {
     pub request_log: Option<RequestLog>,
     /// Seed for the strategies' randomness (tests); from the OS when `None`.
     pub seed: Option<u64>,
+    /// The wall clock budget periods run on; the system's when `None` (tests move it).
+    pub clock: Option<WallClock>,
 }
 
 /// A router could not be built.
@@ -78,6 +82,8 @@ pub(crate) struct Inner {
     pub(crate) max_input: HashMap<String, Option<u64>>,
     /// The response cache, when `litellm_settings.cache` is on (`cached`).
     pub(crate) cache: Option<ResponseCache>,
+    /// Spend against every budget (`budget`).
+    pub(crate) budgets: budget::Budgets,
     next_id: AtomicU64,
 }
 
@@ -149,21 +155,25 @@ impl Router {
             health.set_shared(shared);
         }
         let cache = cached::build(&config, &events, options.request_log.as_ref())?;
-        Ok(Router {
-            inner: Arc::new(Inner {
-                config,
-                http,
-                metrics,
-                health,
-                events,
-                log: options.request_log,
-                rng: Mutex::new(SmallRng::seed_from_u64(seed)),
-                prices,
-                max_input,
-                cache,
-                next_id: AtomicU64::new(1),
-            }),
-        })
+        let budgets =
+            budget::Budgets::new(&config, options.clock.unwrap_or_else(WallClock::system));
+        let inner = Arc::new(Inner {
+            config,
+            http,
+            metrics,
+            health,
+            events,
+            log: options.request_log,
+            rng: Mutex::new(SmallRng::seed_from_u64(seed)),
+            prices,
+            max_input,
+            cache,
+            budgets,
+            next_id: AtomicU64::new(1),
+        });
+        budget::start_seed(&inner);
+        budget::spawn_sync(&inner);
+        Ok(Router { inner })
     }
 
     pub fn config(&self) -> &Config {
@@ -241,6 +251,25 @@ impl Router {
     /// to half a second; `None` without Redis or while it is away.
     pub async fn shared_cost(&self) -> Option<SharedCost> {
         self.inner.health.shared()?.cost().await
+    }
+
+    /// Every budget (`llmux.budget`, provider and deployment budgets) and its spend in the
+    /// current period; empty without budgets.
+    pub fn budgets(&self) -> Vec<BudgetStatus> {
+        self.inner.budgets.status()
+    }
+
+    /// Returns once the budgets' spend of the current period has been read back from the
+    /// request log (it is read in the background at start; requests wait for it too). At once
+    /// without budgets or a request log.
+    pub async fn budgets_ready(&self) {
+        self.inner.budgets.ready().await;
+    }
+
+    /// Adds this instance's budget spend to the fleet's in Redis and reads the fleet's back at
+    /// once (it happens every second anyway). False without Redis or while it is away.
+    pub async fn sync_budgets(&self) -> bool {
+        budget::sync_now(&self.inner).await
     }
 
     /// The response cache's counters; `None` when the cache is off.

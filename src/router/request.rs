@@ -62,6 +62,8 @@ pub(super) struct GroupFailure {
     unavailable: bool,
     /// Stop here: no fallbacks (`mid_stream_failover: off`).
     stop: bool,
+    /// Every deployment of the group is over a budget (`budget`).
+    budget: bool,
 }
 
 pub(super) enum AttemptEnd {
@@ -177,6 +179,7 @@ impl RequestRun {
         if let Some(outcome) = self.answer_from_cache(&first, &request).await {
             return Ok(outcome);
         }
+        self.check_app_budget().await?;
 
         let settings = &config.router;
         let mut queue: VecDeque<String> = VecDeque::from([first]);
@@ -246,7 +249,10 @@ impl RequestRun {
         let all_unavailable = !failures.is_empty() && failures.iter().all(|(_, f)| f.unavailable);
         let retry_in = failures.iter().filter_map(|(_, f)| f.retry_in).min();
         let last_class = failures.last().and_then(|(_, f)| f.class);
-        let kind = if all_unavailable {
+        let all_budget = !failures.is_empty() && failures.iter().all(|(_, f)| f.budget);
+        let kind = if all_budget {
+            RouteErrorKind::OverBudget
+        } else if all_unavailable {
             RouteErrorKind::Unavailable
         } else if matches!(last_class, Some(ErrorClass::Auth | ErrorClass::BadRequest)) {
             RouteErrorKind::Rejected
@@ -320,6 +326,7 @@ impl RequestRun {
                 retry_in: None,
                 unavailable: true,
                 stop: false,
+                budget: false,
             });
         }
         let mut retries_used = 0u32;
@@ -329,7 +336,15 @@ impl RequestRun {
             let mut soonest: Option<Duration> = None;
             let mut blocked_why: Vec<String> = Vec::new();
             let mut candidates: Vec<Candidate> = Vec::with_capacity(fits.len());
+            let mut over_budget = 0usize;
             for d in &fits {
+                // Over its own or its provider's budget: skipped like a cooling deployment.
+                if let Some(over) = inner.budgets.over_deployment(d) {
+                    soonest = Some(soonest.map_or(over.resets_in, |s| s.min(over.resets_in)));
+                    blocked_why.push(over.describe());
+                    over_budget += 1;
+                    continue;
+                }
                 match inner.health.blocked(&d.id, d.rpm, d.tpm, now) {
                     Some(b) => {
                         soonest = Some(soonest.map_or(b.free_in(), |s| s.min(b.free_in())));
@@ -365,6 +380,7 @@ impl RequestRun {
                     retry_in: soonest,
                     unavailable: true,
                     stop: false,
+                    budget: over_budget == fits.len(),
                 });
             }
             let tier = lowest_order_tier(&candidates);
@@ -410,6 +426,7 @@ impl RequestRun {
                                     retry_in: None,
                                     unavailable: false,
                                     stop: true,
+                                    budget: false,
                                 });
                             }
                             MidStreamFailover::Restart => {
@@ -427,6 +444,7 @@ impl RequestRun {
                             retry_in: None,
                             unavailable: false,
                             stop: false,
+                            budget: false,
                         });
                     }
                     retries_used += 1;
@@ -448,6 +466,7 @@ impl RequestRun {
                             retry_in: Some(blocked.free_in()),
                             unavailable: false,
                             stop: false,
+                            budget: false,
                         });
                     }
                     let same = !others;
@@ -469,6 +488,7 @@ impl RequestRun {
                             retry_in: Some(delay),
                             unavailable: false,
                             stop: false,
+                            budget: false,
                         });
                     }
                     self.emit(
@@ -530,6 +550,7 @@ fn fallback_reason(f: &GroupFailure) -> FallbackReason {
     match f.class {
         Some(ErrorClass::ContextWindow) => FallbackReason::ContextWindow,
         Some(ErrorClass::ContentPolicy) => FallbackReason::ContentPolicy,
+        _ if f.budget => FallbackReason::Budget,
         _ if f.unavailable => FallbackReason::Unavailable,
         _ => FallbackReason::Failed,
     }

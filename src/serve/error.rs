@@ -60,6 +60,8 @@ pub enum Kind {
     /// The prompt is longer than every deployment's context window.
     ContextLength,
     RateLimited,
+    /// A budget is used up (`llmux.budget`, or every route's provider/deployment budget).
+    BudgetExceeded,
     Overloaded,
     Upstream,
 }
@@ -73,7 +75,7 @@ impl Kind {
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Kind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Kind::RateLimited | Kind::BudgetExceeded => StatusCode::TOO_MANY_REQUESTS,
             Kind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Upstream => StatusCode::BAD_GATEWAY,
         }
@@ -89,6 +91,8 @@ impl Kind {
             | Kind::Timeout => "invalid_request_error",
             Kind::Unauthorized => "authentication_error",
             Kind::RateLimited => "rate_limit_error",
+            // LiteLLM's name for it; the 429 still reads as a rate limit to OpenAI's SDKs.
+            Kind::BudgetExceeded => "budget_exceeded",
             Kind::Overloaded | Kind::Upstream => "server_error",
         }
     }
@@ -101,7 +105,7 @@ impl Kind {
             Kind::Unauthorized => "authentication_error",
             Kind::NotFound => "not_found_error",
             Kind::TooLarge => "request_too_large",
-            Kind::RateLimited => "rate_limit_error",
+            Kind::RateLimited | Kind::BudgetExceeded => "rate_limit_error",
             Kind::Overloaded => "overloaded_error",
             Kind::Upstream => "api_error",
         }
@@ -118,6 +122,7 @@ impl Kind {
             Kind::UnsupportedMediaType => "unsupported_media_type",
             Kind::Timeout => "request_timeout",
             Kind::RateLimited => "rate_limited",
+            Kind::BudgetExceeded => "budget_exceeded",
             Kind::Overloaded => "overloaded",
             Kind::Upstream => "all_routes_failed",
         }
@@ -218,6 +223,9 @@ impl From<RouteError> for ApiError {
             // the prompt fits none of them. Retrying cannot help, so it is not a 429.
             RouteErrorKind::Unavailable if e.retry_in.is_none() => (Kind::ContextLength, None),
             RouteErrorKind::Unavailable => (Kind::RateLimited, Some(retry_after_secs(e.retry_in))),
+            RouteErrorKind::OverBudget => {
+                (Kind::BudgetExceeded, Some(retry_after_secs(e.retry_in)))
+            }
             // The caller's request was refused upstream; a failure of our own credentials
             // upstream is not the caller's 401.
             RouteErrorKind::Rejected => match last_class {
@@ -260,6 +268,7 @@ pub fn outcome_label(e: &RouteError) -> &'static str {
         RouteErrorKind::Unavailable => "unavailable",
         RouteErrorKind::AllFailed => "failed",
         RouteErrorKind::Rejected => "rejected",
+        RouteErrorKind::OverBudget => "over_budget",
     }
 }
 

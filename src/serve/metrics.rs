@@ -5,8 +5,9 @@
 //! cumulative histograms of time to first token and total latency. The router supplies the
 //! rest at scrape time: per-deployment attempts, failures by class, tokens, cost, in-flight
 //! attempts, rolling percentiles and error rate ([`MetricsSnapshot`]), and cooldown and
-//! rpm/tpm use ([`crate::router::DeploymentStatus`]). Label values come from the config, never
-//! from what a client sent, so the series count is bounded.
+//! rpm/tpm use ([`crate::router::DeploymentStatus`]), and each budget's spend, limit and
+//! reset (`Router::budgets`). Label values come from the config, never from what a client
+//! sent, so the series count is bounded.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -23,7 +24,7 @@ use super::error::Api;
 use crate::cache::CacheStats;
 use crate::metrics::{MetricsSnapshot, PICO_PER_DOLLAR};
 use crate::provider::ErrorClass;
-use crate::router::DeploymentStatus;
+use crate::router::{BudgetStatus, DeploymentStatus};
 
 /// Upper bounds (seconds) of the TTFT and latency histogram buckets; `+Inf` is implied.
 pub const HISTOGRAM_BUCKETS: [f64; 14] = [
@@ -132,6 +133,7 @@ pub async fn metrics(State(state): State<Shared>) -> Response {
     if let Some(cache) = state.router.cache_stats() {
         cache_metrics(&mut text, &cache);
     }
+    budget_metrics(&mut text, &state.router.budgets());
     let mut response = text.into_response();
     response
         .headers_mut()
@@ -169,6 +171,41 @@ fn cache_metrics(out: &mut String, c: &CacheStats) {
         "Answers held by the in-memory response cache (0 with Redis).",
     );
     let _ = writeln!(out, "llmux_cache_entries {}", c.entries);
+}
+
+/// Each budget's spend in its current period, its limit and the time to its reset (only with
+/// budgets configured). `scope` is `llmux.budget`, a provider or `deployment <id>`, all from
+/// the config.
+fn budget_metrics(out: &mut String, budgets: &[BudgetStatus]) {
+    if budgets.is_empty() {
+        return;
+    }
+    let label = |b: &BudgetStatus| labels(&[("scope", &b.label), ("period", &b.period)]);
+    let families: [(&str, &str, fn(&BudgetStatus) -> Option<f64>); 3] = [
+        (
+            "llmux_budget_spent_usd",
+            "Spent against each budget in its current period, in US dollars (0 between periods).",
+            |b| Some(b.spent.as_f64()),
+        ),
+        (
+            "llmux_budget_limit_usd",
+            "Each budget's limit per period, in US dollars.",
+            |b| Some(b.limit.as_f64()),
+        ),
+        (
+            "llmux_budget_resets_in_seconds",
+            "Seconds until each budget's running period ends (absent while none runs).",
+            |b| b.resets_in.map(|d| d.as_secs_f64()),
+        ),
+    ];
+    for (name, help, value) in families {
+        header(out, name, "gauge", help);
+        for b in budgets {
+            if let Some(v) = value(b) {
+                let _ = writeln!(out, "{name}{} {}", label(b), num(v));
+            }
+        }
+    }
 }
 
 /// A label value with `\`, `"` and newlines escaped.

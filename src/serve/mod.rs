@@ -216,6 +216,7 @@ where
         "no auth (no general_settings.master_key)"
     };
     eprintln!("llmux serve: listening on http://{addr} ({auth})");
+    crate::router::budget::log_warnings(&router, "llmux serve");
     let (_stop, stopped) = watch::channel(false);
     serve_on(listener, router, options, stopped, shutdown).await
 }

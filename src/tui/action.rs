@@ -16,6 +16,8 @@ use crate::router::{ChatEvent, RouteEvent};
 use crate::store::session::{LoadedSession, Record, SessionInfo};
 
 use super::metrics::StatusView;
+use super::statsview::{StatsRead, StatsWindow};
+use crate::store::stats::GroupBy;
 
 /// A command a key can be bound to. The snake_case name is what `llmux.keys` uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,11 +72,17 @@ pub enum Command {
     ScrollBottom,
     /// Edit the draft in `$EDITOR`.
     EditExternal,
+    /// Switch the metrics pane between live metrics and usage stats from the request log.
+    ToggleStats,
+    /// Cycle the stats window (1h, 24h, 7d, 30d).
+    StatsWindow,
+    /// Cycle the stats grouping (model, deployment, provider, tag).
+    StatsGroup,
 }
 
 impl Command {
     /// Every command, in the order the help overlay lists them.
-    pub const ALL: [Command; 25] = [
+    pub const ALL: [Command; 28] = [
         Command::Send,
         Command::Newline,
         Command::NextModel,
@@ -92,6 +100,9 @@ impl Command {
         Command::ToggleModels,
         Command::ToggleMetrics,
         Command::ToggleLog,
+        Command::ToggleStats,
+        Command::StatsWindow,
+        Command::StatsGroup,
         Command::ScrollUp,
         Command::ScrollDown,
         Command::PageUp,
@@ -130,6 +141,9 @@ impl Command {
             Command::ScrollTop => "scroll_top",
             Command::ScrollBottom => "scroll_bottom",
             Command::EditExternal => "edit_external",
+            Command::ToggleStats => "toggle_stats",
+            Command::StatsWindow => "stats_window",
+            Command::StatsGroup => "stats_group",
         }
     }
 
@@ -165,6 +179,9 @@ impl Command {
             Command::ScrollTop => "scroll to the top",
             Command::ScrollBottom => "scroll to the end (follow)",
             Command::Help => "this help",
+            Command::ToggleStats => "metrics pane: live metrics / usage stats",
+            Command::StatsWindow => "stats window: 1h, 24h, 7d, 30d",
+            Command::StatsGroup => "stats rows by model, deployment, provider, tag",
         }
     }
 }
@@ -207,6 +224,10 @@ pub enum Action {
     Copied(Result<usize, String>),
     /// SIGTERM or SIGHUP: save and leave.
     Terminate,
+    /// The request log was read for the stats view.
+    Stats(StatsRead),
+    /// Time to read the stats again (every few seconds while the stats view shows).
+    StatsDue,
 }
 
 /// What `App::update` asks the runner to do.
@@ -234,6 +255,11 @@ pub enum Effect {
     OpenEditor(String),
     /// Fetch metrics and health now.
     RefreshStatus,
+    /// Read the request log for the stats view (off the UI loop); the result comes back as
+    /// `Action::Stats`.
+    ReadStats { window: StatsWindow, by: GroupBy },
+    /// Start (`true`) or stop the timer that sends `Action::StatsDue`.
+    StatsTimer(bool),
     /// Stop the UI loop.
     Quit,
 }

@@ -25,6 +25,7 @@ use super::layout::{self, Areas, Visible};
 use super::markdown;
 use super::metrics::StatusView;
 use super::picker::{self, GroupInfo, PickerState};
+use super::statsview::StatsPane;
 use super::theme::Theme;
 use super::turn::InFlight;
 
@@ -103,6 +104,8 @@ pub struct App {
     pub recall: Option<usize>,
     pub log: RouteLog,
     pub status: StatusView,
+    /// The metrics pane's usage stats view.
+    pub stats: StatsPane,
     /// The session name (file stem) conversations are saved under.
     pub session: String,
     /// The draft as last saved, to skip saving an unchanged one.
@@ -174,6 +177,7 @@ impl App {
             recall: None,
             log: RouteLog::default(),
             status: StatusView::default(),
+            stats: StatsPane::default(),
             session: crate::store::session::new_session_name(clock()),
             saved_draft: String::new(),
             session_cost_pico: 0,
@@ -275,7 +279,19 @@ impl App {
     pub fn areas(&self) -> Areas {
         let area = ratatui::layout::Rect::new(0, 0, self.size.0, self.size.1);
         let lines = self.composer.lines().len().min(usize::from(u16::MAX)) as u16;
-        layout::areas(area, self.visible(), lines, self.status.rows.len() as u16)
+        // The pane's height in deployment rows (3 lines each): the live metrics with their
+        // budget lines (and their header), or the stats view's lines when it shows.
+        let budget_lines = match self.status.budgets.len() {
+            0 => 0,
+            n => n + 1,
+        };
+        let live = self.status.rows.len() + budget_lines.div_ceil(3);
+        let rows = if self.stats.shown {
+            live.max(self.stats.lines_wanted().div_ceil(3))
+        } else {
+            live
+        };
+        layout::areas(area, self.visible(), lines, rows as u16)
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
@@ -325,6 +341,23 @@ impl App {
             Action::Tick(now) => self.tick(now),
             Action::Chat { tag, event, at } => self.chat_event(tag, event, at),
             Action::Route(ev) => {
+                // A budget warning also shows on the status line (once per period).
+                if let crate::router::RouteEventKind::Budget { percent, .. } = &ev.kind {
+                    let line = ev.describe();
+                    let text = line.split_once(' ').map_or(line.as_str(), |(_, t)| t);
+                    self.toast(text.to_string(), *percent >= 100);
+                }
+                // A finished request changes the stats: read them again while they show.
+                let mut fx = Vec::new();
+                if self.stats.shown
+                    && matches!(
+                        ev.kind,
+                        crate::router::RouteEventKind::Done { .. }
+                            | crate::router::RouteEventKind::Failed { .. }
+                    )
+                {
+                    fx = self.stats.request();
+                }
                 self.log.events.push_back(ev);
                 if self.log.events.len() > LOG_KEEP {
                     self.log.events.pop_front();
@@ -332,7 +365,7 @@ impl App {
                 if self.log.scroll > 0 {
                     self.log.scroll += 1;
                 }
-                Vec::new()
+                fx
             }
             Action::Status(view) => {
                 if view == self.status {
@@ -383,6 +416,14 @@ impl App {
                 Vec::new()
             }
             Action::Terminate => self.quit(),
+            Action::Stats(read) => self.stats.received(read),
+            Action::StatsDue => {
+                if !self.stats.shown {
+                    self.unchanged();
+                    return Vec::new();
+                }
+                self.stats.request()
+            }
         }
     }
 
@@ -539,6 +580,9 @@ impl App {
                 Vec::new()
             }
             Command::EditExternal => vec![Effect::OpenEditor(self.draft())],
+            Command::ToggleStats | Command::StatsWindow | Command::StatsGroup => {
+                self.stats_command(c)
+            }
         }
     }
 

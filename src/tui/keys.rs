@@ -211,6 +211,9 @@ pub fn default_keys(c: Command) -> &'static [&'static str] {
         Command::ScrollTop => &["ctrl+home"],
         Command::ScrollBottom => &["ctrl+end"],
         Command::EditExternal => &["ctrl+e"],
+        Command::ToggleStats => &["f5"],
+        Command::StatsWindow => &["f6"],
+        Command::StatsGroup => &["f7"],
     }
 }
 

@@ -1,11 +1,15 @@
 //! The metrics pane and the [`StatusView`] it and the picker draw from: per deployment its
 //! health (healthy, cooling with seconds left, failing), requests, error rate, TTFT and
 //! latency p50/p95, tokens/s, cost, rpm/tpm used against the limit and sparklines; then the
-//! session's and all-time cost.
+//! session's and all-time cost, and each budget's spend in its period (`BudgetLine`, also the
+//! status line's badge once one passes 80%). Its other view, usage stats from the request log over a
+//! window, is `statsview` (toggled with `toggle_stats`).
 //!
 //! The runner builds a `StatusView` from `Router::deployments()` and `Router::metrics()` (at a
 //! human rate, not per frame) and hands it to the app as `Action::Status`; rendering reads
 //! only the view, so the pane is tested on constructed data.
+
+use std::time::Duration;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -14,7 +18,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use crate::metrics::MetricsSnapshot;
-use crate::router::{DeploymentStatus, Router};
+use crate::router::budget::short_duration;
+use crate::router::{BudgetStatus, DeploymentStatus, Router};
 
 use super::fmt;
 use super::theme::{Role, Theme};
@@ -23,6 +28,9 @@ use super::theme::{Role, Theme};
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 /// Columns of each sparkline.
 const SPARK_WIDTH: usize = 10;
+/// A budget this used (in percent) shows as a warning; at [`BUDGET_FULL`] as an error.
+pub const BUDGET_WARN: u64 = 80;
+pub const BUDGET_FULL: u64 = 100;
 
 /// How a deployment is doing right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,8 +101,53 @@ pub struct StatusView {
     pub rows: Vec<DeploymentRow>,
     /// Spent through this router since it started.
     pub run_cost_pico: u64,
-    /// Spent before this run (from the request log), once it has been read.
+    /// Spent before this run, once the runner has read the request log through
+    /// `store::stats::cost_before` (the same counting as `llmux stats`).
     pub earlier_cost_pico: Option<u64>,
+    /// Every budget (`llmux.budget`, provider, deployment) with its spend this period.
+    pub budgets: Vec<BudgetLine>,
+}
+
+/// One budget as the pane and the status line show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetLine {
+    /// `llmux.budget`, a provider, or `deployment <id>`.
+    pub label: String,
+    pub spent_pico: u64,
+    pub limit_pico: u64,
+    /// The period as written (`1d`).
+    pub period: String,
+    /// Until the running period ends; `None` while none runs.
+    pub resets_in_ms: Option<u64>,
+}
+
+impl BudgetLine {
+    fn from_status(b: &BudgetStatus) -> BudgetLine {
+        BudgetLine {
+            label: b.label.clone(),
+            spent_pico: b.spent.pico(),
+            limit_pico: b.limit.pico(),
+            period: b.period.clone(),
+            resets_in_ms: b.resets_in.map(|d| d.as_millis() as u64),
+        }
+    }
+
+    /// Whole percent used (a zero limit is always used up).
+    pub fn percent(&self) -> u64 {
+        if self.limit_pico == 0 {
+            return BUDGET_FULL;
+        }
+        (u128::from(self.spent_pico) * 100 / u128::from(self.limit_pico)) as u64
+    }
+
+    /// Muted under 80%, a warning from 80%, an error once used up.
+    pub fn role(&self) -> Role {
+        match self.percent() {
+            p if p >= BUDGET_FULL => Role::Error,
+            p if p >= BUDGET_WARN => Role::Warning,
+            _ => Role::Muted,
+        }
+    }
 }
 
 impl StatusView {
@@ -102,40 +155,27 @@ impl StatusView {
     pub fn from_router(router: &Router) -> StatusView {
         let mut view = StatusView {
             rows: router.deployments().iter().map(row_from_status).collect(),
+            budgets: router
+                .budgets()
+                .iter()
+                .map(BudgetLine::from_status)
+                .collect(),
             ..StatusView::default()
         };
         fill_from_metrics(&mut view, &router.metrics());
         view
     }
 
-    /// Sums the cost of every request in the request log at `path`, up to `len` bytes (what
-    /// was there before this run). Unreadable lines are skipped.
-    pub fn earlier_cost(path: &std::path::Path, len: u64) -> u64 {
-        use std::io::{BufRead, Read};
-        let Ok(f) = std::fs::File::open(path) else {
-            return 0;
-        };
-        let mut total = 0u64;
-        for line in std::io::BufReader::new(f.take(len))
-            .lines()
-            .map_while(Result::ok)
-        {
-            if !line.contains("\"cost_usd\"") {
-                continue;
-            }
-            if let Ok(ev) = serde_json::from_str::<crate::router::RouteEvent>(&line)
-                && let crate::router::RouteEventKind::Done {
-                    cost_usd: Some(c), ..
-                } = ev.kind
-            {
-                total = total.saturating_add(c.pico());
-            }
-        }
-        total
-    }
-
     pub fn row(&self, id: &str) -> Option<&DeploymentRow> {
         self.rows.iter().find(|r| r.id == id)
+    }
+
+    /// The most used budget once it passes 80%, for the status line.
+    pub fn budget_alert(&self) -> Option<&BudgetLine> {
+        self.budgets
+            .iter()
+            .filter(|b| b.percent() >= BUDGET_WARN)
+            .max_by_key(|b| b.percent())
     }
 
     /// True while some deployment counts down a cooldown (the UI then ticks once a second).
@@ -176,7 +216,7 @@ fn row_from_status(s: &DeploymentStatus) -> DeploymentRow {
 
 /// Copies the metrics snapshot's numbers into the rows.
 pub fn fill_from_metrics(view: &mut StatusView, snapshot: &MetricsSnapshot) {
-    let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_millis() as u64);
+    let ms = |d: Option<Duration>| d.map(|d| d.as_millis() as u64);
     for row in &mut view.rows {
         let Some(d) = snapshot.deployment(&row.id) else {
             continue;
@@ -219,7 +259,7 @@ pub fn sparkline(values: &[u64], width: usize) -> String {
 }
 
 /// `240/410ms` or `1.5/2.3s`: two durations sharing one unit.
-fn pair(a: Option<u64>, b: Option<u64>) -> String {
+pub fn pair(a: Option<u64>, b: Option<u64>) -> String {
     let (Some(a), Some(b)) = (a, b) else {
         return "–".to_string();
     };
@@ -321,7 +361,44 @@ pub fn lines(view: &StatusView, session_cost: Option<u64>, theme: &Theme) -> Vec
             fg,
         ),
     ]));
+    if !view.budgets.is_empty() {
+        out.push(Line::from(Span::styled(
+            "budgets: spent/limit per period",
+            muted,
+        )));
+        out.extend(view.budgets.iter().map(|b| budget_line(b, theme)));
+    }
     out
+}
+
+/// `openai 80% $40.00/$50.00 1d resets 3h`: the percent early, so a narrow pane still shows
+/// it (under a `budgets` header line saying what the numbers are).
+fn budget_line(b: &BudgetLine, theme: &Theme) -> Line<'static> {
+    let muted = theme.fg(Role::Muted);
+    let fg = theme.fg(Role::Fg);
+    let mut spans = vec![
+        Span::styled(b.label.clone(), fg),
+        Span::styled(
+            format!(" {}%", b.percent()),
+            theme.fg(b.role()).add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!(
+                " {}/{}",
+                fmt::cost(Some(b.spent_pico)),
+                fmt::cost(Some(b.limit_pico))
+            ),
+            fg,
+        ),
+        Span::styled(format!(" {}", b.period), fg),
+    ];
+    if let Some(ms) = b.resets_in_ms {
+        spans.push(Span::styled(
+            format!(" resets {}", short_duration(Duration::from_millis(ms))),
+            muted,
+        ));
+    }
+    Line::from(spans)
 }
 
 /// Draws the pane.

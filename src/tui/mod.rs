@@ -6,7 +6,7 @@
 //! returns [`action::Effect`]s, which the runner performs (start or drop a request, append to
 //! the session file, copy with OSC 52, run `$EDITOR`); the loop draws with [`view::draw`] when
 //! something changed, at most every 16 ms. Panes are modules: `conversation`, `picker`,
-//! `metrics`, `routelog`, `help`, `sessions`, and the small ones in `view`.
+//! `metrics` (and `statsview`, its usage stats view), `routelog`, `help`, `sessions`, and the small ones in `view`.
 
 pub mod action;
 pub mod app;
@@ -24,6 +24,7 @@ pub mod picker;
 pub mod routelog;
 pub mod runtime;
 pub mod sessions;
+pub mod statsview;
 pub mod theme;
 pub mod toolblock;
 pub mod turn;

@@ -25,6 +25,10 @@ pub fn style_of(ev: &RouteEvent, theme: &Theme) -> Style {
         | RouteEventKind::Unavailable { .. }
         | RouteEventKind::MidStream { .. } => theme.fg(Role::Warning),
         RouteEventKind::Fallback { .. } => theme.fg(Role::Warning).add_modifier(Modifier::BOLD),
+        RouteEventKind::Budget { percent, .. } if percent >= 100 => {
+            theme.fg(Role::Error).add_modifier(Modifier::BOLD)
+        }
+        RouteEventKind::Budget { .. } => theme.fg(Role::Warning),
         RouteEventKind::Attempt | RouteEventKind::FirstToken { .. } => theme.fg(Role::Info),
         RouteEventKind::Request { .. } => theme.fg(Role::Fg),
         RouteEventKind::Cancelled => theme.fg(Role::Muted),

@@ -36,7 +36,9 @@ use super::action::{Action, Effect, RequestTag, TICK};
 use super::app::App;
 use super::clipboard::{self, Mux};
 use super::metrics::StatusView;
+use super::statsview::{self, StatsWindow};
 use super::view;
+use crate::store::stats::{DeploymentFacts, GroupBy};
 
 /// Shortest time between two frames (at most ~60 per second).
 pub const FRAME: Duration = Duration::from_millis(16);
@@ -180,6 +182,10 @@ struct Runner {
     input: Option<JoinHandle<()>>,
     /// Cost of the requests in the request log before this run, once summed.
     earlier_cost: std::sync::Arc<std::sync::OnceLock<u64>>,
+    /// Providers and tags of the config's deployments, for the stats view.
+    facts: std::sync::Arc<DeploymentFacts>,
+    /// Sends `Action::StatsDue` every `statsview::REFRESH` while the stats view shows.
+    stats_timer: Option<JoinHandle<()>>,
 }
 
 impl Runner {
@@ -201,10 +207,28 @@ impl Runner {
         // Only what was there before this run: this run's requests are counted live.
         let len = std::fs::metadata(&path).map_or(0, |m| m.len());
         tokio::task::spawn_blocking(move || {
-            let _ = cell.set(StatusView::earlier_cost(&path, len));
+            let _ = cell.set(crate::store::stats::cost_before(&path, len));
             let mut v = StatusView::from_router(&router);
             v.earlier_cost_pico = cell.get().copied();
             let _ = tx.blocking_send(Action::Status(v));
+        });
+    }
+
+    /// Reads the request log for the stats view on a blocking thread; the report comes back
+    /// into the one channel as `Action::Stats`.
+    fn read_stats(&self, window: StatsWindow, by: GroupBy) {
+        let tx = self.tx.clone();
+        let router = self.router.clone();
+        let facts = self.facts.clone();
+        tokio::task::spawn_blocking(move || {
+            // What this run logged is written first, so a request that just finished counts.
+            router.sync_request_log();
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let path = crate::store::RequestLog::default_path();
+            let read = statsview::read(path.as_deref(), window, by, &facts, now_ms);
+            let _ = tx.blocking_send(Action::Stats(read));
         });
     }
 
@@ -269,6 +293,30 @@ impl Runner {
             ))),
             Effect::OpenEditor(draft) => Some(Action::EditorDone(self.edit(draft, term))),
             Effect::RefreshStatus => Some(Action::Status(self.status())),
+            Effect::ReadStats { window, by } => {
+                self.read_stats(window, by);
+                None
+            }
+            Effect::StatsTimer(on) => {
+                if let Some(h) = self.stats_timer.take() {
+                    h.abort();
+                }
+                if on {
+                    let tx = self.tx.clone();
+                    self.stats_timer = Some(tokio::spawn(async move {
+                        let mut every = tokio::time::interval(statsview::REFRESH);
+                        // The first tick is immediate; the view already asked for a read.
+                        every.tick().await;
+                        loop {
+                            every.tick().await;
+                            if tx.send(Action::StatsDue).await.is_err() {
+                                break;
+                            }
+                        }
+                    }));
+                }
+                None
+            }
             Effect::Quit => None,
         }
     }
@@ -326,6 +374,7 @@ pub async fn run_loop(
     let _ = tx.send(Action::Resize(size.width, size.height)).await;
     spawn_signals(tx.clone());
     spawn_route_events(&router, tx.clone());
+    let router_config = &router.config().clone();
     let mut runner = Runner {
         router,
         tx: tx.clone(),
@@ -335,9 +384,14 @@ pub async fn run_loop(
         mux: Mux::detect(),
         input: Some(spawn_input(tx.clone())),
         earlier_cost: Default::default(),
+        facts: std::sync::Arc::new(DeploymentFacts::from_config(router_config)),
+        stats_timer: None,
     };
     runner.sum_earlier_cost();
     let result = ui_loop(&mut app, &mut runner, &mut rx, &mut term).await;
+    if let Some(h) = runner.stats_timer.take() {
+        h.abort();
+    }
     for (_, h) in runner.requests.drain() {
         h.abort();
     }

@@ -397,6 +397,7 @@ fn route_news(f: &mut InFlight, ev: &crate::router::RouteEvent) {
         | RouteEventKind::Done { .. }
         | RouteEventKind::Failed { .. }
         | RouteEventKind::Cancelled
-        | RouteEventKind::SharedState { .. } => {}
+        | RouteEventKind::SharedState { .. }
+        | RouteEventKind::Budget { .. } => {}
     }
 }

@@ -15,7 +15,7 @@ use super::action::{Command, TICK};
 use super::app::{App, Focus, Overlay};
 use super::markdown::wrap_pieces;
 use super::theme::{Role, Theme};
-use super::{fmt, help, metrics, picker, routelog, sessions};
+use super::{fmt, help, metrics, picker, routelog, sessions, statsview};
 
 /// Spinner frames, one per tick.
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -91,7 +91,19 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             app.focus == Focus::Models,
         );
     }
-    if let Some(r) = a.metrics {
+    if let Some(r) = a.metrics
+        && app.stats.shown
+    {
+        statsview::render(
+            &app.stats,
+            &app.keymap,
+            r,
+            buf,
+            theme,
+            app.focus == Focus::Metrics,
+            app.metrics_scroll,
+        );
+    } else if let Some(r) = a.metrics {
         metrics::render(
             &app.status,
             app.session_cost(),
@@ -321,6 +333,14 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         format!("· session {} ", fmt::cost(app.session_cost())),
         base,
     ));
+    // A budget past 80% stays on the status line until its period resets.
+    if let Some(b) = app.status.budget_alert() {
+        left.push(Span::styled(
+            format!(" budget {} {}% ", b.label, b.percent()),
+            theme.badge(b.role()),
+        ));
+        left.push(Span::styled(" ", base));
+    }
     let left = Line::from(left);
     buf.set_line(area.x, area.y, &left, area.width);
     let room = (area.width as usize).saturating_sub(left.width() + 1);

@@ -264,7 +264,7 @@ async fn stats_totals_equal_the_sum_of_the_request_log() {
             cost += v["cost_usd"].as_f64().unwrap();
         }
     }
-    for by in ["model", "deployment", "provider", "day"] {
+    for by in ["model", "deployment", "provider", "day", "tag"] {
         let mut cmd = llmux(home.path());
         cmd.args(["stats", "--json", "--by", by]);
         let out = output(cmd).await;
@@ -276,7 +276,7 @@ async fn stats_totals_equal_the_sum_of_the_request_log() {
             (v["total"]["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-12,
             "--by {by}"
         );
-        if by == "model" || by == "day" {
+        if by == "model" || by == "day" || by == "tag" {
             assert_eq!(v["total"]["requests"], requests);
         }
         let rows_out: u64 = v["rows"]
@@ -295,4 +295,9 @@ async fn stats_totals_equal_the_sum_of_the_request_log() {
         s.starts_with("MODEL") && s.contains("local") && s.contains("total"),
         "{s}"
     );
+    let mut by_tag = llmux(home.path());
+    by_tag.args(["stats", "--by", "tag"]);
+    let s = text(&output(by_tag).await.stdout).to_string();
+    assert!(s.starts_with("TAG") && s.contains("(none)"), "{s}");
+    assert!(s.contains("the total counts it once"), "{s}");
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod upstream;
 
+mod budget;
 mod cache;
 mod cli;
 mod config;
@@ -16,5 +17,6 @@ mod router;
 mod serve;
 mod shared_state;
 mod sse_props;
+mod stats;
 mod tools;
 mod tui;

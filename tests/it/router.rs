@@ -68,6 +68,7 @@ fn kinds(events: &[RouteEvent]) -> Vec<&'static str> {
             RouteEventKind::Failed { .. } => "failed",
             RouteEventKind::Cancelled => "cancelled",
             RouteEventKind::SharedState { .. } => "shared_state",
+            RouteEventKind::Budget { .. } => "budget",
         })
         .collect()
 }

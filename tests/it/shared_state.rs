@@ -145,7 +145,7 @@ async fn settled(router: &Router) -> (bool, String) {
 }
 
 /// Returns once the router shares through Redis.
-async fn connected(router: &Router) {
+pub(crate) async fn connected(router: &Router) {
     let (up, message) = settled(router).await;
     assert!(up, "expected to connect, got: {message}");
 }

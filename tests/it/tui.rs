@@ -23,6 +23,9 @@ use ratatui::backend::TestBackend;
 use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
+mod budget;
+mod stats;
+
 fn fixed_clock() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000)
 }
@@ -259,6 +262,7 @@ fn demo_status() -> StatusView {
         ],
         run_cost_pico: 738_000_000,
         earlier_cost_pico: Some(12_500_000_000),
+        budgets: Vec::new(),
     }
 }
 

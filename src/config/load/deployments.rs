@@ -243,6 +243,7 @@ fn build(
             Some(v) => ctx.string_list(v, &child(&e.params_path, "tags"))?,
             None => Vec::new(),
         },
+        budget: super::budget::deployment_budget(ctx, e.params, &e.params_path)?,
         drop_params: field(ctx, e, "drop_params", Ctx::bool)?,
         supports_function_calling: None,
         supports_vision: None,

@@ -168,6 +168,9 @@ fn apply(
             ("enable_pre_call_checks", true) => {
                 set(&mut rs.enable_pre_call_checks, ctx.bool(v, &path)?)
             }
+            ("provider_budget_config", true) => {
+                rs.provider_budgets = super::budget::provider_budgets(ctx, v, &path)?;
+            }
             // Read before the loop.
             ("model_group_alias", true) => {}
             // The response cache, resolved once both sections are read (`load::cache`).

@@ -284,6 +284,11 @@ impl SharedState {
         let _ = self.jobs.try_send(job);
     }
 
+    /// The live Redis connection, while Redis answers (budgets sync their spend over it).
+    pub(crate) fn connection(&self) -> Option<MultiplexedConnection> {
+        self.link.conn()
+    }
+
     pub(crate) fn status(&self) -> SharedStatus {
         SharedStatus {
             target: self.link.target.clone(),

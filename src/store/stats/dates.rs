@@ -1,0 +1,86 @@
+//! Calendar arithmetic for `llmux stats`: the UTC day of a timestamp (`--by day`) and the
+//! start of a `--since` window (a duration back from now, or a date). Pure functions of their
+//! inputs; the caller supplies "now".
+
+/// Milliseconds in a day, for `--by day` and `--since DATE`.
+pub const DAY_MS: u64 = 86_400_000;
+
+/// `2026-11-22` for a Unix time in milliseconds (UTC).
+pub fn day_of(unix_ms: u64) -> String {
+    let (y, m, d) = civil_from_days((unix_ms / DAY_MS) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Parses `--since`: a duration back from `now` (`30m`, `24h`, `7d`, `2w`) or a UTC date
+/// (`2026-11-01`). Returns the Unix time in milliseconds it starts at.
+pub fn parse_since(text: &str, now_unix_ms: u64) -> Result<u64, String> {
+    let t = text.trim();
+    if let Some((y, rest)) = t.split_once('-')
+        && let Some((m, d)) = rest.split_once('-')
+    {
+        let (y, m, d) = (y.parse::<i64>(), m.parse::<u32>(), d.parse::<u32>());
+        if let (Ok(y), Ok(m @ 1..=12), Ok(d @ 1..=31)) = (y, m, d) {
+            let days = days_from_civil(y, m, d);
+            return u64::try_from(days)
+                .map(|d| d * DAY_MS)
+                .map_err(|_| format!("{t}: a date before 1970"));
+        }
+        return Err(format!("{t}: not a date (YYYY-MM-DD)"));
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        format!("{t}: expected a duration like 24h or 7d, or a date like 2026-11-01")
+    })?;
+    let unit_ms = match unit {
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => DAY_MS,
+        "w" => 7 * DAY_MS,
+        _ => return Err(format!("{t}: the unit must be m, h, d or w")),
+    };
+    Ok(now_unix_ms.saturating_sub(n.saturating_mul(unit_ms)))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_round_trip_and_durations_count_back() {
+        assert_eq!(day_of(0), "1970-01-01");
+        let nov22 = parse_since("2026-11-22", 0).unwrap();
+        assert_eq!(day_of(nov22), "2026-11-22");
+        assert_eq!(day_of(nov22 + DAY_MS - 1), "2026-11-22");
+        assert_eq!(day_of(parse_since("2024-02-29", 0).unwrap()), "2024-02-29");
+        assert_eq!(parse_since("24h", 100 * DAY_MS), Ok(99 * DAY_MS));
+        assert_eq!(parse_since("7d", 100 * DAY_MS), Ok(93 * DAY_MS));
+        assert!(parse_since("7y", 0).is_err());
+        assert!(parse_since("2026-13-01", 0).is_err());
+        assert!(parse_since("soon", 0).is_err());
+    }
+}
