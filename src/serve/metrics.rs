@@ -181,7 +181,8 @@ fn budget_metrics(out: &mut String, budgets: &[BudgetStatus]) {
         return;
     }
     let label = |b: &BudgetStatus| labels(&[("scope", &b.label), ("period", &b.period)]);
-    let families: [(&str, &str, fn(&BudgetStatus) -> Option<f64>); 3] = [
+    type Family = (&'static str, &'static str, fn(&BudgetStatus) -> Option<f64>);
+    let families: [Family; 3] = [
         (
             "llmux_budget_spent_usd",
             "Spent against each budget in its current period, in US dollars (0 between periods).",
