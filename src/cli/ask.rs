@@ -7,7 +7,7 @@
 //! writes the escape-worthy characters as `\u` escapes, so neither can drive a terminal.
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -43,11 +43,24 @@ pub struct AskArgs {
     /// Skip the response cache for this request (neither read nor written).
     #[arg(long)]
     pub no_cache: bool,
+    /// Run every line of this JSONL file (`-` for stdin) as a request, writing one JSON result
+    /// line each, in input order (see the README's Batch section).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "json", "raw"])]
+    pub batch: Option<PathBuf>,
+    /// With --batch: requests in flight at once (default 4).
+    #[arg(long, value_name = "N", requires = "batch", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
+    /// With --batch: write the results to this file instead of stdout.
+    #[arg(long, value_name = "FILE", requires = "batch")]
+    pub out: Option<PathBuf>,
     /// The prompt; read from stdin when absent.
     pub prompt: Vec<String>,
 }
 
 pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
+    if let Some(input) = &args.batch {
+        return super::batch::run(config, &args, input).await;
+    }
     let prompt = match read_prompt(&args) {
         Ok(p) => p,
         Err(msg) => {
@@ -89,7 +102,7 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
 }
 
 /// The default request log; one that cannot be opened is reported, not fatal.
-fn open_request_log() -> Option<RequestLog> {
+pub(super) fn open_request_log() -> Option<RequestLog> {
     let path = RequestLog::default_path()?;
     RequestLog::open(&path)
         .map_err(|e| {

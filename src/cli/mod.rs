@@ -3,6 +3,7 @@
 //! (0 success, 1 every route failed, 2 bad usage or config).
 
 mod ask;
+pub mod batch;
 mod check;
 mod stats;
 
@@ -21,6 +22,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code for bad usage or a bad config.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code after Ctrl+C stopped a batch (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
 #[command(
