@@ -11,6 +11,7 @@ mod config;
 mod faults;
 mod hostile;
 mod metrics;
+mod ping;
 mod providers;
 mod recovery;
 mod router;
