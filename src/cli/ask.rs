@@ -7,7 +7,7 @@
 //! writes the escape-worthy characters as `\u` escapes, so neither can drive a terminal.
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -37,11 +37,30 @@ pub struct AskArgs {
     /// Cap on output tokens.
     #[arg(long)]
     pub max_tokens: Option<u32>,
+    /// Label the request for `llmux stats --by tag` (repeatable; `a,b` gives two).
+    #[arg(long = "tag", value_name = "TAG", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Skip the response cache for this request (neither read nor written).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Run every line of this JSONL file (`-` for stdin) as a request, writing one JSON result
+    /// line each, in input order (see the README's Batch section).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "json", "raw"])]
+    pub batch: Option<PathBuf>,
+    /// With --batch: requests in flight at once (default 4).
+    #[arg(long, value_name = "N", requires = "batch", value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
+    /// With --batch: write the results to this file instead of stdout.
+    #[arg(long, value_name = "FILE", requires = "batch")]
+    pub out: Option<PathBuf>,
     /// The prompt; read from stdin when absent.
     pub prompt: Vec<String>,
 }
 
 pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
+    if let Some(input) = &args.batch {
+        return super::batch::run(config, &args, input).await;
+    }
     let prompt = match read_prompt(&args) {
         Ok(p) => p,
         Err(msg) => {
@@ -83,7 +102,7 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
 }
 
 /// The default request log; one that cannot be opened is reported, not fatal.
-fn open_request_log() -> Option<RequestLog> {
+pub(super) fn open_request_log() -> Option<RequestLog> {
     let path = RequestLog::default_path()?;
     RequestLog::open(&path)
         .map_err(|e| {
@@ -105,6 +124,9 @@ async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) ->
     messages.push(Message::user(prompt));
     let mut request = ChatRequest::new(messages);
     request.max_tokens = args.max_tokens;
+    request.tags = clean_tags(&args.tags);
+    request.no_cache = args.no_cache;
+    let tags = request.tags.clone();
 
     let escape = escape_answer(args.raw, std::io::stdout().is_terminal());
     let mut stdout = std::io::stdout().lock();
@@ -157,7 +179,11 @@ async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) ->
     match result {
         Ok(outcome) => {
             if args.json {
-                let _ = writeln!(stdout, "{}", to_safe_json(&outcome_json(model, &outcome)));
+                let _ = writeln!(
+                    stdout,
+                    "{}",
+                    to_safe_json(&outcome_json(model, &tags, &outcome))
+                );
             } else if printed_any && !outcome.text.ends_with('\n') {
                 let _ = writeln!(stdout);
             }
@@ -209,9 +235,21 @@ fn read_prompt(args: &AskArgs) -> Result<String, String> {
     Ok(text)
 }
 
-/// The `--json` object of a successful request.
-pub fn outcome_json(requested: &str, o: &ChatOutcome) -> serde_json::Value {
-    json!({
+/// Tags as given, trimmed, without empty ones or repeats (`--tag a, --tag a,b`).
+pub fn clean_tags(tags: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in tags.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        if !out.iter().any(|o| o == t) {
+            out.push(t.to_string());
+        }
+    }
+    out
+}
+
+/// The `--json` object of a successful request: `tags` as sent, `tool_calls` only when the
+/// model made some.
+pub fn outcome_json(requested: &str, tags: &[String], o: &ChatOutcome) -> serde_json::Value {
+    let mut v = json!({
         "text": o.text,
         "reasoning": if o.reasoning.is_empty() { None } else { Some(&o.reasoning) },
         "requested": requested,
@@ -230,7 +268,13 @@ pub fn outcome_json(requested: &str, o: &ChatOutcome) -> serde_json::Value {
         "retried": o.retried,
         "fell_back": o.fell_back,
         "continued": o.continued,
-    })
+        "cached": o.cached,
+        "tags": tags,
+    });
+    if !o.tool_calls.is_empty() {
+        v["tool_calls"] = json!(o.tool_calls);
+    }
+    v
 }
 
 /// The `--json` object when every route failed.
@@ -255,5 +299,11 @@ mod tests {
         assert!(!escape_answer(true, true), "--raw on a terminal");
         assert!(!escape_answer(false, false), "a pipe");
         assert!(!escape_answer(true, false));
+    }
+
+    #[test]
+    fn tags_are_trimmed_and_deduplicated() {
+        let given = ["a".to_string(), " b ".into(), String::new(), "a".into()];
+        assert_eq!(clean_tags(&given), vec!["a", "b"]);
     }
 }

@@ -1,10 +1,31 @@
-//! `llmux check` and `llmux models`: what the config says, readable.
+//! `llmux check` and `llmux models`: what the config says, readable. `check --ping` instead
+//! sends the smallest request to every deployment (`router::ping`) and prints what answered.
 
 use std::path::Path;
+use std::time::Duration;
 
-use super::{EXIT_OK, EXIT_USAGE, format_warning, load_config};
+use serde_json::json;
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, format_warning, load_config};
 use crate::config::{self, Config};
 use crate::metrics::{Price, PriceTable};
+use crate::provider::HttpClient;
+use crate::router::ping::{self, DEFAULT_PING_TIMEOUT};
+use crate::router::{PingResult, PingState};
+use crate::sanitize::{escape_controls, to_safe_json};
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Send the smallest request (max_tokens 1) to every deployment at once and report which answer.
+    #[arg(long)]
+    pub ping: bool,
+    /// With --ping: seconds to wait for each deployment (default 10).
+    #[arg(long, value_name = "SECS", requires = "ping")]
+    pub timeout: Option<f64>,
+    /// With --ping: print one JSON object instead of the table.
+    #[arg(long, requires = "ping")]
+    pub json: bool,
+}
 
 /// Validates the config and prints groups, deployments, fallback chains, prices and warnings.
 /// Exit 2 on a bad config or a deployment whose key variable is missing.
@@ -14,7 +35,10 @@ pub fn check(flag: Option<&Path>) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let table = prices(&cfg);
+    let (table, price_error) = match PriceTable::for_config(&cfg) {
+        Ok(t) => (t, None),
+        Err(e) => (PriceTable::builtin(), Some(e)),
+    };
     let origin = match &source {
         config::ConfigSource::File(p) => p.display().to_string(),
         config::ConfigSource::Demo => "the built-in demo config (no config file found)".to_string(),
@@ -86,7 +110,10 @@ pub fn check(flag: Option<&Path>) -> u8 {
         .iter()
         .filter(|d| d.unavailable.is_some())
         .collect();
-    if broken.is_empty() {
+    if let Some(e) = &price_error {
+        eprintln!("error: {e}");
+    }
+    if broken.is_empty() && price_error.is_none() {
         println!(
             "\nok: {} groups, {} deployments",
             cfg.groups.len(),
@@ -112,7 +139,10 @@ pub fn models(flag: Option<&Path>) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let table = prices(&cfg);
+    let table = PriceTable::for_config(&cfg).unwrap_or_else(|e| {
+        eprintln!("llmux: warning: {e}; showing built-in prices");
+        PriceTable::builtin()
+    });
     let rows: Vec<[String; 5]> = cfg
         .deployments
         .iter()
@@ -126,41 +156,19 @@ pub fn models(flag: Option<&Path>) -> u8 {
                     .map(|t| t.to_string())
                     .unwrap_or_else(|| "?".into()),
                 price
-                    .map(|p| per_million(p.input))
+                    .map(|p| p.input_per_million().to_string())
                     .unwrap_or_else(|| "?".into()),
                 price
-                    .map(|p| per_million(p.output))
+                    .map(|p| p.output_per_million().to_string())
                     .unwrap_or_else(|| "?".into()),
             ]
         })
         .collect();
-    let header = ["GROUP", "DEPLOYMENT", "CONTEXT", "$/M IN", "$/M OUT"].map(String::from);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header).chain(rows.iter()) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", line.join("  ").trim_end());
-    }
+    print!(
+        "{}",
+        aligned(["GROUP", "DEPLOYMENT", "CONTEXT", "IN /M", "OUT /M"], &rows)
+    );
     EXIT_OK
-}
-
-fn prices(cfg: &Config) -> PriceTable {
-    let mut table = PriceTable::builtin();
-    if let Some(path) = &cfg.app.pricing_file {
-        match PriceTable::load(path) {
-            Ok(extra) => table.merge(extra),
-            Err(e) => eprintln!("llmux: warning: llmux.pricing_file: {e}"),
-        }
-    }
-    table
 }
 
 /// The full chain a request to `group` may walk: its fallbacks, else the default ones.
@@ -175,18 +183,124 @@ fn fallback_chain(cfg: &Config, group: &str) -> Vec<String> {
     })
 }
 
-/// Picodollars per token → dollars per million tokens.
-fn per_million(pico_per_token: u64) -> String {
-    format!("{:.2}", pico_per_token as f64 / 1e6)
-}
-
 fn price_text(price: Option<Price>) -> String {
     match price {
         Some(p) => format!(
-            "${} in / ${} out per M",
-            per_million(p.input),
-            per_million(p.output)
+            "{} in / {} out per M",
+            p.input_per_million(),
+            p.output_per_million()
         ),
         None => "price unknown".to_string(),
     }
+}
+
+/// `llmux check --ping`: pings every deployment at once, prints a row (or `--json`) each;
+/// exit 0 when all answered, 1 otherwise, 2 for a bad config or timeout.
+pub async fn ping_command(flag: Option<&Path>, args: &CheckArgs) -> u8 {
+    let timeout = match args.timeout {
+        None => DEFAULT_PING_TIMEOUT,
+        Some(secs) => match Duration::try_from_secs_f64(secs) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                eprintln!("llmux check: --timeout {secs}: give a number of seconds above 0");
+                return EXIT_USAGE;
+            }
+        },
+    };
+    let cfg = match load_config(flag, false) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let http = match HttpClient::new() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("llmux: cannot set up HTTP: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let results = ping::ping_all(&http, &cfg.deployments, timeout).await;
+    if args.json {
+        println!("{}", to_safe_json(&ping_json(&results)));
+    } else {
+        print!("{}", ping_table(&results));
+    }
+    if results.iter().all(PingResult::reachable) {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// `check --ping --json`: `{"deployments": [...], "reachable": n, "unreachable": n}`.
+pub fn ping_json(results: &[PingResult]) -> serde_json::Value {
+    let rows: Vec<_> = results
+        .iter()
+        .map(|r| {
+            json!({
+                "deployment": r.deployment,
+                "group": r.group,
+                "model": r.model,
+                "api_base": r.api_base,
+                "state": r.state,
+                "latency_ms": r.latency.as_millis() as u64,
+                "status": r.status,
+                "error": r.error,
+            })
+        })
+        .collect();
+    let reachable = results.iter().filter(|r| r.reachable()).count();
+    json!({
+        "deployments": rows,
+        "reachable": reachable,
+        "unreachable": results.len() - reachable,
+    })
+}
+
+/// One aligned row per deployment and a total line; upstream text is escaped.
+pub fn ping_table(results: &[PingResult]) -> String {
+    let rows: Vec<[String; 5]> = results
+        .iter()
+        .map(|r| {
+            [
+                r.deployment.clone(),
+                r.group.clone(),
+                r.state.label().to_string(),
+                if r.state == PingState::Error && r.latency.is_zero() {
+                    "-".to_string()
+                } else {
+                    format!("{} ms", r.latency.as_millis())
+                },
+                escape_controls(r.error.as_deref().unwrap_or_default()).into_owned(),
+            ]
+        })
+        .collect();
+    let mut out = aligned(["DEPLOYMENT", "GROUP", "STATE", "LATENCY", "DETAIL"], &rows);
+    let reachable = results.iter().filter(|r| r.reachable()).count();
+    out.push_str(&format!(
+        "\n{reachable} of {} deployments reachable\n",
+        results.len()
+    ));
+    out
+}
+
+/// A header and rows as left-aligned columns two spaces apart, one line each.
+fn aligned<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let header = header.map(String::from);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

@@ -3,6 +3,7 @@
 //! (0 success, 1 every route failed, 2 bad usage or config).
 
 mod ask;
+pub mod batch;
 mod check;
 mod stats;
 
@@ -21,6 +22,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code for bad usage or a bad config.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code after Ctrl+C stopped a batch (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,8 +46,8 @@ pub struct Cli {
 pub enum Command {
     /// One request through the router; the answer streams to stdout.
     Ask(ask::AskArgs),
-    /// Validate the config and show groups, deployments, fallback chains and prices.
-    Check,
+    /// Validate the config and show groups, deployments, fallback chains and prices; --ping calls every deployment.
+    Check(check::CheckArgs),
     /// List model groups and deployments with context window and price per million tokens.
     Models,
     /// Requests, failures, tokens, cost and latency from the request log.
@@ -70,7 +73,10 @@ pub fn main() -> ExitCode {
     };
     let code = match cli.command {
         Some(Command::Ask(args)) => runtime.block_on(ask::run(cli.config.as_deref(), args)),
-        Some(Command::Check) => check::check(cli.config.as_deref()),
+        Some(Command::Check(args)) if args.ping => {
+            runtime.block_on(check::ping_command(cli.config.as_deref(), &args))
+        }
+        Some(Command::Check(_)) => check::check(cli.config.as_deref()),
         Some(Command::Models) => check::models(cli.config.as_deref()),
         Some(Command::Stats(args)) => stats::run(cli.config.as_deref(), args),
         Some(Command::Serve(args)) => {

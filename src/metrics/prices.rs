@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::money::Usd;
-use crate::config::Deployment;
+use crate::config::{Config, Deployment};
 use crate::provider::Usage;
 
 /// The built-in price table, in LiteLLM's format.
@@ -186,6 +186,21 @@ impl PriceTable {
         BUILTIN
             .get_or_init(|| PriceTable::from_json(BUILTIN_PRICES).unwrap_or_default())
             .clone()
+    }
+
+    /// The table a config prices with: the built-in one with `llmux.pricing_file` merged over
+    /// it. The error names the file and what is wrong with it.
+    pub fn for_config(config: &Config) -> Result<PriceTable, String> {
+        PriceTable::builtin().with_pricing_file(config)
+    }
+
+    /// `self` with `llmux.pricing_file` merged over it, when the config names one.
+    pub fn with_pricing_file(mut self, config: &Config) -> Result<PriceTable, String> {
+        if let Some(path) = &config.app.pricing_file {
+            let extra = PriceTable::load(path).map_err(|e| format!("llmux.pricing_file: {e}"))?;
+            self.merge(extra);
+        }
+        Ok(self)
     }
 
     /// Entries of `other` replace ours by name (a user's file over the built-in one).

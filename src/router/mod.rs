@@ -14,6 +14,7 @@ pub mod budget;
 mod cached;
 mod event;
 pub mod health;
+pub mod ping;
 mod request;
 pub mod retry;
 pub mod select;
@@ -42,6 +43,7 @@ use crate::store::RequestLog;
 pub use budget::{BudgetStatus, ScopeKind, WallClock};
 pub use event::*;
 pub use health::HealthView;
+pub use ping::{PingResult, PingState};
 pub use shared::{SharedCost, SharedStatus};
 
 /// How many route events a slow subscriber may fall behind before it misses some.
@@ -123,12 +125,11 @@ impl Router {
                 HttpClient::new().map_err(|e| RouterError(format!("cannot set up HTTP: {e}")))?
             }
         };
-        let mut table = options.prices.unwrap_or_else(PriceTable::builtin);
-        if let Some(path) = &config.app.pricing_file {
-            let extra = PriceTable::load(path)
-                .map_err(|e| RouterError(format!("llmux.pricing_file: {e}")))?;
-            table.merge(extra);
-        }
+        let table = options
+            .prices
+            .unwrap_or_else(PriceTable::builtin)
+            .with_pricing_file(&config)
+            .map_err(RouterError)?;
         let metrics = Metrics::new();
         let mut prices = HashMap::new();
         let mut max_input = HashMap::new();
@@ -275,6 +276,12 @@ impl Router {
     /// The response cache's counters; `None` when the cache is off.
     pub fn cache_stats(&self) -> Option<CacheStats> {
         self.inner.cache.as_ref().map(ResponseCache::stats)
+    }
+
+    /// Pings every deployment at once, straight and outside routing (see [`ping`]); the
+    /// results in config order.
+    pub async fn ping_all(&self, timeout: Duration) -> Vec<PingResult> {
+        ping::ping_all(&self.inner.http, &self.inner.config.deployments, timeout).await
     }
 
     /// How long until the group's first deployment is free, when every one is cooling.

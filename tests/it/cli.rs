@@ -301,3 +301,73 @@ async fn stats_totals_equal_the_sum_of_the_request_log() {
     assert!(s.starts_with("TAG") && s.contains("(none)"), "{s}");
     assert!(s.contains("the total counts it once"), "{s}");
 }
+
+#[tokio::test]
+async fn ask_tags_reach_the_request_log_and_json() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = llmux(home.path());
+    cmd.args([
+        "ask",
+        "--json",
+        "-m",
+        "local",
+        "--tag",
+        "team-a",
+        "--tag",
+        "proj,team-a",
+        "hi",
+    ]);
+    let out = output(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(v["tags"], serde_json::json!(["team-a", "proj"]));
+    assert_eq!(v["cached"], false);
+    assert!(
+        v.get("tool_calls").is_none(),
+        "no tool calls, no field: {v}"
+    );
+    let log = std::fs::read_to_string(home.path().join("data/requests.jsonl")).unwrap();
+    let request = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "request")
+        .expect("a request event in the log");
+    assert_eq!(request["tags"], serde_json::json!(["team-a", "proj"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_repeats_come_from_the_cache_unless_no_cache() {
+    // Each `ask` is a process of its own, so the answers are shared through Redis.
+    let redis = crate::shared_state::RedisServer::start().await;
+    let up = FakeUpstream::start(vec![Reply::openai_stream(&["cached?"], Some((3, 1)))]).await;
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("cache.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "model_list:\n  - model_name: g\n    litellm_params: {{ model: openai/gpt-4o-mini, api_base: '{}', api_key: sk-test }}\nlitellm_settings:\n  cache: true\n  cache_params: {{ type: redis, host: 127.0.0.1, port: {} }}\n",
+            up.url, redis.port
+        ),
+    )
+    .unwrap();
+    let ask = |extra: &[&str]| {
+        let mut cmd = llmux(home.path());
+        cmd.arg("--config")
+            .arg(&cfg)
+            .args(["ask", "--json", "-m", "g"]);
+        cmd.args(extra).arg("same question");
+        cmd
+    };
+    let json = |out: &Output| -> serde_json::Value {
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+        serde_json::from_str(text(&out.stdout).trim()).unwrap()
+    };
+    assert_eq!(json(&output(ask(&[])).await)["cached"], false);
+    let repeat = json(&output(ask(&[])).await);
+    assert_eq!(repeat["cached"], true, "{repeat}");
+    assert_eq!(repeat["text"], "cached?");
+    assert_eq!(up.calls(), 1, "the repeat made no upstream call");
+    let fresh = json(&output(ask(&["--no-cache"])).await);
+    assert_eq!(fresh["cached"], false, "{fresh}");
+    assert_eq!(up.calls(), 2, "--no-cache went upstream");
+}

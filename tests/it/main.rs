@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod upstream;
 
+mod batch;
 mod budget;
 mod cache;
 mod cli;
@@ -11,6 +12,7 @@ mod config;
 mod faults;
 mod hostile;
 mod metrics;
+mod ping;
 mod providers;
 mod recovery;
 mod router;

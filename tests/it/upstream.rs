@@ -321,8 +321,14 @@ pub struct Received {
     pub body: Value,
 }
 
+/// Picks a reply from a request's JSON body ([`FakeUpstream::start_by_body`]).
+pub type Responder = Arc<dyn Fn(&Value) -> Reply + Send + Sync>;
+
 struct Shared {
     replies: Vec<Reply>,
+    by_body: Option<Responder>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
     received: Mutex<Vec<Received>>,
     calls: AtomicUsize,
     disconnects: AtomicUsize,
@@ -344,8 +350,23 @@ impl FakeUpstream {
             !replies.is_empty(),
             "a fake upstream needs at least one reply"
         );
+        FakeUpstream::serve(replies, None).await
+    }
+
+    /// Starts serving the reply `pick` chooses from each request's JSON body (for answers that
+    /// depend on the prompt, whatever order requests arrive in).
+    pub async fn start_by_body(
+        pick: impl Fn(&Value) -> Reply + Send + Sync + 'static,
+    ) -> FakeUpstream {
+        FakeUpstream::serve(Vec::new(), Some(Arc::new(pick))).await
+    }
+
+    async fn serve(replies: Vec<Reply>, by_body: Option<Responder>) -> FakeUpstream {
         let shared = Arc::new(Shared {
             replies,
+            by_body,
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
             received: Mutex::new(Vec::new()),
             calls: AtomicUsize::new(0),
             disconnects: AtomicUsize::new(0),
@@ -396,6 +417,12 @@ impl FakeUpstream {
         self.received().into_iter().map(|r| r.headers).collect()
     }
 
+    /// The most requests that were in progress at once (from arrival to the end of the
+    /// response body, or the client going away).
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
     /// How many response bodies a client dropped before their end.
     pub fn disconnects(&self) -> usize {
         self.shared.disconnects.load(Ordering::SeqCst)
@@ -422,11 +449,16 @@ impl Drop for FakeUpstream {
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let index = shared.calls.fetch_add(1, Ordering::SeqCst);
-    let reply = shared.replies[index.min(shared.replies.len() - 1)].clone();
+    let in_flight = InFlight::enter(shared.clone());
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_REQUEST_BODY)
         .await
         .unwrap_or_default();
+    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let reply = match &shared.by_body {
+        Some(pick) => pick(&json),
+        None => shared.replies[index.min(shared.replies.len() - 1)].clone(),
+    };
     shared.received.lock().expect("lock").push(Received {
         path: parts.uri.path().to_string(),
         uri: parts
@@ -435,7 +467,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             .map(|p| p.to_string())
             .unwrap_or_default(),
         headers: parts.headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        body: json,
     });
     if !reply.headers_after.is_zero() {
         tokio::time::sleep(reply.headers_after).await;
@@ -444,6 +476,8 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         inner: body_stream(&reply),
         finished: false,
         shared: shared.clone(),
+        remaining: reply.chunks.len(),
+        in_flight: (!reply.chunks.is_empty()).then_some(in_flight),
     }));
     *response.status_mut() = StatusCode::from_u16(reply.status).expect("valid status");
     for (name, value) in &reply.headers {
@@ -490,11 +524,32 @@ fn body_stream(reply: &Reply) -> Chunks {
     }))
 }
 
+/// Counts a request as in progress from its arrival until this is dropped.
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn enter(shared: Arc<Shared>) -> InFlight {
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A body that reports when it is dropped before its end (the client went away).
 struct Tracked {
     inner: Chunks,
     finished: bool,
     shared: Arc<Shared>,
+    /// Chunks still to send; the request stops counting as in flight once the last one is
+    /// handed over, since the client may finish before this body is dropped.
+    remaining: usize,
+    in_flight: Option<InFlight>,
 }
 
 impl Stream for Tracked {
@@ -502,6 +557,12 @@ impl Stream for Tracked {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let poll = self.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(Some(Ok(_))) = &poll {
+            self.remaining = self.remaining.saturating_sub(1);
+            if self.remaining == 0 {
+                self.in_flight = None;
+            }
+        }
         // A scripted reset is an intended end, not a client going away.
         if matches!(poll, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
             self.finished = true;
