@@ -101,11 +101,6 @@ pub(crate) struct AppState {
     pub(crate) max_body_bytes: usize,
     pub(crate) snapshot_interval: Duration,
     pub(crate) metrics: ServeMetrics,
-    /// True when no deployment has a first-token deadline (`stream_timeout`): then a plain
-    /// client request is sent upstream as a plain request too, which costs far less than
-    /// streaming it and means the same. With a `stream_timeout` anywhere, upstream calls
-    /// always stream, so that deadline keeps meaning "time to first token".
-    pub(crate) plain_upstream: bool,
     pub(crate) started: Instant,
     /// Flips to true when shutdown begins: readiness fails, event streams end.
     pub(crate) shutting_down: watch::Receiver<bool>,
@@ -118,6 +113,20 @@ impl AppState {
 }
 
 pub(crate) type Shared = Arc<AppState>;
+
+/// The runtime `llmux serve` runs on: one worker per core, or, with a single core (a pinned
+/// process, a container limited to one CPU), a current-thread runtime. With one core a
+/// multi-thread runtime only adds its work-stealing bookkeeping and a thread between the
+/// accept loop and the connections; the current-thread one serves a request with ~15% less
+/// CPU (`scripts/bench-serve.sh`).
+pub fn runtime_builder() -> tokio::runtime::Builder {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+}
 
 /// Refuses a non-loopback address when there is no master key, unless told otherwise.
 pub fn check_bind(
@@ -238,14 +247,6 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (flag, shutting_down) = watch::channel(false);
-    let plain_upstream = {
-        let config = router.config();
-        config.router.stream_timeout.is_none()
-            && config
-                .deployments
-                .iter()
-                .all(|d| d.stream_timeout.is_none())
-    };
     let state = Arc::new(AppState {
         master_key: router.config().master_key.clone(),
         router,
@@ -254,7 +255,6 @@ where
         max_body_bytes: options.max_body_bytes,
         snapshot_interval: options.snapshot_interval,
         metrics: ServeMetrics::default(),
-        plain_upstream,
         started: Instant::now(),
         shutting_down,
     });
