@@ -161,8 +161,10 @@ impl Router {
         &self.inner.config
     }
 
-    /// Starts a request on `model` (a group or an alias). Read the returned stream to the
-    /// `Finished` event; drop it to cancel.
+    /// Starts a request on `model` (a group or an alias): it is routed and its call begun before
+    /// this returns, then advances while the returned stream is read (in the reader's task; give
+    /// each concurrent request a task of its own, as `serve` and the TUI do). Read to the
+    /// `Finished` event; drop the stream to cancel.
     pub fn chat(&self, model: &str, request: ChatRequest) -> ChatStream {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(stream::Outbox::default());

@@ -3,7 +3,7 @@
 //!
 //! Requests enter through axum on a TCP listener with TCP_NODELAY set on every accepted socket
 //! (so a streamed token is never held back by Nagle). `openai` and `anthropic` parse their
-//! API's JSON into a [`ChatRequest`], `chat` runs it through the router and waits for the
+//! API's JSON into a [`ChatRequest`](crate::provider::ChatRequest), `chat` runs it through the router and waits for the
 //! first token (so routing failures still get a real error status), and the answer leaves
 //! either as one JSON body or as SSE frames written as each delta arrives. `auth` checks the
 //! master key, `error` renders failures in each API's error shape, `metrics` keeps the
