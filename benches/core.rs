@@ -97,7 +97,7 @@ fn sse_benches(c: &mut Criterion) {
 // ---- the router's own cost per request ----
 
 /// A whole request through the router to a mock deployment that answers at once with one
-/// token: task spawn, group resolution, health and limit checks, strategy pick, events to
+/// token: group resolution, health and limit checks, strategy pick, events to
 /// subscribers and the caller, usage and cost. The upstream costs nothing, so this is the
 /// router's CPU per request (an upper bound on the decision cost).
 fn router_benches(c: &mut Criterion) {

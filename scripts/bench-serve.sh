@@ -4,6 +4,7 @@
 #
 #   scripts/bench-serve.sh            # 10 s per run
 #   DURATION=5 scripts/bench-serve.sh
+#   LLMUX_BIN=/tmp/old/llmux scripts/bench-serve.sh   # another build (A/B); no cargo build
 #
 # Builds the release binary and the fake upstream (examples/fake_upstream.rs) once, needs
 # `wrk` (Debian package; installed with apt-get when missing and running as root), and prints:
@@ -27,10 +28,12 @@ if ! command -v wrk >/dev/null; then
     fi
 fi
 
-echo "building release (llmux and the fake upstream)…" >&2
-cargo build --release --quiet --bin llmux --example fake_upstream
-BIN=target/release/llmux
-FAKE=target/release/examples/fake_upstream
+BIN=${LLMUX_BIN:-target/release/llmux}
+FAKE=${FAKE_BIN:-target/release/examples/fake_upstream}
+if [ -z "${LLMUX_BIN:-}" ]; then
+    echo "building release (llmux and the fake upstream)…" >&2
+    cargo build --release --quiet --bin llmux --example fake_upstream
+fi
 
 WORK=$(mktemp -d)
 PIDS=()

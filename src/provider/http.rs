@@ -11,7 +11,9 @@
 //! There is no total timeout here on purpose: the router owns first-token and whole-request
 //! deadlines, and dropping a stream drops its connection.
 
+use std::collections::HashMap;
 use std::error::Error as _;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -43,10 +45,16 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// Milliseconds in a second, for `retry-after-ms`.
 const MS_PER_SECOND: f64 = 1000.0;
 
+/// Parsed upstream URLs kept for reuse; the cache starts over when it holds this many (they
+/// come from the config, so it never should).
+const MAX_CACHED_URLS: usize = 256;
+
 /// One pooled HTTP client (connections are kept per upstream host), cheap to clone.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    /// Deployment URLs parsed once: parsing one cost a request several microseconds.
+    urls: Arc<Mutex<HashMap<String, reqwest::Url>>>,
 }
 
 impl HttpClient {
@@ -62,7 +70,28 @@ impl HttpClient {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .map_err(|e| ProviderError::network(format!("cannot build the HTTP client: {e}")))?;
-        Ok(HttpClient { inner })
+        Ok(HttpClient {
+            inner,
+            urls: Arc::default(),
+        })
+    }
+
+    /// `url` parsed, from the cache when it was seen before. A URL that does not parse is
+    /// left to reqwest, whose error says why.
+    fn parsed(&self, url: &str) -> Option<reqwest::Url> {
+        let mut urls = match self.urls.lock() {
+            Ok(u) => u,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(u) = urls.get(url) {
+            return Some(u.clone());
+        }
+        let parsed = reqwest::Url::parse(url).ok()?;
+        if urls.len() >= MAX_CACHED_URLS {
+            urls.clear();
+        }
+        urls.insert(url.to_string(), parsed.clone());
+        Some(parsed)
     }
 
     /// The underlying reqwest client, for callers that need a request shape not covered here.
@@ -79,13 +108,11 @@ impl HttpClient {
         body: &serde_json::Value,
         secret: Option<&Secret>,
     ) -> Result<reqwest::Response, ProviderError> {
-        let sent = self
-            .inner
-            .post(url)
-            .headers(headers)
-            .json(body)
-            .send()
-            .await;
+        let builder = match self.parsed(url) {
+            Some(parsed) => self.inner.post(parsed),
+            None => self.inner.post(url),
+        };
+        let sent = builder.headers(headers).json(body).send().await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => return Err(send_error(&e, secret)),

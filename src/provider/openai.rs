@@ -469,7 +469,8 @@ pub fn decode_response(
     if let Some(error) = value.get("error") {
         return Err(inband_error(error));
     }
-    let chunk: Chunk = serde_json::from_value(value.clone())
+    // Deserialized from the borrowed value: no copy of the answer.
+    let chunk = Chunk::deserialize(value)
         .map_err(|e| ProviderError::protocol(format!("malformed chat completion: {e}")))?;
     let choice = chunk
         .choices

@@ -123,11 +123,17 @@ impl SseParser {
         }
         while let Some(end) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
             let (piece, rest) = chunk.split_at(end);
-            self.grow_line(piece)?;
-            let line = std::mem::take(&mut self.line);
-            self.process_line(&line, out)?;
-            self.line = line;
-            self.line.clear();
+            if self.line.is_empty() {
+                // The whole line is in this chunk (the usual case): read it in place.
+                self.check_line(piece.len())?;
+                self.process_line(piece, out)?;
+            } else {
+                self.grow_line(piece)?;
+                let line = std::mem::take(&mut self.line);
+                self.process_line(&line, out)?;
+                self.line = line;
+                self.line.clear();
+            }
             chunk = &rest[1..];
             if rest[0] == b'\r' {
                 match chunk.first() {
@@ -167,13 +173,19 @@ impl SseParser {
     }
 
     fn grow_line(&mut self, piece: &[u8]) -> Result<(), ProviderError> {
-        if self.line.len() + piece.len() > self.max_line {
+        self.check_line(self.line.len() + piece.len())?;
+        self.line.extend_from_slice(piece);
+        Ok(())
+    }
+
+    /// A line of `len` bytes is within the limit.
+    fn check_line(&self, len: usize) -> Result<(), ProviderError> {
+        if len > self.max_line {
             return Err(ProviderError::protocol(format!(
                 "an SSE line longer than {} bytes",
                 self.max_line
             )));
         }
-        self.line.extend_from_slice(piece);
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::Instant;
 
 use super::Inner;
 use super::event::*;
@@ -49,11 +49,16 @@ impl RequestRun {
             call.messages.push(Message::user(CONTINUE_PROMPT));
         }
         let total_limit = d.timeout.unwrap_or(settings.timeout);
-        let first_limit = d
-            .stream_timeout
-            .or(settings.stream_timeout)
-            .unwrap_or(total_limit)
-            .min(total_limit);
+        // `stream_timeout` is a first-token deadline, for streamed calls only (as LiteLLM's
+        // is for `stream=True`); a plain call has its whole `timeout`.
+        let first_limit = if call.stream {
+            d.stream_timeout
+                .or(settings.stream_timeout)
+                .unwrap_or(total_limit)
+                .min(total_limit)
+        } else {
+            total_limit
+        };
         let total_deadline = start + total_limit;
         let first_deadline = start + first_limit;
 
@@ -68,23 +73,28 @@ impl RequestRun {
             if let Some(why) = &d.unavailable {
                 return Err(ProviderError::new(ErrorClass::Auth, why.clone()));
             }
-            let mut stream =
-                match timeout_at(first_deadline, provider::open(&inner.http, d, &call)).await {
-                    Ok(r) => r?,
-                    Err(_) => return Err(first_token_timeout(first_limit, total_limit)),
-                };
+            // One timer for the attempt, moved once from the first-token deadline to the
+            // whole-request one (a new timer per streamed piece cost a registration each).
+            let deadline = tokio::time::sleep_until(first_deadline);
+            tokio::pin!(deadline);
+            let mut stream = tokio::select! {
+                biased;
+                opened = provider::open(&inner.http, d, &call) => opened?,
+                () = &mut deadline => return Err(first_token_timeout(first_limit, total_limit)),
+            };
+            let mut on_first_deadline = first_deadline != total_deadline;
             loop {
-                let deadline = if ttft.is_none() {
-                    first_deadline
-                } else {
-                    total_deadline
-                };
-                let next = match timeout_at(deadline, stream.next()).await {
-                    Ok(n) => n,
-                    Err(_) if ttft.is_none() => {
-                        return Err(first_token_timeout(first_limit, total_limit));
-                    }
-                    Err(_) => {
+                if on_first_deadline && ttft.is_some() {
+                    deadline.as_mut().reset(total_deadline);
+                    on_first_deadline = false;
+                }
+                let next = tokio::select! {
+                    biased;
+                    next = stream.next() => next,
+                    () = &mut deadline => {
+                        if ttft.is_none() {
+                            return Err(first_token_timeout(first_limit, total_limit));
+                        }
                         return Err(ProviderError::timeout(format!(
                             "the answer took longer than the {:.0}s timeout",
                             total_limit.as_secs_f64()
@@ -102,18 +112,18 @@ impl RequestRun {
                         self.first_token(group, d, start, &mut ttft).await;
                         text.push_str(&t);
                         self.answer.push_str(&t);
-                        let _ = self.tx.send(ChatEvent::Delta(t)).await;
+                        self.out.send(ChatEvent::Delta(t)).await;
                     }
                     Some(Ok(StreamEvent::Reasoning(t))) => {
                         self.first_token(group, d, start, &mut ttft).await;
                         reasoning.push_str(&t);
                         self.reasoning.push_str(&t);
-                        let _ = self.tx.send(ChatEvent::Reasoning(t)).await;
+                        self.out.send(ChatEvent::Reasoning(t)).await;
                     }
                     Some(Ok(StreamEvent::ToolCall(call))) => {
                         self.first_token(group, d, start, &mut ttft).await;
                         tool_calls.push(&call);
-                        let _ = self.tx.send(ChatEvent::ToolCall(call)).await;
+                        self.out.send(ChatEvent::ToolCall(call)).await;
                     }
                     Some(Ok(StreamEvent::Usage(u))) => usage = Some(u),
                     Some(Ok(StreamEvent::Done { finish_reason: f })) => {

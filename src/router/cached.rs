@@ -77,11 +77,11 @@ impl RequestRun {
         let mut ttft = None;
         for piece in replay_pieces(&hit.reasoning) {
             ttft.get_or_insert_with(|| self.started.elapsed());
-            let _ = self.tx.send(ChatEvent::Reasoning(piece.to_string())).await;
+            self.out.send(ChatEvent::Reasoning(piece.to_string())).await;
         }
         for piece in replay_pieces(&hit.text) {
             ttft.get_or_insert_with(|| self.started.elapsed());
-            let _ = self.tx.send(ChatEvent::Delta(piece.to_string())).await;
+            self.out.send(ChatEvent::Delta(piece.to_string())).await;
         }
         for (index, call) in hit.tool_calls.iter().enumerate() {
             ttft.get_or_insert_with(|| self.started.elapsed());
@@ -91,7 +91,7 @@ impl RequestRun {
                 name: Some(call.name.clone()),
                 arguments: call.arguments.clone(),
             };
-            let _ = self.tx.send(ChatEvent::ToolCall(delta)).await;
+            self.out.send(ChatEvent::ToolCall(delta)).await;
         }
         self.answer = hit.text;
         self.reasoning = hit.reasoning;

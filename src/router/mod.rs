@@ -1,11 +1,12 @@
 //! The router: LiteLLM's semantics over model groups, in-process. One [`Router`] is shared by
 //! the TUI, `ask` and `serve`.
 //!
-//! A request enters through [`Router::chat`] with a model group (or alias) and messages. A
-//! task walks the group and its fallbacks, picking deployments by strategy (`select`),
+//! A request enters through [`Router::chat`] with a model group (or alias) and messages. Its
+//! walk through the group and its fallbacks runs inside the returned [`ChatStream`] (`stream`),
+//! driven by whoever reads it, picking deployments by strategy (`select`),
 //! retrying (`retry`), cooling down failing ones (`health`), and streaming the answer back as
 //! [`ChatEvent`]s. Every decision is also a [`RouteEvent`] sent to subscribers, the metrics
-//! and the request log. Dropping the [`ChatStream`] aborts the task, which drops the HTTP
+//! and the request log. Dropping the [`ChatStream`] cancels the request, which drops the HTTP
 //! request. With `router_settings.redis_*`, limits, cooldowns and the cost ledger are shared
 //! with every other instance through Redis (`shared`).
 
@@ -19,19 +20,16 @@ mod request;
 pub mod retry;
 pub mod select;
 mod shared;
+mod stream;
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::Stream;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use tokio::sync::{broadcast, mpsc};
-use tokio::task::JoinHandle;
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::cache::{CacheStats, ResponseCache};
@@ -45,11 +43,10 @@ pub use event::*;
 pub use health::HealthView;
 pub use ping::{PingResult, PingState};
 pub use shared::{SharedCost, SharedStatus};
+pub use stream::ChatStream;
 
 /// How many route events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 4096;
-/// Chat events buffered between the request task and its reader.
-const CHAT_BUFFER: usize = 1024;
 
 /// What a router is built with besides its config.
 #[derive(Debug, Default)]
@@ -181,23 +178,21 @@ impl Router {
         &self.inner.config
     }
 
-    /// Starts a request on `model` (a group or an alias). Read the returned stream to the
-    /// `Finished` event; drop it to cancel.
+    /// Starts a request on `model` (a group or an alias): it is routed and its call begun before
+    /// this returns, then advances while the returned stream is read (in the reader's task; give
+    /// each concurrent request a task of its own, as `serve` and the TUI do). Read to the
+    /// `Finished` event; drop the stream to cancel.
     pub fn chat(&self, model: &str, request: ChatRequest) -> ChatStream {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(CHAT_BUFFER);
-        let task = tokio::spawn(request::run(
+        let outbox = Arc::new(stream::Outbox::default());
+        let run = request::run(
             self.inner.clone(),
             id,
             model.to_string(),
             request,
-            tx,
-        ));
-        ChatStream {
-            request_id: id,
-            rx,
-            task,
-        }
+            outbox.clone(),
+        );
+        ChatStream::start(id, outbox, run)
     }
 
     /// Returns once every route event so far is written to the request log. Call it before
@@ -293,50 +288,5 @@ impl Router {
             .map(|d| self.inner.health.view(&d.id, now).cooling_for)
             .collect::<Option<Vec<_>>>()
             .and_then(|v| v.into_iter().min())
-    }
-}
-
-/// The events of one request. Dropping it cancels the request and its HTTP call.
-#[derive(Debug)]
-pub struct ChatStream {
-    pub request_id: u64,
-    rx: mpsc::Receiver<ChatEvent>,
-    task: JoinHandle<()>,
-}
-
-impl ChatStream {
-    /// The next event; `None` after `Finished`.
-    pub async fn next_event(&mut self) -> Option<ChatEvent> {
-        self.rx.recv().await
-    }
-
-    /// Reads to the end, returning the outcome (text deltas are dropped).
-    pub async fn finish(mut self) -> Result<ChatOutcome, RouteError> {
-        while let Some(ev) = self.rx.recv().await {
-            if let ChatEvent::Finished(result) = ev {
-                return result;
-            }
-        }
-        Err(RouteError {
-            request_id: self.request_id,
-            kind: RouteErrorKind::AllFailed,
-            message: "the request task ended without an outcome".to_string(),
-            attempts: Vec::new(),
-            retry_in: None,
-            partial_text: String::new(),
-        })
-    }
-}
-
-impl Stream for ChatStream {
-    type Item = ChatEvent;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ChatEvent>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
-impl Drop for ChatStream {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

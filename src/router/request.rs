@@ -1,17 +1,18 @@
-//! One request's walk through its group and fallbacks. Runs as its own task; when the caller
-//! drops its `ChatStream` the task is aborted and the guards here record the cancellation.
+//! One request's walk through its group and fallbacks. Runs inside its `ChatStream`, polled by
+//! the reader; when the caller drops the stream this future is dropped mid-way and the guards
+//! here record the cancellation.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::Inner;
 use super::event::*;
 use super::retry::{MAX_RETRY_AFTER_WAIT, delay_before_retry, retries_for};
 use super::select::{Candidate, lowest_order_tier, pick};
+use super::stream::Outbox;
 use crate::config::{Deployment, MidStreamFailover};
 use crate::metrics::Usd;
 use crate::provider::{self, ChatRequest, ErrorClass, ProviderError, Usage};
@@ -27,12 +28,12 @@ pub(super) async fn run(
     id: u64,
     requested: String,
     request: ChatRequest,
-    tx: mpsc::Sender<ChatEvent>,
+    out: Arc<Outbox>,
 ) {
     let mut req = RequestRun {
         inner,
         id,
-        tx,
+        out,
         started: Instant::now(),
         attempt_no: 0,
         attempts: Vec::new(),
@@ -77,7 +78,8 @@ pub(super) enum AttemptEnd {
 pub(super) struct RequestRun {
     pub(super) inner: Arc<Inner>,
     pub(super) id: u64,
-    pub(super) tx: mpsc::Sender<ChatEvent>,
+    /// Where the caller's events go (its `ChatStream` reads them).
+    pub(super) out: Arc<Outbox>,
     pub(super) started: Instant,
     pub(super) attempt_no: u32,
     pub(super) attempts: Vec<AttemptRecord>,
@@ -135,7 +137,10 @@ impl RequestRun {
 
     /// To subscribers and the request log (not to the caller).
     pub(super) fn publish(&self, ev: &RouteEvent) {
-        let _ = self.inner.events.send(ev.clone());
+        // Nobody subscribed (no TUI routing pane, no monitor): skip the clone.
+        if self.inner.events.receiver_count() > 0 {
+            let _ = self.inner.events.send(ev.clone());
+        }
         if let Some(log) = &self.inner.log {
             log.append(ev);
         }
@@ -144,8 +149,7 @@ impl RequestRun {
     pub(super) async fn emit(&self, group: &str, deployment: Option<&str>, kind: RouteEventKind) {
         let ev = self.event(group, deployment, kind);
         self.publish(&ev);
-        // The caller may have stopped reading; the task is then aborted anyway.
-        let _ = self.tx.send(ChatEvent::Route(ev)).await;
+        self.out.send(ChatEvent::Route(ev)).await;
     }
 
     async fn route(
@@ -432,7 +436,7 @@ impl RequestRun {
                             MidStreamFailover::Restart => {
                                 self.answer.clear();
                                 self.reasoning.clear();
-                                let _ = self.tx.send(ChatEvent::Restart).await;
+                                self.out.send(ChatEvent::Restart).await;
                             }
                             MidStreamFailover::Continue => self.continued = true,
                         }
@@ -542,7 +546,7 @@ impl RequestRun {
             .await;
         }
         self.finished = true;
-        let _ = self.tx.send(ChatEvent::Finished(result)).await;
+        self.out.send(ChatEvent::Finished(result)).await;
     }
 }
 

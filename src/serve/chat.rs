@@ -4,10 +4,12 @@
 //!
 //! A request enters as bytes and a [`ChatRequest`]; [`begin`] reads router events until the
 //! first piece of text (then the answer streams, and the status is already known to be 200)
-//! or the outcome (then a plain response or an error with its real status is sent). For
-//! streams, [`sse_body`] asks an API's [`SseEncoder`] for the frames of each event and hands
-//! every one to hyper as soon as it exists. A [`Tracker`] records the request's outcome in the
-//! serve metrics exactly once, as `cancelled` when the client went away first.
+//! or the outcome (then a plain response or an error with its real status is sent). The
+//! router runs inside the [`ChatStream`] this handler reads, in this connection's task. For
+//! streams, [`sse_response`] asks an API's [`SseEncoder`] for the frames of each event and
+//! hands them to hyper as soon as they exist, joining what already arrived into one write
+//! (never waiting for more). A [`Tracker`] records the request's outcome in the serve metrics
+//! exactly once, as `cancelled` when the client went away first.
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -32,6 +34,10 @@ use crate::router::{
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// Scheduler rounds a batch may wait for pieces that already arrived upstream.
 const MAX_BATCH_ROUNDS: usize = 64;
+/// Yields in a row that bring nothing before a batch is written. One is not enough: the
+/// upstream connection's task often needs two or three of ours to pass its next buffered
+/// piece (measured: with three, a burst of 24 frames leaves in one write instead of 21).
+const MAX_IDLE_ROUNDS: usize = 3;
 
 /// One admitted chat request; dropping it frees its in-flight slot.
 pub struct Admission {
@@ -273,6 +279,7 @@ pub async fn begin(
             Some(
                 first @ (ChatEvent::Delta(_) | ChatEvent::Reasoning(_) | ChatEvent::ToolCall(_)),
             ) => {
+                run_ahead(&mut stream).await;
                 return Begun::Streaming(Started {
                     stream,
                     first,
@@ -349,37 +356,19 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
         }
         let mut out = BytesMut::new();
         if let Some(first) = s.first.take() {
+            // `begin` already let the burst in: take it without yielding, so hyper writes it
+            // with the head.
             s.encoder.open(&mut out);
             encode(&mut s, first, &mut out);
+            drain_queued(&mut s, &mut out);
             return Some((Ok::<Bytes, Infallible>(out.freeze()), s));
         }
         while out.is_empty() && !s.ended {
             let ev = s.stream.next_event().await;
             step(&mut s, ev, &mut out);
-            // Take what else is ready now into the same write: never wait for more, but do
-            // not spend a syscall per delta when the upstream sent a burst. Each yield lets
-            // the upstream connection and the router decode one more piece of what already
-            // arrived; the first yield that brings nothing new ends the batch (no timer).
-            let mut rounds = 0;
-            while !s.ended && out.len() < MAX_BATCH_BYTES && rounds < MAX_BATCH_ROUNDS {
-                rounds += 1;
-                tokio::task::yield_now().await;
-                let mut drained = 0;
-                while !s.ended && out.len() < MAX_BATCH_BYTES {
-                    match s.stream.next_event().now_or_never() {
-                        Some(ev) => {
-                            drained += 1;
-                            step(&mut s, ev, &mut out);
-                        }
-                        None => break,
-                    }
-                }
-                if drained == 0 {
-                    break;
-                }
-            }
         }
-        Some((Ok(out.freeze()), s))
+        take_ready(&mut s, &mut out).await;
+        Some((Ok::<Bytes, Infallible>(out.freeze()), s))
     });
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
@@ -392,6 +381,66 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     llmux_headers(&mut response, &deployment, attempts, request_id);
     response
+}
+
+/// Yield rounds taken in turn with the upstream connection, which hands its body over one
+/// piece per turn of its own task: each round passes one more piece of what already arrived.
+/// When a few rounds in a row bring nothing, the burst is over (no timer: nothing waits for
+/// pieces still to come).
+#[derive(Default)]
+struct Turns {
+    rounds: usize,
+    idle: usize,
+}
+
+impl Turns {
+    fn go_on(&self) -> bool {
+        self.rounds < MAX_BATCH_ROUNDS && self.idle < MAX_IDLE_ROUNDS
+    }
+
+    async fn take(&mut self) {
+        self.rounds += 1;
+        tokio::task::yield_now().await;
+    }
+
+    fn brought(&mut self, any: bool) {
+        self.idle = if any { 0 } else { self.idle + 1 };
+    }
+}
+
+/// Before the response head is written: lets what the upstream already sent after the first
+/// text reach the stream, so the head and the first frames leave in one write.
+async fn run_ahead(stream: &mut ChatStream) {
+    let mut turns = Turns::default();
+    while !stream.is_done() && turns.go_on() {
+        turns.take().await;
+        turns.brought(stream.advance());
+    }
+}
+
+/// Takes what else is ready now into the same write: never waits for more, but does not spend
+/// a syscall per delta when the upstream sent a burst.
+async fn take_ready<E: SseEncoder>(s: &mut BodyState<E>, out: &mut BytesMut) {
+    let mut turns = Turns::default();
+    while !s.ended && out.len() < MAX_BATCH_BYTES && turns.go_on() {
+        turns.take().await;
+        turns.brought(drain_queued(s, out));
+    }
+}
+
+/// Encodes the events the stream has right now, without waiting; true when there were any.
+fn drain_queued<E: SseEncoder>(s: &mut BodyState<E>, out: &mut BytesMut) -> bool {
+    let mut any = false;
+    while !s.ended && out.len() < MAX_BATCH_BYTES {
+        match s.stream.next_event().now_or_never() {
+            Some(ev) => {
+                any = true;
+                step(s, ev, out);
+            }
+            None => break,
+        }
+    }
+    any
 }
 
 /// One event (or the end of the events) into frames.

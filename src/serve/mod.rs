@@ -3,7 +3,8 @@
 //!
 //! Requests enter through `conn` (HTTP/1.1 on a TCP listener, TCP_NODELAY and a header
 //! deadline on every socket) into the axum app. `openai` and `anthropic` parse their
-//! API's JSON into a [`ChatRequest`], `chat` runs it through the router and waits for the
+//! API's JSON into a [`ChatRequest`](crate::provider::ChatRequest), `chat` runs it through the
+//! router and waits for the
 //! first token (so routing failures still get a real error status), and the answer leaves
 //! either as one JSON body or as SSE frames written as each delta arrives. `auth` checks the
 //! master key, `error` renders failures in each API's error shape, `metrics` keeps the
@@ -111,11 +112,6 @@ pub(crate) struct AppState {
     pub(crate) body_read_timeout: Duration,
     pub(crate) snapshot_interval: Duration,
     pub(crate) metrics: ServeMetrics,
-    /// True when no deployment has a first-token deadline (`stream_timeout`): then a plain
-    /// client request is sent upstream as a plain request too, which costs far less than
-    /// streaming it and means the same. With a `stream_timeout` anywhere, upstream calls
-    /// always stream, so that deadline keeps meaning "time to first token".
-    pub(crate) plain_upstream: bool,
     pub(crate) started: Instant,
     /// Flips to true when shutdown begins: readiness fails, event streams end.
     pub(crate) shutting_down: watch::Receiver<bool>,
@@ -128,6 +124,20 @@ impl AppState {
 }
 
 pub(crate) type Shared = Arc<AppState>;
+
+/// The runtime `llmux serve` runs on: one worker per core, or, with a single core (a pinned
+/// process, a container limited to one CPU), a current-thread runtime. With one core a
+/// multi-thread runtime only adds its work-stealing bookkeeping and a thread between the
+/// accept loop and the connections; the current-thread one serves a request with ~15% less
+/// CPU (`scripts/bench-serve.sh`).
+pub fn runtime_builder() -> tokio::runtime::Builder {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+}
 
 /// Refuses a non-loopback address when there is no master key, unless told otherwise.
 pub fn check_bind(
@@ -249,14 +259,6 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (flag, shutting_down) = watch::channel(false);
-    let plain_upstream = {
-        let config = router.config();
-        config.router.stream_timeout.is_none()
-            && config
-                .deployments
-                .iter()
-                .all(|d| d.stream_timeout.is_none())
-    };
     let state = Arc::new(AppState {
         master_key: router.config().master_key.clone(),
         router,
@@ -266,7 +268,6 @@ where
         body_read_timeout: options.body_read_timeout,
         snapshot_interval: options.snapshot_interval,
         metrics: ServeMetrics::default(),
-        plain_upstream,
         started: Instant::now(),
         shutting_down,
     });

@@ -53,7 +53,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     } = to_chat_request(parsed).inspect_err(|_| {
         state.metrics.rejected("bad_request");
     })?;
-    request.stream = stream || !state.plain_upstream;
+    request.stream = stream;
     let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
     match begin(&state, &model, request, &mut tracker).await {
         Begun::Done(result) => {

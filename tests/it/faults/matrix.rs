@@ -11,7 +11,7 @@
 
 use futures::future::join_all;
 use llmux::config::load_str;
-use llmux::provider::{ChatRequest, Message};
+use llmux::provider::{ChatRequest, HttpClient, Message};
 use llmux::router::{ChatEvent, RouteEventKind, Router, RouterOptions};
 
 use super::raw::{RawUpstream, refused_url};
@@ -28,6 +28,15 @@ fn deployment(wire: Wire, group: &str, id: &str, url: &str, order: u32, extra: &
     format!(
         "  - model_name: {group}\n    litellm_params:\n      model: {model}\n      api_base: {url}\n      api_key: {KEY}\n      order: {order}\n{extra}    model_info: {{ id: {id} }}\n"
     )
+}
+
+/// One HTTP client for every row: building one reads the system's root certificates, tens of
+/// milliseconds of CPU in a debug build, and 27 of those at once held up the rows whose 0.2 s
+/// deadlines are under test. (Every row's upstreams live for the whole test, so no row can
+/// meet another's kept-alive connection on a reused port.)
+fn client() -> HttpClient {
+    static CLIENT: std::sync::OnceLock<HttpClient> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| HttpClient::new().unwrap()).clone()
 }
 
 /// Runs one row: its upstreams, its router, one request to the end.
@@ -68,6 +77,7 @@ async fn run_row(row: &Row) -> Observed {
         cfg,
         RouterOptions {
             seed: Some(7),
+            http: Some(client()),
             ..RouterOptions::default()
         },
     )

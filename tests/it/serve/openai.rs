@@ -195,8 +195,8 @@ async fn health_endpoints_answer() {
 }
 
 #[tokio::test]
-async fn with_a_stream_timeout_plain_requests_stream_upstream() {
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["Hel", "lo"], Some((3, 2)))]).await;
+async fn with_a_stream_timeout_plain_requests_stay_plain_upstream() {
+    let up = FakeUpstream::start(vec![Reply::openai_json("Hello", Some((3, 2)))]).await;
     let server = start(&one_group(&up.url, "  stream_timeout: 30\n")).await;
     let r = post(&server, "/v1/chat/completions", &chat("fast", "hi"), None).await;
     assert_eq!(r.status(), 200);
@@ -205,8 +205,8 @@ async fn with_a_stream_timeout_plain_requests_stream_upstream() {
     assert_eq!(v["usage"]["completion_tokens"], 2);
     assert_eq!(
         up.bodies()[0]["stream"],
-        true,
-        "the first-token deadline needs a stream"
+        false,
+        "stream_timeout is a first-token deadline for streamed calls only"
     );
     server.shutdown().await.unwrap();
 }
