@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::chat::{
-    Admission, Begun, SseEncoder, Tracker, begin, frame, json_str, llmux_headers, parse_json,
+    Admission, Begun, SseEncoder, Tracker, begin, frame, json_str, outcome_headers, parse_json,
     read_body, sse_response,
 };
 use super::error::{Api, ApiError};
@@ -81,12 +81,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     } else {
         Json(message(&outcome, &model)).into_response()
     };
-    llmux_headers(
-        &mut response,
-        &outcome.deployment,
-        outcome.attempts.len(),
-        outcome.request_id,
-    );
+    outcome_headers(&mut response, &outcome);
     Ok(response)
 }
 

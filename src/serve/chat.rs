@@ -21,8 +21,8 @@ use bytes::BytesMut;
 use futures::{FutureExt, StreamExt};
 
 use super::error::{
-    ATTEMPTS_HEADER, Api, ApiError, DEPLOYMENT_HEADER, Kind, OVERLOADED_MESSAGE, REQUEST_ID_HEADER,
-    outcome_label,
+    ATTEMPTS_HEADER, Api, ApiError, CACHE_HEADER, DEPLOYMENT_HEADER, Kind, OVERLOADED_MESSAGE,
+    REQUEST_ID_HEADER, outcome_label,
 };
 use super::{OVERLOADED_RETRY_AFTER_SECS, Shared};
 use crate::provider::{ChatRequest, ToolCallDelta};
@@ -247,6 +247,8 @@ pub struct Started {
     pub first: ChatEvent,
     pub deployment: String,
     pub attempts: u32,
+    /// Content before any attempt: the answer is replayed from the response cache.
+    pub cached: bool,
     /// The router's estimate of the prompt's tokens.
     pub prompt_tokens: u64,
 }
@@ -285,6 +287,7 @@ pub async fn begin(
                     first,
                     deployment,
                     attempts,
+                    cached: attempts == 0,
                     prompt_tokens,
                 });
             }
@@ -306,14 +309,37 @@ pub fn ended_early(request_id: u64) -> RouteError {
     }
 }
 
-/// Adds `x-llmux-deployment`, `x-llmux-attempts` and `x-llmux-request-id`.
-pub fn llmux_headers(response: &mut Response, deployment: &str, attempts: usize, request_id: u64) {
+/// Adds `x-llmux-deployment`, `x-llmux-attempts`, `x-llmux-request-id` and, for an answer
+/// from the response cache, `x-llmux-cache: hit`.
+pub fn llmux_headers(
+    response: &mut Response,
+    deployment: &str,
+    attempts: usize,
+    request_id: u64,
+    cached: bool,
+) {
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(deployment) {
+    if let Ok(v) = HeaderValue::from_str(deployment)
+        && !deployment.is_empty()
+    {
         headers.insert(DEPLOYMENT_HEADER, v);
     }
     headers.insert(ATTEMPTS_HEADER, HeaderValue::from(attempts));
     headers.insert(REQUEST_ID_HEADER, HeaderValue::from(request_id));
+    if cached {
+        headers.insert(CACHE_HEADER, HeaderValue::from_static("hit"));
+    }
+}
+
+/// [`llmux_headers`] for a finished answer.
+pub fn outcome_headers(response: &mut Response, outcome: &ChatOutcome) {
+    llmux_headers(
+        response,
+        &outcome.deployment,
+        outcome.attempts.len(),
+        outcome.request_id,
+        outcome.cached,
+    );
 }
 
 /// How one API writes a streamed answer.
@@ -343,6 +369,7 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
     let request_id = started.stream.request_id;
     let deployment = started.deployment.clone();
     let attempts = started.attempts as usize;
+    let cached = started.cached;
     let state = BodyState {
         stream: started.stream,
         encoder,
@@ -379,7 +406,7 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tell buffering reverse proxies (nginx) to pass frames through as they come.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    llmux_headers(&mut response, &deployment, attempts, request_id);
+    llmux_headers(&mut response, &deployment, attempts, request_id, cached);
     response
 }
 

@@ -17,6 +17,8 @@ pub const DEPLOYMENT_HEADER: &str = "x-llmux-deployment";
 pub const ATTEMPTS_HEADER: &str = "x-llmux-attempts";
 /// Header: the router's request id (as in the request log and the event stream).
 pub const REQUEST_ID_HEADER: &str = "x-llmux-request-id";
+/// Header: `hit` when the answer came from the response cache (no upstream call was made).
+pub const CACHE_HEADER: &str = "x-llmux-cache";
 /// What a request over the in-flight limit is told.
 pub const OVERLOADED_MESSAGE: &str =
     "the server is at its limit of in-flight requests (--max-in-flight); retry shortly";

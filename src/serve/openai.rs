@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::chat::{
-    Admission, Begun, SseEncoder, Tracker, begin, frame, json_str, llmux_headers, parse_json,
+    Admission, Begun, SseEncoder, Tracker, begin, frame, json_str, outcome_headers, parse_json,
     read_body, sse_response, unix_now,
 };
 use super::error::{Api, ApiError};
@@ -66,21 +66,11 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
                 enc.open(&mut out);
                 enc.finish(&outcome, &mut out);
                 let mut response = sse_bytes(out);
-                llmux_headers(
-                    &mut response,
-                    &outcome.deployment,
-                    outcome.attempts.len(),
-                    outcome.request_id,
-                );
+                outcome_headers(&mut response, &outcome);
                 return Ok(response);
             }
             let mut response = Json(completion(&outcome, &model)).into_response();
-            llmux_headers(
-                &mut response,
-                &outcome.deployment,
-                outcome.attempts.len(),
-                outcome.request_id,
-            );
+            outcome_headers(&mut response, &outcome);
             Ok(response)
         }
         Begun::Streaming(started) => {
@@ -93,12 +83,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
             tracker.finish(&result);
             let outcome = result.map_err(ApiError::from)?;
             let mut response = Json(completion(&outcome, &model)).into_response();
-            llmux_headers(
-                &mut response,
-                &outcome.deployment,
-                outcome.attempts.len(),
-                outcome.request_id,
-            );
+            outcome_headers(&mut response, &outcome);
             Ok(response)
         }
     }

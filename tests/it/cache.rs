@@ -375,9 +375,23 @@ async fn serve_streams_a_cached_answer_like_a_live_one() {
     let mut body = chat("fast", "hi");
     body["stream"] = json!(true);
     let mut texts = Vec::new();
-    for _ in 0..2 {
+    for round in 0..2 {
         let r = post(&server, "/chat/completions", &body, None).await;
         assert_eq!(r.status(), 200);
+        let cache_header = crate::serve::header(&r, "x-llmux-cache");
+        if round == 0 {
+            assert_eq!(cache_header, None);
+            assert_eq!(
+                crate::serve::header(&r, "x-llmux-attempts").as_deref(),
+                Some("1")
+            );
+        } else {
+            assert_eq!(cache_header.as_deref(), Some("hit"));
+            assert_eq!(
+                crate::serve::header(&r, "x-llmux-attempts").as_deref(),
+                Some("0")
+            );
+        }
         let events = sse(&r.text().await.unwrap());
         assert_eq!(events.last().unwrap().1, "[DONE]");
         let content: String = events[..events.len() - 1]
@@ -393,9 +407,23 @@ async fn serve_streams_a_cached_answer_like_a_live_one() {
     }
     assert_eq!(texts, ["abcd", "abcd"]);
     assert_eq!(up.calls(), 1);
+    // Plain, the hit names the deployment that first gave the answer.
+    body["stream"] = json!(false);
+    let r = post(&server, "/chat/completions", &body, None).await;
+    assert_eq!(
+        crate::serve::header(&r, "x-llmux-cache").as_deref(),
+        Some("hit")
+    );
+    assert_eq!(
+        crate::serve::header(&r, "x-llmux-deployment").as_deref(),
+        Some("dep-a")
+    );
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], "abcd");
+    assert_eq!(up.calls(), 1);
     let metrics = get(&server, "/metrics", None).await.text().await.unwrap();
     assert!(
-        metrics.contains("\nllmux_cache_hits_total 1\n"),
+        metrics.contains("\nllmux_cache_hits_total 2\n"),
         "{metrics}"
     );
     assert!(

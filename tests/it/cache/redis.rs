@@ -171,3 +171,35 @@ async fn requests_succeed_while_the_cache_redis_is_away() {
         .count();
     assert_eq!(failed, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_instances_share_answers_through_redis() {
+    use crate::serve::{chat, header, post, start};
+    let redis = RedisServer::start().await;
+    let up = FakeUpstream::start(vec![Reply::openai_stream(
+        &["one", " answer"],
+        Some((5, 2)),
+    )])
+    .await;
+    let yaml = redis_config(&up.url, redis.port, "    ttl: 60\n");
+    let (a, b) = (start(&yaml).await, start(&yaml).await);
+
+    let mut body = chat("g", "hi");
+    body["stream"] = serde_json::json!(true);
+    let live = post(&a, "/chat/completions", &body, None).await;
+    assert_eq!(live.status(), 200);
+    assert_eq!(header(&live, "x-llmux-cache"), None);
+    assert!(live.text().await.unwrap().contains("answer"));
+
+    // The other instance, asked plainly, answers from Redis without calling upstream.
+    body["stream"] = serde_json::json!(false);
+    let hit = post(&b, "/chat/completions", &body, None).await;
+    assert_eq!(hit.status(), 200);
+    assert_eq!(header(&hit, "x-llmux-cache").as_deref(), Some("hit"));
+    assert_eq!(header(&hit, "x-llmux-deployment").as_deref(), Some("dep-g"));
+    let answer: serde_json::Value = hit.json().await.unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], "one answer");
+    assert_eq!(up.calls(), 1);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
