@@ -81,6 +81,18 @@ fn builtin_api(wire: Wire) -> Option<ToolApi> {
     }
 }
 
+fn has_url_image(m: &Message) -> bool {
+    m.parts.iter().any(|p| {
+        matches!(
+            p,
+            Part::Image {
+                source: ImageSource::Url { .. },
+                ..
+            }
+        )
+    })
+}
+
 fn uses_tools(request: &ChatRequest) -> bool {
     !request.tools.is_empty()
         || request
@@ -89,10 +101,14 @@ fn uses_tools(request: &ChatRequest) -> bool {
             .any(|m| m.role == Role::Tool || !m.tool_calls.is_empty())
 }
 
-/// The request `deployment` can take: `Ok(None)` when it fits as it is, `Ok(Some(..))` with
-/// what it does not take dropped (`drop_params`), or a 400-class error naming each
-/// parameter.
-pub fn fit(d: &Deployment, request: &ChatRequest) -> Result<Option<ChatRequest>, ProviderError> {
+/// Whether `d` takes `request` as it is, with nothing refused or dropped. The router prefers
+/// such deployments when a group mixes some that take tools or images and some that do not.
+pub fn takes_whole(d: &Deployment, request: &ChatRequest) -> bool {
+    refusals(d, request).is_empty()
+}
+
+/// What of `request` the deployment `d` does not take (empty when it takes it all).
+fn refusals(d: &Deployment, request: &ChatRequest) -> Vec<String> {
     let mut refused: Vec<String> = Vec::new();
     let tools_ok = takes_tools(d);
     if !tools_ok && uses_tools(request) {
@@ -120,17 +136,7 @@ pub fn fit(d: &Deployment, request: &ChatRequest) -> Result<Option<ChatRequest>,
         }
     }
     let images = request.messages.iter().any(Message::has_images);
-    let url_images = request.messages.iter().any(|m| {
-        m.parts.iter().any(|p| {
-            matches!(
-                p,
-                Part::Image {
-                    source: ImageSource::Url { .. },
-                    ..
-                }
-            )
-        })
-    });
+    let url_images = request.messages.iter().any(has_url_image);
     if images && !takes_images(d) {
         refused.push("images".to_string());
     } else if url_images && !takes_image_urls(d.wire) {
@@ -143,9 +149,25 @@ pub fn fit(d: &Deployment, request: &ChatRequest) -> Result<Option<ChatRequest>,
         .map(|(k, _)| k)
         .collect();
     refused.extend(extras.iter().map(|k| format!("`{k}`")));
+    refused
+}
+
+/// The request `deployment` can take: `Ok(None)` when it fits as it is, `Ok(Some(..))` with
+/// what it does not take dropped (`drop_params`), or a 400-class error naming each
+/// parameter.
+pub fn fit(d: &Deployment, request: &ChatRequest) -> Result<Option<ChatRequest>, ProviderError> {
+    let refused = refusals(d, request);
     if refused.is_empty() {
         return Ok(None);
     }
+    let tools_ok = takes_tools(d);
+    let builtin_ok = |t: &ToolSpec| {
+        t.builtin
+            .as_ref()
+            .is_none_or(|b| builtin_api(d.wire) == Some(b.api))
+    };
+    let images = request.messages.iter().any(Message::has_images);
+    let url_images = request.messages.iter().any(has_url_image);
     if !d.drop_params.unwrap_or(false) {
         return Err(ProviderError::new(
             ErrorClass::BadRequest,

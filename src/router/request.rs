@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::Inner;
 use super::event::*;
 use super::retry::{MAX_RETRY_AFTER_WAIT, delay_before_retry, retries_for};
-use super::select::{Candidate, lowest_order_tier, pick};
+use super::select::{Candidate, lowest_order_tier, pick, prefer_whole_takers};
 use super::stream::Outbox;
 use crate::config::{Deployment, MidStreamFailover};
 use crate::metrics::Usd;
@@ -333,6 +333,7 @@ impl RequestRun {
                 budget: false,
             });
         }
+        let fits = prefer_whole_takers(fits, request);
         let mut retries_used = 0u32;
         let mut last_failed: Option<String> = None;
         loop {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rand::RngExt;
 
 use crate::config::{Deployment, Strategy};
+use crate::provider::ChatRequest;
 
 /// What the strategies look at for one healthy deployment.
 #[derive(Debug, Clone)]
@@ -121,5 +122,23 @@ fn utilization(c: &Candidate) -> f64 {
     match (rpm, tpm) {
         (None, None) => c.tpm_used as f64,
         (a, b) => a.unwrap_or(0.0).max(b.unwrap_or(0.0)),
+    }
+}
+
+/// In a group that mixes deployments taking the request's tools, images or parameters with
+/// some that do not, only the ones that take it whole: a request is not refused (or stripped
+/// by `drop_params`) while a member of its group could answer it as sent. When none or all
+/// take it whole, all stay, and each refuses or drops as its `drop_params` says.
+pub fn prefer_whole_takers<'a>(
+    members: Vec<&'a Deployment>,
+    request: &ChatRequest,
+) -> Vec<&'a Deployment> {
+    let (whole, partial): (Vec<&Deployment>, Vec<&Deployment>) = members
+        .iter()
+        .partition(|d| crate::provider::params::takes_whole(d, request));
+    if whole.is_empty() || partial.is_empty() {
+        members
+    } else {
+        whole
     }
 }

@@ -342,3 +342,36 @@ async fn spend_tags_reach_the_router_from_both_apis() {
     assert_eq!(seen, [vec!["team-a", "proj-x"], vec!["team-b"]]);
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_group_mixing_tool_takers_sends_tool_requests_only_to_them() {
+    let up = FakeUpstream::start(vec![Reply::openai_json("from upstream", Some((5, 2)))]).await;
+    // The tool-less mock comes first by `order`, so plain requests go to it.
+    let yaml = format!(
+        "model_list:\n  - model_name: g\n    litellm_params:\n      model: mock/toolless\n      mock_response: plain answer\n      mock_ttft_ms: 0\n      order: 1\n  - model_name: g\n    litellm_params:\n      model: openai/gpt-4o\n      api_base: {}\n      api_key: sk-upstream-test\n      order: 2\n    model_info: {{ id: dep-tools }}\nrouter_settings:\n  num_retries: 0\n",
+        up.url
+    );
+    let server = start(&yaml).await;
+    let plain = json!({"model": "g", "messages": [{"role": "user", "content": "hi"}]});
+    let r = post(&server, "/v1/chat/completions", &plain).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "plain answer");
+    assert_eq!(up.calls(), 0);
+
+    for n in 1..=3 {
+        let r = post(&server, "/v1/chat/completions", &with_tools()).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["x-llmux-deployment"].to_str().unwrap(),
+            "dep-tools"
+        );
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], "from upstream");
+        assert_eq!(up.calls(), n);
+    }
+    assert_eq!(
+        up.bodies()[0]["tools"][0]["function"]["name"],
+        "get_weather"
+    );
+    server.shutdown().await.unwrap();
+}
