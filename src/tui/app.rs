@@ -6,7 +6,7 @@
 //! Keys are resolved in layers: an open overlay first, then the focused side pane's own keys,
 //! then the key map (`llmux.keys`), then the composer's text input. The request lifecycle
 //! (send, stream, finish, cancel, regenerate, persist) lives in `turn`, key resolution in
-//! `input`.
+//! `input`, what each bound command does (and focus and scrolling) in `commands`.
 
 use std::time::{Duration, SystemTime};
 
@@ -17,12 +17,11 @@ use crate::config::Config;
 use crate::router::RouteEvent;
 use crate::store::session::{AnswerState, Entry, LoadedSession, SessionInfo};
 
-use super::action::{Action, Command, Effect, RequestTag};
+use super::action::{Action, Effect, RequestTag};
 use super::conversation::{ConversationView, Ctx};
 use super::highlight::Highlighter;
 use super::keys::KeyMap;
 use super::layout::{self, Areas, Visible};
-use super::markdown;
 use super::metrics::StatusView;
 use super::picker::{self, GroupInfo, PickerState};
 use super::statsview::StatsPane;
@@ -439,7 +438,7 @@ impl App {
         fx
     }
 
-    fn quit(&mut self) -> Vec<Effect> {
+    pub(crate) fn quit(&mut self) -> Vec<Effect> {
         let mut fx = self.abandon_inflight(AnswerState::Cancelled);
         fx.extend(self.save_draft());
         self.quitting = true;
@@ -457,240 +456,6 @@ impl App {
         vec![Effect::Persist(crate::store::session::Record::Draft {
             text: draft,
         })]
-    }
-
-    pub(crate) fn command(&mut self, c: Command) -> Vec<Effect> {
-        match c {
-            Command::Quit => self.quit(),
-            Command::Send => self.send(),
-            Command::Newline => {
-                self.focus = Focus::Composer;
-                self.composer.insert_newline();
-                Vec::new()
-            }
-            Command::NextModel | Command::PrevModel => {
-                let n = self.groups.len().max(1);
-                let step = if c == Command::NextModel { 1 } else { n - 1 };
-                self.current = (self.current + step) % n;
-                let name = self.current_group().to_string();
-                self.toast(format!("model: {name}"), false);
-                Vec::new()
-            }
-            Command::OpenPicker => {
-                self.overlay = Some(Overlay::Picker(PickerState::open(
-                    &self.groups,
-                    self.current,
-                )));
-                Vec::new()
-            }
-            Command::Cancel => {
-                if self.overlay.take().is_some() {
-                    return Vec::new();
-                }
-                if self.inflight.is_some() {
-                    let fx = self.abandon_inflight(AnswerState::Cancelled);
-                    self.toast("cancelled; the partial answer is kept", false);
-                    return fx;
-                }
-                let quit = self.keymap.label(Command::Quit);
-                self.toast(format!("nothing to cancel · {quit} quits"), false);
-                Vec::new()
-            }
-            Command::Regenerate => self.regenerate(),
-            Command::CopyLast => match self.last_answer_text() {
-                Some(t) => vec![Effect::Copy(t)],
-                None => {
-                    self.toast("no answer to copy yet", true);
-                    Vec::new()
-                }
-            },
-            Command::CopyCode => self.copy_code(None),
-            Command::NewConversation => {
-                let mut fx = self.abandon_inflight(AnswerState::Cancelled);
-                fx.extend(self.save_draft());
-                self.entries.clear();
-                self.view = ConversationView::default();
-                self.session = crate::store::session::new_session_name((self.clock)());
-                self.session_cost_pico = 0;
-                self.session_cost_unknown = false;
-                // The draft moves to the new conversation and is saved there on exit.
-                self.saved_draft = String::new();
-                self.toast(format!("new conversation {}", self.session), false);
-                fx.push(Effect::SwitchSession(self.session.clone()));
-                fx
-            }
-            Command::OpenSessions => {
-                self.overlay = Some(Overlay::Sessions {
-                    list: None,
-                    selected: 0,
-                });
-                vec![Effect::ListSessions]
-            }
-            Command::Help => {
-                self.overlay = match self.overlay {
-                    Some(Overlay::Help { .. }) => None,
-                    _ => Some(Overlay::Help { scroll: 0 }),
-                };
-                Vec::new()
-            }
-            Command::FocusNext => {
-                self.cycle_focus(1);
-                Vec::new()
-            }
-            Command::FocusPrev => {
-                self.cycle_focus(-1);
-                Vec::new()
-            }
-            Command::ToggleModels | Command::ToggleMetrics | Command::ToggleLog => {
-                let vis = self.visible();
-                match c {
-                    Command::ToggleModels => self.toggles.models = Some(!vis.models),
-                    Command::ToggleMetrics => self.toggles.metrics = Some(!vis.metrics),
-                    _ => self.toggles.log = Some(!vis.log),
-                }
-                if !self.focusable().contains(&self.focus) {
-                    self.focus = Focus::Composer;
-                }
-                Vec::new()
-            }
-            Command::ScrollUp => self.scroll_focused(-1),
-            Command::ScrollDown => self.scroll_focused(1),
-            Command::PageUp => {
-                let page = self.page();
-                self.scroll_focused(-page)
-            }
-            Command::PageDown => {
-                let page = self.page();
-                self.scroll_focused(page)
-            }
-            Command::ScrollTop => {
-                match self.focus {
-                    Focus::Log => self.log.scroll = self.log.events.len(),
-                    Focus::Metrics => self.metrics_scroll = 0,
-                    _ => self.view.scroll_top(),
-                }
-                Vec::new()
-            }
-            Command::ScrollBottom => {
-                match self.focus {
-                    Focus::Log => self.log.scroll = 0,
-                    Focus::Metrics => self.metrics_scroll = 0,
-                    _ => self.view.scroll_bottom(),
-                }
-                Vec::new()
-            }
-            Command::EditExternal => vec![Effect::OpenEditor(self.draft())],
-            Command::ToggleStats | Command::StatsWindow | Command::StatsGroup => {
-                self.stats_command(c)
-            }
-        }
-    }
-
-    fn page(&self) -> i64 {
-        let a = self.areas();
-        let h = match self.focus {
-            Focus::Log => a.log.map_or(1, |r| r.height),
-            _ => a.conversation.height,
-        };
-        i64::from(h.saturating_sub(3).max(1))
-    }
-
-    fn scroll_focused(&mut self, delta: i64) -> Vec<Effect> {
-        match self.focus {
-            Focus::Log => {
-                let s = self.log.scroll as i64 - delta;
-                self.log.scroll = s.clamp(0, self.log.events.len() as i64) as usize;
-            }
-            Focus::Metrics => {
-                self.metrics_scroll = (self.metrics_scroll as i64 + delta).max(0) as usize;
-            }
-            Focus::Models => {
-                let n = picker::visible_rows(&self.groups, "").len().max(1) as i64;
-                self.models_selected =
-                    (self.models_selected as i64 + delta).clamp(0, n - 1) as usize;
-            }
-            Focus::Composer | Focus::Conversation => self.scroll_conversation(delta),
-        }
-        Vec::new()
-    }
-
-    fn scroll_conversation(&mut self, delta: i64) {
-        let area = self.areas().conversation;
-        let (w, h) = (
-            area.width.saturating_sub(2),
-            area.height.saturating_sub(2) as usize,
-        );
-        let ctx = Ctx {
-            theme: &self.theme,
-            highlighter: &self.highlighter,
-        };
-        self.view.scroll_by(&self.entries, w, h, delta, ctx);
-    }
-
-    /// The focusable panes in Tab order.
-    pub fn focusable(&self) -> Vec<Focus> {
-        let vis = self.visible();
-        let mut v = vec![Focus::Composer, Focus::Conversation];
-        if vis.models {
-            v.push(Focus::Models);
-        }
-        if vis.metrics {
-            v.push(Focus::Metrics);
-        }
-        if vis.log {
-            v.push(Focus::Log);
-        }
-        v
-    }
-
-    fn cycle_focus(&mut self, step: i64) {
-        let order = self.focusable();
-        let i = order.iter().position(|f| *f == self.focus).unwrap_or(0) as i64;
-        let n = order.len() as i64;
-        self.focus = order[(i + step).rem_euclid(n) as usize];
-        if self.focus == Focus::Models {
-            let rows = picker::visible_rows(&self.groups, "");
-            self.models_selected = rows
-                .iter()
-                .position(|r| *r == picker::Row::Group(self.current))
-                .unwrap_or(0);
-        }
-    }
-
-    fn last_answer_text(&self) -> Option<String> {
-        self.entries.iter().rev().find_map(|e| match e {
-            Entry::Answer(a) if !a.text.is_empty() => Some(a.text.clone()),
-            _ => None,
-        })
-    }
-
-    /// Copies code block `n` (1-based) of the last answer, or its last block.
-    pub(crate) fn copy_code(&mut self, n: Option<usize>) -> Vec<Effect> {
-        let Some(text) = self.last_answer_text() else {
-            self.toast("no answer to copy from yet", true);
-            return Vec::new();
-        };
-        let blocks = markdown::code_blocks(&text);
-        let pick = match n {
-            Some(n) => blocks.get(n.wrapping_sub(1)),
-            None => blocks.last(),
-        };
-        match pick {
-            Some(code) => vec![Effect::Copy(code.clone())],
-            None => {
-                let what = n.map_or("a code block".to_string(), |n| format!("code block {n}"));
-                self.toast(format!("the last answer has no {what}"), true);
-                Vec::new()
-            }
-        }
-    }
-
-    pub(crate) fn select_group(&mut self, gi: usize) {
-        if gi < self.groups.len() {
-            self.current = gi;
-            let name = self.current_group().to_string();
-            self.toast(format!("model: {name}"), false);
-        }
     }
 
     fn paste(&mut self, text: &str) {

@@ -11,6 +11,7 @@
 pub mod action;
 pub mod app;
 pub mod clipboard;
+pub mod commands;
 pub mod conversation;
 pub mod fmt;
 pub mod help;
