@@ -13,9 +13,8 @@ use serde_json::json;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_config};
 use crate::provider::{ChatRequest, Message};
-use crate::router::{ChatEvent, ChatOutcome, RouteError, RouteErrorKind, Router, RouterOptions};
+use crate::router::{ChatEvent, ChatOutcome, RouteError, RouteErrorKind, Router};
 use crate::sanitize::{escape_controls, to_safe_json};
-use crate::store::RequestLog;
 
 #[derive(Debug, clap::Args)]
 pub struct AskArgs {
@@ -78,40 +77,15 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
         .or_else(|| cfg.app.default_model.clone())
         .or_else(|| cfg.groups.first().cloned())
         .unwrap_or_default();
-    let log = open_request_log();
-    let router = match Router::new(
-        cfg,
-        RouterOptions {
-            request_log: log.clone(),
-            ..RouterOptions::default()
-        },
-    ) {
+    let router = match super::build_router(cfg) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("llmux: {e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let code = answer(&router, &model, prompt, &args).await;
     // The log is written by a thread of its own, which the process's exit would cut short:
     // what this request logged is on disk before `ask` returns.
-    if let Some(log) = &log {
-        log.sync();
-    }
+    router.sync_request_log();
     code
-}
-
-/// The default request log; one that cannot be opened is reported, not fatal.
-pub(super) fn open_request_log() -> Option<RequestLog> {
-    let path = RequestLog::default_path()?;
-    RequestLog::open(&path)
-        .map_err(|e| {
-            eprintln!(
-                "llmux: warning: cannot open the request log {}: {e}",
-                path.display()
-            );
-        })
-        .ok()
 }
 
 /// Runs the request, writing the answer (or the `--json` object) to stdout; returns the

@@ -76,13 +76,5 @@ pub fn render(keymap: &KeyMap, scroll: usize, area: Rect, buf: &mut Buffer, them
     );
     let inner = block.inner(rect);
     block.style(theme.base_style()).render(rect, buf);
-    let max_scroll = lines.len().saturating_sub(inner.height as usize);
-    for (i, l) in lines
-        .iter()
-        .skip(scroll.min(max_scroll))
-        .take(inner.height as usize)
-        .enumerate()
-    {
-        buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
-    }
+    super::view::render_scrolled(buf, inner, &lines, scroll);
 }

@@ -414,14 +414,8 @@ pub fn render(
     let block = super::view::pane_block(theme, "Metrics", focused);
     let inner = block.inner(area);
     block.render(area, buf);
-    for (i, l) in lines(view, session_cost, theme)
-        .iter()
-        .skip(scroll)
-        .take(inner.height as usize)
-        .enumerate()
-    {
-        buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
-    }
+    let lines = lines(view, session_cost, theme);
+    super::view::render_scrolled(buf, inner, &lines, scroll);
 }
 
 #[cfg(test)]

@@ -333,15 +333,7 @@ pub fn render(
     let inner = block.inner(area);
     block.render(area, buf);
     let lines = lines(pane, keymap, theme);
-    let max_scroll = lines.len().saturating_sub(inner.height as usize);
-    for (i, l) in lines
-        .iter()
-        .skip(scroll.min(max_scroll))
-        .take(inner.height as usize)
-        .enumerate()
-    {
-        buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
-    }
+    super::view::render_scrolled(buf, inner, &lines, scroll);
 }
 
 #[cfg(test)]

@@ -22,6 +22,20 @@ const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "�
 /// Below this much streaming time tokens/s is not shown (too noisy).
 const MIN_RATE_WINDOW_MS: u64 = 200;
 
+/// Writes `lines` into `inner`, starting at line `scroll` (kept where the last page stays
+/// full, so scrolling past the end shows the end).
+pub fn render_scrolled(buf: &mut Buffer, inner: Rect, lines: &[Line], scroll: usize) {
+    let max_scroll = lines.len().saturating_sub(inner.height as usize);
+    for (i, l) in lines
+        .iter()
+        .skip(scroll.min(max_scroll))
+        .take(inner.height as usize)
+        .enumerate()
+    {
+        buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
+    }
+}
+
 /// A pane's border: thick and in the accent colour when focused (the shape shows focus even
 /// without colour), rounded otherwise.
 pub fn pane_block<'a>(theme: &Theme, title: &str, focused: bool) -> Block<'a> {

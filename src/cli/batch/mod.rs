@@ -25,10 +25,10 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde_json::{Value, json};
 
-use super::ask::{AskArgs, clean_tags, open_request_log, outcome_json};
+use super::ask::{AskArgs, clean_tags, outcome_json};
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, load_config};
 use crate::metrics::Usd;
-use crate::router::{ChatOutcome, RouteError, Router, RouterOptions};
+use crate::router::{ChatOutcome, RouteError, Router};
 use crate::sanitize::{escape_controls, to_safe_json};
 
 pub use input::{BadLine, Defaults, Job, parse_jobs};
@@ -323,19 +323,9 @@ pub(super) async fn run(config: Option<&Path>, args: &AskArgs, input: &Path) -> 
         }),
         Err(_) => futures::future::Either::Right(std::future::pending()),
     };
-    let log = open_request_log();
-    let router = match Router::new(
-        cfg,
-        RouterOptions {
-            request_log: log.clone(),
-            ..RouterOptions::default()
-        },
-    ) {
+    let router = match super::build_router(cfg) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("llmux: {e}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let concurrency = args.concurrency.map_or(DEFAULT_CONCURRENCY, usize::from);
     let progress = std::io::stderr().is_terminal();
@@ -349,9 +339,7 @@ pub(super) async fn run(config: Option<&Path>, args: &AskArgs, input: &Path) -> 
         progress,
     )
     .await;
-    if let Some(log) = &log {
-        log.sync();
-    }
+    router.sync_request_log();
     let target = args
         .out
         .as_ref()
