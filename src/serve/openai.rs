@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::chat::{
     Admission, Begun, SseEncoder, Tracker, begin, frame, json_str, outcome_headers, parse_json,
-    read_body, sse_response, unix_now,
+    read_body, sse_response, unix_now, write_json_str,
 };
 use super::error::{Api, ApiError};
 use crate::provider::{ToolCall, ToolCallDelta};
@@ -217,11 +217,37 @@ impl Chunks {
     }
 
     fn chunk(&self, out: &mut BytesMut, delta_fields: &str, finish: &str) {
-        let data = format!(
-            "{}{{\"index\":0,\"delta\":{{{delta_fields}}},\"finish_reason\":{finish}}}]}}",
-            self.prefix
+        self.chunk_with(
+            out,
+            |o| o.extend_from_slice(delta_fields.as_bytes()),
+            finish,
         );
-        frame(out, None, data.as_bytes());
+    }
+
+    /// One chunk frame written straight into `out`, the delta's fields by `delta` (no
+    /// intermediate strings: a stream writes one of these per token).
+    fn chunk_with(&self, out: &mut BytesMut, delta: impl FnOnce(&mut BytesMut), finish: &str) {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(b"{\"index\":0,\"delta\":{");
+        delta(out);
+        out.extend_from_slice(b"},\"finish_reason\":");
+        out.extend_from_slice(finish.as_bytes());
+        out.extend_from_slice(b"}]}\n\n");
+    }
+
+    /// A text delta under `field`.
+    fn text(&self, out: &mut BytesMut, field: &str, text: &str) {
+        self.chunk_with(
+            out,
+            |o| {
+                o.extend_from_slice(b"\"");
+                o.extend_from_slice(field.as_bytes());
+                o.extend_from_slice(b"\":");
+                write_json_str(o, text);
+            },
+            "null",
+        );
     }
 }
 
@@ -231,15 +257,11 @@ impl SseEncoder for Chunks {
     }
 
     fn delta(&mut self, text: &str, out: &mut BytesMut) {
-        self.chunk(out, &format!("\"content\":{}", json_str(text)), "null");
+        self.text(out, "content", text);
     }
 
     fn reasoning(&mut self, text: &str, out: &mut BytesMut) {
-        self.chunk(
-            out,
-            &format!("\"reasoning_content\":{}", json_str(text)),
-            "null",
-        );
+        self.text(out, "reasoning_content", text);
     }
 
     fn tool_call(&mut self, call: &ToolCallDelta, out: &mut BytesMut) {
