@@ -387,7 +387,7 @@ impl WireDecoder for OpenAiDecoder {
         if data.is_empty() {
             return Ok(Vec::new());
         }
-        let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
+        let mut chunk: Chunk = serde_json::from_str(data).map_err(|e| {
             ProviderError::protocol(format!("malformed JSON in an OpenAI stream chunk: {e}"))
         })?;
         if let Some(error) = &chunk.error {
@@ -397,22 +397,23 @@ impl WireDecoder for OpenAiDecoder {
             self.usage.report(usage.normalize());
         }
         let mut out = Vec::new();
-        let Some(choice) = chunk.choices.iter().find(|c| c.index == 0) else {
+        let Some(choice) = chunk.choices.iter_mut().find(|c| c.index == 0) else {
             return Ok(out);
         };
-        if let Some(delta) = &choice.delta {
+        // The texts are moved out of the parsed chunk, not copied: one fewer allocation a token.
+        if let Some(delta) = &mut choice.delta {
             if let Some(r) = delta
                 .reasoning_content
-                .as_ref()
-                .or(delta.reasoning.as_ref())
+                .take()
+                .or_else(|| delta.reasoning.take())
                 && !r.is_empty()
             {
-                self.usage.saw_text(r);
-                out.push(StreamEvent::Reasoning(r.clone()));
+                self.usage.saw_text(&r);
+                out.push(StreamEvent::Reasoning(r));
             }
-            if let Some(c) = delta.content.as_ref().filter(|c| !c.is_empty()) {
-                self.usage.saw_text(c);
-                out.push(StreamEvent::Delta(c.clone()));
+            if let Some(c) = delta.content.take().filter(|c| !c.is_empty()) {
+                self.usage.saw_text(&c);
+                out.push(StreamEvent::Delta(c));
             }
             if let Some(calls) = &delta.tool_calls {
                 out.extend(tool_call_events(
