@@ -222,6 +222,9 @@ impl H1Client {
             idle.clear();
         }
         let conns = idle.entry(key.to_string()).or_default();
+        // Nobody polls idle connections: ones past their time are closed here, so a host
+        // that stopped being called does not keep sockets the peer already closed.
+        conns.retain(|c| c.since.elapsed() <= POOL_IDLE_TIMEOUT);
         if conns.len() < MAX_IDLE_PER_HOST {
             conns.push(Idle {
                 stream,
