@@ -221,15 +221,20 @@ impl H1Client {
         if idle.len() >= MAX_HOSTS && !idle.contains_key(key) {
             idle.clear();
         }
-        let conns = idle.entry(key.to_string()).or_default();
-        // Nobody polls idle connections: ones past their time are closed here, so a host
+        // Nobody polls idle connections: ones past their time are closed here, so an upstream
         // that stopped being called does not keep sockets the peer already closed.
-        conns.retain(|c| c.since.elapsed() <= POOL_IDLE_TIMEOUT);
-        if conns.len() < MAX_IDLE_PER_HOST {
-            conns.push(Idle {
-                stream,
-                since: Instant::now(),
-            });
+        let now = Instant::now();
+        idle.retain(|_, conns| {
+            conns.retain(|c| now.duration_since(c.since) <= POOL_IDLE_TIMEOUT);
+            !conns.is_empty()
+        });
+        let conn = Idle { stream, since: now };
+        match idle.get_mut(key) {
+            Some(conns) if conns.len() < MAX_IDLE_PER_HOST => conns.push(conn),
+            Some(_) => {}
+            None => {
+                idle.insert(key.to_string(), vec![conn]);
+            }
         }
     }
 
