@@ -401,6 +401,24 @@ pub fn json_events<F>(response: Response, decode: F) -> EventStream
 where
     F: FnOnce(serde_json::Value) -> Result<Vec<StreamEvent>, ProviderError> + Send + 'static,
 {
+    json_body_events(response, move |body| {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| malformed_json(&e))?;
+        decode(value)
+    })
+}
+
+/// The error for an answer that is not JSON.
+pub fn malformed_json(e: &serde_json::Error) -> ProviderError {
+    ProviderError::protocol(format!("malformed JSON in the answer: {e}"))
+}
+
+/// A whole non-streaming answer, its body bytes decoded by `decode` (for decoders that parse
+/// the bytes themselves); bounded like [`json_events`].
+pub fn json_body_events<F>(response: Response, decode: F) -> EventStream
+where
+    F: FnOnce(&[u8]) -> Result<Vec<StreamEvent>, ProviderError> + Send + 'static,
+{
     let events = async move {
         // A declared length over the limit is refused before a byte of the body is read.
         if response
@@ -419,9 +437,7 @@ where
             }
             body.extend_from_slice(&chunk);
         }
-        let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| ProviderError::protocol(format!("malformed JSON in the answer: {e}")))?;
-        decode(value)
+        decode(&body)
     };
     Box::pin(futures::stream::once(events).flat_map(|result| {
         let items: Vec<Result<StreamEvent, ProviderError>> = match result {

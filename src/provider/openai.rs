@@ -16,7 +16,9 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{HttpClient, inband_error, json_events, scrub_errors, secret_header};
+use super::http::{
+    HttpClient, inband_error, json_body_events, malformed_json, scrub_errors, secret_header,
+};
 use super::params::takes;
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
 use super::tools::{generated_id, json_text};
@@ -49,7 +51,7 @@ pub async fn open(
     let events = if request.stream {
         drive(response_events(response), OpenAiDecoder::new(prompt))
     } else {
-        json_events(response, move |v| decode_response(&v, prompt))
+        json_body_events(response, move |body| decode_body(body, prompt))
     };
     Ok(scrub_errors(events, deployment.api_key.as_ref()))
 }
@@ -463,6 +465,20 @@ fn finish_error(reason: &str) -> Result<(), ProviderError> {
 }
 
 /// Decodes a whole (non-streaming) chat completion into the same events as a stream.
+/// A whole answer's body decoded. The usual answer (no `"error"` anywhere, the expected shape)
+/// goes straight into the typed [`Chunk`]; anything else takes the way through a JSON tree,
+/// whose errors say what is wrong ([`decode_response`]).
+fn decode_body(body: &[u8], prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
+    const ERROR_KEY: &[u8] = b"\"error\"";
+    if !body.windows(ERROR_KEY.len()).any(|w| w == ERROR_KEY)
+        && let Ok(chunk) = serde_json::from_slice::<Chunk>(body)
+    {
+        return decode_chunk(&chunk, prompt_estimate);
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| malformed_json(&e))?;
+    decode_response(&value, prompt_estimate)
+}
+
 pub fn decode_response(
     value: &Value,
     prompt_estimate: u64,
@@ -473,6 +489,11 @@ pub fn decode_response(
     // Deserialized from the borrowed value: no copy of the answer.
     let chunk = Chunk::deserialize(value)
         .map_err(|e| ProviderError::protocol(format!("malformed chat completion: {e}")))?;
+    decode_chunk(&chunk, prompt_estimate)
+}
+
+/// The events of a whole answer without an in-band error.
+fn decode_chunk(chunk: &Chunk, prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
     let choice = chunk
         .choices
         .iter()
