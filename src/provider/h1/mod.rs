@@ -11,18 +11,17 @@
 //! its end puts the connection back in the pool; one dropped early closes it (so dropping a
 //! stream cancels the upstream call). Failures are [`ProviderError`]s worded like the reqwest
 //! path's (`connection refused (http://host:port/path)`, `connection reset mid-stream: …`).
-//! A reused connection the peer closed before answering is retried once on a new one.
+//! A reused connection the peer closed before answering is retried once on a new one. The
+//! body's framing lives in `body`.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
-use futures::Stream;
+use bytes::{Buf, BytesMut};
 use reqwest::StatusCode;
 use reqwest::header::{
     ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue,
@@ -32,6 +31,13 @@ use tokio::net::TcpStream;
 
 use super::ProviderError;
 use super::http::{CONNECT_TIMEOUT, POOL_IDLE_TIMEOUT, TCP_KEEPALIVE};
+
+mod body;
+#[cfg(test)]
+mod tests;
+
+pub use body::Body;
+use body::{Chunk, Framing};
 
 /// The largest response head we read before calling the answer malformed.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -43,10 +49,6 @@ const MAX_IDLE_PER_HOST: usize = 64;
 const MAX_HOSTS: usize = 256;
 /// Bytes read at once: a whole streamed burst fits.
 const READ_CHUNK: usize = 16 * 1024;
-/// The longest chunk-size line (hex digits and extensions) we accept.
-const MAX_CHUNK_LINE: usize = 1024;
-/// Reads without waiting a dropped body tries, to find the end of its framing.
-const DROP_READS: usize = 2;
 /// Status codes below this are informational (100 Continue…) and skipped.
 const FIRST_FINAL_STATUS: u16 = 200;
 
@@ -122,43 +124,6 @@ impl Response {
     pub fn into_body(self) -> Body {
         self.body
     }
-}
-
-/// How the end of a body is found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// This many bytes remain.
-    Length(u64),
-    /// Chunked transfer coding, in the given state.
-    Chunked(Chunk),
-    /// The body runs until the peer closes (the connection is not reused).
-    UntilClose,
-    /// The whole body was read.
-    Done,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunk {
-    /// Expecting a chunk-size line.
-    Size,
-    /// This many bytes of chunk data remain.
-    Data(u64),
-    /// Expecting the CRLF after a chunk's data.
-    DataEnd,
-    /// After the last chunk: trailer lines until an empty one.
-    Trailers,
-}
-
-/// A response body: a stream of the bytes that arrived, one chunk per read.
-#[derive(Debug)]
-pub struct Body {
-    stream: Option<TcpStream>,
-    buf: BytesMut,
-    framing: Framing,
-    /// Whether the connection may carry another request once this body is read.
-    reusable: bool,
-    pool: H1Client,
-    key: String,
 }
 
 impl H1Client {
@@ -495,329 +460,5 @@ fn poll_read_some(
             }
             Err(e) => return Poll::Ready(Err(e)),
         }
-    }
-}
-
-/// The position of the first CRLF in `buf`.
-fn find_crlf(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
-}
-
-impl Body {
-    /// Takes the body bytes already in the buffer (decoding chunked framing) into `out`;
-    /// `Ok(())` either way, the framing says whether the body ended.
-    fn decode(&mut self, out: &mut BytesMut) -> Result<(), String> {
-        loop {
-            match self.framing {
-                Framing::Done => return Ok(()),
-                Framing::UntilClose => {
-                    self.take(self.buf.len(), out);
-                    return Ok(());
-                }
-                Framing::Length(n) => {
-                    let take = (self.buf.len() as u64).min(n) as usize;
-                    self.take(take, out);
-                    self.framing = if n == take as u64 {
-                        Framing::Done
-                    } else {
-                        Framing::Length(n - take as u64)
-                    };
-                    return Ok(());
-                }
-                Framing::Chunked(Chunk::Data(n)) => {
-                    let take = (self.buf.len() as u64).min(n) as usize;
-                    self.take(take, out);
-                    if n > take as u64 {
-                        self.framing = Framing::Chunked(Chunk::Data(n - take as u64));
-                        return Ok(());
-                    }
-                    self.framing = Framing::Chunked(Chunk::DataEnd);
-                }
-                Framing::Chunked(Chunk::DataEnd) => {
-                    if self.buf.len() < 2 {
-                        return Ok(());
-                    }
-                    if &self.buf[..2] != b"\r\n" {
-                        return Err("a chunk of the answer did not end where its size said".into());
-                    }
-                    self.buf.advance(2);
-                    self.framing = Framing::Chunked(Chunk::Size);
-                }
-                Framing::Chunked(Chunk::Size) => {
-                    let Some(end) = find_crlf(&self.buf) else {
-                        if self.buf.len() > MAX_CHUNK_LINE {
-                            return Err("a chunk-size line of the answer is too long".into());
-                        }
-                        return Ok(());
-                    };
-                    let line = &self.buf[..end];
-                    let digits = line.split(|b| *b == b';').next().unwrap_or_default();
-                    let size = std::str::from_utf8(digits)
-                        .ok()
-                        .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
-                        .ok_or_else(|| "a malformed chunk size in the answer".to_string())?;
-                    self.buf.advance(end + 2);
-                    self.framing = Framing::Chunked(if size == 0 {
-                        Chunk::Trailers
-                    } else {
-                        Chunk::Data(size)
-                    });
-                }
-                Framing::Chunked(Chunk::Trailers) => {
-                    let Some(end) = find_crlf(&self.buf) else {
-                        if self.buf.len() > MAX_HEAD_BYTES {
-                            return Err("the answer's trailers are too long".into());
-                        }
-                        return Ok(());
-                    };
-                    self.buf.advance(end + 2);
-                    if end == 0 {
-                        self.framing = Framing::Done;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Moves `n` body bytes from the buffer to `out`: without a copy when `out` is empty
-    /// (the usual case: a burst is one piece of one chunk, or of a sized body).
-    fn take(&mut self, n: usize, out: &mut BytesMut) {
-        if out.is_empty() {
-            *out = self.buf.split_to(n);
-        } else {
-            out.extend_from_slice(&self.buf[..n]);
-            self.buf.advance(n);
-        }
-    }
-
-    /// Puts the connection back in the pool once the body is complete (and nothing follows
-    /// it); otherwise the connection is closed when dropped.
-    fn release(&mut self) {
-        if let Some(stream) = self.stream.take()
-            && self.framing == Framing::Done
-            && self.reusable
-            && self.buf.is_empty()
-        {
-            self.pool.checkin(&self.key, stream);
-        }
-    }
-}
-
-impl Stream for Body {
-    type Item = Result<Bytes, String>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        let mut out = BytesMut::new();
-        loop {
-            if let Err(e) = this.decode(&mut out) {
-                this.stream = None;
-                this.framing = Framing::Done;
-                return Poll::Ready(Some(Err(e)));
-            }
-            if this.framing == Framing::Done {
-                this.release();
-                return Poll::Ready((!out.is_empty()).then(|| Ok(out.freeze())));
-            }
-            if !out.is_empty() {
-                // Everything that arrived in one read leaves as one chunk; never wait for more.
-                return Poll::Ready(Some(Ok(out.freeze())));
-            }
-            let Some(stream) = this.stream.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match poll_read_some(stream, &mut this.buf, cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(0)) => {
-                    this.stream = None;
-                    if this.framing == Framing::UntilClose {
-                        this.framing = Framing::Done;
-                        return Poll::Ready(None);
-                    }
-                    this.framing = Framing::Done;
-                    return Poll::Ready(Some(Err(
-                        "the upstream closed the connection before the answer ended".into(),
-                    )));
-                }
-                Poll::Ready(Ok(_)) => {}
-                Poll::Ready(Err(e)) => {
-                    this.stream = None;
-                    this.framing = Framing::Done;
-                    return Poll::Ready(Some(Err(e.to_string())));
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Body {
-    /// A body dropped right after its last piece arrived may still have the end of its framing
-    /// waiting in the socket (a chunked stream's last chunk): read what is already there,
-    /// without waiting, so the connection can be reused.
-    fn drop(&mut self) {
-        if self.stream.is_none() || self.framing == Framing::UntilClose {
-            return;
-        }
-        let mut sink = BytesMut::new();
-        for attempt in 0..=DROP_READS {
-            if self.decode(&mut sink).is_err() {
-                return;
-            }
-            if self.framing == Framing::Done {
-                break;
-            }
-            if attempt == DROP_READS {
-                return;
-            }
-            let Some(stream) = self.stream.as_ref() else {
-                return;
-            };
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-                self.buf.reserve(READ_CHUNK);
-            }
-            match stream.try_read_buf(&mut self.buf) {
-                Ok(n) if n > 0 => {}
-                _ => return,
-            }
-        }
-        self.release();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn body(framing: Framing) -> Body {
-        Body {
-            stream: None,
-            buf: BytesMut::new(),
-            framing,
-            reusable: false,
-            pool: H1Client::default(),
-            key: String::new(),
-        }
-    }
-
-    /// Feeds `wire` to a body in pieces of `step` bytes and returns what it decoded.
-    fn decode_in_pieces(framing: Framing, wire: &[u8], step: usize) -> (Vec<u8>, Framing) {
-        let mut b = body(framing);
-        let mut got = Vec::new();
-        for piece in wire.chunks(step) {
-            b.buf.extend_from_slice(piece);
-            let mut out = BytesMut::new();
-            b.decode(&mut out).unwrap();
-            got.extend_from_slice(&out);
-        }
-        (got, b.framing)
-    }
-
-    #[test]
-    fn chunked_bodies_decode_whatever_the_read_boundaries() {
-        let wire = b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nx-trailer: 1\r\n\r\n";
-        for step in 1..=wire.len() {
-            let (got, framing) = decode_in_pieces(Framing::Chunked(Chunk::Size), wire, step);
-            assert_eq!(got, b"hello, world", "step {step}");
-            assert_eq!(framing, Framing::Done, "step {step}");
-        }
-    }
-
-    #[test]
-    fn sized_bodies_stop_at_their_length() {
-        let (got, framing) = decode_in_pieces(Framing::Length(5), b"hello", 2);
-        assert_eq!(
-            (got.as_slice(), framing),
-            (b"hello".as_slice(), Framing::Done)
-        );
-        let (got, framing) = decode_in_pieces(Framing::Length(9), b"hello", 5);
-        assert_eq!(
-            (got.as_slice(), framing),
-            (b"hello".as_slice(), Framing::Length(4))
-        );
-    }
-
-    #[test]
-    fn malformed_chunks_are_errors() {
-        for wire in [&b"zz\r\nhello\r\n"[..], b"2\r\nhello\r\n"] {
-            let mut b = body(Framing::Chunked(Chunk::Size));
-            b.buf.extend_from_slice(wire);
-            assert!(b.decode(&mut BytesMut::new()).is_err(), "{wire:?}");
-        }
-    }
-
-    #[test]
-    fn heads_give_status_headers_and_framing() {
-        let target =
-            Target::of(&reqwest::Url::parse("http://127.0.0.1:9/v1/x?k=secret").unwrap()).unwrap();
-        assert_eq!(target.describe(), "http://127.0.0.1:9/v1/x");
-        let mut buf = BytesMut::from(
-            &b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 Too Many\r\nretry-after: 3\r\ncontent-length: 2\r\n\r\n{}"[..],
-        );
-        let head = parse_head(&mut buf, &target).unwrap().unwrap();
-        assert_eq!(head.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(head.headers["retry-after"], "3");
-        assert_eq!(head.framing, Framing::Length(2));
-        assert!(head.reusable);
-        assert_eq!(&buf[..], b"{}");
-        let mut partial = BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-le"[..]);
-        assert!(parse_head(&mut partial, &target).unwrap().is_none());
-        let mut close = BytesMut::from(&b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n"[..]);
-        let head = parse_head(&mut close, &target).unwrap().unwrap();
-        assert_eq!((head.framing, head.reusable), (Framing::UntilClose, false));
-    }
-
-    #[test]
-    fn only_plain_http_without_credentials_takes_this_path() {
-        let of = |u: &str| Target::of(&reqwest::Url::parse(u).unwrap());
-        assert!(of("https://api.example.com/v1").is_none());
-        assert!(of("http://user:pw@host/v1").is_none());
-        let t = of("http://localhost/v1/chat").unwrap();
-        assert_eq!(
-            (t.authority.as_str(), t.path.as_str()),
-            ("localhost:80", "/v1/chat")
-        );
-    }
-
-    /// An upstream that answers one request per connection and then closes it, counting
-    /// connections: a pooled connection it closed must not fail the next request.
-    #[tokio::test]
-    async fn a_connection_the_upstream_closed_is_replaced() {
-        use tokio::io::AsyncReadExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move {
-            for _ in 0..2 {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                let mut request = Vec::new();
-                while !request.ends_with(b"{}") {
-                    let mut piece = [0u8; 1024];
-                    let n = socket.read(&mut piece).await.unwrap();
-                    assert!(n > 0, "the request ended early");
-                    request.extend_from_slice(&piece[..n]);
-                }
-                socket
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await
-                    .unwrap();
-                // Keep-alive was promised, but the connection closes: the pool must notice.
-            }
-        });
-        let client = H1Client::default();
-        let url = reqwest::Url::parse(&format!("http://{addr}/v1/chat")).unwrap();
-        let target = Target::of(&url).unwrap();
-        for _ in 0..2 {
-            let response = client
-                .post(&target, &HeaderMap::new(), b"{}")
-                .await
-                .unwrap();
-            assert_eq!(response.status, StatusCode::OK);
-            let mut body = response.into_body();
-            let mut got = Vec::new();
-            while let Some(piece) = futures::StreamExt::next(&mut body).await {
-                got.extend_from_slice(&piece.unwrap());
-            }
-            assert_eq!(got, b"ok");
-        }
-        server.await.unwrap();
     }
 }
