@@ -2,11 +2,15 @@
 //! our types.
 //!
 //! Requests enter as a URL, headers and a JSON body ([`HttpClient::post_json`]); what leaves
-//! is either a [`reqwest::Response`] with a success status, or a [`ProviderError`] already
+//! is either a [`Response`] with a success status, or a [`ProviderError`] already
 //! classified: connection failures are [`ErrorClass::Network`], a non-2xx status becomes
 //! [`ProviderError::from_http`] with its (bounded, key-scrubbed) body and Retry-After. A
 //! successful response is then read through [`body_stream`] (bounded, errors mid-body are
 //! `Network`) or [`json_events`] for the providers' non-streaming answers.
+//!
+//! Plain `http://` upstreams go through [`super::h1`], a small HTTP/1.1 client run inside the
+//! request's own future (no connection task to hand each piece over); https and everything
+//! else, and every upstream when a proxy is configured in the environment, go through reqwest.
 //!
 //! There is no total timeout here on purpose: the router owns first-token and whole-request
 //! deadlines, and dropping a stream drops its connection.
@@ -21,15 +25,16 @@ use futures::{Stream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
+use super::h1::{self, H1Client, Target};
 use super::{ErrorClass, EventStream, ProviderError, StreamEvent};
 use crate::secret::Secret;
 
 /// How long we wait for a TCP (and TLS) connection before calling the upstream unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an idle pooled connection is kept for reuse.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub(super) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// TCP keep-alive probes, so a silently dead peer is noticed on long streams.
-const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+pub(super) const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// The most of an error body we read: enough for any provider's JSON error, and bounded so a
 /// misbehaving upstream cannot make us buffer without end.
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -49,12 +54,21 @@ const MS_PER_SECOND: f64 = 1000.0;
 /// come from the config, so it never should).
 const MAX_CACHED_URLS: usize = 256;
 
+/// Environment variables that send plain-HTTP requests through a proxy (reqwest honours
+/// them; the in-task client does not speak to proxies, so it stands aside when one is set).
+const HTTP_PROXY_VARS: [&str; 4] = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
+
+/// A deployment URL parsed, with its plain-HTTP target when the in-task client can take it.
+type ParsedUrl = (reqwest::Url, Option<Target>);
+
 /// One pooled HTTP client (connections are kept per upstream host), cheap to clone.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     inner: reqwest::Client,
+    /// The in-task client for `http://` upstreams; `None` when a proxy is configured.
+    fast: Option<H1Client>,
     /// Deployment URLs parsed once: parsing one cost a request several microseconds.
-    urls: Arc<Mutex<HashMap<String, reqwest::Url>>>,
+    urls: Arc<Mutex<HashMap<String, ParsedUrl>>>,
 }
 
 impl HttpClient {
@@ -70,15 +84,19 @@ impl HttpClient {
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .map_err(|e| ProviderError::network(format!("cannot build the HTTP client: {e}")))?;
+        let proxied = HTTP_PROXY_VARS
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
         Ok(HttpClient {
             inner,
+            fast: (!proxied).then(H1Client::default),
             urls: Arc::default(),
         })
     }
 
     /// `url` parsed, from the cache when it was seen before. A URL that does not parse is
     /// left to reqwest, whose error says why.
-    fn parsed(&self, url: &str) -> Option<reqwest::Url> {
+    fn parsed(&self, url: &str) -> Option<ParsedUrl> {
         let mut urls = match self.urls.lock() {
             Ok(u) => u,
             Err(poisoned) => poisoned.into_inner(),
@@ -87,11 +105,12 @@ impl HttpClient {
             return Some(u.clone());
         }
         let parsed = reqwest::Url::parse(url).ok()?;
+        let target = Target::of(&parsed);
         if urls.len() >= MAX_CACHED_URLS {
             urls.clear();
         }
-        urls.insert(url.to_string(), parsed.clone());
-        Some(parsed)
+        urls.insert(url.to_string(), (parsed.clone(), target.clone()));
+        Some((parsed, target))
     }
 
     /// The underlying reqwest client, for callers that need a request shape not covered here.
@@ -107,15 +126,30 @@ impl HttpClient {
         headers: HeaderMap,
         body: &serde_json::Value,
         secret: Option<&Secret>,
-    ) -> Result<reqwest::Response, ProviderError> {
-        let builder = match self.parsed(url) {
-            Some(parsed) => self.inner.post(parsed),
-            None => self.inner.post(url),
-        };
-        let sent = builder.headers(headers).json(body).send().await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => return Err(send_error(&e, secret)),
+    ) -> Result<Response, ProviderError> {
+        let parsed = self.parsed(url);
+        let response = match (&self.fast, parsed) {
+            (Some(fast), Some((_, Some(target)))) => {
+                let bytes = serde_json::to_vec(body).map_err(|e| {
+                    ProviderError::new(
+                        ErrorClass::BadRequest,
+                        format!("cannot encode the request as JSON: {e}"),
+                    )
+                })?;
+                let sent = fast.post(&target, &headers, &bytes).await;
+                Response::H1(sent.map_err(|e| scrub_error(e, secret))?)
+            }
+            (_, parsed) => {
+                let builder = match parsed {
+                    Some((url, _)) => self.inner.post(url),
+                    None => self.inner.post(url),
+                };
+                let sent = builder.headers(headers).json(body).send().await;
+                match sent {
+                    Ok(r) => Response::Reqwest(r),
+                    Err(e) => return Err(send_error(&e, secret)),
+                }
+            }
         };
         let status = response.status();
         if status.is_success() {
@@ -130,6 +164,44 @@ impl HttpClient {
             retry_after,
         ))
     }
+}
+
+/// An upstream's answer whose status and headers arrived, from either client.
+#[derive(Debug)]
+pub enum Response {
+    Reqwest(reqwest::Response),
+    H1(h1::Response),
+}
+
+impl Response {
+    pub fn status(&self) -> reqwest::StatusCode {
+        match self {
+            Response::Reqwest(r) => r.status(),
+            Response::H1(r) => r.status,
+        }
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        match self {
+            Response::Reqwest(r) => r.headers(),
+            Response::H1(r) => &r.headers,
+        }
+    }
+
+    /// The declared body length, when the answer has one.
+    pub fn content_length(&self) -> Option<u64> {
+        match self {
+            Response::Reqwest(r) => r.content_length(),
+            Response::H1(r) => r.content_length(),
+        }
+    }
+}
+
+fn scrub_error(mut e: ProviderError, secret: Option<&Secret>) -> ProviderError {
+    if let Some(s) = secret {
+        e.message = s.scrub(&e.message);
+    }
+    e
 }
 
 /// A header value holding a key: marked sensitive so it is never printed by the HTTP stack.
@@ -262,9 +334,10 @@ fn parse_seconds(v: &str) -> Option<f64> {
 
 /// Reads at most `limit` bytes of a body; a longer body is cut, and a read error keeps what
 /// arrived (error bodies are informative, not essential).
-async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Vec<u8> {
+async fn read_bounded(response: Response, limit: usize) -> Vec<u8> {
     let mut buf = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
+    let mut chunks = Box::pin(body_stream(response));
+    while let Some(Ok(chunk)) = chunks.next().await {
         let room = limit - buf.len();
         if chunk.len() >= room {
             buf.extend_from_slice(&chunk[..room]);
@@ -278,34 +351,38 @@ async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Vec<u8> 
 /// The body of a successful response as a stream of byte chunks. A read error mid-body is
 /// [`ErrorClass::Network`]; a body beyond [`MAX_STREAM_BODY`] is [`ErrorClass::Protocol`].
 pub fn body_stream(
-    response: reqwest::Response,
+    response: Response,
 ) -> impl Stream<Item = Result<Bytes, ProviderError>> + Send + 'static {
+    let chunks = match response {
+        Response::Reqwest(r) => r
+            .bytes_stream()
+            .map(|c| c.map_err(|e| describe_body_error(&e)))
+            .left_stream(),
+        Response::H1(r) => r.into_body().right_stream(),
+    };
     // State: bytes seen so far, and whether an error already ended the stream.
-    response
-        .bytes_stream()
-        .scan((0u64, false), |(seen, stopped), chunk| {
-            if *stopped {
-                return futures::future::ready(None);
-            }
-            let item = match chunk {
-                Ok(bytes) => {
-                    *seen += bytes.len() as u64;
-                    if *seen > MAX_STREAM_BODY {
-                        Err(ProviderError::protocol(format!(
-                            "the streamed answer exceeded {MAX_STREAM_BODY} bytes"
-                        )))
-                    } else {
-                        Ok(bytes)
-                    }
+    chunks.scan((0u64, false), |(seen, stopped), chunk| {
+        if *stopped {
+            return futures::future::ready(None);
+        }
+        let item = match chunk {
+            Ok(bytes) => {
+                *seen += bytes.len() as u64;
+                if *seen > MAX_STREAM_BODY {
+                    Err(ProviderError::protocol(format!(
+                        "the streamed answer exceeded {MAX_STREAM_BODY} bytes"
+                    )))
+                } else {
+                    Ok(bytes)
                 }
-                Err(e) => Err(ProviderError::network(format!(
-                    "connection reset mid-stream: {}",
-                    describe_body_error(&e)
-                ))),
-            };
-            *stopped = item.is_err();
-            futures::future::ready(Some(item))
-        })
+            }
+            Err(e) => Err(ProviderError::network(format!(
+                "connection reset mid-stream: {e}"
+            ))),
+        };
+        *stopped = item.is_err();
+        futures::future::ready(Some(item))
+    })
 }
 
 fn describe_body_error(e: &reqwest::Error) -> String {
@@ -320,9 +397,27 @@ fn describe_body_error(e: &reqwest::Error) -> String {
 
 /// A whole non-streaming JSON answer, decoded by `decode` into the normalized events. The
 /// body is read when the stream is first polled (the status already arrived with `open`).
-pub fn json_events<F>(response: reqwest::Response, decode: F) -> EventStream
+pub fn json_events<F>(response: Response, decode: F) -> EventStream
 where
     F: FnOnce(serde_json::Value) -> Result<Vec<StreamEvent>, ProviderError> + Send + 'static,
+{
+    json_body_events(response, move |body| {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| malformed_json(&e))?;
+        decode(value)
+    })
+}
+
+/// The error for an answer that is not JSON.
+pub fn malformed_json(e: &serde_json::Error) -> ProviderError {
+    ProviderError::protocol(format!("malformed JSON in the answer: {e}"))
+}
+
+/// A whole non-streaming answer, its body bytes decoded by `decode` (for decoders that parse
+/// the bytes themselves); bounded like [`json_events`].
+pub fn json_body_events<F>(response: Response, decode: F) -> EventStream
+where
+    F: FnOnce(&[u8]) -> Result<Vec<StreamEvent>, ProviderError> + Send + 'static,
 {
     let events = async move {
         // A declared length over the limit is refused before a byte of the body is read.
@@ -342,9 +437,7 @@ where
             }
             body.extend_from_slice(&chunk);
         }
-        let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| ProviderError::protocol(format!("malformed JSON in the answer: {e}")))?;
-        decode(value)
+        decode(&body)
     };
     Box::pin(futures::stream::once(events).flat_map(|result| {
         let items: Vec<Result<StreamEvent, ProviderError>> = match result {

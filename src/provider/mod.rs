@@ -11,6 +11,7 @@
 pub mod anthropic;
 pub mod error;
 pub mod gemini;
+pub mod h1;
 pub mod http;
 pub mod mock;
 pub mod ollama;

@@ -388,7 +388,7 @@ where
 
 /// SSE events of an HTTP response body (see [`sse_events`]).
 pub fn response_events(
-    response: reqwest::Response,
+    response: super::http::Response,
 ) -> impl Stream<Item = Result<SseEvent, ProviderError>> + Send {
     sse_events(super::http::body_stream(response))
 }

@@ -52,18 +52,27 @@ pub fn authorized(state: &Shared, headers: &HeaderMap) -> bool {
 
 /// Middleware: 401 in the called API's shape unless the request is authorized.
 pub async fn require_key(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    if authorized(&state, request.headers()) {
-        return next.run(request).await;
+    match refusal(&state, request.headers(), request.uri().path()) {
+        None => next.run(request).await,
+        Some(refused) => refused,
     }
-    let api = api_of_path(request.uri().path());
-    let missing = presented(request.headers()).is_empty();
+}
+
+/// `None` when the request is authorized, else the 401 in the shape of the API `path`
+/// belongs to (the middleware and the chat routes' direct dispatch in `conn` both ask here).
+pub fn refusal(state: &Shared, headers: &HeaderMap, path: &str) -> Option<Response> {
+    if authorized(state, headers) {
+        return None;
+    }
+    let api = api_of_path(path);
+    let missing = presented(headers).is_empty();
     state.metrics.rejected("unauthorized");
     let message = if missing {
         "missing API key: send the master key as `Authorization: Bearer KEY` or `x-api-key: KEY`"
     } else {
         "invalid API key"
     };
-    ApiError::unauthorized(message).into_response_for(api)
+    Some(ApiError::unauthorized(message).into_response_for(api))
 }
 
 #[cfg(test)]

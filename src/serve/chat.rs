@@ -32,6 +32,9 @@ use crate::router::{
 
 /// Frames already available are joined into one body chunk up to this size.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
+/// What a batch of SSE frames starts with room for: a burst of a few dozen frames, so it
+/// rarely grows.
+const SSE_WRITE_CAPACITY: usize = 4 * 1024;
 /// Scheduler rounds a batch may wait for pieces that already arrived upstream.
 const MAX_BATCH_ROUNDS: usize = 64;
 /// Yields in a row that bring nothing before a batch is written. One is not enough: the
@@ -381,7 +384,7 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
         if s.ended {
             return None;
         }
-        let mut out = BytesMut::new();
+        let mut out = BytesMut::with_capacity(SSE_WRITE_CAPACITY);
         if let Some(first) = s.first.take() {
             // `begin` already let the burst in: take it without yielding, so hyper writes it
             // with the head.
@@ -511,6 +514,14 @@ pub fn frame(out: &mut BytesMut, event: Option<&str>, data: &[u8]) {
     out.extend_from_slice(b"data: ");
     out.extend_from_slice(data);
     out.extend_from_slice(b"\n\n");
+}
+
+/// Appends `text` as a JSON string literal, quotes included.
+pub fn write_json_str(out: &mut BytesMut, text: &str) {
+    use bytes::BufMut;
+    if serde_json::to_writer(out.writer(), text).is_err() {
+        out.extend_from_slice(b"\"\"");
+    }
 }
 
 /// `text` as a JSON string literal, quotes included.

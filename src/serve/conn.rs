@@ -9,15 +9,29 @@
 //!
 //! HTTP/1.1 only: the API clients llmux serves speak it, and HTTP/2's prior-knowledge
 //! preface would be read before any header deadline applies.
+//!
+//! The chat routes (`POST /v1/chat/completions`, `/chat/completions`, `/v1/messages`) go
+//! straight to their handlers after the key check ([`Dispatch`]), skipping axum's routing,
+//! middleware and extractor layers on the hot path; every other request goes through the
+//! axum app, which has the same handlers on the same paths.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Method, Request};
+use axum::response::Response;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+
+use super::{Shared, anthropic, auth, openai};
 
 /// How long to pause accepting after an error that is not one connection's (out of fds):
 /// connections already open get a chance to finish and free theirs.
@@ -27,6 +41,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 pub(super) async fn serve<F>(
     listener: TcpListener,
     app: axum::Router,
+    state: Shared,
     header_read_timeout: Duration,
     stop: F,
 ) -> std::io::Result<()>
@@ -54,7 +69,10 @@ where
         };
         // Without TCP_NODELAY the first streamed frame waits ~40 ms for a delayed ACK.
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = Dispatch {
+            app: TowerToHyperService::new(app.clone()),
+            state: state.clone(),
+        };
         let conn = builder
             .serve_connection(TokioIo::new(tcp), service)
             .into_owned();
@@ -76,4 +94,57 @@ fn per_connection(e: &std::io::Error) -> bool {
         e.kind(),
         ConnectionAborted | ConnectionRefused | ConnectionReset | Interrupted
     )
+}
+
+/// The chat routes this dispatch serves itself.
+#[derive(Clone, Copy)]
+enum Chat {
+    OpenAi,
+    Anthropic,
+}
+
+impl Chat {
+    fn of(method: &Method, path: &str) -> Option<Chat> {
+        if method != Method::POST {
+            return None;
+        }
+        match path {
+            "/v1/chat/completions" | "/chat/completions" => Some(Chat::OpenAi),
+            "/v1/messages" => Some(Chat::Anthropic),
+            _ => None,
+        }
+    }
+}
+
+/// A connection's service: the chat routes directly, the rest through the axum app.
+#[derive(Clone)]
+struct Dispatch {
+    app: TowerToHyperService<axum::Router>,
+    state: Shared,
+}
+
+type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl hyper::service::Service<Request<Incoming>> for Dispatch {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answer;
+
+    fn call(&self, request: Request<Incoming>) -> Answer {
+        let Some(chat) = Chat::of(request.method(), request.uri().path()) else {
+            return Box::pin(self.app.call(request));
+        };
+        let request = request.map(Body::new);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            if let Some(refused) = auth::refusal(&state, &parts.headers, parts.uri.path()) {
+                return Ok(refused);
+            }
+            Ok(match chat {
+                Chat::OpenAi => openai::chat_completions(State(state), parts.headers, body).await,
+                Chat::Anthropic => anthropic::messages(State(state), parts.headers, body).await,
+            })
+        })
+    }
 }

@@ -287,6 +287,7 @@ where
     let server = conn::serve(
         listener,
         app(state.clone()),
+        state.clone(),
         options.header_read_timeout,
         signal,
     );

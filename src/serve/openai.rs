@@ -14,12 +14,13 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::Shared;
 use super::chat::{
     Admission, Begun, SseEncoder, Tracker, begin, frame, json_str, outcome_headers, parse_json,
-    read_body, sse_response, unix_now,
+    read_body, sse_response, unix_now, write_json_str,
 };
 use super::error::{Api, ApiError};
 use crate::provider::{ToolCall, ToolCallDelta};
@@ -141,29 +142,55 @@ fn tool_call_json(c: &ToolCall) -> Value {
     })
 }
 
-fn completion(o: &ChatOutcome, model: &str) -> Value {
-    let mut message = json!({ "role": "assistant", "content": o.text });
-    if !o.reasoning.is_empty() {
-        message["reasoning_content"] = json!(o.reasoning);
-    }
-    if !o.tool_calls.is_empty() {
-        if o.text.is_empty() {
-            message["content"] = Value::Null;
-        }
-        message["tool_calls"] = o.tool_calls.iter().map(tool_call_json).collect();
-    }
-    json!({
-        "id": format!("chatcmpl-llmux-{}", o.request_id),
-        "object": "chat.completion",
-        "created": unix_now(),
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "finish_reason": outcome_finish(o),
+/// A `chat.completion` object, serialized straight from the outcome (no JSON tree built
+/// first). Fields in alphabetical order, as `serde_json`'s maps print them.
+#[derive(Serialize)]
+struct Completion<'a> {
+    choices: [CompletionChoice<'a>; 1],
+    created: u64,
+    id: String,
+    model: &'a str,
+    object: &'static str,
+    usage: Value,
+}
+
+#[derive(Serialize)]
+struct CompletionChoice<'a> {
+    finish_reason: &'static str,
+    index: u32,
+    message: CompletionMessage<'a>,
+}
+
+#[derive(Serialize)]
+struct CompletionMessage<'a> {
+    /// `null` when the answer is only tool calls.
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    reasoning_content: &'a str,
+    role: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<Value>,
+}
+
+fn completion<'a>(o: &'a ChatOutcome, model: &'a str) -> Completion<'a> {
+    let only_tools = !o.tool_calls.is_empty() && o.text.is_empty();
+    Completion {
+        choices: [CompletionChoice {
+            finish_reason: outcome_finish(o),
+            index: 0,
+            message: CompletionMessage {
+                content: (!only_tools).then_some(o.text.as_str()),
+                reasoning_content: &o.reasoning,
+                role: "assistant",
+                tool_calls: o.tool_calls.iter().map(tool_call_json).collect(),
+            },
         }],
-        "usage": usage_json(o),
-    })
+        created: unix_now(),
+        id: format!("chatcmpl-llmux-{}", o.request_id),
+        model,
+        object: "chat.completion",
+        usage: usage_json(o),
+    }
 }
 
 /// `chat.completion.chunk` frames. Every chunk shares one prefix, built once.
@@ -190,11 +217,37 @@ impl Chunks {
     }
 
     fn chunk(&self, out: &mut BytesMut, delta_fields: &str, finish: &str) {
-        let data = format!(
-            "{}{{\"index\":0,\"delta\":{{{delta_fields}}},\"finish_reason\":{finish}}}]}}",
-            self.prefix
+        self.chunk_with(
+            out,
+            |o| o.extend_from_slice(delta_fields.as_bytes()),
+            finish,
         );
-        frame(out, None, data.as_bytes());
+    }
+
+    /// One chunk frame written straight into `out`, the delta's fields by `delta` (no
+    /// intermediate strings: a stream writes one of these per token).
+    fn chunk_with(&self, out: &mut BytesMut, delta: impl FnOnce(&mut BytesMut), finish: &str) {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(b"{\"index\":0,\"delta\":{");
+        delta(out);
+        out.extend_from_slice(b"},\"finish_reason\":");
+        out.extend_from_slice(finish.as_bytes());
+        out.extend_from_slice(b"}]}\n\n");
+    }
+
+    /// A text delta under `field`.
+    fn text(&self, out: &mut BytesMut, field: &str, text: &str) {
+        self.chunk_with(
+            out,
+            |o| {
+                o.extend_from_slice(b"\"");
+                o.extend_from_slice(field.as_bytes());
+                o.extend_from_slice(b"\":");
+                write_json_str(o, text);
+            },
+            "null",
+        );
     }
 }
 
@@ -204,15 +257,11 @@ impl SseEncoder for Chunks {
     }
 
     fn delta(&mut self, text: &str, out: &mut BytesMut) {
-        self.chunk(out, &format!("\"content\":{}", json_str(text)), "null");
+        self.text(out, "content", text);
     }
 
     fn reasoning(&mut self, text: &str, out: &mut BytesMut) {
-        self.chunk(
-            out,
-            &format!("\"reasoning_content\":{}", json_str(text)),
-            "null",
-        );
+        self.text(out, "reasoning_content", text);
     }
 
     fn tool_call(&mut self, call: &ToolCallDelta, out: &mut BytesMut) {

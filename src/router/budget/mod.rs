@@ -407,6 +407,11 @@ fn percent_of(spent: Usd, limit: Usd) -> u64 {
 /// Prints every budget warning of `router` on stderr as `<who>: budget openai 80% …`, from
 /// a background task that ends with the router's event channel (`serve` calls it).
 pub fn log_warnings(router: &super::Router, who: &str) {
+    // Without budgets there is nothing to warn about, and a subscriber would cost every
+    // request a copy of each of its events and a wake-up of this task.
+    if router.inner.budgets.is_empty() {
+        return;
+    }
     let mut rx = router.subscribe();
     let who = who.to_string();
     tokio::spawn(async move {
