@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::http::{
     HttpClient, body_stream, inband_error, json_events, scrub_errors, secret_header,
 };
+use super::params::SAMPLING_TAKES;
 use super::sse::{UsageTracker, WireDecoder, drive, ndjson_lines};
 use super::tools::generated_id;
 use super::{
@@ -24,16 +25,6 @@ use super::{
     StreamEvent, ToolCallDelta, Usage, estimate_prompt_tokens,
 };
 use crate::config::Deployment;
-
-/// `extra` parameters that go into `options` under the same name.
-const OPTION_PARAMS: [&str; 6] = [
-    "stop",
-    "top_p",
-    "top_k",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-];
 
 /// Sends the request and returns its event stream (see the module docs).
 pub async fn open(
@@ -97,7 +88,8 @@ pub fn request_body(
     if let Some(t) = request.temperature.or(deployment.temperature) {
         options.insert("temperature".into(), json!(t));
     }
-    for key in OPTION_PARAMS {
+    // The `extra` parameters Ollama takes go into `options` under the same name.
+    for key in SAMPLING_TAKES {
         if let Some(v) = request.extra.get(key).filter(|v| !v.is_null()) {
             options.insert(key.into(), v.clone());
         }

@@ -29,7 +29,7 @@ const ANTHROPIC_TAKES: [&str; 8] = [
     "context_management",
 ];
 /// The `extra` parameters Gemini's `generationConfig` and Ollama's `options` take.
-const SAMPLING_TAKES: [&str; 6] = [
+pub(super) const SAMPLING_TAKES: [&str; 6] = [
     "stop",
     "top_p",
     "top_k",
