@@ -258,24 +258,30 @@ fn send_error(e: &reqwest::Error, secret: Option<&Secret>) -> ProviderError {
     }
 }
 
+/// How a socket failure of this kind is told to the user, for the kinds we recognize (the
+/// reqwest path and `h1` word them alike).
+pub(super) fn io_failure_words(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind as K;
+    Some(match kind {
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset => "connection reset",
+        K::ConnectionAborted => "connection aborted",
+        K::TimedOut => "connection timed out",
+        K::UnexpectedEof | K::BrokenPipe => "connection closed by the upstream",
+        _ => return None,
+    })
+}
+
 /// A short human description of a transport failure, from the innermost cause we recognize.
 fn describe_transport(e: &reqwest::Error) -> String {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source();
     let mut chain = Vec::new();
     while let Some(c) = cause {
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind as K;
-            let kind = match io.kind() {
-                K::ConnectionRefused => "connection refused",
-                K::ConnectionReset => "connection reset",
-                K::ConnectionAborted => "connection aborted",
-                K::TimedOut => "connection timed out",
-                K::UnexpectedEof | K::BrokenPipe => "connection closed by the upstream",
-                _ => "",
-            };
-            if !kind.is_empty() {
-                return kind.to_string();
-            }
+        if let Some(words) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io_failure_words(io.kind()))
+        {
+            return words.to_string();
         }
         chain.push(c.to_string());
         cause = c.source();

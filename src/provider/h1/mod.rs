@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -30,7 +30,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::ProviderError;
-use super::http::{CONNECT_TIMEOUT, POOL_IDLE_TIMEOUT, TCP_KEEPALIVE};
+use super::http::{CONNECT_TIMEOUT, POOL_IDLE_TIMEOUT, TCP_KEEPALIVE, io_failure_words};
 
 mod body;
 #[cfg(test)]
@@ -156,12 +156,17 @@ impl H1Client {
         }
     }
 
-    /// An idle connection to `key` that is still open, if there is one.
-    fn checkout(&self, key: &str) -> Option<TcpStream> {
-        let mut idle = match self.idle.lock() {
+    /// The pool, locked (a panic elsewhere while it was held leaves it usable).
+    fn idle(&self) -> MutexGuard<'_, HashMap<String, Vec<Idle>>> {
+        match self.idle.lock() {
             Ok(i) => i,
             Err(poisoned) => poisoned.into_inner(),
-        };
+        }
+    }
+
+    /// An idle connection to `key` that is still open, if there is one.
+    fn checkout(&self, key: &str) -> Option<TcpStream> {
+        let mut idle = self.idle();
         let conns = idle.get_mut(key)?;
         while let Some(conn) = conns.pop() {
             if conn.since.elapsed() > POOL_IDLE_TIMEOUT {
@@ -179,10 +184,7 @@ impl H1Client {
     }
 
     fn checkin(&self, key: &str, stream: TcpStream) {
-        let mut idle = match self.idle.lock() {
-            Ok(i) => i,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut idle = self.idle();
         if idle.len() >= MAX_HOSTS && !idle.contains_key(key) {
             idle.clear();
         }
@@ -420,17 +422,10 @@ async fn connect(target: &Target) -> Result<TcpStream, ProviderError> {
 
 /// A transport failure in the words of the reqwest path.
 fn io_error(e: &io::Error, target: &Target) -> ProviderError {
-    use io::ErrorKind as K;
-    let what = match e.kind() {
-        K::ConnectionRefused => "connection refused".to_string(),
-        K::ConnectionReset => "connection reset".to_string(),
-        K::ConnectionAborted => "connection aborted".to_string(),
-        K::TimedOut => "connection timed out".to_string(),
-        K::UnexpectedEof | K::BrokenPipe => "connection closed by the upstream".to_string(),
-        _ => format!("connection failed: {e}"),
-    };
+    let what = io_failure_words(e.kind())
+        .map_or_else(|| format!("connection failed: {e}"), str::to_string);
     let message = format!("{what} ({})", target.describe());
-    if e.kind() == K::TimedOut {
+    if e.kind() == io::ErrorKind::TimedOut {
         ProviderError::timeout(message)
     } else {
         ProviderError::network(message)
