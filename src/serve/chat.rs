@@ -250,8 +250,6 @@ pub struct Started {
     pub first: ChatEvent,
     pub deployment: String,
     pub attempts: u32,
-    /// Content before any attempt: the answer is replayed from the response cache.
-    pub cached: bool,
     /// The router's estimate of the prompt's tokens.
     pub prompt_tokens: u64,
 }
@@ -290,7 +288,6 @@ pub async fn begin(
                     first,
                     deployment,
                     attempts,
-                    cached: attempts == 0,
                     prompt_tokens,
                 });
             }
@@ -322,8 +319,8 @@ pub fn llmux_headers(
     cached: bool,
 ) {
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(deployment)
-        && !deployment.is_empty()
+    if !deployment.is_empty()
+        && let Ok(v) = HeaderValue::from_str(deployment)
     {
         headers.insert(DEPLOYMENT_HEADER, v);
     }
@@ -372,7 +369,8 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
     let request_id = started.stream.request_id;
     let deployment = started.deployment.clone();
     let attempts = started.attempts as usize;
-    let cached = started.cached;
+    // Content before any attempt: the answer is replayed from the response cache.
+    let cached = started.attempts == 0;
     let state = BodyState {
         stream: started.stream,
         encoder,
