@@ -133,6 +133,10 @@ pub fn prefer_whole_takers<'a>(
     members: Vec<&'a Deployment>,
     request: &ChatRequest,
 ) -> Vec<&'a Deployment> {
+    // One member has no other to prefer: skip looking through the request.
+    if members.len() < 2 {
+        return members;
+    }
     let (whole, partial): (Vec<&Deployment>, Vec<&Deployment>) = members
         .iter()
         .partition(|d| crate::provider::params::takes_whole(d, request));
