@@ -1,23 +1,33 @@
 #!/usr/bin/env bash
-# Overhead of `llmux serve`: the same load straight to a fast fake upstream and through llmux
-# in front of it, side by side. Loopback only; every process it starts is stopped on exit.
+# Overhead of `llmux serve`: the same load straight to a fast fake upstream, through a bare
+# pass-through proxy (the floor: what one proxy hop costs on this machine), and through llmux,
+# side by side. Loopback only; every process it starts is stopped on exit.
 #
 #   scripts/bench-serve.sh            # 10 s per run
 #   DURATION=5 scripts/bench-serve.sh
+#   LAYOUT=shared scripts/bench-serve.sh   # every process on one core (see below)
 #   LLMUX_BIN=/tmp/old/llmux scripts/bench-serve.sh   # another build (A/B); no cargo build
 #
-# Builds the release binary and the fake upstream (examples/fake_upstream.rs) once, needs
-# `wrk` (Debian package; installed with apt-get when missing and running as root), and prints:
-# p50/p99 latency and requests/s at concurrency 1 and 16, plain and streaming (20 content
-# chunks), direct vs through llmux; llmux's CPU time per request (from /proc/PID/stat) and
-# its RSS idle and after load. When the box has two or more cores, llmux runs on CPU 1 and
-# the upstream and wrk on CPU 0, so they do not fight for one core. Numbers from a box where
-# something else is compiling are noise: check `uptime` first.
+# Builds the release binary, the fake upstream (examples/fake_upstream.rs) and the floor proxy
+# (examples/floor_proxy.rs) once, needs `wrk` (Debian package; installed with apt-get when
+# missing and running as root), and prints: p50/p99 latency and requests/s at concurrency 1
+# and 16, plain and streaming (20 content chunks), direct vs the floor vs llmux; the CPU time
+# per request of the floor and of llmux (from /proc/PID/stat) and llmux's RSS idle and after
+# load. Numbers from a box where something else is compiling are noise: check `uptime` first.
+#
+# LAYOUT=split (the default, on two or more cores): the proxies (floor, llmux) on CPU 1, the
+# upstream and wrk on CPU 0, so they do not fight for one core. Every hop then crosses cores,
+# and on a VM whose idle vCPUs halt (Firecracker with haltpoll off) each cross-core wake-up
+# costs tens of µs of the host's time: the floor column shows how much. LAYOUT=shared puts
+# everything on CPU 0: no cross-core wake-ups, and at c=1 the added latency is the proxy's own
+# work; at c=16 the proxy competes with wrk and the upstream for the core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
+LAYOUT=${LAYOUT:-split}
+case "$LAYOUT" in split|shared) ;; *) echo "bench-serve: LAYOUT is split or shared" >&2; exit 2 ;; esac
 
 if ! command -v wrk >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -30,9 +40,10 @@ fi
 
 BIN=${LLMUX_BIN:-target/release/llmux}
 FAKE=${FAKE_BIN:-target/release/examples/fake_upstream}
-if [ -z "${LLMUX_BIN:-}" ]; then
-    echo "building release (llmux and the fake upstream)…" >&2
-    cargo build --release --quiet --bin llmux --example fake_upstream
+FLOOR=${FLOOR_BIN:-target/release/examples/floor_proxy}
+if [ -z "${LLMUX_BIN:-}" ] || [ ! -x "$FAKE" ] || [ ! -x "$FLOOR" ]; then
+    echo "building release (llmux, the fake upstream and the floor proxy)…" >&2
+    cargo build --release --quiet --bin llmux --example fake_upstream --example floor_proxy
 fi
 
 WORK=$(mktemp -d)
@@ -46,7 +57,10 @@ trap cleanup EXIT INT TERM
 
 CORES=$(nproc)
 PIN0=(); PIN1=()
-if [ "$CORES" -ge 2 ] && command -v taskset >/dev/null; then PIN0=(taskset -c 0); PIN1=(taskset -c 1); fi
+if [ "$CORES" -ge 2 ] && command -v taskset >/dev/null; then
+    PIN0=(taskset -c 0); PIN1=(taskset -c 1)
+    [ "$LAYOUT" = shared ] && PIN1=(taskset -c 0)
+fi
 pin() { # pin CPU CMD...: run on one core when there are two (taskset execs: same PID)
     local cpu=$1; shift
     if [ "$cpu" = 0 ]; then "${PIN0[@]}" "$@"; else "${PIN1[@]}" "$@"; fi
@@ -66,6 +80,12 @@ wait_for_line() { # wait_for_line FILE PATTERN
 PIDS+=($!)
 wait_for_line "$WORK/fake.out" "listening on"
 UPSTREAM=$(sed -n 's/^listening on //p' "$WORK/fake.out")
+
+"${PIN1[@]}" "$FLOOR" 127.0.0.1:0 "${UPSTREAM#http://}" >"$WORK/floor.out" 2>&1 &
+FLOOR_PID=$!
+PIDS+=("$FLOOR_PID")
+wait_for_line "$WORK/floor.out" "listening on"
+FLOOR_URL=$(sed -n 's/^listening on //p' "$WORK/floor.out")
 
 cat >"$WORK/config.yaml" <<EOF
 model_list:
@@ -90,8 +110,8 @@ wrk.body = '{"model":"bench","stream":$stream,"stream_options":{"include_usage":
 EOF
 done
 
-# Sanity: both answer, with the same shape.
-for target in "$UPSTREAM" "$LLMUX"; do
+# Sanity: all three answer.
+for target in "$UPSTREAM" "$FLOOR_URL" "$LLMUX"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
         -d '{"model":"bench","messages":[{"role":"user","content":"hi"}]}' "$target/v1/chat/completions")
     [ "$code" = 200 ] || { echo "bench-serve: $target answered $code" >&2; exit 1; }
@@ -130,33 +150,47 @@ run() {
     echo "$p50 $p99 $rps $reqs"
 }
 
-declare -A CPU_US
-printf '\nllmux serve overhead, %ss runs, %s cores, load: %s\n\n' "$DURATION" "$CORES" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-14s | %9s %9s %9s | %9s %9s %9s | %9s %s\n' \
-    "scenario" "p50 µs" "p99 µs" "req/s" "p50 µs" "p99 µs" "req/s" "added p50" "tput ratio"
-printf '%-14s | %-29s | %-29s |\n' "" "direct to upstream" "through llmux"
-printf -- '---------------+-------------------------------+-------------------------------+----------------------\n'
+# measure TARGET STREAM CONNS PID → "p50_us p99_us req_per_s cpu_us_per_request"
+measure() {
+    local before after p50 p99 rps reqs
+    before=$(cpu_ticks "$4")
+    read -r p50 p99 rps reqs <<<"$(run "$1" "$2" "$3")"
+    after=$(cpu_ticks "$4")
+    # CPU over the measured run and its warm-up; requests of the measured run only, scaled
+    # to both (so this slightly overstates the cost when the warm-up ran slower).
+    local cpu
+    cpu=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$reqs" -v w="$WARMUP" -v d="$DURATION" \
+        'BEGIN { printf "%.0f", t / hz * 1000000 / (n * (w + d) / d) }')
+    echo "$p50 $p99 $rps $cpu"
+}
+
+declare -A CPU_US FLOOR_CPU_US
+printf '\nllmux serve overhead, layout %s, %ss runs, %s cores, load: %s\n\n' "$LAYOUT" "$DURATION" "$CORES" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-11s | %6s %6s %7s | %6s %7s | %6s %6s %7s | %8s %8s | %s\n' \
+    "scenario" "p50" "p99" "req/s" "p50" "req/s" "p50" "p99" "req/s" "floor" "llmux" "llmux/direct"
+printf '%-11s | %-22s | %-14s | %-22s | %-17s | %s\n' "(µs)" "direct to upstream" "floor proxy" "through llmux" "added p50" "req/s ratio"
+printf -- '------------+------------------------+----------------+------------------------+-------------------+-------------\n'
 for stream in false true; do
     for conns in 1 16; do
         name="plain"; [ "$stream" = true ] && name="stream"
         read -r d50 d99 drps _ <<<"$(run "$UPSTREAM" "$stream" "$conns")"
-        before=$(cpu_ticks "$LLMUX_PID")
-        read -r l50 l99 lrps lreqs <<<"$(run "$LLMUX" "$stream" "$conns")"
-        after=$(cpu_ticks "$LLMUX_PID")
-        # CPU over the measured run and its warm-up; requests of the measured run only, so
-        # this slightly overstates the cost.
-        CPU_US["$name c=$conns"]=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$lreqs" -v w="$WARMUP" -v d="$DURATION" \
-            'BEGIN { printf "%.0f", t / hz * 1000000 / (n * (w + d) / d) }')
-        added=$(awk -v a="$l50" -v b="$d50" 'BEGIN { printf "%+.0f µs", a - b }')
+        read -r f50 _ frps fcpu <<<"$(measure "$FLOOR_URL" "$stream" "$conns" "$FLOOR_PID")"
+        read -r l50 l99 lrps lcpu <<<"$(measure "$LLMUX" "$stream" "$conns" "$LLMUX_PID")"
+        CPU_US["$name c=$conns"]=$lcpu
+        FLOOR_CPU_US["$name c=$conns"]=$fcpu
+        fadded=$(awk -v a="$f50" -v b="$d50" 'BEGIN { printf "%+.0f", a - b }')
+        added=$(awk -v a="$l50" -v b="$d50" 'BEGIN { printf "%+.0f", a - b }')
         ratio=$(awk -v a="$lrps" -v b="$drps" 'BEGIN { printf "%.2f", a / b }')
-        printf '%-14s | %9.0f %9.0f %9.0f | %9.0f %9.0f %9.0f | %9s %s\n' \
-            "$name c=$conns" "$d50" "$d99" "$drps" "$l50" "$l99" "$lrps" "$added" "$ratio"
+        printf '%-11s | %6.0f %6.0f %7.0f | %6.0f %7.0f | %6.0f %6.0f %7.0f | %8s %8s | %s\n' \
+            "$name c=$conns" "$d50" "$d99" "$drps" "$f50" "$frps" "$l50" "$l99" "$lrps" "$fadded" "$added" "$ratio"
     done
 done
 RSS_AFTER=$(rss_kb "$LLMUX_PID")
 echo
+printf 'CPU per request (µs)  %6s %6s\n' "floor" "llmux"
 for k in "plain c=1" "plain c=16" "stream c=1" "stream c=16"; do
-    printf 'llmux CPU per request, %-11s %6s µs\n' "$k:" "${CPU_US[$k]}"
+    printf '  %-19s %6s %6s\n' "$k" "${FLOOR_CPU_US[$k]}" "${CPU_US[$k]}"
 done
 printf 'llmux RSS idle: %.1f MB, after load: %.1f MB\n' "$(awk -v k="$RSS_IDLE" 'BEGIN{print k/1024}')" \
     "$(awk -v k="$RSS_AFTER" 'BEGIN{print k/1024}')"

@@ -121,7 +121,7 @@ impl SseParser {
                 chunk = rest;
             }
         }
-        while let Some(end) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) {
             let (piece, rest) = chunk.split_at(end);
             if self.line.is_empty() {
                 // The whole line is in this chunk (the usual case): read it in place.
@@ -207,7 +207,7 @@ impl SseParser {
         if line[0] == b':' {
             return Ok(());
         }
-        let (field, value) = match line.iter().position(|&b| b == b':') {
+        let (field, value) = match memchr::memchr(b':', line) {
             Some(i) => {
                 let v = &line[i + 1..];
                 (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
@@ -217,7 +217,11 @@ impl SseParser {
         match field {
             b"data" => {
                 // Checked after decoding: replacement characters can outgrow the raw bytes.
-                let value = String::from_utf8_lossy(value);
+                // Valid UTF-8 (every well-behaved upstream) is checked in one fast pass.
+                let value = match std::str::from_utf8(value) {
+                    Ok(text) => std::borrow::Cow::Borrowed(text),
+                    Err(_) => String::from_utf8_lossy(value),
+                };
                 if self.data.len() + value.len() + 1 > self.max_line {
                     return Err(ProviderError::protocol(format!(
                         "an SSE event with more than {} bytes of data",
@@ -269,7 +273,7 @@ impl NdjsonSplitter {
     /// Feeds one chunk; returns the complete, non-blank lines (without their line end).
     pub fn push(&mut self, mut chunk: &[u8]) -> Result<Vec<String>, ProviderError> {
         let mut out = Vec::new();
-        while let Some(end) = chunk.iter().position(|&b| b == b'\n') {
+        while let Some(end) = memchr::memchr(b'\n', chunk) {
             self.grow(&chunk[..end])?;
             let line = String::from_utf8_lossy(&self.line);
             let line = line.trim();

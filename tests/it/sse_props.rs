@@ -74,6 +74,12 @@ fn framing_examples() {
         "split UTF-8"
     );
     let mut p = SseParser::new();
+    assert_eq!(
+        p.push(b"data: a\xFFb\ndata: \xC3(\n\n").unwrap(),
+        [ev(None, "a\u{FFFD}b\n\u{FFFD}(", None)],
+        "bytes that are not UTF-8 become replacement characters"
+    );
+    let mut p = SseParser::new();
     assert_eq!(p.push(b"\xEF\xBB").unwrap(), []);
     assert_eq!(
         p.push(b"\xBFdata: bom\n\n").unwrap(),
