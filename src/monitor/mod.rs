@@ -3,8 +3,10 @@
 //!
 //! `client` follows the server's `/llmux/events` feed and turns it into [`Update`]s,
 //! reconnecting by itself; the loop here applies them to a [`MonitorState`] and redraws with
-//! `view` at most once a frame, only when something changed. Keys: `q`, `Esc` or `Ctrl+C`
-//! quit. The terminal is restored on exit, on panic (ratatui's hook) and on SIGTERM/SIGHUP.
+//! `view` (the TUI's metrics and routing log panes) at most once a frame, only when something
+//! changed. Keys ([`MonitorState::key`]): `q`, `Esc` or `Ctrl+C` quit, `Tab` switches pane,
+//! arrows and page keys scroll. The terminal is restored on exit, on panic (ratatui's hook)
+//! and on SIGTERM/SIGHUP.
 
 pub mod client;
 pub mod state;
@@ -12,14 +14,15 @@ pub mod view;
 
 use std::time::Duration;
 
-use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind, KeyModifiers};
+use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-pub use state::{Link, LogLine, MonitorState, Tone, Update};
-pub use view::{Palette, render};
+pub use state::{Focus, KeyOutcome, Link, MonitorState, Note, Tone, Update};
+pub use view::render;
 
 use crate::secret::Secret;
+use crate::tui::theme::{ColorDepth, Theme};
 
 /// The shortest time between two frames.
 const FRAME_INTERVAL: Duration = Duration::from_millis(50);
@@ -35,6 +38,9 @@ pub struct MonitorArgs {
     /// The server's master key (default: $LLMUX_MASTER_KEY).
     #[arg(long, env = "LLMUX_MASTER_KEY", hide_env_values = true)]
     pub key: Option<String>,
+    /// The TUI theme to draw in (a built-in one or a file in <config dir>/llmux/themes/).
+    #[arg(long)]
+    pub theme: Option<String>,
 }
 
 /// Runs the monitor until the user quits; returns the exit code.
@@ -45,6 +51,15 @@ pub async fn command(args: MonitorArgs) -> u8 {
         return crate::cli::EXIT_USAGE;
     }
     let key = args.key.filter(|k| !k.is_empty()).map(Secret::new);
+    let user_themes = crate::config::config_dir().map(|d| d.join("themes"));
+    let (theme, theme_warning) = Theme::load(
+        args.theme.as_deref(),
+        user_themes.as_deref(),
+        ColorDepth::detect(),
+    );
+    if let Some(w) = theme_warning {
+        eprintln!("llmux monitor: {w}");
+    }
     let (tx, rx) = mpsc::channel(UPDATE_BUFFER);
     let feed = tokio::spawn(client::follow(base.clone(), key, tx));
     let mut terminal = match ratatui::try_init() {
@@ -56,7 +71,7 @@ pub async fn command(args: MonitorArgs) -> u8 {
             return crate::cli::EXIT_FAILED;
         }
     };
-    let result = run(&mut terminal, MonitorState::new(base), rx).await;
+    let result = run(&mut terminal, MonitorState::new(base), &theme, rx).await;
     ratatui::restore();
     feed.abort();
     match result {
@@ -90,23 +105,12 @@ async fn terminated() {
     std::future::pending::<()>().await;
 }
 
-fn quits(event: &Event) -> bool {
-    let Event::Key(key) = event else {
-        return false;
-    };
-    if key.kind != KeyEventKind::Press {
-        return false;
-    }
-    matches!(key.code, KeyCode::Char('q') | KeyCode::Esc)
-        || (key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL))
-}
-
 async fn run(
     terminal: &mut ratatui::DefaultTerminal,
     mut state: MonitorState,
+    theme: &Theme,
     mut updates: mpsc::Receiver<Update>,
 ) -> std::io::Result<()> {
-    let palette = Palette::from_env();
     let mut keys = EventStream::new();
     let mut frame = tokio::time::interval(FRAME_INTERVAL);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -117,7 +121,14 @@ async fn run(
         tokio::select! {
             _ = &mut stop => return Ok(()),
             key = keys.next() => match key {
-                Some(Ok(ev)) if quits(&ev) => return Ok(()),
+                Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => {
+                    match state.key(k) {
+                        KeyOutcome::Quit => return Ok(()),
+                        KeyOutcome::Redraw => dirty = true,
+                        KeyOutcome::Ignored => {}
+                    }
+                }
+                // A resize (or anything else) redraws.
                 Some(Ok(_)) => dirty = true,
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
@@ -134,7 +145,7 @@ async fn run(
                 None => return Ok(()),
             },
             _ = frame.tick(), if dirty => {
-                terminal.draw(|f| render(&state, &palette, f.area(), f.buffer_mut()))?;
+                terminal.draw(|f| render(&state, theme, f.area(), f.buffer_mut()))?;
                 dirty = false;
             }
         }

@@ -1,14 +1,23 @@
 //! The monitor's state: what it knows about the remote server. [`Update`]s from the feed
-//! client enter through [`MonitorState::apply`]; the view reads the state. No IO here, so the
-//! state can be driven and rendered in tests.
+//! client enter through [`MonitorState::apply`], keys through [`MonitorState::key`]; the view
+//! reads the state. No IO here, so the state can be driven and rendered in tests.
+//!
+//! The routing log is the TUI's own [`RouteLog`] (the same pane draws it), and the metrics
+//! pane's [`StatusView`] is built from the server's snapshot the way the TUI builds its own
+//! from the router. What concerns the monitor's link to the server (connected, lost,
+//! reconnected, events missed) is a [`Note`] on the title line, not a routing event.
 
-use std::collections::VecDeque;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use crate::router::{RouteEvent, RouteEventKind};
+use crate::router::RouteEvent;
 use crate::serve::{Hello, MonitorSnapshot};
+use crate::tui::app::RouteLog;
+use crate::tui::metrics::{StatusView, fill_from_metrics, row_from_health};
 
-/// Routing log lines kept.
+/// Routing events kept.
 pub const LOG_CAPACITY: usize = 1000;
+/// Lines a page key scrolls.
+const PAGE: usize = 10;
 
 /// The connection to the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,19 +32,19 @@ pub enum Link {
     },
 }
 
-/// How a log line is coloured.
+/// How a note is coloured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tone {
     Normal,
     Good,
     Warn,
     Bad,
-    /// Lines about the monitor's own connection.
-    Meta,
 }
 
+/// The latest thing to say about the link to the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
+pub struct Note {
+    /// Unix time in milliseconds (0 when not known yet).
     pub at_unix_ms: u64,
     pub text: String,
     pub tone: Tone,
@@ -56,17 +65,41 @@ pub enum Update {
     },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Which pane the arrow keys scroll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Focus {
+    Metrics,
+    #[default]
+    Log,
+}
+
+/// What a key did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOutcome {
+    Quit,
+    Redraw,
+    Ignored,
+}
+
+#[derive(Debug)]
 pub struct MonitorState {
     /// The server's base URL, as shown in the title.
     pub url: String,
     pub link: Link,
     pub hello: Option<Hello>,
     pub snapshot: Option<MonitorSnapshot>,
-    /// Oldest first.
-    pub log: VecDeque<LogLine>,
+    /// The metrics pane's view of the latest snapshot.
+    pub status: StatusView,
+    /// Every routing event, newest last, at most [`LOG_CAPACITY`].
+    pub log: RouteLog,
+    pub note: Option<Note>,
     /// Route events the server dropped for us, in total.
     pub missed: u64,
+    pub focus: Focus,
+    /// Lines the metrics pane is scrolled down.
+    pub metrics_scroll: usize,
+    /// When the link was lost, for the note once it is back.
+    lost_at_unix_ms: Option<u64>,
 }
 
 impl MonitorState {
@@ -76,16 +109,18 @@ impl MonitorState {
             link: Link::Connecting,
             hello: None,
             snapshot: None,
-            log: VecDeque::new(),
+            status: StatusView::default(),
+            log: RouteLog::default(),
+            note: None,
             missed: 0,
+            focus: Focus::default(),
+            metrics_scroll: 0,
+            lost_at_unix_ms: None,
         }
     }
 
-    fn push(&mut self, at_unix_ms: u64, text: String, tone: Tone) {
-        if self.log.len() == LOG_CAPACITY {
-            self.log.pop_front();
-        }
-        self.log.push_back(LogLine {
+    fn note(&mut self, at_unix_ms: u64, text: String, tone: Tone) {
+        self.note = Some(Note {
             at_unix_ms,
             text,
             tone,
@@ -95,8 +130,6 @@ impl MonitorState {
     pub fn apply(&mut self, update: Update) {
         match update {
             Update::Hello(hello) => {
-                let at = self.snapshot.as_ref().map_or(0, |s| s.at_unix_ms);
-                let again = !matches!(self.link, Link::Connecting);
                 let plural = |n: usize, one: &str| {
                     if n == 1 {
                         format!("1 {one}")
@@ -104,39 +137,47 @@ impl MonitorState {
                         format!("{n} {one}s")
                     }
                 };
-                let text = format!(
-                    "{} llmux {} ({}, {})",
-                    if again {
-                        "reconnected to"
-                    } else {
-                        "connected to"
-                    },
+                let what = format!(
+                    "llmux {} ({}, {})",
                     hello.version,
                     plural(hello.groups.len(), "group"),
                     plural(hello.deployments.len(), "deployment")
                 );
-                self.push(at, text, Tone::Meta);
+                let text = match self.lost_at_unix_ms.take() {
+                    Some(lost) => format!(
+                        "reconnected to {what}; events between {} and now were not seen",
+                        super::view::clock(lost)
+                    ),
+                    None => format!("connected to {what}"),
+                };
+                // The hello has no time of its own; the next snapshot gives it one.
+                self.note(0, text, Tone::Good);
                 self.link = Link::Live;
                 self.hello = Some(hello);
             }
             Update::Snapshot(s) => {
-                if let Some(last) = self.log.back_mut()
-                    && last.at_unix_ms == 0
-                    && last.tone == Tone::Meta
+                if let Some(note) = &mut self.note
+                    && note.at_unix_ms == 0
                 {
-                    // The hello line has no time of its own; it gets the first snapshot's.
-                    last.at_unix_ms = s.at_unix_ms;
+                    note.at_unix_ms = s.at_unix_ms;
                 }
+                self.status = status_view(&s);
                 self.snapshot = Some(*s);
             }
             Update::Route(ev) => {
-                let tone = tone_of(&ev.kind);
-                self.push(ev.at_unix_ms, ev.describe(), tone);
+                if self.log.events.len() == LOG_CAPACITY {
+                    self.log.events.pop_front();
+                }
+                self.log.events.push_back(*ev);
+                // A scrolled log stays on the lines being read.
+                if self.log.scroll > 0 {
+                    self.log.scroll = (self.log.scroll + 1).min(self.log.events.len());
+                }
             }
             Update::Lagged(n) => {
                 self.missed += n;
-                let at = self.log.back().map_or(0, |l| l.at_unix_ms);
-                self.push(
+                let at = self.log.events.back().map_or(0, |e| e.at_unix_ms);
+                self.note(
                     at,
                     format!("missed {n} routing events (the monitor fell behind)"),
                     Tone::Warn,
@@ -145,49 +186,77 @@ impl MonitorState {
             Update::Disconnected { error, at_unix_ms } => {
                 let attempt = match &self.link {
                     Link::Reconnecting { attempt, .. } => attempt + 1,
-                    Link::Live | Link::Connecting => {
-                        if self.link == Link::Live {
-                            self.push(
-                                at_unix_ms,
-                                format!("connection lost: {error}; reconnecting…"),
-                                Tone::Meta,
-                            );
-                        }
+                    Link::Live => {
+                        self.lost_at_unix_ms = Some(at_unix_ms);
+                        self.note(at_unix_ms, format!("connection lost: {error}"), Tone::Bad);
                         1
                     }
+                    Link::Connecting => 1,
                 };
                 self.link = Link::Reconnecting { attempt, error };
             }
         }
     }
+
+    /// Quit on `q`, `Esc` or `Ctrl+C`; `Tab` moves between the panes; arrows, `j`/`k`, page
+    /// keys, `Home`/`g` and `End`/`G` scroll the focused one (the log back to following).
+    pub fn key(&mut self, key: KeyEvent) -> KeyOutcome {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        // Positive scrolls toward older log lines / further down the metrics.
+        let step: isize = match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => return KeyOutcome::Quit,
+            KeyCode::Char('c') if ctrl => return KeyOutcome::Quit,
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.focus = match self.focus {
+                    Focus::Metrics => Focus::Log,
+                    Focus::Log => Focus::Metrics,
+                };
+                return KeyOutcome::Redraw;
+            }
+            KeyCode::Up | KeyCode::Char('k') => 1,
+            KeyCode::Down | KeyCode::Char('j') => -1,
+            KeyCode::PageUp => PAGE as isize,
+            KeyCode::PageDown => -(PAGE as isize),
+            KeyCode::Home | KeyCode::Char('g') => isize::MAX,
+            KeyCode::End | KeyCode::Char('G') => isize::MIN,
+            _ => return KeyOutcome::Ignored,
+        };
+        let shift = |at: usize, by: isize, max: usize| -> usize {
+            if by >= 0 {
+                at.saturating_add(by.unsigned_abs()).min(max)
+            } else {
+                at.saturating_sub(by.unsigned_abs())
+            }
+        };
+        match self.focus {
+            Focus::Log => {
+                let max = self.log.events.len().saturating_sub(1);
+                self.log.scroll = shift(self.log.scroll, step, max);
+            }
+            Focus::Metrics => {
+                // The pane's lines scroll the other way up: an arrow up goes toward the top.
+                let max = self.status.rows.len() * crate::tui::metrics::LINES_PER_ROW;
+                self.metrics_scroll = shift(self.metrics_scroll, step.saturating_neg(), max);
+            }
+        }
+        KeyOutcome::Redraw
+    }
 }
 
-fn tone_of(kind: &RouteEventKind) -> Tone {
-    match kind {
-        RouteEventKind::Done { .. }
-        | RouteEventKind::SharedState {
-            connected: true, ..
-        } => Tone::Good,
-        RouteEventKind::SharedState {
-            connected: false, ..
-        } => Tone::Warn,
-        RouteEventKind::Failure { .. } | RouteEventKind::Failed { .. } => Tone::Bad,
-        RouteEventKind::Cooldown { .. }
-        | RouteEventKind::Retry { .. }
-        | RouteEventKind::Unavailable { .. }
-        | RouteEventKind::Fallback { .. }
-        | RouteEventKind::MidStream { .. }
-        | RouteEventKind::Budget { .. }
-        | RouteEventKind::Cancelled => Tone::Warn,
-        RouteEventKind::Request { .. }
-        | RouteEventKind::Attempt
-        | RouteEventKind::FirstToken { .. } => Tone::Normal,
-    }
+/// The metrics pane's view of a server's snapshot.
+pub fn status_view(s: &MonitorSnapshot) -> StatusView {
+    let mut view = StatusView {
+        rows: s.deployments.iter().map(row_from_health).collect(),
+        ..StatusView::default()
+    };
+    fill_from_metrics(&mut view, &s.metrics);
+    view
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::RouteEventKind;
 
     fn hello() -> Hello {
         Hello {
@@ -197,15 +266,38 @@ mod tests {
         }
     }
 
+    fn route(at_unix_ms: u64) -> Update {
+        Update::Route(Box::new(RouteEvent {
+            request_id: 1,
+            group: "fast".into(),
+            deployment: Some("a".into()),
+            attempt: 0,
+            at_unix_ms,
+            elapsed_ms: 0,
+            kind: RouteEventKind::Attempt,
+        }))
+    }
+
+    fn press(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
     #[test]
-    fn losing_the_link_logs_once_and_counts_attempts() {
+    fn losing_the_link_notes_it_once_and_counts_attempts() {
         let mut s = MonitorState::new("http://x");
         s.apply(Update::Hello(hello()));
         assert_eq!(s.link, Link::Live);
+        assert!(
+            s.note
+                .as_ref()
+                .unwrap()
+                .text
+                .starts_with("connected to llmux 0.1.0")
+        );
         for _ in 0..3 {
             s.apply(Update::Disconnected {
                 error: "refused".into(),
-                at_unix_ms: 5,
+                at_unix_ms: 5000,
             });
         }
         assert_eq!(
@@ -215,19 +307,56 @@ mod tests {
                 error: "refused".into()
             }
         );
-        let lost = s.log.iter().filter(|l| l.text.contains("lost")).count();
-        assert_eq!(lost, 1);
+        let note = s.note.clone().unwrap();
+        assert_eq!(
+            (note.text.as_str(), note.at_unix_ms),
+            ("connection lost: refused", 5000)
+        );
         s.apply(Update::Hello(hello()));
         assert_eq!(s.link, Link::Live);
-        assert!(s.log.back().unwrap().text.starts_with("reconnected"));
+        let text = &s.note.as_ref().unwrap().text;
+        assert!(
+            text.starts_with("reconnected") && text.contains("00:00:05"),
+            "{text}"
+        );
     }
 
     #[test]
-    fn the_log_is_bounded() {
+    fn the_log_is_bounded_and_a_scrolled_log_stays_put() {
         let mut s = MonitorState::new("http://x");
         for i in 0..(LOG_CAPACITY + 5) {
-            s.apply(Update::Lagged(i as u64));
+            s.apply(route(i as u64));
         }
-        assert_eq!(s.log.len(), LOG_CAPACITY);
+        assert_eq!(s.log.events.len(), LOG_CAPACITY);
+        assert_eq!(s.log.events.front().unwrap().at_unix_ms, 5);
+        assert_eq!(s.key(press(KeyCode::Up)), KeyOutcome::Redraw);
+        assert_eq!(s.log.scroll, 1);
+        s.apply(route(9999));
+        assert_eq!(s.log.scroll, 2, "new events do not move what is being read");
+        s.key(press(KeyCode::End));
+        assert_eq!(s.log.scroll, 0, "End follows again");
+    }
+
+    #[test]
+    fn keys_quit_switch_panes_and_scroll_the_focused_one() {
+        let mut s = MonitorState::new("http://x");
+        assert_eq!(s.key(press(KeyCode::Char('q'))), KeyOutcome::Quit);
+        assert_eq!(
+            s.key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            KeyOutcome::Quit
+        );
+        assert_eq!(s.key(press(KeyCode::Char('x'))), KeyOutcome::Ignored);
+        assert_eq!(s.focus, Focus::Log);
+        s.key(press(KeyCode::Tab));
+        assert_eq!(s.focus, Focus::Metrics);
+        s.status.rows = vec![Default::default(); 4];
+        s.key(press(KeyCode::PageDown));
+        assert_eq!(s.metrics_scroll, PAGE);
+        s.key(press(KeyCode::End));
+        assert_eq!(s.metrics_scroll, 4 * crate::tui::metrics::LINES_PER_ROW);
+        s.key(press(KeyCode::Home));
+        assert_eq!(s.metrics_scroll, 0);
+        s.key(press(KeyCode::Up));
+        assert_eq!(s.metrics_scroll, 0, "never above the top");
     }
 }

@@ -58,6 +58,9 @@ pub struct DeploymentHealth {
     /// Why it cannot be called at all (a missing key variable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
+    /// Failures counting toward `allowed_fails` (absent from older servers: 0).
+    #[serde(default)]
+    pub failures_last_minute: u32,
 }
 
 impl From<&DeploymentStatus> for DeploymentHealth {
@@ -72,6 +75,7 @@ impl From<&DeploymentStatus> for DeploymentHealth {
             rpm_limit: d.rpm_limit,
             tpm_limit: d.tpm_limit,
             unavailable: d.unavailable.clone(),
+            failures_last_minute: d.health.failures_last_minute,
         }
     }
 }

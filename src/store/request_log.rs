@@ -146,8 +146,10 @@ fn write_loop(file: File, shared: &Shared) {
             (std::mem::take(&mut q.events), q.sync_requested, q.closed)
         };
         for event in &events {
-            if let Ok(line) = serde_json::to_string(event) {
-                let _ = writeln!(out, "{line}");
+            // Straight into the buffer, no String per line: serializing plain data fails only
+            // when the write does, and then the file is broken anyway (readers skip torn lines).
+            if serde_json::to_writer(&mut out, event).is_ok() {
+                let _ = out.write_all(b"\n");
             }
         }
         let _ = out.flush();

@@ -20,6 +20,7 @@ use ratatui::widgets::Widget;
 use crate::metrics::MetricsSnapshot;
 use crate::router::budget::short_duration;
 use crate::router::{BudgetStatus, DeploymentStatus, Router};
+use crate::serve::DeploymentHealth;
 
 use super::fmt;
 use super::theme::{Role, Theme};
@@ -28,6 +29,8 @@ use super::theme::{Role, Theme};
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 /// Columns of each sparkline.
 const SPARK_WIDTH: usize = 10;
+/// Lines the pane gives each deployment.
+pub const LINES_PER_ROW: usize = 3;
 /// A budget this used (in percent) shows as a warning; at [`BUDGET_FULL`] as an error.
 pub const BUDGET_WARN: u64 = 80;
 pub const BUDGET_FULL: u64 = 100;
@@ -187,13 +190,18 @@ impl StatusView {
 }
 
 fn row_from_status(s: &DeploymentStatus) -> DeploymentRow {
-    let h = &s.health;
-    let health = if s.unavailable.is_some() {
+    DeploymentRow {
+        price: s.price.map(|p| (p.input, p.output)),
+        ..row_from_health(&DeploymentHealth::from(s))
+    }
+}
+
+/// The health of a deployment as a server reports it (`llmux monitor`).
+pub fn row_from_health(h: &DeploymentHealth) -> DeploymentRow {
+    let health = if h.unavailable.is_some() {
         Health::Unavailable
-    } else if let Some(left) = h.cooling_for {
-        Health::Cooling {
-            ms_left: left.as_millis() as u64,
-        }
+    } else if let Some(ms_left) = h.cooling_ms {
+        Health::Cooling { ms_left }
     } else if h.failures_last_minute > 0 {
         Health::Failing {
             recent: h.failures_last_minute,
@@ -202,14 +210,13 @@ fn row_from_status(s: &DeploymentStatus) -> DeploymentRow {
         Health::Healthy
     };
     DeploymentRow {
-        id: s.id.clone(),
-        group: s.group.clone(),
+        id: h.id.clone(),
+        group: h.group.clone(),
         health,
-        rpm_used: h.requests_last_minute,
-        rpm_limit: s.rpm_limit,
-        tpm_used: h.tokens_last_minute,
-        tpm_limit: s.tpm_limit,
-        price: s.price.map(|p| (p.input, p.output)),
+        rpm_used: h.rpm_used,
+        rpm_limit: h.rpm_limit,
+        tpm_used: h.tpm_used,
+        tpm_limit: h.tpm_limit,
         ..DeploymentRow::default()
     }
 }
@@ -277,8 +284,17 @@ fn limit<T: std::fmt::Display>(used: String, lim: Option<T>) -> String {
     }
 }
 
+/// What the pane's last line sums up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostLine {
+    /// The chat app: this session's cost (`None` when unknown), then all time.
+    Session(Option<u64>),
+    /// `llmux monitor`: what the watched server spent since it started.
+    Server,
+}
+
 /// The lines of the pane's content.
-pub fn lines(view: &StatusView, session_cost: Option<u64>, theme: &Theme) -> Vec<Line<'static>> {
+pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<'static>> {
     let muted = theme.fg(Role::Muted);
     let fg = theme.fg(Role::Fg);
     let mut out = Vec::new();
@@ -349,18 +365,22 @@ pub fn lines(view: &StatusView, session_cost: Option<u64>, theme: &Theme) -> Vec
             ),
         ]));
     }
-    out.push(Line::from(vec![
-        Span::styled("session ", muted),
-        Span::styled(
-            fmt::cost(session_cost),
-            theme.fg(Role::Accent).add_modifier(Modifier::BOLD),
-        ),
-        Span::styled("  all time ", muted),
-        Span::styled(
-            fmt::cost(view.earlier_cost_pico.map(|e| e + view.run_cost_pico)),
-            fg,
-        ),
-    ]));
+    let total = theme.fg(Role::Accent).add_modifier(Modifier::BOLD);
+    out.push(Line::from(match cost_line {
+        CostLine::Session(session_cost) => vec![
+            Span::styled("session ", muted),
+            Span::styled(fmt::cost(session_cost), total),
+            Span::styled("  all time ", muted),
+            Span::styled(
+                fmt::cost(view.earlier_cost_pico.map(|e| e + view.run_cost_pico)),
+                fg,
+            ),
+        ],
+        CostLine::Server => vec![
+            Span::styled("server since start ", muted),
+            Span::styled(fmt::cost(Some(view.run_cost_pico)), total),
+        ],
+    }));
     if !view.budgets.is_empty() {
         out.push(Line::from(Span::styled(
             "budgets: spent/limit per period",
@@ -404,7 +424,7 @@ fn budget_line(b: &BudgetLine, theme: &Theme) -> Line<'static> {
 /// Draws the pane.
 pub fn render(
     view: &StatusView,
-    session_cost: Option<u64>,
+    cost_line: CostLine,
     area: Rect,
     buf: &mut Buffer,
     theme: &Theme,
@@ -414,7 +434,7 @@ pub fn render(
     let block = super::view::pane_block(theme, "Metrics", focused);
     let inner = block.inner(area);
     block.render(area, buf);
-    let lines = lines(view, session_cost, theme);
+    let lines = lines(view, cost_line, theme);
     super::view::render_scrolled(buf, inner, &lines, scroll);
 }
 

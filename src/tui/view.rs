@@ -120,7 +120,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     } else if let Some(r) = a.metrics {
         metrics::render(
             &app.status,
-            app.session_cost(),
+            metrics::CostLine::Session(app.session_cost()),
             r,
             buf,
             theme,

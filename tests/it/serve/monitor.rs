@@ -7,11 +7,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use llmux::metrics::{AttemptSuccess, Metrics, Usd};
 use llmux::monitor::client::{decode, feed_events, follow, open};
-use llmux::monitor::{Link, MonitorState, Palette, Update, render};
+use llmux::monitor::{Link, MonitorState, Update, render};
 use llmux::provider::{ErrorClass, Usage};
 use llmux::router::RouteEventKind;
 use llmux::secret::Secret;
 use llmux::serve::{DeploymentHealth, Hello, MonitorSnapshot, ServeOptions};
+use llmux::tui::theme::{ColorDepth, Theme};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
@@ -50,6 +51,16 @@ fn normalize(update: Update) -> Update {
                 d.ttft_p95 = fixed(d.ttft_p95, 6);
                 d.latency_p50 = fixed(d.latency_p50, 9);
                 d.latency_p95 = fixed(d.latency_p95, 12);
+                d.tokens_per_s = d.tokens_per_s.map(|_| 200.0);
+                // Sparklines: what happened, all in the newest bucket (a bucket boundary
+                // may fall between the request and the snapshot).
+                for spark in [&mut d.latency_spark, &mut d.error_spark] {
+                    let any = spark.iter().any(|v| *v > 0);
+                    spark.iter_mut().for_each(|v| *v = 0);
+                    if let Some(last) = spark.last_mut() {
+                        *last = u64::from(any);
+                    }
+                }
             }
             for h in &mut s.deployments {
                 h.cooling_ms = h.cooling_ms.map(|_| 5000);
@@ -63,7 +74,10 @@ fn normalize(update: Update) -> Update {
 fn screen(state: &MonitorState, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal
-        .draw(|f| render(state, &Palette::plain(), f.area(), f.buffer_mut()))
+        .draw(|f| {
+            let theme = Theme::builtin_default(ColorDepth::Mono);
+            render(state, &theme, f.area(), f.buffer_mut())
+        })
         .unwrap();
     terminal
 }
@@ -122,12 +136,14 @@ async fn monitor_renders_the_events_of_a_request_through_the_server() {
         }
     }
     assert_eq!(state.link, Link::Live);
-    let texts: Vec<&str> = state.log.iter().map(|l| l.text.as_str()).collect();
+    let texts: Vec<String> = state.log.events.iter().map(|e| e.describe()).collect();
     assert!(
         texts.iter().any(|t| t.contains("fallback fast → backup")),
         "{texts:?}"
     );
     insta::assert_snapshot!(screen(&state, 110, 18).backend());
+    // Wide: the metrics pane and the routing log side by side.
+    insta::assert_snapshot!("wide", screen(&state, 160, 16).backend());
     server.shutdown().await.unwrap();
 }
 
@@ -158,6 +174,8 @@ async fn the_feed_client_reconnects_after_a_restart() {
         }
     }
     assert!(matches!(state.link, Link::Reconnecting { .. }));
+    let lost = &state.note.as_ref().unwrap().text;
+    assert!(lost.starts_with("connection lost"), "{lost}");
     let again = start_with(
         &yaml,
         ServeOptions {
@@ -175,8 +193,8 @@ async fn the_feed_client_reconnects_after_a_restart() {
         }
     }
     assert_eq!(state.link, Link::Live);
-    assert!(state.log.iter().any(|l| l.text.contains("connection lost")));
-    assert!(state.log.back().unwrap().text.starts_with("reconnected"));
+    let note = state.note.as_ref().unwrap();
+    assert!(note.text.starts_with("reconnected"), "{}", note.text);
     feed.abort();
     again.shutdown().await.unwrap();
 }
@@ -222,17 +240,32 @@ fn reconnecting_screen_with_a_cooling_deployment() {
         uptime_s: 42,
         in_flight: 3,
         metrics,
-        deployments: vec![DeploymentHealth {
-            id: "fast-1".into(),
-            group: "fast".into(),
-            cooling_ms: Some(12_400),
-            cooldown_reason: Some("3 failures in a minute".into()),
-            rpm_used: 7,
-            tpm_used: 900,
-            rpm_limit: Some(10),
-            tpm_limit: None,
-            unavailable: None,
-        }],
+        deployments: vec![
+            DeploymentHealth {
+                id: "fast-1".into(),
+                group: "fast".into(),
+                cooling_ms: Some(12_400),
+                cooldown_reason: Some("3 failures in a minute".into()),
+                rpm_used: 7,
+                tpm_used: 900,
+                rpm_limit: Some(10),
+                tpm_limit: None,
+                unavailable: None,
+                failures_last_minute: 3,
+            },
+            DeploymentHealth {
+                id: "fast-2".into(),
+                group: "fast".into(),
+                cooling_ms: None,
+                cooldown_reason: None,
+                rpm_used: 1,
+                tpm_used: 150,
+                rpm_limit: None,
+                tpm_limit: None,
+                unavailable: None,
+                failures_last_minute: 0,
+            },
+        ],
     })));
     state.apply(Update::Disconnected {
         error: "cannot connect".into(),
