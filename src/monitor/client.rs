@@ -93,6 +93,7 @@ pub fn feed_events(
 
 /// Follows the feed forever, reconnecting; ends when the receiver is gone.
 pub async fn follow(base: String, key: Option<Secret>, tx: mpsc::Sender<Update>) {
+    crate::provider::http::install_tls_provider();
     let client = match reqwest::Client::builder()
         .tcp_nodelay(true)
         .connect_timeout(CONNECT_TIMEOUT)

@@ -71,12 +71,18 @@ pub struct HttpClient {
     urls: Arc<Mutex<HashMap<String, ParsedUrl>>>,
 }
 
+/// Installs ring as rustls's crypto provider: every reqwest client needs one first (we
+/// build reqwest without a default provider), or building it panics.
+pub fn install_tls_provider() {
+    // Installing twice is harmless: the second call returns Err, which we ignore.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl HttpClient {
     /// Builds the client: rustls with the ring provider, TCP_NODELAY (tokens are small writes
     /// and must not wait for Nagle), a connect timeout and no total timeout.
     pub fn new() -> Result<HttpClient, ProviderError> {
-        // Installing twice is harmless: the second call returns Err, which we ignore.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let inner = reqwest::Client::builder()
             .tcp_nodelay(true)
             .tcp_keepalive(TCP_KEEPALIVE)

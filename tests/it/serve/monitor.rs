@@ -52,10 +52,15 @@ fn normalize(update: Update) -> Update {
                 d.latency_p50 = fixed(d.latency_p50, 9);
                 d.latency_p95 = fixed(d.latency_p95, 12);
                 d.tokens_per_s = d.tokens_per_s.map(|_| 200.0);
-                // Sparklines: what happened, all in the newest bucket (a bucket boundary
-                // may fall between the request and the snapshot).
-                for spark in [&mut d.latency_spark, &mut d.error_spark] {
-                    let any = spark.iter().any(|v| *v > 0);
+                // Sparklines: whether something happened, all in the newest bucket (a
+                // bucket boundary may fall between the request and the snapshot, and a
+                // latency may round to 0 ms).
+                let answered = d.successes > 0;
+                let failed = d.error_spark.iter().any(|v| *v > 0);
+                for (spark, any) in [
+                    (&mut d.latency_spark, answered),
+                    (&mut d.error_spark, failed),
+                ] {
                     spark.iter_mut().for_each(|v| *v = 0);
                     if let Some(last) = spark.last_mut() {
                         *last = u64::from(any);
@@ -276,4 +281,47 @@ fn reconnecting_screen_with_a_cooling_deployment() {
         at_unix_ms: NOON_MS + 2000,
     });
     insta::assert_snapshot!(screen(&state, 80, 24).backend());
+}
+
+/// The real binary in a terminal: it connects, shows the server live in the TUI's panes, and
+/// quits on `q` with the terminal given back (it once panicked at start: no TLS provider).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitor_binary_shows_a_live_server_and_quits_on_q() {
+    use crate::recovery::pty::{Pty, visible_text};
+    let up = FakeUpstream::start(vec![Reply::openai_json("Hello", Some((12, 2)))]).await;
+    let yaml = format!(
+        "model_list:\n{}general_settings:\n  master_key: {KEY}\n",
+        deployment("fast", "dep-a", &up.url, "")
+    );
+    let server = start(&yaml).await;
+    let url = server.url();
+    let r = post(
+        &server,
+        "/v1/chat/completions",
+        &chat("fast", "hi"),
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let (end, screen) = tokio::task::spawn_blocking(move || {
+        let mut pty = Pty::spawn(
+            env!("CARGO_BIN_EXE_llmux"),
+            &["monitor", "--url", &url],
+            &[("LLMUX_MASTER_KEY", KEY), ("NO_COLOR", "1")],
+            100,
+            30,
+        );
+        let live = pty.wait_for(Duration::from_secs(20), |out| {
+            let text = visible_text(out);
+            text.contains("● live") && text.contains("dep-a") && text.contains("Routing log")
+        });
+        let screen = visible_text(&pty.output());
+        assert!(live, "{screen}");
+        pty.write(b"q");
+        (pty.wait_end(Duration::from_secs(10)), screen)
+    })
+    .await
+    .unwrap();
+    assert_eq!(end.as_deref(), Some("exit 0"), "{screen}");
+    server.shutdown().await.unwrap();
 }
