@@ -23,6 +23,8 @@
 # work; at c=16 the proxy competes with wrk and the upstream for the core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/serve-load.sh
+. scripts/serve-load.sh
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -87,14 +89,7 @@ PIDS+=("$FLOOR_PID")
 wait_for_line "$WORK/floor.out" "listening on"
 FLOOR_URL=$(sed -n 's/^listening on //p' "$WORK/floor.out")
 
-cat >"$WORK/config.yaml" <<EOF
-model_list:
-  - model_name: bench
-    litellm_params:
-      model: openai/bench
-      api_base: $UPSTREAM/v1
-      api_key: sk-bench-not-a-key
-EOF
+write_bench_config "$WORK/config.yaml" "$UPSTREAM"
 LLMUX_DATA_DIR="$WORK/data" "${PIN1[@]}" "$BIN" --config "$WORK/config.yaml" serve --bind 127.0.0.1:0 \
     >"$WORK/llmux.out" 2>&1 &
 LLMUX_PID=$!
@@ -102,13 +97,7 @@ PIDS+=("$LLMUX_PID")
 wait_for_line "$WORK/llmux.out" "listening on"
 LLMUX=$(sed -n 's/^llmux serve: listening on \(http:[^ ]*\).*/\1/p' "$WORK/llmux.out")
 
-for stream in false true; do
-    cat >"$WORK/$stream.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"model":"bench","stream":$stream,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say something about foxes."}]}'
-EOF
-done
+write_wrk_scripts "$WORK"
 
 # Sanity: all three answer.
 for target in "$UPSTREAM" "$FLOOR_URL" "$LLMUX"; do

@@ -14,6 +14,8 @@
 # profile is left in the work directory it prints, for `callgrind_annotate --inclusive=yes`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/serve-load.sh
+. scripts/serve-load.sh
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-6}
 BIN=${LLMUX_BIN:-target/release/llmux}
@@ -37,15 +39,7 @@ trap cleanup EXIT INT TERM
 PIDS+=($!)
 for _ in $(seq 1 100); do grep -q "listening on" "$WORK/fake.out" && break; sleep 0.05; done
 UPSTREAM=$(sed -n 's/^listening on //p' "$WORK/fake.out")
-cat >"$WORK/config.yaml" <<EOF
-model_list:
-  - model_name: bench
-    litellm_params:
-      model: openai/bench
-      api_base: $UPSTREAM/v1
-      api_key: sk-bench-not-a-key
-EOF
-chmod 600 "$WORK/config.yaml"
+write_bench_config "$WORK/config.yaml" "$UPSTREAM"
 LLMUX_DATA_DIR="$WORK/data" valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
     "$BIN" --config "$WORK/config.yaml" serve --bind 127.0.0.1:0 >"$WORK/llmux.out" 2>&1 &
 VG_PID=$!
@@ -55,12 +49,8 @@ LLMUX=$(sed -n 's/^llmux serve: listening on \(http:[^ ]*\).*/\1/p' "$WORK/llmux
 [ -n "$LLMUX" ] || { echo "instructions-serve: llmux did not start" >&2; cat "$WORK/llmux.out" >&2; exit 1; }
 
 dump=0
+write_wrk_scripts "$WORK"
 for stream in false true; do
-    cat >"$WORK/$stream.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"model":"bench","stream":$stream,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Say something about foxes."}]}'
-EOF
     wrk -t1 -c1 -d2s -s "$WORK/$stream.lua" "$LLMUX/v1/chat/completions" >/dev/null
     callgrind_control -z "$VG_PID" >/dev/null 2>&1
     n=$(wrk -t1 -c1 -d"${SECONDS_PER_RUN}s" -s "$WORK/$stream.lua" "$LLMUX/v1/chat/completions" |
