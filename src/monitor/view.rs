@@ -116,7 +116,9 @@ fn render_metrics(state: &MonitorState, theme: &Theme, area: Rect, buf: &mut Buf
             "waiting for the server's first snapshot",
             theme.fg(Role::Muted),
         ));
-        buf.set_line(inner.x, inner.y, &waiting, inner.width);
+        if inner.height > 0 {
+            buf.set_line(inner.x, inner.y, &waiting, inner.width);
+        }
         return;
     }
     metrics::render(
@@ -169,6 +171,57 @@ pub fn render(state: &MonitorState, theme: &Theme, area: Rect, buf: &mut Buffer)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiny_and_odd_sizes_draw_without_panicking() {
+        use crate::tui::theme::ColorDepth;
+        let theme = Theme::builtin_default(ColorDepth::Mono);
+        let mut state = MonitorState::new("http://a-rather-long-host-name.example:4000");
+        state.apply(super::super::Update::Disconnected {
+            error: "refused".into(),
+            at_unix_ms: 1,
+        });
+        let draw_all = |state: &MonitorState| {
+            for (w, h) in [(1, 1), (20, 5), (200, 3), (80, 4), (119, 40), (120, 40)] {
+                let area = Rect::new(0, 0, w, h);
+                let mut buf = Buffer::empty(area);
+                render(state, &theme, area, &mut buf);
+                let first: String = (0..w).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+                let title = &"llmux monitor"[..usize::from(w).min(13)];
+                assert!(first.starts_with(title), "{w}x{h}: {first}");
+            }
+        };
+        draw_all(&state);
+        let metrics = crate::metrics::Metrics::new();
+        for id in ["a", "b", "c"] {
+            metrics.seed_deployment(id, "fast");
+        }
+        state.apply(super::super::Update::Snapshot(Box::new(
+            crate::serve::MonitorSnapshot {
+                at_unix_ms: 1,
+                uptime_s: 1,
+                in_flight: 0,
+                metrics: metrics.snapshot(std::time::Instant::now()),
+                deployments: ["a", "b", "c"]
+                    .iter()
+                    .map(|id| crate::serve::DeploymentHealth {
+                        id: (*id).into(),
+                        group: "fast".into(),
+                        cooling_ms: Some(3000),
+                        cooldown_reason: None,
+                        rpm_used: 1,
+                        tpm_used: 2,
+                        rpm_limit: Some(5),
+                        tpm_limit: None,
+                        unavailable: None,
+                        failures_last_minute: 1,
+                    })
+                    .collect(),
+            },
+        )));
+        assert_eq!(state.status.rows.len(), 3);
+        draw_all(&state);
+    }
 
     #[test]
     fn clock_is_utc_time_of_day() {
