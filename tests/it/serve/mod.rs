@@ -8,6 +8,7 @@
 //! - `monitor`: `/llmux/events` feeding the monitor's state, rendered into a TestBackend.
 //! - `load`: the real binary under 64 streaming clients against a flaky upstream.
 //! - `edge`: hostile and malformed requests: credentials, sizes, slow headers, bad JSON.
+//! - `sdk`: the official OpenAI and Anthropic Python SDKs, unchanged.
 
 mod anthropic;
 mod edge;
@@ -16,6 +17,7 @@ mod load;
 mod monitor;
 mod openai;
 mod prometheus;
+mod sdk;
 
 use std::net::SocketAddr;
 use std::time::Duration;
