@@ -12,7 +12,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::router::RouteEvent;
 use crate::serve::{Hello, MonitorSnapshot};
 use crate::tui::app::RouteLog;
-use crate::tui::metrics::{StatusView, fill_from_metrics, row_from_health};
+use crate::tui::metrics::{BudgetLine, StatusView, fill_from_metrics, row_from_health};
 
 /// Routing events kept.
 pub const LOG_CAPACITY: usize = 1000;
@@ -247,6 +247,7 @@ impl MonitorState {
 pub fn status_view(s: &MonitorSnapshot) -> StatusView {
     let mut view = StatusView {
         rows: s.deployments.iter().map(row_from_health).collect(),
+        budgets: s.budgets.iter().map(BudgetLine::from_status).collect(),
         ..StatusView::default()
     };
     fill_from_metrics(&mut view, &s.metrics);

@@ -157,8 +157,11 @@ pub fn render(state: &MonitorState, theme: &Theme, area: Rect, buf: &mut Buffer)
         .areas(body);
         (m, l)
     } else {
-        // Each deployment takes its lines, plus the cost line; the log gets the rest.
-        let wanted = (state.status.rows.len() * metrics::LINES_PER_ROW + 1) as u16 + BORDER_ROWS;
+        // The metrics pane as tall as its lines (up to a share of the height), the log the rest.
+        let content = metrics::lines(&state.status, CostLine::Server, theme).len();
+        let wanted = u16::try_from(content)
+            .unwrap_or(u16::MAX)
+            .saturating_add(BORDER_ROWS);
         let most = body.height.saturating_mul(METRICS_MAX_HEIGHT_PERCENT) / 100;
         let height = wanted.min(most.max(BORDER_ROWS + 1));
         let [m, l] = Layout::vertical([Constraint::Length(height), Constraint::Min(0)]).areas(body);
@@ -217,9 +220,18 @@ mod tests {
                         failures_last_minute: 1,
                     })
                     .collect(),
+                budgets: vec![crate::router::BudgetStatus {
+                    scope: crate::router::budget::ScopeKind::App,
+                    label: "llmux.budget".into(),
+                    limit: crate::metrics::Usd::from_pico(50_000_000_000_000),
+                    spent: crate::metrics::Usd::from_pico(45_000_000_000_000),
+                    period: "1d".into(),
+                    resets_in: Some(std::time::Duration::from_secs(3 * 3600)),
+                }],
             },
         )));
         assert_eq!(state.status.rows.len(), 3);
+        assert_eq!(state.status.budgets[0].percent(), 90);
         draw_all(&state);
     }
 

@@ -22,7 +22,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::Shared;
 use super::chat::frame;
 use crate::metrics::MetricsSnapshot;
-use crate::router::{DeploymentStatus, RouteEvent};
+use crate::router::{BudgetStatus, DeploymentStatus, RouteEvent};
 
 /// SSE event names of the feed.
 pub const EVENT_HELLO: &str = "hello";
@@ -89,6 +89,9 @@ pub struct MonitorSnapshot {
     pub in_flight: usize,
     pub metrics: MetricsSnapshot,
     pub deployments: Vec<DeploymentHealth>,
+    /// Every budget with its spend this period (absent from older servers: none).
+    #[serde(default)]
+    pub budgets: Vec<BudgetStatus>,
 }
 
 fn unix_ms() -> u64 {
@@ -104,6 +107,7 @@ pub(crate) fn snapshot(state: &Shared) -> MonitorSnapshot {
         in_flight: state.in_flight.load(std::sync::atomic::Ordering::Relaxed),
         metrics: state.router.metrics(),
         deployments: state.router.deployments().iter().map(Into::into).collect(),
+        budgets: state.router.budgets(),
     }
 }
 

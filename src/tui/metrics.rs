@@ -125,7 +125,7 @@ pub struct BudgetLine {
 }
 
 impl BudgetLine {
-    fn from_status(b: &BudgetStatus) -> BudgetLine {
+    pub fn from_status(b: &BudgetStatus) -> BudgetLine {
         BudgetLine {
             label: b.label.clone(),
             spent_pico: b.spent.pico(),

@@ -69,7 +69,8 @@ impl fmt::Debug for WallClock {
 }
 
 /// Whose spend a budget caps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
 pub enum ScopeKind {
     App,
     Provider(String),
@@ -177,8 +178,8 @@ pub(crate) struct Crossing {
     pub resets_in: Option<Duration>,
 }
 
-/// One budget as displays show it.
-#[derive(Debug, Clone, PartialEq)]
+/// One budget as displays show it (and as `/llmux/events` sends it to `llmux monitor`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BudgetStatus {
     pub scope: ScopeKind,
     /// How messages name it (`llmux.budget`, `openai`, `deployment gpt-a`).

@@ -9,7 +9,7 @@ use llmux::metrics::{AttemptSuccess, Metrics, Usd};
 use llmux::monitor::client::{decode, feed_events, follow, open};
 use llmux::monitor::{Link, MonitorState, Update, render};
 use llmux::provider::{ErrorClass, Usage};
-use llmux::router::RouteEventKind;
+use llmux::router::{BudgetStatus, RouteEventKind, ScopeKind};
 use llmux::secret::Secret;
 use llmux::serve::{DeploymentHealth, Hello, MonitorSnapshot, ServeOptions};
 use llmux::tui::theme::{ColorDepth, Theme};
@@ -70,6 +70,9 @@ fn normalize(update: Update) -> Update {
             for h in &mut s.deployments {
                 h.cooling_ms = h.cooling_ms.map(|_| 5000);
             }
+            for b in &mut s.budgets {
+                b.resets_in = b.resets_in.map(|_| Duration::from_secs(3 * 3600));
+            }
             Update::Snapshot(s)
         }
         other => other,
@@ -92,7 +95,7 @@ async fn monitor_renders_the_events_of_a_request_through_the_server() {
     let bad = FakeUpstream::start(vec![Reply::status(500)]).await;
     let good = FakeUpstream::start(vec![Reply::openai_json("Hello", Some((12, 2)))]).await;
     let yaml = format!(
-        "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{fast: [backup]}}]\ngeneral_settings:\n  master_key: {KEY}\n",
+        "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{fast: [backup]}}]\ngeneral_settings:\n  master_key: {KEY}\nllmux:\n  budget: {{limit: 20, period: 30d}}\n",
         deployment("fast", "dep-a", &bad.url, ""),
         deployment("backup", "dep-b", &good.url, "      rpm: 100\n"),
     );
@@ -141,6 +144,16 @@ async fn monitor_renders_the_events_of_a_request_through_the_server() {
         }
     }
     assert_eq!(state.link, Link::Live);
+    // The budget came over the wire with the snapshot.
+    let budget = &state.status.budgets[0];
+    assert_eq!(
+        (
+            budget.label.as_str(),
+            budget.limit_pico,
+            budget.period.as_str()
+        ),
+        ("llmux.budget", 20_000_000_000_000, "30d")
+    );
     let texts: Vec<String> = state.log.events.iter().map(|e| e.describe()).collect();
     assert!(
         texts.iter().any(|t| t.contains("fallback fast → backup")),
@@ -271,6 +284,14 @@ fn reconnecting_screen_with_a_cooling_deployment() {
                 failures_last_minute: 0,
             },
         ],
+        budgets: vec![BudgetStatus {
+            scope: ScopeKind::Provider("openai".into()),
+            label: "openai".into(),
+            limit: Usd::from_pico(50_000_000_000_000),
+            spent: Usd::from_pico(41_000_000_000_000),
+            period: "1d".into(),
+            resets_in: Some(Duration::from_secs(3 * 3600)),
+        }],
     })));
     state.apply(Update::Disconnected {
         error: "cannot connect".into(),
