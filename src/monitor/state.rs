@@ -35,7 +35,6 @@ pub enum Link {
 /// How a note is coloured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tone {
-    Normal,
     Good,
     Warn,
     Bad,

@@ -42,7 +42,6 @@ pub fn clock(unix_ms: u64) -> String {
 
 fn role_of(tone: Tone) -> Role {
     match tone {
-        Tone::Normal => Role::Fg,
         Tone::Good => Role::Success,
         Tone::Warn => Role::Warning,
         Tone::Bad => Role::Error,
