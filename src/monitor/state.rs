@@ -163,16 +163,7 @@ impl MonitorState {
                 self.status = status_view(&s);
                 self.snapshot = Some(*s);
             }
-            Update::Route(ev) => {
-                if self.log.events.len() == LOG_CAPACITY {
-                    self.log.events.pop_front();
-                }
-                self.log.events.push_back(*ev);
-                // A scrolled log stays on the lines being read.
-                if self.log.scroll > 0 {
-                    self.log.scroll = (self.log.scroll + 1).min(self.log.events.len());
-                }
-            }
+            Update::Route(ev) => self.log.push(*ev, LOG_CAPACITY),
             Update::Lagged(n) => {
                 self.missed += n;
                 let at = self.log.events.back().map_or(0, |e| e.at_unix_ms);

@@ -80,6 +80,20 @@ pub struct RouteLog {
     pub scroll: usize,
 }
 
+impl RouteLog {
+    /// Appends `ev`, dropping the oldest past `keep`; a scrolled log stays on the events
+    /// being read.
+    pub fn push(&mut self, ev: RouteEvent, keep: usize) {
+        self.events.push_back(ev);
+        if self.events.len() > keep {
+            self.events.pop_front();
+        }
+        if self.scroll > 0 {
+            self.scroll = (self.scroll + 1).min(self.events.len());
+        }
+    }
+}
+
 /// The whole UI state.
 pub struct App {
     pub groups: Vec<GroupInfo>,
@@ -357,13 +371,7 @@ impl App {
                 {
                     fx = self.stats.request();
                 }
-                self.log.events.push_back(ev);
-                if self.log.events.len() > LOG_KEEP {
-                    self.log.events.pop_front();
-                }
-                if self.log.scroll > 0 {
-                    self.log.scroll += 1;
-                }
+                self.log.push(ev, LOG_KEEP);
                 fx
             }
             Action::Status(view) => {
