@@ -12,7 +12,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::router::RouteEvent;
 use crate::serve::{Hello, MonitorSnapshot};
 use crate::tui::app::RouteLog;
-use crate::tui::metrics::{BudgetLine, StatusView, fill_from_metrics, row_from_health};
+use crate::tui::metrics::StatusView;
 
 /// Routing events kept.
 pub const LOG_CAPACITY: usize = 1000;
@@ -160,7 +160,7 @@ impl MonitorState {
                 {
                     note.at_unix_ms = s.at_unix_ms;
                 }
-                self.status = status_view(&s);
+                self.status = StatusView::from_snapshot(&s);
                 self.snapshot = Some(*s);
             }
             Update::Route(ev) => self.log.push(*ev, LOG_CAPACITY),
@@ -231,17 +231,6 @@ impl MonitorState {
         }
         KeyOutcome::Redraw
     }
-}
-
-/// The metrics pane's view of a server's snapshot.
-pub fn status_view(s: &MonitorSnapshot) -> StatusView {
-    let mut view = StatusView {
-        rows: s.deployments.iter().map(row_from_health).collect(),
-        budgets: s.budgets.iter().map(BudgetLine::from_status).collect(),
-        ..StatusView::default()
-    };
-    fill_from_metrics(&mut view, &s.metrics);
-    view
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use ratatui::widgets::Widget;
 use crate::metrics::MetricsSnapshot;
 use crate::router::budget::short_duration;
 use crate::router::{BudgetStatus, DeploymentStatus, Router};
-use crate::serve::DeploymentHealth;
+use crate::serve::{DeploymentHealth, MonitorSnapshot};
 
 use super::fmt;
 use super::theme::{Role, Theme};
@@ -125,7 +125,7 @@ pub struct BudgetLine {
 }
 
 impl BudgetLine {
-    pub fn from_status(b: &BudgetStatus) -> BudgetLine {
+    fn from_status(b: &BudgetStatus) -> BudgetLine {
         BudgetLine {
             label: b.label.clone(),
             spent_pico: b.spent.pico(),
@@ -156,16 +156,33 @@ impl BudgetLine {
 impl StatusView {
     /// Reads the router's health and metrics now.
     pub fn from_router(router: &Router) -> StatusView {
+        StatusView::assemble(
+            router.deployments().iter().map(row_from_status).collect(),
+            &router.budgets(),
+            &router.metrics(),
+        )
+    }
+
+    /// A server's snapshot from `/llmux/events` (`llmux monitor`).
+    pub fn from_snapshot(s: &MonitorSnapshot) -> StatusView {
+        StatusView::assemble(
+            s.deployments.iter().map(row_from_health).collect(),
+            &s.budgets,
+            &s.metrics,
+        )
+    }
+
+    fn assemble(
+        rows: Vec<DeploymentRow>,
+        budgets: &[BudgetStatus],
+        metrics: &MetricsSnapshot,
+    ) -> StatusView {
         let mut view = StatusView {
-            rows: router.deployments().iter().map(row_from_status).collect(),
-            budgets: router
-                .budgets()
-                .iter()
-                .map(BudgetLine::from_status)
-                .collect(),
+            rows,
+            budgets: budgets.iter().map(BudgetLine::from_status).collect(),
             ..StatusView::default()
         };
-        fill_from_metrics(&mut view, &router.metrics());
+        fill_from_metrics(&mut view, metrics);
         view
     }
 
@@ -197,7 +214,7 @@ fn row_from_status(s: &DeploymentStatus) -> DeploymentRow {
 }
 
 /// The health of a deployment as a server reports it (`llmux monitor`).
-pub fn row_from_health(h: &DeploymentHealth) -> DeploymentRow {
+fn row_from_health(h: &DeploymentHealth) -> DeploymentRow {
     let health = if h.unavailable.is_some() {
         Health::Unavailable
     } else if let Some(ms_left) = h.cooling_ms {
