@@ -225,7 +225,7 @@ impl MonitorState {
             }
             Focus::Metrics => {
                 // The pane's lines scroll the other way up: an arrow up goes toward the top.
-                let max = self.status.rows.len() * crate::tui::metrics::LINES_PER_ROW;
+                let max = crate::tui::metrics::line_count(&self.status);
                 self.metrics_scroll = shift(self.metrics_scroll, step.saturating_neg(), max);
             }
         }
@@ -333,7 +333,11 @@ mod tests {
         s.key(press(KeyCode::PageDown));
         assert_eq!(s.metrics_scroll, PAGE);
         s.key(press(KeyCode::End));
-        assert_eq!(s.metrics_scroll, 4 * crate::tui::metrics::LINES_PER_ROW);
+        assert_eq!(
+            s.metrics_scroll,
+            crate::tui::metrics::line_count(&s.status),
+            "End goes to the last line"
+        );
         s.key(press(KeyCode::Home));
         assert_eq!(s.metrics_scroll, 0);
         s.key(press(KeyCode::Up));

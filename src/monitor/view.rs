@@ -157,7 +157,7 @@ pub fn render(state: &MonitorState, theme: &Theme, area: Rect, buf: &mut Buffer)
         (m, l)
     } else {
         // The metrics pane as tall as its lines (up to a share of the height), the log the rest.
-        let content = metrics::lines(&state.status, CostLine::Server, theme).len();
+        let content = metrics::line_count(&state.status);
         let wanted = u16::try_from(content)
             .unwrap_or(u16::MAX)
             .saturating_add(BORDER_ROWS);

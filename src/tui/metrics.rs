@@ -30,7 +30,7 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 /// Columns of each sparkline.
 const SPARK_WIDTH: usize = 10;
 /// Lines the pane gives each deployment.
-pub const LINES_PER_ROW: usize = 3;
+const LINES_PER_ROW: usize = 3;
 /// A budget this used (in percent) shows as a warning; at [`BUDGET_FULL`] as an error.
 pub const BUDGET_WARN: u64 = 80;
 pub const BUDGET_FULL: u64 = 100;
@@ -310,6 +310,16 @@ pub enum CostLine {
     Server,
 }
 
+/// How many lines [`lines`] gives `view`: for sizing and scrolling the pane without drawing it.
+pub fn line_count(view: &StatusView) -> usize {
+    let budgets = if view.budgets.is_empty() {
+        0
+    } else {
+        1 + view.budgets.len()
+    };
+    view.rows.len() * LINES_PER_ROW + 1 + budgets
+}
+
 /// The lines of the pane's content.
 pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<'static>> {
     let muted = theme.fg(Role::Muted);
@@ -458,6 +468,29 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_count_is_what_lines_gives() {
+        let theme = Theme::builtin_default(super::super::theme::ColorDepth::Mono);
+        let mut view = StatusView {
+            rows: vec![DeploymentRow::default(); 3],
+            ..StatusView::default()
+        };
+        for budgets in 0..3 {
+            view.budgets = (0..budgets)
+                .map(|i| BudgetLine {
+                    label: format!("b{i}"),
+                    spent_pico: 1,
+                    limit_pico: 2,
+                    period: "1d".into(),
+                    resets_in_ms: None,
+                })
+                .collect();
+            for cost in [CostLine::Session(None), CostLine::Server] {
+                assert_eq!(line_count(&view), lines(&view, cost, &theme).len());
+            }
+        }
+    }
 
     #[test]
     fn sparkline_scales_and_pads() {
