@@ -28,6 +28,8 @@ use super::{
 };
 use crate::config::{Deployment, Wire};
 
+mod scan;
+
 /// Azure's API version when the deployment names none (the current GA version).
 pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 /// The data line that ends an OpenAI stream.
@@ -209,7 +211,7 @@ pub fn tool_choice_json(choice: &ToolChoice) -> Value {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 struct Chunk {
     #[serde(default)]
     choices: Vec<Choice>,
@@ -219,7 +221,7 @@ struct Chunk {
     error: Option<Value>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 struct Choice {
     #[serde(default)]
     index: u32,
@@ -230,7 +232,7 @@ struct Choice {
     finish_reason: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 struct Delta {
     #[serde(default)]
     content: Option<String>,
@@ -243,7 +245,7 @@ struct Delta {
 }
 
 /// A tool call, or a piece of one in a stream (`index` only in streams).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 struct WireToolCall {
     #[serde(default)]
     index: Option<u32>,
@@ -253,7 +255,7 @@ struct WireToolCall {
     function: Option<WireFunction>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 struct WireFunction {
     #[serde(default)]
     name: Option<String>,
@@ -293,7 +295,7 @@ fn tool_call_events(
     out
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 struct WireUsage {
     #[serde(default)]
     prompt_tokens: Option<u64>,
@@ -308,13 +310,13 @@ struct WireUsage {
     prompt_cache_hit_tokens: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 struct PromptDetails {
     #[serde(default)]
     cached_tokens: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 struct CompletionDetails {
     #[serde(default)]
     reasoning_tokens: Option<u64>,
@@ -389,9 +391,12 @@ impl WireDecoder for OpenAiDecoder {
         if data.is_empty() {
             return Ok(Vec::new());
         }
-        let mut chunk: Chunk = serde_json::from_str(data).map_err(|e| {
-            ProviderError::protocol(format!("malformed JSON in an OpenAI stream chunk: {e}"))
-        })?;
+        let mut chunk = match scan::chunk(data) {
+            Some(chunk) => chunk,
+            None => serde_json::from_str(data).map_err(|e| {
+                ProviderError::protocol(format!("malformed JSON in an OpenAI stream chunk: {e}"))
+            })?,
+        };
         if let Some(error) = &chunk.error {
             return Err(inband_error(error));
         }
@@ -469,6 +474,9 @@ fn finish_error(reason: &str) -> Result<(), ProviderError> {
 /// goes straight into the typed [`Chunk`]; anything else takes the way through a JSON tree,
 /// whose errors say what is wrong ([`decode_response`]).
 fn decode_body(body: &[u8], prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
+    if let Some(chunk) = std::str::from_utf8(body).ok().and_then(scan::chunk) {
+        return decode_chunk(&chunk, prompt_estimate);
+    }
     const ERROR_KEY: &[u8] = b"\"error\"";
     if !body.windows(ERROR_KEY.len()).any(|w| w == ERROR_KEY)
         && let Ok(chunk) = serde_json::from_slice::<Chunk>(body)

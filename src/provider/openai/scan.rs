@@ -1,0 +1,498 @@
+//! A fast path for reading the JSON of an OpenAI chunk or answer into [`Chunk`].
+//!
+//! Every token of a stream through `llmux serve` arrives as one such object, and serde_json
+//! spends ~4,500 instructions on each (most of a streamed frame's cost), going through its
+//! visitors for keys and values the router never reads (`id`, `object`, `created`, `model`).
+//! This reads the common shape in one pass: the members [`Chunk`] has, the choice's `delta`
+//! (or `message`) texts and `finish_reason`, and `usage`; everything else is stepped over.
+//!
+//! It gives up — `None`, and the caller asks serde — on anything it does not handle the way
+//! serde would: tool calls, a non-null `error`, escaped keys, a repeated member, a number
+//! that is not a plain integer where one is wanted, an unpaired surrogate, nesting deeper than
+//! [`MAX_DEPTH`], and any JSON that is not well formed. So it never decides differently from
+//! serde; a differential property test below holds it to that.
+
+use super::{Choice, Chunk, CompletionDetails, Delta, PromptDetails, WireUsage};
+
+/// Nesting of skipped values beyond which the scan leaves the object to serde.
+const MAX_DEPTH: usize = 32;
+
+/// [`Chunk`] read from `text`, or `None` when serde must read it.
+pub(super) fn chunk(text: &str) -> Option<Chunk> {
+    let mut s = Scanner { text, at: 0 };
+    let chunk = s.chunk()?;
+    s.skip_ws();
+    (s.at == text.len()).then_some(chunk)
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes().get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// The next byte after whitespace, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_ws();
+        self.bytes().get(self.at).copied()
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.bytes().get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    /// True (and consumed) when the next value is `null`.
+    fn null(&mut self) -> Option<bool> {
+        if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            Some(true)
+        } else {
+            Some(false)
+        }
+    }
+
+    /// Calls `member` with each key of the object that starts here (`None` for a key with
+    /// escapes); `member` reads the value.
+    fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Option<&'a str>) -> Option<()>,
+    ) -> Option<()> {
+        self.expect(b'{')?;
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.key()?;
+            self.expect(b':')?;
+            member(self, key)?;
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Calls `item` for each element of the array that starts here.
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.expect(b'[')?;
+        if self.peek()? == b']' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An object whose keys are matched against a struct's fields: one with escapes, which
+    /// serde would unescape before matching, is left to serde.
+    fn fields(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.object(|s, key| field(s, key?))
+    }
+
+    /// A member name; `None` inside when it has escapes (it is read, not kept).
+    fn key(&mut self) -> Option<Option<&'a str>> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let quote = self.at;
+        self.at += 1;
+        let end = self.at + self.plain_run();
+        if self.bytes().get(end) == Some(&b'"') {
+            let key = self.text.get(quote + 1..end)?;
+            self.at = end + 1;
+            return Some(Some(key));
+        }
+        self.at = quote;
+        self.skip_string()?;
+        Some(None)
+    }
+
+    /// Bytes from here up to the next quote, backslash or control character.
+    fn plain_run(&self) -> usize {
+        plain_run(&self.bytes()[self.at..])
+    }
+
+    /// A string value, unescaped.
+    fn string(&mut self) -> Option<String> {
+        self.expect(b'"')?;
+        let start = self.at;
+        self.at += self.plain_run();
+        // Quotes and backslashes are ASCII: a run ends on a character boundary.
+        let run = self.text.get(start..self.at)?;
+        if self.bytes().get(self.at) == Some(&b'"') {
+            self.at += 1;
+            return Some(run.to_string());
+        }
+        let mut out = run.to_string();
+        loop {
+            match *self.bytes().get(self.at)? {
+                b'"' => {
+                    self.at += 1;
+                    return Some(out);
+                }
+                b'\\' => {
+                    self.at += 1;
+                    out.push(self.escape()?);
+                }
+                _ => return None, // a raw control character: not JSON
+            }
+            let start = self.at;
+            self.at += self.plain_run();
+            out.push_str(self.text.get(start..self.at)?);
+        }
+    }
+
+    /// Steps over a string value, checking it as [`Scanner::string`] does.
+    fn skip_string(&mut self) -> Option<()> {
+        self.expect(b'"')?;
+        loop {
+            self.at += self.plain_run();
+            match *self.bytes().get(self.at)? {
+                b'"' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                b'\\' => {
+                    self.at += 1;
+                    self.escape()?;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The character of the escape after a backslash.
+    fn escape(&mut self) -> Option<char> {
+        let byte = *self.bytes().get(self.at)?;
+        self.at += 1;
+        Some(match byte {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = self.hex4()?;
+                match unit {
+                    0xD800..=0xDBFF => {
+                        self.literal(b"\\u")?;
+                        let low = self.hex4()?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return None;
+                        }
+                        let code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                        char::from_u32(code)?
+                    }
+                    0xDC00..=0xDFFF => return None,
+                    _ => char::from_u32(unit)?,
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let digits = self.text.get(self.at..self.at + 4)?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        self.at += 4;
+        u32::from_str_radix(digits, 16).ok()
+    }
+
+    /// `null` or a string.
+    fn optional_string(&mut self) -> Option<Option<String>> {
+        if self.null()? {
+            Some(None)
+        } else {
+            self.string().map(Some)
+        }
+    }
+
+    /// A non-negative integer written without fraction or exponent.
+    fn integer(&mut self) -> Option<u64> {
+        self.skip_ws();
+        let start = self.at;
+        let mut value: u64 = 0;
+        while let Some(&b) = self.bytes().get(self.at)
+            && b.is_ascii_digit()
+        {
+            value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        let leading_zero = digits > 1 && self.bytes()[start] == b'0';
+        let fraction = matches!(self.bytes().get(self.at), Some(b'.' | b'e' | b'E'));
+        (digits > 0 && !leading_zero && !fraction).then_some(value)
+    }
+
+    /// `null` or a non-negative integer.
+    fn optional_integer(&mut self) -> Option<Option<u64>> {
+        if self.null()? {
+            Some(None)
+        } else {
+            self.integer().map(Some)
+        }
+    }
+
+    /// Steps over one well-formed value of any kind.
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match self.peek()? {
+            b'"' => self.skip_string(),
+            b'{' => self.object(|s, _| s.skip(depth + 1)),
+            b'[' => self.array(|s| s.skip(depth + 1)),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => self.number(),
+        }
+    }
+
+    /// Steps over a number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn number(&mut self) -> Option<()> {
+        if self.bytes().get(self.at) == Some(&b'-') {
+            self.at += 1;
+        }
+        match self.bytes().get(self.at)? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.bytes().get(self.at) == Some(&b'.') {
+            self.at += 1;
+            self.required_digits()?;
+        }
+        if let Some(b'e' | b'E') = self.bytes().get(self.at) {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.bytes().get(self.at) {
+                self.at += 1;
+            }
+            self.required_digits()?;
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while self.bytes().get(self.at).is_some_and(u8::is_ascii_digit) {
+            self.at += 1;
+        }
+    }
+
+    fn required_digits(&mut self) -> Option<()> {
+        let start = self.at;
+        self.digits();
+        (self.at > start).then_some(())
+    }
+
+    fn chunk(&mut self) -> Option<Chunk> {
+        let mut chunk = Chunk::default();
+        let (mut choices, mut usage, mut error) = (false, false, false);
+        self.fields(|s, key| match key {
+            "choices" => {
+                once(&mut choices)?;
+                s.array(|s| {
+                    chunk.choices.push(s.choice()?);
+                    Some(())
+                })
+            }
+            "usage" => {
+                once(&mut usage)?;
+                if !s.null()? {
+                    chunk.usage = Some(s.usage()?);
+                }
+                Some(())
+            }
+            // An in-band error is rare and serde's to read.
+            "error" => {
+                once(&mut error)?;
+                s.null()?.then_some(())
+            }
+            _ => s.skip(1),
+        })?;
+        Some(chunk)
+    }
+
+    fn choice(&mut self) -> Option<Choice> {
+        let mut choice = Choice::default();
+        let (mut index, mut delta, mut finish) = (false, false, false);
+        self.fields(|s, key| match key {
+            "index" => {
+                once(&mut index)?;
+                choice.index = u32::try_from(s.integer()?).ok()?;
+                Some(())
+            }
+            // One field under two names: both present is a duplicate to serde.
+            "delta" | "message" => {
+                once(&mut delta)?;
+                if !s.null()? {
+                    choice.delta = Some(s.delta()?);
+                }
+                Some(())
+            }
+            "finish_reason" => {
+                once(&mut finish)?;
+                choice.finish_reason = s.optional_string()?;
+                Some(())
+            }
+            _ => s.skip(2),
+        })?;
+        Some(choice)
+    }
+
+    fn delta(&mut self) -> Option<Delta> {
+        let mut delta = Delta::default();
+        let mut seen = [false; 4];
+        self.fields(|s, key| match key {
+            "content" => {
+                once(&mut seen[0])?;
+                delta.content = s.optional_string()?;
+                Some(())
+            }
+            "reasoning_content" => {
+                once(&mut seen[1])?;
+                delta.reasoning_content = s.optional_string()?;
+                Some(())
+            }
+            "reasoning" => {
+                once(&mut seen[2])?;
+                delta.reasoning = s.optional_string()?;
+                Some(())
+            }
+            // Tool calls are serde's (arguments may be any JSON).
+            "tool_calls" => {
+                once(&mut seen[3])?;
+                s.null()?.then_some(())
+            }
+            _ => s.skip(3),
+        })?;
+        Some(delta)
+    }
+
+    fn usage(&mut self) -> Option<WireUsage> {
+        let mut usage = WireUsage::default();
+        let mut seen = [false; 5];
+        self.fields(|s, key| match key {
+            "prompt_tokens" => {
+                once(&mut seen[0])?;
+                usage.prompt_tokens = s.optional_integer()?;
+                Some(())
+            }
+            "completion_tokens" => {
+                once(&mut seen[1])?;
+                usage.completion_tokens = s.optional_integer()?;
+                Some(())
+            }
+            "prompt_cache_hit_tokens" => {
+                once(&mut seen[2])?;
+                usage.prompt_cache_hit_tokens = s.optional_integer()?;
+                Some(())
+            }
+            "prompt_tokens_details" => {
+                once(&mut seen[3])?;
+                if !s.null()? {
+                    usage.prompt_tokens_details = Some(PromptDetails {
+                        cached_tokens: s.one_integer("cached_tokens")?,
+                    });
+                }
+                Some(())
+            }
+            "completion_tokens_details" => {
+                once(&mut seen[4])?;
+                if !s.null()? {
+                    usage.completion_tokens_details = Some(CompletionDetails {
+                        reasoning_tokens: s.one_integer("reasoning_tokens")?,
+                    });
+                }
+                Some(())
+            }
+            _ => s.skip(3),
+        })?;
+        Some(usage)
+    }
+
+    /// An object of which only the optional integer `name` is read.
+    fn one_integer(&mut self, name: &str) -> Option<Option<u64>> {
+        let (mut value, mut seen) = (None, false);
+        self.fields(|s, key| {
+            if key == name {
+                once(&mut seen)?;
+                value = s.optional_integer()?;
+                Some(())
+            } else {
+                s.skip(4)
+            }
+        })?;
+        Some(value)
+    }
+}
+
+/// How many bytes of `bytes` come before the first quote, backslash or control character
+/// (all of them if there is none). Eight bytes at a time: a text's plain stretches are most
+/// of a chunk, and a byte-by-byte loop was a third of the scan.
+fn plain_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH_BITS: u64 = ONES << 7;
+    // The high bit of each byte of `word` that is below `n` (n <= 128). The lowest one set
+    // is exact; the borrow can only mark bytes above it.
+    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH_BITS;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(eight);
+        let special = below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1)
+            | below(word, 0x20);
+        if special != 0 {
+            return at + (special.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    at + bytes[at..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(bytes.len() - at)
+}
+
+/// Marks a member as read; `None` the second time (serde refuses a duplicate field).
+fn once(seen: &mut bool) -> Option<()> {
+    (!std::mem::replace(seen, true)).then_some(())
+}
+
+#[cfg(test)]
+mod tests;
