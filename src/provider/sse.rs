@@ -10,9 +10,11 @@
 //! over such a stream and yields events until `Done` or the first error.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 
 use super::{EventStream, ProviderError, StreamEvent, Usage, estimate_tokens};
 
@@ -307,8 +309,8 @@ impl NdjsonSplitter {
 }
 
 /// A framing step over a byte stream: SSE events or NDJSON lines.
-trait Framer: Send + 'static {
-    type Item: Send + 'static;
+trait Framer: Send + Unpin + 'static {
+    type Item: Send + Unpin + 'static;
     fn push(&mut self, chunk: &[u8]) -> Result<Vec<Self::Item>, ProviderError>;
     fn finish(&mut self) -> Result<Option<Self::Item>, ProviderError>;
 }
@@ -338,46 +340,64 @@ impl Framer for NdjsonSplitter {
     }
 }
 
+/// A byte stream cut into items by a [`Framer`]. A plain `Stream` rather than an `unfold`:
+/// an `unfold` moves its whole state (the framer's buffers, the queue) in and out of a new
+/// future for every item, which cost a streamed token more than its framing.
+struct Framed<F: Framer> {
+    bytes: Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>,
+    framer: F,
+    queue: VecDeque<Result<F::Item, ProviderError>>,
+    ended: bool,
+}
+
+impl<F: Framer> Stream for Framed<F> {
+    type Item = Result<F::Item, ProviderError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(item) = this.queue.pop_front() {
+                return Poll::Ready(Some(item));
+            }
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            match ready!(this.bytes.as_mut().poll_next(cx)) {
+                Some(Ok(chunk)) => match this.framer.push(&chunk) {
+                    Ok(items) => this.queue.extend(items.into_iter().map(Ok)),
+                    Err(e) => {
+                        this.queue.push_back(Err(e));
+                        this.ended = true;
+                    }
+                },
+                Some(Err(e)) => {
+                    this.queue.push_back(Err(e));
+                    this.ended = true;
+                }
+                None => {
+                    match this.framer.finish() {
+                        Ok(Some(item)) => this.queue.push_back(Ok(item)),
+                        Ok(None) => {}
+                        Err(e) => this.queue.push_back(Err(e)),
+                    }
+                    this.ended = true;
+                }
+            }
+        }
+    }
+}
+
 fn framed<S, F>(bytes: S, framer: F) -> impl Stream<Item = Result<F::Item, ProviderError>> + Send
 where
     S: Stream<Item = Result<Bytes, ProviderError>> + Send + 'static,
     F: Framer,
 {
-    let state = (Box::pin(bytes), framer, VecDeque::new(), false);
-    futures::stream::unfold(
-        state,
-        |(mut bytes, mut framer, mut queue, mut ended)| async move {
-            loop {
-                if let Some(item) = queue.pop_front() {
-                    return Some((item, (bytes, framer, queue, ended)));
-                }
-                if ended {
-                    return None;
-                }
-                match bytes.next().await {
-                    Some(Ok(chunk)) => match framer.push(&chunk) {
-                        Ok(items) => queue.extend(items.into_iter().map(Ok)),
-                        Err(e) => {
-                            queue.push_back(Err(e));
-                            ended = true;
-                        }
-                    },
-                    Some(Err(e)) => {
-                        queue.push_back(Err(e));
-                        ended = true;
-                    }
-                    None => {
-                        match framer.finish() {
-                            Ok(Some(item)) => queue.push_back(Ok(item)),
-                            Ok(None) => {}
-                            Err(e) => queue.push_back(Err(e)),
-                        }
-                        ended = true;
-                    }
-                }
-            }
-        },
-    )
+    Framed {
+        bytes: Box::pin(bytes),
+        framer,
+        queue: VecDeque::new(),
+        ended: false,
+    }
 }
 
 /// SSE events from a byte stream. A byte-stream error passes through (it is already
@@ -406,7 +426,7 @@ where
 }
 
 /// A provider's stream decoder: wire events in, normalized events out.
-pub trait WireDecoder: Send + 'static {
+pub trait WireDecoder: Send + Unpin + 'static {
     /// What one wire event is: an [`SseEvent`] or an NDJSON line.
     type Item: Send + 'static;
 
@@ -427,39 +447,55 @@ where
     S: Stream<Item = Result<D::Item, ProviderError>> + Send + 'static,
     D: WireDecoder,
 {
-    let state = (Box::pin(source), decoder, VecDeque::new(), false);
-    Box::pin(futures::stream::unfold(
-        state,
-        |(mut source, mut decoder, mut queue, mut ended)| async move {
-            loop {
-                if let Some(item) = queue.pop_front() {
-                    return Some((item, (source, decoder, queue, ended)));
-                }
-                if ended {
-                    return None;
-                }
-                let result = match source.next().await {
-                    Some(Ok(item)) => decoder.decode_event(&item),
-                    Some(Err(e)) => {
-                        ended = true;
-                        decoder.end(Some(e))
-                    }
-                    None => {
-                        ended = true;
-                        decoder.end(None)
-                    }
-                };
-                match result {
-                    Ok(events) => queue.extend(events.into_iter().map(Ok)),
-                    Err(e) => {
-                        queue.push_back(Err(e));
-                        ended = true;
-                    }
-                }
-                ended |= decoder.is_done();
+    Box::pin(Driven {
+        source: Box::pin(source),
+        decoder,
+        queue: VecDeque::new(),
+        ended: false,
+    })
+}
+
+/// [`drive`]'s stream (a plain `Stream` for the reason [`Framed`] is one).
+struct Driven<D: WireDecoder> {
+    source: Pin<Box<dyn Stream<Item = Result<D::Item, ProviderError>> + Send>>,
+    decoder: D,
+    queue: VecDeque<Result<StreamEvent, ProviderError>>,
+    ended: bool,
+}
+
+impl<D: WireDecoder> Stream for Driven<D> {
+    type Item = Result<StreamEvent, ProviderError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(item) = this.queue.pop_front() {
+                return Poll::Ready(Some(item));
             }
-        },
-    ))
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            let result = match ready!(this.source.as_mut().poll_next(cx)) {
+                Some(Ok(item)) => this.decoder.decode_event(&item),
+                Some(Err(e)) => {
+                    this.ended = true;
+                    this.decoder.end(Some(e))
+                }
+                None => {
+                    this.ended = true;
+                    this.decoder.end(None)
+                }
+            };
+            match result {
+                Ok(events) => this.queue.extend(events.into_iter().map(Ok)),
+                Err(e) => {
+                    this.queue.push_back(Err(e));
+                    this.ended = true;
+                }
+            }
+            this.ended |= this.decoder.is_done();
+        }
+    }
 }
 
 /// What every decoder keeps to report usage: the provider's numbers when it sent them, else
