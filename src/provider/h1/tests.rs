@@ -93,10 +93,22 @@ fn only_plain_http_without_credentials_takes_this_path() {
     );
 }
 
-/// An upstream that answers one request per connection and then closes it, counting
-/// connections: a pooled connection it closed must not fail the next request.
+/// An upstream that answers one request per connection and then closes it: a pooled
+/// connection it closed must not fail the next request, whether the pool reuses it at once
+/// (the failed exchange is retried on a new connection) or checks it first (after an idle
+/// spell; here always).
 #[tokio::test]
 async fn a_connection_the_upstream_closed_is_replaced() {
+    for probe_after_idle in [PROBE_AFTER_IDLE, Duration::ZERO] {
+        let client = H1Client {
+            probe_after_idle,
+            ..H1Client::default()
+        };
+        two_requests_on_one_shot_connections(client).await;
+    }
+}
+
+async fn two_requests_on_one_shot_connections(client: H1Client) {
     use tokio::io::AsyncReadExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -117,7 +129,6 @@ async fn a_connection_the_upstream_closed_is_replaced() {
             // Keep-alive was promised, but the connection closes: the pool must notice.
         }
     });
-    let client = H1Client::default();
     let url = reqwest::Url::parse(&format!("http://{addr}/v1/chat")).unwrap();
     let target = Target::of(&url).unwrap();
     for _ in 0..2 {
