@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod json_text;
 pub mod metrics;
 pub mod monitor;
 pub mod provider;

@@ -9,18 +9,17 @@
 //! `thinking` block; each tool call a `tool_use` block whose arguments stream as
 //! `input_json_delta` pieces, with `stop_reason: "tool_use"`.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::BytesMut;
 use serde_json::{Value, json};
 
 use super::Shared;
 use super::chat::{
-    Admission, Begun, SseEncoder, Tracker, begin, frame, json_str, outcome_headers, parse_json,
-    read_body, sse_response,
+    Admission, Begun, SseEncoder, Tracker, begin, frame, json_response, json_str, outcome_headers,
+    parse_json, read_body, sse_response,
 };
 use super::error::{Api, ApiError};
 use crate::provider::{ToolCall, ToolCallDelta};
@@ -79,7 +78,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
         );
         r
     } else {
-        Json(message(&outcome, &model)).into_response()
+        json_response(&message(&outcome, &model))
     };
     outcome_headers(&mut response, &outcome);
     Ok(response)

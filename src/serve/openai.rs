@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::chat::{
-    Admission, Begun, SseEncoder, Tracker, begin, frame, json_str, outcome_headers, parse_json,
-    read_body, sse_response, unix_now, write_json_str,
+    Admission, Begun, SseEncoder, Tracker, begin, frame, json_response, json_str, outcome_headers,
+    parse_json, read_body, sse_response, unix_now,
 };
 use super::error::{Api, ApiError};
 use crate::provider::{ToolCall, ToolCallDelta};
@@ -70,7 +70,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
                 outcome_headers(&mut response, &outcome);
                 return Ok(response);
             }
-            let mut response = Json(completion(&outcome, &model)).into_response();
+            let mut response = json_response(&completion(&outcome, &model));
             outcome_headers(&mut response, &outcome);
             Ok(response)
         }
@@ -83,7 +83,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
             let result = stream.finish().await;
             tracker.finish(&result);
             let outcome = result.map_err(ApiError::from)?;
-            let mut response = Json(completion(&outcome, &model)).into_response();
+            let mut response = json_response(&completion(&outcome, &model));
             outcome_headers(&mut response, &outcome);
             Ok(response)
         }
@@ -244,7 +244,7 @@ impl Chunks {
                 o.extend_from_slice(b"\"");
                 o.extend_from_slice(field.as_bytes());
                 o.extend_from_slice(b"\":");
-                write_json_str(o, text);
+                crate::json_text::write_str(o, text);
             },
             "null",
         );

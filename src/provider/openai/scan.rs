@@ -13,6 +13,7 @@
 //! serde; a differential property test below holds it to that.
 
 use super::{Choice, Chunk, CompletionDetails, Delta, PromptDetails, WireUsage};
+use crate::json_text::plain_run;
 
 /// Nesting of skipped values beyond which the scan leaves the object to serde.
 const MAX_DEPTH: usize = 32;
@@ -459,34 +460,6 @@ impl<'a> Scanner<'a> {
         })?;
         Some(value)
     }
-}
-
-/// How many bytes of `bytes` come before the first quote, backslash or control character
-/// (all of them if there is none). Eight bytes at a time: a text's plain stretches are most
-/// of a chunk, and a byte-by-byte loop was a third of the scan.
-fn plain_run(bytes: &[u8]) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGH_BITS: u64 = ONES << 7;
-    // The high bit of each byte of `word` that is below `n` (n <= 128). The lowest one set
-    // is exact; the borrow can only mark bytes above it.
-    let below = |word: u64, n: u8| word.wrapping_sub(ONES * u64::from(n)) & !word & HIGH_BITS;
-    let mut at = 0;
-    while let Some(chunk) = bytes.get(at..at + 8) {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(eight);
-        let special = below(word ^ (ONES * u64::from(b'"')), 1)
-            | below(word ^ (ONES * u64::from(b'\\')), 1)
-            | below(word, 0x20);
-        if special != 0 {
-            return at + (special.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
-    at + bytes[at..]
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .unwrap_or(bytes.len() - at)
 }
 
 /// Marks a member as read; `None` the second time (serde refuses a duplicate field).

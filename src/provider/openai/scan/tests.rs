@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::super::Chunk;
-use super::{chunk, plain_run};
+use super::chunk;
 
 /// What serde makes of `text`, the reference the scan must agree with.
 fn serde(text: &str) -> Option<Chunk> {
@@ -335,21 +335,6 @@ fn json_char() -> impl Strategy<Value = char> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
-
-    /// The eight-at-a-time search finds what a byte-by-byte one finds.
-    #[test]
-    fn plain_run_stops_at_the_first_quote_backslash_or_control(
-        bytes in prop::collection::vec(
-            prop_oneof![any::<u8>(), Just(b'"'), Just(b'\\'), 0x20u8..0x7f],
-            0..40,
-        ),
-    ) {
-        let expected = bytes
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .unwrap_or(bytes.len());
-        prop_assert_eq!(plain_run(&bytes), expected);
-    }
 
     /// Every chunk of the shape it handles is read by the scan, exactly as serde reads it.
     #[test]
