@@ -5,7 +5,7 @@
 //! else), so a text free of them is its own literal between two quotes, byte for byte what
 //! serde_json writes.
 
-use bytes::BytesMut;
+use bytes::BufMut;
 
 /// How many bytes of `bytes` come before the first quote, backslash or control character
 /// (all of them if there is none). Eight bytes at a time: in a streamed chunk most bytes are
@@ -35,20 +35,16 @@ pub fn plain_run(bytes: &[u8]) -> usize {
         .unwrap_or(bytes.len() - at)
 }
 
-/// Appends `text` as a JSON string literal, quotes included, exactly as serde_json would.
-pub fn write_str(out: &mut BytesMut, text: &str) {
+/// Appends `text` as a JSON string literal, quotes included, exactly as serde_json would
+/// (into a `BytesMut` or a `Vec<u8>`).
+pub fn write_str<B: BufMut>(out: &mut B, text: &str) {
     if plain_run(text.as_bytes()) == text.len() {
-        out.reserve(text.len() + 2);
-        out.extend_from_slice(b"\"");
-        out.extend_from_slice(text.as_bytes());
-        out.extend_from_slice(b"\"");
-        return;
+        out.put_u8(b'"');
+        out.put_slice(text.as_bytes());
+        out.put_u8(b'"');
+    } else if serde_json::to_writer(out.writer(), text).is_err() {
+        out.put_slice(b"\"\"");
     }
-    let mut escaped = Vec::with_capacity(text.len() + 8);
-    if serde_json::to_writer(&mut escaped, text).is_err() {
-        escaped = b"\"\"".to_vec();
-    }
-    out.extend_from_slice(&escaped);
 }
 
 #[cfg(test)]
@@ -73,14 +69,17 @@ mod tests {
             prop_assert_eq!(plain_run(&bytes), expected);
         }
 
-        /// What serde_json writes, whatever the text.
+        /// What serde_json writes, whatever the text, into either buffer.
         #[test]
         fn write_str_writes_what_serde_writes(
             text in prop_oneof![any::<String>(), "[a-z \"\\\\\\n\\u{0}\\u{7f}é🦊]{0,20}"],
         ) {
-            let mut out = BytesMut::new();
-            write_str(&mut out, &text);
             let expected = serde_json::to_string(&text).unwrap_or_default();
+            let mut out = bytes::BytesMut::new();
+            write_str(&mut out, &text);
+            prop_assert_eq!(&out[..], expected.as_bytes());
+            let mut out = Vec::new();
+            write_str(&mut out, &text);
             prop_assert_eq!(&out[..], expected.as_bytes());
         }
     }
