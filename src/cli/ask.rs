@@ -141,7 +141,7 @@ async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) ->
             | ChatEvent::ToolCall(_)
             | ChatEvent::Restart => {}
             ChatEvent::Finished(r) => {
-                result = Some(r);
+                result = Some(*r);
                 break;
             }
         }

@@ -149,7 +149,7 @@ impl RequestRun {
     pub(super) async fn emit(&self, group: &str, deployment: Option<&str>, kind: RouteEventKind) {
         let ev = self.event(group, deployment, kind);
         self.publish(&ev);
-        self.out.send(ChatEvent::Route(ev)).await;
+        self.out.send(ChatEvent::route(ev)).await;
     }
 
     async fn route(
@@ -547,7 +547,7 @@ impl RequestRun {
             .await;
         }
         self.finished = true;
-        self.out.send(ChatEvent::Finished(result)).await;
+        self.out.send(ChatEvent::finished(result)).await;
     }
 }
 

@@ -150,7 +150,7 @@ impl ChatStream {
     pub async fn finish(mut self) -> Result<ChatOutcome, RouteError> {
         while let Some(ev) = self.next_event().await {
             if let ChatEvent::Finished(result) = ev {
-                return result;
+                return *result;
             }
         }
         Err(RouteError {

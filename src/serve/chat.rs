@@ -294,7 +294,7 @@ pub async fn begin(
                 });
             }
             Some(ChatEvent::Restart) => {}
-            Some(ChatEvent::Finished(result)) => return Begun::Done(result),
+            Some(ChatEvent::Finished(result)) => return Begun::Done(*result),
         }
     }
 }
@@ -495,7 +495,7 @@ fn encode<E: SseEncoder>(s: &mut BodyState<E>, ev: ChatEvent, out: &mut BytesMut
         ChatEvent::Restart => s.encoder.restart(out),
         ChatEvent::Finished(result) => {
             s.tracker.finish(&result);
-            match &result {
+            match result.as_ref() {
                 Ok(outcome) => s.encoder.finish(outcome, out),
                 Err(e) => s.encoder.fail(&ApiError::from(e.clone()), out),
             }

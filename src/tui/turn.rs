@@ -277,7 +277,7 @@ impl App {
                         return Vec::new();
                     };
                     a.badges = f.badges;
-                    match result {
+                    match *result {
                         Ok(o) => {
                             a.text = o.text;
                             a.tool_calls = o.tool_calls;

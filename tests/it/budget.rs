@@ -69,8 +69,8 @@ async fn run(router: &Router, model: &str) -> (Result<ChatOutcome, RouteError>, 
     let mut events = Vec::new();
     while let Some(ev) = stream.next_event().await {
         match ev {
-            ChatEvent::Route(e) => events.push(e),
-            ChatEvent::Finished(r) => return (r, events),
+            ChatEvent::Route(e) => events.push(*e),
+            ChatEvent::Finished(r) => return (*r, events),
             _ => {}
         }
     }

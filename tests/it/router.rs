@@ -43,8 +43,8 @@ async fn run(
     let mut events = Vec::new();
     while let Some(ev) = stream.next_event().await {
         match ev {
-            ChatEvent::Route(e) => events.push(e),
-            ChatEvent::Finished(r) => return (r, events),
+            ChatEvent::Route(e) => events.push(*e),
+            ChatEvent::Finished(r) => return (*r, events),
             _ => {}
         }
     }
@@ -245,7 +245,7 @@ async fn a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text
         match ev {
             ChatEvent::Delta(t) => shown.push_str(&t),
             ChatEvent::Restart => panic!("continue never restarts"),
-            ChatEvent::Finished(r) => outcome = Some(r),
+            ChatEvent::Finished(r) => outcome = Some(*r),
             _ => {}
         }
     }
@@ -283,7 +283,7 @@ async fn restart_mode_discards_the_partial_answer() {
     while let Some(ev) = stream.next_event().await {
         match ev {
             ChatEvent::Restart => restarts += 1,
-            ChatEvent::Finished(r) => outcome = Some(r),
+            ChatEvent::Finished(r) => outcome = Some(*r),
             _ => {}
         }
     }

@@ -303,13 +303,7 @@ async fn requests_never_fail_because_redis_did() {
     for _ in 0..3 {
         let mut stream = r.chat("g", ChatRequest::new(vec![Message::user("hi")]));
         while let Some(ev) = stream.next_event().await {
-            if matches!(
-                ev,
-                ChatEvent::Route(RouteEvent {
-                    kind: RouteEventKind::Attempt,
-                    ..
-                })
-            ) {
+            if matches!(&ev, ChatEvent::Route(e) if e.kind == RouteEventKind::Attempt) {
                 break;
             }
         }

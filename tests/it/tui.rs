@@ -278,7 +278,7 @@ async fn demo_conversation(h: &mut Harness) {
     h.chat(
         tag,
         5,
-        ChatEvent::Route(route(
+        ChatEvent::route(route(
             1,
             "fast",
             Some("fast-flaky"),
@@ -291,7 +291,7 @@ async fn demo_conversation(h: &mut Harness) {
     h.chat(
         tag,
         150,
-        ChatEvent::Route(route(
+        ChatEvent::route(route(
             1,
             "fast",
             Some("fast-flaky"),
@@ -309,7 +309,7 @@ async fn demo_conversation(h: &mut Harness) {
     h.chat(
         tag,
         1,
-        ChatEvent::Route(route(
+        ChatEvent::route(route(
             1,
             "local",
             None,
@@ -326,7 +326,7 @@ async fn demo_conversation(h: &mut Harness) {
     h.chat(
         tag,
         1,
-        ChatEvent::Route(route(
+        ChatEvent::route(route(
             1,
             "local",
             Some("local-small"),
@@ -348,13 +348,13 @@ async fn demo_conversation(h: &mut Harness) {
     );
     o.retried = true;
     o.fell_back = true;
-    h.chat(tag, 660, ChatEvent::Finished(Ok(o))).await;
+    h.chat(tag, 660, ChatEvent::finished(Ok(o))).await;
 
     let (tag, _, _) = h.send("And in C?");
     h.chat(
         tag,
         250,
-        ChatEvent::Route(route(
+        ChatEvent::route(route(
             2,
             "fast",
             Some("fast-steady"),
@@ -376,7 +376,7 @@ async fn demo_conversation(h: &mut Harness) {
     h.chat(
         tag,
         300,
-        ChatEvent::Finished(Err(RouteError {
+        ChatEvent::finished(Err(RouteError {
             request_id: 3,
             kind: RouteErrorKind::AllFailed,
             message: "every route failed: fast-flaky 503, local-small timeout".into(),
@@ -510,7 +510,7 @@ async fn send_streams_and_finishes_with_history_sent_each_time() {
     h.chat(
         tag,
         5,
-        ChatEvent::Route(route(
+        ChatEvent::route(route(
             1,
             "fast",
             Some("fast-steady"),
@@ -529,7 +529,7 @@ async fn send_streams_and_finishes_with_history_sent_each_time() {
     h.chat(
         tag,
         100,
-        ChatEvent::Finished(Ok(outcome(
+        ChatEvent::finished(Ok(outcome(
             "Hello **there**",
             "fast",
             "fast-steady",
@@ -599,7 +599,7 @@ async fn regenerate_asks_the_last_question_on_the_current_model() {
     h.chat(
         tag,
         300,
-        ChatEvent::Finished(Ok(outcome(
+        ChatEvent::finished(Ok(outcome(
             "9.11",
             "fast",
             "fast-steady",
@@ -677,7 +677,7 @@ async fn a_cached_answer_is_marked_cached_with_no_cost() {
     );
     o.attempts.clear();
     o.cached = true;
-    h.chat(tag, 1, ChatEvent::Finished(Ok(o))).await;
+    h.chat(tag, 1, ChatEvent::finished(Ok(o))).await;
     let s = h.screen();
     assert!(s.contains(" cached "), "{s}");
     insta::assert_snapshot!("cached_answer_80x24", s);
@@ -880,7 +880,7 @@ async fn snapshot_streaming() {
         h.chat(
             tag,
             5,
-            ChatEvent::Route(route(
+            ChatEvent::route(route(
                 4,
                 "smart",
                 Some("smart-slow"),

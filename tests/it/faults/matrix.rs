@@ -88,8 +88,8 @@ async fn run_row(row: &Row) -> Observed {
     let mut events = Vec::new();
     let result = loop {
         match stream.next_event().await {
-            Some(ChatEvent::Route(e)) => events.push(e),
-            Some(ChatEvent::Finished(r)) => break r,
+            Some(ChatEvent::Route(e)) => events.push(*e),
+            Some(ChatEvent::Finished(r)) => break *r,
             Some(_) => {}
             None => panic!("{}: the stream ended without Finished", row.name),
         }

@@ -235,7 +235,7 @@ async fn streamed_tool_call_pieces_build_the_answer_live() {
     };
     let fx = a.update(Action::Chat {
         tag,
-        event: ChatEvent::Finished(Ok(outcome)),
+        event: ChatEvent::finished(Ok(outcome)),
         at: Instant::now(),
     });
     let saved = fx.iter().find_map(|e| match e {
