@@ -403,10 +403,11 @@ impl WireDecoder for OpenAiDecoder {
         if let Some(usage) = &chunk.usage {
             self.usage.report(usage.normalize());
         }
-        let mut out = Vec::new();
         let Some(choice) = chunk.choices.iter_mut().find(|c| c.index == 0) else {
-            return Ok(out);
+            return Ok(Vec::new());
         };
+        // A chunk is one token as a rule: room for one event, not the four a first push makes.
+        let mut out = Vec::with_capacity(1);
         // The texts are moved out of the parsed chunk, not copied: one fewer allocation a token.
         if let Some(delta) = &mut choice.delta {
             if let Some(r) = delta

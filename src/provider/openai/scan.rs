@@ -326,6 +326,8 @@ impl<'a> Scanner<'a> {
         self.fields(|s, key| match key {
             "choices" => {
                 once(&mut choices)?;
+                // One choice is the rule: room for it, not the four a first push makes.
+                chunk.choices.reserve_exact(1);
                 s.array(|s| {
                     chunk.choices.push(s.choice()?);
                     Some(())
