@@ -7,7 +7,11 @@
 //! read a [`MetricsSnapshot`] of everything. One mutex guards it all; every call is a couple
 //! of hash lookups and integer additions.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+// Keys are deployment ids and group names from the config: foldhash, not SipHash (a
+// request looks several up).
+use foldhash::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};

@@ -15,7 +15,8 @@
 //! There is no total timeout here on purpose: the router owns first-token and whole-request
 //! deadlines, and dropping a stream drops its connection.
 
-use std::collections::HashMap;
+// Keys are configured api_base URLs: foldhash, not SipHash (looked up per request).
+use foldhash::HashMap;
 use std::error::Error as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

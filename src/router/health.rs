@@ -15,7 +15,10 @@
 //! (cooldowns set by other instances, fleet-wide rpm/tpm counts). Without Redis, or while it is
 //! away, the book decides on local state alone.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+// Keys are deployment ids from the config: foldhash, not SipHash (looked up per request).
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -14,7 +14,8 @@
 //! A reused connection the peer closed before answering is retried once on a new one. The
 //! body's framing lives in `body`.
 
-use std::collections::HashMap;
+// Keys are upstream host:port pairs: foldhash, not SipHash (looked up per request).
+use foldhash::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
