@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use futures::{FutureExt, StreamExt};
@@ -408,7 +408,10 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tell buffering reverse proxies (nginx) to pass frames through as they come.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
     llmux_headers(&mut response, &deployment, attempts, request_id, cached);
     response
 }

@@ -4,21 +4,22 @@
 //! `{"type": "error", "error": {"type", "message"}}`, with the matching status, Retry-After
 //! where waiting helps, and `x-llmux-attempts`. Route failures also list every attempt.
 
-use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::provider::ErrorClass;
 use crate::router::{AttemptRecord, RouteError, RouteErrorKind};
 
+// The headers are `HeaderName`s rather than strings: a string is parsed again at every insert.
 /// Header: the deployment that answered.
-pub const DEPLOYMENT_HEADER: &str = "x-llmux-deployment";
+pub const DEPLOYMENT_HEADER: HeaderName = HeaderName::from_static("x-llmux-deployment");
 /// Header: how many attempts the request took.
-pub const ATTEMPTS_HEADER: &str = "x-llmux-attempts";
+pub const ATTEMPTS_HEADER: HeaderName = HeaderName::from_static("x-llmux-attempts");
 /// Header: the router's request id (as in the request log and the event stream).
-pub const REQUEST_ID_HEADER: &str = "x-llmux-request-id";
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-llmux-request-id");
 /// Header: `hit` when the answer came from the response cache (no upstream call was made).
-pub const CACHE_HEADER: &str = "x-llmux-cache";
+pub const CACHE_HEADER: HeaderName = HeaderName::from_static("x-llmux-cache");
 /// What a request over the in-flight limit is told.
 pub const OVERLOADED_MESSAGE: &str =
     "the server is at its limit of in-flight requests (--max-in-flight); retry shortly";
