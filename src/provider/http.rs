@@ -127,11 +127,11 @@ impl HttpClient {
 
     /// POSTs `body` as JSON to `url` and returns the response once it has a success status.
     /// `secret` is the deployment's key, scrubbed from any error text we keep.
-    pub async fn post_json(
+    pub async fn post_json<B: serde::Serialize + ?Sized>(
         &self,
         url: &str,
         headers: HeaderMap,
-        body: &serde_json::Value,
+        body: &B,
         secret: Option<&Secret>,
     ) -> Result<Response, ProviderError> {
         let parsed = self.parsed(url);

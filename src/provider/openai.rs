@@ -14,21 +14,23 @@
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::http::{
     HttpClient, inband_error, json_body_events, malformed_json, scrub_errors, secret_header,
 };
-use super::params::takes;
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
 use super::tools::{generated_id, json_text};
 use super::{
-    ChatRequest, ErrorClass, EventStream, Message, Part, ProviderError, Role, StreamEvent,
-    ToolCallDelta, ToolChoice, ToolSpec, Usage, estimate_prompt_tokens,
+    ChatRequest, ErrorClass, EventStream, ProviderError, StreamEvent, ToolCallDelta, Usage,
+    estimate_prompt_tokens,
 };
 use crate::config::{Deployment, Wire};
 
+mod body;
 mod scan;
+
+pub use body::{RequestBody, message_json, request_body, tool_choice_json, tool_json};
 
 /// Azure's API version when the deployment names none (the current GA version).
 pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
@@ -96,119 +98,6 @@ fn headers(deployment: &Deployment, stream: bool) -> Result<HeaderMap, ProviderE
         }
     }
     Ok(h)
-}
-
-/// The JSON body: request settings first, deployment defaults for what the request leaves out.
-pub fn request_body(deployment: &Deployment, request: &ChatRequest) -> Value {
-    let messages: Vec<Value> = request.messages.iter().map(message_json).collect();
-    let mut body = json!({
-        "model": deployment.model,
-        "messages": messages,
-        "stream": request.stream,
-    });
-    if request.stream {
-        body["stream_options"] = json!({ "include_usage": true });
-    }
-    if let Some(max) = request.max_tokens.or(deployment.max_tokens) {
-        let reasoning_model = REASONING_MODEL_PREFIXES
-            .iter()
-            .any(|p| deployment.model.starts_with(p));
-        let key = if reasoning_model && matches!(deployment.provider.as_str(), "openai" | "azure") {
-            "max_completion_tokens"
-        } else {
-            "max_tokens"
-        };
-        body[key] = json!(max);
-    }
-    if let Some(t) = request.temperature.or(deployment.temperature) {
-        body["temperature"] = json!(t);
-    }
-    if !request.tools.is_empty() {
-        body["tools"] = Value::Array(request.tools.iter().map(tool_json).collect());
-        if let Some(choice) = &request.tool_choice {
-            body["tool_choice"] = tool_choice_json(choice);
-        }
-        if let Some(p) = request.parallel_tool_calls {
-            body["parallel_tool_calls"] = json!(p);
-        }
-    }
-    if let Value::Object(map) = &mut body {
-        for (k, v) in &request.extra {
-            if takes(deployment.wire, k) && !map.contains_key(k) {
-                map.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    body
-}
-
-/// One message in OpenAI's shape: text as a string, images as content parts, an
-/// assistant's `tool_calls`, a tool result's `tool_call_id`.
-pub fn message_json(m: &Message) -> Value {
-    let content = if m.parts.is_empty() {
-        json!(m.content)
-    } else {
-        Value::Array(m.parts.iter().map(part_json).collect())
-    };
-    let mut out = json!({ "role": m.role.as_str(), "content": content });
-    if m.role == Role::Assistant && !m.tool_calls.is_empty() {
-        if m.content.is_empty() && m.parts.is_empty() {
-            out["content"] = Value::Null;
-        }
-        out["tool_calls"] = m
-            .tool_calls
-            .iter()
-            .map(|c| {
-                json!({
-                    "id": c.id,
-                    "type": "function",
-                    "function": { "name": c.name, "arguments": c.arguments },
-                })
-            })
-            .collect();
-    }
-    if let Some(id) = &m.tool_call_id {
-        out["tool_call_id"] = json!(id);
-    }
-    out
-}
-
-fn part_json(p: &Part) -> Value {
-    match p {
-        Part::Text { text } => json!({ "type": "text", "text": text }),
-        Part::Image { source, detail } => {
-            let mut image = json!({ "url": source.to_url() });
-            if let Some(d) = detail {
-                image["detail"] = json!(d);
-            }
-            json!({ "type": "image_url", "image_url": image })
-        }
-    }
-}
-
-/// A tool in OpenAI's shape (a built-in one exactly as the client sent it).
-pub fn tool_json(t: &ToolSpec) -> Value {
-    if let Some(b) = &t.builtin {
-        return b.spec.clone();
-    }
-    let mut function = json!({ "name": t.name, "parameters": t.schema() });
-    if let Some(d) = &t.description {
-        function["description"] = json!(d);
-    }
-    if let Some(strict) = t.strict {
-        function["strict"] = json!(strict);
-    }
-    json!({ "type": "function", "function": function })
-}
-
-/// `tool_choice` in OpenAI's words.
-pub fn tool_choice_json(choice: &ToolChoice) -> Value {
-    match choice {
-        ToolChoice::Auto => json!("auto"),
-        ToolChoice::None => json!("none"),
-        ToolChoice::Required => json!("required"),
-        ToolChoice::Tool { name } => json!({ "type": "function", "function": { "name": name } }),
-    }
 }
 
 #[derive(Debug, Default, PartialEq, Deserialize)]
