@@ -340,14 +340,48 @@ impl Framer for NdjsonSplitter {
     }
 }
 
+/// What a stream made ahead of its reader, then whether it has ended (after an error, or
+/// once the source is done).
+struct Ahead<T> {
+    queue: VecDeque<Result<T, ProviderError>>,
+    ended: bool,
+}
+
+impl<T> Ahead<T> {
+    fn new() -> Ahead<T> {
+        Ahead {
+            queue: VecDeque::new(),
+            ended: false,
+        }
+    }
+
+    /// What to hand the reader without reading more: the next item, or the end.
+    fn ready(&mut self) -> Option<Option<Result<T, ProviderError>>> {
+        if let Some(item) = self.queue.pop_front() {
+            return Some(Some(item));
+        }
+        self.ended.then_some(None)
+    }
+
+    /// Items made, or the error that ends the stream.
+    fn take(&mut self, made: Result<impl IntoIterator<Item = T>, ProviderError>) {
+        match made {
+            Ok(items) => self.queue.extend(items.into_iter().map(Ok)),
+            Err(e) => {
+                self.queue.push_back(Err(e));
+                self.ended = true;
+            }
+        }
+    }
+}
+
 /// A byte stream cut into items by a [`Framer`]. A plain `Stream` rather than an `unfold`:
 /// an `unfold` moves its whole state (the framer's buffers, the queue) in and out of a new
 /// future for every item, which cost a streamed token more than its framing.
 struct Framed<F: Framer> {
     bytes: Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>,
     framer: F,
-    queue: VecDeque<Result<F::Item, ProviderError>>,
-    ended: bool,
+    ahead: Ahead<F::Item>,
 }
 
 impl<F: Framer> Stream for Framed<F> {
@@ -356,31 +390,15 @@ impl<F: Framer> Stream for Framed<F> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            if let Some(item) = this.queue.pop_front() {
-                return Poll::Ready(Some(item));
-            }
-            if this.ended {
-                return Poll::Ready(None);
+            if let Some(next) = this.ahead.ready() {
+                return Poll::Ready(next);
             }
             match ready!(this.bytes.as_mut().poll_next(cx)) {
-                Some(Ok(chunk)) => match this.framer.push(&chunk) {
-                    Ok(items) => this.queue.extend(items.into_iter().map(Ok)),
-                    Err(e) => {
-                        this.queue.push_back(Err(e));
-                        this.ended = true;
-                    }
-                },
-                Some(Err(e)) => {
-                    this.queue.push_back(Err(e));
-                    this.ended = true;
-                }
+                Some(Ok(chunk)) => this.ahead.take(this.framer.push(&chunk)),
+                Some(Err(e)) => this.ahead.take(Err::<Vec<F::Item>, _>(e)),
                 None => {
-                    match this.framer.finish() {
-                        Ok(Some(item)) => this.queue.push_back(Ok(item)),
-                        Ok(None) => {}
-                        Err(e) => this.queue.push_back(Err(e)),
-                    }
-                    this.ended = true;
+                    this.ahead.take(this.framer.finish());
+                    this.ahead.ended = true;
                 }
             }
         }
@@ -395,8 +413,7 @@ where
     Framed {
         bytes: Box::pin(bytes),
         framer,
-        queue: VecDeque::new(),
-        ended: false,
+        ahead: Ahead::new(),
     }
 }
 
@@ -450,8 +467,7 @@ where
     Box::pin(Driven {
         source: Box::pin(source),
         decoder,
-        queue: VecDeque::new(),
-        ended: false,
+        ahead: Ahead::new(),
     })
 }
 
@@ -459,8 +475,7 @@ where
 struct Driven<D: WireDecoder> {
     source: Pin<Box<dyn Stream<Item = Result<D::Item, ProviderError>> + Send>>,
     decoder: D,
-    queue: VecDeque<Result<StreamEvent, ProviderError>>,
-    ended: bool,
+    ahead: Ahead<StreamEvent>,
 }
 
 impl<D: WireDecoder> Stream for Driven<D> {
@@ -469,31 +484,22 @@ impl<D: WireDecoder> Stream for Driven<D> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
-            if let Some(item) = this.queue.pop_front() {
-                return Poll::Ready(Some(item));
+            if let Some(next) = this.ahead.ready() {
+                return Poll::Ready(next);
             }
-            if this.ended {
-                return Poll::Ready(None);
-            }
-            let result = match ready!(this.source.as_mut().poll_next(cx)) {
+            let made = match ready!(this.source.as_mut().poll_next(cx)) {
                 Some(Ok(item)) => this.decoder.decode_event(&item),
                 Some(Err(e)) => {
-                    this.ended = true;
+                    this.ahead.ended = true;
                     this.decoder.end(Some(e))
                 }
                 None => {
-                    this.ended = true;
+                    this.ahead.ended = true;
                     this.decoder.end(None)
                 }
             };
-            match result {
-                Ok(events) => this.queue.extend(events.into_iter().map(Ok)),
-                Err(e) => {
-                    this.queue.push_back(Err(e));
-                    this.ended = true;
-                }
-            }
-            this.ended |= this.decoder.is_done();
+            this.ahead.take(made);
+            this.ahead.ended |= this.decoder.is_done();
         }
     }
 }
