@@ -14,6 +14,9 @@ use super::health::CooldownRules;
 use super::request::{AttemptEnd, CONTINUE_PROMPT, RequestRun};
 use crate::config::Deployment;
 use crate::metrics::AttemptSuccess;
+
+/// Bytes of answer text an attempt has room for before its buffers first grow.
+const ANSWER_CAPACITY: usize = 512;
 use crate::provider::{
     self, ChatRequest, ErrorClass, Message, ProviderError, StreamEvent, ToolCallBuilder, Usage,
 };
@@ -62,8 +65,10 @@ impl RequestRun {
         let total_deadline = start + total_limit;
         let first_deadline = start + first_limit;
 
-        let mut text = String::new();
+        // Room for a short answer up front: growing from nothing reallocates every few tokens.
+        let mut text = String::with_capacity(ANSWER_CAPACITY);
         let mut reasoning = String::new();
+        self.answer.reserve(ANSWER_CAPACITY);
         let mut tool_calls = ToolCallBuilder::default();
         let mut usage: Option<Usage> = None;
         let mut finish_reason = None;
@@ -109,19 +114,25 @@ impl RequestRun {
                     }
                     Some(Err(e)) => return Err(e),
                     Some(Ok(StreamEvent::Delta(t))) => {
-                        self.first_token(group, d, start, &mut ttft).await;
+                        if ttft.is_none() {
+                            self.first_token(group, d, start, &mut ttft).await;
+                        }
                         text.push_str(&t);
                         self.answer.push_str(&t);
                         self.out.send(ChatEvent::Delta(t)).await;
                     }
                     Some(Ok(StreamEvent::Reasoning(t))) => {
-                        self.first_token(group, d, start, &mut ttft).await;
+                        if ttft.is_none() {
+                            self.first_token(group, d, start, &mut ttft).await;
+                        }
                         reasoning.push_str(&t);
                         self.reasoning.push_str(&t);
                         self.out.send(ChatEvent::Reasoning(t)).await;
                     }
                     Some(Ok(StreamEvent::ToolCall(call))) => {
-                        self.first_token(group, d, start, &mut ttft).await;
+                        if ttft.is_none() {
+                            self.first_token(group, d, start, &mut ttft).await;
+                        }
                         tool_calls.push(&call);
                         self.out.send(ChatEvent::ToolCall(call)).await;
                     }

@@ -39,17 +39,16 @@ impl Outbox {
         }
     }
 
-    /// Queues an event; when the reader is [`OUTBOX_LIMIT`] events behind, pauses until it
-    /// has read them.
-    pub(crate) async fn send(&self, event: ChatEvent) {
+    /// Queues an event at once; the future returned pauses until the reader has caught up
+    /// when it is [`OUTBOX_LIMIT`] events behind, and is ready at once otherwise. (Not an
+    /// `async fn`: that would move the event into a future of its own first, per token.)
+    pub(crate) fn send(&self, event: ChatEvent) -> YieldToReader {
         let full = {
             let mut q = self.lock();
             q.push_back(event);
             q.len() >= OUTBOX_LIMIT
         };
-        if full {
-            YieldToReader { yielded: false }.await;
-        }
+        YieldToReader { yielded: !full }
     }
 
     fn pop(&self) -> Option<ChatEvent> {
@@ -61,9 +60,10 @@ impl Outbox {
     }
 }
 
-/// Pending once. No waker is needed: the stream polls the request again as soon as the reader
-/// has taken everything queued, and only the stream ever polls it.
-struct YieldToReader {
+/// Pending once (unless made `yielded`). No waker is needed: the stream polls the request
+/// again as soon as the reader has taken everything queued, and only the stream ever polls it.
+#[must_use = "the outbox may be full: await it"]
+pub(crate) struct YieldToReader {
     yielded: bool,
 }
 
