@@ -53,6 +53,8 @@ struct Seen {
     output: Vec<u8>,
     /// `exit N` or `signal N` once the program ended.
     end: Option<String>,
+    /// The driver's stdout reached its end: `output` holds everything the program wrote.
+    output_done: bool,
 }
 
 /// A program running in a pty.
@@ -107,6 +109,8 @@ impl Pty {
                 s.0.lock().unwrap().output.extend_from_slice(&buf[..n]);
                 s.1.notify_all();
             }
+            s.0.lock().unwrap().output_done = true;
+            s.1.notify_all();
         });
         let s = seen.clone();
         std::thread::spawn(move || {
@@ -169,12 +173,15 @@ impl Pty {
         assert!(status.success(), "kill -{name} {}", self.pid);
     }
 
-    /// Waits for the program to end: `exit N` or `signal N`, or `None` after `limit`.
+    /// Waits for the program to end: `exit N` or `signal N`, or `None` after `limit`. Once it
+    /// returns an end, [`Pty::output`] holds all the program wrote: the exit line and the
+    /// output come through different pipes, read by different threads, so the last output
+    /// can trail the exit line (it did, on a loaded machine).
     pub fn wait_end(&self, limit: Duration) -> Option<String> {
         let deadline = Instant::now() + limit;
         let (lock, cvar) = &*self.seen;
         let mut seen = lock.lock().unwrap();
-        while seen.end.is_none() {
+        while seen.end.is_none() || !seen.output_done {
             let now = Instant::now();
             if now >= deadline {
                 return None;
