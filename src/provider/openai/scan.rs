@@ -7,10 +7,10 @@
 //! (or `message`) texts and `finish_reason`, and `usage`; everything else is stepped over.
 //!
 //! It gives up — `None`, and the caller asks serde — on anything it does not handle the way
-//! serde would: tool calls, a non-null `error`, escaped keys, a repeated member, a number
-//! that is not a plain integer where one is wanted, an unpaired surrogate, nesting deeper than
-//! [`MAX_DEPTH`], and any JSON that is not well formed. So it never decides differently from
-//! serde; a differential property test below holds it to that.
+//! serde would: tool calls, a non-null `error`, a field name with escapes, a repeated field,
+//! a number that is not a plain integer where one is wanted, an unpaired surrogate, nesting
+//! deeper than [`MAX_DEPTH`], and any JSON that is not well formed. So it never decides
+//! differently from serde; the differential property tests in `scan/tests.rs` hold it to that.
 
 use super::{Choice, Chunk, CompletionDetails, Delta, PromptDetails, WireUsage};
 use crate::json_text::plain_run;
