@@ -8,8 +8,8 @@
 use bytes::BufMut;
 
 /// How many bytes of `bytes` come before the first quote, backslash or control character
-/// (all of them if there is none). Eight bytes at a time: in a streamed chunk most bytes are
-/// such plain stretches, and a byte-by-byte loop was a third of reading one.
+/// (all of them if there is none). Eight bytes at a time, since such runs are most of the
+/// bytes of a streamed chunk.
 pub fn plain_run(bytes: &[u8]) -> usize {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH_BITS: u64 = ONES << 7;
