@@ -106,6 +106,18 @@ impl RequestRun {
                         )));
                     }
                 };
+                // The first piece of the answer, whatever its kind, is its first token. Checked
+                // here, once, so that later tokens build no `first_token` future.
+                if ttft.is_none()
+                    && matches!(
+                        next,
+                        Some(Ok(StreamEvent::Delta(_)
+                            | StreamEvent::Reasoning(_)
+                            | StreamEvent::ToolCall(_)))
+                    )
+                {
+                    self.first_token(group, d, start, &mut ttft).await;
+                }
                 match next {
                     None => {
                         return Err(ProviderError::protocol(
@@ -114,25 +126,16 @@ impl RequestRun {
                     }
                     Some(Err(e)) => return Err(e),
                     Some(Ok(StreamEvent::Delta(t))) => {
-                        if ttft.is_none() {
-                            self.first_token(group, d, start, &mut ttft).await;
-                        }
                         text.push_str(&t);
                         self.answer.push_str(&t);
                         self.out.send(ChatEvent::Delta(t)).await;
                     }
                     Some(Ok(StreamEvent::Reasoning(t))) => {
-                        if ttft.is_none() {
-                            self.first_token(group, d, start, &mut ttft).await;
-                        }
                         reasoning.push_str(&t);
                         self.reasoning.push_str(&t);
                         self.out.send(ChatEvent::Reasoning(t)).await;
                     }
                     Some(Ok(StreamEvent::ToolCall(call))) => {
-                        if ttft.is_none() {
-                            self.first_token(group, d, start, &mut ttft).await;
-                        }
                         tool_calls.push(&call);
                         self.out.send(ChatEvent::ToolCall(call)).await;
                     }
@@ -281,6 +284,7 @@ impl RequestRun {
         }
     }
 
+    /// Records and announces the attempt's first token; called once, on its first piece.
     pub(super) async fn first_token(
         &mut self,
         group: &str,
@@ -288,9 +292,6 @@ impl RequestRun {
         start: Instant,
         ttft: &mut Option<Duration>,
     ) {
-        if ttft.is_some() {
-            return;
-        }
         let t = start.elapsed();
         *ttft = Some(t);
         if self.ttft.is_none() {
