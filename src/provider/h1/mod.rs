@@ -183,13 +183,14 @@ impl H1Client {
         let mut idle = self.idle();
         let conns = idle.get_mut(key)?;
         while let Some(conn) = conns.pop() {
-            if conn.since.elapsed() > POOL_IDLE_TIMEOUT {
+            let idle_for = conn.since.elapsed();
+            if idle_for > POOL_IDLE_TIMEOUT {
                 continue;
             }
             // Back from a request moments ago: no upstream closes a kept-alive connection that
             // soon, and if one did, the write or read fails and `post` retries on a new one.
             // Skipping the probe saves a syscall per request under load.
-            if conn.since.elapsed() < self.probe_after_idle {
+            if idle_for < self.probe_after_idle {
                 return Some(conn.stream);
             }
             // Still open and quiet: a read would block. EOF or stray bytes: drop it. Costs no
