@@ -36,8 +36,6 @@ pub use body::{RequestBody, message_json, request_body, tool_choice_json, tool_j
 pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 /// The data line that ends an OpenAI stream.
 const DONE_SENTINEL: &str = "[DONE]";
-/// OpenAI reasoning models refuse `max_tokens` and want `max_completion_tokens`.
-const REASONING_MODEL_PREFIXES: [&str; 4] = ["o1", "o3", "o4", "gpt-5"];
 
 /// Sends the request and returns its event stream (see the module docs).
 pub async fn open(

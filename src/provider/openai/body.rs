@@ -5,10 +5,13 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::REASONING_MODEL_PREFIXES;
 use crate::config::Deployment;
 use crate::provider::params::takes;
 use crate::provider::{ChatRequest, Message, Part, Role, ToolChoice, ToolSpec};
+
+/// OpenAI reasoning models refuse `max_tokens` and want `max_completion_tokens`.
+const REASONING_MODEL_PREFIXES: [&str; 4] = ["o1", "o3", "o4", "gpt-5"];
+
 /// The JSON body of a chat completions request, typed so it serializes straight to bytes
 /// (building a JSON tree first, then writing it, was a tenth of a proxied request's work).
 /// `extra` holds the client's other parameters this wire takes, minus those set here.
