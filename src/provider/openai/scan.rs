@@ -73,30 +73,27 @@ impl<'a> Scanner<'a> {
         &mut self,
         mut member: impl FnMut(&mut Self, Option<&'a str>) -> Option<()>,
     ) -> Option<()> {
-        self.expect(b'{')?;
-        if self.peek()? == b'}' {
-            self.at += 1;
-            return Some(());
-        }
-        loop {
-            let key = self.key()?;
-            self.expect(b':')?;
-            member(self, key)?;
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+        self.sequence(b'{', b'}', |s| {
+            let key = s.key()?;
+            s.expect(b':')?;
+            member(s, key)
+        })
     }
 
     /// Calls `item` for each element of the array that starts here.
-    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.expect(b'[')?;
-        if self.peek()? == b']' {
+    fn array(&mut self, item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.sequence(b'[', b']', item)
+    }
+
+    /// `open`, then `item`s separated by commas, then `close`.
+    fn sequence(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.expect(open)?;
+        if self.peek()? == close {
             self.at += 1;
             return Some(());
         }
@@ -104,7 +101,7 @@ impl<'a> Scanner<'a> {
             item(self)?;
             match self.peek()? {
                 b',' => self.at += 1,
-                b']' => {
+                b if b == close => {
                     self.at += 1;
                     return Some(());
                 }
@@ -233,12 +230,12 @@ impl<'a> Scanner<'a> {
         u32::from_str_radix(digits, 16).ok()
     }
 
-    /// `null` or a string.
-    fn optional_string(&mut self) -> Option<Option<String>> {
+    /// `null` (`None`), or a value `read` reads.
+    fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
         if self.null()? {
             Some(None)
         } else {
-            self.string().map(Some)
+            read(self).map(Some)
         }
     }
 
@@ -257,15 +254,6 @@ impl<'a> Scanner<'a> {
         let leading_zero = digits > 1 && self.bytes()[start] == b'0';
         let fraction = matches!(self.bytes().get(self.at), Some(b'.' | b'e' | b'E'));
         (digits > 0 && !leading_zero && !fraction).then_some(value)
-    }
-
-    /// `null` or a non-negative integer.
-    fn optional_integer(&mut self) -> Option<Option<u64>> {
-        if self.null()? {
-            Some(None)
-        } else {
-            self.integer().map(Some)
-        }
     }
 
     /// Steps over one well-formed value of any kind.
@@ -335,9 +323,7 @@ impl<'a> Scanner<'a> {
             }
             "usage" => {
                 once(&mut usage)?;
-                if !s.null()? {
-                    chunk.usage = Some(s.usage()?);
-                }
+                chunk.usage = s.nullable(Self::usage)?;
                 Some(())
             }
             // An in-band error is rare and serde's to read.
@@ -362,14 +348,12 @@ impl<'a> Scanner<'a> {
             // One field under two names: both present is a duplicate to serde.
             "delta" | "message" => {
                 once(&mut delta)?;
-                if !s.null()? {
-                    choice.delta = Some(s.delta()?);
-                }
+                choice.delta = s.nullable(Self::delta)?;
                 Some(())
             }
             "finish_reason" => {
                 once(&mut finish)?;
-                choice.finish_reason = s.optional_string()?;
+                choice.finish_reason = s.nullable(Self::string)?;
                 Some(())
             }
             _ => s.skip(2),
@@ -383,17 +367,17 @@ impl<'a> Scanner<'a> {
         self.fields(|s, key| match key {
             "content" => {
                 once(&mut seen[0])?;
-                delta.content = s.optional_string()?;
+                delta.content = s.nullable(Self::string)?;
                 Some(())
             }
             "reasoning_content" => {
                 once(&mut seen[1])?;
-                delta.reasoning_content = s.optional_string()?;
+                delta.reasoning_content = s.nullable(Self::string)?;
                 Some(())
             }
             "reasoning" => {
                 once(&mut seen[2])?;
-                delta.reasoning = s.optional_string()?;
+                delta.reasoning = s.nullable(Self::string)?;
                 Some(())
             }
             // Tool calls are serde's (arguments may be any JSON).
@@ -412,35 +396,33 @@ impl<'a> Scanner<'a> {
         self.fields(|s, key| match key {
             "prompt_tokens" => {
                 once(&mut seen[0])?;
-                usage.prompt_tokens = s.optional_integer()?;
+                usage.prompt_tokens = s.nullable(Self::integer)?;
                 Some(())
             }
             "completion_tokens" => {
                 once(&mut seen[1])?;
-                usage.completion_tokens = s.optional_integer()?;
+                usage.completion_tokens = s.nullable(Self::integer)?;
                 Some(())
             }
             "prompt_cache_hit_tokens" => {
                 once(&mut seen[2])?;
-                usage.prompt_cache_hit_tokens = s.optional_integer()?;
+                usage.prompt_cache_hit_tokens = s.nullable(Self::integer)?;
                 Some(())
             }
             "prompt_tokens_details" => {
                 once(&mut seen[3])?;
-                if !s.null()? {
-                    usage.prompt_tokens_details = Some(PromptDetails {
-                        cached_tokens: s.one_integer("cached_tokens")?,
-                    });
-                }
+                usage.prompt_tokens_details = s.nullable(|s| {
+                    let cached_tokens = s.one_integer("cached_tokens")?;
+                    Some(PromptDetails { cached_tokens })
+                })?;
                 Some(())
             }
             "completion_tokens_details" => {
                 once(&mut seen[4])?;
-                if !s.null()? {
-                    usage.completion_tokens_details = Some(CompletionDetails {
-                        reasoning_tokens: s.one_integer("reasoning_tokens")?,
-                    });
-                }
+                usage.completion_tokens_details = s.nullable(|s| {
+                    let reasoning_tokens = s.one_integer("reasoning_tokens")?;
+                    Some(CompletionDetails { reasoning_tokens })
+                })?;
                 Some(())
             }
             _ => s.skip(3),
@@ -454,7 +436,7 @@ impl<'a> Scanner<'a> {
         self.fields(|s, key| {
             if key == name {
                 once(&mut seen)?;
-                value = s.optional_integer()?;
+                value = s.nullable(Self::integer)?;
                 Some(())
             } else {
                 s.skip(4)
