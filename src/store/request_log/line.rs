@@ -27,10 +27,10 @@ pub(super) fn write(out: &mut Vec<u8>, event: &RouteEvent) {
     out.extend_from_slice(b"{\"request_id\":");
     number(out, event.request_id);
     out.extend_from_slice(b",\"group\":");
-    text(out, &event.group);
+    json_text::write_str(out, &event.group);
     if let Some(deployment) = &event.deployment {
         out.extend_from_slice(b",\"deployment\":");
-        text(out, deployment);
+        json_text::write_str(out, deployment);
     }
     out.extend_from_slice(b",\"attempt\":");
     number(out, u64::from(event.attempt));
@@ -45,7 +45,7 @@ pub(super) fn write(out: &mut Vec<u8>, event: &RouteEvent) {
             tags,
         } => {
             out.extend_from_slice(b",\"event\":\"request\",\"requested\":");
-            text(out, requested);
+            json_text::write_str(out, requested);
             out.extend_from_slice(b",\"prompt_tokens\":");
             number(out, *prompt_tokens);
             if !tags.is_empty() {
@@ -54,7 +54,7 @@ pub(super) fn write(out: &mut Vec<u8>, event: &RouteEvent) {
                     if i > 0 {
                         out.push(b',');
                     }
-                    text(out, tag);
+                    json_text::write_str(out, tag);
                 }
                 out.push(b']');
             }
@@ -100,7 +100,7 @@ pub(super) fn write(out: &mut Vec<u8>, event: &RouteEvent) {
             number(out, *total_ms);
             if let Some(reason) = finish_reason {
                 out.extend_from_slice(b",\"finish_reason\":");
-                text(out, reason);
+                json_text::write_str(out, reason);
             }
             if *cached {
                 out.extend_from_slice(b",\"cached\":true");
@@ -113,10 +113,6 @@ pub(super) fn write(out: &mut Vec<u8>, event: &RouteEvent) {
 
 fn number(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-}
-
-fn text(out: &mut Vec<u8>, text: &str) {
-    json_text::write_str(out, text);
 }
 
 #[cfg(test)]
