@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::http::{HttpClient, json_events, scrub_errors, secret_header};
-use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
+use super::sse::{SseEvent, UsageTracker, WireDecoder, drive_sse};
 use super::tools::generated_id;
 use super::{
     ChatRequest, ErrorClass, EventStream, ProviderError, StreamEvent, ToolCallDelta, Usage,
@@ -62,7 +62,7 @@ pub async fn open(
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
     let events = if request.stream {
-        drive(response_events(response), AnthropicDecoder::new(prompt))
+        drive_sse(response, AnthropicDecoder::new(prompt))
     } else {
         json_events(response, move |v| decode_response(&v, prompt))
     };

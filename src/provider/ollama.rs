@@ -18,7 +18,7 @@ use super::http::{
     HttpClient, body_stream, inband_error, json_events, scrub_errors, secret_header,
 };
 use super::params::SAMPLING_TAKES;
-use super::sse::{UsageTracker, WireDecoder, drive, ndjson_lines};
+use super::sse::{NdjsonSplitter, UsageTracker, WireDecoder, drive};
 use super::tools::generated_id;
 use super::{
     ChatRequest, ErrorClass, EventStream, ImageSource, Message, Part, ProviderError, Role,
@@ -52,7 +52,8 @@ pub async fn open(
     let prompt = estimate_prompt_tokens(&request.messages);
     let events = if request.stream {
         drive(
-            ndjson_lines(body_stream(response)),
+            body_stream(response),
+            NdjsonSplitter::new(),
             OllamaDecoder::new(prompt),
         )
     } else {

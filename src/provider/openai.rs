@@ -12,6 +12,8 @@
 //! in OpenAI's own shape; streamed `delta.tool_calls` fragments become
 //! [`StreamEvent::ToolCall`]s, and `extra` parameters pass through as they are.
 
+use std::collections::VecDeque;
+
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
@@ -19,7 +21,7 @@ use serde_json::Value;
 use super::http::{
     HttpClient, inband_error, json_body_events, malformed_json, scrub_errors, secret_header,
 };
-use super::sse::{SseEvent, UsageTracker, WireDecoder, drive, response_events};
+use super::sse::{Decoded, SseEvent, UsageTracker, WireDecoder, drive_sse};
 use super::tools::{generated_id, json_text};
 use super::{
     ChatRequest, ErrorClass, EventStream, ProviderError, StreamEvent, ToolCallDelta, Usage,
@@ -51,7 +53,7 @@ pub async fn open(
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
     let events = if request.stream {
-        drive(response_events(response), OpenAiDecoder::new(prompt))
+        drive_sse(response, OpenAiDecoder::new(prompt))
     } else {
         json_body_events(response, move |body| decode_body(body, prompt))
     };
@@ -268,15 +270,24 @@ impl WireDecoder for OpenAiDecoder {
     type Item = SseEvent;
 
     fn decode_event(&mut self, event: &SseEvent) -> Result<Vec<StreamEvent>, ProviderError> {
+        let mut queue = VecDeque::new();
+        self.decode_into(event, &mut Decoded::new(&mut queue))?;
+        Ok(queue.into_iter().filter_map(Result::ok).collect())
+    }
+
+    fn decode_into(&mut self, event: &SseEvent, out: &mut Decoded) -> Result<(), ProviderError> {
         if self.done {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let data = event.data.trim();
         if data == DONE_SENTINEL {
-            return Ok(self.close());
+            for event in self.close() {
+                out.push(event);
+            }
+            return Ok(());
         }
         if data.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut chunk = match scan::chunk(data) {
             Some(chunk) => chunk,
@@ -291,10 +302,8 @@ impl WireDecoder for OpenAiDecoder {
             self.usage.report(usage.normalize());
         }
         let Some(choice) = chunk.choices.iter_mut().find(|c| c.index == 0) else {
-            return Ok(Vec::new());
+            return Ok(());
         };
-        // A chunk is one token as a rule: room for one event, not the four a first push makes.
-        let mut out = Vec::with_capacity(1);
         // The texts are moved out of the parsed chunk, not copied: one fewer allocation a token.
         if let Some(delta) = &mut choice.delta {
             if let Some(r) = delta
@@ -311,18 +320,16 @@ impl WireDecoder for OpenAiDecoder {
                 out.push(StreamEvent::Delta(c));
             }
             if let Some(calls) = &delta.tool_calls {
-                out.extend(tool_call_events(
-                    calls,
-                    &mut self.tool_indexes,
-                    &mut self.usage,
-                ));
+                for event in tool_call_events(calls, &mut self.tool_indexes, &mut self.usage) {
+                    out.push(event);
+                }
             }
         }
         if let Some(reason) = &choice.finish_reason {
             finish_error(reason)?;
             self.finish_reason = Some(reason.clone());
         }
-        Ok(out)
+        Ok(())
     }
 
     fn is_done(&self) -> bool {

@@ -10,6 +10,7 @@
 //! over such a stream and yields events until `Done` or the first error.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -51,10 +52,10 @@ pub struct SseParser {
     after_cr: bool,
     /// Still at the very start of the stream (a BOM may follow).
     at_start: bool,
-    event: Option<String>,
-    data: String,
+    /// The event being read. [`SseParser::push_each`] lends it out when it completes and then
+    /// clears it, so its data buffer serves every event of the stream.
+    current: SseEvent,
     has_data: bool,
-    id: Option<String>,
 }
 
 impl Default for SseParser {
@@ -75,16 +76,14 @@ impl SseParser {
             line: Vec::new(),
             after_cr: false,
             at_start: true,
-            event: None,
-            data: String::new(),
+            current: SseEvent::default(),
             has_data: false,
-            id: None,
         }
     }
 
     /// How many bytes are buffered waiting for a line end or an event end.
     pub fn buffered(&self) -> usize {
-        self.line.len() + self.data.len()
+        self.line.len() + self.current.data.len()
     }
 
     /// Feeds one chunk and returns the events it completed.
@@ -97,8 +96,22 @@ impl SseParser {
     /// Feeds one chunk, appending the events it completed to `out`.
     pub fn push_into(
         &mut self,
-        mut chunk: &[u8],
+        chunk: &[u8],
         out: &mut Vec<SseEvent>,
+    ) -> Result<(), ProviderError> {
+        self.push_each(chunk, |event| {
+            out.push(event.clone());
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// Feeds one chunk, lending each event it completes to `each`, which may stop the rest
+    /// of the chunk from being read (`Break`: the reader is done with the stream). Nothing is
+    /// allocated per event: the event's buffers are reused for the next one.
+    pub fn push_each(
+        &mut self,
+        chunk: &[u8],
+        mut each: impl FnMut(&SseEvent) -> ControlFlow<()>,
     ) -> Result<(), ProviderError> {
         if self.at_start {
             // Wait until we can tell whether the stream opens with a BOM.
@@ -111,8 +124,16 @@ impl SseParser {
             let mut head = std::mem::take(&mut self.line);
             head.extend_from_slice(chunk);
             let start = if head.starts_with(BOM) { BOM.len() } else { 0 };
-            return self.push_into(&head[start..], out);
+            return self.lines(&head[start..], &mut each);
         }
+        self.lines(chunk, &mut each)
+    }
+
+    fn lines(
+        &mut self,
+        mut chunk: &[u8],
+        each: &mut impl FnMut(&SseEvent) -> ControlFlow<()>,
+    ) -> Result<(), ProviderError> {
         if chunk.is_empty() {
             // Nothing to do, and a pending `\r` must still see the next real byte.
             return Ok(());
@@ -125,16 +146,20 @@ impl SseParser {
         }
         while let Some(end) = memchr::memchr2(b'\n', b'\r', chunk) {
             let (piece, rest) = chunk.split_at(end);
-            if self.line.is_empty() {
+            let flow = if self.line.is_empty() {
                 // The whole line is in this chunk (the usual case): read it in place.
                 self.check_line(piece.len())?;
-                self.process_line(piece, out)?;
+                self.process_line(piece, each)?
             } else {
                 self.grow_line(piece)?;
                 let line = std::mem::take(&mut self.line);
-                self.process_line(&line, out)?;
+                let flow = self.process_line(&line, each)?;
                 self.line = line;
                 self.line.clear();
+                flow
+            };
+            if flow.is_break() {
+                return Ok(());
             }
             chunk = &rest[1..];
             if rest[0] == b'\r' {
@@ -158,18 +183,15 @@ impl SseParser {
         }
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
-            let mut ignored = Vec::new();
             // A line that never ended still counts as a field of the open event.
-            if self.process_line(&line, &mut ignored).is_err() {
+            let ignore = &mut |_: &SseEvent| ControlFlow::Continue(());
+            if self.process_line(&line, ignore).is_err() {
                 return Some(SseEvent::default());
             }
         }
-        let partial = self.has_data || self.event.is_some() || self.id.is_some();
-        let event = SseEvent {
-            event: self.event.take(),
-            data: std::mem::take(&mut self.data),
-            id: self.id.take(),
-        };
+        let current = &self.current;
+        let partial = self.has_data || current.event.is_some() || current.id.is_some();
+        let event = std::mem::take(&mut self.current);
         self.has_data = false;
         partial.then_some(event)
     }
@@ -191,23 +213,25 @@ impl SseParser {
         Ok(())
     }
 
-    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ProviderError> {
+    fn process_line(
+        &mut self,
+        line: &[u8],
+        each: &mut impl FnMut(&SseEvent) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, ProviderError> {
         if line.is_empty() {
-            if self.has_data {
-                out.push(SseEvent {
-                    event: self.event.take(),
-                    data: std::mem::take(&mut self.data),
-                    id: self.id.take(),
-                });
-            }
-            self.event = None;
-            self.id = None;
-            self.data.clear();
+            let flow = if self.has_data {
+                each(&self.current)
+            } else {
+                ControlFlow::Continue(())
+            };
+            self.current.event = None;
+            self.current.id = None;
+            self.current.data.clear();
             self.has_data = false;
-            return Ok(());
+            return Ok(flow);
         }
         if line[0] == b':' {
-            return Ok(());
+            return Ok(ControlFlow::Continue(()));
         }
         let (field, value) = match memchr::memchr(b':', line) {
             Some(i) => {
@@ -224,26 +248,27 @@ impl SseParser {
                     Ok(text) => std::borrow::Cow::Borrowed(text),
                     Err(_) => String::from_utf8_lossy(value),
                 };
-                if self.data.len() + value.len() + 1 > self.max_line {
+                let data = &mut self.current.data;
+                if data.len() + value.len() + 1 > self.max_line {
                     return Err(ProviderError::protocol(format!(
                         "an SSE event with more than {} bytes of data",
                         self.max_line
                     )));
                 }
                 if self.has_data {
-                    self.data.push('\n');
+                    data.push('\n');
                 }
-                self.data.push_str(&value);
+                data.push_str(&value);
                 self.has_data = true;
             }
-            b"event" => self.event = Some(String::from_utf8_lossy(value).into_owned()),
+            b"event" => self.current.event = Some(String::from_utf8_lossy(value).into_owned()),
             b"id" if !value.contains(&0) => {
-                self.id = Some(String::from_utf8_lossy(value).into_owned());
+                self.current.id = Some(String::from_utf8_lossy(value).into_owned());
             }
             // `retry:` and unknown fields are ignored, as the standard says.
             _ => {}
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     }
 }
 
@@ -252,6 +277,8 @@ impl SseParser {
 pub struct NdjsonSplitter {
     max_line: usize,
     line: Vec<u8>,
+    /// The last complete line, trimmed: lent to [`NdjsonSplitter::push_each`]'s reader.
+    text: String,
 }
 
 impl Default for NdjsonSplitter {
@@ -269,24 +296,45 @@ impl NdjsonSplitter {
         NdjsonSplitter {
             max_line,
             line: Vec::new(),
+            text: String::new(),
         }
     }
 
     /// Feeds one chunk; returns the complete, non-blank lines (without their line end).
-    pub fn push(&mut self, mut chunk: &[u8]) -> Result<Vec<String>, ProviderError> {
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<String>, ProviderError> {
         let mut out = Vec::new();
+        self.push_each(chunk, |line| {
+            out.push(line.clone());
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
+    /// Feeds one chunk, lending each complete, non-blank line to `each` (see
+    /// [`SseParser::push_each`]).
+    pub fn push_each(
+        &mut self,
+        mut chunk: &[u8],
+        mut each: impl FnMut(&String) -> ControlFlow<()>,
+    ) -> Result<(), ProviderError> {
         while let Some(end) = memchr::memchr(b'\n', chunk) {
             self.grow(&chunk[..end])?;
             let line = String::from_utf8_lossy(&self.line);
             let line = line.trim();
-            if !line.is_empty() {
-                out.push(line.to_string());
-            }
+            let flow = if line.is_empty() {
+                ControlFlow::Continue(())
+            } else {
+                self.text.clear();
+                self.text.push_str(line);
+                each(&self.text)
+            };
             self.line.clear();
+            if flow.is_break() {
+                return Ok(());
+            }
             chunk = &chunk[end + 1..];
         }
-        self.grow(chunk)?;
-        Ok(out)
+        self.grow(chunk)
     }
 
     /// The stream ended: the last line if it had no line end.
@@ -309,16 +357,27 @@ impl NdjsonSplitter {
 }
 
 /// A framing step over a byte stream: SSE events or NDJSON lines.
-trait Framer: Send + Unpin + 'static {
-    type Item: Send + Unpin + 'static;
-    fn push(&mut self, chunk: &[u8]) -> Result<Vec<Self::Item>, ProviderError>;
+pub trait Framer: Send + Unpin + 'static {
+    type Item: Clone + Send + Unpin + 'static;
+    /// Feeds one chunk, lending each complete item to `each` until it says `Break`.
+    fn push_each(
+        &mut self,
+        chunk: &[u8],
+        each: impl FnMut(&Self::Item) -> ControlFlow<()>,
+    ) -> Result<(), ProviderError>;
+    /// The byte stream ended: the last item when one was complete without its terminator, or
+    /// the error of a stream cut off inside one.
     fn finish(&mut self) -> Result<Option<Self::Item>, ProviderError>;
 }
 
 impl Framer for SseParser {
     type Item = SseEvent;
-    fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, ProviderError> {
-        SseParser::push(self, chunk)
+    fn push_each(
+        &mut self,
+        chunk: &[u8],
+        each: impl FnMut(&SseEvent) -> ControlFlow<()>,
+    ) -> Result<(), ProviderError> {
+        SseParser::push_each(self, chunk, each)
     }
     fn finish(&mut self) -> Result<Option<SseEvent>, ProviderError> {
         match SseParser::finish(self) {
@@ -332,8 +391,12 @@ impl Framer for SseParser {
 
 impl Framer for NdjsonSplitter {
     type Item = String;
-    fn push(&mut self, chunk: &[u8]) -> Result<Vec<String>, ProviderError> {
-        NdjsonSplitter::push(self, chunk)
+    fn push_each(
+        &mut self,
+        chunk: &[u8],
+        each: impl FnMut(&String) -> ControlFlow<()>,
+    ) -> Result<(), ProviderError> {
+        NdjsonSplitter::push_each(self, chunk, each)
     }
     fn finish(&mut self) -> Result<Option<String>, ProviderError> {
         Ok(NdjsonSplitter::finish(self))
@@ -367,19 +430,25 @@ impl<T> Ahead<T> {
     fn take(&mut self, made: Result<impl IntoIterator<Item = T>, ProviderError>) {
         match made {
             Ok(items) => self.queue.extend(items.into_iter().map(Ok)),
-            Err(e) => {
-                self.queue.push_back(Err(e));
-                self.ended = true;
-            }
+            Err(e) => self.fail(e),
         }
+    }
+
+    /// The error that ends the stream, after what is already queued.
+    fn fail(&mut self, e: ProviderError) {
+        self.queue.push_back(Err(e));
+        self.ended = true;
     }
 }
 
-/// A byte stream cut into items by a [`Framer`]. A plain `Stream` rather than an `unfold`:
-/// an `unfold` moves its whole state (the framer's buffers, the queue) in and out of a new
-/// future for every item, which cost a streamed token more than its framing.
+type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>;
+
+/// A byte stream cut into owned items by a [`Framer`] (for readers of the items themselves;
+/// a provider's stream frames and decodes in one step, [`drive`]). A plain `Stream` rather
+/// than an `unfold`: an `unfold` moves its whole state (the framer's buffers, the queue) in
+/// and out of a new future for every item, which cost a streamed token more than its framing.
 struct Framed<F: Framer> {
-    bytes: Pin<Box<dyn Stream<Item = Result<Bytes, ProviderError>> + Send>>,
+    bytes: ByteStream,
     framer: F,
     ahead: Ahead<F::Item>,
 }
@@ -394,8 +463,17 @@ impl<F: Framer> Stream for Framed<F> {
                 return Poll::Ready(next);
             }
             match ready!(this.bytes.as_mut().poll_next(cx)) {
-                Some(Ok(chunk)) => this.ahead.take(this.framer.push(&chunk)),
-                Some(Err(e)) => this.ahead.take(Err::<Vec<F::Item>, _>(e)),
+                Some(Ok(chunk)) => {
+                    let queue = &mut this.ahead.queue;
+                    let framed = this.framer.push_each(&chunk, |item| {
+                        queue.push_back(Ok(item.clone()));
+                        ControlFlow::Continue(())
+                    });
+                    if let Err(e) = framed {
+                        this.ahead.fail(e);
+                    }
+                }
+                Some(Err(e)) => this.ahead.fail(e),
                 None => {
                     this.ahead.take(this.framer.finish());
                     this.ahead.ended = true;
@@ -427,19 +505,27 @@ where
     framed(bytes, SseParser::new())
 }
 
-/// SSE events of an HTTP response body (see [`sse_events`]).
-pub fn response_events(
-    response: super::http::Response,
-) -> impl Stream<Item = Result<SseEvent, ProviderError>> + Send {
-    sse_events(super::http::body_stream(response))
-}
-
 /// NDJSON lines from a byte stream; the last line may lack its newline.
 pub fn ndjson_lines<S>(bytes: S) -> impl Stream<Item = Result<String, ProviderError>> + Send
 where
     S: Stream<Item = Result<Bytes, ProviderError>> + Send + 'static,
 {
     framed(bytes, NdjsonSplitter::new())
+}
+
+/// Where a [`WireDecoder`] puts the events it decodes: straight into its stream's queue.
+pub struct Decoded<'a> {
+    queue: &'a mut VecDeque<Result<StreamEvent, ProviderError>>,
+}
+
+impl<'a> Decoded<'a> {
+    pub fn new(queue: &'a mut VecDeque<Result<StreamEvent, ProviderError>>) -> Decoded<'a> {
+        Decoded { queue }
+    }
+
+    pub fn push(&mut self, event: StreamEvent) {
+        self.queue.push_back(Ok(event));
+    }
 }
 
 /// A provider's stream decoder: wire events in, normalized events out.
@@ -450,6 +536,15 @@ pub trait WireDecoder: Send + Unpin + 'static {
     /// Decodes one wire event. An `Err` ends the stream (malformed JSON, in-band errors).
     fn decode_event(&mut self, item: &Self::Item) -> Result<Vec<StreamEvent>, ProviderError>;
 
+    /// [`WireDecoder::decode_event`] into the stream's queue. A decoder on the path of every
+    /// token implements it without the `Vec`.
+    fn decode_into(&mut self, item: &Self::Item, out: &mut Decoded) -> Result<(), ProviderError> {
+        for event in self.decode_event(item)? {
+            out.push(event);
+        }
+        Ok(())
+    }
+
     /// True once `Done` was returned: nothing more is read.
     fn is_done(&self) -> bool;
 
@@ -458,27 +553,65 @@ pub trait WireDecoder: Send + Unpin + 'static {
     fn end(&mut self, cause: Option<ProviderError>) -> Result<Vec<StreamEvent>, ProviderError>;
 }
 
-/// Runs `decoder` over `source`, yielding normalized events until `Done` or the first error.
-pub fn drive<S, D>(source: S, decoder: D) -> EventStream
+/// Runs `decoder` over the items `framer` cuts from `bytes`, yielding normalized events until
+/// `Done` or the first error. Each item is decoded where the framer completes it, lent rather
+/// than handed over: no item is allocated, queued or moved on the way.
+pub fn drive<S, F, D>(bytes: S, framer: F, decoder: D) -> EventStream
 where
-    S: Stream<Item = Result<D::Item, ProviderError>> + Send + 'static,
-    D: WireDecoder,
+    S: Stream<Item = Result<Bytes, ProviderError>> + Send + 'static,
+    F: Framer,
+    D: WireDecoder<Item = F::Item>,
 {
     Box::pin(Driven {
-        source: Box::pin(source),
+        bytes: Box::pin(bytes),
+        framer,
         decoder,
         ahead: Ahead::new(),
     })
 }
 
+/// SSE events of an HTTP response body, decoded by `decoder` (see [`drive`]).
+pub fn drive_sse<D>(response: super::http::Response, decoder: D) -> EventStream
+where
+    D: WireDecoder<Item = SseEvent>,
+{
+    drive(
+        super::http::body_stream(response),
+        SseParser::new(),
+        decoder,
+    )
+}
+
 /// [`drive`]'s stream (a plain `Stream` for the reason [`Framed`] is one).
-struct Driven<D: WireDecoder> {
-    source: Pin<Box<dyn Stream<Item = Result<D::Item, ProviderError>> + Send>>,
+struct Driven<F: Framer, D: WireDecoder<Item = F::Item>> {
+    bytes: ByteStream,
+    framer: F,
     decoder: D,
     ahead: Ahead<StreamEvent>,
 }
 
-impl<D: WireDecoder> Stream for Driven<D> {
+impl<F: Framer, D: WireDecoder<Item = F::Item>> Driven<F, D> {
+    /// Decodes one item; false once the stream has ended (`Done`, or a decoding error).
+    fn decode(decoder: &mut D, ahead: &mut Ahead<StreamEvent>, item: &F::Item) -> bool {
+        let mut out = Decoded {
+            queue: &mut ahead.queue,
+        };
+        if let Err(e) = decoder.decode_into(item, &mut out) {
+            ahead.fail(e);
+        }
+        ahead.ended |= decoder.is_done();
+        !ahead.ended
+    }
+
+    /// The wire ended, at EOF (`None`) or with an error: the decoder's closing words.
+    fn end(&mut self, cause: Option<ProviderError>) {
+        self.ahead.ended = true;
+        let made = self.decoder.end(cause);
+        self.ahead.take(made);
+    }
+}
+
+impl<F: Framer, D: WireDecoder<Item = F::Item>> Stream for Driven<F, D> {
     type Item = Result<StreamEvent, ProviderError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -487,19 +620,37 @@ impl<D: WireDecoder> Stream for Driven<D> {
             if let Some(next) = this.ahead.ready() {
                 return Poll::Ready(next);
             }
-            let made = match ready!(this.source.as_mut().poll_next(cx)) {
-                Some(Ok(item)) => this.decoder.decode_event(&item),
-                Some(Err(e)) => {
-                    this.ahead.ended = true;
-                    this.decoder.end(Some(e))
+            match ready!(this.bytes.as_mut().poll_next(cx)) {
+                Some(Ok(chunk)) => {
+                    let (decoder, ahead) = (&mut this.decoder, &mut this.ahead);
+                    let framed = this.framer.push_each(&chunk, |item| {
+                        if Self::decode(decoder, ahead, item) {
+                            ControlFlow::Continue(())
+                        } else {
+                            ControlFlow::Break(())
+                        }
+                    });
+                    // A framing error ends the wire; whatever was decoded before it stands.
+                    if let Err(e) = framed
+                        && !this.ahead.ended
+                    {
+                        this.end(Some(e));
+                    }
                 }
-                None => {
-                    this.ahead.ended = true;
-                    this.decoder.end(None)
-                }
-            };
-            this.ahead.take(made);
-            this.ahead.ended |= this.decoder.is_done();
+                Some(Err(e)) => this.end(Some(e)),
+                None => match this.framer.finish() {
+                    Ok(last) => {
+                        let open = match &last {
+                            Some(item) => Self::decode(&mut this.decoder, &mut this.ahead, item),
+                            None => true,
+                        };
+                        if open {
+                            this.end(None);
+                        }
+                    }
+                    Err(e) => this.end(Some(e)),
+                },
+            }
         }
     }
 }

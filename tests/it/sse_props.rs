@@ -4,7 +4,10 @@
 //! limit, and the OpenAI / Anthropic / Gemini decoders survive arbitrary event data. A few
 //! worked examples pin the framing rules down first.
 
-use llmux::provider::sse::{NdjsonSplitter, SseEvent, SseParser, WireDecoder};
+use std::ops::ControlFlow;
+
+use futures::StreamExt;
+use llmux::provider::sse::{NdjsonSplitter, SseEvent, SseParser, WireDecoder, drive};
 use llmux::provider::{
     ErrorClass, StreamEvent, anthropic::AnthropicDecoder, gemini::GeminiDecoder,
     ollama::OllamaDecoder, openai::OpenAiDecoder,
@@ -95,6 +98,43 @@ fn finish_reports_an_unterminated_event() {
     let mut p = SseParser::new();
     p.push(b"data: done\n\n: trailing comment").unwrap();
     assert_eq!(p.finish(), None);
+}
+
+#[test]
+fn push_each_lends_events_until_the_reader_stops() {
+    let mut p = SseParser::new();
+    let mut seen = Vec::new();
+    p.push_each(
+        b"event: a\ndata: one\n\ndata: two\n\ndata: three\n\n",
+        |e| {
+            seen.push(e.clone());
+            if e.data == "two" {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        seen,
+        [ev(Some("a"), "one", None), ev(None, "two", None)],
+        "the reused event carries nothing over, and nothing is read after Break"
+    );
+}
+
+#[test]
+fn a_framing_error_keeps_the_tokens_decoded_before_it_in_the_same_read() {
+    let wire = format!(
+        "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"hi\"}}}}]}}\n\ndata: {}\n",
+        "x".repeat(300)
+    );
+    let bytes = futures::stream::iter([Ok(bytes::Bytes::from(wire))]);
+    let stream = drive(bytes, SseParser::with_limit(200), OpenAiDecoder::new(1));
+    let out: Vec<_> = futures::executor::block_on(stream.collect());
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0].as_ref().unwrap(), &StreamEvent::Delta("hi".into()));
+    assert_eq!(out[1].as_ref().unwrap_err().class, ErrorClass::Protocol);
 }
 
 #[test]

@@ -11,9 +11,7 @@
 use bytes::Bytes;
 use futures::StreamExt;
 use llmux::config::load_str_with_env;
-use llmux::provider::sse::{
-    NdjsonSplitter, SseEvent, WireDecoder, drive, ndjson_lines, sse_events,
-};
+use llmux::provider::sse::{Framer, NdjsonSplitter, SseEvent, SseParser, WireDecoder, drive};
 use llmux::provider::{
     ProviderError, StreamEvent, anthropic::AnthropicDecoder, gemini::GeminiDecoder,
     ollama::OllamaDecoder, openai::OpenAiDecoder,
@@ -311,15 +309,14 @@ fn sse(name: Option<String>, data: String) -> SseEvent {
 }
 
 /// Runs a byte stream, cut into `pieces`, through framing and `decoder` to the end.
-fn pipeline<D, F, S>(pieces: Vec<Vec<u8>>, frame: F, decoder: D) -> Vec<Result<StreamEvent, ()>>
+fn pipeline<F, D>(pieces: Vec<Vec<u8>>, framer: F, decoder: D) -> Vec<Result<StreamEvent, ()>>
 where
-    D: WireDecoder,
-    F: FnOnce(futures::stream::Iter<std::vec::IntoIter<Result<Bytes, ProviderError>>>) -> S,
-    S: futures::Stream<Item = Result<D::Item, ProviderError>> + Send + 'static,
+    F: Framer,
+    D: WireDecoder<Item = F::Item>,
 {
     let bytes: Vec<Result<Bytes, ProviderError>> =
         pieces.into_iter().map(|p| Ok(Bytes::from(p))).collect();
-    let stream = drive(frame(futures::stream::iter(bytes)), decoder);
+    let stream = drive(futures::stream::iter(bytes), framer, decoder);
     futures::executor::block_on(stream.map(|r| r.map_err(|_| ())).collect())
 }
 
@@ -380,7 +377,7 @@ proptest! {
         if last_eol {
             wire.push_str(eol);
         }
-        let out = pipeline(cut(wire.as_bytes(), &cuts), ndjson_lines, OllamaDecoder::new(3));
+        let out = pipeline(cut(wire.as_bytes(), &cuts), NdjsonSplitter::new(), OllamaDecoder::new(3));
         check_stream(&out, wire.len())?;
         // The splitter alone: every line it yields is one of ours (no line glued or lost).
         let mut splitter = NdjsonSplitter::new();
@@ -418,9 +415,9 @@ proptest! {
         bytes.splice(at..at, noise.iter().copied());
         bytes.truncate(keep.index(bytes.len() + 1).max(bytes.len() / 2));
         let n = bytes.len();
-        check_stream(&pipeline(cut(&bytes, &cuts), sse_events, AnthropicDecoder::new(1)), n)?;
-        check_stream(&pipeline(cut(&bytes, &cuts), sse_events, GeminiDecoder::new(1)), n)?;
-        check_stream(&pipeline(cut(&bytes, &cuts), sse_events, OpenAiDecoder::new(1)), n)?;
+        check_stream(&pipeline(cut(&bytes, &cuts), SseParser::new(), AnthropicDecoder::new(1)), n)?;
+        check_stream(&pipeline(cut(&bytes, &cuts), SseParser::new(), GeminiDecoder::new(1)), n)?;
+        check_stream(&pipeline(cut(&bytes, &cuts), SseParser::new(), OpenAiDecoder::new(1)), n)?;
     }
 
     #[test]
