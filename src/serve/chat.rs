@@ -36,7 +36,7 @@ const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// rarely grows.
 const SSE_WRITE_CAPACITY: usize = 4 * 1024;
 /// Room for a whole JSON answer of a few sentences with its usage.
-const JSON_ANSWER_CAPACITY: usize = 1024;
+pub const JSON_ANSWER_CAPACITY: usize = 1024;
 /// Scheduler rounds a batch may wait for pieces that already arrived upstream.
 const MAX_BATCH_ROUNDS: usize = 64;
 /// Yields in a row that bring nothing before a batch is written. One is not enough: the
@@ -528,6 +528,11 @@ pub fn json_response<T: serde::Serialize>(value: &T) -> Response {
         // Typed answers always serialize; this is only what axum's `Json` would do.
         return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
+    json_bytes_response(bytes)
+}
+
+/// An `application/json` response of JSON already written.
+pub fn json_bytes_response(bytes: Vec<u8>) -> Response {
     let mut response = Response::new(Body::from(bytes));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -19,10 +19,11 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::chat::{
-    Admission, Begun, SseEncoder, Tracker, begin, frame, json_response, json_str, outcome_headers,
-    parse_json, read_body, sse_response, unix_now,
+    Admission, Begun, JSON_ANSWER_CAPACITY, SseEncoder, Tracker, begin, frame, json_bytes_response,
+    json_str, outcome_headers, parse_json, read_body, sse_response, unix_now,
 };
 use super::error::{Api, ApiError};
+use crate::json_text;
 use crate::provider::{ToolCall, ToolCallDelta};
 use crate::router::ChatOutcome;
 
@@ -70,7 +71,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
                 outcome_headers(&mut response, &outcome);
                 return Ok(response);
             }
-            let mut response = json_response(&completion(&outcome, &model));
+            let mut response = json_bytes_response(completion(&outcome, &model));
             outcome_headers(&mut response, &outcome);
             Ok(response)
         }
@@ -83,7 +84,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
             let result = stream.finish().await;
             tracker.finish(&result);
             let outcome = result.map_err(ApiError::from)?;
-            let mut response = json_response(&completion(&outcome, &model));
+            let mut response = json_bytes_response(completion(&outcome, &model));
             outcome_headers(&mut response, &outcome);
             Ok(response)
         }
@@ -110,19 +111,41 @@ pub fn finish_reason(raw: Option<&str>) -> &'static str {
     }
 }
 
-fn usage_json(o: &ChatOutcome) -> Value {
-    let mut usage = json!({
-        "prompt_tokens": o.usage.input,
-        "completion_tokens": o.usage.output,
-        "total_tokens": o.usage.input + o.usage.output,
-    });
-    if o.usage.cached_input > 0 {
-        usage["prompt_tokens_details"] = json!({ "cached_tokens": o.usage.cached_input });
+/// OpenAI's `usage` object (fields in alphabetical order, as a `serde_json` map prints them).
+#[derive(Serialize)]
+struct UsageJson {
+    completion_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    completion_tokens_details: Option<ReasoningTokens>,
+    prompt_tokens: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_tokens_details: Option<CachedTokens>,
+    total_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct ReasoningTokens {
+    reasoning_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct CachedTokens {
+    cached_tokens: u64,
+}
+
+fn usage_json(o: &ChatOutcome) -> UsageJson {
+    let u = &o.usage;
+    UsageJson {
+        completion_tokens: u.output,
+        completion_tokens_details: (u.reasoning > 0).then_some(ReasoningTokens {
+            reasoning_tokens: u.reasoning,
+        }),
+        prompt_tokens: u.input,
+        prompt_tokens_details: (u.cached_input > 0).then_some(CachedTokens {
+            cached_tokens: u.cached_input,
+        }),
+        total_tokens: u.input + u.output,
     }
-    if o.usage.reasoning > 0 {
-        usage["completion_tokens_details"] = json!({ "reasoning_tokens": o.usage.reasoning });
-    }
-    usage
 }
 
 /// The `finish_reason` of an outcome: `tool_calls` when it made any, whatever the upstream
@@ -142,55 +165,43 @@ fn tool_call_json(c: &ToolCall) -> Value {
     })
 }
 
-/// A `chat.completion` object, serialized straight from the outcome (no JSON tree built
-/// first). Fields in alphabetical order, as `serde_json`'s maps print them.
-#[derive(Serialize)]
-struct Completion<'a> {
-    choices: [CompletionChoice<'a>; 1],
-    created: u64,
-    id: String,
-    model: &'a str,
-    object: &'static str,
-    usage: Value,
-}
-
-#[derive(Serialize)]
-struct CompletionChoice<'a> {
-    finish_reason: &'static str,
-    index: u32,
-    message: CompletionMessage<'a>,
-}
-
-#[derive(Serialize)]
-struct CompletionMessage<'a> {
-    /// `null` when the answer is only tool calls.
-    content: Option<&'a str>,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    reasoning_content: &'a str,
-    role: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<Value>,
-}
-
-fn completion<'a>(o: &'a ChatOutcome, model: &'a str) -> Completion<'a> {
+/// A `chat.completion` object, written straight from the outcome: member by member, the
+/// texts through [`json_text::write_str`] (serde's escaping went byte by byte, and was most of
+/// an answer's cost). Members in alphabetical order, as `serde_json`'s maps print them.
+fn completion(o: &ChatOutcome, model: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(JSON_ANSWER_CAPACITY + o.text.len() + o.reasoning.len());
     let only_tools = !o.tool_calls.is_empty() && o.text.is_empty();
-    Completion {
-        choices: [CompletionChoice {
-            finish_reason: outcome_finish(o),
-            index: 0,
-            message: CompletionMessage {
-                content: (!only_tools).then_some(o.text.as_str()),
-                reasoning_content: &o.reasoning,
-                role: "assistant",
-                tool_calls: o.tool_calls.iter().map(tool_call_json).collect(),
-            },
-        }],
-        created: unix_now(),
-        id: format!("chatcmpl-llmux-{}", o.request_id),
-        model,
-        object: "chat.completion",
-        usage: usage_json(o),
+    out.extend_from_slice(b"{\"choices\":[{\"finish_reason\":\"");
+    // A fixed set of plain names: nothing to escape.
+    out.extend_from_slice(outcome_finish(o).as_bytes());
+    out.extend_from_slice(b"\",\"index\":0,\"message\":{\"content\":");
+    if only_tools {
+        out.extend_from_slice(b"null");
+    } else {
+        json_text::write_str(&mut out, &o.text);
     }
+    if !o.reasoning.is_empty() {
+        out.extend_from_slice(b",\"reasoning_content\":");
+        json_text::write_str(&mut out, &o.reasoning);
+    }
+    out.extend_from_slice(b",\"role\":\"assistant\"");
+    if !o.tool_calls.is_empty() {
+        let calls: Vec<Value> = o.tool_calls.iter().map(tool_call_json).collect();
+        out.extend_from_slice(b",\"tool_calls\":");
+        // A tree of strings: serializing it cannot fail.
+        let _ = serde_json::to_writer(&mut out, &calls);
+    }
+    out.extend_from_slice(b"}}],\"created\":");
+    out.extend_from_slice(itoa::Buffer::new().format(unix_now()).as_bytes());
+    out.extend_from_slice(b",\"id\":\"chatcmpl-llmux-");
+    out.extend_from_slice(itoa::Buffer::new().format(o.request_id).as_bytes());
+    out.extend_from_slice(b"\",\"model\":");
+    json_text::write_str(&mut out, model);
+    out.extend_from_slice(b",\"object\":\"chat.completion\",\"usage\":");
+    // A struct of integers: serializing it cannot fail.
+    let _ = serde_json::to_writer(&mut out, &usage_json(o));
+    out.push(b'}');
+    out
 }
 
 /// `chat.completion.chunk` frames. Every chunk shares one prefix, built once.
@@ -296,8 +307,13 @@ impl SseEncoder for Chunks {
         let reason = json_str(outcome_finish(outcome));
         self.chunk(out, "", &reason);
         if self.include_usage {
-            let data = format!("{}],\"usage\":{}}}", self.prefix, usage_json(outcome));
-            frame(out, None, data.as_bytes());
+            let mut data = Vec::with_capacity(self.prefix.len() + 128);
+            data.extend_from_slice(self.prefix.as_bytes());
+            data.extend_from_slice(b"],\"usage\":");
+            // A struct of integers: serializing it cannot fail.
+            let _ = serde_json::to_writer(&mut data, &usage_json(outcome));
+            data.push(b'}');
+            frame(out, None, &data);
         }
         frame(out, None, b"[DONE]");
     }
@@ -340,5 +356,74 @@ mod tests {
         assert_eq!(finish_reason(Some("MAX_TOKENS")), "length");
         assert_eq!(finish_reason(Some("tool_use")), "tool_calls");
         assert_eq!(finish_reason(None), "stop");
+    }
+
+    fn outcome(usage: crate::provider::Usage) -> ChatOutcome {
+        ChatOutcome {
+            request_id: 7,
+            text: "Hi \"there\"".into(),
+            reasoning: String::new(),
+            group: "g".into(),
+            deployment: "d".into(),
+            attempts: Vec::new(),
+            ttft: None,
+            total: std::time::Duration::ZERO,
+            usage,
+            cost: None,
+            finish_reason: Some("stop".into()),
+            tool_calls: Vec::new(),
+            retried: false,
+            fell_back: false,
+            continued: false,
+            cached: false,
+        }
+    }
+
+    #[test]
+    fn a_completion_is_openai_json_with_usage_details_only_when_counted() {
+        let plain = crate::provider::Usage {
+            input: 12,
+            output: 5,
+            ..Default::default()
+        };
+        let mut body = serde_json::from_slice::<Value>(&completion(&outcome(plain), "m")).unwrap();
+        assert!(body["created"].as_u64().unwrap() > 0);
+        body["created"] = json!(0);
+        assert_eq!(
+            body,
+            json!({
+                "id": "chatcmpl-llmux-7", "object": "chat.completion", "created": 0, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "Hi \"there\""}}],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+            })
+        );
+        let detailed = crate::provider::Usage {
+            cached_input: 3,
+            reasoning: 2,
+            ..plain
+        };
+        let mut tools = outcome(detailed);
+        tools.text.clear();
+        tools.reasoning = "think\n".into();
+        tools.tool_calls = vec![ToolCall {
+            id: "call_1".into(),
+            name: "f".into(),
+            arguments: "{\"a\":1}".into(),
+        }];
+        let body = serde_json::from_slice::<Value>(&completion(&tools, "m\u{7}")).unwrap();
+        assert_eq!(body["model"], "m\u{7}");
+        assert_eq!(
+            body["choices"][0],
+            json!({"index": 0, "finish_reason": "tool_calls", "message": {
+                "role": "assistant", "content": null, "reasoning_content": "think\n",
+                "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "f", "arguments": "{\"a\":1}"}}]}})
+        );
+        let usage = serde_json::to_string(&usage_json(&outcome(detailed))).unwrap();
+        assert_eq!(
+            usage,
+            r#"{"completion_tokens":5,"completion_tokens_details":{"reasoning_tokens":2},"prompt_tokens":12,"prompt_tokens_details":{"cached_tokens":3},"total_tokens":17}"#
+        );
     }
 }
