@@ -241,6 +241,8 @@ pub struct OpenAiDecoder {
     finish_reason: Option<String>,
     /// Tool-call indexes already started.
     tool_indexes: Vec<u32>,
+    /// The shape of this stream's chunks, once learned.
+    shapes: scan::Shapes,
     done: bool,
 }
 
@@ -251,6 +253,7 @@ impl OpenAiDecoder {
             usage: UsageTracker::new(prompt_estimate),
             finish_reason: None,
             tool_indexes: Vec::new(),
+            shapes: scan::Shapes::default(),
             done: false,
         }
     }
@@ -289,7 +292,18 @@ impl WireDecoder for OpenAiDecoder {
         if data.is_empty() {
             return Ok(());
         }
-        let mut chunk = match scan::chunk(data) {
+        // Most chunks of a stream are the one before with another token in it.
+        if let Some((field, text)) = self.shapes.text(data) {
+            if !text.is_empty() {
+                self.usage.saw_text(&text);
+                out.push(match field {
+                    scan::TextField::Content => StreamEvent::Delta(text),
+                    _ => StreamEvent::Reasoning(text),
+                });
+            }
+            return Ok(());
+        }
+        let mut chunk = match self.shapes.chunk(data) {
             Some(chunk) => chunk,
             None => serde_json::from_str(data).map_err(|e| {
                 ProviderError::protocol(format!("malformed JSON in an OpenAI stream chunk: {e}"))

@@ -15,23 +15,69 @@
 use super::{Choice, Chunk, CompletionDetails, Delta, PromptDetails, WireUsage};
 use crate::json_text::plain_run;
 
+mod shape;
+
+use shape::{Hole, HoleKind};
+pub(super) use shape::{Shapes, TextField};
+
 /// Nesting of skipped values beyond which the scan leaves the object to serde.
 const MAX_DEPTH: usize = 32;
 
 /// [`Chunk`] read from `text`, or `None` when serde must read it.
 pub(super) fn chunk(text: &str) -> Option<Chunk> {
-    let mut s = Scanner { text, at: 0 };
+    let mut s = Scanner::new(text);
     let chunk = s.chunk()?;
     s.skip_ws();
     (s.at == text.len()).then_some(chunk)
 }
 
+/// [`chunk`], with where the values a chunk's shape may vary in are ([`shape`]).
+fn chunk_recording(text: &str) -> Option<(Chunk, Vec<Hole>)> {
+    let mut s = Scanner::new(text);
+    s.holes = Some(Vec::new());
+    let chunk = s.chunk()?;
+    s.skip_ws();
+    (s.at == text.len()).then(|| (chunk, s.holes.unwrap_or_default()))
+}
+
 struct Scanner<'a> {
     text: &'a str,
     at: usize,
+    /// Where skipped strings and numbers and the delta's texts are, when recording.
+    holes: Option<Vec<Hole>>,
 }
 
 impl<'a> Scanner<'a> {
+    fn new(text: &'a str) -> Scanner<'a> {
+        Scanner {
+            text,
+            at: 0,
+            holes: None,
+        }
+    }
+
+    /// Notes the value that started at `start` and ended here, when recording.
+    fn hole(&mut self, kind: HoleKind, start: usize) {
+        if let Some(holes) = &mut self.holes {
+            holes.push(Hole {
+                kind,
+                start,
+                end: self.at,
+            });
+        }
+    }
+
+    /// A nullable text of the delta (a hole of the shape when it is a string).
+    fn text_field(&mut self, field: TextField) -> Option<Option<String>> {
+        self.skip_ws();
+        let start = self.at;
+        let text = self.nullable(Self::string)?;
+        if text.is_some() {
+            self.hole(HoleKind::Text(field), start);
+        }
+        Some(text)
+    }
+
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
@@ -261,14 +307,24 @@ impl<'a> Scanner<'a> {
         if depth > MAX_DEPTH {
             return None;
         }
-        match self.peek()? {
-            b'"' => self.skip_string(),
+        let first = self.peek()?;
+        let start = self.at;
+        match first {
+            b'"' => {
+                self.skip_string()?;
+                self.hole(HoleKind::Skipped, start);
+                Some(())
+            }
             b'{' => self.object(|s, _| s.skip(depth + 1)),
             b'[' => self.array(|s| s.skip(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
-            _ => self.number(),
+            _ => {
+                self.number()?;
+                self.hole(HoleKind::Number, start);
+                Some(())
+            }
         }
     }
 
@@ -367,17 +423,17 @@ impl<'a> Scanner<'a> {
         self.fields(|s, key| match key {
             "content" => {
                 once(&mut seen[0])?;
-                delta.content = s.nullable(Self::string)?;
+                delta.content = s.text_field(TextField::Content)?;
                 Some(())
             }
             "reasoning_content" => {
                 once(&mut seen[1])?;
-                delta.reasoning_content = s.nullable(Self::string)?;
+                delta.reasoning_content = s.text_field(TextField::ReasoningContent)?;
                 Some(())
             }
             "reasoning" => {
                 once(&mut seen[2])?;
-                delta.reasoning = s.nullable(Self::string)?;
+                delta.reasoning = s.text_field(TextField::Reasoning)?;
                 Some(())
             }
             // Tool calls are serde's (arguments may be any JSON).

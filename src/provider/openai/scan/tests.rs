@@ -1,7 +1,9 @@
 use proptest::prelude::*;
 
 use super::super::Chunk;
+use super::Shapes;
 use super::chunk;
+use super::shape::as_chunk;
 
 /// What serde makes of `text`, the reference the scan must agree with.
 fn serde(text: &str) -> Option<Chunk> {
@@ -356,6 +358,253 @@ proptest! {
         }
         if let Some(fast) = chunk(&text) {
             prop_assert_eq!(Some(fast), serde(&text), "{}", text);
+        }
+    }
+}
+
+/// What a stream's decoder makes of `text` with `shapes`: the learned shape's reading
+/// (true), else the full scan's (false; `None` leaves it to serde).
+fn read_in_stream(shapes: &mut Shapes, text: &str) -> (Option<Chunk>, bool) {
+    match shapes.text(text) {
+        Some((field, t)) => (Some(as_chunk(field, t)), true),
+        None => (shapes.chunk(text), false),
+    }
+}
+
+#[test]
+fn a_stream_of_one_shape_is_read_against_it() {
+    let chunk = |delta: &str, finish: &str, pad: &str| {
+        format!(
+            r#"{{"id":"chatcmpl-B9","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_0ba0d124f1","choices":[{{"index":0,"delta":{delta},"logprobs":null,"finish_reason":{finish}}}],"usage":null,"obfuscation":"{pad}"}}"#
+        )
+    };
+    let mut stream = vec![chunk(
+        r#"{"role":"assistant","content":"","refusal":null}"#,
+        "null",
+        "x",
+    )];
+    for (i, word) in ["Hello", " there", "\\n\\u00e9\\\"", " 🦊", ""]
+        .iter()
+        .enumerate()
+    {
+        stream.push(chunk(
+            &format!(r#"{{"content":"{word}"}}"#),
+            "null",
+            &"q".repeat(i),
+        ));
+    }
+    stream.push(chunk(r#"{"reasoning_content":"hmm"}"#, "null", "r"));
+    stream.push(chunk(r#"{"content":"again"}"#, "null", "s"));
+    stream.push(chunk("{}", r#""stop""#, "t"));
+    stream.push(
+        r#"{"id":"chatcmpl-B9","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5}}"#
+            .to_string(),
+    );
+    let mut shapes = Shapes::default();
+    let mut hits = Vec::new();
+    for text in &stream {
+        let (read, hit) = read_in_stream(&mut shapes, text);
+        assert_eq!(read, serde(text), "{text}");
+        hits.push(hit);
+    }
+    assert_eq!(
+        hits,
+        [
+            false, false, true, true, true, true, false, false, false, false
+        ],
+        "learned from the first text chunk; the reasoning chunk, the one after it, the finish \
+         and the usage chunks are read in full"
+    );
+}
+
+/// A chunk of the usual streamed shape: one choice, index 0, one text, in any member order
+/// with any junk.
+fn usual_chunk() -> impl Strategy<Value = Json> {
+    let text_field = prop_oneof![
+        Just("content"),
+        Just("reasoning_content"),
+        Just("reasoning")
+    ];
+    (text_field, text()).prop_flat_map(|(field, t)| {
+        let others: Vec<_> = ["content", "reasoning_content", "reasoning", "tool_calls"]
+            .into_iter()
+            .filter(|f| *f != field)
+            .map(|f| maybe(f, Just(Json::Null)))
+            .collect();
+        let mut members = vec![
+            Just(Some((field.to_string(), Json::Text(t.clone())))).boxed(),
+            maybe("role", Just(Json::Text("assistant".into()))),
+            maybe("refusal", Just(Json::Null)),
+        ];
+        members.extend(others);
+        let delta = object(members);
+        let choice = delta.prop_flat_map(|delta| {
+            object(vec![
+                Just(Some(("index".to_string(), Json::Number("0".into())))).boxed(),
+                Just(Some(("delta".to_string(), delta))).boxed(),
+                maybe("finish_reason", Just(Json::Null)),
+                maybe("logprobs", prop_oneof![Just(Json::Null), junk()]),
+            ])
+        });
+        choice.prop_flat_map(|choice| {
+            object(vec![
+                maybe("id", text().prop_map(Json::Text)),
+                maybe("object", Just(Json::Text("chat.completion.chunk".into()))),
+                maybe("created", integer(2_000_000_000)),
+                maybe("model", text().prop_map(Json::Text)),
+                Just(Some(("choices".to_string(), Json::Array(vec![choice])))).boxed(),
+                maybe("usage", Just(Json::Null)),
+                maybe("error", Just(Json::Null)),
+            ])
+        })
+    })
+}
+
+/// Values to put in a chunk's holes: strings and numbers; and with `read`, a value for the
+/// n-th member the scan reads (a null or an `index`), which makes the chunk another shape.
+#[derive(Debug, Clone)]
+struct Fill {
+    texts: Vec<String>,
+    numbers: Vec<Json>,
+    read: Option<(usize, Json)>,
+}
+
+/// Where [`refill`] is in the tree: values visited, and reads (nulls and indexes) visited.
+#[derive(Default)]
+struct At {
+    value: usize,
+    read: usize,
+}
+
+/// `json` with its strings and numbers taken from `fill` in turn (and one read replaced).
+fn refill(json: &Json, fill: &Fill, at: &mut At) -> Json {
+    at.value += 1;
+    match json {
+        Json::Text(_) => Json::Text(fill.texts[at.value % fill.texts.len()].clone()),
+        Json::Number(_) => fill.numbers[at.value % fill.numbers.len()].clone(),
+        Json::Null => read(json, fill, at),
+        Json::Array(items) => Json::Array(items.iter().map(|i| refill(i, fill, at)).collect()),
+        Json::Object(members) => Json::Object(
+            members
+                .iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Json::Number(_) if k == "index" => read(v, fill, at),
+                        _ => refill(v, fill, at),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A value the scan reads: kept, unless it is the one `fill` replaces.
+fn read(json: &Json, fill: &Fill, at: &mut At) -> Json {
+    at.read += 1;
+    match &fill.read {
+        Some((n, value)) if *n == at.read => value.clone(),
+        _ => json.clone(),
+    }
+}
+
+fn style() -> impl Strategy<Value = Style> {
+    (
+        prop_oneof![Just(""), Just(" "), Just("\n  "), Just("\t")],
+        any::<bool>(),
+    )
+        .prop_map(|(space, ascii)| Style { space, ascii })
+}
+
+/// A usual chunk and a few more of its shape with other values in the holes, in one style.
+/// With `reads`, the ones after the first also share another value for one of the members
+/// the scan reads: another shape, which may or may not be a usual one.
+fn one_shape_stream(reads: bool) -> impl Strategy<Value = Vec<String>> {
+    let read = if reads {
+        prop::option::of((
+            1..12usize,
+            prop_oneof![
+                junk(),
+                integer(2),
+                text().prop_map(Json::Text),
+                Just(Json::Object(Vec::new())),
+                Just(Json::Array(Vec::new())),
+            ],
+        ))
+        .boxed()
+    } else {
+        Just(None).boxed()
+    };
+    let holes = (
+        prop::collection::vec(text(), 1..6),
+        prop::collection::vec(number(), 1..4),
+    );
+    (
+        usual_chunk(),
+        style(),
+        read,
+        prop::collection::vec(holes, 1..6),
+    )
+        .prop_map(|(first, style, read, fills)| {
+            let mut out = Vec::new();
+            let mut push = |json: &Json| {
+                let mut text = String::new();
+                write(json, &style, &mut text);
+                out.push(text);
+            };
+            push(&first);
+            for (texts, numbers) in fills {
+                let fill = Fill {
+                    texts,
+                    numbers,
+                    read: read.clone(),
+                };
+                push(&refill(&first, &fill, &mut At::default()));
+            }
+            out
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Chunks of one shape with other strings and numbers in it: after the first, every one
+    /// is read against the learned shape, and read as serde reads it.
+    #[test]
+    fn reads_a_learned_shape_as_serde_does(stream in one_shape_stream(false)) {
+        let mut shapes = Shapes::default();
+        for (i, text) in stream.iter().enumerate() {
+            let (read, hit) = read_in_stream(&mut shapes, text);
+            prop_assert!(read.is_some(), "the scan gave up on {}", text);
+            prop_assert_eq!(&read, &serde(text), "{}", text);
+            prop_assert_eq!(hit, i > 0, "{}", text);
+        }
+    }
+
+    /// The same streams with some chunks damaged, and chunks of other shapes mixed in:
+    /// whatever is read (learned shape or full scan) is read as serde reads it.
+    #[test]
+    fn a_learned_shape_never_disagrees_with_serde(
+        stream in one_shape_stream(true),
+        others in prop::collection::vec(chunk_text(), 0..3),
+        edits in prop::collection::vec((any::<usize>(), any::<usize>(), any::<u8>(), json_char()), 1..6),
+    ) {
+        let mut stream = stream;
+        for (i, other) in others.into_iter().enumerate() {
+            let at = (i * 2 + 1).min(stream.len());
+            stream.insert(at, other);
+        }
+        let n = stream.len();
+        for (which, at, op, with) in edits {
+            let victim = &mut stream[which % n];
+            *victim = edit(victim, at, op, with);
+        }
+        let mut shapes = Shapes::default();
+        for text in &stream {
+            if let (Some(read), _) = read_in_stream(&mut shapes, text) {
+                prop_assert_eq!(Some(read), serde(text), "{}", text);
+            }
         }
     }
 }
