@@ -50,7 +50,7 @@ pub(super) fn build(
         };
         let _ = events.send(ev.clone());
         if let Some(log) = &log {
-            log.append(&ev);
+            log.append(ev);
         }
     });
     ResponseCache::new(settings, announce)

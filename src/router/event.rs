@@ -2,6 +2,7 @@
 //! `ask -v`, the request log, `serve`'s event stream and the metrics), and the per-request
 //! [`ChatEvent`]s a caller of `Router::chat` reads (text as it streams, then the outcome).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -393,7 +394,8 @@ pub enum RouteErrorKind {
 /// several times, and at 280 bytes each move was a `memcpy` (a streamed token paid for the
 /// size of the outcome it was not).
 pub enum ChatEvent {
-    Route(Box<RouteEvent>),
+    /// Shared with the request log: one allocation, no copy, per event.
+    Route(Arc<RouteEvent>),
     /// A piece of the answer.
     Delta(String),
     /// A piece of reasoning, kept apart.
@@ -407,7 +409,7 @@ pub enum ChatEvent {
 
 impl ChatEvent {
     pub fn route(event: RouteEvent) -> ChatEvent {
-        ChatEvent::Route(Box::new(event))
+        ChatEvent::Route(Arc::new(event))
     }
 
     pub fn finished(result: Result<ChatOutcome, RouteError>) -> ChatEvent {

@@ -104,7 +104,7 @@ impl Drop for RequestRun {
     fn drop(&mut self) {
         if !self.finished {
             let ev = self.event(&self.done_group.clone(), None, RouteEventKind::Cancelled);
-            self.publish(&ev);
+            self.publish(&Arc::new(ev));
         }
     }
 }
@@ -136,20 +136,20 @@ impl RequestRun {
     }
 
     /// To subscribers and the request log (not to the caller).
-    pub(super) fn publish(&self, ev: &RouteEvent) {
+    pub(super) fn publish(&self, ev: &Arc<RouteEvent>) {
         // Nobody subscribed (no TUI routing pane, no monitor): skip the clone.
         if self.inner.events.receiver_count() > 0 {
-            let _ = self.inner.events.send(ev.clone());
+            let _ = self.inner.events.send(RouteEvent::clone(ev));
         }
         if let Some(log) = &self.inner.log {
-            log.append(ev);
+            log.append(Arc::clone(ev));
         }
     }
 
     pub(super) async fn emit(&self, group: &str, deployment: Option<&str>, kind: RouteEventKind) {
-        let ev = self.event(group, deployment, kind);
+        let ev = Arc::new(self.event(group, deployment, kind));
         self.publish(&ev);
-        self.out.send(ChatEvent::route(ev)).await;
+        self.out.send(ChatEvent::Route(ev)).await;
     }
 
     async fn route(

@@ -270,13 +270,13 @@ pub async fn begin(
     loop {
         match stream.next_event().await {
             None => return Begun::Done(Err(ended_early(stream.request_id))),
-            Some(ChatEvent::Route(ev)) => match ev.kind {
+            Some(ChatEvent::Route(ev)) => match &ev.kind {
                 RouteEventKind::Request {
                     prompt_tokens: p, ..
-                } => prompt_tokens = p,
+                } => prompt_tokens = *p,
                 RouteEventKind::Attempt => {
                     attempts += 1;
-                    deployment = ev.deployment.unwrap_or_default();
+                    deployment = ev.deployment.clone().unwrap_or_default();
                     tracker.started(&ev.group, &deployment);
                 }
                 _ => {}

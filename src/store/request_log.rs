@@ -29,7 +29,7 @@ mod line;
 
 #[derive(Debug, Default)]
 struct Queue {
-    events: Vec<RouteEvent>,
+    events: Vec<Arc<RouteEvent>>,
     /// Bumped by `sync`; the writer sets `written` to it once everything before is on disk.
     sync_requested: u64,
     written: u64,
@@ -101,9 +101,10 @@ impl RequestLog {
 
     /// Queues one event; never blocks on the disk. Only the first event after a write wakes
     /// the writer, which then gathers for [`FLUSH_INTERVAL`] before writing the batch.
-    pub fn append(&self, event: &RouteEvent) {
+    pub fn append(&self, event: impl Into<Arc<RouteEvent>>) {
+        let event = event.into();
         let mut q = self.shared.lock();
-        q.events.push(event.clone());
+        q.events.push(event);
         if q.events.len() == 1 {
             self.shared.changed.notify_all();
         }

@@ -69,7 +69,7 @@ async fn run(router: &Router, model: &str) -> (Result<ChatOutcome, RouteError>, 
     let mut events = Vec::new();
     while let Some(ev) = stream.next_event().await {
         match ev {
-            ChatEvent::Route(e) => events.push(*e),
+            ChatEvent::Route(e) => events.push(RouteEvent::clone(&e)),
             ChatEvent::Finished(r) => return (*r, events),
             _ => {}
         }

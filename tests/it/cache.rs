@@ -85,7 +85,7 @@ async fn run(router: &Router, model: &str, request: ChatRequest) -> Seen {
     let mut deltas = Vec::new();
     while let Some(ev) = stream.next_event().await {
         match ev {
-            ChatEvent::Route(e) => events.push(*e),
+            ChatEvent::Route(e) => events.push(RouteEvent::clone(&e)),
             ChatEvent::Delta(t) => deltas.push(t),
             ChatEvent::Finished(result) => {
                 return Seen {

@@ -43,7 +43,7 @@ async fn run(
     let mut events = Vec::new();
     while let Some(ev) = stream.next_event().await {
         match ev {
-            ChatEvent::Route(e) => events.push(*e),
+            ChatEvent::Route(e) => events.push(RouteEvent::clone(&e)),
             ChatEvent::Finished(r) => return (*r, events),
             _ => {}
         }

@@ -228,7 +228,7 @@ impl Publisher {
         };
         let _ = self.events.send(ev.clone());
         if let Some(log) = &self.log {
-            log.append(&ev);
+            log.append(ev);
         }
     }
 }

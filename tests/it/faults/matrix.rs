@@ -88,7 +88,7 @@ async fn run_row(row: &Row) -> Observed {
     let mut events = Vec::new();
     let result = loop {
         match stream.next_event().await {
-            Some(ChatEvent::Route(e)) => events.push(*e),
+            Some(ChatEvent::Route(e)) => events.push(llmux::router::RouteEvent::clone(&e)),
             Some(ChatEvent::Finished(r)) => break *r,
             Some(_) => {}
             None => panic!("{}: the stream ended without Finished", row.name),
@@ -211,7 +211,7 @@ async fn no_retry_is_announced_when_the_only_deployment_was_just_cooled() {
     let mut events = Vec::new();
     while let Some(ev) = stream.next_event().await {
         if let ChatEvent::Route(e) = ev {
-            events.push(e.kind);
+            events.push(e.kind.clone());
         }
     }
     assert!(

@@ -170,7 +170,7 @@ async fn echoed_keys_never_reach_errors_events_the_request_log_or_the_screen() {
             let mut events: Vec<RouteEvent> = Vec::new();
             while let Some(ev) = stream.next_event().await {
                 match ev {
-                    ChatEvent::Route(e) => events.push(*e),
+                    ChatEvent::Route(e) => events.push(RouteEvent::clone(&e)),
                     ChatEvent::Finished(r) => {
                         let err = r.expect_err("every call fails");
                         assert!(
