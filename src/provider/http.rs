@@ -69,7 +69,7 @@ pub struct HttpClient {
     /// The in-task client for `http://` upstreams; `None` when a proxy is configured.
     fast: Option<H1Client>,
     /// Deployment URLs parsed once: parsing one cost a request several microseconds.
-    urls: Arc<Mutex<HashMap<String, ParsedUrl>>>,
+    urls: Arc<Mutex<HashMap<String, Arc<ParsedUrl>>>>,
 }
 
 /// Installs ring as rustls's crypto provider: every reqwest client needs one first (we
@@ -103,21 +103,22 @@ impl HttpClient {
 
     /// `url` parsed, from the cache when it was seen before. A URL that does not parse is
     /// left to reqwest, whose error says why.
-    fn parsed(&self, url: &str) -> Option<ParsedUrl> {
+    fn parsed(&self, url: &str) -> Option<Arc<ParsedUrl>> {
         let mut urls = match self.urls.lock() {
             Ok(u) => u,
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some(u) = urls.get(url) {
-            return Some(u.clone());
+            return Some(Arc::clone(u));
         }
         let parsed = reqwest::Url::parse(url).ok()?;
         let target = Target::of(&parsed);
         if urls.len() >= MAX_CACHED_URLS {
             urls.clear();
         }
-        urls.insert(url.to_string(), (parsed.clone(), target.clone()));
-        Some((parsed, target))
+        let parsed = Arc::new((parsed, target));
+        urls.insert(url.to_string(), Arc::clone(&parsed));
+        Some(parsed)
     }
 
     /// The underlying reqwest client, for callers that need a request shape not covered here.
@@ -135,20 +136,21 @@ impl HttpClient {
         secret: Option<&Secret>,
     ) -> Result<Response, ProviderError> {
         let parsed = self.parsed(url);
-        let response = match (&self.fast, parsed) {
-            (Some(fast), Some((_, Some(target)))) => {
+        let target = parsed.as_deref().and_then(|(_, target)| target.as_ref());
+        let response = match (&self.fast, target) {
+            (Some(fast), Some(target)) => {
                 let bytes = serde_json::to_vec(body).map_err(|e| {
                     ProviderError::new(
                         ErrorClass::BadRequest,
                         format!("cannot encode the request as JSON: {e}"),
                     )
                 })?;
-                let sent = fast.post(&target, &headers, &bytes).await;
+                let sent = fast.post(target, &headers, &bytes).await;
                 Response::H1(sent.map_err(|e| scrub_error(e, secret))?)
             }
-            (_, parsed) => {
-                let builder = match parsed {
-                    Some((url, _)) => self.inner.post(url),
+            _ => {
+                let builder = match parsed.as_deref() {
+                    Some((url, _)) => self.inner.post(url.clone()),
                     None => self.inner.post(url),
                 };
                 let sent = builder.headers(headers).json(body).send().await;

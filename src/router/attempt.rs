@@ -46,11 +46,18 @@ impl RequestRun {
             armed: true,
         };
 
-        let mut call = request.clone();
-        if !self.answer.is_empty() {
-            call.messages.push(Message::assistant(self.answer.clone()));
-            call.messages.push(Message::user(CONTINUE_PROMPT));
-        }
+        // The request as it is, unless an answer is being continued (`mid_stream_failover:
+        // continue`): only then is it copied, to add the kept part and the ask to go on.
+        let continued;
+        let call = if self.answer.is_empty() {
+            request
+        } else {
+            let mut c = request.clone();
+            c.messages.push(Message::assistant(self.answer.clone()));
+            c.messages.push(Message::user(CONTINUE_PROMPT));
+            continued = c;
+            &continued
+        };
         let total_limit = d.timeout.unwrap_or(settings.timeout);
         // `stream_timeout` is a first-token deadline, for streamed calls only (as LiteLLM's
         // is for `stream=True`); a plain call has its whole `timeout`.
@@ -84,7 +91,7 @@ impl RequestRun {
             tokio::pin!(deadline);
             let mut stream = tokio::select! {
                 biased;
-                opened = provider::open(&inner.http, d, &call) => opened?,
+                opened = provider::open(&inner.http, d, call) => opened?,
                 () = &mut deadline => return Err(first_token_timeout(first_limit, total_limit)),
             };
             let mut on_first_deadline = first_deadline != total_deadline;
@@ -157,9 +164,9 @@ impl RequestRun {
         let attempt_usage = match (&result, usage) {
             (Ok(()), Some(u)) => Some(u),
             (_, Some(u)) if produced => Some(u),
-            (Ok(()), None) => Some(estimate_usage(&call, &text, &reasoning, &tool_calls)),
+            (Ok(()), None) => Some(estimate_usage(call, &text, &reasoning, &tool_calls)),
             (Err(_), None) if produced => {
-                Some(estimate_usage(&call, &text, &reasoning, &tool_calls))
+                Some(estimate_usage(call, &text, &reasoning, &tool_calls))
             }
             _ => None,
         };
