@@ -122,6 +122,8 @@ impl Default for H1Client {
 #[derive(Debug)]
 pub struct Response {
     pub status: StatusCode,
+    /// The headers of an answer that is not a success (a success's are only read for its
+    /// framing, and left empty here).
     pub headers: HeaderMap,
     body: Body,
 }
@@ -357,34 +359,36 @@ fn parse_head(buf: &mut BytesMut, target: &Target) -> Result<Option<Head>, Provi
             buf.advance(len);
             continue;
         }
-        let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+        // Only a failure's headers are read (Retry-After and the like): a success's are looked
+        // at for framing alone, without a map of copied names and values.
+        let keep = !status.is_success();
+        let mut headers = HeaderMap::with_capacity(if keep { parsed.headers.len() } else { 0 });
         let mut chunked = false;
         let mut length = None;
         let mut reusable = parsed.version == Some(1);
         for h in parsed.headers.iter() {
-            let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(h.name.as_bytes()),
-                HeaderValue::from_bytes(h.value),
-            ) else {
-                continue;
-            };
-            if name == reqwest::header::TRANSFER_ENCODING {
+            let value = h.value.trim_ascii();
+            if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 chunked = value
-                    .to_str()
-                    .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"));
-            } else if name == CONTENT_LENGTH {
-                length = value
-                    .to_str()
+                    .split(|b| *b == b',')
+                    .any(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            } else if h.name.eq_ignore_ascii_case("content-length") {
+                length = std::str::from_utf8(value)
                     .ok()
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-            } else if name == reqwest::header::CONNECTION
-                && value
-                    .to_str()
-                    .is_ok_and(|v| v.eq_ignore_ascii_case("close"))
+                    .and_then(|v| v.parse::<u64>().ok());
+            } else if h.name.eq_ignore_ascii_case("connection")
+                && value.eq_ignore_ascii_case(b"close")
             {
                 reusable = false;
             }
-            headers.append(name, value);
+            if keep
+                && let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(h.name.as_bytes()),
+                    HeaderValue::from_bytes(h.value),
+                )
+            {
+                headers.append(name, value);
+            }
         }
         let framing = if chunked {
             Framing::Chunked(Chunk::Size)

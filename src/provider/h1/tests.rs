@@ -74,6 +74,19 @@ fn heads_give_status_headers_and_framing() {
     assert_eq!(head.framing, Framing::Length(2));
     assert!(head.reusable);
     assert_eq!(&buf[..], b"{}");
+    let mut ok = BytesMut::from(
+        &b"HTTP/1.1 200 OK\r\nX-Request-Id: r1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n"[..],
+    );
+    let head = parse_head(&mut ok, &target).unwrap().unwrap();
+    assert_eq!(
+        head.framing,
+        Framing::Chunked(Chunk::Size),
+        "names and codings in any case"
+    );
+    assert!(head.headers.is_empty(), "a success's headers are not kept");
+    let mut sized = BytesMut::from(&b"HTTP/1.1 200 OK\r\nCONTENT-LENGTH:  7 \r\n\r\n"[..]);
+    let head = parse_head(&mut sized, &target).unwrap().unwrap();
+    assert_eq!(head.framing, Framing::Length(7));
     let mut partial = BytesMut::from(&b"HTTP/1.1 200 OK\r\ncontent-le"[..]);
     assert!(parse_head(&mut partial, &target).unwrap().is_none());
     let mut close = BytesMut::from(&b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n"[..]);
