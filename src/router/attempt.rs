@@ -223,20 +223,22 @@ impl RequestRun {
                     },
                 )
                 .await;
+                // The request ends here: its answer and record move into the outcome.
+                let attempts = std::mem::take(&mut self.attempts);
                 AttemptEnd::Success(Box::new(ChatOutcome {
                     request_id: self.id,
-                    text: self.answer.clone(),
-                    reasoning: self.reasoning.clone(),
+                    text: std::mem::take(&mut self.answer),
+                    reasoning: std::mem::take(&mut self.reasoning),
                     group: group.to_string(),
                     deployment: d.id.clone(),
-                    attempts: self.attempts.clone(),
+                    retried: attempts.len() > 1,
+                    attempts,
                     ttft: self.ttft,
                     total,
                     usage: self.usage,
                     cost: self.cost,
                     finish_reason,
                     tool_calls: tool_calls.finish(),
-                    retried: self.attempts.len() > 1,
                     fell_back: self.requested_group != group,
                     continued: self.continued,
                     cached: false,

@@ -22,7 +22,7 @@ use crate::provider::{
     ToolSpec,
 };
 use crate::serve::error::ApiError;
-use crate::serve::openai::request::{flatten_content, no_cache, tags_of};
+use crate::serve::openai::request::{MemberName, flatten_content, no_cache, tags_of};
 
 /// An incoming Messages request: the fields llmux reads, and the rest.
 #[derive(Debug, Default)]
@@ -66,8 +66,8 @@ impl<'de> Visitor<'de> for RequestVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut r = MessagesRequest::default();
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
+        while let Some(MemberName(key)) = map.next_key()? {
+            match key.as_ref() {
                 "model" => r.model = map.next_value()?,
                 "messages" => r.messages = map.next_value()?,
                 "system" => r.system = map.next_value()?,
@@ -86,7 +86,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
                         let name = if key == "stop_sequences" {
                             "stop".to_string()
                         } else {
-                            key
+                            key.into_owned()
                         };
                         r.extra.insert(name, v);
                     }

@@ -8,6 +8,7 @@
 //! `cache: {"no-cache": true}`. What it cannot take is a 400 naming the field. The helpers
 //! for tags and cache are shared with the Anthropic API.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -81,6 +82,32 @@ impl<'de> Deserialize<'de> for CompletionRequest {
     }
 }
 
+/// A member name of a request body, borrowed from the body unless it has escapes: reading
+/// a request's member names allocates nothing.
+pub(in crate::serve) struct MemberName<'de>(pub Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for MemberName<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = MemberName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(NameVisitor)
+    }
+}
+
 struct RequestVisitor;
 
 impl<'de> Visitor<'de> for RequestVisitor {
@@ -92,8 +119,8 @@ impl<'de> Visitor<'de> for RequestVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut r = CompletionRequest::default();
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
+        while let Some(MemberName(key)) = map.next_key()? {
+            match key.as_ref() {
                 "model" => r.model = map.next_value()?,
                 "messages" => r.messages = map.next_value()?,
                 "stream" => r.stream = map.next_value()?,
@@ -121,7 +148,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
                 _ => {
                     let v: Value = map.next_value()?;
                     if !v.is_null() {
-                        r.extra.insert(key, v);
+                        r.extra.insert(key.into_owned(), v);
                     }
                 }
             }
@@ -397,6 +424,24 @@ mod tests {
         to_chat_request(
             serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?,
         )
+    }
+
+    #[test]
+    fn member_names_are_read_borrowed_or_unescaped() {
+        let body =
+            br#"{"mod\u0065l":"g","messages":[{"role":"user","content":"hi"}],"x_\u00e9":1}"#;
+        let req: CompletionRequest = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            req.model.as_deref(),
+            Some("g"),
+            "an escaped name is unescaped"
+        );
+        assert_eq!(req.messages.map(|m| m.len()), Some(1));
+        assert_eq!(
+            req.extra.get("x_é"),
+            Some(&json!(1)),
+            "extras keep their names"
+        );
     }
 
     #[test]
