@@ -5,6 +5,7 @@
 #
 #   scripts/bench-serve.sh            # 10 s per run
 #   DURATION=5 scripts/bench-serve.sh
+#   ROUNDS=3 DURATION=4 scripts/bench-serve.sh   # each scenario 3 times in turn: medians
 #   LAYOUT=shared scripts/bench-serve.sh   # every process on one core (see below)
 #   LLMUX_BIN=/tmp/old/llmux scripts/bench-serve.sh   # another build (A/B); no cargo build
 #
@@ -27,6 +28,10 @@ cd "$(dirname "$0")/.."
 . scripts/serve-load.sh
 
 DURATION=${DURATION:-10}
+# Rounds per scenario: direct, floor and llmux run in turn, ROUNDS times, and each figure is
+# the median over the rounds. The VM's speed drifts by tens of percent within minutes;
+# interleaving and medians keep one slow minute from deciding a column.
+ROUNDS=${ROUNDS:-1}
 WARMUP=${WARMUP:-2}
 LAYOUT=${LAYOUT:-split}
 case "$LAYOUT" in split|shared) ;; *) echo "bench-serve: LAYOUT is split or shared" >&2; exit 2 ;; esac
@@ -153,9 +158,14 @@ measure() {
     echo "$p50 $p99 $rps $cpu"
 }
 
+# median V...: the middle value (the lower middle of an even count).
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
 declare -A CPU_US FLOOR_CPU_US
-printf '\nllmux serve overhead, layout %s, %ss runs, %s cores, load: %s\n\n' "$LAYOUT" "$DURATION" "$CORES" \
-    "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\nllmux serve overhead, layout %s, %ss runs, %s round(s), %s cores, load: %s\n\n' "$LAYOUT" \
+    "$DURATION" "$ROUNDS" "$CORES" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-11s | %6s %6s %7s | %6s %7s | %6s %6s %7s | %8s %8s | %s\n' \
     "scenario" "p50" "p99" "req/s" "p50" "req/s" "p50" "p99" "req/s" "floor" "llmux" "llmux/direct"
 printf '%-11s | %-22s | %-14s | %-22s | %-17s | %s\n' "(µs)" "direct to upstream" "floor proxy" "through llmux" "added p50" "req/s ratio"
@@ -163,16 +173,29 @@ printf -- '------------+------------------------+----------------+--------------
 for stream in false true; do
     for conns in 1 16; do
         name="plain"; [ "$stream" = true ] && name="stream"
-        read -r d50 d99 drps _ <<<"$(run "$UPSTREAM" "$stream" "$conns")"
-        read -r f50 _ frps fcpu <<<"$(measure "$FLOOR_URL" "$stream" "$conns" "$FLOOR_PID")"
-        read -r l50 l99 lrps lcpu <<<"$(measure "$LLMUX" "$stream" "$conns" "$LLMUX_PID")"
-        CPU_US["$name c=$conns"]=$lcpu
-        FLOOR_CPU_US["$name c=$conns"]=$fcpu
-        fadded=$(awk -v a="$f50" -v b="$d50" 'BEGIN { printf "%+.0f", a - b }')
-        added=$(awk -v a="$l50" -v b="$d50" 'BEGIN { printf "%+.0f", a - b }')
-        ratio=$(awk -v a="$lrps" -v b="$drps" 'BEGIN { printf "%.2f", a / b }')
+        D50=(); D99=(); DRPS=(); F50=(); FRPS=(); FCPU=(); L50=(); L99=(); LRPS=(); LCPU=()
+        FADDED=(); ADDED=(); RATIO=()
+        for _ in $(seq 1 "$ROUNDS"); do
+            read -r d50 d99 drps _ <<<"$(run "$UPSTREAM" "$stream" "$conns")"
+            read -r f50 _ frps fcpu <<<"$(measure "$FLOOR_URL" "$stream" "$conns" "$FLOOR_PID")"
+            read -r l50 l99 lrps lcpu <<<"$(measure "$LLMUX" "$stream" "$conns" "$LLMUX_PID")"
+            D50+=("$d50"); D99+=("$d99"); DRPS+=("$drps"); F50+=("$f50"); FRPS+=("$frps")
+            FCPU+=("$fcpu"); L50+=("$l50"); L99+=("$l99"); LRPS+=("$lrps"); LCPU+=("$lcpu")
+            # Added latency and the throughput ratio within a round, against that round's direct.
+            FADDED+=("$(awk -v a="$f50" -v b="$d50" 'BEGIN { print a - b }')")
+            ADDED+=("$(awk -v a="$l50" -v b="$d50" 'BEGIN { print a - b }')")
+            RATIO+=("$(awk -v a="$lrps" -v b="$drps" 'BEGIN { print a / b }')")
+        done
+        CPU_US["$name c=$conns"]=$(median "${LCPU[@]}")
+        FLOOR_CPU_US["$name c=$conns"]=$(median "${FCPU[@]}")
+        fadded=$(awk -v v="$(median "${FADDED[@]}")" 'BEGIN { printf "%+.0f", v }')
+        added=$(awk -v v="$(median "${ADDED[@]}")" 'BEGIN { printf "%+.0f", v }')
+        ratio=$(awk -v v="$(median "${RATIO[@]}")" 'BEGIN { printf "%.2f", v }')
         printf '%-11s | %6.0f %6.0f %7.0f | %6.0f %7.0f | %6.0f %6.0f %7.0f | %8s %8s | %s\n' \
-            "$name c=$conns" "$d50" "$d99" "$drps" "$f50" "$frps" "$l50" "$l99" "$lrps" "$fadded" "$added" "$ratio"
+            "$name c=$conns" "$(median "${D50[@]}")" "$(median "${D99[@]}")" "$(median "${DRPS[@]}")" \
+            "$(median "${F50[@]}")" "$(median "${FRPS[@]}")" \
+            "$(median "${L50[@]}")" "$(median "${L99[@]}")" "$(median "${LRPS[@]}")" \
+            "$fadded" "$added" "$ratio"
     done
 done
 RSS_AFTER=$(rss_kb "$LLMUX_PID")
