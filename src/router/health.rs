@@ -1,5 +1,6 @@
 //! Per-deployment health the router decides on: cooldowns, failures within the last minute,
-//! and the requests and tokens used against `rpm` / `tpm` (sliding one-minute windows).
+//! and the requests and tokens used against `rpm` / `tpm` (sliding one-minute windows,
+//! [`MinuteWindow`]s).
 //!
 //! Cooldown rules, LiteLLM's with the fixes its users asked for:
 //! - a 429 cools a deployment down at once when its group has others to route to; a group's
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::minute_window::MinuteWindow;
 use super::shared::SharedState;
 use crate::metrics::Usd;
 use crate::provider::{ErrorClass, ProviderError};
@@ -36,9 +38,8 @@ struct DeploymentHealth {
     cooldown_until: Option<Instant>,
     cooldown_reason: String,
     failures: VecDeque<Instant>,
-    requests: VecDeque<Instant>,
-    tokens: VecDeque<(Instant, u64)>,
-    tokens_sum: u64,
+    requests: MinuteWindow,
+    tokens: MinuteWindow,
 }
 
 impl DeploymentHealth {
@@ -48,16 +49,8 @@ impl DeploymentHealth {
         while self.failures.front().is_some_and(|t| *t <= cutoff) {
             self.failures.pop_front();
         }
-        while self.requests.front().is_some_and(|t| *t <= cutoff) {
-            self.requests.pop_front();
-        }
-        while let Some((t, n)) = self.tokens.front().copied() {
-            if t > cutoff {
-                break;
-            }
-            self.tokens_sum = self.tokens_sum.saturating_sub(n);
-            self.tokens.pop_front();
-        }
+        self.requests.expire(now);
+        self.tokens.expire(now);
         if self.cooldown_until.is_some_and(|u| u <= now) {
             self.cooldown_until = None;
         }
@@ -246,28 +239,29 @@ impl HealthBook {
             if let Some(until) = h.cooldown_until {
                 return Some(Blocked::Cooling { left: until - now });
             }
-            let free_in = |oldest: Option<Instant>| {
-                oldest
-                    .map(|t| (t + MINUTE).saturating_duration_since(now))
+            let free_in = |window: &MinuteWindow| {
+                window
+                    .frees_at()
+                    .map(|t| t.saturating_duration_since(now))
                     .unwrap_or_default()
             };
             if let Some(limit) = rpm {
-                let used = h.requests.len() as u32;
+                let used = requests_of(&h.requests);
                 if used >= limit {
                     return Some(Blocked::RpmLimit {
                         used,
                         limit,
-                        free_in: free_in(h.requests.front().copied()),
+                        free_in: free_in(&h.requests),
                     });
                 }
             }
             if let Some(limit) = tpm
-                && h.tokens_sum >= limit
+                && h.tokens.total() >= limit
             {
                 return Some(Blocked::TpmLimit {
-                    used: h.tokens_sum,
+                    used: h.tokens.total(),
                     limit,
-                    free_in: free_in(h.tokens.front().map(|(t, _)| *t)),
+                    free_in: free_in(&h.tokens),
                 });
             }
             None
@@ -279,7 +273,7 @@ impl HealthBook {
     pub fn record_request(&self, id: &str, now: Instant) {
         self.with(id, |h| {
             h.expire(now);
-            h.requests.push_back(now);
+            h.requests.add(now, 1);
         })
     }
 
@@ -287,8 +281,7 @@ impl HealthBook {
     pub fn record_tokens(&self, id: &str, tokens: u64, now: Instant) {
         self.with(id, |h| {
             h.expire(now);
-            h.tokens.push_back((now, tokens));
-            h.tokens_sum = h.tokens_sum.saturating_add(tokens);
+            h.tokens.add(now, tokens);
         });
         if let Some(shared) = &self.shared {
             shared.record_tokens(id, tokens);
@@ -300,7 +293,7 @@ impl HealthBook {
     pub fn usage(&self, id: &str, now: Instant) -> (u32, u64) {
         let (requests, tokens) = self.with(id, |h| {
             h.expire(now);
-            (h.requests.len() as u32, h.tokens_sum)
+            (requests_of(&h.requests), h.tokens.total())
         });
         match &self.shared {
             Some(shared) => {
@@ -375,8 +368,8 @@ impl HealthBook {
                 cooling_for: h.cooldown_until.map(|u| u - now),
                 cooldown_reason: h.cooldown_until.map(|_| h.cooldown_reason.clone()),
                 failures_last_minute: h.failures.len() as u32,
-                requests_last_minute: h.requests.len() as u32,
-                tokens_last_minute: h.tokens_sum,
+                requests_last_minute: requests_of(&h.requests),
+                tokens_last_minute: h.tokens.total(),
             }
         });
         if let Some(shared) = &self.shared {
@@ -386,6 +379,11 @@ impl HealthBook {
         }
         view
     }
+}
+
+/// A request count as the limits and views take it.
+fn requests_of(window: &MinuteWindow) -> u32 {
+    u32::try_from(window.total()).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod budget;
 mod cached;
 mod event;
 pub mod health;
+mod minute_window;
 pub mod ping;
 mod request;
 pub mod retry;
