@@ -78,6 +78,24 @@ impl<'a> Scanner<'a> {
         Some(text)
     }
 
+    /// Steps over `text` when it comes next, as it is; false (and nothing read) otherwise.
+    fn same(&mut self, text: &str) -> bool {
+        let end = self.at + text.len();
+        let same = self.bytes().get(self.at..end) == Some(text.as_bytes());
+        if same {
+            self.at = end;
+        }
+        same
+    }
+
+    /// True when the next byte could continue a number.
+    fn in_number(&self) -> bool {
+        matches!(
+            self.bytes().get(self.at),
+            Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+        )
+    }
+
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }

@@ -15,6 +15,8 @@
 //! shape stops learning after [`MAX_MISSES`] misses in a row.
 
 use super::super::{Choice, Chunk, Delta};
+use std::ops::Range;
+
 use super::Scanner;
 
 /// Misses in a row (chunks that did not match, each learned from again) after which a stream
@@ -50,9 +52,11 @@ pub(super) struct Hole {
 #[derive(Debug)]
 enum Piece {
     /// These bytes of the learned chunk, as they are.
-    Literal(std::ops::Range<usize>),
-    Skipped,
-    Number,
+    Literal(Range<usize>),
+    /// A string nobody reads; the learned chunk's is at the range (usually the same again).
+    Skipped(Range<usize>),
+    /// A number nobody reads, likewise.
+    Number(Range<usize>),
     Text,
 }
 
@@ -107,8 +111,8 @@ impl Template {
                 pieces.push(Piece::Literal(at..hole.start));
             }
             pieces.push(match hole.kind {
-                HoleKind::Skipped => Piece::Skipped,
-                HoleKind::Number => Piece::Number,
+                HoleKind::Skipped => Piece::Skipped(hole.start..hole.end),
+                HoleKind::Number => Piece::Number(hole.start..hole.end),
                 HoleKind::Text(f) => {
                     texts += 1;
                     if f != field {
@@ -135,8 +139,21 @@ impl Template {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(range) => s.literal(self.learned[range.clone()].as_bytes())?,
-                Piece::Skipped => s.skip_string()?,
-                Piece::Number => s.number()?,
+                // The same `id`, `object` or `model` as the learned chunk's (the rule within a
+                // stream) is a comparison; another is read as a string.
+                Piece::Skipped(range) => {
+                    if !s.same(&self.learned[range.clone()]) {
+                        s.skip_string()?;
+                    }
+                }
+                // The same number only when no digit follows it (`1` is not the start of `12`).
+                Piece::Number(range) => {
+                    let start = s.at;
+                    if !s.same(&self.learned[range.clone()]) || s.in_number() {
+                        s.at = start;
+                        s.number()?;
+                    }
+                }
                 Piece::Text => text = Some(s.string()?),
             }
         }
