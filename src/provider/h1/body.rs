@@ -57,7 +57,27 @@ pub struct Body {
 
 /// The position of the first CRLF in `buf`.
 fn find_crlf(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).position(|w| w == b"\r\n")
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'\n', &buf[from..]) {
+        let at = from + i;
+        if at > 0 && buf[at - 1] == b'\r' {
+            return Some(at - 1);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// A chunk-size line's size: hex digits, then maybe `;` and extensions.
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let digits = line.split(|b| *b == b';').next()?.trim_ascii();
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |size, &b| {
+        let digit = char::from(b).to_digit(16)?;
+        size.checked_mul(16)?.checked_add(u64::from(digit))
+    })
 }
 
 impl Body {
@@ -107,11 +127,7 @@ impl Body {
                         }
                         return Ok(());
                     };
-                    let line = &self.buf[..end];
-                    let digits = line.split(|b| *b == b';').next().unwrap_or_default();
-                    let size = std::str::from_utf8(digits)
-                        .ok()
-                        .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
+                    let size = chunk_size(&self.buf[..end])
                         .ok_or_else(|| "a malformed chunk size in the answer".to_string())?;
                     self.buf.advance(end + 2);
                     self.framing = Framing::Chunked(if size == 0 {

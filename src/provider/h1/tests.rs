@@ -29,7 +29,7 @@ fn decode_in_pieces(framing: Framing, wire: &[u8], step: usize) -> (Vec<u8>, Fra
 
 #[test]
 fn chunked_bodies_decode_whatever_the_read_boundaries() {
-    let wire = b"5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nx-trailer: 1\r\n\r\n";
+    let wire = b"5;ext=1\r\nhello\r\n 7 \r\n, world\r\n0\r\nx-trailer: 1\r\n\r\n";
     for step in 1..=wire.len() {
         let (got, framing) = decode_in_pieces(Framing::Chunked(Chunk::Size), wire, step);
         assert_eq!(got, b"hello, world", "step {step}");
@@ -53,7 +53,13 @@ fn sized_bodies_stop_at_their_length() {
 
 #[test]
 fn malformed_chunks_are_errors() {
-    for wire in [&b"zz\r\nhello\r\n"[..], b"2\r\nhello\r\n"] {
+    for wire in [
+        &b"zz\r\nhello\r\n"[..],
+        b"2\r\nhello\r\n",
+        b"\r\nhello\r\n",
+        b"+5\r\nhello\r\n",
+        b"fffffffffffffffff\r\nhello\r\n",
+    ] {
         let mut b = body(Framing::Chunked(Chunk::Size));
         b.buf.extend_from_slice(wire);
         assert!(b.decode(&mut BytesMut::new()).is_err(), "{wire:?}");
