@@ -326,7 +326,7 @@ pub struct AttemptRecord {
 }
 
 /// A successful request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChatOutcome {
     pub request_id: u64,
     /// The whole answer (for `continue`, the kept part and the continuation).

@@ -362,20 +362,9 @@ mod tests {
         ChatOutcome {
             request_id: 7,
             text: "Hi \"there\"".into(),
-            reasoning: String::new(),
-            group: "g".into(),
-            deployment: "d".into(),
-            attempts: Vec::new(),
-            ttft: None,
-            total: std::time::Duration::ZERO,
             usage,
-            cost: None,
             finish_reason: Some("stop".into()),
-            tool_calls: Vec::new(),
-            retried: false,
-            fell_back: false,
-            continued: false,
-            cached: false,
+            ..ChatOutcome::default()
         }
     }
 

@@ -169,7 +169,6 @@ fn outcome(
     ChatOutcome {
         request_id: 1,
         text: text.into(),
-        reasoning: String::new(),
         group: group.into(),
         deployment: dep.into(),
         attempts: vec![AttemptRecord {
@@ -190,11 +189,7 @@ fn outcome(
         },
         cost: cost_pico.map(Usd::from_pico),
         finish_reason: Some("stop".into()),
-        tool_calls: Vec::new(),
-        retried: false,
-        fell_back: false,
-        continued: false,
-        cached: false,
+        ..ChatOutcome::default()
     }
 }
 
