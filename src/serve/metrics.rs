@@ -54,16 +54,44 @@ impl Histogram {
     }
 }
 
-/// (group, deployment)
-type Pair = (String, String);
+/// group → deployment → `T`. Nested rather than keyed by a `(String, String)` pair so that a
+/// series that exists is found by `&str`, without building owned keys per request.
+type ByPair<T> = BTreeMap<String, BTreeMap<String, T>>;
+
+/// `map`'s entry for (`group`, `deployment`), made on first use (only then are the names
+/// copied).
+fn entry<'m, T: Default>(map: &'m mut ByPair<T>, group: &str, deployment: &str) -> &'m mut T {
+    if !map.contains_key(group) {
+        map.insert(group.to_string(), BTreeMap::new());
+    }
+    let Some(deployments) = map.get_mut(group) else {
+        unreachable!("inserted above");
+    };
+    if !deployments.contains_key(deployment) {
+        deployments.insert(deployment.to_string(), T::default());
+    }
+    let Some(value) = deployments.get_mut(deployment) else {
+        unreachable!("inserted above");
+    };
+    value
+}
+
+/// (group, deployment, value) in label order.
+fn pairs<T>(map: &ByPair<T>) -> impl Iterator<Item = (&str, &str, &T)> {
+    map.iter().flat_map(|(group, deployments)| {
+        deployments
+            .iter()
+            .map(move |(deployment, value)| (group.as_str(), deployment.as_str(), value))
+    })
+}
 
 #[derive(Debug, Default)]
 struct Registry {
-    /// (api, group, deployment, outcome) → count
-    requests: BTreeMap<(&'static str, String, String, &'static str), u64>,
+    /// api → group → deployment → outcome → count
+    requests: BTreeMap<&'static str, ByPair<BTreeMap<&'static str, u64>>>,
     rejected: BTreeMap<&'static str, u64>,
-    ttft: BTreeMap<Pair, Histogram>,
-    latency: BTreeMap<Pair, Histogram>,
+    ttft: ByPair<Histogram>,
+    latency: ByPair<Histogram>,
 }
 
 /// What this endpoint served. One mutex; every record is a map lookup and an add.
@@ -81,13 +109,9 @@ impl ServeMetrics {
     /// `unknown_model`, `rejected`, `cancelled`).
     pub fn request(&self, api: Api, group: &str, deployment: &str, outcome: &'static str) {
         let mut r = self.lock();
-        *r.requests
-            .entry((
-                api.label(),
-                group.to_string(),
-                deployment.to_string(),
-                outcome,
-            ))
+        let by_pair = r.requests.entry(api.label()).or_default();
+        *entry(by_pair, group, deployment)
+            .entry(outcome)
             .or_default() += 1;
     }
 
@@ -101,18 +125,14 @@ impl ServeMetrics {
         total: Duration,
     ) {
         let mut r = self.lock();
-        let key = (
-            api.label(),
-            group.to_string(),
-            deployment.to_string(),
-            "success",
-        );
-        *r.requests.entry(key).or_default() += 1;
-        let pair = (group.to_string(), deployment.to_string());
+        let by_pair = r.requests.entry(api.label()).or_default();
+        *entry(by_pair, group, deployment)
+            .entry("success")
+            .or_default() += 1;
         if let Some(t) = ttft {
-            r.ttft.entry(pair.clone()).or_default().observe(t);
+            entry(&mut r.ttft, group, deployment).observe(t);
         }
-        r.latency.entry(pair).or_default().observe(total);
+        entry(&mut r.latency, group, deployment).observe(total);
     }
 
     /// A request was refused before routing (`unauthorized`, `bad_request`,
@@ -240,9 +260,9 @@ fn num(v: f64) -> String {
     }
 }
 
-fn histogram(out: &mut String, name: &str, help: &str, data: &BTreeMap<Pair, Histogram>) {
+fn histogram(out: &mut String, name: &str, help: &str, data: &ByPair<Histogram>) {
     header(out, name, "histogram", help);
-    for ((group, deployment), h) in data {
+    for (group, deployment, h) in pairs(data) {
         let mut cumulative = 0;
         for (bound, n) in HISTOGRAM_BUCKETS.iter().zip(h.counts) {
             cumulative += n;
@@ -274,14 +294,18 @@ pub fn render(
             "counter",
             "Chat requests this endpoint finished, by API, the group and deployment that answered (the requested group and an empty deployment on failure) and outcome.",
         );
-        for ((api, group, deployment, outcome), n) in &r.requests {
-            let l = labels(&[
-                ("api", api),
-                ("group", group),
-                ("deployment", deployment),
-                ("outcome", outcome),
-            ]);
-            let _ = writeln!(out, "llmux_requests_total{l} {n}");
+        for (api, by_pair) in &r.requests {
+            for (group, deployment, outcomes) in pairs(by_pair) {
+                for (outcome, n) in outcomes {
+                    let l = labels(&[
+                        ("api", api),
+                        ("group", group),
+                        ("deployment", deployment),
+                        ("outcome", outcome),
+                    ]);
+                    let _ = writeln!(out, "llmux_requests_total{l} {n}");
+                }
+            }
         }
         header(
             &mut out,
