@@ -6,8 +6,9 @@
 //! [`NdjsonSplitter::push`]); complete events and lines leave. The parsers work on bytes, so a
 //! line end or a UTF-8 character split across reads is handled, and each complete line is
 //! decoded lossily. No line may grow past [`MAX_SSE_LINE`] (a protocol error), so a broken
-//! upstream cannot make us buffer without end. [`drive`] runs a provider's [`WireDecoder`]
-//! over such a stream and yields events until `Done` or the first error.
+//! upstream cannot make us buffer without end. [`drive`] frames a response's bytes with a
+//! [`Framer`] and runs a provider's [`WireDecoder`] on each item as it completes, yielding
+//! events until `Done` or the first error.
 
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -106,8 +107,9 @@ impl SseParser {
     }
 
     /// Feeds one chunk, lending each event it completes to `each`, which may stop the rest
-    /// of the chunk from being read (`Break`: the reader is done with the stream). Nothing is
-    /// allocated per event: the event's buffers are reused for the next one.
+    /// of the chunk from being read (`Break`: the reader is done with the stream). The event's
+    /// data buffer is reused for the next one (an `event:` or `id:` field is still a `String`
+    /// of its own).
     pub fn push_each(
         &mut self,
         chunk: &[u8],
@@ -555,7 +557,7 @@ pub trait WireDecoder: Send + Unpin + 'static {
 
 /// Runs `decoder` over the items `framer` cuts from `bytes`, yielding normalized events until
 /// `Done` or the first error. Each item is decoded where the framer completes it, lent rather
-/// than handed over: no item is allocated, queued or moved on the way.
+/// than handed over: no item is copied, queued or moved on the way.
 pub fn drive<S, F, D>(bytes: S, framer: F, decoder: D) -> EventStream
 where
     S: Stream<Item = Result<Bytes, ProviderError>> + Send + 'static,
@@ -591,12 +593,16 @@ struct Driven<F: Framer, D: WireDecoder<Item = F::Item>> {
 }
 
 impl<F: Framer, D: WireDecoder<Item = F::Item>> Driven<F, D> {
-    /// Decodes one item; false once the stream has ended (`Done`, or a decoding error).
+    /// Decodes one item; false once the stream has ended (`Done`, or a decoding error). An
+    /// item that fails gives none of its events, only the error: a chunk whose text came with
+    /// a content-filter stop must not count as tokens streamed before a failure.
     fn decode(decoder: &mut D, ahead: &mut Ahead<StreamEvent>, item: &F::Item) -> bool {
+        let before = ahead.queue.len();
         let mut out = Decoded {
             queue: &mut ahead.queue,
         };
         if let Err(e) = decoder.decode_into(item, &mut out) {
+            ahead.queue.truncate(before);
             ahead.fail(e);
         }
         ahead.ended |= decoder.is_done();

@@ -138,6 +138,23 @@ fn a_framing_error_keeps_the_tokens_decoded_before_it_in_the_same_read() {
 }
 
 #[test]
+fn a_chunk_that_fails_gives_its_error_and_none_of_its_text() {
+    // The text of a chunk stopped by the content filter is not a token streamed before a
+    // failure (which would turn a content-policy fallback into a mid-stream failure).
+    let wire = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"}}]}\n\n\
+                data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"bad\"},\"finish_reason\":\"content_filter\"}]}\n\n";
+    let bytes = futures::stream::iter([Ok(bytes::Bytes::from(wire))]);
+    let stream = drive(bytes, SseParser::new(), OpenAiDecoder::new(1));
+    let out: Vec<_> = futures::executor::block_on(stream.collect());
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0].as_ref().unwrap(), &StreamEvent::Delta("ok".into()));
+    assert_eq!(
+        out[1].as_ref().unwrap_err().class,
+        ErrorClass::ContentPolicy
+    );
+}
+
+#[test]
 fn a_line_past_the_limit_is_a_protocol_error() {
     let mut p = SseParser::with_limit(16);
     let e = p
