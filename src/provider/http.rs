@@ -190,6 +190,8 @@ impl Response {
         }
     }
 
+    /// The answer's headers. From the in-task HTTP/1.1 client only a failure's are kept
+    /// (Retry-After and the like; see `h1::Response::headers`): a success's are empty there.
     pub fn headers(&self) -> &HeaderMap {
         match self {
             Response::Reqwest(r) => r.headers(),

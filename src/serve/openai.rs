@@ -144,7 +144,7 @@ fn usage_json(o: &ChatOutcome) -> UsageJson {
         prompt_tokens_details: (u.cached_input > 0).then_some(CachedTokens {
             cached_tokens: u.cached_input,
         }),
-        total_tokens: u.input + u.output,
+        total_tokens: u.input.saturating_add(u.output),
     }
 }
 

@@ -12,7 +12,7 @@
 //! delta has exactly one text (content or reasoning) and no finish reason, no usage. Anything
 //! else that arrives (the role chunk, the finish chunk, the usage chunk) is read in full, and
 //! the shape is learned again from the next usual one; a stream whose chunks keep changing
-//! shape stops learning after [`MAX_MISSES`] misses in a row.
+//! shape gives the shape up after [`MAX_MISSES`] misses in a row and is read in full.
 
 use super::super::{Choice, Chunk, Delta};
 use std::ops::Range;
@@ -90,6 +90,8 @@ impl Shapes {
     /// serde must read it).
     pub(in crate::provider::openai) fn chunk(&mut self, data: &str) -> Option<Chunk> {
         if self.misses >= MAX_MISSES {
+            // Not one shape: no more comparing against the last one either.
+            self.template = None;
             return super::chunk(data);
         }
         let (chunk, holes) = super::chunk_recording(data)?;
