@@ -72,12 +72,12 @@ impl RequestRun {
         let total_deadline = start + total_limit;
         let first_deadline = start + first_limit;
 
-        // This attempt's text is what it adds to the request's answer (kept apart only by
-        // where it starts: one copy of each token, not two).
+        // This attempt's text and reasoning are what it adds to the request's (kept apart only
+        // by where they start: one copy of each token, not two).
         let answer_start = self.answer.len();
+        let reasoning_start = self.reasoning.len();
         // Room for a short answer up front: growing from nothing reallocates every few tokens.
         self.answer.reserve(ANSWER_CAPACITY);
-        let mut reasoning = String::new();
         let mut tool_calls = ToolCallBuilder::default();
         let mut usage: Option<Usage> = None;
         let mut finish_reason = None;
@@ -139,7 +139,6 @@ impl RequestRun {
                         self.out.send(ChatEvent::Delta(t)).await;
                     }
                     Some(Ok(StreamEvent::Reasoning(t))) => {
-                        reasoning.push_str(&t);
                         self.reasoning.push_str(&t);
                         self.out.send(ChatEvent::Reasoning(t)).await;
                     }
@@ -160,14 +159,15 @@ impl RequestRun {
         let end = Instant::now();
         let elapsed = end - start;
         let text = &self.answer[answer_start..];
+        let reasoning = &self.reasoning[reasoning_start..];
         let produced = !text.is_empty() || !reasoning.is_empty() || !tool_calls.is_empty();
         // Tokens streamed before a failure were billed: count them (estimated) rather than
         // losing them (LiteLLM #14457).
         let attempt_usage = match (&result, usage) {
             (Ok(()), Some(u)) => Some(u),
             (_, Some(u)) if produced => Some(u),
-            (Ok(()), None) => Some(estimate_usage(call, text, &reasoning, &tool_calls)),
-            (Err(_), None) if produced => Some(estimate_usage(call, text, &reasoning, &tool_calls)),
+            (Ok(()), None) => Some(estimate_usage(call, text, reasoning, &tool_calls)),
+            (Err(_), None) if produced => Some(estimate_usage(call, text, reasoning, &tool_calls)),
             _ => None,
         };
         let price = inner.prices.get(&d.id).copied().flatten();
