@@ -25,19 +25,15 @@ const MAX_DEPTH: usize = 32;
 
 /// [`Chunk`] read from `text`, or `None` when serde must read it.
 pub(super) fn chunk(text: &str) -> Option<Chunk> {
-    let mut s = Scanner::new(text);
-    let chunk = s.chunk()?;
-    s.skip_ws();
-    (s.at == text.len()).then_some(chunk)
+    Scanner::new(text).whole_chunk()
 }
 
 /// [`chunk`], with where the values a chunk's shape may vary in are ([`shape`]).
 fn chunk_recording(text: &str) -> Option<(Chunk, Vec<Hole>)> {
     let mut s = Scanner::new(text);
     s.holes = Some(Vec::new());
-    let chunk = s.chunk()?;
-    s.skip_ws();
-    (s.at == text.len()).then(|| (chunk, s.holes.unwrap_or_default()))
+    let chunk = s.whole_chunk()?;
+    Some((chunk, s.holes.unwrap_or_default()))
 }
 
 struct Scanner<'a> {
@@ -54,6 +50,13 @@ impl<'a> Scanner<'a> {
             at: 0,
             holes: None,
         }
+    }
+
+    /// A chunk that is all of the text (whitespace aside).
+    fn whole_chunk(&mut self) -> Option<Chunk> {
+        let chunk = self.chunk()?;
+        self.skip_ws();
+        (self.at == self.text.len()).then_some(chunk)
     }
 
     /// Notes the value that started at `start` and ended here, when recording.
