@@ -220,18 +220,17 @@ fn generate(rng: &mut impl RngExt, count: usize) -> Vec<String> {
                 .collect();
             sentences.join(" ")
         };
+        // A block that does not fit would be cut mid-sentence (a newcomer reads that as a
+        // broken stream): the rest is whole sentences of exactly the words left.
+        let block = if count_words(&block) <= left {
+            block
+        } else {
+            closing_paragraph(rng, left)
+        };
         words += count_words(&block);
         blocks.push(block);
     }
-    let mut tokens = split_tokens(&blocks.join("\n\n"));
-    tokens.truncate(count);
-    // A cut inside a code block would leave it open; close it.
-    if tokens.iter().filter(|t| t.contains("```")).count() % 2 == 1
-        && let Some(last) = tokens.last_mut()
-    {
-        last.push_str("\n```");
-    }
-    tokens
+    split_tokens(&blocks.join("\n\n"))
 }
 
 /// Fewer words than this after a code block would cut the answer right after it.
@@ -262,6 +261,80 @@ fn sentence(rng: &mut impl RngExt) -> String {
     let subject = pick(rng, &SUBJECTS);
     let verb = pick(rng, &VERBS);
     capitalize(&format!("{subject} {verb} {}.", phrase(rng)))
+}
+
+/// Short sentences for the last one to four words of an answer, by length.
+const CLOSERS: [&str; 4] = [
+    "Done.",
+    "That's all.",
+    "Hope this helps.",
+    "That is the plan.",
+];
+/// The longest sentence `sentence_of` is asked for; longer rests are split.
+const MAX_SENTENCE_WORDS: usize = 13;
+/// Where a long rest is split: leaves at least five words, which a sentence can always take.
+const SPLIT_SENTENCE_WORDS: usize = 8;
+
+/// Whole sentences of exactly `words` words in one paragraph.
+fn closing_paragraph(rng: &mut impl RngExt, mut words: usize) -> String {
+    let mut sentences = Vec::new();
+    while words > MAX_SENTENCE_WORDS {
+        sentences.push(sentence_of(rng, SPLIT_SENTENCE_WORDS));
+        words -= SPLIT_SENTENCE_WORDS;
+    }
+    sentences.push(sentence_of(rng, words));
+    sentences.join(" ")
+}
+
+/// One sentence of exactly `words` words (1 to [`MAX_SENTENCE_WORDS`]): a closer for up to
+/// four, else subject, verb, object and tail chosen among the combinations of that length.
+fn sentence_of(rng: &mut impl RngExt, words: usize) -> String {
+    if let Some(closer) = words.checked_sub(1).and_then(|i| CLOSERS.get(i)) {
+        return closer.to_string();
+    }
+    let lengths = |parts: &[&str]| parts.iter().map(|p| count_words(p)).collect::<Vec<_>>();
+    let (s, v, o, t) = (
+        lengths(&SUBJECTS),
+        lengths(&VERBS),
+        lengths(&OBJECTS),
+        lengths(&TAILS),
+    );
+    let mut fitting = Vec::new();
+    for (si, sl) in s.iter().enumerate() {
+        for (vi, vl) in v.iter().enumerate() {
+            for (oi, ol) in o.iter().enumerate() {
+                for (ti, tl) in t.iter().enumerate() {
+                    if sl + vl + ol + tl == words {
+                        fitting.push((si, vi, oi, ti));
+                    }
+                }
+            }
+        }
+    }
+    let Some(&(si, vi, oi, ti)) = fitting.choose(rng) else {
+        // No combination has that length (the word lists changed): closers, whole.
+        return closing_closers(words);
+    };
+    let tail = if TAILS[ti].is_empty() {
+        String::new()
+    } else {
+        format!(" {}", TAILS[ti])
+    };
+    capitalize(&format!(
+        "{} {} {}{tail}.",
+        SUBJECTS[si], VERBS[vi], OBJECTS[oi]
+    ))
+}
+
+/// `words` words of closers, the longest first.
+fn closing_closers(mut words: usize) -> String {
+    let mut out = Vec::new();
+    while words > 0 {
+        let n = words.min(CLOSERS.len());
+        out.push(CLOSERS[n - 1]);
+        words -= n;
+    }
+    out.join(" ")
 }
 
 fn capitalize(s: &str) -> String {
@@ -296,10 +369,31 @@ mod tests {
             if count >= MIN_TOKENS_FOR_HEADING {
                 assert!(text.starts_with("## "), "{text}");
             }
+            // No sentence is cut: every paragraph ends with its full stop.
+            for block in text.split("\n\n") {
+                let prose = !block.is_empty()
+                    && !block.starts_with("## ")
+                    && !block.starts_with("- ")
+                    && !block.starts_with("```");
+                assert!(!prose || block.ends_with('.'), "cut: {block:?} in {text}");
+            }
         }
         let a = generate(&mut rng, 60).concat();
         let b = generate(&mut rng, 60).concat();
         let c = generate(&mut rng, 60).concat();
         assert!(a != b || b != c, "answers vary per request");
+    }
+
+    #[test]
+    fn closing_paragraphs_have_exactly_the_words_asked() {
+        let mut rng = rand::rng();
+        for words in 1..=60 {
+            for _ in 0..20 {
+                let text = closing_paragraph(&mut rng, words);
+                assert_eq!(count_words(&text), words, "{text}");
+                assert!(text.ends_with('.'), "{text}");
+            }
+        }
+        assert_eq!(closing_closers(6), "That is the plan. That's all.");
     }
 }
