@@ -26,10 +26,23 @@ const FIXED: &[(&str, &str)] = &[
     ("Enter (models pane)", "use the selected model"),
 ];
 
-/// The lines of the help text.
-pub fn lines(keymap: &KeyMap, theme: &Theme) -> Vec<Line<'static>> {
+/// The lines of the help text for an overlay `width` columns wide inside. The action names
+/// (what `llmux.keys` rebinds) show only where every description still fits beside them:
+/// on a narrow terminal, whole descriptions matter more.
+pub fn lines(keymap: &KeyMap, theme: &Theme, width: u16) -> Vec<Line<'static>> {
     let key_style = theme.fg(Role::Accent).add_modifier(Modifier::BOLD);
     let muted = theme.fg(Role::Muted);
+    let longest = Command::ALL
+        .iter()
+        .map(|c| c.describe().chars().count())
+        .chain(FIXED.iter().map(|(_, d)| d.chars().count()))
+        .max()
+        .unwrap_or(0);
+    let name_col = if usize::from(width) >= KEY_COL + NAME_COL + longest {
+        NAME_COL
+    } else {
+        0
+    };
     let mut out = Vec::new();
     for c in Command::ALL {
         let keys: Vec<String> = keymap.keys_of(c).iter().map(ToString::to_string).collect();
@@ -40,7 +53,7 @@ pub fn lines(keymap: &KeyMap, theme: &Theme) -> Vec<Line<'static>> {
         };
         out.push(Line::from(vec![
             Span::styled(format!("{keys:<KEY_COL$}"), key_style),
-            Span::styled(format!("{:<NAME_COL$}", c.name()), muted),
+            Span::styled(format!("{:<name_col$}", name_of(c, name_col)), muted),
             Span::styled(c.describe().to_string(), theme.fg(Role::Fg)),
         ]));
     }
@@ -48,22 +61,29 @@ pub fn lines(keymap: &KeyMap, theme: &Theme) -> Vec<Line<'static>> {
     for (k, d) in FIXED {
         out.push(Line::from(vec![
             Span::styled(format!("{k:<KEY_COL$}"), key_style),
-            Span::styled(format!("{:<NAME_COL$}", ""), muted),
+            Span::styled(" ".repeat(name_col), muted),
             Span::styled(d.to_string(), theme.fg(Role::Fg)),
         ]));
     }
     out.push(Line::default());
-    out.push(Line::from(Span::styled(
-        "Rebind under llmux.keys in config.yaml: action name → key, e.g. next_model: \"f5\"",
-        muted,
-    )));
+    let rebind = if name_col > 0 {
+        "Rebind under llmux.keys in config.yaml: action name → key, e.g. next_model: \"f5\""
+    } else {
+        "Rebind under llmux.keys in config.yaml (action names show when wider)"
+    };
+    out.push(Line::from(Span::styled(rebind, muted)));
     out
+}
+
+/// A command's action name, or nothing when the names column is hidden.
+fn name_of(c: Command, name_col: usize) -> &'static str {
+    if name_col > 0 { c.name() } else { "" }
 }
 
 /// Draws the overlay centered in `area`.
 pub fn render(keymap: &KeyMap, scroll: usize, area: Rect, buf: &mut Buffer, theme: &Theme) {
-    let lines = lines(keymap, theme);
     let width = WIDTH.min(area.width.saturating_sub(2));
+    let lines = lines(keymap, theme, width.saturating_sub(2));
     let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
     let rect = super::view::centered(area, width, height);
     Clear.render(rect, buf);
