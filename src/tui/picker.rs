@@ -285,7 +285,7 @@ pub fn render_pane(
         .take(inner.height as usize)
         .enumerate()
     {
-        buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
+        super::view::set_line_clipped(buf, inner.x, inner.y + i as u16, l, inner.width);
     }
 }
 
@@ -352,7 +352,7 @@ pub fn render_overlay(
     }
     let skip = scroll_for(state.selected, lines.len(), list_h);
     for (i, l) in lines.iter().skip(skip).take(list_h).enumerate() {
-        buf.set_line(inner.x, inner.y + 1 + i as u16, l, inner.width);
+        super::view::set_line_clipped(buf, inner.x, inner.y + 1 + i as u16, l, inner.width);
     }
 }
 

@@ -7,6 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Widget};
+use unicode_width::UnicodeWidthStr;
 
 use crate::sanitize::escape_controls;
 use crate::store::session::{AnswerState, Entry};
@@ -32,7 +33,24 @@ pub fn render_scrolled(buf: &mut Buffer, inner: Rect, lines: &[Line], scroll: us
         .take(inner.height as usize)
         .enumerate()
     {
-        buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
+        set_line_clipped(buf, inner.x, inner.y + i as u16, l, inner.width);
+    }
+}
+
+/// Draws `line` in `width` columns; a line that does not fit ends in `…` in the last column,
+/// so a cut value (`failing 1/mi`) does not pass for a whole one.
+pub fn set_line_clipped(buf: &mut Buffer, x: u16, y: u16, line: &Line, width: u16) {
+    buf.set_line(x, y, line, width);
+    if width == 0 || line.width() <= usize::from(width) {
+        return;
+    }
+    let last = x + width - 1;
+    // A wide character ending at the edge loses its first cell too, not only its second.
+    if width >= 2 && buf[(last - 1, y)].symbol().width() > 1 {
+        buf[(last - 1, y)].set_symbol("…");
+        buf[(last, y)].set_symbol(" ");
+    } else {
+        buf[(last, y)].set_symbol("…");
     }
 }
 
@@ -391,5 +409,26 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     let rw = (right.width() as u16).min(area.width.saturating_sub(lw));
     if rw > 0 {
         buf.set_line(area.x + area.width - rw, area.y, &right, rw);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drawn(text: &str, width: u16) -> String {
+        let mut buf = Buffer::empty(Rect::new(0, 0, 8, 1));
+        set_line_clipped(&mut buf, 0, 0, &Line::from(text.to_string()), width);
+        (0..8).map(|x| buf[(x, 0)].symbol().to_string()).collect()
+    }
+
+    #[test]
+    fn a_cut_line_ends_in_an_ellipsis_and_a_whole_one_does_not() {
+        assert_eq!(drawn("abcdef", 6), "abcdef  ");
+        assert_eq!(drawn("abcdefg", 6), "abcde…  ");
+        // A wide character cut at the edge gives way whole, not half.
+        assert_eq!(drawn("abcd日本", 6), "abcd…   ");
+        // (the cell after a wide character is its hidden second half)
+        assert_eq!(drawn("abc日本", 6), "abc日 …  ");
     }
 }
