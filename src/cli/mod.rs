@@ -104,6 +104,10 @@ pub fn load_config(flag: Option<&Path>, show_warnings: bool) -> Result<Config, u
         }
         Err(e) => {
             eprintln!("{e}");
+            let count = e.all().count();
+            if count > 1 {
+                eprintln!("{count} errors in the config");
+            }
             Err(EXIT_USAGE)
         }
     }

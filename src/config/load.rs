@@ -48,6 +48,7 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         line: None,
         column: None,
         message: format!("cannot read the config: {e}"),
+        also: Vec::new(),
     })?;
     let (mut cfg, literal_secret) = load_text(&text, Some(path), &|name| std::env::var(name).ok())?;
     if let Some(at) = literal_secret
@@ -106,6 +107,7 @@ fn load_text(
         env,
         warnings: Vec::new(),
         literal_secret: None,
+        errors: Vec::new(),
     };
     ctx.pos = Positions::build(text);
     if let Some(at) = ctx.pos.too_deep {
@@ -133,7 +135,16 @@ fn load_text(
             ));
         }
     };
-    let mut cfg = sections(&mut ctx, root)?;
+    let read = sections(&mut ctx, root);
+    // Every error found, in file order: those read past and the one that ended the reading.
+    let mut errors = std::mem::take(&mut ctx.errors);
+    if let Err(fatal) = &read {
+        errors.push(fatal.clone());
+    }
+    if let Some(all) = ConfigError::gather(errors) {
+        return Err(all);
+    }
+    let mut cfg = read?;
     cfg.source = path.map(Path::to_path_buf);
     // File order reads best in `llmux check`.
     ctx.warnings
@@ -168,6 +179,7 @@ fn syntax_error(path: Option<&Path>, e: &serde_yaml::Error, pos: &Positions) -> 
         line: at.map(|p| p.line),
         column: at.map(|p| p.column),
         message: format!("invalid YAML: {message}"),
+        also: Vec::new(),
     }
 }
 
@@ -178,9 +190,11 @@ fn sections(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
         }
     }
     if let Some(v) = root.get("environment_variables") {
-        ctx.overlay = environment_variables(ctx, v)?;
+        let overlay = environment_variables(ctx, v);
+        ctx.overlay = ctx.recover(overlay).unwrap_or_default();
     }
-    let mut deployments = deployments::model_list(ctx, root.get("model_list"))?;
+    let list = deployments::model_list(ctx, root.get("model_list"))?;
+    let mut deployments = list.deployments;
     let mut groups: Vec<String> = Vec::new();
     for d in &deployments {
         if !groups.contains(&d.group) {
@@ -188,8 +202,12 @@ fn sections(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
         }
     }
     let (router, app) = {
+        // Groups whose entries failed still count as groups here: a fallback to one is not
+        // a second error.
+        let mut known = groups.clone();
+        known.extend(list.unread_groups);
         let mut names = Names {
-            groups: &groups,
+            groups: &known,
             ids: deployments
                 .iter()
                 .map(|d| d.id.as_str())
@@ -201,9 +219,13 @@ fn sections(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
             root.get("litellm_settings"),
             root.get("router_settings"),
             &mut names,
-        )?;
+        );
+        let router = ctx.recover(router).unwrap_or_default();
         let app = match root.get("llmux") {
-            Some(v) => app_settings(ctx, v, &names)?,
+            Some(v) => {
+                let app = app_settings(ctx, v, &names);
+                ctx.recover(app).unwrap_or_default()
+            }
             None => AppSettings::default(),
         };
         (router, app)
@@ -214,7 +236,10 @@ fn sections(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
         d.drop_params.get_or_insert(router.drop_params);
     }
     let master_key = match root.get("general_settings") {
-        Some(v) => general_settings(ctx, v)?,
+        Some(v) => {
+            let key = general_settings(ctx, v);
+            ctx.recover(key).flatten()
+        }
         None => None,
     };
     Ok(Config {
@@ -275,58 +300,63 @@ fn app_settings(ctx: &mut Ctx, v: &Value, names: &Names) -> Result<AppSettings, 
     };
     for (name, value) in entries(map) {
         let path = child(PATH, &name);
-        match name.as_str() {
-            "default_model" => {
-                if let Some(m) = ctx.string(value, &path)? {
-                    if names.group_of(&m).is_none() {
-                        return Err(ctx.error(
-                            &path,
-                            format!("{path}: '{m}' is not a model group in model_list"),
-                        ));
-                    }
-                    app.default_model = Some(m);
-                }
-            }
-            "favorites" => app.favorites = favorites(ctx, value, &path, names)?,
-            "theme" => app.theme = ctx.string(value, &path)?,
-            "mid_stream_failover" => {
-                if let Some(m) = ctx.string(value, &path)? {
-                    app.mid_stream_failover = match m.trim() {
-                        "continue" => MidStreamFailover::Continue,
-                        "restart" => MidStreamFailover::Restart,
-                        "off" | "false" => MidStreamFailover::Off,
-                        other => {
+        // A bad value is reported and the next key read: every error in one report.
+        let step = (|| -> Result<(), ConfigError> {
+            match name.as_str() {
+                "default_model" => {
+                    if let Some(m) = ctx.string(value, &path)? {
+                        if names.group_of(&m).is_none() {
                             return Err(ctx.error(
+                                &path,
+                                format!("{path}: '{m}' is not a model group in model_list"),
+                            ));
+                        }
+                        app.default_model = Some(m);
+                    }
+                }
+                "favorites" => app.favorites = favorites(ctx, value, &path, names)?,
+                "theme" => app.theme = ctx.string(value, &path)?,
+                "mid_stream_failover" => {
+                    if let Some(m) = ctx.string(value, &path)? {
+                        app.mid_stream_failover = match m.trim() {
+                            "continue" => MidStreamFailover::Continue,
+                            "restart" => MidStreamFailover::Restart,
+                            "off" | "false" => MidStreamFailover::Off,
+                            other => {
+                                return Err(ctx.error(
                                 &path,
                                 format!(
                                     "{path}: unknown value '{other}'; valid ones: continue, restart, off"
                                 ),
                             ));
-                        }
-                    };
+                            }
+                        };
+                    }
                 }
-            }
-            "pricing_file" => {
-                app.pricing_file = ctx
-                    .string(value, &path)?
-                    .map(|p| relative_to_config(ctx.file, &p));
-            }
-            "keys" => {
-                if let Some(keys) = ctx.mapping(value, &path)? {
-                    for (action, key) in entries(keys) {
-                        if let Some(k) = ctx.string(key, &child(&path, &action))? {
-                            app.keys.insert(action, k);
+                "pricing_file" => {
+                    app.pricing_file = ctx
+                        .string(value, &path)?
+                        .map(|p| relative_to_config(ctx.file, &p));
+                }
+                "keys" => {
+                    if let Some(keys) = ctx.mapping(value, &path)? {
+                        for (action, key) in entries(keys) {
+                            if let Some(k) = ctx.string(key, &child(&path, &action))? {
+                                app.keys.insert(action, k);
+                            }
                         }
                     }
                 }
+                "mouse" => app.mouse = ctx.bool(value, &path)?.unwrap_or(app.mouse),
+                "budget" => app.budget = budget::app_budget(ctx, value, &path)?,
+                _ => {
+                    let at = ctx.pos.key(&path);
+                    ctx.warn_at(at, format!("{path} is not a known llmux setting; ignored"));
+                }
             }
-            "mouse" => app.mouse = ctx.bool(value, &path)?.unwrap_or(app.mouse),
-            "budget" => app.budget = budget::app_budget(ctx, value, &path)?,
-            _ => {
-                let at = ctx.pos.key(&path);
-                ctx.warn_at(at, format!("{path} is not a known llmux setting; ignored"));
-            }
-        }
+            Ok(())
+        })();
+        ctx.recover(step);
     }
     Ok(app)
 }

@@ -22,7 +22,9 @@ pub const DEMO_CONFIG: &str = include_str!("demo.yaml");
 /// The environment variable that names a config file.
 pub const CONFIG_ENV: &str = "LLMUX_CONFIG";
 
-/// A config that cannot be used, located in its file where possible.
+/// A config that cannot be used, located in its file where possible. The loader reads on
+/// past a bad value, so one error can carry the others it found (`also`, in file order): a
+/// user fixes them in one go instead of one run of `llmux check` each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The file, or `None` for text that did not come from a file.
@@ -31,6 +33,24 @@ pub struct ConfigError {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// Further errors in the same config, after this one.
+    pub also: Vec<ConfigError>,
+}
+
+impl ConfigError {
+    /// This error and the ones it carries, in file order.
+    pub fn all(&self) -> impl Iterator<Item = &ConfigError> {
+        std::iter::once(self).chain(self.also.iter())
+    }
+
+    /// One error of many, each located, the first carrying the rest; `None` for none.
+    pub fn gather(mut errors: Vec<ConfigError>) -> Option<ConfigError> {
+        errors.sort_by_key(|e| (e.line.unwrap_or(0), e.column.unwrap_or(0)));
+        let mut rest = errors.into_iter();
+        let mut first = rest.next()?;
+        first.also.extend(rest);
+        Some(first)
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -41,10 +61,14 @@ impl fmt::Display for ConfigError {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "<config>".to_string());
         match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "{path}:{l}:{c}: {}", self.message),
-            (Some(l), None) => write!(f, "{path}:{l}: {}", self.message),
-            _ => write!(f, "{path}: {}", self.message),
+            (Some(l), Some(c)) => write!(f, "{path}:{l}:{c}: {}", self.message)?,
+            (Some(l), None) => write!(f, "{path}:{l}: {}", self.message)?,
+            _ => write!(f, "{path}: {}", self.message)?,
         }
+        for more in &self.also {
+            write!(f, "\n{more}")?;
+        }
+        Ok(())
     }
 }
 

@@ -171,6 +171,38 @@ async fn check_reports_bad_config_at_line_and_column() {
         "{err}"
     );
 
+    assert!(
+        !err.contains("errors in the config"),
+        "one error, no count: {err}"
+    );
+
+    // Two bad values: both reported, then the count.
+    let two = home.path().join("two.yaml");
+    std::fs::write(
+        &two,
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: nosuch/x\nrouter_settings:\n  num_retries: many\n",
+    )
+    .unwrap();
+    let mut cmd = llmux(home.path());
+    cmd.args(["check", "--config", two.to_str().unwrap()]);
+    let out = output(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].starts_with(&format!("{}:4:14: ", two.display())),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{}:6:16: router_settings.num_retries",
+            two.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(lines[2], "2 errors in the config");
+
     let mut env = llmux(home.path());
     env.env("LLMUX_CONFIG", &cfg).args(["models"]);
     assert_eq!(

@@ -26,7 +26,15 @@ const MAX_HTTP_STATUS: u64 = 599;
 const MIN_HTTP_STATUS: u64 = 100;
 
 /// Reads `model_list`. Skipped wildcard entries leave no deployment; an empty result is an error.
-pub fn model_list(ctx: &mut Ctx, value: Option<&Value>) -> Result<Vec<Deployment>, ConfigError> {
+/// What `model_list` gave: the deployments read, and the groups of entries that could not be
+/// read (so that references to them elsewhere are not reported as unknown groups too).
+pub struct ModelList {
+    pub deployments: Vec<Deployment>,
+    pub unread_groups: Vec<String>,
+}
+
+/// Reads every entry; an entry that fails is kept in `ctx.errors` and the rest are read on.
+pub fn model_list(ctx: &mut Ctx, value: Option<&Value>) -> Result<ModelList, ConfigError> {
     const PATH: &str = "model_list";
     let Some(value) = value else {
         return Err(ctx.error_at(
@@ -47,13 +55,30 @@ pub fn model_list(ctx: &mut Ctx, value: Option<&Value>) -> Result<Vec<Deployment
         }
     };
     let mut out = Vec::with_capacity(items.len());
+    let mut unread_groups = Vec::new();
+    let mut failed = 0;
     let mut used_ids = HashSet::new();
     for (i, entry) in items.iter().enumerate() {
         let path = item(PATH, i);
-        if let Some(mut d) = deployment(ctx, entry, &path, i)? {
-            d.id = unique_id(&mut used_ids, &d.id);
-            out.push(d);
+        match deployment(ctx, entry, &path, i) {
+            Ok(Some(mut d)) => {
+                d.id = unique_id(&mut used_ids, &d.id);
+                out.push(d);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failed += 1;
+                ctx.errors.push(e);
+                unread_groups.extend(written_group(entry));
+            }
         }
+    }
+    if out.is_empty() && failed > 0 {
+        // Every entry failed: their errors say it all.
+        return Ok(ModelList {
+            deployments: out,
+            unread_groups,
+        });
     }
     if out.is_empty() {
         return Err(ctx.error(
@@ -61,7 +86,21 @@ pub fn model_list(ctx: &mut Ctx, value: Option<&Value>) -> Result<Vec<Deployment
             "model_list has no usable model (wildcard entries are not implemented)",
         ));
     }
-    Ok(out)
+    Ok(ModelList {
+        deployments: out,
+        unread_groups,
+    })
+}
+
+/// The `model_name` of an entry as written, if it is a plain string.
+fn written_group(entry: &Value) -> Option<String> {
+    let Value::Mapping(map) = untag(entry) else {
+        return None;
+    };
+    match map.get("model_name").map(untag) {
+        Some(Value::String(name)) if !name.trim().is_empty() => Some(name.clone()),
+        _ => None,
+    }
 }
 
 /// `id`, else `id#2`, `id#3`, … whichever is free.

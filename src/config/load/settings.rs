@@ -125,76 +125,81 @@ fn apply(
     let is_router = section == "router_settings";
     for (key, v) in entries(map) {
         let path = child(section, &key);
-        match (key.as_str(), is_router) {
-            ("num_retries", _) => set(&mut rs.num_retries, ctx.u32(v, &path)?),
-            ("allowed_fails", _) => set(&mut rs.allowed_fails, ctx.u32(v, &path)?),
-            ("cooldown_time", _) => set(&mut rs.cooldown_time, ctx.seconds(v, &path)?),
-            ("request_timeout", false) | ("timeout", true) => {
-                set(&mut rs.timeout, ctx.seconds(v, &path)?)
-            }
-            ("drop_params", false) => set(&mut rs.drop_params, ctx.bool(v, &path)?),
-            ("fallbacks", _) => {
-                let parsed = parse_fallbacks(ctx, v, &path, names)?;
-                rs.fallbacks = parsed.chains;
-                if let Some(d) = parsed.default {
-                    rs.default_fallbacks = d;
+        // A bad value is reported and the next key read: every error in one report.
+        let step = (|| -> Result<(), ConfigError> {
+            match (key.as_str(), is_router) {
+                ("num_retries", _) => set(&mut rs.num_retries, ctx.u32(v, &path)?),
+                ("allowed_fails", _) => set(&mut rs.allowed_fails, ctx.u32(v, &path)?),
+                ("cooldown_time", _) => set(&mut rs.cooldown_time, ctx.seconds(v, &path)?),
+                ("request_timeout", false) | ("timeout", true) => {
+                    set(&mut rs.timeout, ctx.seconds(v, &path)?)
                 }
-            }
-            ("context_window_fallbacks", _) => {
-                rs.context_window_fallbacks = typed_fallbacks(ctx, v, &path, names)?;
-            }
-            ("content_policy_fallbacks", _) => {
-                rs.content_policy_fallbacks = typed_fallbacks(ctx, v, &path, names)?;
-            }
-            ("default_fallbacks", _) => rs.default_fallbacks = chain(ctx, v, &path, names)?,
-            ("routing_strategy", true) => {
-                if let Some(s) = ctx.string(v, &path)? {
-                    rs.strategy = Strategy::parse(s.trim()).ok_or_else(|| {
-                        ctx.error(
-                            &path,
-                            format!("{path}: unknown strategy '{s}'; valid ones: {STRATEGIES}"),
-                        )
-                    })?;
-                }
-            }
-            ("retry_policy", true) => rs.retry_policy = retry_policy(ctx, v, &path)?,
-            ("stream_timeout", true) => rs.stream_timeout = ctx.seconds(v, &path)?,
-            ("retry_after", true) => set(&mut rs.retry_after, ctx.seconds(v, &path)?),
-            ("max_fallbacks", true) => {
-                if let Some(n) = ctx.u32(v, &path)? {
-                    rs.max_fallbacks = usize::try_from(n).unwrap_or(usize::MAX);
-                }
-            }
-            ("enable_pre_call_checks", true) => {
-                set(&mut rs.enable_pre_call_checks, ctx.bool(v, &path)?)
-            }
-            ("provider_budget_config", true) => {
-                rs.provider_budgets = super::budget::provider_budgets(ctx, v, &path)?;
-            }
-            // Read before the loop.
-            ("model_group_alias", true) => {}
-            // The response cache, resolved once both sections are read (`load::cache`).
-            ("cache", false) => cache.enabled = ctx.bool(v, &path)?,
-            ("cache_params", false) => cache.params = Some(v.clone()),
-            ("cache_responses", true) => cache.responses = ctx.bool(v, &path)?,
-            ("redis_host" | "redis_port" | "redis_password" | "redis_url", true) => {
-                redis.first_path.get_or_insert_with(|| path.clone());
-                if matches!(key.as_str(), "redis_password" | "redis_url") {
-                    ctx.note_secret(v, &path);
-                }
-                match key.as_str() {
-                    "redis_host" => redis.host = ctx.setting_string(v, &path)?,
-                    "redis_port" => {
-                        redis.port = ctx
-                            .whole(v, &path, u64::from(u16::MAX))?
-                            .and_then(|p| u16::try_from(p).ok());
+                ("drop_params", false) => set(&mut rs.drop_params, ctx.bool(v, &path)?),
+                ("fallbacks", _) => {
+                    let parsed = parse_fallbacks(ctx, v, &path, names)?;
+                    rs.fallbacks = parsed.chains;
+                    if let Some(d) = parsed.default {
+                        rs.default_fallbacks = d;
                     }
-                    "redis_password" => redis.password = ctx.setting_string(v, &path)?,
-                    _ => redis.url = ctx.setting_string(v, &path)?,
                 }
+                ("context_window_fallbacks", _) => {
+                    rs.context_window_fallbacks = typed_fallbacks(ctx, v, &path, names)?;
+                }
+                ("content_policy_fallbacks", _) => {
+                    rs.content_policy_fallbacks = typed_fallbacks(ctx, v, &path, names)?;
+                }
+                ("default_fallbacks", _) => rs.default_fallbacks = chain(ctx, v, &path, names)?,
+                ("routing_strategy", true) => {
+                    if let Some(s) = ctx.string(v, &path)? {
+                        rs.strategy = Strategy::parse(s.trim()).ok_or_else(|| {
+                            ctx.error(
+                                &path,
+                                format!("{path}: unknown strategy '{s}'; valid ones: {STRATEGIES}"),
+                            )
+                        })?;
+                    }
+                }
+                ("retry_policy", true) => rs.retry_policy = retry_policy(ctx, v, &path)?,
+                ("stream_timeout", true) => rs.stream_timeout = ctx.seconds(v, &path)?,
+                ("retry_after", true) => set(&mut rs.retry_after, ctx.seconds(v, &path)?),
+                ("max_fallbacks", true) => {
+                    if let Some(n) = ctx.u32(v, &path)? {
+                        rs.max_fallbacks = usize::try_from(n).unwrap_or(usize::MAX);
+                    }
+                }
+                ("enable_pre_call_checks", true) => {
+                    set(&mut rs.enable_pre_call_checks, ctx.bool(v, &path)?)
+                }
+                ("provider_budget_config", true) => {
+                    rs.provider_budgets = super::budget::provider_budgets(ctx, v, &path)?;
+                }
+                // Read before the loop.
+                ("model_group_alias", true) => {}
+                // The response cache, resolved once both sections are read (`load::cache`).
+                ("cache", false) => cache.enabled = ctx.bool(v, &path)?,
+                ("cache_params", false) => cache.params = Some(v.clone()),
+                ("cache_responses", true) => cache.responses = ctx.bool(v, &path)?,
+                ("redis_host" | "redis_port" | "redis_password" | "redis_url", true) => {
+                    redis.first_path.get_or_insert_with(|| path.clone());
+                    if matches!(key.as_str(), "redis_password" | "redis_url") {
+                        ctx.note_secret(v, &path);
+                    }
+                    match key.as_str() {
+                        "redis_host" => redis.host = ctx.setting_string(v, &path)?,
+                        "redis_port" => {
+                            redis.port = ctx
+                                .whole(v, &path, u64::from(u16::MAX))?
+                                .and_then(|p| u16::try_from(p).ok());
+                        }
+                        "redis_password" => redis.password = ctx.setting_string(v, &path)?,
+                        _ => redis.url = ctx.setting_string(v, &path)?,
+                    }
+                }
+                _ => ctx.unimplemented(&path),
             }
-            _ => ctx.unimplemented(&path),
-        }
+            Ok(())
+        })();
+        ctx.recover(step);
     }
     Ok(())
 }

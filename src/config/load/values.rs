@@ -42,6 +42,8 @@ pub struct Ctx<'a> {
     /// Where the first secret written out in the file is (a key that is not an
     /// `os.environ/` reference, or one that the file's own `environment_variables:` fills).
     pub literal_secret: Option<Pos>,
+    /// Errors read past so far (the loader goes on with the next key or entry).
+    pub errors: Vec<ConfigError>,
 }
 
 impl<'a> Ctx<'a> {
@@ -51,7 +53,14 @@ impl<'a> Ctx<'a> {
             line: Some(at.line),
             column: Some(at.column),
             message: message.into(),
+            also: Vec::new(),
         }
+    }
+
+    /// The value of a step that may fail; a failure is kept for the report and reading goes
+    /// on without the value.
+    pub fn recover<T>(&mut self, step: Result<T, ConfigError>) -> Option<T> {
+        step.map_err(|e| self.errors.push(e)).ok()
     }
 
     /// An error about the value at `path`.

@@ -257,3 +257,83 @@ fn deep_nesting_and_alias_bombs_are_errors_not_crashes() {
     let got = err(&bomb);
     assert!(got.starts_with("bad.yaml:"), "{got}");
 }
+
+#[test]
+fn every_error_of_a_config_is_reported_at_once_in_file_order() {
+    let text = "\
+model_list:
+  - model_name: fast
+    litellm_params:
+      model: openai/gpt-4o-mini
+      rpm: lots
+  - model_name: smart
+    litellm_params:
+      model: openai/gpt-4o
+router_settings:
+  routing_strategy: fastest
+  num_retries: 2
+  fallbacks: [{ fast: [smart, nowhere] }]
+llmux:
+  mid_stream_failover: sometimes
+  default_model: smart
+";
+    let report = err(text);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 4, "{report}");
+    assert!(
+        lines[0].starts_with("bad.yaml:5:12: model_list[0].litellm_params.rpm"),
+        "{report}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "bad.yaml:10:21: router_settings.routing_strategy: unknown strategy 'fastest'"
+        ),
+        "{report}"
+    );
+    assert!(
+        lines[2].starts_with("bad.yaml:12:31: router_settings.fallbacks[0].fast: 'nowhere'"),
+        "{report}"
+    );
+    assert!(
+        lines[3]
+            .starts_with("bad.yaml:14:24: llmux.mid_stream_failover: unknown value 'sometimes'"),
+        "{report}"
+    );
+    let e = load_str(text, None).unwrap_err();
+    assert_eq!(e.all().count(), 4);
+}
+
+#[test]
+fn a_group_whose_entry_failed_is_not_reported_again_where_it_is_named() {
+    // `fast` cannot be read, but it is written: a fallback to it or a default on it is not
+    // a second error ("not a model group").
+    let text = "\
+model_list:
+  - model_name: fast
+    litellm_params:
+      model: openai/gpt-4o-mini
+      timeout: soon
+  - model_name: smart
+    litellm_params:
+      model: openai/gpt-4o
+router_settings:
+  fallbacks: [{ smart: [fast] }]
+llmux:
+  default_model: fast
+";
+    assert_eq!(
+        err(text),
+        "bad.yaml:5:16: model_list[0].litellm_params.timeout must be a number, not \"soon\""
+    );
+    // When every entry fails, their errors are the report (no "no usable model" besides).
+    let all_bad = "\
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/x, rpm: many}
+  - model_name: b
+    litellm_params: {model: openai/y, tpm: lots}
+";
+    let report = err(all_bad);
+    assert_eq!(report.lines().count(), 2, "{report}");
+    assert!(!report.contains("no usable model"), "{report}");
+}
