@@ -261,14 +261,14 @@ fn build(
         api_base,
         api_key: api_key.map(Secret::new),
         api_version,
-        rpm: field(ctx, e, "rpm", Ctx::u32)?,
-        tpm: field(ctx, e, "tpm", Ctx::u64)?,
-        timeout: field(ctx, e, "timeout", Ctx::seconds)?,
-        stream_timeout: field(ctx, e, "stream_timeout", Ctx::seconds)?,
-        max_retries: field(ctx, e, "max_retries", Ctx::u32)?,
-        weight: field(ctx, e, "weight", Ctx::non_negative)?,
-        order: field(ctx, e, "order", Ctx::u32)?,
-        cooldown_time: field(ctx, e, "cooldown_time", Ctx::seconds)?,
+        rpm: field(ctx, e, "rpm", Ctx::u32),
+        tpm: field(ctx, e, "tpm", Ctx::u64),
+        timeout: field(ctx, e, "timeout", Ctx::seconds),
+        stream_timeout: field(ctx, e, "stream_timeout", Ctx::seconds),
+        max_retries: field(ctx, e, "max_retries", Ctx::u32),
+        weight: field(ctx, e, "weight", Ctx::non_negative),
+        order: field(ctx, e, "order", Ctx::u32),
+        cooldown_time: field(ctx, e, "cooldown_time", Ctx::seconds),
         input_cost_per_token: None,
         output_cost_per_token: None,
         cache_read_input_token_cost: None,
@@ -276,14 +276,14 @@ fn build(
         output_cost_per_reasoning_token: None,
         base_model: None,
         max_input_tokens: None,
-        max_tokens: field(ctx, e, "max_tokens", Ctx::u32)?,
-        temperature: field(ctx, e, "temperature", Ctx::number)?,
+        max_tokens: field(ctx, e, "max_tokens", Ctx::u32),
+        temperature: field(ctx, e, "temperature", Ctx::number),
         tags: match e.params.get("tags") {
             Some(v) => ctx.string_list(v, &child(&e.params_path, "tags"))?,
             None => Vec::new(),
         },
         budget: super::budget::deployment_budget(ctx, e.params, &e.params_path)?,
-        drop_params: field(ctx, e, "drop_params", Ctx::bool)?,
+        drop_params: field(ctx, e, "drop_params", Ctx::bool),
         supports_function_calling: None,
         supports_vision: None,
         mock: None,
@@ -304,17 +304,18 @@ fn build(
     Ok(d)
 }
 
-/// One `litellm_params` key read with `read`, or `None` when absent.
+/// One `litellm_params` key read with `read`; `None` when absent or bad.
 fn field<'a, T>(
     ctx: &mut Ctx<'a>,
     e: &Entry,
     key: &str,
     read: impl FnOnce(&mut Ctx<'a>, &Value, &str) -> Result<Option<T>, ConfigError>,
-) -> Result<Option<T>, ConfigError> {
-    match e.params.get(key) {
-        Some(v) => read(ctx, v, &child(&e.params_path, key)),
-        None => Ok(None),
-    }
+) -> Option<T> {
+    let v = e.params.get(key)?;
+    // A bad value is kept for the report and counts as absent, so the entry's other fields
+    // are still read (and their errors reported too).
+    let read = read(ctx, v, &child(&e.params_path, key));
+    ctx.recover(read).flatten()
 }
 
 /// Prices and model facts: `litellm_params` wins over `model_info`.

@@ -337,3 +337,31 @@ model_list:
     assert_eq!(report.lines().count(), 2, "{report}");
     assert!(!report.contains("no usable model"), "{report}");
 }
+
+#[test]
+fn every_bad_field_of_one_entry_is_reported() {
+    let text = "\
+model_list:
+  - model_name: a
+    litellm_params:
+      model: openai/gpt-4o
+      rpm: many
+      timeout: soon
+      weight: -2
+";
+    let report = err(text);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 3, "{report}");
+    assert!(
+        lines[0].starts_with("bad.yaml:5:12: model_list[0].litellm_params.rpm"),
+        "{report}"
+    );
+    assert!(
+        lines[1].starts_with("bad.yaml:6:16: model_list[0].litellm_params.timeout"),
+        "{report}"
+    );
+    assert!(
+        lines[2].starts_with("bad.yaml:7:15: model_list[0].litellm_params.weight"),
+        "{report}"
+    );
+}
