@@ -77,7 +77,7 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
         .or_else(|| cfg.app.default_model.clone())
         .or_else(|| cfg.groups.first().cloned())
         .unwrap_or_default();
-    let router = match super::build_router(cfg) {
+    let router = match super::build_router(cfg, 0) {
         Ok(r) => r,
         Err(code) => return code,
     };

@@ -12,7 +12,7 @@ use super::state::Update;
 use crate::provider::ProviderError;
 use crate::provider::sse::{SseEvent, sse_events};
 use crate::secret::Secret;
-use crate::serve::events::{EVENT_HELLO, EVENT_LAGGED, EVENT_METRICS, EVENT_ROUTE};
+use crate::serve::events::{EVENT_HELLO, EVENT_LAGGED, EVENT_METRICS, EVENT_RECENT, EVENT_ROUTE};
 
 /// The first wait before reconnecting; it doubles up to [`RECONNECT_MAX`].
 pub const RECONNECT_MIN: Duration = Duration::from_millis(250);
@@ -37,6 +37,7 @@ pub fn decode(ev: &SseEvent) -> Option<Update> {
         EVENT_ROUTE => serde_json::from_str(&ev.data)
             .ok()
             .map(|e| Update::Route(Box::new(e))),
+        EVENT_RECENT => serde_json::from_str(&ev.data).ok().map(Update::Recent),
         EVENT_LAGGED => serde_json::from_str::<serde_json::Value>(&ev.data)
             .ok()
             .and_then(|v| v.get("missed")?.as_u64())

@@ -55,6 +55,8 @@ pub enum Update {
     Hello(Hello),
     Snapshot(Box<MonitorSnapshot>),
     Route(Box<RouteEvent>),
+    /// The server's latest events, oldest first, sent once right after `Hello`.
+    Recent(Vec<RouteEvent>),
     /// The server dropped this many events for us (we read too slowly).
     Lagged(u64),
     /// The connection failed or ended; `at_unix_ms` is when.
@@ -99,6 +101,27 @@ pub struct MonitorState {
     pub metrics_scroll: usize,
     /// When the link was lost, for the note once it is back.
     lost_at_unix_ms: Option<u64>,
+    /// What the last `hello` said, for the note the `recent` list after it completes.
+    greeting: Option<Greeting>,
+}
+
+/// The server a `hello` named, and when the link had been lost before it (a reconnect).
+#[derive(Debug)]
+struct Greeting {
+    what: String,
+    lost_at_unix_ms: Option<u64>,
+}
+
+/// How far back of the first recent event the log is searched for repeats: events of
+/// concurrent requests are not stamped in exactly the order they are sent.
+const RECENT_OVERLAP_MS: u64 = 2_000;
+
+fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
 }
 
 impl MonitorState {
@@ -115,6 +138,7 @@ impl MonitorState {
             focus: Focus::default(),
             metrics_scroll: 0,
             lost_at_unix_ms: None,
+            greeting: None,
         }
     }
 
@@ -129,20 +153,14 @@ impl MonitorState {
     pub fn apply(&mut self, update: Update) {
         match update {
             Update::Hello(hello) => {
-                let plural = |n: usize, one: &str| {
-                    if n == 1 {
-                        format!("1 {one}")
-                    } else {
-                        format!("{n} {one}s")
-                    }
-                };
                 let what = format!(
                     "llmux {} ({}, {})",
                     hello.version,
                     plural(hello.groups.len(), "group"),
                     plural(hello.deployments.len(), "deployment")
                 );
-                let text = match self.lost_at_unix_ms.take() {
+                let lost_at_unix_ms = self.lost_at_unix_ms.take();
+                let text = match lost_at_unix_ms {
                     Some(lost) => format!(
                         "reconnected to {what}; events between {} and now were not seen",
                         super::view::clock(lost)
@@ -153,6 +171,32 @@ impl MonitorState {
                 self.note(0, text, Tone::Good);
                 self.link = Link::Live;
                 self.hello = Some(hello);
+                self.greeting = Some(Greeting {
+                    what,
+                    lost_at_unix_ms,
+                });
+            }
+            Update::Recent(events) => {
+                let (added, repeated) = self.merge_recent(events);
+                let Some(greeting) = self.greeting.take() else {
+                    return;
+                };
+                let text = match greeting.lost_at_unix_ms {
+                    // The server's list reaches back into what we had: nothing fell between.
+                    Some(_) if repeated > 0 => format!(
+                        "reconnected to {}; no routing events were missed ({} caught up)",
+                        greeting.what, added
+                    ),
+                    None if added > 0 => format!(
+                        "connected to {}; {} before now",
+                        greeting.what,
+                        plural(added, "routing event")
+                    ),
+                    _ => return,
+                };
+                if let Some(note) = &mut self.note {
+                    note.text = text;
+                }
             }
             Update::Snapshot(s) => {
                 if let Some(note) = &mut self.note
@@ -186,6 +230,33 @@ impl MonitorState {
                 self.link = Link::Reconnecting { attempt, error };
             }
         }
+    }
+
+    /// Appends the server's recent events that the log does not hold yet (after a reconnect,
+    /// the older ones it does); returns how many were added and how many it already held.
+    fn merge_recent(&mut self, events: Vec<RouteEvent>) -> (usize, usize) {
+        let Some(first) = events.first() else {
+            return (0, 0);
+        };
+        let since = first.at_unix_ms.saturating_sub(RECENT_OVERLAP_MS);
+        let held: Vec<RouteEvent> = self
+            .log
+            .events
+            .iter()
+            .rev()
+            .take_while(|e| e.at_unix_ms >= since)
+            .cloned()
+            .collect();
+        let (mut added, mut repeated) = (0, 0);
+        for ev in events {
+            if held.contains(&ev) {
+                repeated += 1;
+            } else {
+                added += 1;
+                self.log.push(ev, LOG_CAPACITY);
+            }
+        }
+        (added, repeated)
     }
 
     /// Quit on `q`, `Esc` or `Ctrl+C`; `Tab` moves between the panes; arrows, `j`/`k`, page
@@ -342,5 +413,79 @@ mod tests {
         assert_eq!(s.metrics_scroll, 0);
         s.key(press(KeyCode::Up));
         assert_eq!(s.metrics_scroll, 0, "never above the top");
+    }
+
+    fn event(request_id: u64, at_unix_ms: u64) -> RouteEvent {
+        RouteEvent {
+            request_id,
+            group: "fast".into(),
+            deployment: Some("a".into()),
+            attempt: 1,
+            at_unix_ms,
+            elapsed_ms: 0,
+            kind: RouteEventKind::Attempt,
+        }
+    }
+
+    fn note(s: &MonitorState) -> String {
+        s.note.as_ref().map(|n| n.text.clone()).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_recent_events_fill_the_log_on_connect_and_the_gap_on_reconnect() {
+        let mut s = MonitorState::new("http://x");
+        s.apply(Update::Hello(hello()));
+        s.apply(Update::Recent(vec![event(1, 1_000), event(2, 2_000)]));
+        assert_eq!(s.log.events.len(), 2);
+        assert!(
+            note(&s).ends_with("; 2 routing events before now"),
+            "{}",
+            note(&s)
+        );
+        s.apply(route(3_000));
+
+        // Lost, then back: the server's list repeats what we had and brings what we missed.
+        s.apply(Update::Disconnected {
+            error: "reset".into(),
+            at_unix_ms: 3_500,
+        });
+        s.apply(Update::Hello(hello()));
+        let recent = vec![
+            event(2, 2_000),
+            s.log.events[2].clone(),
+            event(4, 4_000),
+            event(5, 5_000),
+        ];
+        s.apply(Update::Recent(recent));
+        let ids: Vec<(u64, u64)> = s
+            .log
+            .events
+            .iter()
+            .map(|e| (e.request_id, e.at_unix_ms))
+            .collect();
+        assert_eq!(
+            ids,
+            [(1, 1_000), (2, 2_000), (1, 3_000), (4, 4_000), (5, 5_000)]
+        );
+        assert_eq!(
+            note(&s),
+            "reconnected to llmux 0.1.0 (1 group, 1 deployment); no routing events were missed (2 caught up)"
+        );
+    }
+
+    #[test]
+    fn a_reconnect_whose_recent_events_do_not_reach_back_still_says_events_were_not_seen() {
+        let mut s = MonitorState::new("http://x");
+        s.apply(Update::Hello(hello()));
+        s.apply(route(1_000));
+        s.apply(Update::Disconnected {
+            error: "reset".into(),
+            at_unix_ms: 1_500,
+        });
+        s.apply(Update::Hello(hello()));
+        // A restarted server: its events are all new.
+        s.apply(Update::Recent(vec![event(1, 90_000)]));
+        assert_eq!(s.log.events.len(), 2);
+        assert!(note(&s).contains("were not seen"), "{}", note(&s));
     }
 }

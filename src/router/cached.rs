@@ -14,8 +14,6 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::broadcast;
-
 use super::RouterError;
 use super::event::*;
 use super::request::RequestRun;
@@ -23,18 +21,16 @@ use crate::cache::{Announce, CachedAnswer, ResponseCache, replay_pieces};
 use crate::config::Config;
 use crate::metrics::Usd;
 use crate::provider::{ChatRequest, ToolCallDelta};
-use crate::store::RequestLog;
 
 /// The cache the config asks for; its Redis announcements become `SharedState` route events.
 pub(super) fn build(
     config: &Config,
-    events: &broadcast::Sender<RouteEvent>,
-    log: Option<&RequestLog>,
+    sink: &super::sink::EventSink,
 ) -> Result<Option<ResponseCache>, RouterError> {
     let Some(settings) = &config.router.cache else {
         return Ok(None);
     };
-    let (events, log) = (events.clone(), log.cloned());
+    let sink = sink.clone();
     let announce: Announce = Arc::new(move |connected, message| {
         let at_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -48,10 +44,7 @@ pub(super) fn build(
             elapsed_ms: 0,
             kind: RouteEventKind::SharedState { connected, message },
         };
-        let _ = events.send(ev.clone());
-        if let Some(log) = &log {
-            log.append(ev);
-        }
+        sink.publish(Arc::new(ev));
     });
     ResponseCache::new(settings, announce)
         .map(Some)

@@ -21,6 +21,7 @@ mod request;
 pub mod retry;
 pub mod select;
 mod shared;
+mod sink;
 mod stream;
 
 use std::collections::HashMap;
@@ -46,9 +47,6 @@ pub use ping::{PingResult, PingState};
 pub use shared::{SharedCost, SharedStatus};
 pub use stream::ChatStream;
 
-/// How many route events a slow subscriber may fall behind before it misses some.
-const EVENT_BUFFER: usize = 4096;
-
 /// What a router is built with besides its config.
 #[derive(Debug, Default)]
 pub struct RouterOptions {
@@ -62,6 +60,9 @@ pub struct RouterOptions {
     pub seed: Option<u64>,
     /// The wall clock budget periods run on; the system's when `None` (tests move it).
     pub clock: Option<WallClock>,
+    /// How many of the latest route events [`Router::subscribe_with_recent`] gives (0: none
+    /// kept; `llmux serve` keeps some for the monitors that connect).
+    pub recent_events: usize,
 }
 
 /// A router could not be built.
@@ -74,8 +75,8 @@ pub(crate) struct Inner {
     pub(crate) http: HttpClient,
     pub(crate) metrics: Metrics,
     pub(crate) health: health::HealthBook,
-    pub(crate) events: broadcast::Sender<RouteEvent>,
-    pub(crate) log: Option<RequestLog>,
+    /// Subscribers, the request log and the recent events.
+    pub(crate) sink: sink::EventSink,
     pub(crate) rng: Mutex<SmallRng>,
     /// Per deployment id: its price and context window, looked up once.
     pub(crate) prices: HashMap<String, Option<Price>>,
@@ -137,7 +138,7 @@ impl Router {
             max_input.insert(d.id.clone(), table.max_input_tokens(d));
         }
         let seed = options.seed.unwrap_or_else(rand::random);
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let sink = sink::EventSink::new(options.request_log, options.recent_events);
         let mut health = health::HealthBook::default();
         if let Some(redis) = &config.router.redis {
             let groups = config
@@ -145,15 +146,12 @@ impl Router {
                 .iter()
                 .map(|d| (d.id.clone(), d.group.clone()))
                 .collect();
-            let publisher = shared::Publisher {
-                events: events.clone(),
-                log: options.request_log.clone(),
-            };
+            let publisher = shared::Publisher { sink: sink.clone() };
             let shared = shared::SharedState::start(redis, groups, health.local(), publisher)
                 .map_err(RouterError)?;
             health.set_shared(shared);
         }
-        let cache = cached::build(&config, &events, options.request_log.as_ref())?;
+        let cache = cached::build(&config, &sink)?;
         let budgets =
             budget::Budgets::new(&config, options.clock.unwrap_or_else(WallClock::system));
         let inner = Arc::new(Inner {
@@ -161,8 +159,7 @@ impl Router {
             http,
             metrics,
             health,
-            events,
-            log: options.request_log,
+            sink,
             rng: Mutex::new(SmallRng::seed_from_u64(seed)),
             prices,
             max_input,
@@ -199,14 +196,20 @@ impl Router {
     /// Returns once every route event so far is written to the request log. Call it before
     /// the process exits: the log is written by a thread the exit would cut short.
     pub fn sync_request_log(&self) {
-        if let Some(log) = &self.inner.log {
+        if let Some(log) = self.inner.sink.log() {
             log.sync();
         }
     }
 
     /// Every route event of every request from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<RouteEvent> {
-        self.inner.events.subscribe()
+        self.inner.sink.subscribe()
+    }
+
+    /// The latest route events (oldest first, as many as [`RouterOptions::recent_events`]) and
+    /// every event after them, none missing or given twice in between.
+    pub fn subscribe_with_recent(&self) -> (Vec<Arc<RouteEvent>>, broadcast::Receiver<RouteEvent>) {
+        self.inner.sink.subscribe_with_recent()
     }
 
     pub fn metrics(&self) -> MetricsSnapshot {

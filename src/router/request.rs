@@ -137,13 +137,7 @@ impl RequestRun {
 
     /// To subscribers and the request log (not to the caller).
     pub(super) fn publish(&self, ev: &Arc<RouteEvent>) {
-        // Nobody subscribed (no TUI routing pane, no monitor): skip the clone.
-        if self.inner.events.receiver_count() > 0 {
-            let _ = self.inner.events.send(RouteEvent::clone(ev));
-        }
-        if let Some(log) = &self.inner.log {
-            log.append(Arc::clone(ev));
-        }
+        self.inner.sink.publish(Arc::clone(ev));
     }
 
     pub(super) async fn emit(&self, group: &str, deployment: Option<&str>, kind: RouteEventKind) {

@@ -2,7 +2,9 @@
 //! routes.
 //!
 //! The handler subscribes to the router's route events first, then sends, as SSE:
-//! `event: hello` ([`Hello`]: version, groups, deployments), `event: metrics`
+//! `event: hello` ([`Hello`]: version, groups, deployments), `event: recent` (a JSON array of
+//! the router's latest [`RouteEvent`]s, oldest first, those the router keeps; every later
+//! event follows as `route`, none missing or repeated in between), `event: metrics`
 //! ([`MonitorSnapshot`]) at once and then every snapshot interval (which doubles as the
 //! keep-alive), `event: route` for each [`RouteEvent`] as it happens, and `event: lagged`
 //! (`{"missed": N}`) when this client fell so far behind that events were dropped. The stream
@@ -29,6 +31,7 @@ pub const EVENT_HELLO: &str = "hello";
 pub const EVENT_METRICS: &str = "metrics";
 pub const EVENT_ROUTE: &str = "route";
 pub const EVENT_LAGGED: &str = "lagged";
+pub const EVENT_RECENT: &str = "recent";
 
 /// The first event: what the server is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +125,8 @@ struct Feed {
     rx: tokio::sync::broadcast::Receiver<RouteEvent>,
     tick: tokio::time::Interval,
     stop: tokio::sync::watch::Receiver<bool>,
+    /// The events before `rx`'s first, sent after `hello`.
+    recent: Vec<std::sync::Arc<RouteEvent>>,
     started: bool,
     ended: bool,
 }
@@ -129,7 +134,7 @@ struct Feed {
 /// `GET /llmux/events`.
 pub(crate) async fn events(State(state): State<Shared>) -> Response {
     // Subscribe before anything is sent, so a client that saw `hello` sees every later event.
-    let rx = state.router.subscribe();
+    let (recent, rx) = state.router.subscribe_with_recent();
     let period = state.snapshot_interval.max(Duration::from_millis(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -138,6 +143,7 @@ pub(crate) async fn events(State(state): State<Shared>) -> Response {
         state,
         rx,
         tick,
+        recent,
         started: false,
         ended: false,
     };
@@ -155,6 +161,9 @@ pub(crate) async fn events(State(state): State<Shared>) -> Response {
                 deployments: config.deployments.iter().map(|d| d.id.clone()).collect(),
             };
             json_frame(&mut out, EVENT_HELLO, &hello);
+            let recent: Vec<&RouteEvent> = f.recent.iter().map(|e| &**e).collect();
+            json_frame(&mut out, EVENT_RECENT, &recent);
+            f.recent = Vec::new();
             json_frame(&mut out, EVENT_METRICS, &snapshot(&f.state));
             return Some((Ok::<Bytes, std::convert::Infallible>(out.freeze()), f));
         }

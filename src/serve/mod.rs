@@ -49,6 +49,9 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// How often `/llmux/events` sends a metrics snapshot (also its keep-alive).
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
+/// Route events a monitor is given when it connects (`/llmux/events`' `recent`): a busy
+/// server's last second or so, a quiet one's last hour.
+pub const RECENT_EVENTS: usize = 500;
 /// How long a client may take to send a request's headers (and the longest an idle
 /// keep-alive connection stays open); then the connection is closed.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -329,7 +332,7 @@ pub async fn command(config: Option<&Path>, args: ServeArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let router = match crate::cli::build_router(cfg) {
+    let router = match crate::cli::build_router(cfg, RECENT_EVENTS) {
         Ok(r) => r,
         Err(code) => return code,
     };

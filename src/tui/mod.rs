@@ -51,7 +51,7 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         Err(code) => return code,
     };
     let config_warnings = cfg.warnings.len();
-    let router = match crate::cli::build_router(cfg) {
+    let router = match crate::cli::build_router(cfg, 0) {
         Ok(r) => r,
         Err(code) => return code,
     };

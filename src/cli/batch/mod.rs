@@ -323,7 +323,7 @@ pub(super) async fn run(config: Option<&Path>, args: &AskArgs, input: &Path) -> 
         }),
         Err(_) => futures::future::Either::Right(std::future::pending()),
     };
-    let router = match super::build_router(cfg) {
+    let router = match super::build_router(cfg, 0) {
         Ok(r) => r,
         Err(code) => return code,
     };

@@ -83,18 +83,18 @@ impl Seeded {
 /// it is over.
 pub(crate) fn start(inner: &Arc<Inner>) {
     let budgets = &inner.budgets;
-    if budgets.is_empty() || inner.log.is_none() {
+    if budgets.is_empty() || inner.sink.log().is_none() {
         budgets.seeded.finish();
         return;
     }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        seed(budgets, inner.log.as_ref());
+        seed(budgets, inner.sink.log());
         budgets.seeded.finish();
         return;
     };
     let inner = inner.clone();
     runtime.spawn_blocking(move || {
-        seed(&inner.budgets, inner.log.as_ref());
+        seed(&inner.budgets, inner.sink.log());
         inner.budgets.seeded.finish();
     });
 }

@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime};
 use redis::aio::MultiplexedConnection;
 use redis::{IntoConnectionInfo, RedisConnectionInfo};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::event::{RouteEvent, RouteEventKind};
@@ -44,7 +44,6 @@ use super::health::{Blocked, LocalBook};
 use crate::config::RedisSettings;
 use crate::metrics::Usd;
 use crate::secret::Secret;
-use crate::store::RequestLog;
 use keys::{admit_cmd, unix_minute, unix_ms, until_next_minute};
 
 /// The longest any Redis call may take before the router goes on without it.
@@ -211,8 +210,7 @@ impl AdmitAnswer {
 /// Sends route events about the shared state to subscribers and the request log.
 #[derive(Debug, Clone)]
 pub(crate) struct Publisher {
-    pub(crate) events: broadcast::Sender<RouteEvent>,
-    pub(crate) log: Option<RequestLog>,
+    pub(crate) sink: super::sink::EventSink,
 }
 
 impl Publisher {
@@ -226,10 +224,7 @@ impl Publisher {
             elapsed_ms: 0,
             kind,
         };
-        let _ = self.events.send(ev.clone());
-        if let Some(log) = &self.log {
-            log.append(ev);
-        }
+        self.sink.publish(std::sync::Arc::new(ev));
     }
 }
 

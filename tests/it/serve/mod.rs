@@ -61,6 +61,7 @@ pub async fn start_with(yaml: &str, options: ServeOptions) -> Running {
         config,
         RouterOptions {
             seed: Some(7),
+            recent_events: llmux::serve::RECENT_EVENTS,
             ..RouterOptions::default()
         },
     )

@@ -346,3 +346,96 @@ async fn the_monitor_binary_shows_a_live_server_and_quits_on_q() {
     assert_eq!(end.as_deref(), Some("exit 0"), "{screen}");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_monitor_that_connects_late_is_given_the_recent_routing_first() {
+    let up = FakeUpstream::start(vec![
+        Reply::openai_json("one", Some((3, 1))),
+        Reply::openai_json("two", Some((3, 1))),
+    ])
+    .await;
+    let yaml = format!(
+        "model_list:\n{}general_settings:\n  master_key: {KEY}\n",
+        deployment("fast", "dep-a", &up.url, "")
+    );
+    let server = start(&yaml).await;
+    // A request before anyone watches.
+    let r = post(
+        &server,
+        "/v1/chat/completions",
+        &chat("fast", "hi"),
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+
+    let http = reqwest::Client::new();
+    let response = open(&http, &server.url(), Some(&Secret::new(KEY)))
+        .await
+        .unwrap();
+    let events = feed_events(response);
+    futures::pin_mut!(events);
+    let mut updates = Vec::new();
+    while updates.len() < 3 {
+        let ev = events.next().await.unwrap().unwrap();
+        updates.extend(decode(&ev));
+    }
+    let mut state = MonitorState::new(server.url());
+    assert!(matches!(updates[0], Update::Hello(_)));
+    let Update::Recent(recent) = &updates[1] else {
+        panic!("hello, then the recent events: {updates:?}");
+    };
+    assert!(
+        matches!(
+            recent.first().map(|e| &e.kind),
+            Some(RouteEventKind::Request { .. })
+        ),
+        "{recent:?}"
+    );
+    assert!(
+        matches!(
+            recent.last().map(|e| &e.kind),
+            Some(RouteEventKind::Done { .. })
+        ),
+        "{recent:?}"
+    );
+    assert!(recent.iter().all(|e| e.request_id == recent[0].request_id));
+    assert!(
+        matches!(updates[2], Update::Snapshot(_)),
+        "then the metrics"
+    );
+    let before = recent.len();
+    for u in updates {
+        state.apply(u);
+    }
+    assert_eq!(state.log.events.len(), before);
+    let note = &state.note.as_ref().unwrap().text;
+    assert!(
+        note.ends_with(&format!("; {before} routing events before now")),
+        "{note}"
+    );
+
+    // A request after: its events come live, once each, none of the first request's again.
+    let r = post(
+        &server,
+        "/v1/chat/completions",
+        &chat("fast", "hi"),
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    loop {
+        let ev = events.next().await.unwrap().unwrap();
+        let Some(u) = decode(&ev) else { continue };
+        let done = matches!(&u, Update::Route(e) if matches!(e.kind, RouteEventKind::Done { .. }));
+        state.apply(u);
+        if done {
+            break;
+        }
+    }
+    let ids: Vec<u64> = state.log.events.iter().map(|e| e.request_id).collect();
+    let first = ids[0];
+    assert_eq!(ids.iter().filter(|&&id| id == first).count(), before);
+    assert_eq!(ids.len(), 2 * before, "{ids:?}");
+    server.shutdown().await.unwrap();
+}
