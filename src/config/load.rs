@@ -211,6 +211,7 @@ fn sections(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
             ids: deployments
                 .iter()
                 .map(|d| d.id.as_str())
+                .chain(list.unread_ids.iter().map(String::as_str))
                 .collect::<HashSet<_>>(),
             aliases: BTreeMap::new(),
         };
@@ -255,14 +256,19 @@ fn sections(ctx: &mut Ctx, root: &Mapping) -> Result<Config, ConfigError> {
 }
 
 /// `environment_variables: {NAME: value}`: scalars only, kept as text.
-fn environment_variables(ctx: &Ctx, v: &Value) -> Result<BTreeMap<String, String>, ConfigError> {
+fn environment_variables(
+    ctx: &mut Ctx,
+    v: &Value,
+) -> Result<BTreeMap<String, String>, ConfigError> {
     const PATH: &str = "environment_variables";
     let mut out = BTreeMap::new();
     let Some(map) = ctx.mapping(v, PATH)? else {
         return Ok(out);
     };
     for (name, value) in entries(map) {
-        if let Some(text) = ctx.string(value, &child(PATH, &name))? {
+        // A bad one is reported and the others are still read.
+        let read = ctx.string(value, &child(PATH, &name));
+        if let Some(text) = ctx.recover(read).flatten() {
             out.insert(name, text);
         }
     }

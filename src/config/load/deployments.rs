@@ -26,11 +26,13 @@ const MAX_HTTP_STATUS: u64 = 599;
 const MIN_HTTP_STATUS: u64 = 100;
 
 /// Reads `model_list`. Skipped wildcard entries leave no deployment; an empty result is an error.
-/// What `model_list` gave: the deployments read, and the groups of entries that could not be
-/// read (so that references to them elsewhere are not reported as unknown groups too).
+/// What `model_list` gave: the deployments read, and the groups and deployment ids of entries
+/// that could not be read (so that references to them elsewhere are not reported as unknown
+/// too).
 pub struct ModelList {
     pub deployments: Vec<Deployment>,
     pub unread_groups: Vec<String>,
+    pub unread_ids: Vec<String>,
 }
 
 /// Reads every entry; an entry that fails is kept in `ctx.errors` and the rest are read on.
@@ -56,6 +58,7 @@ pub fn model_list(ctx: &mut Ctx, value: Option<&Value>) -> Result<ModelList, Con
     };
     let mut out = Vec::with_capacity(items.len());
     let mut unread_groups = Vec::new();
+    let mut unread_ids = Vec::new();
     let mut failed = 0;
     let mut used_ids = HashSet::new();
     for (i, entry) in items.iter().enumerate() {
@@ -69,7 +72,11 @@ pub fn model_list(ctx: &mut Ctx, value: Option<&Value>) -> Result<ModelList, Con
             Err(e) => {
                 failed += 1;
                 ctx.errors.push(e);
-                unread_groups.extend(written_group(entry));
+                unread_groups.extend(written(ctx, entry, &["model_name"]));
+                unread_ids.extend(
+                    written(ctx, entry, &["model_info", "id"])
+                        .or_else(|| written(ctx, entry, &["litellm_params", "model"])),
+                );
             }
         }
     }
@@ -78,6 +85,7 @@ pub fn model_list(ctx: &mut Ctx, value: Option<&Value>) -> Result<ModelList, Con
         return Ok(ModelList {
             deployments: out,
             unread_groups,
+            unread_ids,
         });
     }
     if out.is_empty() {
@@ -89,18 +97,24 @@ pub fn model_list(ctx: &mut Ctx, value: Option<&Value>) -> Result<ModelList, Con
     Ok(ModelList {
         deployments: out,
         unread_groups,
+        unread_ids,
     })
 }
 
-/// The `model_name` of an entry as written, if it is a plain string.
-fn written_group(entry: &Value) -> Option<String> {
-    let Value::Mapping(map) = untag(entry) else {
-        return None;
-    };
-    match map.get("model_name").map(untag) {
-        Some(Value::String(name)) if !name.trim().is_empty() => Some(name.clone()),
-        _ => None,
+/// A scalar of an entry as written (`["model_info", "id"]`), read as text the way the entry's
+/// reader reads it; `None` where it is missing, empty or not a scalar.
+fn written(ctx: &Ctx, entry: &Value, keys: &[&str]) -> Option<String> {
+    let mut v = entry;
+    for key in keys {
+        let Value::Mapping(map) = untag(v) else {
+            return None;
+        };
+        v = map.get(*key)?;
     }
+    ctx.string(v, "")
+        .ok()
+        .flatten()
+        .filter(|s| !s.trim().is_empty())
 }
 
 /// `id`, else `id#2`, `id#3`, … whichever is free.

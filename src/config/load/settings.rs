@@ -71,17 +71,12 @@ pub fn router_settings(
     names: &mut Names,
 ) -> Result<RouterSettings, ConfigError> {
     let mut rs = RouterSettings::default();
-    let litellm = match litellm {
-        Some(v) => ctx.mapping(v, "litellm_settings")?,
-        None => None,
-    };
-    let router = match router {
-        Some(v) => ctx.mapping(v, "router_settings")?,
-        None => None,
-    };
+    let litellm = section(ctx, litellm, "litellm_settings");
+    let router = section(ctx, router, "router_settings");
     // Aliases first: fallbacks may name them.
     if let Some(v) = router.and_then(|r| r.get("model_group_alias")) {
-        names.aliases = aliases(ctx, v, "router_settings.model_group_alias", names)?;
+        let read = aliases(ctx, v, "router_settings.model_group_alias", names);
+        names.aliases = ctx.recover(read).unwrap_or_default();
         rs.model_group_alias = names.aliases.clone();
     }
     let mut redis = RedisParts::default();
@@ -111,6 +106,13 @@ pub fn router_settings(
     rs.redis = redis_settings(ctx, redis);
     rs.cache = cache_settings(ctx, cache, rs.redis.as_ref())?;
     Ok(rs)
+}
+
+/// A settings section as a mapping; one that is not is an error, and the other section is
+/// still read.
+fn section<'v>(ctx: &mut Ctx, v: Option<&'v Value>, name: &str) -> Option<&'v Mapping> {
+    let read = ctx.mapping(v?, name);
+    ctx.recover(read).flatten()
 }
 
 fn apply(
@@ -266,36 +268,51 @@ fn aliases(
         return Ok(out);
     };
     for (alias, v) in entries(map) {
-        let p = child(path, &alias);
-        let (target, target_path) = match untag(v) {
-            Value::Mapping(m) => {
-                for (key, _) in entries(m) {
-                    // `hidden` only affects LiteLLM's /models listing: accepted, no effect.
-                    if key != "model" && key != "hidden" {
-                        ctx.unimplemented(&child(&p, &key));
-                    }
-                }
-                let mp = child(&p, "model");
-                let t = match m.get("model") {
-                    Some(t) => ctx.string(t, &mp)?,
-                    None => None,
-                };
-                (t, mp)
-            }
-            _ => (ctx.string(v, &p)?, p.clone()),
-        };
-        let Some(target) = target else {
-            return Err(ctx.error(&p, format!("{p} names no model group")));
-        };
-        if !names.is_group(&target) {
-            return Err(ctx.error(
-                &target_path,
-                format!("{p}: '{target}' is not a model group in model_list"),
-            ));
-        }
+        let read = alias_target(ctx, &alias, v, path, names);
+        // A bad alias is still an alias: where it is named later is not a second error (the
+        // load fails on the first one anyway).
+        let target = ctx.recover(read).unwrap_or_default();
         out.insert(alias, target);
     }
     Ok(out)
+}
+
+/// The group one `model_group_alias` entry names.
+fn alias_target(
+    ctx: &mut Ctx,
+    alias: &str,
+    v: &Value,
+    path: &str,
+    names: &Names,
+) -> Result<String, ConfigError> {
+    let p = child(path, alias);
+    let (target, target_path) = match untag(v) {
+        Value::Mapping(m) => {
+            for (key, _) in entries(m) {
+                // `hidden` only affects LiteLLM's /models listing: accepted, no effect.
+                if key != "model" && key != "hidden" {
+                    ctx.unimplemented(&child(&p, &key));
+                }
+            }
+            let mp = child(&p, "model");
+            let t = match m.get("model") {
+                Some(t) => ctx.string(t, &mp)?,
+                None => None,
+            };
+            (t, mp)
+        }
+        _ => (ctx.string(v, &p)?, p.clone()),
+    };
+    let Some(target) = target else {
+        return Err(ctx.error(&p, format!("{p} names no model group")));
+    };
+    if !names.is_group(&target) {
+        return Err(ctx.error(
+            &target_path,
+            format!("{p}: '{target}' is not a model group in model_list"),
+        ));
+    }
+    Ok(target)
 }
 
 /// A list of fallback names, each checked: `[smart, local]` (a single name is a list of one).

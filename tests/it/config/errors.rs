@@ -365,3 +365,64 @@ model_list:
         "{report}"
     );
 }
+
+#[test]
+fn a_bad_alias_or_section_hides_no_other_error_and_adds_no_false_one() {
+    let text = "\
+model_list:
+  - model_name: fast
+    litellm_params: {model: openai/gpt-4o-mini}
+litellm_settings: 5
+router_settings:
+  model_group_alias: {quick: nowhere, cheap: fast}
+  num_retries: abc
+  fallbacks: [{ fast: [quick] }]
+llmux:
+  default_model: cheap
+environment_variables:
+  A: [1]
+  B: {x: 1}
+";
+    let report = err(text);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 5, "{report}");
+    assert!(
+        lines[0].starts_with("bad.yaml:4:19: litellm_settings"),
+        "{report}"
+    );
+    assert!(
+        lines[1].contains("model_group_alias.quick: 'nowhere' is not a model group"),
+        "{report}"
+    );
+    assert!(
+        lines[2].starts_with("bad.yaml:7:16: router_settings.num_retries"),
+        "{report}"
+    );
+    assert!(
+        lines[3].starts_with("bad.yaml:12:6: environment_variables.A"),
+        "{report}"
+    );
+    assert!(
+        lines[4].starts_with("bad.yaml:13:6: environment_variables.B"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_failed_entry_still_answers_for_its_id_and_its_numeric_name() {
+    let text = "\
+model_list:
+  - model_name: 7
+    litellm_params: {model: openai/a, rpm: many}
+    model_info: {id: dep-seven}
+  - model_name: fast
+    litellm_params: {model: openai/b, tpm: lots}
+  - model_name: ok
+    litellm_params: {model: openai/c}
+router_settings:
+  fallbacks: [{ ok: [\"7\", dep-seven, openai/b] }]
+";
+    let report = err(text);
+    assert_eq!(report.lines().count(), 2, "{report}");
+    assert!(!report.contains("not a model group"), "{report}");
+}
