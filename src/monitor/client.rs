@@ -37,7 +37,15 @@ pub fn decode(ev: &SseEvent) -> Option<Update> {
         EVENT_ROUTE => serde_json::from_str(&ev.data)
             .ok()
             .map(|e| Update::Route(Box::new(e))),
-        EVENT_RECENT => serde_json::from_str(&ev.data).ok().map(Update::Recent),
+        // One by one: an event this monitor cannot read (a newer server's) costs only itself.
+        EVENT_RECENT => serde_json::from_str::<Vec<serde_json::Value>>(&ev.data)
+            .ok()
+            .map(|all| {
+                let events = all
+                    .into_iter()
+                    .filter_map(|e| serde_json::from_value(e).ok());
+                Update::Recent(events.collect())
+            }),
         EVENT_LAGGED => serde_json::from_str::<serde_json::Value>(&ev.data)
             .ok()
             .and_then(|v| v.get("missed")?.as_u64())

@@ -177,19 +177,27 @@ impl MonitorState {
                 });
             }
             Update::Recent(events) => {
+                let first_at = events.first().map(|e| e.at_unix_ms);
                 let (added, repeated) = self.merge_recent(events);
                 let Some(greeting) = self.greeting.take() else {
                     return;
                 };
-                let text = match greeting.lost_at_unix_ms {
+                let what = &greeting.what;
+                let text = match (greeting.lost_at_unix_ms, first_at) {
                     // The server's list reaches back into what we had: nothing fell between.
-                    Some(_) if repeated > 0 => format!(
-                        "reconnected to {}; no routing events were missed ({} caught up)",
-                        greeting.what, added
+                    (Some(_), _) if repeated > 0 && added == 0 => {
+                        format!("reconnected to {what}; no routing events were missed")
+                    }
+                    (Some(_), _) if repeated > 0 => format!(
+                        "reconnected to {what}; no routing events were missed ({added} caught up)"
                     ),
-                    None if added > 0 => format!(
-                        "connected to {}; {} before now",
-                        greeting.what,
+                    (Some(lost), Some(first)) if added > 0 => format!(
+                        "reconnected to {what}; events between {} and {} may not have been seen ({added} caught up)",
+                        super::view::clock(lost),
+                        super::view::clock(first)
+                    ),
+                    (None, _) if added > 0 => format!(
+                        "connected to {what}; {} before now",
                         plural(added, "routing event")
                     ),
                     _ => return,
@@ -471,6 +479,21 @@ mod tests {
             note(&s),
             "reconnected to llmux 0.1.0 (1 group, 1 deployment); no routing events were missed (2 caught up)"
         );
+
+        // Back again with nothing new: no count of nothing.
+        s.apply(Update::Disconnected {
+            error: "reset".into(),
+            at_unix_ms: 5_500,
+        });
+        s.apply(Update::Hello(hello()));
+        let last = s.log.events.back().cloned().unwrap();
+        s.apply(Update::Recent(vec![last]));
+        assert_eq!(s.log.events.len(), 5);
+        assert!(
+            note(&s).ends_with("; no routing events were missed"),
+            "{}",
+            note(&s)
+        );
     }
 
     #[test]
@@ -483,9 +506,23 @@ mod tests {
             at_unix_ms: 1_500,
         });
         s.apply(Update::Hello(hello()));
-        // A restarted server: its events are all new.
+        // A restarted server: its events are all new, and what happened between is unknown.
         s.apply(Update::Recent(vec![event(1, 90_000)]));
         assert_eq!(s.log.events.len(), 2);
+        assert!(
+            note(&s).ends_with(
+                "; events between 00:00:01 and 00:01:30 may not have been seen (1 caught up)"
+            ),
+            "{}",
+            note(&s)
+        );
+        // Nothing at all since: the hello's own note stands.
+        s.apply(Update::Disconnected {
+            error: "reset".into(),
+            at_unix_ms: 95_000,
+        });
+        s.apply(Update::Hello(hello()));
+        s.apply(Update::Recent(Vec::new()));
         assert!(note(&s).contains("were not seen"), "{}", note(&s));
     }
 }

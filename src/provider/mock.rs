@@ -395,5 +395,10 @@ mod tests {
             }
         }
         assert_eq!(closing_closers(6), "That is the plan. That's all.");
+        // Every length up to the longest is one sentence of the word lists, not closers.
+        for words in 5..=MAX_SENTENCE_WORDS {
+            let s = sentence_of(&mut rng, words);
+            assert_eq!((count_words(&s), s.matches('.').count()), (words, 1), "{s}");
+        }
     }
 }

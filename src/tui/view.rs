@@ -40,6 +40,10 @@ pub fn render_scrolled(buf: &mut Buffer, inner: Rect, lines: &[Line], scroll: us
 /// Draws `line` in `width` columns; a line that does not fit ends in `…` in the last column,
 /// so a cut value (`failing 1/mi`) does not pass for a whole one.
 pub fn set_line_clipped(buf: &mut Buffer, x: u16, y: u16, line: &Line, width: u16) {
+    let width = width.min(buf.area.right().saturating_sub(x));
+    if !buf.area.contains(ratatui::layout::Position { x, y }) {
+        return;
+    }
     buf.set_line(x, y, line, width);
     if width == 0 || line.width() <= usize::from(width) {
         return;
