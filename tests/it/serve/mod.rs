@@ -91,6 +91,19 @@ pub async fn post(
     req.send().await.unwrap()
 }
 
+/// A plain "hi" to `model` with the test key, which must answer 200; the answer read.
+pub async fn chat_ok(server: &Running, model: &str) -> Value {
+    let r = post(
+        server,
+        "/v1/chat/completions",
+        &chat(model, "hi"),
+        Some(KEY),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
 pub async fn get(server: &Running, path: &str, key: Option<&str>) -> reqwest::Response {
     let mut req = client().get(format!("{}{path}", server.url()));
     if let Some(k) = key {

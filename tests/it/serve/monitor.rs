@@ -17,7 +17,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
 
-use super::{KEY, chat, deployment, options, post, start, start_with};
+use super::{KEY, chat_ok, deployment, options, start, start_with};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// A fixed wall-clock time for snapshots: 12:00:00 UTC.
@@ -122,14 +122,7 @@ async fn monitor_renders_the_events_of_a_request_through_the_server() {
     assert!(matches!(&hello, Update::Hello(h) if h.groups == ["fast", "backup"]));
     state.apply(hello);
 
-    let r = post(
-        &server,
-        "/v1/chat/completions",
-        &chat("fast", "hi"),
-        Some(KEY),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
+    chat_ok(&server, "fast").await;
     let mut done = false;
     loop {
         let u = normalize(next().await);
@@ -316,14 +309,7 @@ async fn the_monitor_binary_shows_a_live_server_and_quits_on_q() {
     );
     let server = start(&yaml).await;
     let url = server.url();
-    let r = post(
-        &server,
-        "/v1/chat/completions",
-        &chat("fast", "hi"),
-        Some(KEY),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
+    chat_ok(&server, "fast").await;
     let (end, screen) = tokio::task::spawn_blocking(move || {
         let mut pty = Pty::spawn(
             env!("CARGO_BIN_EXE_llmux"),
@@ -360,14 +346,7 @@ async fn a_monitor_that_connects_late_is_given_the_recent_routing_first() {
     );
     let server = start(&yaml).await;
     // A request before anyone watches.
-    let r = post(
-        &server,
-        "/v1/chat/completions",
-        &chat("fast", "hi"),
-        Some(KEY),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
+    chat_ok(&server, "fast").await;
 
     let http = reqwest::Client::new();
     let response = open(&http, &server.url(), Some(&Secret::new(KEY)))
@@ -416,14 +395,7 @@ async fn a_monitor_that_connects_late_is_given_the_recent_routing_first() {
     );
 
     // A request after: its events come live, once each, none of the first request's again.
-    let r = post(
-        &server,
-        "/v1/chat/completions",
-        &chat("fast", "hi"),
-        Some(KEY),
-    )
-    .await;
-    assert_eq!(r.status(), 200);
+    chat_ok(&server, "fast").await;
     loop {
         let ev = events.next().await.unwrap().unwrap();
         let Some(u) = decode(&ev) else { continue };

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 
-use super::{KEY, chat, get, header, one_group, post, start};
+use super::{KEY, chat, chat_ok, get, header, one_group, post, start};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// Parses the exposition into `name{labels}` → value, checking the format as it goes: every
@@ -87,15 +87,7 @@ async fn metrics_count_the_traffic_sent() {
     );
     let server = start(&yaml).await;
     for _ in 0..2 {
-        let r = post(
-            &server,
-            "/v1/chat/completions",
-            &chat("fast", "hi"),
-            Some(KEY),
-        )
-        .await;
-        assert_eq!(r.status(), 200);
-        r.text().await.unwrap();
+        chat_ok(&server, "fast").await;
     }
     let mut streaming = chat("quick", "hi");
     streaming["stream"] = json!(true);
