@@ -4,6 +4,7 @@
 
 pub mod request_log;
 pub mod session;
+pub mod session_search;
 pub mod stats;
 
 pub use request_log::RequestLog;

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use crate::provider::ChatRequest;
 use crate::router::{ChatEvent, RouteEvent};
 use crate::store::session::{LoadedSession, Record, SessionInfo};
+use crate::store::session_search::SessionMatch;
 
 use super::metrics::StatusView;
 use super::statsview::{StatsRead, StatsWindow};
@@ -165,7 +166,7 @@ impl Command {
             Command::CopyLast => "copy the last answer (OSC 52)",
             Command::CopyCode => "copy its last code block (Alt+1..9: block N)",
             Command::NewConversation => "new conversation",
-            Command::OpenSessions => "saved conversations",
+            Command::OpenSessions => "saved conversations (type to search)",
             Command::EditExternal => "edit the message in $EDITOR",
             Command::FocusNext => "focus next pane",
             Command::FocusPrev => "focus previous pane",
@@ -216,6 +217,11 @@ pub enum Action {
     Status(StatusView),
     /// The saved conversations, for the session list.
     SessionsListed(Result<Vec<SessionInfo>, String>),
+    /// The saved conversations holding `query`.
+    SessionsFound {
+        query: String,
+        found: Result<Vec<SessionMatch>, String>,
+    },
     /// A conversation was read from disk.
     SessionLoaded(Result<LoadedSession, String>),
     /// The external editor finished with this text (or failed).
@@ -247,6 +253,8 @@ pub enum Effect {
     SwitchSession(String),
     /// List the saved sessions.
     ListSessions,
+    /// Search the saved sessions for this text.
+    SearchSessions(String),
     /// Load the session `name`.
     LoadSession(String),
     /// Put this text on the clipboard (OSC 52).

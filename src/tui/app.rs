@@ -16,6 +16,7 @@ use tui_textarea::TextArea;
 use crate::config::Config;
 use crate::router::RouteEvent;
 use crate::store::session::{AnswerState, Entry, LoadedSession, SessionInfo};
+use crate::store::session_search::SessionMatch;
 
 use super::action::{Action, Effect, RequestTag};
 use super::conversation::{ConversationView, Ctx};
@@ -53,6 +54,10 @@ pub enum Overlay {
     Sessions {
         list: Option<Result<Vec<SessionInfo>, String>>,
         selected: usize,
+        /// Typed text to search the conversations for; empty shows them all.
+        query: String,
+        /// The sessions holding `query` (`None` until the first search answers).
+        found: Option<Result<Vec<SessionMatch>, String>>,
     },
 }
 
@@ -382,8 +387,26 @@ impl App {
                 Vec::new()
             }
             Action::SessionsListed(list) => {
-                if let Some(Overlay::Sessions { list: l, selected }) = &mut self.overlay {
+                if let Some(Overlay::Sessions {
+                    list: l, selected, ..
+                }) = &mut self.overlay
+                {
                     *l = Some(list);
+                    *selected = 0;
+                }
+                Vec::new()
+            }
+            Action::SessionsFound { query, found } => {
+                // An answer to a query since changed is dropped: a newer search is under way.
+                if let Some(Overlay::Sessions {
+                    query: q,
+                    found: f,
+                    selected,
+                    ..
+                }) = &mut self.overlay
+                    && *q == query
+                {
+                    *f = Some(found);
                     *selected = 0;
                 }
                 Vec::new()

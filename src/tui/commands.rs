@@ -75,6 +75,8 @@ impl App {
                 self.overlay = Some(Overlay::Sessions {
                     list: None,
                     selected: 0,
+                    query: String::new(),
+                    found: None,
                 });
                 vec![Effect::ListSessions]
             }

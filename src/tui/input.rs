@@ -90,21 +90,50 @@ impl App {
                 KeyCode::PageDown => *scroll += 10,
                 _ => return self.overlay_passthrough(bound),
             },
-            Overlay::Sessions { list, selected } => {
-                let n = match list {
-                    Some(Ok(l)) => l.len(),
-                    _ => 0,
+            Overlay::Sessions {
+                list,
+                selected,
+                query,
+                found,
+            } => {
+                // What the list shows: every session, or those holding the query.
+                let names: Vec<&str> = match (query.is_empty(), &*list, &*found) {
+                    (true, Some(Ok(l)), _) => l.iter().map(|s| s.name.as_str()).collect(),
+                    (false, _, Some(Ok(f))) => f.iter().map(|m| m.session.name.as_str()).collect(),
+                    _ => Vec::new(),
                 };
+                let typing = !ev
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
                 match ev.code {
+                    // Esc leaves the search first, then the overlay.
+                    KeyCode::Esc if !query.is_empty() => {
+                        query.clear();
+                        *found = None;
+                        *selected = 0;
+                    }
                     KeyCode::Esc => self.overlay = None,
                     KeyCode::Up => *selected = selected.saturating_sub(1),
-                    KeyCode::Down => *selected = (*selected + 1).min(n.saturating_sub(1)),
+                    KeyCode::Down => {
+                        *selected = (*selected + 1).min(names.len().saturating_sub(1));
+                    }
                     KeyCode::Enter => {
-                        if let Some(Ok(l)) = list
-                            && let Some(s) = l.get(*selected)
-                        {
-                            return vec![Effect::LoadSession(s.name.clone())];
+                        if let Some(name) = names.get(*selected) {
+                            return vec![Effect::LoadSession(name.to_string())];
                         }
+                    }
+                    KeyCode::Backspace if !query.is_empty() => {
+                        query.pop();
+                        *selected = 0;
+                        if query.is_empty() {
+                            *found = None;
+                        } else {
+                            return vec![Effect::SearchSessions(query.clone())];
+                        }
+                    }
+                    KeyCode::Char(c) if typing && !c.is_control() => {
+                        query.push(c);
+                        return vec![Effect::SearchSessions(query.clone())];
                     }
                     _ => return self.overlay_passthrough(bound),
                 }

@@ -278,6 +278,13 @@ impl Runner {
                 Some(s) => s.list().map_err(|e| e.to_string()),
                 None => Err("no data directory".to_string()),
             })),
+            Effect::SearchSessions(query) => Some(Action::SessionsFound {
+                found: match &self.store {
+                    Some(s) => s.search(&query).map_err(|e| e.to_string()),
+                    None => Err("no data directory".to_string()),
+                },
+                query,
+            }),
             Effect::LoadSession(name) => Some(Action::SessionLoaded(match &self.store {
                 Some(s) => s.load(&name).map_err(|e| e.to_string()),
                 None => Err("no data directory".to_string()),

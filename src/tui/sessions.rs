@@ -1,14 +1,18 @@
 //! The saved-conversations overlay: every session file, newest first, with its size and the
-//! start of its first message; Enter reopens one. The list arrives from the runner
-//! (`Effect::ListSessions` → `Action::SessionsListed`).
+//! start of its first message; Enter reopens one. Typing searches them all: the sessions
+//! holding the text, each with its first match in context. The list and the matches arrive
+//! from the runner (`Effect::ListSessions` → `Action::SessionsListed`,
+//! `Effect::SearchSessions` → `Action::SessionsFound`).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Widget};
 
 use crate::sanitize::escape_controls;
 use crate::store::session::SessionInfo;
+use crate::store::session_search::SessionMatch;
 
 use super::theme::{Role, Theme};
 
@@ -17,9 +21,16 @@ const WIDTH: u16 = 90;
 /// Bytes in a kilobyte, for sizes.
 const KB: f64 = 1024.0;
 
+/// What the overlay lists: every session, or, with a query, those holding it.
+pub struct Shown<'a> {
+    pub list: Option<&'a Result<Vec<SessionInfo>, String>>,
+    pub query: &'a str,
+    pub found: Option<&'a Result<Vec<SessionMatch>, String>>,
+}
+
 /// Draws the overlay centered in `area`.
 pub fn render(
-    list: Option<&Result<Vec<SessionInfo>, String>>,
+    shown: &Shown,
     selected: usize,
     current: &str,
     area: Rect,
@@ -27,48 +38,75 @@ pub fn render(
     theme: &Theme,
 ) {
     let width = WIDTH.min(area.width.saturating_sub(2));
-    let n = match list {
-        Some(Ok(l)) => l.len(),
+    let searching = !shown.query.is_empty();
+    let n = match (searching, shown.list, shown.found) {
+        (false, Some(Ok(l)), _) => l.len(),
+        (true, _, Some(Ok(f))) => f.len(),
         _ => 1,
     };
-    let height = (n as u16 + 2).clamp(4, area.height.saturating_sub(2));
+    // One line more for the search line.
+    let height = (n as u16 + 3).clamp(5, area.height.saturating_sub(2));
     let rect = super::view::centered(area, width, height);
     Clear.render(rect, buf);
-    let block = super::view::pane_block(theme, "Conversations", true).title_bottom(
-        Line::from(Span::styled(
-            " ↑↓ · Enter open · Esc close ",
-            theme.fg(Role::Muted),
-        ))
-        .right_aligned(),
-    );
+    let hint = if searching {
+        " ↑↓ · Enter open · Esc all conversations "
+    } else {
+        " type to search · ↑↓ · Enter open · Esc close "
+    };
+    let block = super::view::pane_block(theme, "Conversations", true)
+        .title_bottom(Line::from(Span::styled(hint, theme.fg(Role::Muted))).right_aligned());
     let inner = block.inner(rect);
     block.style(theme.base_style()).render(rect, buf);
     let muted = theme.fg(Role::Muted);
-    let items = match list {
+    let search = if searching {
+        Line::from(vec![
+            Span::styled("search: ", muted),
+            Span::styled(
+                escape_controls(shown.query).into_owned(),
+                theme.fg(Role::Accent),
+            ),
+            Span::styled("▏", theme.fg(Role::Accent)),
+        ])
+    } else {
+        Line::from(Span::styled(
+            "search: type to find text in any conversation",
+            muted,
+        ))
+    };
+    super::view::set_line_clipped(buf, inner.x, inner.y, &search, inner.width);
+    let inner = Rect {
+        y: inner.y + 1,
+        height: inner.height.saturating_sub(1),
+        ..inner
+    };
+    let say = |buf: &mut Buffer, text: String, role: Role| {
+        let l = Line::from(Span::styled(text, theme.fg(role)));
+        super::view::set_line_clipped(buf, inner.x, inner.y, &l, inner.width);
+    };
+    if searching {
+        match shown.found {
+            None => say(buf, "searching…".to_string(), Role::Muted),
+            Some(Err(e)) => say(buf, format!("cannot search: {e}"), Role::Error),
+            Some(Ok(found)) if found.is_empty() => say(
+                buf,
+                "no conversation holds this text (Backspace to change it)".to_string(),
+                Role::Muted,
+            ),
+            Some(Ok(found)) => render_found(found, selected, current, inner, buf, theme),
+        }
+        return;
+    }
+    let items = match shown.list {
         None => {
-            buf.set_line(
-                inner.x,
-                inner.y,
-                &Line::from(Span::styled("reading…", muted)),
-                inner.width,
-            );
+            say(buf, "reading…".to_string(), Role::Muted);
             return;
         }
         Some(Err(e)) => {
-            let l = Line::from(Span::styled(
-                format!("cannot list sessions: {e}"),
-                theme.fg(Role::Error),
-            ));
-            buf.set_line(inner.x, inner.y, &l, inner.width);
+            say(buf, format!("cannot list sessions: {e}"), Role::Error);
             return;
         }
         Some(Ok(items)) if items.is_empty() => {
-            buf.set_line(
-                inner.x,
-                inner.y,
-                &Line::from(Span::styled("no saved conversations yet", muted)),
-                inner.width,
-            );
+            say(buf, "no saved conversations yet".to_string(), Role::Muted);
             return;
         }
         Some(Ok(items)) => items,
@@ -89,6 +127,57 @@ pub fn render(
         if i == selected {
             line = line.style(theme.selected());
         }
-        buf.set_line(inner.x, inner.y + (i - skip) as u16, &line, inner.width);
+        super::view::set_line_clipped(
+            buf,
+            inner.x,
+            inner.y + (i - skip) as u16,
+            &line,
+            inner.width,
+        );
+    }
+}
+
+/// The sessions holding the query: name, how many messages hold it, and the first match in
+/// its context, highlighted.
+fn render_found(
+    found: &[SessionMatch],
+    selected: usize,
+    current: &str,
+    inner: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+) {
+    let muted = theme.fg(Role::Muted);
+    let h = inner.height as usize;
+    let skip = selected.saturating_sub(h.saturating_sub(1));
+    for (i, m) in found.iter().enumerate().skip(skip).take(h) {
+        let mark = if m.session.name == current {
+            "▶ "
+        } else {
+            "  "
+        };
+        let (before, rest) = m.snippet.split_at(m.at.start);
+        let (hit, after) = rest.split_at(m.at.len());
+        let mut line = Line::from(vec![
+            Span::styled(mark, theme.fg(Role::Accent)),
+            Span::styled(format!("{:<20}", m.session.name), theme.fg(Role::Fg)),
+            Span::styled(format!("{:>4}×  ", m.hits), muted),
+            Span::styled(escape_controls(before).into_owned(), theme.fg(Role::Fg)),
+            Span::styled(
+                escape_controls(hit).into_owned(),
+                theme.fg(Role::Accent).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(escape_controls(after).into_owned(), theme.fg(Role::Fg)),
+        ]);
+        if i == selected {
+            line = line.style(theme.selected());
+        }
+        super::view::set_line_clipped(
+            buf,
+            inner.x,
+            inner.y + (i - skip) as u16,
+            &line,
+            inner.width,
+        );
     }
 }

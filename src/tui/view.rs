@@ -173,9 +173,23 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             theme,
         ),
         Some(Overlay::Help { scroll }) => help::render(&app.keymap, *scroll, area, buf, theme),
-        Some(Overlay::Sessions { list, selected }) => {
-            sessions::render(list.as_ref(), *selected, &app.session, area, buf, theme)
-        }
+        Some(Overlay::Sessions {
+            list,
+            selected,
+            query,
+            found,
+        }) => sessions::render(
+            &sessions::Shown {
+                list: list.as_ref(),
+                query,
+                found: found.as_ref(),
+            },
+            *selected,
+            &app.session,
+            area,
+            buf,
+            theme,
+        ),
         None => {}
     }
 }

@@ -1,0 +1,160 @@
+//! Search across saved conversations: which sessions hold a piece of text in a message or an
+//! answer (case-insensitive), each with the words around its first match, for the TUI's
+//! conversations overlay. Files are read and parsed at each search: a few hundred sessions
+//! take milliseconds, and nothing has to be kept in step with the files.
+
+use std::io;
+
+use super::session::{Entry, SessionInfo, SessionStore};
+
+/// Characters of context shown on each side of a match.
+const CONTEXT_CHARS: usize = 30;
+
+/// A session that holds the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionMatch {
+    pub session: SessionInfo,
+    /// The text around the first match, on one line, `…` where it was cut.
+    pub snippet: String,
+    /// Where the match is in `snippet` (byte range), for highlighting.
+    pub at: std::ops::Range<usize>,
+    /// Messages and answers that hold it.
+    pub hits: usize,
+}
+
+impl SessionStore {
+    /// Every session whose messages or answers contain `query` (ignoring case), most
+    /// recently changed first. An unreadable file is skipped, not an error: one bad file
+    /// should not hide the rest.
+    pub fn search(&self, query: &str) -> io::Result<Vec<SessionMatch>> {
+        let needle = query.trim().to_lowercase();
+        if needle.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for info in self.list()? {
+            let Ok(loaded) = self.load(&info.name) else {
+                continue;
+            };
+            let texts = loaded.entries.iter().filter_map(|e| match e {
+                Entry::User(u) => Some(u.text.as_str()),
+                Entry::Answer(a) => Some(a.text.as_str()),
+                Entry::ToolResult(_) => None,
+            });
+            let mut first = None;
+            let mut hits = 0;
+            for text in texts {
+                if let Some(at) = find_ignoring_case(text, &needle) {
+                    hits += 1;
+                    first.get_or_insert_with(|| snippet(text, at));
+                }
+            }
+            if let Some((snippet, at)) = first {
+                out.push(SessionMatch {
+                    session: info,
+                    snippet,
+                    at,
+                    hits,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The byte range of the first occurrence of `needle` (already lowercase) in `text`,
+/// compared character by character in lowercase so the range is one of `text`'s own.
+fn find_ignoring_case(text: &str, needle: &str) -> Option<std::ops::Range<usize>> {
+    let want: Vec<char> = needle.chars().collect();
+    let starts = text.char_indices().map(|(i, _)| i);
+    for start in starts {
+        let mut chars = text[start..].char_indices();
+        let mut matched = 0;
+        let mut end = start;
+        for w in &want {
+            let Some((i, c)) = chars.next() else { break };
+            // One character may lowercase to several (İ); compare its first, as search boxes do.
+            if c.to_lowercase().next() != Some(*w) {
+                break;
+            }
+            matched += 1;
+            end = start + i + c.len_utf8();
+        }
+        if matched == want.len() {
+            return Some(start..end);
+        }
+    }
+    None
+}
+
+/// The match with up to [`CONTEXT_CHARS`] characters each side, whitespace runs as one space.
+fn snippet(text: &str, at: std::ops::Range<usize>) -> (String, std::ops::Range<usize>) {
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let before: String = {
+        let b = &text[..at.start];
+        let keep: Vec<char> = b.chars().rev().take(CONTEXT_CHARS).collect();
+        let cut = keep.len() < b.chars().count();
+        let s: String = keep.into_iter().rev().collect();
+        // Whitespace at the joint stays one space, so the match does not glue to its context.
+        let s = if s.ends_with(char::is_whitespace) {
+            format!("{} ", flat(&s))
+        } else {
+            flat(&s)
+        };
+        if cut {
+            format!("…{}", s.trim_start())
+        } else {
+            s
+        }
+    };
+    let hit = flat(&text[at.clone()]);
+    let after: String = {
+        let a = &text[at.end..];
+        let keep: String = a.chars().take(CONTEXT_CHARS).collect();
+        let cut = keep.chars().count() < a.chars().count();
+        let s = if keep.starts_with(char::is_whitespace) {
+            format!(" {}", flat(&keep))
+        } else {
+            flat(&keep)
+        };
+        if cut {
+            format!("{}…", s.trim_end())
+        } else {
+            s
+        }
+    };
+    let start = before.len();
+    let range = start..start + hit.len();
+    (format!("{before}{hit}{after}"), range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_is_ignored_and_the_range_is_the_texts_own() {
+        let text = "Ask about Fallbacks today";
+        let at = find_ignoring_case(text, "fallbacks").unwrap();
+        assert_eq!(&text[at], "Fallbacks");
+        let text = "Ünïcode ÄPFEL";
+        let at = find_ignoring_case(text, "äpfel").unwrap();
+        assert_eq!(&text[at], "ÄPFEL");
+        assert_eq!(find_ignoring_case("abc", "abcd"), None);
+        assert_eq!(find_ignoring_case("", "a"), None);
+    }
+
+    #[test]
+    fn a_snippet_shows_the_match_in_context_on_one_line() {
+        let text = "first line\n\nsecond line holds the word routing here and goes on for a long while after it";
+        let at = find_ignoring_case(text, "routing").unwrap();
+        let (s, r) = snippet(text, at);
+        assert_eq!(&s[r], "routing");
+        assert!(!s.contains('\n'), "{s}");
+        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+        assert!(s.contains("holds the word routing here"), "{s}");
+        // Short text: nothing cut, nothing marked.
+        let (s, r) = snippet("a routing b", 2..9);
+        assert_eq!((s.as_str(), &s[r]), ("a routing b", "routing"));
+    }
+}
