@@ -27,12 +27,25 @@ impl SessionStore {
     /// recently changed first. An unreadable file is skipped, not an error: one bad file
     /// should not hide the rest.
     pub fn search(&self, query: &str) -> io::Result<Vec<SessionMatch>> {
+        self.search_while(query, || true)
+    }
+
+    /// [`search`](Self::search), stopping (with what it found so far) once `go_on` says no,
+    /// which it asks before each file: a search overtaken by the next keystroke ends early.
+    pub fn search_while(
+        &self,
+        query: &str,
+        go_on: impl Fn() -> bool,
+    ) -> io::Result<Vec<SessionMatch>> {
         let needle = query.trim().to_lowercase();
         if needle.is_empty() {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
         for info in self.list()? {
+            if !go_on() {
+                break;
+            }
             let Ok(loaded) = self.load(&info.name) else {
                 continue;
             };

@@ -186,6 +186,8 @@ struct Runner {
     facts: std::sync::Arc<DeploymentFacts>,
     /// Sends `Action::StatsDue` every `statsview::REFRESH` while the stats view shows.
     stats_timer: Option<JoinHandle<()>>,
+    /// Bumped by every conversation search; an older one still running stops.
+    latest_search: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Runner {
@@ -229,6 +231,24 @@ impl Runner {
             let path = crate::store::RequestLog::default_path();
             let read = statsview::read(path.as_deref(), window, by, &facts, now_ms);
             let _ = tx.blocking_send(Action::Stats(read));
+        });
+    }
+
+    /// Searches the saved conversations on a blocking thread (a long history takes a while to
+    /// read, and typing must not wait); the matches come back as `Action::SessionsFound`, where
+    /// an answer to a query since changed is dropped.
+    fn search_sessions(&self, query: String) {
+        let tx = self.tx.clone();
+        let store = self.store.clone();
+        let latest = self.latest_search.clone();
+        let mine = latest.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        tokio::task::spawn_blocking(move || {
+            let current = || latest.load(std::sync::atomic::Ordering::Relaxed) == mine;
+            let found = match &store {
+                Some(s) => s.search_while(&query, current).map_err(|e| e.to_string()),
+                None => Err("no data directory".to_string()),
+            };
+            let _ = tx.blocking_send(Action::SessionsFound { query, found });
         });
     }
 
@@ -278,13 +298,10 @@ impl Runner {
                 Some(s) => s.list().map_err(|e| e.to_string()),
                 None => Err("no data directory".to_string()),
             })),
-            Effect::SearchSessions(query) => Some(Action::SessionsFound {
-                found: match &self.store {
-                    Some(s) => s.search(&query).map_err(|e| e.to_string()),
-                    None => Err("no data directory".to_string()),
-                },
-                query,
-            }),
+            Effect::SearchSessions(query) => {
+                self.search_sessions(query);
+                None
+            }
             Effect::LoadSession(name) => Some(Action::SessionLoaded(match &self.store {
                 Some(s) => s.load(&name).map_err(|e| e.to_string()),
                 None => Err("no data directory".to_string()),
@@ -393,6 +410,7 @@ pub async fn run_loop(
         earlier_cost: Default::default(),
         facts: std::sync::Arc::new(DeploymentFacts::from_config(router_config)),
         stats_timer: None,
+        latest_search: Default::default(),
     };
     runner.sum_earlier_cost();
     let result = ui_loop(&mut app, &mut runner, &mut rx, &mut term).await;
