@@ -64,10 +64,18 @@ impl EventSink {
     pub(crate) fn publish(&self, ev: Arc<RouteEvent>) {
         match &self.recent {
             Some(recent) => {
+                // The copy for the live feed is made before the lock, so the lock is held for
+                // a send and a push only; a subscriber that came meanwhile gets one made under it.
+                let copy = (self.live.receiver_count() > 0).then(|| RouteEvent::clone(&ev));
                 // Ring and live feed change under one lock, so `subscribe_with_recent` sees
                 // each event in exactly one of the two.
                 let mut ring = recent.lock();
-                self.send_live(&ev);
+                match copy {
+                    Some(copy) => {
+                        let _ = self.live.send(copy);
+                    }
+                    None => self.send_live(&ev),
+                }
                 if ring.len() == recent.capacity {
                     ring.pop_front();
                 }
