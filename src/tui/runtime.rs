@@ -248,7 +248,11 @@ impl Runner {
                 Some(s) => s.search_while(&query, current).map_err(|e| e.to_string()),
                 None => Err("no data directory".to_string()),
             };
-            let _ = tx.blocking_send(Action::SessionsFound { query, found });
+            // Overtaken: its list may be cut short, and the newer search answers instead (the
+            // same text typed again must not show the shorter list).
+            if current() {
+                let _ = tx.blocking_send(Action::SessionsFound { query, found });
+            }
         });
     }
 
