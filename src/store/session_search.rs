@@ -37,7 +37,7 @@ impl SessionStore {
         query: &str,
         go_on: impl Fn() -> bool,
     ) -> io::Result<Vec<SessionMatch>> {
-        let needle = query.trim().to_lowercase();
+        let needle = needle_of(query);
         if needle.is_empty() {
             return Ok(Vec::new());
         }
@@ -73,6 +73,16 @@ impl SessionStore {
         }
         Ok(out)
     }
+}
+
+/// What is searched for: each character lowercased on its own, as the text is compared (a
+/// whole-string lowercase would make a final Σ into ς, and İ into two characters).
+fn needle_of(query: &str) -> String {
+    query
+        .trim()
+        .chars()
+        .filter_map(|c| c.to_lowercase().next())
+        .collect()
 }
 
 /// The byte range of the first occurrence of `needle` (already lowercase) in `text`,
@@ -121,10 +131,11 @@ fn snippet(text: &str, at: std::ops::Range<usize>) -> (String, std::ops::Range<u
         } else {
             flat(&s)
         };
-        if cut {
-            format!("…{}", s.trim_start())
-        } else {
-            s
+        match (cut, s.trim_start()) {
+            // Only whitespace left of the cut: keep a space between `…` and the match.
+            (true, "") => "… ".to_string(),
+            (true, kept) => format!("…{kept}"),
+            (false, _) => s,
         }
     };
     let hit = flat(&text[at.clone()]);
@@ -137,10 +148,10 @@ fn snippet(text: &str, at: std::ops::Range<usize>) -> (String, std::ops::Range<u
         } else {
             flat(&keep)
         };
-        if cut {
-            format!("{}…", s.trim_end())
-        } else {
-            s
+        match (cut, s.trim_end()) {
+            (true, "") => " …".to_string(),
+            (true, kept) => format!("{kept}…"),
+            (false, _) => s,
         }
     };
     let start = before.len();
@@ -176,5 +187,24 @@ mod tests {
         // Short text: nothing cut, nothing marked.
         let (s, r) = snippet("a routing b", 2..9);
         assert_eq!((s.as_str(), &s[r]), ("a routing b", "routing"));
+    }
+
+    #[test]
+    fn non_ascii_needles_match_the_text_they_were_typed_from() {
+        for (text, query) in [("İstanbul nights", "İstanbul"), ("ΟΔΟΣ ΜΕΓΑΛΗ", "ΟΔΟΣ")]
+        {
+            let at =
+                find_ignoring_case(text, &needle_of(query)).unwrap_or_else(|| panic!("{query}"));
+            assert_eq!(&text[at], query);
+        }
+    }
+
+    #[test]
+    fn a_cut_of_only_whitespace_keeps_the_match_apart_from_the_ellipsis() {
+        let text = format!("{}word{}", " ".repeat(40), " ".repeat(40));
+        let at = find_ignoring_case(&text, "word").unwrap();
+        let (s, r) = snippet(&text, at);
+        assert_eq!(s, "… word …");
+        assert_eq!(&s[r], "word");
     }
 }

@@ -122,17 +122,20 @@ impl App {
                             return vec![Effect::LoadSession(name.to_string())];
                         }
                     }
+                    // The matches of the query before stay out of sight (and out of Enter's
+                    // reach) until the new query's arrive.
                     KeyCode::Backspace if !query.is_empty() => {
                         query.pop();
                         *selected = 0;
-                        if query.is_empty() {
-                            *found = None;
-                        } else {
+                        *found = None;
+                        if !query.is_empty() {
                             return vec![Effect::SearchSessions(query.clone())];
                         }
                     }
                     KeyCode::Char(c) if typing && !c.is_control() => {
                         query.push(c);
+                        *selected = 0;
+                        *found = None;
                         return vec![Effect::SearchSessions(query.clone())];
                     }
                     _ => return self.overlay_passthrough(bound),

@@ -45,7 +45,8 @@ pub fn render(
         _ => 1,
     };
     // One line more for the search line.
-    let height = (n as u16 + 3).clamp(5, area.height.saturating_sub(2));
+    // `max` then `min`, not `clamp`: a terminal under 7 rows must not panic.
+    let height = (n as u16 + 3).max(5).min(area.height.saturating_sub(2));
     let rect = super::view::centered(area, width, height);
     Clear.render(rect, buf);
     let hint = if searching {

@@ -127,10 +127,17 @@ async fn the_overlay_searches_as_you_type_and_opens_the_match() {
         h.press(KeyCode::Enter),
         [Effect::LoadSession("trip".into())]
     );
-    // Backspace narrows the query again; Esc leaves the search, then the overlay.
+    // A changed query hides the old matches until its own arrive: Enter opens nothing.
+    assert_eq!(
+        h.press(KeyCode::Char('n')),
+        [Effect::SearchSessions("own".into())]
+    );
+    assert!(h.screen().contains("searching…"));
+    assert!(h.press(KeyCode::Enter).is_empty());
+    // Backspace widens the query again; Esc leaves the search, then the overlay.
     assert_eq!(
         h.press(KeyCode::Backspace),
-        [Effect::SearchSessions("o".into())]
+        [Effect::SearchSessions("ow".into())]
     );
     h.press(KeyCode::Esc);
     let screen = h.screen();
@@ -140,4 +147,19 @@ async fn the_overlay_searches_as_you_type_and_opens_the_match() {
     );
     h.press(KeyCode::Esc);
     assert!(!h.screen().contains("Conversations"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_overlay_draws_on_a_terminal_a_few_rows_tall() {
+    for rows in 1..=8 {
+        let mut h = Harness::new(60, rows);
+        h.ctrl('o');
+        h.act(Action::SessionsListed(Ok(vec![info("rust")])));
+        h.press(KeyCode::Char('r'));
+        // No panic at any height; from a few rows up the search line shows.
+        let screen = h.screen();
+        if rows >= 8 {
+            assert!(screen.contains("search: r"), "{rows} rows:\n{screen}");
+        }
+    }
 }
