@@ -112,29 +112,45 @@ pub fn render(
         }
         Some(Ok(items)) => items,
     };
-    let h = inner.height as usize;
-    let skip = selected.saturating_sub(h.saturating_sub(1));
-    for (i, s) in items.iter().enumerate().skip(skip).take(h) {
-        let mark = if s.name == current { "▶ " } else { "  " };
-        let mut line = Line::from(vec![
-            Span::styled(mark, theme.fg(Role::Accent)),
+    draw_rows(items, selected, inner, buf, theme, |s| {
+        vec![
+            mark(&s.name, current, theme),
             Span::styled(format!("{:<20}", s.name), theme.fg(Role::Fg)),
             Span::styled(
                 format!("{:>8}  ", format!("{:.1} KB", s.bytes as f64 / KB)),
                 muted,
             ),
             Span::styled(escape_controls(&s.preview).into_owned(), theme.fg(Role::Fg)),
-        ]);
+        ]
+    });
+}
+
+/// `▶` before the conversation open now.
+fn mark(name: &str, current: &str, theme: &Theme) -> Span<'static> {
+    Span::styled(
+        if name == current { "▶ " } else { "  " },
+        theme.fg(Role::Accent),
+    )
+}
+
+/// One row per item, scrolled so `selected` shows, and highlighted.
+fn draw_rows<T>(
+    items: &[T],
+    selected: usize,
+    inner: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+    spans: impl Fn(&T) -> Vec<Span<'static>>,
+) {
+    let h = inner.height as usize;
+    let skip = selected.saturating_sub(h.saturating_sub(1));
+    for (i, item) in items.iter().enumerate().skip(skip).take(h) {
+        let mut line = Line::from(spans(item));
         if i == selected {
             line = line.style(theme.selected());
         }
-        super::view::set_line_clipped(
-            buf,
-            inner.x,
-            inner.y + (i - skip) as u16,
-            &line,
-            inner.width,
-        );
+        let y = inner.y + (i - skip) as u16;
+        super::view::set_line_clipped(buf, inner.x, y, &line, inner.width);
     }
 }
 
@@ -149,18 +165,11 @@ fn render_found(
     theme: &Theme,
 ) {
     let muted = theme.fg(Role::Muted);
-    let h = inner.height as usize;
-    let skip = selected.saturating_sub(h.saturating_sub(1));
-    for (i, m) in found.iter().enumerate().skip(skip).take(h) {
-        let mark = if m.session.name == current {
-            "▶ "
-        } else {
-            "  "
-        };
+    draw_rows(found, selected, inner, buf, theme, |m| {
         let (before, rest) = m.snippet.split_at(m.at.start);
         let (hit, after) = rest.split_at(m.at.len());
-        let mut line = Line::from(vec![
-            Span::styled(mark, theme.fg(Role::Accent)),
+        vec![
+            mark(&m.session.name, current, theme),
             Span::styled(format!("{:<20}", m.session.name), theme.fg(Role::Fg)),
             Span::styled(format!("{:>4}×  ", m.hits), muted),
             Span::styled(escape_controls(before).into_owned(), theme.fg(Role::Fg)),
@@ -169,16 +178,6 @@ fn render_found(
                 theme.fg(Role::Accent).add_modifier(Modifier::BOLD),
             ),
             Span::styled(escape_controls(after).into_owned(), theme.fg(Role::Fg)),
-        ]);
-        if i == selected {
-            line = line.style(theme.selected());
-        }
-        super::view::set_line_clipped(
-            buf,
-            inner.x,
-            inner.y + (i - skip) as u16,
-            &line,
-            inner.width,
-        );
-    }
+        ]
+    });
 }
