@@ -25,7 +25,6 @@ const MAX_HTTP_STATUS: u64 = 599;
 /// The lowest HTTP status `mock_error` may name.
 const MIN_HTTP_STATUS: u64 = 100;
 
-/// Reads `model_list`. Skipped wildcard entries leave no deployment; an empty result is an error.
 /// What `model_list` gave: the deployments read, and the groups and deployment ids of entries
 /// that could not be read (so that references to them elsewhere are not reported as unknown
 /// too).
@@ -35,7 +34,9 @@ pub struct ModelList {
     pub unread_ids: Vec<String>,
 }
 
-/// Reads every entry; an entry that fails is kept in `ctx.errors` and the rest are read on.
+/// Reads `model_list`: every entry, and one that fails is kept in `ctx.errors` while the rest
+/// are read on. Skipped wildcard entries leave no deployment; a list that yields none is an
+/// error unless its entries' own errors already say why.
 pub fn model_list(ctx: &mut Ctx, value: Option<&Value>) -> Result<ModelList, ConfigError> {
     const PATH: &str = "model_list";
     let Some(value) = value else {
@@ -80,15 +81,7 @@ pub fn model_list(ctx: &mut Ctx, value: Option<&Value>) -> Result<ModelList, Con
             }
         }
     }
-    if out.is_empty() && failed > 0 {
-        // Every entry failed: their errors say it all.
-        return Ok(ModelList {
-            deployments: out,
-            unread_groups,
-            unread_ids,
-        });
-    }
-    if out.is_empty() {
+    if out.is_empty() && failed == 0 {
         return Err(ctx.error(
             PATH,
             "model_list has no usable model (wildcard entries are not implemented)",
