@@ -249,6 +249,16 @@ impl SessionStore {
 
     /// Every saved session, most recently changed first.
     pub fn list(&self) -> io::Result<Vec<SessionInfo>> {
+        let mut out = self.files()?;
+        for info in &mut out {
+            info.preview = first_user_line(&self.path_of(&info.name)).unwrap_or_default();
+        }
+        Ok(out)
+    }
+
+    /// [`list`](Self::list) without the previews (no file is opened), for callers that read
+    /// the sessions whole anyway.
+    pub fn files(&self) -> io::Result<Vec<SessionInfo>> {
         let rd = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -268,7 +278,7 @@ impl SessionStore {
                 name: name.to_string(),
                 modified: meta.as_ref().and_then(|m| m.modified().ok()),
                 bytes: meta.map_or(0, |m| m.len()),
-                preview: first_user_line(&path).unwrap_or_default(),
+                preview: String::new(),
             });
         }
         out.sort_by(|a, b| {
@@ -475,13 +485,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// What the session list shows of a first message: the start of its first line.
+pub fn preview_of(text: &str) -> String {
+    let first = text.lines().next().unwrap_or("");
+    first.chars().take(PREVIEW_CHARS).collect()
+}
+
 fn first_user_line(path: &Path) -> Option<String> {
     use std::io::BufRead;
     let f = File::open(path).ok()?;
     for line in io::BufReader::new(f).lines().map_while(Result::ok) {
         if let Ok(Record::User { text, .. }) = serde_json::from_str::<Record>(&line) {
-            let first = text.lines().next().unwrap_or("").to_string();
-            return Some(first.chars().take(PREVIEW_CHARS).collect());
+            return Some(preview_of(&text));
         }
     }
     None

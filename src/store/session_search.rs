@@ -5,7 +5,7 @@
 
 use std::io;
 
-use super::session::{Entry, SessionInfo, SessionStore};
+use super::session::{Entry, SessionInfo, SessionStore, preview_of};
 
 /// Characters of context shown on each side of a match.
 const CONTEXT_CHARS: usize = 30;
@@ -42,13 +42,20 @@ impl SessionStore {
             return Ok(Vec::new());
         }
         let mut out = Vec::new();
-        for info in self.list()? {
+        // Each file is read once: the preview comes from the loaded session, not a second open.
+        for mut info in self.files()? {
             if !go_on() {
                 break;
             }
             let Ok(loaded) = self.load(&info.name) else {
                 continue;
             };
+            if let Some(first) = loaded.entries.iter().find_map(|e| match e {
+                Entry::User(u) => Some(u.text.as_str()),
+                _ => None,
+            }) {
+                info.preview = preview_of(first);
+            }
             let texts = loaded.entries.iter().filter_map(|e| match e {
                 Entry::User(u) => Some(u.text.as_str()),
                 Entry::Answer(a) => Some(a.text.as_str()),

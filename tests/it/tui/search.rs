@@ -65,6 +65,7 @@ fn the_store_finds_text_in_messages_and_answers_ignoring_case() {
     assert_eq!(hits, [("rust", 1), ("trip", 2)]);
     let rust = found.iter().find(|m| m.session.name == "rust").unwrap();
     assert_eq!(&rust.snippet[rust.at.clone()], "Ownership");
+    assert_eq!(rust.session.preview, "How does Rust manage memory?");
     assert!(
         rust.snippet.contains("each value has one owner"),
         "{}",
