@@ -126,44 +126,46 @@ fn find_ignoring_case(text: &str, needle: &str) -> Option<std::ops::Range<usize>
 
 /// The match with up to [`CONTEXT_CHARS`] characters each side, whitespace runs as one space.
 fn snippet(text: &str, at: std::ops::Range<usize>) -> (String, std::ops::Range<usize>) {
-    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let before: String = {
-        let b = &text[..at.start];
-        let keep: Vec<char> = b.chars().rev().take(CONTEXT_CHARS).collect();
-        let cut = keep.len() < b.chars().count();
-        let s: String = keep.into_iter().rev().collect();
-        // Whitespace at the joint stays one space, so the match does not glue to its context.
-        let s = if s.ends_with(char::is_whitespace) {
-            format!("{} ", flat(&s))
-        } else {
-            flat(&s)
-        };
-        match (cut, s.trim_start()) {
-            // Only whitespace left of the cut: keep a space between `…` and the match.
-            (true, "") => "… ".to_string(),
-            (true, kept) => format!("…{kept}"),
-            (false, _) => s,
-        }
-    };
+    let before_all = &text[..at.start];
+    let kept: Vec<char> = before_all.chars().rev().take(CONTEXT_CHARS).collect();
+    let cut = kept.len() < before_all.chars().count();
+    let before = context(
+        &kept.into_iter().rev().collect::<String>(),
+        cut,
+        Side::Before,
+    );
+    let after_all = &text[at.end..];
+    let kept: String = after_all.chars().take(CONTEXT_CHARS).collect();
+    let cut = kept.chars().count() < after_all.chars().count();
+    let after = context(&kept, cut, Side::After);
     let hit = flat(&text[at.clone()]);
-    let after: String = {
-        let a = &text[at.end..];
-        let keep: String = a.chars().take(CONTEXT_CHARS).collect();
-        let cut = keep.chars().count() < a.chars().count();
-        let s = if keep.starts_with(char::is_whitespace) {
-            format!(" {}", flat(&keep))
-        } else {
-            flat(&keep)
-        };
-        match (cut, s.trim_end()) {
-            (true, "") => " …".to_string(),
-            (true, kept) => format!("{kept}…"),
-            (false, _) => s,
-        }
-    };
     let start = before.len();
     let range = start..start + hit.len();
     (format!("{before}{hit}{after}"), range)
+}
+
+/// Which side of the match a piece of context is on.
+#[derive(Clone, Copy)]
+enum Side {
+    Before,
+    After,
+}
+
+/// Whitespace runs as one space.
+fn flat(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// One side's context on one line: whitespace next to the match stays one space (the match
+/// does not glue to its context), and a side that was `cut` gets `…` at its far end.
+fn context(kept: &str, cut: bool, side: Side) -> String {
+    let gap = |spaced: bool| if spaced { " " } else { "" };
+    let more = if cut { "…" } else { "" };
+    let body = flat(kept);
+    match side {
+        Side::Before => format!("{more}{body}{}", gap(kept.ends_with(char::is_whitespace))),
+        Side::After => format!("{}{body}{more}", gap(kept.starts_with(char::is_whitespace))),
+    }
 }
 
 #[cfg(test)]
