@@ -249,6 +249,11 @@ fn count_words(text: &str) -> usize {
 fn phrase(rng: &mut impl RngExt) -> String {
     let tail = pick(rng, &TAILS);
     let object = pick(rng, &OBJECTS);
+    join_phrase(object, tail)
+}
+
+/// An object and its tail, which may be empty.
+fn join_phrase(object: &str, tail: &str) -> String {
     if tail.is_empty() {
         object.to_string()
     } else {
@@ -256,11 +261,16 @@ fn phrase(rng: &mut impl RngExt) -> String {
     }
 }
 
+/// Subject, verb and phrase as a sentence, capitalized, with its full stop.
+fn join_sentence(subject: &str, verb: &str, phrase: &str) -> String {
+    capitalize(&format!("{subject} {verb} {phrase}."))
+}
+
 /// "The router waits for the first token before the deadline."
 fn sentence(rng: &mut impl RngExt) -> String {
     let subject = pick(rng, &SUBJECTS);
     let verb = pick(rng, &VERBS);
-    capitalize(&format!("{subject} {verb} {}.", phrase(rng)))
+    join_sentence(subject, verb, &phrase(rng))
 }
 
 /// Short sentences for the last one to four words of an answer, by length.
@@ -315,15 +325,11 @@ fn sentence_of(rng: &mut impl RngExt, words: usize) -> String {
         // No combination has that length (the word lists changed): closers, whole.
         return closing_closers(words);
     };
-    let tail = if TAILS[ti].is_empty() {
-        String::new()
-    } else {
-        format!(" {}", TAILS[ti])
-    };
-    capitalize(&format!(
-        "{} {} {}{tail}.",
-        SUBJECTS[si], VERBS[vi], OBJECTS[oi]
-    ))
+    join_sentence(
+        SUBJECTS[si],
+        VERBS[vi],
+        &join_phrase(OBJECTS[oi], TAILS[ti]),
+    )
 }
 
 /// `words` words of closers, the longest first.
