@@ -185,12 +185,13 @@ impl MonitorState {
                 let what = &greeting.what;
                 let text = match (greeting.lost_at_unix_ms, first_at) {
                     // The server's list reaches back into what we had: nothing fell between.
-                    (Some(_), _) if repeated > 0 && added == 0 => {
-                        format!("reconnected to {what}; no routing events were missed")
+                    (Some(_), _) if repeated > 0 => {
+                        let caught = match added {
+                            0 => String::new(),
+                            n => format!(" ({n} caught up)"),
+                        };
+                        format!("reconnected to {what}; no routing events were missed{caught}")
                     }
-                    (Some(_), _) if repeated > 0 => format!(
-                        "reconnected to {what}; no routing events were missed ({added} caught up)"
-                    ),
                     (Some(lost), Some(first)) if added > 0 => format!(
                         "reconnected to {what}; events between {} and {} may not have been seen ({added} caught up)",
                         super::view::clock(lost),

@@ -161,9 +161,10 @@ pub(crate) async fn events(State(state): State<Shared>) -> Response {
                 deployments: config.deployments.iter().map(|d| d.id.clone()).collect(),
             };
             json_frame(&mut out, EVENT_HELLO, &hello);
-            let recent: Vec<&RouteEvent> = f.recent.iter().map(|e| &**e).collect();
+            // Sent once: the ring's events are not held past this frame.
+            let recent = std::mem::take(&mut f.recent);
+            let recent: Vec<&RouteEvent> = recent.iter().map(|e| &**e).collect();
             json_frame(&mut out, EVENT_RECENT, &recent);
-            f.recent = Vec::new();
             json_frame(&mut out, EVENT_METRICS, &snapshot(&f.state));
             return Some((Ok::<Bytes, std::convert::Infallible>(out.freeze()), f));
         }
