@@ -12,7 +12,6 @@
 //! (LiteLLM's `no-cache`: do not answer from the cache).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::RouterError;
 use super::event::*;
@@ -32,19 +31,7 @@ pub(super) fn build(
     };
     let sink = sink.clone();
     let announce: Announce = Arc::new(move |connected, message| {
-        let at_unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let ev = RouteEvent {
-            request_id: 0,
-            group: String::new(),
-            deployment: None,
-            attempt: 0,
-            at_unix_ms,
-            elapsed_ms: 0,
-            kind: RouteEventKind::SharedState { connected, message },
-        };
-        sink.publish(Arc::new(ev));
+        sink.announce("", None, RouteEventKind::SharedState { connected, message });
     });
     ResponseCache::new(settings, announce)
         .map(Some)

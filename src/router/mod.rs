@@ -146,8 +146,7 @@ impl Router {
                 .iter()
                 .map(|d| (d.id.clone(), d.group.clone()))
                 .collect();
-            let publisher = shared::Publisher { sink: sink.clone() };
-            let shared = shared::SharedState::start(redis, groups, health.local(), publisher)
+            let shared = shared::SharedState::start(redis, groups, health.local(), sink.clone())
                 .map_err(RouterError)?;
             health.set_shared(shared);
         }

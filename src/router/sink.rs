@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
 
-use super::RouteEvent;
+use super::{RouteEvent, RouteEventKind};
 use crate::store::RequestLog;
 
 /// How many route events a slow subscriber may fall behind before it misses some.
@@ -86,6 +86,22 @@ impl EventSink {
         if let Some(log) = &self.log {
             log.append(ev);
         }
+    }
+
+    /// An event of no request (shared state, the cache's Redis link): request 0, stamped now.
+    pub(crate) fn announce(&self, group: &str, deployment: Option<&str>, kind: RouteEventKind) {
+        let at_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.publish(Arc::new(RouteEvent {
+            request_id: 0,
+            group: group.to_string(),
+            deployment: deployment.map(str::to_string),
+            attempt: 0,
+            at_unix_ms,
+            elapsed_ms: 0,
+            kind,
+        }));
     }
 
     fn send_live(&self, ev: &RouteEvent) {

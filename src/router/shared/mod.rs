@@ -39,12 +39,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::event::{RouteEvent, RouteEventKind};
 use super::health::{Blocked, LocalBook};
 use crate::config::RedisSettings;
 use crate::metrics::Usd;
 use crate::secret::Secret;
-use keys::{admit_cmd, unix_minute, unix_ms, until_next_minute};
+use keys::{admit_cmd, unix_minute, until_next_minute};
 
 /// The longest any Redis call may take before the router goes on without it.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(100);
@@ -207,27 +206,6 @@ impl AdmitAnswer {
     }
 }
 
-/// Sends route events about the shared state to subscribers and the request log.
-#[derive(Debug, Clone)]
-pub(crate) struct Publisher {
-    pub(crate) sink: super::sink::EventSink,
-}
-
-impl Publisher {
-    fn publish(&self, group: &str, deployment: Option<&str>, kind: RouteEventKind) {
-        let ev = RouteEvent {
-            request_id: 0,
-            group: group.to_string(),
-            deployment: deployment.map(str::to_string),
-            attempt: 0,
-            at_unix_ms: unix_ms(),
-            elapsed_ms: 0,
-            kind,
-        };
-        self.sink.publish(std::sync::Arc::new(ev));
-    }
-}
-
 /// The router's link to Redis. Dropping it stops the background worker.
 #[derive(Debug)]
 pub(crate) struct SharedState {
@@ -243,7 +221,7 @@ impl SharedState {
         settings: &RedisSettings,
         groups: HashMap<String, String>,
         local: LocalBook,
-        publisher: Publisher,
+        events: super::sink::EventSink,
     ) -> Result<SharedState, String> {
         let client = client(settings)?;
         let runtime = tokio::runtime::Handle::try_current()
@@ -267,7 +245,7 @@ impl SharedState {
             link: link.clone(),
             groups,
             local,
-            publisher,
+            events,
             secrets,
             jobs: rx,
         }));

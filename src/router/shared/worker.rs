@@ -25,9 +25,7 @@ use super::keys::{
     COOLDOWN_CHANNEL, COOLDOWN_SCRIPT, COST_KEY, TPM_KEY_TTL_SECS, admit_cmd, cooldown_key,
     tpm_key, unix_minute, unix_ms, unix_secs,
 };
-use super::{
-    AdmitAnswer, CALL_TIMEOUT, CooldownMessage, Job, Link, Publisher, SharedCost, lock, scrub,
-};
+use super::{AdmitAnswer, CALL_TIMEOUT, CooldownMessage, Job, Link, SharedCost, lock, scrub};
 use crate::metrics::Usd;
 use crate::router::event::RouteEventKind;
 use crate::router::health::{LocalBook, MINUTE};
@@ -48,7 +46,8 @@ pub(super) struct Worker {
     /// Deployment id → group, for the deployments this instance knows.
     pub(super) groups: HashMap<String, String>,
     pub(super) local: LocalBook,
-    pub(super) publisher: Publisher,
+    /// Where its route events about the shared state go.
+    pub(super) events: crate::router::sink::EventSink,
     pub(super) secrets: Vec<Secret>,
     pub(super) jobs: mpsc::Receiver<Job>,
 }
@@ -165,8 +164,8 @@ impl Worker {
     fn announce(&self, connected: bool, message: String) {
         let message = scrub(&self.secrets, &message);
         *lock(&self.link.announcement) = Some(message.clone());
-        self.publisher
-            .publish("", None, RouteEventKind::SharedState { connected, message });
+        self.events
+            .announce("", None, RouteEventKind::SharedState { connected, message });
     }
 
     fn describe(&self, e: &redis::RedisError) -> String {
@@ -374,7 +373,7 @@ impl Worker {
         let Some(left) = self.local.extend_cooldown(id, left, reason, Instant::now()) else {
             return false;
         };
-        self.publisher.publish(
+        self.events.announce(
             group,
             Some(id),
             RouteEventKind::Cooldown {
