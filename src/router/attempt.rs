@@ -163,13 +163,8 @@ impl RequestRun {
         let produced = !text.is_empty() || !reasoning.is_empty() || !tool_calls.is_empty();
         // Tokens streamed before a failure were billed: count them (estimated) rather than
         // losing them (LiteLLM #14457).
-        let attempt_usage = match (&result, usage) {
-            (Ok(()), Some(u)) => Some(u),
-            (_, Some(u)) if produced => Some(u),
-            (Ok(()), None) => Some(estimate_usage(call, text, reasoning, &tool_calls)),
-            (Err(_), None) if produced => Some(estimate_usage(call, text, reasoning, &tool_calls)),
-            _ => None,
-        };
+        let attempt_usage = (result.is_ok() || produced)
+            .then(|| usage.unwrap_or_else(|| estimate_usage(call, text, reasoning, &tool_calls)));
         let price = inner.prices.get(&d.id).copied().flatten();
         let attempt_cost = attempt_usage.map(|u| price.map(|p| p.cost(&u)));
         self.charge_budgets(group, d, attempt_cost.flatten()).await;
