@@ -12,6 +12,7 @@ mod config;
 mod faults;
 mod hostile;
 mod metrics;
+mod parity;
 mod ping;
 mod providers;
 mod recovery;
