@@ -62,7 +62,8 @@ impl App {
                     f.pop();
                     p.set_filter(&self.groups, f);
                 }
-                KeyCode::Char(c @ '1'..='9') if plain => {
+                // Favorites while the filter is empty; once it has text, digits are text.
+                KeyCode::Char(c @ '1'..='9') if plain && p.filter.is_empty() => {
                     let n = c.to_digit(10).map_or(0, |d| d as usize);
                     match picker::favorite(&self.groups, n) {
                         Some(gi) => {
