@@ -233,6 +233,15 @@ impl App {
             })
             .collect();
         self.recall = None;
+        // The conversation comes back on the group it last asked (when the config still has it).
+        let last_group = self.entries.iter().rev().find_map(|e| match e {
+            Entry::User(u) => Some(u.group.as_str()),
+            Entry::Answer(a) => Some(a.group.as_str()),
+            Entry::ToolResult(_) => None,
+        });
+        if let Some(gi) = last_group.and_then(|g| self.groups.iter().position(|x| x.name == g)) {
+            self.current = gi;
+        }
         self.session_cost_pico = 0;
         self.session_cost_unknown = false;
         for e in &self.entries {

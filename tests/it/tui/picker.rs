@@ -1,9 +1,11 @@
 //! Switching models: the Ctrl+P picker ranks an exact group or alias name first, then names
 //! that start with the filter, then fuzzy matches (a deployment id's partial match never
 //! beats a group's name); once the filter has text, digits are text, not favorites; one
-//! cursor marker, and Enter takes the row under it.
+//! cursor marker, and Enter takes the row under it. A reopened conversation comes back on the
+//! group it last used.
 
 use crossterm::event::KeyCode;
+use llmux::store::session::{Record, SessionStore};
 use llmux::tui::theme::{ColorDepth, Theme};
 
 use super::Harness;
@@ -96,4 +98,25 @@ async fn one_cursor_marker_and_enter_takes_the_cursor() {
     h.press(KeyCode::Down);
     h.press(KeyCode::Enter);
     assert_eq!(h.app.current_group(), "gpt-4o");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reopened_conversation_comes_back_on_its_last_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SessionStore::new(dir.path());
+    let mut w = store.writer("talk");
+    for (id, group) in [(1, "gpt-4o-mini"), (2, "claude")] {
+        w.append(&Record::User {
+            id,
+            text: format!("question {id}"),
+            group: group.to_string(),
+            at_unix_ms: 1_700_000_000_000,
+        })
+        .unwrap();
+    }
+    let mut h = harness();
+    assert_eq!(h.app.current_group(), "local", "default_model");
+    h.app.load_session(store.load("talk").unwrap());
+    assert_eq!(h.app.current_group(), "claude");
+    assert!(h.screen().contains(" claude "), "the status line says so");
 }
