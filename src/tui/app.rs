@@ -142,6 +142,9 @@ pub struct App {
     /// `dirty` before the action being handled (an action that changes nothing restores it).
     dirty_before: bool,
     pub quitting: bool,
+    /// The terminal reports Shift+Enter apart from Enter (kitty keyboard protocol), so it adds
+    /// a line; else the help offers Alt+Enter and Ctrl+J.
+    pub shift_enter: bool,
     /// The wall clock (fixed in tests): names new sessions and stamps records.
     pub clock: fn() -> SystemTime,
 }
@@ -209,6 +212,7 @@ impl App {
             dirty: true,
             dirty_before: true,
             quitting: false,
+            shift_enter: false,
             clock,
         };
         app.style_composer();

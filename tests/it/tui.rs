@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
 mod budget;
+mod composer;
 mod picker;
 mod search;
 mod stats;
