@@ -318,9 +318,7 @@ pub async fn begin(
 
 /// Reads a started answer to its outcome for a plain (not streamed) response: the text is in
 /// the outcome; what the answering attempt's upstream passed through is kept beside it.
-pub async fn finish_plain(
-    started: Started,
-) -> (Result<ChatOutcome, RouteError>, Vec<Passthrough>) {
+pub async fn finish_plain(started: Started) -> (Result<ChatOutcome, RouteError>, Vec<Passthrough>) {
     let Started {
         mut stream,
         mut before,
@@ -422,11 +420,7 @@ pub trait SseEncoder: Send + 'static {
 /// The frames before the first text, with what was passed through before it: the pieces of
 /// chunks without text before the opening (their members ride on it), the one that came with
 /// the first text after it.
-pub fn open_with<E: SseEncoder>(
-    encoder: &mut E,
-    before: Vec<Passthrough>,
-    out: &mut BytesMut,
-) {
+pub fn open_with<E: SseEncoder>(encoder: &mut E, before: Vec<Passthrough>, out: &mut BytesMut) {
     let mut opened = false;
     for p in before {
         if p.carries && !opened {
