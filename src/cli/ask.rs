@@ -139,6 +139,8 @@ async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) ->
             ChatEvent::Delta(_)
             | ChatEvent::Reasoning(_)
             | ChatEvent::ToolCall(_)
+            | ChatEvent::Passthrough(_)
+            | ChatEvent::Usage(_)
             | ChatEvent::Restart => {}
             ChatEvent::Finished(r) => {
                 result = Some(*r);

@@ -143,7 +143,15 @@ impl RequestRun {
                         tool_calls.push(&call);
                         self.out.send(ChatEvent::ToolCall(call)).await;
                     }
-                    Some(Ok(StreamEvent::Usage(u))) => usage = Some(u),
+                    Some(Ok(StreamEvent::Usage(u))) => {
+                        usage = Some(u);
+                        if ttft.is_none() {
+                            self.out.send(ChatEvent::Usage(u)).await;
+                        }
+                    }
+                    Some(Ok(StreamEvent::Passthrough(p))) => {
+                        self.out.send(ChatEvent::Passthrough(p)).await;
+                    }
                     Some(Ok(StreamEvent::Done { finish_reason: f })) => {
                         finish_reason = f;
                         return Ok(());

@@ -142,6 +142,9 @@ pub struct App {
     /// `dirty` before the action being handled (an action that changes nothing restores it).
     dirty_before: bool,
     pub quitting: bool,
+    /// The terminal reports Shift+Enter apart from Enter (kitty keyboard protocol), so it adds
+    /// a line; else the help offers Alt+Enter and Ctrl+J.
+    pub shift_enter: bool,
     /// The wall clock (fixed in tests): names new sessions and stamps records.
     pub clock: fn() -> SystemTime,
 }
@@ -209,6 +212,7 @@ impl App {
             dirty: true,
             dirty_before: true,
             quitting: false,
+            shift_enter: false,
             clock,
         };
         app.style_composer();
@@ -233,6 +237,15 @@ impl App {
             })
             .collect();
         self.recall = None;
+        // The conversation comes back on the group it last asked (when the config still has it).
+        let last_group = self.entries.iter().rev().find_map(|e| match e {
+            Entry::User(u) => Some(u.group.as_str()),
+            Entry::Answer(a) => Some(a.group.as_str()),
+            Entry::ToolResult(_) => None,
+        });
+        if let Some(gi) = last_group.and_then(|g| self.groups.iter().position(|x| x.name == g)) {
+            self.current = gi;
+        }
         self.session_cost_pico = 0;
         self.session_cost_unknown = false;
         for e in &self.entries {

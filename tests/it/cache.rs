@@ -94,7 +94,11 @@ async fn run(router: &Router, model: &str, request: ChatRequest) -> Seen {
                     deltas,
                 };
             }
-            ChatEvent::Reasoning(_) | ChatEvent::Restart | ChatEvent::ToolCall(_) => {}
+            ChatEvent::Reasoning(_)
+            | ChatEvent::Restart
+            | ChatEvent::ToolCall(_)
+            | ChatEvent::Passthrough(_)
+            | ChatEvent::Usage(_) => {}
         }
     }
     panic!("the stream ended without Finished");
