@@ -8,7 +8,9 @@ use std::time::Duration;
 use llmux::config::*;
 
 mod errors;
+mod misplaced;
 mod props;
+mod unspoken;
 
 const FIXTURES: &str = "tests/fixtures/configs";
 
