@@ -153,8 +153,9 @@ pub struct Deployment {
     pub supports_vision: Option<bool>,
     /// The demo provider's behaviour; `Some` exactly when `wire == Wire::Mock`.
     pub mock: Option<MockParams>,
-    /// Why this deployment cannot be called at all (an `os.environ/VAR` that is not set):
-    /// the router fails it at once with an auth error naming the variable, `check` exits 2.
+    /// Why this deployment cannot be called at all (an `os.environ/VAR` that is not set, or a
+    /// LiteLLM provider llmux does not speak): the router does not call it, `check` and
+    /// `models` show the reason, and `check` exits 2 when a group has no other deployment.
     pub unavailable: Option<String>,
 }
 

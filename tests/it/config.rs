@@ -8,8 +8,10 @@ use std::time::Duration;
 use llmux::config::*;
 
 mod errors;
+mod misplaced;
 mod props;
 mod router_settings;
+mod unspoken;
 
 const FIXTURES: &str = "tests/fixtures/configs";
 
