@@ -10,6 +10,7 @@ mod cache;
 mod cli;
 mod config;
 mod faults;
+mod files;
 mod hostile;
 mod metrics;
 mod ping;
