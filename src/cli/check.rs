@@ -12,7 +12,8 @@ use crate::metrics::{Price, PriceTable};
 use crate::provider::HttpClient;
 use crate::router::ping::{self, DEFAULT_PING_TIMEOUT};
 use crate::router::{PingResult, PingState};
-use crate::sanitize::{escape_controls, to_safe_json};
+use crate::sanitize::{escape_line, to_safe_json};
+use crate::{errln, outln};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -43,8 +44,8 @@ pub fn check(flag: Option<&Path>) -> u8 {
         config::ConfigSource::File(p) => p.display().to_string(),
         config::ConfigSource::Demo => "the built-in demo config (no config file found)".to_string(),
     };
-    println!("config: {origin}");
-    println!(
+    outln!("config: {origin}");
+    outln!(
         "router: {} · num_retries {} · allowed_fails {} · cooldown {}s · timeout {}s",
         cfg.router.strategy.name(),
         cfg.router.num_retries,
@@ -52,9 +53,9 @@ pub fn check(flag: Option<&Path>) -> u8 {
         cfg.router.cooldown_time.as_secs_f64(),
         cfg.router.timeout.as_secs_f64()
     );
-    println!();
+    outln!();
     for group in &cfg.groups {
-        println!("{group}");
+        outln!("{group}");
         for d in cfg.group_deployments(group) {
             let mut notes = Vec::new();
             if let Some(o) = d.order {
@@ -80,29 +81,29 @@ pub fn check(flag: Option<&Path>) -> u8 {
                 format!(" · {}", notes.join(" · "))
             };
             let price = price_text(table.price_for(d));
-            println!("  {} ({}{base}) {price}{notes}", d.id, d.provider);
+            outln!("  {} ({}{base}) {price}{notes}", d.id, d.provider);
             if let Some(why) = &d.unavailable {
-                println!("    ✗ {why}");
+                outln!("    ✗ {why}");
             }
         }
         let chain = fallback_chain(&cfg, group);
         if !chain.is_empty() {
-            println!("  fallbacks → {}", chain.join(" → "));
+            outln!("  fallbacks → {}", chain.join(" → "));
         }
         if let Some(cw) = cfg.router.context_window_fallbacks.get(group) {
-            println!("  context-window fallbacks → {}", cw.join(" → "));
+            outln!("  context-window fallbacks → {}", cw.join(" → "));
         }
         if let Some(cp) = cfg.router.content_policy_fallbacks.get(group) {
-            println!("  content-policy fallbacks → {}", cp.join(" → "));
+            outln!("  content-policy fallbacks → {}", cp.join(" → "));
         }
     }
     for (alias, target) in &cfg.router.model_group_alias {
-        println!("alias {alias} → {target}");
+        outln!("alias {alias} → {target}");
     }
     if !cfg.warnings.is_empty() {
-        println!();
+        outln!();
         for w in &cfg.warnings {
-            println!("{}", format_warning(&source, w));
+            outln!("{}", format_warning(&source, w));
         }
     }
     let broken: Vec<_> = cfg
@@ -111,10 +112,10 @@ pub fn check(flag: Option<&Path>) -> u8 {
         .filter(|d| d.unavailable.is_some())
         .collect();
     if let Some(e) = &price_error {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
     }
     if broken.is_empty() && price_error.is_none() {
-        println!(
+        outln!(
             "\nok: {} groups, {} deployments",
             cfg.groups.len(),
             cfg.deployments.len()
@@ -122,7 +123,7 @@ pub fn check(flag: Option<&Path>) -> u8 {
         EXIT_OK
     } else {
         for d in broken {
-            eprintln!(
+            errln!(
                 "error: deployment {} (group {}): {}",
                 d.id,
                 d.group,
@@ -140,7 +141,7 @@ pub fn models(flag: Option<&Path>) -> u8 {
         Err(code) => return code,
     };
     let table = PriceTable::for_config(&cfg).unwrap_or_else(|e| {
-        eprintln!("llmux: warning: {e}; showing built-in prices");
+        errln!("llmux: warning: {e}; showing built-in prices");
         PriceTable::builtin()
     });
     let rows: Vec<[String; 5]> = cfg
@@ -164,7 +165,7 @@ pub fn models(flag: Option<&Path>) -> u8 {
             ]
         })
         .collect();
-    print!(
+    outln!(
         "{}",
         aligned(["GROUP", "DEPLOYMENT", "CONTEXT", "IN /M", "OUT /M"], &rows)
     );
@@ -202,7 +203,7 @@ pub async fn ping_command(flag: Option<&Path>, args: &CheckArgs) -> u8 {
         Some(secs) => match Duration::try_from_secs_f64(secs) {
             Ok(d) if !d.is_zero() => d,
             _ => {
-                eprintln!("llmux check: --timeout {secs}: give a number of seconds above 0");
+                errln!("llmux check: --timeout {secs}: give a number of seconds above 0");
                 return EXIT_USAGE;
             }
         },
@@ -214,15 +215,15 @@ pub async fn ping_command(flag: Option<&Path>, args: &CheckArgs) -> u8 {
     let http = match HttpClient::new() {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("llmux: cannot set up HTTP: {e}");
+            errln!("llmux: cannot set up HTTP: {e}");
             return EXIT_FAILED;
         }
     };
     let results = ping::ping_all(&http, &cfg.deployments, timeout).await;
     if args.json {
-        println!("{}", to_safe_json(&ping_json(&results)));
+        outln!("{}", to_safe_json(&ping_json(&results)));
     } else {
-        print!("{}", ping_table(&results));
+        outln!("{}", ping_table(&results));
     }
     if results.iter().all(PingResult::reachable) {
         EXIT_OK
@@ -270,22 +271,29 @@ pub fn ping_table(results: &[PingResult]) -> String {
                 } else {
                     format!("{} ms", r.latency.as_millis())
                 },
-                escape_controls(r.error.as_deref().unwrap_or_default()).into_owned(),
+                r.error.clone().unwrap_or_default(),
             ]
         })
         .collect();
     let mut out = aligned(["DEPLOYMENT", "GROUP", "STATE", "LATENCY", "DETAIL"], &rows);
     let reachable = results.iter().filter(|r| r.reachable()).count();
     out.push_str(&format!(
-        "\n{reachable} of {} deployments reachable\n",
+        "\n\n{reachable} of {} deployments reachable",
         results.len()
     ));
     out
 }
 
-/// A header and rows as left-aligned columns two spaces apart, one line each.
+/// A header and rows as left-aligned columns two spaces apart, one line each (no newline
+/// after the last). Cells are escaped onto one line before they are measured: they hold
+/// names from the config and errors from upstreams.
 fn aligned<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let header = header.map(String::from);
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| row.clone().map(|c| escape_line(&c).into_owned()))
+        .collect();
+    let rows = rows.as_slice();
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -299,8 +307,10 @@ fn aligned<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
+        if !out.is_empty() {
+            out.push('\n');
+        }
         out.push_str(line.join("  ").trim_end());
-        out.push('\n');
     }
     out
 }
