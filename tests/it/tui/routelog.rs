@@ -180,3 +180,37 @@ async fn a_key_shows_failures_only() {
     small.press(KeyCode::F(8));
     assert!(small.screen().contains("dep-30 failed"));
 }
+
+#[tokio::test]
+async fn request_numbers_go_on_from_the_last_run() {
+    use llmux::router::{Router, RouterOptions};
+    use llmux::store::RequestLog;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("requests.jsonl");
+    let cfg = llmux::config::load_str(
+        "model_list:\n  - model_name: m\n    litellm_params: { model: mock/m, mock_response: hi }\n",
+        None,
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for _run in 0..2 {
+        let router = Router::new(
+            cfg.clone(),
+            RouterOptions {
+                request_log: Some(RequestLog::open(&path).unwrap()),
+                ..RouterOptions::default()
+            },
+        )
+        .unwrap();
+        for _ in 0..2 {
+            let mut stream = router.chat("m", llmux::provider::ChatRequest::new(Vec::new()));
+            while let Some(ev) = stream.next_event().await {
+                if let llmux::router::ChatEvent::Finished(r) = ev {
+                    ids.push(r.as_ref().as_ref().map(|o| o.request_id).unwrap());
+                }
+            }
+        }
+        router.sync_request_log();
+    }
+    assert_eq!(ids, [1, 2, 3, 4], "the second run numbers on from the first");
+}
