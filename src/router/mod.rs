@@ -142,6 +142,11 @@ impl Router {
             max_input.insert(d.id.clone(), table.max_input_tokens(d));
         }
         let seed = options.seed.unwrap_or_else(rand::random);
+        let first_id = options
+            .request_log
+            .as_ref()
+            .and_then(|log| crate::store::request_log::last_request_id(log.path()))
+            .map_or(1, |last| last + 1);
         let sink = sink::EventSink::new(options.request_log, options.recent_events);
         let mut health = health::HealthBook::default();
         if let Some(redis) = &config.router.redis {
@@ -168,7 +173,8 @@ impl Router {
             max_input,
             cache,
             budgets,
-            next_id: AtomicU64::new(1),
+            // Numbered on from the request log, not from #1 again with every run.
+            next_id: AtomicU64::new(first_id),
         });
         budget::start_seed(&inner);
         budget::spawn_sync(&inner);

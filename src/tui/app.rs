@@ -81,21 +81,35 @@ pub struct PaneToggles {
 #[derive(Debug, Default)]
 pub struct RouteLog {
     pub events: std::collections::VecDeque<RouteEvent>,
-    /// Lines up from the end; 0 follows.
+    /// Events (of those shown) below the view; 0 follows the live tail.
     pub scroll: usize,
+    /// Only failures show (failed attempts, failed requests, unavailable groups, cooldowns,
+    /// broken streams).
+    pub failures_only: bool,
 }
 
 impl RouteLog {
     /// Appends `ev`, dropping the oldest past `keep`; a scrolled log stays on the events
     /// being read.
     pub fn push(&mut self, ev: RouteEvent, keep: usize) {
+        let shown = self.shows(&ev);
         self.events.push_back(ev);
         if self.events.len() > keep {
             self.events.pop_front();
         }
-        if self.scroll > 0 {
-            self.scroll = (self.scroll + 1).min(self.events.len());
+        if self.scroll > 0 && shown {
+            self.scroll += 1;
         }
+    }
+
+    /// Whether `ev` passes the filter.
+    pub fn shows(&self, ev: &RouteEvent) -> bool {
+        !self.failures_only || super::routelog::is_failure(ev)
+    }
+
+    /// The events the filter lets through, oldest first.
+    pub fn shown(&self) -> Vec<&RouteEvent> {
+        self.events.iter().filter(|e| self.shows(e)).collect()
     }
 }
 

@@ -177,6 +177,7 @@ impl App {
                 }
                 return Some(Vec::new());
             }
+            KeyCode::Char('f') if self.focus == Focus::Log => Command::LogFailures,
             KeyCode::Char(c) if self.focus == Focus::Models && c.is_ascii_digit() => {
                 let n = c.to_digit(10).map_or(0, |d| d as usize);
                 if let Some(gi) = picker::favorite(&self.groups, n) {

@@ -204,6 +204,7 @@ pub fn default_keys(c: Command) -> &'static [&'static str] {
         Command::ToggleModels => &["f2"],
         Command::ToggleMetrics => &["f3"],
         Command::ToggleLog => &["f4"],
+        Command::LogFailures => &["f8"],
         Command::ScrollUp => &["ctrl+up"],
         Command::ScrollDown => &["ctrl+down"],
         Command::PageUp => &["pageup"],

@@ -26,6 +26,7 @@ use unicode_width::UnicodeWidthStr;
 mod budget;
 mod composer;
 mod picker;
+mod routelog;
 mod search;
 mod stats;
 
