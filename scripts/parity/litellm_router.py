@@ -213,6 +213,13 @@ ROWS = [
         1,
     ),
     (
+        "lone 429 then 200 (llm_provider-retry-after-ms: 1500)",
+        [dep("g", "a1", "A")],
+        {"num_retries": 2},
+        {"A": [status(429, {"llm_provider-retry-after-ms": "1500"}), ok()]},
+        1,
+    ),
+    (
         "lone 429 then 200 (Retry-After: an HTTP date 3 s ahead)",
         [dep("g", "a1", "A")],
         {"num_retries": 2},

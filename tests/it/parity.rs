@@ -3,8 +3,10 @@
 //!
 //! LiteLLM's figures are what `scripts/parity/litellm_router.py` printed for LiteLLM 1.108.14
 //! and 1.110.2 (the same for both unless a row says otherwise; the rows on an HTTP-date
-//! Retry-After, a 403 beside a good deployment, a missing key across cooldowns and the latency
-//! strategy were run on 1.110.2 only); each row names the LiteLLM rule they come from. A row where llmux deliberately differs states llmux's figure and why.
+//! Retry-After, `llm_provider-retry-after-ms`, a 403 beside a good deployment, a missing key
+//! across cooldowns and the latency strategy were run on 1.110.2 only); each row names the
+//! LiteLLM rule they come from. A row where llmux deliberately differs states llmux's figure
+//! and why.
 //! Outcomes are `ok 'text'`, `err` (the request failed) and `unavailable` (it failed without a
 //! call because every deployment was cooling: LiteLLM's `RouterRateLimitError`), with runs
 //! of the same outcome written `3x err`.

@@ -264,6 +264,23 @@ pub fn rows() -> Vec<Row> {
         // LiteLLM waits its backoff instead: same calls, another wait.
         .check(|seen| waits(seen, &[3000])),
         row(
+            "lone 429 then 200, llm_provider-retry-after-ms: 1500 (behind a LiteLLM proxy)",
+            "utils.py: _get_retry_after_from_exception_header (reads retry-after only)",
+            LONE,
+            "  num_retries: 2\n",
+            &[(
+                "A",
+                &[
+                    Reply::Header(429, "llm_provider-retry-after-ms", "1500"),
+                    Reply::Ok("ok"),
+                ],
+            )],
+            1,
+            expect(&[("A", 2)], "ok 'ok'"),
+        )
+        // LiteLLM waits its backoff instead: same calls, another wait.
+        .check(|seen| waits(seen, &[1500])),
+        row(
             "lone 429 then 200, Retry-After: an HTTP date 3 s ahead",
             "utils.py: _get_retry_after_from_exception_header (a date is read as the seconds \
              until it, whole), calculate_retry_after (+ jitter: LiteLLM waited 2.71 s)",
