@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, format_warning, load_config};
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, format_warning, load_config, tui_settings};
 use crate::config::{self, Config};
 use crate::metrics::{Price, PriceTable};
 use crate::provider::HttpClient;
@@ -28,8 +28,10 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
-/// Validates the config and prints groups, deployments, fallback chains, prices and warnings.
-/// Exit 2 on a bad config or a deployment whose key variable is missing.
+/// Validates the config and prints groups, deployments, fallback chains, prices and warnings
+/// (the loader's, and what the TUI would say about `llmux.keys` and `llmux.theme`). Exit 2 on
+/// a bad config, a price file that cannot be read, or a group with no deployment llmux can
+/// call; a deployment that cannot be called beside others that can is a warning.
 pub fn check(flag: Option<&Path>) -> u8 {
     let source = config::locate(flag);
     let cfg = match load_config(flag, false) {
@@ -100,41 +102,75 @@ pub fn check(flag: Option<&Path>) -> u8 {
     for (alias, target) in &cfg.router.model_group_alias {
         outln!("alias {alias} → {target}");
     }
-    if !cfg.warnings.is_empty() {
+    let mut warnings = cfg.warnings.clone();
+    warnings.extend(tui_settings::warnings(&cfg, &config_text(&source)));
+    warnings.sort_by_key(|w| (w.line.unwrap_or(0), w.column.unwrap_or(0)));
+    if !warnings.is_empty() {
         outln!();
-        for w in &cfg.warnings {
+        for w in &warnings {
             outln!("{}", format_warning(&source, w));
         }
     }
-    let broken: Vec<_> = cfg
-        .deployments
-        .iter()
-        .filter(|d| d.unavailable.is_some())
-        .collect();
     if let Some(e) = &price_error {
         errln!("error: {e}");
     }
-    if broken.is_empty() && price_error.is_none() {
-        outln!(
-            "\nok: {} groups, {} deployments",
-            cfg.groups.len(),
-            cfg.deployments.len()
+    let uncallable = uncallable_groups(&cfg);
+    for (group, why) in &uncallable {
+        errln!(
+            "error: group {group} has no deployment llmux can call: {}",
+            why.join("; ")
         );
-        EXIT_OK
-    } else {
-        for d in broken {
-            errln!(
-                "error: deployment {} (group {}): {}",
-                d.id,
-                d.group,
-                d.unavailable.as_deref().unwrap_or("")
-            );
-        }
-        EXIT_USAGE
+    }
+    if !uncallable.is_empty() || price_error.is_some() {
+        return EXIT_USAGE;
+    }
+    let unavailable = cfg
+        .deployments
+        .iter()
+        .filter(|d| d.unavailable.is_some())
+        .count();
+    let unavailable = match unavailable {
+        0 => String::new(),
+        n => format!(" ({n} unavailable)"),
+    };
+    outln!(
+        "\nok: {} groups, {} deployments{unavailable}",
+        cfg.groups.len(),
+        cfg.deployments.len()
+    );
+    EXIT_OK
+}
+
+/// The groups none of whose deployments can be called, each with its deployments' reasons.
+fn uncallable_groups(cfg: &Config) -> Vec<(&str, Vec<String>)> {
+    cfg.groups
+        .iter()
+        .filter_map(|group| {
+            // `None` as soon as one deployment can be called.
+            let why: Option<Vec<String>> = cfg
+                .group_deployments(group)
+                .map(|d| {
+                    d.unavailable
+                        .as_deref()
+                        .map(|why| format!("{} ({why})", d.id))
+                })
+                .collect();
+            why.map(|why| (group.as_str(), why))
+        })
+        .collect()
+}
+
+/// The config's text, for placing findings made after loading; empty when it cannot be read
+/// again (the findings are then placed at the top).
+fn config_text(source: &config::ConfigSource) -> String {
+    match source {
+        config::ConfigSource::File(p) => std::fs::read_to_string(p).unwrap_or_default(),
+        config::ConfigSource::Demo => config::DEMO_CONFIG.to_string(),
     }
 }
 
-/// Lists model groups and deployments with context window and price per million tokens.
+/// Lists model groups and deployments with context window, price per million tokens, and why
+/// a deployment cannot be called.
 pub fn models(flag: Option<&Path>) -> u8 {
     let cfg = match load_config(flag, false) {
         Ok(c) => c,
@@ -144,7 +180,7 @@ pub fn models(flag: Option<&Path>) -> u8 {
         errln!("llmux: warning: {e}; showing built-in prices");
         PriceTable::builtin()
     });
-    let rows: Vec<[String; 5]> = cfg
+    let rows: Vec<[String; 6]> = cfg
         .deployments
         .iter()
         .map(|d| {
@@ -162,12 +198,26 @@ pub fn models(flag: Option<&Path>) -> u8 {
                 price
                     .map(|p| p.output_per_million().to_string())
                     .unwrap_or_else(|| "?".into()),
+                d.unavailable
+                    .as_deref()
+                    .map(|why| format!("unavailable: {why}"))
+                    .unwrap_or_default(),
             ]
         })
         .collect();
     outln!(
         "{}",
-        aligned(["GROUP", "DEPLOYMENT", "CONTEXT", "IN /M", "OUT /M"], &rows)
+        aligned(
+            [
+                "GROUP",
+                "DEPLOYMENT",
+                "CONTEXT",
+                "IN /M",
+                "OUT /M",
+                "STATUS"
+            ],
+            &rows
+        )
     );
     EXIT_OK
 }

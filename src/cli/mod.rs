@@ -13,6 +13,7 @@ mod ask;
 pub mod batch;
 mod check;
 mod stats;
+mod tui_settings;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -29,6 +29,9 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 const LINE_CAPACITY: usize = 1024;
 
 mod line;
+mod tail;
+
+pub use tail::last_request_id;
 
 #[derive(Debug, Default)]
 struct Queue {
