@@ -3,8 +3,9 @@
 //!
 //! A request enters through [`Router::chat`] with a model group (or alias) and messages. Its
 //! walk through the group and its fallbacks runs inside the returned [`ChatStream`] (`stream`),
-//! driven by whoever reads it, picking deployments by strategy (`select`),
-//! retrying (`retry`), cooling down failing ones (`health`), and streaming the answer back as
+//! driven by whoever reads it: each group's turn (`group`) walks its `order` tiers, picking
+//! deployments by strategy (`select`), retrying (`retry`) and cooling down failing ones
+//! (`cooldown`, `health`) by LiteLLM's rules (`policy`), and streams the answer back as
 //! [`ChatEvent`]s. Every decision is also a [`RouteEvent`] sent to subscribers, the metrics
 //! and the request log. Dropping the [`ChatStream`] cancels the request, which drops the HTTP
 //! request. With `router_settings.redis_*`, limits, cooldowns and the cost ledger are shared
@@ -13,10 +14,13 @@
 mod attempt;
 pub mod budget;
 mod cached;
+pub mod cooldown;
 mod event;
+mod group;
 pub mod health;
 mod minute_window;
 pub mod ping;
+pub mod policy;
 mod request;
 pub mod retry;
 pub mod select;
@@ -129,7 +133,7 @@ impl Router {
             .unwrap_or_else(PriceTable::builtin)
             .with_pricing_file(&config)
             .map_err(RouterError)?;
-        let metrics = Metrics::new();
+        let metrics = Metrics::with_ttft_samples(config.router.routing_args.max_latency_list_size);
         let mut prices = HashMap::new();
         let mut max_input = HashMap::new();
         for d in &config.deployments {

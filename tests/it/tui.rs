@@ -840,7 +840,7 @@ async fn a_stream_cut_by_a_crash_loads_as_interrupted() {
             text.push('\n');
         }
     }
-    let s = llmux::store::session::parse_records(&text);
+    let s = llmux::store::session::parse_records(text.as_bytes());
     let Some(Entry::Answer(a)) = s.entries.last() else {
         panic!("{s:?}")
     };
