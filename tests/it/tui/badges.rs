@@ -45,7 +45,7 @@ async fn the_router_calls_a_fallback_no_retry() {
     let fell = answer(&router(0), "lone").await;
     assert!(fell.fell_back && !fell.retried, "{fell:?}");
     let retried = answer(&router(1), "a").await;
-    assert_eq!(retried.attempts.len(), 2, "{retried:?}");
+    assert!(retried.attempts.len() >= 2, "{retried:?}");
     assert!(retried.retried && !retried.fell_back, "{retried:?}");
 }
 
