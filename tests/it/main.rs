@@ -9,6 +9,7 @@ mod budget;
 mod cache;
 mod cli;
 mod config;
+mod docs;
 mod escapes;
 mod faults;
 mod files;
