@@ -12,7 +12,8 @@ use crate::metrics::{Price, PriceTable};
 use crate::provider::HttpClient;
 use crate::router::ping::{self, DEFAULT_PING_TIMEOUT};
 use crate::router::{PingResult, PingState};
-use crate::sanitize::{escape_controls, to_safe_json};
+use crate::sanitize::{escape_line, to_safe_json};
+use crate::{errln, outln};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -45,8 +46,8 @@ pub fn check(flag: Option<&Path>) -> u8 {
         config::ConfigSource::File(p) => p.display().to_string(),
         config::ConfigSource::Demo => "the built-in demo config (no config file found)".to_string(),
     };
-    println!("config: {origin}");
-    println!(
+    outln!("config: {origin}");
+    outln!(
         "router: {} · num_retries {} · allowed_fails {} · cooldown {}s · timeout {}s",
         cfg.router.strategy.name(),
         cfg.router.num_retries,
@@ -54,9 +55,9 @@ pub fn check(flag: Option<&Path>) -> u8 {
         cfg.router.cooldown_time.as_secs_f64(),
         cfg.router.timeout.as_secs_f64()
     );
-    println!();
+    outln!();
     for group in &cfg.groups {
-        println!("{group}");
+        outln!("{group}");
         for d in cfg.group_deployments(group) {
             let mut notes = Vec::new();
             if let Some(o) = d.order {
@@ -82,40 +83,40 @@ pub fn check(flag: Option<&Path>) -> u8 {
                 format!(" · {}", notes.join(" · "))
             };
             let price = price_text(table.price_for(d));
-            println!("  {} ({}{base}) {price}{notes}", d.id, d.provider);
+            outln!("  {} ({}{base}) {price}{notes}", d.id, d.provider);
             if let Some(why) = &d.unavailable {
-                println!("    ✗ {why}");
+                outln!("    ✗ {why}");
             }
         }
         let chain = fallback_chain(&cfg, group);
         if !chain.is_empty() {
-            println!("  fallbacks → {}", chain.join(" → "));
+            outln!("  fallbacks → {}", chain.join(" → "));
         }
         if let Some(cw) = cfg.router.context_window_fallbacks.get(group) {
-            println!("  context-window fallbacks → {}", cw.join(" → "));
+            outln!("  context-window fallbacks → {}", cw.join(" → "));
         }
         if let Some(cp) = cfg.router.content_policy_fallbacks.get(group) {
-            println!("  content-policy fallbacks → {}", cp.join(" → "));
+            outln!("  content-policy fallbacks → {}", cp.join(" → "));
         }
     }
     for (alias, target) in &cfg.router.model_group_alias {
-        println!("alias {alias} → {target}");
+        outln!("alias {alias} → {target}");
     }
     let mut warnings = cfg.warnings.clone();
     warnings.extend(tui_settings::warnings(&cfg, &config_text(&source)));
     warnings.sort_by_key(|w| (w.line.unwrap_or(0), w.column.unwrap_or(0)));
     if !warnings.is_empty() {
-        println!();
+        outln!();
         for w in &warnings {
-            println!("{}", format_warning(&source, w));
+            outln!("{}", format_warning(&source, w));
         }
     }
     if let Some(e) = &price_error {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
     }
     let uncallable = uncallable_groups(&cfg);
     for (group, why) in &uncallable {
-        eprintln!(
+        errln!(
             "error: group {group} has no deployment llmux can call: {}",
             why.join("; ")
         );
@@ -132,7 +133,7 @@ pub fn check(flag: Option<&Path>) -> u8 {
         0 => String::new(),
         n => format!(" ({n} unavailable)"),
     };
-    println!(
+    outln!(
         "\nok: {} groups, {} deployments{unavailable}",
         cfg.groups.len(),
         cfg.deployments.len()
@@ -176,7 +177,7 @@ pub fn models(flag: Option<&Path>) -> u8 {
         Err(code) => return code,
     };
     let table = PriceTable::for_config(&cfg).unwrap_or_else(|e| {
-        eprintln!("llmux: warning: {e}; showing built-in prices");
+        errln!("llmux: warning: {e}; showing built-in prices");
         PriceTable::builtin()
     });
     let rows: Vec<[String; 6]> = cfg
@@ -204,7 +205,7 @@ pub fn models(flag: Option<&Path>) -> u8 {
             ]
         })
         .collect();
-    print!(
+    outln!(
         "{}",
         aligned(
             [
@@ -252,7 +253,7 @@ pub async fn ping_command(flag: Option<&Path>, args: &CheckArgs) -> u8 {
         Some(secs) => match Duration::try_from_secs_f64(secs) {
             Ok(d) if !d.is_zero() => d,
             _ => {
-                eprintln!("llmux check: --timeout {secs}: give a number of seconds above 0");
+                errln!("llmux check: --timeout {secs}: give a number of seconds above 0");
                 return EXIT_USAGE;
             }
         },
@@ -264,15 +265,15 @@ pub async fn ping_command(flag: Option<&Path>, args: &CheckArgs) -> u8 {
     let http = match HttpClient::new() {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("llmux: cannot set up HTTP: {e}");
+            errln!("llmux: cannot set up HTTP: {e}");
             return EXIT_FAILED;
         }
     };
     let results = ping::ping_all(&http, &cfg.deployments, timeout).await;
     if args.json {
-        println!("{}", to_safe_json(&ping_json(&results)));
+        outln!("{}", to_safe_json(&ping_json(&results)));
     } else {
-        print!("{}", ping_table(&results));
+        outln!("{}", ping_table(&results));
     }
     if results.iter().all(PingResult::reachable) {
         EXIT_OK
@@ -320,22 +321,29 @@ pub fn ping_table(results: &[PingResult]) -> String {
                 } else {
                     format!("{} ms", r.latency.as_millis())
                 },
-                escape_controls(r.error.as_deref().unwrap_or_default()).into_owned(),
+                r.error.clone().unwrap_or_default(),
             ]
         })
         .collect();
     let mut out = aligned(["DEPLOYMENT", "GROUP", "STATE", "LATENCY", "DETAIL"], &rows);
     let reachable = results.iter().filter(|r| r.reachable()).count();
     out.push_str(&format!(
-        "\n{reachable} of {} deployments reachable\n",
+        "\n\n{reachable} of {} deployments reachable",
         results.len()
     ));
     out
 }
 
-/// A header and rows as left-aligned columns two spaces apart, one line each.
+/// A header and rows as left-aligned columns two spaces apart, one line each (no newline
+/// after the last). Cells are escaped onto one line before they are measured: they hold
+/// names from the config and errors from upstreams.
 fn aligned<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let header = header.map(String::from);
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| row.clone().map(|c| escape_line(&c).into_owned()))
+        .collect();
+    let rows = rows.as_slice();
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -349,8 +357,10 @@ fn aligned<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
+        if !out.is_empty() {
+            out.push('\n');
+        }
         out.push_str(line.join("  ").trim_end());
-        out.push('\n');
     }
     out
 }
