@@ -17,6 +17,7 @@ pub mod mock;
 pub mod ollama;
 pub mod openai;
 pub mod params;
+pub mod passthrough;
 pub mod sse;
 pub mod tools;
 
@@ -29,6 +30,7 @@ use crate::config::{Deployment, Wire};
 
 pub use error::{ErrorClass, ProviderError};
 pub use http::HttpClient;
+pub use passthrough::{Members, Passthrough};
 pub use tools::{
     BuiltinTool, ImageSource, Part, ToolApi, ToolCall, ToolCallBuilder, ToolCallDelta, ToolChoice,
     ToolSpec,
@@ -236,6 +238,9 @@ pub enum StreamEvent {
     Usage(Usage),
     /// A piece of a tool call the model makes.
     ToolCall(ToolCallDelta),
+    /// What the upstream sent that llmux does not model, for a front end of the same wire to
+    /// pass back; it comes before the events of the same chunk (see [`passthrough`]).
+    Passthrough(Box<Passthrough>),
     /// The answer is complete.
     Done { finish_reason: Option<String> },
 }

@@ -15,7 +15,6 @@
 use std::collections::VecDeque;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::http::{
@@ -24,13 +23,16 @@ use super::http::{
 use super::sse::{Decoded, SseEvent, UsageTracker, WireDecoder, drive_sse};
 use super::tools::{generated_id, json_text};
 use super::{
-    ChatRequest, ErrorClass, EventStream, ProviderError, StreamEvent, ToolCallDelta, Usage,
+    ChatRequest, ErrorClass, EventStream, Passthrough, ProviderError, StreamEvent, ToolCallDelta,
     estimate_prompt_tokens,
 };
 use crate::config::{Deployment, Wire};
 
 mod body;
+mod chunk;
 mod scan;
+
+use chunk::{Choice, Chunk, CompletionDetails, Delta, PromptDetails, WireToolCall, WireUsage};
 
 pub use body::{RequestBody, message_json, request_body, tool_choice_json, tool_json};
 
@@ -100,59 +102,6 @@ fn headers(deployment: &Deployment, stream: bool) -> Result<HeaderMap, ProviderE
     Ok(h)
 }
 
-#[derive(Debug, Default, PartialEq, Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    choices: Vec<Choice>,
-    #[serde(default)]
-    usage: Option<WireUsage>,
-    #[serde(default)]
-    error: Option<Value>,
-}
-
-#[derive(Debug, Default, PartialEq, Deserialize)]
-struct Choice {
-    #[serde(default)]
-    index: u32,
-    /// Streaming chunks carry `delta`, whole answers `message`; both have the same fields.
-    #[serde(default, alias = "message")]
-    delta: Option<Delta>,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Debug, Default, PartialEq, Deserialize)]
-struct Delta {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    reasoning_content: Option<String>,
-    #[serde(default)]
-    reasoning: Option<String>,
-    #[serde(default)]
-    tool_calls: Option<Vec<WireToolCall>>,
-}
-
-/// A tool call, or a piece of one in a stream (`index` only in streams).
-#[derive(Debug, Default, PartialEq, Deserialize)]
-struct WireToolCall {
-    #[serde(default)]
-    index: Option<u32>,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    function: Option<WireFunction>,
-}
-
-#[derive(Debug, Default, PartialEq, Deserialize)]
-struct WireFunction {
-    #[serde(default)]
-    name: Option<String>,
-    /// A string by the spec; some compatible servers send an object.
-    #[serde(default)]
-    arguments: Option<Value>,
-}
-
 /// Tool-call pieces of one delta (or whole message) as events. `seen` holds the indexes
 /// already started, so a call whose first piece lacks an id gets one made up.
 fn tool_call_events(
@@ -182,56 +131,6 @@ fn tool_call_events(
         }));
     }
     out
-}
-
-#[derive(Debug, Default, PartialEq, Deserialize)]
-struct WireUsage {
-    #[serde(default)]
-    prompt_tokens: Option<u64>,
-    #[serde(default)]
-    completion_tokens: Option<u64>,
-    #[serde(default)]
-    prompt_tokens_details: Option<PromptDetails>,
-    #[serde(default)]
-    completion_tokens_details: Option<CompletionDetails>,
-    /// DeepSeek reports its cache hits here instead of `prompt_tokens_details`.
-    #[serde(default)]
-    prompt_cache_hit_tokens: Option<u64>,
-}
-
-#[derive(Debug, Default, PartialEq, Deserialize)]
-struct PromptDetails {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
-}
-
-#[derive(Debug, Default, PartialEq, Deserialize)]
-struct CompletionDetails {
-    #[serde(default)]
-    reasoning_tokens: Option<u64>,
-}
-
-impl WireUsage {
-    fn normalize(&self) -> Usage {
-        let cached = self
-            .prompt_tokens_details
-            .as_ref()
-            .and_then(|d| d.cached_tokens)
-            .or(self.prompt_cache_hit_tokens)
-            .unwrap_or(0);
-        Usage {
-            input: self.prompt_tokens.unwrap_or(0),
-            output: self.completion_tokens.unwrap_or(0),
-            cached_input: cached,
-            cache_write: 0,
-            reasoning: self
-                .completion_tokens_details
-                .as_ref()
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
-            estimated: false,
-        }
-    }
 }
 
 /// Decodes `chat.completion.chunk` events (see the module docs).
@@ -293,7 +192,17 @@ impl WireDecoder for OpenAiDecoder {
             return Ok(());
         }
         // Most chunks of a stream are the one before with another token in it.
-        if let Some((field, text)) = self.shapes.text(data) {
+        if let Some(read) = self.shapes.text(data) {
+            let scan::Read { field, text, extra } = read;
+            if let Some(extra) = extra {
+                out.push(StreamEvent::Passthrough(Box::new(Passthrough {
+                    top: extra.top,
+                    choice: extra.choice,
+                    delta: extra.delta,
+                    choices: Vec::new(),
+                    carries: !text.is_empty(),
+                })));
+            }
             if !text.is_empty() {
                 self.usage.saw_text(&text);
                 out.push(match field {
@@ -314,6 +223,9 @@ impl WireDecoder for OpenAiDecoder {
         }
         if let Some(usage) = &chunk.usage {
             self.usage.report(usage.normalize());
+        }
+        if let Some(p) = take_passthrough(&mut chunk) {
+            out.push(StreamEvent::Passthrough(p));
         }
         let Some(choice) = chunk.choices.iter_mut().find(|c| c.index == 0) else {
             return Ok(());
@@ -378,45 +290,67 @@ fn finish_error(reason: &str) -> Result<(), ProviderError> {
     }
 }
 
-/// Decodes a whole (non-streaming) chat completion into the same events as a stream.
-/// A whole answer's body decoded. The usual answer (no `"error"` anywhere, the expected shape)
-/// goes straight into the typed [`Chunk`]; anything else takes the way through a JSON tree,
-/// whose errors say what is wrong ([`decode_response`]).
+/// A whole answer's body decoded into the same events as a stream. The usual answer (no
+/// `"error"` anywhere, the expected shape) goes straight into the typed [`Chunk`]; anything
+/// else is first read as a JSON tree, whose errors say what is wrong.
 fn decode_body(body: &[u8], prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
     if let Some(chunk) = std::str::from_utf8(body).ok().and_then(scan::chunk) {
-        return decode_chunk(&chunk, prompt_estimate);
+        return decode_chunk(chunk, prompt_estimate);
     }
     const ERROR_KEY: &[u8] = b"\"error\"";
     if !body.windows(ERROR_KEY.len()).any(|w| w == ERROR_KEY)
         && let Ok(chunk) = serde_json::from_slice::<Chunk>(body)
     {
-        return decode_chunk(&chunk, prompt_estimate);
+        return decode_chunk(chunk, prompt_estimate);
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| malformed_json(&e))?;
-    decode_response(&value, prompt_estimate)
-}
-
-pub fn decode_response(
-    value: &Value,
-    prompt_estimate: u64,
-) -> Result<Vec<StreamEvent>, ProviderError> {
     if let Some(error) = value.get("error") {
         return Err(inband_error(error));
     }
-    // Deserialized from the borrowed value: no copy of the answer.
-    let chunk = Chunk::deserialize(value)
+    let chunk = serde_json::from_slice::<Chunk>(body)
         .map_err(|e| ProviderError::protocol(format!("malformed chat completion: {e}")))?;
-    decode_chunk(&chunk, prompt_estimate)
+    decode_chunk(chunk, prompt_estimate)
+}
+
+/// The members of `chunk` llmux does not read, taken out of it, as the event that passes
+/// them back (`None` when there are none).
+fn take_passthrough(chunk: &mut Chunk) -> Option<Box<Passthrough>> {
+    let mut p = Passthrough {
+        top: std::mem::take(&mut chunk.extra),
+        ..Passthrough::default()
+    };
+    let mut first = true;
+    for c in &mut chunk.choices {
+        if c.index == 0 && first {
+            first = false;
+            p.choice = std::mem::take(&mut c.extra);
+            if let Some(d) = &mut c.delta {
+                p.delta = std::mem::take(&mut d.extra);
+                let text = |t: &Option<String>| t.as_ref().is_some_and(|t| !t.is_empty());
+                p.carries = text(&d.content)
+                    || text(&d.reasoning_content)
+                    || text(&d.reasoning)
+                    || d.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
+            }
+        } else if let Some(raw) = c.raw.take() {
+            p.choices.push(raw);
+        }
+    }
+    (!p.is_empty()).then(|| Box::new(p))
 }
 
 /// The events of a whole answer without an in-band error.
-fn decode_chunk(chunk: &Chunk, prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
+fn decode_chunk(mut chunk: Chunk, prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
+    let passthrough = take_passthrough(&mut chunk);
     let choice = chunk
         .choices
         .iter()
         .find(|c| c.index == 0)
         .ok_or_else(|| ProviderError::protocol("a chat completion without choices"))?;
     let mut out = Vec::new();
+    if let Some(p) = passthrough {
+        out.push(StreamEvent::Passthrough(p));
+    }
     let mut text = String::new();
     if let Some(message) = &choice.delta {
         if let Some(r) = message

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::MidStreamFailover;
 use crate::metrics::Usd;
-use crate::provider::{ErrorClass, ToolCall, ToolCallDelta, Usage};
+use crate::provider::{ErrorClass, Passthrough, ToolCall, ToolCallDelta, Usage};
 
 /// One routing decision or outcome, stamped with the request it belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -402,6 +402,13 @@ pub enum ChatEvent {
     Reasoning(String),
     /// A piece of a tool call (the id and name with the first piece of each index).
     ToolCall(ToolCallDelta),
+    /// What the upstream sent that llmux does not model (`system_fingerprint`, `logprobs`, the
+    /// other choices of `n > 1`, an embedding's vectors), before the events of the same chunk:
+    /// for an API front end of the same wire to pass back. Others ignore it.
+    Passthrough(Box<Passthrough>),
+    /// Token counts the attempt's upstream reported before its first token (Anthropic's
+    /// `message_start`), for front ends that announce them up front. Others ignore it.
+    Usage(Usage),
     /// `mid_stream_failover: restart`: the text shown so far is discarded; the answer starts over.
     Restart,
     Finished(Box<Result<ChatOutcome, RouteError>>),

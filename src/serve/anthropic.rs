@@ -19,13 +19,16 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::chat::{
     Admission, Begun, SseEncoder, Tracker, begin, frame, json_response, json_str, outcome_headers,
-    parse_json, read_body, sse_response,
+    parse_json, read_body, response_id, sse_response,
 };
 use super::error::{Api, ApiError};
 use crate::provider::{ToolCall, ToolCallDelta};
 use crate::router::ChatOutcome;
 
 mod request;
+
+/// How a message's id starts.
+const MESSAGE_ID_PREFIX: &str = "msg_";
 
 use request::{MessagesRequest, Parsed, to_chat_request};
 
@@ -50,25 +53,21 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     })?;
     request.stream = stream;
     let mut tracker = Tracker::new(&state, Api::Anthropic, &model, admission);
-    let outcome = match begin(&state, &model, request, &mut tracker).await {
+    let id = response_id(MESSAGE_ID_PREFIX);
+    let result = match begin(&state, &model, request, &mut tracker).await {
         Begun::Streaming(started) if stream => {
-            let enc = Events::new(started.stream.request_id, &model, started.prompt_tokens);
+            let enc = Events::new(id, &model, started.prompt_tokens);
             return Ok(sse_response(started, enc, tracker));
         }
-        Begun::Streaming(started) => {
-            let result = started.stream.finish().await;
-            tracker.finish(&result);
-            result.map_err(ApiError::from)?
-        }
-        Begun::Done(result) => {
-            tracker.finish(&result);
-            result.map_err(ApiError::from)?
-        }
+        Begun::Streaming(started) => started.stream.finish().await,
+        Begun::Done(result, _) => result,
     };
+    tracker.finish(&result);
+    let outcome = result.map_err(ApiError::from)?;
     let mut response = if stream {
         // The answer came whole (no text): send it as a stream all the same.
         let mut out = BytesMut::new();
-        let mut enc = Events::new(outcome.request_id, &model, outcome.usage.input);
+        let mut enc = Events::new(id, &model, outcome.usage.input);
         enc.open(&mut out);
         enc.finish(&outcome, &mut out);
         let mut r = Response::new(Body::from(out.freeze()));
@@ -78,7 +77,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
         );
         r
     } else {
-        json_response(&message(&outcome, &model))
+        json_response(&message(&outcome, &id, &model))
     };
     outcome_headers(&mut response, &outcome);
     Ok(response)
@@ -111,7 +110,7 @@ fn tool_input(c: &ToolCall) -> Value {
         .unwrap_or_else(|_| json!({ "_llmux_unparsed_arguments": c.arguments }))
 }
 
-fn message(o: &ChatOutcome, model: &str) -> Value {
+fn message(o: &ChatOutcome, id: &str, model: &str) -> Value {
     let mut content = Vec::new();
     if !o.reasoning.is_empty() {
         content.push(json!({ "type": "thinking", "thinking": o.reasoning }));
@@ -125,7 +124,7 @@ fn message(o: &ChatOutcome, model: &str) -> Value {
         );
     }
     json!({
-        "id": format!("msg_llmux_{}", o.request_id),
+        "id": id,
         "type": "message",
         "role": "assistant",
         "model": model,
@@ -152,7 +151,7 @@ enum Block {
 
 /// Anthropic's stream events.
 struct Events {
-    id: u64,
+    id: String,
     model: String,
     prompt_tokens: u64,
     /// The open block and its index.
@@ -163,7 +162,7 @@ struct Events {
 }
 
 impl Events {
-    fn new(id: u64, model: &str, prompt_tokens: u64) -> Events {
+    fn new(id: String, model: &str, prompt_tokens: u64) -> Events {
         Events {
             id,
             model: model.to_string(),
@@ -226,7 +225,7 @@ impl SseEncoder for Events {
         let data = json!({
             "type": "message_start",
             "message": {
-                "id": format!("msg_llmux_{}", self.id),
+                "id": self.id,
                 "type": "message",
                 "role": "assistant",
                 "model": self.model,

@@ -25,7 +25,7 @@ use super::error::{
     REQUEST_ID_HEADER, outcome_label,
 };
 use super::{OVERLOADED_RETRY_AFTER_SECS, Shared};
-use crate::provider::{ChatRequest, ToolCallDelta};
+use crate::provider::{ChatRequest, Passthrough, ToolCallDelta};
 use crate::router::{
     ChatEvent, ChatOutcome, ChatStream, RouteError, RouteErrorKind, RouteEventKind,
 };
@@ -242,17 +242,22 @@ impl Drop for Tracker {
 pub enum Begun {
     /// Text started arriving; the rest follows on `stream`.
     Streaming(Started),
-    Done(Result<ChatOutcome, RouteError>),
+    /// The request ended before any text: its outcome, and what the answering attempt's
+    /// upstream sent that llmux passes back ([`Passthrough`]).
+    Done(Result<ChatOutcome, RouteError>, Vec<Passthrough>),
 }
 
 /// A request whose answer has started.
 pub struct Started {
     pub stream: ChatStream,
+    /// What the current attempt's upstream passed through before the first content.
+    pub before: Vec<Passthrough>,
     /// The first content event (text, reasoning or a piece of a tool call).
     pub first: ChatEvent,
     pub deployment: String,
     pub attempts: u32,
-    /// The router's estimate of the prompt's tokens.
+    /// The prompt's tokens: as the answering upstream reported them before its first token
+    /// (Anthropic does), else the router's estimate.
     pub prompt_tokens: u64,
 }
 
@@ -266,37 +271,88 @@ pub async fn begin(
     let mut stream = state.router.chat(model, request);
     let mut deployment = String::new();
     let mut attempts = 0u32;
-    let mut prompt_tokens = 0u64;
+    let mut estimate = 0u64;
+    let mut reported: Option<u64> = None;
+    let mut before = Vec::new();
     loop {
         match stream.next_event().await {
-            None => return Begun::Done(Err(ended_early(stream.request_id))),
+            None => return Begun::Done(Err(ended_early(stream.request_id)), before),
             Some(ChatEvent::Route(ev)) => match &ev.kind {
                 RouteEventKind::Request {
                     prompt_tokens: p, ..
-                } => prompt_tokens = *p,
+                } => estimate = *p,
                 RouteEventKind::Attempt => {
                     attempts += 1;
                     deployment = ev.deployment.clone().unwrap_or_default();
                     tracker.started(&ev.group, &deployment);
+                    // What an earlier attempt said is not this one's.
+                    reported = None;
+                    before.clear();
                 }
                 _ => {}
             },
+            Some(ChatEvent::Usage(u)) => {
+                if !u.estimated {
+                    reported = Some(u.input);
+                }
+            }
+            Some(ChatEvent::Passthrough(p)) => before.push(*p),
             Some(
                 first @ (ChatEvent::Delta(_) | ChatEvent::Reasoning(_) | ChatEvent::ToolCall(_)),
             ) => {
                 run_ahead(&mut stream).await;
                 return Begun::Streaming(Started {
                     stream,
+                    before,
                     first,
                     deployment,
                     attempts,
-                    prompt_tokens,
+                    prompt_tokens: reported.unwrap_or(estimate),
                 });
             }
             Some(ChatEvent::Restart) => {}
-            Some(ChatEvent::Finished(result)) => return Begun::Done(*result),
+            Some(ChatEvent::Finished(result)) => return Begun::Done(*result, before),
         }
     }
+}
+
+/// Reads a started answer to its outcome for a plain (not streamed) response: the text is in
+/// the outcome; what the answering attempt's upstream passed through is kept beside it.
+pub async fn finish_plain(started: Started) -> (Result<ChatOutcome, RouteError>, Vec<Passthrough>) {
+    let Started {
+        mut stream,
+        mut before,
+        ..
+    } = started;
+    while let Some(ev) = stream.next_event().await {
+        match ev {
+            ChatEvent::Passthrough(p) => before.push(*p),
+            ChatEvent::Route(ev) if matches!(ev.kind, RouteEventKind::Attempt) => before.clear(),
+            ChatEvent::Finished(result) => return (*result, before),
+            _ => {}
+        }
+    }
+    (Err(ended_early(stream.request_id)), before)
+}
+
+/// A response id in an API's format (`chatcmpl-…`, `msg_…`): random, so unique across
+/// instances and restarts, unlike the router's request id (which the `x-llmux-request-id`
+/// header carries).
+pub fn response_id(prefix: &str) -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    /// Base-62 digits that hold a `u64`.
+    const PER_WORD: usize = 11;
+    let mut id = String::with_capacity(prefix.len() + 2 * PER_WORD);
+    id.push_str(prefix);
+    let mut rng = rand::rng();
+    for _ in 0..2 {
+        let mut word: u64 = rand::RngExt::random(&mut rng);
+        for _ in 0..PER_WORD {
+            id.push(char::from(DIGITS[(word % 62) as usize]));
+            word /= 62;
+        }
+    }
+    id
 }
 
 /// The outcome of a request whose task ended without one (it should not happen).
@@ -351,6 +407,9 @@ pub trait SseEncoder: Send + 'static {
     fn delta(&mut self, text: &str, out: &mut BytesMut);
     fn reasoning(&mut self, text: &str, out: &mut BytesMut);
     fn tool_call(&mut self, call: &ToolCallDelta, out: &mut BytesMut);
+    /// What the upstream passed through, before the events of the same chunk (an API that
+    /// does not speak the upstream's wire leaves it out).
+    fn passthrough(&mut self, _p: Passthrough, _out: &mut BytesMut) {}
     /// The answer started over on another deployment (`mid_stream_failover: restart`).
     fn restart(&mut self, out: &mut BytesMut);
     fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut);
@@ -358,10 +417,28 @@ pub trait SseEncoder: Send + 'static {
     fn fail(&mut self, error: &ApiError, out: &mut BytesMut);
 }
 
+/// The frames before the first text, with what was passed through before it: the pieces of
+/// chunks without text before the opening (their members ride on it), the one that came with
+/// the first text after it.
+pub fn open_with<E: SseEncoder>(encoder: &mut E, before: Vec<Passthrough>, out: &mut BytesMut) {
+    let mut opened = false;
+    for p in before {
+        if p.carries && !opened {
+            encoder.open(out);
+            opened = true;
+        }
+        encoder.passthrough(p, out);
+    }
+    if !opened {
+        encoder.open(out);
+    }
+}
+
 struct BodyState<E> {
     stream: ChatStream,
     encoder: E,
     tracker: Tracker,
+    before: Vec<Passthrough>,
     first: Option<ChatEvent>,
     ended: bool,
 }
@@ -377,6 +454,7 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
         stream: started.stream,
         encoder,
         tracker,
+        before: started.before,
         first: Some(started.first),
         ended: false,
     };
@@ -388,7 +466,7 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
         if let Some(first) = s.first.take() {
             // `begin` already let the burst in: take it without yielding, so hyper writes it
             // with the head.
-            s.encoder.open(&mut out);
+            open_with(&mut s.encoder, std::mem::take(&mut s.before), &mut out);
             encode(&mut s, first, &mut out);
             drain_queued(&mut s, &mut out);
             return Some((Ok::<Bytes, Infallible>(out.freeze()), s));
@@ -495,6 +573,8 @@ fn encode<E: SseEncoder>(s: &mut BodyState<E>, ev: ChatEvent, out: &mut BytesMut
         ChatEvent::Delta(t) => s.encoder.delta(&t, out),
         ChatEvent::Reasoning(t) => s.encoder.reasoning(&t, out),
         ChatEvent::ToolCall(c) => s.encoder.tool_call(&c, out),
+        ChatEvent::Passthrough(p) => s.encoder.passthrough(*p, out),
+        ChatEvent::Usage(_) => {}
         ChatEvent::Restart => s.encoder.restart(out),
         ChatEvent::Finished(result) => {
             s.tracker.finish(&result);

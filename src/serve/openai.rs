@@ -19,15 +19,19 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::chat::{
-    Admission, Begun, JSON_ANSWER_CAPACITY, SseEncoder, Tracker, begin, frame, json_bytes_response,
-    json_str, outcome_headers, parse_json, read_body, sse_response, unix_now,
+    Admission, Begun, JSON_ANSWER_CAPACITY, SseEncoder, Tracker, begin, finish_plain, frame,
+    json_bytes_response, json_str, open_with, outcome_headers, parse_json, read_body, response_id,
+    sse_response, unix_now,
 };
 use super::error::{Api, ApiError};
 use crate::json_text;
-use crate::provider::{ToolCall, ToolCallDelta};
+use crate::provider::{Passthrough, ToolCall, ToolCallDelta};
 use crate::router::ChatOutcome;
 
 pub(super) mod request;
+
+/// How a chat completion's id starts.
+const COMPLETION_ID_PREFIX: &str = "chatcmpl-";
 
 use request::{CompletionRequest, Parsed, to_chat_request};
 
@@ -57,38 +61,29 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     })?;
     request.stream = stream;
     let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
-    match begin(&state, &model, request, &mut tracker).await {
-        Begun::Done(result) => {
-            tracker.finish(&result);
-            let outcome = result.map_err(ApiError::from)?;
-            if stream {
-                // The answer came whole (no text): send it as a stream all the same.
-                let mut out = BytesMut::new();
-                let mut enc = Chunks::new(outcome.request_id, &model, include_usage);
-                enc.open(&mut out);
-                enc.finish(&outcome, &mut out);
-                let mut response = sse_bytes(out);
-                outcome_headers(&mut response, &outcome);
-                return Ok(response);
-            }
-            let mut response = json_bytes_response(completion(&outcome, &model));
-            outcome_headers(&mut response, &outcome);
-            Ok(response)
+    let id = response_id(COMPLETION_ID_PREFIX);
+    let (result, passed) = match begin(&state, &model, request, &mut tracker).await {
+        Begun::Streaming(started) if stream => {
+            let enc = Chunks::new(&id, &model, include_usage);
+            return Ok(sse_response(started, enc, tracker));
         }
-        Begun::Streaming(started) => {
-            if stream {
-                let enc = Chunks::new(started.stream.request_id, &model, include_usage);
-                return Ok(sse_response(started, enc, tracker));
-            }
-            let stream = started.stream;
-            let result = stream.finish().await;
-            tracker.finish(&result);
-            let outcome = result.map_err(ApiError::from)?;
-            let mut response = json_bytes_response(completion(&outcome, &model));
-            outcome_headers(&mut response, &outcome);
-            Ok(response)
-        }
-    }
+        Begun::Streaming(started) => finish_plain(started).await,
+        Begun::Done(result, passed) => (result, passed),
+    };
+    tracker.finish(&result);
+    let outcome = result.map_err(ApiError::from)?;
+    let mut response = if stream {
+        // The answer came whole (no text): send it as a stream all the same.
+        let mut out = BytesMut::new();
+        let mut enc = Chunks::new(&id, &model, include_usage);
+        open_with(&mut enc, passed, &mut out);
+        enc.finish(&outcome, &mut out);
+        sse_bytes(out)
+    } else {
+        json_bytes_response(completion(&outcome, &id, &model, passed))
+    };
+    outcome_headers(&mut response, &outcome);
+    Ok(response)
 }
 
 /// A whole `text/event-stream` body.
@@ -167,8 +162,11 @@ fn tool_call_json(c: &ToolCall) -> Value {
 
 /// A `chat.completion` object, written straight from the outcome: member by member, the
 /// texts through [`json_text::write_str`] (serde's escaping went byte by byte, and was most of
-/// an answer's cost). Members in alphabetical order, as `serde_json`'s maps print them.
-fn completion(o: &ChatOutcome, model: &str) -> Vec<u8> {
+/// an answer's cost), with what the upstream passed through (`passed`) spliced in where it
+/// was: the answer's members, choice 0's and its message's, the other choices. llmux's own
+/// members in alphabetical order, as `serde_json`'s maps print them.
+fn completion(o: &ChatOutcome, id: &str, model: &str, passed: Vec<Passthrough>) -> Vec<u8> {
+    let extra = merged(passed);
     let mut out = Vec::with_capacity(JSON_ANSWER_CAPACITY + o.text.len() + o.reasoning.len());
     let only_tools = !o.tool_calls.is_empty() && o.text.is_empty();
     out.extend_from_slice(b"{\"choices\":[{\"finish_reason\":\"");
@@ -191,32 +189,54 @@ fn completion(o: &ChatOutcome, model: &str) -> Vec<u8> {
         // A tree of strings: serializing it cannot fail.
         let _ = serde_json::to_writer(&mut out, &calls);
     }
-    out.extend_from_slice(b"}}],\"created\":");
+    extra.delta.write_after(&mut out);
+    out.push(b'}');
+    extra.choice.write_after(&mut out);
+    out.push(b'}');
+    extra.write_choices(&mut out);
+    out.extend_from_slice(b"],\"created\":");
     out.extend_from_slice(itoa::Buffer::new().format(unix_now()).as_bytes());
-    out.extend_from_slice(b",\"id\":\"chatcmpl-llmux-");
-    out.extend_from_slice(itoa::Buffer::new().format(o.request_id).as_bytes());
-    out.extend_from_slice(b"\",\"model\":");
+    out.extend_from_slice(b",\"id\":");
+    json_text::write_str(&mut out, id);
+    out.extend_from_slice(b",\"model\":");
     json_text::write_str(&mut out, model);
     out.extend_from_slice(b",\"object\":\"chat.completion\",\"usage\":");
     // A struct of integers: serializing it cannot fail.
     let _ = serde_json::to_writer(&mut out, &usage_json(o));
+    extra.top.write_after(&mut out);
     out.push(b'}');
     out
 }
 
+/// Every passed-through piece of an answer as one.
+fn merged(passed: Vec<Passthrough>) -> Passthrough {
+    let mut all = Passthrough::default();
+    for p in passed {
+        all.merge(p);
+    }
+    all
+}
+
 /// `chat.completion.chunk` frames. Every chunk shares one prefix, built once.
+///
+/// What the upstream passed through goes into the chunk of the content it came with
+/// ([`Passthrough::carries`]); a piece of other choices alone (`n > 1`) is a chunk of its own;
+/// members of the chunk alone (`system_fingerprint`) ride on the next chunk written.
 struct Chunks {
     /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
     prefix: String,
     include_usage: bool,
     /// Tool call indexes already started in the stream.
     tools_started: Vec<u32>,
+    /// Passed through, waiting for the chunk it belongs in.
+    pending: Option<Passthrough>,
 }
 
 impl Chunks {
-    fn new(request_id: u64, model: &str, include_usage: bool) -> Chunks {
+    fn new(id: &str, model: &str, include_usage: bool) -> Chunks {
         let prefix = format!(
-            "{{\"id\":\"chatcmpl-llmux-{request_id}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"choices\":[",
+            "{{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"choices\":[",
+            json_str(id),
             unix_now(),
             json_str(model)
         );
@@ -224,10 +244,11 @@ impl Chunks {
             prefix,
             include_usage,
             tools_started: Vec::new(),
+            pending: None,
         }
     }
 
-    fn chunk(&self, out: &mut BytesMut, delta_fields: &str, finish: &str) {
+    fn chunk(&mut self, out: &mut BytesMut, delta_fields: &str, finish: &str) {
         self.chunk_with(
             out,
             |o| o.extend_from_slice(delta_fields.as_bytes()),
@@ -236,19 +257,67 @@ impl Chunks {
     }
 
     /// One chunk frame written straight into `out`, the delta's fields by `delta` (no
-    /// intermediate strings: a stream writes one of these per token).
-    fn chunk_with(&self, out: &mut BytesMut, delta: impl FnOnce(&mut BytesMut), finish: &str) {
+    /// intermediate strings: a stream writes one of these per token), with what is pending.
+    fn chunk_with(&mut self, out: &mut BytesMut, delta: impl FnOnce(&mut BytesMut), finish: &str) {
+        let extra = self.pending.take();
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(self.prefix.as_bytes());
         out.extend_from_slice(b"{\"index\":0,\"delta\":{");
+        let before = out.len();
         delta(out);
+        if let Some(p) = &extra {
+            if out.len() == before {
+                p.delta.write_before(out, false);
+            } else {
+                p.delta.write_after(out);
+            }
+        }
         out.extend_from_slice(b"},\"finish_reason\":");
         out.extend_from_slice(finish.as_bytes());
-        out.extend_from_slice(b"}]}\n\n");
+        match &extra {
+            None => out.extend_from_slice(b"}]}\n\n"),
+            Some(p) => {
+                p.choice.write_after(out);
+                out.extend_from_slice(b"}");
+                p.write_choices(out);
+                out.extend_from_slice(b"]");
+                p.top.write_after(out);
+                out.extend_from_slice(b"}\n\n");
+            }
+        }
+    }
+
+    /// A chunk of what was passed through alone: choice 0's members when there are any
+    /// (with an empty delta), the other choices, the chunk's members.
+    fn passthrough_chunk(&self, out: &mut BytesMut, p: &Passthrough) {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(self.prefix.as_bytes());
+        let mut choices = Vec::with_capacity(p.choices.len() + 1);
+        if !p.choice.is_empty() || !p.delta.is_empty() {
+            let mut zero = b"{\"index\":0,\"delta\":{".to_vec();
+            p.delta.write_before(&mut zero, false);
+            zero.extend_from_slice(b"},\"finish_reason\":null");
+            p.choice.write_after(&mut zero);
+            zero.push(b'}');
+            choices.push(zero);
+        }
+        choices.extend(p.choices.iter().map(|c| c.as_bytes().to_vec()));
+        out.extend_from_slice(&choices.join(&b',')[..]);
+        out.extend_from_slice(b"]");
+        p.top.write_after(out);
+        out.extend_from_slice(b"}\n\n");
+    }
+
+    /// Writes what is pending when it has a choice's part; keeps the chunk's members alone
+    /// for the next chunk.
+    fn flush_choices(&mut self, out: &mut BytesMut) {
+        if let Some(p) = self.pending.take_if(|p| p.has_choices()) {
+            self.passthrough_chunk(out, &p);
+        }
     }
 
     /// A text delta under `field`.
-    fn text(&self, out: &mut BytesMut, field: &str, text: &str) {
+    fn text(&mut self, out: &mut BytesMut, field: &str, text: &str) {
         self.chunk_with(
             out,
             |o| {
@@ -286,12 +355,30 @@ impl SseEncoder for Chunks {
         self.chunk(out, &format!("\"tool_calls\":[{piece}]"), "null");
     }
 
+    fn passthrough(&mut self, mut p: Passthrough, out: &mut BytesMut) {
+        if let Some(old) = self.pending.take() {
+            if old.has_choices() {
+                self.passthrough_chunk(out, &old);
+            } else if p.top.is_empty() {
+                // The chunk's members ride on, unless newer ones came.
+                p.top = old.top;
+            }
+        }
+        if p.carries || !p.has_choices() {
+            self.pending = Some(p);
+        } else {
+            self.passthrough_chunk(out, &p);
+        }
+    }
+
     fn restart(&mut self, out: &mut BytesMut) {
+        self.flush_choices(out);
         // OpenAI's stream cannot take text back; a comment marks the point for debugging.
         out.extend_from_slice(b": llmux: the answer restarted on another deployment\n\n");
     }
 
     fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut) {
+        self.flush_choices(out);
         // Calls that did not stream (an answer that came whole) go out in one piece each.
         for (i, c) in outcome.tool_calls.iter().enumerate() {
             if !self.tools_started.contains(&(i as u32)) {
@@ -375,13 +462,19 @@ mod tests {
             output: 5,
             ..Default::default()
         };
-        let mut body = serde_json::from_slice::<Value>(&completion(&outcome(plain), "m")).unwrap();
+        let mut body = serde_json::from_slice::<Value>(&completion(
+            &outcome(plain),
+            "chatcmpl-7",
+            "m",
+            Vec::new(),
+        ))
+        .unwrap();
         assert!(body["created"].as_u64().unwrap() > 0);
         body["created"] = json!(0);
         assert_eq!(
             body,
             json!({
-                "id": "chatcmpl-llmux-7", "object": "chat.completion", "created": 0, "model": "m",
+                "id": "chatcmpl-7", "object": "chat.completion", "created": 0, "model": "m",
                 "choices": [{"index": 0, "finish_reason": "stop",
                     "message": {"role": "assistant", "content": "Hi \"there\""}}],
                 "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
@@ -400,7 +493,13 @@ mod tests {
             name: "f".into(),
             arguments: "{\"a\":1}".into(),
         }];
-        let body = serde_json::from_slice::<Value>(&completion(&tools, "m\u{7}")).unwrap();
+        let body = serde_json::from_slice::<Value>(&completion(
+            &tools,
+            "chatcmpl-7",
+            "m\u{7}",
+            Vec::new(),
+        ))
+        .unwrap();
         assert_eq!(body["model"], "m\u{7}");
         assert_eq!(
             body["choices"][0],

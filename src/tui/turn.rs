@@ -253,6 +253,11 @@ impl App {
                 }
                 Vec::new()
             }
+            // Only API front ends (`llmux serve`) use these: nothing to show.
+            ChatEvent::Passthrough(_) | ChatEvent::Usage(_) => {
+                self.unchanged();
+                Vec::new()
+            }
             ChatEvent::Restart => {
                 let Some(f) = &mut self.inflight else {
                     return Vec::new();

@@ -62,6 +62,8 @@ struct Outcome {
     finish: Option<Option<String>>,
     error: Option<ProviderError>,
     tool_calls: Vec<llmux::provider::ToolCallDelta>,
+    /// What the upstream passed through, in order.
+    passthrough: Vec<llmux::provider::Passthrough>,
 }
 
 impl Outcome {
@@ -85,6 +87,7 @@ async fn drain(mut stream: EventStream) -> Outcome {
             Ok(StreamEvent::Reasoning(t)) => out.reasoning.push_str(&t),
             Ok(StreamEvent::Usage(u)) => out.usage = Some(u),
             Ok(StreamEvent::ToolCall(c)) => out.tool_calls.push(c),
+            Ok(StreamEvent::Passthrough(p)) => out.passthrough.push(*p),
             Ok(StreamEvent::Done { finish_reason }) => {
                 out.finish = Some(finish_reason);
                 break;

@@ -4,7 +4,10 @@
 //! spends ~4,500 instructions on each (most of a streamed frame's cost), going through its
 //! visitors for keys and values the router never reads (`id`, `object`, `created`, `model`).
 //! This reads the common shape in one pass: the members [`Chunk`] has, the choice's `delta`
-//! (or `message`) texts and `finish_reason`, and `usage`; everything else is stepped over.
+//! (or `message`) texts and `finish_reason`, and `usage`; the members the router does not
+//! read are stepped over, and kept as written where a front end passes them back (the
+//! [`Members`] of the chunk, choice and delta besides `id`, `object`, `created`, `model` and
+//! `role`; every choice but choice 0 whole).
 //!
 //! It gives up — `None`, and the caller asks serde — on anything it does not handle the way
 //! serde would: tool calls, a non-null `error`, a field name with escapes, a repeated field,
@@ -14,11 +17,12 @@
 
 use super::{Choice, Chunk, CompletionDetails, Delta, PromptDetails, WireUsage};
 use crate::json_text::plain_run;
+use crate::provider::passthrough::Members;
 
 mod shape;
 
 use shape::{Hole, HoleKind};
-pub(super) use shape::{Shapes, TextField};
+pub(super) use shape::{Read, Shapes, TextField};
 
 /// Nesting of skipped values beyond which the scan leaves the object to serde.
 const MAX_DEPTH: usize = 32;
@@ -28,19 +32,47 @@ pub(super) fn chunk(text: &str) -> Option<Chunk> {
     Scanner::new(text).whole_chunk()
 }
 
-/// [`chunk`], with where the values a chunk's shape may vary in are ([`shape`]).
-fn chunk_recording(text: &str) -> Option<(Chunk, Vec<Hole>)> {
+/// Which object of a chunk a kept member belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Chunk,
+    Choice,
+    Delta,
+}
+
+/// Where the full scan saw a member it keeps: its object, name and value.
+#[derive(Debug, Clone)]
+struct KeptSpan {
+    level: Level,
+    name: String,
+    value: std::ops::Range<usize>,
+}
+
+/// What recording a chunk saw ([`chunk_recording`]).
+struct Recorded {
+    holes: Vec<Hole>,
+    kept: Vec<KeptSpan>,
+}
+
+/// [`chunk`], with where the values a chunk's shape may vary in are, and the members it keeps
+/// ([`shape`]).
+fn chunk_recording(text: &str) -> Option<(Chunk, Recorded)> {
     let mut s = Scanner::new(text);
-    s.holes = Some(Vec::new());
+    s.recorded = Some(Recorded {
+        holes: Vec::new(),
+        kept: Vec::new(),
+    });
     let chunk = s.whole_chunk()?;
-    Some((chunk, s.holes.unwrap_or_default()))
+    let recorded = s.recorded?;
+    Some((chunk, recorded))
 }
 
 struct Scanner<'a> {
     text: &'a str,
     at: usize,
-    /// Where skipped strings and numbers and the delta's texts are, when recording.
-    holes: Option<Vec<Hole>>,
+    /// Where skipped strings and numbers, the delta's texts and kept members are, when
+    /// recording.
+    recorded: Option<Recorded>,
 }
 
 impl<'a> Scanner<'a> {
@@ -48,7 +80,7 @@ impl<'a> Scanner<'a> {
         Scanner {
             text,
             at: 0,
-            holes: None,
+            recorded: None,
         }
     }
 
@@ -61,13 +93,39 @@ impl<'a> Scanner<'a> {
 
     /// Notes the value that started at `start` and ended here, when recording.
     fn hole(&mut self, kind: HoleKind, start: usize) {
-        if let Some(holes) = &mut self.holes {
-            holes.push(Hole {
+        if let Some(r) = &mut self.recorded {
+            r.holes.push(Hole {
                 kind,
                 start,
                 end: self.at,
             });
         }
+    }
+
+    /// Steps over the value of the member `name` and keeps it in `members`, as written (a
+    /// `null` is left out).
+    fn keep(
+        &mut self,
+        level: Level,
+        name: &str,
+        depth: usize,
+        members: &mut Members,
+    ) -> Option<()> {
+        self.skip_ws();
+        let start = self.at;
+        self.skip(depth)?;
+        let value = self.text.get(start..self.at)?;
+        if value != "null" {
+            members.push(name, value);
+            if let Some(r) = &mut self.recorded {
+                r.kept.push(KeptSpan {
+                    level,
+                    name: name.to_string(),
+                    value: start..self.at,
+                });
+            }
+        }
+        Some(())
     }
 
     /// A nullable text of the delta (a hole of the shape when it is a string).
@@ -394,7 +452,14 @@ impl<'a> Scanner<'a> {
                 // One choice is the rule: room for it, not the four a first push makes.
                 chunk.choices.reserve_exact(1);
                 s.array(|s| {
-                    chunk.choices.push(s.choice()?);
+                    s.skip_ws();
+                    let start = s.at;
+                    let mut choice = s.choice()?;
+                    if choice.index != 0 {
+                        // Passed back whole; never part of a learned shape (one choice, 0).
+                        choice.raw = Some(s.text.get(start..s.at)?.into());
+                    }
+                    chunk.choices.push(choice);
                     Some(())
                 })
             }
@@ -408,7 +473,9 @@ impl<'a> Scanner<'a> {
                 once(&mut error)?;
                 s.null()?.then_some(())
             }
-            _ => s.skip(1),
+            // Said again by the front end in its own words.
+            "id" | "object" | "created" | "model" => s.skip(1),
+            name => s.keep(Level::Chunk, name, 1, &mut chunk.extra),
         })?;
         Some(chunk)
     }
@@ -433,7 +500,7 @@ impl<'a> Scanner<'a> {
                 choice.finish_reason = s.nullable(Self::string)?;
                 Some(())
             }
-            _ => s.skip(2),
+            name => s.keep(Level::Choice, name, 2, &mut choice.extra),
         })?;
         Some(choice)
     }
@@ -462,7 +529,9 @@ impl<'a> Scanner<'a> {
                 once(&mut seen[3])?;
                 s.null()?.then_some(())
             }
-            _ => s.skip(3),
+            // Always the assistant's: the front end says it itself.
+            "role" => s.skip(3),
+            name => s.keep(Level::Delta, name, 3, &mut delta.extra),
         })?;
         Some(delta)
     }

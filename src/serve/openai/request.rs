@@ -209,7 +209,9 @@ pub fn to_chat_request(req: CompletionRequest) -> Result<Parsed, ApiError> {
         temperature: req.temperature,
         stream: true,
         tags,
-        no_cache: no_cache(req.cache.as_ref()),
+        // The cache replays the text alone: what asks for more (every choice of `n`,
+        // `logprobs`) is never answered from it.
+        no_cache: no_cache(req.cache.as_ref()) || wants_more_than_text(&req.extra),
         tools,
         tool_choice,
         parallel_tool_calls: req.parallel_tool_calls,
@@ -406,6 +408,18 @@ pub fn tags_of(v: Option<&Value>, field: &str) -> Result<Vec<String>, ApiError> 
             "{field} must be a list of strings"
         ))),
     }
+}
+
+/// True when the request asks for what the response cache does not keep: more than one
+/// choice (`n`, `best_of`) or `logprobs`.
+fn wants_more_than_text(extra: &Map<String, Value>) -> bool {
+    let more_than_one = |k: &str| extra.get(k).and_then(Value::as_u64).is_some_and(|n| n > 1);
+    let truthy = |k: &str| {
+        extra
+            .get(k)
+            .is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)))
+    };
+    more_than_one("n") || more_than_one("best_of") || truthy("logprobs")
 }
 
 /// LiteLLM's per-request cache opt-out: `cache: {"no-cache": true}`.

@@ -8,6 +8,7 @@
 //! - `monitor`: `/llmux/events` feeding the monitor's state, rendered into a TestBackend.
 //! - `load`: the real binary under 64 streaming clients against a flaky upstream.
 //! - `edge`: hostile and malformed requests: credentials, sizes, slow headers, bad JSON.
+//! - `passthrough`: what OpenAI upstreams send that llmux does not model, passed back; ids.
 //! - `sdk`: the official OpenAI and Anthropic Python SDKs, unchanged.
 
 mod anthropic;
@@ -16,6 +17,7 @@ mod errors;
 mod load;
 mod monitor;
 mod openai;
+mod passthrough;
 mod prometheus;
 mod sdk;
 

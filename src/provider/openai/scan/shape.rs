@@ -8,6 +8,11 @@
 //! or the one text the chunk carries. That costs a comparison of bytes and one string read,
 //! against a full scan's key matching per member.
 //!
+//! Members the full scan keeps for the front end (`system_fingerprint`, `obfuscation`, a
+//! choice's `logprobs`) are part of the shape: the learned chunk says where each one's value
+//! starts and ends, as a place in a literal piece or at a piece's start, and a chunk read
+//! against the shape gives the same members, cut from its own bytes at those places.
+//!
 //! Only chunks of the usual streamed shape are learned from: one choice, index 0, whose
 //! delta has exactly one text (content or reasoning) and no finish reason, no usage. Anything
 //! else that arrives (the role chunk, the finish chunk, the usage chunk) is read in full, and
@@ -17,7 +22,8 @@
 use super::super::{Choice, Chunk, Delta};
 use std::ops::Range;
 
-use super::Scanner;
+use super::{KeptSpan, Level, Recorded, Scanner};
+use crate::provider::passthrough::Members;
 
 /// Misses in a row (chunks that did not match, each learned from again) after which a stream
 /// stops trying: its chunks do not share a shape.
@@ -60,11 +66,50 @@ enum Piece {
     Text,
 }
 
+/// The members a chunk keeps for the front end, by object.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(in crate::provider::openai) struct Extra {
+    pub(in crate::provider::openai) top: Members,
+    pub(in crate::provider::openai) choice: Members,
+    pub(in crate::provider::openai) delta: Members,
+}
+
+/// A chunk read against the learned shape.
+#[derive(Debug)]
+pub(in crate::provider::openai) struct Read {
+    pub(in crate::provider::openai) field: TextField,
+    pub(in crate::provider::openai) text: String,
+    /// The kept members, when the shape has any.
+    pub(in crate::provider::openai) extra: Option<Extra>,
+}
+
+/// A place in a chunk of the shape: `offset` bytes into piece `piece` (the end of the chunk
+/// when `piece` is the number of pieces).
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    piece: usize,
+    offset: usize,
+}
+
+/// A kept member of the shape: its object, name, and the marks of its value's ends.
+#[derive(Debug)]
+struct KeptMember {
+    level: Level,
+    name: String,
+    start: usize,
+    end: usize,
+}
+
 #[derive(Debug)]
 struct Template {
     learned: String,
     pieces: Vec<Piece>,
     field: TextField,
+    /// Where the kept members' values start and end, in piece order.
+    marks: Vec<Mark>,
+    kept: Vec<KeptMember>,
+    /// The byte positions of `marks` in the chunk being read (reused).
+    at_marks: Vec<usize>,
 }
 
 /// One stream's learned chunk shape (see the module docs).
@@ -77,8 +122,8 @@ pub(in crate::provider::openai) struct Shapes {
 impl Shapes {
     /// The text of `data` when it has the learned shape; `None` when it must be read in full
     /// ([`Shapes::chunk`]).
-    pub(in crate::provider::openai) fn text(&mut self, data: &str) -> Option<(TextField, String)> {
-        let template = self.template.as_ref()?;
+    pub(in crate::provider::openai) fn text(&mut self, data: &str) -> Option<Read> {
+        let template = self.template.as_mut()?;
         let read = template.read(data);
         if read.is_some() {
             self.misses = 0;
@@ -94,24 +139,30 @@ impl Shapes {
             self.template = None;
             return super::chunk(data);
         }
-        let (chunk, holes) = super::chunk_recording(data)?;
-        self.template = Template::learn(data, &chunk, &holes);
+        let (chunk, recorded) = super::chunk_recording(data)?;
+        self.template = Template::learn(data, &chunk, &recorded);
         self.misses += 1;
         Some(chunk)
     }
 }
 
 impl Template {
-    /// The shape of `chunk`, read from `data` with `holes`, when it is the usual one.
-    fn learn(data: &str, chunk: &Chunk, holes: &[Hole]) -> Option<Template> {
+    /// The shape of `chunk`, read from `data` with what recording it saw, when it is the
+    /// usual one.
+    fn learn(data: &str, chunk: &Chunk, recorded: &Recorded) -> Option<Template> {
         let field = usual_text(chunk)?;
+        let holes = &recorded.holes;
         let mut pieces = Vec::with_capacity(2 * holes.len() + 1);
+        // Where each piece starts in `data`.
+        let mut starts = Vec::with_capacity(2 * holes.len() + 1);
         let mut at = 0;
         let mut texts = 0;
         for hole in holes {
             if hole.start > at {
+                starts.push(at);
                 pieces.push(Piece::Literal(at..hole.start));
             }
+            starts.push(hole.start);
             pieces.push(match hole.kind {
                 HoleKind::Skipped => Piece::Skipped(hole.start..hole.end),
                 HoleKind::Number => Piece::Number(hole.start..hole.end),
@@ -126,19 +177,35 @@ impl Template {
             at = hole.end;
         }
         if at < data.len() {
+            starts.push(at);
             pieces.push(Piece::Literal(at..data.len()));
         }
-        (texts == 1).then(|| Template {
+        if texts != 1 {
+            return None;
+        }
+        let (marks, kept) = kept_members(&pieces, &starts, data.len(), &recorded.kept)?;
+        Some(Template {
             learned: data.to_string(),
             pieces,
             field,
+            at_marks: Vec::with_capacity(marks.len()),
+            marks,
+            kept,
         })
     }
 
-    fn read(&self, data: &str) -> Option<(TextField, String)> {
+    fn read(&mut self, data: &str) -> Option<Read> {
         let mut s = Scanner::new(data);
         let mut text = None;
-        for piece in &self.pieces {
+        self.at_marks.clear();
+        let mut next_mark = 0;
+        for (i, piece) in self.pieces.iter().enumerate() {
+            while let Some(m) = self.marks.get(next_mark)
+                && m.piece == i
+            {
+                self.at_marks.push(s.at + m.offset);
+                next_mark += 1;
+            }
             match piece {
                 Piece::Literal(range) => s.literal(self.learned[range.clone()].as_bytes())?,
                 // The same `id`, `object` or `model` as the learned chunk's (the rule within a
@@ -159,8 +226,86 @@ impl Template {
                 Piece::Text => text = Some(s.string()?),
             }
         }
-        (s.at == data.len()).then_some((self.field, text?))
+        if s.at != data.len() {
+            return None;
+        }
+        for _ in next_mark..self.marks.len() {
+            self.at_marks.push(s.at);
+        }
+        let extra = (!self.kept.is_empty()).then(|| {
+            let mut extra = Extra::default();
+            for k in &self.kept {
+                let value = data
+                    .get(self.at_marks[k.start]..self.at_marks[k.end])
+                    .unwrap_or("null");
+                let members = match k.level {
+                    Level::Chunk => &mut extra.top,
+                    Level::Choice => &mut extra.choice,
+                    Level::Delta => &mut extra.delta,
+                };
+                members.push(&k.name, value);
+            }
+            extra
+        });
+        Some(Read {
+            field: self.field,
+            text: text?,
+            extra,
+        })
     }
+}
+
+/// The marks of the kept members' values (`pieces` start at `starts` in the learned chunk of
+/// `len` bytes), and the members naming them. `None` when a value does not start and end at a
+/// place a chunk of the shape has too (inside a hole: it cannot happen, as values start at a
+/// literal byte or a hole's start and end at a hole's end or a literal byte).
+fn kept_members(
+    pieces: &[Piece],
+    starts: &[usize],
+    len: usize,
+    spans: &[KeptSpan],
+) -> Option<(Vec<Mark>, Vec<KeptMember>)> {
+    let mark = |pos: usize| -> Option<Mark> {
+        if pos == len {
+            return Some(Mark {
+                piece: pieces.len(),
+                offset: 0,
+            });
+        }
+        // The last piece starting at or before `pos`.
+        let piece = starts.partition_point(|&s| s <= pos).checked_sub(1)?;
+        let offset = pos - starts[piece];
+        match pieces[piece] {
+            Piece::Literal(_) => Some(Mark { piece, offset }),
+            _ if offset == 0 => Some(Mark { piece, offset }),
+            _ => None,
+        }
+    };
+    let mut marks = Vec::with_capacity(2 * spans.len());
+    let mut kept = Vec::with_capacity(spans.len());
+    for span in spans {
+        marks.push(mark(span.value.start)?);
+        marks.push(mark(span.value.end)?);
+        kept.push(KeptMember {
+            level: span.level,
+            name: span.name.clone(),
+            start: marks.len() - 2,
+            end: marks.len() - 1,
+        });
+    }
+    // Read in piece order; the members keep their own order.
+    let mut order: Vec<usize> = (0..marks.len()).collect();
+    order.sort_by_key(|&i| (marks[i].piece, marks[i].offset));
+    let mut rank = vec![0; marks.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    for k in &mut kept {
+        k.start = rank[k.start];
+        k.end = rank[k.end];
+    }
+    let sorted = order.iter().map(|&i| marks[i]).collect();
+    Some((sorted, kept))
 }
 
 /// The field of the one text in `chunk` when the chunk has the usual streamed shape.
@@ -169,6 +314,7 @@ fn usual_text(chunk: &Chunk) -> Option<TextField> {
         choices,
         usage: None,
         error: None,
+        ..
     } = chunk
     else {
         return None;
@@ -178,6 +324,7 @@ fn usual_text(chunk: &Chunk) -> Option<TextField> {
             index: 0,
             delta: Some(delta),
             finish_reason: None,
+            ..
         },
     ] = choices.as_slice()
     else {
@@ -189,38 +336,48 @@ fn usual_text(chunk: &Chunk) -> Option<TextField> {
             reasoning_content: None,
             reasoning: None,
             tool_calls: None,
+            ..
         } => Some(TextField::Content),
         Delta {
             content: None,
             reasoning_content: Some(_),
             reasoning: None,
             tool_calls: None,
+            ..
         } => Some(TextField::ReasoningContent),
         Delta {
             content: None,
             reasoning_content: None,
             reasoning: Some(_),
             tool_calls: None,
+            ..
         } => Some(TextField::Reasoning),
         _ => None,
     }
 }
 
-/// The chunk a text of the learned shape stands for (what the full scan would have read).
+/// The chunk a reading of the learned shape stands for (what the full scan would have read).
 #[cfg(test)]
-pub(super) fn as_chunk(field: TextField, text: String) -> Chunk {
-    let mut delta = Delta::default();
-    match field {
-        TextField::Content => delta.content = Some(text),
-        TextField::ReasoningContent => delta.reasoning_content = Some(text),
-        TextField::Reasoning => delta.reasoning = Some(text),
+pub(super) fn as_chunk(read: Read) -> Chunk {
+    let extra = read.extra.unwrap_or_default();
+    let mut delta = Delta {
+        extra: extra.delta,
+        ..Delta::default()
+    };
+    match read.field {
+        TextField::Content => delta.content = Some(read.text),
+        TextField::ReasoningContent => delta.reasoning_content = Some(read.text),
+        TextField::Reasoning => delta.reasoning = Some(read.text),
     }
     Chunk {
         choices: vec![Choice {
             index: 0,
             delta: Some(delta),
             finish_reason: None,
+            extra: extra.choice,
+            raw: None,
         }],
+        extra: extra.top,
         ..Chunk::default()
     }
 }

@@ -366,7 +366,7 @@ proptest! {
 /// (true), else the full scan's (false; `None` leaves it to serde).
 fn read_in_stream(shapes: &mut Shapes, text: &str) -> (Option<Chunk>, bool) {
     match shapes.text(text) {
-        Some((field, t)) => (Some(as_chunk(field, t)), true),
+        Some(read) => (Some(as_chunk(read)), true),
         None => (shapes.chunk(text), false),
     }
 }
