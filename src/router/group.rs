@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::budget::Over;
 use super::event::*;
 use super::health::Blocked;
-use super::request::{AttemptEnd, GroupFailure, RequestRun};
+use super::request::{AttemptEnd, FailureKind, GroupFailure, RequestRun};
 use super::retry::{self, Budget, MAX_RETRY_AFTER_WAIT, delay_before_retry};
 use super::select::{Candidate, pick, prefer_whole_takers};
 use crate::config::{Deployment, MidStreamFailover, Strategy};
@@ -76,8 +76,8 @@ impl RequestRun {
             )
             .await;
             return Err(GroupFailure {
+                kind: FailureKind::Unavailable,
                 class: Some(ErrorClass::ContextWindow),
-                unavailable: true,
                 ..GroupFailure::new(reason)
             });
         }
@@ -97,7 +97,7 @@ impl RequestRun {
                 // Context-window and content-policy failures have fallbacks of their own;
                 // LiteLLM does not walk the tiers for them.
                 Err(Some(f))
-                    if f.stop
+                    if f.kind == FailureKind::Stopped
                         || matches!(
                             f.class,
                             Some(ErrorClass::ContextWindow | ErrorClass::ContentPolicy)
@@ -192,7 +192,7 @@ impl RequestRun {
             };
             if after_tokens && !self.mid_stream(group, chosen).await {
                 return Err(Some(GroupFailure {
-                    stop: true,
+                    kind: FailureKind::Stopped,
                     ..GroupFailure::failed(&error)
                 }));
             }
@@ -321,13 +321,17 @@ impl RequestRun {
             },
         )
         .await;
-        // Only missing keys: nothing will change by waiting, the config must.
-        let misconfigured = missing_keys == fits.len();
+        let kind = if missing_keys == fits.len() {
+            // Only missing keys: nothing will change by waiting, the config must.
+            FailureKind::Misconfigured
+        } else if over_budget == fits.len() {
+            FailureKind::OverBudget
+        } else {
+            FailureKind::Unavailable
+        };
         GroupFailure {
+            kind,
             retry_in: soonest,
-            unavailable: !misconfigured,
-            misconfigured,
-            budget: over_budget == fits.len(),
             ..GroupFailure::new(reason)
         }
     }
@@ -374,16 +378,13 @@ fn describe(why: &Why) -> (String, Option<Duration>) {
 }
 
 impl GroupFailure {
-    /// A group's turn that ended with no attempt, for `message`.
+    /// A group's turn that failed with no attempt, for `message`.
     pub(super) fn new(message: impl Into<String>) -> GroupFailure {
         GroupFailure {
+            kind: FailureKind::Failed,
             class: None,
             message: message.into(),
             retry_in: None,
-            unavailable: false,
-            misconfigured: false,
-            stop: false,
-            budget: false,
         }
     }
 

@@ -52,17 +52,32 @@ pub(super) async fn run(
 /// How a group's turn ended when it did not answer.
 #[derive(Debug)]
 pub(super) struct GroupFailure {
+    pub(super) kind: FailureKind,
     pub(super) class: Option<ErrorClass>,
     pub(super) message: String,
     pub(super) retry_in: Option<Duration>,
-    /// Nothing of this group could be called (cooling or at limits).
-    pub(super) unavailable: bool,
-    /// Nothing of this group can be called as configured (its key variables are unset).
-    pub(super) misconfigured: bool,
-    /// Stop here: no fallbacks (`mid_stream_failover: off`).
-    pub(super) stop: bool,
+}
+
+/// What kind of end a group's turn came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FailureKind {
+    /// Its deployments were called and failed (or cannot be retried).
+    Failed,
+    /// Stop here, no fallbacks: a stream broke after tokens with `mid_stream_failover: off`.
+    Stopped,
+    /// Nothing of this group could be called now (cooling, at limits, the prompt too long).
+    Unavailable,
     /// Every deployment of the group is over a budget (`budget`).
-    pub(super) budget: bool,
+    OverBudget,
+    /// Nothing of this group can be called as configured (its key variables are unset).
+    Misconfigured,
+}
+
+impl FailureKind {
+    /// Nothing of the group could be called now, for whatever reason waiting may lift.
+    pub(super) fn unavailable(self) -> bool {
+        matches!(self, FailureKind::Unavailable | FailureKind::OverBudget)
+    }
 }
 
 pub(super) enum AttemptEnd {
@@ -208,7 +223,7 @@ impl RequestRun {
             match self.try_group(&group, &request, prompt_tokens).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(failure) => {
-                    if failure.stop {
+                    if failure.kind == FailureKind::Stopped {
                         failures.push((group, failure));
                         break;
                     }
@@ -242,10 +257,14 @@ impl RequestRun {
     }
 
     fn final_error(&self, failures: &[(String, GroupFailure)]) -> RouteError {
-        let all_unavailable = !failures.is_empty() && failures.iter().all(|(_, f)| f.unavailable);
+        let all_unavailable =
+            !failures.is_empty() && failures.iter().all(|(_, f)| f.kind.unavailable());
         let retry_in = failures.iter().filter_map(|(_, f)| f.retry_in).min();
         let last_class = failures.last().and_then(|(_, f)| f.class);
-        let all_budget = !failures.is_empty() && failures.iter().all(|(_, f)| f.budget);
+        let all_budget = !failures.is_empty()
+            && failures
+                .iter()
+                .all(|(_, f)| f.kind == FailureKind::OverBudget);
         let kind = if all_budget {
             RouteErrorKind::OverBudget
         } else if all_unavailable {
@@ -273,7 +292,7 @@ impl RequestRun {
         parts.extend(
             failures
                 .iter()
-                .filter(|(_, f)| f.unavailable || f.misconfigured)
+                .filter(|(_, f)| f.kind.unavailable() || f.kind == FailureKind::Misconfigured)
                 .map(|(g, f)| format!("{g}: {}", f.message)),
         );
         let message = format!("every route failed — {}", parts.join("; "));
@@ -315,11 +334,11 @@ fn with_defaults(defaults: &RequestDefaults, mut request: ChatRequest) -> ChatRe
 }
 
 fn fallback_reason(f: &GroupFailure) -> FallbackReason {
-    match f.class {
-        Some(ErrorClass::ContextWindow) => FallbackReason::ContextWindow,
-        Some(ErrorClass::ContentPolicy) => FallbackReason::ContentPolicy,
-        _ if f.budget => FallbackReason::Budget,
-        _ if f.unavailable => FallbackReason::Unavailable,
+    match (f.class, f.kind) {
+        (Some(ErrorClass::ContextWindow), _) => FallbackReason::ContextWindow,
+        (Some(ErrorClass::ContentPolicy), _) => FallbackReason::ContentPolicy,
+        (_, FailureKind::OverBudget) => FallbackReason::Budget,
+        (_, FailureKind::Unavailable) => FallbackReason::Unavailable,
         _ => FallbackReason::Failed,
     }
 }
