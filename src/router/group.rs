@@ -16,7 +16,7 @@ use super::budget::Over;
 use super::event::*;
 use super::health::Blocked;
 use super::request::{AttemptEnd, FailureKind, GroupFailure, RequestRun};
-use super::retry::{self, Budget, MAX_RETRY_AFTER_WAIT, delay_before_retry};
+use super::retry::{self, Decision, Failure, GiveUp, Left, Policy, Scope, TierRetries};
 use super::select::{Candidate, pick, prefer_whole_takers};
 use crate::config::{Deployment, MidStreamFailover, Strategy};
 use crate::provider::{ChatRequest, ErrorClass, ProviderError, Usage};
@@ -29,6 +29,14 @@ type Tier = (bool, Option<u32>);
 
 fn tier_of(d: &Deployment) -> Tier {
     (d.order.is_none(), d.order)
+}
+
+/// How a tier's run ended without an answer.
+enum TierEnd {
+    /// None of its deployments could be called.
+    Skipped,
+    /// Its deployments failed; `Scope` says whether the group's next tier takes over.
+    GaveUp(GroupFailure, Scope),
 }
 
 /// Why a deployment cannot be called now.
@@ -93,19 +101,9 @@ impl RequestRun {
             {
                 Ok(outcome) => return Ok(outcome),
                 // Nothing of this tier can be called now: on to the next.
-                Err(None) => {}
-                // Context-window and content-policy failures have fallbacks of their own;
-                // LiteLLM does not walk the tiers for them.
-                Err(Some(f))
-                    if f.kind == FailureKind::Stopped
-                        || matches!(
-                            f.class,
-                            Some(ErrorClass::ContextWindow | ErrorClass::ContentPolicy)
-                        ) =>
-                {
-                    return Err(f);
-                }
-                Err(Some(f)) => failed = Some(f),
+                Err(TierEnd::Skipped) => {}
+                Err(TierEnd::GaveUp(f, Scope::Tier)) => failed = Some(f),
+                Err(TierEnd::GaveUp(f, Scope::Group | Scope::Request)) => return Err(f),
             }
         }
         match failed {
@@ -115,9 +113,9 @@ impl RequestRun {
     }
 
     /// One tier's run: picks among its deployments that can be called, calls, and retries
-    /// while the budget fixed at its first failure lasts (LiteLLM's
-    /// `async_function_with_retries`). `Err(None)` when none of them could be called at all;
-    /// `handover` when a lower tier failed before it (announced as a retry).
+    /// while [`retry::decide`] says so (LiteLLM's `async_function_with_retries`). `Skipped`
+    /// when none of them could be called at all; `handover` when a lower tier failed before it
+    /// (announced as a retry).
     async fn try_tier(
         &mut self,
         group: &str,
@@ -126,57 +124,27 @@ impl RequestRun {
         group_size: usize,
         request: &ChatRequest,
         mut handover: bool,
-    ) -> Result<ChatOutcome, Option<GroupFailure>> {
+    ) -> Result<ChatOutcome, TierEnd> {
         let inner = self.inner.clone();
-        let settings = &inner.config.router;
+        let policy = Policy {
+            settings: &inner.config.router,
+            group,
+            group_size,
+            mid_stream: inner.config.app.mid_stream_failover,
+        };
         let members: Vec<&Deployment> = fits
             .iter()
             .copied()
             .filter(|d| tier_of(d) == tier)
             .collect();
-        let mut budget: Option<Budget> = None;
-        let mut retries_used = 0u32;
-        let mut last_failed: Option<&Deployment> = None;
+        let mut retries = TierRetries::default();
+        let mut exclude: Option<&str> = None;
         loop {
-            let now = Instant::now();
-            let mut candidates: Vec<Candidate> = members
-                .iter()
-                .filter(|d| self.why_not(d, now).is_none())
-                .map(|d| self.candidate(d, now))
-                .collect();
-            if candidates.len() > 1
-                && let Some(failed) = last_failed
-            {
-                candidates.retain(|c| c.deployment.id != failed.id);
-            }
-            if candidates.is_empty() {
-                // Only ever the first pick (or one after a slot was lost to another instance):
-                // a retry is announced only when a deployment is left for it.
-                return Err(None);
-            }
-            let chosen = {
-                let mut rng = match inner.rng.lock() {
-                    Ok(r) => r,
-                    Err(p) => p.into_inner(),
-                };
-                candidates[pick(
-                    settings.strategy,
-                    &settings.routing_args,
-                    &candidates,
-                    &mut *rng,
-                )]
-                .deployment
+            // Only ever the first pick (or one after a slot was lost to another instance): a
+            // retry is announced only when a deployment is left for it.
+            let Some(chosen) = self.pick_one(&members, exclude).await else {
+                return Err(TierEnd::Skipped);
             };
-            // With shared state the slot is claimed fleet-wide; when another instance took the
-            // last one the deployment now shows as blocked: pick again.
-            if inner
-                .health
-                .admit(&chosen.id, chosen.rpm, chosen.tpm, Instant::now())
-                .await
-                .is_some()
-            {
-                continue;
-            }
             if handover {
                 handover = false;
                 self.emit(group, None, RouteEventKind::Retry { delay_ms: 0 })
@@ -190,67 +158,114 @@ impl RequestRun {
                     after_tokens,
                 } => (error, after_tokens),
             };
-            if after_tokens && !self.mid_stream(group, chosen).await {
-                return Err(Some(GroupFailure {
-                    kind: FailureKind::Stopped,
-                    ..GroupFailure::failed(&error)
-                }));
+            if after_tokens {
+                self.mid_stream(group, chosen).await;
             }
-            let budget = *budget.get_or_insert_with(|| retry::budget(settings, group, &error));
-            if (!budget.from_policy && !retry::retried(&error, group_size))
-                || retries_used >= budget.retries
-            {
-                return Err(Some(GroupFailure::failed(&error)));
-            }
-            retries_used += 1;
-            let now = Instant::now();
-            let others = members
-                .iter()
-                .any(|d| d.id != chosen.id && self.why_not(d, now).is_none());
-            if !others && let Some(why) = self.why_not(chosen, now) {
-                // No deployment of the tier is left to retry on (the failure just cooled the
-                // only one): move on now, as LiteLLM does, instead of announcing a retry that
-                // cannot happen.
-                let (what, free_in) = describe(&why);
-                return Err(Some(GroupFailure {
-                    retry_in: free_in,
-                    ..GroupFailure::failed(&error)
-                        .with_message(format!("{} ({what})", error.message))
-                }));
-            }
-            let delay = {
+            let left = self.left(&members, chosen, Instant::now());
+            let failure = Failure {
+                deployment: &chosen.id,
+                error: &error,
+                after_tokens,
+            };
+            let decision = {
                 let mut rng = match inner.rng.lock() {
                     Ok(r) => r,
                     Err(p) => p.into_inner(),
                 };
-                delay_before_retry(settings, retries_used, &error, !others, &mut *rng)
+                retry::decide(failure, &mut retries, &left, &policy, &mut *rng)
             };
-            if delay > MAX_RETRY_AFTER_WAIT {
-                return Err(Some(GroupFailure {
-                    retry_in: Some(delay),
-                    ..GroupFailure::failed(&error).with_message(format!(
-                        "{} (asked to wait {:.0}s)",
-                        error.message,
-                        delay.as_secs_f64()
-                    ))
-                }));
+            match decision {
+                Decision::Retry { delay, exclude: e } => {
+                    self.emit(
+                        group,
+                        Some(&chosen.id),
+                        RouteEventKind::Retry {
+                            delay_ms: delay.as_millis() as u64,
+                        },
+                    )
+                    .await;
+                    tokio::time::sleep(delay).await;
+                    exclude = Some(e);
+                }
+                Decision::GiveUp { reason, scope } => {
+                    return Err(TierEnd::GaveUp(gave_up(&error, reason), scope));
+                }
             }
-            self.emit(
-                group,
-                Some(&chosen.id),
-                RouteEventKind::Retry {
-                    delay_ms: delay.as_millis() as u64,
-                },
-            )
-            .await;
-            tokio::time::sleep(delay).await;
-            last_failed = Some(chosen);
+        }
+    }
+
+    /// A deployment of `members` picked by strategy among those that can be called now, its
+    /// call admitted against its limits; `exclude` is left out while another can be called.
+    /// `None` when none can be called.
+    async fn pick_one<'d>(
+        &self,
+        members: &[&'d Deployment],
+        exclude: Option<&str>,
+    ) -> Option<&'d Deployment> {
+        let settings = &self.inner.config.router;
+        loop {
+            let now = Instant::now();
+            let mut candidates: Vec<Candidate> = members
+                .iter()
+                .filter(|d| self.why_not(d, now).is_none())
+                .map(|d| self.candidate(d, now))
+                .collect();
+            if candidates.len() > 1
+                && let Some(failed) = exclude
+            {
+                candidates.retain(|c| c.deployment.id != failed);
+            }
+            if candidates.is_empty() {
+                return None;
+            }
+            let chosen = {
+                let mut rng = match self.inner.rng.lock() {
+                    Ok(r) => r,
+                    Err(p) => p.into_inner(),
+                };
+                candidates[pick(
+                    settings.strategy,
+                    &settings.routing_args,
+                    &candidates,
+                    &mut *rng,
+                )]
+                .deployment
+            };
+            // With shared state the slot is claimed fleet-wide; when another instance took the
+            // last one the deployment now shows as blocked: pick again.
+            if self
+                .inner
+                .health
+                .admit(&chosen.id, chosen.rpm, chosen.tpm, Instant::now())
+                .await
+                .is_none()
+            {
+                return Some(chosen);
+            }
+        }
+    }
+
+    /// What of the tier's `members` can be called now, after `failed` failed.
+    fn left(&self, members: &[&Deployment], failed: &Deployment, now: Instant) -> Left {
+        if members
+            .iter()
+            .any(|d| d.id != failed.id && self.why_not(d, now).is_none())
+        {
+            return Left::Others;
+        }
+        match self.why_not(failed, now) {
+            None => Left::OnlyFailed,
+            Some(why) => {
+                let (what, free_in) = describe(&why);
+                Left::Nothing { what, free_in }
+            }
         }
     }
 
     /// After a stream broke with tokens shown: announces what `mid_stream_failover` does with
-    /// them; false when it is `off` (the request stops here).
-    async fn mid_stream(&mut self, group: &str, chosen: &Deployment) -> bool {
+    /// them, and starts the answer over for `restart` (with `off` the request stops:
+    /// [`retry::decide`] says so).
+    async fn mid_stream(&mut self, group: &str, chosen: &Deployment) {
         let mode = self.inner.config.app.mid_stream_failover;
         self.emit(
             group,
@@ -262,7 +277,7 @@ impl RequestRun {
         )
         .await;
         match mode {
-            MidStreamFailover::Off => return false,
+            MidStreamFailover::Off => {}
             MidStreamFailover::Restart => {
                 self.answer.clear();
                 self.reasoning.clear();
@@ -270,7 +285,6 @@ impl RequestRun {
             }
             MidStreamFailover::Continue => self.continued = true,
         }
-        true
     }
 
     /// Why `d` cannot be called now, if it cannot: over its own or its provider's budget,
@@ -374,6 +388,30 @@ fn describe(why: &Why) -> (String, Option<Duration>) {
         Why::Blocked(b) => (b.describe(), Some(b.free_in())),
         Why::OverBudget(over) => (over.describe(), Some(over.resets_in)),
         Why::MissingKey(missing) => (missing.clone(), None),
+    }
+}
+
+/// The failure of a tier that gave up on `error` for `reason`.
+fn gave_up(error: &ProviderError, reason: GiveUp) -> GroupFailure {
+    let failed = GroupFailure::failed(error);
+    match reason {
+        GiveUp::MidStreamOff => GroupFailure {
+            kind: FailureKind::Stopped,
+            ..failed
+        },
+        GiveUp::NotRetryable | GiveUp::RetriesSpent { .. } => failed,
+        GiveUp::NothingLeft { what, free_in } => GroupFailure {
+            retry_in: free_in,
+            ..failed.with_message(format!("{} ({what})", error.message))
+        },
+        GiveUp::WaitTooLong { wait } => GroupFailure {
+            retry_in: Some(wait),
+            ..failed.with_message(format!(
+                "{} (asked to wait {:.0}s)",
+                error.message,
+                wait.as_secs_f64()
+            ))
+        },
     }
 }
 
