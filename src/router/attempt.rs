@@ -2,6 +2,7 @@
 //! deadlines, streaming deltas to the caller as they arrive, then recording what happened
 //! (usage and cost, metrics, health and cooldowns, the attempt record and its events).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,14 +13,14 @@ use super::Inner;
 use super::cooldown::CooldownRules;
 use super::event::*;
 use super::request::{AttemptEnd, CONTINUE_PROMPT, RequestRun};
-use crate::config::Deployment;
-use crate::metrics::AttemptSuccess;
-
-/// Bytes of answer text an attempt has room for before its buffers first grow.
-const ANSWER_CAPACITY: usize = 512;
+use crate::config::{Deployment, RouterSettings};
+use crate::metrics::{AttemptSuccess, Usd};
 use crate::provider::{
     self, ChatRequest, Message, ProviderError, StreamEvent, ToolCallBuilder, Usage,
 };
+
+/// Bytes of answer text an attempt has room for before its buffers first grow.
+const ANSWER_CAPACITY: usize = 512;
 
 impl RequestRun {
     /// One call to one deployment, with its deadlines, streaming deltas to the caller.
@@ -31,7 +32,6 @@ impl RequestRun {
         request: &ChatRequest,
     ) -> AttemptEnd {
         let inner = self.inner.clone();
-        let settings = &inner.config.router;
         self.attempt_no += 1;
         let start = Instant::now();
         self.emit(group, Some(&d.id), RouteEventKind::Attempt).await;
@@ -39,267 +39,301 @@ impl RequestRun {
         inner
             .metrics
             .attempt_started(&d.id, group, start.into_std());
-        let guard = AttemptGuard {
+        let mut guard = AttemptGuard {
             inner: inner.clone(),
             deployment: d.id.clone(),
             group: group.to_string(),
             armed: true,
         };
-
-        // The request as it is, unless an answer is being continued (`mid_stream_failover:
-        // continue`): only then is it copied, to add the kept part and the ask to go on.
-        let continued;
-        let call = if self.answer.is_empty() {
-            request
-        } else {
-            let mut c = request.clone();
-            c.messages.push(Message::assistant(self.answer.clone()));
-            c.messages.push(Message::user(CONTINUE_PROMPT));
-            continued = c;
-            &continued
+        let call = self.continuation(request);
+        let mut got = Streamed {
+            start,
+            text_from: self.answer.len(),
+            reasoning_from: self.reasoning.len(),
+            tool_calls: ToolCallBuilder::default(),
+            usage: None,
+            finish_reason: None,
+            ttft: None,
         };
-        let total_limit = d.timeout.unwrap_or(settings.timeout);
-        // `stream_timeout` is a first-token deadline, for streamed calls only (as LiteLLM's
-        // is for `stream=True`); a plain call has its whole `timeout`.
-        let first_limit = if call.stream {
-            d.stream_timeout
-                .or(settings.stream_timeout)
-                .unwrap_or(total_limit)
-                .min(total_limit)
-        } else {
-            total_limit
-        };
-        let total_deadline = start + total_limit;
-        let first_deadline = start + first_limit;
-
-        // This attempt's text and reasoning are what it adds to the request's (kept apart only
-        // by where they start: one copy of each token, not two).
-        let answer_start = self.answer.len();
-        let reasoning_start = self.reasoning.len();
         // Room for a short answer up front: growing from nothing reallocates every few tokens.
         self.answer.reserve(ANSWER_CAPACITY);
-        let mut tool_calls = ToolCallBuilder::default();
-        let mut usage: Option<Usage> = None;
-        let mut finish_reason = None;
-        let mut ttft: Option<Duration> = None;
+        let result = self.stream(group, d, &call, &mut got).await;
+        let ended = self.settle(group, d, &call, &got, result.is_ok()).await;
+        guard.armed = false;
+        match result {
+            Ok(()) => self.succeeded(group, d, got, ended).await,
+            Err(error) => self.failed(group, d, group_size, error, ended).await,
+        }
+    }
 
-        let result: Result<(), ProviderError> = async {
-            // One timer for the attempt, moved once from the first-token deadline to the
-            // whole-request one (a new timer per streamed piece cost a registration each).
-            let deadline = tokio::time::sleep_until(first_deadline);
-            tokio::pin!(deadline);
-            let mut stream = tokio::select! {
+    /// The request as it is, unless an answer is being continued (`mid_stream_failover:
+    /// continue`): only then is it copied, to add the kept part and the ask to go on.
+    fn continuation<'r>(&self, request: &'r ChatRequest) -> Cow<'r, ChatRequest> {
+        if self.answer.is_empty() {
+            return Cow::Borrowed(request);
+        }
+        let mut c = request.clone();
+        c.messages.push(Message::assistant(self.answer.clone()));
+        c.messages.push(Message::user(CONTINUE_PROMPT));
+        Cow::Owned(c)
+    }
+
+    /// Opens the call and reads its stream to the end, within its first-token and
+    /// whole-request deadlines: the text and reasoning onto the request's, the rest into `got`,
+    /// every piece on to the caller.
+    async fn stream(
+        &mut self,
+        group: &str,
+        d: &Deployment,
+        call: &ChatRequest,
+        got: &mut Streamed,
+    ) -> Result<(), ProviderError> {
+        let inner = self.inner.clone();
+        let (first_limit, total_limit) = limits(d, &inner.config.router, call.stream);
+        let total_deadline = got.start + total_limit;
+        let first_deadline = got.start + first_limit;
+        // One timer for the attempt, moved once from the first-token deadline to the
+        // whole-request one (a new timer per streamed piece cost a registration each).
+        let deadline = tokio::time::sleep_until(first_deadline);
+        tokio::pin!(deadline);
+        let mut stream = tokio::select! {
+            biased;
+            opened = provider::open(&inner.http, d, call) => opened?,
+            () = &mut deadline => return Err(timed_out(false, first_limit, total_limit)),
+        };
+        let mut on_first_deadline = first_deadline != total_deadline;
+        loop {
+            if on_first_deadline && got.ttft.is_some() {
+                deadline.as_mut().reset(total_deadline);
+                on_first_deadline = false;
+            }
+            let next = tokio::select! {
                 biased;
-                opened = provider::open(&inner.http, d, call) => opened?,
-                () = &mut deadline => return Err(first_token_timeout(first_limit, total_limit)),
+                next = stream.next() => next,
+                () = &mut deadline => {
+                    return Err(timed_out(got.ttft.is_some(), first_limit, total_limit));
+                }
             };
-            let mut on_first_deadline = first_deadline != total_deadline;
-            loop {
-                if on_first_deadline && ttft.is_some() {
-                    deadline.as_mut().reset(total_deadline);
-                    on_first_deadline = false;
+            // The first piece of the answer, whatever its kind, is its first token. Checked
+            // here, once, so that later tokens build no `first_token` future.
+            if got.ttft.is_none()
+                && matches!(
+                    next,
+                    Some(Ok(StreamEvent::Delta(_)
+                        | StreamEvent::Reasoning(_)
+                        | StreamEvent::ToolCall(_)))
+                )
+            {
+                self.first_token(group, d, got.start, &mut got.ttft).await;
+            }
+            match next {
+                None => {
+                    return Err(ProviderError::protocol(
+                        "the stream ended before the answer was complete",
+                    ));
                 }
-                let next = tokio::select! {
-                    biased;
-                    next = stream.next() => next,
-                    () = &mut deadline => {
-                        if ttft.is_none() {
-                            return Err(first_token_timeout(first_limit, total_limit));
-                        }
-                        return Err(ProviderError::timeout(format!(
-                            "the answer took longer than the {:.0}s timeout",
-                            total_limit.as_secs_f64()
-                        )));
-                    }
-                };
-                // The first piece of the answer, whatever its kind, is its first token. Checked
-                // here, once, so that later tokens build no `first_token` future.
-                if ttft.is_none()
-                    && matches!(
-                        next,
-                        Some(Ok(StreamEvent::Delta(_)
-                            | StreamEvent::Reasoning(_)
-                            | StreamEvent::ToolCall(_)))
-                    )
-                {
-                    self.first_token(group, d, start, &mut ttft).await;
+                Some(Err(e)) => return Err(e),
+                Some(Ok(StreamEvent::Delta(t))) => {
+                    self.answer.push_str(&t);
+                    self.out.send(ChatEvent::Delta(t)).await;
                 }
-                match next {
-                    None => {
-                        return Err(ProviderError::protocol(
-                            "the stream ended before the answer was complete",
-                        ));
+                Some(Ok(StreamEvent::Reasoning(t))) => {
+                    self.reasoning.push_str(&t);
+                    self.out.send(ChatEvent::Reasoning(t)).await;
+                }
+                Some(Ok(StreamEvent::ToolCall(call))) => {
+                    got.tool_calls.push(&call);
+                    self.out.send(ChatEvent::ToolCall(call)).await;
+                }
+                Some(Ok(StreamEvent::Usage(u))) => {
+                    got.usage = Some(u);
+                    if got.ttft.is_none() {
+                        self.out.send(ChatEvent::Usage(u)).await;
                     }
-                    Some(Err(e)) => return Err(e),
-                    Some(Ok(StreamEvent::Delta(t))) => {
-                        self.answer.push_str(&t);
-                        self.out.send(ChatEvent::Delta(t)).await;
-                    }
-                    Some(Ok(StreamEvent::Reasoning(t))) => {
-                        self.reasoning.push_str(&t);
-                        self.out.send(ChatEvent::Reasoning(t)).await;
-                    }
-                    Some(Ok(StreamEvent::ToolCall(call))) => {
-                        tool_calls.push(&call);
-                        self.out.send(ChatEvent::ToolCall(call)).await;
-                    }
-                    Some(Ok(StreamEvent::Usage(u))) => {
-                        usage = Some(u);
-                        if ttft.is_none() {
-                            self.out.send(ChatEvent::Usage(u)).await;
-                        }
-                    }
-                    Some(Ok(StreamEvent::Passthrough(p))) => {
-                        self.out.send(ChatEvent::Passthrough(p)).await;
-                    }
-                    Some(Ok(StreamEvent::Done { finish_reason: f })) => {
-                        finish_reason = f;
-                        return Ok(());
-                    }
+                }
+                Some(Ok(StreamEvent::Passthrough(p))) => {
+                    self.out.send(ChatEvent::Passthrough(p)).await;
+                }
+                Some(Ok(StreamEvent::Done { finish_reason: f })) => {
+                    got.finish_reason = f;
+                    return Ok(());
                 }
             }
         }
-        .await;
+    }
 
+    /// Counts what the attempt used, whether it succeeded (`ok`) or not: its usage and cost
+    /// onto the request's, its budgets, its deployment's health.
+    async fn settle(
+        &mut self,
+        group: &str,
+        d: &Deployment,
+        call: &ChatRequest,
+        got: &Streamed,
+        ok: bool,
+    ) -> Ended {
         let end = Instant::now();
-        let elapsed = end - start;
-        let text = &self.answer[answer_start..];
-        let reasoning = &self.reasoning[reasoning_start..];
-        let produced = !text.is_empty() || !reasoning.is_empty() || !tool_calls.is_empty();
+        let text = &self.answer[got.text_from..];
+        let reasoning = &self.reasoning[got.reasoning_from..];
+        let produced = !text.is_empty() || !reasoning.is_empty() || !got.tool_calls.is_empty();
         // Tokens streamed before a failure were billed: count them (estimated) rather than
         // losing them (LiteLLM #14457).
-        let attempt_usage = (result.is_ok() || produced)
-            .then(|| usage.unwrap_or_else(|| estimate_usage(call, text, reasoning, &tool_calls)));
-        let price = inner.prices.get(&d.id).copied().flatten();
-        let attempt_cost = attempt_usage.map(|u| price.map(|p| p.cost(&u)));
-        self.charge_budgets(group, d, attempt_cost.flatten()).await;
-        inner.health.record_end(
-            &d.id,
-            attempt_usage.map(|u| u.input + u.output),
-            result.is_ok(),
-            end,
-        );
-        if let Some(u) = attempt_usage {
+        let usage = (ok || produced).then(|| {
+            got.usage
+                .unwrap_or_else(|| estimate_usage(call, text, reasoning, &got.tool_calls))
+        });
+        let price = self.inner.prices.get(&d.id).copied().flatten();
+        let cost = usage.and_then(|u| price.map(|p| p.cost(&u)));
+        self.charge_budgets(group, d, cost).await;
+        self.inner
+            .health
+            .record_end(&d.id, usage.map(|u| u.input + u.output), ok, end);
+        if let Some(u) = usage {
             self.usage = add_usage(self.usage, u);
-            self.cost = match (self.cost, attempt_cost.flatten()) {
+            self.cost = match (self.cost, cost) {
                 (Some(total), Some(c)) => Some(total + c),
                 _ => None,
             };
         }
-        let mut guard = guard;
-        guard.armed = false;
-        match result {
-            Ok(()) => {
-                let usage = attempt_usage.unwrap_or_default();
-                inner.metrics.attempt_succeeded(
-                    &d.id,
-                    group,
-                    &AttemptSuccess {
-                        ttft,
-                        total: elapsed,
-                        usage,
-                        cost: attempt_cost.flatten(),
-                    },
-                    end.into_std(),
-                );
-                if let Some(cost) = attempt_cost.flatten() {
-                    inner.health.record_cost(&d.id, cost);
-                }
-                self.attempts.push(AttemptRecord {
-                    deployment: d.id.clone(),
-                    group: group.to_string(),
-                    outcome: AttemptOutcome::Ok,
-                    class: None,
-                    status: None,
-                    error: None,
-                    ms: elapsed.as_millis() as u64,
-                });
-                let total = end - self.started;
-                self.emit(
-                    group,
-                    Some(&d.id),
-                    RouteEventKind::Done {
-                        usage: self.usage,
-                        cost_usd: self.cost,
-                        ttft_ms: self.ttft.map(|t| t.as_millis() as u64),
-                        total_ms: total.as_millis() as u64,
-                        finish_reason: finish_reason.clone(),
-                        cached: false,
-                    },
-                )
-                .await;
-                // The request ends here: its answer and record move into the outcome.
-                let attempts = std::mem::take(&mut self.attempts);
-                AttemptEnd::Success(Box::new(ChatOutcome {
-                    request_id: self.id,
-                    text: std::mem::take(&mut self.answer),
-                    reasoning: std::mem::take(&mut self.reasoning),
-                    group: group.to_string(),
-                    deployment: d.id.clone(),
-                    // A retry is another attempt in a group already tried; moving on to a
-                    // fallback group is not one (that is `fell_back`).
-                    retried: attempts
-                        .iter()
-                        .enumerate()
-                        .any(|(i, a)| attempts[..i].iter().any(|b| b.group == a.group)),
-                    attempts,
-                    ttft: self.ttft,
-                    total,
-                    usage: self.usage,
-                    cost: self.cost,
-                    finish_reason,
-                    tool_calls: tool_calls.finish(),
-                    fell_back: self.requested_group != group,
-                    continued: self.continued,
-                    cached: false,
-                }))
-            }
-            Err(error) => {
-                inner
-                    .metrics
-                    .attempt_failed(&d.id, group, error.class, elapsed, end.into_std());
-                self.attempts.push(AttemptRecord {
-                    deployment: d.id.clone(),
-                    group: group.to_string(),
-                    outcome: AttemptOutcome::Failed,
-                    class: Some(error.class),
-                    status: error.status,
-                    error: Some(error.message.clone()),
-                    ms: elapsed.as_millis() as u64,
-                });
-                self.emit(
-                    group,
-                    Some(&d.id),
-                    RouteEventKind::Failure {
-                        class: error.class,
-                        status: error.status,
-                        message: error.message.clone(),
-                        after_tokens: produced,
-                    },
-                )
-                .await;
-                let rules = CooldownRules {
-                    settings,
-                    deployment_cooldown: d.cooldown_time,
-                    group_size,
-                    has_fallbacks: settings.fallbacks.get(group).is_some_and(|f| !f.is_empty()),
-                };
-                if let Some(c) = inner.health.record_failure(&d.id, &error, rules, end) {
-                    self.emit(
-                        group,
-                        Some(&d.id),
-                        RouteEventKind::Cooldown {
-                            secs: c.duration.as_secs_f64(),
-                            reason: c.reason,
-                        },
-                    )
-                    .await;
-                }
-                AttemptEnd::Failed {
-                    error,
-                    after_tokens: produced,
-                }
-            }
+        Ended {
+            end,
+            elapsed: end - got.start,
+            usage,
+            cost,
+            produced,
+        }
+    }
+
+    /// Records a successful attempt and announces it: the request ends here, its answer and
+    /// record move into the outcome.
+    async fn succeeded(
+        &mut self,
+        group: &str,
+        d: &Deployment,
+        got: Streamed,
+        ended: Ended,
+    ) -> AttemptEnd {
+        self.inner.metrics.attempt_succeeded(
+            &d.id,
+            group,
+            &AttemptSuccess {
+                ttft: got.ttft,
+                total: ended.elapsed,
+                usage: ended.usage.unwrap_or_default(),
+                cost: ended.cost,
+            },
+            ended.end.into_std(),
+        );
+        if let Some(cost) = ended.cost {
+            self.inner.health.record_cost(&d.id, cost);
+        }
+        self.attempts.push(AttemptRecord {
+            deployment: d.id.clone(),
+            group: group.to_string(),
+            outcome: AttemptOutcome::Ok,
+            class: None,
+            status: None,
+            error: None,
+            ms: ended.elapsed.as_millis() as u64,
+        });
+        let total = ended.end - self.started;
+        self.emit(
+            group,
+            Some(&d.id),
+            RouteEventKind::Done {
+                usage: self.usage,
+                cost_usd: self.cost,
+                ttft_ms: self.ttft.map(|t| t.as_millis() as u64),
+                total_ms: total.as_millis() as u64,
+                finish_reason: got.finish_reason.clone(),
+                cached: false,
+            },
+        )
+        .await;
+        let attempts = std::mem::take(&mut self.attempts);
+        AttemptEnd::Success(Box::new(ChatOutcome {
+            request_id: self.id,
+            text: std::mem::take(&mut self.answer),
+            reasoning: std::mem::take(&mut self.reasoning),
+            group: group.to_string(),
+            deployment: d.id.clone(),
+            // A retry is another attempt in a group already tried; moving on to a fallback
+            // group is not one (that is `fell_back`).
+            retried: attempts
+                .iter()
+                .enumerate()
+                .any(|(i, a)| attempts[..i].iter().any(|b| b.group == a.group)),
+            attempts,
+            ttft: self.ttft,
+            total,
+            usage: self.usage,
+            cost: self.cost,
+            finish_reason: got.finish_reason,
+            tool_calls: got.tool_calls.finish(),
+            fell_back: self.requested_group != group,
+            continued: self.continued,
+            cached: false,
+        }))
+    }
+
+    /// Records a failed attempt and announces it, with the cooldown it earned its deployment.
+    async fn failed(
+        &mut self,
+        group: &str,
+        d: &Deployment,
+        group_size: usize,
+        error: ProviderError,
+        ended: Ended,
+    ) -> AttemptEnd {
+        let inner = self.inner.clone();
+        let settings = &inner.config.router;
+        inner.metrics.attempt_failed(
+            &d.id,
+            group,
+            error.class,
+            ended.elapsed,
+            ended.end.into_std(),
+        );
+        self.attempts.push(AttemptRecord {
+            deployment: d.id.clone(),
+            group: group.to_string(),
+            outcome: AttemptOutcome::Failed,
+            class: Some(error.class),
+            status: error.status,
+            error: Some(error.message.clone()),
+            ms: ended.elapsed.as_millis() as u64,
+        });
+        self.emit(
+            group,
+            Some(&d.id),
+            RouteEventKind::Failure {
+                class: error.class,
+                status: error.status,
+                message: error.message.clone(),
+                after_tokens: ended.produced,
+            },
+        )
+        .await;
+        let rules = CooldownRules {
+            settings,
+            deployment_cooldown: d.cooldown_time,
+            group_size,
+            has_fallbacks: settings.fallbacks.get(group).is_some_and(|f| !f.is_empty()),
+        };
+        if let Some(c) = inner.health.record_failure(&d.id, &error, rules, ended.end) {
+            self.emit(
+                group,
+                Some(&d.id),
+                RouteEventKind::Cooldown {
+                    secs: c.duration.as_secs_f64(),
+                    reason: c.reason,
+                },
+            )
+            .await;
+        }
+        AttemptEnd::Failed {
+            error,
+            after_tokens: ended.produced,
         }
     }
 
@@ -327,6 +361,46 @@ impl RequestRun {
     }
 }
 
+/// One attempt's own part of the request: where its text and reasoning start in the request's
+/// (one copy of each token, not two), and what else its stream gave.
+struct Streamed {
+    start: Instant,
+    text_from: usize,
+    reasoning_from: usize,
+    tool_calls: ToolCallBuilder,
+    usage: Option<Usage>,
+    finish_reason: Option<String>,
+    ttft: Option<Duration>,
+}
+
+/// What an ended attempt used, counted (`settle`).
+struct Ended {
+    end: Instant,
+    elapsed: Duration,
+    /// Reported, else estimated; `None` when it failed before producing anything.
+    usage: Option<Usage>,
+    /// `None` also when the deployment has no known price.
+    cost: Option<Usd>,
+    /// It had shown tokens (text, reasoning or a tool call).
+    produced: bool,
+}
+
+/// The first-token and the whole-request limits of a call to `d`: `stream_timeout` is a
+/// first-token deadline for streamed calls only (as LiteLLM's is for `stream=True`); a plain
+/// call has its whole `timeout`.
+fn limits(d: &Deployment, settings: &RouterSettings, stream: bool) -> (Duration, Duration) {
+    let total = d.timeout.unwrap_or(settings.timeout);
+    let first = if stream {
+        d.stream_timeout
+            .or(settings.stream_timeout)
+            .unwrap_or(total)
+            .min(total)
+    } else {
+        total
+    };
+    (first, total)
+}
+
 /// Marks an attempt cancelled in the metrics when its task is aborted mid-call.
 struct AttemptGuard {
     inner: Arc<Inner>,
@@ -347,8 +421,15 @@ impl Drop for AttemptGuard {
     }
 }
 
-fn first_token_timeout(first: Duration, total: Duration) -> ProviderError {
-    if first < total {
+/// The timeout an attempt met: its first-token deadline `first`, or, once it had its first
+/// token (`answering`), its whole-request one `total`.
+fn timed_out(answering: bool, first: Duration, total: Duration) -> ProviderError {
+    if answering {
+        ProviderError::timeout(format!(
+            "the answer took longer than the {:.0}s timeout",
+            total.as_secs_f64()
+        ))
+    } else if first < total {
         ProviderError::timeout(format!(
             "no first token within the {:.0}s stream_timeout",
             first.as_secs_f64()
