@@ -8,7 +8,10 @@
 //! deployments first, and on the same one only when none other can be called; a deployment
 //! cooling down, at its limits, over budget, or missing its key variable is never picked.
 
+use std::sync::{MutexGuard, PoisonError};
 use std::time::Duration;
+
+use rand::rngs::SmallRng;
 
 use tokio::time::Instant;
 
@@ -167,13 +170,7 @@ impl RequestRun {
                 error: &error,
                 after_tokens,
             };
-            let decision = {
-                let mut rng = match inner.rng.lock() {
-                    Ok(r) => r,
-                    Err(p) => p.into_inner(),
-                };
-                retry::decide(failure, &mut retries, &left, &policy, &mut *rng)
-            };
+            let decision = retry::decide(failure, &mut retries, &left, &policy, &mut *self.rng());
             match decision {
                 Decision::Retry { delay, exclude: e } => {
                     self.emit(
@@ -218,19 +215,13 @@ impl RequestRun {
             if candidates.is_empty() {
                 return None;
             }
-            let chosen = {
-                let mut rng = match self.inner.rng.lock() {
-                    Ok(r) => r,
-                    Err(p) => p.into_inner(),
-                };
-                candidates[pick(
-                    settings.strategy,
-                    &settings.routing_args,
-                    &candidates,
-                    &mut *rng,
-                )]
-                .deployment
-            };
+            let chosen = candidates[pick(
+                settings.strategy,
+                &settings.routing_args,
+                &candidates,
+                &mut *self.rng(),
+            )]
+            .deployment;
             // With shared state the slot is claimed fleet-wide; when another instance took the
             // last one the deployment now shows as blocked: pick again.
             if self
@@ -243,6 +234,14 @@ impl RequestRun {
                 return Some(chosen);
             }
         }
+    }
+
+    /// The router's randomness (a panic elsewhere while holding it leaves it usable).
+    fn rng(&self) -> MutexGuard<'_, SmallRng> {
+        self.inner
+            .rng
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// What of the tier's `members` can be called now, after `failed` failed.

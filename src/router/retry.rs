@@ -307,6 +307,15 @@ mod decide_tests {
         ProviderError::from_http(status, "x", None)
     }
 
+    /// `error` from the deployment [`FAILED`], before any token.
+    fn on(error: &ProviderError) -> Failure<'static, '_> {
+        Failure {
+            deployment: FAILED,
+            error,
+            after_tokens: false,
+        }
+    }
+
     fn policy(settings: &RouterSettings, group_size: usize) -> Policy<'_> {
         Policy {
             settings,
@@ -319,13 +328,8 @@ mod decide_tests {
     /// The decision after `error`, the tier's first failure, with `left` of the tier callable.
     fn first<'e>(error: &'e ProviderError, left: &Left, policy: &Policy<'_>) -> Decision<'e> {
         let mut tier = TierRetries::default();
-        let failure = Failure {
-            deployment: FAILED,
-            error,
-            after_tokens: false,
-        };
         decide(
-            failure,
+            on(error),
             &mut tier,
             left,
             policy,
@@ -378,9 +382,8 @@ mod decide_tests {
         let e = http(503);
         let mut p = policy(&s, 2);
         let broke = Failure {
-            deployment: FAILED,
-            error: &e,
             after_tokens: true,
+            ..on(&e)
         };
         let mut rng = SmallRng::seed_from_u64(7);
         p.mid_stream = MidStreamFailover::Off;
@@ -444,11 +447,7 @@ mod decide_tests {
         };
         let p = policy(&s, 1);
         let e = http(503);
-        let failure = Failure {
-            deployment: FAILED,
-            error: &e,
-            after_tokens: false,
-        };
+        let failure = on(&e);
         let mut tier = TierRetries::default();
         let mut rng = SmallRng::seed_from_u64(7);
         for _ in 0..2 {
@@ -479,11 +478,6 @@ mod decide_tests {
         let (e503, e429) = (http(503), http(429));
         let mut tier = TierRetries::default();
         let mut rng = SmallRng::seed_from_u64(7);
-        let on = |error| Failure {
-            deployment: FAILED,
-            error,
-            after_tokens: false,
-        };
         assert!(matches!(
             decide(on(&e503), &mut tier, &Left::Others, &p, &mut rng),
             Decision::Retry { .. }
@@ -503,11 +497,7 @@ mod decide_tests {
         let e = http(400);
         let mut tier = TierRetries::default();
         let mut rng = SmallRng::seed_from_u64(7);
-        let failure = Failure {
-            deployment: FAILED,
-            error: &e,
-            after_tokens: false,
-        };
+        let failure = on(&e);
         assert!(matches!(
             decide(failure, &mut tier, &Left::Others, &p, &mut rng),
             Decision::Retry { .. }
