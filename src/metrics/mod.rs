@@ -2,7 +2,8 @@
 //!
 //! - `money`: [`Usd`], exact integer picodollars.
 //! - `prices`: [`Price`] and [`PriceTable`], read from LiteLLM's price-table JSON (a built-in
-//!   table, a user's `llmux.pricing_file` over it, config overrides over both).
+//!   table, a user's `llmux.pricing_file` over it, config overrides over both); `price_file`
+//!   reads that format.
 //! - `stats`: the [`Metrics`] registry the router reports attempts to, and the
 //!   [`MetricsSnapshot`] the TUI and `serve` read back.
 //! - `window`: the time-bucketed rings behind rolling error rates, percentiles and sparklines.
@@ -12,6 +13,7 @@
 //! the router: the dependency points the other way.
 
 mod money;
+mod price_file;
 mod prices;
 mod stats;
 mod window;

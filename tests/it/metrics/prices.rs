@@ -299,27 +299,31 @@ fn a_user_file_overrides_the_builtin_table() {
 fn the_builtin_table_prices_what_users_configure() {
     let table = PriceTable::builtin();
     for (provider, model) in [
+        ("openai", "gpt-4"),
         ("openai", "gpt-4o"),
         ("openai", "gpt-4o-mini"),
         ("openai", "gpt-4.1-mini"),
         ("openai", "o3-mini"),
         ("openai", "o4-mini"),
         ("openai", "gpt-5"),
-        ("anthropic", "claude-3-5-sonnet-20241022"),
-        ("anthropic", "claude-3-7-sonnet-20250219"),
-        ("anthropic", "claude-sonnet-4-20250514"),
-        ("anthropic", "claude-opus-4-20250514"),
-        ("anthropic", "claude-3-5-haiku-20241022"),
-        ("gemini", "gemini-1.5-pro"),
-        ("gemini", "gemini-2.0-flash"),
+        ("openai", "text-embedding-3-small"),
+        ("azure", "gpt-4o"),
+        ("anthropic", "claude-sonnet-4-5"),
+        ("anthropic", "claude-opus-4-5"),
+        ("anthropic", "claude-haiku-4-5"),
         ("gemini", "gemini-2.5-pro"),
         ("gemini", "gemini-2.5-flash"),
+        ("gemini", "gemini-embedding-001"),
         ("deepseek", "deepseek-chat"),
         ("deepseek", "deepseek-reasoner"),
-        ("groq", "llama-3.1-8b-instant"),
-        ("groq", "llama-3.3-70b-versatile"),
+        ("groq", "openai/gpt-oss-120b"),
         ("mistral", "mistral-large-latest"),
         ("mistral", "mistral-small-latest"),
+        ("mistral", "mistral-embed"),
+        ("dashscope", "qwen-max"),
+        ("xai", "grok-4.3"),
+        ("together_ai", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+        ("fireworks_ai", "accounts/fireworks/models/glm-4p6"),
     ] {
         let d = deployment(provider, model);
         assert!(table.price_for(&d).is_some(), "{provider}/{model} unpriced");
@@ -329,10 +333,93 @@ fn the_builtin_table_prices_what_users_configure() {
         );
     }
     let sonnet = table
-        .price_for(&deployment("anthropic", "claude-sonnet-4-20250514"))
+        .price_for(&deployment("anthropic", "claude-sonnet-4-5"))
         .unwrap();
     assert_eq!(sonnet.cache_write, Some(3_750_000));
     assert_eq!(sonnet.cache_read, Some(300_000));
+}
+
+/// (input, output) in picodollars per token and the context window, as LiteLLM 1.110's
+/// model_prices_and_context_window.json gives them.
+#[test]
+fn the_builtin_table_prices_as_litellm_does() {
+    let table = PriceTable::builtin();
+    for (provider, model, input, output, window) in [
+        ("openai", "gpt-4", 30_000_000, 60_000_000, 8_192),
+        ("dashscope", "qwen-max", 1_600_000, 6_400_000, 30_720),
+        (
+            "mistral",
+            "mistral-large-latest",
+            500_000,
+            1_500_000,
+            262_144,
+        ),
+        (
+            "mistral",
+            "mistral-medium-latest",
+            1_500_000,
+            7_500_000,
+            262_144,
+        ),
+        ("mistral", "open-mistral-nemo", 300_000, 300_000, 128_000),
+    ] {
+        let d = deployment(provider, model);
+        let price = table.price_for(&d).unwrap();
+        assert_eq!(
+            (price.input, price.output, table.max_input_tokens(&d)),
+            (input, output, Some(window)),
+            "{provider}/{model}"
+        );
+    }
+    // `qwen/` is llmux's other spelling of `dashscope/`.
+    let mut qwen = deployment("dashscope", "qwen-max");
+    qwen.litellm_model = "qwen/qwen-max".to_string();
+    assert_eq!(table.price_for(&qwen).unwrap().input, 1_600_000);
+}
+
+#[test]
+fn a_bare_name_prices_only_a_deployment_of_its_provider() {
+    let table = snippet();
+    // LiteLLM's `_check_provider_match`: OpenAI's gpt-4o is not what a self-hosted
+    // `hosted_vllm/gpt-4o` costs, nor `ollama/llama3.1`'s window a groq model's.
+    assert_eq!(table.price_for(&deployment("hosted_vllm", "gpt-4o")), None);
+    assert_eq!(
+        table.max_input_tokens(&deployment("hosted_vllm", "gpt-4o")),
+        None
+    );
+    assert_eq!(
+        table.price_for(&deployment("custom_openai", "o3-mini")),
+        None
+    );
+    // A LiteLLM proxy stands for any provider.
+    assert_eq!(
+        table
+            .price_for(&deployment("litellm_proxy", "gpt-4o"))
+            .unwrap()
+            .input,
+        2_500_000
+    );
+    // `base_model` is the user's word: any entry will do.
+    let mut vllm = deployment("hosted_vllm", "my-llama");
+    vllm.base_model = Some("gpt-4o".to_string());
+    assert_eq!(table.price_for(&vllm).unwrap().input, 2_500_000);
+    // An entry without a provider fits any deployment; LiteLLM's `<provider>-<kind>`
+    // entries fit `<provider>` deployments.
+    let mut t = snippet();
+    t.merge(
+        PriceTable::from_json(
+            r#"{"mine": {"input_cost_per_token": 1e-6},
+                "fw-embed": {"input_cost_per_token": 2e-6,
+                             "litellm_provider": "fireworks_ai-embedding-models"}}"#,
+        )
+        .unwrap(),
+    );
+    assert!(t.price_for(&deployment("hosted_vllm", "mine")).is_some());
+    assert!(
+        t.price_for(&deployment("fireworks_ai", "fw-embed"))
+            .is_some()
+    );
+    assert!(t.price_for(&deployment("fireworks", "fw-embed")).is_none());
 }
 
 #[test]
