@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use super::money::Usd;
 use super::price_file::{self, ModelFacts, Number};
 use crate::config::{Config, Deployment};
+use crate::money::Usd;
 use crate::provider::Usage;
 
 /// The built-in price table, in LiteLLM's format.
