@@ -236,7 +236,12 @@ impl RequestRun {
                     reasoning: std::mem::take(&mut self.reasoning),
                     group: group.to_string(),
                     deployment: d.id.clone(),
-                    retried: attempts.len() > 1,
+                    // A retry is another attempt in a group already tried; moving on to a
+                    // fallback group is not one (that is `fell_back`).
+                    retried: attempts
+                        .iter()
+                        .enumerate()
+                        .any(|(i, a)| attempts[..i].iter().any(|b| b.group == a.group)),
                     attempts,
                     ttft: self.ttft,
                     total,

@@ -19,6 +19,7 @@ mod parity;
 mod ping;
 mod providers;
 mod recovery;
+mod redaction;
 mod router;
 mod serve;
 mod shared_state;

@@ -23,6 +23,7 @@ use ratatui::backend::TestBackend;
 use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
+mod badges;
 mod budget;
 mod composer;
 mod picker;
