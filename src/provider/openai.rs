@@ -195,13 +195,17 @@ impl WireDecoder for OpenAiDecoder {
         if let Some(read) = self.shapes.text(data) {
             let scan::Read { field, text, extra } = read;
             if let Some(extra) = extra {
-                out.push(StreamEvent::Passthrough(Box::new(Passthrough {
-                    top: extra.top,
-                    choice: extra.choice,
-                    delta: extra.delta,
+                let scan::Extra { top, choice, delta } = *extra;
+                let p = Passthrough {
+                    top,
+                    choice,
+                    delta,
                     choices: Vec::new(),
                     carries: !text.is_empty(),
-                })));
+                };
+                if !p.is_empty() {
+                    out.push(StreamEvent::Passthrough(Box::new(p)));
+                }
             }
             if !text.is_empty() {
                 self.usage.saw_text(&text);
@@ -315,6 +319,12 @@ fn decode_body(body: &[u8], prompt_estimate: u64) -> Result<Vec<StreamEvent>, Pr
 /// The members of `chunk` llmux does not read, taken out of it, as the event that passes
 /// them back (`None` when there are none).
 fn take_passthrough(chunk: &mut Chunk) -> Option<Box<Passthrough>> {
+    let kept = |c: &Choice| {
+        c.index != 0 || !c.extra.is_empty() || c.delta.as_ref().is_some_and(|d| !d.extra.is_empty())
+    };
+    if chunk.extra.is_empty() && !chunk.choices.iter().any(kept) {
+        return None;
+    }
     let mut p = Passthrough {
         top: std::mem::take(&mut chunk.extra),
         ..Passthrough::default()

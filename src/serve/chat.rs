@@ -318,9 +318,7 @@ pub async fn begin(
 
 /// Reads a started answer to its outcome for a plain (not streamed) response: the text is in
 /// the outcome; what the answering attempt's upstream passed through is kept beside it.
-pub async fn finish_plain(
-    started: Started,
-) -> (Result<ChatOutcome, RouteError>, Vec<Passthrough>) {
+pub async fn finish_plain(started: Started) -> (Result<ChatOutcome, RouteError>, Vec<Passthrough>) {
     let Started {
         mut stream,
         mut before,
@@ -411,7 +409,8 @@ pub trait SseEncoder: Send + 'static {
     fn tool_call(&mut self, call: &ToolCallDelta, out: &mut BytesMut);
     /// What the upstream passed through, before the events of the same chunk (an API that
     /// does not speak the upstream's wire leaves it out).
-    fn passthrough(&mut self, _p: Passthrough, _out: &mut BytesMut) {}
+    #[allow(clippy::boxed_local)] // An encoder that keeps it keeps the box.
+    fn passthrough(&mut self, _p: Box<Passthrough>, _out: &mut BytesMut) {}
     /// The answer started over on another deployment (`mid_stream_failover: restart`).
     fn restart(&mut self, out: &mut BytesMut);
     fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut);
@@ -422,18 +421,14 @@ pub trait SseEncoder: Send + 'static {
 /// The frames before the first text, with what was passed through before it: the pieces of
 /// chunks without text before the opening (their members ride on it), the one that came with
 /// the first text after it.
-pub fn open_with<E: SseEncoder>(
-    encoder: &mut E,
-    before: Vec<Passthrough>,
-    out: &mut BytesMut,
-) {
+pub fn open_with<E: SseEncoder>(encoder: &mut E, before: Vec<Passthrough>, out: &mut BytesMut) {
     let mut opened = false;
     for p in before {
         if p.carries && !opened {
             encoder.open(out);
             opened = true;
         }
-        encoder.passthrough(p, out);
+        encoder.passthrough(Box::new(p), out);
     }
     if !opened {
         encoder.open(out);
@@ -579,7 +574,7 @@ fn encode<E: SseEncoder>(s: &mut BodyState<E>, ev: ChatEvent, out: &mut BytesMut
         ChatEvent::Delta(t) => s.encoder.delta(&t, out),
         ChatEvent::Reasoning(t) => s.encoder.reasoning(&t, out),
         ChatEvent::ToolCall(c) => s.encoder.tool_call(&c, out),
-        ChatEvent::Passthrough(p) => s.encoder.passthrough(*p, out),
+        ChatEvent::Passthrough(p) => s.encoder.passthrough(p, out),
         ChatEvent::Usage(_) => {}
         ChatEvent::Restart => s.encoder.restart(out),
         ChatEvent::Finished(result) => {

@@ -229,14 +229,14 @@ struct Chunks {
     /// Tool call indexes already started in the stream.
     tools_started: Vec<u32>,
     /// Passed through, waiting for the chunk it belongs in.
-    pending: Option<Passthrough>,
+    pending: Option<Box<Passthrough>>,
 }
 
 impl Chunks {
     fn new(id: &str, model: &str, include_usage: bool) -> Chunks {
+        // The id is llmux's own (`response_id`): letters and digits, nothing to escape.
         let prefix = format!(
-            "{{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"choices\":[",
-            json_str(id),
+            "{{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"choices\":[",
             unix_now(),
             json_str(model)
         );
@@ -355,7 +355,7 @@ impl SseEncoder for Chunks {
         self.chunk(out, &format!("\"tool_calls\":[{piece}]"), "null");
     }
 
-    fn passthrough(&mut self, mut p: Passthrough, out: &mut BytesMut) {
+    fn passthrough(&mut self, mut p: Box<Passthrough>, out: &mut BytesMut) {
         if let Some(old) = self.pending.take() {
             if old.has_choices() {
                 self.passthrough_chunk(out, &old);
