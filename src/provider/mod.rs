@@ -16,6 +16,7 @@ pub mod http;
 pub mod mock;
 pub mod ollama;
 pub mod openai;
+pub mod outbound;
 pub mod params;
 pub mod passthrough;
 pub mod sse;

@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::http::{
     HttpClient, inband_error, json_body_events, malformed_json, scrub_errors, secret_header,
 };
+use super::outbound::{self, Secrets};
 use super::sse::{Decoded, SseEvent, UsageTracker, WireDecoder, drive_sse};
 use super::tools::{generated_id, json_text};
 use super::{
@@ -51,7 +52,7 @@ pub async fn open(
     let headers = headers(deployment, request.stream)?;
     let body = request_body(deployment, request);
     let response = client
-        .post_json(&url, headers, &body, deployment.api_key.as_ref())
+        .post_json(&url, headers, &body, Secrets::of(deployment))
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
     let events = if request.stream {
@@ -59,7 +60,7 @@ pub async fn open(
     } else {
         json_body_events(response, move |body| decode_body(body, prompt))
     };
-    Ok(scrub_errors(events, deployment.api_key.as_ref()))
+    Ok(scrub_errors(events, Secrets::of(deployment)))
 }
 
 /// The chat completions URL of a deployment.
@@ -99,6 +100,7 @@ fn headers(deployment: &Deployment, stream: bool) -> Result<HeaderMap, ProviderE
             }
         }
     }
+    outbound::apply(deployment, &mut h)?;
     Ok(h)
 }
 
