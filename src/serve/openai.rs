@@ -1,18 +1,18 @@
-//! OpenAI's chat-completions API: `POST /v1/chat/completions` (and `/chat/completions`) and
-//! `GET /v1/models`.
+//! OpenAI's chat-completions API: `POST /v1/chat/completions` (and `/chat/completions`).
 //!
 //! A request body enters as OpenAI JSON and [`request`] turns it into a `ChatRequest` (text,
 //! images, tools, tool calls and results; other fields kept for the upstream). It leaves as
 //! a `chat.completion` object, or, with `stream: true`, as `chat.completion.chunk` SSE frames
 //! ending in `data: [DONE]` (a usage chunk first when `stream_options.include_usage`). Tool
 //! calls leave as `tool_calls`, streamed as `delta.tool_calls[i]` pieces (id, type and name
-//! with the first piece, then argument fragments), with `finish_reason: "tool_calls"`.
+//! with the first piece, then argument fragments), with `finish_reason: "tool_calls"`. What
+//! an OpenAI upstream sent that llmux does not model (other choices, `logprobs`,
+//! `system_fingerprint`, …) is spliced back in where it was.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::BytesMut;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -409,28 +409,6 @@ impl SseEncoder for Chunks {
         // What OpenAI's SDKs raise on: a chunk with an `error` object. No [DONE] follows.
         frame(out, None, error.body(Api::OpenAi).to_string().as_bytes());
     }
-}
-
-/// `GET /v1/models`: every model group and alias.
-pub async fn models(State(state): State<Shared>) -> Response {
-    let config = state.router.config();
-    let created = unix_now();
-    let mut data: Vec<Value> = config
-        .groups
-        .iter()
-        .map(|g| json!({ "id": g, "object": "model", "created": created, "owned_by": "llmux" }))
-        .collect();
-    data.extend(
-        config
-            .router
-            .model_group_alias
-            .keys()
-            .filter(|a| !config.groups.contains(a))
-            .map(
-                |a| json!({ "id": a, "object": "model", "created": created, "owned_by": "llmux" }),
-            ),
-    );
-    Json(json!({ "object": "list", "data": data })).into_response()
 }
 
 #[cfg(test)]

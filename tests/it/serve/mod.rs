@@ -9,6 +9,7 @@
 //! - `load`: the real binary under 64 streaming clients against a flaky upstream.
 //! - `edge`: hostile and malformed requests: credentials, sizes, slow headers, bad JSON.
 //! - `passthrough`: what OpenAI upstreams send that llmux does not model, passed back; ids.
+//! - `routes`: the routes besides chat (models/{id}, count_tokens, completions) and the 404.
 //! - `sdk`: the official OpenAI and Anthropic Python SDKs, unchanged.
 
 mod anthropic;
@@ -19,6 +20,7 @@ mod monitor;
 mod openai;
 mod passthrough;
 mod prometheus;
+mod routes;
 mod sdk;
 
 use std::net::SocketAddr;
