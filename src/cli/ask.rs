@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_config};
+use crate::errln;
 use crate::provider::{ChatRequest, Message};
 use crate::router::{ChatEvent, ChatOutcome, RouteError, RouteErrorKind, Router};
 use crate::sanitize::{escape_controls, to_safe_json};
@@ -43,7 +44,7 @@ pub struct AskArgs {
     #[arg(long)]
     pub no_cache: bool,
     /// Run every line of this JSONL file (`-` for stdin) as a request, writing one JSON result
-    /// line each, in input order (see the README's Batch section).
+    /// line each, in input order (see docs/commands.md, Batch).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "json", "raw"])]
     pub batch: Option<PathBuf>,
     /// With --batch: requests in flight at once (default 4).
@@ -63,7 +64,7 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
     let prompt = match read_prompt(&args) {
         Ok(p) => p,
         Err(msg) => {
-            eprintln!("llmux ask: {msg}");
+            errln!("llmux ask: {msg}");
             return EXIT_USAGE;
         }
     };
@@ -113,11 +114,7 @@ async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) ->
                 // Budget warnings are said even without -v: they are rare and matter.
                 let budget = matches!(ev.kind, crate::router::RouteEventKind::Budget { .. });
                 if args.verbose || budget {
-                    eprintln!(
-                        "[{:>6} ms] {}",
-                        ev.elapsed_ms,
-                        escape_controls(&ev.describe())
-                    );
+                    errln!("[{:>6} ms] {}", ev.elapsed_ms, ev.describe());
                 }
             }
             ChatEvent::Delta(text) if !args.json => {
@@ -132,7 +129,7 @@ async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) ->
             }
             ChatEvent::Restart if !args.json && printed_any => {
                 let _ = writeln!(stdout);
-                eprintln!(
+                errln!(
                     "llmux: the stream broke; the answer starts over (mid_stream_failover: restart)"
                 );
             }
@@ -149,7 +146,7 @@ async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) ->
         }
     }
     let Some(result) = result else {
-        eprintln!("llmux ask: the request ended without an outcome");
+        errln!("llmux ask: the request ended without an outcome");
         return EXIT_FAILED;
     };
     match result {
@@ -172,7 +169,7 @@ async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) ->
                 if printed_any {
                     let _ = writeln!(stdout);
                 }
-                eprintln!("llmux ask: {}", escape_controls(&err.message));
+                errln!("llmux ask: {}", err.message);
             }
             if err.kind == RouteErrorKind::UnknownModel {
                 EXIT_USAGE

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, format_warning, load_config};
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, format_warning, load_config, tui_settings};
 use crate::config::{self, Config};
 use crate::metrics::{Price, PriceTable};
 use crate::provider::HttpClient;
 use crate::router::ping::{self, DEFAULT_PING_TIMEOUT};
 use crate::router::{PingResult, PingState};
-use crate::sanitize::{escape_controls, to_safe_json};
+use crate::sanitize::{escape_line, to_safe_json};
+use crate::{errln, outln};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -27,8 +28,10 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
-/// Validates the config and prints groups, deployments, fallback chains, prices and warnings.
-/// Exit 2 on a bad config or a deployment whose key variable is missing.
+/// Validates the config and prints groups, deployments, fallback chains, prices and warnings
+/// (the loader's, and what the TUI would say about `llmux.keys` and `llmux.theme`). Exit 2 on
+/// a bad config, a price file that cannot be read, or a group with no deployment llmux can
+/// call; a deployment that cannot be called beside others that can is a warning.
 pub fn check(flag: Option<&Path>) -> u8 {
     let source = config::locate(flag);
     let cfg = match load_config(flag, false) {
@@ -43,8 +46,8 @@ pub fn check(flag: Option<&Path>) -> u8 {
         config::ConfigSource::File(p) => p.display().to_string(),
         config::ConfigSource::Demo => "the built-in demo config (no config file found)".to_string(),
     };
-    println!("config: {origin}");
-    println!(
+    outln!("config: {origin}");
+    outln!(
         "router: {} · num_retries {} · allowed_fails {} · cooldown {}s · timeout {}s",
         cfg.router.strategy.name(),
         cfg.router.num_retries,
@@ -52,9 +55,9 @@ pub fn check(flag: Option<&Path>) -> u8 {
         cfg.router.cooldown_time.as_secs_f64(),
         cfg.router.timeout.as_secs_f64()
     );
-    println!();
+    outln!();
     for group in &cfg.groups {
-        println!("{group}");
+        outln!("{group}");
         for d in cfg.group_deployments(group) {
             let mut notes = Vec::new();
             if let Some(o) = d.order {
@@ -80,70 +83,104 @@ pub fn check(flag: Option<&Path>) -> u8 {
                 format!(" · {}", notes.join(" · "))
             };
             let price = price_text(table.price_for(d));
-            println!("  {} ({}{base}) {price}{notes}", d.id, d.provider);
+            outln!("  {} ({}{base}) {price}{notes}", d.id, d.provider);
             if let Some(why) = &d.unavailable {
-                println!("    ✗ {why}");
+                outln!("    ✗ {why}");
             }
         }
         let chain = fallback_chain(&cfg, group);
         if !chain.is_empty() {
-            println!("  fallbacks → {}", chain.join(" → "));
+            outln!("  fallbacks → {}", chain.join(" → "));
         }
         if let Some(cw) = cfg.router.context_window_fallbacks.get(group) {
-            println!("  context-window fallbacks → {}", cw.join(" → "));
+            outln!("  context-window fallbacks → {}", cw.join(" → "));
         }
         if let Some(cp) = cfg.router.content_policy_fallbacks.get(group) {
-            println!("  content-policy fallbacks → {}", cp.join(" → "));
+            outln!("  content-policy fallbacks → {}", cp.join(" → "));
         }
     }
     for (alias, target) in &cfg.router.model_group_alias {
-        println!("alias {alias} → {target}");
+        outln!("alias {alias} → {target}");
     }
-    if !cfg.warnings.is_empty() {
-        println!();
-        for w in &cfg.warnings {
-            println!("{}", format_warning(&source, w));
+    let mut warnings = cfg.warnings.clone();
+    warnings.extend(tui_settings::warnings(&cfg, &config_text(&source)));
+    warnings.sort_by_key(|w| (w.line.unwrap_or(0), w.column.unwrap_or(0)));
+    if !warnings.is_empty() {
+        outln!();
+        for w in &warnings {
+            outln!("{}", format_warning(&source, w));
         }
     }
-    let broken: Vec<_> = cfg
+    if let Some(e) = &price_error {
+        errln!("error: {e}");
+    }
+    let uncallable = uncallable_groups(&cfg);
+    for (group, why) in &uncallable {
+        errln!(
+            "error: group {group} has no deployment llmux can call: {}",
+            why.join("; ")
+        );
+    }
+    if !uncallable.is_empty() || price_error.is_some() {
+        return EXIT_USAGE;
+    }
+    let unavailable = cfg
         .deployments
         .iter()
         .filter(|d| d.unavailable.is_some())
-        .collect();
-    if let Some(e) = &price_error {
-        eprintln!("error: {e}");
-    }
-    if broken.is_empty() && price_error.is_none() {
-        println!(
-            "\nok: {} groups, {} deployments",
-            cfg.groups.len(),
-            cfg.deployments.len()
-        );
-        EXIT_OK
-    } else {
-        for d in broken {
-            eprintln!(
-                "error: deployment {} (group {}): {}",
-                d.id,
-                d.group,
-                d.unavailable.as_deref().unwrap_or("")
-            );
-        }
-        EXIT_USAGE
+        .count();
+    let unavailable = match unavailable {
+        0 => String::new(),
+        n => format!(" ({n} unavailable)"),
+    };
+    outln!(
+        "\nok: {} groups, {} deployments{unavailable}",
+        cfg.groups.len(),
+        cfg.deployments.len()
+    );
+    EXIT_OK
+}
+
+/// The groups none of whose deployments can be called, each with its deployments' reasons.
+fn uncallable_groups(cfg: &Config) -> Vec<(&str, Vec<String>)> {
+    cfg.groups
+        .iter()
+        .filter_map(|group| {
+            // `None` as soon as one deployment can be called.
+            let why: Option<Vec<String>> = cfg
+                .group_deployments(group)
+                .map(|d| {
+                    d.unavailable
+                        .as_deref()
+                        .map(|why| format!("{} ({why})", d.id))
+                })
+                .collect();
+            why.map(|why| (group.as_str(), why))
+        })
+        .collect()
+}
+
+/// The config's text, for placing findings made after loading; empty when it cannot be read
+/// again (the findings are then placed at the top).
+fn config_text(source: &config::ConfigSource) -> String {
+    match source {
+        config::ConfigSource::File(p) => std::fs::read_to_string(p).unwrap_or_default(),
+        config::ConfigSource::Demo => config::DEMO_CONFIG.to_string(),
     }
 }
 
-/// Lists model groups and deployments with context window and price per million tokens.
+/// Lists model groups and deployments with context window, price per million tokens, and why
+/// a deployment cannot be called.
 pub fn models(flag: Option<&Path>) -> u8 {
     let cfg = match load_config(flag, false) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let table = PriceTable::for_config(&cfg).unwrap_or_else(|e| {
-        eprintln!("llmux: warning: {e}; showing built-in prices");
+        errln!("llmux: warning: {e}; showing built-in prices");
         PriceTable::builtin()
     });
-    let rows: Vec<[String; 5]> = cfg
+    let rows: Vec<[String; 6]> = cfg
         .deployments
         .iter()
         .map(|d| {
@@ -161,12 +198,26 @@ pub fn models(flag: Option<&Path>) -> u8 {
                 price
                     .map(|p| p.output_per_million().to_string())
                     .unwrap_or_else(|| "?".into()),
+                d.unavailable
+                    .as_deref()
+                    .map(|why| format!("unavailable: {why}"))
+                    .unwrap_or_default(),
             ]
         })
         .collect();
-    print!(
+    outln!(
         "{}",
-        aligned(["GROUP", "DEPLOYMENT", "CONTEXT", "IN /M", "OUT /M"], &rows)
+        aligned(
+            [
+                "GROUP",
+                "DEPLOYMENT",
+                "CONTEXT",
+                "IN /M",
+                "OUT /M",
+                "STATUS"
+            ],
+            &rows
+        )
     );
     EXIT_OK
 }
@@ -202,7 +253,7 @@ pub async fn ping_command(flag: Option<&Path>, args: &CheckArgs) -> u8 {
         Some(secs) => match Duration::try_from_secs_f64(secs) {
             Ok(d) if !d.is_zero() => d,
             _ => {
-                eprintln!("llmux check: --timeout {secs}: give a number of seconds above 0");
+                errln!("llmux check: --timeout {secs}: give a number of seconds above 0");
                 return EXIT_USAGE;
             }
         },
@@ -214,15 +265,15 @@ pub async fn ping_command(flag: Option<&Path>, args: &CheckArgs) -> u8 {
     let http = match HttpClient::new() {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("llmux: cannot set up HTTP: {e}");
+            errln!("llmux: cannot set up HTTP: {e}");
             return EXIT_FAILED;
         }
     };
     let results = ping::ping_all(&http, &cfg.deployments, timeout).await;
     if args.json {
-        println!("{}", to_safe_json(&ping_json(&results)));
+        outln!("{}", to_safe_json(&ping_json(&results)));
     } else {
-        print!("{}", ping_table(&results));
+        outln!("{}", ping_table(&results));
     }
     if results.iter().all(PingResult::reachable) {
         EXIT_OK
@@ -270,22 +321,29 @@ pub fn ping_table(results: &[PingResult]) -> String {
                 } else {
                     format!("{} ms", r.latency.as_millis())
                 },
-                escape_controls(r.error.as_deref().unwrap_or_default()).into_owned(),
+                r.error.clone().unwrap_or_default(),
             ]
         })
         .collect();
     let mut out = aligned(["DEPLOYMENT", "GROUP", "STATE", "LATENCY", "DETAIL"], &rows);
     let reachable = results.iter().filter(|r| r.reachable()).count();
     out.push_str(&format!(
-        "\n{reachable} of {} deployments reachable\n",
+        "\n\n{reachable} of {} deployments reachable",
         results.len()
     ));
     out
 }
 
-/// A header and rows as left-aligned columns two spaces apart, one line each.
+/// A header and rows as left-aligned columns two spaces apart, one line each (no newline
+/// after the last). Cells are escaped onto one line before they are measured: they hold
+/// names from the config and errors from upstreams.
 fn aligned<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let header = header.map(String::from);
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| row.clone().map(|c| escape_line(&c).into_owned()))
+        .collect();
+    let rows = rows.as_slice();
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -299,8 +357,10 @@ fn aligned<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
+        if !out.is_empty() {
+            out.push('\n');
+        }
         out.push_str(line.join("  ").trim_end());
-        out.push('\n');
     }
     out
 }

@@ -1,11 +1,19 @@
 //! The command line: `llmux [--config PATH] [COMMAND]`. Each command is a thin client of the
 //! core; this module only parses arguments, loads the config and maps outcomes to exit codes
 //! (0 success, 1 every route failed, 2 bad usage or config).
+//!
+//! Everything the commands print goes through [`outln!`](crate::outln) and
+//! [`errln!`](crate::errln), which escape control characters and bidi overrides: tables and
+//! diagnostics quote tags, model names and upstream errors that llmux did not write.
+//! `println!`/`eprintln!` are denied here so that nothing bypasses them.
+
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod ask;
 pub mod batch;
 mod check;
 mod stats;
+mod tui_settings;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,6 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config, ConfigSource};
+use crate::errln;
 use crate::router::{Router, RouterOptions};
 use crate::store::RequestLog;
 
@@ -68,7 +77,7 @@ pub fn main() -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("llmux: cannot start the async runtime: {e}");
+            errln!("llmux: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_FAILED);
         }
     };
@@ -97,16 +106,16 @@ pub fn load_config(flag: Option<&Path>, show_warnings: bool) -> Result<Config, u
         Ok(cfg) => {
             if show_warnings {
                 for w in &cfg.warnings {
-                    eprintln!("{}", format_warning(&source, w));
+                    errln!("{}", format_warning(&source, w));
                 }
             }
             Ok(cfg)
         }
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             let count = e.all().count();
             if count > 1 {
-                eprintln!("{count} errors in the config");
+                errln!("{count} errors in the config");
             }
             Err(EXIT_USAGE)
         }
@@ -131,7 +140,7 @@ pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
     let request_log = RequestLog::default_path().and_then(|p| match RequestLog::open(&p) {
         Ok(log) => Some(log),
         Err(e) => {
-            eprintln!(
+            errln!(
                 "llmux: warning: cannot open the request log {}: {e}",
                 p.display()
             );
@@ -147,7 +156,7 @@ pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
         },
     )
     .map_err(|e| {
-        eprintln!("llmux: {e}");
+        errln!("llmux: {e}");
         EXIT_USAGE
     })
 }

@@ -6,10 +6,12 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, load_config};
+use crate::sanitize::{escape_line, to_safe_json};
 use crate::store::RequestLog;
 use crate::store::stats::{
     CACHE_ROW, DeploymentFacts, GroupBy, StatsReport, StatsRow, UNTAGGED, parse_since, read_log,
 };
+use crate::{errln, outln};
 
 #[derive(Debug, clap::Args)]
 pub struct StatsArgs {
@@ -37,7 +39,7 @@ pub fn run(config: Option<&Path>, args: StatsArgs) -> u8 {
     {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("llmux stats: --since {e}");
+            errln!("llmux stats: --since {e}");
             return EXIT_USAGE;
         }
     };
@@ -47,35 +49,35 @@ pub fn run(config: Option<&Path>, args: StatsArgs) -> u8 {
         .map(|c| DeploymentFacts::from_config(&c))
         .unwrap_or_default();
     let Some(path) = RequestLog::default_path() else {
-        eprintln!("llmux stats: no data directory on this system (set LLMUX_DATA_DIR)");
+        errln!("llmux stats: no data directory on this system (set LLMUX_DATA_DIR)");
         return EXIT_FAILED;
     };
     let report = match read_log(&path, since, args.by, &facts) {
         Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!(
+            errln!(
                 "llmux stats: no request log yet at {} (it is written by every request)",
                 path.display()
             );
             return EXIT_FAILED;
         }
         Err(e) => {
-            eprintln!("llmux stats: cannot read {}: {e}", path.display());
+            errln!("llmux stats: cannot read {}: {e}", path.display());
             return EXIT_FAILED;
         }
     };
     if report.skipped_lines > 0 {
-        eprintln!(
+        errln!(
             "llmux stats: warning: skipped {} unreadable line(s) of {}",
             report.skipped_lines,
             path.display()
         );
     }
     if args.json {
-        match serde_json::to_string(&report) {
-            Ok(s) => println!("{s}"),
+        match serde_json::to_value(&report) {
+            Ok(v) => outln!("{}", to_safe_json(&v)),
             Err(e) => {
-                eprintln!("llmux stats: {e}");
+                errln!("llmux stats: {e}");
                 return EXIT_FAILED;
             }
         }
@@ -106,7 +108,8 @@ fn cells(r: &StatsRow) -> [String; COLUMNS] {
         r.cost_usd.to_string()
     };
     [
-        r.key.clone(),
+        // Keys are tags from clients, model and deployment names: one line, escaped.
+        escape_line(&r.key).into_owned(),
         r.requests.to_string(),
         r.failures.to_string(),
         format!("{:.1}%", r.error_rate * 100.0),
@@ -163,10 +166,10 @@ fn print_table(report: &StatsReport, by: GroupBy) {
                 }
             })
             .collect();
-        println!("{}", line.join("  "));
+        outln!("{}", line.join("  "));
     }
     for note in footnotes(report, by) {
-        println!("{note}");
+        outln!("{note}");
     }
 }
 

@@ -4,6 +4,7 @@
 //! demo); `load` parses it into the resolved types of `model`, reporting bad input as
 //! `path:line:col: message` and unimplemented keys as one warning each.
 
+mod hints;
 mod load;
 mod model;
 mod positions;
@@ -12,9 +13,12 @@ mod providers;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use hints::closest;
 pub use load::{AZURE_DEFAULT_API_VERSION, load_file, load_str, load_str_with_env};
 pub use model::*;
-pub use providers::{FAMILIES, ProviderFamily, known_prefixes, resolve_model};
+pub use providers::{
+    FAMILIES, ProviderFamily, Unresolved, is_litellm_provider, known_prefixes, resolve_model,
+};
 
 /// The built-in demo config: mock deployments only, no keys, no network.
 pub const DEMO_CONFIG: &str = include_str!("demo.yaml");
@@ -73,6 +77,23 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A warning about what is written at `path` (`llmux.keys.help`) of the config text `text`,
+/// placed at its key (`at_key`) or its value: for findings made after loading, such as the
+/// TUI's own checks of `llmux.keys` and `llmux.theme` that `llmux check` runs.
+pub fn warning_at(text: &str, path: &str, at_key: bool, message: String) -> ConfigWarning {
+    let index = positions::Positions::build(text);
+    let at = if at_key {
+        index.key(path)
+    } else {
+        index.value(path)
+    };
+    ConfigWarning {
+        line: Some(at.line),
+        column: Some(at.column),
+        message,
+    }
+}
 
 /// Where the config comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

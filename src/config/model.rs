@@ -162,8 +162,9 @@ pub struct Deployment {
     pub mode: Option<String>,
     /// The demo provider's behaviour; `Some` exactly when `wire == Wire::Mock`.
     pub mock: Option<MockParams>,
-    /// Why this deployment cannot be called at all (an `os.environ/VAR` that is not set):
-    /// the router fails it at once with an auth error naming the variable, `check` exits 2.
+    /// Why this deployment cannot be called at all (an `os.environ/VAR` that is not set, or a
+    /// LiteLLM provider llmux does not speak): the router does not call it, `check` and
+    /// `models` show the reason, and `check` exits 2 when a group has no other deployment.
     pub unavailable: Option<String>,
 }
 
@@ -282,7 +283,8 @@ impl Strategy {
     }
 }
 
-/// `router_settings.retry_policy`: retries per error class, overriding `num_retries`.
+/// `router_settings.retry_policy` (or one group's entry of `model_group_retry_policy`):
+/// retries per LiteLLM exception type, overriding `num_retries` for that type.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetryPolicy {
     pub bad_request: Option<u32>,
@@ -291,6 +293,71 @@ pub struct RetryPolicy {
     pub rate_limit: Option<u32>,
     pub content_policy: Option<u32>,
     pub internal_server: Option<u32>,
+    pub service_unavailable: Option<u32>,
+    pub not_found: Option<u32>,
+    /// `DefaultRetries`: for a failure no other entry names.
+    pub default: Option<u32>,
+}
+
+/// `router_settings.allowed_fails_policy`: failures allowed in a minute per LiteLLM exception
+/// type before a deployment is cooled down, overriding `allowed_fails` for that type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedFailsPolicy {
+    pub bad_request: Option<u32>,
+    pub authentication: Option<u32>,
+    pub timeout: Option<u32>,
+    pub rate_limit: Option<u32>,
+    pub content_policy: Option<u32>,
+    pub internal_server: Option<u32>,
+    pub service_unavailable: Option<u32>,
+    pub bad_gateway: Option<u32>,
+    pub not_found: Option<u32>,
+}
+
+/// `router_settings.default_litellm_params`: request parameters every request gets unless it
+/// sets them itself (they win over a deployment's own `litellm_params`, as in LiteLLM).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestDefaults {
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    /// Other parameters by their OpenAI name (`top_p`, `stop`, `seed`, …).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl RequestDefaults {
+    pub fn is_empty(&self) -> bool {
+        self.max_tokens.is_none() && self.temperature.is_none() && self.extra.is_empty()
+    }
+}
+
+/// `router_settings.routing_strategy_args` (LiteLLM's `RoutingArgs` of the latency strategy;
+/// `ttl` is also the usage strategies' one argument).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingArgs {
+    /// Latency samples older than this are not used.
+    pub ttl: Duration,
+    /// Deployments within this fraction of the lowest latency are picked among at random.
+    pub lowest_latency_buffer: f64,
+    /// Latency samples kept per deployment.
+    pub max_latency_list_size: usize,
+    /// Rank by this percentile of the samples (0 < p ≤ 1) instead of their mean.
+    pub ttft_percentile: Option<f64>,
+}
+
+/// LiteLLM's `RoutingArgs.ttl` of the latency strategy: one hour.
+pub const DEFAULT_LATENCY_TTL: Duration = Duration::from_secs(3600);
+/// LiteLLM's `RoutingArgs.max_latency_list_size`.
+pub const DEFAULT_LATENCY_SAMPLES: usize = 10;
+
+impl Default for RoutingArgs {
+    fn default() -> Self {
+        RoutingArgs {
+            ttl: DEFAULT_LATENCY_TTL,
+            lowest_latency_buffer: 0.0,
+            max_latency_list_size: DEFAULT_LATENCY_SAMPLES,
+            ttft_percentile: None,
+        }
+    }
 }
 
 /// Router behaviour: `router_settings` layered over `litellm_settings`.
@@ -299,8 +366,20 @@ pub struct RouterSettings {
     pub strategy: Strategy,
     pub num_retries: u32,
     pub retry_policy: RetryPolicy,
-    /// Failures within a minute before a deployment is cooled down.
+    /// `model_group_retry_policy`: a group's own policy, used instead of `retry_policy`.
+    pub model_group_retry_policy: BTreeMap<String, RetryPolicy>,
+    /// Failures within a minute a deployment may have before it is cooled down, once
+    /// [`RouterSettings::counts_allowed_fails`].
     pub allowed_fails: u32,
+    /// `allowed_fails` was written in the config (even as its default).
+    pub allowed_fails_set: bool,
+    pub allowed_fails_policy: Option<AllowedFailsPolicy>,
+    /// `disable_cooldowns`: no deployment is ever cooled down.
+    pub disable_cooldowns: bool,
+    /// `default_litellm_params`.
+    pub request_defaults: RequestDefaults,
+    /// `routing_strategy_args`.
+    pub routing_args: RoutingArgs,
     pub cooldown_time: Duration,
     /// Router-wide whole-request deadline (a deployment's `timeout` wins).
     pub timeout: Duration,
@@ -323,13 +402,34 @@ pub struct RouterSettings {
     pub provider_budgets: BTreeMap<String, Budget>,
 }
 
+impl RouterSettings {
+    /// Whether cooldowns count failures against `allowed_fails` (LiteLLM's rule once
+    /// `allowed_fails` or `allowed_fails_policy` is set) rather than follow the failure rate.
+    pub fn counts_allowed_fails(&self) -> bool {
+        self.allowed_fails_set || self.allowed_fails_policy.is_some()
+    }
+
+    /// The retry policy of `group`: its `model_group_retry_policy` entry, else `retry_policy`.
+    pub fn retry_policy_of(&self, group: &str) -> &RetryPolicy {
+        self.model_group_retry_policy
+            .get(group)
+            .unwrap_or(&self.retry_policy)
+    }
+}
+
 impl Default for RouterSettings {
     fn default() -> Self {
         RouterSettings {
             strategy: Strategy::default(),
             num_retries: DEFAULT_NUM_RETRIES,
             retry_policy: RetryPolicy::default(),
+            model_group_retry_policy: BTreeMap::new(),
             allowed_fails: DEFAULT_ALLOWED_FAILS,
+            allowed_fails_set: false,
+            allowed_fails_policy: None,
+            disable_cooldowns: false,
+            request_defaults: RequestDefaults::default(),
+            routing_args: RoutingArgs::default(),
             cooldown_time: DEFAULT_COOLDOWN,
             timeout: DEFAULT_TIMEOUT,
             stream_timeout: None,

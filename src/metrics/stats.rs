@@ -3,7 +3,7 @@
 //! The router reports each attempt as it starts and as it ends ([`Metrics::attempt_started`],
 //! `attempt_succeeded`, `attempt_failed`, `attempt_cancelled`), passing the time in, so tests
 //! and tokio's paused clock drive the windows. It reads back what routing needs on its hot
-//! path ([`Metrics::in_flight`], [`Metrics::ttft_average`]); the TUI, `serve` and `check`
+//! path ([`Metrics::in_flight`], [`Metrics::ttft_rank`]); the TUI, `serve` and `check`
 //! read a [`MetricsSnapshot`] of everything. One mutex guards it all; every call is a couple
 //! of hash lookups and integer additions.
 
@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::money::Usd;
 use super::window::{Reset, Ring, RollingHistogram, ticks};
+use crate::config::RoutingArgs;
 use crate::provider::{ErrorClass, Usage};
 
 /// How far back error rates, percentiles and tokens/s look.
@@ -32,7 +33,8 @@ pub const SPARK_BUCKETS: usize = (ROLLING_WINDOW.as_secs() / SPARK_BUCKET.as_sec
 /// them: between 5 and 6 minutes of samples.
 const HISTOGRAM_SLOT: Duration = Duration::from_secs(60);
 const HISTOGRAM_SLOTS: usize = (ROLLING_WINDOW.as_secs() / HISTOGRAM_SLOT.as_secs()) as usize + 1;
-/// TTFT samples behind [`Metrics::ttft_average`] (LiteLLM's latency routing keeps 10).
+/// TTFT samples behind [`Metrics::ttft_rank`] unless `routing_strategy_args` says otherwise
+/// (LiteLLM's latency routing keeps 10).
 pub const TTFT_SAMPLES: usize = 10;
 /// A timed-out attempt enters the TTFT average as this many times what it waited, so a
 /// deployment that times out ranks behind one that is merely slow.
@@ -79,6 +81,7 @@ fn micros(d: Duration) -> u64 {
 struct Now {
     spark: u64,
     timing: u64,
+    at: Instant,
 }
 
 /// Everything counted for one deployment or one group.
@@ -96,7 +99,8 @@ struct Aggregate {
     buckets: Ring<Bucket>,
     ttft: RollingHistogram,
     latency: RollingHistogram,
-    ttft_recent: VecDeque<Duration>,
+    /// The latest times to first token (newest last), with when each was taken.
+    ttft_recent: VecDeque<(Instant, Duration)>,
 }
 
 impl Default for Aggregate {
@@ -125,14 +129,14 @@ impl Aggregate {
         self.in_flight = self.in_flight.saturating_add(1);
     }
 
-    fn push_ttft(&mut self, sample: Duration) {
-        if self.ttft_recent.len() == TTFT_SAMPLES {
+    fn push_ttft(&mut self, sample: Duration, now: Now, keep: usize) {
+        while self.ttft_recent.len() >= keep.max(1) {
             self.ttft_recent.pop_front();
         }
-        self.ttft_recent.push_back(sample);
+        self.ttft_recent.push_back((now.at, sample));
     }
 
-    fn succeeded(&mut self, s: &AttemptSuccess, now: Now) {
+    fn succeeded(&mut self, s: &AttemptSuccess, now: Now, keep: usize) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.successes += 1;
         self.tokens_in = self.tokens_in.saturating_add(s.usage.input);
@@ -142,7 +146,7 @@ impl Aggregate {
             None => self.unpriced += 1,
         }
         // Without a stream the whole answer is the first token.
-        self.push_ttft(s.ttft.unwrap_or(s.total));
+        self.push_ttft(s.ttft.unwrap_or(s.total), now, keep);
         if let Some(bucket) = self.buckets.at(now.spark) {
             bucket.successes += 1;
             bucket.latency_micros = bucket.latency_micros.saturating_add(micros(s.total));
@@ -157,11 +161,11 @@ impl Aggregate {
         self.latency.record(now.timing, s.total);
     }
 
-    fn failed(&mut self, class: ErrorClass, elapsed: Duration, now: Now) {
+    fn failed(&mut self, class: ErrorClass, elapsed: Duration, now: Now, keep: usize) {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.failures[class as usize] += 1;
         if class == ErrorClass::Timeout {
-            self.push_ttft(elapsed.saturating_mul(TIMEOUT_PENALTY_FACTOR));
+            self.push_ttft(elapsed.saturating_mul(TIMEOUT_PENALTY_FACTOR), now, keep);
         }
         if let Some(bucket) = self.buckets.at(now.spark) {
             bucket.failures += 1;
@@ -173,11 +177,24 @@ impl Aggregate {
         self.cancelled += 1;
     }
 
-    fn ttft_average(&self) -> Option<Duration> {
-        let n = u32::try_from(self.ttft_recent.len())
-            .ok()
-            .filter(|n| *n > 0)?;
-        Some(self.ttft_recent.iter().sum::<Duration>() / n)
+    /// The samples younger than `args.ttl`, ranked as `args` says: their mean, or LiteLLM's
+    /// nearest-rank `ttft_percentile` of them.
+    fn ttft_rank(&self, args: &RoutingArgs, now: Instant) -> Option<Duration> {
+        let mut fresh: Vec<Duration> = self
+            .ttft_recent
+            .iter()
+            .filter(|(at, _)| now.saturating_duration_since(*at) < args.ttl)
+            .map(|(_, d)| *d)
+            .collect();
+        let n = u32::try_from(fresh.len()).ok().filter(|n| *n > 0)?;
+        match args.ttft_percentile {
+            Some(p) => {
+                fresh.sort_unstable();
+                let rank = (f64::from(n) * p).ceil() as usize;
+                fresh.get(rank.saturating_sub(1)).copied()
+            }
+            None => Some(fresh.iter().sum::<Duration>() / n),
+        }
     }
 
     fn summary(&mut self, now: Now) -> Summary {
@@ -374,6 +391,8 @@ struct Inner {
     group_index: HashMap<String, usize>,
     total_cost: Usd,
     unpriced: u64,
+    /// TTFT samples kept per deployment; `None`: [`TTFT_SAMPLES`].
+    ttft_keep: Option<usize>,
 }
 
 impl Inner {
@@ -382,7 +401,12 @@ impl Inner {
         Now {
             spark: ticks(epoch, now, SPARK_BUCKET),
             timing: ticks(epoch, now, HISTOGRAM_SLOT),
+            at: now,
         }
+    }
+
+    fn ttft_keep(&self) -> usize {
+        self.ttft_keep.unwrap_or(TTFT_SAMPLES)
     }
 
     fn deployment_slot(&mut self, id: &str, group: &str) -> usize {
@@ -440,6 +464,14 @@ impl Metrics {
         Metrics::default()
     }
 
+    /// A registry keeping `keep` TTFT samples per deployment for latency-based routing
+    /// (`routing_strategy_args.max_latency_list_size`).
+    pub fn with_ttft_samples(keep: usize) -> Metrics {
+        let metrics = Metrics::default();
+        metrics.lock().ttft_keep = Some(keep);
+        metrics
+    }
+
     /// The state, even if a thread panicked while holding it (counters stay usable).
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -475,8 +507,9 @@ impl Metrics {
             Some(cost) => inner.total_cost += cost,
             None => inner.unpriced += 1,
         }
+        let keep = inner.ttft_keep();
         for agg in inner.both(deployment, group) {
-            agg.succeeded(s, now);
+            agg.succeeded(s, now, keep);
         }
     }
 
@@ -492,8 +525,9 @@ impl Metrics {
     ) {
         let mut inner = self.lock();
         let now = inner.now(now);
+        let keep = inner.ttft_keep();
         for agg in inner.both(deployment, group) {
-            agg.failed(class, elapsed, now);
+            agg.failed(class, elapsed, now, keep);
         }
     }
 
@@ -513,10 +547,20 @@ impl Metrics {
             .map_or(0, |a| a.in_flight)
     }
 
-    /// The mean of the last [`TTFT_SAMPLES`] times to first token (for latency-based
-    /// routing); `None` before any sample.
+    /// The mean of the kept times to first token; `None` before any sample.
     pub fn ttft_average(&self, deployment: &str) -> Option<Duration> {
-        self.lock().deployment(deployment)?.ttft_average()
+        self.ttft_rank(deployment, &RoutingArgs::default(), Instant::now())
+    }
+
+    /// A deployment's time to first token as latency-based routing ranks it (its kept samples
+    /// younger than `args.ttl`, by mean or `args.ttft_percentile`); `None` before any sample.
+    pub fn ttft_rank(
+        &self,
+        deployment: &str,
+        args: &RoutingArgs,
+        now: Instant,
+    ) -> Option<Duration> {
+        self.lock().deployment(deployment)?.ttft_rank(args, now)
     }
 
     /// Everything, as of `now`.
@@ -526,10 +570,12 @@ impl Metrics {
             Some(epoch) => Now {
                 spark: ticks(epoch, now, SPARK_BUCKET),
                 timing: ticks(epoch, now, HISTOGRAM_SLOT),
+                at: now,
             },
             None => Now {
                 spark: 0,
                 timing: 0,
+                at: now,
             },
         };
         MetricsSnapshot {

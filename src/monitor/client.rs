@@ -1,7 +1,8 @@
 //! The feed client: connects to a server's `/llmux/events`, decodes its SSE events into
 //! [`Update`]s and sends them to the monitor; when the connection fails or ends it reports
 //! `Disconnected` and tries again, waiting a little longer each time (up to
-//! [`RECONNECT_MAX`]), for as long as the monitor runs.
+//! [`RECONNECT_MAX`]), for as long as the monitor runs. What the server sends is escaped
+//! on the way in ([`decode`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,18 +28,24 @@ pub fn events_url(base: &str) -> String {
     format!("{}/llmux/events", base.trim_end_matches('/'))
 }
 
-/// One SSE event of the feed as an update; `None` for events it does not know.
+/// One SSE event of the feed as an update; `None` for events it does not know. Every string
+/// in it (deployment ids, groups, tags, error messages, budget labels) is escaped here, as
+/// it arrives: the server passes on what its clients and upstreams said, and the panes that
+/// draw it are the TUI's own.
 pub fn decode(ev: &SseEvent) -> Option<Update> {
-    match ev.event.as_deref()? {
-        EVENT_HELLO => serde_json::from_str(&ev.data).ok().map(Update::Hello),
-        EVENT_METRICS => serde_json::from_str(&ev.data)
+    let name = ev.event.as_deref()?;
+    let mut data: serde_json::Value = serde_json::from_str(&ev.data).ok()?;
+    crate::sanitize::escape_json_strings(&mut data);
+    match name {
+        EVENT_HELLO => serde_json::from_value(data).ok().map(Update::Hello),
+        EVENT_METRICS => serde_json::from_value(data)
             .ok()
             .map(|s| Update::Snapshot(Box::new(s))),
-        EVENT_ROUTE => serde_json::from_str(&ev.data)
+        EVENT_ROUTE => serde_json::from_value(data)
             .ok()
             .map(|e| Update::Route(Box::new(e))),
         // One by one: an event this monitor cannot read (a newer server's) costs only itself.
-        EVENT_RECENT => serde_json::from_str::<Vec<serde_json::Value>>(&ev.data)
+        EVENT_RECENT => serde_json::from_value::<Vec<serde_json::Value>>(data)
             .ok()
             .map(|all| {
                 let events = all
@@ -46,10 +53,7 @@ pub fn decode(ev: &SseEvent) -> Option<Update> {
                     .filter_map(|e| serde_json::from_value(e).ok());
                 Update::Recent(events.collect())
             }),
-        EVENT_LAGGED => serde_json::from_str::<serde_json::Value>(&ev.data)
-            .ok()
-            .and_then(|v| v.get("missed")?.as_u64())
-            .map(Update::Lagged),
+        EVENT_LAGGED => data.get("missed")?.as_u64().map(Update::Lagged),
         _ => None,
     }
 }

@@ -6,7 +6,10 @@
 //! `view` (the TUI's metrics and routing log panes) at most once a frame, only when something
 //! changed. Keys ([`MonitorState::key`]): `q`, `Esc` or `Ctrl+C` quit, `Tab` switches pane,
 //! arrows and page keys scroll. The terminal is restored on exit, on panic (ratatui's hook)
-//! and on SIGTERM/SIGHUP.
+//! and on SIGTERM/SIGHUP. Everything the server sends is escaped as it arrives
+//! ([`client::decode`]); diagnostics go through [`errln!`](crate::errln).
+
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod client;
 pub mod state;
@@ -21,6 +24,7 @@ use tokio::sync::mpsc;
 pub use state::{Focus, KeyOutcome, Link, MonitorState, Note, Tone, Update};
 pub use view::render;
 
+use crate::errln;
 use crate::secret::Secret;
 use crate::tui::theme::{ColorDepth, Theme};
 
@@ -47,7 +51,7 @@ pub struct MonitorArgs {
 pub async fn command(args: MonitorArgs) -> u8 {
     let base = args.url.trim_end_matches('/').to_string();
     if !(base.starts_with("http://") || base.starts_with("https://")) {
-        eprintln!("llmux monitor: --url must start with http:// or https://");
+        errln!("llmux monitor: --url must start with http:// or https://");
         return crate::cli::EXIT_USAGE;
     }
     let key = args.key.filter(|k| !k.is_empty()).map(Secret::new);
@@ -58,7 +62,7 @@ pub async fn command(args: MonitorArgs) -> u8 {
         ColorDepth::detect(),
     );
     if let Some(w) = theme_warning {
-        eprintln!("llmux monitor: {w}");
+        errln!("llmux monitor: {w}");
     }
     let (tx, rx) = mpsc::channel(UPDATE_BUFFER);
     let feed = tokio::spawn(client::follow(base.clone(), key, tx));
@@ -67,7 +71,7 @@ pub async fn command(args: MonitorArgs) -> u8 {
         Err(e) => {
             ratatui::restore();
             feed.abort();
-            eprintln!("llmux monitor: cannot use the terminal: {e}");
+            errln!("llmux monitor: cannot use the terminal: {e}");
             return crate::cli::EXIT_FAILED;
         }
     };
@@ -77,7 +81,7 @@ pub async fn command(args: MonitorArgs) -> u8 {
     match result {
         Ok(()) => crate::cli::EXIT_OK,
         Err(e) => {
-            eprintln!("llmux monitor: {e}");
+            errln!("llmux monitor: {e}");
             crate::cli::EXIT_FAILED
         }
     }

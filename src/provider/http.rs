@@ -48,6 +48,8 @@ pub const MAX_JSON_BODY: usize = 16 * MIB;
 pub const MAX_STREAM_BODY: u64 = 256 * 1024 * 1024;
 /// The longest wait an upstream may ask for with Retry-After; longer values are capped.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+/// How a LiteLLM proxy names the headers of its upstream's answer it passes on.
+const LITELLM_PROXY_PREFIX: &str = "llm_provider-";
 /// Milliseconds in a second, for `retry-after-ms`.
 const MS_PER_SECOND: f64 = 1000.0;
 
@@ -310,8 +312,9 @@ fn describe_transport(e: &reqwest::Error) -> String {
 }
 
 /// How long the upstream asks us to wait: `retry-after-ms` (OpenAI, Azure), else
-/// `retry-after` as seconds (fractions allowed) or an HTTP date. Capped at
-/// [`MAX_RETRY_AFTER`]; a date in the past is zero.
+/// `retry-after` as seconds (fractions allowed) or an HTTP date, else the same two as a
+/// LiteLLM proxy passes its upstream's on (`llm_provider-retry-after-ms`,
+/// `llm_provider-retry-after`). Capped at [`MAX_RETRY_AFTER`]; a date in the past is zero.
 pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let get = |name: &str| {
         headers
@@ -319,9 +322,11 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    let parsed = if let Some(ms) = get("retry-after-ms").and_then(parse_seconds) {
-        Some(Duration::from_secs_f64(ms / MS_PER_SECOND))
-    } else if let Some(v) = get("retry-after") {
+    let hint = |prefix: &str| {
+        if let Some(ms) = get(&format!("{prefix}retry-after-ms")).and_then(parse_seconds) {
+            return Some(Duration::from_secs_f64(ms / MS_PER_SECOND));
+        }
+        let v = get(&format!("{prefix}retry-after"))?;
         match parse_seconds(v) {
             Some(s) => Some(Duration::from_secs_f64(
                 s.min(MAX_RETRY_AFTER.as_secs_f64()),
@@ -330,10 +335,10 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
                 .ok()
                 .map(|at| at.duration_since(SystemTime::now()).unwrap_or_default()),
         }
-    } else {
-        None
     };
-    parsed.map(|d| d.min(MAX_RETRY_AFTER))
+    hint("")
+        .or_else(|| hint(LITELLM_PROXY_PREFIX))
+        .map(|d| d.min(MAX_RETRY_AFTER))
 }
 
 /// A non-negative finite number of seconds (or milliseconds).
@@ -539,6 +544,26 @@ mod tests {
         );
         assert_eq!(parse_retry_after(&headers(&[("retry-after", "-3")])), None);
         assert_eq!(parse_retry_after(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn retry_after_from_behind_a_litellm_proxy() {
+        assert_eq!(
+            parse_retry_after(&headers(&[("llm_provider-retry-after", "3")])),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            parse_retry_after(&headers(&[("llm_provider-retry-after-ms", "1500")])),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_retry_after(&headers(&[
+                ("llm_provider-retry-after", "9"),
+                ("retry-after", "2")
+            ])),
+            Some(Duration::from_secs(2)),
+            "the proxy's own header wins"
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use super::Inner;
+use super::cooldown::CooldownRules;
 use super::event::*;
-use super::health::CooldownRules;
 use super::request::{AttemptEnd, CONTINUE_PROMPT, RequestRun};
 use crate::config::Deployment;
 use crate::metrics::AttemptSuccess;
@@ -18,7 +18,7 @@ use crate::metrics::AttemptSuccess;
 /// Bytes of answer text an attempt has room for before its buffers first grow.
 const ANSWER_CAPACITY: usize = 512;
 use crate::provider::{
-    self, ChatRequest, ErrorClass, Message, ProviderError, StreamEvent, ToolCallBuilder, Usage,
+    self, ChatRequest, Message, ProviderError, StreamEvent, ToolCallBuilder, Usage,
 };
 
 impl RequestRun {
@@ -84,9 +84,6 @@ impl RequestRun {
         let mut ttft: Option<Duration> = None;
 
         let result: Result<(), ProviderError> = async {
-            if let Some(why) = &d.unavailable {
-                return Err(ProviderError::new(ErrorClass::Auth, why.clone()));
-            }
             // One timer for the attempt, moved once from the first-token deadline to the
             // whole-request one (a new timer per streamed piece cost a registration each).
             let deadline = tokio::time::sleep_until(first_deadline);
@@ -176,8 +173,13 @@ impl RequestRun {
         let price = inner.prices.get(&d.id).copied().flatten();
         let attempt_cost = attempt_usage.map(|u| price.map(|p| p.cost(&u)));
         self.charge_budgets(group, d, attempt_cost.flatten()).await;
+        inner.health.record_end(
+            &d.id,
+            attempt_usage.map(|u| u.input + u.output),
+            result.is_ok(),
+            end,
+        );
         if let Some(u) = attempt_usage {
-            inner.health.record_tokens(&d.id, u.input + u.output, end);
             self.usage = add_usage(self.usage, u);
             self.cost = match (self.cost, attempt_cost.flatten()) {
                 (Some(total), Some(c)) => Some(total + c),
@@ -234,7 +236,12 @@ impl RequestRun {
                     reasoning: std::mem::take(&mut self.reasoning),
                     group: group.to_string(),
                     deployment: d.id.clone(),
-                    retried: attempts.len() > 1,
+                    // A retry is another attempt in a group already tried; moving on to a
+                    // fallback group is not one (that is `fell_back`).
+                    retried: attempts
+                        .iter()
+                        .enumerate()
+                        .any(|(i, a)| attempts[..i].iter().any(|b| b.group == a.group)),
                     attempts,
                     ttft: self.ttft,
                     total,
@@ -272,10 +279,10 @@ impl RequestRun {
                 )
                 .await;
                 let rules = CooldownRules {
-                    allowed_fails: settings.allowed_fails,
-                    router_cooldown: settings.cooldown_time,
+                    settings,
                     deployment_cooldown: d.cooldown_time,
                     group_size,
+                    has_fallbacks: settings.fallbacks.get(group).is_some_and(|f| !f.is_empty()),
                 };
                 if let Some(c) = inner.health.record_failure(&d.id, &error, rules, end) {
                     self.emit(

@@ -345,7 +345,8 @@ pub struct ChatOutcome {
     pub finish_reason: Option<String>,
     /// The tool calls of the answer, whole (arguments reassembled from their fragments).
     pub tool_calls: Vec<ToolCall>,
-    /// True when more than one attempt was made.
+    /// True when a group was tried again after a failed attempt (not when only a fallback
+    /// group answered: that is `fell_back`).
     pub retried: bool,
     /// True when a group other than the requested one answered.
     pub fell_back: bool,

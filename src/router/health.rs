@@ -1,22 +1,15 @@
-//! Per-deployment health the router decides on: cooldowns, failures within the last minute,
-//! and the requests and tokens used against `rpm` / `tpm` (sliding one-minute windows,
-//! [`MinuteWindow`]s).
+//! Per-deployment health the router decides on: cooldowns, successes and failures within the
+//! last minute, the requests and tokens used against `rpm` / `tpm` (sliding one-minute
+//! windows, [`MinuteWindow`]s).
 //!
-//! Cooldown rules, LiteLLM's with the fixes its users asked for:
-//! - a 429 cools a deployment down at once when its group has others to route to; a group's
-//!   only deployment is not cooled by a 429 (the router waits out Retry-After instead);
-//! - 401, 404 and timeouts cool down at once, even a group's only deployment;
-//! - other server-side failures (5xx, network, protocol) cool down once `allowed_fails` of
-//!   them fall within a minute; bad requests never do (retrying will not fix the caller);
-//! - the duration is the deployment's `cooldown_time`, else the upstream's Retry-After, else
-//!   the router's `cooldown_time`; a new cooldown extends a running one, never shortens it.
+//! Whether a failure cools its deployment down is LiteLLM's rule (`cooldown`); this book
+//! keeps the counts it needs and applies the verdict. A new cooldown extends a running one,
+//! never shortens it (LiteLLM #40130 is the other way round).
 //!
 //! With `router_settings.redis_*` the book also has a [`SharedState`]: this instance's own
 //! records stay here and stay authoritative for it, and what the fleet did is merged in
 //! (cooldowns set by other instances, fleet-wide rpm/tpm counts). Without Redis, or while it is
 //! away, the book decides on local state alone.
-
-use std::collections::VecDeque;
 
 // Keys are deployment ids from the config: foldhash, not SipHash (looked up per request).
 use foldhash::HashMap;
@@ -25,30 +18,33 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::cooldown::{CooldownRules, Minute, Verdict};
 use super::minute_window::MinuteWindow;
 use super::shared::SharedState;
 use crate::metrics::Usd;
-use crate::provider::{ErrorClass, ProviderError};
+use crate::provider::ProviderError;
 
-/// The window for `allowed_fails`, `rpm` and `tpm`.
+/// The window for the failure rate, `allowed_fails`, `rpm` and `tpm`.
 pub const MINUTE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default)]
 struct DeploymentHealth {
     cooldown_until: Option<Instant>,
     cooldown_reason: String,
-    failures: VecDeque<Instant>,
+    successes: MinuteWindow,
+    /// Every failure, for the failure rate.
+    failures: MinuteWindow,
+    /// The failures counted against `allowed_fails` since the last cooldown.
+    counted: MinuteWindow,
     requests: MinuteWindow,
     tokens: MinuteWindow,
 }
 
 impl DeploymentHealth {
     fn expire(&mut self, now: Instant) {
-        let cutoff = now.checked_sub(MINUTE);
-        let Some(cutoff) = cutoff else { return };
-        while self.failures.front().is_some_and(|t| *t <= cutoff) {
-            self.failures.pop_front();
-        }
+        self.successes.expire(now);
+        self.failures.expire(now);
+        self.counted.expire(now);
         self.requests.expire(now);
         self.tokens.expire(now);
         if self.cooldown_until.is_some_and(|u| u <= now) {
@@ -173,17 +169,6 @@ impl LocalBook {
     }
 }
 
-/// Settings the cooldown rules need for one deployment.
-#[derive(Debug, Clone, Copy)]
-pub struct CooldownRules {
-    pub allowed_fails: u32,
-    pub router_cooldown: Duration,
-    /// The deployment's own `cooldown_time` (zero disables cooldowns for it).
-    pub deployment_cooldown: Option<Duration>,
-    /// Deployments in the group, counting this one.
-    pub group_size: usize,
-}
-
 impl HealthBook {
     fn with<R>(&self, id: &str, f: impl FnOnce(&mut DeploymentHealth) -> R) -> R {
         self.local.with(id, f)
@@ -277,13 +262,19 @@ impl HealthBook {
         })
     }
 
-    /// Counts tokens against `tpm`.
-    pub fn record_tokens(&self, id: &str, tokens: u64, now: Instant) {
+    /// Records how an attempt ended: the tokens it used against `tpm` (`None`: it produced
+    /// nothing), and whether it answered (a success for the failure rate).
+    pub fn record_end(&self, id: &str, tokens: Option<u64>, succeeded: bool, now: Instant) {
         self.with(id, |h| {
             h.expire(now);
-            h.tokens.add(now, tokens);
+            if let Some(tokens) = tokens {
+                h.tokens.add(now, tokens);
+            }
+            if succeeded {
+                h.successes.add(now, 1);
+            }
         });
-        if let Some(shared) = &self.shared {
+        if let (Some(shared), Some(tokens)) = (&self.shared, tokens) {
             shared.record_tokens(id, tokens);
         }
     }
@@ -304,7 +295,7 @@ impl HealthBook {
         }
     }
 
-    /// Records a failure and cools the deployment down if the rules say so.
+    /// Records a failure and cools the deployment down if LiteLLM's rules say so (`cooldown`).
     pub fn record_failure(
         &self,
         id: &str,
@@ -312,43 +303,35 @@ impl HealthBook {
         rules: CooldownRules,
         now: Instant,
     ) -> Option<CooldownDecision> {
+        let duration = rules.duration(error);
         let decision = self.with(id, |h| {
             h.expire(now);
-            let counts = !matches!(
-                error.class,
-                ErrorClass::BadRequest | ErrorClass::ContextWindow | ErrorClass::ContentPolicy
-            );
-            if counts {
-                h.failures.push_back(now);
-            }
-            let immediate = match error.class {
-                ErrorClass::RateLimit => {
-                    (rules.group_size > 1).then(|| "rate limited (429)".to_string())
+            h.failures.add(now, 1);
+            let duration = duration?;
+            let minute = Minute {
+                successes: h.successes.total(),
+                failures: h.failures.total(),
+            };
+            let reason = match rules.verdict(error, minute) {
+                Verdict::Keep => return None,
+                Verdict::Cool(reason) => reason,
+                Verdict::Count { limit } => {
+                    h.counted.add(now, 1);
+                    let n = h.counted.total();
+                    if n <= u64::from(limit) {
+                        return None;
+                    }
+                    format!("{n} failures in a minute (allowed_fails {limit})")
                 }
-                ErrorClass::Auth => Some("authentication failed".to_string()),
-                ErrorClass::NotFound => Some("model or endpoint not found (404)".to_string()),
-                ErrorClass::Timeout => Some("timed out".to_string()),
-                _ => None,
             };
-            let reason = immediate.or_else(|| {
-                (counts
-                    && rules.allowed_fails > 0
-                    && h.failures.len() as u32 >= rules.allowed_fails)
-                    .then(|| format!("{} failures in a minute", h.failures.len()))
-            })?;
-            let duration = match rules.deployment_cooldown {
-                Some(d) => d,
-                None => error.retry_after.unwrap_or(rules.router_cooldown),
-            };
-            if duration.is_zero() {
-                return None;
-            }
             let until = now + duration;
             // A new cooldown extends a running one, never shortens it (LiteLLM #40130).
             let until = h.cooldown_until.map_or(until, |u| u.max(until));
             h.cooldown_until = Some(until);
             h.cooldown_reason = reason.clone();
-            h.failures.clear();
+            // The count starts over once the cooldown ends, as LiteLLM's (whose counter
+            // lives as long as a cooldown) does.
+            h.counted = MinuteWindow::default();
             Some(CooldownDecision {
                 duration: until - now,
                 reason,
@@ -367,7 +350,7 @@ impl HealthBook {
             HealthView {
                 cooling_for: h.cooldown_until.map(|u| u - now),
                 cooldown_reason: h.cooldown_until.map(|_| h.cooldown_reason.clone()),
-                failures_last_minute: h.failures.len() as u32,
+                failures_last_minute: u32::try_from(h.failures.total()).unwrap_or(u32::MAX),
                 requests_last_minute: requests_of(&h.requests),
                 tokens_last_minute: h.tokens.total(),
             }
@@ -389,80 +372,101 @@ fn requests_of(window: &MinuteWindow) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RouterSettings;
 
-    fn rules(group_size: usize) -> CooldownRules {
+    fn rules(settings: &RouterSettings, group_size: usize) -> CooldownRules<'_> {
         CooldownRules {
-            allowed_fails: 3,
-            router_cooldown: Duration::from_secs(5),
+            settings,
             deployment_cooldown: None,
             group_size,
+            has_fallbacks: false,
         }
     }
 
-    fn err(class: ErrorClass) -> ProviderError {
-        ProviderError::new(class, "x")
+    fn http(status: u16) -> ProviderError {
+        ProviderError::from_http(status, "x", None)
     }
 
     #[test]
-    fn server_errors_cool_down_after_allowed_fails() {
+    fn a_pair_cools_at_its_fifth_straight_failure_and_successes_hold_it_off() {
+        let s = RouterSettings::default();
         let book = HealthBook::default();
         let t = Instant::now();
-        assert!(
-            book.record_failure("a", &err(ErrorClass::Server), rules(2), t)
-                .is_none()
-        );
-        assert!(
-            book.record_failure("a", &err(ErrorClass::Server), rules(2), t)
-                .is_none()
-        );
+        for _ in 0..4 {
+            assert!(
+                book.record_failure("a", &http(503), rules(&s, 2), t)
+                    .is_none()
+            );
+        }
         let d = book
-            .record_failure("a", &err(ErrorClass::Server), rules(2), t)
-            .expect("third failure cools");
-        assert_eq!(d.duration, Duration::from_secs(5));
+            .record_failure("a", &http(503), rules(&s, 2), t)
+            .expect("5 of 5 failed");
+        assert_eq!(d.duration, s.cooldown_time);
         assert!(matches!(
             book.blocked("a", None, None, t),
             Some(Blocked::Cooling { .. })
         ));
-        assert!(
-            book.blocked("a", None, None, t + Duration::from_secs(5))
-                .is_none()
-        );
-    }
+        assert!(book.blocked("a", None, None, t + s.cooldown_time).is_none());
 
-    #[test]
-    fn rate_limit_spares_a_groups_only_deployment() {
-        let book = HealthBook::default();
-        let t = Instant::now();
-        let e = err(ErrorClass::RateLimit).with_retry_after(Some(Duration::from_secs(7)));
-        assert!(book.record_failure("solo", &e, rules(1), t).is_none());
-        let d = book
-            .record_failure("pair", &e, rules(2), t)
-            .expect("cools with others around");
-        assert_eq!(
-            d.duration,
-            Duration::from_secs(7),
-            "Retry-After sets the cooldown"
-        );
-    }
-
-    #[test]
-    fn bad_requests_never_cool_and_cooldowns_only_extend() {
-        let book = HealthBook::default();
-        let t = Instant::now();
-        for _ in 0..10 {
+        for _ in 0..5 {
+            book.record_end("b", None, true, t);
+        }
+        for _ in 0..5 {
             assert!(
-                book.record_failure("a", &err(ErrorClass::BadRequest), rules(2), t)
-                    .is_none()
+                book.record_failure("b", &http(503), rules(&s, 2), t)
+                    .is_none(),
+                "5 of 10 is not over half"
             );
         }
-        let long = err(ErrorClass::RateLimit).with_retry_after(Some(Duration::from_secs(30)));
-        book.record_failure("a", &long, rules(2), t);
-        let short = book.record_failure(
-            "a",
-            &err(ErrorClass::Auth),
-            rules(2),
-            t + Duration::from_secs(1),
+        assert!(
+            book.record_failure("b", &http(503), rules(&s, 2), t)
+                .is_some()
         );
+    }
+
+    #[test]
+    fn allowed_fails_are_exceeded_not_reached_and_start_over_after_a_cooldown() {
+        let s = RouterSettings {
+            allowed_fails: 2,
+            allowed_fails_set: true,
+            ..RouterSettings::default()
+        };
+        let book = HealthBook::default();
+        let t = Instant::now();
+        assert!(
+            book.record_failure("a", &http(500), rules(&s, 2), t)
+                .is_none()
+        );
+        assert!(
+            book.record_failure("a", &http(500), rules(&s, 2), t)
+                .is_none()
+        );
+        let d = book
+            .record_failure("a", &http(500), rules(&s, 2), t)
+            .expect("the third of allowed 2 cools");
+        assert!(d.reason.contains("allowed_fails 2"), "{}", d.reason);
+        let after = t + s.cooldown_time;
+        assert!(
+            book.record_failure("a", &http(500), rules(&s, 2), after)
+                .is_none(),
+            "counted afresh after the cooldown"
+        );
+        assert!(
+            book.record_failure("a", &http(400), rules(&s, 2), after)
+                .is_none()
+                && book.view("a", after).failures_last_minute == 5,
+            "a bad request counts toward the rate, never toward a cooldown"
+        );
+    }
+
+    #[test]
+    fn cooldowns_only_extend() {
+        let s = RouterSettings::default();
+        let book = HealthBook::default();
+        let t = Instant::now();
+        let long = http(429).with_retry_after(Some(Duration::from_secs(30)));
+        book.record_failure("a", &long, rules(&s, 2), t);
+        let short = book.record_failure("a", &http(401), rules(&s, 2), t + Duration::from_secs(1));
         assert_eq!(short.map(|d| d.duration), Some(Duration::from_secs(29)));
     }
 

@@ -3,8 +3,9 @@
 //!
 //! A request enters through [`Router::chat`] with a model group (or alias) and messages. Its
 //! walk through the group and its fallbacks runs inside the returned [`ChatStream`] (`stream`),
-//! driven by whoever reads it, picking deployments by strategy (`select`),
-//! retrying (`retry`), cooling down failing ones (`health`), and streaming the answer back as
+//! driven by whoever reads it: each group's turn (`group`) walks its `order` tiers, picking
+//! deployments by strategy (`select`), retrying (`retry`) and cooling down failing ones
+//! (`cooldown`, `health`) by LiteLLM's rules (`policy`), and streams the answer back as
 //! [`ChatEvent`]s. Every decision is also a [`RouteEvent`] sent to subscribers, the metrics
 //! and the request log. Dropping the [`ChatStream`] cancels the request, which drops the HTTP
 //! request. With `router_settings.redis_*`, limits, cooldowns and the cost ledger are shared
@@ -13,10 +14,13 @@
 mod attempt;
 pub mod budget;
 mod cached;
+pub mod cooldown;
 mod event;
+mod group;
 pub mod health;
 mod minute_window;
 pub mod ping;
+pub mod policy;
 mod request;
 pub mod retry;
 pub mod select;
@@ -129,7 +133,7 @@ impl Router {
             .unwrap_or_else(PriceTable::builtin)
             .with_pricing_file(&config)
             .map_err(RouterError)?;
-        let metrics = Metrics::new();
+        let metrics = Metrics::with_ttft_samples(config.router.routing_args.max_latency_list_size);
         let mut prices = HashMap::new();
         let mut max_input = HashMap::new();
         for d in &config.deployments {
@@ -138,6 +142,11 @@ impl Router {
             max_input.insert(d.id.clone(), table.max_input_tokens(d));
         }
         let seed = options.seed.unwrap_or_else(rand::random);
+        let first_id = options
+            .request_log
+            .as_ref()
+            .and_then(|log| crate::store::request_log::last_request_id(log.path()))
+            .map_or(1, |last| last + 1);
         let sink = sink::EventSink::new(options.request_log, options.recent_events);
         let mut health = health::HealthBook::default();
         if let Some(redis) = &config.router.redis {
@@ -164,7 +173,8 @@ impl Router {
             max_input,
             cache,
             budgets,
-            next_id: AtomicU64::new(1),
+            // Numbered on from the request log, not from #1 again with every run.
+            next_id: AtomicU64::new(first_id),
         });
         budget::start_seed(&inner);
         budget::spawn_sync(&inner);

@@ -10,18 +10,13 @@ use tokio::time::Instant;
 
 use super::Inner;
 use super::event::*;
-use super::retry::{MAX_RETRY_AFTER_WAIT, delay_before_retry, retries_for};
-use super::select::{Candidate, lowest_order_tier, pick, prefer_whole_takers};
 use super::stream::Outbox;
-use crate::config::{Deployment, MidStreamFailover};
+use crate::config::RequestDefaults;
 use crate::metrics::Usd;
 use crate::provider::{self, ChatRequest, ErrorClass, ProviderError, Usage};
 
 /// What the next deployment is told when it continues a broken answer.
 pub const CONTINUE_PROMPT: &str = "Your previous answer was cut off. Continue it exactly where it stopped, without repeating anything.";
-
-/// Tokens of a typical request, to compare prices across deployments.
-const PRICE_PROBE_TOKENS: u64 = 1000;
 
 pub(super) async fn run(
     inner: Arc<Inner>,
@@ -48,6 +43,7 @@ pub(super) async fn run(
         finished: false,
         cache_key: None,
     };
+    let request = with_defaults(&req.inner.config.router.request_defaults, request);
     let result = req.route(&requested, request).await;
     req.store_in_cache(&result).await;
     req.finish(result).await;
@@ -56,15 +52,17 @@ pub(super) async fn run(
 /// How a group's turn ended when it did not answer.
 #[derive(Debug)]
 pub(super) struct GroupFailure {
-    class: Option<ErrorClass>,
-    message: String,
-    retry_in: Option<Duration>,
+    pub(super) class: Option<ErrorClass>,
+    pub(super) message: String,
+    pub(super) retry_in: Option<Duration>,
     /// Nothing of this group could be called (cooling or at limits).
-    unavailable: bool,
+    pub(super) unavailable: bool,
+    /// Nothing of this group can be called as configured (its key variables are unset).
+    pub(super) misconfigured: bool,
     /// Stop here: no fallbacks (`mid_stream_failover: off`).
-    stop: bool,
+    pub(super) stop: bool,
     /// Every deployment of the group is over a budget (`budget`).
-    budget: bool,
+    pub(super) budget: bool,
 }
 
 pub(super) enum AttemptEnd {
@@ -275,257 +273,11 @@ impl RequestRun {
         parts.extend(
             failures
                 .iter()
-                .filter(|(_, f)| f.unavailable)
+                .filter(|(_, f)| f.unavailable || f.misconfigured)
                 .map(|(g, f)| format!("{g}: {}", f.message)),
         );
         let message = format!("every route failed — {}", parts.join("; "));
         self.error(kind, message, retry_in)
-    }
-
-    /// Tries one group: picks, calls, retries within it. Returns the outcome or why the
-    /// group gave up.
-    async fn try_group(
-        &mut self,
-        group: &str,
-        request: &ChatRequest,
-        prompt_tokens: u64,
-    ) -> Result<ChatOutcome, GroupFailure> {
-        let inner = self.inner.clone();
-        let settings = &inner.config.router;
-        let members: Vec<&Deployment> = inner.config.group_deployments(group).collect();
-        let fits: Vec<&Deployment> = members
-            .iter()
-            .copied()
-            .filter(|d| {
-                inner
-                    .max_input
-                    .get(&d.id)
-                    .copied()
-                    .flatten()
-                    .is_none_or(|max| prompt_tokens <= max)
-            })
-            .collect();
-        if fits.is_empty() {
-            let reason = format!(
-                "the prompt (~{prompt_tokens} tokens) exceeds max_input_tokens of every deployment"
-            );
-            self.emit(
-                group,
-                None,
-                RouteEventKind::Unavailable {
-                    reason: reason.clone(),
-                    retry_in_ms: None,
-                },
-            )
-            .await;
-            return Err(GroupFailure {
-                class: Some(ErrorClass::ContextWindow),
-                message: reason,
-                retry_in: None,
-                unavailable: true,
-                stop: false,
-                budget: false,
-            });
-        }
-        let fits = prefer_whole_takers(fits, request);
-        let mut retries_used = 0u32;
-        let mut last_failed: Option<String> = None;
-        loop {
-            let now = Instant::now();
-            let mut soonest: Option<Duration> = None;
-            let mut blocked_why: Vec<String> = Vec::new();
-            let mut candidates: Vec<Candidate> = Vec::with_capacity(fits.len());
-            let mut over_budget = 0usize;
-            for d in &fits {
-                // Over its own or its provider's budget: skipped like a cooling deployment.
-                if let Some(over) = inner.budgets.over_deployment(d) {
-                    soonest = Some(soonest.map_or(over.resets_in, |s| s.min(over.resets_in)));
-                    blocked_why.push(over.describe());
-                    over_budget += 1;
-                    continue;
-                }
-                match inner.health.blocked(&d.id, d.rpm, d.tpm, now) {
-                    Some(b) => {
-                        soonest = Some(soonest.map_or(b.free_in(), |s| s.min(b.free_in())));
-                        blocked_why.push(format!("{} {}", d.id, b.describe()));
-                    }
-                    None => candidates.push(self.candidate(d, now)),
-                }
-            }
-            if candidates.len() > 1
-                && let Some(failed) = &last_failed
-                && candidates.iter().any(|c| &c.deployment.id != failed)
-            {
-                candidates.retain(|c| &c.deployment.id != failed);
-            }
-            if candidates.is_empty() {
-                let reason = format!(
-                    "every deployment is unavailable ({})",
-                    blocked_why.join(", ")
-                );
-                let retry_in_ms = soonest.map(|d| d.as_millis() as u64);
-                self.emit(
-                    group,
-                    None,
-                    RouteEventKind::Unavailable {
-                        reason: reason.clone(),
-                        retry_in_ms,
-                    },
-                )
-                .await;
-                return Err(GroupFailure {
-                    class: None,
-                    message: reason,
-                    retry_in: soonest,
-                    unavailable: true,
-                    stop: false,
-                    budget: over_budget == fits.len(),
-                });
-            }
-            let tier = lowest_order_tier(&candidates);
-            let chosen = {
-                let mut rng = match inner.rng.lock() {
-                    Ok(r) => r,
-                    Err(p) => p.into_inner(),
-                };
-                tier[pick(settings.strategy, &tier, &mut *rng)].deployment
-            };
-            // With shared state the slot is claimed fleet-wide; when another instance took the
-            // last one the deployment now shows as blocked: pick again.
-            if inner
-                .health
-                .admit(&chosen.id, chosen.rpm, chosen.tpm, Instant::now())
-                .await
-                .is_some()
-            {
-                continue;
-            }
-            match self.attempt(group, chosen, members.len(), request).await {
-                AttemptEnd::Success(outcome) => return Ok(*outcome),
-                AttemptEnd::Failed {
-                    error,
-                    after_tokens,
-                } => {
-                    if after_tokens {
-                        let mode = inner.config.app.mid_stream_failover;
-                        self.emit(
-                            group,
-                            Some(&chosen.id),
-                            RouteEventKind::MidStream {
-                                mode: mode.into(),
-                                kept_chars: self.answer.chars().count(),
-                            },
-                        )
-                        .await;
-                        match mode {
-                            MidStreamFailover::Off => {
-                                return Err(GroupFailure {
-                                    class: Some(error.class),
-                                    message: error.message.clone(),
-                                    retry_in: None,
-                                    unavailable: false,
-                                    stop: true,
-                                    budget: false,
-                                });
-                            }
-                            MidStreamFailover::Restart => {
-                                self.answer.clear();
-                                self.reasoning.clear();
-                                self.out.send(ChatEvent::Restart).await;
-                            }
-                            MidStreamFailover::Continue => self.continued = true,
-                        }
-                    }
-                    if retries_used >= retries_for(settings, error.class) {
-                        return Err(GroupFailure {
-                            class: Some(error.class),
-                            message: error.message.clone(),
-                            retry_in: None,
-                            unavailable: false,
-                            stop: false,
-                            budget: false,
-                        });
-                    }
-                    retries_used += 1;
-                    let now = Instant::now();
-                    let others = fits.iter().any(|d| {
-                        d.id != chosen.id
-                            && inner.health.blocked(&d.id, d.rpm, d.tpm, now).is_none()
-                    });
-                    let chosen_blocked = inner
-                        .health
-                        .blocked(&chosen.id, chosen.rpm, chosen.tpm, now);
-                    if !others && let Some(blocked) = chosen_blocked {
-                        // No deployment is left to retry on (the failure just cooled the
-                        // only one): go to the fallbacks now, as LiteLLM does, instead of
-                        // announcing a retry that cannot happen.
-                        return Err(GroupFailure {
-                            class: Some(error.class),
-                            message: format!("{} ({})", error.message, blocked.describe()),
-                            retry_in: Some(blocked.free_in()),
-                            unavailable: false,
-                            stop: false,
-                            budget: false,
-                        });
-                    }
-                    let same = !others;
-                    let delay = {
-                        let mut rng = match inner.rng.lock() {
-                            Ok(r) => r,
-                            Err(p) => p.into_inner(),
-                        };
-                        delay_before_retry(settings, retries_used, &error, same, &mut *rng)
-                    };
-                    if delay > MAX_RETRY_AFTER_WAIT {
-                        return Err(GroupFailure {
-                            class: Some(error.class),
-                            message: format!(
-                                "{} (asked to wait {:.0}s)",
-                                error.message,
-                                delay.as_secs_f64()
-                            ),
-                            retry_in: Some(delay),
-                            unavailable: false,
-                            stop: false,
-                            budget: false,
-                        });
-                    }
-                    self.emit(
-                        group,
-                        Some(&chosen.id),
-                        RouteEventKind::Retry {
-                            delay_ms: delay.as_millis() as u64,
-                        },
-                    )
-                    .await;
-                    tokio::time::sleep(delay).await;
-                    last_failed = Some(chosen.id.clone());
-                }
-            }
-        }
-    }
-
-    fn candidate<'a>(&self, d: &'a Deployment, now: Instant) -> Candidate<'a> {
-        let (rpm_used, tpm_used) = self.inner.health.usage(&d.id, now);
-        let probe = Usage {
-            input: PRICE_PROBE_TOKENS,
-            output: PRICE_PROBE_TOKENS,
-            ..Usage::default()
-        };
-        Candidate {
-            deployment: d,
-            in_flight: self.inner.metrics.in_flight(&d.id),
-            rpm_used,
-            tpm_used,
-            ttft_avg: self.inner.metrics.ttft_average(&d.id),
-            unit_price: self
-                .inner
-                .prices
-                .get(&d.id)
-                .copied()
-                .flatten()
-                .map(|p| p.cost(&probe).pico()),
-        }
     }
 
     async fn finish(&mut self, result: Result<ChatOutcome, RouteError>) {
@@ -543,6 +295,23 @@ impl RequestRun {
         self.finished = true;
         self.out.send(ChatEvent::finished(result)).await;
     }
+}
+
+/// `request` with `default_litellm_params` filled in where it sets nothing itself (so they win
+/// over a deployment's own `litellm_params`, as LiteLLM's do).
+fn with_defaults(defaults: &RequestDefaults, mut request: ChatRequest) -> ChatRequest {
+    if defaults.is_empty() {
+        return request;
+    }
+    request.max_tokens = request.max_tokens.or(defaults.max_tokens);
+    request.temperature = request.temperature.or(defaults.temperature);
+    for (key, value) in &defaults.extra {
+        request
+            .extra
+            .entry(key.clone())
+            .or_insert_with(|| value.clone());
+    }
+    request
 }
 
 fn fallback_reason(f: &GroupFailure) -> FallbackReason {

@@ -1,11 +1,13 @@
-//! Retry decisions, in one place: which failures are retried, how many times (`num_retries`,
-//! `retry_policy`), and how long to wait (exponential backoff with jitter, Retry-After
-//! honoured on every attempt, not just the first — LiteLLM #20722).
+//! Retry decisions, in one place: which failures are retried (LiteLLM's
+//! `should_retry_this_error`), how many times (`num_retries`, `retry_policy`,
+//! `model_group_retry_policy`), and how long to wait (exponential backoff with jitter,
+//! Retry-After honoured on every attempt, not just the first — LiteLLM #20722).
 
 use std::time::Duration;
 
 use rand::RngExt;
 
+use super::policy;
 use crate::config::RouterSettings;
 use crate::provider::{ErrorClass, ProviderError};
 
@@ -19,37 +21,43 @@ pub const JITTER: f64 = 0.25;
 /// fails with the time to wait) instead of hanging.
 pub const MAX_RETRY_AFTER_WAIT: Duration = Duration::from_secs(60);
 
-/// How many retries a failure of `class` gets within one group.
-pub fn retries_for(settings: &RouterSettings, class: ErrorClass) -> u32 {
-    let p = &settings.retry_policy;
-    let from_policy = match class {
-        ErrorClass::BadRequest => p.bad_request,
-        ErrorClass::Auth => p.authentication,
-        ErrorClass::Timeout => p.timeout,
-        ErrorClass::RateLimit => p.rate_limit,
-        ErrorClass::ContentPolicy => p.content_policy,
-        ErrorClass::Server | ErrorClass::Network | ErrorClass::Protocol => p.internal_server,
-        ErrorClass::NotFound | ErrorClass::ContextWindow => None,
-    };
-    match from_policy {
-        Some(n) => n,
-        // Without a policy, failures that a retry cannot fix go straight to fallbacks.
-        None if !retryable_by_default(class) => 0,
-        None => settings.num_retries,
+/// How many retries one turn of a group (or of one of its `order` tiers) has, fixed at its
+/// first failure as LiteLLM's `async_function_with_retries` fixes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub retries: u32,
+    /// The group's retry policy named the failure's type: it is retried that many times
+    /// whatever [`retried`] says.
+    pub from_policy: bool,
+}
+
+/// The budget after `error`, the turn's first failure in `group`: its retry policy's entry
+/// for the error's type (`model_group_retry_policy`, else `retry_policy`), else `num_retries`.
+pub fn budget(settings: &RouterSettings, group: &str, error: &ProviderError) -> Budget {
+    match policy::policy_retries(settings.retry_policy_of(group), error) {
+        Some(retries) => Budget {
+            retries,
+            from_policy: true,
+        },
+        None => Budget {
+            retries: settings.num_retries,
+            from_policy: false,
+        },
     }
 }
 
-/// Auth and bad-request errors, missing models, oversized prompts and refused content are not
-/// retried unless `retry_policy` says so.
-pub fn retryable_by_default(class: ErrorClass) -> bool {
-    !matches!(
-        class,
-        ErrorClass::Auth
-            | ErrorClass::BadRequest
-            | ErrorClass::NotFound
-            | ErrorClass::ContextWindow
-            | ErrorClass::ContentPolicy
-    )
+/// Whether `error` may be retried within its group of `group_size` deployments (LiteLLM's
+/// `should_retry_this_error`, less its test for a healthy deployment left, which the caller
+/// makes): not a status no retry fixes (400, 404, 422, context window, content policy, …),
+/// except a 401 or 403 where the group has other deployments to try.
+pub fn retried(error: &ProviderError, group_size: usize) -> bool {
+    let status = policy::status(error);
+    match error.class {
+        ErrorClass::NotFound | ErrorClass::ContextWindow | ErrorClass::ContentPolicy => false,
+        ErrorClass::Auth => group_size > 1,
+        _ if matches!(status, 401 | 403) => group_size > 1,
+        _ => policy::retryable_status(status),
+    }
 }
 
 /// The wait before retry number `retry` (1-based) after `error`.
@@ -100,13 +108,39 @@ mod tests {
     }
 
     #[test]
-    fn policy_overrides_and_defaults() {
+    fn policies_override_num_retries_for_the_types_they_name() {
         let mut s = RouterSettings::default();
-        assert_eq!(retries_for(&s, ErrorClass::Server), 2);
-        assert_eq!(retries_for(&s, ErrorClass::Auth), 0);
+        let e503 = ProviderError::from_http(503, "x", None);
+        let e401 = ProviderError::from_http(401, "x", None);
+        assert_eq!(
+            budget(&s, "g", &e503),
+            Budget {
+                retries: 2,
+                from_policy: false
+            }
+        );
         s.retry_policy.authentication = Some(1);
-        s.retry_policy.rate_limit = Some(5);
-        assert_eq!(retries_for(&s, ErrorClass::Auth), 1);
-        assert_eq!(retries_for(&s, ErrorClass::RateLimit), 5);
+        s.model_group_retry_policy.insert(
+            "g".into(),
+            crate::config::RetryPolicy {
+                service_unavailable: Some(5),
+                ..Default::default()
+            },
+        );
+        assert_eq!(budget(&s, "g", &e503).retries, 5);
+        assert!(
+            !budget(&s, "g", &e401).from_policy,
+            "a group's own policy replaces retry_policy"
+        );
+        assert_eq!(budget(&s, "h", &e401).retries, 1);
+    }
+
+    #[test]
+    fn auth_is_retried_only_where_the_group_has_others() {
+        let e = |s| ProviderError::from_http(s, "x", None);
+        assert!(!retried(&e(401), 1) && retried(&e(401), 2) && retried(&e(403), 2));
+        assert!(!retried(&e(400), 2) && !retried(&e(404), 2) && !retried(&e(422), 2));
+        assert!(retried(&e(503), 1) && retried(&e(429), 1) && retried(&e(409), 1));
+        assert!(retried(&ProviderError::network("refused"), 1));
     }
 }

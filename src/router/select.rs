@@ -1,12 +1,12 @@
-//! Picking one deployment among the healthy ones of a group: `order` tiers first, then the
-//! routing strategy. Pure functions over what the router knows of each candidate, so every
-//! strategy is tested without a network.
+//! Picking one deployment among the healthy ones of a group's `order` tier by the routing
+//! strategy (and its `routing_strategy_args`). Pure functions over what the router knows of
+//! each candidate, so every strategy is tested without a network.
 
 use std::time::Duration;
 
 use rand::RngExt;
 
-use crate::config::{Deployment, Strategy};
+use crate::config::{Deployment, RoutingArgs, Strategy};
 use crate::provider::ChatRequest;
 
 /// What the strategies look at for one healthy deployment.
@@ -18,40 +18,32 @@ pub struct Candidate<'a> {
     /// Requests and tokens used in the current minute (usage-based).
     pub rpm_used: u32,
     pub tpm_used: u64,
-    /// Moving average of time to first token (latency-based); `None` before any sample.
+    /// Time to first token as latency-based routing ranks it; `None` before any sample.
     pub ttft_avg: Option<Duration>,
     /// Price of a typical request in picodollars (1,000 tokens in, 1,000 out); `None` when
     /// unknown (cost-based treats it as expensive, as LiteLLM prices unknowns at $1).
     pub unit_price: Option<u64>,
 }
 
-/// Keeps only the candidates of the lowest `order` tier (a deployment without `order` is in
-/// the last tier), so `order: 1` is always tried before `order: 2` whatever the strategy.
-pub fn lowest_order_tier<'a>(candidates: &[Candidate<'a>]) -> Vec<Candidate<'a>> {
-    let tier = |c: &Candidate| c.deployment.order.unwrap_or(u32::MAX);
-    let Some(min) = candidates.iter().map(tier).min() else {
-        return Vec::new();
-    };
-    candidates
-        .iter()
-        .filter(|c| tier(c) == min)
-        .cloned()
-        .collect()
-}
-
 /// The index into `candidates` of the deployment to call. `candidates` must not be empty.
-pub fn pick(strategy: Strategy, candidates: &[Candidate], rng: &mut impl rand::Rng) -> usize {
+pub fn pick(
+    strategy: Strategy,
+    args: &RoutingArgs,
+    candidates: &[Candidate],
+    rng: &mut impl rand::Rng,
+) -> usize {
     if candidates.len() <= 1 {
         return 0;
     }
     match strategy {
         Strategy::SimpleShuffle => weighted(&shuffle_weights(candidates), rng),
-        Strategy::LeastBusy => lowest(candidates, rng, |c| c.in_flight as f64),
-        Strategy::UsageBased => lowest(candidates, rng, utilization),
-        Strategy::LatencyBased => lowest(candidates, rng, |c| {
+        Strategy::LeastBusy => lowest(candidates, rng, 0.0, |c| c.in_flight as f64),
+        Strategy::UsageBased => lowest(candidates, rng, 0.0, utilization),
+        // A deployment with no sample yet counts as fastest, so each is tried (LiteLLM's 0).
+        Strategy::LatencyBased => lowest(candidates, rng, args.lowest_latency_buffer, |c| {
             c.ttft_avg.map_or(0.0, |d| d.as_secs_f64())
         }),
-        Strategy::CostBased => lowest(candidates, rng, |c| {
+        Strategy::CostBased => lowest(candidates, rng, 0.0, |c| {
             c.unit_price.map_or(f64::MAX, |p| p as f64)
         }),
     }
@@ -98,15 +90,18 @@ fn weighted(weights: &[f64], rng: &mut impl rand::Rng) -> usize {
     weights.len() - 1
 }
 
-/// The candidate with the lowest score; ties broken at random so equal deployments share load.
+/// The candidate with the lowest score, or at random among those within `buffer` (a fraction,
+/// `lowest_latency_buffer`) of it; ties broken at random so equal deployments share load.
 fn lowest(
     candidates: &[Candidate],
     rng: &mut impl rand::Rng,
+    buffer: f64,
     score: impl Fn(&Candidate) -> f64,
 ) -> usize {
     let scores: Vec<f64> = candidates.iter().map(score).collect();
     let min = scores.iter().copied().fold(f64::INFINITY, f64::min);
-    let best: Vec<usize> = (0..scores.len()).filter(|i| scores[*i] <= min).collect();
+    let bound = min + buffer * min;
+    let best: Vec<usize> = (0..scores.len()).filter(|i| scores[*i] <= bound).collect();
     match best.len() {
         0 => 0,
         1 => best[0],

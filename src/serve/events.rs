@@ -61,7 +61,8 @@ pub struct DeploymentHealth {
     /// Why it cannot be called at all (a missing key variable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable: Option<String>,
-    /// Failures counting toward `allowed_fails` (absent from older servers: 0).
+    /// Failures in the last minute, as the cooldown rules count them (absent from older
+    /// servers: 0).
     #[serde(default)]
     pub failures_last_minute: u32,
 }

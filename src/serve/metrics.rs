@@ -556,7 +556,7 @@ fn health_metrics(out: &mut String, deployments: &[DeploymentStatus]) {
         out,
         "llmux_deployment_failures_last_minute",
         "gauge",
-        "Failures counted toward the cooldown threshold (allowed_fails) in the last minute.",
+        "Failures in the last minute, as the cooldown rules count them.",
         &|d| Some(f64::from(d.health.failures_last_minute)),
     );
 }

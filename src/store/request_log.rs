@@ -1,6 +1,7 @@
 //! The request log: `<data dir>/llmux/requests.jsonl`, one `RouteEvent` per line, appended as
 //! it happens. It never holds an API key: events carry deployment ids, classes and messages
-//! that providers already scrubbed.
+//! that providers already scrubbed. The file is private and the first write of a run starts a
+//! line of its own, even after a torn one (see [`super::file`]).
 //!
 //! Appending only pushes onto a queue under a mutex: no thread is woken per event (a wake-up
 //! per event cost a `llmux serve` request more CPU than the router itself). The first event
@@ -8,7 +9,7 @@
 //! serializes and writes the batch; idle, it sleeps without waking. `sync` writes at once, and
 //! the last handle dropped writes what is left.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -28,6 +29,9 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 const LINE_CAPACITY: usize = 1024;
 
 mod line;
+mod tail;
+
+pub use tail::last_request_id;
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -76,10 +80,7 @@ pub struct RequestLog {
 impl RequestLog {
     /// Opens (creating directories as needed) the log at `path` for appending.
     pub fn open(path: &Path) -> std::io::Result<RequestLog> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = super::file::open_append(path)?;
         let shared = Arc::new(Shared::default());
         let writer = shared.clone();
         std::thread::Builder::new()

@@ -5,17 +5,19 @@
 //! streaming answer in [`Record::Chunk`]s (at least twice a second), the final
 //! [`Record::Answer`] at the end (with the tool calls it asked for, if any), a
 //! [`Record::ToolResult`] for each tool result, and the composer's draft on exit. [`SessionStore::load`]
-//! folds the records back into [`Entry`]s; a torn last line (a crash mid-write) or any other
-//! unreadable line is skipped and reported as a warning, never fatal. Nothing here knows about
-//! the terminal.
+//! folds the records back into [`Entry`]s; a torn last line (a crash mid-write, even one cut
+//! inside a UTF-8 character) or any other unreadable line is skipped and reported as a
+//! warning, never fatal. Files and the folder are private (see [`super::file`]). Nothing here
+//! knows about the terminal.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs::File;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::file::{self, ByteLine, PRIVATE_FILE_MODE, byte_lines};
 use crate::provider::{Message, ToolCall, Usage};
 
 /// The folder under the data dir.
@@ -289,15 +291,18 @@ impl SessionStore {
         Ok(out)
     }
 
-    /// Loads a session; a missing file is an empty session of that name.
+    /// Loads a session; a missing file is an empty session of that name. The file is made
+    /// private if it was not.
     pub fn load(&self, name: &str) -> io::Result<LoadedSession> {
         let name = safe_name(name);
-        let text = match std::fs::read_to_string(self.path_of(&name)) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        let path = self.path_of(&name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
-        let mut session = parse_records(&text);
+        file::tighten(&path, PRIVATE_FILE_MODE);
+        let mut session = parse_records(&bytes);
         session.name = name;
         Ok(session)
     }
@@ -311,30 +316,19 @@ impl SessionStore {
     }
 }
 
-/// Folds the lines of a session file into entries.
-pub fn parse_records(text: &str) -> LoadedSession {
+/// Folds the lines of a session file into entries; an unreadable line (not JSON, not a
+/// record, not UTF-8) is skipped with a warning.
+pub fn parse_records(bytes: &[u8]) -> LoadedSession {
     let mut s = LoadedSession::default();
-    let lines: Vec<&str> = text.split('\n').collect();
-    let last_index = lines.len().saturating_sub(1);
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+    // Reading from a slice cannot fail.
+    let _ = byte_lines(bytes, |line| {
+        match record_of(&line) {
+            Ok(Some(record)) => apply(&mut s, record),
+            Ok(None) => {}
+            Err(why) => s.warnings.push(format!("line {}: {why}", line.number)),
         }
-        let record = match serde_json::from_str::<Record>(line) {
-            Ok(r) => r,
-            Err(e) => {
-                // A last line without its newline is a write cut short by a crash.
-                let what = if i == last_index {
-                    "torn last line skipped".to_string()
-                } else {
-                    format!("unreadable line skipped ({e})")
-                };
-                s.warnings.push(format!("line {}: {what}", i + 1));
-                continue;
-            }
-        };
-        apply(&mut s, record);
-    }
+        true
+    });
     for e in &mut s.entries {
         if let Entry::Answer(a) = e
             && a.state == AnswerState::Streaming
@@ -343,6 +337,25 @@ pub fn parse_records(text: &str) -> LoadedSession {
         }
     }
     s
+}
+
+/// The record on a line, `None` for a blank one, or why it was skipped.
+fn record_of(line: &ByteLine<'_>) -> Result<Option<Record>, String> {
+    // A last line without its newline is a write cut short by a crash.
+    let torn = || "torn last line skipped".to_string();
+    let text = match line.text {
+        Ok(t) => t,
+        Err(_) if line.unterminated => return Err(torn()),
+        Err(e) => return Err(format!("unreadable line skipped ({e})")),
+    };
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    match serde_json::from_str::<Record>(text) {
+        Ok(r) => Ok(Some(r)),
+        Err(_) if line.unterminated => Err(torn()),
+        Err(e) => Err(format!("unreadable line skipped ({e})")),
+    }
 }
 
 fn answer_mut(s: &mut LoadedSession, id: u64) -> Option<&mut Answer> {
@@ -400,40 +413,13 @@ impl SessionWriter {
         line.push('\n');
         let file = match &mut self.file {
             Some(f) => f,
-            None => {
-                if let Some(dir) = self.path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let mut f = OpenOptions::new()
-                    .create(true)
-                    .read(true)
-                    .append(true)
-                    .open(&self.path)?;
-                // A crash mid-write can leave a last line without its newline. End it, so
-                // the next record starts a line of its own: the torn line is then the only
-                // one skipped on load, not the torn line glued to the next good record.
-                if ends_inside_a_line(&mut f)? {
-                    f.write_all(b"\n")?;
-                }
-                self.file.insert(f)
-            }
+            // Private, and a torn last line ended first: the torn line is then the only one
+            // skipped on load, not the torn line glued to the next good record.
+            None => self.file.insert(file::open_append(&self.path)?),
         };
         file.write_all(line.as_bytes())?;
         file.flush()
     }
-}
-
-/// True when the file is not empty and its last byte is not a newline.
-fn ends_inside_a_line(f: &mut File) -> io::Result<bool> {
-    let len = f.metadata()?.len();
-    if len == 0 {
-        return Ok(false);
-    }
-    let mut last = [0u8; 1];
-    // Reads follow the position; appends go to the end whatever it is.
-    f.seek(SeekFrom::Start(len - 1))?;
-    f.read_exact(&mut last)?;
-    Ok(last[0] != b'\n')
 }
 
 /// A name safe as a file name: letters, digits, `-`, `_` and `.` kept, the rest `_`.
@@ -492,14 +478,18 @@ pub fn preview_of(text: &str) -> String {
 }
 
 fn first_user_line(path: &Path) -> Option<String> {
-    use std::io::BufRead;
     let f = File::open(path).ok()?;
-    for line in io::BufReader::new(f).lines().map_while(Result::ok) {
-        if let Ok(Record::User { text, .. }) = serde_json::from_str::<Record>(&line) {
-            return Some(preview_of(&text));
+    let mut found = None;
+    let _ = byte_lines(io::BufReader::new(f), |line| {
+        if let Ok(text) = line.text
+            && let Ok(Record::User { text, .. }) = serde_json::from_str::<Record>(text)
+        {
+            found = Some(preview_of(&text));
+            return false;
         }
-    }
-    None
+        true
+    });
+    found
 }
 
 /// Milliseconds since the Unix epoch.

@@ -291,33 +291,62 @@ pub fn cost_before(path: &Path, len: u64) -> u64 {
         .map_or(0, |r| r.total.cost_usd.pico())
 }
 
-/// Groups the events read from `reader` (one JSON `RouteEvent` per line).
+/// Groups the events read from `reader` (one JSON `RouteEvent` per line). Only an error
+/// reading is an error; an unreadable line is counted in `skipped_lines`.
 pub fn summarize(
     reader: impl BufRead,
     since_unix_ms: Option<u64>,
     by: GroupBy,
     facts: &DeploymentFacts,
 ) -> std::io::Result<StatsReport> {
-    let mut rows: BTreeMap<String, Acc> = BTreeMap::new();
-    let mut total = Acc::default();
-    // Request ids restart with each process, so an id is matched to the latest `Request`.
-    let mut open: HashMap<u64, Open> = HashMap::new();
-    let mut skipped = 0u64;
-    for line in reader.lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
+    let mut acc = Summary {
+        since_unix_ms,
+        by,
+        facts,
+        rows: BTreeMap::new(),
+        total: Acc::default(),
+        open: HashMap::new(),
+        skipped: 0,
+    };
+    super::file::byte_lines(reader, |line| {
+        match line.text {
+            Ok(text) if text.trim().is_empty() => {}
+            Ok(text) => match serde_json::from_str::<RouteEvent>(text) {
+                Ok(ev) => acc.add(&ev),
+                Err(_) => acc.skipped += 1,
+            },
+            Err(_) => acc.skipped += 1,
         }
-        let Ok(ev) = serde_json::from_str::<RouteEvent>(&line) else {
-            skipped += 1;
-            continue;
-        };
+        true
+    })?;
+    Ok(StatsReport {
+        rows: acc.rows.iter().map(|(k, a)| a.row(k.clone())).collect(),
+        total: acc.total.row(TOTAL.to_string()),
+        skipped_lines: acc.skipped,
+    })
+}
+
+/// The report being counted, event by event.
+struct Summary<'a> {
+    since_unix_ms: Option<u64>,
+    by: GroupBy,
+    facts: &'a DeploymentFacts,
+    rows: BTreeMap<String, Acc>,
+    total: Acc,
+    /// Request ids restart with each process, so an id is matched to the latest `Request`.
+    open: HashMap<u64, Open>,
+    skipped: u64,
+}
+
+impl Summary<'_> {
+    fn add(&mut self, ev: &RouteEvent) {
+        let (by, facts) = (self.by, self.facts);
         // Bookkeeping happens before the window check: a request that started before the
         // window and ended in it keeps its tags.
         let ended = match &ev.kind {
             RouteEventKind::Request { tags, .. } => {
                 let tags = tags.clone();
-                open.insert(
+                self.open.insert(
                     ev.request_id,
                     Open {
                         tags,
@@ -327,18 +356,20 @@ pub fn summarize(
                 None
             }
             RouteEventKind::Attempt => {
-                if let Some(o) = open.get_mut(&ev.request_id) {
+                if let Some(o) = self.open.get_mut(&ev.request_id) {
                     o.deployment.clone_from(&ev.deployment);
                 }
                 None
             }
             RouteEventKind::Done { .. }
             | RouteEventKind::Failed { .. }
-            | RouteEventKind::Cancelled => Some(open.remove(&ev.request_id).unwrap_or_default()),
+            | RouteEventKind::Cancelled => {
+                Some(self.open.remove(&ev.request_id).unwrap_or_default())
+            }
             _ => None,
         };
-        if since_unix_ms.is_some_and(|s| ev.at_unix_ms < s) {
-            continue;
+        if self.since_unix_ms.is_some_and(|s| ev.at_unix_ms < s) {
+            return;
         }
         if by.attempt_level() {
             if !matches!(
@@ -347,7 +378,7 @@ pub fn summarize(
                     | RouteEventKind::Failure { .. }
                     | RouteEventKind::Done { .. }
             ) {
-                continue;
+                return;
             }
             let key = match (&ev.deployment, &ev.kind) {
                 (None, RouteEventKind::Done { cached: true, .. }) => CACHE_ROW.to_string(),
@@ -359,9 +390,9 @@ pub fn summarize(
                     }
                 }
             };
-            rows.entry(key).or_default().attempt(&ev);
-            total.attempt(&ev);
-            continue;
+            self.rows.entry(key).or_default().attempt(ev);
+            self.total.attempt(ev);
+            return;
         }
         // Request level: one request ends in exactly one Done or Failed.
         let Some(req) = ended.filter(|_| {
@@ -370,23 +401,18 @@ pub fn summarize(
                 RouteEventKind::Done { .. } | RouteEventKind::Failed { .. }
             )
         }) else {
-            continue;
+            return;
         };
         let keys: BTreeSet<String> = match by {
             GroupBy::Model => BTreeSet::from([ev.group.clone()]),
             GroupBy::Day => BTreeSet::from([day_of(ev.at_unix_ms)]),
-            _ => tag_keys(&ev, req, facts),
+            _ => tag_keys(ev, req, facts),
         };
         for key in keys {
-            rows.entry(key).or_default().request(&ev);
+            self.rows.entry(key).or_default().request(ev);
         }
-        total.request(&ev);
+        self.total.request(ev);
     }
-    Ok(StatsReport {
-        rows: rows.iter().map(|(k, a)| a.row(k.clone())).collect(),
-        total: total.row(TOTAL.to_string()),
-        skipped_lines: skipped,
-    })
 }
 
 /// The request's own tags and its deployment's, or [`UNTAGGED`].

@@ -59,6 +59,8 @@ pub enum Command {
     ToggleMetrics,
     /// Show or hide the routing log pane.
     ToggleLog,
+    /// Show only failures in the routing log, or everything again.
+    LogFailures,
     /// Scroll the focused pane (else the conversation) up one line.
     ScrollUp,
     /// Scroll down one line.
@@ -83,7 +85,7 @@ pub enum Command {
 
 impl Command {
     /// Every command, in the order the help overlay lists them.
-    pub const ALL: [Command; 28] = [
+    pub const ALL: [Command; 29] = [
         Command::Send,
         Command::Newline,
         Command::NextModel,
@@ -101,6 +103,7 @@ impl Command {
         Command::ToggleModels,
         Command::ToggleMetrics,
         Command::ToggleLog,
+        Command::LogFailures,
         Command::ToggleStats,
         Command::StatsWindow,
         Command::StatsGroup,
@@ -135,6 +138,7 @@ impl Command {
             Command::ToggleModels => "toggle_models",
             Command::ToggleMetrics => "toggle_metrics",
             Command::ToggleLog => "toggle_log",
+            Command::LogFailures => "log_failures",
             Command::ScrollUp => "scroll_up",
             Command::ScrollDown => "scroll_down",
             Command::PageUp => "page_up",
@@ -173,6 +177,7 @@ impl Command {
             Command::ToggleModels => "show/hide models pane",
             Command::ToggleMetrics => "show/hide metrics pane",
             Command::ToggleLog => "show/hide routing log",
+            Command::LogFailures => "routing log: failures only / everything",
             Command::ScrollUp => "scroll up a line",
             Command::ScrollDown => "scroll down a line",
             Command::PageUp => "scroll up a page",

@@ -81,21 +81,35 @@ pub struct PaneToggles {
 #[derive(Debug, Default)]
 pub struct RouteLog {
     pub events: std::collections::VecDeque<RouteEvent>,
-    /// Lines up from the end; 0 follows.
+    /// Events (of those shown) below the view; 0 follows the live tail.
     pub scroll: usize,
+    /// Only failures show (failed attempts, failed requests, unavailable groups, cooldowns,
+    /// broken streams).
+    pub failures_only: bool,
 }
 
 impl RouteLog {
     /// Appends `ev`, dropping the oldest past `keep`; a scrolled log stays on the events
     /// being read.
     pub fn push(&mut self, ev: RouteEvent, keep: usize) {
+        let shown = self.shows(&ev);
         self.events.push_back(ev);
         if self.events.len() > keep {
             self.events.pop_front();
         }
-        if self.scroll > 0 {
-            self.scroll = (self.scroll + 1).min(self.events.len());
+        if self.scroll > 0 && shown {
+            self.scroll += 1;
         }
+    }
+
+    /// Whether `ev` passes the filter.
+    pub fn shows(&self, ev: &RouteEvent) -> bool {
+        !self.failures_only || super::routelog::is_failure(ev)
+    }
+
+    /// The events the filter lets through, oldest first.
+    pub fn shown(&self) -> Vec<&RouteEvent> {
+        self.events.iter().filter(|e| self.shows(e)).collect()
     }
 }
 
@@ -142,6 +156,9 @@ pub struct App {
     /// `dirty` before the action being handled (an action that changes nothing restores it).
     dirty_before: bool,
     pub quitting: bool,
+    /// The terminal reports Shift+Enter apart from Enter (kitty keyboard protocol), so it adds
+    /// a line; else the help offers Alt+Enter and Ctrl+J.
+    pub shift_enter: bool,
     /// The wall clock (fixed in tests): names new sessions and stamps records.
     pub clock: fn() -> SystemTime,
 }
@@ -209,6 +226,7 @@ impl App {
             dirty: true,
             dirty_before: true,
             quitting: false,
+            shift_enter: false,
             clock,
         };
         app.style_composer();
@@ -233,6 +251,15 @@ impl App {
             })
             .collect();
         self.recall = None;
+        // The conversation comes back on the group it last asked (when the config still has it).
+        let last_group = self.entries.iter().rev().find_map(|e| match e {
+            Entry::User(u) => Some(u.group.as_str()),
+            Entry::Answer(a) => Some(a.group.as_str()),
+            Entry::ToolResult(_) => None,
+        });
+        if let Some(gi) = last_group.and_then(|g| self.groups.iter().position(|x| x.name == g)) {
+            self.current = gi;
+        }
         self.session_cost_pico = 0;
         self.session_cost_unknown = false;
         for e in &self.entries {

@@ -8,6 +8,7 @@ use super::app::{App, Focus, Overlay};
 use super::conversation::{ConversationView, Ctx};
 use super::markdown;
 use super::picker::{self, PickerState};
+use super::routelog;
 use crate::store::session::{AnswerState, Entry};
 
 impl App {
@@ -107,6 +108,21 @@ impl App {
                 }
                 Vec::new()
             }
+            Command::LogFailures => {
+                self.log.failures_only = !self.log.failures_only;
+                self.log.scroll = 0;
+                // The filter shows in the log: bring it back if it was folded away.
+                if !self.visible().log {
+                    self.toggles.log = Some(true);
+                }
+                let what = if self.log.failures_only {
+                    "routing log: failures only"
+                } else {
+                    "routing log: every event"
+                };
+                self.toast(what, false);
+                Vec::new()
+            }
             Command::ScrollUp => self.scroll_focused(-1),
             Command::ScrollDown => self.scroll_focused(1),
             Command::PageUp => {
@@ -119,7 +135,7 @@ impl App {
             }
             Command::ScrollTop => {
                 match self.focus {
-                    Focus::Log => self.log.scroll = self.log.events.len(),
+                    Focus::Log => self.log.scroll = self.log_max_scroll(),
                     Focus::Metrics => self.metrics_scroll = 0,
                     _ => self.view.scroll_top(),
                 }
@@ -153,7 +169,7 @@ impl App {
         match self.focus {
             Focus::Log => {
                 let s = self.log.scroll as i64 - delta;
-                self.log.scroll = s.clamp(0, self.log.events.len() as i64) as usize;
+                self.log.scroll = s.clamp(0, self.log_max_scroll() as i64) as usize;
             }
             Focus::Metrics => {
                 self.metrics_scroll = (self.metrics_scroll as i64 + delta).max(0) as usize;
@@ -166,6 +182,15 @@ impl App {
             Focus::Composer | Focus::Conversation => self.scroll_conversation(delta),
         }
         Vec::new()
+    }
+
+    /// The routing log's largest useful scroll at its current size (its first event on top).
+    fn log_max_scroll(&self) -> usize {
+        let Some(area) = self.areas().log else {
+            return 0;
+        };
+        let (w, h) = (area.width.saturating_sub(2), area.height.saturating_sub(2));
+        routelog::max_scroll(&self.log, w.into(), h.into(), &self.theme)
     }
 
     pub(crate) fn scroll_conversation(&mut self, delta: i64) {

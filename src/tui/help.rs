@@ -20,16 +20,23 @@ const NAME_COL: usize = 18;
 /// Keys that are not commands (they depend on where the focus is).
 const FIXED: &[(&str, &str)] = &[
     ("Alt+1..9", "copy code block N of the last answer"),
+    (
+        "Ctrl+U / Ctrl+W",
+        "message: delete to line start / word before",
+    ),
+    ("Ctrl+Z", "message: undo the last edit"),
     ("Up / Down", "in an empty message: recall sent messages"),
     ("↑↓ j k Home End", "scroll the focused pane"),
+    ("f (routing log)", "failures only / everything"),
     ("1..9 (picker)", "pick a favorite model"),
     ("Enter (models pane)", "use the selected model"),
 ];
 
 /// The lines of the help text for an overlay `width` columns wide inside. The action names
 /// (what `llmux.keys` rebinds) show only where every description still fits beside them:
-/// on a narrow terminal, whole descriptions matter more.
-pub fn lines(keymap: &KeyMap, theme: &Theme, width: u16) -> Vec<Line<'static>> {
+/// on a narrow terminal, whole descriptions matter more. `shift_enter`: the terminal tells
+/// Shift+Enter from Enter (else Shift+Enter is not listed, and a line says why).
+pub fn lines(keymap: &KeyMap, theme: &Theme, width: u16, shift_enter: bool) -> Vec<Line<'static>> {
     let key_style = theme.fg(Role::Accent).add_modifier(Modifier::BOLD);
     let muted = theme.fg(Role::Muted);
     let longest = Command::ALL
@@ -45,7 +52,11 @@ pub fn lines(keymap: &KeyMap, theme: &Theme, width: u16) -> Vec<Line<'static>> {
     };
     let mut out = Vec::new();
     for c in Command::ALL {
-        let keys: Vec<String> = keymap.keys_of(c).iter().map(ToString::to_string).collect();
+        let keys: Vec<String> = keymap
+            .shown_keys(c, shift_enter)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let keys = if keys.is_empty() {
             "-".to_string()
         } else {
@@ -66,6 +77,15 @@ pub fn lines(keymap: &KeyMap, theme: &Theme, width: u16) -> Vec<Line<'static>> {
         ]));
     }
     out.push(Line::default());
+    if !shift_enter {
+        out.push(Line::from(Span::styled(
+            format!(
+                "This terminal sends Shift+Enter as Enter: {} adds a line.",
+                keymap.newline_label(false).replace('/', " or ")
+            ),
+            muted,
+        )));
+    }
     let rebind = if name_col > 0 {
         "Rebind under llmux.keys in config.yaml: action name → key, e.g. next_model: \"f5\""
     } else {
@@ -81,9 +101,16 @@ fn name_of(c: Command, name_col: usize) -> &'static str {
 }
 
 /// Draws the overlay centered in `area`.
-pub fn render(keymap: &KeyMap, scroll: usize, area: Rect, buf: &mut Buffer, theme: &Theme) {
+pub fn render(
+    keymap: &KeyMap,
+    shift_enter: bool,
+    scroll: usize,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+) {
     let width = WIDTH.min(area.width.saturating_sub(2));
-    let lines = lines(keymap, theme, width.saturating_sub(2));
+    let lines = lines(keymap, theme, width.saturating_sub(2), shift_enter);
     let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
     let rect = super::view::centered(area, width, height);
     Clear.render(rect, buf);

@@ -62,7 +62,8 @@ impl App {
                     f.pop();
                     p.set_filter(&self.groups, f);
                 }
-                KeyCode::Char(c @ '1'..='9') if plain => {
+                // Favorites while the filter is empty; once it has text, digits are text.
+                KeyCode::Char(c @ '1'..='9') if plain && p.filter.is_empty() => {
                     let n = c.to_digit(10).map_or(0, |d| d as usize);
                     match picker::favorite(&self.groups, n) {
                         Some(gi) => {
@@ -176,6 +177,7 @@ impl App {
                 }
                 return Some(Vec::new());
             }
+            KeyCode::Char('f') if self.focus == Focus::Log => Command::LogFailures,
             KeyCode::Char(c) if self.focus == Focus::Models && c.is_ascii_digit() => {
                 let n = c.to_digit(10).map_or(0, |d| d as usize);
                 if let Some(gi) = picker::favorite(&self.groups, n) {
@@ -231,11 +233,55 @@ impl App {
             }
             _ => {}
         }
+        if let Some(edited) = self.shell_edit(&ev) {
+            if edited {
+                self.recall = None;
+            } else {
+                self.unchanged();
+            }
+            return Vec::new();
+        }
         let input = to_input(&ev);
         if self.composer.input(input) {
             self.recall = None;
         }
         Vec::new()
+    }
+
+    /// The composer's keys that edit as a shell line does — Ctrl+U deletes to the start of
+    /// the line, Ctrl+W the word before the cursor — and Ctrl+Z, which undoes any edit, so no
+    /// key clears a draft without a way back. `None` for other keys; else whether the text
+    /// changed. (Without these, the text area's own bindings apply: its Ctrl+U is undo and
+    /// its Ctrl+J deletes to the start of the line.)
+    fn shell_edit(&mut self, ev: &KeyEvent) -> Option<bool> {
+        if ev.modifiers != KeyModifiers::CONTROL {
+            return None;
+        }
+        let c = &mut self.composer;
+        Some(match ev.code {
+            KeyCode::Char('u') => c.delete_line_by_head(),
+            KeyCode::Char('w') => {
+                let tui_textarea::DataCursor(row, col) = c.cursor();
+                if col == 0 {
+                    // At the start of a line: join it to the one above, as Backspace does.
+                    return Some(c.delete_char());
+                }
+                let line: Vec<char> = c.lines()[row].chars().collect();
+                let mut start = col.min(line.len());
+                while start > 0 && line[start - 1].is_whitespace() {
+                    start -= 1;
+                }
+                while start > 0 && !line[start - 1].is_whitespace() {
+                    start -= 1;
+                }
+                for _ in start..col {
+                    c.move_cursor(tui_textarea::CursorMove::Back);
+                }
+                c.delete_str(col - start)
+            }
+            KeyCode::Char('z') => c.undo(),
+            _ => return None,
+        })
     }
 }
 

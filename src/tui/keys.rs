@@ -188,7 +188,7 @@ pub fn default_keys(c: Command) -> &'static [&'static str] {
     match c {
         Command::Quit => &["ctrl+q"],
         Command::Send => &["enter"],
-        Command::Newline => &["alt+enter", "shift+enter"],
+        Command::Newline => &["alt+enter", "ctrl+j", "shift+enter"],
         Command::NextModel => &["ctrl+n"],
         Command::PrevModel => &["ctrl+b"],
         Command::OpenPicker => &["ctrl+p"],
@@ -204,6 +204,7 @@ pub fn default_keys(c: Command) -> &'static [&'static str] {
         Command::ToggleModels => &["f2"],
         Command::ToggleMetrics => &["f3"],
         Command::ToggleLog => &["f4"],
+        Command::LogFailures => &["f8"],
         Command::ScrollUp => &["ctrl+up"],
         Command::ScrollDown => &["ctrl+down"],
         Command::PageUp => &["pageup"],
@@ -277,6 +278,49 @@ impl KeyMap {
             .filter(|(_, v)| **v == c)
             .map(|(k, _)| *k)
             .collect()
+    }
+
+    /// The keys of a command as the help shows them; `shift_enter` says whether the terminal
+    /// reports Shift+Enter apart from Enter (the kitty keyboard protocol): where it does not,
+    /// Shift+Enter sends, so it is not offered as a key.
+    pub fn shown_keys(&self, c: Command, shift_enter: bool) -> Vec<KeyCombo> {
+        let shift_enter_key = KeyCombo {
+            code: KeyCodeKey::Enter,
+            ctrl: false,
+            alt: false,
+            shift: true,
+        };
+        let mut keys = self.keys_of(c);
+        if !shift_enter {
+            keys.retain(|k| *k != shift_enter_key);
+        }
+        keys
+    }
+
+    /// The newline keys for the composer's title: Shift+Enter where the terminal tells it apart,
+    /// else the others (`Alt+Enter/Ctrl+J`).
+    pub fn newline_label(&self, shift_enter: bool) -> String {
+        let keys = self.shown_keys(Command::Newline, shift_enter);
+        if let Some(k) = keys.iter().find(|k| shift_enter && k.shift) {
+            return k.to_string();
+        }
+        // The defaults' order (Alt+Enter before Ctrl+J), then any other.
+        let mut ordered: Vec<KeyCombo> = default_keys(Command::Newline)
+            .iter()
+            .filter_map(|d| KeyCombo::parse(d).ok())
+            .filter(|k| keys.contains(k))
+            .collect();
+        let rest: Vec<KeyCombo> = keys.into_iter().filter(|k| !ordered.contains(k)).collect();
+        ordered.extend(rest);
+        match ordered.len() {
+            0 => "-".to_string(),
+            _ => ordered
+                .iter()
+                .take(2)
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("/"),
+        }
     }
 
     /// The first key of a command as text, or `-` when unbound.

@@ -135,7 +135,8 @@ impl<'a> Renderer<'a> {
             return;
         }
         let style = self.style();
-        self.inline.push((t.to_string(), style));
+        // A tab has no width of its own on a terminal: it would vanish.
+        self.inline.push((t.replace('\t', TAB), style));
     }
 
     fn start(&mut self, tag: Tag<'_>) {
@@ -446,7 +447,7 @@ pub fn render(
             Event::Text(t) => r.text(&t),
             Event::Code(t) => {
                 let s = theme.fg(Role::Code);
-                r.inline.push((t.to_string(), s));
+                r.inline.push((t.replace('\t', TAB), s));
             }
             Event::InlineMath(t) | Event::DisplayMath(t) => r.text(&t),
             Event::Html(t) | Event::InlineHtml(t) => r.text(&t),
@@ -534,6 +535,13 @@ mod tests {
             ]
         );
         assert_eq!(code_blocks(md), ["fn main() {}\n"]);
+    }
+
+    #[test]
+    fn tabs_are_kept_as_spaces() {
+        let theme = Theme::builtin_default(ColorDepth::Mono);
+        let out = plain(&render("tabs:\there and `a\tb`", 40, &theme, None));
+        assert_eq!(out, ["tabs:    here and a    b"]);
     }
 
     #[test]

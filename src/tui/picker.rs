@@ -1,7 +1,12 @@
 //! The model picker: model groups with their deployments, each deployment with a health dot
 //! (healthy, cooling with seconds left, failing), the strategy, fallbacks and prices. Shown as
-//! a side pane (wide terminals) and as the Ctrl+P overlay with a fuzzy filter typed as you go;
-//! 1..9 pick a favorite, Enter selects.
+//! a side pane (wide terminals) and as the Ctrl+P overlay with a filter typed as you go; 1..9
+//! pick a favorite while the filter is empty (once it has text, digits are text), Enter takes
+//! the row under the cursor (`▶`, the one cursor marker; the current group carries `✓`).
+//!
+//! Ranking: a group or alias named exactly as typed comes first, then names that start with
+//! it, then fuzzy matches; a group's row outranks one of its deployments at the same rank, so
+//! a partial match on a deployment id never beats a group's exact name.
 //!
 //! Groups come from the config once ([`GroupInfo`]); health and prices from the latest
 //! `StatusView`. Selection logic is pure and tested; rendering reads the state.
@@ -27,6 +32,8 @@ const OVERLAY_WIDTH: u16 = 76;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupInfo {
     pub name: String,
+    /// `model_group_alias` names that lead to this group.
+    pub aliases: Vec<String>,
     pub deployments: Vec<String>,
     pub fallbacks: Vec<String>,
     /// 1-based favorite number.
@@ -39,6 +46,13 @@ pub fn groups_of(cfg: &Config) -> Vec<GroupInfo> {
         .iter()
         .map(|g| GroupInfo {
             name: g.clone(),
+            aliases: cfg
+                .router
+                .model_group_alias
+                .iter()
+                .filter(|(_, to)| *to == g)
+                .map(|(alias, _)| alias.clone())
+                .collect(),
             deployments: cfg.group_deployments(g).map(|d| d.id.clone()).collect(),
             fallbacks: cfg.router.fallbacks.get(g).cloned().unwrap_or_default(),
             favorite: cfg
@@ -104,21 +118,69 @@ pub fn fuzzy_score(needle: &str, hay: &str) -> Option<i64> {
     Some(score)
 }
 
-/// The rows the filter lets through: a group whose name matches shows all its deployments; a
-/// deployment that matches shows with its group.
+/// How well a name matches the filter: exact beats prefix beats fuzzy (case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Match {
+    Fuzzy(i64),
+    Prefix,
+    Exact,
+}
+
+/// How `name` matches `filter`, if at all.
+pub fn match_name(filter: &str, name: &str) -> Option<Match> {
+    let (f, n) = (filter.to_lowercase(), name.to_lowercase());
+    if f == n {
+        Some(Match::Exact)
+    } else if n.starts_with(&f) {
+        Some(Match::Prefix)
+    } else {
+        fuzzy_score(&f, &n).map(Match::Fuzzy)
+    }
+}
+
+/// A row's rank under a filter: its match, then groups before deployments at the same match.
+type Rank = (Match, bool);
+
+fn group_rank(g: &GroupInfo, filter: &str) -> Option<Rank> {
+    std::iter::once(&g.name)
+        .chain(&g.aliases)
+        .filter_map(|n| match_name(filter, n))
+        .max()
+        .map(|m| (m, true))
+}
+
+fn row_rank(groups: &[GroupInfo], filter: &str, row: Row) -> Option<Rank> {
+    match row {
+        Row::Group(g) => group_rank(&groups[g], filter),
+        Row::Deployment(g, d) => match_name(filter, &groups[g].deployments[d]).map(|m| (m, false)),
+    }
+}
+
+/// The rows the filter lets through: a group whose name (or an alias) matches shows all its
+/// deployments; a deployment that matches shows with its group. With a filter, groups come in
+/// the order of their best row's rank (config order among equals).
 pub fn visible_rows(groups: &[GroupInfo], filter: &str) -> Vec<Row> {
-    let mut rows = Vec::new();
+    let mut blocks: Vec<(Option<Rank>, Vec<Row>)> = Vec::new();
     for (gi, g) in groups.iter().enumerate() {
-        let group_hit = fuzzy_score(filter, &g.name).is_some();
+        let group_hit = group_rank(g, filter);
         let deps: Vec<usize> = (0..g.deployments.len())
-            .filter(|di| group_hit || fuzzy_score(filter, &g.deployments[*di]).is_some())
+            .filter(|di| group_hit.is_some() || match_name(filter, &g.deployments[*di]).is_some())
             .collect();
-        if group_hit || !deps.is_empty() {
-            rows.push(Row::Group(gi));
+        if group_hit.is_some() || !deps.is_empty() {
+            let mut rows = vec![Row::Group(gi)];
             rows.extend(deps.into_iter().map(|di| Row::Deployment(gi, di)));
+            let best = rows
+                .iter()
+                .filter_map(|r| row_rank(groups, filter, *r))
+                .max();
+            blocks.push((best, rows));
         }
     }
-    rows
+    if !filter.is_empty() {
+        // Stable: equal ranks keep the config's order.
+        blocks.sort_by_key(|b| std::cmp::Reverse(b.0));
+    }
+    blocks.into_iter().flat_map(|(_, rows)| rows).collect()
 }
 
 impl PickerState {
@@ -134,21 +196,15 @@ impl PickerState {
         }
     }
 
-    /// Types into the filter; the selection jumps to the best match.
+    /// Types into the filter; the cursor jumps to the best match.
     pub fn set_filter(&mut self, groups: &[GroupInfo], filter: String) {
         self.filter = filter;
         let rows = visible_rows(groups, &self.filter);
         let best = rows
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| {
-                let name = match r {
-                    Row::Group(g) => &groups[*g].name,
-                    Row::Deployment(g, d) => &groups[*g].deployments[*d],
-                };
-                fuzzy_score(&self.filter, name).map(|s| (i, s))
-            })
-            .max_by_key(|(i, s)| (*s, std::cmp::Reverse(*i)));
+            .filter_map(|(i, r)| row_rank(groups, &self.filter, *r).map(|rank| (i, rank)))
+            .max_by_key(|(i, rank)| (*rank, std::cmp::Reverse(*i)));
         self.selected = best.map_or(0, |(i, _)| i);
     }
 
@@ -174,9 +230,13 @@ pub fn favorite(groups: &[GroupInfo], n: usize) -> Option<usize> {
     groups.iter().position(|g| g.favorite == Some(n))
 }
 
-/// The lines of the list. `selected` is highlighted; the current group is marked with ▶.
-/// `compact` (the side pane) leaves out the strategy and shows health instead of the price
-/// when a deployment is not healthy.
+/// The cursor's marker, in front of the row it is on; the current group's mark, after its name.
+pub const CURSOR: &str = "▶ ";
+pub const CURRENT: &str = " ✓";
+
+/// The lines of the list. The row `selected` (the cursor) starts with [`CURSOR`] and is
+/// highlighted; the current group ends in [`CURRENT`]. `compact` (the side pane) leaves out
+/// the strategy and shows health instead of the price when a deployment is not healthy.
 #[allow(clippy::too_many_arguments)]
 pub fn list_lines(
     groups: &[GroupInfo],
@@ -192,12 +252,11 @@ pub fn list_lines(
     let fg = theme.fg(Role::Fg);
     let mut out = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        let mut spans = Vec::new();
+        let cursor = if selected == Some(i) { CURSOR } else { "  " };
+        let mut spans = vec![Span::styled(cursor, theme.fg(Role::Accent))];
         match *row {
             Row::Group(gi) => {
                 let g = &groups[gi];
-                let mark = if gi == current { "▶ " } else { "  " };
-                spans.push(Span::styled(mark, theme.fg(Role::Accent)));
                 let fav = g.favorite.map_or("  ".to_string(), |n| format!("{n} "));
                 spans.push(Span::styled(fav, theme.fg(Role::Info)));
                 let name_style = if gi == current {
@@ -206,7 +265,16 @@ pub fn list_lines(
                     fg.add_modifier(Modifier::BOLD)
                 };
                 spans.push(Span::styled(g.name.clone(), name_style));
+                if gi == current {
+                    spans.push(Span::styled(CURRENT, theme.fg(Role::Accent)));
+                }
                 if !compact {
+                    if !g.aliases.is_empty() {
+                        spans.push(Span::styled(
+                            format!(" (alias {})", g.aliases.join(", ")),
+                            muted,
+                        ));
+                    }
                     spans.push(Span::styled(format!("  {strategy}"), muted));
                 }
                 if !g.fallbacks.is_empty() {
@@ -221,7 +289,7 @@ pub fn list_lines(
                 let row = status.row(id);
                 let health = row.map(|r| r.health).unwrap_or_default();
                 let (dot, role) = health.dot();
-                let indent = if compact { "  " } else { "      " };
+                let indent = if compact { "" } else { "    " };
                 spans.push(Span::styled(format!("{indent}{dot} "), theme.fg(role)));
                 spans.push(Span::styled(id.clone(), fg));
                 let healthy = health == super::metrics::Health::Healthy;
@@ -329,7 +397,7 @@ pub fn render_overlay(
     Clear.render(rect, buf);
     let block = super::view::pane_block(theme, "Pick a model", true).title_bottom(Line::from(
         Span::styled(
-            " type to filter · ↑↓ · Enter select · 1-9 favorites · Esc close ",
+            " type to filter · ↑↓ · Enter picks · 1-9 favorites · Esc close ",
             theme.fg(Role::Muted),
         ),
     ));
@@ -363,6 +431,7 @@ mod tests {
     fn groups() -> Vec<GroupInfo> {
         let g = |n: &str, d: &[&str], fav| GroupInfo {
             name: n.into(),
+            aliases: vec![],
             deployments: d.iter().map(|s| s.to_string()).collect(),
             fallbacks: vec![],
             favorite: fav,

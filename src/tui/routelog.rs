@@ -1,6 +1,8 @@
 //! The routing log pane: every `RouteEvent` of every request as it happens (attempt, failure
-//! with class and status, retry in N s, cooldown, fallback from → to, done), coloured by
-//! outcome, newest at the bottom, scrollable. Lines come from `RouteEvent::describe`.
+//! with class and status, retry in N s, cooldown, fallback from → to, done), each line with its
+//! wall-clock time (UTC), coloured by outcome, newest at the bottom. It scrolls by events: Home
+//! shows the first kept event, End the live tail, and every event in between is reachable; the
+//! failures-only filter hides the rest. Lines come from `RouteEvent::describe`.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -41,8 +43,34 @@ pub fn style_of(ev: &RouteEvent, theme: &Theme) -> Style {
     }
 }
 
+/// Whether an event is a failure, for the log's failures-only filter: a failed attempt or
+/// request, a group with nothing to route to, a cooldown, a stream that broke.
+pub fn is_failure(ev: &RouteEvent) -> bool {
+    matches!(
+        ev.kind,
+        RouteEventKind::Failure { .. }
+            | RouteEventKind::Failed { .. }
+            | RouteEventKind::Unavailable { .. }
+            | RouteEventKind::Cooldown { .. }
+            | RouteEventKind::MidStream { .. }
+    )
+}
+
+/// `14:03:07.120`: the wall-clock time (UTC) of a Unix time in milliseconds.
+pub fn stamp(unix_ms: u64) -> String {
+    const DAY_MS: u64 = 86_400_000;
+    let ms = unix_ms % DAY_MS;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
 fn event_lines(ev: &RouteEvent, width: usize, theme: &Theme) -> Vec<Line<'static>> {
-    let stamp = format!("{:>6} ", super::fmt::ms_short(ev.elapsed_ms));
+    let stamp = format!("{} ", stamp(ev.at_unix_ms));
     let text = escape_controls(&ev.describe()).into_owned();
     let indent = stamp.chars().count();
     let wrapped = wrap_pieces(
@@ -65,41 +93,113 @@ fn event_lines(ev: &RouteEvent, width: usize, theme: &Theme) -> Vec<Line<'static
         .collect()
 }
 
-/// Draws the pane: the newest events that fit, `log.scroll` events up from the end.
+/// What the pane shows at a size: the lines, and how many events are out of sight above and
+/// below them.
+struct Page {
+    lines: Vec<Line<'static>>,
+    above: usize,
+    below: usize,
+}
+
+/// Lays out the events `scroll` events up from the end of those shown: the page ends with the
+/// last of them, unless the events before it cannot fill the page, in which case it starts
+/// with the first kept event (so Home shows the oldest event at the top, never empty rows).
+fn page(log: &RouteLog, width: usize, height: usize, theme: &Theme) -> Page {
+    let shown = log.shown();
+    let end = shown.len().saturating_sub(log.scroll);
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let mut first = end;
+    while first > 0 && lines.len() < height {
+        first -= 1;
+        let mut l = event_lines(shown[first], width, theme);
+        l.extend(lines);
+        lines = l;
+    }
+    if lines.len() >= height {
+        // Bottom-anchored: the first event may be cut at the top.
+        let cut = lines.len() - height;
+        let above = first + usize::from(cut > 0);
+        return Page {
+            lines: lines.split_off(cut),
+            above,
+            below: shown.len() - end,
+        };
+    }
+    // Too few lines before `end`: fill the page from the first event on.
+    let mut last = end;
+    while last < shown.len() && lines.len() < height {
+        lines.extend(event_lines(shown[last], width, theme));
+        last += 1;
+    }
+    let cut_below = lines.len() > height;
+    lines.truncate(height);
+    Page {
+        lines,
+        above: 0,
+        below: shown.len() - last + usize::from(cut_below),
+    }
+}
+
+/// The largest useful `scroll` at this size: the one that shows the first kept event at the
+/// top. Scrolling further would change nothing on screen.
+pub fn max_scroll(log: &RouteLog, width: usize, height: usize, theme: &Theme) -> usize {
+    let shown = log.shown();
+    let mut rows = 0;
+    let mut fit = 0;
+    for ev in &shown {
+        rows += event_lines(ev, width, theme).len();
+        if rows > height {
+            break;
+        }
+        fit += 1;
+    }
+    shown.len().saturating_sub(fit.max(1))
+}
+
+/// The pane's title.
+pub fn title(log: &RouteLog) -> &'static str {
+    if log.failures_only {
+        "Routing log · failures · UTC"
+    } else {
+        "Routing log · UTC"
+    }
+}
+
+/// Draws the pane: the events that fit, `log.scroll` events up from the end, with how many
+/// are out of sight above and below on the bottom border.
 pub fn render(log: &RouteLog, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool) {
-    let mut block = super::view::pane_block(theme, "Routing log", focused);
-    if log.scroll > 0 {
+    let mut block = super::view::pane_block(theme, title(log), focused);
+    let inner = block.inner(area);
+    let p = page(log, inner.width as usize, inner.height as usize, theme);
+    let hidden: Vec<String> = [(p.above, "↑", "older"), (p.below, "↓", "newer")]
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, arrow, what)| format!("{arrow} {n} {what}"))
+        .collect();
+    if !hidden.is_empty() {
         block = block.title_bottom(
             Line::from(Span::styled(
-                format!(" ↓ {} newer ", log.scroll),
+                format!(" {} ", hidden.join(" · ")),
                 theme.fg(Role::Warning),
             ))
             .right_aligned(),
         );
     }
-    let inner = block.inner(area);
     block.render(area, buf);
     if inner.height == 0 {
         return;
     }
-    if log.events.is_empty() {
-        let l = Line::from(Span::styled("no requests yet", theme.fg(Role::Muted)));
+    if p.lines.is_empty() {
+        let empty = if log.failures_only && !log.events.is_empty() {
+            "no failures yet"
+        } else {
+            "no requests yet"
+        };
+        let l = Line::from(Span::styled(empty, theme.fg(Role::Muted)));
         buf.set_line(inner.x, inner.y, &l, inner.width);
         return;
     }
-    let height = inner.height as usize;
-    let end = log.events.len().saturating_sub(log.scroll);
-    let mut lines: Vec<Line<'static>> = Vec::new();
-    for ev in log.events.range(..end).rev() {
-        let mut l = event_lines(ev, inner.width as usize, theme);
-        l.extend(lines);
-        lines = l;
-        if lines.len() >= height {
-            break;
-        }
-    }
-    let start = lines.len().saturating_sub(height);
-    for (i, l) in lines[start..].iter().enumerate() {
+    for (i, l) in p.lines.iter().enumerate() {
         buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
     }
 }

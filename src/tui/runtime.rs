@@ -15,7 +15,8 @@ use std::sync::Mutex;
 
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
-    EventStream, KeyEventKind, MouseEventKind,
+    EventStream, KeyEventKind, KeyboardEnhancementFlags, MouseEventKind,
+    PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::terminal::{
     BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
@@ -53,6 +54,29 @@ const DEFAULT_EDITOR: &str = "vi";
 
 type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
 
+/// The keyboard enhancement flags were pushed (and are popped on the way out).
+static KEYBOARD_PUSHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Asks the terminal to tell keys apart that legacy encoding merges (kitty keyboard protocol,
+/// crossterm's `PushKeyboardEnhancementFlags`) where it says it can, so Shift+Enter arrives as
+/// itself and adds a line. Returns whether it did. Must run before the event reader starts: the
+/// query reads the terminal's answer from stdin.
+fn enhance_keyboard(out: &mut impl Write) -> bool {
+    if !matches!(
+        crossterm::terminal::supports_keyboard_enhancement(),
+        Ok(true)
+    ) {
+        return false;
+    }
+    let pushed = execute!(
+        out,
+        PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
+    )
+    .is_ok();
+    KEYBOARD_PUSHED.store(pushed, std::sync::atomic::Ordering::Relaxed);
+    pushed
+}
+
 /// What the panic hook needs to save the draft.
 static PANIC_DRAFT: Mutex<Option<(PathBuf, String)>> = Mutex::new(None);
 
@@ -64,9 +88,10 @@ fn set_panic_draft(path: Option<PathBuf>, draft: String) {
     *guard = path.map(|p| (p, draft));
 }
 
-/// Puts the terminal in TUI mode: raw, alternate screen, bracketed paste, mouse only if
-/// asked for.
-fn enter(mouse: bool) -> std::io::Result<Term> {
+/// Puts the terminal in TUI mode: raw, alternate screen, bracketed paste, keyboard
+/// enhancement where supported, mouse only if asked for. Returns the terminal and whether
+/// Shift+Enter can be told from Enter.
+fn enter(mouse: bool) -> std::io::Result<(Term, bool)> {
     enable_raw_mode()?;
     let mut out = std::io::stdout();
     execute!(
@@ -75,18 +100,23 @@ fn enter(mouse: bool) -> std::io::Result<Term> {
         EnableBracketedPaste,
         cursor::Hide
     )?;
+    let enhanced = enhance_keyboard(&mut out);
     if mouse {
         execute!(out, EnableMouseCapture)?;
     }
-    Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
+    let term = Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
         OUT_BUFFER,
         std::io::stdout(),
-    )))
+    )))?;
+    Ok((term, enhanced))
 }
 
 /// Gives the terminal back; every step is tried even if one fails (the terminal may be gone).
 pub fn leave() {
     let mut out = std::io::stdout();
+    if KEYBOARD_PUSHED.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        let _ = execute!(out, PopKeyboardEnhancementFlags);
+    }
     let _ = execute!(
         out,
         DisableMouseCapture,
@@ -382,6 +412,7 @@ impl Runner {
             EnableBracketedPaste,
             cursor::Hide
         );
+        enhance_keyboard(&mut std::io::stdout());
         let _ = term.clear();
         self.input = Some(spawn_input(self.tx.clone()));
         result
@@ -396,7 +427,8 @@ pub async fn run_loop(
     mouse: bool,
 ) -> std::io::Result<()> {
     install_panic_hook();
-    let mut term = enter(mouse)?;
+    let (mut term, enhanced) = enter(mouse)?;
+    app.shift_enter = enhanced;
     let (tx, mut rx) = mpsc::channel(CHANNEL);
     let size = term.size()?;
     let _ = tx.send(Action::Resize(size.width, size.height)).await;

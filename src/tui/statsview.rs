@@ -17,6 +17,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
+use crate::sanitize::escape_line;
 use crate::store::stats::{self, DeploymentFacts, GroupBy, StatsReport, StatsRow, UNTAGGED};
 
 use super::action::{Command, Effect};
@@ -242,7 +243,8 @@ fn row_lines(r: &StatsRow, key_style: Style, theme: &Theme) -> [Line<'static>; 2
         fg
     };
     let mut first = vec![
-        Span::styled(r.key.clone(), key_style),
+        // A key is a tag a client sent or a deployment id: shown escaped, as the chat shows text.
+        Span::styled(escape_line(&r.key).into_owned(), key_style),
         Span::styled(format!("  {} req ", r.requests), fg),
         Span::styled(format!("{:.0}% err", 100.0 * r.error_rate), err_style),
     ];
@@ -273,7 +275,10 @@ pub fn lines(pane: &StatsPane, keymap: &KeyMap, theme: &Theme) -> Vec<Line<'stat
     let mut out = Vec::new();
     match pane.current() {
         None => out.push(Line::from(Span::styled("reading the request log…", muted))),
-        Some(Err(e)) => out.push(Line::from(Span::styled(e.clone(), theme.fg(Role::Error)))),
+        Some(Err(e)) => out.push(Line::from(Span::styled(
+            escape_line(e).into_owned(),
+            theme.fg(Role::Error),
+        ))),
         Some(Ok(report)) if report.rows.is_empty() => out.push(Line::from(Span::styled(
             format!("no requests in the last {}", pane.window.label()),
             muted,

@@ -314,7 +314,6 @@ impl App {
                                 .first_token
                                 .map(|t| t.duration_since(f.started).as_millis() as u64);
                             a.total_ms = Some(at.duration_since(f.started).as_millis() as u64);
-                            a.badges.retried |= e.attempts.len() > 1;
                             unknown_cost = f.first_token.is_some();
                         }
                     }
@@ -364,9 +363,6 @@ fn route_news(f: &mut InFlight, ev: &crate::router::RouteEvent) {
             f.attempt = ev.attempt;
             f.deployment = dep;
             f.routed_group = ev.group.clone();
-            if ev.attempt > 1 {
-                f.badges.retried = true;
-            }
         }
         RouteEventKind::Failure { class, status, .. } => {
             let status = status.map(|s| format!(" {s}")).unwrap_or_default();
@@ -376,6 +372,8 @@ fn route_news(f: &mut InFlight, ev: &crate::router::RouteEvent) {
             ));
         }
         RouteEventKind::Retry { delay_ms } => {
+            // A retry, not a fallback to another group, earns the badge.
+            f.badges.retried = true;
             let base = f.news.take().unwrap_or_default();
             f.news = Some(format!(
                 "{base} · retry in {:.1}s",

@@ -172,7 +172,9 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             buf,
             theme,
         ),
-        Some(Overlay::Help { scroll }) => help::render(&app.keymap, *scroll, area, buf, theme),
+        Some(Overlay::Help { scroll }) => {
+            help::render(&app.keymap, app.shift_enter, *scroll, area, buf, theme)
+        }
         Some(Overlay::Sessions {
             list,
             selected,
@@ -336,7 +338,7 @@ fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
                 format!(
                     " {} send · {} newline · {} editor ",
                     app.keymap.label(Command::Send),
-                    app.keymap.label(Command::Newline),
+                    app.keymap.newline_label(app.shift_enter),
                     app.keymap.label(Command::EditExternal)
                 ),
                 theme.fg(Role::Muted),
@@ -345,8 +347,29 @@ fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
         );
     }
     let inner = block.inner(area);
-    block.render(area, buf);
+    // The text first: where it scrolled to says what the border reports as hidden.
     (&app.composer).render(inner, buf);
+    let above = usize::from(app.composer.scroll_offset().0);
+    let below = app
+        .composer
+        .lines()
+        .len()
+        .saturating_sub(above + usize::from(inner.height));
+    let hidden: Vec<String> = [(above, "↑"), (below, "↓")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, arrow)| format!("{arrow} {n} more"))
+        .collect();
+    if !hidden.is_empty() {
+        block = block.title_bottom(
+            Line::from(Span::styled(
+                format!(" {} ", hidden.join(" · ")),
+                theme.fg(Role::Warning),
+            ))
+            .right_aligned(),
+        );
+    }
+    block.render(area, buf);
 }
 
 fn render_status(app: &App, area: Rect, buf: &mut Buffer) {

@@ -295,7 +295,7 @@ async fn answers_stitched_after_a_mid_stream_failure_are_not_cached() {
     .await;
     let whole = FakeUpstream::start(vec![Reply::openai_stream(&[" there"], Some((3, 1)))]).await;
     let yaml = format!(
-        "model_list:\n{}{}router_settings:\n  num_retries: 1\nlitellm_settings:\n  cache: true\n",
+        "model_list:\n{}{}router_settings:\n  num_retries: 0\nlitellm_settings:\n  cache: true\n",
         deployment("g", "broken", &broken.url, "      order: 1\n"),
         deployment("g", "whole", &whole.url, "      order: 2\n"),
     );

@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 
 use crate::upstream::{FakeUpstream, Reply};
 
+mod check;
+
 /// The binary with an empty config dir and a private data dir, so the user's files are
 /// neither read nor written.
 fn llmux(home: &Path) -> Command {

@@ -8,7 +8,10 @@ use std::time::Duration;
 use llmux::config::*;
 
 mod errors;
+mod misplaced;
 mod props;
+mod router_settings;
+mod unspoken;
 
 const FIXTURES: &str = "tests/fixtures/configs";
 
@@ -226,6 +229,7 @@ fn plain_list_fallbacks_aliases_retry_policy_and_string_numbers() {
             authentication: Some(0),
             timeout: Some(3),
             rate_limit: Some(5),
+            not_found: Some(0),
             ..RetryPolicy::default()
         }
     );
@@ -257,11 +261,9 @@ fn plain_list_fallbacks_aliases_retry_policy_and_string_numbers() {
     assert_eq!(
         warnings(&cfg),
         [
-            "55:3: router_settings.routing_strategy_args is not implemented by llmux; ignored",
             "61:14: router_settings.fallbacks is a plain list of model groups; read as one \
              fallback chain [smart, local] for every group; write [{group: [fallback, ...]}] \
              to be explicit",
-            "70:5: router_settings.retry_policy.NotFoundErrorRetries is not implemented by llmux; ignored",
             "75:35: llmux.favorites: 'gone' is not a model group in model_list; ignored",
             "80:3: llmux.colour is not a known llmux setting; ignored",
         ]

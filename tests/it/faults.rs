@@ -5,6 +5,6 @@
 pub(crate) mod fuzz;
 mod matrix;
 mod memory;
-mod raw;
+pub(crate) mod raw;
 mod rows;
 mod secrets;

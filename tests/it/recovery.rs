@@ -112,10 +112,9 @@ impl Home {
     }
 }
 
-/// The readable records of a session file.
+/// The readable records of a session file (a line that is not UTF-8 is not one).
 fn records(path: &Path) -> Vec<Record> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default())
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
@@ -190,11 +189,12 @@ fn a_torn_last_line_costs_that_line_only_even_when_the_next_run_appends() {
     assert_eq!(tui.wait_end(LIMIT).as_deref(), Some("exit 0"));
     drop(tui);
 
-    // A crash in the middle of writing a record leaves half a line.
+    // A crash in the middle of writing a record leaves half a line, here cut inside a
+    // character ("é" is C3 A9): the file is no longer UTF-8 as a whole.
     let path = home.session_file().unwrap();
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(r#"{"type":"chunk","id":99,"text":"half a rec"#);
-    std::fs::write(&path, text).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"{\"type\":\"chunk\",\"id\":99,\"text\":\"half a caf\xc3");
+    std::fs::write(&path, bytes).unwrap();
     let torn = home.load();
     assert_eq!(torn.entries.len(), 2, "{torn:?}");
     assert!(torn.warnings[0].contains("torn"), "{:?}", torn.warnings);

@@ -563,6 +563,43 @@ async fn latency_based_prefers_the_fastest_first_token() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn routing_strategy_args_widen_and_age_the_latency_ranking() {
+    let group = |args: &str| {
+        mock_group(
+            "latency-based-routing",
+            &[
+                ("slow", "      mock_ttft_ms: 120\n"),
+                ("quick", "      mock_ttft_ms: 100\n"),
+            ],
+        )
+        .replace(
+            "      mock_ttft_ms: 10\n      mock_ttft_ms",
+            "      mock_ttft_ms",
+        ) + args
+    };
+    // Within half the lowest latency of each other, both are picked among at random.
+    let wide = router(&group(
+        "  routing_strategy_args: {lowest_latency_buffer: 0.5}\n",
+    ));
+    let by = tally(&wide, 40).await;
+    assert!(
+        by.get("mock/slow").copied().unwrap_or(0) >= 10,
+        "the buffer spreads the load: {by:?}"
+    );
+    // Samples older than ttl are forgotten: each deployment counts as untried again, and
+    // untried ones go first, so after a pause the slow one is picked once more.
+    let aging = router(&group("  routing_strategy_args: {ttl: 30}\n"));
+    let before = tally(&aging, 10).await;
+    assert!(
+        before.get("mock/quick").copied().unwrap_or(0) >= 8,
+        "{before:?}"
+    );
+    tokio::time::advance(std::time::Duration::from_secs(31)).await;
+    let after = tally(&aging, 2).await;
+    assert_eq!(after.get("mock/slow"), Some(&1), "{after:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn cost_based_picks_the_cheapest() {
     let r = router(&mock_group(
         "cost-based-routing",

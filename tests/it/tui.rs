@@ -23,7 +23,11 @@ use ratatui::backend::TestBackend;
 use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
+mod badges;
 mod budget;
+mod composer;
+mod picker;
+mod routelog;
 mod search;
 mod stats;
 
@@ -43,8 +47,11 @@ impl Harness {
     }
 
     fn with_theme(w: u16, h: u16, theme: Theme) -> Harness {
-        let cfg = llmux::config::demo().unwrap();
-        let (mut app, warnings) = App::new(&cfg, theme, Instant::now(), fixed_clock);
+        Self::with_config(w, h, &llmux::config::demo().unwrap(), theme)
+    }
+
+    fn with_config(w: u16, h: u16, cfg: &llmux::config::Config, theme: Theme) -> Harness {
+        let (mut app, warnings) = App::new(cfg, theme, Instant::now(), fixed_clock);
         assert!(warnings.is_empty(), "{warnings:?}");
         app.update(Action::Resize(w, h));
         app.update(Action::Status(demo_status()));
@@ -833,7 +840,7 @@ async fn a_stream_cut_by_a_crash_loads_as_interrupted() {
             text.push('\n');
         }
     }
-    let s = llmux::store::session::parse_records(&text);
+    let s = llmux::store::session::parse_records(text.as_bytes());
     let Some(Entry::Answer(a)) = s.entries.last() else {
         panic!("{s:?}")
     };

@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 
 use super::ask::{AskArgs, clean_tags, outcome_json};
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, load_config};
+use crate::errln;
 use crate::metrics::Usd;
 use crate::router::{ChatOutcome, RouteError, Router};
 use crate::sanitize::{escape_controls, to_safe_json};
@@ -173,7 +174,7 @@ pub async fn run_batch(
     out.flush()?;
     if progress {
         draw(&mut drawn, counts.line(total, started.elapsed()));
-        eprintln!();
+        errln!();
     }
     Ok(Summary {
         total,
@@ -263,7 +264,8 @@ fn write_ready(
 fn draw(drawn: &mut String, line: String) {
     if *drawn != line {
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "\r\x1b[2K{line}");
+        // Our own escape clears the line; the line itself is shown escaped.
+        let _ = write!(err, "\r\x1b[2K{}", escape_controls(&line));
         let _ = err.flush();
         *drawn = line;
     }
@@ -274,14 +276,14 @@ pub(super) async fn run(config: Option<&Path>, args: &AskArgs, input: &Path) -> 
     let text = match read_input(input) {
         Ok(t) => t,
         Err(msg) => {
-            eprintln!("llmux ask --batch: {msg}");
+            errln!("llmux ask --batch: {msg}");
             return EXIT_USAGE;
         }
     };
     if let Some(out) = &args.out
         && same_file(input, out)
     {
-        eprintln!(
+        errln!(
             "llmux ask --batch: --out {} is the input file; write the results elsewhere",
             out.display()
         );
@@ -307,7 +309,7 @@ pub(super) async fn run(config: Option<&Path>, args: &AskArgs, input: &Path) -> 
         Some(path) => match std::fs::File::create(path) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
             Err(e) => {
-                eprintln!(
+                errln!(
                     "llmux ask --batch: cannot write {}: {e}; check the directory exists and is writable",
                     path.display()
                 );
@@ -348,24 +350,23 @@ pub(super) async fn run(config: Option<&Path>, args: &AskArgs, input: &Path) -> 
         Ok(s) => {
             let ran = s.succeeded + s.failed;
             if s.interrupted {
-                eprintln!(
+                errln!(
                     "llmux ask --batch: interrupted; {ran} of {} results written to {target}, {} lines not run",
                     s.total,
                     s.total - ran
                 );
             } else {
-                eprintln!(
+                errln!(
                     "llmux ask --batch: {} lines, {} ok, {} failed → {target}",
-                    s.total, s.succeeded, s.failed
+                    s.total,
+                    s.succeeded,
+                    s.failed
                 );
             }
             s.exit_code()
         }
         Err(e) => {
-            eprintln!(
-                "llmux ask --batch: cannot write the results to {target}: {}",
-                escape_controls(&e.to_string())
-            );
+            errln!("llmux ask --batch: cannot write the results to {target}: {e}");
             EXIT_FAILED
         }
     }

@@ -2,8 +2,9 @@
 //!
 //! Each entry's `litellm_params.model` is resolved to a provider family (see
 //! `config::providers`), its `os.environ/VAR` references are read, its numbers checked, and it
-//! gets a unique id. A missing variable makes that one deployment unavailable (with a warning)
-//! rather than failing the load. Unknown `litellm_params` keys are accepted silently, since any
+//! gets a unique id. A missing variable, or a LiteLLM provider llmux does not speak
+//! (`bedrock/`, `vertex_ai/`), makes that one deployment unavailable (with a warning) rather
+//! than failing the load. Unknown `litellm_params` keys are accepted silently, since any
 //! completion argument is legal there; unknown keys of the entry itself are warned about.
 
 use std::collections::HashSet;
@@ -13,7 +14,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::values::{Ctx, ENV_PREFIX, EnvValue, entries, untag};
 use crate::config::positions::{child, item};
-use crate::config::providers::{api_base_for, family_named, resolve_model};
+use crate::config::providers::{Unresolved, api_base_for, family_named, resolve_model};
 use crate::config::{ConfigError, Deployment, MockParams, Wire};
 use crate::secret::Secret;
 
@@ -166,7 +167,15 @@ fn deployment(
     };
     let (Some(params), Some(model)) = (params, model.filter(|m| !m.trim().is_empty())) else {
         let at = if params.is_some() { &params_path } else { path };
-        return Err(ctx.error(at, format!("{path} '{group}' has no litellm_params.model")));
+        let hint = if map.contains_key("model") {
+            " (its model: is written beside litellm_params; move it inside)"
+        } else {
+            ""
+        };
+        return Err(ctx.error(
+            at,
+            format!("{path} '{group}' has no litellm_params.model{hint}"),
+        ));
     };
     if model.contains('*') || group.contains('*') {
         ctx.warn(
@@ -192,6 +201,19 @@ fn deployment(
     build(ctx, &entry, info, &info_path).map(Some)
 }
 
+/// Where and how a deployment is called: the part of an entry that depends on its provider.
+struct Endpoint {
+    provider: String,
+    wire: Wire,
+    model: String,
+    api_base: String,
+    api_key: Option<String>,
+    api_version: Option<String>,
+    organization: Option<String>,
+    /// Why it cannot be called (a provider llmux does not speak, a variable not set).
+    unavailable: Option<String>,
+}
+
 fn build(
     ctx: &mut Ctx,
     e: &Entry,
@@ -199,78 +221,49 @@ fn build(
     info_path: &str,
 ) -> Result<Deployment, ConfigError> {
     let model_path = child(&e.params_path, "model");
-    let (provider, wire, provider_model, default_base) = resolve_model(&e.model)
-        .map_err(|msg| ctx.error(&model_path, format!("{model_path}: {msg}")))?;
-    let who = format!("model_list[{}] '{}', {}", e.index, e.group, e.model);
-    let mut unavailable: Option<String> = None;
-
-    // Each os.environ/ field: its value, or a note that makes the deployment unavailable.
-    let mut secret_field = |ctx: &mut Ctx, key: &str| -> Result<Option<String>, ConfigError> {
-        let path = child(&e.params_path, key);
-        let Some(v) = e.params.get(key) else {
-            return Ok(None);
-        };
-        match ctx.env_string(v, &path)? {
-            None => Ok(None),
-            Some(EnvValue::Set(s)) => Ok(Some(s)),
-            Some(EnvValue::Missing(var)) => {
-                let why = format!("environment variable {var} is not set ({who})");
-                ctx.warn(&path, format!("{why}; the deployment is unavailable"));
-                unavailable.get_or_insert(why);
-                Ok(None)
-            }
-        }
-    };
-    let api_key = secret_field(ctx, "api_key")?;
     if let Some(v) = e.params.get("api_key") {
         ctx.note_secret(v, &child(&e.params_path, "api_key"));
     }
-    let api_base = secret_field(ctx, "api_base")?;
-    let api_base_from_env = e
-        .params
-        .get("api_base")
-        .and_then(|v| untag(v).as_str())
-        .is_some_and(|s| s.trim().starts_with(ENV_PREFIX));
-    let api_version = secret_field(ctx, "api_version")?;
-    let organization = secret_field(ctx, "organization")?;
-
-    let api_base = match (api_base, default_base) {
-        (Some(b), _) => match family_named(provider) {
-            Some(fam) => api_base_for(fam, &b),
-            None => b.trim_end_matches('/').to_string(),
-        },
-        (None, Some(d)) => d,
-        // Named through a missing variable: the deployment is already unavailable.
-        (None, None) if api_base_from_env => String::new(),
-        (None, None) => {
-            return Err(ctx.error(
+    let who = format!("model_list[{}] '{}', {}", e.index, e.group, e.model);
+    let end = match resolve_model(&e.model) {
+        Ok(resolved) => endpoint(ctx, e, resolved, &who)?,
+        Err(Unresolved::Unspoken { provider, model }) => {
+            let why = format!("llmux does not speak LiteLLM's {provider} provider ({who})");
+            ctx.warn(
                 &model_path,
                 format!(
-                    "{} '{}' ({}) needs litellm_params.api_base: {provider} has no default base URL",
-                    item("model_list", e.index),
-                    e.group,
-                    e.model
+                    "{why}; the deployment is unavailable, the rest of the config works (call it \
+                     through a LiteLLM proxy with litellm_proxy/, or an OpenAI-compatible \
+                     endpoint with openai/ and api_base)"
                 ),
-            ));
+            );
+            Endpoint {
+                provider,
+                model,
+                wire: Wire::OpenAi,
+                api_base: String::new(),
+                api_key: None,
+                api_version: None,
+                organization: None,
+                unavailable: Some(why),
+            }
+        }
+        Err(Unresolved::Invalid(msg)) => {
+            return Err(ctx.error(&model_path, format!("{model_path}: {msg}")));
         }
     };
-    let api_version = match (api_version, wire) {
-        (None, Wire::Azure) => Some(AZURE_DEFAULT_API_VERSION.to_string()),
-        (v, _) => v,
-    };
-
+    let mut unavailable = end.unavailable;
     let headers = headers(ctx, e, &who, &mut unavailable)?;
-
     let mut d = Deployment {
         id: String::new(),
         group: e.group.clone(),
-        provider: provider.to_string(),
-        wire,
-        model: provider_model,
+        provider: end.provider,
+        wire: end.wire,
+        model: end.model,
         litellm_model: e.model.clone(),
-        api_base,
-        api_key: api_key.map(Secret::new),
-        api_version,
+        api_base: end.api_base,
+        api_key: end.api_key.map(Secret::new),
+        api_version: end.api_version,
         rpm: field(ctx, e, "rpm", Ctx::u32),
         tpm: field(ctx, e, "tpm", Ctx::u64),
         timeout: field(ctx, e, "timeout", Ctx::seconds),
@@ -297,13 +290,13 @@ fn build(
         supports_function_calling: None,
         supports_vision: None,
         headers,
-        organization,
+        organization: end.organization,
         mode: None,
         mock: None,
         unavailable,
     };
     prices(ctx, &mut d, e, info, info_path)?;
-    d.mock = mock_params(ctx, e, wire)?;
+    d.mock = mock_params(ctx, e, d.wire)?;
     // Without the credential the deployment has no key: worth saying, unlike other kwargs.
     if e.params.contains_key("litellm_credential_name") {
         ctx.unimplemented(&child(&e.params_path, "litellm_credential_name"));
@@ -315,6 +308,78 @@ fn build(
     .filter(|id| !id.trim().is_empty())
     .unwrap_or_else(|| e.model.clone());
     Ok(d)
+}
+
+/// The endpoint of a deployment whose provider llmux speaks: its `os.environ/` fields read
+/// (a missing variable makes it unavailable, with a warning) and its base URL settled.
+fn endpoint(
+    ctx: &mut Ctx,
+    e: &Entry,
+    (provider, wire, model, default_base): (&'static str, Wire, String, Option<String>),
+    who: &str,
+) -> Result<Endpoint, ConfigError> {
+    let mut unavailable: Option<String> = None;
+    // Each os.environ/ field: its value, or a note that makes the deployment unavailable.
+    let mut secret_field = |ctx: &mut Ctx, key: &str| -> Result<Option<String>, ConfigError> {
+        let path = child(&e.params_path, key);
+        let Some(v) = e.params.get(key) else {
+            return Ok(None);
+        };
+        match ctx.env_string(v, &path)? {
+            None => Ok(None),
+            Some(EnvValue::Set(s)) => Ok(Some(s)),
+            Some(EnvValue::Missing(var)) => {
+                let why = format!("environment variable {var} is not set ({who})");
+                ctx.warn(&path, format!("{why}; the deployment is unavailable"));
+                unavailable.get_or_insert(why);
+                Ok(None)
+            }
+        }
+    };
+    let api_key = secret_field(ctx, "api_key")?;
+    let api_base = secret_field(ctx, "api_base")?;
+    let api_base_from_env = e
+        .params
+        .get("api_base")
+        .and_then(|v| untag(v).as_str())
+        .is_some_and(|s| s.trim().starts_with(ENV_PREFIX));
+    let api_version = secret_field(ctx, "api_version")?;
+    let organization = secret_field(ctx, "organization")?;
+
+    let api_base = match (api_base, default_base) {
+        (Some(b), _) => match family_named(provider) {
+            Some(fam) => api_base_for(fam, &b),
+            None => b.trim_end_matches('/').to_string(),
+        },
+        (None, Some(d)) => d,
+        // Named through a missing variable: the deployment is already unavailable.
+        (None, None) if api_base_from_env => String::new(),
+        (None, None) => {
+            return Err(ctx.error(
+                &child(&e.params_path, "model"),
+                format!(
+                    "{} '{}' ({}) needs litellm_params.api_base: {provider} has no default base URL",
+                    item("model_list", e.index),
+                    e.group,
+                    e.model
+                ),
+            ));
+        }
+    };
+    let api_version = match (api_version, wire) {
+        (None, Wire::Azure) => Some(AZURE_DEFAULT_API_VERSION.to_string()),
+        (v, _) => v,
+    };
+    Ok(Endpoint {
+        provider: provider.to_string(),
+        wire,
+        model,
+        api_base,
+        api_key,
+        api_version,
+        organization,
+        unavailable,
+    })
 }
 
 /// `litellm_params.headers` with `extra_headers` over them (LiteLLM's merge: both are sent, the

@@ -4,17 +4,21 @@
 //! `router_settings` overrides the same setting from `litellm_settings` (as LiteLLM documents).
 //! Fallback chains and aliases are checked against the model groups and deployment ids that
 //! `model_list` defined; a name that matches nothing is an error at its position. Keys llmux
-//! does not implement give one warning each.
+//! does not implement give one warning each. The settings that are tables (retry and
+//! allowed-fails policies, request defaults, strategy arguments) are read by `policies`.
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde_yaml::{Mapping, Value};
 
+mod policies;
+
 use super::cache::{CacheParts, cache_settings};
 use super::values::{Ctx, describe, entries, untag};
 use crate::config::positions::{child, item};
-use crate::config::{ConfigError, RedisSettings, RetryPolicy, RouterSettings, Strategy};
+use crate::config::{ConfigError, RedisSettings, RouterSettings, Strategy};
 use crate::secret::Secret;
+use policies::DefaultTimeouts;
 
 /// Redis's default port, for `redis_host` given without `redis_port`.
 const DEFAULT_REDIS_PORT: u16 = 6379;
@@ -53,6 +57,15 @@ impl Names<'_> {
     }
 }
 
+/// What the two sections wrote that a later step needs to know.
+#[derive(Default)]
+struct Written {
+    timeout: bool,
+    stream_timeout: bool,
+    /// `default_litellm_params`' timeouts, applied where nothing else sets one.
+    defaults: DefaultTimeouts,
+}
+
 #[derive(Default)]
 struct RedisParts {
     host: Option<String>,
@@ -79,29 +92,24 @@ pub fn router_settings(
         names.aliases = ctx.recover(read).unwrap_or_default();
         rs.model_group_alias = names.aliases.clone();
     }
-    let mut redis = RedisParts::default();
-    let mut cache = CacheParts::default();
+    let mut parts = Parts::default();
     if let Some(map) = litellm {
-        apply(
-            ctx,
-            &mut rs,
-            "litellm_settings",
-            map,
-            names,
-            &mut redis,
-            &mut cache,
-        )?;
+        apply(ctx, &mut rs, "litellm_settings", map, names, &mut parts)?;
     }
     if let Some(map) = router {
-        apply(
-            ctx,
-            &mut rs,
-            "router_settings",
-            map,
-            names,
-            &mut redis,
-            &mut cache,
-        )?;
+        apply(ctx, &mut rs, "router_settings", map, names, &mut parts)?;
+    }
+    let Parts {
+        redis,
+        cache,
+        written,
+    } = parts;
+    // LiteLLM reads `default_litellm_params`' timeouts last, after the router's own.
+    if let (false, Some(t)) = (written.timeout, written.defaults.timeout) {
+        rs.timeout = t;
+    }
+    if !written.stream_timeout {
+        rs.stream_timeout = rs.stream_timeout.or(written.defaults.stream_timeout);
     }
     rs.redis = redis_settings(ctx, redis);
     rs.cache = cache_settings(ctx, cache, rs.redis.as_ref())?;
@@ -115,15 +123,27 @@ fn section<'v>(ctx: &mut Ctx, v: Option<&'v Value>, name: &str) -> Option<&'v Ma
     ctx.recover(read).flatten()
 }
 
+/// What `apply` gathers across both sections for the steps after them.
+#[derive(Default)]
+struct Parts {
+    redis: RedisParts,
+    cache: CacheParts,
+    written: Written,
+}
+
 fn apply(
     ctx: &mut Ctx,
     rs: &mut RouterSettings,
     section: &str,
     map: &Mapping,
     names: &Names,
-    redis: &mut RedisParts,
-    cache: &mut CacheParts,
+    parts: &mut Parts,
 ) -> Result<(), ConfigError> {
+    let Parts {
+        redis,
+        cache,
+        written,
+    } = parts;
     let is_router = section == "router_settings";
     for (key, v) in entries(map) {
         let path = child(section, &key);
@@ -131,10 +151,17 @@ fn apply(
         let step = (|| -> Result<(), ConfigError> {
             match (key.as_str(), is_router) {
                 ("num_retries", _) => set(&mut rs.num_retries, ctx.u32(v, &path)?),
-                ("allowed_fails", _) => set(&mut rs.allowed_fails, ctx.u32(v, &path)?),
+                ("allowed_fails", _) => {
+                    if let Some(n) = ctx.u32(v, &path)? {
+                        rs.allowed_fails = n;
+                        rs.allowed_fails_set = true;
+                    }
+                }
                 ("cooldown_time", _) => set(&mut rs.cooldown_time, ctx.seconds(v, &path)?),
                 ("request_timeout", false) | ("timeout", true) => {
-                    set(&mut rs.timeout, ctx.seconds(v, &path)?)
+                    let t = ctx.seconds(v, &path)?;
+                    written.timeout |= t.is_some();
+                    set(&mut rs.timeout, t)
                 }
                 ("drop_params", false) => set(&mut rs.drop_params, ctx.bool(v, &path)?),
                 ("fallbacks", _) => {
@@ -161,8 +188,27 @@ fn apply(
                         })?;
                     }
                 }
-                ("retry_policy", true) => rs.retry_policy = retry_policy(ctx, v, &path)?,
-                ("stream_timeout", true) => rs.stream_timeout = ctx.seconds(v, &path)?,
+                ("retry_policy", true) => rs.retry_policy = policies::retry_policy(ctx, v, &path)?,
+                ("model_group_retry_policy", true) => {
+                    rs.model_group_retry_policy =
+                        policies::model_group_retry_policy(ctx, v, &path, names)?;
+                }
+                ("allowed_fails_policy", true) => {
+                    rs.allowed_fails_policy = Some(policies::allowed_fails_policy(ctx, v, &path)?);
+                }
+                ("disable_cooldowns", true) => set(&mut rs.disable_cooldowns, ctx.bool(v, &path)?),
+                ("default_litellm_params", true) => {
+                    let (defaults, timeouts) = policies::request_defaults(ctx, v, &path)?;
+                    rs.request_defaults = defaults;
+                    written.defaults = timeouts;
+                }
+                ("routing_strategy_args", true) => {
+                    rs.routing_args = policies::routing_args(ctx, v, &path)?;
+                }
+                ("stream_timeout", true) => {
+                    rs.stream_timeout = ctx.seconds(v, &path)?;
+                    written.stream_timeout = true;
+                }
                 ("retry_after", true) => set(&mut rs.retry_after, ctx.seconds(v, &path)?),
                 ("max_fallbacks", true) => {
                     if let Some(n) = ctx.u32(v, &path)? {
@@ -229,31 +275,6 @@ fn redis_settings(ctx: &mut Ctx, r: RedisParts) -> Option<RedisSettings> {
         password: r.password.map(Secret::new),
         url: r.url.map(Secret::new),
     })
-}
-
-/// `{BadRequestErrorRetries: 0, ...}`.
-fn retry_policy(ctx: &mut Ctx, v: &Value, path: &str) -> Result<RetryPolicy, ConfigError> {
-    let mut policy = RetryPolicy::default();
-    let Some(map) = ctx.mapping(v, path)? else {
-        return Ok(policy);
-    };
-    for (key, v) in entries(map) {
-        let p = child(path, &key);
-        let slot = match key.as_str() {
-            "BadRequestErrorRetries" => &mut policy.bad_request,
-            "AuthenticationErrorRetries" => &mut policy.authentication,
-            "TimeoutErrorRetries" => &mut policy.timeout,
-            "RateLimitErrorRetries" => &mut policy.rate_limit,
-            "ContentPolicyViolationErrorRetries" => &mut policy.content_policy,
-            "InternalServerErrorRetries" => &mut policy.internal_server,
-            _ => {
-                ctx.unimplemented(&p);
-                continue;
-            }
-        };
-        *slot = ctx.u32(v, &p)?;
-    }
-    Ok(policy)
 }
 
 /// `{alias: group}` or `{alias: {model: group, hidden: true}}`.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
+use crate::config::hints;
 use crate::config::positions::{Pos, Positions};
 use crate::config::{ConfigError, ConfigWarning};
 
@@ -87,10 +88,15 @@ impl<'a> Ctx<'a> {
         self.warn_at(at, message);
     }
 
-    /// The one warning for a key llmux reads past.
+    /// The one warning for a key llmux reads past; a key LiteLLM users often write in the
+    /// wrong place says where it belongs instead.
     pub fn unimplemented(&mut self, path: &str) {
         let at = self.pos.key(path);
-        self.warn_at(at, format!("{path} is not implemented by llmux; ignored"));
+        let message = match hints::misplaced(path) {
+            Some(hint) => format!("{path} is ignored: {hint}"),
+            None => format!("{path} is not implemented by llmux; ignored"),
+        };
+        self.warn_at(at, message);
     }
 
     /// Notes the secret at `path` if the file holds it literally (for the warning about

@@ -76,8 +76,12 @@ fn bad_input_is_an_error_at_path_line_col() {
             "bad.yaml:3:21: model_list[0].litellm_params must be a mapping of keys to values, not a string",
         ),
         (
-            format!("{ml}vertex_ai/gemini-pro\n"),
-            "bad.yaml:4:14: model_list[0].litellm_params.model: unknown provider prefix 'vertex_ai/' in 'vertex_ai/gemini-pro'; known prefixes: openai/, azure/",
+            format!("{ml}vertexai/gemini-pro\n"),
+            "bad.yaml:4:14: model_list[0].litellm_params.model: unknown provider prefix 'vertexai/' in 'vertexai/gemini-pro' (did you mean 'vertex_ai/'?); known prefixes: openai/, azure/",
+        ),
+        (
+            "model_list:\n  - model_name: a\n    model: openai/gpt-4o\n".into(),
+            "bad.yaml:2:5: model_list[0] 'a' has no litellm_params.model (its model: is written beside litellm_params; move it inside)",
         ),
         (
             format!("{ml}llama3\n"),
@@ -209,11 +213,12 @@ fn a_non_number_in_an_env_variable_is_not_quoted() {
 
 #[test]
 fn load_file_names_the_file() {
-    let path = Path::new(FIXTURES).join("bad_unknown_provider.yaml");
+    let path = Path::new(FIXTURES).join("bad_provider_prefix.yaml");
     let got = load_file(&path).unwrap_err().to_string();
     assert!(
         got.starts_with(&format!(
-            "{}:6:14: model_list[1].litellm_params.model: unknown provider prefix 'bedrock/'",
+            "{}:6:14: model_list[1].litellm_params.model: unknown provider prefix 'antropic/' \
+             in 'antropic/claude-sonnet-4-5' (did you mean 'anthropic/'?); known prefixes: openai/",
             path.display()
         )),
         "{got}"

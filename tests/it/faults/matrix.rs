@@ -195,14 +195,15 @@ async fn every_upstream_fault_has_its_class_retry_cooldown_and_fallback() {
 }
 
 /// When the failure cooled the group's only deployment, nothing can be retried: the router
-/// should move on without announcing a retry it will not make (today it emits
-/// `Retry { delay_ms: 0 }`, then `Unavailable`, and the log shows "retry in 0.0s").
+/// should move on without announcing a retry it will not make (it once emitted
+/// `Retry { delay_ms: 0 }`, then `Unavailable`, and the log showed "retry in 0.0s").
 #[tokio::test]
 async fn no_retry_is_announced_when_the_only_deployment_was_just_cooled() {
-    let up = FakeUpstream::start(vec![Reply::status(408)]).await;
+    let up = FakeUpstream::start(vec![Reply::status(503)]).await;
     let good = FakeUpstream::start(vec![Reply::openai_stream(&[FROM_B], None)]).await;
+    // `allowed_fails: 0` cools a lone deployment that has fallbacks at its first failure.
     let yaml = format!(
-        "model_list:\n{}{}router_settings:\n  num_retries: 1\n  fallbacks: [{{a: [b]}}]\n",
+        "model_list:\n{}{}router_settings:\n  num_retries: 1\n  allowed_fails: 0\n  fallbacks: [{{a: [b]}}]\n",
         deployment(Wire::OpenAi, "a", "a1", &up.url, 1, ""),
         deployment(Wire::OpenAi, "b", "b1", &good.url, 1, "")
     );
@@ -226,4 +227,5 @@ async fn no_retry_is_announced_when_the_only_deployment_was_just_cooled() {
             .any(|k| matches!(k, RouteEventKind::Retry { .. })),
         "a retry was announced but no second call can be made: {events:?}"
     );
+    assert_eq!(up.calls(), 1);
 }

@@ -272,11 +272,13 @@ pub(super) fn rows() -> Vec<Row> {
             out(Some(NotFound), false, true, true),
             FROM_B,
         ),
+        // A timeout, the upstream's or ours, is retried and cools no deployment alone: its
+        // status (408) is one LiteLLM's should_retry allows.
         Row::new(
             "408",
             status(408),
-            out(Some(Timeout), false, true, true),
-            FROM_B,
+            out(Some(Timeout), true, false, false),
+            FROM_A,
         ),
         Row::new(
             "429, no Retry-After",
@@ -381,10 +383,11 @@ pub(super) fn rows() -> Vec<Row> {
             Fault::Fake(
                 Reply::openai_stream(&["late"], None).first_byte_after(Duration::from_secs(30)),
             ),
-            out(Some(Timeout), false, true, true),
-            FROM_B,
+            out(Some(Timeout), true, false, false),
+            FROM_A,
         )
-        .extra("      stream_timeout: 0.2\n"),
+        // Long enough for the retry's answer to start under load, short beside the stall.
+        .extra("      stream_timeout: 1\n"),
         Row::new(
             "drip 1 B/20 ms, finishes",
             Fault::Fake(drip(&[], &drip_wire)),
@@ -395,17 +398,17 @@ pub(super) fn rows() -> Vec<Row> {
         Row::new(
             "drip 1 B/20 ms, > stream_timeout",
             Fault::Fake(drip(&[], &drip_wire)),
-            out(Some(Timeout), false, true, true),
-            FROM_B,
+            out(Some(Timeout), true, false, false),
+            FROM_A,
         )
-        .extra("      stream_timeout: 0.25\n"),
+        .extra("      stream_timeout: 0.6\n"),
         Row::new(
             "drip after 1st token, > timeout",
             Fault::Fake(drip(&[&openai_chunk("early")], &drip_wire)),
-            out(Some(Timeout), false, true, true),
-            "earlyfrom b",
+            out(Some(Timeout), true, false, false),
+            "earlyfrom a",
         )
-        .extra("      timeout: 0.4\n"),
+        .extra("      timeout: 0.8\n"),
         Row::new(
             "malformed JSON",
             Fault::Fake(Reply::sse(vec!["data: {not json\n\n".into()])),

@@ -142,8 +142,10 @@ async fn streaming_without_include_usage_sends_no_usage_chunk() {
 async fn attempts_header_counts_a_retry_on_another_deployment() {
     let bad = FakeUpstream::start(vec![Reply::status(500)]).await;
     let good = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], None)]).await;
+    // No retries: the order-2 tier is tried after order 1 failed all the same (LiteLLM's
+    // order fallback), as the second attempt.
     let yaml = format!(
-        "model_list:\n{}{}router_settings:\n  num_retries: 1\n",
+        "model_list:\n{}{}router_settings:\n  num_retries: 0\n",
         deployment("fast", "dep-bad", &bad.url, "      order: 1\n"),
         deployment("fast", "dep-good", &good.url, "      order: 2\n"),
     );

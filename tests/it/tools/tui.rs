@@ -115,7 +115,7 @@ fn session_text() -> String {
 
 #[test]
 fn sessions_round_trip_tool_calls_and_results_into_the_history() {
-    let s = parse_records(&session_text());
+    let s = parse_records(session_text().as_bytes());
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     assert_eq!(s.entries.len(), 4);
     let Entry::Answer(a) = &s.entries[1] else {
@@ -151,7 +151,7 @@ fn sessions_round_trip_tool_calls_and_results_into_the_history() {
 async fn tool_calls_and_results_render_as_collapsed_blocks() {
     for (w, h) in [(80, 24), (160, 48)] {
         let mut a = app(w, h);
-        a.load_session(parse_records(&session_text()));
+        a.load_session(parse_records(session_text().as_bytes()));
         let s = screen(&a, w, h);
         assert!(
             s.contains("▸ tool call get_weather({ \"city\": \"Paris\""),
