@@ -82,7 +82,7 @@ pub fn endpoint(deployment: &Deployment) -> String {
     }
 }
 
-fn headers(deployment: &Deployment, stream: bool) -> Result<HeaderMap, ProviderError> {
+pub(super) fn headers(deployment: &Deployment, stream: bool) -> Result<HeaderMap, ProviderError> {
     let mut h = HeaderMap::new();
     if stream {
         h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));

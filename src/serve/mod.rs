@@ -16,6 +16,7 @@ mod anthropic;
 mod auth;
 mod chat;
 mod conn;
+mod embeddings;
 mod error;
 pub mod events;
 mod health;
@@ -161,6 +162,8 @@ fn app(state: Shared) -> Http {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))

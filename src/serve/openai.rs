@@ -60,6 +60,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
         state.metrics.rejected("bad_request");
     })?;
     request.stream = stream;
+    super::chat::check_mode(&state, &model, false)?;
     let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
     let id = response_id(COMPLETION_ID_PREFIX);
     let (result, passed) = match begin(&state, &model, request, &mut tracker).await {
