@@ -15,6 +15,7 @@
 mod anthropic;
 mod auth;
 mod chat;
+mod completions;
 mod conn;
 mod embeddings;
 mod error;
@@ -162,6 +163,8 @@ fn app(state: Shared) -> Http {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/completions", post(completions::completions))
+        .route("/completions", post(completions::completions))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list))

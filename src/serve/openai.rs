@@ -166,7 +166,12 @@ fn tool_call_json(c: &ToolCall) -> Value {
 /// an answer's cost), with what the upstream passed through (`passed`) spliced in where it
 /// was: the answer's members, choice 0's and its message's, the other choices. llmux's own
 /// members in alphabetical order, as `serde_json`'s maps print them.
-fn completion(o: &ChatOutcome, id: &str, model: &str, passed: Vec<Passthrough>) -> Vec<u8> {
+pub(super) fn completion(
+    o: &ChatOutcome,
+    id: &str,
+    model: &str,
+    passed: Vec<Passthrough>,
+) -> Vec<u8> {
     let extra = merged(passed);
     let mut out = Vec::with_capacity(JSON_ANSWER_CAPACITY + o.text.len() + o.reasoning.len());
     let only_tools = !o.tool_calls.is_empty() && o.text.is_empty();
@@ -223,7 +228,7 @@ fn merged(passed: Vec<Passthrough>) -> Passthrough {
 /// What the upstream passed through goes into the chunk of the content it came with
 /// ([`Passthrough::carries`]); a piece of other choices alone (`n > 1`) is a chunk of its own;
 /// members of the chunk alone (`system_fingerprint`) ride on the next chunk written.
-struct Chunks {
+pub(super) struct Chunks {
     /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
     prefix: String,
     include_usage: bool,
@@ -234,7 +239,7 @@ struct Chunks {
 }
 
 impl Chunks {
-    fn new(id: &str, model: &str, include_usage: bool) -> Chunks {
+    pub(super) fn new(id: &str, model: &str, include_usage: bool) -> Chunks {
         // The id is llmux's own (`response_id`): letters and digits, nothing to escape.
         let prefix = format!(
             "{{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"choices\":[",
