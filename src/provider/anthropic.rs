@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::http::{HttpClient, json_events, scrub_errors, secret_header};
+use super::outbound::{self, Secrets};
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive_sse};
 use super::tools::generated_id;
 use super::{
@@ -51,13 +52,14 @@ pub async fn open(
     if let Some(key) = deployment.api_key.as_ref().filter(|k| !k.is_empty()) {
         headers.insert("x-api-key", secret_header(key.expose())?);
     }
+    outbound::apply(deployment, &mut headers)?;
     let body = request_body(deployment, request)?;
     let response = client
         .post_json(
             &endpoint(deployment),
             headers,
             &body,
-            deployment.api_key.as_ref(),
+            Secrets::of(deployment),
         )
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
@@ -66,7 +68,7 @@ pub async fn open(
     } else {
         json_events(response, move |v| decode_response(&v, prompt))
     };
-    Ok(scrub_errors(events, deployment.api_key.as_ref()))
+    Ok(scrub_errors(events, Secrets::of(deployment)))
 }
 
 /// `{api_base}/v1/messages`, for a base given with or without its `/v1`.

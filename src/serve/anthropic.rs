@@ -52,6 +52,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
         state.metrics.rejected("bad_request");
     })?;
     request.stream = stream;
+    super::chat::check_mode(&state, &model, false)?;
     let mut tracker = Tracker::new(&state, Api::Anthropic, &model, admission);
     let id = response_id(MESSAGE_ID_PREFIX);
     let result = match begin(&state, &model, request, &mut tracker).await {

@@ -15,11 +15,14 @@
 mod anthropic;
 mod auth;
 mod chat;
+mod completions;
 mod conn;
+mod embeddings;
 mod error;
 pub mod events;
 mod health;
 mod metrics;
+mod models;
 mod openai;
 
 use std::future::Future;
@@ -160,8 +163,14 @@ fn app(state: Shared) -> Http {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
-        .route("/v1/models", get(openai::models))
-        .route("/models", get(openai::models))
+        .route("/v1/completions", post(completions::completions))
+        .route("/completions", post(completions::completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/embeddings", post(embeddings::embeddings))
+        .route("/v1/models", get(models::list))
+        .route("/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::retrieve))
+        .route("/models/{*id}", get(models::retrieve))
         .route("/health", get(health::health))
         .route("/llmux/events", get(events::events))
         .route_layer(axum::middleware::from_fn_with_state(

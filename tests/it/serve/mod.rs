@@ -9,16 +9,20 @@
 //! - `load`: the real binary under 64 streaming clients against a flaky upstream.
 //! - `edge`: hostile and malformed requests: credentials, sizes, slow headers, bad JSON.
 //! - `passthrough`: what OpenAI upstreams send that llmux does not model, passed back; ids.
+//! - `embeddings`: POST /v1/embeddings on every wire, through retries and fallbacks.
+//! - `routes`: the routes besides chat (models/{id}, count_tokens, completions) and the 404.
 //! - `sdk`: the official OpenAI and Anthropic Python SDKs, unchanged.
 
 mod anthropic;
 mod edge;
+mod embeddings;
 mod errors;
 mod load;
 mod monitor;
 mod openai;
 mod passthrough;
 mod prometheus;
+mod routes;
 mod sdk;
 
 use std::net::SocketAddr;
