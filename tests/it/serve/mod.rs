@@ -3,6 +3,7 @@
 //!
 //! - `openai`: chat completions plain and streaming, models, the x-llmux headers.
 //! - `anthropic`: Messages plain and streaming.
+//! - `connections`: idle sockets past the connection cap, a real socket flood.
 //! - `errors`: auth, every error status, limits, in-band errors, graceful shutdown.
 //! - `prometheus`: `/metrics` parsed back, counts matching the traffic sent.
 //! - `monitor`: `/llmux/events` feeding the monitor's state, rendered into a TestBackend.
@@ -12,6 +13,7 @@
 //! - `sdk`: the official OpenAI and Anthropic Python SDKs, unchanged.
 
 mod anthropic;
+mod connections;
 mod edge;
 mod errors;
 mod load;
