@@ -4,6 +4,7 @@
 //! - `openai`: chat completions plain and streaming, models, the x-llmux headers.
 //! - `anthropic`: Messages plain and streaming.
 //! - `connections`: idle sockets past the connection cap, a real socket flood.
+//! - `answer_memory`: a hostile 1 GB answer through the real binary, cut at the answer cap.
 //! - `errors`: auth, every error status, limits, in-band errors, graceful shutdown.
 //! - `prometheus`: `/metrics` parsed back, counts matching the traffic sent.
 //! - `monitor`: `/llmux/events` feeding the monitor's state, rendered into a TestBackend.
@@ -12,6 +13,7 @@
 //! - `passthrough`: what OpenAI upstreams send that llmux does not model, passed back; ids.
 //! - `sdk`: the official OpenAI and Anthropic Python SDKs, unchanged.
 
+mod answer_memory;
 mod anthropic;
 mod connections;
 mod edge;
