@@ -197,7 +197,7 @@ impl RouteEvent {
             }
             RouteEventKind::Cooldown { secs, reason } => {
                 format!(
-                    "#{} {dep} cooling down for {secs:.0}s ({reason})",
+                    "#{} {dep} cooling down for {secs:.0}s: {reason}",
                     self.request_id
                 )
             }
@@ -213,7 +213,7 @@ impl RouteEvent {
                 retry_in_ms,
             } => {
                 let when = retry_in_ms
-                    .map(|ms| format!("; next free in {:.1}s", ms as f64 / 1000.0))
+                    .map(|ms| format!("; next free in {}s", ms.div_ceil(1000)))
                     .unwrap_or_default();
                 format!(
                     "#{} group {} unavailable: {reason}{when}",
@@ -299,6 +299,21 @@ impl RouteEvent {
             }
         }
     }
+}
+
+/// The failures of one message with each repeat folded into its first occurrence, counted:
+/// six identical `network: connection refused` become one with ` ×6`, in first-seen order.
+pub(crate) fn collapse_repeats(parts: Vec<String>) -> Vec<String> {
+    let mut seen: Vec<(String, usize)> = Vec::with_capacity(parts.len());
+    for p in parts {
+        match seen.iter_mut().find(|(s, _)| *s == p) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((p, 1)),
+        }
+    }
+    seen.into_iter()
+        .map(|(p, n)| if n > 1 { format!("{p} ×{n}") } else { p })
+        .collect()
 }
 
 /// How one attempt ended.
@@ -422,5 +437,25 @@ impl ChatEvent {
 
     pub fn finished(result: Result<ChatOutcome, RouteError>) -> ChatEvent {
         ChatEvent::Finished(Box::new(result))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::collapse_repeats;
+
+    #[test]
+    fn repeated_failures_fold_into_one_with_a_count() {
+        let refused = "a (g): network: connection refused".to_string();
+        let mut parts = vec![refused.clone(); 6];
+        parts.insert(2, "b (g): server 503: down".to_string());
+        assert_eq!(
+            collapse_repeats(parts),
+            [
+                format!("{refused} ×6"),
+                "b (g): server 503: down".to_string()
+            ]
+        );
+        assert_eq!(collapse_repeats(vec!["x".into()]), ["x"]);
     }
 }

@@ -276,6 +276,7 @@ impl RequestRun {
                 .filter(|(_, f)| f.unavailable || f.misconfigured)
                 .map(|(g, f)| format!("{g}: {}", f.message)),
         );
+        let parts = collapse_repeats(parts);
         let message = format!("every route failed — {}", parts.join("; "));
         self.error(kind, message, retry_in)
     }

@@ -40,9 +40,19 @@ impl App {
                 if self.overlay.take().is_some() {
                     return Vec::new();
                 }
-                if self.inflight.is_some() {
+                if let Some(f) = &self.inflight {
+                    let kept = self
+                        .answer(f.answer_id)
+                        .is_some_and(|a| !a.text.is_empty() || !a.tool_calls.is_empty());
                     let fx = self.abandon_inflight(AnswerState::Cancelled);
-                    self.toast("cancelled; the partial answer is kept", false);
+                    self.toast(
+                        if kept {
+                            "cancelled; the partial answer is kept"
+                        } else {
+                            "cancelled before any answer came"
+                        },
+                        false,
+                    );
                     return fx;
                 }
                 let quit = self.keymap.label(Command::Quit);
@@ -257,7 +267,7 @@ impl App {
         match pick {
             Some(code) => vec![Effect::Copy(code.clone())],
             None => {
-                let what = n.map_or("a code block".to_string(), |n| format!("code block {n}"));
+                let what = n.map_or("code block".to_string(), |n| format!("code block {n}"));
                 self.toast(format!("the last answer has no {what}"), true);
                 Vec::new()
             }

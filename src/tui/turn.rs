@@ -45,6 +45,28 @@ impl InFlight {
     pub fn tokens(&self, text: &str) -> u64 {
         crate::provider::estimate_tokens(text)
     }
+
+    /// Notes the first token at `at`; on that first one, who answers goes to the session
+    /// file, so an answer cut by a crash keeps its header.
+    fn first_token(&mut self, at: Instant) -> Option<Effect> {
+        if self.first_token.is_some() {
+            return None;
+        }
+        self.first_token = Some(at);
+        Some(self.route_record())
+    }
+
+    fn route_record(&self) -> Effect {
+        Effect::Persist(Record::Route {
+            id: self.answer_id,
+            group: self.group.clone(),
+            answered_group: Some(self.routed_group.clone()),
+            deployment: self.deployment.clone(),
+            ttft_ms: self
+                .first_token
+                .map(|t| t.duration_since(self.started).as_millis() as u64),
+        })
+    }
 }
 
 impl App {
@@ -216,42 +238,50 @@ impl App {
                     return Vec::new();
                 };
                 route_news(f, &ev);
+                // Another deployment takes over an answer already under way: the session
+                // file learns who is answering now.
+                let fx: Vec<Effect> = (f.first_token.is_some()
+                    && matches!(ev.kind, RouteEventKind::Attempt))
+                .then(|| f.route_record())
+                .into_iter()
+                .collect();
                 let (id, dep, group) = (f.answer_id, f.deployment.clone(), f.routed_group.clone());
                 if let Some(a) = self.answer_mut(id) {
                     a.deployment = dep;
                     a.answered_group = Some(group);
                 }
-                Vec::new()
+                fx
             }
             ChatEvent::Delta(text) => {
                 let Some(f) = &mut self.inflight else {
                     return Vec::new();
                 };
-                f.first_token.get_or_insert(at);
+                let mut fx: Vec<Effect> = f.first_token(at).into_iter().collect();
                 f.unflushed.push_str(&text);
                 let id = f.answer_id;
                 if let Some(a) = self.answer_mut(id) {
                     a.text.push_str(&text);
                 }
-                self.flush_if_due()
+                fx.extend(self.flush_if_due());
+                fx
             }
             ChatEvent::Reasoning(text) => {
-                if let Some(f) = &mut self.inflight {
-                    f.first_token.get_or_insert(at);
-                    f.reasoning_chars += text.chars().count();
-                }
-                Vec::new()
+                let Some(f) = &mut self.inflight else {
+                    return Vec::new();
+                };
+                f.reasoning_chars += text.chars().count();
+                f.first_token(at).into_iter().collect()
             }
             ChatEvent::ToolCall(delta) => {
                 let Some(f) = &mut self.inflight else {
                     return Vec::new();
                 };
-                f.first_token.get_or_insert(at);
+                let fx = f.first_token(at).into_iter().collect();
                 let id = f.answer_id;
                 if let Some(a) = self.answer_mut(id) {
                     apply_tool_delta(&mut a.tool_calls, &delta);
                 }
-                Vec::new()
+                fx
             }
             // Only API front ends (`llmux serve`) use these: nothing to show.
             ChatEvent::Passthrough(_) | ChatEvent::Usage(_) => {

@@ -30,6 +30,7 @@ mod picker;
 mod routelog;
 mod search;
 mod stats;
+mod wording;
 
 fn fixed_clock() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000)
