@@ -105,6 +105,15 @@ pub enum RouteEventKind {
         mode: MidStreamFailoverName,
         kept_chars: usize,
     },
+    /// An attempt that did not answer was billed all the same: the tokens it streamed before
+    /// it failed or was cancelled (estimated when no usage came). The request's `Done`
+    /// includes it; a failed or cancelled request's spend is the sum of these.
+    Spent {
+        usage: Usage,
+        /// `None` when the deployment has no known price.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<Usd>,
+    },
     /// The request succeeded.
     Done {
         usage: Usage,
@@ -261,6 +270,14 @@ impl RouteEvent {
                 let est = if usage.estimated { "~" } else { "" };
                 format!(
                     "#{} done by {dep}: {ttft}{total_ms} ms, {est}{} in / {est}{} out, {cost}",
+                    self.request_id, usage.input, usage.output
+                )
+            }
+            RouteEventKind::Spent { usage, cost_usd } => {
+                let cost = cost_usd.map_or("cost unknown".to_string(), |c| c.to_string());
+                let est = if usage.estimated { "~" } else { "" };
+                format!(
+                    "#{} {dep} was paid for what it streamed: {est}{} in / {est}{} out, {cost}",
                     self.request_id, usage.input, usage.output
                 )
             }

@@ -41,6 +41,7 @@ pub(super) async fn run(
         done_group: String::new(),
         requested_group: String::new(),
         finished: false,
+        live: None,
         cache_key: None,
     };
     let request = with_defaults(&req.inner.config.router.request_defaults, request);
@@ -94,6 +95,8 @@ pub(super) struct RequestRun {
     /// The group the request resolved to, before any fallback.
     pub(super) requested_group: String,
     pub(super) finished: bool,
+    /// The attempt under way (its spend is counted if the request is dropped mid-call).
+    pub(super) live: Option<super::attempt::LiveAttempt>,
     /// Where the answer goes in the response cache (set when the cache is on).
     pub(super) cache_key: Option<crate::cache::CacheKey>,
 }
@@ -101,6 +104,7 @@ pub(super) struct RequestRun {
 impl Drop for RequestRun {
     fn drop(&mut self) {
         if !self.finished {
+            self.cancelled_spend();
             let ev = self.event(&self.done_group.clone(), None, RouteEventKind::Cancelled);
             self.publish(&Arc::new(ev));
         }

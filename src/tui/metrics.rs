@@ -84,8 +84,10 @@ pub struct DeploymentRow {
     pub latency_p50_ms: Option<u64>,
     pub latency_p95_ms: Option<u64>,
     pub tokens_per_s: Option<f64>,
-    /// Spent on this deployment; `None` when it has no price.
+    /// Spent on this deployment (its priced attempts); `None` when not known yet.
     pub cost_pico: Option<u64>,
+    /// Attempts billed at an unknown price (shown as `+?`).
+    pub unpriced: u64,
     pub in_flight: u32,
     pub rpm_used: u32,
     pub rpm_limit: Option<u32>,
@@ -104,9 +106,11 @@ pub struct StatusView {
     pub rows: Vec<DeploymentRow>,
     /// Spent through this router since it started.
     pub run_cost_pico: u64,
+    /// Attempts of this run billed at an unknown price.
+    pub run_unpriced: u64,
     /// Spent before this run, once the runner has read the request log through
     /// `store::stats::cost_before` (the same counting as `llmux stats`).
-    pub earlier_cost_pico: Option<u64>,
+    pub earlier_cost: Option<crate::store::stats::CostTotal>,
     /// Every budget (`llmux.budget`, provider, deployment) with its spend this period.
     pub budgets: Vec<BudgetLine>,
 }
@@ -253,17 +257,14 @@ pub fn fill_from_metrics(view: &mut StatusView, snapshot: &MetricsSnapshot) {
         row.latency_p50_ms = ms(d.latency_p50);
         row.latency_p95_ms = ms(d.latency_p95);
         row.tokens_per_s = d.tokens_per_s;
-        // Unpriced successes make the total unknown unless something priced was spent.
-        row.cost_pico = if d.unpriced > 0 && d.cost.is_zero() {
-            None
-        } else {
-            Some(d.cost.pico())
-        };
+        row.cost_pico = Some(d.cost.pico());
+        row.unpriced = d.unpriced;
         row.in_flight = d.in_flight;
         row.latency_spark = d.latency_spark.clone();
         row.error_spark = d.error_spark.clone();
     }
     view.run_cost_pico = snapshot.total_cost.pico();
+    view.run_unpriced = snapshot.unpriced_requests;
 }
 
 /// Text sparkline of `values` scaled to their maximum, right-aligned in `width` columns.
@@ -304,8 +305,8 @@ fn limit<T: std::fmt::Display>(used: String, lim: Option<T>) -> String {
 /// What the pane's last line sums up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CostLine {
-    /// The chat app: this session's cost (`None` when unknown), then all time.
-    Session(Option<u64>),
+    /// The chat app: this session's cost, then all time.
+    Session(fmt::Spend),
     /// `llmux monitor`: what the watched server spent since it started.
     Server,
 }
@@ -360,8 +361,12 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
             .tokens_per_s
             .map_or("–".to_string(), |t| format!("{t:.0}"));
         let cost = match (r.cost_pico, r.price) {
-            (None, None) => "$?".to_string(),
-            (c, _) => fmt::cost(Some(c.unwrap_or(0))),
+            (None, None) if r.unpriced == 0 => "$?".to_string(),
+            (c, _) => fmt::Spend {
+                pico: c.unwrap_or(0),
+                unpriced: r.unpriced > 0,
+            }
+            .to_string(),
         };
         out.push(Line::from(vec![
             Span::styled("  ttft ", muted),
@@ -396,16 +401,29 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
     out.push(Line::from(match cost_line {
         CostLine::Session(session_cost) => vec![
             Span::styled("session ", muted),
-            Span::styled(fmt::cost(session_cost), total),
+            Span::styled(session_cost.to_string(), total),
             Span::styled("  all time ", muted),
             Span::styled(
-                fmt::cost(view.earlier_cost_pico.map(|e| e + view.run_cost_pico)),
+                view.earlier_cost.map_or("$?".to_string(), |e| {
+                    fmt::Spend {
+                        pico: e.pico + view.run_cost_pico,
+                        unpriced: e.unpriced + view.run_unpriced > 0,
+                    }
+                    .to_string()
+                }),
                 fg,
             ),
         ],
         CostLine::Server => vec![
             Span::styled("server since start ", muted),
-            Span::styled(fmt::cost(Some(view.run_cost_pico)), total),
+            Span::styled(
+                fmt::Spend {
+                    pico: view.run_cost_pico,
+                    unpriced: view.run_unpriced > 0,
+                }
+                .to_string(),
+                total,
+            ),
         ],
     }));
     if !view.budgets.is_empty() {
@@ -486,7 +504,7 @@ mod tests {
                     resets_in_ms: None,
                 })
                 .collect();
-            for cost in [CostLine::Session(None), CostLine::Server] {
+            for cost in [CostLine::Session(fmt::Spend::default()), CostLine::Server] {
                 assert_eq!(line_count(&view), lines(&view, cost, &theme).len());
             }
         }
