@@ -211,11 +211,7 @@ impl RouteEvent {
                 )
             }
             RouteEventKind::Retry { delay_ms } => {
-                format!(
-                    "#{} retry in {:.1}s",
-                    self.request_id,
-                    *delay_ms as f64 / 1000.0
-                )
+                format!("#{} retry in {}", self.request_id, human_ms(*delay_ms))
             }
             RouteEventKind::Unavailable {
                 reason,
@@ -315,6 +311,66 @@ impl RouteEvent {
                 )
             }
         }
+    }
+}
+
+/// What holds a deployment back for a while, besides a cooldown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// Its `rpm` is used for this minute.
+    Rpm,
+    /// Its `tpm` is used for this minute.
+    Tpm,
+    /// Its own or its provider's budget is used up for this period.
+    Budget,
+}
+
+/// A deployment at a limit: what, and when it can be picked again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub kind: LimitKind,
+    pub free_in: Duration,
+}
+
+impl super::Router {
+    /// Whether `d` is skipped now for a limit or a budget (not a cooldown, shown apart), and
+    /// for how long: what the models pane shows instead of a green dot.
+    pub(super) fn limited(
+        &self,
+        d: &crate::config::Deployment,
+        now: tokio::time::Instant,
+    ) -> Option<Limited> {
+        if let Some(over) = self.inner.budgets.over_deployment(d) {
+            return Some(Limited {
+                kind: LimitKind::Budget,
+                free_in: over.resets_in,
+            });
+        }
+        match self.inner.health.blocked(&d.id, d.rpm, d.tpm, now)? {
+            super::health::Blocked::Cooling { .. } => None,
+            super::health::Blocked::RpmLimit { free_in, .. } => Some(Limited {
+                kind: LimitKind::Rpm,
+                free_in,
+            }),
+            super::health::Blocked::TpmLimit { free_in, .. } => Some(Limited {
+                kind: LimitKind::Tpm,
+                free_in,
+            }),
+        }
+    }
+}
+
+/// A duration as people read it, keeping its unit at every size: `43 ms`, `1.4 s`, `2m05s`
+/// (never `0.0s` for 43 ms). The routing log, `ask -v` and the TUI's panes all say it so.
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
     }
 }
 
@@ -474,5 +530,15 @@ mod tests {
             ]
         );
         assert_eq!(collapse_repeats(vec!["x".into()]), ["x"]);
+    }
+
+    #[test]
+    fn small_durations_keep_their_unit() {
+        use super::human_ms;
+        assert_eq!(human_ms(0), "0 ms");
+        assert_eq!(human_ms(43), "43 ms");
+        assert_eq!(human_ms(1450), "1.4 s");
+        assert_eq!(human_ms(125_000), "2m05s");
+        assert_eq!(human_ms(3 * 3_600_000 + 300_000), "3h05m");
     }
 }

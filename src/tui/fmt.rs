@@ -34,13 +34,7 @@ impl std::fmt::Display for Spend {
 
 /// `850 ms`, `1.4 s`, `2m05s`.
 pub fn ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else {
-        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
-    }
+    crate::router::human_ms(ms)
 }
 
 /// `850ms`, `1.4s` (compact, for tables).

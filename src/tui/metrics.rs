@@ -19,7 +19,7 @@ use ratatui::widgets::Widget;
 
 use crate::metrics::MetricsSnapshot;
 use crate::router::budget::short_duration;
-use crate::router::{BudgetStatus, DeploymentStatus, Router};
+use crate::router::{BudgetStatus, DeploymentStatus, LimitKind, Router};
 use crate::serve::{DeploymentHealth, MonitorSnapshot};
 
 use super::fmt;
@@ -44,6 +44,8 @@ pub enum Health {
     Cooling { ms_left: u64 },
     /// Failures in the last minute, not (yet) cooling.
     Failing { recent: u32 },
+    /// At its rpm/tpm limit or over a budget: skipped for this many more milliseconds.
+    Limited { kind: LimitKind, ms_left: u64 },
     /// Cannot be called (a missing key variable).
     Unavailable,
 }
@@ -55,6 +57,7 @@ impl Health {
             Health::Healthy => ("●", Role::Success),
             Health::Cooling { .. } => ("◐", Role::Warning),
             Health::Failing { .. } => ("✖", Role::Error),
+            Health::Limited { .. } => ("◔", Role::Warning),
             Health::Unavailable => ("○", Role::Muted),
         }
     }
@@ -64,6 +67,21 @@ impl Health {
             Health::Healthy => "healthy".to_string(),
             Health::Cooling { ms_left } => format!("cooling {}", fmt::secs_left(ms_left)),
             Health::Failing { recent } => format!("failing {recent}/min"),
+            Health::Limited { kind, ms_left } => {
+                let what = match kind {
+                    LimitKind::Rpm => "rpm limit",
+                    LimitKind::Tpm => "tpm limit",
+                    LimitKind::Budget => "over budget",
+                };
+                let wait = Duration::from_millis(ms_left);
+                let wait = if wait < Duration::from_secs(60) {
+                    fmt::secs_left(ms_left)
+                } else {
+                    short_duration(wait)
+                };
+                // As short as "cooling 8s": the time is until it can be picked again.
+                format!("{what} {wait}")
+            }
             Health::Unavailable => "no key".to_string(),
         }
     }
@@ -202,19 +220,28 @@ impl StatusView {
             .max_by_key(|b| b.percent())
     }
 
-    /// True while some deployment counts down a cooldown (the UI then ticks once a second).
+    /// True while some deployment counts down a cooldown or a limit (the UI then ticks once
+    /// a second).
     pub fn any_cooling(&self) -> bool {
         self.rows
             .iter()
-            .any(|r| matches!(r.health, Health::Cooling { .. }))
+            .any(|r| matches!(r.health, Health::Cooling { .. } | Health::Limited { .. }))
     }
 }
 
 fn row_from_status(s: &DeploymentStatus) -> DeploymentRow {
-    DeploymentRow {
+    let mut row = DeploymentRow {
         price: s.price.map(|p| (p.input, p.output)),
         ..row_from_health(&DeploymentHealth::from(s))
+    };
+    // A deployment at a limit is skipped like a cooling one: never shown green.
+    if let (Some(l), Health::Healthy | Health::Failing { .. }) = (s.limited, row.health) {
+        row.health = Health::Limited {
+            kind: l.kind,
+            ms_left: l.free_in.as_millis() as u64,
+        };
     }
+    row
 }
 
 /// The health of a deployment as a server reports it (`llmux monitor`).
@@ -283,15 +310,18 @@ pub fn sparkline(values: &[u64], width: usize) -> String {
     s
 }
 
-/// `240/410ms` or `1.5/2.3s`: two durations sharing one unit.
+/// `240/410ms`, `1.5/2.3s`, or `43ms/1.4s`: two durations, sharing a unit when they can (a
+/// small one keeps its own rather than reading `0.0s`).
 pub fn pair(a: Option<u64>, b: Option<u64>) -> String {
     let (Some(a), Some(b)) = (a, b) else {
         return "–".to_string();
     };
-    if a.max(b) < 1000 {
-        format!("{a}/{b}ms")
-    } else {
-        format!("{:.1}/{:.1}s", a as f64 / 1000.0, b as f64 / 1000.0)
+    let secs = |v: u64| format!("{:.1}", v as f64 / 1000.0);
+    match (a < 1000, b < 1000) {
+        (true, true) => format!("{a}/{b}ms"),
+        (false, false) => format!("{}/{}s", secs(a), secs(b)),
+        (true, false) => format!("{a}ms/{}s", secs(b)),
+        (false, true) => format!("{}s/{b}ms", secs(a)),
     }
 }
 
@@ -344,7 +374,7 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
             Span::styled(format!("  {} req ", r.requests), fg),
             Span::styled(format!("{err_rate} err"), err_style),
         ];
-        if let Health::Cooling { .. } | Health::Failing { .. } | Health::Unavailable = r.health {
+        if r.health != Health::Healthy {
             first.push(Span::styled(
                 format!("  {}", r.health.describe()),
                 theme.fg(role),
@@ -516,7 +546,8 @@ mod tests {
         assert_eq!(sparkline(&[], 3), "   ");
         assert_eq!(sparkline(&[5, 5], 2), "██");
         assert_eq!(pair(Some(240), Some(410)), "240/410ms");
-        assert_eq!(pair(Some(240), Some(1410)), "0.2/1.4s");
+        assert_eq!(pair(Some(240), Some(1410)), "240ms/1.4s");
+        assert_eq!(pair(Some(43), Some(60_000)), "43ms/60.0s");
         assert_eq!(pair(None, Some(1)), "–");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::provider::{ChatRequest, Usage};
-use crate::router::{ChatEvent, MidStreamFailoverName, RouteEventKind};
+use crate::router::{ChatEvent, MidStreamFailoverName, RouteErrorKind, RouteEventKind};
 use crate::store::session::{self, Answer, AnswerState, Badges, Entry, Record, UserMessage};
 
 use super::action::{Effect, RequestTag};
@@ -352,7 +352,17 @@ impl App {
                                 a.text = e.partial_text.clone();
                             }
                             a.state = AnswerState::Failed;
-                            a.error = Some(e.message.clone());
+                            // Skipped for limits, budgets or cooldowns: say when it frees up.
+                            a.error = Some(match e.retry_in {
+                                Some(d) if e.kind == RouteErrorKind::Unavailable => {
+                                    format!(
+                                        "{} · next free in {}",
+                                        e.message,
+                                        crate::router::human_ms(d.as_millis() as u64)
+                                    )
+                                }
+                                _ => e.message.clone(),
+                            });
                             a.deployment = f.deployment.clone();
                             a.answered_group = Some(f.routed_group.clone());
                             a.ttft_ms = f
@@ -484,8 +494,8 @@ fn route_news(f: &mut InFlight, ev: &crate::router::RouteEvent) {
             f.badges.retried = true;
             let base = f.news.take().unwrap_or_default();
             f.news = Some(format!(
-                "{base} · retry in {:.1}s",
-                *delay_ms as f64 / 1000.0
+                "{base} · retry in {}",
+                crate::router::human_ms(*delay_ms)
             ));
         }
         RouteEventKind::Cooldown { secs, .. } => {

@@ -26,6 +26,7 @@ use unicode_width::UnicodeWidthStr;
 mod badges;
 mod budget;
 mod composer;
+mod limits;
 mod numbers;
 mod picker;
 mod routelog;
