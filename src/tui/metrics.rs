@@ -16,6 +16,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
+use unicode_width::UnicodeWidthStr;
 
 use crate::metrics::MetricsSnapshot;
 use crate::router::budget::short_duration;
@@ -353,6 +354,40 @@ pub fn line_count(view: &StatusView) -> usize {
 
 /// The lines of the pane's content.
 pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<'static>> {
+    let (mut body, footer) = parts(view, cost_line, theme, usize::MAX);
+    body.extend(footer);
+    body
+}
+
+/// `id` cut to `width` columns, ending in `…` when cut.
+fn cut(id: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    if id.width() <= width {
+        return id.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in id.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// The pane's content in `width` columns: the deployments' lines (which scroll), and the
+/// totals and budgets (pinned under them). A long deployment id is cut, then its group
+/// dropped, so the requests, error rate and health after it stay in sight.
+fn parts(
+    view: &StatusView,
+    cost_line: CostLine,
+    theme: &Theme,
+    width: usize,
+) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
     let muted = theme.fg(Role::Muted);
     let fg = theme.fg(Role::Fg);
     let mut out = Vec::new();
@@ -367,25 +402,41 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
         } else {
             fg
         };
-        let mut first = vec![
-            Span::styled(format!("{dot} "), theme.fg(role)),
-            Span::styled(r.id.clone(), fg.add_modifier(Modifier::BOLD)),
-            Span::styled(format!(" {}", r.group), muted),
+        let mut after = vec![
             Span::styled(format!("  {} req ", r.requests), fg),
             Span::styled(format!("{err_rate} err"), err_style),
         ];
         if r.health != Health::Healthy {
-            first.push(Span::styled(
+            after.push(Span::styled(
                 format!("  {}", r.health.describe()),
                 theme.fg(role),
             ));
         }
         if r.in_flight > 0 {
-            first.push(Span::styled(
+            after.push(Span::styled(
                 format!("  {} live", r.in_flight),
                 theme.fg(Role::Info),
             ));
         }
+        let after_width: usize = after.iter().map(Span::width).sum();
+        let dot = Span::styled(format!("{dot} "), theme.fg(role));
+        let group = format!(" {}", r.group);
+        let room = width.saturating_sub(dot.width() + after_width);
+        // The id shortened to no less than this before the group goes instead.
+        const MIN_ID: usize = 12;
+        let id_style = fg.add_modifier(Modifier::BOLD);
+        let (id_w, group_w) = (r.id.width(), group.width());
+        let mut first = vec![dot];
+        if id_w + group_w <= room {
+            first.push(Span::styled(r.id.clone(), id_style));
+            first.push(Span::styled(group, muted));
+        } else if room >= MIN_ID + group_w {
+            first.push(Span::styled(cut(&r.id, room - group_w), id_style));
+            first.push(Span::styled(group, muted));
+        } else {
+            first.push(Span::styled(cut(&r.id, room.max(MIN_ID)), id_style));
+        }
+        first.extend(after);
         out.push(Line::from(first));
         let tps = r
             .tokens_per_s
@@ -428,6 +479,7 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
         ]));
     }
     let total = theme.fg(Role::Accent).add_modifier(Modifier::BOLD);
+    let body = std::mem::take(&mut out);
     out.push(Line::from(match cost_line {
         CostLine::Session(session_cost) => vec![
             Span::styled("session ", muted),
@@ -463,7 +515,18 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
         )));
         out.extend(view.budgets.iter().map(|b| budget_line(b, theme)));
     }
-    out
+    (body, out)
+}
+
+/// Lines the totals and budgets take, pinned at the pane's foot.
+fn footer_lines(view: &StatusView) -> usize {
+    line_count(view) - view.rows.len() * LINES_PER_ROW
+}
+
+/// How far (in lines) the deployments can scroll in a pane whose inside is `height` rows.
+pub fn max_scroll(view: &StatusView, height: usize) -> usize {
+    let body = view.rows.len() * LINES_PER_ROW;
+    body.saturating_sub(height.saturating_sub(footer_lines(view)))
 }
 
 /// `openai 80% $40.00/$50.00 1d resets 3h`: the percent early, so a narrow pane still shows
@@ -506,11 +569,38 @@ pub fn render(
     focused: bool,
     scroll: usize,
 ) {
-    let block = super::view::pane_block(theme, "Metrics", focused);
+    let mut block = super::view::pane_block(theme, "Metrics", focused);
     let inner = block.inner(area);
+    let (body, footer) = parts(view, cost_line, theme, inner.width as usize);
+    let height = inner.height as usize;
+    let footer_height = footer.len().min(height);
+    let body_height = height - footer_height;
+    let top = scroll.min(body.len().saturating_sub(body_height));
+    let shown = body.len().saturating_sub(top).min(body_height);
+    // Deployments (three lines each) out of sight, said on the border as the log says it.
+    let above = top.div_ceil(LINES_PER_ROW);
+    let below = (body.len() - top - shown).div_ceil(LINES_PER_ROW);
+    let hidden: Vec<String> = [(above, "↑"), (below, "↓")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, arrow)| format!("{arrow} {n} more"))
+        .collect();
+    if !hidden.is_empty() {
+        block = block.title_bottom(
+            Line::from(Span::styled(
+                format!(" {} ", hidden.join(" · ")),
+                theme.fg(Role::Warning),
+            ))
+            .right_aligned(),
+        );
+    }
     block.render(area, buf);
-    let lines = lines(view, cost_line, theme);
-    super::view::render_scrolled(buf, inner, &lines, scroll);
+    let rows = body[top..top + shown]
+        .iter()
+        .chain(&footer[..footer_height]);
+    for (i, l) in rows.enumerate() {
+        super::view::set_line_clipped(buf, inner.x, inner.y + i as u16, l, inner.width);
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod badges;
 mod budget;
 mod composer;
 mod limits;
+mod metricspane;
 mod numbers;
 mod picker;
 mod routelog;
