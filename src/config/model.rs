@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::metrics::Usd;
+use crate::money::Usd;
 use crate::secret::Secret;
 
 /// LiteLLM's default `num_retries` (the OpenAI SDK's `DEFAULT_MAX_RETRIES`).

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::money::Usd;
 use super::window::{Reset, Ring, RollingHistogram, ticks};
 use crate::config::RoutingArgs;
+use crate::money::Usd;
 use crate::provider::{ErrorClass, Usage};
 
 /// How far back error rates, percentiles and tokens/s look.

@@ -328,11 +328,11 @@ pub struct ServeArgs {
 
 /// Runs `llmux serve` until SIGTERM or Ctrl+C; returns the exit code.
 pub async fn command(config: Option<&Path>, args: ServeArgs) -> u8 {
-    let cfg = match crate::cli::load_config(config, true) {
+    let cfg = match crate::startup::load_config(config, true) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let router = match crate::cli::build_router(cfg, RECENT_EVENTS) {
+    let router = match crate::startup::build_router(cfg, RECENT_EVENTS) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -343,14 +343,14 @@ pub async fn command(config: Option<&Path>, args: ServeArgs) -> u8 {
         ..ServeOptions::default()
     };
     match run(router, options, shutdown_signal()).await {
-        Ok(()) => crate::cli::EXIT_OK,
+        Ok(()) => crate::exit::EXIT_OK,
         Err(e @ ServeError::NoAuthOnPublicAddress(_)) => {
             eprintln!("llmux serve: {e}");
-            crate::cli::EXIT_USAGE
+            crate::exit::EXIT_USAGE
         }
         Err(e) => {
             eprintln!("llmux serve: {e}");
-            crate::cli::EXIT_FAILED
+            crate::exit::EXIT_FAILED
         }
     }
 }
