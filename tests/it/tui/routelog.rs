@@ -212,5 +212,9 @@ async fn request_numbers_go_on_from_the_last_run() {
         }
         router.sync_request_log();
     }
-    assert_eq!(ids, [1, 2, 3, 4], "the second run numbers on from the first");
+    assert_eq!(
+        ids,
+        [1, 2, 3, 4],
+        "the second run numbers on from the first"
+    );
 }
