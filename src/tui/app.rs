@@ -165,6 +165,10 @@ pub struct App {
     pub clock: fn() -> SystemTime,
     /// Where a config file goes, as the demo's hint says it (the real path when running).
     pub config_path: String,
+    /// Draw ASCII in place of glyphs the terminal's font may lack (`glyphs`).
+    pub ascii: bool,
+    /// Said after a copy when it may not reach the clipboard (tmux without passthrough).
+    pub copy_caveat: Option<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -233,6 +237,8 @@ impl App {
             shift_enter: false,
             clock,
             config_path: "<config dir>/llmux/config.yaml".to_string(),
+            ascii: false,
+            copy_caveat: None,
         };
         app.style_composer();
         (app, warnings)
@@ -542,10 +548,13 @@ impl App {
                 Vec::new()
             }
             Action::Copied(Ok(n)) => {
-                self.toast(
-                    format!("sent {n} chars to the terminal clipboard (OSC 52)"),
-                    false,
-                );
+                match self.copy_caveat.clone() {
+                    Some(caveat) => self.toast(format!("copied {n} chars, but it {caveat}"), true),
+                    None => self.toast(
+                        format!("sent {n} chars to the terminal clipboard (OSC 52)"),
+                        false,
+                    ),
+                }
                 Vec::new()
             }
             Action::Copied(Err(e)) => {

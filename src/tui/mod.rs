@@ -14,6 +14,7 @@ pub mod clipboard;
 pub mod commands;
 pub mod conversation;
 pub mod fmt;
+pub mod glyphs;
 pub mod help;
 pub mod highlight;
 pub mod input;
@@ -62,6 +63,7 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
     let (theme, theme_warning) =
         theme::Theme::load(cfg.app.theme.as_deref(), user_themes.as_deref(), depth);
     let (mut app, mut warnings) = App::new(&cfg, theme, Instant::now(), SystemTime::now);
+    app.ascii = glyphs::ascii_wanted();
     if let Some(p) = crate::config::default_config_path() {
         app.config_path = home_relative(&p);
     }

@@ -16,7 +16,7 @@ use super::action::{Command, TICK};
 use super::app::{App, Focus, Overlay};
 use super::markdown::wrap_pieces;
 use super::theme::{Role, Theme};
-use super::{fmt, help, metrics, picker, routelog, sessions, statsview};
+use super::{fmt, glyphs, help, metrics, picker, routelog, sessions, statsview};
 
 /// Spinner frames, one per tick.
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -188,6 +188,9 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         ),
         None => {}
     }
+    if app.ascii {
+        glyphs::fold(buf);
+    }
 }
 
 /// One line about the answer in flight (or the last one).
@@ -205,7 +208,12 @@ pub fn live_summary(app: &App) -> Line<'static> {
         };
     };
     let elapsed = app.now.duration_since(f.started).as_millis() as u64;
-    let frame = SPINNER[(elapsed / TICK.as_millis() as u64) as usize % SPINNER.len()];
+    let spinner: &[&str] = if app.ascii {
+        &glyphs::SPINNER
+    } else {
+        &SPINNER
+    };
+    let frame = spinner[(elapsed / TICK.as_millis() as u64) as usize % spinner.len()];
     let who = f
         .deployment
         .clone()

@@ -97,3 +97,58 @@ async fn the_first_run_explains_the_demo_and_where_the_folded_panes_are() {
     h.press(KeyCode::Esc);
     assert!(!h.screen().contains("DEMO: no config"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn ascii_mode_draws_spinner_sparklines_markers_and_borders_in_ascii() {
+    let mut h = full(120, 40).await;
+    h.app.ascii = true;
+    h.press(KeyCode::F(2));
+    let (tag, _, _) = h.send("Explain lifetimes briefly.");
+    h.chat(
+        tag,
+        300,
+        ChatEvent::Delta("A lifetime names how long ".into()),
+    )
+    .await;
+    let s = h.screen();
+    let odd: String = s.chars().filter(|c| !c.is_ascii()).collect();
+    assert!(odd.is_empty(), "not ASCII: {odd:?}\n{s}");
+    // The spinner is one of the ASCII frames; sparklines and markers have stand-ins.
+    let live = s
+        .lines()
+        .find(|l| l.contains(" tok/s "))
+        .unwrap_or_else(|| panic!("the live line:\n{s}"));
+    assert!(
+        ["| ", "/ ", "- ", "\\ "]
+            .iter()
+            .any(|f| live.contains(&format!("|{f}"))),
+        "{live}"
+    );
+    assert!(s.contains("lat    _=+=#++"), "the latency sparkline: {s}");
+    insta::assert_snapshot!("ascii_120x40", s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_copy_inside_tmux_without_passthrough_says_it_may_not_arrive_and_how_to_fix_it() {
+    use llmux::tui::clipboard::{Mux, TmuxCopy};
+    let mut h = full(160, 48).await;
+    h.app.copy_caveat = Mux::Tmux(TmuxCopy::Blocked).caveat();
+    let fx = h.ctrl('y');
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, llmux::tui::action::Effect::Copy(_))),
+        "{fx:?}"
+    );
+    h.act(Action::Copied(Ok(42)));
+    let line = status_line(&h.screen());
+    assert!(!line.contains("sent"), "{line}");
+    assert!(
+        line.contains("copied 42 chars, but it may not reach the clipboard"),
+        "{line}"
+    );
+    assert!(line.contains("set -g allow-passthrough on"), "{line}");
+    // Elsewhere a copy is reported sent.
+    let mut plain = full(160, 48).await;
+    plain.act(Action::Copied(Ok(42)));
+    assert!(status_line(&plain.screen()).contains("sent 42 chars"));
+}
