@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::metrics::Usd;
+use crate::money::Usd;
 use crate::secret::Secret;
 
 /// LiteLLM's default `num_retries` (the OpenAI SDK's `DEFAULT_MAX_RETRIES`).
@@ -505,6 +505,22 @@ pub struct AppSettings {
     pub mouse: bool,
     /// `llmux.budget`: what the whole app may spend per period; every request stops past it.
     pub budget: Option<Budget>,
+    /// `llmux.max_answer_bytes`: the most answer text (with reasoning and tool-call arguments)
+    /// one request keeps; `None`: [`DEFAULT_MAX_ANSWER_BYTES`].
+    pub max_answer_bytes: Option<usize>,
+}
+
+/// The most answer text one request keeps by default: some 1M tokens, far beyond any real
+/// answer, and small enough that a hostile upstream cannot make a server hold much.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// The smallest `llmux.max_answer_bytes` accepted.
+pub const MIN_MAX_ANSWER_BYTES: usize = 1024;
+
+impl AppSettings {
+    /// The most answer text one request keeps (`llmux.max_answer_bytes`).
+    pub fn max_answer_bytes(&self) -> usize {
+        self.max_answer_bytes.unwrap_or(DEFAULT_MAX_ANSWER_BYTES)
+    }
 }
 
 /// A spending cap over a repeating period (`max_budget` + `budget_duration`,

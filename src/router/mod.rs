@@ -118,6 +118,8 @@ pub struct DeploymentStatus {
     pub max_input_tokens: Option<u64>,
     /// Why it cannot be called at all (missing key variable).
     pub unavailable: Option<String>,
+    /// At its rpm/tpm limit or over a budget: skipped until then (see [`Limited`]).
+    pub limited: Option<Limited>,
 }
 
 impl Router {
@@ -251,6 +253,7 @@ impl Router {
             price: self.inner.prices.get(&d.id).copied().flatten(),
             max_input_tokens: self.inner.max_input.get(&d.id).copied().flatten(),
             unavailable: d.unavailable.clone(),
+            limited: self.limited(d, now),
         }
     }
 

@@ -403,7 +403,7 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         left.push(Span::styled(" ", base));
     }
     left.push(Span::styled(
-        format!("· session {} ", fmt::cost(app.session_cost())),
+        format!("· session {} ", app.session_cost()),
         base,
     ));
     // A budget past 80% stays on the status line until its period resets.

@@ -3,6 +3,8 @@
 //!
 //! - `openai`: chat completions plain and streaming, models, the x-llmux headers.
 //! - `anthropic`: Messages plain and streaming.
+//! - `connections`: idle sockets past the connection cap, a real socket flood.
+//! - `answer_memory`: a hostile 1 GB answer through the real binary, cut at the answer cap.
 //! - `errors`: auth, every error status, limits, in-band errors, graceful shutdown.
 //! - `prometheus`: `/metrics` parsed back, counts matching the traffic sent.
 //! - `monitor`: `/llmux/events` feeding the monitor's state, rendered into a TestBackend.
@@ -13,7 +15,9 @@
 //! - `routes`: the routes besides chat (models/{id}, count_tokens, completions) and the 404.
 //! - `sdk`: the official OpenAI and Anthropic Python SDKs, unchanged.
 
+mod answer_memory;
 mod anthropic;
+mod connections;
 mod edge;
 mod embeddings;
 mod errors;
