@@ -71,6 +71,67 @@ pub async fn open(
     Ok(scrub_errors(events, Secrets::of(deployment)))
 }
 
+/// Members of a Messages request that Anthropic's token counting takes.
+const COUNT_TOKENS_TAKES: [&str; 6] = [
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "mcp_servers",
+];
+
+/// Asks `deployment`'s own `/v1/messages/count_tokens` how many input tokens `body` (a
+/// Messages request as a client sent it) has: what it takes of `body`, for its own model.
+pub async fn count_tokens(
+    client: &HttpClient,
+    deployment: &Deployment,
+    body: &serde_json::Map<String, Value>,
+) -> Result<u64, ProviderError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "anthropic-version",
+        HeaderValue::from_static(ANTHROPIC_VERSION),
+    );
+    if let Some(key) = deployment.api_key.as_ref().filter(|k| !k.is_empty()) {
+        headers.insert("x-api-key", secret_header(key.expose())?);
+    }
+    outbound::apply(deployment, &mut headers)?;
+    let mut sent: serde_json::Map<String, Value> = body
+        .iter()
+        .filter(|(k, _)| COUNT_TOKENS_TAKES.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    sent.insert("model".into(), Value::String(deployment.model.clone()));
+    let url = format!("{}/count_tokens", endpoint(deployment));
+    let response = client
+        .post_json(&url, headers, &sent, Secrets::of(deployment))
+        .await?;
+    let mut events = scrub_errors(
+        json_events(response, |v| {
+            v.get("input_tokens")
+                .and_then(Value::as_u64)
+                .map(|n| {
+                    vec![StreamEvent::Usage(Usage {
+                        input: n,
+                        ..Usage::default()
+                    })]
+                })
+                .ok_or_else(|| {
+                    ProviderError::protocol("the token count answer has no `input_tokens`")
+                })
+        }),
+        Secrets::of(deployment),
+    );
+    match futures::StreamExt::next(&mut events).await {
+        Some(Ok(StreamEvent::Usage(u))) => Ok(u.input),
+        Some(Err(e)) => Err(e),
+        _ => Err(ProviderError::protocol(
+            "the token count answer has no `input_tokens`",
+        )),
+    }
+}
+
 /// `{api_base}/v1/messages`, for a base given with or without its `/v1`.
 pub fn endpoint(deployment: &Deployment) -> String {
     let base = deployment.api_base.trim_end_matches('/');

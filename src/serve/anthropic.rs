@@ -25,7 +25,7 @@ use super::error::{Api, ApiError};
 use crate::provider::{ToolCall, ToolCallDelta};
 use crate::router::ChatOutcome;
 
-mod request;
+pub(super) mod request;
 
 /// How a message's id starts.
 const MESSAGE_ID_PREFIX: &str = "msg_";

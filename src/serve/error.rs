@@ -265,7 +265,8 @@ fn retry_after_secs(d: Option<std::time::Duration>) -> u64 {
 
 /// The routes llmux serves, for the message of a request to any other.
 const ROUTES: &str = "POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, \
-     POST /v1/messages, GET /v1/models, GET /v1/models/{id}, GET /health, GET /metrics";
+     POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{id}, \
+     GET /health, GET /metrics";
 
 /// The longest piece of an unknown path quoted back.
 const MAX_QUOTED_PATH: usize = 200;

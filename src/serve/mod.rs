@@ -18,6 +18,7 @@ mod chat;
 mod completions;
 mod conn;
 mod connections;
+mod count_tokens;
 mod embeddings;
 mod error;
 pub mod events;
@@ -176,6 +177,10 @@ fn app(state: Shared) -> Http {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route(
+            "/v1/messages/count_tokens",
+            post(count_tokens::count_tokens),
+        )
         .route("/v1/completions", post(completions::completions))
         .route("/completions", post(completions::completions))
         .route("/v1/embeddings", post(embeddings::embeddings))

@@ -182,3 +182,92 @@ async fn a_streamed_legacy_completion_carries_every_choice() {
     assert_eq!(usage, Some(json!(13)));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn count_tokens_asks_an_anthropic_deployment_else_says_it_is_an_estimate() {
+    let an = FakeUpstream::start(vec![
+        Reply::json(json!({"input_tokens": 42})),
+        Reply::status(500),
+    ])
+    .await;
+    let oa = FakeUpstream::start(vec![Reply::openai_json("x", None)]).await;
+    let yaml = format!(
+        "model_list:\n  - model_name: claude\n    litellm_params: {{ model: anthropic/claude-x-1, api_base: {}, api_key: sk-ant-test, extra_headers: {{ X-Team: blue }} }}\n  - model_name: gpt\n    litellm_params: {{ model: openai/gpt-4o, api_base: {}, api_key: k }}\n",
+        an.url, oa.url
+    );
+    let server = start(&yaml).await;
+    let body = json!({
+        "model": "claude", "max_tokens": 100, "metadata": {"user_id": "u"},
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": "Hello, how many tokens is this?"}],
+        "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    });
+    let r = post(&server, "/v1/messages/count_tokens", &body, None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        super::header(&r, "x-llmux-deployment").as_deref(),
+        Some("anthropic/claude-x-1")
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"input_tokens": 42, "litellm_count_source": "provider"})
+    );
+    assert_eq!(an.paths()[0], "/v1/messages/count_tokens");
+    let sent = &an.bodies()[0];
+    assert_eq!(sent["model"], "claude-x-1");
+    assert_eq!(sent["system"], "Be brief.");
+    assert!(
+        sent.get("max_tokens").is_none() && sent.get("metadata").is_none(),
+        "{sent}"
+    );
+    let h = &an.headers()[0];
+    assert_eq!(
+        (
+            h["x-api-key"].to_str().unwrap(),
+            h["x-team"].to_str().unwrap()
+        ),
+        ("sk-ant-test", "blue")
+    );
+    assert!(h.contains_key("anthropic-version"));
+
+    // The deployment fails: llmux's estimate, marked as such.
+    let v: Value = post(&server, "/v1/messages/count_tokens", &body, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["litellm_count_source"], "local_estimate", "{v}");
+    let estimate = v["input_tokens"].as_u64().unwrap();
+    assert!(estimate > 5, "{v}");
+
+    // No Anthropic deployment to ask: the estimate, and nothing goes upstream.
+    let mut to_gpt = body.clone();
+    to_gpt["model"] = json!("gpt");
+    let v: Value = post(&server, "/v1/messages/count_tokens", &to_gpt, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v,
+        json!({"input_tokens": estimate, "litellm_count_source": "local_estimate"})
+    );
+    assert_eq!(oa.calls(), 0);
+
+    let mut unknown = body.clone();
+    unknown["model"] = json!("nope");
+    let r = post(&server, "/v1/messages/count_tokens", &unknown, None).await;
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "not_found_error");
+    let r = post(
+        &server,
+        "/v1/messages/count_tokens",
+        &json!({"model": "claude"}),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    server.shutdown().await.unwrap();
+}
