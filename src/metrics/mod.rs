@@ -12,13 +12,12 @@
 //! config (`Deployment`); it leaves as snapshots, prices and costs. Nothing here knows about
 //! the router: the dependency points the other way.
 
-mod money;
 mod price_file;
 mod prices;
 mod stats;
 mod window;
 
-pub use money::{PICO_PER_DOLLAR, Usd};
+pub use crate::money::{PICO_PER_DOLLAR, Usd};
 pub use prices::{Price, PriceTable};
 pub use stats::{
     AttemptSuccess, DeploymentStats, GroupStats, Metrics, MetricsSnapshot, ROLLING_WINDOW,

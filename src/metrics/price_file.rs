@@ -27,6 +27,31 @@ pub struct ModelFacts {
     pub output_cost_per_reasoning_token: Number,
     pub max_input_tokens: Number,
     pub litellm_provider: Text,
+    /// `tiered_pricing`: rates by the request's input tokens (Dashscope's models).
+    pub tiered_pricing: Tiers,
+}
+
+/// One tier of `tiered_pricing`: its rates, and the input tokens it applies to
+/// (`range: [start, end]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Tier {
+    pub input_cost_per_token: Number,
+    pub output_cost_per_token: Number,
+    pub cache_read_input_token_cost: Number,
+    pub cache_creation_input_token_cost: Number,
+    pub output_cost_per_reasoning_token: Number,
+    pub range: Range,
+}
+
+/// A list of tiers; anything else reads as none, and so does a tier that is not an object.
+#[derive(Debug, Default)]
+pub struct Tiers(pub Vec<Tier>);
+
+/// A tier's `range: [start, end]`: its start, when it is a number.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Range {
+    pub start: Option<f64>,
 }
 
 /// Parses the whole file: model names to what their entries say. Only text that is not a
@@ -64,7 +89,8 @@ enum Scalar<'a> {
 }
 
 /// A value read from whatever JSON stands where it is expected: a scalar is judged by
-/// `scalar`, an object by `object` (skipped whole unless overridden), a list skipped whole.
+/// `scalar`, an object by `object` and a list by `list` (each skipped whole unless
+/// overridden).
 trait Lenient<'de>: Sized {
     const WHAT: &'static str;
 
@@ -72,6 +98,11 @@ trait Lenient<'de>: Sized {
 
     fn object<A: MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
         IgnoredAny::deserialize(MapAccessDeserializer::new(map))?;
+        Ok(None)
+    }
+
+    fn list<A: SeqAccess<'de>>(seq: A) -> Result<Option<Self>, A::Error> {
+        IgnoredAny::deserialize(SeqAccessDeserializer::new(seq))?;
         Ok(None)
     }
 }
@@ -110,8 +141,7 @@ impl<'de, T: Lenient<'de>> Visitor<'de> for LenientVisitor<T> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<T>, A::Error> {
-        IgnoredAny::deserialize(SeqAccessDeserializer::new(seq))?;
-        Ok(None)
+        T::list(seq)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
@@ -155,6 +185,69 @@ impl<'de> Lenient<'de> for ModelFacts {
 
     fn object<A: MapAccess<'de>>(map: A) -> Result<Option<ModelFacts>, A::Error> {
         ModelFacts::deserialize(MapAccessDeserializer::new(map)).map(Some)
+    }
+}
+
+impl<'de> Lenient<'de> for Tiers {
+    const WHAT: &'static str = "a list of tiers";
+
+    fn scalar(_: Scalar) -> Option<Tiers> {
+        None
+    }
+
+    fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Tiers>, A::Error> {
+        let mut tiers = Vec::new();
+        while let Some(tier) = seq.next_element::<MaybeTier>()? {
+            tiers.extend(tier.0);
+        }
+        Ok(Some(Tiers(tiers)))
+    }
+}
+
+impl<'de> Lenient<'de> for Tier {
+    const WHAT: &'static str = "a tier's object";
+
+    fn scalar(_: Scalar) -> Option<Tier> {
+        None
+    }
+
+    fn object<A: MapAccess<'de>>(map: A) -> Result<Option<Tier>, A::Error> {
+        Tier::deserialize(MapAccessDeserializer::new(map)).map(Some)
+    }
+}
+
+impl<'de> Lenient<'de> for Range {
+    const WHAT: &'static str = "a range [start, end]";
+
+    fn scalar(_: Scalar) -> Option<Range> {
+        None
+    }
+
+    fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Range>, A::Error> {
+        let start = seq.next_element::<Number>()?.and_then(|n| n.0);
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Some(Range { start }))
+    }
+}
+
+/// A tier that is an object, else nothing.
+struct MaybeTier(Option<Tier>);
+
+impl<'de> Deserialize<'de> for MaybeTier {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<MaybeTier, D::Error> {
+        lenient(d).map(MaybeTier)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tiers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tiers, D::Error> {
+        lenient(d).map(|t| t.unwrap_or_default())
+    }
+}
+
+impl<'de> Deserialize<'de> for Range {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Range, D::Error> {
+        lenient(d).map(|r| r.unwrap_or_default())
     }
 }
 

@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-use super::money::Usd;
-use super::price_file::{self, ModelFacts, Number};
+use super::price_file::{self, ModelFacts, Number, Tier};
 use crate::config::{Config, Deployment};
+use crate::money::Usd;
 use crate::provider::Usage;
 
 /// The built-in price table, in LiteLLM's format.
@@ -31,6 +31,21 @@ const MOCK_PROVIDER: &str = "mock";
 
 /// LiteLLM's proxy stands for any provider: its deployments take any entry's price.
 const PROXY_PROVIDER: &str = "litellm_proxy";
+
+/// llmux's own provider names and the LiteLLM provider whose entries price them: `zhipu/`
+/// calls the endpoint LiteLLM calls `bigmodel/` (open.bigmodel.cn). `scripts/litellm-data.py`
+/// reads this list to keep those entries in the built-in table.
+const PRICED_AS: &[(&str, &str)] = &[("zhipu", "bigmodel")];
+
+/// The `litellm_provider` names whose entries price a deployment of `provider`: its own, and
+/// the one it is priced as.
+fn litellm_names(provider: &str) -> impl Iterator<Item = &str> {
+    let aliases = PRICED_AS
+        .iter()
+        .filter(move |(own, _)| *own == provider)
+        .map(|(_, as_)| *as_);
+    std::iter::once(provider).chain(aliases)
+}
 
 /// Tokens in a million, for "price per million tokens" displays.
 const TOKENS_PER_MILLION: u64 = 1_000_000;
@@ -121,6 +136,11 @@ impl Entry {
 
     /// One model's facts in our units; a price that is not a non-negative number of dollars,
     /// or a count that is not a whole number, is absent.
+    ///
+    /// A model priced only by `tiered_pricing` (Dashscope's Qwen models: LiteLLM bills every
+    /// token of a request at the one tier its input tokens fall in) takes its first tier's
+    /// rates, what LiteLLM bills a prompt up to that tier's end (32k to 256k tokens); llmux
+    /// does not switch tiers by prompt size (docs/prices.md).
     fn from_facts(facts: ModelFacts) -> Entry {
         let dollars = |n: Number| n.0.and_then(pico_per_token);
         let count = facts
@@ -128,12 +148,34 @@ impl Entry {
             .0
             .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n < u64::MAX as f64)
             .map(|n| n as u64);
+        let first_tier = facts
+            .tiered_pricing
+            .0
+            .into_iter()
+            .filter(|t| t.input_cost_per_token.0.is_some())
+            .filter_map(|t| Some((t.range.start?, t)))
+            .min_by(|(a, _), (b, _)| a.total_cmp(b))
+            .map(|(_, t)| t)
+            .filter(|_| facts.input_cost_per_token.0.is_none());
+        let rate = |own: Number, tier: fn(&Tier) -> Number| {
+            first_tier
+                .as_ref()
+                .map(tier)
+                .filter(|n| n.0.is_some())
+                .map_or_else(|| dollars(own), dollars)
+        };
         Entry {
-            input: dollars(facts.input_cost_per_token),
-            output: dollars(facts.output_cost_per_token),
-            cache_read: dollars(facts.cache_read_input_token_cost),
-            cache_write: dollars(facts.cache_creation_input_token_cost),
-            reasoning: dollars(facts.output_cost_per_reasoning_token),
+            input: rate(facts.input_cost_per_token, |t| t.input_cost_per_token),
+            output: rate(facts.output_cost_per_token, |t| t.output_cost_per_token),
+            cache_read: rate(facts.cache_read_input_token_cost, |t| {
+                t.cache_read_input_token_cost
+            }),
+            cache_write: rate(facts.cache_creation_input_token_cost, |t| {
+                t.cache_creation_input_token_cost
+            }),
+            reasoning: rate(facts.output_cost_per_reasoning_token, |t| {
+                t.output_cost_per_reasoning_token
+            }),
             max_input_tokens: count,
             provider: facts.litellm_provider.0,
         }
@@ -147,11 +189,13 @@ impl Entry {
         let Some(own) = self.provider.as_deref() else {
             return true;
         };
-        own == provider
-            || provider == PROXY_PROVIDER
-            || own
-                .strip_prefix(provider)
-                .is_some_and(|kind| kind.starts_with('-'))
+        provider == PROXY_PROVIDER
+            || litellm_names(provider).any(|name| {
+                own == name
+                    || own
+                        .strip_prefix(name)
+                        .is_some_and(|kind| kind.starts_with('-'))
+            })
     }
 }
 
@@ -279,11 +323,12 @@ impl PriceTable {
 
 /// The names a deployment is looked up by, in order, each with whether an entry of any
 /// provider will do: `base_model` (also without its provider prefix; the user named it, so
-/// any), then, only from entries of the deployment's own provider, `litellm_model` as written
-/// (`openai/gpt-4o`), the bare `model` (`gpt-4o`), and `{provider}/{model}` (LiteLLM keys
-/// Gemini, Groq, DeepSeek… that way). So `hosted_vllm/gpt-4o` is not priced as OpenAI's
-/// `gpt-4o`, as in LiteLLM. A `mock/` deployment is priced only through `base_model`, so the
-/// demo never borrows a real model's price.
+/// any), then, only from entries of the deployment's own provider, in LiteLLM's order
+/// (`_model_cost_lookup_order`): `{provider}/{model}` (LiteLLM keys Gemini, Groq, DeepSeek…
+/// that way; also under the name it is [`PRICED_AS`]), `litellm_model` as written
+/// (`qwen/qwen-max`), and the bare `model` (`gpt-4o`). So `hosted_vllm/gpt-4o` is not priced
+/// as OpenAI's `gpt-4o`, as in LiteLLM. A `mock/` deployment is priced only through
+/// `base_model`, so the demo never borrows a real model's price.
 fn candidates(d: &Deployment) -> Vec<(String, bool)> {
     let mut names = Vec::new();
     if let Some(base) = d.base_model.as_deref() {
@@ -293,9 +338,11 @@ fn candidates(d: &Deployment) -> Vec<(String, bool)> {
         }
     }
     if d.provider != MOCK_PROVIDER {
+        for provider in litellm_names(&d.provider) {
+            names.push((format!("{provider}/{}", d.model), false));
+        }
         names.push((d.litellm_model.clone(), false));
         names.push((d.model.clone(), false));
-        names.push((format!("{}/{}", d.provider, d.model), false));
     }
     names
 }

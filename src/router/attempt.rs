@@ -16,11 +16,13 @@ use super::request::{AttemptEnd, CONTINUE_PROMPT, RequestRun};
 use crate::config::{Deployment, RouterSettings};
 use crate::metrics::{AttemptSuccess, Usd};
 use crate::provider::{
-    self, ChatRequest, Message, ProviderError, StreamEvent, ToolCallBuilder, Usage,
+    self, ChatRequest, Message, ProviderError, StreamEvent, ToolCallBuilder, ToolCallDelta, Usage,
 };
 
 /// Bytes of answer text an attempt has room for before its buffers first grow.
 const ANSWER_CAPACITY: usize = 512;
+/// A stream that ended without saying it was done.
+const ENDED_EARLY: &str = "the stream ended before the answer was complete";
 
 impl RequestRun {
     /// One call to one deployment, with its deadlines, streaming deltas to the caller.
@@ -55,9 +57,18 @@ impl RequestRun {
             finish_reason: None,
             ttft: None,
         };
+        // What a cancel mid-call needs to count this attempt's spend (see `cancelled_spend`).
+        self.live = Some(LiveAttempt {
+            deployment: d.clone(),
+            group: group.to_string(),
+            answer_start: got.text_from,
+            reasoning_start: got.reasoning_from,
+            input: provider::estimate_prompt_tokens(&call.messages),
+        });
         // Room for a short answer up front: growing from nothing reallocates every few tokens.
         self.answer.reserve(ANSWER_CAPACITY);
         let result = self.stream(group, d, &call, &mut got).await;
+        self.live = None;
         let ended = self.settle(group, d, &call, &got, result.is_ok()).await;
         guard.armed = false;
         match result {
@@ -92,6 +103,10 @@ impl RequestRun {
         let (first_limit, total_limit) = limits(d, &inner.config.router, call.stream);
         let total_deadline = got.start + total_limit;
         let first_deadline = got.start + first_limit;
+        // What the request keeps of the answer, held under `llmux.max_answer_bytes`: a
+        // hostile or broken upstream may stream without end.
+        let cap = inner.config.app.max_answer_bytes();
+        let mut kept_tools = 0usize;
         // One timer for the attempt, moved once from the first-token deadline to the
         // whole-request one (a new timer per streamed piece cost a registration each).
         let deadline = tokio::time::sleep_until(first_deadline);
@@ -116,32 +131,26 @@ impl RequestRun {
             };
             // The first piece of the answer, whatever its kind, is its first token. Checked
             // here, once, so that later tokens build no `first_token` future.
-            if got.ttft.is_none()
-                && matches!(
-                    next,
-                    Some(Ok(StreamEvent::Delta(_)
-                        | StreamEvent::Reasoning(_)
-                        | StreamEvent::ToolCall(_)))
-                )
-            {
+            if got.ttft.is_none() && is_answer(&next) {
                 self.first_token(group, d, got.start, &mut got.ttft).await;
             }
             match next {
-                None => {
-                    return Err(ProviderError::protocol(
-                        "the stream ended before the answer was complete",
-                    ));
-                }
+                None => return Err(ProviderError::protocol(ENDED_EARLY)),
                 Some(Err(e)) => return Err(e),
                 Some(Ok(StreamEvent::Delta(t))) => {
+                    self.keep(t.len(), kept_tools, cap)?;
                     self.answer.push_str(&t);
                     self.out.send(ChatEvent::Delta(t)).await;
                 }
                 Some(Ok(StreamEvent::Reasoning(t))) => {
+                    self.keep(t.len(), kept_tools, cap)?;
                     self.reasoning.push_str(&t);
                     self.out.send(ChatEvent::Reasoning(t)).await;
                 }
                 Some(Ok(StreamEvent::ToolCall(call))) => {
+                    let size = tool_call_bytes(&call);
+                    self.keep(size, kept_tools, cap)?;
+                    kept_tools += size;
                     got.tool_calls.push(&call);
                     self.out.send(ChatEvent::ToolCall(call)).await;
                 }
@@ -162,8 +171,9 @@ impl RequestRun {
         }
     }
 
-    /// Counts what the attempt used, whether it succeeded (`ok`) or not: its usage and cost
-    /// onto the request's, its budgets, its deployment's health.
+    /// Counts what the attempt used, whether it succeeded (`ok`) or not: its spend (`spend`),
+    /// its budgets, its deployment's health; a failed attempt that was billed says so in a
+    /// `Spent` event.
     async fn settle(
         &mut self,
         group: &str,
@@ -182,18 +192,21 @@ impl RequestRun {
             got.usage
                 .unwrap_or_else(|| estimate_usage(call, text, reasoning, &got.tool_calls))
         });
-        let price = self.inner.prices.get(&d.id).copied().flatten();
-        let cost = usage.and_then(|u| price.map(|p| p.cost(&u)));
+        let cost = usage.and_then(|u| self.spend(group, d, &u, ok));
         self.charge_budgets(group, d, cost).await;
         self.inner
             .health
             .record_end(&d.id, usage.map(|u| u.input + u.output), ok, end);
-        if let Some(u) = usage {
-            self.usage = add_usage(self.usage, u);
-            self.cost = match (self.cost, cost) {
-                (Some(total), Some(c)) => Some(total + c),
-                _ => None,
-            };
+        if let (false, Some(usage)) = (ok, usage) {
+            self.emit(
+                group,
+                Some(&d.id),
+                RouteEventKind::Spent {
+                    usage,
+                    cost_usd: cost,
+                },
+            )
+            .await;
         }
         Ended {
             end,
@@ -224,9 +237,6 @@ impl RequestRun {
             },
             ended.end.into_std(),
         );
-        if let Some(cost) = ended.cost {
-            self.inner.health.record_cost(&d.id, cost);
-        }
         self.attempts.push(AttemptRecord {
             deployment: d.id.clone(),
             group: group.to_string(),
@@ -337,6 +347,82 @@ impl RequestRun {
         }
     }
 
+    /// Whether `more` bytes of answer fit under the cap beside what is kept (the text, the
+    /// reasoning and `tools` bytes of tool calls); past it the request stops with an error.
+    fn keep(&mut self, more: usize, tools: usize, cap: usize) -> Result<(), ProviderError> {
+        let kept = self.answer.len() + self.reasoning.len() + tools;
+        if kept.saturating_add(more) <= cap {
+            return Ok(());
+        }
+        self.over_cap = true;
+        Err(ProviderError::protocol(format!(
+            "the answer outgrew the {cap}-byte limit on what one answer may hold (llmux.max_answer_bytes); cut there"
+        )))
+    }
+
+    /// The one place an attempt's spend is counted: the request's usage and cost, the fleet's
+    /// ledger and, for an attempt that did not answer, the metrics (a success's spend goes
+    /// in with `attempt_succeeded`). Returns the cost (`None`: no known price). Budgets are
+    /// charged by the caller, which can announce what that crosses.
+    fn spend(&mut self, group: &str, d: &Deployment, usage: &Usage, answered: bool) -> Option<Usd> {
+        let inner = self.inner.clone();
+        let price = inner.prices.get(&d.id).copied().flatten();
+        let cost = price.map(|p| p.cost(usage));
+        self.usage = add_usage(self.usage, *usage);
+        self.cost = match (self.cost, cost) {
+            (Some(total), Some(c)) => Some(total + c),
+            _ => None,
+        };
+        if let Some(c) = cost {
+            inner.health.record_cost(&d.id, c);
+        }
+        if !answered {
+            inner.metrics.attempt_spent(&d.id, group, usage, cost);
+        }
+        cost
+    }
+
+    /// The request was dropped mid-attempt (the caller cancelled): what that attempt streamed
+    /// was billed, so it is counted (estimated) and said in a `Spent` event to subscribers and
+    /// the request log. Called by the request's `Drop`, before its `Cancelled` event.
+    pub(super) fn cancelled_spend(&mut self) {
+        let Some(live) = self.live.take() else {
+            return;
+        };
+        let text = self.answer.get(live.answer_start..).unwrap_or_default();
+        let reasoning = self
+            .reasoning
+            .get(live.reasoning_start..)
+            .unwrap_or_default();
+        if text.is_empty() && reasoning.is_empty() {
+            return;
+        }
+        let usage = Usage {
+            input: live.input,
+            output: provider::estimate_tokens(text) + provider::estimate_tokens(reasoning),
+            estimated: true,
+            ..Usage::default()
+        };
+        let cost_usd = self.spend(&live.group, &live.deployment, &usage, false);
+        if let Some(cost) = cost_usd {
+            for c in self.inner.budgets.spend(&live.deployment.id, cost) {
+                let kind = RouteEventKind::Budget {
+                    scope: c.scope,
+                    spent: c.spent,
+                    limit: c.limit,
+                    percent: c.percent,
+                    period: c.period,
+                    resets_in_ms: c.resets_in.map(|r| r.as_millis() as u64),
+                };
+                let ev = self.event(&live.group, Some(&live.deployment.id), kind);
+                self.publish(&Arc::new(ev));
+            }
+        }
+        let kind = RouteEventKind::Spent { usage, cost_usd };
+        let ev = self.event(&live.group, Some(&live.deployment.id), kind);
+        self.publish(&Arc::new(ev));
+    }
+
     /// Records and announces the attempt's first token; called once, on its first piece.
     pub(super) async fn first_token(
         &mut self,
@@ -401,6 +487,16 @@ fn limits(d: &Deployment, settings: &RouterSettings, stream: bool) -> (Duration,
     (first, total)
 }
 
+/// The attempt under way, for counting its spend if the request is dropped mid-call.
+pub(super) struct LiveAttempt {
+    deployment: Deployment,
+    group: String,
+    answer_start: usize,
+    reasoning_start: usize,
+    /// The prompt's estimated tokens.
+    input: u64,
+}
+
 /// Marks an attempt cancelled in the metrics when its task is aborted mid-call.
 struct AttemptGuard {
     inner: Arc<Inner>,
@@ -419,6 +515,23 @@ impl Drop for AttemptGuard {
             );
         }
     }
+}
+
+/// Whether `next` is a piece of the answer (text, reasoning or a tool call).
+fn is_answer(next: &Option<Result<StreamEvent, ProviderError>>) -> bool {
+    matches!(
+        next,
+        Some(Ok(StreamEvent::Delta(_)
+            | StreamEvent::Reasoning(_)
+            | StreamEvent::ToolCall(_)))
+    )
+}
+
+/// The bytes of a tool call's piece that the answer keeps (toward `llmux.max_answer_bytes`).
+fn tool_call_bytes(call: &ToolCallDelta) -> usize {
+    call.arguments.len()
+        + call.id.as_ref().map_or(0, String::len)
+        + call.name.as_ref().map_or(0, String::len)
 }
 
 /// The timeout an attempt met: its first-token deadline `first`, or, once it had its first

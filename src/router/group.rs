@@ -161,7 +161,7 @@ impl RequestRun {
                     after_tokens,
                 } => (error, after_tokens),
             };
-            if after_tokens {
+            if after_tokens && !self.over_cap {
                 self.mid_stream(group, chosen).await;
             }
             let left = self.left(&members, chosen, Instant::now());
@@ -169,6 +169,7 @@ impl RequestRun {
                 deployment: &chosen.id,
                 error: &error,
                 after_tokens,
+                over_cap: self.over_cap,
             };
             let decision = retry::decide(failure, &mut retries, &left, &policy, &mut *self.rng());
             match decision {
@@ -394,7 +395,7 @@ fn describe(why: &Why) -> (String, Option<Duration>) {
 fn gave_up(error: &ProviderError, reason: GiveUp) -> GroupFailure {
     let failed = GroupFailure::failed(error);
     match reason {
-        GiveUp::MidStreamOff => GroupFailure {
+        GiveUp::MidStreamOff | GiveUp::OverCap => GroupFailure {
             kind: FailureKind::Stopped,
             ..failed
         },

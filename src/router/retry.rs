@@ -95,6 +95,8 @@ pub struct Failure<'d, 'e> {
     pub error: &'e ProviderError,
     /// The answer had shown tokens when it broke.
     pub after_tokens: bool,
+    /// The answer outgrew `llmux.max_answer_bytes` (the attempt was cut there).
+    pub over_cap: bool,
 }
 
 /// What of the tier can be called, read just after the failure (it may have cooled the
@@ -149,6 +151,9 @@ pub enum Decision<'a> {
 pub enum GiveUp {
     /// The stream broke after tokens were shown and `mid_stream_failover` is `off`.
     MidStreamOff,
+    /// The answer outgrew `llmux.max_answer_bytes`: another deployment would only grow it
+    /// again.
+    OverCap,
     /// No retry fixes this failure here (its status, or a 401/403 in a lone deployment's group)
     /// and no retry policy names its type.
     NotRetryable,
@@ -172,7 +177,8 @@ pub enum Scope {
     /// The whole group, on to its fallbacks: context-window and content-policy failures have
     /// fallback lists of their own, and LiteLLM does not walk the tiers for them.
     Group,
-    /// The whole request: no other tier, no fallback (`mid_stream_failover: off`).
+    /// The whole request: no other tier, no fallback (`mid_stream_failover: off`, an answer
+    /// over `llmux.max_answer_bytes`).
     Request,
 }
 
@@ -192,6 +198,12 @@ pub fn decide<'d>(
         _ => Scope::Tier,
     };
     let give_up = |reason| Decision::GiveUp { reason, scope };
+    if failure.over_cap {
+        return Decision::GiveUp {
+            reason: GiveUp::OverCap,
+            scope: Scope::Request,
+        };
+    }
     if failure.after_tokens && policy.mid_stream == MidStreamFailover::Off {
         return Decision::GiveUp {
             reason: GiveUp::MidStreamOff,
@@ -313,6 +325,7 @@ mod decide_tests {
             deployment: FAILED,
             error,
             after_tokens: false,
+            over_cap: false,
         }
     }
 
@@ -400,6 +413,28 @@ mod decide_tests {
                 Decision::Retry { .. }
             ));
         }
+    }
+
+    #[test]
+    fn gives_up_the_request_when_the_answer_outgrew_its_cap() {
+        let s = RouterSettings::default();
+        let e = ProviderError::protocol("the answer outgrew the 10-byte limit");
+        let cut = Failure {
+            after_tokens: true,
+            over_cap: true,
+            ..on(&e)
+        };
+        let mut tier = TierRetries::default();
+        assert_eq!(
+            decide(
+                cut,
+                &mut tier,
+                &Left::Others,
+                &policy(&s, 2),
+                &mut SmallRng::seed_from_u64(7)
+            ),
+            gave_up(GiveUp::OverCap, Scope::Request)
+        );
     }
 
     #[test]

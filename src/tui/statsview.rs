@@ -227,10 +227,13 @@ pub fn read(
     StatsRead { window, by, report }
 }
 
-/// `$0.0123`, with `+?` when some requests had no known price.
+/// `$0.0123`, with `+?` when some requests had no known price (as every total shows it).
 fn cost(r: &StatsRow) -> String {
-    let c = fmt::cost(Some(r.cost_usd.pico()));
-    if r.unpriced > 0 { format!("{c}+?") } else { c }
+    fmt::Spend {
+        pico: r.cost_usd.pico(),
+        unpriced: r.unpriced > 0,
+    }
+    .to_string()
 }
 
 /// A row's two lines.

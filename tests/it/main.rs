@@ -14,6 +14,7 @@ mod escapes;
 mod faults;
 mod files;
 mod hostile;
+mod layering;
 mod metrics;
 mod parity;
 mod ping;
