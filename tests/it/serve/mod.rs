@@ -10,6 +10,7 @@
 //! - `monitor`: `/llmux/events` feeding the monitor's state, rendered into a TestBackend.
 //! - `load`: the real binary under 64 streaming clients against a flaky upstream.
 //! - `edge`: hostile and malformed requests: credentials, sizes, slow headers, bad JSON.
+//! - `hardening`: a stream cut at the end of the shutdown grace, huge model names, blank keys.
 //! - `passthrough`: what OpenAI upstreams send that llmux does not model, passed back; ids.
 //! - `sdk`: the official OpenAI and Anthropic Python SDKs, unchanged.
 
@@ -18,6 +19,7 @@ mod anthropic;
 mod connections;
 mod edge;
 mod errors;
+mod hardening;
 mod load;
 mod monitor;
 mod openai;
