@@ -1,6 +1,7 @@
 //! Smaller serve-side holes: a stream still running when the shutdown grace period ends is
 //! cut with an in-band error (OpenAI and Anthropic), a 1M-character model name is cut in the
-//! 404 and in the request log, a whitespace-only `master_key` is a config error.
+//! 404 and in the request log, a whitespace-only `master_key` is a config error, `monitor`
+//! reads its key from a file.
 
 use std::time::Duration;
 
@@ -124,4 +125,55 @@ fn a_whitespace_only_master_key_is_a_config_error() {
             "{key}: {err}"
         );
     }
+}
+
+/// `monitor --key-file`: the key comes from a file (not the command line, which `ps` shows);
+/// the monitor, in a real pty, connects to a keyed server with it. An unreadable file is a
+/// usage error before the terminal is touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_takes_its_key_from_a_file() {
+    use crate::recovery::pty::Pty;
+    let up = FakeUpstream::start(vec![Reply::openai_json("ok", Some((3, 1)))]).await;
+    let server = start_with(
+        &one_group(
+            &up.url,
+            &format!("general_settings:\n  master_key: {}\n", super::KEY),
+        ),
+        options(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master-key");
+    std::fs::write(&key_file, format!("{}\n", super::KEY)).unwrap();
+    let url = server.url();
+    let xdg = dir.path().to_str().unwrap().to_string();
+    let key_path = key_file.to_str().unwrap().to_string();
+    let target = url.clone();
+    let pty = tokio::task::spawn_blocking(move || {
+        let env = [("XDG_CONFIG_HOME", xdg.as_str()), ("LLMUX_MASTER_KEY", "")];
+        let args = ["monitor", "--url", &target, "--key-file", &key_path];
+        let mut pty = Pty::spawn(env!("CARGO_BIN_EXE_llmux"), &args, &env, 120, 30);
+        let connected = pty.wait_for_text(GUARD, "connected to llmux");
+        pty.write(b"q");
+        (connected, pty.wait_end(GUARD), pty.output())
+    });
+    let (connected, end, output) = pty.await.unwrap();
+    assert!(connected, "{}", crate::recovery::pty::visible_text(&output));
+    assert!(end.is_some());
+
+    let missing = dir.path().join("none");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_llmux"))
+        .args(["monitor", "--url", &url, "--key-file"])
+        .arg(&missing)
+        .env_remove("LLMUX_MASTER_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read the master key from --key-file"),
+        "{stderr}"
+    );
+    server.shutdown().await.unwrap();
 }
