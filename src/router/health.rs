@@ -93,10 +93,10 @@ impl Blocked {
     pub fn describe(&self) -> String {
         match self {
             Blocked::Cooling { left } => {
-                format!("cooling down ({:.0}s left)", left.as_secs_f64().ceil())
+                format!("cooling down, {:.0}s left", left.as_secs_f64().ceil())
             }
-            Blocked::RpmLimit { used, limit, .. } => format!("at its rpm limit ({used}/{limit})"),
-            Blocked::TpmLimit { used, limit, .. } => format!("at its tpm limit ({used}/{limit})"),
+            Blocked::RpmLimit { used, limit, .. } => format!("at its rpm limit, {used}/{limit}"),
+            Blocked::TpmLimit { used, limit, .. } => format!("at its tpm limit, {used}/{limit}"),
         }
     }
 }
@@ -349,7 +349,10 @@ impl HealthBook {
                     if n <= u64::from(limit) {
                         return None;
                     }
-                    format!("{n} failures in a minute (allowed_fails {limit})")
+                    format!(
+                        "{n} failure{} in a minute (allowed_fails {limit})",
+                        if n == 1 { "" } else { "s" }
+                    )
                 }
             };
             let until = now + duration;

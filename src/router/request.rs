@@ -41,6 +41,7 @@ pub(super) async fn run(
         done_group: String::new(),
         requested_group: String::new(),
         finished: false,
+        live: None,
         cache_key: None,
         over_cap: false,
     };
@@ -95,6 +96,8 @@ pub(super) struct RequestRun {
     /// The group the request resolved to, before any fallback.
     pub(super) requested_group: String,
     pub(super) finished: bool,
+    /// The attempt under way (its spend is counted if the request is dropped mid-call).
+    pub(super) live: Option<super::attempt::LiveAttempt>,
     /// Where the answer goes in the response cache (set when the cache is on).
     pub(super) cache_key: Option<crate::cache::CacheKey>,
     /// The answer outgrew `llmux.max_answer_bytes`: the request stops (no retry, no fallback).
@@ -104,6 +107,7 @@ pub(super) struct RequestRun {
 impl Drop for RequestRun {
     fn drop(&mut self) {
         if !self.finished {
+            self.cancelled_spend();
             let ev = self.event(&self.done_group.clone(), None, RouteEventKind::Cancelled);
             self.publish(&Arc::new(ev));
         }
@@ -283,6 +287,7 @@ impl RequestRun {
                 .filter(|(_, f)| f.unavailable || f.misconfigured)
                 .map(|(g, f)| format!("{g}: {}", f.message)),
         );
+        let parts = collapse_repeats(parts);
         let message = format!("every route failed — {}", parts.join("; "));
         self.error(kind, message, retry_in)
     }

@@ -15,12 +15,16 @@
 mod anthropic;
 mod auth;
 mod chat;
+mod completions;
 mod conn;
 mod connections;
+mod count_tokens;
+mod embeddings;
 mod error;
 pub mod events;
 mod health;
 mod metrics;
+mod models;
 mod openai;
 
 use std::future::Future;
@@ -178,8 +182,18 @@ fn app(state: Shared) -> Http {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
-        .route("/v1/models", get(openai::models))
-        .route("/models", get(openai::models))
+        .route(
+            "/v1/messages/count_tokens",
+            post(count_tokens::count_tokens),
+        )
+        .route("/v1/completions", post(completions::completions))
+        .route("/completions", post(completions::completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/embeddings", post(embeddings::embeddings))
+        .route("/v1/models", get(models::list))
+        .route("/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::retrieve))
+        .route("/models/{*id}", get(models::retrieve))
         .route("/health", get(health::health))
         .route("/llmux/events", get(events::events))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -361,11 +375,11 @@ pub struct ServeArgs {
 
 /// Runs `llmux serve` until SIGTERM or Ctrl+C; returns the exit code.
 pub async fn command(config: Option<&Path>, args: ServeArgs) -> u8 {
-    let cfg = match crate::cli::load_config(config, true) {
+    let cfg = match crate::startup::load_config(config, true) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let router = match crate::cli::build_router(cfg, RECENT_EVENTS) {
+    let router = match crate::startup::build_router(cfg, RECENT_EVENTS) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -380,14 +394,14 @@ pub async fn command(config: Option<&Path>, args: ServeArgs) -> u8 {
         ..ServeOptions::default()
     };
     match run(router, options, shutdown_signal()).await {
-        Ok(()) => crate::cli::EXIT_OK,
+        Ok(()) => crate::exit::EXIT_OK,
         Err(e @ ServeError::NoAuthOnPublicAddress(_)) => {
             eprintln!("llmux serve: {e}");
-            crate::cli::EXIT_USAGE
+            crate::exit::EXIT_USAGE
         }
         Err(e) => {
             eprintln!("llmux serve: {e}");
-            crate::cli::EXIT_FAILED
+            crate::exit::EXIT_FAILED
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod clipboard;
 pub mod commands;
 pub mod conversation;
 pub mod fmt;
+pub mod glyphs;
 pub mod help;
 pub mod highlight;
 pub mod input;
@@ -37,7 +38,7 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK};
+use crate::exit::{EXIT_FAILED, EXIT_OK};
 use crate::store::session::{LoadedSession, SessionStore};
 
 pub use app::App;
@@ -46,12 +47,12 @@ pub use app::App;
 /// demo), reopens `--session NAME` (else the most recent conversation), and runs until quit.
 /// Returns the process exit code.
 pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
-    let cfg = match crate::cli::load_config(config, false) {
+    let cfg = match crate::startup::load_config(config, false) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let config_warnings = cfg.warnings.len();
-    let router = match crate::cli::build_router(cfg, 0) {
+    let router = match crate::startup::build_router(cfg, 0) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -62,6 +63,10 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
     let (theme, theme_warning) =
         theme::Theme::load(cfg.app.theme.as_deref(), user_themes.as_deref(), depth);
     let (mut app, mut warnings) = App::new(&cfg, theme, Instant::now(), SystemTime::now);
+    app.ascii = glyphs::ascii_wanted();
+    if let Some(p) = crate::config::default_config_path() {
+        app.config_path = home_relative(&p);
+    }
     warnings.extend(theme_warning);
     if config_warnings > 0 {
         warnings.push(format!(
@@ -88,6 +93,15 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
             eprintln!("llmux: terminal error: {e}");
             EXIT_FAILED
         }
+    }
+}
+
+/// `path` with the home directory written `~`.
+fn home_relative(path: &Path) -> String {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
     }
 }
 

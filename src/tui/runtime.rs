@@ -211,7 +211,7 @@ struct Runner {
     mux: Mux,
     input: Option<JoinHandle<()>>,
     /// Cost of the requests in the request log before this run, once summed.
-    earlier_cost: std::sync::Arc<std::sync::OnceLock<u64>>,
+    earlier_cost: std::sync::Arc<std::sync::OnceLock<crate::store::stats::CostTotal>>,
     /// Providers and tags of the config's deployments, for the stats view.
     facts: std::sync::Arc<DeploymentFacts>,
     /// Sends `Action::StatsDue` every `statsview::REFRESH` while the stats view shows.
@@ -223,7 +223,7 @@ struct Runner {
 impl Runner {
     fn status(&self) -> StatusView {
         let mut v = StatusView::from_router(&self.router);
-        v.earlier_cost_pico = self.earlier_cost.get().copied();
+        v.earlier_cost = self.earlier_cost.get().copied();
         v
     }
 
@@ -233,7 +233,7 @@ impl Runner {
         let tx = self.tx.clone();
         let router = self.router.clone();
         let Some(path) = crate::store::RequestLog::default_path() else {
-            let _ = cell.set(0);
+            let _ = cell.set(Default::default());
             return;
         };
         // Only what was there before this run: this run's requests are counted live.
@@ -241,7 +241,7 @@ impl Runner {
         tokio::task::spawn_blocking(move || {
             let _ = cell.set(crate::store::stats::cost_before(&path, len));
             let mut v = StatusView::from_router(&router);
-            v.earlier_cost_pico = cell.get().copied();
+            v.earlier_cost = cell.get().copied();
             let _ = tx.blocking_send(Action::Status(v));
         });
     }
@@ -435,13 +435,15 @@ pub async fn run_loop(
     spawn_signals(tx.clone());
     spawn_route_events(&router, tx.clone());
     let router_config = &router.config().clone();
+    let mux = Mux::detect();
+    app.copy_caveat = mux.caveat();
     let mut runner = Runner {
         router,
         tx: tx.clone(),
         requests: HashMap::new(),
         writer: store.as_ref().map(|s| s.writer(&app.session)),
         store,
-        mux: Mux::detect(),
+        mux,
         input: Some(spawn_input(tx.clone())),
         earlier_cost: Default::default(),
         facts: std::sync::Arc::new(DeploymentFacts::from_config(router_config)),

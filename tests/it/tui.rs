@@ -23,12 +23,19 @@ use ratatui::backend::TestBackend;
 use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
+mod badges;
 mod budget;
 mod composer;
+mod layout;
+mod limits;
+mod metricspane;
+mod numbers;
 mod picker;
 mod routelog;
+mod screen;
 mod search;
 mod stats;
+mod wording;
 
 fn fixed_clock() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000)
@@ -218,6 +225,7 @@ fn demo_status() -> StatusView {
         latency_p95_ms: (req > 0).then_some(2300),
         tokens_per_s: (req > 0).then_some(58.0),
         cost_pico: Some(req * 41_000_000),
+        unpriced: 0,
         in_flight: 0,
         rpm_used: req as u32,
         rpm_limit: (id == "mock/fast-steady").then_some(60),
@@ -263,7 +271,11 @@ fn demo_status() -> StatusView {
             ),
         ],
         run_cost_pico: 738_000_000,
-        earlier_cost_pico: Some(12_500_000_000),
+        run_unpriced: 0,
+        earlier_cost: Some(llmux::store::stats::CostTotal {
+            pico: 12_500_000_000,
+            unpriced: 0,
+        }),
         budgets: Vec::new(),
     }
 }
@@ -773,7 +785,11 @@ async fn tab_moves_focus_and_side_panes_fold_and_toggle() {
     assert!(h.screen().contains("Metrics"));
     h.key(KeyCode::BackTab, KeyModifiers::SHIFT);
     assert_eq!(h.app.focus, Focus::Composer);
+    // At 160x48 the models column would squeeze the conversation: it folds (F2 brings it).
     let mut w = Harness::new(160, 48);
+    assert_eq!(w.app.focusable().len(), 4);
+    assert!(!w.screen().contains("Models"));
+    let mut w = Harness::new(200, 50);
     assert_eq!(w.app.focusable().len(), 5);
     let s = w.screen();
     assert!(
@@ -922,8 +938,10 @@ async fn snapshot_side_panes_at_80x24() {
 #[tokio::test(start_paused = true)]
 async fn snapshot_focus_on_each_pane_at_160x48() {
     let mut h = full(160, 48).await;
+    h.press(KeyCode::F(2));
     h.press(KeyCode::Tab);
     h.press(KeyCode::Tab);
+    assert_eq!(h.app.focus, Focus::Models);
     insta::assert_snapshot!("focus_models_160x48", h.screen());
     h.press(KeyCode::Tab);
     h.press(KeyCode::Tab);

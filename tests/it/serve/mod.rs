@@ -12,12 +12,15 @@
 //! - `edge`: hostile and malformed requests: credentials, sizes, slow headers, bad JSON.
 //! - `hardening`: a stream cut at the end of the shutdown grace, huge model names, blank keys.
 //! - `passthrough`: what OpenAI upstreams send that llmux does not model, passed back; ids.
+//! - `embeddings`: POST /v1/embeddings on every wire, through retries and fallbacks.
+//! - `routes`: the routes besides chat (models/{id}, count_tokens, completions) and the 404.
 //! - `sdk`: the official OpenAI and Anthropic Python SDKs, unchanged.
 
 mod answer_memory;
 mod anthropic;
 mod connections;
 mod edge;
+mod embeddings;
 mod errors;
 mod hardening;
 mod load;
@@ -25,6 +28,7 @@ mod monitor;
 mod openai;
 mod passthrough;
 mod prometheus;
+mod routes;
 mod sdk;
 
 use std::net::SocketAddr;
