@@ -243,7 +243,12 @@ impl Template {
         }
         let mut extra = Extra::default();
         for k in &self.kept {
-            let value = data.get(self.at_marks[k.start]..self.at_marks[k.end])?;
+            // A mark learned at a value's start may sit before the whitespace that precedes
+            // it in this chunk; the value itself starts at its first non-blank byte, as serde
+            // reads it.
+            let value = data
+                .get(self.at_marks[k.start]..self.at_marks[k.end])?
+                .trim_start_matches([' ', '\t', '\n', '\r']);
             let members = match k.level {
                 Level::Chunk => &mut extra.top,
                 Level::Choice => &mut extra.choice,
