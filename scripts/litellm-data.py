@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PRICES_OUT = ROOT / "src/metrics/prices.json"
 PROVIDERS_OUT = ROOT / "src/config/litellm_providers.txt"
 FAMILIES_SRC = ROOT / "src/config/providers.rs"
+PRICES_SRC = ROOT / "src/metrics/prices.rs"
 
 # The model kinds llmux calls.
 MODES = {"chat", "embedding"}
@@ -41,6 +42,7 @@ FIELDS = [
     "cache_read_input_token_cost",
     "cache_creation_input_token_cost",
     "output_cost_per_reasoning_token",
+    "tiered_pricing",
 ]
 # Fields that make an entry worth keeping.
 FACTS = FIELDS[2:]
@@ -63,6 +65,12 @@ def llmux_families():
     names += re.findall(r'\bname:\s*"([a-z0-9_]+)"', text)
     if not names:
         sys.exit(f"no provider families found in {FAMILIES_SRC}")
+    # The LiteLLM providers whose entries price one of llmux's own (`PRICED_AS` in
+    # src/metrics/prices.rs: zhipu is priced as bigmodel).
+    priced_as = re.search(r"const PRICED_AS: [^=]+= &\[(.*?)\];", PRICES_SRC.read_text(), re.S)
+    if priced_as is None:
+        sys.exit(f"PRICED_AS not found in {PRICES_SRC}")
+    names += re.findall(r'\(\s*"[a-z0-9_]+",\s*"([a-z0-9_]+)"\s*\)', priced_as.group(1))
     return set(names)
 
 

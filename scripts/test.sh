@@ -16,3 +16,5 @@ if ! python3 -c 'import openai, anthropic' >/dev/null 2>&1; then
 fi
 cargo fmt --check
 cargo test --locked
+# The minute of serve under load, left out of a plain `cargo test` (#[ignore]).
+cargo test --locked --test it serve::load -- --ignored

@@ -8,13 +8,16 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod exit;
 pub mod json_text;
 pub mod metrics;
+pub mod money;
 pub mod monitor;
 pub mod provider;
 pub mod router;
 pub mod sanitize;
 pub mod secret;
 pub mod serve;
+pub mod startup;
 pub mod store;
 pub mod tui;

@@ -24,10 +24,12 @@ Our own code: it talks to LiteLLM only through `litellm.Router`, as a proxy woul
 import asyncio
 import json
 import os
+import random
 import socket
 import sys
 import threading
 import time
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -44,12 +46,19 @@ SLEEP_CAP = 0.2
 # ---- fake upstreams ---------------------------------------------------------------------------
 
 
-def ok(text="ok"):
-    return {"status": 200, "text": text}
+def ok(text="ok", delay=0.0):
+    """A 200 with `text`, sent `delay` seconds after the request arrived."""
+    return {"status": 200, "text": text, "delay": delay}
 
 
 def status(code, headers=None, body=None):
+    """A status with `headers` (a value may be a function, called when the reply is sent)."""
     return {"status": code, "headers": headers or {}, "body": body}
+
+
+def http_date_in(seconds):
+    """A header value: the HTTP date `seconds` from when it is sent."""
+    return lambda: formatdate(time.time() + seconds, usegmt=True)
 
 
 def context_window():
@@ -91,6 +100,8 @@ class Upstream:
                     except ValueError:
                         upstream.bodies.append(None)
                 reply = upstream.script[min(index, len(upstream.script) - 1)]
+                if reply.get("delay"):
+                    time.sleep(reply["delay"])
                 if reply["status"] == 200:
                     body = {
                         "id": "chatcmpl-parity",
@@ -119,7 +130,7 @@ class Upstream:
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 for name, value in reply.get("headers", {}).items():
-                    self.send_header(name, value)
+                    self.send_header(name, value() if callable(value) else value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -165,7 +176,8 @@ def dep(group, id_, upstream, **params):
     return (group, id_, upstream, params)
 
 
-# name, deployments, router_settings, scripts per upstream, requests, model, env
+# name, deployments, router_settings, scripts per upstream, requests[, model[, {"gap": seconds
+# between requests}]]
 ROWS = [
     # -- lone deployments (a group of one) --
     ("lone 503, num_retries 5", [dep("g", "a1", "A")], {"num_retries": 5}, {"A": [status(503)]}, 1),
@@ -198,6 +210,20 @@ ROWS = [
         [dep("g", "a1", "A")],
         {"num_retries": 2},
         {"A": [status(429, {"llm_provider-retry-after": "3"}), ok()]},
+        1,
+    ),
+    (
+        "lone 429 then 200 (llm_provider-retry-after-ms: 1500)",
+        [dep("g", "a1", "A")],
+        {"num_retries": 2},
+        {"A": [status(429, {"llm_provider-retry-after-ms": "1500"}), ok()]},
+        1,
+    ),
+    (
+        "lone 429 then 200 (Retry-After: an HTTP date 3 s ahead)",
+        [dep("g", "a1", "A")],
+        {"num_retries": 2},
+        {"A": [status(429, {"retry-after": http_date_in(3)}), ok()]},
         1,
     ),
     ("lone 400, num_retries 2", [dep("g", "a1", "A")], {"num_retries": 2}, {"A": [status(400)]}, 2),
@@ -327,11 +353,19 @@ ROWS = [
         1,
     ),
     # -- one bad deployment and one good one: counts over many requests do not depend on picks --
+    # (the deployment without its key is on an upstream that refuses: a call to it shows)
     (
         "bad 401 + good, x10 requests",
         [dep("g", "bad", "A"), dep("g", "good", "B")],
         {"num_retries": 2, "cooldown_time": 30},
         {"A": [status(401)], "B": [ok("from good")]},
+        10,
+    ),
+    (
+        "bad 403 + good, x10 requests",
+        [dep("g", "bad", "A"), dep("g", "good", "B")],
+        {"num_retries": 2, "cooldown_time": 30},
+        {"A": [status(403)], "B": [ok("from good")]},
         10,
     ),
     (
@@ -343,10 +377,34 @@ ROWS = [
     ),
     (
         "unset key + good, x10 requests",
-        [dep("g", "nokey", "B", api_key="os.environ/LLMUX_PARITY_SURELY_UNSET"), dep("g", "good", "B")],
+        [dep("g", "nokey", "A", api_key="os.environ/LLMUX_PARITY_SURELY_UNSET"), dep("g", "good", "B")],
         {"num_retries": 2, "cooldown_time": 30},
-        {"B": [ok("from good")]},
+        {"A": [status(401)], "B": [ok("from good")]},
         10,
+    ),
+    (
+        "unset key + good, x10 requests 3 s apart, cooldown_time 2",
+        [dep("g", "nokey", "A", api_key="os.environ/LLMUX_PARITY_SURELY_UNSET"), dep("g", "good", "B")],
+        {"num_retries": 2, "cooldown_time": 2},
+        {"A": [status(401)], "B": [ok("from good")]},
+        10,
+        "g",
+        {"gap": 3},
+    ),
+    # -- strategies and routing_strategy_args --
+    (
+        "latency-based-routing, slow A + fast B, x10 requests",
+        [dep("g", "a1", "A"), dep("g", "b1", "B")],
+        {"routing_strategy": "latency-based-routing"},
+        {"A": [ok("from a", delay=0.3)], "B": [ok("from b", delay=0.1)]},
+        10,
+    ),
+    (
+        "latency-based-routing, lowest_latency_buffer 3 (slow A within it), x20 requests",
+        [dep("g", "a1", "A"), dep("g", "b1", "B")],
+        {"routing_strategy": "latency-based-routing", "routing_strategy_args": {"lowest_latency_buffer": 3}},
+        {"A": [ok("from a", delay=0.3)], "B": [ok("from b", delay=0.1)]},
+        20,
     ),
     # -- order tiers --
     (
@@ -432,13 +490,18 @@ def outcome(result):
 async def run_row(row):
     name, deps, settings, scripts, requests = row[:5]
     model = row[5] if len(row) > 5 else "g"
+    gap = (row[6] if len(row) > 6 else {}).get("gap", 0)
+    # The strategies pick with `random`: seeded, a row prints the same figures every run.
+    random.seed(7)
     upstreams = {key: Upstream(script) for key, script in scripts.items()}
     urls = {key: up.url for key, up in upstreams.items()}
     urls["refused"] = refused_url()
     router = Router(model_list=model_list(deps, urls), **settings)
     WAITS.clear()
     results = []
-    for _ in range(requests):
+    for i in range(requests):
+        if i and gap:
+            await _real_sleep(gap)
         try:
             results.append(
                 await router.acompletion(model=model, messages=[{"role": "user", "content": "what is the fault?"}])

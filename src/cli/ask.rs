@@ -44,7 +44,7 @@ pub struct AskArgs {
     #[arg(long)]
     pub no_cache: bool,
     /// Run every line of this JSONL file (`-` for stdin) as a request, writing one JSON result
-    /// line each, in input order (see the README's Batch section).
+    /// line each, in input order (see docs/commands.md, Batch).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "json", "raw"])]
     pub batch: Option<PathBuf>,
     /// With --batch: requests in flight at once (default 4).

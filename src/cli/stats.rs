@@ -103,7 +103,8 @@ fn ms(v: Option<u64>) -> String {
 
 fn cells(r: &StatsRow) -> [String; COLUMNS] {
     let cost = if r.unpriced > 0 {
-        format!("{} (+{} unpriced)", r.cost_usd, r.unpriced)
+        // `+?` as everywhere else a total holds unpriced requests, with how many.
+        format!("{}+? ({} unpriced)", r.cost_usd, r.unpriced)
     } else {
         r.cost_usd.to_string()
     };

@@ -2,7 +2,8 @@
 //!
 //! - `money`: [`Usd`], exact integer picodollars.
 //! - `prices`: [`Price`] and [`PriceTable`], read from LiteLLM's price-table JSON (a built-in
-//!   table, a user's `llmux.pricing_file` over it, config overrides over both).
+//!   table, a user's `llmux.pricing_file` over it, config overrides over both); `price_file`
+//!   reads that format.
 //! - `stats`: the [`Metrics`] registry the router reports attempts to, and the
 //!   [`MetricsSnapshot`] the TUI and `serve` read back.
 //! - `window`: the time-bucketed rings behind rolling error rates, percentiles and sparklines.
@@ -11,12 +12,12 @@
 //! config (`Deployment`); it leaves as snapshots, prices and costs. Nothing here knows about
 //! the router: the dependency points the other way.
 
-mod money;
+mod price_file;
 mod prices;
 mod stats;
 mod window;
 
-pub use money::{PICO_PER_DOLLAR, Usd};
+pub use crate::money::{PICO_PER_DOLLAR, Usd};
 pub use prices::{Price, PriceTable};
 pub use stats::{
     AttemptSuccess, DeploymentStats, GroupStats, Metrics, MetricsSnapshot, ROLLING_WINDOW,

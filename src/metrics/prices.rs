@@ -1,20 +1,23 @@
 //! Prices: what a token costs on a deployment, and what an answer cost.
 //!
 //! A [`PriceTable`] is read from LiteLLM's `model_prices_and_context_window.json` format: the
-//! built-in `prices.json` (common models, embedded), then `llmux.pricing_file` merged over
-//! it. [`PriceTable::price_for`] resolves a [`Deployment`] to a [`Price`] (config overrides
-//! first, then the table by name); [`Price::cost`] turns a [`Usage`] into exact [`Usd`]. A
-//! model nobody priced has no `Price`: its cost is unknown, never $0.
+//! built-in `prices.json`, then `llmux.pricing_file` merged over it. The built-in table is
+//! LiteLLM's own (MIT, Copyright (c) 2023 Berri AI; see `prices.LICENSE`), cut by
+//! `scripts/litellm-data.py` to the chat and embedding models of the providers llmux speaks.
+//! [`PriceTable::price_for`] resolves a [`Deployment`] to a [`Price`] (config overrides
+//! first, then the table by name, as LiteLLM looks names up); [`Price::cost`] turns a
+//! [`Usage`] into exact [`Usd`]. A model nobody priced has no `Price`: its cost is unknown,
+//! never $0.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::money::Usd;
+use super::price_file::{self, ModelFacts, Number, Tier};
 use crate::config::{Config, Deployment};
+use crate::money::Usd;
 use crate::provider::Usage;
 
 /// The built-in price table, in LiteLLM's format.
@@ -25,6 +28,24 @@ const SAMPLE_SPEC: &str = "sample_spec";
 
 /// The provider of the demo deployments: only explicit prices apply to it.
 const MOCK_PROVIDER: &str = "mock";
+
+/// LiteLLM's proxy stands for any provider: its deployments take any entry's price.
+const PROXY_PROVIDER: &str = "litellm_proxy";
+
+/// llmux's own provider names and the LiteLLM provider whose entries price them: `zhipu/`
+/// calls the endpoint LiteLLM calls `bigmodel/` (open.bigmodel.cn). `scripts/litellm-data.py`
+/// reads this list to keep those entries in the built-in table.
+const PRICED_AS: &[(&str, &str)] = &[("zhipu", "bigmodel")];
+
+/// The `litellm_provider` names whose entries price a deployment of `provider`: its own, and
+/// the one it is priced as.
+fn litellm_names(provider: &str) -> impl Iterator<Item = &str> {
+    let aliases = PRICED_AS
+        .iter()
+        .filter(move |(own, _)| *own == provider)
+        .map(|(_, as_)| *as_);
+    std::iter::once(provider).chain(aliases)
+}
 
 /// Tokens in a million, for "price per million tokens" displays.
 const TOKENS_PER_MILLION: u64 = 1_000_000;
@@ -93,6 +114,8 @@ struct Entry {
     cache_write: Option<u64>,
     reasoning: Option<u64>,
     max_input_tokens: Option<u64>,
+    /// `litellm_provider`: whose model this is; `None` fits every provider.
+    provider: Option<Box<str>>,
 }
 
 impl Entry {
@@ -111,34 +134,68 @@ impl Entry {
         })
     }
 
-    /// Reads one model object, ignoring fields we do not use and values that are not
-    /// non-negative numbers (LiteLLM's file has strings and objects in places).
-    fn from_json(fields: &serde_json::Map<String, Value>) -> Entry {
-        let dollars = |key: &str| fields.get(key).and_then(number).and_then(pico_per_token);
-        let count = |key: &str| {
-            fields
-                .get(key)
-                .and_then(number)
-                .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n < u64::MAX as f64)
-                .map(|n| n as u64)
+    /// One model's facts in our units; a price that is not a non-negative number of dollars,
+    /// or a count that is not a whole number, is absent.
+    ///
+    /// A model priced only by `tiered_pricing` (Dashscope's Qwen models: LiteLLM bills every
+    /// token of a request at the one tier its input tokens fall in) takes its first tier's
+    /// rates, what LiteLLM bills a prompt up to that tier's end (32k to 256k tokens); llmux
+    /// does not switch tiers by prompt size (docs/prices.md).
+    fn from_facts(facts: ModelFacts) -> Entry {
+        let dollars = |n: Number| n.0.and_then(pico_per_token);
+        let count = facts
+            .max_input_tokens
+            .0
+            .filter(|n| *n >= 0.0 && n.fract() == 0.0 && *n < u64::MAX as f64)
+            .map(|n| n as u64);
+        let first_tier = facts
+            .tiered_pricing
+            .0
+            .into_iter()
+            .filter(|t| t.input_cost_per_token.0.is_some())
+            .filter_map(|t| Some((t.range.start?, t)))
+            .min_by(|(a, _), (b, _)| a.total_cmp(b))
+            .map(|(_, t)| t)
+            .filter(|_| facts.input_cost_per_token.0.is_none());
+        let rate = |own: Number, tier: fn(&Tier) -> Number| {
+            first_tier
+                .as_ref()
+                .map(tier)
+                .filter(|n| n.0.is_some())
+                .map_or_else(|| dollars(own), dollars)
         };
         Entry {
-            input: dollars("input_cost_per_token"),
-            output: dollars("output_cost_per_token"),
-            cache_read: dollars("cache_read_input_token_cost"),
-            cache_write: dollars("cache_creation_input_token_cost"),
-            reasoning: dollars("output_cost_per_reasoning_token"),
-            max_input_tokens: count("max_input_tokens"),
+            input: rate(facts.input_cost_per_token, |t| t.input_cost_per_token),
+            output: rate(facts.output_cost_per_token, |t| t.output_cost_per_token),
+            cache_read: rate(facts.cache_read_input_token_cost, |t| {
+                t.cache_read_input_token_cost
+            }),
+            cache_write: rate(facts.cache_creation_input_token_cost, |t| {
+                t.cache_creation_input_token_cost
+            }),
+            reasoning: rate(facts.output_cost_per_reasoning_token, |t| {
+                t.output_cost_per_reasoning_token
+            }),
+            max_input_tokens: count,
+            provider: facts.litellm_provider.0,
         }
     }
-}
 
-/// A JSON number, or a string holding one.
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+    /// Whether this entry prices a deployment of `provider`: as LiteLLM's
+    /// `_check_provider_match`, an entry of another provider does not, except under LiteLLM's
+    /// proxy and for the entries LiteLLM files as `<provider>-<kind>`
+    /// (`fireworks_ai-embedding-models`).
+    fn serves(&self, provider: &str) -> bool {
+        let Some(own) = self.provider.as_deref() else {
+            return true;
+        };
+        provider == PROXY_PROVIDER
+            || litellm_names(provider).any(|name| {
+                own == name
+                    || own
+                        .strip_prefix(name)
+                        .is_some_and(|kind| kind.starts_with('-'))
+            })
     }
 }
 
@@ -158,17 +215,10 @@ impl PriceTable {
     /// names to objects. Unknown fields, `sample_spec`, and entries without prices are
     /// tolerated; only text that is not a JSON object is an error.
     pub fn from_json(text: &str) -> Result<PriceTable, String> {
-        let root: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-        let Value::Object(models) = root else {
-            return Err("expected a JSON object of model names to prices".to_string());
-        };
-        let entries = models
-            .iter()
-            .filter(|(name, _)| name.as_str() != SAMPLE_SPEC)
-            .filter_map(|(name, value)| match value {
-                Value::Object(fields) => Some((name.clone(), Entry::from_json(fields))),
-                _ => None,
-            })
+        let entries = price_file::parse(text)?
+            .into_iter()
+            .filter(|(name, _)| name != SAMPLE_SPEC)
+            .map(|(name, facts)| (name, Entry::from_facts(facts)))
             .collect();
         Ok(PriceTable { entries })
     }
@@ -262,28 +312,37 @@ impl PriceTable {
 
     /// The first of a deployment's names for which `pick` finds something.
     fn find<T>(&self, d: &Deployment, pick: impl Fn(&Entry) -> Option<T>) -> Option<T> {
-        candidates(d)
-            .into_iter()
-            .find_map(|name| self.entries.get(&name).and_then(&pick))
+        candidates(d).into_iter().find_map(|(name, any_provider)| {
+            self.entries
+                .get(&name)
+                .filter(|e| any_provider || e.serves(&d.provider))
+                .and_then(&pick)
+        })
     }
 }
 
-/// The names a deployment is looked up by, in order: `base_model` (also without its provider
-/// prefix), `litellm_model` as written (`openai/gpt-4o`), the bare `model`, then
-/// `{provider}/{model}` (LiteLLM keys Gemini, Groq, DeepSeek… that way). A `mock/` deployment
-/// is priced only through `base_model`, so the demo never borrows a real model's price.
-fn candidates(d: &Deployment) -> Vec<String> {
+/// The names a deployment is looked up by, in order, each with whether an entry of any
+/// provider will do: `base_model` (also without its provider prefix; the user named it, so
+/// any), then, only from entries of the deployment's own provider, in LiteLLM's order
+/// (`_model_cost_lookup_order`): `{provider}/{model}` (LiteLLM keys Gemini, Groq, DeepSeek…
+/// that way; also under the name it is [`PRICED_AS`]), `litellm_model` as written
+/// (`qwen/qwen-max`), and the bare `model` (`gpt-4o`). So `hosted_vllm/gpt-4o` is not priced
+/// as OpenAI's `gpt-4o`, as in LiteLLM. A `mock/` deployment is priced only through
+/// `base_model`, so the demo never borrows a real model's price.
+fn candidates(d: &Deployment) -> Vec<(String, bool)> {
     let mut names = Vec::new();
     if let Some(base) = d.base_model.as_deref() {
-        names.push(base.to_string());
+        names.push((base.to_string(), true));
         if let Some((_, bare)) = base.split_once('/') {
-            names.push(bare.to_string());
+            names.push((bare.to_string(), true));
         }
     }
     if d.provider != MOCK_PROVIDER {
-        names.push(d.litellm_model.clone());
-        names.push(d.model.clone());
-        names.push(format!("{}/{}", d.provider, d.model));
+        for provider in litellm_names(&d.provider) {
+            names.push((format!("{provider}/{}", d.model), false));
+        }
+        names.push((d.litellm_model.clone(), false));
+        names.push((d.model.clone(), false));
     }
     names
 }
@@ -394,17 +453,13 @@ mod tests {
             .values()
             .filter(|e| e.price().is_some())
             .count();
-        assert!(priced >= 40, "only {priced} priced models");
+        assert!(priced >= 800, "only {priced} priced models");
         let mini = table.get("gpt-4o-mini").unwrap();
         assert_eq!((mini.input, mini.output), (150_000, 600_000));
-        assert!(
-            table
-                .get("claude-sonnet-4-20250514")
-                .unwrap()
-                .cache_read
-                .is_some()
-        );
+        assert!(table.get("claude-sonnet-4-5").unwrap().cache_read.is_some());
         assert!(table.get("gemini/gemini-2.5-flash").is_some());
+        // Only the providers llmux speaks: a bedrock model is not in it.
+        assert!(table.entries.keys().all(|k| !k.starts_with("bedrock/")));
     }
 
     #[test]
@@ -419,15 +474,25 @@ mod tests {
     fn odd_values_are_skipped_not_fatal() {
         let table = PriceTable::from_json(
             r#"{"a": {"input_cost_per_token": "0.000001", "output_cost_per_token": -1,
-                      "max_input_tokens": 1.5},
+                      "max_input_tokens": 1.5, "litellm_provider": 7,
+                      "supported_regions": ["global"], "mode": null},
                 "b": "not an object",
-                "c": {"output_cost_per_token": {"nested": 1}}}"#,
+                "c": {"output_cost_per_token": {"nested": [1, {"x": true}]}},
+                "d": [1, {"input_cost_per_token": 1}],
+                "e": null,
+                "f": {"max_input_tokens": "8192", "litellm_provider": "openai",
+                      "input_cost_per_token": false}}"#,
         )
         .unwrap();
         let a = table.get("a").unwrap();
         assert_eq!((a.input, a.output), (1_000_000, 0));
         assert_eq!(table.entries["a"].max_input_tokens, None);
+        assert_eq!(table.entries["a"].provider, None);
         assert_eq!(table.get("b"), None);
         assert_eq!(table.get("c"), None);
+        assert!(!table.entries.contains_key("d") && !table.entries.contains_key("e"));
+        let f = &table.entries["f"];
+        assert_eq!((f.max_input_tokens, f.input), (Some(8192), None));
+        assert_eq!(f.provider.as_deref(), Some("openai"));
     }
 }

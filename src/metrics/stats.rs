@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::money::Usd;
 use super::window::{Reset, Ring, RollingHistogram, ticks};
 use crate::config::RoutingArgs;
+use crate::money::Usd;
 use crate::provider::{ErrorClass, Usage};
 
 /// How far back error rates, percentiles and tokens/s look.
@@ -136,15 +136,19 @@ impl Aggregate {
         self.ttft_recent.push_back((now.at, sample));
     }
 
-    fn succeeded(&mut self, s: &AttemptSuccess, now: Now, keep: usize) {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        self.successes += 1;
-        self.tokens_in = self.tokens_in.saturating_add(s.usage.input);
-        self.tokens_out = self.tokens_out.saturating_add(s.usage.output);
-        match s.cost {
+    /// Tokens an attempt was billed for and what they cost (`None`: no known price).
+    fn spent(&mut self, usage: &Usage, cost: Option<Usd>) {
+        self.tokens_in = self.tokens_in.saturating_add(usage.input);
+        self.tokens_out = self.tokens_out.saturating_add(usage.output);
+        match cost {
             Some(cost) => self.cost += cost,
             None => self.unpriced += 1,
         }
+    }
+
+    fn succeeded(&mut self, s: &AttemptSuccess, now: Now, keep: usize) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.successes += 1;
         // Without a stream the whole answer is the first token.
         self.push_ttft(s.ttft.unwrap_or(s.total), now, keep);
         if let Some(bucket) = self.buckets.at(now.spark) {
@@ -289,9 +293,10 @@ macro_rules! stats_struct {
             pub tokens_per_s: Option<f64>,
             pub tokens_in: u64,
             pub tokens_out: u64,
-            /// What the priced successes cost.
+            /// What the priced attempts cost: every attempt billed for tokens, the ones that
+            /// failed or were cancelled after streaming some as well as the successes.
             pub cost: Usd,
-            /// Successes whose price is unknown (not counted in `cost`).
+            /// Attempts billed at an unknown price (not counted in `cost`).
             pub unpriced: u64,
             pub in_flight: u32,
             /// Mean latency in ms of the successes of each [`SPARK_BUCKET`], oldest first,
@@ -357,9 +362,9 @@ pub struct MetricsSnapshot {
     /// In the order they were first seen (or seeded).
     pub deployments: Vec<DeploymentStats>,
     pub groups: Vec<GroupStats>,
-    /// What every priced success cost.
+    /// What every priced attempt cost (the sum of the deployments' `cost`).
     pub total_cost: Usd,
-    /// Successes whose price is unknown.
+    /// Attempts billed at an unknown price.
     pub unpriced_requests: u64,
 }
 
@@ -440,6 +445,17 @@ impl Inner {
         [&mut self.deployments[d].agg, &mut self.groups[g].1]
     }
 
+    /// The one place a spend is counted: the deployment's, its group's and the total.
+    fn spend(&mut self, id: &str, group: &str, usage: &Usage, cost: Option<Usd>) {
+        match cost {
+            Some(cost) => self.total_cost += cost,
+            None => self.unpriced += 1,
+        }
+        for agg in self.both(id, group) {
+            agg.spent(usage, cost);
+        }
+    }
+
     fn deployment(&self, id: &str) -> Option<&Aggregate> {
         self.deployment_index
             .get(id)
@@ -503,10 +519,7 @@ impl Metrics {
     ) {
         let mut inner = self.lock();
         let now = inner.now(now);
-        match s.cost {
-            Some(cost) => inner.total_cost += cost,
-            None => inner.unpriced += 1,
-        }
+        inner.spend(deployment, group, &s.usage, s.cost);
         let keep = inner.ttft_keep();
         for agg in inner.both(deployment, group) {
             agg.succeeded(s, now, keep);
@@ -529,6 +542,12 @@ impl Metrics {
         for agg in inner.both(deployment, group) {
             agg.failed(class, elapsed, now, keep);
         }
+    }
+
+    /// An attempt that did not answer was billed for `usage` all the same (tokens streamed
+    /// before it failed or was cancelled): counted as a success's spend is.
+    pub fn attempt_spent(&self, deployment: &str, group: &str, usage: &Usage, cost: Option<Usd>) {
+        self.lock().spend(deployment, group, usage, cost);
     }
 
     /// The caller gave up on an attempt (stream dropped): no longer in flight, not a failure.

@@ -52,7 +52,7 @@ pub async fn command(args: MonitorArgs) -> u8 {
     let base = args.url.trim_end_matches('/').to_string();
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         errln!("llmux monitor: --url must start with http:// or https://");
-        return crate::cli::EXIT_USAGE;
+        return crate::exit::EXIT_USAGE;
     }
     let key = args.key.filter(|k| !k.is_empty()).map(Secret::new);
     let user_themes = crate::config::config_dir().map(|d| d.join("themes"));
@@ -72,17 +72,17 @@ pub async fn command(args: MonitorArgs) -> u8 {
             ratatui::restore();
             feed.abort();
             errln!("llmux monitor: cannot use the terminal: {e}");
-            return crate::cli::EXIT_FAILED;
+            return crate::exit::EXIT_FAILED;
         }
     };
     let result = run(&mut terminal, MonitorState::new(base), &theme, rx).await;
     ratatui::restore();
     feed.abort();
     match result {
-        Ok(()) => crate::cli::EXIT_OK,
+        Ok(()) => crate::exit::EXIT_OK,
         Err(e) => {
             errln!("llmux monitor: {e}");
-            crate::cli::EXIT_FAILED
+            crate::exit::EXIT_FAILED
         }
     }
 }

@@ -13,7 +13,7 @@ use super::cooldown::CooldownRules;
 use super::event::*;
 use super::request::{AttemptEnd, CONTINUE_PROMPT, RequestRun};
 use crate::config::Deployment;
-use crate::metrics::AttemptSuccess;
+use crate::metrics::{AttemptSuccess, Usd};
 
 /// Bytes of answer text an attempt has room for before its buffers first grow.
 const ANSWER_CAPACITY: usize = 512;
@@ -76,9 +76,21 @@ impl RequestRun {
         // by where they start: one copy of each token, not two).
         let answer_start = self.answer.len();
         let reasoning_start = self.reasoning.len();
+        // What a cancel mid-call needs to count this attempt's spend (see `cancelled_spend`).
+        self.live = Some(LiveAttempt {
+            deployment: d.clone(),
+            group: group.to_string(),
+            answer_start,
+            reasoning_start,
+            input: provider::estimate_prompt_tokens(&call.messages),
+        });
         // Room for a short answer up front: growing from nothing reallocates every few tokens.
         self.answer.reserve(ANSWER_CAPACITY);
         let mut tool_calls = ToolCallBuilder::default();
+        // What the request keeps of the answer, held under `llmux.max_answer_bytes`: a
+        // hostile or broken upstream may stream without end.
+        let cap = inner.config.app.max_answer_bytes();
+        let mut kept_tools = 0usize;
         let mut usage: Option<Usage> = None;
         let mut finish_reason = None;
         let mut ttft: Option<Duration> = None;
@@ -132,14 +144,21 @@ impl RequestRun {
                     }
                     Some(Err(e)) => return Err(e),
                     Some(Ok(StreamEvent::Delta(t))) => {
+                        self.keep(t.len(), kept_tools, cap)?;
                         self.answer.push_str(&t);
                         self.out.send(ChatEvent::Delta(t)).await;
                     }
                     Some(Ok(StreamEvent::Reasoning(t))) => {
+                        self.keep(t.len(), kept_tools, cap)?;
                         self.reasoning.push_str(&t);
                         self.out.send(ChatEvent::Reasoning(t)).await;
                     }
                     Some(Ok(StreamEvent::ToolCall(call))) => {
+                        let size = call.arguments.len()
+                            + call.id.as_ref().map_or(0, String::len)
+                            + call.name.as_ref().map_or(0, String::len);
+                        self.keep(size, kept_tools, cap)?;
+                        kept_tools += size;
                         tool_calls.push(&call);
                         self.out.send(ChatEvent::ToolCall(call)).await;
                     }
@@ -161,6 +180,7 @@ impl RequestRun {
         }
         .await;
 
+        self.live = None;
         let end = Instant::now();
         let elapsed = end - start;
         let text = &self.answer[answer_start..];
@@ -170,8 +190,7 @@ impl RequestRun {
         // losing them (LiteLLM #14457).
         let attempt_usage = (result.is_ok() || produced)
             .then(|| usage.unwrap_or_else(|| estimate_usage(call, text, reasoning, &tool_calls)));
-        let price = inner.prices.get(&d.id).copied().flatten();
-        let attempt_cost = attempt_usage.map(|u| price.map(|p| p.cost(&u)));
+        let attempt_cost = attempt_usage.map(|u| self.spend(group, d, &u, result.is_ok()));
         self.charge_budgets(group, d, attempt_cost.flatten()).await;
         inner.health.record_end(
             &d.id,
@@ -179,12 +198,14 @@ impl RequestRun {
             result.is_ok(),
             end,
         );
-        if let Some(u) = attempt_usage {
-            self.usage = add_usage(self.usage, u);
-            self.cost = match (self.cost, attempt_cost.flatten()) {
-                (Some(total), Some(c)) => Some(total + c),
-                _ => None,
-            };
+        if let (Err(_), Some(usage)) = (&result, attempt_usage) {
+            let cost_usd = attempt_cost.flatten();
+            self.emit(
+                group,
+                Some(&d.id),
+                RouteEventKind::Spent { usage, cost_usd },
+            )
+            .await;
         }
         let mut guard = guard;
         guard.armed = false;
@@ -202,9 +223,6 @@ impl RequestRun {
                     },
                     end.into_std(),
                 );
-                if let Some(cost) = attempt_cost.flatten() {
-                    inner.health.record_cost(&d.id, cost);
-                }
                 self.attempts.push(AttemptRecord {
                     deployment: d.id.clone(),
                     group: group.to_string(),
@@ -236,7 +254,12 @@ impl RequestRun {
                     reasoning: std::mem::take(&mut self.reasoning),
                     group: group.to_string(),
                     deployment: d.id.clone(),
-                    retried: attempts.len() > 1,
+                    // A retry is another attempt in a group already tried; moving on to a
+                    // fallback group is not one (that is `fell_back`).
+                    retried: attempts
+                        .iter()
+                        .enumerate()
+                        .any(|(i, a)| attempts[..i].iter().any(|b| b.group == a.group)),
                     attempts,
                     ttft: self.ttft,
                     total,
@@ -298,6 +321,82 @@ impl RequestRun {
         }
     }
 
+    /// Whether `more` bytes of answer fit under the cap beside what is kept (the text, the
+    /// reasoning and `tools` bytes of tool calls); past it the request stops with an error.
+    fn keep(&mut self, more: usize, tools: usize, cap: usize) -> Result<(), ProviderError> {
+        let kept = self.answer.len() + self.reasoning.len() + tools;
+        if kept.saturating_add(more) <= cap {
+            return Ok(());
+        }
+        self.over_cap = true;
+        Err(ProviderError::protocol(format!(
+            "the answer outgrew the {cap}-byte limit on what one answer may hold (llmux.max_answer_bytes); cut there"
+        )))
+    }
+
+    /// The one place an attempt's spend is counted: the request's usage and cost, the fleet's
+    /// ledger and, for an attempt that did not answer, the metrics (a success's spend goes
+    /// in with `attempt_succeeded`). Returns the cost (`None`: no known price). Budgets are
+    /// charged by the caller, which can announce what that crosses.
+    fn spend(&mut self, group: &str, d: &Deployment, usage: &Usage, answered: bool) -> Option<Usd> {
+        let inner = self.inner.clone();
+        let price = inner.prices.get(&d.id).copied().flatten();
+        let cost = price.map(|p| p.cost(usage));
+        self.usage = add_usage(self.usage, *usage);
+        self.cost = match (self.cost, cost) {
+            (Some(total), Some(c)) => Some(total + c),
+            _ => None,
+        };
+        if let Some(c) = cost {
+            inner.health.record_cost(&d.id, c);
+        }
+        if !answered {
+            inner.metrics.attempt_spent(&d.id, group, usage, cost);
+        }
+        cost
+    }
+
+    /// The request was dropped mid-attempt (the caller cancelled): what that attempt streamed
+    /// was billed, so it is counted (estimated) and said in a `Spent` event to subscribers and
+    /// the request log. Called by the request's `Drop`, before its `Cancelled` event.
+    pub(super) fn cancelled_spend(&mut self) {
+        let Some(live) = self.live.take() else {
+            return;
+        };
+        let text = self.answer.get(live.answer_start..).unwrap_or_default();
+        let reasoning = self
+            .reasoning
+            .get(live.reasoning_start..)
+            .unwrap_or_default();
+        if text.is_empty() && reasoning.is_empty() {
+            return;
+        }
+        let usage = Usage {
+            input: live.input,
+            output: provider::estimate_tokens(text) + provider::estimate_tokens(reasoning),
+            estimated: true,
+            ..Usage::default()
+        };
+        let cost_usd = self.spend(&live.group, &live.deployment, &usage, false);
+        if let Some(cost) = cost_usd {
+            for c in self.inner.budgets.spend(&live.deployment.id, cost) {
+                let kind = RouteEventKind::Budget {
+                    scope: c.scope,
+                    spent: c.spent,
+                    limit: c.limit,
+                    percent: c.percent,
+                    period: c.period,
+                    resets_in_ms: c.resets_in.map(|r| r.as_millis() as u64),
+                };
+                let ev = self.event(&live.group, Some(&live.deployment.id), kind);
+                self.publish(&Arc::new(ev));
+            }
+        }
+        let kind = RouteEventKind::Spent { usage, cost_usd };
+        let ev = self.event(&live.group, Some(&live.deployment.id), kind);
+        self.publish(&Arc::new(ev));
+    }
+
     /// Records and announces the attempt's first token; called once, on its first piece.
     pub(super) async fn first_token(
         &mut self,
@@ -320,6 +419,16 @@ impl RequestRun {
         )
         .await;
     }
+}
+
+/// The attempt under way, for counting its spend if the request is dropped mid-call.
+pub(super) struct LiveAttempt {
+    deployment: Deployment,
+    group: String,
+    answer_start: usize,
+    reasoning_start: usize,
+    /// The prompt's estimated tokens.
+    input: u64,
 }
 
 /// Marks an attempt cancelled in the metrics when its task is aborted mid-call.

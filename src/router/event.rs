@@ -105,6 +105,15 @@ pub enum RouteEventKind {
         mode: MidStreamFailoverName,
         kept_chars: usize,
     },
+    /// An attempt that did not answer was billed all the same: the tokens it streamed before
+    /// it failed or was cancelled (estimated when no usage came). The request's `Done`
+    /// includes it; a failed or cancelled request's spend is the sum of these.
+    Spent {
+        usage: Usage,
+        /// `None` when the deployment has no known price.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<Usd>,
+    },
     /// The request succeeded.
     Done {
         usage: Usage,
@@ -197,23 +206,19 @@ impl RouteEvent {
             }
             RouteEventKind::Cooldown { secs, reason } => {
                 format!(
-                    "#{} {dep} cooling down for {secs:.0}s ({reason})",
+                    "#{} {dep} cooling down for {secs:.0}s: {reason}",
                     self.request_id
                 )
             }
             RouteEventKind::Retry { delay_ms } => {
-                format!(
-                    "#{} retry in {:.1}s",
-                    self.request_id,
-                    *delay_ms as f64 / 1000.0
-                )
+                format!("#{} retry in {}", self.request_id, human_ms(*delay_ms))
             }
             RouteEventKind::Unavailable {
                 reason,
                 retry_in_ms,
             } => {
                 let when = retry_in_ms
-                    .map(|ms| format!("; next free in {:.1}s", ms as f64 / 1000.0))
+                    .map(|ms| format!("; next free in {}s", ms.div_ceil(1000)))
                     .unwrap_or_default();
                 format!(
                     "#{} group {} unavailable: {reason}{when}",
@@ -264,6 +269,14 @@ impl RouteEvent {
                     self.request_id, usage.input, usage.output
                 )
             }
+            RouteEventKind::Spent { usage, cost_usd } => {
+                let cost = cost_usd.map_or("cost unknown".to_string(), |c| c.to_string());
+                let est = if usage.estimated { "~" } else { "" };
+                format!(
+                    "#{} {dep} was paid for what it streamed: {est}{} in / {est}{} out, {cost}",
+                    self.request_id, usage.input, usage.output
+                )
+            }
             RouteEventKind::Failed { message } => format!("#{} failed: {message}", self.request_id),
             RouteEventKind::Cancelled => format!("#{} cancelled", self.request_id),
             RouteEventKind::SharedState { message, .. } => format!("shared state: {message}"),
@@ -299,6 +312,81 @@ impl RouteEvent {
             }
         }
     }
+}
+
+/// What holds a deployment back for a while, besides a cooldown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// Its `rpm` is used for this minute.
+    Rpm,
+    /// Its `tpm` is used for this minute.
+    Tpm,
+    /// Its own or its provider's budget is used up for this period.
+    Budget,
+}
+
+/// A deployment at a limit: what, and when it can be picked again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub kind: LimitKind,
+    pub free_in: Duration,
+}
+
+impl super::Router {
+    /// Whether `d` is skipped now for a limit or a budget (not a cooldown, shown apart), and
+    /// for how long: what the models pane shows instead of a green dot.
+    pub(super) fn limited(
+        &self,
+        d: &crate::config::Deployment,
+        now: tokio::time::Instant,
+    ) -> Option<Limited> {
+        if let Some(over) = self.inner.budgets.over_deployment(d) {
+            return Some(Limited {
+                kind: LimitKind::Budget,
+                free_in: over.resets_in,
+            });
+        }
+        match self.inner.health.blocked(&d.id, d.rpm, d.tpm, now)? {
+            super::health::Blocked::Cooling { .. } => None,
+            super::health::Blocked::RpmLimit { free_in, .. } => Some(Limited {
+                kind: LimitKind::Rpm,
+                free_in,
+            }),
+            super::health::Blocked::TpmLimit { free_in, .. } => Some(Limited {
+                kind: LimitKind::Tpm,
+                free_in,
+            }),
+        }
+    }
+}
+
+/// A duration as people read it, keeping its unit at every size: `43 ms`, `1.4 s`, `2m05s`
+/// (never `0.0s` for 43 ms). The routing log, `ask -v` and the TUI's panes all say it so.
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+/// The failures of one message with each repeat folded into its first occurrence, counted:
+/// six identical `network: connection refused` become one with ` ×6`, in first-seen order.
+pub(crate) fn collapse_repeats(parts: Vec<String>) -> Vec<String> {
+    let mut seen: Vec<(String, usize)> = Vec::with_capacity(parts.len());
+    for p in parts {
+        match seen.iter_mut().find(|(s, _)| *s == p) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((p, 1)),
+        }
+    }
+    seen.into_iter()
+        .map(|(p, n)| if n > 1 { format!("{p} ×{n}") } else { p })
+        .collect()
 }
 
 /// How one attempt ended.
@@ -345,7 +433,8 @@ pub struct ChatOutcome {
     pub finish_reason: Option<String>,
     /// The tool calls of the answer, whole (arguments reassembled from their fragments).
     pub tool_calls: Vec<ToolCall>,
-    /// True when more than one attempt was made.
+    /// True when a group was tried again after a failed attempt (not when only a fallback
+    /// group answered: that is `fell_back`).
     pub retried: bool,
     /// True when a group other than the requested one answered.
     pub fell_back: bool,
@@ -421,5 +510,35 @@ impl ChatEvent {
 
     pub fn finished(result: Result<ChatOutcome, RouteError>) -> ChatEvent {
         ChatEvent::Finished(Box::new(result))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::collapse_repeats;
+
+    #[test]
+    fn repeated_failures_fold_into_one_with_a_count() {
+        let refused = "a (g): network: connection refused".to_string();
+        let mut parts = vec![refused.clone(); 6];
+        parts.insert(2, "b (g): server 503: down".to_string());
+        assert_eq!(
+            collapse_repeats(parts),
+            [
+                format!("{refused} ×6"),
+                "b (g): server 503: down".to_string()
+            ]
+        );
+        assert_eq!(collapse_repeats(vec!["x".into()]), ["x"]);
+    }
+
+    #[test]
+    fn small_durations_keep_their_unit() {
+        use super::human_ms;
+        assert_eq!(human_ms(0), "0 ms");
+        assert_eq!(human_ms(43), "43 ms");
+        assert_eq!(human_ms(1450), "1.4 s");
+        assert_eq!(human_ms(125_000), "2m05s");
+        assert_eq!(human_ms(3 * 3_600_000 + 300_000), "3h05m");
     }
 }

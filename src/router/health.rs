@@ -93,10 +93,10 @@ impl Blocked {
     pub fn describe(&self) -> String {
         match self {
             Blocked::Cooling { left } => {
-                format!("cooling down ({:.0}s left)", left.as_secs_f64().ceil())
+                format!("cooling down, {:.0}s left", left.as_secs_f64().ceil())
             }
-            Blocked::RpmLimit { used, limit, .. } => format!("at its rpm limit ({used}/{limit})"),
-            Blocked::TpmLimit { used, limit, .. } => format!("at its tpm limit ({used}/{limit})"),
+            Blocked::RpmLimit { used, limit, .. } => format!("at its rpm limit, {used}/{limit}"),
+            Blocked::TpmLimit { used, limit, .. } => format!("at its tpm limit, {used}/{limit}"),
         }
     }
 }
@@ -153,6 +153,26 @@ impl LocalBook {
         })
     }
 
+    /// Every deployment's requests and tokens of the last minute, as (age, count) parts, for
+    /// writing them back into a shared store that lost them.
+    pub(crate) fn recent_usage(&self, now: Instant) -> Vec<RecentUsage> {
+        let mut map = match self.inner.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.iter_mut()
+            .filter_map(|(id, h)| {
+                h.expire(now);
+                let usage = RecentUsage {
+                    id: id.clone(),
+                    requests: h.requests.parts(now).collect(),
+                    tokens: h.tokens.parts(now).collect(),
+                };
+                (!usage.requests.is_empty() || !usage.tokens.is_empty()).then_some(usage)
+            })
+            .collect()
+    }
+
     /// Every running cooldown: deployment, time left, reason.
     pub(crate) fn running_cooldowns(&self, now: Instant) -> Vec<(String, Duration, String)> {
         let mut map = match self.inner.lock() {
@@ -167,6 +187,14 @@ impl LocalBook {
             })
             .collect()
     }
+}
+
+/// One deployment's use of the last minute ([`LocalBook::recent_usage`]): (time since, count).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RecentUsage {
+    pub(crate) id: String,
+    pub(crate) requests: Vec<(Duration, u64)>,
+    pub(crate) tokens: Vec<(Duration, u64)>,
 }
 
 impl HealthBook {
@@ -321,7 +349,10 @@ impl HealthBook {
                     if n <= u64::from(limit) {
                         return None;
                     }
-                    format!("{n} failures in a minute (allowed_fails {limit})")
+                    format!(
+                        "{n} failure{} in a minute (allowed_fails {limit})",
+                        if n == 1 { "" } else { "s" }
+                    )
                 }
             };
             let until = now + duration;

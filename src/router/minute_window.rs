@@ -68,6 +68,14 @@ impl MinuteWindow {
         self.total
     }
 
+    /// The parts of the sum, oldest first, each with how long before `now` it was last added
+    /// to (so a part counted again elsewhere leaves that window no sooner than this one).
+    pub fn parts(&self, now: Instant) -> impl Iterator<Item = (Duration, u64)> + '_ {
+        self.buckets
+            .iter()
+            .map(move |b| (now.saturating_duration_since(b.last), b.sum))
+    }
+
     /// When the oldest part of the sum leaves the window.
     pub fn frees_at(&self) -> Option<Instant> {
         self.buckets.front().map(|b| b.last + MINUTE)
@@ -88,6 +96,9 @@ mod tests {
         w.expire(t0 + Duration::from_secs(60));
         assert_eq!(w.total(), 4, "the entry at 0 s left at 60 s");
         assert_eq!(w.frees_at(), Some(t0 + Duration::from_secs(70)));
+        let now = t0 + Duration::from_secs(60);
+        let ages: Vec<u64> = w.parts(now).map(|(age, _)| age.as_secs()).collect();
+        assert_eq!(ages, [50, 40, 30, 20]);
 
         let mut burst = MinuteWindow::default();
         for ms in 0..1000 {

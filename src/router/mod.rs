@@ -118,6 +118,8 @@ pub struct DeploymentStatus {
     pub max_input_tokens: Option<u64>,
     /// Why it cannot be called at all (missing key variable).
     pub unavailable: Option<String>,
+    /// At its rpm/tpm limit or over a budget: skipped until then (see [`Limited`]).
+    pub limited: Option<Limited>,
 }
 
 impl Router {
@@ -185,6 +187,11 @@ impl Router {
         &self.inner.config
     }
 
+    /// The HTTP client every call goes out on (for `serve`'s calls outside routing).
+    pub fn http(&self) -> &HttpClient {
+        &self.inner.http
+    }
+
     /// Starts a request on `model` (a group or an alias): it is routed and its call begun before
     /// this returns, then advances while the returned stream is read (in the reader's task; give
     /// each concurrent request a task of its own, as `serve` and the TUI do). Read to the
@@ -246,6 +253,7 @@ impl Router {
             price: self.inner.prices.get(&d.id).copied().flatten(),
             max_input_tokens: self.inner.max_input.get(&d.id).copied().flatten(),
             unavailable: d.unavailable.clone(),
+            limited: self.limited(d, now),
         }
     }
 

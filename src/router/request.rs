@@ -41,7 +41,9 @@ pub(super) async fn run(
         done_group: String::new(),
         requested_group: String::new(),
         finished: false,
+        live: None,
         cache_key: None,
+        over_cap: false,
     };
     let request = with_defaults(&req.inner.config.router.request_defaults, request);
     let result = req.route(&requested, request).await;
@@ -94,13 +96,18 @@ pub(super) struct RequestRun {
     /// The group the request resolved to, before any fallback.
     pub(super) requested_group: String,
     pub(super) finished: bool,
+    /// The attempt under way (its spend is counted if the request is dropped mid-call).
+    pub(super) live: Option<super::attempt::LiveAttempt>,
     /// Where the answer goes in the response cache (set when the cache is on).
     pub(super) cache_key: Option<crate::cache::CacheKey>,
+    /// The answer outgrew `llmux.max_answer_bytes`: the request stops (no retry, no fallback).
+    pub(super) over_cap: bool,
 }
 
 impl Drop for RequestRun {
     fn drop(&mut self) {
         if !self.finished {
+            self.cancelled_spend();
             let ev = self.event(&self.done_group.clone(), None, RouteEventKind::Cancelled);
             self.publish(&Arc::new(ev));
         }
@@ -225,8 +232,9 @@ impl RequestRun {
         Err(self.final_error(&failures))
     }
 
+    /// The request's error; the answer so far moves into it (the request ends here).
     fn error(
-        &self,
+        &mut self,
         kind: RouteErrorKind,
         message: String,
         retry_in: Option<Duration>,
@@ -237,11 +245,11 @@ impl RequestRun {
             message,
             attempts: self.attempts.clone(),
             retry_in,
-            partial_text: self.answer.clone(),
+            partial_text: std::mem::take(&mut self.answer),
         }
     }
 
-    fn final_error(&self, failures: &[(String, GroupFailure)]) -> RouteError {
+    fn final_error(&mut self, failures: &[(String, GroupFailure)]) -> RouteError {
         let all_unavailable = !failures.is_empty() && failures.iter().all(|(_, f)| f.unavailable);
         let retry_in = failures.iter().filter_map(|(_, f)| f.retry_in).min();
         let last_class = failures.last().and_then(|(_, f)| f.class);
@@ -276,6 +284,7 @@ impl RequestRun {
                 .filter(|(_, f)| f.unavailable || f.misconfigured)
                 .map(|(g, f)| format!("{g}: {}", f.message)),
         );
+        let parts = collapse_repeats(parts);
         let message = format!("every route failed — {}", parts.join("; "));
         self.error(kind, message, retry_in)
     }

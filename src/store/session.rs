@@ -42,6 +42,19 @@ pub enum Record {
     },
     /// More text of answer `id` while it streams.
     Chunk { id: u64, text: String },
+    /// Who is answering `id`, written at its first token (and again if another deployment
+    /// takes over): an answer cut by a crash keeps its group, deployment and time to first
+    /// token instead of a header with none.
+    Route {
+        id: u64,
+        group: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answered_group: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deployment: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttft_ms: Option<u64>,
+    },
     /// The answer so far was discarded (mid-stream restart on another deployment).
     Restart { id: u64 },
     /// Answer `id` ended (done, cancelled or failed); `text` is the whole answer.
@@ -380,6 +393,31 @@ fn apply(s: &mut LoadedSession, record: Record) {
                 ..Answer::default()
             })),
         },
+        Record::Route {
+            id,
+            group,
+            answered_group,
+            deployment,
+            ttft_ms,
+        } => {
+            let a = match answer_mut(s, id) {
+                Some(a) => a,
+                None => {
+                    s.entries.push(Entry::Answer(Answer {
+                        id,
+                        ..Answer::default()
+                    }));
+                    match s.entries.last_mut() {
+                        Some(Entry::Answer(a)) => a,
+                        _ => return,
+                    }
+                }
+            };
+            a.group = group;
+            a.answered_group = answered_group.or(a.answered_group.take());
+            a.deployment = deployment.or(a.deployment.take());
+            a.ttft_ms = ttft_ms.or(a.ttft_ms);
+        }
         Record::Restart { id } => {
             if let Some(a) = answer_mut(s, id) {
                 a.text.clear();

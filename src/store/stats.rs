@@ -9,8 +9,11 @@
 //! leaves: a [`StatsReport`] of rows and a total. The `llmux stats` command, the TUI's stats
 //! view and the TUI's all-time cost all read through here, so they agree.
 //!
-//! Counting rules: `--by model|day|tag` count requests (one `Done` or `Failed` each);
-//! `--by deployment|provider` count attempts. A cached answer (`Done { cached: true }`) is a
+//! Counting rules: `--by model|day|tag` count requests (one `Done`, `Failed` or `Cancelled`
+//! each); `--by deployment|provider` count attempts. Cost and tokens are what was billed: a
+//! `Done` carries its request's; an attempt that did not answer but streamed tokens says its
+//! own in a `Spent` event, so a failed or cancelled request costs the sum of those, and at
+//! attempt level the answering attempt's part is its `Done` less them. A cached answer (`Done { cached: true }`) is a
 //! request with cost 0 and its own `cached` count; it adds no tokens and no latency (no
 //! upstream answered it), and at attempt level it is a row of its own, [`CACHE_ROW`]. Under
 //! `--by tag` a request counts under each of its own tags and each tag of the deployment that
@@ -213,26 +216,65 @@ impl Acc {
         record(&mut self.latency, *total_ms);
     }
 
-    /// A finished request (`Done` or `Failed`).
-    fn request(&mut self, ev: &RouteEvent) {
-        self.requests += 1;
-        match ev.kind {
-            RouteEventKind::Failed { .. } => self.failures += 1,
-            _ => self.done(ev),
+    /// Tokens billed and their cost (`None`: no known price).
+    fn spend(&mut self, s: &Spend) {
+        self.tokens_in += s.tokens_in;
+        self.tokens_out += s.tokens_out;
+        self.cost += s.cost;
+        if s.unpriced {
+            self.unpriced += 1;
         }
     }
 
-    /// An attempt-level event: `Attempt`, `Failure`, or the `Done` of the attempt that
-    /// answered. A cached `Done` had no attempt, so it is a request of its own.
-    fn attempt(&mut self, ev: &RouteEvent) {
+    /// A finished request: `Done`, `Failed` or `Cancelled` (those two cost what their attempts
+    /// were billed for).
+    fn request(&mut self, ev: &RouteEvent, spent: &Spend) {
+        match ev.kind {
+            RouteEventKind::Failed { .. } => {
+                self.requests += 1;
+                self.failures += 1;
+                self.spend(spent);
+            }
+            // Neither an answer nor a failure, but a request that was billed.
+            RouteEventKind::Cancelled => {
+                self.requests += 1;
+                self.spend(spent);
+            }
+            _ => {
+                self.requests += 1;
+                self.done(ev);
+            }
+        }
+    }
+
+    /// An attempt-level event: `Attempt`, `Failure`, `Spent`, or the `Done` of the attempt
+    /// that answered (its own part of the request's cost: `before` was spent by the attempts
+    /// before it). A cached `Done` had no attempt, so it is a request of its own.
+    fn attempt(&mut self, ev: &RouteEvent, before: &Spend) {
         match &ev.kind {
             RouteEventKind::Attempt => self.requests += 1,
             RouteEventKind::Failure { .. } => self.failures += 1,
-            RouteEventKind::Done { cached, .. } => {
-                if *cached {
-                    self.requests += 1;
-                }
+            RouteEventKind::Spent { .. } => self.spend(&Spend::of(ev)),
+            RouteEventKind::Done { cached: true, .. } => {
+                self.requests += 1;
                 self.done(ev);
+            }
+            RouteEventKind::Done {
+                ttft_ms, total_ms, ..
+            } => {
+                let all = Spend::of(ev);
+                self.spend(&Spend {
+                    tokens_in: all.tokens_in.saturating_sub(before.tokens_in),
+                    tokens_out: all.tokens_out.saturating_sub(before.tokens_out),
+                    cost: Usd::from_pico(all.cost.pico().saturating_sub(before.cost.pico())),
+                    // A request with an unpriced attempt has no known total: its own part is
+                    // then unknown too.
+                    unpriced: all.unpriced,
+                });
+                if let Some(t) = ttft_ms {
+                    record(&mut self.ttft, *t);
+                }
+                record(&mut self.latency, *total_ms);
             }
             _ => {}
         }
@@ -261,11 +303,46 @@ impl Acc {
     }
 }
 
-/// A request seen starting and not yet ended: its tags and the deployment tried last.
+/// What a `Spent` or `Done` event says was billed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spend {
+    tokens_in: u64,
+    tokens_out: u64,
+    cost: Usd,
+    unpriced: bool,
+}
+
+impl Spend {
+    fn of(ev: &RouteEvent) -> Spend {
+        match &ev.kind {
+            RouteEventKind::Spent { usage, cost_usd }
+            | RouteEventKind::Done {
+                usage, cost_usd, ..
+            } => Spend {
+                tokens_in: usage.input,
+                tokens_out: usage.output,
+                cost: cost_usd.unwrap_or(Usd::ZERO),
+                unpriced: cost_usd.is_none(),
+            },
+            _ => Spend::default(),
+        }
+    }
+
+    fn add(&mut self, s: Spend) {
+        self.tokens_in += s.tokens_in;
+        self.tokens_out += s.tokens_out;
+        self.cost += s.cost;
+        self.unpriced |= s.unpriced;
+    }
+}
+
+/// A request seen starting and not yet ended: its tags, the deployment tried last, and what
+/// its attempts that did not answer were billed.
 #[derive(Default)]
 struct Open {
     tags: Vec<String>,
     deployment: Option<String>,
+    spent: Spend,
 }
 
 /// Reads the log at `path` from `since_unix_ms` on and groups it.
@@ -279,16 +356,28 @@ pub fn read_log(
     summarize(std::io::BufReader::new(file), since_unix_ms, by, facts)
 }
 
-/// Cost in picodollars of every request in the first `len` bytes of the log at `path` (what
-/// was there before a run started; that run's own requests are counted live). 0 when there
-/// is no log.
-pub fn cost_before(path: &Path, len: u64) -> u64 {
+/// What some requests cost: the priced part, and how many had no known price.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CostTotal {
+    pub pico: u64,
+    pub unpriced: u64,
+}
+
+/// Cost of every request in the first `len` bytes of the log at `path` (what was there
+/// before a run started; that run's own requests are counted live). Zero when there is no
+/// log.
+pub fn cost_before(path: &Path, len: u64) -> CostTotal {
     let Ok(file) = std::fs::File::open(path) else {
-        return 0;
+        return CostTotal::default();
     };
     let reader = std::io::BufReader::new(file.take(len));
-    summarize(reader, None, GroupBy::Model, &DeploymentFacts::default())
-        .map_or(0, |r| r.total.cost_usd.pico())
+    summarize(reader, None, GroupBy::Model, &DeploymentFacts::default()).map_or(
+        CostTotal::default(),
+        |r| CostTotal {
+            pico: r.total.cost_usd.pico(),
+            unpriced: r.total.unpriced,
+        },
+    )
 }
 
 /// Groups the events read from `reader` (one JSON `RouteEvent` per line). Only an error
@@ -350,7 +439,7 @@ impl Summary<'_> {
                     ev.request_id,
                     Open {
                         tags,
-                        deployment: None,
+                        ..Open::default()
                     },
                 );
                 None
@@ -358,6 +447,12 @@ impl Summary<'_> {
             RouteEventKind::Attempt => {
                 if let Some(o) = self.open.get_mut(&ev.request_id) {
                     o.deployment.clone_from(&ev.deployment);
+                }
+                None
+            }
+            RouteEventKind::Spent { .. } => {
+                if let Some(o) = self.open.get_mut(&ev.request_id) {
+                    o.spent.add(Spend::of(ev));
                 }
                 None
             }
@@ -376,10 +471,12 @@ impl Summary<'_> {
                 ev.kind,
                 RouteEventKind::Attempt
                     | RouteEventKind::Failure { .. }
+                    | RouteEventKind::Spent { .. }
                     | RouteEventKind::Done { .. }
             ) {
                 return;
             }
+            let before = ended.as_ref().map(|o| o.spent).unwrap_or_default();
             let key = match (&ev.deployment, &ev.kind) {
                 (None, RouteEventKind::Done { cached: true, .. }) => CACHE_ROW.to_string(),
                 (d, _) => {
@@ -390,28 +487,24 @@ impl Summary<'_> {
                     }
                 }
             };
-            self.rows.entry(key).or_default().attempt(ev);
-            self.total.attempt(ev);
+            self.rows.entry(key).or_default().attempt(ev, &before);
+            self.total.attempt(ev, &before);
             return;
         }
-        // Request level: one request ends in exactly one Done or Failed.
-        let Some(req) = ended.filter(|_| {
-            matches!(
-                ev.kind,
-                RouteEventKind::Done { .. } | RouteEventKind::Failed { .. }
-            )
-        }) else {
+        // Request level: one request ends in exactly one Done, Failed or Cancelled.
+        let Some(req) = ended else {
             return;
         };
+        let spent = req.spent;
         let keys: BTreeSet<String> = match by {
             GroupBy::Model => BTreeSet::from([ev.group.clone()]),
             GroupBy::Day => BTreeSet::from([day_of(ev.at_unix_ms)]),
             _ => tag_keys(ev, req, facts),
         };
         for key in keys {
-            self.rows.entry(key).or_default().request(ev);
+            self.rows.entry(key).or_default().request(ev, &spent);
         }
-        self.total.request(ev);
+        self.total.request(ev, &spent);
     }
 }
 

@@ -147,6 +147,9 @@ pub struct App {
     pub session_cost_pico: u64,
     /// Some answer of this session had no known cost.
     pub session_cost_unknown: bool,
+    /// Cancelled answers (router request id, answer id) whose cut attempt's cost is still to
+    /// come from the routing feed.
+    pub awaiting_spend: Vec<(u64, u64)>,
     pub models_selected: usize,
     pub metrics_scroll: usize,
     pub toast: Option<Toast>,
@@ -227,6 +230,7 @@ impl App {
             saved_draft: String::new(),
             session_cost_pico: 0,
             session_cost_unknown: false,
+            awaiting_spend: Vec::new(),
             models_selected: 0,
             metrics_scroll: 0,
             toast: None,
@@ -280,7 +284,10 @@ impl App {
             if let Entry::Answer(a) = e {
                 match a.cost_pico {
                     Some(c) => self.session_cost_pico += c,
-                    None if a.state == AnswerState::Done => self.session_cost_unknown = true,
+                    // Unpriced: an answer, or a cut one that was billed for tokens.
+                    None if a.state == AnswerState::Done || a.usage.is_some() => {
+                        self.session_cost_unknown = true;
+                    }
                     None => {}
                 }
             }
@@ -482,7 +489,7 @@ impl App {
                     self.toast(text.to_string(), *percent >= 100);
                 }
                 // A finished request changes the stats: read them again while they show.
-                let mut fx = Vec::new();
+                let mut fx = self.cancelled_spend(&ev);
                 if self.stats.shown
                     && matches!(
                         ev.kind,
@@ -490,7 +497,7 @@ impl App {
                             | crate::router::RouteEventKind::Failed { .. }
                     )
                 {
-                    fx = self.stats.request();
+                    fx.extend(self.stats.request());
                 }
                 self.log.push(ev, LOG_KEEP);
                 fx

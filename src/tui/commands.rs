@@ -41,9 +41,19 @@ impl App {
                 if self.overlay.take().is_some() {
                     return Vec::new();
                 }
-                if self.inflight.is_some() {
+                if let Some(f) = &self.inflight {
+                    let kept = self
+                        .answer(f.answer_id)
+                        .is_some_and(|a| !a.text.is_empty() || !a.tool_calls.is_empty());
                     let fx = self.abandon_inflight(AnswerState::Cancelled);
-                    self.toast("cancelled; the partial answer is kept", false);
+                    self.toast(
+                        if kept {
+                            "cancelled; the partial answer is kept"
+                        } else {
+                            "cancelled before any answer came"
+                        },
+                        false,
+                    );
                     return fx;
                 }
                 let quit = self.keymap.label(Command::Quit);
@@ -144,7 +154,7 @@ impl App {
             Command::ScrollBottom => {
                 match self.focus {
                     Focus::Log => self.log.scroll = 0,
-                    Focus::Metrics => self.metrics_scroll = 0,
+                    Focus::Metrics => self.metrics_scroll = self.metrics_max_scroll(),
                     _ => self.view.scroll_bottom(),
                 }
                 Vec::new()
@@ -172,7 +182,8 @@ impl App {
                 self.log.scroll = s.clamp(0, self.log_max_scroll() as i64) as usize;
             }
             Focus::Metrics => {
-                self.metrics_scroll = (self.metrics_scroll as i64 + delta).max(0) as usize;
+                let max = self.metrics_max_scroll() as i64;
+                self.metrics_scroll = (self.metrics_scroll as i64 + delta).clamp(0, max) as usize;
             }
             Focus::Models => {
                 let n = picker::visible_rows(&self.groups, "").len().max(1) as i64;
@@ -182,6 +193,20 @@ impl App {
             Focus::Composer | Focus::Conversation => self.scroll_conversation(delta),
         }
         Vec::new()
+    }
+
+    /// The metrics pane's largest useful scroll at its current size: the last deployment in
+    /// sight above the pinned totals (or, in the stats view, its last line at the foot).
+    fn metrics_max_scroll(&self) -> usize {
+        let height = self
+            .areas()
+            .metrics
+            .map_or(0, |r| r.height.saturating_sub(2) as usize);
+        if self.stats.shown {
+            self.stats.lines_wanted().saturating_sub(height)
+        } else {
+            super::metrics::max_scroll(&self.status, height)
+        }
     }
 
     /// The routing log's largest useful scroll at its current size (its first event on top).
@@ -257,7 +282,7 @@ impl App {
         match pick {
             Some(code) => vec![Effect::Copy(code.clone())],
             None => {
-                let what = n.map_or("a code block".to_string(), |n| format!("code block {n}"));
+                let what = n.map_or("code block".to_string(), |n| format!("code block {n}"));
                 self.toast(format!("the last answer has no {what}"), true);
                 Vec::new()
             }

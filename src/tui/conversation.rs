@@ -375,17 +375,18 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
         p.push((format!("  after{}", total.trim_start_matches(" ·")), muted));
         return p;
     }
-    let ttft = a.ttft_ms.map_or("?".to_string(), fmt::ms);
+    // Unknown (an answer cut before it was saved, a plain call): said by leaving it out.
+    let ttft = a
+        .ttft_ms
+        .map(|t| format!("ttft {} · ", fmt::ms(t)))
+        .unwrap_or_default();
     let tokens = match a.usage {
         Some(u) if u.estimated => format!("~{} tok", u.output),
         Some(u) => format!("{} tok", u.output),
         None => format!("~{} tok", crate::provider::estimate_tokens(&a.text)),
     };
     p.push((
-        format!(
-            "  ttft {ttft} · {tokens}{total} · {}",
-            fmt::cost(a.cost_pico)
-        ),
+        format!("  {ttft}{tokens}{total} · {}", fmt::cost(a.cost_pico)),
         muted,
     ));
     p

@@ -13,15 +13,28 @@ pub fn cost(pico: Option<u64>) -> String {
     crate::metrics::Usd::from_pico(p).to_string()
 }
 
+/// A total of costs, some of which may have had no known price.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spend {
+    pub pico: u64,
+    /// Something in it had no known price: shown as `+?` after the known part.
+    pub unpriced: bool,
+}
+
+impl std::fmt::Display for Spend {
+    /// `$0.0123`, `$0.0123+?`, or `$?` when nothing of it had a known price.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.pico, self.unpriced) {
+            (0, true) => f.write_str("$?"),
+            (p, true) => write!(f, "{}+?", cost(Some(p))),
+            (p, false) => f.write_str(&cost(Some(p))),
+        }
+    }
+}
+
 /// `850 ms`, `1.4 s`, `2m05s`.
 pub fn ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else {
-        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
-    }
+    crate::router::human_ms(ms)
 }
 
 /// `850ms`, `1.4s` (compact, for tables).

@@ -16,10 +16,11 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
+use unicode_width::UnicodeWidthStr;
 
 use crate::metrics::MetricsSnapshot;
 use crate::router::budget::short_duration;
-use crate::router::{BudgetStatus, DeploymentStatus, Router};
+use crate::router::{BudgetStatus, DeploymentStatus, LimitKind, Router};
 use crate::serve::{DeploymentHealth, MonitorSnapshot};
 
 use super::fmt;
@@ -44,6 +45,8 @@ pub enum Health {
     Cooling { ms_left: u64 },
     /// Failures in the last minute, not (yet) cooling.
     Failing { recent: u32 },
+    /// At its rpm/tpm limit or over a budget: skipped for this many more milliseconds.
+    Limited { kind: LimitKind, ms_left: u64 },
     /// Cannot be called (a missing key variable).
     Unavailable,
 }
@@ -55,6 +58,7 @@ impl Health {
             Health::Healthy => ("●", Role::Success),
             Health::Cooling { .. } => ("◐", Role::Warning),
             Health::Failing { .. } => ("✖", Role::Error),
+            Health::Limited { .. } => ("◔", Role::Warning),
             Health::Unavailable => ("○", Role::Muted),
         }
     }
@@ -64,6 +68,21 @@ impl Health {
             Health::Healthy => "healthy".to_string(),
             Health::Cooling { ms_left } => format!("cooling {}", fmt::secs_left(ms_left)),
             Health::Failing { recent } => format!("failing {recent}/min"),
+            Health::Limited { kind, ms_left } => {
+                let what = match kind {
+                    LimitKind::Rpm => "rpm limit",
+                    LimitKind::Tpm => "tpm limit",
+                    LimitKind::Budget => "over budget",
+                };
+                let wait = Duration::from_millis(ms_left);
+                let wait = if wait < Duration::from_secs(60) {
+                    fmt::secs_left(ms_left)
+                } else {
+                    short_duration(wait)
+                };
+                // As short as "cooling 8s": the time is until it can be picked again.
+                format!("{what} {wait}")
+            }
             Health::Unavailable => "no key".to_string(),
         }
     }
@@ -84,8 +103,10 @@ pub struct DeploymentRow {
     pub latency_p50_ms: Option<u64>,
     pub latency_p95_ms: Option<u64>,
     pub tokens_per_s: Option<f64>,
-    /// Spent on this deployment; `None` when it has no price.
+    /// Spent on this deployment (its priced attempts); `None` when not known yet.
     pub cost_pico: Option<u64>,
+    /// Attempts billed at an unknown price (shown as `+?`).
+    pub unpriced: u64,
     pub in_flight: u32,
     pub rpm_used: u32,
     pub rpm_limit: Option<u32>,
@@ -104,9 +125,11 @@ pub struct StatusView {
     pub rows: Vec<DeploymentRow>,
     /// Spent through this router since it started.
     pub run_cost_pico: u64,
+    /// Attempts of this run billed at an unknown price.
+    pub run_unpriced: u64,
     /// Spent before this run, once the runner has read the request log through
     /// `store::stats::cost_before` (the same counting as `llmux stats`).
-    pub earlier_cost_pico: Option<u64>,
+    pub earlier_cost: Option<crate::store::stats::CostTotal>,
     /// Every budget (`llmux.budget`, provider, deployment) with its spend this period.
     pub budgets: Vec<BudgetLine>,
 }
@@ -198,19 +221,28 @@ impl StatusView {
             .max_by_key(|b| b.percent())
     }
 
-    /// True while some deployment counts down a cooldown (the UI then ticks once a second).
+    /// True while some deployment counts down a cooldown or a limit (the UI then ticks once
+    /// a second).
     pub fn any_cooling(&self) -> bool {
         self.rows
             .iter()
-            .any(|r| matches!(r.health, Health::Cooling { .. }))
+            .any(|r| matches!(r.health, Health::Cooling { .. } | Health::Limited { .. }))
     }
 }
 
 fn row_from_status(s: &DeploymentStatus) -> DeploymentRow {
-    DeploymentRow {
+    let mut row = DeploymentRow {
         price: s.price.map(|p| (p.input, p.output)),
         ..row_from_health(&DeploymentHealth::from(s))
+    };
+    // A deployment at a limit is skipped like a cooling one: never shown green.
+    if let (Some(l), Health::Healthy | Health::Failing { .. }) = (s.limited, row.health) {
+        row.health = Health::Limited {
+            kind: l.kind,
+            ms_left: l.free_in.as_millis() as u64,
+        };
     }
+    row
 }
 
 /// The health of a deployment as a server reports it (`llmux monitor`).
@@ -253,17 +285,14 @@ pub fn fill_from_metrics(view: &mut StatusView, snapshot: &MetricsSnapshot) {
         row.latency_p50_ms = ms(d.latency_p50);
         row.latency_p95_ms = ms(d.latency_p95);
         row.tokens_per_s = d.tokens_per_s;
-        // Unpriced successes make the total unknown unless something priced was spent.
-        row.cost_pico = if d.unpriced > 0 && d.cost.is_zero() {
-            None
-        } else {
-            Some(d.cost.pico())
-        };
+        row.cost_pico = Some(d.cost.pico());
+        row.unpriced = d.unpriced;
         row.in_flight = d.in_flight;
         row.latency_spark = d.latency_spark.clone();
         row.error_spark = d.error_spark.clone();
     }
     view.run_cost_pico = snapshot.total_cost.pico();
+    view.run_unpriced = snapshot.unpriced_requests;
 }
 
 /// Text sparkline of `values` scaled to their maximum, right-aligned in `width` columns.
@@ -282,15 +311,18 @@ pub fn sparkline(values: &[u64], width: usize) -> String {
     s
 }
 
-/// `240/410ms` or `1.5/2.3s`: two durations sharing one unit.
+/// `240/410ms`, `1.5/2.3s`, or `43ms/1.4s`: two durations, sharing a unit when they can (a
+/// small one keeps its own rather than reading `0.0s`).
 pub fn pair(a: Option<u64>, b: Option<u64>) -> String {
     let (Some(a), Some(b)) = (a, b) else {
         return "–".to_string();
     };
-    if a.max(b) < 1000 {
-        format!("{a}/{b}ms")
-    } else {
-        format!("{:.1}/{:.1}s", a as f64 / 1000.0, b as f64 / 1000.0)
+    let secs = |v: u64| format!("{:.1}", v as f64 / 1000.0);
+    match (a < 1000, b < 1000) {
+        (true, true) => format!("{a}/{b}ms"),
+        (false, false) => format!("{}/{}s", secs(a), secs(b)),
+        (true, false) => format!("{a}ms/{}s", secs(b)),
+        (false, true) => format!("{}s/{b}ms", secs(a)),
     }
 }
 
@@ -304,8 +336,8 @@ fn limit<T: std::fmt::Display>(used: String, lim: Option<T>) -> String {
 /// What the pane's last line sums up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CostLine {
-    /// The chat app: this session's cost (`None` when unknown), then all time.
-    Session(Option<u64>),
+    /// The chat app: this session's cost, then all time.
+    Session(fmt::Spend),
     /// `llmux monitor`: what the watched server spent since it started.
     Server,
 }
@@ -322,6 +354,40 @@ pub fn line_count(view: &StatusView) -> usize {
 
 /// The lines of the pane's content.
 pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<'static>> {
+    let (mut body, footer) = parts(view, cost_line, theme, usize::MAX);
+    body.extend(footer);
+    body
+}
+
+/// `id` cut to `width` columns, ending in `…` when cut.
+fn cut(id: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    if id.width() <= width {
+        return id.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in id.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// The pane's content in `width` columns: the deployments' lines (which scroll), and the
+/// totals and budgets (pinned under them). A long deployment id is cut, then its group
+/// dropped, so the requests, error rate and health after it stay in sight.
+fn parts(
+    view: &StatusView,
+    cost_line: CostLine,
+    theme: &Theme,
+    width: usize,
+) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
     let muted = theme.fg(Role::Muted);
     let fg = theme.fg(Role::Fg);
     let mut out = Vec::new();
@@ -336,32 +402,52 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
         } else {
             fg
         };
-        let mut first = vec![
-            Span::styled(format!("{dot} "), theme.fg(role)),
-            Span::styled(r.id.clone(), fg.add_modifier(Modifier::BOLD)),
-            Span::styled(format!(" {}", r.group), muted),
+        let mut after = vec![
             Span::styled(format!("  {} req ", r.requests), fg),
             Span::styled(format!("{err_rate} err"), err_style),
         ];
-        if let Health::Cooling { .. } | Health::Failing { .. } | Health::Unavailable = r.health {
-            first.push(Span::styled(
+        if r.health != Health::Healthy {
+            after.push(Span::styled(
                 format!("  {}", r.health.describe()),
                 theme.fg(role),
             ));
         }
         if r.in_flight > 0 {
-            first.push(Span::styled(
+            after.push(Span::styled(
                 format!("  {} live", r.in_flight),
                 theme.fg(Role::Info),
             ));
         }
+        let after_width: usize = after.iter().map(Span::width).sum();
+        let dot = Span::styled(format!("{dot} "), theme.fg(role));
+        let group = format!(" {}", r.group);
+        let room = width.saturating_sub(dot.width() + after_width);
+        // The id shortened to no less than this before the group goes instead.
+        const MIN_ID: usize = 12;
+        let id_style = fg.add_modifier(Modifier::BOLD);
+        let (id_w, group_w) = (r.id.width(), group.width());
+        let mut first = vec![dot];
+        if id_w + group_w <= room {
+            first.push(Span::styled(r.id.clone(), id_style));
+            first.push(Span::styled(group, muted));
+        } else if room >= MIN_ID + group_w {
+            first.push(Span::styled(cut(&r.id, room - group_w), id_style));
+            first.push(Span::styled(group, muted));
+        } else {
+            first.push(Span::styled(cut(&r.id, room.max(MIN_ID)), id_style));
+        }
+        first.extend(after);
         out.push(Line::from(first));
         let tps = r
             .tokens_per_s
             .map_or("–".to_string(), |t| format!("{t:.0}"));
         let cost = match (r.cost_pico, r.price) {
-            (None, None) => "$?".to_string(),
-            (c, _) => fmt::cost(Some(c.unwrap_or(0))),
+            (None, None) if r.unpriced == 0 => "$?".to_string(),
+            (c, _) => fmt::Spend {
+                pico: c.unwrap_or(0),
+                unpriced: r.unpriced > 0,
+            }
+            .to_string(),
         };
         out.push(Line::from(vec![
             Span::styled("  ttft ", muted),
@@ -393,19 +479,33 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
         ]));
     }
     let total = theme.fg(Role::Accent).add_modifier(Modifier::BOLD);
+    let body = std::mem::take(&mut out);
     out.push(Line::from(match cost_line {
         CostLine::Session(session_cost) => vec![
             Span::styled("session ", muted),
-            Span::styled(fmt::cost(session_cost), total),
+            Span::styled(session_cost.to_string(), total),
             Span::styled("  all time ", muted),
             Span::styled(
-                fmt::cost(view.earlier_cost_pico.map(|e| e + view.run_cost_pico)),
+                view.earlier_cost.map_or("$?".to_string(), |e| {
+                    fmt::Spend {
+                        pico: e.pico + view.run_cost_pico,
+                        unpriced: e.unpriced + view.run_unpriced > 0,
+                    }
+                    .to_string()
+                }),
                 fg,
             ),
         ],
         CostLine::Server => vec![
             Span::styled("server since start ", muted),
-            Span::styled(fmt::cost(Some(view.run_cost_pico)), total),
+            Span::styled(
+                fmt::Spend {
+                    pico: view.run_cost_pico,
+                    unpriced: view.run_unpriced > 0,
+                }
+                .to_string(),
+                total,
+            ),
         ],
     }));
     if !view.budgets.is_empty() {
@@ -415,7 +515,18 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
         )));
         out.extend(view.budgets.iter().map(|b| budget_line(b, theme)));
     }
-    out
+    (body, out)
+}
+
+/// Lines the totals and budgets take, pinned at the pane's foot.
+fn footer_lines(view: &StatusView) -> usize {
+    line_count(view) - view.rows.len() * LINES_PER_ROW
+}
+
+/// How far (in lines) the deployments can scroll in a pane whose inside is `height` rows.
+pub fn max_scroll(view: &StatusView, height: usize) -> usize {
+    let body = view.rows.len() * LINES_PER_ROW;
+    body.saturating_sub(height.saturating_sub(footer_lines(view)))
 }
 
 /// `openai 80% $40.00/$50.00 1d resets 3h`: the percent early, so a narrow pane still shows
@@ -458,11 +569,38 @@ pub fn render(
     focused: bool,
     scroll: usize,
 ) {
-    let block = super::view::pane_block(theme, "Metrics", focused);
+    let mut block = super::view::pane_block(theme, "Metrics", focused);
     let inner = block.inner(area);
+    let (body, footer) = parts(view, cost_line, theme, inner.width as usize);
+    let height = inner.height as usize;
+    let footer_height = footer.len().min(height);
+    let body_height = height - footer_height;
+    let top = scroll.min(body.len().saturating_sub(body_height));
+    let shown = body.len().saturating_sub(top).min(body_height);
+    // Deployments (three lines each) out of sight, said on the border as the log says it.
+    let above = top.div_ceil(LINES_PER_ROW);
+    let below = (body.len() - top - shown).div_ceil(LINES_PER_ROW);
+    let hidden: Vec<String> = [(above, "↑"), (below, "↓")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, arrow)| format!("{arrow} {n} more"))
+        .collect();
+    if !hidden.is_empty() {
+        block = block.title_bottom(
+            Line::from(Span::styled(
+                format!(" {} ", hidden.join(" · ")),
+                theme.fg(Role::Warning),
+            ))
+            .right_aligned(),
+        );
+    }
     block.render(area, buf);
-    let lines = lines(view, cost_line, theme);
-    super::view::render_scrolled(buf, inner, &lines, scroll);
+    let rows = body[top..top + shown]
+        .iter()
+        .chain(&footer[..footer_height]);
+    for (i, l) in rows.enumerate() {
+        super::view::set_line_clipped(buf, inner.x, inner.y + i as u16, l, inner.width);
+    }
 }
 
 #[cfg(test)]
@@ -486,7 +624,7 @@ mod tests {
                     resets_in_ms: None,
                 })
                 .collect();
-            for cost in [CostLine::Session(None), CostLine::Server] {
+            for cost in [CostLine::Session(fmt::Spend::default()), CostLine::Server] {
                 assert_eq!(line_count(&view), lines(&view, cost, &theme).len());
             }
         }
@@ -498,7 +636,8 @@ mod tests {
         assert_eq!(sparkline(&[], 3), "   ");
         assert_eq!(sparkline(&[5, 5], 2), "██");
         assert_eq!(pair(Some(240), Some(410)), "240/410ms");
-        assert_eq!(pair(Some(240), Some(1410)), "0.2/1.4s");
+        assert_eq!(pair(Some(240), Some(1410)), "240ms/1.4s");
+        assert_eq!(pair(Some(43), Some(60_000)), "43ms/60.0s");
         assert_eq!(pair(None, Some(1)), "–");
     }
 }

@@ -39,7 +39,7 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK};
+use crate::exit::{EXIT_FAILED, EXIT_OK};
 use crate::store::session::{LoadedSession, SessionStore};
 
 pub use app::App;
@@ -48,12 +48,12 @@ pub use app::App;
 /// demo), reopens `--session NAME` (else the most recent conversation), and runs until quit.
 /// Returns the process exit code.
 pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
-    let cfg = match crate::cli::load_config(config, false) {
+    let cfg = match crate::startup::load_config(config, false) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let config_warnings = cfg.warnings.len();
-    let router = match crate::cli::build_router(cfg, 0) {
+    let router = match crate::startup::build_router(cfg, 0) {
         Ok(r) => r,
         Err(code) => return code,
     };

@@ -33,7 +33,7 @@ pub fn style_of(ev: &RouteEvent, theme: &Theme) -> Style {
         RouteEventKind::Budget { .. } => theme.fg(Role::Warning),
         RouteEventKind::Attempt | RouteEventKind::FirstToken { .. } => theme.fg(Role::Info),
         RouteEventKind::Request { .. } => theme.fg(Role::Fg),
-        RouteEventKind::Cancelled => theme.fg(Role::Muted),
+        RouteEventKind::Cancelled | RouteEventKind::Spent { .. } => theme.fg(Role::Muted),
         RouteEventKind::SharedState {
             connected: true, ..
         } => theme.fg(Role::Success),

@@ -233,7 +233,7 @@ struct Runner {
     mux: Mux,
     input: Option<JoinHandle<()>>,
     /// Cost of the requests in the request log before this run, once summed.
-    earlier_cost: std::sync::Arc<std::sync::OnceLock<u64>>,
+    earlier_cost: std::sync::Arc<std::sync::OnceLock<crate::store::stats::CostTotal>>,
     /// Providers and tags of the config's deployments, for the stats view.
     facts: std::sync::Arc<DeploymentFacts>,
     /// Sends `Action::StatsDue` every `statsview::REFRESH` while the stats view shows.
@@ -245,7 +245,7 @@ struct Runner {
 impl Runner {
     fn status(&self) -> StatusView {
         let mut v = StatusView::from_router(&self.router);
-        v.earlier_cost_pico = self.earlier_cost.get().copied();
+        v.earlier_cost = self.earlier_cost.get().copied();
         v
     }
 
@@ -255,7 +255,7 @@ impl Runner {
         let tx = self.tx.clone();
         let router = self.router.clone();
         let Some(path) = crate::store::RequestLog::default_path() else {
-            let _ = cell.set(0);
+            let _ = cell.set(Default::default());
             return;
         };
         // Only what was there before this run: this run's requests are counted live.
@@ -263,7 +263,7 @@ impl Runner {
         tokio::task::spawn_blocking(move || {
             let _ = cell.set(crate::store::stats::cost_before(&path, len));
             let mut v = StatusView::from_router(&router);
-            v.earlier_cost_pico = cell.get().copied();
+            v.earlier_cost = cell.get().copied();
             let _ = tx.blocking_send(Action::Status(v));
         });
     }

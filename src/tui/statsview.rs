@@ -17,6 +17,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
+use crate::sanitize::escape_line;
 use crate::store::stats::{self, DeploymentFacts, GroupBy, StatsReport, StatsRow, UNTAGGED};
 
 use super::action::{Command, Effect};
@@ -226,10 +227,13 @@ pub fn read(
     StatsRead { window, by, report }
 }
 
-/// `$0.0123`, with `+?` when some requests had no known price.
+/// `$0.0123`, with `+?` when some requests had no known price (as every total shows it).
 fn cost(r: &StatsRow) -> String {
-    let c = fmt::cost(Some(r.cost_usd.pico()));
-    if r.unpriced > 0 { format!("{c}+?") } else { c }
+    fmt::Spend {
+        pico: r.cost_usd.pico(),
+        unpriced: r.unpriced > 0,
+    }
+    .to_string()
 }
 
 /// A row's two lines.
@@ -242,7 +246,8 @@ fn row_lines(r: &StatsRow, key_style: Style, theme: &Theme) -> [Line<'static>; 2
         fg
     };
     let mut first = vec![
-        Span::styled(r.key.clone(), key_style),
+        // A key is a tag a client sent or a deployment id: shown escaped, as the chat shows text.
+        Span::styled(escape_line(&r.key).into_owned(), key_style),
         Span::styled(format!("  {} req ", r.requests), fg),
         Span::styled(format!("{:.0}% err", 100.0 * r.error_rate), err_style),
     ];
@@ -273,7 +278,10 @@ pub fn lines(pane: &StatsPane, keymap: &KeyMap, theme: &Theme) -> Vec<Line<'stat
     let mut out = Vec::new();
     match pane.current() {
         None => out.push(Line::from(Span::styled("reading the request log…", muted))),
-        Some(Err(e)) => out.push(Line::from(Span::styled(e.clone(), theme.fg(Role::Error)))),
+        Some(Err(e)) => out.push(Line::from(Span::styled(
+            escape_line(e).into_owned(),
+            theme.fg(Role::Error),
+        ))),
         Some(Ok(report)) if report.rows.is_empty() => out.push(Line::from(Span::styled(
             format!("no requests in the last {}", pane.window.label()),
             muted,

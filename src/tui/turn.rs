@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::provider::ChatRequest;
-use crate::router::{ChatEvent, MidStreamFailoverName, RouteEventKind};
+use crate::provider::{ChatRequest, Usage};
+use crate::router::{ChatEvent, MidStreamFailoverName, RouteErrorKind, RouteEventKind};
 use crate::store::session::{self, Answer, AnswerState, Badges, Entry, Record, UserMessage};
 
 use super::action::{Effect, RequestTag};
@@ -38,12 +38,39 @@ pub struct InFlight {
     /// The latest routing news (failure, retry, fallback) for the live pane.
     pub news: Option<String>,
     pub badges: Badges,
+    /// The router's id of the request, from its first event.
+    pub request_id: Option<u64>,
+    /// What attempts that did not answer were billed (`Spent` events): a failed request's
+    /// cost. The cost is `None` once one had no known price.
+    pub spent: Option<(Usage, Option<u64>)>,
 }
 
 impl InFlight {
     /// Output tokens so far (estimated from the text).
     pub fn tokens(&self, text: &str) -> u64 {
         crate::provider::estimate_tokens(text)
+    }
+
+    /// Notes the first token at `at`; on that first one, who answers goes to the session
+    /// file, so an answer cut by a crash keeps its header.
+    fn first_token(&mut self, at: Instant) -> Option<Effect> {
+        if self.first_token.is_some() {
+            return None;
+        }
+        self.first_token = Some(at);
+        Some(self.route_record())
+    }
+
+    fn route_record(&self) -> Effect {
+        Effect::Persist(Record::Route {
+            id: self.answer_id,
+            group: self.group.clone(),
+            answered_group: Some(self.routed_group.clone()),
+            deployment: self.deployment.clone(),
+            ttft_ms: self
+                .first_token
+                .map(|t| t.duration_since(self.started).as_millis() as u64),
+        })
     }
 }
 
@@ -149,6 +176,8 @@ impl App {
             reasoning_chars: 0,
             news: None,
             badges: Badges::default(),
+            request_id: None,
+            spent: None,
         });
         self.view.scroll_bottom();
         vec![Effect::StartChat {
@@ -191,9 +220,21 @@ impl App {
                 .map(|t| t.duration_since(f.started).as_millis() as u64);
             a.total_ms = Some(now.duration_since(f.started).as_millis() as u64);
             a.badges = f.badges;
+            a.usage = f.spent.map(|s| s.0);
+            a.cost_pico = f.spent.and_then(|s| s.1);
             fx.push(Effect::Persist(Record::Answer(a.clone())));
         }
-        self.session_cost_unknown |= f.first_token.is_some();
+        // Attempts that failed before are counted now; the one cut now is counted by the
+        // router as its stream is dropped, and its `Spent` event completes this answer.
+        if let Some(s) = f.spent {
+            self.add_spend(s.1);
+        }
+        if let Some(rid) = f.request_id.filter(|_| f.first_token.is_some()) {
+            self.awaiting_spend.push((rid, f.answer_id));
+            let n = self.awaiting_spend.len();
+            self.awaiting_spend
+                .drain(..n.saturating_sub(AWAITING_SPEND_KEEP));
+        }
         fx
     }
 
@@ -216,42 +257,50 @@ impl App {
                     return Vec::new();
                 };
                 route_news(f, &ev);
+                // Another deployment takes over an answer already under way: the session
+                // file learns who is answering now.
+                let fx: Vec<Effect> = (f.first_token.is_some()
+                    && matches!(ev.kind, RouteEventKind::Attempt))
+                .then(|| f.route_record())
+                .into_iter()
+                .collect();
                 let (id, dep, group) = (f.answer_id, f.deployment.clone(), f.routed_group.clone());
                 if let Some(a) = self.answer_mut(id) {
                     a.deployment = dep;
                     a.answered_group = Some(group);
                 }
-                Vec::new()
+                fx
             }
             ChatEvent::Delta(text) => {
                 let Some(f) = &mut self.inflight else {
                     return Vec::new();
                 };
-                f.first_token.get_or_insert(at);
+                let mut fx: Vec<Effect> = f.first_token(at).into_iter().collect();
                 f.unflushed.push_str(&text);
                 let id = f.answer_id;
                 if let Some(a) = self.answer_mut(id) {
                     a.text.push_str(&text);
                 }
-                self.flush_if_due()
+                fx.extend(self.flush_if_due());
+                fx
             }
             ChatEvent::Reasoning(text) => {
-                if let Some(f) = &mut self.inflight {
-                    f.first_token.get_or_insert(at);
-                    f.reasoning_chars += text.chars().count();
-                }
-                Vec::new()
+                let Some(f) = &mut self.inflight else {
+                    return Vec::new();
+                };
+                f.reasoning_chars += text.chars().count();
+                f.first_token(at).into_iter().collect()
             }
             ChatEvent::ToolCall(delta) => {
                 let Some(f) = &mut self.inflight else {
                     return Vec::new();
                 };
-                f.first_token.get_or_insert(at);
+                let fx = f.first_token(at).into_iter().collect();
                 let id = f.answer_id;
                 if let Some(a) = self.answer_mut(id) {
                     apply_tool_delta(&mut a.tool_calls, &delta);
                 }
-                Vec::new()
+                fx
             }
             // Only API front ends (`llmux serve`) use these: nothing to show.
             ChatEvent::Passthrough(_) | ChatEvent::Usage(_) => {
@@ -275,8 +324,7 @@ impl App {
                 let Some(f) = self.inflight.take() else {
                     return Vec::new();
                 };
-                let mut unknown_cost = false;
-                let mut cost = 0;
+                let spend: Option<Option<u64>>;
                 let record = {
                     let Some(a) = self.answer_mut(f.answer_id) else {
                         return Vec::new();
@@ -297,44 +345,91 @@ impl App {
                             a.badges.fell_back |= o.fell_back;
                             a.badges.continued |= o.continued;
                             a.badges.cached = o.cached;
-                            match a.cost_pico {
-                                Some(c) => cost = c,
-                                None => unknown_cost = true,
-                            }
+                            spend = Some(a.cost_pico);
                         }
                         Err(e) => {
                             if e.partial_text.len() > a.text.len() {
                                 a.text = e.partial_text.clone();
                             }
                             a.state = AnswerState::Failed;
-                            a.error = Some(e.message.clone());
+                            // Skipped for limits, budgets or cooldowns: say when it frees up.
+                            a.error = Some(match e.retry_in {
+                                Some(d) if e.kind == RouteErrorKind::Unavailable => {
+                                    format!(
+                                        "{} · next free in {}",
+                                        e.message,
+                                        crate::router::human_ms(d.as_millis() as u64)
+                                    )
+                                }
+                                _ => e.message.clone(),
+                            });
                             a.deployment = f.deployment.clone();
                             a.answered_group = Some(f.routed_group.clone());
                             a.ttft_ms = f
                                 .first_token
                                 .map(|t| t.duration_since(f.started).as_millis() as u64);
                             a.total_ms = Some(at.duration_since(f.started).as_millis() as u64);
-                            a.badges.retried |= e.attempts.len() > 1;
-                            unknown_cost = f.first_token.is_some();
+                            a.usage = f.spent.map(|s| s.0);
+                            a.cost_pico = f.spent.and_then(|s| s.1);
+                            spend = f.spent.map(|s| s.1);
                         }
                     }
                     Record::Answer(a.clone())
                 };
-                self.session_cost_pico += cost;
-                self.session_cost_unknown |= unknown_cost;
+                if let Some(cost) = spend {
+                    self.add_spend(cost);
+                }
                 vec![Effect::Persist(record), Effect::RefreshStatus]
             }
         }
     }
 
-    /// The session's cost so far: `None` when nothing known was spent but something unknown
-    /// was (shown as "$?").
-    pub fn session_cost(&self) -> Option<u64> {
-        if self.session_cost_unknown && self.session_cost_pico == 0 {
-            None
-        } else {
-            Some(self.session_cost_pico)
+    /// Adds an answer's cost to the session's (`None`: unpriced, shown as `+?`).
+    fn add_spend(&mut self, cost: Option<u64>) {
+        match cost {
+            Some(c) => self.session_cost_pico += c,
+            None => self.session_cost_unknown = true,
         }
+    }
+
+    /// The session's cost so far, with whether some of it had no known price.
+    pub fn session_cost(&self) -> super::fmt::Spend {
+        super::fmt::Spend {
+            pico: self.session_cost_pico,
+            unpriced: self.session_cost_unknown,
+        }
+    }
+
+    /// A cancelled answer's cut attempt, counted by the router as the stream was dropped
+    /// (`Spent`, from the routing feed): the answer and the session take it in.
+    pub(crate) fn cancelled_spend(&mut self, ev: &crate::router::RouteEvent) -> Vec<Effect> {
+        let RouteEventKind::Spent { usage, cost_usd } = &ev.kind else {
+            return Vec::new();
+        };
+        let Some(i) = self
+            .awaiting_spend
+            .iter()
+            .position(|(rid, _)| *rid == ev.request_id)
+        else {
+            return Vec::new();
+        };
+        let (_, answer_id) = self.awaiting_spend.remove(i);
+        let cost = cost_usd.map(|c| c.pico());
+        let record = {
+            let Some(a) = self.answer_mut(answer_id) else {
+                return Vec::new();
+            };
+            let before = a.usage.is_some();
+            a.usage = Some(a.usage.map_or(*usage, |u| add_usage(u, *usage)));
+            a.cost_pico = match (a.cost_pico, cost) {
+                (Some(x), Some(c)) => Some(x + c),
+                (None, Some(c)) if !before => Some(c),
+                _ => None,
+            };
+            Record::Answer(a.clone())
+        };
+        self.add_spend(cost);
+        vec![Effect::Persist(record)]
     }
 }
 
@@ -357,16 +452,35 @@ fn apply_tool_delta(
     call.arguments.push_str(&delta.arguments);
 }
 
+/// Answers cancelled whose cut attempt's `Spent` may still come, at most this many.
+const AWAITING_SPEND_KEEP: usize = 8;
+
+fn add_usage(a: Usage, b: Usage) -> Usage {
+    Usage {
+        input: a.input + b.input,
+        output: a.output + b.output,
+        cached_input: a.cached_input + b.cached_input,
+        cache_write: a.cache_write + b.cache_write,
+        reasoning: a.reasoning + b.reasoning,
+        estimated: a.estimated || b.estimated,
+    }
+}
+
 fn route_news(f: &mut InFlight, ev: &crate::router::RouteEvent) {
     let dep = ev.deployment.clone();
+    f.request_id = Some(ev.request_id);
     match &ev.kind {
+        RouteEventKind::Spent { usage, cost_usd } => {
+            let cost = cost_usd.map(|c| c.pico());
+            f.spent = Some(match f.spent {
+                None => (*usage, cost),
+                Some((u, c)) => (add_usage(u, *usage), c.zip(cost).map(|(a, b)| a + b)),
+            });
+        }
         RouteEventKind::Attempt => {
             f.attempt = ev.attempt;
             f.deployment = dep;
             f.routed_group = ev.group.clone();
-            if ev.attempt > 1 {
-                f.badges.retried = true;
-            }
         }
         RouteEventKind::Failure { class, status, .. } => {
             let status = status.map(|s| format!(" {s}")).unwrap_or_default();
@@ -376,10 +490,12 @@ fn route_news(f: &mut InFlight, ev: &crate::router::RouteEvent) {
             ));
         }
         RouteEventKind::Retry { delay_ms } => {
+            // A retry, not a fallback to another group, earns the badge.
+            f.badges.retried = true;
             let base = f.news.take().unwrap_or_default();
             f.news = Some(format!(
-                "{base} · retry in {:.1}s",
-                *delay_ms as f64 / 1000.0
+                "{base} · retry in {}",
+                crate::router::human_ms(*delay_ms)
             ));
         }
         RouteEventKind::Cooldown { secs, .. } => {

@@ -564,7 +564,7 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         ],
         rank: 0,
     });
-    let cost = format!("session {} ", fmt::cost(app.session_cost()));
+    let cost = format!("session {} ", app.session_cost());
     if app.toast.is_none() {
         pieces.push(Piece {
             spans: vec![Span::styled(

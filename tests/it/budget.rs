@@ -2,7 +2,8 @@
 //! spend is exact: a deployment over `max_budget` is skipped (then the group falls back), a
 //! provider budget, `llmux.budget` refusing requests (and `serve` answering 429), the 80% and
 //! 100% warnings once per period, a period ending (an injected clock), spend seeded from a
-//! request log written beforehand, and two routers sharing a budget through a real Redis.
+//! request log written beforehand, two routers sharing a budget through a real Redis, and that
+//! budget kept when Redis restarts empty.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +18,7 @@ use llmux::router::{
 };
 use llmux::store::RequestLog;
 
-use crate::shared_state::{RedisServer, connected};
+use crate::shared_state::{RedisServer, back, connected};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// Tokens in per answer; at $0.01 a token each answer costs $4.50.
@@ -421,6 +422,73 @@ async fn two_routers_share_a_budget_through_redis() {
     assert!(c.sync_budgets().await);
     assert_eq!(spent(&c, "deployment capped"), dollars_cents(900));
     assert_eq!(capped.calls(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_is_not_spent_twice_when_redis_restarts_empty() {
+    let redis = RedisServer::start().await;
+    let port = redis.port;
+    let capped = FakeUpstream::start(vec![answer("capped")]).await;
+    let other = FakeUpstream::start(vec![answer("other")]).await;
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  redis_host: 127.0.0.1\n  redis_port: {port}\n",
+        deployment(
+            "g",
+            "capped",
+            &capped.url,
+            "      max_budget: 8\n      budget_duration: 1d\n      order: 1\n"
+        ),
+        deployment("g", "other", &other.url, "      order: 2\n"),
+    );
+    let a = router_with(&yaml, None, None);
+    let b = router_with(&yaml, None, None);
+    connected(&a).await;
+    connected(&b).await;
+    let (mut a_events, mut b_events) = (a.subscribe(), b.subscribe());
+    assert_eq!(run(&a, "g").await.0.unwrap().deployment, "capped");
+    assert_eq!(run(&b, "g").await.0.unwrap().deployment, "capped");
+    assert!(a.sync_budgets().await);
+    assert!(b.sync_budgets().await);
+    assert!(a.sync_budgets().await);
+    assert_eq!(spent(&a, "deployment capped"), dollars_cents(900));
+
+    // Restarted empty: the first sync after it writes the fleet's window back.
+    redis.kill().await;
+    let redis = RedisServer::start_on(port).await;
+    back(&mut a_events).await;
+    back(&mut b_events).await;
+    assert!(a.sync_budgets().await);
+    assert!(b.sync_budgets().await);
+    assert_eq!(spent(&b, "deployment capped"), dollars_cents(900));
+    // A new instance, with no request log of its own, sees it.
+    let c = router_with(&yaml, None, None);
+    connected(&c).await;
+    assert!(c.sync_budgets().await);
+    assert_eq!(spent(&c, "deployment capped"), dollars_cents(900));
+    assert_eq!(run(&c, "g").await.0.unwrap().deployment, "other");
+    assert_eq!(capped.calls(), 2);
+
+    // Restarted empty again, and this time a new instance spends before the others are back:
+    // what it started is merged with the window they write back, not replaced by it.
+    let mut c_events = c.subscribe();
+    redis.kill().await;
+    let _redis = RedisServer::start_on(port).await;
+    let d = router_with(&yaml, None, None);
+    connected(&d).await;
+    assert_eq!(run(&d, "g").await.0.unwrap().deployment, "capped");
+    assert!(d.sync_budgets().await);
+    back(&mut a_events).await;
+    back(&mut b_events).await;
+    back(&mut c_events).await;
+    for r in [&a, &b, &c, &d] {
+        assert!(r.sync_budgets().await);
+    }
+    for r in [&a, &b, &c, &d] {
+        assert!(r.sync_budgets().await);
+        assert_eq!(spent(r, "deployment capped"), dollars_cents(1350));
+    }
+    assert_eq!(run(&a, "g").await.0.unwrap().deployment, "other");
+    assert_eq!(capped.calls(), 3);
 }
 
 /// One mock deployment, then `rest`.

@@ -2,8 +2,9 @@
 //! are `hostile.rs`'s). A serve client's tags, a config's model and deployment names, an
 //! upstream's error, a served answer, a watched server's names: each carries terminal
 //! sequences (OSC 0 title, OSC 52 clipboard, CSI, BEL, C1, bidi override), and each command
-//! that prints it runs in a real pty (`stats`, `check`, `check --ping`, `models`,
-//! `ask --batch` with its progress line, `serve`'s warnings on stderr), or, for `monitor`,
+//! that prints it runs in a real pty (`stats`, `check`, `check --ping` and its `--json`,
+//! `models`, `ask --json`, a failed `ask`'s last line, `ask --batch` with its progress line,
+//! `serve`'s warnings on stderr: at start and a budget's while serving), or, for `monitor`,
 //! renders what a real server sent into a TestBackend. On the terminal not one raw control
 //! may arrive, and the escapes are visible as text.
 //!
@@ -325,4 +326,134 @@ async fn monitor_shows_what_the_server_sent_escaped() {
         assert!(row.contains(shown), "{shown} in the metrics pane:\n{all}");
     }
     assert!(all.contains(ERROR_SHOWN), "the error in the log:\n{all}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_json_and_a_failed_ask_on_a_terminal_are_inert() {
+    // The hostile answer once, then the hostile error for every later request.
+    let up = FakeUpstream::start(vec![
+        Reply::openai_stream(crate::hostile::HOSTILE, Some((5, 50))),
+        Reply::json(json!({"error": {"message": ERROR}})).with_status(400),
+    ])
+    .await;
+    let home = Home::new(&up.url);
+
+    // --json on a terminal: the answer's controls as JSON \u escapes.
+    let out = home
+        .on_a_terminal(&["ask", "--json", "-m", GROUP, "hi"])
+        .await;
+    assert_inert("ask --json", &out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("clear:\\u001b[2J"), "{text}");
+
+    // Every route failed: the last line on stderr quotes the upstream, escaped.
+    let out = home.on_a_terminal(&["ask", "-m", GROUP, "hi"]).await;
+    assert_inert("a failed ask", &out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("llmux ask: ") && l.contains(ERROR_SHOWN)),
+        "{text}"
+    );
+
+    // The same failure as --json, and check --ping --json quoting it too.
+    for args in [
+        &["ask", "--json", "-m", GROUP, "hi"][..],
+        &["check", "--ping", "--json"],
+    ] {
+        let out = home.on_a_terminal(args).await;
+        assert_inert(&format!("{args:?}"), &out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.contains("bad\\u001b]0;pwned\\u0007"),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_a_terminal_shows_its_warnings_escaped() {
+    let up = FakeUpstream::start(vec![Reply::openai_json("hello", Some((1000, 1000)))]).await;
+    let home = Home::new(&up.url);
+    // The hostile deployment with a budget one request uses up (a warning naming it while
+    // serving), and an unknown provider quoted at start.
+    std::fs::write(
+        home.dir.path().join("config.yaml"),
+        format!(
+            "model_list:\n  - model_name: {GROUP_YAML}\n    litellm_params: {{ model: openai/gpt-4o-mini, api_base: '{}', api_key: sk-test, max_budget: 0.000001, budget_duration: 1d }}\n    model_info: {{ id: {DEPLOYMENT_YAML} }}\n  - model_name: other\n    litellm_params: {{ model: \"bedrock/x\\e]0;pwned\\a\" }}\n",
+            up.url
+        ),
+    )
+    .unwrap();
+    let config = home.config();
+    let data = home.data().display().to_string();
+    let pty = tokio::task::spawn_blocking(move || {
+        let pty = Pty::spawn(
+            env!("CARGO_BIN_EXE_llmux"),
+            &["--config", &config, "serve", "--bind", "127.0.0.1:0"],
+            &[("LLMUX_DATA_DIR", data.as_str()), ("NO_COLOR", "1")],
+            200,
+            50,
+        );
+        assert!(
+            // The whole line, address and all.
+            pty.wait_for(Duration::from_secs(30), |out| {
+                String::from_utf8_lossy(out)
+                    .split_once("listening on http://")
+                    .is_some_and(|(_, rest)| rest.contains('\n'))
+            }),
+            "{}",
+            String::from_utf8_lossy(&pty.output())
+        );
+        pty
+    })
+    .await
+    .unwrap();
+    let started = String::from_utf8_lossy(&pty.output()).into_owned();
+    let url = started
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    // No router in this process to install the TLS provider reqwest needs.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    // A tagged request that spends the budget, and one for a hostile model that is not there.
+    for model in [GROUP, "nope\u{1b}]0;x\u{7}"] {
+        let r = http
+            .post(format!("{url}/v1/chat/completions"))
+            .json(&json!({
+                "model": model,
+                "messages": [{"role": "user", "content": "hi"}],
+                "metadata": {"tags": [TAG]},
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status() == 200 || r.status() == 404, "{}", r.status());
+    }
+    let out = tokio::task::spawn_blocking(move || {
+        assert!(
+            pty.wait_for_text(Duration::from_secs(30), "used up"),
+            "the budget warning: {}",
+            String::from_utf8_lossy(&pty.output())
+        );
+        pty.signal("TERM");
+        assert!(pty.wait_end(Duration::from_secs(30)).is_some());
+        pty.output()
+    })
+    .await
+    .unwrap();
+    assert_inert("serve", &out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("\\x1b]0;pwned\\x07"),
+        "the start warning: {text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("used up") && l.contains(DEPLOYMENT_SHOWN)),
+        "{text}"
+    );
 }

@@ -67,6 +67,7 @@ fn kinds(events: &[RouteEvent]) -> Vec<&'static str> {
             RouteEventKind::Done { .. } => "done",
             RouteEventKind::Failed { .. } => "failed",
             RouteEventKind::Cancelled => "cancelled",
+            RouteEventKind::Spent { .. } => "spent",
             RouteEventKind::SharedState { .. } => "shared_state",
             RouteEventKind::Budget { .. } => "budget",
         })

@@ -1,7 +1,8 @@
 //! Shared state across router instances through a real `redis-server` (the Debian package;
 //! `.ci/run` installs it), started by each test on a free port: an rpm limit held by two
-//! instances together, cooldowns seen by the other instance, the fleet's cost ledger, and
-//! Redis unreachable at start, killed mid-traffic and restarted without a request failing.
+//! instances together, cooldowns seen by the other instance, the fleet's cost ledger, Redis
+//! unreachable at start, killed mid-traffic and restarted without a request failing, and a
+//! Redis restarted empty refilled by the instances (the fleet limit still holds).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -123,7 +124,7 @@ async fn next_event<T>(
 }
 
 /// The next shared-state event: (connected, message).
-async fn next_shared(rx: &mut broadcast::Receiver<RouteEvent>) -> (bool, String) {
+pub(crate) async fn next_shared(rx: &mut broadcast::Receiver<RouteEvent>) -> (bool, String) {
     next_event(rx, |ev| match &ev.kind {
         RouteEventKind::SharedState { connected, message } => {
             eprintln!("shared state event: {connected} {message}");
@@ -327,8 +328,9 @@ async fn requests_never_fail_because_redis_did() {
     let fleet = r.shared_cost().await.unwrap();
     assert_eq!(
         fleet.total,
-        per_request.times(4),
-        "the four requests made while Redis was down"
+        per_request.times(6),
+        "the store came back empty: the router wrote back all it spent, not only the four \
+         requests made while Redis was down"
     );
     // No other shared-state event came in between: one per change.
     while let Ok(ev) = events.try_recv() {
@@ -337,4 +339,115 @@ async fn requests_never_fail_because_redis_did() {
             "{ev:?}"
         );
     }
+}
+
+/// Waits for `router` to say Redis is back after it was lost.
+pub(crate) async fn back(events: &mut broadcast::Receiver<RouteEvent>) -> String {
+    loop {
+        let (up, message) = next_shared(events).await;
+        if up {
+            assert!(message.contains("is back"), "{message}");
+            return message;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restarted_empty_is_refilled_and_the_fleet_limit_holds() {
+    let redis = RedisServer::start().await;
+    let port = redis.port;
+    // Each answer takes a moment, so Redis dies with requests in flight.
+    let answer = Reply::openai_stream(&["x"], Some((100, 50))).body_after(IN_FLIGHT);
+    let limited = FakeUpstream::start(vec![answer.clone()]).await;
+    let other = FakeUpstream::start(vec![answer]).await;
+    let flaky = FakeUpstream::start(vec![Reply::status(401)]).await;
+    let price = "      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n";
+    let deployment = |group: &str, id: &str, url: &str, extra: &str| {
+        format!(
+            "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-test-secret-key\n{price}{extra}    model_info: {{ id: {id} }}\n"
+        )
+    };
+    let yaml = format!(
+        "model_list:\n{}{}{}router_settings:\n  redis_host: 127.0.0.1\n  redis_port: {port}\n",
+        deployment(
+            "g",
+            "limited",
+            &limited.url,
+            "      rpm: 6\n      order: 1\n"
+        ),
+        deployment("g", "other", &other.url, "      order: 2\n"),
+        deployment("f", "flaky", &flaky.url, "      cooldown_time: 120\n"),
+    );
+    let (a, b) = (router(&yaml), router(&yaml));
+    connected(&a).await;
+    connected(&b).await;
+    let (mut a_events, mut b_events) = (a.subscribe(), b.subscribe());
+
+    for r in [&a, &b, &a, &b] {
+        assert_eq!(ask(r).await.unwrap().deployment, "limited");
+    }
+    // A cooldown set before the restart, running well past it.
+    let failed = a
+        .chat("f", ChatRequest::new(vec![Message::user("hi")]))
+        .finish()
+        .await;
+    assert!(failed.is_err());
+    // Two more to `limited` (six of six), in flight when Redis is killed.
+    let mut in_flight = Vec::new();
+    for r in [&a, &b] {
+        let mut stream = r.chat("g", ChatRequest::new(vec![Message::user("hi")]));
+        while let Some(ev) = stream.next_event().await {
+            if matches!(&ev, ChatEvent::Route(e) if e.kind == RouteEventKind::Attempt) {
+                break;
+            }
+        }
+        in_flight.push(stream);
+    }
+    redis.kill().await;
+    for stream in in_flight {
+        assert_eq!(stream.finish().await.unwrap().deployment, "limited");
+    }
+    assert_eq!(limited.calls(), 6);
+
+    // Restarted empty: each instance notices the store lost its state and writes back all it
+    // holds for the current windows.
+    let _redis = RedisServer::start_on(port).await;
+    let said = back(&mut a_events).await;
+    assert!(said.contains("lost its state"), "{said}");
+    back(&mut b_events).await;
+
+    // Each instance alone has sent three of six: only the refilled fleet count stops them.
+    for r in [&a, &b, &a, &b] {
+        assert_eq!(ask(r).await.unwrap().deployment, "other");
+    }
+    assert_eq!(
+        limited.calls(),
+        6,
+        "the fleet's rpm limit held across the restart"
+    );
+
+    // A new instance sees the fleet's state: the rpm count, the cooldown and the ledger.
+    let c = router(&yaml);
+    connected(&c).await;
+    assert_eq!(ask(&c).await.unwrap().deployment, "other");
+    assert_eq!(limited.calls(), 6);
+    let seen = c.deployments();
+    let flaky_view = &seen.iter().find(|d| d.id == "flaky").unwrap().health;
+    assert!(
+        flaky_view.cooling_for.is_some(),
+        "the cooldown was written back"
+    );
+    let _ = c
+        .chat("f", ChatRequest::new(vec![Message::user("hi")]))
+        .finish()
+        .await;
+    assert_eq!(flaky.calls(), 1, "C skipped the cooling deployment");
+    a.shared_cost().await.expect("ledger readable");
+    b.shared_cost().await.expect("ledger readable");
+    let fleet = c.shared_cost().await.expect("ledger readable");
+    assert_eq!(
+        fleet.total,
+        a.metrics().total_cost + b.metrics().total_cost + c.metrics().total_cost,
+        "the cost ledger holds everything spent before the restart too"
+    );
 }

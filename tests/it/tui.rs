@@ -23,14 +23,19 @@ use ratatui::backend::TestBackend;
 use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
+mod badges;
 mod budget;
 mod composer;
 mod layout;
+mod limits;
+mod metricspane;
+mod numbers;
 mod picker;
 mod routelog;
 mod screen;
 mod search;
 mod stats;
+mod wording;
 
 fn fixed_clock() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000)
@@ -220,6 +225,7 @@ fn demo_status() -> StatusView {
         latency_p95_ms: (req > 0).then_some(2300),
         tokens_per_s: (req > 0).then_some(58.0),
         cost_pico: Some(req * 41_000_000),
+        unpriced: 0,
         in_flight: 0,
         rpm_used: req as u32,
         rpm_limit: (id == "mock/fast-steady").then_some(60),
@@ -265,7 +271,11 @@ fn demo_status() -> StatusView {
             ),
         ],
         run_cost_pico: 738_000_000,
-        earlier_cost_pico: Some(12_500_000_000),
+        run_unpriced: 0,
+        earlier_cost: Some(llmux::store::stats::CostTotal {
+            pico: 12_500_000_000,
+            unpriced: 0,
+        }),
         budgets: Vec::new(),
     }
 }

@@ -15,7 +15,7 @@ use serde_yaml::{Mapping, Value};
 use super::values::{Ctx, describe, entries, quote, untag};
 use crate::config::positions::child;
 use crate::config::{Budget, BudgetPeriod, ConfigError, Deployment};
-use crate::metrics::Usd;
+use crate::money::Usd;
 
 /// Seconds per unit of a period; a month counts as 30 days (LiteLLM's `mo`).
 const UNITS: &[(&str, u64)] = &[

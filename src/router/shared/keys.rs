@@ -10,6 +10,10 @@ use crate::router::health::MINUTE;
 pub(crate) const COOLDOWN_CHANNEL: &str = "llmux:cooldowns";
 /// The hash of picodollars spent per deployment.
 pub(crate) const COST_KEY: &str = "llmux:cost";
+/// A random tag set by the first instance that finds it missing: a different tag than the one
+/// an instance last saw means the store lost its state (restarted empty, failed over to an
+/// empty replica, flushed).
+pub(super) const GENERATION_KEY: &str = "llmux:generation";
 /// How long a per-minute tpm counter outlives its minute.
 pub(super) const TPM_KEY_TTL_SECS: u64 = 120;
 /// Seconds in the fixed tpm window.

@@ -18,14 +18,20 @@
 //! - `llmux:{id}:cooldown`: the reason, expiring when the cooldown ends (only ever extended);
 //!   every new cooldown is also published on `llmux:cooldowns` for the other instances.
 //! - `llmux:cost`: hash of deployment id → picodollars spent, over the fleet's lifetime.
+//! - `llmux:generation`: a random tag, set by the first instance to find it missing; when it
+//!   changes, the store lost its state and each instance writes back all it holds.
 //!
 //! Only the rpm/tpm claim for a deployment that has a limit is a Redis round trip on the
 //! request's path, bounded by [`CALL_TIMEOUT`]; everything else goes to a background worker
 //! through a channel. Cooldowns from others arrive by pub/sub into the local book, so picks
 //! never wait on Redis for them. While Redis is away the router runs on local state, counts
-//! what happened meanwhile, and the worker pushes it back when Redis returns.
+//! what happened meanwhile, and the worker pushes it back when Redis returns — or, when Redis
+//! returns empty, everything this instance holds for the current windows, so a restart without
+//! persistence does not reset the fleet's limits (budgets heal the same way, see
+//! `budget::share`).
 
 mod keys;
+mod restore;
 mod worker;
 
 use std::collections::{BTreeMap, HashMap};
@@ -248,6 +254,8 @@ impl SharedState {
             events,
             secrets,
             jobs: rx,
+            generation: None,
+            spent: HashMap::new(),
         }));
         Ok(SharedState { link, jobs })
     }

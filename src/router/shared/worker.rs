@@ -7,8 +7,12 @@
 //! the local book, and `SharedState` route events — one when Redis is lost or unreachable,
 //! one when it is (back) in use, never one per failed attempt. While Redis is away, counts and
 //! costs are kept in memory and pushed when it returns, together with this instance's running
-//! cooldowns; the cooldowns already in Redis are pulled into the local book. The task ends
-//! when the router (the last job sender) is dropped.
+//! cooldowns; the cooldowns already in Redis are pulled into the local book. When Redis comes
+//! back without its state (the generation key changed: restarted empty, an empty replica, a
+//! flush, also noticed on a live link at the keepalive), only pushing what happened meanwhile
+//! would forget everything before: the worker writes back all this instance holds instead (its
+//! requests of the last minute, its tokens of this minute, its lifetime cost, its cooldowns).
+//! The task ends when the router (the last job sender) is dropped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,21 +27,22 @@ use tokio::time::{Instant, timeout};
 
 use super::keys::{
     COOLDOWN_CHANNEL, COOLDOWN_SCRIPT, COST_KEY, TPM_KEY_TTL_SECS, admit_cmd, cooldown_key,
-    tpm_key, unix_minute, unix_ms, unix_secs,
+    tpm_key, unix_minute,
 };
+use super::restore::Pending;
 use super::{AdmitAnswer, CALL_TIMEOUT, CooldownMessage, Job, Link, SharedCost, lock, scrub};
 use crate::metrics::Usd;
 use crate::router::event::RouteEventKind;
-use crate::router::health::{LocalBook, MINUTE};
+use crate::router::health::LocalBook;
 use crate::secret::Secret;
 
 /// The longest a connection attempt (with its handshake and subscription) or a resync may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// The first wait between connection attempts; it doubles up to [`BACKOFF_MAX`].
 const BACKOFF_START: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
-/// How often an idle link is checked, so a Redis that vanished without closing the socket is
-/// noticed before a request needs it.
+/// How often an idle link is checked, so a Redis that vanished without closing the socket, or
+/// lost its state without closing it, is noticed before a request needs it.
 const KEEPALIVE: Duration = Duration::from_secs(5);
 
 pub(super) struct Worker {
@@ -50,45 +55,11 @@ pub(super) struct Worker {
     pub(super) events: crate::router::sink::EventSink,
     pub(super) secrets: Vec<Secret>,
     pub(super) jobs: mpsc::Receiver<Job>,
-}
-
-/// What happened while Redis was away, to push when it is back.
-#[derive(Debug, Default)]
-struct Pending {
-    /// (deployment, unix second) → requests.
-    requests: HashMap<(String, u64), u32>,
-    /// (deployment, unix minute) → tokens.
-    tokens: HashMap<(String, u64), u64>,
-    /// deployment → picodollars.
-    cost: HashMap<String, u64>,
-}
-
-impl Pending {
-    /// Keeps a job that could not run. Reads are answered "unknown"; cooldowns need nothing
-    /// (the local book has them and they are pushed on resync).
-    fn keep(&mut self, job: Job) {
-        match job {
-            Job::Requests { id, count, at } => {
-                *self.requests.entry((id, unix_secs(at))).or_default() += count;
-            }
-            Job::Tokens { id, minute, tokens } => {
-                let n = self.tokens.entry((id, minute)).or_default();
-                *n = n.saturating_add(tokens);
-            }
-            Job::Cost { id, pico } => {
-                let n = self.cost.entry(id).or_default();
-                *n = n.saturating_add(pico);
-            }
-            Job::ReadCost(reply) => {
-                let _ = reply.send(None);
-            }
-            Job::Cooldown { .. } | Job::Suspect => {}
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.requests.len() + self.tokens.len() + self.cost.len()
-    }
+    /// The store's generation tag as last seen (`None` before the first connection).
+    pub(super) generation: Option<String>,
+    /// Deployment id → picodollars this instance spent, over its lifetime: what it writes
+    /// back into a ledger that was lost.
+    pub(super) spent: HashMap<String, u64>,
 }
 
 /// Why serving on a connection stopped.
@@ -168,7 +139,7 @@ impl Worker {
             .announce("", None, RouteEventKind::SharedState { connected, message });
     }
 
-    fn describe(&self, e: &redis::RedisError) -> String {
+    pub(super) fn describe(&self, e: &redis::RedisError) -> String {
         scrub(&self.secrets, &e.to_string())
     }
 
@@ -205,7 +176,10 @@ impl Worker {
             tokio::select! {
                 _ = &mut sleep => return true,
                 job = self.jobs.recv() => match job {
-                    Some(job) => pending.keep(job),
+                    Some(job) => {
+                        self.note(&job);
+                        pending.keep(job);
+                    }
                     None => return false,
                 },
             }
@@ -225,6 +199,7 @@ impl Worker {
                 job = self.jobs.recv() => match job {
                     None => return Ended::Closed,
                     Some(job) => {
+                        self.note(&job);
                         if let Err(why) = self.execute(&mut conn, job, pending).await {
                             return Ended::Broken(why);
                         }
@@ -235,12 +210,43 @@ impl Worker {
                     Some(msg) => self.on_message(msg.get_payload_bytes()),
                 },
                 _ = keepalive.tick() => {
-                    if let Err(why) = self.ping(&mut conn).await {
+                    if let Err(why) = self.keepalive(&mut conn, pending).await {
                         return Ended::Broken(why);
                     }
                 }
             }
         }
+    }
+
+    /// Keeps this instance's lifetime cost per deployment, for a ledger that has to be refilled.
+    fn note(&mut self, job: &Job) {
+        if let Job::Cost { id, pico } = job {
+            let n = self.spent.entry(id.clone()).or_default();
+            *n = n.saturating_add(*pico);
+        }
+    }
+
+    /// The idle link's check: the store still answers and still has its state (else it is
+    /// refilled at once, and that is said).
+    async fn keepalive(
+        &mut self,
+        conn: &mut MultiplexedConnection,
+        pending: &mut Pending,
+    ) -> Result<(), String> {
+        let lost = match timeout(CALL_TIMEOUT, self.store_lost(conn)).await {
+            Ok(Ok(lost)) => lost,
+            Ok(Err(e)) => return Err(self.describe(&e)),
+            Err(_) => return Err(format!("no answer within {} ms", CALL_TIMEOUT.as_millis())),
+        };
+        if lost {
+            let summary = self.restore(conn, pending, true).await?;
+            let target = self.link.target.clone();
+            self.announce(
+                true,
+                format!("Redis at {target} lost its state (restarted or flushed); {summary}"),
+            );
+        }
+        Ok(())
     }
 
     async fn ping(&self, conn: &mut MultiplexedConnection) -> Result<(), String> {
@@ -335,7 +341,7 @@ impl Worker {
         result
     }
 
-    fn cooldown_cmd(&self, id: &str, left: Duration, reason: &str) -> redis::Cmd {
+    pub(super) fn cooldown_cmd(&self, id: &str, left: Duration, reason: &str) -> redis::Cmd {
         let ms = (left.as_millis() as u64).max(1);
         let message = CooldownMessage {
             from: self.link.instance.clone(),
@@ -366,7 +372,7 @@ impl Worker {
     }
 
     /// Extends a local cooldown from the fleet, and says so when it changed anything.
-    fn apply_cooldown(&self, id: &str, left: Duration, reason: &str) -> bool {
+    pub(super) fn apply_cooldown(&self, id: &str, left: Duration, reason: &str) -> bool {
         let Some(group) = self.groups.get(id) else {
             return false;
         };
@@ -382,149 +388,5 @@ impl Worker {
             },
         );
         true
-    }
-
-    /// After (re)connecting: pushes what happened while Redis was away, pulls the fleet's
-    /// running cooldowns, pushes this instance's. Returns a summary for the event.
-    async fn resync(
-        &self,
-        conn: &mut MultiplexedConnection,
-        pending: &mut Pending,
-    ) -> Result<String, String> {
-        let work = async {
-            let flushed = pending.len();
-            if flushed > 0 {
-                self.flush(conn, pending).await?;
-            }
-            let ids: Vec<&String> = self.groups.keys().collect();
-            let mut pulled = 0usize;
-            if !ids.is_empty() {
-                let keys: Vec<String> = ids.iter().map(|id| cooldown_key(id)).collect();
-                let mut mget = redis::cmd("MGET");
-                mget.arg(&keys);
-                let reasons: Vec<Option<String>> = mget.query_async(conn).await?;
-                let mut pttl = redis::pipe();
-                for k in &keys {
-                    pttl.cmd("PTTL").arg(k);
-                }
-                let left: Vec<i64> = pttl.query_async(conn).await?;
-                for ((id, reason), ms) in ids.iter().zip(reasons).zip(left) {
-                    if let (Some(reason), Ok(ms @ 1..)) = (reason, u64::try_from(ms))
-                        && self.apply_cooldown(id, Duration::from_millis(ms), &reason)
-                    {
-                        pulled += 1;
-                    }
-                }
-            }
-            let mine = self.local.running_cooldowns(Instant::now());
-            for (id, left, reason) in &mine {
-                let _: i64 = self
-                    .cooldown_cmd(id, *left, reason)
-                    .query_async(conn)
-                    .await?;
-            }
-            Ok::<_, redis::RedisError>(format!(
-                "resynced: {flushed} counts pushed, {pulled} cooldowns pulled, {} pushed",
-                mine.len()
-            ))
-        };
-        match timeout(CONNECT_TIMEOUT, work).await {
-            Ok(Ok(summary)) => Ok(summary),
-            Ok(Err(e)) => Err(self.describe(&e)),
-            Err(_) => Err(format!(
-                "resync took over {} ms",
-                CONNECT_TIMEOUT.as_millis()
-            )),
-        }
-    }
-
-    /// Pushes the kept counts (requests still inside the window, tokens of this minute) and
-    /// costs in one pipeline; `pending` is cleared only when it went through.
-    async fn flush(
-        &self,
-        conn: &mut MultiplexedConnection,
-        pending: &mut Pending,
-    ) -> Result<(), redis::RedisError> {
-        let now_ms = unix_ms();
-        let minute = unix_minute();
-        let window_secs = MINUTE.as_secs();
-        let mut pipe = redis::pipe();
-        for ((id, sec), count) in &pending.requests {
-            if sec + window_secs <= now_ms / 1000 {
-                continue;
-            }
-            let age = Duration::from_millis(now_ms.saturating_sub(sec * 1000));
-            pipe.add_command(admit_cmd(
-                id,
-                minute,
-                -1,
-                -1,
-                &self.link.member(),
-                *count,
-                age,
-            ))
-            .ignore();
-        }
-        for ((id, m), tokens) in &pending.tokens {
-            if *m != minute {
-                continue;
-            }
-            pipe.cmd("INCRBY")
-                .arg(tpm_key(id, *m))
-                .arg(*tokens)
-                .ignore()
-                .cmd("EXPIRE")
-                .arg(tpm_key(id, *m))
-                .arg(TPM_KEY_TTL_SECS)
-                .ignore();
-        }
-        for (id, pico) in &pending.cost {
-            pipe.cmd("HINCRBY")
-                .arg(COST_KEY)
-                .arg(id)
-                .arg(*pico)
-                .ignore();
-        }
-        pipe.query_async::<()>(conn).await?;
-        *pending = Pending::default();
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pending_adds_up_what_could_not_be_sent() {
-        let mut p = Pending::default();
-        let at = SystemTime::now();
-        for _ in 0..3 {
-            p.keep(Job::Requests {
-                id: "a".into(),
-                count: 1,
-                at,
-            });
-        }
-        p.keep(Job::Cost {
-            id: "a".into(),
-            pico: 5,
-        });
-        p.keep(Job::Cost {
-            id: "a".into(),
-            pico: 7,
-        });
-        p.keep(Job::Tokens {
-            id: "a".into(),
-            minute: 1,
-            tokens: 10,
-        });
-        p.keep(Job::Suspect);
-        assert_eq!(p.requests.get(&("a".to_string(), unix_secs(at))), Some(&3));
-        assert_eq!(p.cost.get("a"), Some(&12));
-        assert_eq!(p.len(), 3);
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
-        p.keep(Job::ReadCost(tx));
-        assert_eq!(rx.try_recv().ok(), Some(None), "reads are answered unknown");
     }
 }

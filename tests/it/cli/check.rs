@@ -5,8 +5,9 @@
 
 use super::{llmux, output, text};
 
-/// Two groups that can be called (each with one deployment that cannot), and the TUI
-/// settings with a misspelt action, a bad key and a misspelt theme.
+/// Two groups that can be called (each with one deployment that cannot), two keys in the
+/// section LiteLLM users misplace them in, and the TUI settings with a misspelt action, a bad
+/// key and a misspelt theme.
 const MIXED: &str = "\
 model_list:
   - model_name: fast
@@ -17,6 +18,10 @@ model_list:
     litellm_params: {model: bedrock/anthropic.claude-v2}
   - model_name: claude
     litellm_params: {model: mock/claude}
+litellm_settings:
+  master_key: sk-1234
+general_settings:
+  max_parallel_requests: 10
 llmux:
   theme: nrod
   keys:
@@ -56,14 +61,22 @@ async fn deployments_that_cannot_be_called_beside_others_are_warnings() {
                  with litellm_proxy/, or an OpenAI-compatible endpoint with openai/ and api_base)"
             ),
             format!(
-                "{p}:11:10: warning: llmux.theme: unknown theme \"nrod\"; using default (did \
+                "{p}:11:3: warning: litellm_settings.master_key is ignored: did you mean \
+                 general_settings.master_key?"
+            ),
+            format!(
+                "{p}:13:3: warning: general_settings.max_parallel_requests is ignored: llmux \
+                 serve limits requests in flight with --max-in-flight N"
+            ),
+            format!(
+                "{p}:15:10: warning: llmux.theme: unknown theme \"nrod\"; using default (did \
                  you mean nord? themes: default, high-contrast, light, nord)"
             ),
             format!(
-                "{p}:13:5: warning: llmux.keys: unknown action \"nextmodel\" (did you mean \
+                "{p}:17:5: warning: llmux.keys: unknown action \"nextmodel\" (did you mean \
                  next_model?)"
             ),
-            format!("{p}:14:11: warning: llmux.keys.help: \"hyper+h\": unknown modifier \"hyper\""),
+            format!("{p}:18:11: warning: llmux.keys.help: \"hyper+h\": unknown modifier \"hyper\""),
         ]
     );
     assert!(

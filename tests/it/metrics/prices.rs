@@ -1,7 +1,7 @@
 //! Prices: LiteLLM's table format, lookups by the names a deployment goes by, config
 //! overrides, and what answers cost.
 
-use llmux::config::{Deployment, Wire};
+use llmux::config::{Deployment, Wire, load_file, load_str};
 use llmux::metrics::{Price, PriceTable};
 use llmux::provider::Usage;
 
@@ -299,27 +299,31 @@ fn a_user_file_overrides_the_builtin_table() {
 fn the_builtin_table_prices_what_users_configure() {
     let table = PriceTable::builtin();
     for (provider, model) in [
+        ("openai", "gpt-4"),
         ("openai", "gpt-4o"),
         ("openai", "gpt-4o-mini"),
         ("openai", "gpt-4.1-mini"),
         ("openai", "o3-mini"),
         ("openai", "o4-mini"),
         ("openai", "gpt-5"),
-        ("anthropic", "claude-3-5-sonnet-20241022"),
-        ("anthropic", "claude-3-7-sonnet-20250219"),
-        ("anthropic", "claude-sonnet-4-20250514"),
-        ("anthropic", "claude-opus-4-20250514"),
-        ("anthropic", "claude-3-5-haiku-20241022"),
-        ("gemini", "gemini-1.5-pro"),
-        ("gemini", "gemini-2.0-flash"),
+        ("openai", "text-embedding-3-small"),
+        ("azure", "gpt-4o"),
+        ("anthropic", "claude-sonnet-4-5"),
+        ("anthropic", "claude-opus-4-5"),
+        ("anthropic", "claude-haiku-4-5"),
         ("gemini", "gemini-2.5-pro"),
         ("gemini", "gemini-2.5-flash"),
+        ("gemini", "gemini-embedding-001"),
         ("deepseek", "deepseek-chat"),
         ("deepseek", "deepseek-reasoner"),
-        ("groq", "llama-3.1-8b-instant"),
-        ("groq", "llama-3.3-70b-versatile"),
+        ("groq", "openai/gpt-oss-120b"),
         ("mistral", "mistral-large-latest"),
         ("mistral", "mistral-small-latest"),
+        ("mistral", "mistral-embed"),
+        ("dashscope", "qwen-max"),
+        ("xai", "grok-4.3"),
+        ("together_ai", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+        ("fireworks_ai", "accounts/fireworks/models/glm-4p6"),
     ] {
         let d = deployment(provider, model);
         assert!(table.price_for(&d).is_some(), "{provider}/{model} unpriced");
@@ -329,10 +333,277 @@ fn the_builtin_table_prices_what_users_configure() {
         );
     }
     let sonnet = table
-        .price_for(&deployment("anthropic", "claude-sonnet-4-20250514"))
+        .price_for(&deployment("anthropic", "claude-sonnet-4-5"))
         .unwrap();
     assert_eq!(sonnet.cache_write, Some(3_750_000));
     assert_eq!(sonnet.cache_read, Some(300_000));
+}
+
+/// One deployment of `model` as a user writes it in `litellm_params.model`, loaded by the
+/// config loader.
+fn configured(model: &str) -> Deployment {
+    let yaml = format!(
+        "model_list:\n  - model_name: g\n    litellm_params: {{model: {model:?}, api_key: k, \
+         api_base: 'http://127.0.0.1:9', api_version: '2024-10-21'}}\n"
+    );
+    let cfg = load_str(&yaml, None).unwrap();
+    cfg.deployments.into_iter().next().unwrap()
+}
+
+/// (input, output) in picodollars per token and the context window, as LiteLLM 1.110.2's
+/// model_prices_and_context_window.json gives them (written down from the file, not read
+/// from the built-in table).
+#[test]
+fn the_builtin_table_prices_as_litellm_does() {
+    let table = PriceTable::builtin();
+    for (model, input, output, window) in [
+        ("openai/gpt-4", 30_000_000, 60_000_000, 8_192),
+        ("gpt-4", 30_000_000, 60_000_000, 8_192),
+        ("dashscope/qwen-max", 1_600_000, 6_400_000, 30_720),
+        ("qwen/qwen-max", 1_600_000, 6_400_000, 30_720),
+        ("mistral/mistral-large-latest", 500_000, 1_500_000, 262_144),
+        (
+            "mistral/mistral-medium-latest",
+            1_500_000,
+            7_500_000,
+            262_144,
+        ),
+        ("mistral/mistral-small-latest", 150_000, 600_000, 262_144),
+        (
+            "mistral/magistral-medium-latest",
+            1_500_000,
+            7_500_000,
+            262_144,
+        ),
+        ("mistral/codestral-latest", 300_000, 900_000, 128_000),
+        ("mistral/open-mistral-nemo", 300_000, 300_000, 128_000),
+        // Embedding models: input only (LiteLLM writes 0, or null for mistral-embed).
+        ("openai/text-embedding-3-small", 20_000, 0, 8_191),
+        ("text-embedding-3-large", 130_000, 0, 8_191),
+        ("azure/text-embedding-3-small", 22_000, 0, 8_192),
+        ("mistral/mistral-embed", 100_000, 0, 8_192),
+        ("gemini/gemini-embedding-001", 150_000, 0, 2_048),
+        ("together_ai/BAAI/bge-base-en-v1.5", 8_000, 0, 512),
+        // Filed by LiteLLM under `fireworks_ai-embedding-models`.
+        (
+            "fireworks_ai/nomic-ai/nomic-embed-text-v1.5",
+            8_000,
+            0,
+            8_192,
+        ),
+        // llmux's `zhipu/` is LiteLLM's `bigmodel/` (open.bigmodel.cn).
+        ("zhipu/glm-5.3", 1_142_857, 4_000_000, 1_000_000),
+    ] {
+        let d = configured(model);
+        let price = table
+            .price_for(&d)
+            .unwrap_or_else(|| panic!("{model} unpriced"));
+        assert_eq!(
+            (price.input, price.output, table.max_input_tokens(&d)),
+            (input, output, Some(window)),
+            "{model}"
+        );
+    }
+}
+
+/// Every model of the built-in table, written in a config as LiteLLM names it (its key, with
+/// its provider's prefix when the key has none), is priced by that very entry, with its
+/// context window: no model of the providers llmux speaks is left unpriced or takes another
+/// model's price. Two exceptions, both LiteLLM's own: a bare key whose `provider/key` twin is
+/// also in the table is priced by the twin (LiteLLM looks `provider/model` up first), and a
+/// model LiteLLM gives no standard rate (only `*_priority` ones) has a window but no price.
+#[test]
+fn every_builtin_model_prices_a_deployment_written_as_litellm_names_it() {
+    let json: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(include_str!("../../../src/metrics/prices.json")).unwrap();
+    assert!(json.len() > 900, "{} models", json.len());
+    let table = PriceTable::builtin();
+    let mut yaml = String::from("model_list:\n");
+    let mut expected = Vec::new();
+    for (key, entry) in &json {
+        let provider = entry["litellm_provider"].as_str().unwrap();
+        // `fireworks_ai-embedding-models` → fireworks_ai; bigmodel is what zhipu/ calls.
+        let family = provider.split('-').next().unwrap();
+        let prefix = if family == "bigmodel" {
+            "zhipu"
+        } else {
+            family
+        };
+        let model = match key.strip_prefix(&format!("{family}/")) {
+            Some(rest) => format!("{prefix}/{rest}"),
+            None => format!("{prefix}/{key}"),
+        };
+        yaml.push_str(&format!(
+            "  - model_name: g\n    litellm_params: {{model: {model:?}, api_key: k, \
+             api_base: 'http://127.0.0.1:9', api_version: '2024-10-21'}}\n"
+        ));
+        let twin = format!("{family}/{key}");
+        let priced_by = if json.contains_key(&twin) {
+            twin
+        } else {
+            key.clone()
+        };
+        let window = json[&priced_by]
+            .get("max_input_tokens")
+            .and_then(|w| w.as_u64());
+        let has_rates = [
+            "input_cost_per_token",
+            "output_cost_per_token",
+            "tiered_pricing",
+        ]
+        .iter()
+        .any(|f| entry.get(*f).is_some_and(|v| !v.is_null()));
+        expected.push((priced_by, model, window, has_rates));
+    }
+    let cfg = load_str(&yaml, None).unwrap();
+    assert_eq!(cfg.deployments.len(), expected.len());
+    let mut wrong = Vec::new();
+    let mut unpriced = 0;
+    for (d, (key, model, window, has_rates)) in cfg.deployments.iter().zip(&expected) {
+        assert_eq!(d.unavailable, None, "{model}");
+        let got = (table.price_for(d), table.max_input_tokens(d));
+        let want = (table.get(key), *window);
+        unpriced += usize::from(want.0.is_none());
+        if got != want || want.0.is_none() == *has_rates {
+            wrong.push(format!("{model} (entry {key}): {got:?}, want {want:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert!(unpriced < 5, "{unpriced} models without a standard rate");
+}
+
+/// Dashscope's Qwen models are priced by `tiered_pricing` alone: llmux bills them at the
+/// first tier, what LiteLLM bills a prompt within it.
+#[test]
+fn a_tiered_model_is_priced_at_its_first_tier() {
+    let table = PriceTable::builtin();
+    // LiteLLM 1.110.2: qwen3-max is 1.2e-06 / 6e-06 up to 32k input tokens.
+    let price = table.price_for(&configured("dashscope/qwen3-max")).unwrap();
+    assert_eq!((price.input, price.output), (1_200_000, 6_000_000));
+    let t = PriceTable::from_json(
+        r#"{"m": {"output_cost_per_token": 9e-6, "tiered_pricing": [
+                 {"input_cost_per_token": 3e-6, "range": [32000, 128000]},
+                 "not a tier",
+                 {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
+                  "cache_read_input_token_cost": 1e-7, "range": [0, 32000.0]},
+                 {"output_cost_per_token": 1e-9, "range": [-1, 0]}]},
+            "own": {"input_cost_per_token": 5e-6, "tiered_pricing": [
+                 {"input_cost_per_token": 1e-6, "range": [0, 32000]}]},
+            "odd": {"tiered_pricing": {"input_cost_per_token": 1e-6}}}"#,
+    )
+    .unwrap();
+    let m = t.get("m").unwrap();
+    assert_eq!(
+        (m.input, m.output, m.cache_read),
+        (1_000_000, 2_000_000, Some(100_000))
+    );
+    // A model's own input rate wins; tiers that are not a list are ignored.
+    assert_eq!(t.get("own").unwrap().input, 5_000_000);
+    assert_eq!(t.get("odd"), None);
+}
+
+/// `llmux.pricing_file`, relative to the config file, is merged over the built-in table: a
+/// model of the user's own is priced, a built-in model the file names takes the file's price,
+/// the others keep LiteLLM's; a file that cannot be read is an error naming it.
+#[test]
+fn a_pricing_file_of_the_users_own_goes_over_the_builtin_table() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("my-prices.json"),
+        r#"{"my-house-model": {"input_cost_per_token": 2e-6, "output_cost_per_token": 8e-6,
+                               "max_input_tokens": 8000},
+            "gpt-4": {"input_cost_per_token": 1e-5, "output_cost_per_token": 2e-5,
+                      "litellm_provider": "openai"}}"#,
+    )
+    .unwrap();
+    let config = dir.path().join("config.yaml");
+    let yaml = "\
+model_list:
+  - model_name: house
+    litellm_params: {model: hosted_vllm/my-house-model, api_base: 'http://127.0.0.1:9'}
+  - model_name: gpt
+    litellm_params: {model: openai/gpt-4, api_key: k}
+  - model_name: qwen
+    litellm_params: {model: dashscope/qwen-max, api_key: k}
+llmux:
+  pricing_file: my-prices.json
+";
+    std::fs::write(&config, yaml).unwrap();
+    let cfg = load_file(&config).unwrap();
+    let table = PriceTable::for_config(&cfg).unwrap();
+    let [house, gpt, qwen] = &cfg.deployments[..] else {
+        panic!("{:?}", cfg.deployments)
+    };
+    let house_price = table.price_for(house).unwrap();
+    assert_eq!(
+        (house_price.input, house_price.output),
+        (2_000_000, 8_000_000)
+    );
+    assert_eq!(table.max_input_tokens(house), Some(8000));
+    let gpt_price = table.price_for(gpt).unwrap();
+    assert_eq!(
+        (gpt_price.input, gpt_price.output),
+        (10_000_000, 20_000_000)
+    );
+    assert_eq!(table.price_for(qwen).unwrap().input, 1_600_000);
+
+    std::fs::remove_file(dir.path().join("my-prices.json")).unwrap();
+    let cfg = load_file(&config).unwrap();
+    let err = PriceTable::for_config(&cfg).unwrap_err();
+    assert!(
+        err.starts_with("llmux.pricing_file: ") && err.contains("my-prices.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bare_name_prices_only_a_deployment_of_its_provider() {
+    let table = snippet();
+    // LiteLLM's `_check_provider_match`: OpenAI's gpt-4o is not what a self-hosted
+    // `hosted_vllm/gpt-4o` costs, nor `ollama/llama3.1`'s window a groq model's.
+    assert_eq!(table.price_for(&deployment("hosted_vllm", "gpt-4o")), None);
+    assert_eq!(
+        table.max_input_tokens(&deployment("hosted_vllm", "gpt-4o")),
+        None
+    );
+    assert_eq!(
+        table.price_for(&deployment("custom_openai", "o3-mini")),
+        None
+    );
+    // A LiteLLM proxy stands for any provider.
+    assert_eq!(
+        table
+            .price_for(&deployment("litellm_proxy", "gpt-4o"))
+            .unwrap()
+            .input,
+        2_500_000
+    );
+    // `base_model` is the user's word: any entry will do.
+    let mut vllm = deployment("hosted_vllm", "my-llama");
+    vllm.base_model = Some("gpt-4o".to_string());
+    assert_eq!(table.price_for(&vllm).unwrap().input, 2_500_000);
+    // An entry without a provider fits any deployment; LiteLLM's `<provider>-<kind>`
+    // entries fit `<provider>` deployments.
+    let mut t = snippet();
+    t.merge(
+        PriceTable::from_json(
+            r#"{"mine": {"input_cost_per_token": 1e-6},
+                "fw-embed": {"input_cost_per_token": 2e-6,
+                             "litellm_provider": "fireworks_ai-embedding-models"}}"#,
+        )
+        .unwrap(),
+    );
+    assert!(t.price_for(&deployment("hosted_vllm", "mine")).is_some());
+    assert!(
+        t.price_for(&deployment("fireworks_ai", "fw-embed"))
+            .is_some()
+    );
+    assert!(t.price_for(&deployment("fireworks", "fw-embed")).is_none());
 }
 
 #[test]

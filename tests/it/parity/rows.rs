@@ -18,6 +18,10 @@ pub enum Reply {
     Header(u16, &'static str, &'static str),
     /// OpenAI's 400 `context_length_exceeded`.
     ContextWindow,
+    /// A streamed answer with this text whose headers come after this many milliseconds.
+    Slow(u64, &'static str),
+    /// A status with `Retry-After` as the HTTP date this many seconds after the reply is made.
+    RetryAfterDate(u16, u64),
 }
 
 /// Calls per upstream, the outcomes, and (where calls cannot show them) the attempts.
@@ -51,6 +55,13 @@ pub struct Row {
     pub litellm: Expect,
     pub llmux: Option<Differs>,
     pub check: Option<Check>,
+    /// Seconds that pass between two requests (on the paused clock).
+    pub gap: u64,
+    /// Upstreams whose calls depend on the strategy's random picks, so the two routers' counts
+    /// differ by luck, not by rule: not compared (the row's check says what must hold).
+    pub by_luck: &'static [&'static str],
+    /// Which answer each request got depends on those picks too: not compared.
+    pub outcomes_by_luck: bool,
 }
 
 const fn expect(calls: &'static [(&'static str, usize)], outcomes: &'static str) -> Expect {
@@ -81,6 +92,9 @@ fn row(
         litellm,
         llmux: None,
         check: None,
+        gap: 0,
+        by_luck: &[],
+        outcomes_by_luck: false,
     }
 }
 
@@ -95,6 +109,18 @@ impl Row {
     }
     fn check(mut self, check: Check) -> Row {
         self.check = Some(check);
+        self
+    }
+    fn gap(mut self, seconds: u64) -> Row {
+        self.gap = seconds;
+        self
+    }
+    fn by_luck(mut self, upstreams: &'static [&'static str]) -> Row {
+        self.by_luck = upstreams;
+        self
+    }
+    fn outcomes_by_luck(mut self) -> Row {
+        self.outcomes_by_luck = true;
         self
     }
 }
@@ -120,6 +146,11 @@ const SHOULD_COOLDOWN: &str = "router_utils/cooldown_handlers.py: _should_cooldo
 const RETRY_LOOP: &str = "router.py: async_function_with_retries, should_retry_this_error";
 const ALLOWED_FAILS: &str = "router_utils/cooldown_handlers.py: _should_cooldown_deployment \
                              (allowed_fails set), should_cooldown_based_on_allowed_fails_policy";
+
+/// Calls `upstream` received (0 when it received none).
+fn calls(seen: &Observed, upstream: &str) -> usize {
+    seen.calls.get(upstream).copied().unwrap_or(0)
+}
 
 /// The waits before retries, when they must be exactly `ms`.
 fn waits(seen: &Observed, ms: &[u64]) -> Result<(), String> {
@@ -232,6 +263,43 @@ pub fn rows() -> Vec<Row> {
         )
         // LiteLLM waits its backoff instead: same calls, another wait.
         .check(|seen| waits(seen, &[3000])),
+        row(
+            "lone 429 then 200, llm_provider-retry-after-ms: 1500 (behind a LiteLLM proxy)",
+            "utils.py: _get_retry_after_from_exception_header (reads retry-after only)",
+            LONE,
+            "  num_retries: 2\n",
+            &[(
+                "A",
+                &[
+                    Reply::Header(429, "llm_provider-retry-after-ms", "1500"),
+                    Reply::Ok("ok"),
+                ],
+            )],
+            1,
+            expect(&[("A", 2)], "ok 'ok'"),
+        )
+        // LiteLLM waits its backoff instead: same calls, another wait.
+        .check(|seen| waits(seen, &[1500])),
+        row(
+            "lone 429 then 200, Retry-After: an HTTP date 3 s ahead",
+            "utils.py: _get_retry_after_from_exception_header (a date is read as the seconds \
+             until it, whole), calculate_retry_after (+ jitter: LiteLLM waited 2.71 s)",
+            LONE,
+            "  num_retries: 2\n",
+            &[("A", &[Reply::RetryAfterDate(429, 3), Reply::Ok("ok")])],
+            1,
+            expect(&[("A", 2)], "ok 'ok'"),
+        )
+        // llmux waits until the date. The date is written in whole seconds and made when the
+        // upstream starts, a moment of real time before the router reads it: 1 to 3 s, far
+        // from the 0.5 s backoff it would wait if it ignored the date.
+        .check(|seen| match seen.waits[..] {
+            [ms] if (1000..=3000).contains(&ms) => Ok(()),
+            _ => Err(format!(
+                "waited {:?} ms before retries, expected one wait of 1-3 s",
+                seen.waits
+            )),
+        }),
         row(
             "lone 400 x2, num_retries 2",
             "router.py: should_retry_this_error (a status litellm.should_retry refuses); \
@@ -477,6 +545,27 @@ pub fn rows() -> Vec<Row> {
             10,
             expect(&[("A", 1), ("B", 10)], "10x ok 'from good'"),
         ),
+        // Which deployment a request starts on is the strategy's random pick, so how many
+        // requests start on the bad one differs between the two routers by luck (LiteLLM: 7).
+        row(
+            "bad 403 + good x10",
+            "router.py: should_retry_this_error (403 retried where the group has other \
+             deployments); cooldown_handlers.py: _is_cooldown_required (403 never cools)",
+            BAD_AND_GOOD,
+            "  num_retries: 2\n  cooldown_time: 30\n",
+            &[("A", &[Reply::Status(403)]), ("B", &[Reply::Ok("from good")])],
+            10,
+            expect(&[("A", 7), ("B", 10)], "10x ok 'from good'"),
+        )
+        .by_luck(&["A"])
+        // Never cooled, so requests keep starting on it; never asked twice in one request.
+        .check(|seen| match calls(seen, "A") {
+            2..=10 => Ok(()),
+            n => Err(format!(
+                "the 403 deployment was called {n} times in 10 requests, expected 2 to 10 \
+                 (it is never cooled, and a request asks it at most once)"
+            )),
+        }),
         row(
             "bad 429 + good x10",
             "cooldown_handlers.py: _should_cooldown_deployment (429 in a group of several)",
@@ -488,6 +577,7 @@ pub fn rows() -> Vec<Row> {
         ),
         // LiteLLM picks the deployment without a key like any other: its call fails before
         // reaching the network (an InternalServerError), once in the ten requests of the run.
+        // It sits on an upstream that refuses (401), so a call to it would show in A's count.
         row(
             "unset key + good x10",
             "router.py: get_available_deployment (a deployment without its key is picked)",
@@ -495,21 +585,93 @@ pub fn rows() -> Vec<Row> {
                 (
                     "g",
                     "nokey",
-                    "B",
+                    "A",
                     "      api_key: os.environ/LLMUX_PARITY_SURELY_UNSET\n",
                 ),
                 ("g", "good", "B", ""),
             ],
             "  num_retries: 2\n  cooldown_time: 30\n",
-            &[("B", &[Reply::Ok("from good")])],
+            &[("A", S401), ("B", &[Reply::Ok("from good")])],
             10,
-            expect(&[("B", 9)], "ok 'from good', err, 8x ok 'from good'"),
+            expect(
+                &[("A", 0), ("B", 9)],
+                "2x ok 'from good', err, 7x ok 'from good'",
+            ),
         )
         .differs(
-            expect(&[("B", 10)], "10x ok 'from good'"),
+            expect(&[("A", 0), ("B", 10)], "10x ok 'from good'"),
             "a deployment whose key variable is unset is never picked while another can \
              answer: it cannot succeed, and its failure would fail a request a sibling serves",
         ),
+        // The same after every cooldown has run out: LiteLLM picks the deployment without a
+        // key again (here once in ten, by its random pick) and the request fails.
+        row(
+            "unset key + good x10, 3 s apart, cooldown_time 2",
+            "router.py: get_available_deployment (a deployment without its key is picked \
+             again once its cooldown ends)",
+            &[
+                (
+                    "g",
+                    "nokey",
+                    "A",
+                    "      api_key: os.environ/LLMUX_PARITY_SURELY_UNSET\n",
+                ),
+                ("g", "good", "B", ""),
+            ],
+            "  num_retries: 2\n  cooldown_time: 2\n",
+            &[("A", S401), ("B", &[Reply::Ok("from good")])],
+            10,
+            expect(
+                &[("A", 0), ("B", 9)],
+                "2x ok 'from good', err, 7x ok 'from good'",
+            ),
+        )
+        .gap(3)
+        .differs(
+            expect(&[("A", 0), ("B", 10)], "10x ok 'from good'"),
+            "never picked while another deployment can answer, cooldown or not",
+        ),
+        // ---- strategies and routing_strategy_args ----
+        row(
+            "latency-based-routing, slow A + fast B x10",
+            "router_strategy/lowest_latency.py: _get_available_deployments (a deployment \
+             without samples counts as 0 s, so each is tried once; then the lowest)",
+            &[("g", "a1", "A", ""), ("g", "b1", "B", "")],
+            "  routing_strategy: latency-based-routing\n",
+            &[
+                ("A", &[Reply::Slow(300, "from a")]),
+                ("B", &[Reply::Slow(100, "from b")]),
+            ],
+            10,
+            expect(&[("A", 1), ("B", 9)], "ok 'from a', 9x ok 'from b'"),
+        ),
+        // Within the buffer the pick is random: LiteLLM's counts (10 and 10, the answers
+        // interleaved) differ from llmux's by luck. Both must share the load.
+        row(
+            "latency-based-routing, lowest_latency_buffer 3 (slow A within it) x20",
+            "router_strategy/lowest_latency.py: RoutingArgs.lowest_latency_buffer (a random \
+             pick among deployments within buffer x the lowest latency of it)",
+            &[("g", "a1", "A", ""), ("g", "b1", "B", "")],
+            "  routing_strategy: latency-based-routing\n  routing_strategy_args: { lowest_latency_buffer: 3 }\n",
+            &[
+                ("A", &[Reply::Slow(300, "from a")]),
+                ("B", &[Reply::Slow(100, "from b")]),
+            ],
+            20,
+            expect(
+                &[("A", 10), ("B", 10)],
+                "2x ok 'from a', 3x ok 'from b', 2x ok 'from a', 4x ok 'from b', \
+                 4x ok 'from a', 2x ok 'from b', ok 'from a', ok 'from b', ok 'from a'",
+            ),
+        )
+        .by_luck(&["A", "B"])
+        .outcomes_by_luck()
+        .check(|seen| match (calls(seen, "A"), calls(seen, "B")) {
+            (a, b) if a >= 4 && b >= 4 && a + b == 20 => Ok(()),
+            (a, b) => Err(format!(
+                "A {a} and B {b} calls of 20: the buffer should spread them (each at least 4)"
+            )),
+        }),
         // ---- order tiers ----
         row(
             "order 1 503 / order 2 ok, num_retries 0",

@@ -274,3 +274,27 @@ async fn the_view_reads_again_on_its_timer_and_after_a_request_finishes() {
         }]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_stats_view_shows_control_characters_escaped_as_the_chat_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("requests.jsonl");
+    let req = r#""event":"request","requested":"x","prompt_tokens":5,"tags":["\u001b]0;pwned\u0007\u202eevil"]"#;
+    let done = r#""event":"done","usage":{"input":1,"output":1},"cost_usd":0.0001,"total_ms":5"#;
+    let log = [
+        line(1, "fast", None, HOUR, req),
+        line(1, "fast", Some("mock/fast-steady"), HOUR, done),
+    ];
+    std::fs::write(&path, log.join("\n") + "\n").unwrap();
+    let mut h = Harness::new(160, 48);
+    for key in [5, 7, 7, 7] {
+        let fx = h.press(f(key));
+        deliver(&mut h, &path, &fx);
+    }
+    let s = h.screen();
+    assert!(s.contains("Stats · 24h · by tag"), "{s}");
+    assert!(
+        s.contains(r"\x1b]0;pwned\x07\u{202e}evil  1 req"),
+        "the tag shows escaped:\n{s}"
+    );
+}

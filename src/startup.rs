@@ -1,0 +1,74 @@
+//! What every front end (the TUI, `serve`, the commands) does to start: find and load the
+//! config, report its errors and warnings on stderr, and build the router with the request log.
+//! Kept apart from `cli` so the front ends do not import the command line that dispatches them.
+
+use std::path::Path;
+
+use crate::config::{self, Config, ConfigSource};
+use crate::errln;
+use crate::exit::EXIT_USAGE;
+use crate::router::{Router, RouterOptions};
+use crate::store::RequestLog;
+
+/// Loads the config the flags and environment point at, printing the error (`path:line:col:
+/// message`) and the warnings to stderr.
+pub fn load_config(flag: Option<&Path>, show_warnings: bool) -> Result<Config, u8> {
+    let source = config::locate(flag);
+    match config::load(&source) {
+        Ok(cfg) => {
+            if show_warnings {
+                for w in &cfg.warnings {
+                    errln!("{}", format_warning(&source, w));
+                }
+            }
+            Ok(cfg)
+        }
+        Err(e) => {
+            errln!("{e}");
+            let count = e.all().count();
+            if count > 1 {
+                errln!("{count} errors in the config");
+            }
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
+/// `path:line:col: warning: message`.
+pub fn format_warning(source: &ConfigSource, w: &config::ConfigWarning) -> String {
+    let path = match source {
+        ConfigSource::File(p) => p.display().to_string(),
+        ConfigSource::Demo => "<demo>".to_string(),
+    };
+    match (w.line, w.column) {
+        (Some(l), Some(c)) => format!("{path}:{l}:{c}: warning: {}", w.message),
+        _ => format!("{path}: warning: {}", w.message),
+    }
+}
+
+/// A router with the default request log (a log that cannot be opened is reported, not
+/// fatal), keeping the latest `recent_events` route events (see [`RouterOptions`]).
+pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
+    let request_log = RequestLog::default_path().and_then(|p| match RequestLog::open(&p) {
+        Ok(log) => Some(log),
+        Err(e) => {
+            errln!(
+                "llmux: warning: cannot open the request log {}: {e}",
+                p.display()
+            );
+            None
+        }
+    });
+    Router::new(
+        cfg,
+        RouterOptions {
+            request_log,
+            recent_events,
+            ..RouterOptions::default()
+        },
+    )
+    .map_err(|e| {
+        errln!("llmux: {e}");
+        EXIT_USAGE
+    })
+}

@@ -1,0 +1,95 @@
+//! A deployment at its rpm/tpm limit or over its budget is not shown green: the models pane
+//! gives it its own marker and the time until it is free, and the error of a request it could
+//! not take says when it frees up.
+
+use llmux::provider::ChatRequest;
+use llmux::router::{LimitKind, Router, RouterOptions};
+use llmux::tui::action::{Action, Effect};
+use llmux::tui::metrics::{Health, StatusView};
+use tokio::time::Instant;
+
+use super::Harness;
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_at_its_rpm_limit_has_its_own_marker_and_says_when_it_is_free() {
+    let yaml = r#"
+model_list:
+  - model_name: solo
+    litellm_params: { model: mock/solo-1, mock_response: hi, rpm: 1 }
+"#;
+    let cfg = llmux::config::load_str(yaml, None).unwrap();
+    let router = Router::new(cfg.clone(), RouterOptions::default()).unwrap();
+    let mut h = Harness::with_config(
+        160,
+        48,
+        &cfg,
+        llmux::tui::theme::Theme::builtin_default(llmux::tui::theme::ColorDepth::TrueColor),
+    );
+    h.act(Action::Status(StatusView::from_router(&router)));
+    assert!(h.screen().contains("● mock/solo-1"), "free: green dot");
+
+    router
+        .chat("solo", ChatRequest::new(Vec::new()))
+        .finish()
+        .await
+        .unwrap();
+    let view = StatusView::from_router(&router);
+    let row = view.row("mock/solo-1").unwrap();
+    let Health::Limited { kind, ms_left } = row.health else {
+        panic!("{:?}", row.health)
+    };
+    assert_eq!(kind, LimitKind::Rpm);
+    assert!(ms_left > 0 && ms_left <= 60_000, "{ms_left}");
+    assert!(view.any_cooling(), "the countdown ticks");
+    h.act(Action::Status(view));
+    let s = h.screen();
+    assert!(!s.contains("● mock/solo-1"), "not green:\n{s}");
+    assert!(s.contains("◔ mock/solo-1"), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.contains("◔ mock/solo-1") && l.contains("rpm limit 60s")),
+        "the marker and the time until free on the deployment's row:\n{s}"
+    );
+
+    // The conversation's error names the limit and when it frees up.
+    let (tag, group, _) = h.send("again");
+    let Some(Effect::StartChat { request, .. }) = h.effects.last().cloned() else {
+        panic!()
+    };
+    let mut stream = router.chat(&group, request);
+    while let Some(event) = stream.next_event().await {
+        h.act(Action::Chat {
+            tag,
+            event,
+            at: Instant::now(),
+        });
+    }
+    let s = h.screen();
+    // The conversation's text, its wrapped lines joined (the pane's width decides the breaks).
+    let conversation = s
+        .lines()
+        .filter_map(|l| l.split('│').nth(1))
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        conversation.contains("(mock/solo-1 at its rpm limit, 1/1) · next free in 59.7 s"),
+        "{s}"
+    );
+}
+
+#[test]
+fn limits_and_budgets_read_as_such() {
+    let limited = |kind, ms_left| Health::Limited { kind, ms_left }.describe();
+    assert_eq!(limited(LimitKind::Tpm, 4_100), "tpm limit 5s");
+    assert_eq!(limited(LimitKind::Budget, 3 * 3_600_000), "over budget 3h");
+    assert_ne!(
+        Health::Limited {
+            kind: LimitKind::Rpm,
+            ms_left: 1
+        }
+        .dot()
+        .0,
+        "●"
+    );
+}

@@ -1,0 +1,86 @@
+//! The metrics pane with more deployments than fit (11 at 160x48): the totals stay pinned at
+//! its foot, the border says how many deployments are out of sight ("↓ N more"), End and
+//! Home scroll to the last and first, and long ids are cut so that each deployment's error
+//! rate and cooldown stay in sight.
+
+use crossterm::event::KeyCode;
+use llmux::tui::action::Action;
+use llmux::tui::app::Focus;
+use llmux::tui::metrics::{DeploymentRow, Health, StatusView};
+
+use super::Harness;
+
+fn eleven() -> StatusView {
+    let rows = (1..=11)
+        .map(|i| DeploymentRow {
+            id: format!("azure/gpt-4o-mini-2024-07-18-deployment-eu-west-{i:02}"),
+            group: "fast".into(),
+            health: if i == 11 {
+                Health::Cooling { ms_left: 7_400 }
+            } else {
+                Health::Healthy
+            },
+            requests: 10,
+            errors: i % 3,
+            error_rate: Some((i % 3) as f64 / 10.0),
+            cost_pico: Some(1_000_000 * i),
+            price: Some((150_000, 600_000)),
+            ..DeploymentRow::default()
+        })
+        .collect();
+    StatusView {
+        rows,
+        run_cost_pico: 66_000_000,
+        ..StatusView::default()
+    }
+}
+
+/// The metrics pane's part of each screen line (its right column at 160 wide).
+fn pane(screen: &str) -> String {
+    screen
+        .lines()
+        .filter_map(|l| l.char_indices().nth(107).map(|(i, _)| &l[i..]))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(start_paused = true)]
+async fn eleven_deployments_scroll_under_pinned_totals_with_their_numbers_in_sight() {
+    let mut h = Harness::new(160, 48);
+    h.act(Action::Status(eleven()));
+    let s = h.screen();
+    let p = pane(&s);
+    assert!(p.contains("session $0  all time $?"), "totals pinned:\n{p}");
+    assert!(p.contains("↓ "), "hidden deployments said:\n{p}");
+    assert!(p.contains("more"), "{p}");
+    assert!(
+        p.contains("● azure/gpt-4o-mini-2024-07-18… fast  10 req 10% err│"),
+        "the id is cut, the numbers after it whole:\n{p}"
+    );
+    assert!(p.contains(" ↓ 3 more "), "{p}");
+    assert!(
+        !p.contains("eu-west-11"),
+        "the last is out of sight at first:\n{p}"
+    );
+    insta::assert_snapshot!("metrics_eleven_160x48", p);
+
+    h.app.focus = Focus::Metrics;
+    h.press(KeyCode::End);
+    let p = pane(&h.screen());
+    assert!(p.contains("↑ "), "{p}");
+    assert!(!p.contains("↓ "), "the end shows the last:\n{p}");
+    assert!(
+        p.contains("cooling 8s"),
+        "the cooling one shows its cooldown:\n{p}"
+    );
+    assert!(p.contains("session $0"), "{p}");
+    h.press(KeyCode::Up);
+    assert!(pane(&h.screen()).contains("↓ 1 more"));
+    h.press(KeyCode::Home);
+    let p = pane(&h.screen());
+    assert!(!p.contains("↑ "), "{p}");
+    assert!(
+        p.contains("$0.000001"),
+        "the first deployment on top again:\n{p}"
+    );
+}
