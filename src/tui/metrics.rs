@@ -360,7 +360,7 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
 }
 
 /// `id` cut to `width` columns, ending in `…` when cut.
-fn cut(id: &str, width: usize) -> String {
+pub(crate) fn cut(id: &str, width: usize) -> String {
     use unicode_width::UnicodeWidthChar;
     if id.width() <= width {
         return id.to_string();
