@@ -360,7 +360,7 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
 }
 
 /// `id` cut to `width` columns, ending in `…` when cut.
-fn cut(id: &str, width: usize) -> String {
+pub(crate) fn cut(id: &str, width: usize) -> String {
     use unicode_width::UnicodeWidthChar;
     if id.width() <= width {
         return id.to_string();
@@ -380,8 +380,8 @@ fn cut(id: &str, width: usize) -> String {
 }
 
 /// The pane's content in `width` columns: the deployments' lines (which scroll), and the
-/// totals and budgets (pinned under them). A long deployment id is cut, then its group
-/// dropped, so the requests, error rate and health after it stay in sight.
+/// totals and budgets (pinned under them). A long group is cut, then dropped, then the
+/// deployment id cut, so the requests, error rate and health after them stay in sight.
 fn parts(
     view: &StatusView,
     cost_line: CostLine,
@@ -422,17 +422,19 @@ fn parts(
         let dot = Span::styled(format!("{dot} "), theme.fg(role));
         let group = format!(" {}", r.group);
         let room = width.saturating_sub(dot.width() + after_width);
-        // The id shortened to no less than this before the group goes instead.
+        // Columns an id is never cut below, and a cut group needs to say anything.
         const MIN_ID: usize = 12;
+        const MIN_GROUP: usize = 5;
         let id_style = fg.add_modifier(Modifier::BOLD);
         let (id_w, group_w) = (r.id.width(), group.width());
         let mut first = vec![dot];
         if id_w + group_w <= room {
             first.push(Span::styled(r.id.clone(), id_style));
             first.push(Span::styled(group, muted));
-        } else if room >= MIN_ID + group_w {
-            first.push(Span::styled(cut(&r.id, room - group_w), id_style));
-            first.push(Span::styled(group, muted));
+        } else if id_w + MIN_GROUP <= room {
+            // The id whole, the group (also in the models pane) cut.
+            first.push(Span::styled(r.id.clone(), id_style));
+            first.push(Span::styled(cut(&group, room - id_w), muted));
         } else {
             first.push(Span::styled(cut(&r.id, room.max(MIN_ID)), id_style));
         }

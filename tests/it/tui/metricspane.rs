@@ -54,7 +54,7 @@ async fn eleven_deployments_scroll_under_pinned_totals_with_their_numbers_in_sig
     assert!(p.contains("↓ "), "hidden deployments said:\n{p}");
     assert!(p.contains("more"), "{p}");
     assert!(
-        p.contains("● azure/gpt-4o-mini-2024-07-18… fast  10 req 10% err│"),
+        p.contains("● azure/gpt-4o-mini-2024-07-18-depl…  10 req 10% err│"),
         "the id is cut, the numbers after it whole:\n{p}"
     );
     assert!(p.contains(" ↓ 3 more "), "{p}");
