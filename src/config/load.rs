@@ -22,7 +22,10 @@ use serde_yaml::{Mapping, Value};
 use self::settings::Names;
 use self::values::{Ctx, EnvLookup, entries, untag};
 use super::positions::{MAX_DEPTH, Pos, Positions, child, item};
-use super::{AppSettings, Config, ConfigError, ConfigWarning, MidStreamFailover};
+use super::{
+    AppSettings, Config, ConfigError, ConfigWarning, DEFAULT_MAX_ANSWER_BYTES,
+    MIN_MAX_ANSWER_BYTES, MidStreamFailover,
+};
 use crate::secret::Secret;
 
 pub use self::deployments::AZURE_DEFAULT_API_VERSION;
@@ -355,6 +358,20 @@ fn app_settings(ctx: &mut Ctx, v: &Value, names: &Names) -> Result<AppSettings, 
                 }
                 "mouse" => app.mouse = ctx.bool(value, &path)?.unwrap_or(app.mouse),
                 "budget" => app.budget = budget::app_budget(ctx, value, &path)?,
+                "max_answer_bytes" => {
+                    if let Some(n) = ctx.u64(value, &path)? {
+                        let n = usize::try_from(n).unwrap_or(usize::MAX);
+                        if n < MIN_MAX_ANSWER_BYTES {
+                            return Err(ctx.error(
+                                &path,
+                                format!(
+                                    "{path} must be at least {MIN_MAX_ANSWER_BYTES} bytes, not {n} (the default is {DEFAULT_MAX_ANSWER_BYTES})"
+                                ),
+                            ));
+                        }
+                        app.max_answer_bytes = Some(n);
+                    }
+                }
                 _ => {
                     let at = ctx.pos.key(&path);
                     ctx.warn_at(at, format!("{path} is not a known llmux setting; ignored"));

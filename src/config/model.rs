@@ -151,6 +151,15 @@ pub struct Deployment {
     /// / images are not sent to it (refused, or dropped with `drop_params`).
     pub supports_function_calling: Option<bool>,
     pub supports_vision: Option<bool>,
+    /// Headers sent with every request to it: `litellm_params.headers`, with `extra_headers`
+    /// over them (as LiteLLM merges them). Values may come from `os.environ/VAR` and are kept
+    /// as secrets: they often carry a gateway's key.
+    pub headers: Vec<(String, Secret)>,
+    /// `litellm_params.organization`, sent as `OpenAI-Organization` where LiteLLM sends it
+    /// (see `provider::http::deployment_headers`).
+    pub organization: Option<String>,
+    /// `model_info.mode` (`chat`, `embedding`, `completion`, …) as written; `None` when unset.
+    pub mode: Option<String>,
     /// The demo provider's behaviour; `Some` exactly when `wire == Wire::Mock`.
     pub mock: Option<MockParams>,
     /// Why this deployment cannot be called at all (an `os.environ/VAR` that is not set, or a
@@ -159,7 +168,15 @@ pub struct Deployment {
     pub unavailable: Option<String>,
 }
 
+/// `model_info.mode` of embedding models.
+pub const EMBEDDING_MODE: &str = "embedding";
+
 impl Deployment {
+    /// True when `model_info.mode` says it is an embedding model.
+    pub fn is_embedding(&self) -> bool {
+        self.mode.as_deref() == Some(EMBEDDING_MODE)
+    }
+
     /// A deployment of `group` for `{provider}/{model}` with every optional field unset (the
     /// loader fills the rest; tests and benches build on it with struct update syntax).
     pub fn new(group: &str, provider: &str, wire: Wire, model: &str) -> Deployment {
@@ -196,6 +213,9 @@ impl Deployment {
             drop_params: None,
             supports_function_calling: None,
             supports_vision: None,
+            headers: Vec::new(),
+            organization: None,
+            mode: None,
             mock: (wire == Wire::Mock).then(MockParams::default),
             unavailable: None,
         }
@@ -485,6 +505,22 @@ pub struct AppSettings {
     pub mouse: bool,
     /// `llmux.budget`: what the whole app may spend per period; every request stops past it.
     pub budget: Option<Budget>,
+    /// `llmux.max_answer_bytes`: the most answer text (with reasoning and tool-call arguments)
+    /// one request keeps; `None`: [`DEFAULT_MAX_ANSWER_BYTES`].
+    pub max_answer_bytes: Option<usize>,
+}
+
+/// The most answer text one request keeps by default: some 1M tokens, far beyond any real
+/// answer, and small enough that a hostile upstream cannot make a server hold much.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// The smallest `llmux.max_answer_bytes` accepted.
+pub const MIN_MAX_ANSWER_BYTES: usize = 1024;
+
+impl AppSettings {
+    /// The most answer text one request keeps (`llmux.max_answer_bytes`).
+    pub fn max_answer_bytes(&self) -> usize {
+        self.max_answer_bytes.unwrap_or(DEFAULT_MAX_ANSWER_BYTES)
+    }
 }
 
 /// A spending cap over a repeating period (`max_budget` + `budget_duration`,

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::http::{HttpClient, json_events, scrub_errors, secret_header};
+use super::outbound::{self, Secrets};
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive_sse};
 use super::tools::generated_id;
 use super::{
@@ -51,13 +52,14 @@ pub async fn open(
     if let Some(key) = deployment.api_key.as_ref().filter(|k| !k.is_empty()) {
         headers.insert("x-api-key", secret_header(key.expose())?);
     }
+    outbound::apply(deployment, &mut headers)?;
     let body = request_body(deployment, request)?;
     let response = client
         .post_json(
             &endpoint(deployment),
             headers,
             &body,
-            deployment.api_key.as_ref(),
+            Secrets::of(deployment),
         )
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
@@ -66,7 +68,68 @@ pub async fn open(
     } else {
         json_events(response, move |v| decode_response(&v, prompt))
     };
-    Ok(scrub_errors(events, deployment.api_key.as_ref()))
+    Ok(scrub_errors(events, Secrets::of(deployment)))
+}
+
+/// Members of a Messages request that Anthropic's token counting takes.
+const COUNT_TOKENS_TAKES: [&str; 6] = [
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "mcp_servers",
+];
+
+/// Asks `deployment`'s own `/v1/messages/count_tokens` how many input tokens `body` (a
+/// Messages request as a client sent it) has: what it takes of `body`, for its own model.
+pub async fn count_tokens(
+    client: &HttpClient,
+    deployment: &Deployment,
+    body: &serde_json::Map<String, Value>,
+) -> Result<u64, ProviderError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "anthropic-version",
+        HeaderValue::from_static(ANTHROPIC_VERSION),
+    );
+    if let Some(key) = deployment.api_key.as_ref().filter(|k| !k.is_empty()) {
+        headers.insert("x-api-key", secret_header(key.expose())?);
+    }
+    outbound::apply(deployment, &mut headers)?;
+    let mut sent: serde_json::Map<String, Value> = body
+        .iter()
+        .filter(|(k, _)| COUNT_TOKENS_TAKES.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    sent.insert("model".into(), Value::String(deployment.model.clone()));
+    let url = format!("{}/count_tokens", endpoint(deployment));
+    let response = client
+        .post_json(&url, headers, &sent, Secrets::of(deployment))
+        .await?;
+    let mut events = scrub_errors(
+        json_events(response, |v| {
+            v.get("input_tokens")
+                .and_then(Value::as_u64)
+                .map(|n| {
+                    vec![StreamEvent::Usage(Usage {
+                        input: n,
+                        ..Usage::default()
+                    })]
+                })
+                .ok_or_else(|| {
+                    ProviderError::protocol("the token count answer has no `input_tokens`")
+                })
+        }),
+        Secrets::of(deployment),
+    );
+    match futures::StreamExt::next(&mut events).await {
+        Some(Ok(StreamEvent::Usage(u))) => Ok(u.input),
+        Some(Err(e)) => Err(e),
+        _ => Err(ProviderError::protocol(
+            "the token count answer has no `input_tokens`",
+        )),
+    }
 }
 
 /// `{api_base}/v1/messages`, for a base given with or without its `/v1`.

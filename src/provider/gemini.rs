@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::http::{HttpClient, inband_error, json_events, scrub_errors, secret_header};
+use super::outbound::{self, Secrets};
 use super::sse::{SseEvent, UsageTracker, WireDecoder, drive_sse};
 use super::tools::generated_id;
 use super::{
@@ -52,10 +53,11 @@ pub async fn open(
     if let Some(key) = deployment.api_key.as_ref().filter(|k| !k.is_empty()) {
         headers.insert("x-goog-api-key", secret_header(key.expose())?);
     }
+    outbound::apply(deployment, &mut headers)?;
     let body = request_body(deployment, request)?;
     let url = endpoint(deployment, request.stream);
     let response = client
-        .post_json(&url, headers, &body, deployment.api_key.as_ref())
+        .post_json(&url, headers, &body, Secrets::of(deployment))
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
     let events = if request.stream {
@@ -63,7 +65,7 @@ pub async fn open(
     } else {
         json_events(response, move |v| decode_response(&v, prompt))
     };
-    Ok(scrub_errors(events, deployment.api_key.as_ref()))
+    Ok(scrub_errors(events, Secrets::of(deployment)))
 }
 
 /// The model's URL; `api_base` may be given with or without `/v1beta`, the model with or

@@ -27,8 +27,8 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
 use super::h1::{self, H1Client, Target};
+use super::outbound::Secrets;
 use super::{ErrorClass, EventStream, ProviderError, StreamEvent};
-use crate::secret::Secret;
 
 /// How long we wait for a TCP (and TLS) connection before calling the upstream unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -129,13 +129,13 @@ impl HttpClient {
     }
 
     /// POSTs `body` as JSON to `url` and returns the response once it has a success status.
-    /// `secret` is the deployment's key, scrubbed from any error text we keep.
+    /// `secret` is what the deployment sends that no error text we keep may hold.
     pub async fn post_json<B: serde::Serialize + ?Sized>(
         &self,
         url: &str,
         headers: HeaderMap,
         body: &B,
-        secret: Option<&Secret>,
+        secret: Secrets<'_>,
     ) -> Result<Response, ProviderError> {
         let parsed = self.parsed(url);
         let target = parsed.as_deref().and_then(|(_, target)| target.as_ref());
@@ -168,7 +168,7 @@ impl HttpClient {
         }
         let retry_after = parse_retry_after(response.headers());
         let text = read_bounded(response, MAX_ERROR_BODY).await;
-        let text = scrub(&String::from_utf8_lossy(&text), secret);
+        let text = secret.scrub(&String::from_utf8_lossy(&text));
         Err(ProviderError::from_http(
             status.as_u16(),
             &text,
@@ -210,10 +210,8 @@ impl Response {
     }
 }
 
-fn scrub_error(mut e: ProviderError, secret: Option<&Secret>) -> ProviderError {
-    if let Some(s) = secret {
-        e.message = s.scrub(&e.message);
-    }
+fn scrub_error(mut e: ProviderError, secret: Secrets<'_>) -> ProviderError {
+    e.message = secret.scrub(&e.message);
     e
 }
 
@@ -232,27 +230,22 @@ pub fn secret_header(value: &str) -> Result<HeaderValue, ProviderError> {
 /// `events` with `secret` scrubbed from every error's message: an in-band error after a 200
 /// can quote what the request carried, as an error body can. Every provider's stream goes
 /// through this before it leaves `open`.
-pub fn scrub_errors(events: EventStream, secret: Option<&Secret>) -> EventStream {
-    let Some(secret) = secret.filter(|s| !s.is_empty()).cloned() else {
+pub fn scrub_errors(events: EventStream, secret: Secrets<'_>) -> EventStream {
+    let Some(secrets) = secret.owned() else {
         return events;
     };
     Box::pin(events.map(move |item| {
         item.map_err(|mut e| {
-            e.message = secret.scrub(&e.message);
+            for s in &secrets {
+                e.message = s.scrub(&e.message);
+            }
             e
         })
     }))
 }
 
-fn scrub(text: &str, secret: Option<&Secret>) -> String {
-    match secret {
-        Some(s) => s.scrub(text),
-        None => text.to_string(),
-    }
-}
-
 /// A failed send: nothing HTTP came back. A connect timeout is a timeout; the rest is network.
-fn send_error(e: &reqwest::Error, secret: Option<&Secret>) -> ProviderError {
+fn send_error(e: &reqwest::Error, secret: Secrets<'_>) -> ProviderError {
     let what = describe_transport(e);
     let where_ = e
         .url()
@@ -263,7 +256,7 @@ fn send_error(e: &reqwest::Error, secret: Option<&Secret>) -> ProviderError {
             format!(" ({}://{host}{port}{})", u.scheme(), u.path())
         })
         .unwrap_or_default();
-    let message = scrub(&format!("{what}{where_}"), secret);
+    let message = secret.scrub(&format!("{what}{where_}"));
     if e.is_timeout() {
         ProviderError::timeout(message)
     } else {

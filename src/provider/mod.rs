@@ -9,6 +9,7 @@
 //! fallback. Deadlines are the router's job; dropping the stream drops the connection.
 
 pub mod anthropic;
+pub mod embed;
 pub mod error;
 pub mod gemini;
 pub mod h1;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod mock;
 pub mod ollama;
 pub mod openai;
+pub mod outbound;
 pub mod params;
 pub mod passthrough;
 pub mod sse;
@@ -189,10 +191,35 @@ pub struct ChatRequest {
     /// `thinking`). Each wire takes the ones it knows; see [`params`] for the rest.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// What is asked: a chat answer (the default), or embeddings of an input.
+    #[serde(default, skip_serializing_if = "Operation::is_chat")]
+    pub operation: Operation,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// What a request asks a deployment for. Every operation goes through the router the same
+/// way (groups, retries, cooldowns, fallbacks, cost, events); only the call differs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    /// A chat answer to `messages`.
+    #[default]
+    Chat,
+    /// Embeddings of `input`, as OpenAI's embeddings API takes it (a string, a list of
+    /// strings, a list of token ids or a list of such lists). `messages` holds the input's
+    /// texts as one user message, for the router's token estimates; `extra` the API's other
+    /// fields (`dimensions`, `encoding_format`, `user`). The answer comes back as a
+    /// [`Passthrough`] whose `top` members are OpenAI's `data` (see [`embed`]).
+    Embedding { input: serde_json::Value },
+}
+
+impl Operation {
+    pub fn is_chat(&self) -> bool {
+        matches!(self, Operation::Chat)
+    }
 }
 
 impl ChatRequest {
@@ -256,6 +283,9 @@ pub async fn open(
     deployment: &Deployment,
     request: &ChatRequest,
 ) -> Result<EventStream, ProviderError> {
+    if let Operation::Embedding { input } = &request.operation {
+        return embed::open(client, deployment, input, request).await;
+    }
     // What this deployment does not take is dropped (`drop_params`) or refused here, before
     // any network.
     let fitted = params::fit(deployment, request)?;

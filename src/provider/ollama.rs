@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::http::{
     HttpClient, body_stream, inband_error, json_events, scrub_errors, secret_header,
 };
+use super::outbound::{self, Secrets};
 use super::params::SAMPLING_TAKES;
 use super::sse::{NdjsonSplitter, UsageTracker, WireDecoder, drive};
 use super::tools::generated_id;
@@ -40,13 +41,14 @@ pub async fn open(
             secret_header(&format!("Bearer {}", key.expose()))?,
         );
     }
+    outbound::apply(deployment, &mut headers)?;
     let body = request_body(deployment, request)?;
     let response = client
         .post_json(
             &endpoint(deployment),
             headers,
             &body,
-            deployment.api_key.as_ref(),
+            Secrets::of(deployment),
         )
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
@@ -59,7 +61,7 @@ pub async fn open(
     } else {
         json_events(response, move |v| decode_response(&v, prompt))
     };
-    Ok(scrub_errors(events, deployment.api_key.as_ref()))
+    Ok(scrub_errors(events, Secrets::of(deployment)))
 }
 
 /// `{api_base}/api/chat`.

@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::http::{
     HttpClient, inband_error, json_body_events, malformed_json, scrub_errors, secret_header,
 };
+use super::outbound::{self, Secrets};
 use super::sse::{Decoded, SseEvent, UsageTracker, WireDecoder, drive_sse};
 use super::tools::{generated_id, json_text};
 use super::{
@@ -51,7 +52,7 @@ pub async fn open(
     let headers = headers(deployment, request.stream)?;
     let body = request_body(deployment, request);
     let response = client
-        .post_json(&url, headers, &body, deployment.api_key.as_ref())
+        .post_json(&url, headers, &body, Secrets::of(deployment))
         .await?;
     let prompt = estimate_prompt_tokens(&request.messages);
     let events = if request.stream {
@@ -59,7 +60,7 @@ pub async fn open(
     } else {
         json_body_events(response, move |body| decode_body(body, prompt))
     };
-    Ok(scrub_errors(events, deployment.api_key.as_ref()))
+    Ok(scrub_errors(events, Secrets::of(deployment)))
 }
 
 /// The chat completions URL of a deployment.
@@ -81,7 +82,7 @@ pub fn endpoint(deployment: &Deployment) -> String {
     }
 }
 
-fn headers(deployment: &Deployment, stream: bool) -> Result<HeaderMap, ProviderError> {
+pub(super) fn headers(deployment: &Deployment, stream: bool) -> Result<HeaderMap, ProviderError> {
     let mut h = HeaderMap::new();
     if stream {
         h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
@@ -99,6 +100,7 @@ fn headers(deployment: &Deployment, stream: bool) -> Result<HeaderMap, ProviderE
             }
         }
     }
+    outbound::apply(deployment, &mut h)?;
     Ok(h)
 }
 
@@ -195,13 +197,17 @@ impl WireDecoder for OpenAiDecoder {
         if let Some(read) = self.shapes.text(data) {
             let scan::Read { field, text, extra } = read;
             if let Some(extra) = extra {
-                out.push(StreamEvent::Passthrough(Box::new(Passthrough {
-                    top: extra.top,
-                    choice: extra.choice,
-                    delta: extra.delta,
+                let scan::Extra { top, choice, delta } = *extra;
+                let p = Passthrough {
+                    top,
+                    choice,
+                    delta,
                     choices: Vec::new(),
                     carries: !text.is_empty(),
-                })));
+                };
+                if !p.is_empty() {
+                    out.push(StreamEvent::Passthrough(Box::new(p)));
+                }
             }
             if !text.is_empty() {
                 self.usage.saw_text(&text);
@@ -315,6 +321,12 @@ fn decode_body(body: &[u8], prompt_estimate: u64) -> Result<Vec<StreamEvent>, Pr
 /// The members of `chunk` llmux does not read, taken out of it, as the event that passes
 /// them back (`None` when there are none).
 fn take_passthrough(chunk: &mut Chunk) -> Option<Box<Passthrough>> {
+    let kept = |c: &Choice| {
+        c.index != 0 || !c.extra.is_empty() || c.delta.as_ref().is_some_and(|d| !d.extra.is_empty())
+    };
+    if chunk.extra.is_empty() && !chunk.choices.iter().any(kept) {
+        return None;
+    }
     let mut p = Passthrough {
         top: std::mem::take(&mut chunk.extra),
         ..Passthrough::default()

@@ -87,6 +87,10 @@ impl RequestRun {
         // Room for a short answer up front: growing from nothing reallocates every few tokens.
         self.answer.reserve(ANSWER_CAPACITY);
         let mut tool_calls = ToolCallBuilder::default();
+        // What the request keeps of the answer, held under `llmux.max_answer_bytes`: a
+        // hostile or broken upstream may stream without end.
+        let cap = inner.config.app.max_answer_bytes();
+        let mut kept_tools = 0usize;
         let mut usage: Option<Usage> = None;
         let mut finish_reason = None;
         let mut ttft: Option<Duration> = None;
@@ -140,14 +144,21 @@ impl RequestRun {
                     }
                     Some(Err(e)) => return Err(e),
                     Some(Ok(StreamEvent::Delta(t))) => {
+                        self.keep(t.len(), kept_tools, cap)?;
                         self.answer.push_str(&t);
                         self.out.send(ChatEvent::Delta(t)).await;
                     }
                     Some(Ok(StreamEvent::Reasoning(t))) => {
+                        self.keep(t.len(), kept_tools, cap)?;
                         self.reasoning.push_str(&t);
                         self.out.send(ChatEvent::Reasoning(t)).await;
                     }
                     Some(Ok(StreamEvent::ToolCall(call))) => {
+                        let size = call.arguments.len()
+                            + call.id.as_ref().map_or(0, String::len)
+                            + call.name.as_ref().map_or(0, String::len);
+                        self.keep(size, kept_tools, cap)?;
+                        kept_tools += size;
                         tool_calls.push(&call);
                         self.out.send(ChatEvent::ToolCall(call)).await;
                     }
@@ -308,6 +319,19 @@ impl RequestRun {
                 }
             }
         }
+    }
+
+    /// Whether `more` bytes of answer fit under the cap beside what is kept (the text, the
+    /// reasoning and `tools` bytes of tool calls); past it the request stops with an error.
+    fn keep(&mut self, more: usize, tools: usize, cap: usize) -> Result<(), ProviderError> {
+        let kept = self.answer.len() + self.reasoning.len() + tools;
+        if kept.saturating_add(more) <= cap {
+            return Ok(());
+        }
+        self.over_cap = true;
+        Err(ProviderError::protocol(format!(
+            "the answer outgrew the {cap}-byte limit on what one answer may hold (llmux.max_answer_bytes); cut there"
+        )))
     }
 
     /// The one place an attempt's spend is counted: the request's usage and cost, the fleet's

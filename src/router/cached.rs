@@ -46,6 +46,8 @@ impl RequestRun {
         request: &ChatRequest,
     ) -> Option<ChatOutcome> {
         self.inner.cache.as_ref()?;
+        // The cache keeps text: embeddings are neither answered from it nor stored.
+        request.operation.is_chat().then_some(())?;
         let inner = self.inner.clone();
         let cache = inner.cache.as_ref()?;
         let key = cache.key(group, request);

@@ -190,7 +190,7 @@ impl RequestRun {
                     after_tokens,
                 } => (error, after_tokens),
             };
-            if after_tokens && !self.mid_stream(group, chosen).await {
+            if self.over_cap || (after_tokens && !self.mid_stream(group, chosen).await) {
                 return Err(Some(GroupFailure {
                     stop: true,
                     ..GroupFailure::failed(&error)

@@ -187,6 +187,11 @@ impl Router {
         &self.inner.config
     }
 
+    /// The HTTP client every call goes out on (for `serve`'s calls outside routing).
+    pub fn http(&self) -> &HttpClient {
+        &self.inner.http
+    }
+
     /// Starts a request on `model` (a group or an alias): it is routed and its call begun before
     /// this returns, then advances while the returned stream is read (in the reader's task; give
     /// each concurrent request a task of its own, as `serve` and the TUI do). Read to the

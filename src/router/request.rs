@@ -43,6 +43,7 @@ pub(super) async fn run(
         finished: false,
         live: None,
         cache_key: None,
+        over_cap: false,
     };
     let request = with_defaults(&req.inner.config.router.request_defaults, request);
     let result = req.route(&requested, request).await;
@@ -99,6 +100,8 @@ pub(super) struct RequestRun {
     pub(super) live: Option<super::attempt::LiveAttempt>,
     /// Where the answer goes in the response cache (set when the cache is on).
     pub(super) cache_key: Option<crate::cache::CacheKey>,
+    /// The answer outgrew `llmux.max_answer_bytes`: the request stops (no retry, no fallback).
+    pub(super) over_cap: bool,
 }
 
 impl Drop for RequestRun {
@@ -229,8 +232,9 @@ impl RequestRun {
         Err(self.final_error(&failures))
     }
 
+    /// The request's error; the answer so far moves into it (the request ends here).
     fn error(
-        &self,
+        &mut self,
         kind: RouteErrorKind,
         message: String,
         retry_in: Option<Duration>,
@@ -241,11 +245,11 @@ impl RequestRun {
             message,
             attempts: self.attempts.clone(),
             retry_in,
-            partial_text: self.answer.clone(),
+            partial_text: std::mem::take(&mut self.answer),
         }
     }
 
-    fn final_error(&self, failures: &[(String, GroupFailure)]) -> RouteError {
+    fn final_error(&mut self, failures: &[(String, GroupFailure)]) -> RouteError {
         let all_unavailable = !failures.is_empty() && failures.iter().all(|(_, f)| f.unavailable);
         let retry_in = failures.iter().filter_map(|(_, f)| f.retry_in).min();
         let last_class = failures.last().and_then(|(_, f)| f.class);

@@ -25,7 +25,7 @@ use super::error::{Api, ApiError};
 use crate::provider::{ToolCall, ToolCallDelta};
 use crate::router::ChatOutcome;
 
-mod request;
+pub(super) mod request;
 
 /// How a message's id starts.
 const MESSAGE_ID_PREFIX: &str = "msg_";
@@ -52,6 +52,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
         state.metrics.rejected("bad_request");
     })?;
     request.stream = stream;
+    super::chat::check_mode(&state, &model, false)?;
     let mut tracker = Tracker::new(&state, Api::Anthropic, &model, admission);
     let id = response_id(MESSAGE_ID_PREFIX);
     let result = match begin(&state, &model, request, &mut tracker).await {

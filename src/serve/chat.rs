@@ -335,6 +335,42 @@ pub async fn finish_plain(started: Started) -> (Result<ChatOutcome, RouteError>,
     (Err(ended_early(stream.request_id)), before)
 }
 
+/// Refuses a request for the other kind of model, by `model_info.mode`: embeddings of a group
+/// whose deployments all say another mode, chat with a group whose deployments are all
+/// embedding models. A deployment without a mode may be asked either; an unknown group is
+/// left to the router (its 404).
+pub fn check_mode(state: &Shared, model: &str, embedding: bool) -> Result<(), ApiError> {
+    let config = state.router.config();
+    let Some(group) = config.resolve_group(model) else {
+        return Ok(());
+    };
+    let modes: Vec<Option<&str>> = config
+        .group_deployments(group)
+        .map(|d| d.mode.as_deref())
+        .collect();
+    let is_embedding = |m: &Option<&str>| *m == Some(crate::config::EMBEDDING_MODE);
+    let wrong = if embedding {
+        modes.iter().all(|m| m.is_some() && !is_embedding(m))
+    } else {
+        modes.iter().all(is_embedding)
+    };
+    if !wrong || modes.is_empty() {
+        return Ok(());
+    }
+    state.metrics.rejected("bad_request");
+    Err(ApiError::bad_request(if embedding {
+        format!(
+            "model group '{group}' has no embedding model (its model_info.mode is not \
+             'embedding'); send embeddings to a group of embedding models"
+        )
+    } else {
+        format!(
+            "model group '{group}' is a group of embedding models (model_info.mode: \
+             embedding); send its requests to POST /v1/embeddings"
+        )
+    }))
+}
+
 /// A response id in an API's format (`chatcmpl-…`, `msg_…`): random, so unique across
 /// instances and restarts, unlike the router's request id (which the `x-llmux-request-id`
 /// header carries).
@@ -409,7 +445,8 @@ pub trait SseEncoder: Send + 'static {
     fn tool_call(&mut self, call: &ToolCallDelta, out: &mut BytesMut);
     /// What the upstream passed through, before the events of the same chunk (an API that
     /// does not speak the upstream's wire leaves it out).
-    fn passthrough(&mut self, _p: Passthrough, _out: &mut BytesMut) {}
+    #[allow(clippy::boxed_local)] // An encoder that keeps it keeps the box.
+    fn passthrough(&mut self, _p: Box<Passthrough>, _out: &mut BytesMut) {}
     /// The answer started over on another deployment (`mid_stream_failover: restart`).
     fn restart(&mut self, out: &mut BytesMut);
     fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut);
@@ -427,7 +464,7 @@ pub fn open_with<E: SseEncoder>(encoder: &mut E, before: Vec<Passthrough>, out: 
             encoder.open(out);
             opened = true;
         }
-        encoder.passthrough(p, out);
+        encoder.passthrough(Box::new(p), out);
     }
     if !opened {
         encoder.open(out);
@@ -573,7 +610,7 @@ fn encode<E: SseEncoder>(s: &mut BodyState<E>, ev: ChatEvent, out: &mut BytesMut
         ChatEvent::Delta(t) => s.encoder.delta(&t, out),
         ChatEvent::Reasoning(t) => s.encoder.reasoning(&t, out),
         ChatEvent::ToolCall(c) => s.encoder.tool_call(&c, out),
-        ChatEvent::Passthrough(p) => s.encoder.passthrough(*p, out),
+        ChatEvent::Passthrough(p) => s.encoder.passthrough(p, out),
         ChatEvent::Usage(_) => {}
         ChatEvent::Restart => s.encoder.restart(out),
         ChatEvent::Finished(result) => {

@@ -3,7 +3,10 @@
 //! second, or holding an idle keep-alive connection open, is cut off) and a graceful stop.
 //!
 //! Sockets enter from the listener (TCP_NODELAY set on each, so a streamed token is never
-//! held back by Nagle); each connection runs in a task of its own over the axum app. When the
+//! held back by Nagle) while [`Connections`] has room for them (it closes the connections
+//! that have waited longest for a request head to make some); each connection runs in a task
+//! of its own over the axum app, marked busy from a request's head to the end of its answer
+//! ([`Tracked`]). When the
 //! stop signal fires the listener is dropped, every connection is told to finish its current
 //! answer and close, and [`serve`] resolves once all of them did.
 //!
@@ -18,19 +21,22 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{Method, Request};
 use axum::response::Response;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
+use super::connections::{Busy, Connections};
 use super::{Shared, anthropic, auth, openai};
 
 /// How long to pause accepting after an error that is not one connection's (out of fds):
@@ -61,10 +67,20 @@ where
     // With this one pending, it never is; it costs a wake-up every half deadline.
     let mut anchor = tokio::time::interval(header_read_timeout / 2);
     anchor.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let conns: Arc<Connections> = state.connections.clone();
+    let mut sweep = tokio::time::interval(conns.sweep_every());
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let tcp = tokio::select! {
             _ = anchor.tick() => continue,
-            accepted = listener.accept() => match accepted {
+            _ = sweep.tick() => {
+                conns.sweep();
+                continue;
+            }
+            accepted = async {
+                conns.room().await;
+                listener.accept().await
+            } => match accepted {
                 Ok((tcp, _)) => tcp,
                 Err(e) if per_connection(&e) => continue,
                 Err(_) => {
@@ -76,17 +92,36 @@ where
         };
         // Without TCP_NODELAY the first streamed frame waits ~40 ms for a delayed ACK.
         let _ = tcp.set_nodelay(true);
+        let place = conns.admit();
         let service = Dispatch {
             app: TowerToHyperService::new(app.clone()),
             state: state.clone(),
+            conn: place.id,
         };
         let conn = builder
             .serve_connection(TokioIo::new(tcp), service)
             .into_owned();
         let conn = graceful.watch(conn);
+        let conns = conns.clone();
         tokio::spawn(async move {
-            // A client that vanishes or times out ends only its own connection.
-            let _ = conn.await;
+            // Boxed, so that it can be dropped (its socket closed) before its place is freed.
+            let mut conn = Box::pin(conn);
+            loop {
+                tokio::select! {
+                    // A client that vanishes or times out ends only its own connection.
+                    _ = conn.as_mut() => break,
+                    () = place.close.notified() => {
+                        // A head may be in the socket already: hyper reads it (and the
+                        // connection turns busy) before the verdict.
+                        if futures::poll!(conn.as_mut()).is_ready() || conns.confirm_close(place.id) {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Dropping the connection closes the socket; dropping the place frees it.
+            drop(conn);
+            drop(place);
         });
     }
     drop(listener);
@@ -128,30 +163,63 @@ impl Chat {
 struct Dispatch {
     app: TowerToHyperService<axum::Router>,
     state: Shared,
+    /// The connection's place in [`Connections`].
+    conn: u64,
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+type Answer = Pin<Box<dyn Future<Output = Result<Response<Tracked>, Infallible>> + Send>>;
 
 impl hyper::service::Service<Request<Incoming>> for Dispatch {
-    type Response = Response;
+    type Response = Response<Tracked>;
     type Error = Infallible;
     type Future = Answer;
 
     fn call(&self, request: Request<Incoming>) -> Answer {
+        // The head is in: the connection is busy until the answer is sent or dropped.
+        let busy = self.state.connections.started(self.conn);
+        let track = move |response: Response| response.map(|body| Tracked { body, _busy: busy });
         let Some(chat) = Chat::of(request.method(), request.uri().path()) else {
-            return Box::pin(self.app.call(request));
+            let answer = self.app.call(request);
+            return Box::pin(async move { answer.await.map(track) });
         };
         let request = request.map(Body::new);
         let state = self.state.clone();
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             if let Some(refused) = auth::refusal(&state, &parts.headers, parts.uri.path()) {
-                return Ok(refused);
+                return Ok(track(refused));
             }
-            Ok(match chat {
+            Ok(track(match chat {
                 Chat::OpenAi => openai::chat_completions(State(state), parts.headers, body).await,
                 Chat::Anthropic => anthropic::messages(State(state), parts.headers, body).await,
-            })
+            }))
         })
+    }
+}
+
+/// An answer's body, holding its connection busy until hyper drops it (sent, or the
+/// connection gone).
+pub(super) struct Tracked {
+    body: Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }

@@ -4,7 +4,7 @@
 //! `{"type": "error", "error": {"type", "message"}}`, with the matching status, Retry-After
 //! where waiting helps, and `x-llmux-attempts`. Route failures also list every attempt.
 
-use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -54,7 +54,10 @@ pub fn api_of_path(path: &str) -> Api {
 pub enum Kind {
     BadRequest,
     Unauthorized,
+    /// No such model group (or other named thing).
     NotFound,
+    /// No such route: the path (or method) is not one llmux serves.
+    NoRoute,
     TooLarge,
     /// The body was not sent as JSON (`Content-Type`).
     UnsupportedMediaType,
@@ -74,7 +77,7 @@ impl Kind {
         match self {
             Kind::BadRequest | Kind::ContextLength => StatusCode::BAD_REQUEST,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
-            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::NotFound | Kind::NoRoute => StatusCode::NOT_FOUND,
             Kind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -89,6 +92,7 @@ impl Kind {
             Kind::BadRequest
             | Kind::ContextLength
             | Kind::NotFound
+            | Kind::NoRoute
             | Kind::TooLarge
             | Kind::UnsupportedMediaType
             | Kind::Timeout => "invalid_request_error",
@@ -106,7 +110,7 @@ impl Kind {
                 "invalid_request_error"
             }
             Kind::Unauthorized => "authentication_error",
-            Kind::NotFound => "not_found_error",
+            Kind::NotFound | Kind::NoRoute => "not_found_error",
             Kind::TooLarge => "request_too_large",
             Kind::RateLimited | Kind::BudgetExceeded => "rate_limit_error",
             Kind::Overloaded => "overloaded_error",
@@ -121,6 +125,7 @@ impl Kind {
             Kind::ContextLength => "context_length_exceeded",
             Kind::Unauthorized => "invalid_api_key",
             Kind::NotFound => "model_not_found",
+            Kind::NoRoute => "no_such_route",
             Kind::TooLarge => "request_too_large",
             Kind::UnsupportedMediaType => "unsupported_media_type",
             Kind::Timeout => "request_timeout",
@@ -258,10 +263,22 @@ fn retry_after_secs(d: Option<std::time::Duration>) -> u64 {
     d.map_or(1, |d| d.as_secs_f64().ceil() as u64).max(1)
 }
 
-/// The fallback route: 404 in the shape of the API the path looks like.
-pub async fn not_found(uri: Uri) -> Response {
-    ApiError::new(Kind::NotFound, format!("no route {}", uri.path()))
-        .into_response_for(api_of_path(uri.path()))
+/// The routes llmux serves, for the message of a request to any other.
+const ROUTES: &str = "POST /v1/chat/completions, POST /v1/completions, POST /v1/embeddings, \
+     POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{id}, \
+     GET /health, GET /metrics";
+
+/// The longest piece of an unknown path quoted back.
+const MAX_QUOTED_PATH: usize = 200;
+
+/// The fallback route: 404 "no such route" in the shape of the API the path looks like.
+pub async fn not_found(method: Method, uri: Uri) -> Response {
+    let path: String = uri.path().chars().take(MAX_QUOTED_PATH).collect();
+    ApiError::new(
+        Kind::NoRoute,
+        format!("no such route: {method} {path} (llmux serves {ROUTES})"),
+    )
+    .into_response_for(api_of_path(uri.path()))
 }
 
 /// The label `llmux_requests_total` uses for a route error.

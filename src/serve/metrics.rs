@@ -154,6 +154,7 @@ pub async fn metrics(State(state): State<Shared>) -> Response {
         cache_metrics(&mut text, &cache);
     }
     budget_metrics(&mut text, &state.router.budgets());
+    connection_metrics(&mut text, &state.connections);
     let mut response = text.into_response();
     response
         .headers_mut()
@@ -191,6 +192,33 @@ fn cache_metrics(out: &mut String, c: &CacheStats) {
         "Answers held by the in-memory response cache (0 with Redis).",
     );
     let _ = writeln!(out, "llmux_cache_entries {}", c.entries);
+}
+
+/// The client connections: open now, the cap, and those closed before sending a request.
+fn connection_metrics(out: &mut String, c: &super::connections::Connections) {
+    for (name, kind, help, value) in [
+        (
+            "llmux_open_connections",
+            "gauge",
+            "Client connections open now.",
+            c.open() as u64,
+        ),
+        (
+            "llmux_max_connections",
+            "gauge",
+            "Client connections held at most; at the cap, those that have not sent a request are closed, oldest first.",
+            c.cap() as u64,
+        ),
+        (
+            "llmux_idle_connections_closed_total",
+            "counter",
+            "Connections closed before sending a request head, at the cap or past the short head deadline under pressure.",
+            c.closed_waiting(),
+        ),
+    ] {
+        header(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
 }
 
 /// Each budget's spend in its current period, its limit and the time to its reset (only with

@@ -15,11 +15,16 @@
 mod anthropic;
 mod auth;
 mod chat;
+mod completions;
 mod conn;
+mod connections;
+mod count_tokens;
+mod embeddings;
 mod error;
 pub mod events;
 mod health;
 mod metrics;
+mod models;
 mod openai;
 
 use std::future::Future;
@@ -55,6 +60,9 @@ pub const RECENT_EVENTS: usize = 500;
 /// How long a client may take to send a request's headers (and the longest an idle
 /// keep-alive connection stays open); then the connection is closed.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may wait to send a request's headers while the server holds three
+/// quarters of its connection cap (then the longest waiting are closed at once).
+pub const PRESSURE_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a client may take to send a request's body once its headers arrived; then 408.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Retry-After, in seconds, when the instance is at its in-flight limit or shutting down.
@@ -71,7 +79,13 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     pub snapshot_interval: Duration,
     pub header_read_timeout: Duration,
+    /// The header deadline while three quarters of `max_connections` are open.
+    pub pressure_header_read_timeout: Duration,
     pub body_read_timeout: Duration,
+    /// Client connections held at once (default: half the descriptors the process may open,
+    /// less a reserve); at the cap, those still waiting to send a request are closed, oldest
+    /// first.
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -84,7 +98,9 @@ impl Default for ServeOptions {
             shutdown_grace: SHUTDOWN_GRACE,
             snapshot_interval: SNAPSHOT_INTERVAL,
             header_read_timeout: HEADER_READ_TIMEOUT,
+            pressure_header_read_timeout: PRESSURE_HEADER_READ_TIMEOUT,
             body_read_timeout: BODY_READ_TIMEOUT,
+            max_connections: connections::default_max_connections(),
         }
     }
 }
@@ -115,6 +131,7 @@ pub(crate) struct AppState {
     pub(crate) body_read_timeout: Duration,
     pub(crate) snapshot_interval: Duration,
     pub(crate) metrics: ServeMetrics,
+    pub(crate) connections: Arc<connections::Connections>,
     pub(crate) started: Instant,
     /// Flips to true when shutdown begins: readiness fails, event streams end.
     pub(crate) shutting_down: watch::Receiver<bool>,
@@ -160,8 +177,18 @@ fn app(state: Shared) -> Http {
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
-        .route("/v1/models", get(openai::models))
-        .route("/models", get(openai::models))
+        .route(
+            "/v1/messages/count_tokens",
+            post(count_tokens::count_tokens),
+        )
+        .route("/v1/completions", post(completions::completions))
+        .route("/completions", post(completions::completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/embeddings", post(embeddings::embeddings))
+        .route("/v1/models", get(models::list))
+        .route("/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::retrieve))
+        .route("/models/{*id}", get(models::retrieve))
         .route("/health", get(health::health))
         .route("/llmux/events", get(events::events))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -271,6 +298,10 @@ where
         body_read_timeout: options.body_read_timeout,
         snapshot_interval: options.snapshot_interval,
         metrics: ServeMetrics::default(),
+        connections: Arc::new(connections::Connections::new(
+            options.max_connections,
+            options.pressure_header_read_timeout,
+        )),
         started: Instant::now(),
         shutting_down,
     });
@@ -324,6 +355,10 @@ pub struct ServeArgs {
     /// Chat requests served at once; more get 503 with Retry-After.
     #[arg(long, default_value_t = DEFAULT_MAX_IN_FLIGHT)]
     pub max_in_flight: usize,
+    /// Client connections held at once (default: half the file descriptors allowed, less a
+    /// reserve); at the cap, the connections that have not sent a request yet are closed, oldest first.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
 }
 
 /// Runs `llmux serve` until SIGTERM or Ctrl+C; returns the exit code.
@@ -340,6 +375,10 @@ pub async fn command(config: Option<&Path>, args: ServeArgs) -> u8 {
         bind: args.bind,
         insecure_no_auth: args.insecure_no_auth,
         max_in_flight: args.max_in_flight.max(1),
+        max_connections: args
+            .max_connections
+            .unwrap_or_else(connections::default_max_connections)
+            .max(1),
         ..ServeOptions::default()
     };
     match run(router, options, shutdown_signal()).await {

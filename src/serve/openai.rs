@@ -1,18 +1,18 @@
-//! OpenAI's chat-completions API: `POST /v1/chat/completions` (and `/chat/completions`) and
-//! `GET /v1/models`.
+//! OpenAI's chat-completions API: `POST /v1/chat/completions` (and `/chat/completions`).
 //!
 //! A request body enters as OpenAI JSON and [`request`] turns it into a `ChatRequest` (text,
 //! images, tools, tool calls and results; other fields kept for the upstream). It leaves as
 //! a `chat.completion` object, or, with `stream: true`, as `chat.completion.chunk` SSE frames
 //! ending in `data: [DONE]` (a usage chunk first when `stream_options.include_usage`). Tool
 //! calls leave as `tool_calls`, streamed as `delta.tool_calls[i]` pieces (id, type and name
-//! with the first piece, then argument fragments), with `finish_reason: "tool_calls"`.
+//! with the first piece, then argument fragments), with `finish_reason: "tool_calls"`. What
+//! an OpenAI upstream sent that llmux does not model (other choices, `logprobs`,
+//! `system_fingerprint`, …) is spliced back in where it was.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::BytesMut;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -60,6 +60,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
         state.metrics.rejected("bad_request");
     })?;
     request.stream = stream;
+    super::chat::check_mode(&state, &model, false)?;
     let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
     let id = response_id(COMPLETION_ID_PREFIX);
     let (result, passed) = match begin(&state, &model, request, &mut tracker).await {
@@ -165,7 +166,12 @@ fn tool_call_json(c: &ToolCall) -> Value {
 /// an answer's cost), with what the upstream passed through (`passed`) spliced in where it
 /// was: the answer's members, choice 0's and its message's, the other choices. llmux's own
 /// members in alphabetical order, as `serde_json`'s maps print them.
-fn completion(o: &ChatOutcome, id: &str, model: &str, passed: Vec<Passthrough>) -> Vec<u8> {
+pub(super) fn completion(
+    o: &ChatOutcome,
+    id: &str,
+    model: &str,
+    passed: Vec<Passthrough>,
+) -> Vec<u8> {
     let extra = merged(passed);
     let mut out = Vec::with_capacity(JSON_ANSWER_CAPACITY + o.text.len() + o.reasoning.len());
     let only_tools = !o.tool_calls.is_empty() && o.text.is_empty();
@@ -222,21 +228,21 @@ fn merged(passed: Vec<Passthrough>) -> Passthrough {
 /// What the upstream passed through goes into the chunk of the content it came with
 /// ([`Passthrough::carries`]); a piece of other choices alone (`n > 1`) is a chunk of its own;
 /// members of the chunk alone (`system_fingerprint`) ride on the next chunk written.
-struct Chunks {
+pub(super) struct Chunks {
     /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
     prefix: String,
     include_usage: bool,
     /// Tool call indexes already started in the stream.
     tools_started: Vec<u32>,
     /// Passed through, waiting for the chunk it belongs in.
-    pending: Option<Passthrough>,
+    pending: Option<Box<Passthrough>>,
 }
 
 impl Chunks {
-    fn new(id: &str, model: &str, include_usage: bool) -> Chunks {
+    pub(super) fn new(id: &str, model: &str, include_usage: bool) -> Chunks {
+        // The id is llmux's own (`response_id`): letters and digits, nothing to escape.
         let prefix = format!(
-            "{{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"choices\":[",
-            json_str(id),
+            "{{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"choices\":[",
             unix_now(),
             json_str(model)
         );
@@ -355,7 +361,7 @@ impl SseEncoder for Chunks {
         self.chunk(out, &format!("\"tool_calls\":[{piece}]"), "null");
     }
 
-    fn passthrough(&mut self, mut p: Passthrough, out: &mut BytesMut) {
+    fn passthrough(&mut self, mut p: Box<Passthrough>, out: &mut BytesMut) {
         if let Some(old) = self.pending.take() {
             if old.has_choices() {
                 self.passthrough_chunk(out, &old);
@@ -409,28 +415,6 @@ impl SseEncoder for Chunks {
         // What OpenAI's SDKs raise on: a chunk with an `error` object. No [DONE] follows.
         frame(out, None, error.body(Api::OpenAi).to_string().as_bytes());
     }
-}
-
-/// `GET /v1/models`: every model group and alias.
-pub async fn models(State(state): State<Shared>) -> Response {
-    let config = state.router.config();
-    let created = unix_now();
-    let mut data: Vec<Value> = config
-        .groups
-        .iter()
-        .map(|g| json!({ "id": g, "object": "model", "created": created, "owned_by": "llmux" }))
-        .collect();
-    data.extend(
-        config
-            .router
-            .model_group_alias
-            .keys()
-            .filter(|a| !config.groups.contains(a))
-            .map(
-                |a| json!({ "id": a, "object": "model", "created": created, "owned_by": "llmux" }),
-            ),
-    );
-    Json(json!({ "object": "list", "data": data })).into_response()
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use super::action::{Action, Effect, RequestTag};
 use super::conversation::{ConversationView, Ctx};
 use super::highlight::Highlighter;
 use super::keys::KeyMap;
-use super::layout::{self, Areas, Visible};
+use super::layout::{self, Areas, Pane, Visible};
 use super::metrics::StatusView;
 use super::picker::{self, GroupInfo, PickerState};
 use super::statsview::StatsPane;
@@ -75,6 +75,8 @@ pub struct PaneToggles {
     pub models: Option<bool>,
     pub metrics: Option<bool>,
     pub log: Option<bool>,
+    /// The pane turned on last: where not all fit, it stays and another folds.
+    pub last_on: Option<Pane>,
 }
 
 /// The routing log: every route event, newest last.
@@ -164,6 +166,12 @@ pub struct App {
     pub shift_enter: bool,
     /// The wall clock (fixed in tests): names new sessions and stamps records.
     pub clock: fn() -> SystemTime,
+    /// Where a config file goes, as the demo's hint says it (the real path when running).
+    pub config_path: String,
+    /// Draw ASCII in place of glyphs the terminal's font may lack (`glyphs`).
+    pub ascii: bool,
+    /// Said after a copy when it may not reach the clipboard (tmux without passthrough).
+    pub copy_caveat: Option<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -232,6 +240,9 @@ impl App {
             quitting: false,
             shift_enter: false,
             clock,
+            config_path: "<config dir>/llmux/config.yaml".to_string(),
+            ascii: false,
+            copy_caveat: None,
         };
         app.style_composer();
         (app, warnings)
@@ -317,14 +328,19 @@ impl App {
             .set_placeholder_style(self.theme.fg(super::theme::Role::Muted));
     }
 
-    /// Which side panes show at the current size.
-    pub fn visible(&self) -> Visible {
-        let wide = layout::is_wide(self.size.0, self.size.1);
+    /// Which side panes the user wants: as toggled, else what suits the terminal's size.
+    pub fn wanted(&self) -> Visible {
+        let d = layout::default_visible(self.size.0, self.size.1);
         Visible {
-            models: self.toggles.models.unwrap_or(wide),
-            metrics: self.toggles.metrics.unwrap_or(wide),
-            log: self.toggles.log.unwrap_or(wide),
+            models: self.toggles.models.unwrap_or(d.models),
+            metrics: self.toggles.metrics.unwrap_or(d.metrics),
+            log: self.toggles.log.unwrap_or(d.log),
         }
+    }
+
+    /// Which side panes show: those wanted that have room (`layout` folds the others).
+    pub fn visible(&self) -> Visible {
+        self.areas().shown()
     }
 
     /// The pane rectangles at the current size.
@@ -343,7 +359,70 @@ impl App {
         } else {
             live
         };
-        layout::areas(area, self.visible(), lines, rows as u16)
+        let models_rows = picker::visible_rows(&self.groups, "").len();
+        let wants = layout::Wants {
+            keep: self.toggles.last_on,
+            composer_lines: lines,
+            deployments: rows.min(usize::from(u16::MAX)) as u16,
+            models_rows: models_rows.min(usize::from(u16::MAX)) as u16,
+        };
+        layout::areas(area, self.wanted(), wants)
+    }
+
+    /// Shows `pane` if hidden (ahead of the others where not all fit), else hides it.
+    pub(crate) fn toggle_pane(&mut self, pane: Pane) {
+        let shown = self.visible();
+        let t = &mut self.toggles;
+        let (slot, on) = match pane {
+            Pane::Models => (&mut t.models, shown.models),
+            Pane::Metrics => (&mut t.metrics, shown.metrics),
+            Pane::Log => (&mut t.log, shown.log),
+        };
+        *slot = Some(!on);
+        if !on {
+            t.last_on = Some(pane);
+        }
+    }
+
+    /// Says which wanted pane has just folded for lack of room (a toggle or a resize).
+    fn explain_folds(&mut self, before: Visible) {
+        let (wanted, shown) = (self.wanted(), self.visible());
+        let folded = |w: bool, s: bool| w && !s;
+        let newly = [
+            ("models", folded(wanted.models, shown.models), before.models),
+            (
+                "metrics",
+                folded(wanted.metrics, shown.metrics),
+                before.metrics,
+            ),
+            ("routing log", folded(wanted.log, shown.log), before.log),
+        ];
+        let names: Vec<&str> = newly
+            .iter()
+            .filter(|(_, now, was)| *now && !*was)
+            .map(|(n, _, _)| *n)
+            .collect();
+        if !names.is_empty() {
+            self.dirty = true;
+            let (w, h) = self.size;
+            self.toast(
+                format!(
+                    "no room for the {} pane at {w}x{h}: hide another pane or enlarge the terminal",
+                    names.join(" and ")
+                ),
+                false,
+            );
+        }
+    }
+
+    /// The wanted panes that have no room.
+    fn folded(&self) -> Visible {
+        let (wanted, shown) = (self.wanted(), self.visible());
+        Visible {
+            models: wanted.models && !shown.models,
+            metrics: wanted.metrics && !shown.metrics,
+            log: wanted.log && !shown.log,
+        }
     }
 
     pub fn ctx(&self) -> Ctx<'_> {
@@ -373,6 +452,13 @@ impl App {
 
     /// The one transition function.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        let folded = self.folded();
+        let fx = self.handle(action);
+        self.explain_folds(folded);
+        fx
+    }
+
+    fn handle(&mut self, action: Action) -> Vec<Effect> {
         self.dirty_before = self.dirty;
         self.dirty = true;
         match action {
@@ -469,10 +555,13 @@ impl App {
                 Vec::new()
             }
             Action::Copied(Ok(n)) => {
-                self.toast(
-                    format!("sent {n} chars to the terminal clipboard (OSC 52)"),
-                    false,
-                );
+                match self.copy_caveat.clone() {
+                    Some(caveat) => self.toast(format!("copied {n} chars, but it {caveat}"), true),
+                    None => self.toast(
+                        format!("sent {n} chars to the terminal clipboard (OSC 52)"),
+                        false,
+                    ),
+                }
                 Vec::new()
             }
             Action::Copied(Err(e)) => {

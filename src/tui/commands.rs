@@ -6,6 +6,7 @@
 use super::action::{Command, Effect};
 use super::app::{App, Focus, Overlay};
 use super::conversation::{ConversationView, Ctx};
+use super::layout::Pane;
 use super::markdown;
 use super::picker::{self, PickerState};
 use super::routelog;
@@ -107,12 +108,11 @@ impl App {
                 Vec::new()
             }
             Command::ToggleModels | Command::ToggleMetrics | Command::ToggleLog => {
-                let vis = self.visible();
-                match c {
-                    Command::ToggleModels => self.toggles.models = Some(!vis.models),
-                    Command::ToggleMetrics => self.toggles.metrics = Some(!vis.metrics),
-                    _ => self.toggles.log = Some(!vis.log),
-                }
+                self.toggle_pane(match c {
+                    Command::ToggleModels => Pane::Models,
+                    Command::ToggleMetrics => Pane::Metrics,
+                    _ => Pane::Log,
+                });
                 if !self.focusable().contains(&self.focus) {
                     self.focus = Focus::Composer;
                 }

@@ -210,10 +210,10 @@ impl ConversationView {
             return;
         }
         if entries.is_empty() {
-            let hint = Paragraph::new(Line::from(Span::styled(
+            let hint = Paragraph::new(ratatui::text::Text::styled(
                 empty_hint.to_string(),
                 theme.fg(Role::Muted),
-            )))
+            ))
             .wrap(Wrap { trim: true });
             hint.render(inner, buf);
             return;

@@ -14,6 +14,7 @@ pub mod clipboard;
 pub mod commands;
 pub mod conversation;
 pub mod fmt;
+pub mod glyphs;
 pub mod help;
 pub mod highlight;
 pub mod input;
@@ -62,6 +63,10 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
     let (theme, theme_warning) =
         theme::Theme::load(cfg.app.theme.as_deref(), user_themes.as_deref(), depth);
     let (mut app, mut warnings) = App::new(&cfg, theme, Instant::now(), SystemTime::now);
+    app.ascii = glyphs::ascii_wanted();
+    if let Some(p) = crate::config::default_config_path() {
+        app.config_path = home_relative(&p);
+    }
     warnings.extend(theme_warning);
     if config_warnings > 0 {
         warnings.push(format!(
@@ -88,6 +93,15 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
             eprintln!("llmux: terminal error: {e}");
             EXIT_FAILED
         }
+    }
+}
+
+/// `path` with the home directory written `~`.
+fn home_relative(path: &Path) -> String {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    match home.as_deref().and_then(|h| path.strip_prefix(h).ok()) {
+        Some(rest) if !rest.as_os_str().is_empty() => format!("~/{}", rest.display()),
+        _ => path.display().to_string(),
     }
 }
 

@@ -435,13 +435,15 @@ pub async fn run_loop(
     spawn_signals(tx.clone());
     spawn_route_events(&router, tx.clone());
     let router_config = &router.config().clone();
+    let mux = Mux::detect();
+    app.copy_caveat = mux.caveat();
     let mut runner = Runner {
         router,
         tx: tx.clone(),
         requests: HashMap::new(),
         writer: store.as_ref().map(|s| s.writer(&app.session)),
         store,
-        mux: Mux::detect(),
+        mux,
         input: Some(spawn_input(tx.clone())),
         earlier_cost: Default::default(),
         facts: std::sync::Arc::new(DeploymentFacts::from_config(router_config)),

@@ -16,7 +16,7 @@ use super::action::{Command, TICK};
 use super::app::{App, Focus, Overlay};
 use super::markdown::wrap_pieces;
 use super::theme::{Role, Theme};
-use super::{fmt, help, metrics, picker, routelog, sessions, statsview};
+use super::{fmt, glyphs, help, metrics, picker, routelog, sessions, statsview};
 
 /// Spinner frames, one per tick.
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -98,13 +98,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     Block::new().style(theme.base_style()).render(area, buf);
     let a = app.areas();
     let title = format!("Conversation · {}", app.session);
-    let hint = format!(
-        "Type below; Enter sends to {}. {} switches model, {} picks one, {} shows every key.",
-        app.current_group(),
-        app.keymap.label(Command::NextModel),
-        app.keymap.label(Command::OpenPicker),
-        app.keymap.label(Command::Help),
-    );
+    let hint = empty_hint(app);
     app.view.render(
         &app.entries,
         a.conversation,
@@ -157,7 +151,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         render_live(app, a.live, buf);
     } else {
         let line = live_summary(app);
-        buf.set_line(a.live.x, a.live.y, &line, a.live.width);
+        set_line_clipped(buf, a.live.x, a.live.y, &line, a.live.width);
     }
     render_composer(app, a.composer, buf);
     render_status(app, a.status, buf);
@@ -194,6 +188,9 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         ),
         None => {}
     }
+    if app.ascii {
+        glyphs::fold(buf);
+    }
 }
 
 /// One line about the answer in flight (or the last one).
@@ -211,7 +208,12 @@ pub fn live_summary(app: &App) -> Line<'static> {
         };
     };
     let elapsed = app.now.duration_since(f.started).as_millis() as u64;
-    let frame = SPINNER[(elapsed / TICK.as_millis() as u64) as usize % SPINNER.len()];
+    let spinner: &[&str] = if app.ascii {
+        &glyphs::SPINNER
+    } else {
+        &SPINNER
+    };
+    let frame = spinner[(elapsed / TICK.as_millis() as u64) as usize % spinner.len()];
     let who = f
         .deployment
         .clone()
@@ -297,7 +299,7 @@ fn render_live(app: &App, area: Rect, buf: &mut Buffer) {
     if inner.height == 0 {
         return;
     }
-    buf.set_line(inner.x, inner.y, &live_summary(app), inner.width);
+    set_line_clipped(buf, inner.x, inner.y, &live_summary(app), inner.width);
     let Some(f) = &app.inflight else {
         return;
     };
@@ -327,24 +329,18 @@ fn render_live(app: &App, area: Rect, buf: &mut Buffer) {
 fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = &app.theme;
     let focused = app.focus == Focus::Composer;
-    let mut block = pane_block(
-        theme,
-        &format!("Message → {}", app.current_group()),
-        focused,
+    let title = format!("Message → {}", app.current_group());
+    let mut block = pane_block(theme, &title, focused);
+    let keys = format!(
+        " {} send · {} newline · {} editor ",
+        app.keymap.label(Command::Send),
+        app.keymap.newline_label(app.shift_enter),
+        app.keymap.label(Command::EditExternal)
     );
-    if area.width > 60 {
-        block = block.title(
-            Line::from(Span::styled(
-                format!(
-                    " {} send · {} newline · {} editor ",
-                    app.keymap.label(Command::Send),
-                    app.keymap.newline_label(app.shift_enter),
-                    app.keymap.label(Command::EditExternal)
-                ),
-                theme.fg(Role::Muted),
-            ))
-            .right_aligned(),
-        );
+    // The keys only where they fit beside the title (corners, title and a gap of one).
+    let title_w = title.width() + if focused { 4 } else { 2 };
+    if title_w + keys.width() + 3 <= usize::from(area.width) {
+        block = block.title(Line::from(Span::styled(keys, theme.fg(Role::Muted))).right_aligned());
     }
     let inner = block.inner(area);
     // The text first: where it scrolled to says what the border reports as hidden.
@@ -372,6 +368,62 @@ fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
     block.render(area, buf);
 }
 
+/// The keys that show the side panes: `F2–F4` with the default keys.
+pub fn pane_keys(app: &App) -> String {
+    let keys = [
+        app.keymap.label(Command::ToggleModels),
+        app.keymap.label(Command::ToggleMetrics),
+        app.keymap.label(Command::ToggleLog),
+    ];
+    if keys == ["F2", "F3", "F4"] {
+        "F2–F4".to_string()
+    } else {
+        keys.join("/")
+    }
+}
+
+/// What the empty conversation says: how to send and switch, where the folded panes are, and
+/// on the demo config what it is (mock models, no network) and where a real config goes.
+pub fn empty_hint(app: &App) -> String {
+    let mut hint = format!(
+        "Type below; Enter sends to {}. {} switches model, {} picks one, {} shows every key.",
+        app.current_group(),
+        app.keymap.label(Command::NextModel),
+        app.keymap.label(Command::OpenPicker),
+        app.keymap.label(Command::Help),
+    );
+    let (wanted, shown) = (app.wanted(), app.visible());
+    if !(shown.models && shown.metrics && shown.log) && wanted == shown {
+        hint.push_str(&format!(
+            " {} show the models, metrics and routing log.",
+            pane_keys(app)
+        ));
+    }
+    if app.is_demo {
+        hint.push_str(&format!(
+            "\n\nDEMO: no config was found, so these models are mock deployments inside \
+             llmux: made-up answers, no network, no keys, no cost. Put a LiteLLM config.yaml at \
+             {} (or pass --config PATH) to route to real providers; `llmux check` tests it.",
+            app.config_path
+        ));
+    }
+    hint
+}
+
+/// One piece of the status line; pieces are dropped whole, least important first, where the
+/// line is too short for all of them.
+struct Piece {
+    spans: Vec<Span<'static>>,
+    /// Lower is more important.
+    rank: u8,
+}
+
+impl Piece {
+    fn width(&self) -> usize {
+        self.spans.iter().map(Span::width).sum()
+    }
+}
+
 fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = &app.theme;
     Clear.render(area, buf);
@@ -381,75 +433,137 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
             c.set_style(base);
         }
     }
-    let mut left = Vec::new();
+    let width = usize::from(area.width);
+    // Left, in the order shown.
+    let mut pieces = Vec::new();
     if app.is_demo {
-        left.push(Span::styled(" DEMO ", theme.badge(Role::Warning)));
-        left.push(Span::styled(" ", base));
+        pieces.push(Piece {
+            spans: vec![
+                Span::styled(" DEMO ", theme.badge(Role::Warning)),
+                Span::styled(" ", base),
+            ],
+            rank: 2,
+        });
     }
-    left.push(Span::styled(
-        format!(" {} ", app.current_group()),
-        theme.badge(Role::Accent),
-    ));
-    if app.toast.is_none() {
-        left.push(Span::styled(
-            format!(
-                " {}/{} ",
-                app.keymap.label(Command::NextModel),
-                app.keymap.label(Command::PrevModel)
+    pieces.push(Piece {
+        spans: vec![
+            Span::styled(
+                format!(" {} ", app.current_group()),
+                theme.badge(Role::Accent),
             ),
-            base,
-        ));
-    } else {
-        left.push(Span::styled(" ", base));
+            Span::styled(" ", base),
+        ],
+        rank: 0,
+    });
+    let cost = format!("session {} ", app.session_cost());
+    if app.toast.is_none() {
+        pieces.push(Piece {
+            spans: vec![Span::styled(
+                format!(
+                    "{}/{} · {cost}",
+                    app.keymap.label(Command::NextModel),
+                    app.keymap.label(Command::PrevModel)
+                ),
+                base,
+            )],
+            rank: 4,
+        });
     }
-    left.push(Span::styled(
-        format!("· session {} ", app.session_cost()),
-        base,
-    ));
+    pieces.push(Piece {
+        spans: vec![Span::styled(cost, base)],
+        rank: 3,
+    });
     // A budget past 80% stays on the status line until its period resets.
     if let Some(b) = app.status.budget_alert() {
-        left.push(Span::styled(
-            format!(" budget {} {}% ", b.label, b.percent()),
-            theme.badge(b.role()),
-        ));
-        left.push(Span::styled(" ", base));
+        pieces.push(Piece {
+            spans: vec![
+                Span::styled(
+                    format!(" budget {} {}% ", b.label, b.percent()),
+                    theme.badge(b.role()),
+                ),
+                Span::styled(" ", base),
+            ],
+            rank: 1,
+        });
     }
-    let left = Line::from(left);
-    buf.set_line(area.x, area.y, &left, area.width);
-    let room = (area.width as usize).saturating_sub(left.width() + 1);
-    let right = match &app.toast {
-        Some(t) => Line::from(Span::styled(
+    let toast = app.toast.as_ref().map(|t| {
+        Line::from(Span::styled(
             format!(" {} ", t.text),
             if t.error {
                 theme.badge(Role::Error)
             } else {
                 base.add_modifier(Modifier::BOLD)
             },
-        )),
+        ))
+    });
+    // The most important pieces that fit beside the toast (the hint with the session cost
+    // stands in for the cost alone when both fit).
+    let reserve = toast.as_ref().map_or(0, Line::width);
+    let mut order: Vec<usize> = (0..pieces.len()).collect();
+    order.sort_by_key(|i| pieces[*i].rank);
+    let mut keep = vec![false; pieces.len()];
+    let mut used = 0;
+    for i in order {
+        let hint_with_cost = pieces[i].rank == 4;
+        let alone_cost = pieces.iter().position(|p| p.rank == 3);
+        let extra = match (hint_with_cost, alone_cost) {
+            (true, Some(c)) if keep[c] => pieces[i].width() - pieces[c].width(),
+            _ => pieces[i].width(),
+        };
+        if used + extra + reserve <= width || (pieces[i].rank == 0 && used == 0) {
+            keep[i] = true;
+            used += extra;
+            if let (true, Some(c)) = (hint_with_cost, alone_cost) {
+                keep[c] = false;
+            }
+        }
+    }
+    let left = Line::from(
+        pieces
+            .into_iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .flat_map(|(p, _)| p.spans)
+            .collect::<Vec<_>>(),
+    );
+    set_line_clipped(buf, area.x, area.y, &left, area.width);
+    let room = width.saturating_sub(left.width());
+    let right = match toast {
+        Some(t) => t,
         None => {
             // As many hints as fit, most important first.
-            let hints = [
-                (Command::Help, "help"),
-                (Command::OpenPicker, "models"),
-                (Command::Quit, "quit"),
-                (Command::Cancel, "cancel"),
+            let folded = {
+                let v = app.visible();
+                !(v.models && v.metrics && v.log)
+            };
+            let mut hints = vec![
+                (app.keymap.label(Command::Help), "help"),
+                (app.keymap.label(Command::OpenPicker), "models"),
             ];
+            if folded {
+                hints.push((pane_keys(app), "panes"));
+            }
+            hints.push((app.keymap.label(Command::Quit), "quit"));
+            hints.push((app.keymap.label(Command::Cancel), "cancel"));
             let mut text = String::new();
-            for (c, what) in hints {
-                let piece = format!("{} {what} · ", app.keymap.label(c));
-                if text.chars().count() + piece.chars().count() > room {
+            for (key, what) in hints {
+                let piece = format!("{key} {what} · ");
+                // (the last separator is trimmed, so it need not fit)
+                if text.width() + piece.width() - 2 > room.saturating_sub(1) {
                     break;
                 }
                 text.push_str(&piece);
             }
             let text = text.trim_end_matches(" · ").to_string();
+            if text.is_empty() {
+                return;
+            }
             Line::from(Span::styled(format!("{text} "), base))
         }
     };
-    let lw = left.width() as u16;
-    let rw = (right.width() as u16).min(area.width.saturating_sub(lw));
+    let rw = (right.width().min(room)) as u16;
     if rw > 0 {
-        buf.set_line(area.x + area.width - rw, area.y, &right, rw);
+        set_line_clipped(buf, area.x + area.width - rw, area.y, &right, rw);
     }
 }
 

@@ -260,9 +260,10 @@ async fn a_batch_on_a_terminal_shows_progress_and_results_escaped() {
     );
 }
 
-/// Renders the monitor's state; every cell's symbol, row by row.
+/// Renders the monitor's state wide enough that the metrics pane shows whole names (a narrower
+/// pane cuts long ids with `…`); every cell's symbol, row by row.
 fn monitor_screen(state: &MonitorState) -> Vec<String> {
-    let mut terminal = Terminal::new(TestBackend::new(200, 30)).unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(260, 30)).unwrap();
     terminal
         .draw(|f| {
             let theme = Theme::builtin_default(ColorDepth::Mono);

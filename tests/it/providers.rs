@@ -2,7 +2,8 @@
 //! auth headers, body) and how its answers, usage, failures and broken streams come out as
 //! normalized events and classified errors. The OpenAI family is here; Anthropic, Gemini and
 //! Ollama are in `providers/native.rs`; failures every provider shares and the `mock/`
-//! provider (in paused time) are in `providers/failures.rs`. The helpers below serve all three.
+//! provider (in paused time) are in `providers/failures.rs`; configured headers and
+//! `organization` on every wire in `providers/headers.rs`. The helpers below serve all three.
 
 use futures::StreamExt;
 use llmux::config::{Deployment, Wire};
@@ -16,6 +17,7 @@ use serde_json::json;
 use crate::upstream::{FakeUpstream, Reply};
 
 mod failures;
+mod headers;
 mod native;
 
 const KEY: &str = "sk-test-key-0123456789";

@@ -26,11 +26,13 @@ use unicode_width::UnicodeWidthStr;
 mod badges;
 mod budget;
 mod composer;
+mod layout;
 mod limits;
 mod metricspane;
 mod numbers;
 mod picker;
 mod routelog;
+mod screen;
 mod search;
 mod stats;
 mod wording;
@@ -783,7 +785,11 @@ async fn tab_moves_focus_and_side_panes_fold_and_toggle() {
     assert!(h.screen().contains("Metrics"));
     h.key(KeyCode::BackTab, KeyModifiers::SHIFT);
     assert_eq!(h.app.focus, Focus::Composer);
+    // At 160x48 the models column would squeeze the conversation: it folds (F2 brings it).
     let mut w = Harness::new(160, 48);
+    assert_eq!(w.app.focusable().len(), 4);
+    assert!(!w.screen().contains("Models"));
+    let mut w = Harness::new(200, 50);
     assert_eq!(w.app.focusable().len(), 5);
     let s = w.screen();
     assert!(
@@ -932,8 +938,10 @@ async fn snapshot_side_panes_at_80x24() {
 #[tokio::test(start_paused = true)]
 async fn snapshot_focus_on_each_pane_at_160x48() {
     let mut h = full(160, 48).await;
+    h.press(KeyCode::F(2));
     h.press(KeyCode::Tab);
     h.press(KeyCode::Tab);
+    assert_eq!(h.app.focus, Focus::Models);
     insta::assert_snapshot!("focus_models_160x48", h.screen());
     h.press(KeyCode::Tab);
     h.press(KeyCode::Tab);

@@ -209,6 +209,7 @@ struct Endpoint {
     api_base: String,
     api_key: Option<String>,
     api_version: Option<String>,
+    organization: Option<String>,
     /// Why it cannot be called (a provider llmux does not speak, a variable not set).
     unavailable: Option<String>,
 }
@@ -243,6 +244,7 @@ fn build(
                 api_base: String::new(),
                 api_key: None,
                 api_version: None,
+                organization: None,
                 unavailable: Some(why),
             }
         }
@@ -250,6 +252,8 @@ fn build(
             return Err(ctx.error(&model_path, format!("{model_path}: {msg}")));
         }
     };
+    let mut unavailable = end.unavailable;
+    let headers = headers(ctx, e, &who, &mut unavailable)?;
     let mut d = Deployment {
         id: String::new(),
         group: e.group.clone(),
@@ -285,8 +289,11 @@ fn build(
         drop_params: field(ctx, e, "drop_params", Ctx::bool),
         supports_function_calling: None,
         supports_vision: None,
+        headers,
+        organization: end.organization,
+        mode: None,
         mock: None,
-        unavailable: end.unavailable,
+        unavailable,
     };
     prices(ctx, &mut d, e, info, info_path)?;
     d.mock = mock_params(ctx, e, d.wire)?;
@@ -337,6 +344,7 @@ fn endpoint(
         .and_then(|v| untag(v).as_str())
         .is_some_and(|s| s.trim().starts_with(ENV_PREFIX));
     let api_version = secret_field(ctx, "api_version")?;
+    let organization = secret_field(ctx, "organization")?;
 
     let api_base = match (api_base, default_base) {
         (Some(b), _) => match family_named(provider) {
@@ -369,8 +377,77 @@ fn endpoint(
         api_base,
         api_key,
         api_version,
+        organization,
         unavailable,
     })
+}
+
+/// `litellm_params.headers` with `extra_headers` over them (LiteLLM's merge: both are sent, the
+/// extra one wins a name both set). Names must be HTTP header names and values one line;
+/// `os.environ/VAR` values are read, and a missing variable makes the deployment unavailable
+/// as a missing key does (the header may well be the credential).
+fn headers(
+    ctx: &mut Ctx,
+    e: &Entry,
+    who: &str,
+    unavailable: &mut Option<String>,
+) -> Result<Vec<(String, Secret)>, ConfigError> {
+    let mut out: Vec<(String, Secret)> = Vec::new();
+    for key in ["headers", "extra_headers"] {
+        let Some(v) = e.params.get(key) else {
+            continue;
+        };
+        let path = child(&e.params_path, key);
+        let Some(map) = ctx.mapping(v, &path)? else {
+            continue;
+        };
+        for (name, value) in entries(map) {
+            let at = child(&path, &name);
+            if name.is_empty() || !name.bytes().all(is_header_name_byte) {
+                return Err(ctx.error(
+                    &at,
+                    format!("{at}: '{name}' is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"),
+                ));
+            }
+            if credential_header(&name) {
+                ctx.note_secret(value, &at);
+            }
+            let text = match ctx.env_string(value, &at)? {
+                None => continue,
+                Some(EnvValue::Set(s)) => s,
+                Some(EnvValue::Missing(var)) => {
+                    let why =
+                        format!("environment variable {var} is not set ({who}, {key}.{name})");
+                    ctx.warn(&at, format!("{why}; the deployment is unavailable"));
+                    unavailable.get_or_insert(why);
+                    continue;
+                }
+            };
+            if text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                return Err(ctx.error(
+                    &at,
+                    format!("{at}: a header value must be one line without control characters"),
+                ));
+            }
+            out.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+            out.push((name, Secret::new(text)));
+        }
+    }
+    Ok(out)
+}
+
+/// A header name that usually carries a credential (for the warning about a config file
+/// others can read; every header value is kept as a secret all the same).
+fn credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["auth", "key", "token", "secret", "cookie", "password"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
+/// A byte of an HTTP header name (RFC 9110 `tchar`).
+fn is_header_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// One `litellm_params` key read with `read`; `None` when absent or bad.
@@ -432,6 +509,12 @@ fn prices(
     }
     if let Some(v) = info.get("supports_vision") {
         d.supports_vision = ctx.bool(v, &child(info_path, "supports_vision"))?;
+    }
+    if let Some(v) = info.get("mode") {
+        d.mode = ctx
+            .string(v, &child(info_path, "mode"))?
+            .map(|m| m.trim().to_ascii_lowercase())
+            .filter(|m| !m.is_empty());
     }
     // LiteLLM's legacy `max_tokens`: checked, but the context window is `max_input_tokens`.
     if let Some(v) = info.get("max_tokens") {

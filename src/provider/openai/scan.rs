@@ -21,8 +21,8 @@ use crate::provider::passthrough::Members;
 
 mod shape;
 
+pub(super) use shape::{Extra, Read, Shapes, TextField};
 use shape::{Hole, HoleKind};
-pub(super) use shape::{Read, Shapes, TextField};
 
 /// Nesting of skipped values beyond which the scan leaves the object to serde.
 const MAX_DEPTH: usize = 32;

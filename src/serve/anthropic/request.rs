@@ -18,8 +18,8 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::provider::{
-    BuiltinTool, ChatRequest, ImageSource, Message, Part, Role, ToolApi, ToolCall, ToolChoice,
-    ToolSpec,
+    BuiltinTool, ChatRequest, ImageSource, Message, Operation, Part, Role, ToolApi, ToolCall,
+    ToolChoice, ToolSpec,
 };
 use crate::serve::error::ApiError;
 use crate::serve::openai::request::{MemberName, flatten_content, no_cache, tags_of};
@@ -159,6 +159,7 @@ pub fn to_chat_request(req: MessagesRequest) -> Result<Parsed, ApiError> {
         tool_choice,
         parallel_tool_calls,
         extra,
+        operation: Operation::Chat,
     };
     Ok(Parsed {
         model,

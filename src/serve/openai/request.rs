@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 use crate::provider::tools::json_text;
 use crate::provider::{
-    BuiltinTool, ChatRequest, ImageSource, Message, Part, Role, ToolApi, ToolCall, ToolChoice,
-    ToolSpec,
+    BuiltinTool, ChatRequest, ImageSource, Message, Operation, Part, Role, ToolApi, ToolCall,
+    ToolChoice, ToolSpec,
 };
 use crate::serve::error::ApiError;
 
@@ -216,6 +216,7 @@ pub fn to_chat_request(req: CompletionRequest) -> Result<Parsed, ApiError> {
         tool_choice,
         parallel_tool_calls: req.parallel_tool_calls,
         extra: req.extra,
+        operation: Operation::Chat,
     };
     Ok(Parsed {
         model,

@@ -3,22 +3,30 @@
 //!
 //! - `openai`: chat completions plain and streaming, models, the x-llmux headers.
 //! - `anthropic`: Messages plain and streaming.
+//! - `connections`: idle sockets past the connection cap, a real socket flood.
+//! - `answer_memory`: a hostile 1 GB answer through the real binary, cut at the answer cap.
 //! - `errors`: auth, every error status, limits, in-band errors, graceful shutdown.
 //! - `prometheus`: `/metrics` parsed back, counts matching the traffic sent.
 //! - `monitor`: `/llmux/events` feeding the monitor's state, rendered into a TestBackend.
 //! - `load`: the real binary under 64 streaming clients against a flaky upstream.
 //! - `edge`: hostile and malformed requests: credentials, sizes, slow headers, bad JSON.
 //! - `passthrough`: what OpenAI upstreams send that llmux does not model, passed back; ids.
+//! - `embeddings`: POST /v1/embeddings on every wire, through retries and fallbacks.
+//! - `routes`: the routes besides chat (models/{id}, count_tokens, completions) and the 404.
 //! - `sdk`: the official OpenAI and Anthropic Python SDKs, unchanged.
 
+mod answer_memory;
 mod anthropic;
+mod connections;
 mod edge;
+mod embeddings;
 mod errors;
 mod load;
 mod monitor;
 mod openai;
 mod passthrough;
 mod prometheus;
+mod routes;
 mod sdk;
 
 use std::net::SocketAddr;

@@ -12,7 +12,7 @@ use super::{chat, one_group, post, sse, start};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// An OpenAI stream chunk of the fake upstream, with what a real one carries besides text.
-fn chunk(choices: Value, extra: Value) -> String {
+pub(super) fn chunk(choices: Value, extra: Value) -> String {
     let mut v = json!({
         "id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1, "model": "gpt-up",
         "system_fingerprint": "fp_up", "choices": choices,
@@ -24,14 +24,14 @@ fn chunk(choices: Value, extra: Value) -> String {
 }
 
 /// A token's `logprobs` entry (its shape changes with the token's length, like OpenAI's).
-fn logprobs(token: &str) -> Value {
+pub(super) fn logprobs(token: &str) -> Value {
     json!({"content": [{"token": token, "logprob": -0.25,
         "bytes": token.bytes().collect::<Vec<u8>>(), "top_logprobs": []}]})
 }
 
 /// Two choices streamed interleaved, each token with its logprobs, then the finishes and a
 /// usage chunk.
-fn two_choice_stream() -> Reply {
+pub(super) fn two_choice_stream() -> Reply {
     let mut chunks = Vec::new();
     for i in 0..2 {
         chunks.push(chunk(

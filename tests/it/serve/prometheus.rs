@@ -10,7 +10,7 @@ use crate::upstream::{FakeUpstream, Reply};
 /// Parses the exposition into `name{labels}` → value, checking the format as it goes: every
 /// sample belongs to a family declared with HELP and TYPE, label values are quoted, values are
 /// numbers.
-fn parse(text: &str) -> HashMap<String, f64> {
+pub(super) fn parse(text: &str) -> HashMap<String, f64> {
     let mut types: HashMap<String, String> = HashMap::new();
     let mut helped: HashSet<String> = HashSet::new();
     let mut samples = HashMap::new();

@@ -45,7 +45,11 @@ model_list:
     let s = h.screen();
     assert!(!s.contains("● mock/solo-1"), "not green:\n{s}");
     assert!(s.contains("◔ mock/solo-1"), "{s}");
-    assert!(s.contains("◔ mock/solo-1 rpm limit 60s"), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.contains("◔ mock/solo-1") && l.contains("rpm limit 60s")),
+        "the marker and the time until free on the deployment's row:\n{s}"
+    );
 
     // The conversation's error names the limit and when it frees up.
     let (tag, group, _) = h.send("again");
@@ -61,8 +65,17 @@ model_list:
         });
     }
     let s = h.screen();
-    assert!(s.contains("at its rpm limit, 1/1"), "{s}");
-    assert!(s.contains("1/1) · next free in 59.7 s"), "{s}");
+    // The conversation's text, its wrapped lines joined (the pane's width decides the breaks).
+    let conversation = s
+        .lines()
+        .filter_map(|l| l.split('│').nth(1))
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        conversation.contains("(mock/solo-1 at its rpm limit, 1/1) · next free in 59.7 s"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -96,18 +109,19 @@ model_list:
         .await
         .unwrap();
     let mut h = Harness::with_config(
-        160,
-        48,
+        200,
+        50,
         &cfg,
         llmux::tui::theme::Theme::builtin_default(llmux::tui::theme::ColorDepth::TrueColor),
     );
     h.act(Action::Status(StatusView::from_router(&router)));
     let s = h.screen();
-    let models: Vec<&str> = s.lines().map(|l| l.get(..40).unwrap_or(l)).collect();
+    // The models pane's column (whatever its width): the id cut, the limit whole.
+    let models: Vec<&str> = s.lines().filter_map(|l| l.split("││").next()).collect();
     assert!(
         models
             .iter()
-            .any(|l| l.contains("◔ mock/solo-dep… rpm limit 60s│")),
+            .any(|l| l.contains("◔ mock/so") && l.contains("…") && l.ends_with("rpm limit 60s")),
         "{s}"
     );
 }

@@ -1,0 +1,154 @@
+//! What the screen says around the panes: the status line (no stray separator, nothing cut
+//! without `…`), the first run's hint (the DEMO badge explained, F2–F4 for the folded panes).
+
+use std::time::Duration;
+
+use crossterm::event::KeyCode;
+use llmux::router::ChatEvent;
+use llmux::tui::action::Action;
+
+use super::{Harness, full, outcome};
+
+/// The status line: the screen's last line.
+fn status_line(screen: &str) -> String {
+    screen.lines().last().unwrap_or_default().to_string()
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_key_hint_hidden_no_separator_is_left_behind() {
+    let mut h = full(80, 24).await;
+    assert!(h.app.toast.is_some(), "the cancel left a message");
+    let line = status_line(&h.screen());
+    assert!(line.contains("session $0.00000504"), "{line}");
+    assert!(
+        !line.contains("· session") && !line.contains("  · "),
+        "{line}"
+    );
+    // Without the message the key hint and its separator come back together.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    h.act(Action::Tick(tokio::time::Instant::now()));
+    let line = status_line(&h.screen());
+    assert!(line.contains("Ctrl+N/Ctrl+B · session"), "{line}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_40_columns_nothing_is_cut_without_an_ellipsis() {
+    let mut h = Harness::new(40, 20);
+    let (tag, group, _) = h.send("hi");
+    h.chat(
+        tag,
+        300,
+        ChatEvent::finished(Ok(outcome(
+            "Hello there, a longer answer",
+            &group,
+            "mock/fast-steady",
+            120,
+            2_300,
+            96,
+            Some(5_040_000),
+        ))),
+    )
+    .await;
+    let s = h.screen();
+    let lines: Vec<&str> = s.lines().collect();
+    // The live line (`last: mock/fast-steady · 96 tok at 44 tok/s`) is longer than 40.
+    let live = lines[lines.len() - 5];
+    assert!(live.starts_with("● last: mock/fast-steady"), "{s}");
+    assert!(live.ends_with('…'), "a cut number must say so: {live:?}");
+    // The status line: whole pieces, and a message that does not fit ends in `…`.
+    let status = status_line(&s);
+    assert!(
+        !status.contains("$0.0000") || status.contains("$0.00000504"),
+        "{status:?}"
+    );
+    h.act(Action::Copied(Err(
+        "a message much too long for forty columns".into(),
+    )));
+    let status = status_line(&h.screen());
+    assert!(status.ends_with('…'), "{status:?}");
+    assert!(
+        status.contains(" fast "),
+        "the group always shows: {status:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_run_explains_the_demo_and_where_the_folded_panes_are() {
+    let mut h = Harness::new(80, 24);
+    let s = h.screen();
+    let flat = s.replace(['│', '\n'], " ");
+    let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
+    for words in [
+        "DEMO: no config was found",
+        "mock deployments",
+        "no network",
+        "config.yaml at <config dir>/llmux/config.yaml",
+        "F2–F4 show the models, metrics and routing log",
+    ] {
+        assert!(flat.contains(words), "{words:?} missing:\n{s}");
+    }
+    assert!(status_line(&s).contains("F2–F4 panes"), "{s}");
+    // Where every pane shows, the hint does not send the user looking for them.
+    let mut wide = Harness::new(200, 50);
+    let s = wide.screen();
+    assert!(!s.contains("F2–F4"), "{s}");
+    // Once the conversation has begun, the explanation gives way to it.
+    h.send("hi");
+    h.press(KeyCode::Esc);
+    assert!(!h.screen().contains("DEMO: no config"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ascii_mode_draws_spinner_sparklines_markers_and_borders_in_ascii() {
+    let mut h = full(120, 40).await;
+    h.app.ascii = true;
+    h.press(KeyCode::F(2));
+    let (tag, _, _) = h.send("Explain lifetimes briefly.");
+    h.chat(
+        tag,
+        300,
+        ChatEvent::Delta("A lifetime names how long ".into()),
+    )
+    .await;
+    let s = h.screen();
+    let odd: String = s.chars().filter(|c| !c.is_ascii()).collect();
+    assert!(odd.is_empty(), "not ASCII: {odd:?}\n{s}");
+    // The spinner is one of the ASCII frames; sparklines and markers have stand-ins.
+    let live = s
+        .lines()
+        .find(|l| l.contains(" tok/s "))
+        .unwrap_or_else(|| panic!("the live line:\n{s}"));
+    assert!(
+        ["| ", "/ ", "- ", "\\ "]
+            .iter()
+            .any(|f| live.contains(&format!("|{f}"))),
+        "{live}"
+    );
+    assert!(s.contains("lat    _=+=#++"), "the latency sparkline: {s}");
+    insta::assert_snapshot!("ascii_120x40", s);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_copy_inside_tmux_without_passthrough_says_it_may_not_arrive_and_how_to_fix_it() {
+    use llmux::tui::clipboard::{Mux, TmuxCopy};
+    let mut h = full(160, 48).await;
+    h.app.copy_caveat = Mux::Tmux(TmuxCopy::Blocked).caveat();
+    let fx = h.ctrl('y');
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, llmux::tui::action::Effect::Copy(_))),
+        "{fx:?}"
+    );
+    h.act(Action::Copied(Ok(42)));
+    let line = status_line(&h.screen());
+    assert!(!line.contains("sent"), "{line}");
+    assert!(
+        line.contains("copied 42 chars, but it may not reach the clipboard"),
+        "{line}"
+    );
+    assert!(line.contains("set -g allow-passthrough on"), "{line}");
+    // Elsewhere a copy is reported sent.
+    let mut plain = full(160, 48).await;
+    plain.act(Action::Copied(Ok(42)));
+    assert!(status_line(&plain.screen()).contains("sent 42 chars"));
+}
