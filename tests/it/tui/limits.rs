@@ -108,7 +108,6 @@ model_list:
         .finish()
         .await
         .unwrap();
-    // Wide enough that the models pane stands beside the conversation.
     let mut h = Harness::with_config(
         200,
         50,
@@ -117,11 +116,12 @@ model_list:
     );
     h.act(Action::Status(StatusView::from_router(&router)));
     let s = h.screen();
-    let models: Vec<&str> = s.lines().map(|l| l.get(..40).unwrap_or(l)).collect();
+    // The models pane's column (whatever its width): the id cut, the limit whole.
+    let models: Vec<&str> = s.lines().filter_map(|l| l.split("││").next()).collect();
     assert!(
         models
             .iter()
-            .any(|l| l.contains("◔ mock/sol") && l.contains("… rpm limit 60s│")),
+            .any(|l| l.contains("◔ mock/so") && l.contains("…") && l.ends_with("rpm limit 60s")),
         "{s}"
     );
 }
