@@ -451,15 +451,34 @@ fn parts(
             }
             .to_string(),
         };
-        out.push(Line::from(vec![
+        // The cost is never cut: where the line is too wide the throughput's label shortens,
+        // then the throughput goes.
+        let timings = [
             Span::styled("  ttft ", muted),
             Span::styled(pair(r.ttft_p50_ms, r.ttft_p95_ms), fg),
             Span::styled(" lat ", muted),
             Span::styled(pair(r.latency_p50_ms, r.latency_p95_ms), fg),
-            Span::styled(format!(" {tps}"), fg),
-            Span::styled(" tok/s ", muted),
-            Span::styled(cost, fg),
-        ]));
+        ];
+        let throughputs = [
+            vec![
+                Span::styled(format!(" {tps}"), fg),
+                Span::styled(" tok/s ", muted),
+            ],
+            vec![
+                Span::styled(format!(" {tps}"), fg),
+                Span::styled("t/s ", muted),
+            ],
+            vec![Span::styled(" ", muted)],
+        ];
+        let fixed: usize = timings.iter().map(Span::width).sum::<usize>() + cost.width();
+        let throughput = throughputs
+            .iter()
+            .find(|t| fixed + t.iter().map(Span::width).sum::<usize>() <= width)
+            .unwrap_or(&throughputs[2]);
+        let mut second = timings.to_vec();
+        second.extend(throughput.iter().cloned());
+        second.push(Span::styled(cost, fg));
+        out.push(Line::from(second));
         out.push(Line::from(vec![
             Span::styled("  rpm ", muted),
             Span::styled(limit(r.rpm_used.to_string(), r.rpm_limit), fg),
