@@ -289,10 +289,17 @@ fn general_settings(ctx: &mut Ctx, v: &Value) -> Result<Option<Secret>, ConfigEr
         let path = child(PATH, &name);
         if name == "master_key" {
             ctx.note_secret(value, &path);
-            key = ctx
-                .setting_string(value, &path)?
-                .filter(|k| !k.is_empty())
-                .map(Secret::new);
+            key = ctx.setting_string(value, &path)?.map(Secret::new);
+            // A blank key would be a key anyone can send (or, trimmed away, no key at all):
+            // never a silent choice.
+            if key.as_ref().is_some_and(|k| k.expose().trim().is_empty()) {
+                return Err(ctx.error(
+                    &path,
+                    format!(
+                        "{path} is empty or only whitespace: set a real key (or os.environ/VAR naming one), or remove the setting to serve without a key"
+                    ),
+                ));
+            }
         } else {
             ctx.unimplemented(&path);
         }

@@ -39,9 +39,14 @@ pub struct MonitorArgs {
     /// The server's base URL, e.g. http://127.0.0.1:4000.
     #[arg(long)]
     pub url: String,
-    /// The server's master key (default: $LLMUX_MASTER_KEY).
+    /// The server's master key (default: $LLMUX_MASTER_KEY). On the command line it is visible
+    /// to other users through `ps`: prefer the variable or --key-file.
     #[arg(long, env = "LLMUX_MASTER_KEY", hide_env_values = true)]
     pub key: Option<String>,
+    /// Read the master key from this file (surrounding whitespace ignored); takes precedence
+    /// over --key and $LLMUX_MASTER_KEY.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<std::path::PathBuf>,
     /// The TUI theme to draw in (a built-in one or a file in <config dir>/llmux/themes/).
     #[arg(long)]
     pub theme: Option<String>,
@@ -54,7 +59,13 @@ pub async fn command(args: MonitorArgs) -> u8 {
         errln!("llmux monitor: --url must start with http:// or https://");
         return crate::exit::EXIT_USAGE;
     }
-    let key = args.key.filter(|k| !k.is_empty()).map(Secret::new);
+    let key = match master_key(args.key, args.key_file.as_deref()) {
+        Ok(key) => key,
+        Err(e) => {
+            errln!("llmux monitor: {e}");
+            return crate::exit::EXIT_USAGE;
+        }
+    };
     let user_themes = crate::config::config_dir().map(|d| d.join("themes"));
     let (theme, theme_warning) = Theme::load(
         args.theme.as_deref(),
@@ -85,6 +96,31 @@ pub async fn command(args: MonitorArgs) -> u8 {
             crate::exit::EXIT_FAILED
         }
     }
+}
+
+/// The master key: from `--key-file` when given, else `--key` / `$LLMUX_MASTER_KEY`; `None`
+/// when there is none (or it is empty).
+fn master_key(
+    key: Option<String>,
+    key_file: Option<&std::path::Path>,
+) -> Result<Option<Secret>, String> {
+    let Some(path) = key_file else {
+        return Ok(key.filter(|k| !k.trim().is_empty()).map(Secret::new));
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read the master key from --key-file {}: {e}; give a readable file holding the key",
+            path.display()
+        )
+    })?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(format!(
+            "--key-file {} is empty: write the server's master key into it",
+            path.display()
+        ));
+    }
+    Ok(Some(Secret::new(key.to_string())))
 }
 
 /// Resolves on SIGTERM or SIGHUP (the SSH session went away).
@@ -153,5 +189,36 @@ async fn run(
                 dirty = false;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_comes_from_a_file_before_the_option_or_the_variable() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("key");
+        std::fs::write(&file, "sk-from-file\n").unwrap_or_else(|e| panic!("{e}"));
+        let key = |given: Option<&str>, file: Option<&std::path::Path>| {
+            master_key(given.map(str::to_string), file).map(|k| k.map(|k| k.expose().to_string()))
+        };
+        assert_eq!(key(Some("sk-given"), None), Ok(Some("sk-given".into())));
+        assert_eq!(key(Some("  "), None), Ok(None));
+        assert_eq!(key(None, None), Ok(None));
+        assert_eq!(
+            key(Some("sk-given"), Some(&file)),
+            Ok(Some("sk-from-file".into()))
+        );
+        let missing = dir.path().join("none");
+        let err = key(None, Some(&missing)).unwrap_err();
+        assert!(
+            err.contains("cannot read the master key from --key-file"),
+            "{err}"
+        );
+        std::fs::write(&file, " \n").unwrap_or_else(|e| panic!("{e}"));
+        let err = key(None, Some(&file)).unwrap_err();
+        assert!(err.contains("is empty"), "{err}");
     }
 }

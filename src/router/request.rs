@@ -178,7 +178,10 @@ impl RequestRun {
             let known = config.groups.join(", ");
             return Err(self.error(
                 RouteErrorKind::UnknownModel,
-                format!("no model group or alias named '{requested}'; known groups: {known}"),
+                format!(
+                    "no model group or alias named '{}'; known groups: {known}",
+                    shown_name(requested)
+                ),
                 None,
             ));
         };
@@ -326,6 +329,19 @@ impl RequestRun {
     }
 }
 
+/// The most characters of a name a client sent that an error (and so the request log and a
+/// 404) repeats.
+const MAX_SHOWN_NAME_CHARS: usize = 200;
+
+/// `name` as errors show it: cut after [`MAX_SHOWN_NAME_CHARS`] characters, saying how long
+/// it was.
+fn shown_name(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.char_indices().nth(MAX_SHOWN_NAME_CHARS) {
+        None => name.into(),
+        Some((end, _)) => format!("{}… ({} characters)", &name[..end], name.chars().count()).into(),
+    }
+}
+
 /// `request` with `default_litellm_params` filled in where it sets nothing itself (so they win
 /// over a deployment's own `litellm_params`, as LiteLLM's do).
 fn with_defaults(defaults: &RequestDefaults, mut request: ChatRequest) -> ChatRequest {
@@ -370,4 +386,22 @@ fn fallbacks_for(
         .or_else(|| settings.fallbacks.get(group))
         .cloned()
         .unwrap_or_else(|| settings.default_fallbacks.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_name_is_shown_cut_with_its_length() {
+        assert_eq!(shown_name("gpt-4o"), "gpt-4o");
+        let long = "é".repeat(MAX_SHOWN_NAME_CHARS + 1);
+        let shown = shown_name(&long);
+        assert!(shown.starts_with(&"é".repeat(MAX_SHOWN_NAME_CHARS)));
+        assert!(shown.ends_with("é… (201 characters)"), "{shown}");
+        assert_eq!(
+            shown.chars().filter(|c| *c == 'é').count(),
+            MAX_SHOWN_NAME_CHARS
+        );
+    }
 }

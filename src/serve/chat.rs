@@ -473,6 +473,8 @@ pub fn open_with<E: SseEncoder>(encoder: &mut E, before: Vec<Passthrough>, out: 
 
 struct BodyState<E> {
     stream: ChatStream,
+    /// Flips to true when the shutdown grace period is over.
+    cut: tokio::sync::watch::Receiver<bool>,
     encoder: E,
     tracker: Tracker,
     before: Vec<Passthrough>,
@@ -489,6 +491,7 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
     let cached = started.attempts == 0;
     let state = BodyState {
         stream: started.stream,
+        cut: tracker.state.cut.clone(),
         encoder,
         tracker,
         before: started.before,
@@ -509,8 +512,15 @@ pub fn sse_response<E: SseEncoder>(started: Started, encoder: E, tracker: Tracke
             return Some((Ok::<Bytes, Infallible>(out.freeze()), s));
         }
         while out.is_empty() && !s.ended {
-            let ev = s.stream.next_event().await;
-            step(&mut s, ev, &mut out);
+            let ev = tokio::select! {
+                biased;
+                ev = s.stream.next_event() => Some(ev),
+                _ = s.cut.wait_for(|cut| *cut) => None,
+            };
+            match ev {
+                Some(ev) => step(&mut s, ev, &mut out),
+                None => cut_short(&mut s, &mut out),
+            }
         }
         take_ready(&mut s, &mut out).await;
         Some((Ok::<Bytes, Infallible>(out.freeze()), s))
@@ -589,6 +599,17 @@ fn drain_queued<E: SseEncoder>(s: &mut BodyState<E>, out: &mut BytesMut) -> bool
         }
     }
     any
+}
+
+/// The shutdown grace period ended with this answer still streaming: it ends with an in-band
+/// error rather than a bare close, so the client knows it was cut (counted as cancelled).
+fn cut_short<E: SseEncoder>(s: &mut BodyState<E>, out: &mut BytesMut) {
+    let e = ApiError::overloaded(
+        "the server is shutting down and its grace period for answers ended: this answer was cut short; send the request again",
+        OVERLOADED_RETRY_AFTER_SECS,
+    );
+    s.encoder.fail(&e, out);
+    s.ended = true;
 }
 
 /// One event (or the end of the events) into frames.

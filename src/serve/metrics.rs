@@ -461,7 +461,7 @@ fn deployment_metrics(out: &mut String, snapshot: &MetricsSnapshot) {
         snapshot,
         "llmux_unpriced_requests_total",
         "counter",
-        "Successful attempts whose price is unknown (not in llmux_cost_usd_total).",
+        "Attempts billed at an unknown price (not in llmux_cost_usd_total).",
         |d| Some(d.unpriced as f64),
     );
     per_deployment(

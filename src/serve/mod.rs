@@ -65,6 +65,8 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const PRESSURE_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a client may take to send a request's body once its headers arrived; then 408.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the answers cut when the shutdown grace period ends get to write their error.
+const CUT_FLUSH: Duration = Duration::from_secs(1);
 /// Retry-After, in seconds, when the instance is at its in-flight limit or shutting down.
 const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
 
@@ -135,6 +137,9 @@ pub(crate) struct AppState {
     pub(crate) started: Instant,
     /// Flips to true when shutdown begins: readiness fails, event streams end.
     pub(crate) shutting_down: watch::Receiver<bool>,
+    /// Flips to true when the shutdown grace period is over: answers still streaming end
+    /// with an in-band error.
+    pub(crate) cut: watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -289,6 +294,7 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let (flag, shutting_down) = watch::channel(false);
+    let (cut_tx, cut) = watch::channel(false);
     let state = Arc::new(AppState {
         master_key: router.config().master_key.clone(),
         router,
@@ -304,6 +310,7 @@ where
         )),
         started: Instant::now(),
         shutting_down,
+        cut,
     });
     let mut external = external_stop;
     let begin = async move {
@@ -333,14 +340,19 @@ where
             std::future::pending::<()>().await;
         }
     };
+    tokio::pin!(server);
     tokio::select! {
-        r = server => r.map_err(ServeError::Io),
-        _ = deadline => {
-            let left = state.in_flight.load(Ordering::Relaxed);
-            eprintln!("llmux serve: shutdown grace period over; dropping {left} request(s) still in flight");
-            Ok(())
-        }
+        r = &mut server => return r.map_err(ServeError::Io),
+        _ = deadline => {}
     }
+    let left = state.in_flight.load(Ordering::Relaxed);
+    eprintln!(
+        "llmux serve: shutdown grace period over; cutting {left} request(s) still in flight (a streamed answer ends with an in-band error)"
+    );
+    let _ = cut_tx.send(true);
+    // The cut answers' last frames are written; a client that reads nothing gets no longer.
+    let _ = tokio::time::timeout(CUT_FLUSH, server).await;
+    Ok(())
 }
 
 /// `llmux serve` arguments.

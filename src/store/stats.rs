@@ -157,6 +157,15 @@ pub struct StatsReport {
     pub skipped_lines: u64,
 }
 
+/// The answering attempt's timings, from its `Attempt` and `FirstToken` events.
+#[derive(Clone, Copy)]
+struct AttemptTiming {
+    /// From the attempt's start to its first token.
+    ttft_ms: Option<u64>,
+    /// When the attempt started, in ms since the request did.
+    started_ms: u64,
+}
+
 #[derive(Default)]
 struct Acc {
     requests: u64,
@@ -250,7 +259,7 @@ impl Acc {
     /// An attempt-level event: `Attempt`, `Failure`, `Spent`, or the `Done` of the attempt
     /// that answered (its own part of the request's cost: `before` was spent by the attempts
     /// before it). A cached `Done` had no attempt, so it is a request of its own.
-    fn attempt(&mut self, ev: &RouteEvent, before: &Spend) {
+    fn attempt(&mut self, ev: &RouteEvent, before: &Spend, timing: Option<AttemptTiming>) {
         match &ev.kind {
             RouteEventKind::Attempt => self.requests += 1,
             RouteEventKind::Failure { .. } => self.failures += 1,
@@ -271,10 +280,14 @@ impl Acc {
                     // then unknown too.
                     unpriced: all.unpriced,
                 });
-                if let Some(t) = ttft_ms {
-                    record(&mut self.ttft, *t);
+                let (ttft, latency) = match timing {
+                    Some(t) => (t.ttft_ms, total_ms.saturating_sub(t.started_ms)),
+                    None => (*ttft_ms, *total_ms),
+                };
+                if let Some(t) = ttft {
+                    record(&mut self.ttft, t);
                 }
-                record(&mut self.latency, *total_ms);
+                record(&mut self.latency, latency);
             }
             _ => {}
         }
@@ -343,6 +356,11 @@ struct Open {
     tags: Vec<String>,
     deployment: Option<String>,
     spent: Spend,
+    /// The latest attempt's own timings, for rows by deployment or provider: when it started
+    /// (ms into the request) and its first token (ms into the attempt), as the metrics pane
+    /// counts a deployment's TTFT and latency.
+    attempt_started_ms: u64,
+    attempt_ttft_ms: Option<u64>,
 }
 
 /// Reads the log at `path` from `since_unix_ms` on and groups it.
@@ -447,6 +465,14 @@ impl Summary<'_> {
             RouteEventKind::Attempt => {
                 if let Some(o) = self.open.get_mut(&ev.request_id) {
                     o.deployment.clone_from(&ev.deployment);
+                    o.attempt_started_ms = ev.elapsed_ms;
+                    o.attempt_ttft_ms = None;
+                }
+                None
+            }
+            RouteEventKind::FirstToken { ttft_ms } => {
+                if let Some(o) = self.open.get_mut(&ev.request_id) {
+                    o.attempt_ttft_ms = Some(*ttft_ms);
                 }
                 None
             }
@@ -477,6 +503,12 @@ impl Summary<'_> {
                 return;
             }
             let before = ended.as_ref().map(|o| o.spent).unwrap_or_default();
+            // The answering attempt's own TTFT and latency (the request's, when the log
+            // holds no attempt for it).
+            let timing = ended.as_ref().map(|o| AttemptTiming {
+                ttft_ms: o.attempt_ttft_ms,
+                started_ms: o.attempt_started_ms,
+            });
             let key = match (&ev.deployment, &ev.kind) {
                 (None, RouteEventKind::Done { cached: true, .. }) => CACHE_ROW.to_string(),
                 (d, _) => {
@@ -487,8 +519,11 @@ impl Summary<'_> {
                     }
                 }
             };
-            self.rows.entry(key).or_default().attempt(ev, &before);
-            self.total.attempt(ev, &before);
+            self.rows
+                .entry(key)
+                .or_default()
+                .attempt(ev, &before, timing);
+            self.total.attempt(ev, &before, timing);
             return;
         }
         // Request level: one request ends in exactly one Done, Failed or Cancelled.

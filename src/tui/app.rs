@@ -172,6 +172,8 @@ pub struct App {
     pub ascii: bool,
     /// Said after a copy when it may not reach the clipboard (tmux without passthrough).
     pub copy_caveat: Option<String>,
+    /// The live line's counters as last drawn (they change at a human rate).
+    pub live_counters: std::cell::RefCell<Option<super::view::LiveCounters>>,
 }
 
 impl std::fmt::Debug for App {
@@ -243,6 +245,7 @@ impl App {
             config_path: "<config dir>/llmux/config.yaml".to_string(),
             ascii: false,
             copy_caveat: None,
+            live_counters: Default::default(),
         };
         app.style_composer();
         (app, warnings)

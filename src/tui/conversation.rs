@@ -51,6 +51,9 @@ struct Cached {
 pub struct ConversationView {
     pub scroll: Scroll,
     cache: RefCell<HashMap<u64, Cached>>,
+    /// While following the end: the first line shown when `view` pages a stream (a page at a
+    /// time instead of a line at a time, where the pane cannot be scrolled cheaply).
+    pub paged: std::cell::Cell<Option<(usize, usize)>>,
 }
 
 /// What rendering needs besides the entries.
@@ -220,7 +223,10 @@ impl ConversationView {
         }
         let width = inner.width;
         let height = inner.height as usize;
-        let (mut entry, mut skip) = self.top(entries, width, height, ctx);
+        let (mut entry, mut skip) = match (self.scroll, self.paged.get()) {
+            (Scroll::Bottom, Some(top)) => top,
+            _ => self.top(entries, width, height, ctx),
+        };
         let mut row = 0usize;
         while row < height && entry < entries.len() {
             let lines = self.lines(&entries[entry], width, ctx);

@@ -360,7 +360,7 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
 }
 
 /// `id` cut to `width` columns, ending in `…` when cut.
-fn cut(id: &str, width: usize) -> String {
+pub(crate) fn cut(id: &str, width: usize) -> String {
     use unicode_width::UnicodeWidthChar;
     if id.width() <= width {
         return id.to_string();
@@ -380,8 +380,8 @@ fn cut(id: &str, width: usize) -> String {
 }
 
 /// The pane's content in `width` columns: the deployments' lines (which scroll), and the
-/// totals and budgets (pinned under them). A long deployment id is cut, then its group
-/// dropped, so the requests, error rate and health after it stay in sight.
+/// totals and budgets (pinned under them). A long group is cut, then dropped, then the
+/// deployment id cut, so the requests, error rate and health after them stay in sight.
 fn parts(
     view: &StatusView,
     cost_line: CostLine,
@@ -422,17 +422,19 @@ fn parts(
         let dot = Span::styled(format!("{dot} "), theme.fg(role));
         let group = format!(" {}", r.group);
         let room = width.saturating_sub(dot.width() + after_width);
-        // The id shortened to no less than this before the group goes instead.
+        // Columns an id is never cut below, and a cut group needs to say anything.
         const MIN_ID: usize = 12;
+        const MIN_GROUP: usize = 5;
         let id_style = fg.add_modifier(Modifier::BOLD);
         let (id_w, group_w) = (r.id.width(), group.width());
         let mut first = vec![dot];
         if id_w + group_w <= room {
             first.push(Span::styled(r.id.clone(), id_style));
             first.push(Span::styled(group, muted));
-        } else if room >= MIN_ID + group_w {
-            first.push(Span::styled(cut(&r.id, room - group_w), id_style));
-            first.push(Span::styled(group, muted));
+        } else if id_w + MIN_GROUP <= room {
+            // The id whole, the group (also in the models pane) cut.
+            first.push(Span::styled(r.id.clone(), id_style));
+            first.push(Span::styled(cut(&group, room - id_w), muted));
         } else {
             first.push(Span::styled(cut(&r.id, room.max(MIN_ID)), id_style));
         }
@@ -449,15 +451,34 @@ fn parts(
             }
             .to_string(),
         };
-        out.push(Line::from(vec![
+        // The cost is never cut: where the line is too wide the throughput's label shortens,
+        // then the throughput goes.
+        let timings = [
             Span::styled("  ttft ", muted),
             Span::styled(pair(r.ttft_p50_ms, r.ttft_p95_ms), fg),
             Span::styled(" lat ", muted),
             Span::styled(pair(r.latency_p50_ms, r.latency_p95_ms), fg),
-            Span::styled(format!(" {tps}"), fg),
-            Span::styled(" tok/s ", muted),
-            Span::styled(cost, fg),
-        ]));
+        ];
+        let throughputs = [
+            vec![
+                Span::styled(format!(" {tps}"), fg),
+                Span::styled(" tok/s ", muted),
+            ],
+            vec![
+                Span::styled(format!(" {tps}"), fg),
+                Span::styled("t/s ", muted),
+            ],
+            vec![Span::styled(" ", muted)],
+        ];
+        let fixed: usize = timings.iter().map(Span::width).sum::<usize>() + cost.width();
+        let throughput = throughputs
+            .iter()
+            .find(|t| fixed + t.iter().map(Span::width).sum::<usize>() <= width)
+            .unwrap_or(&throughputs[2]);
+        let mut second = timings.to_vec();
+        second.extend(throughput.iter().cloned());
+        second.push(Span::styled(cost, fg));
+        out.push(Line::from(second));
         out.push(Line::from(vec![
             Span::styled("  rpm ", muted),
             Span::styled(limit(r.rpm_used.to_string(), r.rpm_limit), fg),

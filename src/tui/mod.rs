@@ -23,6 +23,7 @@ pub mod layout;
 pub mod markdown;
 pub mod metrics;
 pub mod picker;
+pub mod render;
 pub mod routelog;
 pub mod runtime;
 pub mod sessions;

@@ -345,7 +345,23 @@ pub fn render_pane(
     block.render(area, buf);
     let rows = visible_rows(groups, "");
     let sel = focused.then_some(selected);
-    let lines = list_lines(groups, &rows, status, current, sel, strategy, theme, true);
+    let mut lines = list_lines(groups, &rows, status, current, sel, strategy, theme, true);
+    // A deployment that is not healthy keeps its state in sight ("rpm limit 58s",
+    // "cooling 8s"): its id is cut to make room, not the state.
+    for (line, row) in lines.iter_mut().zip(&rows) {
+        let Row::Deployment(gi, di) = *row else {
+            continue;
+        };
+        let unhealthy = status
+            .row(&groups[gi].deployments[di])
+            .is_some_and(|r| r.health != super::metrics::Health::Healthy);
+        let over = line.width().saturating_sub(inner.width as usize);
+        if unhealthy && over > 0 && line.spans.len() > 2 {
+            let id = &mut line.spans[2];
+            let keep = id.width().saturating_sub(over).max(MIN_ID_SHOWN);
+            id.content = super::metrics::cut(&id.content, keep).into();
+        }
+    }
     let skip = scroll_for(selected, lines.len(), inner.height as usize);
     for (i, l) in lines
         .iter()
@@ -356,6 +372,9 @@ pub fn render_pane(
         super::view::set_line_clipped(buf, inner.x, inner.y + i as u16, l, inner.width);
     }
 }
+
+/// Columns of a deployment id the side pane never cuts below.
+const MIN_ID_SHOWN: usize = 8;
 
 /// The first row to show so `selected` stays visible.
 fn scroll_for(selected: usize, len: usize, height: usize) -> usize {

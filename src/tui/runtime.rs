@@ -19,13 +19,10 @@ use crossterm::event::{
     PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::terminal::{
-    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
-    disable_raw_mode, enable_raw_mode,
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use crossterm::{cursor, execute};
 use futures::StreamExt;
-use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Duration, Instant, sleep_until};
@@ -37,12 +34,17 @@ use super::action::{Action, Effect, RequestTag, TICK};
 use super::app::App;
 use super::clipboard::{self, Mux};
 use super::metrics::StatusView;
+use super::render::Screen;
 use super::statsview::{self, StatsWindow};
 use super::view;
 use crate::store::stats::{DeploymentFacts, GroupBy};
 
-/// Shortest time between two frames (at most ~60 per second).
+/// Shortest time between two frames (at most ~60 per second) after a key or a resize.
 pub const FRAME: Duration = Duration::from_millis(16);
+/// Shortest time between two frames when only a stream, the routing or the clock moved them:
+/// text arrives in readable batches, and each frame's cursor moves and colours are paid
+/// fewer times over SSH.
+pub const STREAM_FRAME: Duration = Duration::from_millis(80);
 /// Actions queued into the loop before producers wait.
 const CHANNEL: usize = 4096;
 /// Lines one mouse wheel notch scrolls.
@@ -52,7 +54,26 @@ const OUT_BUFFER: usize = 64 * 1024;
 /// The editor when neither $VISUAL nor $EDITOR is set.
 const DEFAULT_EDITOR: &str = "vi";
 
-type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+/// The terminal: where frames go, and what it shows ([`render::Screen`]).
+struct Term {
+    out: BufWriter<Stdout>,
+    screen: Screen,
+    /// A frame's bytes, reused.
+    bytes: Vec<u8>,
+}
+
+impl Term {
+    /// Sends the bytes that bring the terminal to `app`'s frame.
+    fn draw(&mut self, app: &App) -> std::io::Result<()> {
+        let area = ratatui::layout::Rect::new(0, 0, app.size.0, app.size.1);
+        let mut buf = ratatui::buffer::Buffer::empty(area);
+        view::draw(app, area, &mut buf);
+        self.bytes.clear();
+        self.screen.frame(&buf, &mut self.bytes);
+        self.out.write_all(&self.bytes)?;
+        self.out.flush()
+    }
+}
 
 /// The keyboard enhancement flags were pushed (and are popped on the way out).
 static KEYBOARD_PUSHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -104,10 +125,11 @@ fn enter(mouse: bool) -> std::io::Result<(Term, bool)> {
     if mouse {
         execute!(out, EnableMouseCapture)?;
     }
-    let term = Terminal::new(CrosstermBackend::new(BufWriter::with_capacity(
-        OUT_BUFFER,
-        std::io::stdout(),
-    )))?;
+    let term = Term {
+        out: BufWriter::with_capacity(OUT_BUFFER, std::io::stdout()),
+        screen: Screen::new(),
+        bytes: Vec::with_capacity(OUT_BUFFER),
+    };
     Ok((term, enhanced))
 }
 
@@ -342,7 +364,7 @@ impl Runner {
             })),
             Effect::Copy(text) => Some(Action::Copied(clipboard::osc52(&text, self.mux).and_then(
                 |seq| {
-                    let out = term.backend_mut();
+                    let out = &mut term.out;
                     out.write_all(seq.as_bytes())
                         .and_then(|()| out.flush())
                         .map(|()| text.chars().count())
@@ -413,7 +435,7 @@ impl Runner {
             cursor::Hide
         );
         enhance_keyboard(&mut std::io::stdout());
-        let _ = term.clear();
+        term.screen.invalidate();
         self.input = Some(spawn_input(self.tx.clone()));
         result
     }
@@ -430,8 +452,8 @@ pub async fn run_loop(
     let (mut term, enhanced) = enter(mouse)?;
     app.shift_enter = enhanced;
     let (tx, mut rx) = mpsc::channel(CHANNEL);
-    let size = term.size()?;
-    let _ = tx.send(Action::Resize(size.width, size.height)).await;
+    let (width, height) = crossterm::terminal::size()?;
+    let _ = tx.send(Action::Resize(width, height)).await;
     spawn_signals(tx.clone());
     spawn_route_events(&router, tx.clone());
     let router_config = &router.config().clone();
@@ -465,6 +487,20 @@ pub async fn run_loop(
     result
 }
 
+/// Whether `action` comes from the user (drawn at once) rather than from a stream, the
+/// router or the clock (drawn at most every [`STREAM_FRAME`]).
+fn is_urgent(action: &Action) -> bool {
+    !matches!(
+        action,
+        Action::Chat { .. }
+            | Action::Route(_)
+            | Action::Status(_)
+            | Action::Tick(_)
+            | Action::Stats(_)
+            | Action::StatsDue
+    )
+}
+
 async fn ui_loop(
     app: &mut App,
     runner: &mut Runner,
@@ -475,6 +511,8 @@ async fn ui_loop(
     let mut next_tick: Option<Instant> = None;
     let mut queue: VecDeque<Action> = VecDeque::new();
     let mut last_draft = String::new();
+    // Something the user did (a key, a paste, a resize) waits for the next frame.
+    let mut urgent = true;
     loop {
         let now = Instant::now();
         if app.animating() {
@@ -482,17 +520,14 @@ async fn ui_loop(
         } else {
             next_tick = None;
         }
-        let draw_at = app.dirty.then(|| last_draw.map_or(now, |t| t + FRAME));
+        let interval = if urgent { FRAME } else { STREAM_FRAME };
+        let draw_at = app.dirty.then(|| last_draw.map_or(now, |t| t + interval));
         tokio::select! {
             biased;
             () = sleep_until(draw_at.unwrap_or(now)), if draw_at.is_some() => {
-                execute!(term.backend_mut(), BeginSynchronizedUpdate)?;
-                term.draw(|f| {
-                    let area = f.area();
-                    view::draw(app, area, f.buffer_mut());
-                })?;
-                execute!(term.backend_mut(), EndSynchronizedUpdate)?;
+                term.draw(app)?;
                 app.dirty = false;
+                urgent = false;
                 last_draw = Some(Instant::now());
             }
             () = sleep_until(next_tick.unwrap_or(now)), if next_tick.is_some() => {
@@ -510,6 +545,7 @@ async fn ui_loop(
         let mut route_seen = false;
         while let Some(action) = queue.pop_front() {
             route_seen |= matches!(action, Action::Route(_));
+            urgent |= is_urgent(&action);
             app.now = app.now.max(Instant::now());
             for effect in app.update(action) {
                 if effect == Effect::Quit {

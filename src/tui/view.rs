@@ -14,6 +14,7 @@ use crate::store::session::{AnswerState, Entry};
 
 use super::action::{Command, TICK};
 use super::app::{App, Focus, Overlay};
+use super::conversation::Scroll;
 use super::markdown::wrap_pieces;
 use super::theme::{Role, Theme};
 use super::{fmt, glyphs, help, metrics, picker, routelog, sessions, statsview};
@@ -22,6 +23,19 @@ use super::{fmt, glyphs, help, metrics, picker, routelog, sessions, statsview};
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 /// Below this much streaming time tokens/s is not shown (too noisy).
 const MIN_RATE_WINDOW_MS: u64 = 200;
+/// The live line's counters (tokens, tokens/s, time) change at most this often: a human rate,
+/// and over SSH each change is bytes (DESIGN.md §5). The spinner turns every tick.
+pub const COUNTER_PERIOD_MS: u64 = 500;
+
+/// The live line's counters as last shown, for one answer and one counter period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCounters {
+    pub answer_id: u64,
+    pub period: u64,
+    pub tokens: u64,
+    pub rate: String,
+    pub elapsed_ms: u64,
+}
 
 /// Writes `lines` into `inner`, starting at line `scroll` (kept where the last page stays
 /// full, so scrolling past the end shows the end).
@@ -92,6 +106,73 @@ pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     )
 }
 
+/// Lines of the last page kept on top when a streamed answer turns the page.
+const PAGE_OVERLAP: usize = 2;
+
+/// Where the conversation does not span the terminal's width, the terminal cannot scroll it
+/// (scroll regions take whole rows), and following a streamed answer line by line would draw
+/// the whole pane again for every line. There the view turns pages instead: the page stays
+/// while what follows its top fits, and when a stream overflows it the next page starts at
+/// the question being answered, or with the last [`PAGE_OVERLAP`] lines once the answer
+/// alone is longer than the pane. Full width, `runtime`'s scroll regions make lines cheap
+/// and the view follows the end as usual.
+fn page_stream(app: &App, area: Rect) {
+    let v = &app.view;
+    let inner = Block::bordered().inner(area);
+    let (width, height) = (inner.width, usize::from(inner.height));
+    if v.scroll != Scroll::Bottom
+        || area.width >= app.size.0
+        || height == 0
+        || app.entries.is_empty()
+    {
+        v.paged.set(None);
+        return;
+    }
+    let ctx = app.ctx();
+    let len = |i: usize| v.lines(&app.entries[i], width, ctx).len();
+    let lines_from = |(e, l): (usize, usize)| -> usize {
+        (e..app.entries.len())
+            .map(len)
+            .sum::<usize>()
+            .saturating_sub(l)
+    };
+    if let Some(top) = v.paged.get()
+        && top.0 < app.entries.len()
+        && lines_from(top) <= height
+    {
+        return;
+    }
+    if app.inflight.is_none() {
+        // Nothing streams: the view follows the end as usual.
+        v.paged.set(None);
+        return;
+    }
+    let question = app
+        .entries
+        .iter()
+        .rposition(|e| matches!(e, Entry::User(_)))
+        .map(|i| (i, 0));
+    let top = match question {
+        Some(q) if lines_from(q) < height => q,
+        _ => {
+            // The last lines: walk back from the end.
+            let mut need = PAGE_OVERLAP.min(height);
+            let mut top = (app.entries.len() - 1, 0);
+            for i in (0..app.entries.len()).rev() {
+                let n = len(i);
+                if n >= need {
+                    top = (i, n - need);
+                    break;
+                }
+                need -= n;
+                top = (i, 0);
+            }
+            top
+        }
+    };
+    v.paged.set(Some(top));
+}
+
 /// Draws the whole screen.
 pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = &app.theme;
@@ -99,6 +180,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     let a = app.areas();
     let title = format!("Conversation · {}", app.session);
     let hint = empty_hint(app);
+    page_stream(app, a.conversation);
     app.view.render(
         &app.entries,
         a.conversation,
@@ -208,12 +290,13 @@ pub fn live_summary(app: &App) -> Line<'static> {
         };
     };
     let elapsed = app.now.duration_since(f.started).as_millis() as u64;
+    let tick = TICK.as_millis() as u64;
     let spinner: &[&str] = if app.ascii {
         &glyphs::SPINNER
     } else {
         &SPINNER
     };
-    let frame = spinner[(elapsed / TICK.as_millis() as u64) as usize % spinner.len()];
+    let frame = spinner[(elapsed / tick) as usize % spinner.len()];
     let who = f
         .deployment
         .clone()
@@ -224,24 +307,45 @@ pub fn live_summary(app: &App) -> Line<'static> {
         } else {
             String::new()
         };
+        // The time moves on with the spinner, not every frame.
+        let shown = elapsed - elapsed % tick;
         let mut spans = vec![
             Span::styled(format!("{frame} "), accent),
             Span::styled(format!("waiting for {who}"), theme.fg(Role::Fg)),
-            Span::styled(format!("{attempt} · {}", fmt::ms(elapsed)), muted),
+            Span::styled(format!("{attempt} · {}", fmt::ms(shown)), muted),
         ];
         if let Some(n) = &f.news {
             spans.push(Span::styled(format!(" · {n}"), theme.fg(Role::Warning)));
         }
         return Line::from(spans);
     };
-    let text = app.answer(f.answer_id).map_or("", |a| a.text.as_str());
-    let tokens = f.tokens(text);
     let streaming_ms = app.now.duration_since(first).as_millis() as u64;
-    let rate = if streaming_ms >= MIN_RATE_WINDOW_MS {
-        format!("{:.0} tok/s", tokens as f64 * 1000.0 / streaming_ms as f64)
-    } else {
-        "– tok/s".to_string()
+    let period = streaming_ms / COUNTER_PERIOD_MS;
+    let counters = {
+        let mut cache = app.live_counters.borrow_mut();
+        match cache.as_ref() {
+            Some(c) if c.answer_id == f.answer_id && c.period == period => c.clone(),
+            _ => {
+                let text = app.answer(f.answer_id).map_or("", |a| a.text.as_str());
+                let tokens = f.tokens(text);
+                let rate = if streaming_ms >= MIN_RATE_WINDOW_MS {
+                    format!("{:.0} tok/s", tokens as f64 * 1000.0 / streaming_ms as f64)
+                } else {
+                    "– tok/s".to_string()
+                };
+                let fresh = LiveCounters {
+                    answer_id: f.answer_id,
+                    period,
+                    tokens,
+                    rate,
+                    elapsed_ms: elapsed,
+                };
+                *cache = Some(fresh.clone());
+                fresh
+            }
+        }
     };
+    let (tokens, rate, elapsed) = (counters.tokens, counters.rate, counters.elapsed_ms);
     let mut spans = vec![
         Span::styled(format!("{frame} "), accent),
         Span::styled(
@@ -303,6 +407,11 @@ fn render_live(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(f) = &app.inflight else {
         return;
     };
+    // The tail shows here only while the conversation is scrolled away from it: drawn in
+    // both, every line of the answer would cross the wire twice.
+    if app.view.scroll == Scroll::Bottom {
+        return;
+    }
     let text = app.answer(f.answer_id).map_or("", |a| a.text.as_str());
     let rows = inner.height.saturating_sub(1) as usize;
     if rows == 0 || text.is_empty() {

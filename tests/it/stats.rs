@@ -217,3 +217,42 @@ fn a_window_keeps_the_tags_of_a_request_that_began_before_it_and_skips_torn_line
     assert_eq!(r.total.cost_usd.pico(), 500_000_000_000);
     assert_eq!(r.total.unpriced, 0);
 }
+
+#[test]
+fn rows_by_deployment_time_the_answering_attempt_as_the_metrics_pane_does() {
+    // Attempt 1 on `a` fails after 38 ms; attempt 2 on `b` starts at 39 ms, has its first
+    // token 250 ms later and ends at 1,607 ms into the request.
+    let lines = [
+        r#"{"request_id":1,"group":"g","attempt":0,"at_unix_ms":1000,"elapsed_ms":0,"event":"request","requested":"g","prompt_tokens":3}"#,
+        r#"{"request_id":1,"group":"g","deployment":"a","attempt":1,"at_unix_ms":1000,"elapsed_ms":0,"event":"attempt"}"#,
+        r#"{"request_id":1,"group":"g","deployment":"a","attempt":1,"at_unix_ms":1038,"elapsed_ms":38,"event":"failure","class":"server","status":503,"message":"down","after_tokens":false}"#,
+        r#"{"request_id":1,"group":"g","deployment":"b","attempt":2,"at_unix_ms":1039,"elapsed_ms":39,"event":"attempt"}"#,
+        r#"{"request_id":1,"group":"g","deployment":"b","attempt":2,"at_unix_ms":1289,"elapsed_ms":289,"event":"first_token","ttft_ms":250}"#,
+        r#"{"request_id":1,"group":"g","deployment":"b","attempt":2,"at_unix_ms":2607,"elapsed_ms":1607,"event":"done","usage":{"input":3,"output":7},"cost_usd":0.5,"ttft_ms":289,"total_ms":1607}"#,
+    ];
+    let log = lines.join("\n");
+    let mut facts = DeploymentFacts::default();
+    facts.add("a", "openai", &[]);
+    facts.add("b", "openai", &[]);
+    let by_deployment = summarize(log.as_bytes(), None, GroupBy::Deployment, &facts).unwrap();
+    assert_eq!(by_deployment.skipped_lines, 0, "every line is an event");
+    let b = by_deployment.rows.iter().find(|r| r.key == "b").unwrap();
+    assert_eq!(b.ttft_p50_ms, Some(250), "the attempt's own first token");
+    assert_eq!(
+        b.latency_p50_ms,
+        Some(1568),
+        "1,607 - 39 ms: the attempt's own time"
+    );
+    // By model the request is timed whole, as the answer's header shows it.
+    let by_model = summarize(log.as_bytes(), None, GroupBy::Model, &facts).unwrap();
+    assert_eq!(
+        by_model.rows[0].ttft_p50_ms,
+        Some(288),
+        "289 in a bucket of 2 digits"
+    );
+    assert_eq!(
+        by_model.rows[0].latency_p50_ms,
+        Some(1600),
+        "1,607 in a bucket of 2 digits"
+    );
+}

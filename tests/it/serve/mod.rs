@@ -10,6 +10,7 @@
 //! - `monitor`: `/llmux/events` feeding the monitor's state, rendered into a TestBackend.
 //! - `load`: the real binary under 64 streaming clients against a flaky upstream.
 //! - `edge`: hostile and malformed requests: credentials, sizes, slow headers, bad JSON.
+//! - `hardening`: a stream cut at the end of the shutdown grace, huge model names, blank keys.
 //! - `passthrough`: what OpenAI upstreams send that llmux does not model, passed back; ids.
 //! - `embeddings`: POST /v1/embeddings on every wire, through retries and fallbacks.
 //! - `routes`: the routes besides chat (models/{id}, count_tokens, completions) and the 404.
@@ -21,6 +22,7 @@ mod connections;
 mod edge;
 mod embeddings;
 mod errors;
+mod hardening;
 mod load;
 mod monitor;
 mod openai;

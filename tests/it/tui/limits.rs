@@ -93,3 +93,35 @@ fn limits_and_budgets_read_as_such() {
         "●"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_models_pane_cuts_a_long_id_to_keep_its_limit_in_sight() {
+    let yaml = r#"
+model_list:
+  - model_name: solo
+    litellm_params: { model: mock/solo-deployment-in-eu-west-01, mock_response: hi, rpm: 1 }
+"#;
+    let cfg = llmux::config::load_str(yaml, None).unwrap();
+    let router = Router::new(cfg.clone(), RouterOptions::default()).unwrap();
+    router
+        .chat("solo", ChatRequest::new(Vec::new()))
+        .finish()
+        .await
+        .unwrap();
+    let mut h = Harness::with_config(
+        200,
+        50,
+        &cfg,
+        llmux::tui::theme::Theme::builtin_default(llmux::tui::theme::ColorDepth::TrueColor),
+    );
+    h.act(Action::Status(StatusView::from_router(&router)));
+    let s = h.screen();
+    // The models pane's column (whatever its width): the id cut, the limit whole.
+    let models: Vec<&str> = s.lines().filter_map(|l| l.split("││").next()).collect();
+    assert!(
+        models
+            .iter()
+            .any(|l| l.contains("◔ mock/so") && l.contains("…") && l.ends_with("rpm limit 60s")),
+        "{s}"
+    );
+}

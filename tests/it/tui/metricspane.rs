@@ -54,7 +54,7 @@ async fn eleven_deployments_scroll_under_pinned_totals_with_their_numbers_in_sig
     assert!(p.contains("↓ "), "hidden deployments said:\n{p}");
     assert!(p.contains("more"), "{p}");
     assert!(
-        p.contains("● azure/gpt-4o-mini-2024-07-18… fast  10 req 10% err│"),
+        p.contains("● azure/gpt-4o-mini-2024-07-18-depl…  10 req 10% err│"),
         "the id is cut, the numbers after it whole:\n{p}"
     );
     assert!(p.contains(" ↓ 3 more "), "{p}");
@@ -82,5 +82,40 @@ async fn eleven_deployments_scroll_under_pinned_totals_with_their_numbers_in_sig
     assert!(
         p.contains("$0.000001"),
         "the first deployment on top again:\n{p}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployments_cost_is_never_cut_the_throughput_label_shortens_first() {
+    // At 120x40 the pane has 46 columns: the timings, the throughput and a cost of seven
+    // digits do not all fit.
+    let view = StatusView {
+        rows: vec![DeploymentRow {
+            id: "mock/fast-steady".into(),
+            group: "fast".into(),
+            health: Health::Healthy,
+            requests: 1,
+            ttft_p50_ms: Some(251),
+            ttft_p95_ms: Some(251),
+            latency_p50_ms: Some(1_600),
+            latency_p95_ms: Some(1_600),
+            tokens_per_s: Some(61.0),
+            cost_pico: Some(48_900_000),
+            price: Some((150_000, 600_000)),
+            ..DeploymentRow::default()
+        }],
+        ..StatusView::default()
+    };
+    let mut h = Harness::new(120, 40);
+    h.act(Action::Status(view));
+    let s = h.screen();
+    let row = s
+        .lines()
+        .find(|l| l.contains("ttft 251"))
+        .unwrap_or_else(|| panic!("the timings row:\n{s}"));
+    assert!(row.contains("$0.0000489"), "the cost whole: {row}");
+    assert!(
+        row.contains("61t/s"),
+        "the throughput's label shortened: {row}"
     );
 }

@@ -152,3 +152,68 @@ async fn a_copy_inside_tmux_without_passthrough_says_it_may_not_arrive_and_how_t
     plain.act(Action::Copied(Ok(42)));
     assert!(status_line(&plain.screen()).contains("sent 42 chars"));
 }
+
+/// The conversation pane's text rows at 160x48 (left of the right column).
+fn conversation_rows(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .skip(1)
+        .take(35)
+        .map(|l| l.chars().skip(1).take(104).collect())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn beside_side_panes_a_stream_turns_pages_instead_of_scrolling_every_line() {
+    let mut h = full(160, 48).await;
+    let (tag, _, _) = h.send("Explain lifetimes at length.");
+    let line = "A lifetime names how long a reference is valid, and the compiler checks it. ";
+    let mut tops = Vec::new();
+    for _ in 0..60 {
+        h.chat(tag, 100, ChatEvent::Delta(line.into())).await;
+        let rows = conversation_rows(&h.screen());
+        tops.push(rows[0].clone());
+    }
+    // The page's first row changes only when a page turns, not with every new line.
+    let turns = tops.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!((1..=4).contains(&turns), "{turns} turns: {tops:#?}");
+    // The page starts at the question, and the stream is not drawn a second time below.
+    assert!(tops[0].contains("you → fast"), "{tops:#?}");
+    let s = h.screen();
+    let live: Vec<&str> = s.lines().skip(38).take(5).collect();
+    assert!(
+        live[1..].iter().all(|l| !l.contains("lifetime")),
+        "the live pane repeats the stream: {live:#?}"
+    );
+    // Full width (80x24) the view follows the end: the terminal scrolls it cheaply.
+    let mut n = full(80, 24).await;
+    let (tag, _, _) = n.send("Again, at 80 columns.");
+    let mut last = String::new();
+    for i in 0..20 {
+        n.chat(tag, 100, ChatEvent::Delta(format!("{i} {line}")))
+            .await;
+        last = n.screen();
+    }
+    assert!(last.contains("19 A lifetime"), "{last}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_live_counters_change_at_a_human_rate_not_every_frame() {
+    let mut h = Harness::new(80, 24);
+    let (tag, _, _) = h.send("count");
+    let live = |s: &str| s.lines().nth(19).unwrap_or_default().to_string();
+    h.chat(tag, 100, ChatEvent::Delta("one ".into())).await;
+    let mut seen = Vec::new();
+    for i in 0..10 {
+        h.chat(tag, 50, ChatEvent::Delta(format!("w{i} "))).await;
+        // (the spinner turns with the tick; the counters are what is compared)
+        let l = live(&h.screen());
+        seen.push(l.chars().skip(2).collect::<String>());
+    }
+    seen.dedup();
+    assert!(
+        seen.len() <= 3,
+        "counters changed {} times in 500 ms: {seen:#?}",
+        seen.len()
+    );
+}
