@@ -132,11 +132,17 @@ if pid == 0:
 fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
 os.kill(pid, signal.SIGWINCH)
 buf = b""
+answered = False
 while b"Conversation" not in buf:
     r, _, _ = select.select([fd], [], [], 5)
     if not r:
         sys.exit("no frame within 5 s")
     buf += os.read(fd, 65536)
+    # Answer the primary device attributes query as a terminal without the kitty keyboard
+    # protocol does; left unanswered, crossterm waits 2 s for it before the first frame.
+    if not answered and b"\x1b[c" in buf:
+        os.write(fd, b"\x1b[?62;22c")
+        answered = True
 first_frame_ms = (time.monotonic() - start) * 1000
 drain(fd, 1.0)
 idle_rss = rss_kb(pid)
