@@ -601,20 +601,7 @@ pub fn render(
     // Deployments (three lines each) out of sight, said on the border as the log says it.
     let above = top.div_ceil(LINES_PER_ROW);
     let below = (body.len() - top - shown).div_ceil(LINES_PER_ROW);
-    let hidden: Vec<String> = [(above, "↑"), (below, "↓")]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, arrow)| format!("{arrow} {n} more"))
-        .collect();
-    if !hidden.is_empty() {
-        block = block.title_bottom(
-            Line::from(Span::styled(
-                format!(" {} ", hidden.join(" · ")),
-                theme.fg(Role::Warning),
-            ))
-            .right_aligned(),
-        );
-    }
+    block = super::view::with_hidden(block, theme, (above, below), ("more", "more"));
     block.render(area, buf);
     let rows = body[top..top + shown]
         .iter()

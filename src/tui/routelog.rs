@@ -171,20 +171,7 @@ pub fn render(log: &RouteLog, area: Rect, buf: &mut Buffer, theme: &Theme, focus
     let mut block = super::view::pane_block(theme, title(log), focused);
     let inner = block.inner(area);
     let p = page(log, inner.width as usize, inner.height as usize, theme);
-    let hidden: Vec<String> = [(p.above, "↑", "older"), (p.below, "↓", "newer")]
-        .iter()
-        .filter(|(n, _, _)| *n > 0)
-        .map(|(n, arrow, what)| format!("{arrow} {n} {what}"))
-        .collect();
-    if !hidden.is_empty() {
-        block = block.title_bottom(
-            Line::from(Span::styled(
-                format!(" {} ", hidden.join(" · ")),
-                theme.fg(Role::Warning),
-            ))
-            .right_aligned(),
-        );
-    }
+    block = super::view::with_hidden(block, theme, (p.above, p.below), ("older", "newer"));
     block.render(area, buf);
     if inner.height == 0 {
         return;

@@ -72,6 +72,32 @@ pub fn set_line_clipped(buf: &mut Buffer, x: u16, y: u16, line: &Line, width: u1
     }
 }
 
+/// `block` with what of its content is out of sight on its bottom border, right-aligned:
+/// `↑ 2 more · ↓ 5 more` (`words` name the two directions: `more`/`more`, `older`/`newer`).
+/// Nothing hidden, nothing said.
+pub fn with_hidden<'a>(
+    block: Block<'a>,
+    theme: &Theme,
+    (above, below): (usize, usize),
+    words: (&str, &str),
+) -> Block<'a> {
+    let hidden: Vec<String> = [(above, "↑", words.0), (below, "↓", words.1)]
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, arrow, what)| format!("{arrow} {n} {what}"))
+        .collect();
+    if hidden.is_empty() {
+        return block;
+    }
+    block.title_bottom(
+        Line::from(Span::styled(
+            format!(" {} ", hidden.join(" · ")),
+            theme.fg(Role::Warning),
+        ))
+        .right_aligned(),
+    )
+}
+
 /// A pane's border: thick and in the accent colour when focused (the shape shows focus even
 /// without colour), rounded otherwise.
 pub fn pane_block<'a>(theme: &Theme, title: &str, focused: bool) -> Block<'a> {
@@ -460,20 +486,7 @@ fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
         .lines()
         .len()
         .saturating_sub(above + usize::from(inner.height));
-    let hidden: Vec<String> = [(above, "↑"), (below, "↓")]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, arrow)| format!("{arrow} {n} more"))
-        .collect();
-    if !hidden.is_empty() {
-        block = block.title_bottom(
-            Line::from(Span::styled(
-                format!(" {} ", hidden.join(" · ")),
-                theme.fg(Role::Warning),
-            ))
-            .right_aligned(),
-        );
-    }
+    block = with_hidden(block, theme, (above, below), ("more", "more"));
     block.render(area, buf);
 }
 
