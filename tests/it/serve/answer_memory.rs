@@ -5,14 +5,12 @@
 //! `llmux.max_answer_bytes` with an in-band error, everything before it delivered; a smaller
 //! configured cap cuts it sooner. Linux only (`/proc`).
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::sse;
 
@@ -134,31 +132,8 @@ async fn a_hostile_1gb_answer_is_cut_at_the_cap_with_bounded_memory() {
     );
     let cfg = dir.path().join("config.yaml");
     std::fs::write(&cfg, yaml).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_llmux"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env_remove("LLMUX_CONFIG")
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .env("LLMUX_DATA_DIR", dir.path().join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (mut child, url, _stderr) = super::spawn_binary(&cfg, dir.path(), None, GUARD).await;
     let pid = child.id().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = tokio::time::timeout(GUARD, lines.next_line())
-            .await
-            .expect("serve did not start")
-            .unwrap()
-            .expect("serve exited before listening");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
 
     // Warm up: the runtime's threads, the HTTP clients and their buffers exist before
     // measuring (the warm-up group answers 64 KB).

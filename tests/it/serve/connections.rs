@@ -6,11 +6,10 @@
 //!
 //! Nothing sleeps: each test awaits the server closing a socket or answering, under a guard.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use llmux::serve::ServeOptions;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{KEY, chat, chat_ok, get, one_group, options, start_with};
@@ -139,34 +138,7 @@ async fn the_real_binary_with_few_descriptors_outlives_a_socket_flood() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.yaml");
     std::fs::write(&cfg, one_group(&up.url, "")).unwrap();
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("ulimit -n {FDS} && exec \"$@\""))
-        .arg("sh")
-        .arg(env!("CARGO_BIN_EXE_llmux"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env_remove("LLMUX_CONFIG")
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .env("LLMUX_DATA_DIR", dir.path().join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = tokio::time::timeout(GUARD, lines.next_line())
-            .await
-            .expect("serve did not start")
-            .unwrap()
-            .expect("serve exited before listening");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let (mut child, url, _stderr) = super::spawn_binary(&cfg, dir.path(), Some(FDS), GUARD).await;
     let addr = url.trim_start_matches("http://").parse().unwrap();
     let mut sockets = flood(addr, FLOOD).await;
     let http = reqwest::Client::builder()

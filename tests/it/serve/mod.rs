@@ -32,12 +32,16 @@ mod routes;
 mod sdk;
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use llmux::config::load_str;
 use llmux::router::{Router, RouterOptions};
 use llmux::serve::{Running, ServeOptions, spawn};
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStderr};
 
 /// The master key of the tests that use one.
 pub const KEY: &str = "sk-llmux-test-master";
@@ -154,4 +158,52 @@ pub fn sse(text: &str) -> Vec<(Option<String>, String)> {
 /// An OpenAI chat request for `model` saying `text`.
 pub fn chat(model: &str, text: &str) -> Value {
     serde_json::json!({ "model": model, "messages": [{ "role": "user", "content": text }] })
+}
+
+/// The real `llmux serve` binary as a child process of its own (so its memory and descriptors
+/// are its own) on the config `cfg`, its config and data dirs under `dir`; with `ulimit_fds`,
+/// under `ulimit -n`. Returns the child, its URL (from its "listening on" line, awaited at most
+/// `within`) and the rest of its stderr, to keep open while it runs.
+pub async fn spawn_binary(
+    cfg: &Path,
+    dir: &Path,
+    ulimit_fds: Option<usize>,
+    within: Duration,
+) -> (Child, String, Lines<BufReader<ChildStderr>>) {
+    let mut command = match ulimit_fds {
+        Some(fds) => {
+            let mut sh = tokio::process::Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("ulimit -n {fds} && exec \"$@\""))
+                .arg("sh")
+                .arg(env!("CARGO_BIN_EXE_llmux"));
+            sh
+        }
+        None => tokio::process::Command::new(env!("CARGO_BIN_EXE_llmux")),
+    };
+    let mut child = command
+        .arg("--config")
+        .arg(cfg)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_remove("LLMUX_CONFIG")
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("LLMUX_DATA_DIR", dir.join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = tokio::time::timeout(within, lines.next_line())
+            .await
+            .expect("serve did not start")
+            .unwrap()
+            .expect("serve exited before listening");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    (child, url, lines)
 }
