@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod money;
 pub mod monitor;
 pub mod provider;
+pub mod roles;
 pub mod router;
 pub mod sanitize;
 pub mod secret;

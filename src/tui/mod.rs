@@ -10,6 +10,7 @@
 
 pub mod action;
 pub mod app;
+pub mod chatio;
 pub mod clipboard;
 pub mod commands;
 pub mod conversation;
@@ -22,11 +23,13 @@ pub mod keys;
 pub mod layout;
 pub mod markdown;
 pub mod metrics;
+pub mod palette;
 pub mod picker;
 pub mod render;
 pub mod routelog;
 pub mod runtime;
 pub mod sessions;
+pub mod slash;
 pub mod statsview;
 pub mod theme;
 pub mod toolblock;

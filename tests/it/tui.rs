@@ -34,6 +34,7 @@ mod picker;
 mod routelog;
 mod screen;
 mod search;
+mod slash;
 mod stats;
 mod wording;
 
