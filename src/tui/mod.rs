@@ -68,6 +68,10 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         theme::Theme::load(cfg.app.theme.as_deref(), user_themes.as_deref(), depth);
     let (mut app, mut warnings) = App::new(&cfg, theme, Instant::now(), SystemTime::now);
     app.ascii = glyphs::ascii_wanted();
+    app.slash.themes = theme::available(user_themes.as_deref());
+    app.slash.roles = crate::roles::default_dir()
+        .map(|d| crate::roles::list(&d))
+        .unwrap_or_default();
     if let Some(p) = crate::config::default_config_path() {
         app.config_path = home_relative(&p);
     }

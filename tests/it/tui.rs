@@ -31,6 +31,7 @@ mod limits;
 mod metricspane;
 mod numbers;
 mod picker;
+mod roles;
 mod routelog;
 mod screen;
 mod search;
