@@ -81,11 +81,13 @@ pub enum Command {
     StatsWindow,
     /// Cycle the stats grouping (model, deployment, provider, tag).
     StatsGroup,
+    /// Ask one question of two or more model groups side by side, and keep one answer.
+    Compare,
 }
 
 impl Command {
     /// Every command, in the order the help overlay lists them.
-    pub const ALL: [Command; 29] = [
+    pub const ALL: [Command; 30] = [
         Command::Send,
         Command::Newline,
         Command::NextModel,
@@ -93,6 +95,7 @@ impl Command {
         Command::OpenPicker,
         Command::Cancel,
         Command::Regenerate,
+        Command::Compare,
         Command::CopyLast,
         Command::CopyCode,
         Command::NewConversation,
@@ -149,6 +152,7 @@ impl Command {
             Command::ToggleStats => "toggle_stats",
             Command::StatsWindow => "stats_window",
             Command::StatsGroup => "stats_group",
+            Command::Compare => "compare",
         }
     }
 
@@ -188,6 +192,7 @@ impl Command {
             Command::ToggleStats => "metrics pane: live metrics / usage stats",
             Command::StatsWindow => "stats window: 1h, 24h, 7d, 30d",
             Command::StatsGroup => "stats rows by model, deployment, provider, tag",
+            Command::Compare => "ask two or more groups side by side, keep one",
         }
     }
 }

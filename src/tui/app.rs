@@ -174,6 +174,8 @@ pub struct App {
     pub copy_caveat: Option<String>,
     /// The live line's counters as last drawn (they change at a human rate).
     pub live_counters: std::cell::RefCell<Option<super::view::LiveCounters>>,
+    /// Compare, inspect, attachments and the context meter (`part_b`).
+    pub b: super::part_b::PartB,
 }
 
 impl std::fmt::Debug for App {
@@ -246,6 +248,7 @@ impl App {
             ascii: false,
             copy_caveat: None,
             live_counters: Default::default(),
+            b: super::part_b::PartB::new(cfg),
         };
         app.style_composer();
         (app, warnings)
@@ -437,7 +440,10 @@ impl App {
 
     /// True while something on screen changes with time alone (the runner ticks only then).
     pub fn animating(&self) -> bool {
-        self.inflight.is_some() || self.toast.is_some() || self.status.any_cooling()
+        self.inflight.is_some()
+            || self.toast.is_some()
+            || self.status.any_cooling()
+            || self.b.compare.streaming()
     }
 
     /// The action being handled changed nothing on screen.
@@ -480,6 +486,9 @@ impl App {
                 Vec::new()
             }
             Action::Tick(now) => self.tick(now),
+            Action::Chat { tag, event, at } if self.compare_owns(tag) => {
+                self.compare_event(tag, event, at)
+            }
             Action::Chat { tag, event, at } => self.chat_event(tag, event, at),
             Action::Route(ev) => {
                 // A budget warning also shows on the status line (once per period).

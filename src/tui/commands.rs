@@ -163,6 +163,7 @@ impl App {
             Command::ToggleStats | Command::StatsWindow | Command::StatsGroup => {
                 self.stats_command(c)
             }
+            Command::Compare => self.open_compare(),
         }
     }
 
