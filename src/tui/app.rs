@@ -144,6 +144,8 @@ pub struct App {
     pub settings: crate::store::session::Settings,
     /// `/` command completion: role and theme names, and a run of Tabs.
     pub slash: super::slash::SlashState,
+    /// Compare, inspect, attachments and the context meter (`part_b`).
+    pub b: super::part_b::PartB,
 }
 
 impl std::fmt::Debug for App {
@@ -224,6 +226,7 @@ impl App {
                     .collect(),
                 ..Default::default()
             },
+            b: super::part_b::PartB::new(cfg),
         };
         app.style_composer();
         (app, warnings)
@@ -416,7 +419,10 @@ impl App {
 
     /// True while something on screen changes with time alone (the runner ticks only then).
     pub fn animating(&self) -> bool {
-        self.inflight.is_some() || self.toast.is_some() || self.status.any_cooling()
+        self.inflight.is_some()
+            || self.toast.is_some()
+            || self.status.any_cooling()
+            || self.b.compare.streaming()
     }
 
     /// The action being handled changed nothing on screen.
@@ -459,6 +465,9 @@ impl App {
                 Vec::new()
             }
             Action::Tick(now) => self.tick(now),
+            Action::Chat { tag, event, at } if self.compare_owns(tag) => {
+                self.compare_event(tag, event, at)
+            }
             Action::Chat { tag, event, at } => self.chat_event(tag, event, at),
             Action::Route(ev) => {
                 // A budget warning also shows on the status line (once per period).

@@ -171,6 +171,7 @@ impl App {
                 };
                 Vec::new()
             }
+            Command::Compare => self.open_compare(),
         }
     }
 

@@ -19,6 +19,9 @@ impl App {
         }
         let combo = KeyCombo::from_event(&ev);
         let bound = combo.and_then(|c| self.keymap.lookup(&c));
+        if let Some(fx) = self.part_b_key(ev, bound) {
+            return fx;
+        }
         if self.overlay.is_some() {
             return self.overlay_key(ev, bound);
         }

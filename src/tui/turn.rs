@@ -390,7 +390,7 @@ impl App {
     }
 
     /// Adds an answer's cost to the session's (`None`: unpriced, shown as `+?`).
-    fn add_spend(&mut self, cost: Option<u64>) {
+    pub(crate) fn add_spend(&mut self, cost: Option<u64>) {
         match cost {
             Some(c) => self.session_cost_pico += c,
             None => self.session_cost_unknown = true,

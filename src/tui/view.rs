@@ -238,6 +238,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         }
         None => {}
     }
+    super::part_b::render(app, area, buf);
     if app.ascii {
         glyphs::fold(buf);
     }

@@ -25,6 +25,7 @@ use unicode_width::UnicodeWidthStr;
 
 mod badges;
 mod budget;
+mod compare;
 mod composer;
 mod layout;
 mod limits;
