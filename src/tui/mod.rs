@@ -96,7 +96,7 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
     }
     let log_handle = router.clone();
     let outcome = runtime::run_loop(router, app, store, cfg.app.mouse).await;
-    log_handle.sync_request_log();
+    log_handle.close().await;
     match outcome {
         Ok(()) => EXIT_OK,
         Err(e) => {

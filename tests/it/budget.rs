@@ -57,7 +57,7 @@ fn router_with(yaml: &str, clock: Option<WallClock>, log: Option<RequestLog>) ->
         RouterOptions {
             seed: Some(7),
             clock,
-            request_log: log,
+            request_log: log.map(|l| std::sync::Arc::new(l) as _),
             ..RouterOptions::default()
         },
     )
