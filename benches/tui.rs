@@ -53,8 +53,7 @@ fn long_conversation() -> LoadedSession {
     LoadedSession {
         name: "bench".into(),
         entries,
-        draft: String::new(),
-        warnings: Vec::new(),
+        ..LoadedSession::default()
     }
 }
 

@@ -15,6 +15,7 @@ pub mod money;
 pub mod monitor;
 pub mod protocol;
 pub mod provider;
+pub mod roles;
 pub mod router;
 pub mod sanitize;
 pub mod secret;

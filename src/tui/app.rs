@@ -60,6 +60,8 @@ pub enum Overlay {
         /// The sessions holding `query` (`None` until the first search answers).
         found: Option<Result<Vec<SessionMatch>, String>>,
     },
+    /// The command palette.
+    Palette(super::palette::PaletteState),
 }
 
 /// A message on the status line.
@@ -140,6 +142,10 @@ pub struct App {
     pub copy_caveat: Option<String>,
     /// The live line's counters as last drawn (they change at a human rate).
     pub live_counters: std::cell::RefCell<Option<super::view::LiveCounters>>,
+    /// The conversation's system prompt, role and parameters (saved with it).
+    pub settings: crate::store::session::Settings,
+    /// `/` command completion: role and theme names, and a run of Tabs.
+    pub slash: super::slash::SlashState,
 }
 
 impl std::fmt::Debug for App {
@@ -212,6 +218,14 @@ impl App {
             ascii: false,
             copy_caveat: None,
             live_counters: Default::default(),
+            settings: Default::default(),
+            slash: super::slash::SlashState {
+                themes: super::theme::BUILTIN_THEMES
+                    .iter()
+                    .map(|(n, _)| n.to_string())
+                    .collect(),
+                ..Default::default()
+            },
         };
         app.style_composer();
         (app, warnings)
@@ -224,6 +238,7 @@ impl App {
             .next_id
             .max(self.entries.iter().map(Entry::id).max().unwrap_or(0) + 1);
         self.session = s.name;
+        self.settings = s.settings;
         self.set_composer_text(&s.draft);
         self.saved_draft = s.draft;
         self.sent = self
@@ -285,7 +300,7 @@ impl App {
         self.style_composer();
     }
 
-    fn style_composer(&mut self) {
+    pub(crate) fn style_composer(&mut self) {
         use ratatui::style::{Modifier, Style};
         self.composer.set_cursor_line_style(Style::new());
         self.composer
@@ -539,6 +554,10 @@ impl App {
             }
             Action::Terminate => self.quit(),
             Action::Stats(read) => self.stats.received(read),
+            a @ (Action::RoleLoaded(_)
+            | Action::ThemeLoaded(_)
+            | Action::SessionRenamed { .. }
+            | Action::SessionDeleted { .. }) => self.slash_result(a),
             Action::StatsDue => {
                 if !self.stats.shown {
                     self.unchanged();

@@ -12,6 +12,7 @@
 
 pub mod action;
 pub mod app;
+pub mod chatio;
 pub mod clipboard;
 pub mod commands;
 pub mod conversation;
@@ -22,10 +23,12 @@ pub mod input;
 pub mod keys;
 pub mod layout;
 pub mod markdown;
+pub mod palette;
 pub mod picker;
 pub mod render;
 pub mod runtime;
 pub mod sessions;
+pub mod slash;
 pub mod statsview;
 pub mod toolblock;
 pub mod turn;
@@ -66,6 +69,10 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         theme::Theme::load(cfg.app.theme.as_deref(), user_themes.as_deref(), depth);
     let (mut app, mut warnings) = App::new(&cfg, theme, Instant::now(), SystemTime::now);
     app.ascii = glyphs::ascii_wanted();
+    app.slash.themes = theme::available(user_themes.as_deref());
+    app.slash.roles = crate::roles::default_dir()
+        .map(|d| crate::roles::list(&d))
+        .unwrap_or_default();
     if let Some(p) = crate::config::default_config_path() {
         app.config_path = home_relative(&p);
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::money::Usd;
-use crate::provider::{ChatRequest, Usage};
+use crate::provider::Usage;
 use crate::router::{ChatEvent, MidStreamFailoverName, RouteErrorKind, RouteEventKind};
 use crate::store::session::{self, Answer, AnswerState, Badges, Entry, Record, UserMessage};
 
@@ -99,6 +99,11 @@ impl App {
     /// Sends the composer's text to the current group.
     pub(crate) fn send(&mut self) -> Vec<super::action::Effect> {
         let text = self.draft();
+        self.send_text(text)
+    }
+
+    /// Sends `text` (the composer's, or what a command made of it) to the current group.
+    pub(crate) fn send_text(&mut self, text: String) -> Vec<super::action::Effect> {
         if text.trim().is_empty() {
             self.unchanged();
             return Vec::new();
@@ -184,7 +189,7 @@ impl App {
         vec![Effect::StartChat {
             tag,
             group,
-            request: ChatRequest::new(messages),
+            request: self.request_of(messages),
         }]
     }
 

@@ -77,7 +77,10 @@ const PAGE_OVERLAP: usize = 2;
 fn page_stream(app: &App, area: Rect) {
     let v = &app.view;
     let inner = Block::bordered().inner(area);
-    let (width, height) = (inner.width, usize::from(inner.height));
+    let (width, height) = (
+        inner.width,
+        usize::from(inner.height.saturating_sub(app.pinned_lines())),
+    );
     if v.scroll != Scroll::Bottom
         || area.width >= app.size.0
         || height == 0
@@ -147,6 +150,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         app.focus == Focus::Conversation,
         &title,
         &hint,
+        super::conversation::settings_line(&app.settings, theme),
     );
     if let Some(r) = a.models {
         picker::render_pane(
@@ -194,6 +198,9 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         set_line_clipped(buf, a.live.x, a.live.y, &line, a.live.width);
     }
     render_composer(app, a.composer, buf);
+    if app.overlay.is_none() && app.focus == Focus::Composer {
+        super::palette::render_completions(app, a.composer, buf);
+    }
     render_status(app, a.status, buf);
     match &app.overlay {
         Some(Overlay::Picker(p)) => picker::render_overlay(
@@ -226,6 +233,9 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             buf,
             theme,
         ),
+        Some(Overlay::Palette(p)) => {
+            super::palette::render(p, &app.keymap, app.shift_enter, area, buf, theme)
+        }
         None => {}
     }
     if app.ascii {

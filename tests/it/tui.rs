@@ -31,9 +31,11 @@ mod limits;
 mod metricspane;
 mod numbers;
 mod picker;
+mod roles;
 mod routelog;
 mod screen;
 mod search;
+mod slash;
 mod stats;
 mod wording;
 
