@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, ByteLine, PRIVATE_FILE_MODE, byte_lines};
+use crate::money::Usd;
 use crate::provider::{Message, ToolCall, Usage};
 
 /// The folder under the data dir.
@@ -163,9 +164,15 @@ pub struct Answer {
     pub total_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
-    /// Cost in picodollars; `None` when unknown (shown as "?", never $0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_pico: Option<u64>,
+    /// What it cost; `None` when unknown (shown as "?", never $0). Stored as whole
+    /// picodollars under `cost_pico`.
+    #[serde(
+        default,
+        rename = "cost_pico",
+        with = "crate::money::pico_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cost: Option<Usd>,
     #[serde(default)]
     pub badges: Badges,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -626,6 +633,25 @@ mod tests {
             .collect();
         assert_eq!(texts, ["before", "after"]);
         assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn an_answers_cost_is_stored_as_whole_picodollars_as_before() {
+        let answer = Answer {
+            id: 2,
+            cost: Some(Usd::from_pico(49_000_000)),
+            ..Answer::default()
+        };
+        let json = serde_json::to_value(&answer).unwrap();
+        assert_eq!(json["cost_pico"], 49_000_000, "{json}");
+        let back: Answer = serde_json::from_value(json).unwrap();
+        assert_eq!(back, answer);
+        let unpriced = serde_json::to_value(Answer::default()).unwrap();
+        assert!(unpriced.get("cost_pico").is_none(), "{unpriced}");
+        assert_eq!(
+            serde_json::from_value::<Answer>(unpriced).unwrap().cost,
+            None
+        );
     }
 
     #[test]

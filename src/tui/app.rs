@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tui_textarea::TextArea;
 
 use crate::config::Config;
+use crate::money::Usd;
 use crate::store::session::{AnswerState, Entry, LoadedSession, SessionInfo};
 use crate::store::session_search::SessionMatch;
 
@@ -110,7 +111,8 @@ pub struct App {
     pub session: String,
     /// The draft as last saved, to skip saving an unchanged one.
     pub saved_draft: String,
-    pub session_cost_pico: u64,
+    /// What this session's answers cost, of those with a known price.
+    pub session_spent: Usd,
     /// Some answer of this session had no known cost.
     pub session_cost_unknown: bool,
     /// Cancelled answers (router request id, answer id) whose cut attempt's cost is still to
@@ -200,7 +202,7 @@ impl App {
             stats: StatsPane::default(),
             session: crate::store::session::new_session_name(clock()),
             saved_draft: String::new(),
-            session_cost_pico: 0,
+            session_spent: Usd::ZERO,
             session_cost_unknown: false,
             awaiting_spend: Vec::new(),
             models_selected: 0,
@@ -260,12 +262,12 @@ impl App {
         if let Some(gi) = last_group.and_then(|g| self.groups.iter().position(|x| x.name == g)) {
             self.current = gi;
         }
-        self.session_cost_pico = 0;
+        self.session_spent = Usd::ZERO;
         self.session_cost_unknown = false;
         for e in &self.entries {
             if let Entry::Answer(a) = e {
-                match a.cost_pico {
-                    Some(c) => self.session_cost_pico += c,
+                match a.cost {
+                    Some(c) => self.session_spent += c,
                     // Unpriced: an answer, or a cut one that was billed for tokens.
                     None if a.state == AnswerState::Done || a.usage.is_some() => {
                         self.session_cost_unknown = true;

@@ -75,7 +75,7 @@ impl App {
                 self.entries.clear();
                 self.view = ConversationView::default();
                 self.session = crate::store::session::new_session_name((self.clock)());
-                self.session_cost_pico = 0;
+                self.session_spent = crate::money::Usd::ZERO;
                 self.session_cost_unknown = false;
                 self.settings = Default::default();
                 // The draft moves to the new conversation and is saved there on exit.

@@ -395,7 +395,7 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
         None => format!("~{} tok", crate::provider::estimate_tokens(&a.text)),
     };
     p.push((
-        format!("  {ttft}{tokens}{total} · {}", fmt::cost(a.cost_pico)),
+        format!("  {ttft}{tokens}{total} · {}", fmt::cost(a.cost)),
         muted,
     ));
     p
