@@ -41,7 +41,7 @@ use tokio::sync::watch;
 use crate::router::Router;
 use crate::secret::Secret;
 
-pub use events::{DeploymentHealth, Hello, MonitorSnapshot};
+pub use crate::protocol::events::{DeploymentHealth, Hello, MonitorSnapshot};
 pub use metrics::{HISTOGRAM_BUCKETS, ServeMetrics};
 
 /// The default address: loopback only.

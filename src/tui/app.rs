@@ -14,7 +14,6 @@ use tokio::time::Instant;
 use tui_textarea::TextArea;
 
 use crate::config::Config;
-use crate::router::RouteEvent;
 use crate::store::session::{AnswerState, Entry, LoadedSession, SessionInfo};
 use crate::store::session_search::SessionMatch;
 
@@ -25,6 +24,7 @@ use super::keys::KeyMap;
 use super::layout::{self, Areas, Pane, Visible};
 use super::metrics::StatusView;
 use super::picker::{self, GroupInfo, PickerState};
+use super::routelog::RouteLog;
 use super::statsview::StatsPane;
 use super::theme::Theme;
 use super::turn::InFlight;
@@ -79,42 +79,6 @@ pub struct PaneToggles {
     pub log: Option<bool>,
     /// The pane turned on last: where not all fit, it stays and another folds.
     pub last_on: Option<Pane>,
-}
-
-/// The routing log: every route event, newest last.
-#[derive(Debug, Default)]
-pub struct RouteLog {
-    pub events: std::collections::VecDeque<RouteEvent>,
-    /// Events (of those shown) below the view; 0 follows the live tail.
-    pub scroll: usize,
-    /// Only failures show (failed attempts, failed requests, unavailable groups, cooldowns,
-    /// broken streams).
-    pub failures_only: bool,
-}
-
-impl RouteLog {
-    /// Appends `ev`, dropping the oldest past `keep`; a scrolled log stays on the events
-    /// being read.
-    pub fn push(&mut self, ev: RouteEvent, keep: usize) {
-        let shown = self.shows(&ev);
-        self.events.push_back(ev);
-        if self.events.len() > keep {
-            self.events.pop_front();
-        }
-        if self.scroll > 0 && shown {
-            self.scroll += 1;
-        }
-    }
-
-    /// Whether `ev` passes the filter.
-    pub fn shows(&self, ev: &RouteEvent) -> bool {
-        !self.failures_only || super::routelog::is_failure(ev)
-    }
-
-    /// The events the filter lets through, oldest first.
-    pub fn shown(&self) -> Vec<&RouteEvent> {
-        self.events.iter().filter(|e| self.shows(e)).collect()
-    }
 }
 
 /// The whole UI state.

@@ -6,7 +6,9 @@
 //! returns [`action::Effect`]s, which the runner performs (start or drop a request, append to
 //! the session file, copy with OSC 52, run `$EDITOR`); the loop draws with [`view::draw`] when
 //! something changed, at most every 16 ms. Panes are modules: `conversation`, `picker`,
-//! `metrics` (and `statsview`, its usage stats view), `routelog`, `help`, `sessions`, and the small ones in `view`.
+//! `metrics` (and `statsview`, its usage stats view), `routelog`, `help`, `sessions`, and the
+//! small ones in `view`; `metrics`, `routelog` and the theme are shared with `llmux monitor`
+//! from [`crate::widgets`].
 
 pub mod action;
 pub mod app;
@@ -14,7 +16,6 @@ pub mod chatio;
 pub mod clipboard;
 pub mod commands;
 pub mod conversation;
-pub mod fmt;
 pub mod glyphs;
 pub mod help;
 pub mod highlight;
@@ -22,20 +23,20 @@ pub mod input;
 pub mod keys;
 pub mod layout;
 pub mod markdown;
-pub mod metrics;
 pub mod palette;
 pub mod picker;
 pub mod render;
-pub mod routelog;
 pub mod runtime;
 pub mod sessions;
 pub mod slash;
 pub mod statsview;
-pub mod theme;
 pub mod toolblock;
 pub mod turn;
 pub mod view;
-pub mod wrap;
+
+// The panes `llmux monitor` draws too, shared with it from `crate::widgets`; named here as
+// the TUI's own so its modules keep reading `super::theme`, `super::metrics`, ….
+pub use crate::widgets::{fmt, metrics, routelog, theme, wrap};
 
 use std::path::Path;
 use std::time::SystemTime;

@@ -19,9 +19,9 @@ use ratatui::widgets::Widget;
 use unicode_width::UnicodeWidthStr;
 
 use crate::metrics::MetricsSnapshot;
+use crate::protocol::events::{DeploymentHealth, MonitorSnapshot};
 use crate::router::budget::short_duration;
 use crate::router::{BudgetStatus, DeploymentStatus, LimitKind, Router};
-use crate::serve::{DeploymentHealth, MonitorSnapshot};
 
 use super::fmt;
 use super::theme::{Role, Theme};
@@ -590,7 +590,7 @@ pub fn render(
     focused: bool,
     scroll: usize,
 ) {
-    let mut block = super::view::pane_block(theme, "Metrics", focused);
+    let mut block = super::pane_block(theme, "Metrics", focused);
     let inner = block.inner(area);
     let (body, footer) = parts(view, cost_line, theme, inner.width as usize);
     let height = inner.height as usize;
@@ -601,13 +601,13 @@ pub fn render(
     // Deployments (three lines each) out of sight, said on the border as the log says it.
     let above = top.div_ceil(LINES_PER_ROW);
     let below = (body.len() - top - shown).div_ceil(LINES_PER_ROW);
-    block = super::view::with_hidden(block, theme, (above, below), ("more", "more"));
+    block = super::with_hidden(block, theme, (above, below), ("more", "more"));
     block.render(area, buf);
     let rows = body[top..top + shown]
         .iter()
         .chain(&footer[..footer_height]);
     for (i, l) in rows.enumerate() {
-        super::view::set_line_clipped(buf, inner.x, inner.y + i as u16, l, inner.width);
+        super::set_line_clipped(buf, inner.x, inner.y + i as u16, l, inner.width);
     }
 }
 
