@@ -178,6 +178,11 @@ impl App {
 
     /// Keys of the focused side pane (not the composer); `None` when not one of them.
     fn pane_key(&mut self, ev: KeyEvent) -> Option<Vec<Effect>> {
+        if self.focus == Focus::Conversation
+            && let Some(fx) = self.conversation_key(ev)
+        {
+            return Some(fx);
+        }
         if ev
             .modifiers
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)

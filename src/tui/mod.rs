@@ -12,6 +12,7 @@
 
 pub mod action;
 pub mod app;
+pub mod branch;
 pub mod chatio;
 pub mod clipboard;
 pub mod commands;

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
 mod badges;
+mod branch;
 mod budget;
 mod compare;
 mod composer;
