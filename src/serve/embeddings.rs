@@ -13,9 +13,9 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::Shared;
+use super::body::{parse_json, read_body};
 use super::chat::{
     Admission, Begun, Tracker, begin, finish_plain, json_bytes_response, outcome_headers,
-    parse_json, read_body,
 };
 use super::error::{Api, ApiError, Kind};
 use super::openai::request::{no_cache, tags_of};
