@@ -20,4 +20,5 @@ pub mod secret;
 pub mod serve;
 pub mod startup;
 pub mod store;
+pub mod telemetry;
 pub mod tui;
