@@ -55,7 +55,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     super::chat::check_mode(&state, &model, false)?;
     let mut tracker = Tracker::new(&state, Api::Anthropic, &model, admission);
     let id = response_id(MESSAGE_ID_PREFIX);
-    let result = match begin(&state, &model, request, &mut tracker).await {
+    let result = match begin(&state, &headers, &model, request, &mut tracker).await {
         Begun::Streaming(started) if stream => {
             let enc = Events::new(id, &model, started.prompt_tokens);
             return Ok(sse_response(started, enc, tracker));

@@ -59,7 +59,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     super::chat::check_mode(&state, &model, false)?;
     let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
     let id = response_id(ID_PREFIX);
-    let (result, passed) = match begin(&state, &model, request, &mut tracker).await {
+    let (result, passed) = match begin(&state, &headers, &model, request, &mut tracker).await {
         Begun::Streaming(started) if stream => {
             let enc = TextChunks::new(Chunks::new(&id, &model, include_usage));
             return Ok(sse_response(started, enc, tracker));

@@ -584,3 +584,66 @@ async fn ask_sends_its_trace_before_it_exits_and_check_says_where_without_keys()
     assert_eq!(paths, ["/api/public/otel/v1/traces", "/v1/traces"]);
     assert_eq!(collector.spans().len(), 4);
 }
+
+#[tokio::test]
+async fn a_traceparent_on_a_serve_request_parents_its_trace_on_both_apis() {
+    let collector = Collector::start().await;
+    let cfg = config(
+        "  - model_name: m\n    litellm_params: { model: mock/m, mock_response: hi }\n",
+        OTEL,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url)],
+        "",
+    );
+    let (router, t) = traced(cfg);
+    let server = llmux::serve::spawn(router, crate::serve::options())
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let calls = [
+        (
+            "/v1/chat/completions",
+            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        (
+            "/v1/messages",
+            serde_json::json!({"model": "m", "max_tokens": 10, "stream": true,
+                "messages": [{"role": "user", "content": "hi"}]}),
+            "00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01",
+        ),
+    ];
+    for (path, body, traceparent) in &calls {
+        let r = client
+            .post(format!("{}{path}", server.url()))
+            .header("traceparent", *traceparent)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+    }
+    assert!(t.flush(FLUSH).await);
+    let spans = collector.spans();
+    assert_eq!(spans.len(), 4, "two requests, one attempt each");
+    for (_, _, traceparent) in &calls {
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let root = spans
+            .iter()
+            .find(|s| hex(&s.parent_span_id) == parts[2])
+            .unwrap_or_else(|| panic!("no span under {traceparent}"));
+        assert_eq!(hex(&root.trace_id), parts[1]);
+        assert_eq!(
+            root.kind, 2,
+            "a request that came with a parent is a server span"
+        );
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.parent_span_id == root.span_id && s.trace_id == root.trace_id),
+            "its attempt is under it"
+        );
+    }
+    server.shutdown().await.unwrap();
+}
