@@ -60,7 +60,7 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         Err(code) => return code,
     };
     let config_warnings = cfg.warnings.len();
-    let router = match crate::startup::build_router(cfg, 0) {
+    let router = match crate::startup::build_router_in_tui(cfg) {
         Ok(r) => r,
         Err(code) => return code,
     };
