@@ -5,6 +5,8 @@
 
 use std::io;
 
+use crate::money::Usd;
+
 use super::session::{AnswerState, Entry, LoadedSession, SessionStore};
 
 /// A saved conversation in numbers.
@@ -14,7 +16,8 @@ pub struct SessionSummary {
     pub models: Vec<String>,
     /// Your messages (on the branch shown).
     pub messages: usize,
-    pub cost_pico: u64,
+    /// What its priced answers cost.
+    pub spent: Usd,
     /// Some answer's cost was not known.
     pub unpriced: bool,
 }
@@ -32,8 +35,8 @@ pub fn summarize(s: &LoadedSession) -> SessionSummary {
     }
     for e in s.entries.iter().chain(s.branches.entries()) {
         if let Entry::Answer(a) = e {
-            match a.cost_pico {
-                Some(c) => out.cost_pico += c,
+            match a.cost {
+                Some(c) => out.spent += c,
                 None if a.state == AnswerState::Done || a.usage.is_some() => out.unpriced = true,
                 None => {}
             }

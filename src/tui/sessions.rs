@@ -123,7 +123,7 @@ pub fn render(
         let models = d.map_or(String::new(), |d| d.models.join(","));
         let cost = d.map_or(String::new(), |d| {
             super::fmt::Spend {
-                pico: d.cost_pico,
+                known: d.spent,
                 unpriced: d.unpriced,
             }
             .to_string()

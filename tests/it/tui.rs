@@ -986,7 +986,7 @@ async fn snapshot_overlays() {
             llmux::store::session_summary::SessionSummary {
                 models: vec!["smart".into(), "fast".into()],
                 messages: 6,
-                cost_pico: 2_400_000_000,
+                spent: llmux::money::Usd::from_pico(2_400_000_000),
                 unpriced: false,
             },
         )]));

@@ -33,7 +33,7 @@ async fn the_list_shows_dates_models_and_cost() {
         SessionSummary {
             models: vec!["fast".into(), "smart".into()],
             messages: 3,
-            cost_pico: 1_200_000_000,
+            spent: llmux::money::Usd::from_pico(1_200_000_000),
             unpriced: false,
         },
     )]));
@@ -56,11 +56,11 @@ fn the_store_sums_models_and_cost_of_every_branch() {
         group: group.into(),
         at_unix_ms: 0,
     };
-    let answer = |id, cost| {
+    let answer = |id, cost: Option<u64>| {
         Record::Answer(llmux::store::session::Answer {
             id,
             text: "a".into(),
-            cost_pico: cost,
+            cost: cost.map(llmux::money::Usd::from_pico),
             state: llmux::store::session::AnswerState::Done,
             ..Default::default()
         })
@@ -78,7 +78,7 @@ fn the_store_sums_models_and_cost_of_every_branch() {
     }
     let s = store.summary("s").unwrap();
     assert_eq!(s.models, ["smart", "fast"]);
-    assert_eq!((s.messages, s.cost_pico, s.unpriced), (2, 150, true));
+    assert_eq!((s.messages, s.spent.pico(), s.unpriced), (2, 150, true));
 }
 
 #[tokio::test(start_paused = true)]
