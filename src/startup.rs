@@ -3,11 +3,12 @@
 //! Kept apart from `cli` so the front ends do not import the command line that dispatches them.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::config::{self, Config, ConfigSource};
 use crate::errln;
 use crate::exit::EXIT_USAGE;
-use crate::router::{Router, RouterOptions};
+use crate::router::{EventLog, Router, RouterOptions};
 use crate::store::RequestLog;
 
 /// Loads the config the flags and environment point at, printing the error (`path:line:col:
@@ -62,7 +63,7 @@ pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
     Router::new(
         cfg,
         RouterOptions {
-            request_log,
+            request_log: request_log.map(|log| Arc::new(log) as Arc<dyn EventLog>),
             recent_events,
             ..RouterOptions::default()
         },

@@ -110,8 +110,8 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
     };
     let code = answer(&router, &model, prompt, &args, role.as_ref()).await;
     // The log is written by a thread of its own, which the process's exit would cut short:
-    // what this request logged is on disk before `ask` returns.
-    router.sync_request_log();
+    // what this request logged is on disk (and its trace sent) before `ask` returns.
+    router.close().await;
     code
 }
 

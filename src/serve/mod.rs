@@ -22,6 +22,7 @@ mod count_tokens;
 mod embeddings;
 mod error;
 pub mod events;
+mod framing;
 mod health;
 mod metrics;
 mod models;

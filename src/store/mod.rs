@@ -2,6 +2,7 @@
 //! for the TUI, conversations. Writes happen on a dedicated thread so the router's hot path
 //! never waits for the disk; each line is written whole and flushed in batches.
 
+pub mod branches;
 pub mod file;
 pub mod request_log;
 pub mod session;

@@ -83,11 +83,13 @@ pub enum Command {
     StatsGroup,
     /// Open the command palette: every `/` command and every action, filtered as you type.
     Palette,
+    /// Ask one question of two or more model groups side by side, and keep one answer.
+    Compare,
 }
 
 impl Command {
     /// Every command, in the order the help overlay lists them.
-    pub const ALL: [Command; 30] = [
+    pub const ALL: [Command; 31] = [
         Command::Send,
         Command::Newline,
         Command::NextModel,
@@ -95,6 +97,7 @@ impl Command {
         Command::OpenPicker,
         Command::Cancel,
         Command::Regenerate,
+        Command::Compare,
         Command::CopyLast,
         Command::CopyCode,
         Command::NewConversation,
@@ -153,6 +156,7 @@ impl Command {
             Command::StatsWindow => "stats_window",
             Command::StatsGroup => "stats_group",
             Command::Palette => "palette",
+            Command::Compare => "compare",
         }
     }
 
@@ -193,6 +197,7 @@ impl Command {
             Command::StatsWindow => "stats window: 1h, 24h, 7d, 30d",
             Command::StatsGroup => "stats rows by model, deployment, provider, tag",
             Command::Palette => "command palette: every / command and action",
+            Command::Compare => "ask two or more groups side by side, keep one",
         }
     }
 }

@@ -146,6 +146,12 @@ pub struct App {
     pub settings: crate::store::session::Settings,
     /// `/` command completion: role and theme names, and a run of Tabs.
     pub slash: super::slash::SlashState,
+    /// Compare, inspect, attachments and the context meter (`part_b`).
+    pub b: super::part_b::PartB,
+    /// The conversation's other branches (`entries` is the one shown).
+    pub branches: crate::store::branches::Branches,
+    /// The earlier message being edited in the composer, to be sent as a new branch.
+    pub editing: Option<super::branch::Editing>,
 }
 
 impl std::fmt::Debug for App {
@@ -226,6 +232,9 @@ impl App {
                     .collect(),
                 ..Default::default()
             },
+            b: super::part_b::PartB::new(cfg),
+            branches: Default::default(),
+            editing: None,
         };
         app.style_composer();
         (app, warnings)
@@ -233,10 +242,10 @@ impl App {
 
     /// Replaces the conversation with a loaded one (its draft goes into the composer).
     pub fn load_session(&mut self, s: LoadedSession) {
+        self.next_id = self.next_id.max(s.next_id());
         self.entries = s.entries;
-        self.next_id = self
-            .next_id
-            .max(self.entries.iter().map(Entry::id).max().unwrap_or(0) + 1);
+        self.branches = s.branches;
+        self.editing = None;
         self.session = s.name;
         self.settings = s.settings;
         self.set_composer_text(&s.draft);
@@ -261,7 +270,8 @@ impl App {
         }
         self.session_spent = Usd::ZERO;
         self.session_cost_unknown = false;
-        for e in &self.entries {
+        // What was spent on every branch, not only on the one shown.
+        for e in self.entries.iter().chain(self.branches.entries()) {
             if let Entry::Answer(a) = e {
                 match a.cost {
                     Some(c) => self.session_spent += c,
@@ -418,7 +428,10 @@ impl App {
 
     /// True while something on screen changes with time alone (the runner ticks only then).
     pub fn animating(&self) -> bool {
-        self.inflight.is_some() || self.toast.is_some() || self.status.any_cooling()
+        self.inflight.is_some()
+            || self.toast.is_some()
+            || self.status.any_cooling()
+            || self.b.compare.streaming()
     }
 
     /// The action being handled changed nothing on screen.
@@ -461,6 +474,9 @@ impl App {
                 Vec::new()
             }
             Action::Tick(now) => self.tick(now),
+            Action::Chat { tag, event, at } if self.compare_owns(tag) => {
+                self.compare_event(tag, event, at)
+            }
             Action::Chat { tag, event, at } => self.chat_event(tag, event, at),
             Action::Route(ev) => {
                 // A budget warning also shows on the status line (once per period).

@@ -27,6 +27,14 @@ const FIXED: &[(&str, &str)] = &[
     ("Ctrl+Z", "message: undo the last edit"),
     ("Up / Down", "in an empty message: recall sent messages"),
     ("↑↓ j k Home End", "scroll the focused pane"),
+    (
+        "↑↓ (conversation)",
+        "select a message; e edit (a new branch), y copy",
+    ),
+    (
+        "←→ (conversation)",
+        "switch branch at the message; d deletes last exchange",
+    ),
     ("f (routing log)", "failures only / everything"),
     ("1..9 (picker)", "pick a favorite model"),
     ("Enter (models pane)", "use the selected model"),

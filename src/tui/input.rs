@@ -19,6 +19,9 @@ impl App {
         }
         let combo = KeyCombo::from_event(&ev);
         let bound = combo.and_then(|c| self.keymap.lookup(&c));
+        if let Some(fx) = self.part_b_key(ev, bound) {
+            return fx;
+        }
         if self.overlay.is_some() {
             return self.overlay_key(ev, bound);
         }
@@ -175,6 +178,11 @@ impl App {
 
     /// Keys of the focused side pane (not the composer); `None` when not one of them.
     fn pane_key(&mut self, ev: KeyEvent) -> Option<Vec<Effect>> {
+        if self.focus == Focus::Conversation
+            && let Some(fx) = self.conversation_key(ev)
+        {
+            return Some(fx);
+        }
         if ev
             .modifiers
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)

@@ -12,9 +12,11 @@
 
 pub mod action;
 pub mod app;
+pub mod branch;
 pub mod chatio;
 pub mod clipboard;
 pub mod commands;
+pub mod compare;
 pub mod conversation;
 pub mod glyphs;
 pub mod help;
@@ -24,6 +26,7 @@ pub mod keys;
 pub mod layout;
 pub mod markdown;
 pub mod palette;
+pub mod part_b;
 pub mod picker;
 pub mod render;
 pub mod runtime;
@@ -94,7 +97,7 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
     }
     let log_handle = router.clone();
     let outcome = runtime::run_loop(router, app, store, cfg.app.mouse).await;
-    log_handle.sync_request_log();
+    log_handle.close().await;
     match outcome {
         Ok(()) => EXIT_OK,
         Err(e) => {

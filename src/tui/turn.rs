@@ -391,7 +391,7 @@ impl App {
     }
 
     /// Adds an answer's cost to the session's (`None`: unpriced, shown as `+?`).
-    fn add_spend(&mut self, cost: Option<Usd>) {
+    pub(crate) fn add_spend(&mut self, cost: Option<Usd>) {
         match cost {
             Some(c) => self.session_spent += c,
             None => self.session_cost_unknown = true,

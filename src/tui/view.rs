@@ -150,7 +150,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         app.focus == Focus::Conversation,
         &title,
         &hint,
-        super::conversation::settings_line(&app.settings, theme),
+        app.conversation_decor(),
     );
     if let Some(r) = a.models {
         picker::render_pane(
@@ -238,6 +238,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         }
         None => {}
     }
+    super::part_b::render(app, area, buf);
     if app.ascii {
         glyphs::fold(buf);
     }
@@ -406,7 +407,10 @@ fn render_live(app: &App, area: Rect, buf: &mut Buffer) {
 fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = &app.theme;
     let focused = app.focus == Focus::Composer;
-    let title = format!("Message → {}", app.current_group());
+    let title = match app.editing {
+        Some(_) => format!("Edit → {} · sends a new branch", app.current_group()),
+        None => format!("Message → {}", app.current_group()),
+    };
     let mut block = pane_block(theme, &title, focused);
     let keys = format!(
         " {} send · {} newline · {} editor ",

@@ -54,7 +54,7 @@ fn manual_clock() -> (WallClock, Arc<AtomicU64>) {
 fn router_with(yaml: &str, clock: Option<WallClock>, log: Option<RequestLog>) -> Router {
     let options = RouterOptions {
         clock,
-        request_log: log,
+        request_log: log.map(|l| std::sync::Arc::new(l) as _),
         ..RouterOptions::default()
     };
     support::router_with(yaml, options)

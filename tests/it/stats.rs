@@ -98,7 +98,7 @@ async fn totals_equal_the_sum_of_the_request_log_by_every_grouping_and_tag() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("requests.jsonl");
     let options = RouterOptions {
-        request_log: Some(RequestLog::open(&log).unwrap()),
+        request_log: Some(std::sync::Arc::new(RequestLog::open(&log).unwrap())),
         ..RouterOptions::default()
     };
     let router = Router::new(cfg, options).unwrap();

@@ -24,7 +24,9 @@ use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
 mod badges;
+mod branch;
 mod budget;
+mod compare;
 mod composer;
 mod layout;
 mod limits;

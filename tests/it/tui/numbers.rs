@@ -108,7 +108,7 @@ async fn every_view_counts_the_same_cost_for_a_session_of_mixed_outcomes() {
     let router = Router::new(
         cfg.clone(),
         RouterOptions {
-            request_log: Some(RequestLog::open(&log_path).unwrap()),
+            request_log: Some(std::sync::Arc::new(RequestLog::open(&log_path).unwrap())),
             ..RouterOptions::default()
         },
     )
