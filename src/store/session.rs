@@ -418,22 +418,32 @@ pub fn parse_records(bytes: &[u8]) -> LoadedSession {
     s
 }
 
+/// Why a line of a session file was skipped.
+#[derive(Debug, thiserror::Error)]
+enum Skipped {
+    /// A last line without its newline: a write cut short by a crash.
+    #[error("torn last line skipped")]
+    Torn,
+    #[error("unreadable line skipped ({0})")]
+    NotUtf8(std::str::Utf8Error),
+    #[error("unreadable line skipped ({0})")]
+    NotARecord(serde_json::Error),
+}
+
 /// The record on a line, `None` for a blank one, or why it was skipped.
-fn record_of(line: &ByteLine<'_>) -> Result<Option<Record>, String> {
-    // A last line without its newline is a write cut short by a crash.
-    let torn = || "torn last line skipped".to_string();
+fn record_of(line: &ByteLine<'_>) -> Result<Option<Record>, Skipped> {
     let text = match line.text {
         Ok(t) => t,
-        Err(_) if line.unterminated => return Err(torn()),
-        Err(e) => return Err(format!("unreadable line skipped ({e})")),
+        Err(_) if line.unterminated => return Err(Skipped::Torn),
+        Err(e) => return Err(Skipped::NotUtf8(e)),
     };
     if text.trim().is_empty() {
         return Ok(None);
     }
     match serde_json::from_str::<Record>(text) {
         Ok(r) => Ok(Some(r)),
-        Err(_) if line.unterminated => Err(torn()),
-        Err(e) => Err(format!("unreadable line skipped ({e})")),
+        Err(_) if line.unterminated => Err(Skipped::Torn),
+        Err(e) => Err(Skipped::NotARecord(e)),
     }
 }
 

@@ -2,6 +2,7 @@
 //! crate again). One module per area.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod support;
 mod upstream;
 
 mod batch;
