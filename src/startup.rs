@@ -49,6 +49,17 @@ pub fn format_warning(source: &ConfigSource, w: &config::ConfigWarning) -> Strin
 /// A router with the default request log (a log that cannot be opened is reported, not
 /// fatal), keeping the latest `recent_events` route events (see [`RouterOptions`]).
 pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
+    build_router_with(
+        cfg,
+        RouterOptions {
+            recent_events,
+            ..RouterOptions::default()
+        },
+    )
+}
+
+/// [`build_router`] with `options` (their request log is the default one).
+pub fn build_router_with(cfg: Config, options: RouterOptions) -> Result<Router, u8> {
     let request_log = RequestLog::default_path().and_then(|p| match RequestLog::open(&p) {
         Ok(log) => Some(log),
         Err(e) => {
@@ -63,8 +74,7 @@ pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
         cfg,
         RouterOptions {
             request_log,
-            recent_events,
-            ..RouterOptions::default()
+            ..options
         },
     )
     .map_err(|e| {

@@ -83,11 +83,13 @@ pub enum Command {
     StatsGroup,
     /// Ask one question of two or more model groups side by side, and keep one answer.
     Compare,
+    /// Show what went over the wire for the last answer: every attempt, request and response.
+    Inspect,
 }
 
 impl Command {
     /// Every command, in the order the help overlay lists them.
-    pub const ALL: [Command; 30] = [
+    pub const ALL: [Command; 31] = [
         Command::Send,
         Command::Newline,
         Command::NextModel,
@@ -96,6 +98,7 @@ impl Command {
         Command::Cancel,
         Command::Regenerate,
         Command::Compare,
+        Command::Inspect,
         Command::CopyLast,
         Command::CopyCode,
         Command::NewConversation,
@@ -153,6 +156,7 @@ impl Command {
             Command::StatsWindow => "stats_window",
             Command::StatsGroup => "stats_group",
             Command::Compare => "compare",
+            Command::Inspect => "inspect",
         }
     }
 
@@ -193,6 +197,7 @@ impl Command {
             Command::StatsWindow => "stats window: 1h, 24h, 7d, 30d",
             Command::StatsGroup => "stats rows by model, deployment, provider, tag",
             Command::Compare => "ask two or more groups side by side, keep one",
+            Command::Inspect => "what went over the wire for the last answer",
         }
     }
 }
@@ -244,6 +249,12 @@ pub enum Action {
     Stats(StatsRead),
     /// Time to read the stats again (every few seconds while the stats view shows).
     StatsDue,
+    /// The wire record of answer `answer_id` was read (`None`: none was kept), or could not be
+    /// read or saved.
+    WireLoaded {
+        answer_id: u64,
+        found: Result<Option<super::wirefile::WireRecord>, String>,
+    },
 }
 
 /// What `App::update` asks the runner to do.
@@ -278,6 +289,20 @@ pub enum Effect {
     ReadStats { window: StatsWindow, by: GroupBy },
     /// Start (`true`) or stop the timer that sends `Action::StatsDue`.
     StatsTimer(bool),
+    /// Save what request `request_id`'s attempts sent and received (taken from the router's
+    /// capture), with its routing events, as answer `answer_id`'s wire record.
+    SaveWire {
+        answer_id: u64,
+        request_id: u64,
+        route: Vec<String>,
+    },
+    /// Read answer `answer_id`'s wire record (from memory while its request is recent, else
+    /// from the session's wire file); it comes back as `Action::WireLoaded`.
+    LoadWire {
+        answer_id: u64,
+        request_id: Option<u64>,
+        route: Vec<String>,
+    },
     /// Stop the UI loop.
     Quit,
 }

@@ -463,6 +463,7 @@ impl App {
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
         let folded = self.folded();
         let fx = self.handle(action);
+        let fx = self.follow_wire(fx);
         self.explain_folds(folded);
         fx
     }
@@ -589,6 +590,7 @@ impl App {
                 }
                 self.stats.request()
             }
+            Action::WireLoaded { answer_id, found } => self.wire_loaded(answer_id, found),
         }
     }
 

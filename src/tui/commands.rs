@@ -164,6 +164,7 @@ impl App {
                 self.stats_command(c)
             }
             Command::Compare => self.open_compare(),
+            Command::Inspect => self.open_inspect(),
         }
     }
 

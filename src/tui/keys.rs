@@ -216,6 +216,7 @@ pub fn default_keys(c: Command) -> &'static [&'static str] {
         Command::StatsWindow => &["f6"],
         Command::StatsGroup => &["f7"],
         Command::Compare => &["ctrl+t"],
+        Command::Inspect => &["ctrl+g"],
     }
 }
 

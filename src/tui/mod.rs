@@ -19,6 +19,7 @@ pub mod glyphs;
 pub mod help;
 pub mod highlight;
 pub mod input;
+pub mod inspect;
 pub mod keys;
 pub mod layout;
 pub mod markdown;
@@ -34,6 +35,7 @@ pub mod theme;
 pub mod toolblock;
 pub mod turn;
 pub mod view;
+pub mod wirefile;
 pub mod wrap;
 
 use std::path::Path;
@@ -55,7 +57,12 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         Err(code) => return code,
     };
     let config_warnings = cfg.warnings.len();
-    let router = match crate::startup::build_router(cfg, 0) {
+    // The inspector's wire capture: on for the TUI only (`serve` and `ask` capture nothing).
+    let options = crate::router::RouterOptions {
+        capture: Some(std::sync::Arc::new(crate::router::capture::Capture::new())),
+        ..crate::router::RouterOptions::default()
+    };
+    let router = match crate::startup::build_router_with(cfg, options) {
         Ok(r) => r,
         Err(code) => return code,
     };

@@ -1,5 +1,5 @@
 //! The chat features of issue 18 part B, hooked into the app in one place each: compare
-//! (`compare`). Their state hangs off `App::b`; keys reach them before the overlays
+//! (`compare`) and the inspector (`inspect`). Their state hangs off `App::b`; keys reach them before the overlays
 //! ([`App::part_b_key`]) while one of them has the screen; they draw over the panes last
 //! ([`render`]).
 
@@ -10,12 +10,14 @@ use ratatui::layout::Rect;
 use super::action::{Command, Effect};
 use super::app::App;
 use super::compare::{self, Compare};
+use super::inspect::{self, Inspect};
 use crate::config::Config;
 
 /// Part B's state.
 #[derive(Debug, Default)]
 pub struct PartB {
     pub compare: Compare,
+    pub inspect: Inspect,
 }
 
 impl PartB {
@@ -25,12 +27,15 @@ impl PartB {
 }
 
 impl App {
-    /// A key for compare while it has the screen; `None` leaves the key to the rest.
+    /// A key for compare or the inspector while one has the screen; `None` leaves the key to the rest.
     pub(crate) fn part_b_key(
         &mut self,
         ev: KeyEvent,
         bound: Option<Command>,
     ) -> Option<Vec<Effect>> {
+        if self.b.inspect.shown() {
+            return Some(self.inspect_key(ev, bound));
+        }
         if self.b.compare.shown() {
             return Some(self.compare_key(ev, bound));
         }
@@ -43,4 +48,5 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if app.b.compare.shown() {
         compare::render(app, area, buf);
     }
+    inspect::render(app, area, buf);
 }

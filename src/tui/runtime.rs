@@ -240,6 +240,8 @@ struct Runner {
     stats_timer: Option<JoinHandle<()>>,
     /// Bumped by every conversation search; an older one still running stops.
     latest_search: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The router's wire capture and the latest answers' records (the inspector's).
+    wire: super::wirefile::WireKeeper,
 }
 
 impl Runner {
@@ -397,6 +399,45 @@ impl Runner {
                 }
                 None
             }
+            Effect::SaveWire {
+                answer_id,
+                request_id,
+                route,
+            } => {
+                let session = self.writer.as_ref().map(|w| w.path().to_path_buf());
+                let saved = self
+                    .wire
+                    .save(session.as_deref(), answer_id, request_id, route);
+                saved.err().map(|e| Action::WireLoaded {
+                    answer_id,
+                    found: Err(e),
+                })
+            }
+            Effect::LoadWire {
+                answer_id,
+                request_id,
+                route,
+            } => {
+                if let Some(r) = self.wire.recent(answer_id, request_id, &route) {
+                    return Some(Action::WireLoaded {
+                        answer_id,
+                        found: Ok(Some(r)),
+                    });
+                }
+                let path = self
+                    .writer
+                    .as_ref()
+                    .map(|w| super::wirefile::path_for(w.path()));
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let found = match path {
+                        Some(p) => super::wirefile::find(&p, answer_id).map_err(|e| e.to_string()),
+                        None => Ok(None),
+                    };
+                    let _ = tx.blocking_send(Action::WireLoaded { answer_id, found });
+                });
+                None
+            }
             Effect::Quit => None,
         }
     }
@@ -457,6 +498,7 @@ pub async fn run_loop(
     spawn_signals(tx.clone());
     spawn_route_events(&router, tx.clone());
     let router_config = &router.config().clone();
+    let router_capture = router.capture().cloned();
     let mux = Mux::detect();
     app.copy_caveat = mux.caveat();
     let mut runner = Runner {
@@ -471,6 +513,7 @@ pub async fn run_loop(
         facts: std::sync::Arc::new(DeploymentFacts::from_config(router_config)),
         stats_timer: None,
         latest_search: Default::default(),
+        wire: super::wirefile::WireKeeper::new(router_capture),
     };
     runner.sum_earlier_cost();
     let result = ui_loop(&mut app, &mut runner, &mut rx, &mut term).await;

@@ -27,6 +27,7 @@ mod badges;
 mod budget;
 mod compare;
 mod composer;
+mod inspect;
 mod layout;
 mod limits;
 mod metricspane;
