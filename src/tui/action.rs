@@ -249,6 +249,13 @@ pub enum Action {
     Stats(StatsRead),
     /// Time to read the stats again (every few seconds while the stats view shows).
     StatsDue,
+    /// The files `@`-named in the message `text` were read (or one could not be).
+    Attached {
+        text: String,
+        read: Result<Vec<super::attach::Attachment>, String>,
+    },
+    /// The paths completing `@word`.
+    PathsCompleted { word: String, found: Vec<String> },
     /// The wire record of answer `answer_id` was read (`None`: none was kept), or could not be
     /// read or saved.
     WireLoaded {
@@ -289,6 +296,11 @@ pub enum Effect {
     ReadStats { window: StatsWindow, by: GroupBy },
     /// Start (`true`) or stop the timer that sends `Action::StatsDue`.
     StatsTimer(bool),
+    /// Read the files `paths` (`@path` in the message `text`, pastes already put back); the
+    /// result comes back as `Action::Attached`.
+    ReadAttachments { text: String, paths: Vec<String> },
+    /// List the paths completing `@word`; they come back as `Action::PathsCompleted`.
+    CompletePath { word: String },
     /// Save what request `request_id`'s attempts sent and received (taken from the router's
     /// capture), with its routing events, as answer `answer_id`'s wire record.
     SaveWire {

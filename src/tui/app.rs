@@ -591,6 +591,8 @@ impl App {
                 self.stats.request()
             }
             Action::WireLoaded { answer_id, found } => self.wire_loaded(answer_id, found),
+            Action::Attached { text, read } => self.attachments_read(text, read),
+            Action::PathsCompleted { word, found } => self.paths_completed(word, found),
         }
     }
 
@@ -636,6 +638,7 @@ impl App {
         }
         self.focus = Focus::Composer;
         self.recall = None;
-        self.composer.insert_str(text);
+        let shown = self.b.attach.fold_paste(&text);
+        self.composer.insert_str(shown);
     }
 }

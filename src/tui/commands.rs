@@ -16,7 +16,7 @@ impl App {
     pub(crate) fn command(&mut self, c: Command) -> Vec<Effect> {
         match c {
             Command::Quit => self.quit(),
-            Command::Send => self.send(),
+            Command::Send => self.send_attached(),
             Command::Newline => {
                 self.focus = Focus::Composer;
                 self.composer.insert_newline();

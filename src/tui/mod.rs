@@ -10,9 +10,11 @@
 
 pub mod action;
 pub mod app;
+pub mod attach;
 pub mod clipboard;
 pub mod commands;
 pub mod compare;
+pub mod context;
 pub mod conversation;
 pub mod fmt;
 pub mod glyphs;
@@ -74,6 +76,9 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         theme::Theme::load(cfg.app.theme.as_deref(), user_themes.as_deref(), depth);
     let (mut app, mut warnings) = App::new(&cfg, theme, Instant::now(), SystemTime::now);
     app.ascii = glyphs::ascii_wanted();
+    for d in router.deployments() {
+        app.b.windows.set_max_input(&d.id, d.max_input_tokens);
+    }
     if let Some(p) = crate::config::default_config_path() {
         app.config_path = home_relative(&p);
     }

@@ -1,5 +1,6 @@
 //! The chat features of issue 18 part B, hooked into the app in one place each: compare
-//! (`compare`) and the inspector (`inspect`). Their state hangs off `App::b`; keys reach them before the overlays
+//! (`compare`), the inspector (`inspect`), attachments (`attach`) and what the config says of
+//! each deployment's context window and images (`context`). Their state hangs off `App::b`; keys reach them before the overlays
 //! ([`App::part_b_key`]) while one of them has the screen; they draw over the panes last
 //! ([`render`]).
 
@@ -9,7 +10,9 @@ use ratatui::layout::Rect;
 
 use super::action::{Command, Effect};
 use super::app::App;
+use super::attach::Attach;
 use super::compare::{self, Compare};
+use super::context::Windows;
 use super::inspect::{self, Inspect};
 use crate::config::Config;
 
@@ -18,11 +21,16 @@ use crate::config::Config;
 pub struct PartB {
     pub compare: Compare,
     pub inspect: Inspect,
+    pub attach: Attach,
+    pub windows: Windows,
 }
 
 impl PartB {
-    pub fn new(_cfg: &Config) -> PartB {
-        PartB::default()
+    pub fn new(cfg: &Config) -> PartB {
+        PartB {
+            windows: Windows::of(cfg),
+            ..PartB::default()
+        }
     }
 }
 
@@ -38,6 +46,9 @@ impl App {
         }
         if self.b.compare.shown() {
             return Some(self.compare_key(ev, bound));
+        }
+        if ev.code == crossterm::event::KeyCode::Tab && ev.modifiers.is_empty() {
+            return self.complete_key();
         }
         None
     }

@@ -399,6 +399,14 @@ impl Runner {
                 }
                 None
             }
+            Effect::ReadAttachments { text, paths } => Some(Action::Attached {
+                text,
+                read: super::attach::read_all(&paths),
+            }),
+            Effect::CompletePath { word } => Some(Action::PathsCompleted {
+                found: super::attach::complete(&word),
+                word,
+            }),
             Effect::SaveWire {
                 answer_id,
                 request_id,

@@ -23,6 +23,7 @@ use ratatui::backend::TestBackend;
 use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
+mod attach;
 mod badges;
 mod budget;
 mod compare;
