@@ -23,6 +23,8 @@ pub struct PartB {
     pub inspect: Inspect,
     pub attach: Attach,
     pub windows: Windows,
+    /// The history's prompt tokens, by (entries, length of the last), for the meter.
+    pub history_tokens: std::cell::Cell<Option<((usize, usize), u64)>>,
 }
 
 impl PartB {

@@ -28,6 +28,7 @@ mod badges;
 mod budget;
 mod compare;
 mod composer;
+mod context;
 mod inspect;
 mod layout;
 mod limits;
