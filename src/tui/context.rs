@@ -102,7 +102,7 @@ const WARN_AT: f64 = 0.8;
 
 /// Tokens as the meter shows them: `950`, `12.4k`, `128k`, `1.2M`.
 fn tokens(n: u64) -> String {
-    if n >= 1000 && n < 1_000_000 && n % 1000 == 0 {
+    if (1000..1_000_000).contains(&n) && n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         super::fmt::count(n)
