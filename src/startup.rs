@@ -3,11 +3,12 @@
 //! Kept apart from `cli` so the front ends do not import the command line that dispatches them.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::config::{self, Config, ConfigSource};
 use crate::errln;
 use crate::exit::EXIT_USAGE;
-use crate::router::{Router, RouterOptions};
+use crate::router::{EventLog, Router, RouterOptions};
 use crate::store::RequestLog;
 
 /// Loads the config the flags and environment point at, printing the error (`path:line:col:
@@ -73,7 +74,7 @@ pub fn build_router_with(cfg: Config, options: RouterOptions) -> Result<Router, 
     Router::new(
         cfg,
         RouterOptions {
-            request_log,
+            request_log: request_log.map(|log| Arc::new(log) as Arc<dyn EventLog>),
             ..options
         },
     )

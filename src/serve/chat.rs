@@ -24,6 +24,7 @@ use super::error::{
     ATTEMPTS_HEADER, Api, ApiError, CACHE_HEADER, DEPLOYMENT_HEADER, Kind, OVERLOADED_MESSAGE,
     REQUEST_ID_HEADER, outcome_label,
 };
+use super::framing::ChunkOverCap;
 use super::{OVERLOADED_RETRY_AFTER_SECS, Shared};
 use crate::provider::{ChatRequest, Passthrough, ToolCallDelta};
 use crate::router::{
@@ -104,8 +105,14 @@ pub async fn read_body(state: &Shared, headers: &HeaderMap, body: Body) -> Resul
         let mut buf = BytesMut::with_capacity(declared.map_or(0, |n| n as usize));
         let mut frames = body.into_data_stream();
         while let Some(frame) = frames.next().await {
-            let frame = frame
-                .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+            let frame = frame.map_err(|e| {
+                let e = e.into_inner();
+                if e.is::<ChunkOverCap>() {
+                    // Announced, not sent: refused before the client spends the time.
+                    return too_large();
+                }
+                ApiError::bad_request(format!("cannot read the request body: {e}"))
+            })?;
             if buf.len() + frame.len() > limit {
                 return Err(too_large());
             }

@@ -37,6 +37,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use super::connections::{Busy, Connections};
+use super::framing::{Announced, Watched};
 use super::{Shared, anthropic, auth, openai};
 
 /// How long to pause accepting after an error that is not one connection's (out of fds):
@@ -93,10 +94,12 @@ where
         // Without TCP_NODELAY the first streamed frame waits ~40 ms for a delayed ACK.
         let _ = tcp.set_nodelay(true);
         let place = conns.admit();
+        let (tcp, announced) = Watched::new(tcp, state.max_body_bytes);
         let service = Dispatch {
             app: TowerToHyperService::new(app.clone()),
             state: state.clone(),
             conn: place.id,
+            announced,
         };
         let conn = builder
             .serve_connection(TokioIo::new(tcp), service)
@@ -165,6 +168,8 @@ struct Dispatch {
     state: Shared,
     /// The connection's place in [`Connections`].
     conn: u64,
+    /// What the connection's framing watch says about its request bodies.
+    announced: Arc<Announced>,
 }
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response<Tracked>, Infallible>> + Send>>;
@@ -178,6 +183,7 @@ impl hyper::service::Service<Request<Incoming>> for Dispatch {
         // The head is in: the connection is busy until the answer is sent or dropped.
         let busy = self.state.connections.started(self.conn);
         let track = move |response: Response| response.map(|body| Tracked { body, _busy: busy });
+        let request = request.map(|body| self.announced.body(body));
         let Some(chat) = Chat::of(request.method(), request.uri().path()) else {
             let answer = self.app.call(request);
             return Box::pin(async move { answer.await.map(track) });

@@ -22,6 +22,7 @@ mod count_tokens;
 mod embeddings;
 mod error;
 pub mod events;
+mod framing;
 mod health;
 mod metrics;
 mod models;
@@ -41,7 +42,7 @@ use tokio::sync::watch;
 use crate::router::Router;
 use crate::secret::Secret;
 
-pub use events::{DeploymentHealth, Hello, MonitorSnapshot};
+pub use crate::protocol::events::{DeploymentHealth, Hello, MonitorSnapshot};
 pub use metrics::{HISTOGRAM_BUCKETS, ServeMetrics};
 
 /// The default address: loopback only.

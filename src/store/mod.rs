@@ -5,6 +5,7 @@
 pub mod file;
 pub mod request_log;
 pub mod session;
+pub mod session_admin;
 pub mod session_search;
 pub mod stats;
 

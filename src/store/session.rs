@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, ByteLine, PRIVATE_FILE_MODE, byte_lines};
+use crate::money::Usd;
 use crate::provider::{Message, ToolCall, Usage};
 
 /// The folder under the data dir.
@@ -63,6 +64,52 @@ pub enum Record {
     ToolResult(ToolResult),
     /// The composer's unsent text; the last one wins, an empty one clears it.
     Draft { text: String },
+    /// The conversation's settings from here on (system prompt, role, parameters); the last
+    /// one wins. Files written before it existed have none: no system prompt, defaults.
+    Settings(Settings),
+}
+
+/// A conversation's settings: its system prompt, the role it came from, and the request
+/// parameters set with `/set` (unset ones are left to the deployment).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// The role (`<config dir>/llmux/roles/NAME.md`) the prompt and parameters came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+}
+
+impl Settings {
+    /// Nothing set.
+    pub fn is_empty(&self) -> bool {
+        *self == Settings::default()
+    }
+
+    /// The parameters as `temperature 0.2 · top_p 0.9 · max_tokens 500`, or `defaults`.
+    pub fn params_text(&self) -> String {
+        let mut v = Vec::new();
+        if let Some(t) = self.temperature {
+            v.push(format!("temperature {t}"));
+        }
+        if let Some(t) = self.top_p {
+            v.push(format!("top_p {t}"));
+        }
+        if let Some(m) = self.max_tokens {
+            v.push(format!("max_tokens {m}"));
+        }
+        if v.is_empty() {
+            "defaults".to_string()
+        } else {
+            v.join(" · ")
+        }
+    }
 }
 
 /// How an answer ended.
@@ -117,9 +164,15 @@ pub struct Answer {
     pub total_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
-    /// Cost in picodollars; `None` when unknown (shown as "?", never $0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_pico: Option<u64>,
+    /// What it cost; `None` when unknown (shown as "?", never $0). Stored as whole
+    /// picodollars under `cost_pico`.
+    #[serde(
+        default,
+        rename = "cost_pico",
+        with = "crate::money::pico_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cost: Option<Usd>,
     #[serde(default)]
     pub badges: Badges,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,6 +229,8 @@ pub struct LoadedSession {
     pub name: String,
     pub entries: Vec<Entry>,
     pub draft: String,
+    /// The conversation's settings (system prompt, role, parameters).
+    pub settings: Settings,
     /// Lines that could not be read (`line N: reason`).
     pub warnings: Vec<String>,
 }
@@ -430,6 +485,7 @@ fn apply(s: &mut LoadedSession, record: Record) {
         },
         Record::ToolResult(t) => s.entries.push(Entry::ToolResult(t)),
         Record::Draft { text } => s.draft = text,
+        Record::Settings(settings) => s.settings = settings,
     }
 }
 
@@ -577,6 +633,25 @@ mod tests {
             .collect();
         assert_eq!(texts, ["before", "after"]);
         assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn an_answers_cost_is_stored_as_whole_picodollars_as_before() {
+        let answer = Answer {
+            id: 2,
+            cost: Some(Usd::from_pico(49_000_000)),
+            ..Answer::default()
+        };
+        let json = serde_json::to_value(&answer).unwrap();
+        assert_eq!(json["cost_pico"], 49_000_000, "{json}");
+        let back: Answer = serde_json::from_value(json).unwrap();
+        assert_eq!(back, answer);
+        let unpriced = serde_json::to_value(Answer::default()).unwrap();
+        assert!(unpriced.get("cost_pico").is_none(), "{unpriced}");
+        assert_eq!(
+            serde_json::from_value::<Answer>(unpriced).unwrap().cost,
+            None
+        );
     }
 
     #[test]

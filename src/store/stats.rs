@@ -275,7 +275,7 @@ impl Acc {
                 self.spend(&Spend {
                     tokens_in: all.tokens_in.saturating_sub(before.tokens_in),
                     tokens_out: all.tokens_out.saturating_sub(before.tokens_out),
-                    cost: Usd::from_pico(all.cost.pico().saturating_sub(before.cost.pico())),
+                    cost: all.cost.saturating_sub(before.cost),
                     // A request with an unpriced attempt has no known total: its own part is
                     // then unknown too.
                     unpriced: all.unpriced,
@@ -377,7 +377,7 @@ pub fn read_log(
 /// What some requests cost: the priced part, and how many had no known price.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CostTotal {
-    pub pico: u64,
+    pub cost: Usd,
     pub unpriced: u64,
 }
 
@@ -392,7 +392,7 @@ pub fn cost_before(path: &Path, len: u64) -> CostTotal {
     summarize(reader, None, GroupBy::Model, &DeploymentFacts::default()).map_or(
         CostTotal::default(),
         |r| CostTotal {
-            pico: r.total.cost_usd.pico(),
+            cost: r.total.cost_usd,
             unpriced: r.total.unpriced,
         },
     )

@@ -81,6 +81,8 @@ pub enum Command {
     StatsWindow,
     /// Cycle the stats grouping (model, deployment, provider, tag).
     StatsGroup,
+    /// Open the command palette: every `/` command and every action, filtered as you type.
+    Palette,
     /// Ask one question of two or more model groups side by side, and keep one answer.
     Compare,
     /// Show what went over the wire for the last answer: every attempt, request and response.
@@ -89,7 +91,7 @@ pub enum Command {
 
 impl Command {
     /// Every command, in the order the help overlay lists them.
-    pub const ALL: [Command; 31] = [
+    pub const ALL: [Command; 32] = [
         Command::Send,
         Command::Newline,
         Command::NextModel,
@@ -113,6 +115,7 @@ impl Command {
         Command::ToggleStats,
         Command::StatsWindow,
         Command::StatsGroup,
+        Command::Palette,
         Command::ScrollUp,
         Command::ScrollDown,
         Command::PageUp,
@@ -155,6 +158,7 @@ impl Command {
             Command::ToggleStats => "toggle_stats",
             Command::StatsWindow => "stats_window",
             Command::StatsGroup => "stats_group",
+            Command::Palette => "palette",
             Command::Compare => "compare",
             Command::Inspect => "inspect",
         }
@@ -196,6 +200,7 @@ impl Command {
             Command::ToggleStats => "metrics pane: live metrics / usage stats",
             Command::StatsWindow => "stats window: 1h, 24h, 7d, 30d",
             Command::StatsGroup => "stats rows by model, deployment, provider, tag",
+            Command::Palette => "command palette: every / command and action",
             Command::Compare => "ask two or more groups side by side, keep one",
             Command::Inspect => "what went over the wire for the last answer",
         }
@@ -249,6 +254,20 @@ pub enum Action {
     Stats(StatsRead),
     /// Time to read the stats again (every few seconds while the stats view shows).
     StatsDue,
+    /// A role file was read (`/role`), or why not.
+    RoleLoaded(Result<crate::roles::Role, String>),
+    /// A theme was loaded (`/theme`), or why not.
+    ThemeLoaded(Result<Box<super::theme::Theme>, String>),
+    /// A session was renamed to this name, or why not.
+    SessionRenamed {
+        from: String,
+        result: Result<String, String>,
+    },
+    /// A session's file was deleted, or why not.
+    SessionDeleted {
+        name: String,
+        result: Result<(), String>,
+    },
     /// The files `@`-named in the message `text` were read (or one could not be).
     Attached {
         text: String,
@@ -296,6 +315,15 @@ pub enum Effect {
     ReadStats { window: StatsWindow, by: GroupBy },
     /// Start (`true`) or stop the timer that sends `Action::StatsDue`.
     StatsTimer(bool),
+    /// Read role `name`; the result comes back as `Action::RoleLoaded`.
+    LoadRole(String),
+    /// Load theme `name`; the result comes back as `Action::ThemeLoaded`.
+    LoadTheme(String),
+    /// Rename the session `from` to `to` (appending goes on to the new name's file); the
+    /// result comes back as `Action::SessionRenamed`.
+    RenameSession { from: String, to: String },
+    /// Delete the session `name`'s file; the result comes back as `Action::SessionDeleted`.
+    DeleteSession(String),
     /// Read the files `paths` (`@path` in the message `text`, pastes already put back); the
     /// result comes back as `Action::Attached`.
     ReadAttachments { text: String, paths: Vec<String> },

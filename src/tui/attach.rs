@@ -33,6 +33,8 @@ pub const MAX_TEXT_BYTES: u64 = 256 * 1024;
 pub const MAX_IMAGE_BYTES: u64 = 5 * 1024 * 1024;
 /// Candidates named on the status line when a completion is ambiguous.
 const SHOW_CANDIDATES: usize = 8;
+/// The slash command that attaches a file.
+const FILE_COMMAND: &str = "/file ";
 /// Bytes looked at for a NUL to call a file binary.
 const SNIFF: usize = 8192;
 
@@ -392,13 +394,37 @@ impl App {
         fx
     }
 
-    /// Tab in the composer after `@part`: asks for its completions (`None`: not after one).
+    /// `/file PATH`: the composer becomes `@PATH ` for the question to follow; the file is
+    /// read, checked and attached when the message is sent.
+    pub(crate) fn file_command(&mut self, arg: &str) -> Result<(), String> {
+        if arg.is_empty() {
+            return Err("which file? /file PATH (Tab completes), or @PATH in a message".into());
+        }
+        if arg.contains(char::is_whitespace) {
+            return Err(format!("{arg:?}: a path with spaces cannot be attached"));
+        }
+        self.set_composer_text(&format!("@{arg} "));
+        self.toast(
+            format!("@{arg} is attached when you send: type your question"),
+            false,
+        );
+        Ok(())
+    }
+
+    /// Tab in the composer after `@part`, or in `/file part`: asks for its completions
+    /// (`None`: not after either).
     pub(crate) fn complete_key(&mut self) -> Option<Vec<Effect>> {
         if self.focus != Focus::Composer || self.overlay.is_some() {
             return None;
         }
         let word = self.word_before_cursor();
-        let path = word.strip_prefix('@')?;
+        let path = match word.strip_prefix('@') {
+            Some(p) => p,
+            None if self.draft().starts_with(FILE_COMMAND) && !self.draft().contains('\n') => {
+                word.as_str()
+            }
+            None => return None,
+        };
         Some(vec![Effect::CompletePath {
             word: path.to_string(),
         }])
@@ -417,7 +443,9 @@ impl App {
 
     /// The completions of `word` arrived.
     pub(crate) fn paths_completed(&mut self, word: String, found: Vec<String>) -> Vec<Effect> {
-        if self.word_before_cursor() != format!("@{word}") {
+        let before = self.word_before_cursor();
+        let in_file_command = self.draft().starts_with(FILE_COMMAND) && before == word;
+        if before != format!("@{word}") && !in_file_command {
             self.unchanged();
             return Vec::new();
         }

@@ -16,7 +16,7 @@ impl App {
     pub(crate) fn command(&mut self, c: Command) -> Vec<Effect> {
         match c {
             Command::Quit => self.quit(),
-            Command::Send => self.send_attached(),
+            Command::Send => self.send_or_run(),
             Command::Newline => {
                 self.focus = Focus::Composer;
                 self.composer.insert_newline();
@@ -75,8 +75,9 @@ impl App {
                 self.entries.clear();
                 self.view = ConversationView::default();
                 self.session = crate::store::session::new_session_name((self.clock)());
-                self.session_cost_pico = 0;
+                self.session_spent = crate::money::Usd::ZERO;
                 self.session_cost_unknown = false;
+                self.settings = Default::default();
                 // The draft moves to the new conversation and is saved there on exit.
                 self.saved_draft = String::new();
                 self.toast(format!("new conversation {}", self.session), false);
@@ -163,6 +164,13 @@ impl App {
             Command::ToggleStats | Command::StatsWindow | Command::StatsGroup => {
                 self.stats_command(c)
             }
+            Command::Palette => {
+                self.overlay = match self.overlay {
+                    Some(Overlay::Palette(_)) => None,
+                    _ => Some(Overlay::Palette(Default::default())),
+                };
+                Vec::new()
+            }
             Command::Compare => self.open_compare(),
             Command::Inspect => self.open_inspect(),
         }
@@ -172,7 +180,7 @@ impl App {
         let a = self.areas();
         let h = match self.focus {
             Focus::Log => a.log.map_or(1, |r| r.height),
-            _ => a.conversation.height,
+            _ => a.conversation.height.saturating_sub(self.pinned_lines()),
         };
         i64::from(h.saturating_sub(3).max(1))
     }
@@ -224,7 +232,7 @@ impl App {
         let area = self.areas().conversation;
         let (w, h) = (
             area.width.saturating_sub(2),
-            area.height.saturating_sub(2) as usize,
+            area.height.saturating_sub(2 + self.pinned_lines()) as usize,
         );
         let ctx = Ctx {
             theme: &self.theme,

@@ -443,12 +443,12 @@ impl App {
                         a.ttft_ms = o.ttft.map(|d| d.as_millis() as u64);
                         a.total_ms = Some(o.total.as_millis() as u64);
                         a.usage = Some(o.usage);
-                        a.cost_pico = o.cost.map(|c| c.pico());
+                        a.cost = o.cost;
                         a.badges.retried |= o.retried;
                         a.badges.fell_back |= o.fell_back;
                         a.badges.continued |= o.continued;
                         a.badges.cached = o.cached;
-                        Some(a.cost_pico)
+                        Some(a.cost)
                     }
                     Err(e) => {
                         if e.partial_text.len() > a.text.len() {
@@ -657,7 +657,7 @@ pub fn figures_line(col: &Column, now: Instant) -> String {
         parts.push(format!("{r:.0} tok/s"));
     }
     if a.state == AnswerState::Done {
-        parts.push(fmt::cost(a.cost_pico));
+        parts.push(fmt::cost(a.cost));
     }
     match a.usage {
         Some(u) => parts.push(format!("{} tok", u.output)),

@@ -26,6 +26,8 @@ use super::toolblock;
 
 /// The gutter in front of the user's messages.
 const USER_GUTTER: &str = "▍ ";
+/// The pane's inner height from which the system prompt keeps a line of its own.
+pub const PINNED_MIN_HEIGHT: u16 = 3;
 /// The most cached layouts kept; beyond it the cache is cleared (it refills from what is seen).
 const CACHE_LIMIT: usize = 4096;
 
@@ -195,6 +197,7 @@ impl ConversationView {
         focused: bool,
         title: &str,
         empty_hint: &str,
+        pinned: Option<Line<'static>>,
     ) {
         let theme = ctx.theme;
         let mut block = super::view::pane_block(theme, title, focused);
@@ -207,10 +210,16 @@ impl ConversationView {
                 .right_aligned(),
             );
         }
-        let inner = block.inner(area);
+        let mut inner = block.inner(area);
         block.render(area, buf);
         if inner.width == 0 || inner.height == 0 {
             return;
+        }
+        // The system prompt stays on the pane's first line.
+        if let Some(line) = pinned.filter(|_| inner.height > PINNED_MIN_HEIGHT) {
+            super::view::set_line_clipped(buf, inner.x, inner.y, &line, inner.width);
+            inner.y += 1;
+            inner.height -= 1;
         }
         if entries.is_empty() {
             let hint = Paragraph::new(ratatui::text::Text::styled(
@@ -386,8 +395,38 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
         None => format!("~{} tok", crate::provider::estimate_tokens(&a.text)),
     };
     p.push((
-        format!("  {ttft}{tokens}{total} · {}", fmt::cost(a.cost_pico)),
+        format!("  {ttft}{tokens}{total} · {}", fmt::cost(a.cost)),
         muted,
     ));
     p
+}
+
+/// The line pinned on top of the conversation while it has a system prompt (or parameters):
+/// `⚙ coder · temperature 0.2 │ You review Rust code…`, the prompt on one line.
+pub fn settings_line(s: &crate::store::session::Settings, theme: &Theme) -> Option<Line<'static>> {
+    if s.is_empty() {
+        return None;
+    }
+    let label = match (&s.role, &s.system) {
+        (Some(r), _) => format!("⚙ role {r}"),
+        (None, Some(_)) => "⚙ system".to_string(),
+        (None, None) => "⚙".to_string(),
+    };
+    let mut spans = vec![Span::styled(
+        label,
+        theme.fg(Role::Accent).add_modifier(Modifier::BOLD),
+    )];
+    let params = s.params_text();
+    if params != "defaults" {
+        spans.push(Span::styled(format!(" · {params}"), theme.fg(Role::Muted)));
+    }
+    if let Some(p) = &s.system {
+        let flat = p.split_whitespace().collect::<Vec<_>>().join(" ");
+        spans.push(Span::styled(" │ ", theme.fg(Role::Muted)));
+        spans.push(Span::styled(
+            escape_controls(&flat).into_owned(),
+            theme.fg(Role::Muted).add_modifier(Modifier::ITALIC),
+        ));
+    }
+    Some(Line::from(spans))
 }

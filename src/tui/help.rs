@@ -92,6 +92,18 @@ pub fn lines(keymap: &KeyMap, theme: &Theme, width: u16, shift_enter: bool) -> V
         "Rebind under llmux.keys in config.yaml (action names show when wider)"
     };
     out.push(Line::from(Span::styled(rebind, muted)));
+    out.push(Line::default());
+    out.push(Line::from(Span::styled(
+        "Commands: type in the message (Tab completes; //text sends /text)",
+        muted,
+    )));
+    for c in super::slash::COMMANDS {
+        out.push(Line::from(vec![
+            Span::styled(format!("{:<KEY_COL$}", c.usage()), key_style),
+            Span::styled(" ".repeat(name_col), muted),
+            Span::styled(c.help.to_string(), theme.fg(Role::Fg)),
+        ]));
+    }
     out
 }
 

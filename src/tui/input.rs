@@ -25,6 +25,14 @@ impl App {
         if self.overlay.is_some() {
             return self.overlay_key(ev, bound);
         }
+        // Tab on a `/` command in the composer completes it.
+        if self.focus == Focus::Composer
+            && ev.code == KeyCode::Tab
+            && ev.modifiers.is_empty()
+            && self.complete_slash()
+        {
+            return Vec::new();
+        }
         if self.focus != Focus::Composer
             && let Some(fx) = self.pane_key(ev)
         {
@@ -50,6 +58,12 @@ impl App {
             return Vec::new();
         };
         match overlay {
+            Overlay::Palette(_) => {
+                return match self.palette_key(ev) {
+                    Some(fx) => fx,
+                    None => self.overlay_passthrough(bound),
+                };
+            }
             Overlay::Picker(p) => match ev.code {
                 KeyCode::Esc => self.overlay = None,
                 KeyCode::Enter => {
@@ -152,7 +166,9 @@ impl App {
     /// Keys an overlay does not use: only quitting and help get through.
     fn overlay_passthrough(&mut self, bound: Option<Command>) -> Vec<Effect> {
         match bound {
-            Some(c @ (Command::Quit | Command::Help | Command::Cancel)) => self.command(c),
+            Some(c @ (Command::Quit | Command::Help | Command::Cancel | Command::Palette)) => {
+                self.command(c)
+            }
             _ => {
                 self.unchanged();
                 Vec::new()

@@ -6,17 +6,19 @@
 //! returns [`action::Effect`]s, which the runner performs (start or drop a request, append to
 //! the session file, copy with OSC 52, run `$EDITOR`); the loop draws with [`view::draw`] when
 //! something changed, at most every 16 ms. Panes are modules: `conversation`, `picker`,
-//! `metrics` (and `statsview`, its usage stats view), `routelog`, `help`, `sessions`, and the small ones in `view`.
+//! `metrics` (and `statsview`, its usage stats view), `routelog`, `help`, `sessions`, and the
+//! small ones in `view`; `metrics`, `routelog` and the theme are shared with `llmux monitor`
+//! from [`crate::widgets`].
 
 pub mod action;
 pub mod app;
 pub mod attach;
+pub mod chatio;
 pub mod clipboard;
 pub mod commands;
 pub mod compare;
 pub mod context;
 pub mod conversation;
-pub mod fmt;
 pub mod glyphs;
 pub mod help;
 pub mod highlight;
@@ -25,20 +27,22 @@ pub mod inspect;
 pub mod keys;
 pub mod layout;
 pub mod markdown;
-pub mod metrics;
+pub mod palette;
 pub mod part_b;
 pub mod picker;
 pub mod render;
-pub mod routelog;
 pub mod runtime;
 pub mod sessions;
+pub mod slash;
 pub mod statsview;
-pub mod theme;
 pub mod toolblock;
 pub mod turn;
 pub mod view;
 pub mod wirefile;
-pub mod wrap;
+
+// The panes `llmux monitor` draws too, shared with it from `crate::widgets`; named here as
+// the TUI's own so its modules keep reading `super::theme`, `super::metrics`, ….
+pub use crate::widgets::{fmt, metrics, routelog, theme, wrap};
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -79,6 +83,10 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
     for d in router.deployments() {
         app.b.windows.set_max_input(&d.id, d.max_input_tokens);
     }
+    app.slash.themes = theme::available(user_themes.as_deref());
+    app.slash.roles = crate::roles::default_dir()
+        .map(|d| crate::roles::list(&d))
+        .unwrap_or_default();
     if let Some(p) = crate::config::default_config_path() {
         app.config_path = home_relative(&p);
     }
@@ -100,7 +108,7 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
     }
     let log_handle = router.clone();
     let outcome = runtime::run_loop(router, app, store, cfg.app.mouse).await;
-    log_handle.sync_request_log();
+    log_handle.close().await;
     match outcome {
         Ok(()) => EXIT_OK,
         Err(e) => {

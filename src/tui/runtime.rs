@@ -32,6 +32,7 @@ use crate::store::session::{Record, SessionStore, SessionWriter};
 
 use super::action::{Action, Effect, RequestTag, TICK};
 use super::app::App;
+use super::chatio;
 use super::clipboard::{self, Mux};
 use super::metrics::StatusView;
 use super::render::Screen;
@@ -398,6 +399,42 @@ impl Runner {
                     }));
                 }
                 None
+            }
+            Effect::LoadRole(name) => Some(chatio::load_role(
+                crate::roles::default_dir().as_deref(),
+                &name,
+            )),
+            Effect::LoadTheme(name) => {
+                let dir = crate::config::config_dir().map(|d| d.join("themes"));
+                let depth = super::theme::ColorDepth::detect();
+                Some(chatio::load_theme(dir.as_deref(), &name, depth))
+            }
+            Effect::RenameSession { from, to } => {
+                let current = self.store.as_ref().map(|s| s.path_of(&from));
+                let was_current = self.writer.as_ref().map(|w| w.path()) == current.as_deref();
+                let action = chatio::rename(self.store.as_ref(), &from, &to);
+                if let Action::SessionRenamed { result: Ok(n), .. } = &action
+                    && was_current
+                {
+                    self.writer = self.store.as_ref().map(|s| s.writer(n));
+                }
+                if let (Action::SessionRenamed { result: Ok(n), .. }, Some(s)) =
+                    (&action, &self.store)
+                {
+                    super::wirefile::follow_rename(&s.path_of(&from), &s.path_of(n));
+                }
+                Some(action)
+            }
+            Effect::DeleteSession(name) => {
+                let path = self.store.as_ref().map(|s| s.path_of(&name));
+                if self.writer.as_ref().map(|w| w.path()) == path.as_deref() {
+                    self.writer = None;
+                }
+                let action = chatio::delete(self.store.as_ref(), &name);
+                if let (Action::SessionDeleted { result: Ok(()), .. }, Some(p)) = (&action, &path) {
+                    super::wirefile::follow_delete(p);
+                }
+                Some(action)
             }
             Effect::ReadAttachments { text, paths } => Some(Action::Attached {
                 text,

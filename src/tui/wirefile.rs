@@ -44,6 +44,16 @@ pub fn path_for(session: &Path) -> PathBuf {
     session.with_extension(WIRE_EXT)
 }
 
+/// The session file `from` was renamed `to`: its wire file follows (if it has one).
+pub fn follow_rename(from: &Path, to: &Path) {
+    let _ = std::fs::rename(path_for(from), path_for(to));
+}
+
+/// The session file `session` was deleted: its wire file goes too.
+pub fn follow_delete(session: &Path) {
+    let _ = std::fs::remove_file(path_for(session));
+}
+
 /// The record as one JSON line within [`MAX_PER_ANSWER`], cut down where it is larger.
 pub fn line_of(record: &WireRecord) -> String {
     let mut r = record.clone();
@@ -274,6 +284,18 @@ mod tests {
         assert!(std::fs::metadata(&path).unwrap().len() <= MAX_FILE);
         assert_eq!(find(&path, 1).unwrap(), None, "the oldest were dropped");
         assert!(find(&path, 59).unwrap().is_some());
+    }
+
+    #[test]
+    fn the_wire_file_follows_its_session_s_rename_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        append(&path_for(&a), &record(1, 1, 1)).unwrap();
+        follow_rename(&a, &b);
+        assert!(find(&path_for(&b), 1).unwrap().is_some());
+        assert!(!path_for(&a).exists());
+        follow_delete(&b);
+        assert!(!path_for(&b).exists());
     }
 
     fn big_but_fitting(id: u64) -> WireRecord {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use llmux::config::load_str;
-use llmux::metrics::{PICO_PER_DOLLAR, Usd};
+use llmux::metrics::Usd;
 use llmux::provider::{ChatRequest, Message, Usage};
 use llmux::router::{
     ChatEvent, ChatOutcome, FallbackReason, RouteError, RouteErrorKind, RouteEvent, RouteEventKind,
@@ -28,7 +28,7 @@ const T0: u64 = 1_767_225_600_000;
 const HOUR_MS: u64 = 3_600_000;
 
 fn dollars_cents(cents: u64) -> Usd {
-    Usd::from_pico(cents * PICO_PER_DOLLAR / 100)
+    Usd::CENT.times(cents)
 }
 
 /// An answer costing $4.50.
@@ -57,7 +57,7 @@ fn router_with(yaml: &str, clock: Option<WallClock>, log: Option<RequestLog>) ->
         RouterOptions {
             seed: Some(7),
             clock,
-            request_log: log,
+            request_log: log.map(|l| std::sync::Arc::new(l) as _),
             ..RouterOptions::default()
         },
     )

@@ -116,7 +116,7 @@ async fn a_cached_repeat_makes_no_upstream_call_and_costs_nothing() {
     let r = Router::new(
         config(&cached_config(&up.url, "")),
         RouterOptions {
-            request_log: Some(RequestLog::open(&log_path).unwrap()),
+            request_log: Some(std::sync::Arc::new(RequestLog::open(&log_path).unwrap())),
             ..RouterOptions::default()
         },
     )

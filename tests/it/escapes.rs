@@ -132,7 +132,7 @@ async fn serve_a_tagged_request(yaml: &str, data: &Path) {
     let router = Router::new(
         load_str(yaml, None).unwrap(),
         RouterOptions {
-            request_log: Some(log),
+            request_log: Some(std::sync::Arc::new(log)),
             ..RouterOptions::default()
         },
     )

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use llmux::config::load_str;
+use llmux::metrics::Usd;
 use llmux::provider::{ChatRequest, Message};
 use llmux::router::{ChatEvent, Router, RouterOptions};
 use llmux::store::RequestLog;
@@ -43,7 +44,7 @@ struct Raw {
     failures: u64,
     cached: u64,
     tokens_out: u64,
-    cost_pico: u64,
+    cost: Usd,
     attempts: u64,
 }
 
@@ -61,7 +62,7 @@ fn raw_sums(path: &Path) -> Raw {
                 raw.requests += 1;
                 raw.tokens_out += v["usage"]["output"].as_u64().unwrap();
                 let cost = v["cost_usd"].as_f64().unwrap();
-                raw.cost_pico += (cost * 1e12).round() as u64;
+                raw.cost += Usd::from_dollars_f64(cost).unwrap();
             }
             "failed" => {
                 raw.requests += 1;
@@ -105,7 +106,7 @@ async fn totals_equal_the_sum_of_the_request_log_by_every_grouping_and_tag() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("requests.jsonl");
     let options = RouterOptions {
-        request_log: Some(RequestLog::open(&log).unwrap()),
+        request_log: Some(std::sync::Arc::new(RequestLog::open(&log).unwrap())),
         ..RouterOptions::default()
     };
     let router = Router::new(cfg, options).unwrap();
@@ -135,7 +136,7 @@ async fn totals_equal_the_sum_of_the_request_log_by_every_grouping_and_tag() {
         let r = read_log(&log, None, by, &facts).unwrap();
         let t = &r.total;
         assert_eq!(t.tokens_out, raw.tokens_out, "{by:?}");
-        assert_eq!(t.cost_usd.pico(), raw.cost_pico, "{by:?}");
+        assert_eq!(t.cost_usd, raw.cost, "{by:?}");
         assert_eq!(t.cached, raw.cached, "{by:?}");
         if by.attempt_level() {
             // Attempts, plus the cached answer that had none.
@@ -153,7 +154,8 @@ async fn totals_equal_the_sum_of_the_request_log_by_every_grouping_and_tag() {
                 |f: fn(&llmux::store::stats::StatsRow) -> u64| r.rows.iter().map(f).sum::<u64>();
             assert_eq!(sum(|r| r.requests), t.requests, "{by:?}");
             assert_eq!(sum(|r| r.tokens_out), t.tokens_out, "{by:?}");
-            assert_eq!(sum(|r| r.cost_usd.pico()), t.cost_usd.pico(), "{by:?}");
+            let cost: Usd = r.rows.iter().map(|r| r.cost_usd).sum();
+            assert_eq!(cost, t.cost_usd, "{by:?}");
         }
     }
 

@@ -115,7 +115,7 @@ async fn requests_succeed_while_the_cache_redis_is_away() {
     let r = llmux::router::Router::new(
         config(&redis_config(&up.url, port, "")),
         RouterOptions {
-            request_log: Some(RequestLog::open(&log_path).unwrap()),
+            request_log: Some(std::sync::Arc::new(RequestLog::open(&log_path).unwrap())),
             ..RouterOptions::default()
         },
     )

@@ -227,3 +227,33 @@ async fn a_long_paste_folds_in_the_composer_and_goes_out_whole() {
     h.act(Action::Paste("two\nlines".into()));
     assert_eq!(h.app.draft(), "two\nlines");
 }
+
+#[tokio::test(start_paused = true)]
+async fn slash_file_puts_the_file_in_the_message_with_tab_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("report.md"), "# Q3\nup 4%\n").unwrap();
+    let base = dir.path().display().to_string();
+    let mut h = Harness::new(80, 24);
+    h.type_text(&format!("/file {base}/rep"));
+    let fx = h.press(KeyCode::Tab);
+    for e in fx {
+        if let Effect::CompletePath { word } = e {
+            let found = attach::complete(&word);
+            h.act(Action::PathsCompleted { word, found });
+        }
+    }
+    assert_eq!(h.app.draft(), format!("/file {base}/report.md"));
+    assert!(h.press(KeyCode::Enter).is_empty(), "nothing sent yet");
+    assert_eq!(h.app.draft(), format!("@{base}/report.md "));
+    let fx = send_with_files(&mut h, "what changed?");
+    let content = &started(&fx).expect("sent").messages.last().unwrap().content;
+    assert!(
+        content.starts_with(&format!("@{base}/report.md what changed?")),
+        "{content}"
+    );
+    assert!(content.contains("# Q3\nup 4%\n</file>"), "{content}");
+    h.app.set_composer_text("");
+    h.type_text("/file");
+    h.press(KeyCode::Enter);
+    assert!(h.screen().contains("which file?"), "{}", h.screen());
+}

@@ -135,8 +135,8 @@ async fn compare_asks_two_groups_and_enter_keeps_the_chosen_answer() {
     );
     assert_eq!(h.app.current_group(), "smart", "the kept group asks next");
     assert_eq!(
-        h.app.session_cost_pico,
-        2 * 42_000_000,
+        h.app.session_spent,
+        llmux::money::Usd::from_pico(2 * 42_000_000),
         "both answers were paid for"
     );
     // The next message goes on with the kept answer in its history.
