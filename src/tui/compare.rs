@@ -172,7 +172,13 @@ impl App {
         ev: crossterm::event::KeyEvent,
         bound: Option<Command>,
     ) -> Vec<Effect> {
-        use crossterm::event::KeyCode;
+        use crossterm::event::{KeyCode, KeyModifiers};
+        let plain = !ev
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        if bound == Some(Command::Quit) {
+            return self.quit();
+        }
         if let Some(row) = self.b.compare.choosing {
             let n = self.groups.len();
             match ev.code {
@@ -188,7 +194,6 @@ impl App {
                 }
                 KeyCode::Enter => return self.start_compare(),
                 _ if bound == Some(Command::Compare) => return self.start_compare(),
-                _ if bound == Some(Command::Quit) => return self.quit(),
                 _ => self.unchanged(),
             }
             return Vec::new();
@@ -197,6 +202,13 @@ impl App {
             return Vec::new();
         };
         let n = run.columns.len();
+        if bound == Some(Command::Cancel) {
+            return self.leave_compare();
+        }
+        if !plain {
+            self.unchanged();
+            return Vec::new();
+        }
         match ev.code {
             KeyCode::Esc => return self.leave_compare(),
             KeyCode::Left | KeyCode::BackTab => run.selected = (run.selected + n - 1) % n,
@@ -213,8 +225,6 @@ impl App {
             KeyCode::PageDown => run.scroll += 10,
             KeyCode::Home => run.scroll = 0,
             KeyCode::Enter => return self.keep_compared(),
-            _ if bound == Some(Command::Quit) => return self.quit(),
-            _ if bound == Some(Command::Cancel) => return self.leave_compare(),
             _ => self.unchanged(),
         }
         Vec::new()
@@ -351,6 +361,9 @@ impl App {
         self.next_id += 1;
         self.entries.push(Entry::Answer(answer.clone()));
         fx.push(Effect::Persist(Record::Answer(answer.clone())));
+        if let Some(request_id) = col.request_id {
+            fx.extend(self.save_wire(answer.id, request_id));
+        }
         if let Some(gi) = self.groups.iter().position(|g| g.name == group) {
             self.current = gi;
         }
