@@ -40,6 +40,32 @@ enum Link {
     Down,
 }
 
+/// Redis cache settings that can never connect. Messages never quote the URL: it may carry
+/// the password.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// The URL does not parse (the reason is scrubbed of the URL's secrets).
+    #[error(
+        "litellm_settings.cache_params: the Redis URL is not usable: {0} (expected redis://[:password@]host[:port][/db])"
+    )]
+    Url(String),
+    #[error("litellm_settings.cache_params.host: {0}")]
+    Host(::redis::RedisError),
+    #[error("litellm_settings.cache_params: {0}")]
+    Client(::redis::RedisError),
+    #[error("litellm_settings.cache_params: the Redis cache needs a tokio runtime")]
+    NoRuntime,
+}
+
+/// Why Redis did not answer the background task.
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    #[error("{0}")]
+    Redis(::redis::RedisError),
+    #[error("no answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+}
+
 /// The request path's handle. Dropping it ends the background task.
 pub struct RedisCache {
     link: watch::Receiver<Link>,
@@ -50,10 +76,9 @@ pub struct RedisCache {
 
 impl RedisCache {
     /// Starts the background task; a Redis that is down now is not an error.
-    pub fn start(settings: &RedisSettings, announce: Announce) -> Result<RedisCache, String> {
+    pub fn start(settings: &RedisSettings, announce: Announce) -> Result<RedisCache, CacheError> {
         let client = client(settings)?;
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| "litellm_settings.cache_params: the Redis cache needs a tokio runtime")?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| CacheError::NoRuntime)?;
         let (state, link) = watch::channel(Link::Connecting);
         let state = Arc::new(state);
         let (suspect, suspects) = mpsc::channel(1);
@@ -201,7 +226,7 @@ impl Task {
         (self.announce)(connected, message);
     }
 
-    async fn connect(&self) -> Result<MultiplexedConnection, String> {
+    async fn connect(&self) -> Result<MultiplexedConnection, LinkError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT));
@@ -213,17 +238,14 @@ impl Task {
         .await
         {
             Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {} ms",
-                CONNECT_TIMEOUT.as_millis()
-            )),
+            Ok(Err(e)) => Err(LinkError::Redis(e)),
+            Err(_) => Err(LinkError::Timeout(CONNECT_TIMEOUT)),
         }
     }
 
     /// Checks the connection when asked and every [`KEEPALIVE`]; returns why it broke, or
     /// `None` when the cache is gone.
-    async fn watch(&mut self, conn: &mut MultiplexedConnection) -> Option<String> {
+    async fn watch(&mut self, conn: &mut MultiplexedConnection) -> Option<LinkError> {
         loop {
             tokio::select! {
                 s = self.suspects.recv() => s?,
@@ -235,8 +257,8 @@ impl Task {
                 Ok(Ok(_)) => {
                     self.state.send_replace(Link::Up(conn.clone()));
                 }
-                Ok(Err(e)) => return Some(e.to_string()),
-                Err(_) => return Some(format!("no answer within {} ms", CALL_TIMEOUT.as_millis())),
+                Ok(Err(e)) => return Some(LinkError::Redis(e)),
+                Err(_) => return Some(LinkError::Timeout(CALL_TIMEOUT)),
             }
         }
     }
@@ -252,18 +274,16 @@ impl Task {
 
 /// A Redis client for the settings (nothing is connected yet). Messages never quote the URL:
 /// it may carry the password.
-fn client(settings: &RedisSettings) -> Result<::redis::Client, String> {
+fn client(settings: &RedisSettings) -> Result<::redis::Client, CacheError> {
     let info = match &settings.url {
-        Some(url) => url.expose().into_connection_info().map_err(|e| {
-            format!(
-                "litellm_settings.cache_params: the Redis URL is not usable: {} (expected redis://[:password@]host[:port][/db])",
-                url.scrub(&e.to_string())
-            )
-        })?,
+        Some(url) => url
+            .expose()
+            .into_connection_info()
+            .map_err(|e| CacheError::Url(url.scrub(&e.to_string())))?,
         None => {
             let info = (settings.host.clone(), settings.port)
                 .into_connection_info()
-                .map_err(|e| format!("litellm_settings.cache_params.host: {e}"))?;
+                .map_err(CacheError::Host)?;
             match &settings.password {
                 Some(p) => {
                     info.set_redis_settings(RedisConnectionInfo::default().set_password(p.expose()))
@@ -272,5 +292,5 @@ fn client(settings: &RedisSettings) -> Result<::redis::Client, String> {
             }
         }
     };
-    ::redis::Client::open(info).map_err(|e| format!("litellm_settings.cache_params: {e}"))
+    ::redis::Client::open(info).map_err(CacheError::Client)
 }

@@ -42,24 +42,27 @@ use crate::cache::{CacheStats, ResponseCache};
 use crate::config::{Config, Deployment};
 use crate::metrics::{Metrics, MetricsSnapshot, Price, PriceTable};
 use crate::provider::{ChatRequest, HttpClient};
-use crate::store::RequestLog;
 
 pub use budget::{BudgetStatus, ScopeKind, WallClock};
 pub use event::*;
 pub use health::HealthView;
 pub use ping::{PingResult, PingState};
 pub use shared::{SharedCost, SharedStatus};
+pub use sink::{EventLog, Origin, PastSpend, RequestStart, Subscriber};
 pub use stream::ChatStream;
 
 /// What a router is built with besides its config.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RouterOptions {
     /// The HTTP client; one is built when `None`.
     pub http: Option<HttpClient>,
     /// The price table; the built-in one (plus `llmux.pricing_file`) when `None`.
     pub prices: Option<PriceTable>,
-    /// Where every route event is appended.
-    pub request_log: Option<RequestLog>,
+    /// Where every route event is recorded (the request log): a subscriber that is also read
+    /// at start, for the request ids to go on from and the spend budgets replay.
+    pub request_log: Option<Arc<dyn EventLog>>,
+    /// Who else takes every route event (the telemetry exporter).
+    pub subscribers: Vec<Arc<dyn Subscriber>>,
     /// Seed for the strategies' randomness (tests); from the OS when `None`.
     pub seed: Option<u64>,
     /// The wall clock budget periods run on; the system's when `None` (tests move it).
@@ -67,6 +70,17 @@ pub struct RouterOptions {
     /// How many of the latest route events [`Router::subscribe_with_recent`] gives (0: none
     /// kept; `llmux serve` keeps some for the monitors that connect).
     pub recent_events: usize,
+}
+
+impl std::fmt::Debug for RouterOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterOptions")
+            .field("request_log", &self.request_log.is_some())
+            .field("subscribers", &self.subscribers.len())
+            .field("seed", &self.seed)
+            .field("recent_events", &self.recent_events)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A router could not be built.
@@ -134,7 +148,7 @@ impl Router {
             .prices
             .unwrap_or_else(PriceTable::builtin)
             .with_pricing_file(&config)
-            .map_err(RouterError)?;
+            .map_err(|e| RouterError(e.to_string()))?;
         let metrics = Metrics::with_ttft_samples(config.router.routing_args.max_latency_list_size);
         let mut prices = HashMap::new();
         let mut max_input = HashMap::new();
@@ -147,9 +161,13 @@ impl Router {
         let first_id = options
             .request_log
             .as_ref()
-            .and_then(|log| crate::store::request_log::last_request_id(log.path()))
+            .and_then(|log| log.last_request_id())
             .map_or(1, |last| last + 1);
-        let sink = sink::EventSink::new(options.request_log, options.recent_events);
+        let sink = sink::EventSink::new(
+            options.request_log,
+            options.subscribers,
+            options.recent_events,
+        );
         let mut health = health::HealthBook::default();
         if let Some(redis) = &config.router.redis {
             let groups = config
@@ -197,6 +215,12 @@ impl Router {
     /// each concurrent request a task of its own, as `serve` and the TUI do). Read to the
     /// `Finished` event; drop the stream to cancel.
     pub fn chat(&self, model: &str, request: ChatRequest) -> ChatStream {
+        self.chat_from(model, request, Origin::default())
+    }
+
+    /// [`Router::chat`] for a request that comes with a trace context (`serve`'s
+    /// `traceparent`), which the subscribers continue.
+    pub fn chat_from(&self, model: &str, request: ChatRequest, origin: Origin) -> ChatStream {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(stream::Outbox::default());
         let run = request::run(
@@ -204,17 +228,22 @@ impl Router {
             id,
             model.to_string(),
             request,
+            origin,
             outbox.clone(),
         );
         ChatStream::start(id, outbox, run)
     }
 
-    /// Returns once every route event so far is written to the request log. Call it before
-    /// the process exits: the log is written by a thread the exit would cut short.
+    /// Returns once every route event so far is written to the request log (and wherever
+    /// else a subscriber writes before it returns).
     pub fn sync_request_log(&self) {
-        if let Some(log) = self.inner.sink.log() {
-            log.sync();
-        }
+        self.inner.sink.sync();
+    }
+
+    /// Before the process exits: the request log writes what is left (its writer thread would
+    /// be cut short) and the telemetry exporter sends its last spans, waiting a bounded time.
+    pub async fn close(&self) {
+        self.inner.sink.close().await;
     }
 
     /// Every route event of every request from now on.

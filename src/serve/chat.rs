@@ -92,7 +92,7 @@ async fn handle<A: ChatApi>(
     check_mode(&state, &model, false)?;
     let mut tracker = Tracker::new(&state, A::API, &model, admission);
     let id = response_id(A::ID_PREFIX);
-    let (result, passed) = match begin(&state, &model, request, &mut tracker).await {
+    let (result, passed) = match begin(&state, &headers, &model, request, &mut tracker).await {
         Begun::Streaming(started) if stream => {
             let encoder = A::encoder(&id, &model, &options, started.prompt_tokens);
             return Ok(sse::answer(started, encoder, tracker));
@@ -248,14 +248,26 @@ pub struct Started {
     pub prompt_tokens: u64,
 }
 
-/// Sends `request` to `model` and reads until the first text or the outcome.
+/// Sends `request` to `model` and reads until the first text or the outcome. The caller's
+/// W3C `traceparent`/`tracestate` headers go to the router: the request's trace continues it.
 pub async fn begin(
     state: &Shared,
+    headers: &HeaderMap,
     model: &str,
     request: ChatRequest,
     tracker: &mut Tracker,
 ) -> Begun {
-    let mut stream = state.router.chat(model, request);
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let origin = crate::router::Origin {
+        traceparent: text("traceparent"),
+        tracestate: text("tracestate"),
+    };
+    let mut stream = state.router.chat_from(model, request, origin);
     let mut deployment = String::new();
     let mut attempts = 0u32;
     let mut estimate = 0u64;

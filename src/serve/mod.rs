@@ -45,7 +45,7 @@ use tokio::sync::watch;
 use crate::router::Router;
 use crate::secret::Secret;
 
-pub use events::{DeploymentHealth, Hello, MonitorSnapshot};
+pub use crate::protocol::events::{DeploymentHealth, Hello, MonitorSnapshot};
 pub use metrics::{HISTOGRAM_BUCKETS, ServeMetrics};
 
 /// The default address: loopback only.
@@ -358,7 +358,11 @@ pub async fn command(config: Option<&Path>, args: ServeArgs) -> u8 {
             .max(1),
         ..ServeOptions::default()
     };
-    match run(router, options, shutdown_signal()).await {
+    let closing = router.clone();
+    let served = run(router, options, shutdown_signal()).await;
+    // The request log's last lines and the exporter's last spans (bounded wait).
+    closing.close().await;
+    match served {
         Ok(()) => crate::exit::EXIT_OK,
         Err(e @ ServeError::NoAuthOnPublicAddress(_)) => {
             eprintln!("llmux serve: {e}");

@@ -27,6 +27,14 @@ const FIXED: &[(&str, &str)] = &[
     ("Ctrl+Z", "message: undo the last edit"),
     ("Up / Down", "in an empty message: recall sent messages"),
     ("↑↓ j k Home End", "scroll the focused pane"),
+    (
+        "↑↓ (conversation)",
+        "select a message; e edit (a new branch), y copy",
+    ),
+    (
+        "←→ (conversation)",
+        "switch branch at the message; d deletes last exchange",
+    ),
     ("f (routing log)", "failures only / everything"),
     ("1..9 (picker)", "pick a favorite model"),
     ("Enter (models pane)", "use the selected model"),
@@ -92,6 +100,18 @@ pub fn lines(keymap: &KeyMap, theme: &Theme, width: u16, shift_enter: bool) -> V
         "Rebind under llmux.keys in config.yaml (action names show when wider)"
     };
     out.push(Line::from(Span::styled(rebind, muted)));
+    out.push(Line::default());
+    out.push(Line::from(Span::styled(
+        "Commands: type in the message (Tab completes; //text sends /text)",
+        muted,
+    )));
+    for c in super::slash::COMMANDS {
+        out.push(Line::from(vec![
+            Span::styled(format!("{:<KEY_COL$}", c.usage()), key_style),
+            Span::styled(" ".repeat(name_col), muted),
+            Span::styled(c.help.to_string(), theme.fg(Role::Fg)),
+        ]));
+    }
     out
 }
 

@@ -32,6 +32,7 @@ use crate::store::session::{Record, SessionStore, SessionWriter};
 
 use super::action::{Action, Effect, RequestTag, TICK};
 use super::app::App;
+use super::chatio;
 use super::clipboard::{self, Mux};
 use super::metrics::StatusView;
 use super::render::Screen;
@@ -350,10 +351,17 @@ impl Runner {
                 self.writer = self.store.as_ref().map(|s| s.writer(&name));
                 None
             }
-            Effect::ListSessions => Some(Action::SessionsListed(match &self.store {
-                Some(s) => s.list().map_err(|e| e.to_string()),
-                None => Err("no data directory".to_string()),
-            })),
+            Effect::ListSessions => {
+                let list = match &self.store {
+                    Some(s) => s.list().map_err(|e| e.to_string()),
+                    None => Err("no data directory".to_string()),
+                };
+                if let (Some(store), Ok(l)) = (&self.store, &list) {
+                    let names = l.iter().map(|i| i.name.clone()).collect();
+                    chatio::summarize(store.clone(), names, self.tx.clone());
+                }
+                Some(Action::SessionsListed(list))
+            }
             Effect::SearchSessions(query) => {
                 self.search_sessions(query);
                 None
@@ -396,6 +404,33 @@ impl Runner {
                     }));
                 }
                 None
+            }
+            Effect::LoadRole(name) => Some(chatio::load_role(
+                crate::roles::default_dir().as_deref(),
+                &name,
+            )),
+            Effect::LoadTheme(name) => {
+                let dir = crate::config::config_dir().map(|d| d.join("themes"));
+                let depth = super::theme::ColorDepth::detect();
+                Some(chatio::load_theme(dir.as_deref(), &name, depth))
+            }
+            Effect::RenameSession { from, to } => {
+                let current = self.store.as_ref().map(|s| s.path_of(&from));
+                let was_current = self.writer.as_ref().map(|w| w.path()) == current.as_deref();
+                let action = chatio::rename(self.store.as_ref(), &from, &to);
+                if let Action::SessionRenamed { result: Ok(n), .. } = &action
+                    && was_current
+                {
+                    self.writer = self.store.as_ref().map(|s| s.writer(n));
+                }
+                Some(action)
+            }
+            Effect::DeleteSession(name) => {
+                let path = self.store.as_ref().map(|s| s.path_of(&name));
+                if self.writer.as_ref().map(|w| w.path()) == path.as_deref() {
+                    self.writer = None;
+                }
+                Some(chatio::delete(self.store.as_ref(), &name))
             }
             Effect::Quit => None,
         }

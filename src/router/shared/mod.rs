@@ -108,7 +108,7 @@ enum Job {
     },
     Cost {
         id: String,
-        pico: u64,
+        cost: Usd,
     },
     /// A call on the hot path failed: check the connection.
     Suspect,
@@ -393,7 +393,7 @@ impl SharedState {
         if !cost.is_zero() {
             self.send(Job::Cost {
                 id: id.to_string(),
-                pico: cost.pico(),
+                cost,
             });
         }
     }

@@ -57,9 +57,9 @@ pub(super) struct Worker {
     pub(super) jobs: mpsc::Receiver<Job>,
     /// The store's generation tag as last seen (`None` before the first connection).
     pub(super) generation: Option<String>,
-    /// Deployment id → picodollars this instance spent, over its lifetime: what it writes
-    /// back into a ledger that was lost.
-    pub(super) spent: HashMap<String, u64>,
+    /// Deployment id → what this instance spent, over its lifetime: what it writes back
+    /// into a ledger that was lost.
+    pub(super) spent: HashMap<String, Usd>,
 }
 
 /// Why serving on a connection stopped.
@@ -220,9 +220,8 @@ impl Worker {
 
     /// Keeps this instance's lifetime cost per deployment, for a ledger that has to be refilled.
     fn note(&mut self, job: &Job) {
-        if let Job::Cost { id, pico } = job {
-            let n = self.spent.entry(id.clone()).or_default();
-            *n = n.saturating_add(*pico);
+        if let Job::Cost { id, cost } = job {
+            *self.spent.entry(id.clone()).or_default() += *cost;
         }
     }
 
@@ -324,9 +323,9 @@ impl Worker {
                 let cmd = self.cooldown_cmd(id, *left, reason);
                 self.call::<i64>(conn, &cmd).await.map(|_| ())
             }
-            Job::Cost { id, pico } => {
+            Job::Cost { id, cost } => {
                 let mut cmd = redis::cmd("HINCRBY");
-                cmd.arg(COST_KEY).arg(id).arg(*pico);
+                cmd.arg(COST_KEY).arg(id).arg(cost.pico());
                 self.call::<u64>(conn, &cmd).await.map(|_| ())
             }
             Job::Suspect => self.ping(conn).await.map(|()| {

@@ -95,7 +95,9 @@ async fn a_million_character_model_name_is_cut_in_the_404_and_the_log() {
     let router = Router::new(
         config,
         RouterOptions {
-            request_log: Some(llmux::store::RequestLog::open(&log_path).unwrap()),
+            request_log: Some(std::sync::Arc::new(
+                llmux::store::RequestLog::open(&log_path).unwrap(),
+            )),
             ..RouterOptions::default()
         },
     )
