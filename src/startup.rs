@@ -8,8 +8,9 @@ use std::sync::Arc;
 use crate::config::{self, Config, ConfigSource};
 use crate::errln;
 use crate::exit::EXIT_USAGE;
-use crate::router::{EventLog, Router, RouterOptions};
+use crate::router::{EventLog, Router, RouterOptions, Subscriber};
 use crate::store::RequestLog;
+use crate::telemetry::{self, Warnings};
 
 /// Loads the config the flags and environment point at, printing the error (`path:line:col:
 /// message`) and the warnings to stderr.
@@ -48,8 +49,19 @@ pub fn format_warning(source: &ConfigSource, w: &config::ConfigWarning) -> Strin
 }
 
 /// A router with the default request log (a log that cannot be opened is reported, not
-/// fatal), keeping the latest `recent_events` route events (see [`RouterOptions`]).
+/// fatal) and the exporters the config's callbacks ask for, keeping the latest
+/// `recent_events` route events (see [`RouterOptions`]). Warnings go to stderr.
 pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
+    build_router_with(cfg, recent_events, Warnings::Stderr)
+}
+
+/// [`build_router`] for the TUI: the exporter's later warnings are not printed (a line on
+/// stderr would tear the screen).
+pub fn build_router_in_tui(cfg: Config) -> Result<Router, u8> {
+    build_router_with(cfg, 0, Warnings::Silent)
+}
+
+fn build_router_with(cfg: Config, recent_events: usize, warnings: Warnings) -> Result<Router, u8> {
     let request_log = RequestLog::default_path().and_then(|p| match RequestLog::open(&p) {
         Ok(log) => Some(log),
         Err(e) => {
@@ -60,10 +72,15 @@ pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
             None
         }
     });
+    let telemetry = telemetry::start(&cfg, warnings);
     Router::new(
         cfg,
         RouterOptions {
             request_log: request_log.map(|log| Arc::new(log) as Arc<dyn EventLog>),
+            subscribers: telemetry
+                .into_iter()
+                .map(|t| Arc::new(t) as Arc<dyn Subscriber>)
+                .collect(),
             recent_events,
             ..RouterOptions::default()
         },

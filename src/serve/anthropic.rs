@@ -9,79 +9,56 @@
 //! `thinking` block; each tool call a `tool_use` block whose arguments stream as
 //! `input_json_delta` pieces, with `stop_reason: "tool_use"`.
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use bytes::BytesMut;
 use serde_json::{Value, json};
 
-use super::Shared;
-use super::chat::{
-    Admission, Begun, SseEncoder, Tracker, begin, frame, json_response, json_str, outcome_headers,
-    parse_json, read_body, response_id, sse_response,
-};
+use super::body::from_json;
+use super::chat::{self, ChatApi, json_str};
 use super::error::{Api, ApiError};
-use crate::provider::{ToolCall, ToolCallDelta};
+use super::sse::{SseEncoder, frame};
+use crate::provider::{Passthrough, ToolCall, ToolCallDelta};
 use crate::router::ChatOutcome;
 
 pub(super) mod request;
 
-/// How a message's id starts.
-const MESSAGE_ID_PREFIX: &str = "msg_";
-
 use request::{MessagesRequest, Parsed, to_chat_request};
 
 /// `POST /v1/messages`.
-pub async fn messages(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    match handle(state, headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response_for(Api::Anthropic),
-    }
-}
+pub struct Messages;
 
-async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let admission = Admission::take(&state)?;
-    let bytes = read_body(&state, &headers, body).await?;
-    let parsed: MessagesRequest = parse_json(&state, &bytes)?;
-    let Parsed {
-        model,
-        mut request,
-        stream,
-    } = to_chat_request(parsed).inspect_err(|_| {
-        state.metrics.rejected("bad_request");
-    })?;
-    request.stream = stream;
-    super::chat::check_mode(&state, &model, false)?;
-    let mut tracker = Tracker::new(&state, Api::Anthropic, &model, admission);
-    let id = response_id(MESSAGE_ID_PREFIX);
-    let result = match begin(&state, &model, request, &mut tracker).await {
-        Begun::Streaming(started) if stream => {
-            let enc = Events::new(id, &model, started.prompt_tokens);
-            return Ok(sse_response(started, enc, tracker));
-        }
-        Begun::Streaming(started) => started.stream.finish().await,
-        Begun::Done(result, _) => result,
-    };
-    tracker.finish(&result);
-    let outcome = result.map_err(ApiError::from)?;
-    let mut response = if stream {
-        // The answer came whole (no text): send it as a stream all the same.
-        let mut out = BytesMut::new();
-        let mut enc = Events::new(id, &model, outcome.usage.input);
-        enc.open(&mut out);
-        enc.finish(&outcome, &mut out);
-        let mut r = Response::new(Body::from(out.freeze()));
-        r.headers_mut().insert(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("text/event-stream"),
-        );
-        r
-    } else {
-        json_response(&message(&outcome, &id, &model))
-    };
-    outcome_headers(&mut response, &outcome);
-    Ok(response)
+impl ChatApi for Messages {
+    const API: Api = Api::Anthropic;
+    const ID_PREFIX: &'static str = "msg_";
+    type Options = ();
+    type Encoder = Events;
+
+    fn parse(body: &[u8]) -> Result<chat::Parsed<()>, ApiError> {
+        let Parsed {
+            model,
+            request,
+            stream,
+        } = to_chat_request(from_json::<MessagesRequest>(body)?)?;
+        Ok(chat::Parsed {
+            model,
+            request,
+            stream,
+            options: (),
+        })
+    }
+
+    fn encoder(id: &str, model: &str, _: &(), prompt_tokens: u64) -> Events {
+        Events::new(id.to_string(), model, prompt_tokens)
+    }
+
+    fn answer(
+        outcome: &ChatOutcome,
+        id: &str,
+        model: &str,
+        _passed: Vec<Passthrough>,
+    ) -> Result<Vec<u8>, ApiError> {
+        serde_json::to_vec(&message(outcome, id, model))
+            .map_err(|e| ApiError::bad_request(format!("cannot write the answer: {e}")))
+    }
 }
 
 /// Anthropic's `stop_reason` for what a provider reported.
@@ -151,7 +128,7 @@ enum Block {
 }
 
 /// Anthropic's stream events.
-struct Events {
+pub struct Events {
     id: String,
     model: String,
     prompt_tokens: u64,

@@ -13,9 +13,9 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::Shared;
+use super::body::{parse_json, read_body};
 use super::chat::{
     Admission, Begun, Tracker, begin, finish_plain, json_bytes_response, outcome_headers,
-    parse_json, read_body,
 };
 use super::error::{Api, ApiError, Kind};
 use super::openai::request::{no_cache, tags_of};
@@ -41,7 +41,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     })?;
     super::chat::check_mode(&state, &model, true)?;
     let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
-    let (result, passed) = match begin(&state, &model, request, &mut tracker).await {
+    let (result, passed) = match begin(&state, &headers, &model, request, &mut tracker).await {
         // An embedding has no text: this only happens if an upstream sent some.
         Begun::Streaming(started) => finish_plain(started).await,
         Begun::Done(result, passed) => (result, passed),

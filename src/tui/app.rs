@@ -152,6 +152,10 @@ pub struct App {
     pub branches: crate::store::branches::Branches,
     /// The earlier message being edited in the composer, to be sent as a new branch.
     pub editing: Option<super::branch::Editing>,
+    /// The search in the conversation (`/` with it focused).
+    pub find: Option<super::find::Find>,
+    /// The conversations list's numbers per session, and a rename or delete under way.
+    pub list: super::sessionlist::ListExtra,
 }
 
 impl std::fmt::Debug for App {
@@ -235,6 +239,8 @@ impl App {
             b: super::part_b::PartB::new(cfg),
             branches: Default::default(),
             editing: None,
+            find: None,
+            list: Default::default(),
         };
         app.style_composer();
         (app, warnings)
@@ -246,6 +252,7 @@ impl App {
         self.entries = s.entries;
         self.branches = s.branches;
         self.editing = None;
+        self.find = None;
         self.session = s.name;
         self.settings = s.settings;
         self.set_composer_text(&s.draft);
@@ -538,6 +545,7 @@ impl App {
                 self.load_session(s);
                 self.overlay = None;
                 self.toast(format!("opened {name}"), false);
+                self.opened_session();
                 fx.push(Effect::SwitchSession(name));
                 fx
             }
@@ -570,6 +578,10 @@ impl App {
             }
             Action::Terminate => self.quit(),
             Action::Stats(read) => self.stats.received(read),
+            Action::SessionsSummarized(found) => {
+                self.list.details.extend(found);
+                Vec::new()
+            }
             a @ (Action::RoleLoaded(_)
             | Action::ThemeLoaded(_)
             | Action::SessionRenamed { .. }

@@ -23,6 +23,9 @@ pub struct Editing {
 impl App {
     /// Keys of the focused conversation; `None` for the others (scrolling and the rest).
     pub(crate) fn conversation_key(&mut self, ev: KeyEvent) -> Option<Vec<Effect>> {
+        if let Some(fx) = self.find_key(ev) {
+            return Some(fx);
+        }
         if ev
             .modifiers
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
@@ -282,7 +285,13 @@ impl App {
                 .selected
                 .filter(|_| self.focus == Focus::Conversation),
             labels: self.branch_labels(),
-            ..Default::default()
+            find: self
+                .find
+                .as_ref()
+                .map(|f| f.query.to_lowercase())
+                .filter(|q| !q.is_empty()),
+            current: self.find.as_ref().and_then(|f| f.current),
+            footer: self.find_footer(),
         }
     }
 }

@@ -78,6 +78,7 @@ impl App {
                 self.entries.clear();
                 self.branches = Default::default();
                 self.editing = None;
+                self.find = None;
                 self.view = ConversationView::default();
                 self.session = crate::store::session::new_session_name((self.clock)());
                 self.session_spent = crate::money::Usd::ZERO;
@@ -90,6 +91,8 @@ impl App {
                 fx
             }
             Command::OpenSessions => {
+                self.list.edit = None;
+                self.list.open_find = None;
                 self.overlay = Some(Overlay::Sessions {
                     list: None,
                     selected: 0,

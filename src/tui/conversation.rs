@@ -75,6 +75,8 @@ pub struct Decor {
     pub find: Option<String>,
     /// The match being looked at: (entry, line).
     pub current: Option<(usize, usize)>,
+    /// Said on the bottom border, left (the search).
+    pub footer: Option<String>,
 }
 
 /// What rendering needs besides the entries.
@@ -270,6 +272,12 @@ impl ConversationView {
                 ))
                 .right_aligned(),
             );
+        }
+        if let Some(f) = &decor.footer {
+            block = block.title_bottom(Line::from(Span::styled(
+                f.clone(),
+                theme.fg(Role::Accent).add_modifier(Modifier::BOLD),
+            )));
         }
         let mut inner = block.inner(area);
         block.render(area, buf);

@@ -54,6 +54,11 @@ impl App {
         let plain = !ev
             .modifiers
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        if matches!(self.overlay, Some(Overlay::Sessions { .. }))
+            && let Some(fx) = self.sessions_list_key(ev)
+        {
+            return fx;
+        }
         let Some(overlay) = &mut self.overlay else {
             return Vec::new();
         };

@@ -18,6 +18,7 @@ pub mod clipboard;
 pub mod commands;
 pub mod compare;
 pub mod conversation;
+pub mod find;
 pub mod glyphs;
 pub mod help;
 pub mod highlight;
@@ -30,6 +31,7 @@ pub mod part_b;
 pub mod picker;
 pub mod render;
 pub mod runtime;
+pub mod sessionlist;
 pub mod sessions;
 pub mod slash;
 pub mod statsview;
@@ -60,7 +62,7 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         Err(code) => return code,
     };
     let config_warnings = cfg.warnings.len();
-    let router = match crate::startup::build_router(cfg, 0) {
+    let router = match crate::startup::build_router_in_tui(cfg) {
         Ok(r) => r,
         Err(code) => return code,
     };

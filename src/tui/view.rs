@@ -229,6 +229,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             },
             *selected,
             &app.session,
+            &app.list,
             area,
             buf,
             theme,

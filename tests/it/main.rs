@@ -27,5 +27,6 @@ mod serve;
 mod shared_state;
 mod sse_props;
 mod stats;
+mod telemetry;
 mod tools;
 mod tui;

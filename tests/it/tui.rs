@@ -37,6 +37,7 @@ mod roles;
 mod routelog;
 mod screen;
 mod search;
+mod sessionlist;
 mod slash;
 mod stats;
 mod wording;
@@ -975,11 +976,20 @@ async fn snapshot_overlays() {
             },
             llmux::store::session::SessionInfo {
                 name: "trip-planning".into(),
-                modified: None,
+                modified: Some(fixed_clock() - Duration::from_secs(86_400 * 3)),
                 bytes: 18_200,
                 preview: "Plan three days in Lisbon".into(),
             },
         ])));
+        h.act(Action::SessionsSummarized(vec![(
+            "trip-planning".into(),
+            llmux::store::session_summary::SessionSummary {
+                models: vec!["smart".into(), "fast".into()],
+                messages: 6,
+                spent: llmux::money::Usd::from_pico(2_400_000_000),
+                unpriced: false,
+            },
+        )]));
         insta::assert_snapshot!(format!("sessions_{w}x{hh}"), h.screen());
     }
 }
