@@ -435,19 +435,7 @@ impl App {
             ChatEvent::Finished(result) => {
                 let cost = match *result {
                     Ok(o) => {
-                        a.text = o.text;
-                        a.tool_calls = o.tool_calls;
-                        a.state = AnswerState::Done;
-                        a.answered_group = Some(o.group);
-                        a.deployment = Some(o.deployment);
-                        a.ttft_ms = o.ttft.map(|d| d.as_millis() as u64);
-                        a.total_ms = Some(o.total.as_millis() as u64);
-                        a.usage = Some(o.usage);
-                        a.cost = o.cost;
-                        a.badges.retried |= o.retried;
-                        a.badges.fell_back |= o.fell_back;
-                        a.badges.continued |= o.continued;
-                        a.badges.cached = o.cached;
+                        super::turn::answered(a, o);
                         Some(a.cost)
                     }
                     Err(e) => {
