@@ -171,6 +171,11 @@ impl EventSink {
     }
 
     pub(crate) fn publish(&self, ev: Arc<RouteEvent>) {
+        // Subscribers (the request log) first: whoever sees an event on the live feed and then
+        // syncs finds it in the log.
+        for s in self.subscribers.iter() {
+            s.on_event(&ev);
+        }
         match &self.recent {
             Some(recent) => {
                 // The copy for the live feed is made before the lock, so the lock is held for
@@ -191,9 +196,6 @@ impl EventSink {
                 ring.push_back(Arc::clone(&ev));
             }
             None => self.send_live(&ev),
-        }
-        for s in self.subscribers.iter() {
-            s.on_event(&ev);
         }
     }
 
@@ -292,6 +294,38 @@ mod tests {
         sink.announce("", None, RouteEventKind::Cancelled);
         assert_eq!(*a.0.lock().unwrap(), [1, 2, 3, 0]);
         assert_eq!(*b.0.lock().unwrap(), [1, 2, 3, 0]);
+    }
+
+    /// Notes how many events the live feed already held when it was given one.
+    #[derive(Default)]
+    struct FeedWatcher {
+        feed: std::sync::OnceLock<Mutex<broadcast::Receiver<RouteEvent>>>,
+        feed_len_seen: Mutex<Vec<usize>>,
+    }
+
+    impl Subscriber for FeedWatcher {
+        fn on_event(&self, _: &Arc<RouteEvent>) {
+            let len = self.feed.get().map_or(0, |rx| rx.lock().unwrap().len());
+            self.feed_len_seen.lock().unwrap().push(len);
+        }
+    }
+
+    /// Whoever sees an event on the live feed and then syncs the request log must find it
+    /// there (a flaky test showed the feed could run ahead of the log).
+    #[test]
+    fn subscribers_take_an_event_before_the_live_feed_shows_it() {
+        let watcher = Arc::new(FeedWatcher::default());
+        for ring in [0, 3] {
+            let sink = EventSink::new(None, vec![watcher.clone()], ring);
+            let _ = watcher.feed.set(Mutex::new(sink.subscribe()));
+            sink.publish(event(1));
+            assert_eq!(*watcher.feed_len_seen.lock().unwrap(), [0], "ring {ring}");
+            watcher.feed_len_seen.lock().unwrap().clear();
+            let _ = watcher
+                .feed
+                .get()
+                .map(|rx| *rx.lock().unwrap() = sink.subscribe());
+        }
     }
 
     #[test]
