@@ -52,16 +52,28 @@ pub fn format_warning(source: &ConfigSource, w: &config::ConfigWarning) -> Strin
 /// fatal) and the exporters the config's callbacks ask for, keeping the latest
 /// `recent_events` route events (see [`RouterOptions`]). Warnings go to stderr.
 pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
-    build_router_with(cfg, recent_events, Warnings::Stderr)
+    build_router_with(
+        cfg,
+        RouterOptions {
+            recent_events,
+            ..RouterOptions::default()
+        },
+        Warnings::Stderr,
+    )
 }
 
-/// [`build_router`] for the TUI: the exporter's later warnings are not printed (a line on
-/// stderr would tear the screen).
-pub fn build_router_in_tui(cfg: Config) -> Result<Router, u8> {
-    build_router_with(cfg, 0, Warnings::Silent)
+/// [`build_router`] for the TUI, with `options` (e.g. the inspector's wire capture): the
+/// exporter's later warnings are not printed (a line on stderr would tear the screen).
+pub fn build_router_in_tui(cfg: Config, options: RouterOptions) -> Result<Router, u8> {
+    build_router_with(cfg, options, Warnings::Silent)
 }
 
-fn build_router_with(cfg: Config, recent_events: usize, warnings: Warnings) -> Result<Router, u8> {
+/// A router with `options`, the default request log and the config's exporters.
+fn build_router_with(
+    cfg: Config,
+    options: RouterOptions,
+    warnings: Warnings,
+) -> Result<Router, u8> {
     let request_log = RequestLog::default_path().and_then(|p| match RequestLog::open(&p) {
         Ok(log) => Some(log),
         Err(e) => {
@@ -81,8 +93,7 @@ fn build_router_with(cfg: Config, recent_events: usize, warnings: Warnings) -> R
                 .into_iter()
                 .map(|t| Arc::new(t) as Arc<dyn Subscriber>)
                 .collect(),
-            recent_events,
-            ..RouterOptions::default()
+            ..options
         },
     )
     .map_err(|e| {

@@ -305,7 +305,7 @@ fn take_passthrough(chunk: &mut Chunk) -> Option<Box<Passthrough>> {
     }
     let mut p = Passthrough {
         top: std::mem::take(&mut chunk.extra),
-        choices: chunk.others.iter().map(|raw| raw.get().into()).collect(),
+        choices: chunk.others.iter().map(|&raw| raw.into()).collect(),
         ..Passthrough::default()
     };
     if let Some(c) = &mut chunk.choice {

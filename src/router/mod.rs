@@ -14,6 +14,7 @@
 mod attempt;
 pub mod budget;
 mod cached;
+pub mod capture;
 pub mod cooldown;
 mod event;
 mod group;
@@ -70,6 +71,9 @@ pub struct RouterOptions {
     /// How many of the latest route events [`Router::subscribe_with_recent`] gives (0: none
     /// kept; `llmux serve` keeps some for the monitors that connect).
     pub recent_events: usize,
+    /// Keep what goes over the wire for each attempt here (the TUI's inspector); `None`
+    /// captures nothing and costs nothing.
+    pub capture: Option<Arc<capture::Capture>>,
 }
 
 impl std::fmt::Debug for RouterOptions {
@@ -103,6 +107,8 @@ pub(crate) struct Inner {
     pub(crate) cache: Option<ResponseCache>,
     /// Spend against every budget (`budget`).
     pub(crate) budgets: budget::Budgets,
+    /// Where attempts' wire records go, when asked for (`capture`).
+    pub(crate) capture: Option<Arc<capture::Capture>>,
     next_id: AtomicU64,
 }
 
@@ -193,6 +199,7 @@ impl Router {
             max_input,
             cache,
             budgets,
+            capture: options.capture,
             // Numbered on from the request log, not from #1 again with every run.
             next_id: AtomicU64::new(first_id),
         });
@@ -203,6 +210,11 @@ impl Router {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The wire capture given in [`RouterOptions::capture`].
+    pub fn capture(&self) -> Option<&Arc<capture::Capture>> {
+        self.inner.capture.as_ref()
     }
 
     /// The HTTP client every call goes out on (for `serve`'s calls outside routing).

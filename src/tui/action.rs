@@ -85,11 +85,13 @@ pub enum Command {
     Palette,
     /// Ask one question of two or more model groups side by side, and keep one answer.
     Compare,
+    /// Show what went over the wire for the last answer: every attempt, request and response.
+    Inspect,
 }
 
 impl Command {
     /// Every command, in the order the help overlay lists them.
-    pub const ALL: [Command; 31] = [
+    pub const ALL: [Command; 32] = [
         Command::Send,
         Command::Newline,
         Command::NextModel,
@@ -98,6 +100,7 @@ impl Command {
         Command::Cancel,
         Command::Regenerate,
         Command::Compare,
+        Command::Inspect,
         Command::CopyLast,
         Command::CopyCode,
         Command::NewConversation,
@@ -157,6 +160,7 @@ impl Command {
             Command::StatsGroup => "stats_group",
             Command::Palette => "palette",
             Command::Compare => "compare",
+            Command::Inspect => "inspect",
         }
     }
 
@@ -198,6 +202,7 @@ impl Command {
             Command::StatsGroup => "stats rows by model, deployment, provider, tag",
             Command::Palette => "command palette: every / command and action",
             Command::Compare => "ask two or more groups side by side, keep one",
+            Command::Inspect => "what went over the wire for the last answer",
         }
     }
 }
@@ -265,6 +270,19 @@ pub enum Action {
         name: String,
         result: Result<(), String>,
     },
+    /// The files `@`-named in the message `text` were read (or one could not be).
+    Attached {
+        text: String,
+        read: Result<Vec<super::attach::Attachment>, String>,
+    },
+    /// The paths completing `@word`.
+    PathsCompleted { word: String, found: Vec<String> },
+    /// The wire record of answer `answer_id` was read (`None`: none was kept), or could not be
+    /// read or saved.
+    WireLoaded {
+        answer_id: u64,
+        found: Result<Option<super::wirefile::WireRecord>, String>,
+    },
 }
 
 /// What `App::update` asks the runner to do.
@@ -308,6 +326,25 @@ pub enum Effect {
     RenameSession { from: String, to: String },
     /// Delete the session `name`'s file; the result comes back as `Action::SessionDeleted`.
     DeleteSession(String),
+    /// Read the files `paths` (`@path` in the message `text`, pastes already put back); the
+    /// result comes back as `Action::Attached`.
+    ReadAttachments { text: String, paths: Vec<String> },
+    /// List the paths completing `@word`; they come back as `Action::PathsCompleted`.
+    CompletePath { word: String },
+    /// Save what request `request_id`'s attempts sent and received (taken from the router's
+    /// capture), with its routing events, as answer `answer_id`'s wire record.
+    SaveWire {
+        answer_id: u64,
+        request_id: u64,
+        route: Vec<String>,
+    },
+    /// Read answer `answer_id`'s wire record (from memory while its request is recent, else
+    /// from the session's wire file); it comes back as `Action::WireLoaded`.
+    LoadWire {
+        answer_id: u64,
+        request_id: Option<u64>,
+        route: Vec<String>,
+    },
     /// Stop the UI loop.
     Quit,
 }

@@ -458,6 +458,7 @@ impl App {
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
         let folded = self.folded();
         let fx = self.handle(action);
+        let fx = self.follow_wire(fx);
         self.explain_folds(folded);
         fx
     }
@@ -593,6 +594,9 @@ impl App {
                 }
                 self.stats.request()
             }
+            Action::WireLoaded { answer_id, found } => self.wire_loaded(answer_id, found),
+            Action::Attached { text, read } => self.attachments_read(text, read),
+            Action::PathsCompleted { word, found } => self.paths_completed(word, found),
         }
     }
 
@@ -638,6 +642,7 @@ impl App {
         }
         self.focus = Focus::Composer;
         self.recall = None;
-        self.composer.insert_str(text);
+        let shown = self.b.attach.fold_paste(&text);
+        self.composer.insert_str(shown);
     }
 }

@@ -167,7 +167,8 @@ impl App {
             );
             return Vec::new();
         }
-        let text = self.draft();
+        // A large paste folded in the composer goes out whole (as a new message's would).
+        let text = self.b.attach.expand(&self.draft());
         if text.trim().is_empty() {
             self.unchanged();
             return Vec::new();

@@ -180,6 +180,7 @@ impl App {
                 Vec::new()
             }
             Command::Compare => self.open_compare(),
+            Command::Inspect => self.open_inspect(),
         }
     }
 

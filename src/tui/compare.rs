@@ -20,7 +20,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Widget};
 use tokio::time::Instant;
 
-use crate::provider::{ChatRequest, Message};
+use crate::provider::Message;
 use crate::router::{ChatEvent, RouteEventKind};
 use crate::sanitize::escape_controls;
 use crate::store::session::{self, Answer, AnswerState, Entry, Record, UserMessage};
@@ -147,6 +147,13 @@ impl App {
             self.toast("compare needs two model groups; the config has one", true);
             return Vec::new();
         }
+        if !super::attach::mentions(&self.draft()).is_empty() {
+            self.toast(
+                "compare sends no @files: send the message with them, then compare on it                  with an empty composer",
+                true,
+            );
+            return Vec::new();
+        }
         if self.draft().trim().is_empty() && self.last_question().is_none() {
             self.toast("type a question first, then compare it across groups", true);
             return Vec::new();
@@ -172,7 +179,13 @@ impl App {
         ev: crossterm::event::KeyEvent,
         bound: Option<Command>,
     ) -> Vec<Effect> {
-        use crossterm::event::KeyCode;
+        use crossterm::event::{KeyCode, KeyModifiers};
+        let plain = !ev
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        if bound == Some(Command::Quit) {
+            return self.quit();
+        }
         if let Some(row) = self.b.compare.choosing {
             let n = self.groups.len();
             match ev.code {
@@ -188,7 +201,6 @@ impl App {
                 }
                 KeyCode::Enter => return self.start_compare(),
                 _ if bound == Some(Command::Compare) => return self.start_compare(),
-                _ if bound == Some(Command::Quit) => return self.quit(),
                 _ => self.unchanged(),
             }
             return Vec::new();
@@ -197,6 +209,13 @@ impl App {
             return Vec::new();
         };
         let n = run.columns.len();
+        if bound == Some(Command::Cancel) {
+            return self.leave_compare();
+        }
+        if !plain {
+            self.unchanged();
+            return Vec::new();
+        }
         match ev.code {
             KeyCode::Esc => return self.leave_compare(),
             KeyCode::Left | KeyCode::BackTab => run.selected = (run.selected + n - 1) % n,
@@ -213,8 +232,6 @@ impl App {
             KeyCode::PageDown => run.scroll += 10,
             KeyCode::Home => run.scroll = 0,
             KeyCode::Enter => return self.keep_compared(),
-            _ if bound == Some(Command::Quit) => return self.quit(),
-            _ if bound == Some(Command::Cancel) => return self.leave_compare(),
             _ => self.unchanged(),
         }
         Vec::new()
@@ -239,7 +256,7 @@ impl App {
             return Vec::new();
         }
         self.b.compare.choosing = None;
-        let draft = self.draft();
+        let draft = self.b.attach.expand(&self.draft());
         let (question, from_draft, messages) = if draft.trim().is_empty() {
             let Some(last) = self.last_question() else {
                 return Vec::new();
@@ -279,7 +296,7 @@ impl App {
             fx.push(Effect::StartChat {
                 tag,
                 group,
-                request: ChatRequest::new(messages.clone()),
+                request: self.request_of(messages.clone()),
             });
         }
         self.b.compare.run = Some(CompareRun {
@@ -351,6 +368,9 @@ impl App {
         self.next_id += 1;
         self.entries.push(Entry::Answer(answer.clone()));
         fx.push(Effect::Persist(Record::Answer(answer.clone())));
+        if let Some(request_id) = col.request_id {
+            fx.extend(self.save_wire(answer.id, request_id));
+        }
         if let Some(gi) = self.groups.iter().position(|g| g.name == group) {
             self.current = gi;
         }
@@ -422,19 +442,7 @@ impl App {
             ChatEvent::Finished(result) => {
                 let cost = match *result {
                     Ok(o) => {
-                        a.text = o.text;
-                        a.tool_calls = o.tool_calls;
-                        a.state = AnswerState::Done;
-                        a.answered_group = Some(o.group);
-                        a.deployment = Some(o.deployment);
-                        a.ttft_ms = o.ttft.map(|d| d.as_millis() as u64);
-                        a.total_ms = Some(o.total.as_millis() as u64);
-                        a.usage = Some(o.usage);
-                        a.cost = o.cost;
-                        a.badges.retried |= o.retried;
-                        a.badges.fell_back |= o.fell_back;
-                        a.badges.continued |= o.continued;
-                        a.badges.cached = o.cached;
+                        super::turn::answered(a, o);
                         Some(a.cost)
                     }
                     Err(e) => {

@@ -370,7 +370,7 @@ pub fn entry_lines(e: &Entry, width: u16, ctx: Ctx<'_>) -> Vec<Line<'static>> {
                 Span::styled("you", theme.fg(Role::User).add_modifier(Modifier::BOLD)),
                 Span::styled(format!(" → {}", u.group), theme.fg(Role::Muted)),
             ]));
-            let text = escape_controls(&u.text).replace('\t', "    ");
+            let text = escape_controls(&super::attach::folded(&u.text)).replace('\t', "    ");
             let body = vec![(text, theme.fg(Role::Fg))];
             for line in wrap_pieces(&body, w.saturating_sub(2).max(1)) {
                 let mut pieces = vec![gutter.clone()];

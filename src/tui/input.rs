@@ -105,14 +105,20 @@ impl App {
                 }
                 _ => return self.overlay_passthrough(bound),
             },
-            Overlay::Help { scroll } => match ev.code {
-                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => self.overlay = None,
-                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                KeyCode::Down | KeyCode::Char('j') => *scroll += 1,
-                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-                KeyCode::PageDown => *scroll += 10,
-                _ => return self.overlay_passthrough(bound),
-            },
+            Overlay::Help { scroll } => {
+                let max =
+                    super::help::max_scroll(&self.keymap, &self.theme, self.shift_enter, self.size);
+                match ev.code {
+                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => self.overlay = None,
+                    KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                    KeyCode::Down | KeyCode::Char('j') => *scroll = (*scroll + 1).min(max),
+                    KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                    KeyCode::PageDown => *scroll = (*scroll + 10).min(max),
+                    KeyCode::Home | KeyCode::Char('g') => *scroll = 0,
+                    KeyCode::End | KeyCode::Char('G') => *scroll = max,
+                    _ => return self.overlay_passthrough(bound),
+                }
+            }
             Overlay::Sessions {
                 list,
                 selected,

@@ -217,6 +217,7 @@ pub fn default_keys(c: Command) -> &'static [&'static str] {
         Command::StatsGroup => &["f7"],
         Command::Palette => &["ctrl+x"],
         Command::Compare => &["ctrl+t"],
+        Command::Inspect => &["ctrl+g"],
     }
 }
 

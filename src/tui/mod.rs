@@ -12,17 +12,20 @@
 
 pub mod action;
 pub mod app;
+pub mod attach;
 pub mod branch;
 pub mod chatio;
 pub mod clipboard;
 pub mod commands;
 pub mod compare;
+pub mod context;
 pub mod conversation;
 pub mod find;
 pub mod glyphs;
 pub mod help;
 pub mod highlight;
 pub mod input;
+pub mod inspect;
 pub mod keys;
 pub mod layout;
 pub mod markdown;
@@ -38,6 +41,7 @@ pub mod statsview;
 pub mod toolblock;
 pub mod turn;
 pub mod view;
+pub mod wirefile;
 
 // The panes `llmux monitor` draws too, shared with it from `crate::widgets`; named here as
 // the TUI's own so its modules keep reading `super::theme`, `super::metrics`, ….
@@ -62,7 +66,12 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         Err(code) => return code,
     };
     let config_warnings = cfg.warnings.len();
-    let router = match crate::startup::build_router_in_tui(cfg) {
+    // The inspector's wire capture: on for the TUI only (`serve` and `ask` capture nothing).
+    let options = crate::router::RouterOptions {
+        capture: Some(std::sync::Arc::new(crate::router::capture::Capture::new())),
+        ..crate::router::RouterOptions::default()
+    };
+    let router = match crate::startup::build_router_in_tui(cfg, options) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -74,6 +83,9 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         theme::Theme::load(cfg.app.theme.as_deref(), user_themes.as_deref(), depth);
     let (mut app, mut warnings) = App::new(&cfg, theme, Instant::now(), SystemTime::now);
     app.ascii = glyphs::ascii_wanted();
+    for d in router.deployments() {
+        app.b.windows.set_max_input(&d.id, d.max_input_tokens);
+    }
     app.slash.themes = theme::available(user_themes.as_deref());
     app.slash.roles = crate::roles::default_dir()
         .map(|d| crate::roles::list(&d))

@@ -117,7 +117,7 @@ pub const COMMANDS: &[SlashCommand] = &[
     SlashCommand {
         name: "file",
         args: "PATH",
-        help: "attach a text file to the next message",
+        help: "attach a file or image to the next message",
         source: Source::Path,
     },
     SlashCommand {
@@ -358,7 +358,7 @@ impl App {
         let text = self.draft();
         match parse(&text) {
             Parsed::Message(_) if self.editing.is_some() => self.resend_edit(),
-            Parsed::Message(_) => self.send(),
+            Parsed::Message(_) => self.send_attached(),
             Parsed::Literal(rest) => {
                 let rest = rest.to_string();
                 self.send_text(rest)
@@ -492,7 +492,10 @@ impl App {
                     _ => refuse(self, format!("{n:?} is not a code block number")),
                 },
             },
-            "file" => refuse(self, "not yet: file attachments are being built".into()),
+            "file" => match self.file_command(arg) {
+                Ok(()) => (false, Vec::new()),
+                Err(why) => refuse(self, why),
+            },
             _ => refuse(self, "not handled".into()),
         }
     }

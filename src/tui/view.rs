@@ -408,11 +408,15 @@ fn render_live(app: &App, area: Rect, buf: &mut Buffer) {
 fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = &app.theme;
     let focused = app.focus == Focus::Composer;
+    let (title, meter) = super::context::composer_title(app);
     let title = match app.editing {
         Some(_) => format!("Edit → {} · sends a new branch", app.current_group()),
-        None => format!("Message → {}", app.current_group()),
+        None => title,
     };
     let mut block = pane_block(theme, &title, focused);
+    if let Some(m) = &meter {
+        block = block.title(m.clone());
+    }
     let keys = format!(
         " {} send · {} newline · {} editor ",
         app.keymap.label(Command::Send),
@@ -420,7 +424,8 @@ fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
         app.keymap.label(Command::EditExternal)
     );
     // The keys only where they fit beside the title (corners, title and a gap of one).
-    let title_w = title.width() + if focused { 4 } else { 2 };
+    let title_w =
+        title.width() + if focused { 4 } else { 2 } + meter.as_ref().map_or(0, Line::width);
     if title_w + keys.width() + 3 <= usize::from(area.width) {
         block = block.title(Line::from(Span::styled(keys, theme.fg(Role::Muted))).right_aligned());
     }

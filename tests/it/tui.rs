@@ -23,11 +23,14 @@ use ratatui::backend::TestBackend;
 use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
+mod attach;
 mod badges;
 mod branch;
 mod budget;
 mod compare;
 mod composer;
+mod context;
+mod inspect;
 mod layout;
 mod limits;
 mod metricspane;
@@ -716,6 +719,31 @@ async fn help_overlay_lists_every_action_and_closes() {
     );
     h.press(KeyCode::Esc);
     assert!(h.app.overlay.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn help_scrolls_to_its_end_and_back_without_overshooting() {
+    let mut h = Harness::new(120, 30);
+    h.press(KeyCode::F(1));
+    let top = h.screen();
+    assert!(top.contains("send the message"), "{top}");
+    h.press(KeyCode::End);
+    let end = h.screen();
+    assert!(end.contains("Rebind under llmux.keys"), "{end}");
+    assert!(!end.contains("send the message"), "{end}");
+    // Down past the end stays at the end: one Up then moves at once.
+    for _ in 0..50 {
+        h.press(KeyCode::Down);
+    }
+    assert_eq!(h.screen(), end);
+    h.press(KeyCode::Up);
+    assert_ne!(
+        h.screen(),
+        end,
+        "Up after a run of Down at the end did not move"
+    );
+    h.press(KeyCode::Home);
+    assert_eq!(h.screen(), top);
 }
 
 #[tokio::test(start_paused = true)]

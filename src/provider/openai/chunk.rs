@@ -4,7 +4,8 @@
 //! chunk's, choice 0's and its delta's other members; every other choice whole).
 //!
 //! Texts borrow from the chunk's text unless they have escapes ([`Text`]); a member kept as
-//! written is a `&RawValue` into it. [`Chunk`], [`Choice`] and [`Delta`] have visitors of their
+//! written is a slice of it. The usual chunk is read in one pass by [`fast`], which leaves
+//! anything else to serde. [`Chunk`], [`Choice`] and [`Delta`] have visitors of their
 //! own rather than a derive because they keep every member they do not know (serde's `flatten`
 //! cannot hold a `RawValue`); otherwise they accept what the derive would: the same fields,
 //! `message` as another name of `delta`, a repeated field refused.
@@ -25,7 +26,7 @@ pub(super) struct Chunk<'a> {
     /// Choice 0: the first choice whose index is 0.
     pub(super) choice: Option<Choice<'a>>,
     /// Every choice whose index is not 0, as written (`n > 1`; passed back whole).
-    pub(super) others: Vec<&'a RawValue>,
+    pub(super) others: Vec<&'a str>,
     pub(super) usage: Option<WireUsage>,
     pub(super) error: Option<Value>,
     /// Members besides `id`, `object`, `created`, `model`, `choices`, `usage` and `error`.
@@ -195,9 +196,18 @@ fn keep<'de, A: MapAccess<'de>>(
     Ok(())
 }
 
-/// Reads a chunk or a whole answer. Every choice is read once, in place; only when one is
-/// not choice 0 (`n > 1`, rare) is the text read again to keep those choices as written.
+/// Reads a chunk or a whole answer: the usual one in one pass ([`fast`]), anything else by
+/// serde ([`read_serde`]), whose error says what is wrong.
 pub(super) fn read(text: &str) -> serde_json::Result<Chunk<'_>> {
+    match fast::read(text) {
+        Some(chunk) => Ok(chunk),
+        None => read_serde(text),
+    }
+}
+
+/// Reads a chunk or a whole answer with serde. Every choice is read once, in place; only when
+/// one is not choice 0 (`n > 1`, rare) is the text read again to keep those choices as written.
+fn read_serde(text: &str) -> serde_json::Result<Chunk<'_>> {
     let (chunk, others) = read_keeping(text, false)?;
     if others {
         return Ok(read_keeping(text, true)?.0);
@@ -271,7 +281,7 @@ impl<'de> Visitor<'de> for ChunkSeed {
 /// The `choices` array: choice 0 read, the others kept as written (when asked to).
 struct Choices<'a> {
     first: Option<Choice<'a>>,
-    others: Vec<&'a RawValue>,
+    others: Vec<&'a str>,
     any_other: bool,
 }
 
@@ -318,7 +328,7 @@ impl<'de> Visitor<'de> for ChoicesSeed {
             };
             if choice.index != 0 {
                 choices.any_other = true;
-                choices.others.extend(raw);
+                choices.others.extend(raw.map(RawValue::get));
             } else if choices.first.is_none() {
                 choices.first = Some(choice);
             }
@@ -406,5 +416,6 @@ impl<'de> Deserialize<'de> for Delta<'de> {
     }
 }
 
+mod fast;
 #[cfg(test)]
 mod tests;

@@ -1,15 +1,16 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use super::{Chunk, Members, Text, read};
+use super::{Chunk, Members, Text, fast, read, read_serde};
 
 fn text(t: &Option<Text>) -> Value {
     t.as_ref().map_or(Value::Null, |Text(t)| json!(t))
 }
 
+/// The members as an object; as their text where serde_json's tree refuses what its reader
+/// steps over (an unpaired surrogate, a number out of range).
 fn members(m: &Members) -> Value {
-    serde_json::from_str(&format!("{{{}}}", m.as_str()))
-        .unwrap_or_else(|e| panic!("members that are not JSON ({e}): {}", m.as_str()))
+    serde_json::from_str(&format!("{{{}}}", m.as_str())).unwrap_or_else(|_| json!(m.as_str()))
 }
 
 /// What a chunk read says, as one JSON value to compare.
@@ -33,7 +34,7 @@ fn observed(chunk: &Chunk) -> Value {
     let others: Vec<Value> = chunk
         .others
         .iter()
-        .map(|raw| serde_json::from_str(raw.get()).unwrap_or_default())
+        .map(|raw| serde_json::from_str(raw).unwrap_or_default())
         .collect();
     let usage = chunk.usage.as_ref().map(|u| {
         let u = u.normalize();
@@ -46,6 +47,20 @@ fn observed(chunk: &Chunk) -> Value {
         "error": chunk.error,
         "extra": members(&chunk.extra),
     })
+}
+
+/// Everything a chunk read says, texts as read and what passes back byte for byte: what the
+/// one-pass reader must agree with serde on.
+fn exact(chunk: &Chunk) -> String {
+    format!("{:?} {:?}", observed(chunk), chunk)
+}
+
+/// The one-pass reader reads `text` itself, as serde reads it.
+fn fast_reads(text: &str) -> Chunk<'_> {
+    let chunk = fast::read(text).unwrap_or_else(|| panic!("the one-pass reader gave up on {text}"));
+    let serde = read_serde(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(exact(&chunk), exact(&serde), "{text}");
+    chunk
 }
 
 /// The members of `object` other than `known`, without the nulls.
@@ -104,9 +119,17 @@ fn expected(v: &Value) -> Value {
     })
 }
 
-/// Reads `text`, which must read, and checks the reading against its JSON tree.
+/// Reads `text`, which must read, and checks the reading against its JSON tree (and the
+/// one-pass reader's against serde's, where it reads it).
 fn reads(text: &str) -> Chunk<'_> {
     let chunk = read(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    if let Some(fast) = fast::read(text) {
+        assert_eq!(
+            exact(&fast),
+            exact(&read_serde(text).unwrap_or_default()),
+            "{text}"
+        );
+    }
     let tree: Value = serde_json::from_str(text).unwrap_or_default();
     assert_eq!(observed(&chunk), expected(&tree), "{text}");
     chunk
@@ -119,7 +142,7 @@ fn content<'a>(chunk: &'a Chunk) -> Option<&'a str> {
 
 #[test]
 fn reads_the_chunks_of_a_stream_and_a_whole_answer() {
-    let role = reads(
+    let role = fast_reads(
         r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1733000000,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_0ba0d124f1","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}"#,
     );
     assert_eq!(content(&role), Some(""));
@@ -127,14 +150,14 @@ fn reads_the_chunks_of_a_stream_and_a_whole_answer() {
         role.extra.as_str(),
         r#""system_fingerprint":"fp_0ba0d124f1""#
     );
-    let escaped = reads(
+    let escaped = fast_reads(
         r#"{"choices":[{"index":0,"delta":{"content":"line one\nline \"two\" \\ caf\u00e9 \ud83e\udd8a /\/\t"},"finish_reason":null}]}"#,
     );
     assert_eq!(
         content(&escaped),
         Some("line one\nline \"two\" \\ café 🦊 //\t")
     );
-    let plain = reads(r#"{"choices":[{"index":0,"delta":{"content":"a token"}}]}"#);
+    let plain = fast_reads(r#"{"choices":[{"index":0,"delta":{"content":"a token"}}]}"#);
     let borrowed = plain.choice.as_ref().and_then(|c| c.delta.as_ref());
     assert!(
         matches!(
@@ -143,14 +166,14 @@ fn reads_the_chunks_of_a_stream_and_a_whole_answer() {
         ),
         "a text without escapes is borrowed, not copied"
     );
-    reads(r#"{"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"hmm"}}]}"#);
-    reads(r#"{"choices":[{"index":0,"delta":{"reasoning":"so"},"finish_reason":null}]}"#);
-    let finish = reads(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#);
+    fast_reads(r#"{"choices":[{"index":0,"delta":{"content":null,"reasoning_content":"hmm"}}]}"#);
+    fast_reads(r#"{"choices":[{"index":0,"delta":{"reasoning":"so"},"finish_reason":null}]}"#);
+    let finish = fast_reads(r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#);
     assert!(matches!(
         finish.choice.and_then(|c| c.finish_reason),
         Some(Text(r)) if r == "stop"
     ));
-    let usage = reads(
+    let usage = fast_reads(
         r#"{"id":"x","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":20,"total_tokens":32,"prompt_tokens_details":{"cached_tokens":8,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":5,"accepted_prediction_tokens":0}}}"#,
     );
     let u = usage.usage.as_ref().map(|u| u.normalize());
@@ -158,8 +181,8 @@ fn reads_the_chunks_of_a_stream_and_a_whole_answer() {
         u.map(|u| (u.input, u.output, u.cached_input, u.reasoning)),
         Some((12, 20, 8, 5))
     );
-    reads(r#"{"choices":[],"usage":{"prompt_tokens":3,"prompt_cache_hit_tokens":2}}"#);
-    let answer = reads(
+    fast_reads(r#"{"choices":[],"usage":{"prompt_tokens":3,"prompt_cache_hit_tokens":2}}"#);
+    let answer = fast_reads(
         " {\n  \"id\": \"chatcmpl-2\", \"object\": \"chat.completion\", \"created\": 0,\n  \"choices\": [ {\"index\": 0, \"message\": {\"role\": \"assistant\", \"content\": \"Hi.\", \"annotations\": []}, \"logprobs\": null, \"finish_reason\": \"stop\"} ],\n  \"usage\": {\"prompt_tokens\": 1, \"completion_tokens\": 2}, \"service_tier\": \"default\", \"error\": null, \"x\": [1.5e-3, -0, true, false, {\"y\": [[]]}]\n} ",
     );
     assert_eq!(content(&answer), Some("Hi."));
@@ -188,11 +211,29 @@ fn keeps_what_it_does_not_read_as_written() {
     );
     let delta = chunk.choice.as_ref().and_then(|c| c.delta.as_ref());
     assert_eq!(delta.map(|d| d.extra.as_str()), Some(r#""we\"ird":2e3"#));
-    let others: Vec<&str> = chunk.others.iter().map(|r| r.get()).collect();
     assert_eq!(
-        others,
+        chunk.others,
         [r#"{"index":1,"delta": {"content":"b"} }"#, r#"{"index":2}"#]
     );
+}
+
+/// What the one-pass reader leaves to serde, serde reads.
+#[test]
+fn leaves_the_unusual_to_serde() {
+    for text in [
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]}}]}"#,
+        r#"{"error":{"message":"overloaded","code":529}}"#,
+        r#"{"choices":[{"index":0,"delta":{"cont\u0065nt":"an escaped name"}}]}"#,
+        r#"{"choices":[],"x":"\ud800 unpaired, stepped over by serde"}"#,
+        &format!(
+            r#"{{"choices":[],"x":{}1{}}}"#,
+            "[".repeat(40),
+            "]".repeat(40)
+        ),
+    ] {
+        assert!(fast::read(text).is_none(), "{text}");
+        assert!(read(text).is_ok(), "{text}");
+    }
 }
 
 #[test]
@@ -208,6 +249,7 @@ fn refuses_what_a_derived_reader_would_refuse() {
         r#"{"choices":[{"index":1,"delta":{"content":1}}]}"#,
         r#"{"usage":{"prompt_tokens":18446744073709551616}}"#,
         r#"{"usage":{"prompt_tokens":"3"}}"#,
+        r#"{"usage":{"prompt_tokens":-0}}"#,
         r#"{"choices":null}"#,
         r#"{"choices":[{"finish_reason":3}]}"#,
         "{\"choices\":[{\"delta\":{\"content\":\"raw\ttab\"}}]}",
@@ -222,6 +264,7 @@ fn refuses_what_a_derived_reader_would_refuse() {
         r#"[[], null, null]"#,
         "",
     ] {
+        assert!(fast::read(text).is_none(), "{text}");
         assert!(read(text).is_err(), "{text}");
     }
 }
@@ -337,15 +380,21 @@ fn junk() -> impl Strategy<Value = Json> {
 }
 
 /// Members no struct of the chunk has, each name once (a repeated name is a client's to
-/// read as it likes).
-fn junk_members(max: usize) -> impl Strategy<Value = Vec<(String, Json)>> {
-    prop::collection::btree_map("x_[a-z_\"\\\\]{0,6}", junk(), 0..=max)
-        .prop_map(|m| m.into_iter().collect())
+/// read as it likes); with `USUAL`, names without escapes.
+fn junk_members<const USUAL: bool>(max: usize) -> impl Strategy<Value = Vec<(String, Json)>> {
+    let name = if USUAL {
+        "x_[a-z_]{0,6}"
+    } else {
+        "x_[a-z_\"\\\\]{0,6}"
+    };
+    prop::collection::btree_map(name, junk(), 0..=max).prop_map(|m| m.into_iter().collect())
 }
 
 /// An object of some of `members` (each kept or not) and some junk, in any order.
-fn object(members: Vec<BoxedStrategy<Option<(String, Json)>>>) -> impl Strategy<Value = Json> {
-    (members, junk_members(2))
+fn object<const USUAL: bool>(
+    members: Vec<BoxedStrategy<Option<(String, Json)>>>,
+) -> impl Strategy<Value = Json> {
+    (members, junk_members::<USUAL>(2))
         .prop_flat_map(|(members, junk)| {
             let all: Vec<_> = members.into_iter().flatten().chain(junk).collect();
             Just(all).prop_shuffle()
@@ -360,8 +409,8 @@ fn maybe(
     prop::option::of(value.prop_map(move |v| (key.to_string(), v))).boxed()
 }
 
-fn delta() -> impl Strategy<Value = Json> {
-    object(vec![
+fn delta<const USUAL: bool>() -> impl Strategy<Value = Json> {
+    object::<USUAL>(vec![
         maybe("role", Just(Json::Text("assistant".into()))),
         maybe("content", optional_text()),
         maybe("reasoning_content", optional_text()),
@@ -371,10 +420,10 @@ fn delta() -> impl Strategy<Value = Json> {
     ])
 }
 
-fn choice() -> impl Strategy<Value = Json> {
+fn choice<const USUAL: bool>() -> impl Strategy<Value = Json> {
     let body = prop_oneof![Just("delta"), Just("message")];
-    (body, delta()).prop_flat_map(|(name, delta)| {
-        object(vec![
+    (body, delta::<USUAL>()).prop_flat_map(|(name, delta)| {
+        object::<USUAL>(vec![
             maybe("index", integer(3)),
             maybe(name, prop_oneof![Just(Json::Null), Just(delta)]),
             maybe("finish_reason", optional_text()),
@@ -383,44 +432,53 @@ fn choice() -> impl Strategy<Value = Json> {
     })
 }
 
-fn details(name: &'static str) -> impl Strategy<Value = Json> {
+fn details<const USUAL: bool>(name: &'static str) -> impl Strategy<Value = Json> {
     prop_oneof![
         Just(Json::Null),
-        object(vec![
+        object::<USUAL>(vec![
             maybe(name, prop_oneof![Just(Json::Null), integer(u64::MAX)]),
             maybe("audio_tokens", integer(9)),
         ]),
     ]
 }
 
-fn usage() -> impl Strategy<Value = Json> {
+fn usage<const USUAL: bool>() -> impl Strategy<Value = Json> {
     let count = || prop_oneof![Just(Json::Null), integer(u64::MAX)];
     prop_oneof![
         Just(Json::Null),
-        object(vec![
+        object::<USUAL>(vec![
             maybe("prompt_tokens", count()),
             maybe("completion_tokens", count()),
             maybe("total_tokens", count()),
             maybe("prompt_cache_hit_tokens", count()),
-            maybe("prompt_tokens_details", details("cached_tokens")),
-            maybe("completion_tokens_details", details("reasoning_tokens")),
+            maybe("prompt_tokens_details", details::<USUAL>("cached_tokens")),
+            maybe(
+                "completion_tokens_details",
+                details::<USUAL>("reasoning_tokens")
+            ),
         ]),
     ]
 }
 
-/// Chunks and answers of every shape the decoder reads, written in any style.
-fn chunk_text() -> impl Strategy<Value = String> {
-    let chunk = object(vec![
+/// Chunks and answers of every shape the decoder reads, written in any style; with `USUAL`,
+/// only those the one-pass reader reads (no in-band error, no escaped member names).
+fn chunk_text<const USUAL: bool>() -> impl Strategy<Value = String> {
+    let error = if USUAL {
+        Just(Json::Null).boxed()
+    } else {
+        prop_oneof![Just(Json::Null), junk()].boxed()
+    };
+    let chunk = object::<USUAL>(vec![
         maybe("id", any_text().prop_map(Json::Text)),
         maybe("object", Just(Json::Text("chat.completion.chunk".into()))),
         maybe("created", integer(2_000_000_000)),
         maybe("model", any_text().prop_map(Json::Text)),
         maybe(
             "choices",
-            prop::collection::vec(choice(), 0..3).prop_map(Json::Array),
+            prop::collection::vec(choice::<USUAL>(), 0..3).prop_map(Json::Array),
         ),
-        maybe("usage", usage()),
-        maybe("error", prop_oneof![Just(Json::Null), junk()]),
+        maybe("usage", usage::<USUAL>()),
+        maybe("error", error),
     ]);
     let style = (
         prop_oneof![Just(""), Just(" "), Just("\n  "), Just("\t")],
@@ -461,24 +519,44 @@ fn json_char() -> impl Strategy<Value = char> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
+    /// The usual chunks and answers, in any style with any values: the one-pass reader reads
+    /// every one, as serde does and as the JSON tree says.
+    #[test]
+    fn reads_the_usual_in_one_pass_as_serde_does(text in chunk_text::<true>()) {
+        let fast = fast::read(&text);
+        prop_assert!(fast.is_some(), "the one-pass reader gave up on {}", text);
+        let serde = read_serde(&text);
+        prop_assert!(serde.is_ok(), "{:?}: {}", serde.as_ref().err(), text);
+        let (fast, serde) = (fast.unwrap_or_default(), serde.unwrap_or_default());
+        prop_assert_eq!(exact(&fast), exact(&serde), "{}", text);
+        let tree: Value = serde_json::from_str(&text).unwrap_or_default();
+        prop_assert_eq!(observed(&fast), expected(&tree), "{}", text);
+    }
+
     /// Every chunk of the shapes the decoder reads is read, and read as its JSON tree says.
     #[test]
-    fn reads_every_chunk_as_its_tree_says(text in chunk_text()) {
+    fn reads_every_chunk_as_its_tree_says(text in chunk_text::<false>()) {
         let chunk = read(&text);
         prop_assert!(chunk.is_ok(), "{:?}: {}", chunk.err(), text);
         let tree: Value = serde_json::from_str(&text).unwrap_or_default();
         prop_assert_eq!(observed(&chunk.unwrap_or_default()), expected(&tree), "{}", text);
     }
 
-    /// Damaged or unusual JSON: whatever is read is read as its tree says.
+    /// Damaged or unusual JSON: whatever the one-pass reader reads, serde reads the same; and
+    /// whatever is read is read as its tree says.
     #[test]
-    fn never_reads_other_than_the_tree(
-        text in chunk_text(),
+    fn never_reads_other_than_serde_and_the_tree(
+        text in prop_oneof![chunk_text::<true>(), chunk_text::<false>()],
         edits in prop::collection::vec((any::<usize>(), any::<u8>(), json_char()), 1..4),
     ) {
         let mut text = text;
         for (at, op, with) in edits {
             text = edit(&text, at, op, with);
+        }
+        if let Some(fast) = fast::read(&text) {
+            let serde = read_serde(&text);
+            prop_assert!(serde.is_ok(), "read what serde refuses ({:?}): {}", serde.as_ref().err(), text);
+            prop_assert_eq!(exact(&fast), exact(&serde.unwrap_or_default()), "{}", text);
         }
         // serde_json steps over an unpaired surrogate in a value it does not read (kept as
         // written), which its tree refuses: those have no tree to compare with.
