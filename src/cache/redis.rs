@@ -348,13 +348,16 @@ mod tests {
 
     #[test]
     fn settings_that_cannot_connect_say_where_they_are_written() {
-        let bad = RedisSettings {
-            host: String::new(),
-            port: 6379,
-            password: None,
-            url: Some(Secret::new("not a url with s3cret-pass")),
+        let yaml = "model_list:\n  - model_name: m\n    litellm_params: { model: mock/m }\nlitellm_settings:\n  cache: true\n  cache_params: { type: redis, url: 'not a url with s3cret-pass' }\n";
+        let config = crate::config::load_str(yaml, None).unwrap();
+        let Some(crate::config::CacheSettings {
+            backend: crate::config::CacheBackend::Redis(settings),
+            ..
+        }) = &config.router.cache
+        else {
+            panic!("no Redis cache in {yaml}")
         };
-        let err = client(&bad, CACHE_SETTINGS).unwrap_err().to_string();
+        let err = client(settings, CACHE_SETTINGS).unwrap_err().to_string();
         assert!(
             err.starts_with("litellm_settings.cache_params: the Redis URL is not usable: "),
             "{err}"

@@ -20,14 +20,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use llmux::config::load_str;
-use llmux::provider::{ChatRequest, Message};
 use llmux::router::{
-    ChatEvent, ChatOutcome, RouteError, RouteErrorKind, RouteEventKind, Router, RouterOptions,
+    ChatOutcome, RouteError, RouteErrorKind, RouteEventKind, Router, RouterOptions,
 };
 use serde_json::Value;
 
 use self::rows::{Reply, Row, rows};
 use crate::faults::raw::refused_url;
+use crate::support;
 use crate::upstream::{self, FakeUpstream};
 
 /// The key every deployment carries.
@@ -149,23 +149,15 @@ async fn run_row(row: &Row) -> Observed {
         if i > 0 && row.gap > 0 {
             tokio::time::sleep(Duration::from_secs(row.gap)).await;
         }
-        let mut stream = router.chat(
-            row.model,
-            ChatRequest::new(vec![Message::user("what is the fault?")]),
-        );
-        let result = loop {
-            match stream.next_event().await {
-                Some(ChatEvent::Route(e)) => match e.kind {
-                    RouteEventKind::Attempt => attempts += 1,
-                    RouteEventKind::Retry { delay_ms } => waits.push(delay_ms),
-                    _ => {}
-                },
-                Some(ChatEvent::Finished(r)) => break *r,
-                Some(_) => {}
-                None => panic!("{}: the stream ended without Finished", row.name),
+        let run = support::run(&router, row.model, support::ask("what is the fault?")).await;
+        for e in &run.events {
+            match e.kind {
+                RouteEventKind::Attempt => attempts += 1,
+                RouteEventKind::Retry { delay_ms } => waits.push(delay_ms),
+                _ => {}
             }
-        };
-        outcomes.push(outcome(&result));
+        }
+        outcomes.push(outcome(&run.result));
     }
     Observed {
         calls: ups.iter().map(|(name, u)| (*name, u.calls())).collect(),
