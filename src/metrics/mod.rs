@@ -17,7 +17,7 @@ mod prices;
 mod stats;
 mod window;
 
-pub use crate::money::{PICO_PER_DOLLAR, Usd};
+pub use crate::money::Usd;
 pub use prices::{Price, PriceFileError, PriceJsonError, PriceTable, PricingFileError};
 pub use stats::{
     AttemptSuccess, DeploymentStats, GroupStats, Metrics, MetricsSnapshot, ROLLING_WINDOW,

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use super::Shared;
 use super::error::Api;
 use crate::cache::CacheStats;
-use crate::metrics::{MetricsSnapshot, PICO_PER_DOLLAR};
+use crate::metrics::MetricsSnapshot;
 use crate::provider::ErrorClass;
 use crate::router::{BudgetStatus, DeploymentStatus};
 
@@ -454,7 +454,7 @@ fn deployment_metrics(out: &mut String, snapshot: &MetricsSnapshot) {
         "llmux_cost_usd_total",
         "counter",
         "What the priced successful attempts cost, in US dollars.",
-        |d| Some(d.cost.pico() as f64 / PICO_PER_DOLLAR as f64),
+        |d| Some(d.cost.as_f64()),
     );
     per_deployment(
         out,
