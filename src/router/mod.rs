@@ -182,7 +182,7 @@ impl Router {
                 .map(|d| (d.id.clone(), d.group.clone()))
                 .collect();
             let shared = shared::SharedState::start(redis, groups, health.local(), sink.clone())
-                .map_err(RouterError)?;
+                .map_err(|e| RouterError(e.to_string()))?;
             health.set_shared(shared);
         }
         let cache = cached::build(&config, &sink)?;

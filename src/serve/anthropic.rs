@@ -10,6 +10,7 @@
 //! `input_json_delta` pieces, with `stop_reason: "tool_use"`.
 
 use bytes::BytesMut;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::body::from_json;
@@ -88,34 +89,75 @@ fn tool_input(c: &ToolCall) -> Value {
         .unwrap_or_else(|_| json!({ "_llmux_unparsed_arguments": c.arguments }))
 }
 
-fn message(o: &ChatOutcome, id: &str, model: &str) -> Value {
-    let mut content = Vec::new();
+/// A whole answer: Anthropic's `message` object.
+#[derive(Serialize)]
+struct Message<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<ContentBlock<'a>>,
+    stop_reason: &'static str,
+    stop_sequence: Option<&'a str>,
+    usage: MessageUsage,
+}
+
+/// One content block of a whole answer.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ContentBlock<'a> {
+    Thinking {
+        thinking: &'a str,
+    },
+    Text {
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: Value,
+    },
+}
+
+#[derive(Serialize)]
+struct MessageUsage {
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read_input_tokens: u64,
+    cache_creation_input_tokens: u64,
+}
+
+fn message<'a>(o: &'a ChatOutcome, id: &'a str, model: &'a str) -> Message<'a> {
+    let mut content = Vec::with_capacity(2 + o.tool_calls.len());
     if !o.reasoning.is_empty() {
-        content.push(json!({ "type": "thinking", "thinking": o.reasoning }));
+        content.push(ContentBlock::Thinking {
+            thinking: &o.reasoning,
+        });
     }
     if !o.text.is_empty() || o.tool_calls.is_empty() {
-        content.push(json!({ "type": "text", "text": o.text }));
+        content.push(ContentBlock::Text { text: &o.text });
     }
-    for c in &o.tool_calls {
-        content.push(
-            json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": tool_input(c) }),
-        );
-    }
-    json!({
-        "id": id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": outcome_stop(o),
-        "stop_sequence": Value::Null,
-        "usage": {
-            "input_tokens": o.usage.input,
-            "output_tokens": o.usage.output,
-            "cache_read_input_tokens": o.usage.cached_input,
-            "cache_creation_input_tokens": o.usage.cache_write,
+    content.extend(o.tool_calls.iter().map(|c| ContentBlock::ToolUse {
+        id: &c.id,
+        name: &c.name,
+        input: tool_input(c),
+    }));
+    Message {
+        id,
+        kind: "message",
+        role: "assistant",
+        model,
+        content,
+        stop_reason: outcome_stop(o),
+        stop_sequence: None,
+        usage: MessageUsage {
+            input_tokens: o.usage.input,
+            output_tokens: o.usage.output,
+            cache_read_input_tokens: o.usage.cached_input,
+            cache_creation_input_tokens: o.usage.cache_write,
         },
-    })
+    }
 }
 
 /// Which content block is open in a stream.

@@ -457,6 +457,13 @@ pub fn json_bytes_response(bytes: Vec<u8>) -> Response {
     response
 }
 
+/// Appends `text` as a JSON string literal, quotes included, escaped by serde_json (into a
+/// `BytesMut` or a `Vec<u8>`).
+pub fn write_json_str<B: bytes::BufMut>(out: &mut B, text: &str) {
+    // Writing into memory cannot fail.
+    let _ = serde_json::to_writer(bytes::BufMut::writer(&mut *out), text);
+}
+
 /// `text` as a JSON string literal, quotes included.
 pub fn json_str(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())

@@ -255,9 +255,13 @@ fn head_end(text: &[u8], from: usize) -> Option<usize> {
 /// Content-Length, else empty. What hyper refuses (Transfer-Encoding on HTTP/1.0, another
 /// last coding, an unreadable or ambiguous length) is not followed.
 fn body_framing(text: &[u8]) -> At {
-    let mut lines = text
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+    let mut start = 0;
+    let mut lines = memchr::memchr_iter(b'\n', text)
+        .map(|end| {
+            let line = &text[start..end];
+            start = end + 1;
+            line.strip_suffix(b"\r").unwrap_or(line)
+        })
         .skip_while(|l| l.is_empty());
     let Some(request_line) = lines.next() else {
         return At::Lost;
@@ -296,6 +300,10 @@ fn body_framing(text: &[u8]) -> At {
 
 /// The value of header `name` (lowercase) when `line` is that header.
 fn header_value<'l>(line: &'l [u8], name: &[u8]) -> Option<&'l [u8]> {
+    // Most lines are told apart by their first letter.
+    if line.first()?.to_ascii_lowercase() != name[0] {
+        return None;
+    }
     let (line_name, rest) = line.split_at_checked(name.len())?;
     let value = rest.strip_prefix(b":")?;
     line_name

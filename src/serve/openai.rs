@@ -14,10 +14,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::body::from_json;
-use super::chat::{self, ChatApi, JSON_ANSWER_CAPACITY, json_str, unix_now};
+use super::chat::{self, ChatApi, JSON_ANSWER_CAPACITY, json_str, unix_now, write_json_str};
 use super::error::{Api, ApiError};
 use super::sse::{SseEncoder, frame};
-use crate::json_text;
 use crate::provider::{Passthrough, ToolCall, ToolCallDelta};
 use crate::router::ChatOutcome;
 
@@ -129,8 +128,7 @@ fn tool_call_json(c: &ToolCall) -> Value {
 }
 
 /// A `chat.completion` object, written straight from the outcome: member by member, the
-/// texts through [`json_text::write_str`] (serde's escaping went byte by byte, and was most of
-/// an answer's cost), with what the upstream passed through (`passed`) spliced in where it
+/// texts escaped by serde ([`write_json_str`]), with what the upstream passed through (`passed`) spliced in where it
 /// was: the answer's members, choice 0's and its message's, the other choices. llmux's own
 /// members in alphabetical order, as `serde_json`'s maps print them.
 pub(super) fn completion(
@@ -149,11 +147,11 @@ pub(super) fn completion(
     if only_tools {
         out.extend_from_slice(b"null");
     } else {
-        json_text::write_str(&mut out, &o.text);
+        write_json_str(&mut out, &o.text);
     }
     if !o.reasoning.is_empty() {
         out.extend_from_slice(b",\"reasoning_content\":");
-        json_text::write_str(&mut out, &o.reasoning);
+        write_json_str(&mut out, &o.reasoning);
     }
     out.extend_from_slice(b",\"role\":\"assistant\"");
     if !o.tool_calls.is_empty() {
@@ -170,9 +168,9 @@ pub(super) fn completion(
     out.extend_from_slice(b"],\"created\":");
     out.extend_from_slice(itoa::Buffer::new().format(unix_now()).as_bytes());
     out.extend_from_slice(b",\"id\":");
-    json_text::write_str(&mut out, id);
+    write_json_str(&mut out, id);
     out.extend_from_slice(b",\"model\":");
-    json_text::write_str(&mut out, model);
+    write_json_str(&mut out, model);
     out.extend_from_slice(b",\"object\":\"chat.completion\",\"usage\":");
     // A struct of integers: serializing it cannot fail.
     let _ = serde_json::to_writer(&mut out, &usage_json(o));
@@ -297,7 +295,7 @@ impl Chunks {
                 o.extend_from_slice(b"\"");
                 o.extend_from_slice(field.as_bytes());
                 o.extend_from_slice(b"\":");
-                crate::json_text::write_str(o, text);
+                write_json_str(o, text);
             },
             "null",
         );

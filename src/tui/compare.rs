@@ -20,7 +20,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Widget};
 use tokio::time::Instant;
 
-use crate::provider::{ChatRequest, Message};
+use crate::provider::Message;
 use crate::router::{ChatEvent, RouteEventKind};
 use crate::sanitize::escape_controls;
 use crate::store::session::{self, Answer, AnswerState, Entry, Record, UserMessage};
@@ -147,6 +147,13 @@ impl App {
             self.toast("compare needs two model groups; the config has one", true);
             return Vec::new();
         }
+        if !super::attach::mentions(&self.draft()).is_empty() {
+            self.toast(
+                "compare sends no @files: send the message with them, then compare on it                  with an empty composer",
+                true,
+            );
+            return Vec::new();
+        }
         if self.draft().trim().is_empty() && self.last_question().is_none() {
             self.toast("type a question first, then compare it across groups", true);
             return Vec::new();
@@ -249,7 +256,7 @@ impl App {
             return Vec::new();
         }
         self.b.compare.choosing = None;
-        let draft = self.draft();
+        let draft = self.b.attach.expand(&self.draft());
         let (question, from_draft, messages) = if draft.trim().is_empty() {
             let Some(last) = self.last_question() else {
                 return Vec::new();
@@ -289,7 +296,7 @@ impl App {
             fx.push(Effect::StartChat {
                 tag,
                 group,
-                request: ChatRequest::new(messages.clone()),
+                request: self.request_of(messages.clone()),
             });
         }
         self.b.compare.run = Some(CompareRun {
@@ -435,19 +442,7 @@ impl App {
             ChatEvent::Finished(result) => {
                 let cost = match *result {
                     Ok(o) => {
-                        a.text = o.text;
-                        a.tool_calls = o.tool_calls;
-                        a.state = AnswerState::Done;
-                        a.answered_group = Some(o.group);
-                        a.deployment = Some(o.deployment);
-                        a.ttft_ms = o.ttft.map(|d| d.as_millis() as u64);
-                        a.total_ms = Some(o.total.as_millis() as u64);
-                        a.usage = Some(o.usage);
-                        a.cost = o.cost;
-                        a.badges.retried |= o.retried;
-                        a.badges.fell_back |= o.fell_back;
-                        a.badges.continued |= o.continued;
-                        a.badges.cached = o.cached;
+                        super::turn::answered(a, o);
                         Some(a.cost)
                     }
                     Err(e) => {

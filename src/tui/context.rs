@@ -130,6 +130,13 @@ pub fn prompt_tokens(app: &super::app::App) -> u64 {
             n
         }
     };
+    let system = app
+        .settings
+        .system
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+        .map_or(0, |p| crate::provider::estimate_tokens(p) + 4);
+    let history = history + system;
     let draft = app.draft();
     if draft.trim().is_empty() {
         return history;

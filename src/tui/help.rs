@@ -37,6 +37,7 @@ const FIXED: &[(&str, &str)] = &[
     ),
     ("f (routing log)", "failures only / everything"),
     ("1..9 (picker)", "pick a favorite model"),
+    ("Tab after @", "complete a file path (@path attaches it)"),
     ("Enter (models pane)", "use the selected model"),
 ];
 

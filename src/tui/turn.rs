@@ -338,19 +338,7 @@ impl App {
                     a.badges = f.badges;
                     match *result {
                         Ok(o) => {
-                            a.text = o.text;
-                            a.tool_calls = o.tool_calls;
-                            a.state = AnswerState::Done;
-                            a.answered_group = Some(o.group);
-                            a.deployment = Some(o.deployment);
-                            a.ttft_ms = o.ttft.map(|d| d.as_millis() as u64);
-                            a.total_ms = Some(o.total.as_millis() as u64);
-                            a.usage = Some(o.usage);
-                            a.cost = o.cost;
-                            a.badges.retried |= o.retried;
-                            a.badges.fell_back |= o.fell_back;
-                            a.badges.continued |= o.continued;
-                            a.badges.cached = o.cached;
+                            answered(a, o);
                             spend = Some(a.cost);
                         }
                         Err(e) => {
@@ -437,6 +425,23 @@ impl App {
         self.add_spend(cost);
         vec![Effect::Persist(record)]
     }
+}
+
+/// A finished request's outcome into its answer (done, with who answered and its figures).
+pub(crate) fn answered(a: &mut Answer, o: crate::router::ChatOutcome) {
+    a.text = o.text;
+    a.tool_calls = o.tool_calls;
+    a.state = AnswerState::Done;
+    a.answered_group = Some(o.group);
+    a.deployment = Some(o.deployment);
+    a.ttft_ms = o.ttft.map(|d| d.as_millis() as u64);
+    a.total_ms = Some(o.total.as_millis() as u64);
+    a.usage = Some(o.usage);
+    a.cost = o.cost;
+    a.badges.retried |= o.retried;
+    a.badges.fell_back |= o.fell_back;
+    a.badges.continued |= o.continued;
+    a.badges.cached = o.cached;
 }
 
 /// A streamed piece of a tool call into the answer's calls (indexes count up from 0).

@@ -270,3 +270,30 @@ async fn snapshot_compare() {
         insta::assert_snapshot!(format!("compare_{w}x{hh}"), h.screen());
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn compare_sends_the_conversation_s_system_prompt_and_no_files() {
+    let mut h = Harness::new(80, 24);
+    h.type_text("/system answer in one word");
+    h.press(KeyCode::Enter);
+    h.type_text("capital of France?");
+    h.ctrl('t');
+    let fx = h.press(KeyCode::Enter);
+    let systems: Vec<String> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::StartChat { request, .. } => Some(request.messages[0].content.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(systems, ["answer in one word", "answer in one word"]);
+    h.press(KeyCode::Esc);
+    h.app.set_composer_text("what is in @notes.txt");
+    h.ctrl('t');
+    assert!(!h.app.b.compare.shown());
+    assert!(
+        h.screen().contains("compare sends no @files"),
+        "{}",
+        h.screen()
+    );
+}

@@ -68,3 +68,11 @@ model_list:
     h.press(KeyCode::Char('a'));
     assert!(title(&mut h).contains("~5 / 100 "), "{}", title(&mut h));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_system_prompt_counts() {
+    let mut h = Harness::new(160, 48);
+    h.type_text("/system you are a very thorough and careful reviewer of code");
+    h.press(KeyCode::Enter);
+    assert!(title(&mut h).contains("~17 / 128k"), "{}", title(&mut h));
+}
