@@ -9,7 +9,6 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod exit;
-pub mod json_text;
 pub mod metrics;
 pub mod money;
 pub mod monitor;
