@@ -297,25 +297,95 @@ async fn a_budget_resets_when_its_period_ends_and_warns_again_in_the_next() {
     assert_eq!(r.budgets()[0].resets_in, Some(Duration::from_secs(30)));
 }
 
-/// A `Done` line of the request log.
-fn done_line(deployment: &str, at_unix_ms: u64, cost_cents: u64, cached: bool) -> String {
+/// A line of the request log: request `request_id`'s `kind` on `deployment`.
+fn log_line(request_id: u64, deployment: &str, at_unix_ms: u64, kind: RouteEventKind) -> String {
     let ev = RouteEvent {
-        request_id: 1,
+        request_id,
         group: "g".into(),
         deployment: Some(deployment.into()),
         attempt: 1,
         at_unix_ms,
         elapsed_ms: 10,
-        kind: RouteEventKind::Done {
-            usage: Usage::default(),
-            cost_usd: Some(dollars_cents(cost_cents)),
-            ttft_ms: None,
-            total_ms: 10,
-            finish_reason: None,
-            cached,
-        },
+        kind,
     };
     serde_json::to_string(&ev).unwrap()
+}
+
+/// A `Done` line of the request log.
+fn done_line(deployment: &str, at_unix_ms: u64, cost_cents: u64, cached: bool) -> String {
+    answered(1, deployment, at_unix_ms, cost_cents, cached)
+}
+
+/// Request `request_id` answered by `deployment`, its whole cost `cost_cents`.
+fn answered(
+    request_id: u64,
+    deployment: &str,
+    at_unix_ms: u64,
+    cost_cents: u64,
+    cached: bool,
+) -> String {
+    let kind = RouteEventKind::Done {
+        usage: Usage::default(),
+        cost_usd: Some(dollars_cents(cost_cents)),
+        ttft_ms: None,
+        total_ms: 10,
+        finish_reason: None,
+        cached,
+    };
+    log_line(request_id, deployment, at_unix_ms, kind)
+}
+
+/// An attempt of request `request_id` on `deployment` that streamed, was cut, and was billed.
+fn spent_line(request_id: u64, deployment: &str, at_unix_ms: u64, cost_cents: u64) -> String {
+    let kind = RouteEventKind::Spent {
+        usage: Usage::default(),
+        cost_usd: Some(dollars_cents(cost_cents)),
+    };
+    log_line(request_id, deployment, at_unix_ms, kind)
+}
+
+/// What cut attempts were billed counts after a restart as it did live: on the deployment
+/// that streamed them, for requests that failed, were cancelled, or answered elsewhere (whose
+/// `Done` carries the whole request's cost: the answering deployment paid only its part).
+#[tokio::test]
+async fn the_spend_of_cut_attempts_is_seeded_on_their_own_deployments() {
+    let capped = FakeUpstream::start(vec![answer("capped")]).await;
+    let other = FakeUpstream::start(vec![answer("other")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("requests.jsonl");
+    let lines = [
+        // Request 5 was cut on capped ($3) and answered by other ($1 of its own).
+        spent_line(5, "capped", T0 - 3 * HOUR_MS, 300),
+        answered(5, "other", T0 - 3 * HOUR_MS, 400, false),
+        // Request 6 was cut on capped ($2) and then failed; 7 was cancelled mid-answer ($0.50).
+        spent_line(6, "capped", T0 - 2 * HOUR_MS, 200),
+        spent_line(7, "capped", T0 - HOUR_MS, 50),
+    ];
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let yaml = format!(
+        "model_list:\n{}{}llmux:\n  budget: {{limit: 100, period: 1d}}\n",
+        deployment(
+            "g",
+            "capped",
+            &capped.url,
+            "      max_budget: 5\n      budget_duration: 1d\n      order: 1\n"
+        ),
+        deployment(
+            "g",
+            "other",
+            &other.url,
+            "      max_budget: 50\n      budget_duration: 1d\n      order: 2\n"
+        ),
+    );
+    let (clock, _) = manual_clock();
+    let r = router_with(&yaml, Some(clock), Some(RequestLog::open(&path).unwrap()));
+    r.budgets_ready().await;
+    assert_eq!(spent(&r, "deployment capped"), dollars_cents(550));
+    assert_eq!(spent(&r, "deployment other"), dollars_cents(100));
+    assert_eq!(spent(&r, "llmux.budget"), dollars_cents(650));
+    // capped is over its $5: the request goes to other.
+    assert_eq!(run(&r, "g").await.0.unwrap().deployment, "other");
+    assert_eq!(capped.calls(), 0);
 }
 
 #[tokio::test]
