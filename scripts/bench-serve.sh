@@ -8,6 +8,9 @@
 #   ROUNDS=3 DURATION=4 scripts/bench-serve.sh   # each scenario 3 times in turn: medians
 #   LAYOUT=shared scripts/bench-serve.sh   # every process on one core (see below)
 #   LLMUX_BIN=/tmp/old/llmux scripts/bench-serve.sh   # another build (A/B); no cargo build
+#   OTEL=1 scripts/bench-serve.sh   # llmux with `callbacks: [otel]`, exporting every request's
+#                                   # trace to a dummy collector (a second fake upstream that
+#                                   # answers each export 200): run with and without, compare
 #
 # Builds the release binary, the fake upstream (examples/fake_upstream.rs) and the floor proxy
 # (examples/floor_proxy.rs) once, needs `wrk` (Debian package; installed with apt-get when
@@ -34,6 +37,7 @@ DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-1}
 WARMUP=${WARMUP:-2}
 LAYOUT=${LAYOUT:-split}
+OTEL=${OTEL:-0}
 case "$LAYOUT" in split|shared) ;; *) echo "bench-serve: LAYOUT is split or shared" >&2; exit 2 ;; esac
 
 if ! command -v wrk >/dev/null; then
@@ -95,6 +99,16 @@ wait_for_line "$WORK/floor.out" "listening on"
 FLOOR_URL=$(sed -n 's/^listening on //p' "$WORK/floor.out")
 
 write_bench_config "$WORK/config.yaml" "$UPSTREAM"
+if [ "$OTEL" = 1 ]; then
+    # The dummy collector: the fake upstream answers any POST 200, which the OTLP exporter
+    # takes as a sent batch; on the upstream's core.
+    "${PIN0[@]}" "$FAKE" 127.0.0.1:0 >"$WORK/collector.out" 2>&1 &
+    PIDS+=($!)
+    wait_for_line "$WORK/collector.out" "listening on"
+    COLLECTOR=$(sed -n 's/^listening on //p' "$WORK/collector.out")
+    printf 'litellm_settings:\n  callbacks: [otel]\nenvironment_variables:\n  OTEL_EXPORTER_OTLP_ENDPOINT: %s\n' \
+        "$COLLECTOR" >>"$WORK/config.yaml"
+fi
 LLMUX_DATA_DIR="$WORK/data" "${PIN1[@]}" "$BIN" --config "$WORK/config.yaml" serve --bind 127.0.0.1:0 \
     >"$WORK/llmux.out" 2>&1 &
 LLMUX_PID=$!
@@ -164,8 +178,9 @@ median() {
 }
 
 declare -A CPU_US FLOOR_CPU_US
-printf '\nllmux serve overhead, layout %s, %ss runs, %s round(s), %s cores, load: %s\n\n' "$LAYOUT" \
-    "$DURATION" "$ROUNDS" "$CORES" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '\nllmux serve overhead, layout %s, %ss runs, %s round(s), %s cores, exporter %s, load: %s\n\n' "$LAYOUT" \
+    "$DURATION" "$ROUNDS" "$CORES" "$([ "$OTEL" = 1 ] && echo "on (otel)" || echo off)" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-11s | %6s %6s %7s | %6s %7s | %6s %6s %7s | %8s %8s | %s\n' \
     "scenario" "p50" "p99" "req/s" "p50" "req/s" "p50" "p99" "req/s" "floor" "llmux" "llmux/direct"
 printf '%-11s | %-22s | %-14s | %-22s | %-17s | %s\n' "(µs)" "direct to upstream" "floor proxy" "through llmux" "added p50" "req/s ratio"

@@ -22,5 +22,6 @@ pub mod secret;
 pub mod serve;
 pub mod startup;
 pub mod store;
+pub mod telemetry;
 pub mod tui;
 pub mod widgets;

@@ -10,11 +10,12 @@
 //! never $0.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::price_file::PriceJsonError;
 use super::price_file::{self, ModelFacts, Number, Tier};
 use crate::config::{Config, Deployment};
 use crate::money::Usd;
@@ -96,6 +97,26 @@ impl Price {
         self.output.times(TOKENS_PER_MILLION)
     }
 }
+
+/// A price file that could not be used; the message names it.
+#[derive(Debug, thiserror::Error)]
+pub enum PriceFileError {
+    #[error("{}: cannot read price file: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: PriceJsonError,
+    },
+}
+
+/// `llmux.pricing_file` names a price file that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("llmux.pricing_file: {0}")]
+pub struct PricingFileError(pub PriceFileError);
 
 /// What the table knows about one model name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -206,7 +227,7 @@ impl PriceTable {
     /// Parses LiteLLM's `model_prices_and_context_window.json` format: an object of model
     /// names to objects. Unknown fields, `sample_spec`, and entries without prices are
     /// tolerated; only text that is not a JSON object is an error.
-    pub fn from_json(text: &str) -> Result<PriceTable, String> {
+    pub fn from_json(text: &str) -> Result<PriceTable, PriceJsonError> {
         let entries = price_file::parse(text)?
             .into_iter()
             .filter(|(name, _)| name != SAMPLE_SPEC)
@@ -216,10 +237,15 @@ impl PriceTable {
     }
 
     /// Reads a price file; the error names the file.
-    pub fn load(path: &Path) -> Result<PriceTable, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read price file: {e}", path.display()))?;
-        PriceTable::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<PriceTable, PriceFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PriceFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        PriceTable::from_json(&text).map_err(|source| PriceFileError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// The embedded table of common models (parsed once per process).
@@ -232,14 +258,14 @@ impl PriceTable {
 
     /// The table a config prices with: the built-in one with `llmux.pricing_file` merged over
     /// it. The error names the file and what is wrong with it.
-    pub fn for_config(config: &Config) -> Result<PriceTable, String> {
+    pub fn for_config(config: &Config) -> Result<PriceTable, PricingFileError> {
         PriceTable::builtin().with_pricing_file(config)
     }
 
     /// `self` with `llmux.pricing_file` merged over it, when the config names one.
-    pub fn with_pricing_file(mut self, config: &Config) -> Result<PriceTable, String> {
+    pub fn with_pricing_file(mut self, config: &Config) -> Result<PriceTable, PricingFileError> {
         if let Some(path) = &config.app.pricing_file {
-            let extra = PriceTable::load(path).map_err(|e| format!("llmux.pricing_file: {e}"))?;
+            let extra = PriceTable::load(path).map_err(PricingFileError)?;
             self.merge(extra);
         }
         Ok(self)
@@ -456,10 +482,22 @@ mod tests {
 
     #[test]
     fn bad_files_are_errors() {
-        assert!(PriceTable::from_json("[1, 2]").is_err());
-        assert!(PriceTable::from_json("{").unwrap_err().contains("JSON"));
+        let list = PriceTable::from_json("[1, 2]").unwrap_err();
+        assert!(matches!(list, PriceJsonError::NotAnObject), "{list}");
+        assert_eq!(
+            list.to_string(),
+            "expected a JSON object of model names to prices"
+        );
+        let cut = PriceTable::from_json("{").unwrap_err();
+        assert!(matches!(cut, PriceJsonError::Syntax(_)), "{cut}");
+        assert!(cut.to_string().starts_with("not valid JSON: "), "{cut}");
         let err = PriceTable::load(Path::new("/nonexistent/prices.json")).unwrap_err();
-        assert!(err.contains("/nonexistent/prices.json"), "{err}");
+        assert!(matches!(err, PriceFileError::Read { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/prices.json: cannot read price file: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl Router {
             .prices
             .unwrap_or_else(PriceTable::builtin)
             .with_pricing_file(&config)
-            .map_err(RouterError)?;
+            .map_err(|e| RouterError(e.to_string()))?;
         let metrics = Metrics::with_ttft_samples(config.router.routing_args.max_latency_list_size);
         let mut prices = HashMap::new();
         let mut max_input = HashMap::new();
@@ -182,7 +182,7 @@ impl Router {
                 .map(|d| (d.id.clone(), d.group.clone()))
                 .collect();
             let shared = shared::SharedState::start(redis, groups, health.local(), sink.clone())
-                .map_err(RouterError)?;
+                .map_err(|e| RouterError(e.to_string()))?;
             health.set_shared(shared);
         }
         let cache = cached::build(&config, &sink)?;

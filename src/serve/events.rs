@@ -15,14 +15,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use bytes::BytesMut;
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Shared;
-use super::chat::frame;
+use super::sse::{self, frame};
 use crate::protocol::events::{
     EVENT_HELLO, EVENT_LAGGED, EVENT_METRICS, EVENT_RECENT, EVENT_ROUTE, Hello, Lagged,
     MonitorSnapshot,
@@ -116,13 +115,5 @@ pub(crate) async fn events(State(state): State<Shared>) -> Response {
         }
         Some((Ok(out.freeze()), f))
     });
-    let mut response = Response::new(Body::from_stream(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    sse::response(Body::from_stream(body))
 }

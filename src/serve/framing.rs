@@ -4,7 +4,7 @@
 //! at once and it gets 413 (and hyper, left with an unread body, closes the connection).
 //!
 //! Bytes enter through [`Watched`], a reader wrapped around the socket under hyper: it follows
-//! the request framing in what hyper reads (heads with `httparse`, bodies by Content-Length
+//! the request framing in what hyper reads (heads to their empty line, bodies by Content-Length
 //! or by chunks), numbering requests as hyper does, and adds up the chunk sizes each request
 //! announces. When they pass the cap, the request's number goes into the connection's
 //! [`Announced`] and its body's reader is woken. The body reaches the handlers as a
@@ -23,8 +23,6 @@ use futures::task::AtomicWaker;
 use hyper::body::{Frame, Incoming, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The most header lines hyper reads in a head (its default `max_headers`).
-const MAX_HEADERS: usize = 100;
 /// The longest head followed across reads: above hyper's own limit (its read buffer, ~400 KiB),
 /// so hyper refuses a longer one before this watch gives up on it.
 const MAX_HEAD_BYTES: usize = 512 * 1024;
@@ -184,44 +182,27 @@ impl Watch {
 
     /// Reads a head, whole in `bytes` or completed by them; returns the bytes of `bytes` used.
     fn head(&mut self, mut partial: Vec<u8>, bytes: &[u8]) -> (At, usize) {
-        let (text, scan_from, before) = if partial.is_empty() {
-            (bytes, 0, 0)
+        let before = partial.len();
+        let text = if before == 0 {
+            bytes
         } else {
-            let before = partial.len();
             if before + bytes.len() > MAX_HEAD_BYTES {
                 return (At::Lost, bytes.len());
             }
             partial.extend_from_slice(bytes);
-            (&partial[..], before.saturating_sub(2), before)
+            &partial[..]
         };
-        // Parsed only once a blank line may have arrived, so a head trickled a byte at a time
-        // costs one parse, not one per byte.
-        if !has_blank_line(&text[scan_from..]) {
-            return match partial.is_empty() {
-                true if bytes.len() <= MAX_HEAD_BYTES => (At::Head(bytes.to_vec()), bytes.len()),
-                true => (At::Lost, bytes.len()),
-                false => (At::Head(partial), bytes.len()),
+        // The empty line is not looked for again in what was already looked at.
+        let Some(len) = head_end(text, before.saturating_sub(2)) else {
+            return match before {
+                0 if bytes.len() <= MAX_HEAD_BYTES => (At::Head(bytes.to_vec()), bytes.len()),
+                0 => (At::Lost, bytes.len()),
+                _ => (At::Head(partial), bytes.len()),
             };
-        }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut request = httparse::Request::new(&mut headers);
-        let len = match request.parse(text) {
-            Ok(httparse::Status::Complete(len)) => len,
-            // Only blank lines so far: the head is still to come.
-            Ok(httparse::Status::Partial) => {
-                let kept = if partial.is_empty() {
-                    bytes.to_vec()
-                } else {
-                    partial
-                };
-                return (At::Head(kept), bytes.len());
-            }
-            Err(_) => return (At::Lost, bytes.len()),
         };
         self.heads += 1;
         self.announced = 0;
-        let at = body_framing(&request);
-        (at, len.saturating_sub(before))
+        (body_framing(&text[..len]), len - before)
     }
 
     /// Reads a chunk size's digits; marks the request once its chunks announce more than the
@@ -255,23 +236,49 @@ fn head() -> At {
     At::Head(Vec::new())
 }
 
-/// Whether `text` holds a line end followed by an empty line.
-fn has_blank_line(text: &[u8]) -> bool {
-    text.windows(2).any(|w| w == b"\n\n") || text.windows(3).any(|w| w == b"\n\r\n")
+/// The length of the head `text` starts with (the empty lines hyper skips before a request
+/// line included), once the empty line that ends it arrived; line ends looked for from `from`.
+fn head_end(text: &[u8], from: usize) -> Option<usize> {
+    let start = text.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let from = from.max(start);
+    memchr::memchr_iter(b'\n', &text[from..])
+        .map(|i| from + i + 1)
+        .find_map(|next| match text.get(next..) {
+            Some([b'\n', ..]) => Some(next + 1),
+            Some([b'\r', b'\n', ..]) => Some(next + 2),
+            _ => None,
+        })
 }
 
-/// How the body of a parsed request head is framed, as hyper reads it: chunked when the last
+/// How the body after the head `text` is framed, as hyper reads it: chunked when the last
 /// Transfer-Encoding ends in `chunked` (Content-Length is then ignored), else by
-/// Content-Length, else empty. What hyper refuses is not followed.
-fn body_framing(request: &httparse::Request<'_, '_>) -> At {
+/// Content-Length, else empty. What hyper refuses (Transfer-Encoding on HTTP/1.0, another
+/// last coding, an unreadable or ambiguous length) is not followed.
+fn body_framing(text: &[u8]) -> At {
+    let mut start = 0;
+    let mut lines = memchr::memchr_iter(b'\n', text)
+        .map(|end| {
+            let line = &text[start..end];
+            start = end + 1;
+            line.strip_suffix(b"\r").unwrap_or(line)
+        })
+        .skip_while(|l| l.is_empty());
+    let Some(request_line) = lines.next() else {
+        return At::Lost;
+    };
+    let http11 = request_line.ends_with(b" HTTP/1.1");
+    if !http11 && !request_line.ends_with(b" HTTP/1.0") {
+        // Not a request hyper reads: it answers 400 and closes.
+        return At::Lost;
+    }
     let mut chunked = None;
     let mut length: Option<u64> = None;
-    for h in request.headers.iter() {
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+    for line in lines {
+        if let Some(value) = header_value(line, b"transfer-encoding") {
+            let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
             chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            let Some(n) = std::str::from_utf8(h.value.trim_ascii())
+        } else if let Some(value) = header_value(line, b"content-length") {
+            let Some(n) = std::str::from_utf8(value)
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
             else {
@@ -284,11 +291,24 @@ fn body_framing(request: &httparse::Request<'_, '_>) -> At {
         }
     }
     match (chunked, length) {
-        (Some(true), _) if request.version == Some(1) => At::Size(0),
+        (Some(true), _) if http11 => At::Size(0),
         (Some(_), _) => At::Lost,
         (None, Some(n)) if n > 0 => At::Fixed(n),
         (None, _) => head(),
     }
+}
+
+/// The value of header `name` (lowercase) when `line` is that header.
+fn header_value<'l>(line: &'l [u8], name: &[u8]) -> Option<&'l [u8]> {
+    // Most lines are told apart by their first letter.
+    if line.first()?.to_ascii_lowercase() != name[0] {
+        return None;
+    }
+    let (line_name, rest) = line.split_at_checked(name.len())?;
+    let value = rest.strip_prefix(b":")?;
+    line_name
+        .eq_ignore_ascii_case(name)
+        .then_some(value.trim_ascii())
 }
 
 /// Reads trailer lines up to the empty one that ends the body.

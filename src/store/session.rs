@@ -67,6 +67,13 @@ pub enum Record {
     /// The conversation's settings from here on (system prompt, role, parameters); the last
     /// one wins. Files written before it existed have none: no system prompt, defaults.
     Settings(Settings),
+    /// The next message replaces message `replaces` (edited and sent again): the branch
+    /// shown is cut there and the old one kept ([`super::branches`]).
+    Fork { replaces: u64 },
+    /// The branch shown now ends at entry `leaf` (switched to another branch).
+    Branch { leaf: u64 },
+    /// Entries from `id` on are deleted (the last exchange, dropped).
+    Drop { id: u64 },
 }
 
 /// A conversation's settings: its system prompt, the role it came from, and the request
@@ -231,6 +238,8 @@ pub struct LoadedSession {
     pub draft: String,
     /// The conversation's settings (system prompt, role, parameters).
     pub settings: Settings,
+    /// The branches not shown (`entries` is the one shown).
+    pub branches: super::branches::Branches,
     /// Lines that could not be read (`line N: reason`).
     pub warnings: Vec<String>,
 }
@@ -240,6 +249,7 @@ impl LoadedSession {
     pub fn next_id(&self) -> u64 {
         self.entries
             .iter()
+            .chain(self.branches.entries())
             .map(Entry::id)
             .max()
             .map_or(1, |m| m + 1)
@@ -397,7 +407,8 @@ pub fn parse_records(bytes: &[u8]) -> LoadedSession {
         }
         true
     });
-    for e in &mut s.entries {
+    let off = s.branches.off.iter_mut().map(|(_, e)| e);
+    for e in s.entries.iter_mut().chain(off) {
         if let Entry::Answer(a) = e
             && a.state == AnswerState::Streaming
         {
@@ -407,30 +418,47 @@ pub fn parse_records(bytes: &[u8]) -> LoadedSession {
     s
 }
 
+/// Why a line of a session file was skipped.
+#[derive(Debug, thiserror::Error)]
+enum Skipped {
+    /// A last line without its newline: a write cut short by a crash.
+    #[error("torn last line skipped")]
+    Torn,
+    #[error("unreadable line skipped ({0})")]
+    NotUtf8(std::str::Utf8Error),
+    #[error("unreadable line skipped ({0})")]
+    NotARecord(serde_json::Error),
+}
+
 /// The record on a line, `None` for a blank one, or why it was skipped.
-fn record_of(line: &ByteLine<'_>) -> Result<Option<Record>, String> {
-    // A last line without its newline is a write cut short by a crash.
-    let torn = || "torn last line skipped".to_string();
+fn record_of(line: &ByteLine<'_>) -> Result<Option<Record>, Skipped> {
     let text = match line.text {
         Ok(t) => t,
-        Err(_) if line.unterminated => return Err(torn()),
-        Err(e) => return Err(format!("unreadable line skipped ({e})")),
+        Err(_) if line.unterminated => return Err(Skipped::Torn),
+        Err(e) => return Err(Skipped::NotUtf8(e)),
     };
     if text.trim().is_empty() {
         return Ok(None);
     }
     match serde_json::from_str::<Record>(text) {
         Ok(r) => Ok(Some(r)),
-        Err(_) if line.unterminated => Err(torn()),
-        Err(e) => Err(format!("unreadable line skipped ({e})")),
+        Err(_) if line.unterminated => Err(Skipped::Torn),
+        Err(e) => Err(Skipped::NotARecord(e)),
     }
 }
 
 fn answer_mut(s: &mut LoadedSession, id: u64) -> Option<&mut Answer> {
-    s.entries.iter_mut().rev().find_map(|e| match e {
-        Entry::Answer(a) if a.id == id => Some(a),
+    // (on the branch shown, else on another: a late record of an answer switched away from)
+    let on_path = s.entries.iter().rev().any(|e| e.id() == id);
+    let found = if on_path {
+        s.entries.iter_mut().rev().find(|e| e.id() == id)
+    } else {
+        s.branches.entry_mut(id)
+    };
+    match found {
+        Some(Entry::Answer(a)) => Some(a),
         _ => None,
-    })
+    }
 }
 
 fn apply(s: &mut LoadedSession, record: Record) {
@@ -486,6 +514,23 @@ fn apply(s: &mut LoadedSession, record: Record) {
         Record::ToolResult(t) => s.entries.push(Entry::ToolResult(t)),
         Record::Draft { text } => s.draft = text,
         Record::Settings(settings) => s.settings = settings,
+        Record::Fork { replaces } => match s.entries.iter().position(|e| e.id() == replaces) {
+            Some(at) => s.branches.cut(&mut s.entries, at),
+            None => s
+                .warnings
+                .push(format!("an edit of message {replaces}, which is not there")),
+        },
+        Record::Branch { leaf } => {
+            if !s.branches.select(&mut s.entries, leaf) {
+                s.warnings
+                    .push(format!("a switch to branch end {leaf}, which is not there"));
+            }
+        }
+        Record::Drop { id } => {
+            if let Some(at) = s.entries.iter().position(|e| e.id() == id) {
+                s.entries.truncate(at);
+            }
+        }
     }
 }
 

@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::metrics::Usd;
 use crate::router::{RouteEvent, RouteEventKind};
 
-pub use dates::{DAY_MS, day_of, parse_since};
+pub use dates::{DAY_MS, SinceError, day_of, parse_since};
 
 /// Highest latency the histograms hold (one hour); longer ones are clamped.
 const MAX_TRACKED_MS: u64 = 3_600_000;
@@ -77,20 +77,21 @@ impl GroupBy {
     }
 }
 
+/// A `--by` that names no grouping.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}: expected model, deployment, provider, day or tag")]
+pub struct UnknownGroupBy(pub String);
+
 impl std::str::FromStr for GroupBy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<GroupBy, String> {
+    type Err = UnknownGroupBy;
+    fn from_str(s: &str) -> Result<GroupBy, UnknownGroupBy> {
         Ok(match s {
             "model" | "group" => GroupBy::Model,
             "deployment" => GroupBy::Deployment,
             "provider" => GroupBy::Provider,
             "day" => GroupBy::Day,
             "tag" | "tags" => GroupBy::Tag,
-            _ => {
-                return Err(format!(
-                    "{s}: expected model, deployment, provider, day or tag"
-                ));
-            }
+            _ => return Err(UnknownGroupBy(s.to_string())),
         })
     }
 }

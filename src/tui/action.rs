@@ -254,6 +254,8 @@ pub enum Action {
     Stats(StatsRead),
     /// Time to read the stats again (every few seconds while the stats view shows).
     StatsDue,
+    /// The numbers (models, cost) of listed conversations, by name.
+    SessionsSummarized(Vec<(String, crate::store::session_summary::SessionSummary)>),
     /// A role file was read (`/role`), or why not.
     RoleLoaded(Result<crate::roles::Role, String>),
     /// A theme was loaded (`/theme`), or why not.

@@ -148,6 +148,14 @@ pub struct App {
     pub slash: super::slash::SlashState,
     /// Compare, inspect, attachments and the context meter (`part_b`).
     pub b: super::part_b::PartB,
+    /// The conversation's other branches (`entries` is the one shown).
+    pub branches: crate::store::branches::Branches,
+    /// The earlier message being edited in the composer, to be sent as a new branch.
+    pub editing: Option<super::branch::Editing>,
+    /// The search in the conversation (`/` with it focused).
+    pub find: Option<super::find::Find>,
+    /// The conversations list's numbers per session, and a rename or delete under way.
+    pub list: super::sessionlist::ListExtra,
 }
 
 impl std::fmt::Debug for App {
@@ -229,6 +237,10 @@ impl App {
                 ..Default::default()
             },
             b: super::part_b::PartB::new(cfg),
+            branches: Default::default(),
+            editing: None,
+            find: None,
+            list: Default::default(),
         };
         app.style_composer();
         (app, warnings)
@@ -236,10 +248,11 @@ impl App {
 
     /// Replaces the conversation with a loaded one (its draft goes into the composer).
     pub fn load_session(&mut self, s: LoadedSession) {
+        self.next_id = self.next_id.max(s.next_id());
         self.entries = s.entries;
-        self.next_id = self
-            .next_id
-            .max(self.entries.iter().map(Entry::id).max().unwrap_or(0) + 1);
+        self.branches = s.branches;
+        self.editing = None;
+        self.find = None;
         self.session = s.name;
         self.settings = s.settings;
         self.set_composer_text(&s.draft);
@@ -264,7 +277,8 @@ impl App {
         }
         self.session_spent = Usd::ZERO;
         self.session_cost_unknown = false;
-        for e in &self.entries {
+        // What was spent on every branch, not only on the one shown.
+        for e in self.entries.iter().chain(self.branches.entries()) {
             if let Entry::Answer(a) = e {
                 match a.cost {
                     Some(c) => self.session_spent += c,
@@ -532,6 +546,7 @@ impl App {
                 self.load_session(s);
                 self.overlay = None;
                 self.toast(format!("opened {name}"), false);
+                self.opened_session();
                 fx.push(Effect::SwitchSession(name));
                 fx
             }
@@ -564,6 +579,10 @@ impl App {
             }
             Action::Terminate => self.quit(),
             Action::Stats(read) => self.stats.received(read),
+            Action::SessionsSummarized(found) => {
+                self.list.details.extend(found);
+                Vec::new()
+            }
             a @ (Action::RoleLoaded(_)
             | Action::ThemeLoaded(_)
             | Action::SessionRenamed { .. }

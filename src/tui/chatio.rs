@@ -54,3 +54,15 @@ pub fn delete(store: Option<&SessionStore>, name: &str) -> Action {
         },
     }
 }
+
+/// Reads the numbers of the sessions `names` on a blocking thread and sends them back as
+/// one `Action::SessionsSummarized` (a file that cannot be read is left out).
+pub fn summarize(store: SessionStore, names: Vec<String>, tx: tokio::sync::mpsc::Sender<Action>) {
+    tokio::task::spawn_blocking(move || {
+        let found: Vec<_> = names
+            .into_iter()
+            .filter_map(|n| store.summary(&n).ok().map(|s| (n, s)))
+            .collect();
+        let _ = tx.blocking_send(Action::SessionsSummarized(found));
+    });
+}

@@ -56,6 +56,9 @@ impl App {
                     );
                     return fx;
                 }
+                if self.stop_editing() {
+                    return Vec::new();
+                }
                 let quit = self.keymap.label(Command::Quit);
                 self.toast(format!("nothing to cancel · {quit} quits"), false);
                 Vec::new()
@@ -73,6 +76,9 @@ impl App {
                 let mut fx = self.abandon_inflight(AnswerState::Cancelled);
                 fx.extend(self.save_draft());
                 self.entries.clear();
+                self.branches = Default::default();
+                self.editing = None;
+                self.find = None;
                 self.view = ConversationView::default();
                 self.session = crate::store::session::new_session_name((self.clock)());
                 self.session_spent = crate::money::Usd::ZERO;
@@ -85,6 +91,8 @@ impl App {
                 fx
             }
             Command::OpenSessions => {
+                self.list.edit = None;
+                self.list.open_find = None;
                 self.overlay = Some(Overlay::Sessions {
                     list: None,
                     selected: 0,

@@ -54,6 +54,11 @@ impl App {
         let plain = !ev
             .modifiers
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        if matches!(self.overlay, Some(Overlay::Sessions { .. }))
+            && let Some(fx) = self.sessions_list_key(ev)
+        {
+            return fx;
+        }
         let Some(overlay) = &mut self.overlay else {
             return Vec::new();
         };
@@ -100,14 +105,20 @@ impl App {
                 }
                 _ => return self.overlay_passthrough(bound),
             },
-            Overlay::Help { scroll } => match ev.code {
-                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => self.overlay = None,
-                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                KeyCode::Down | KeyCode::Char('j') => *scroll += 1,
-                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-                KeyCode::PageDown => *scroll += 10,
-                _ => return self.overlay_passthrough(bound),
-            },
+            Overlay::Help { scroll } => {
+                let max =
+                    super::help::max_scroll(&self.keymap, &self.theme, self.shift_enter, self.size);
+                match ev.code {
+                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => self.overlay = None,
+                    KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                    KeyCode::Down | KeyCode::Char('j') => *scroll = (*scroll + 1).min(max),
+                    KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                    KeyCode::PageDown => *scroll = (*scroll + 10).min(max),
+                    KeyCode::Home | KeyCode::Char('g') => *scroll = 0,
+                    KeyCode::End | KeyCode::Char('G') => *scroll = max,
+                    _ => return self.overlay_passthrough(bound),
+                }
+            }
             Overlay::Sessions {
                 list,
                 selected,
@@ -178,6 +189,11 @@ impl App {
 
     /// Keys of the focused side pane (not the composer); `None` when not one of them.
     fn pane_key(&mut self, ev: KeyEvent) -> Option<Vec<Effect>> {
+        if self.focus == Focus::Conversation
+            && let Some(fx) = self.conversation_key(ev)
+        {
+            return Some(fx);
+        }
         if ev
             .modifiers
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)

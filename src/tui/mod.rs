@@ -13,12 +13,14 @@
 pub mod action;
 pub mod app;
 pub mod attach;
+pub mod branch;
 pub mod chatio;
 pub mod clipboard;
 pub mod commands;
 pub mod compare;
 pub mod context;
 pub mod conversation;
+pub mod find;
 pub mod glyphs;
 pub mod help;
 pub mod highlight;
@@ -32,6 +34,7 @@ pub mod part_b;
 pub mod picker;
 pub mod render;
 pub mod runtime;
+pub mod sessionlist;
 pub mod sessions;
 pub mod slash;
 pub mod statsview;
@@ -68,7 +71,7 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         capture: Some(std::sync::Arc::new(crate::router::capture::Capture::new())),
         ..crate::router::RouterOptions::default()
     };
-    let router = match crate::startup::build_router_with(cfg, options) {
+    let router = match crate::startup::build_router_in_tui(cfg, options) {
         Ok(r) => r,
         Err(code) => return code,
     };

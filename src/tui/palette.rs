@@ -66,20 +66,27 @@ pub struct PaletteState {
 
 impl PaletteState {
     /// The rows the filter lets through: each of its words is in the row's name or its
-    /// description (ignoring case).
+    /// description (ignoring case); those matched by name first.
     pub fn shown(&self) -> Vec<Item> {
         let words: Vec<String> = self
             .filter
             .split_whitespace()
             .map(str::to_lowercase)
             .collect();
-        items()
+        let mut found: Vec<(bool, Item)> = items()
             .into_iter()
-            .filter(|i| {
+            .filter_map(|i| {
                 let hay = format!("{} {}", i.label(), i.describe()).to_lowercase();
-                words.iter().all(|w| hay.contains(w.as_str()))
+                let name = i.label().to_lowercase();
+                words
+                    .iter()
+                    .all(|w| hay.contains(w.as_str()))
+                    .then(|| (!words.iter().all(|w| name.contains(w.as_str())), i))
             })
-            .collect()
+            .collect();
+        // Rows whose name matches first (stable: the table's order within each).
+        found.sort_by_key(|(by_description, _)| *by_description);
+        found.into_iter().map(|(_, i)| i).collect()
     }
 }
 

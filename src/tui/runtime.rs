@@ -353,10 +353,17 @@ impl Runner {
                 self.writer = self.store.as_ref().map(|s| s.writer(&name));
                 None
             }
-            Effect::ListSessions => Some(Action::SessionsListed(match &self.store {
-                Some(s) => s.list().map_err(|e| e.to_string()),
-                None => Err("no data directory".to_string()),
-            })),
+            Effect::ListSessions => {
+                let list = match &self.store {
+                    Some(s) => s.list().map_err(|e| e.to_string()),
+                    None => Err("no data directory".to_string()),
+                };
+                if let (Some(store), Ok(l)) = (&self.store, &list) {
+                    let names = l.iter().map(|i| i.name.clone()).collect();
+                    chatio::summarize(store.clone(), names, self.tx.clone());
+                }
+                Some(Action::SessionsListed(list))
+            }
             Effect::SearchSessions(query) => {
                 self.search_sessions(query);
                 None

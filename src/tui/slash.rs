@@ -357,6 +357,7 @@ impl App {
     pub(crate) fn send_or_run(&mut self) -> Vec<Effect> {
         let text = self.draft();
         match parse(&text) {
+            Parsed::Message(_) if self.editing.is_some() => self.resend_edit(),
             Parsed::Message(_) => self.send_attached(),
             Parsed::Literal(rest) => {
                 let rest = rest.to_string();

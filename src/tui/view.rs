@@ -150,7 +150,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         app.focus == Focus::Conversation,
         &title,
         &hint,
-        super::conversation::settings_line(&app.settings, theme),
+        app.conversation_decor(),
     );
     if let Some(r) = a.models {
         picker::render_pane(
@@ -229,6 +229,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             },
             *selected,
             &app.session,
+            &app.list,
             area,
             buf,
             theme,
@@ -408,6 +409,10 @@ fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = &app.theme;
     let focused = app.focus == Focus::Composer;
     let (title, meter) = super::context::composer_title(app);
+    let title = match app.editing {
+        Some(_) => format!("Edit → {} · sends a new branch", app.current_group()),
+        None => title,
+    };
     let mut block = pane_block(theme, &title, focused);
     if let Some(m) = &meter {
         block = block.title(m.clone());

@@ -2,6 +2,7 @@
 //! crate again). One module per area.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod support;
 mod upstream;
 
 mod batch;
@@ -26,5 +27,6 @@ mod serve;
 mod shared_state;
 mod sse_props;
 mod stats;
+mod telemetry;
 mod tools;
 mod tui;

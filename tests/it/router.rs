@@ -5,33 +5,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use llmux::config::{Config, load_str};
-use llmux::provider::{ChatRequest, ErrorClass, Message};
+use llmux::config::load_str;
+use llmux::provider::ErrorClass;
 use llmux::router::{
     ChatEvent, ChatOutcome, FallbackReason, RouteError, RouteErrorKind, RouteEvent, RouteEventKind,
     Router, RouterOptions,
 };
 
+use crate::support::{self, ask, deployment, router};
 use crate::upstream::{FakeUpstream, Reply};
-
-fn config(yaml: &str) -> Config {
-    load_str(yaml, None).unwrap_or_else(|e| panic!("test config does not load: {e}\n{yaml}"))
-}
-
-fn router(yaml: &str) -> Router {
-    Router::new(
-        config(yaml),
-        RouterOptions {
-            seed: Some(7),
-            ..RouterOptions::default()
-        },
-    )
-    .unwrap()
-}
-
-fn ask(text: &str) -> ChatRequest {
-    ChatRequest::new(vec![Message::user(text)])
-}
 
 /// Runs one request to the end, returning its outcome and every route event it emitted.
 async fn run(
@@ -39,16 +21,8 @@ async fn run(
     model: &str,
     text: &str,
 ) -> (Result<ChatOutcome, RouteError>, Vec<RouteEvent>) {
-    let mut stream = router.chat(model, ask(text));
-    let mut events = Vec::new();
-    while let Some(ev) = stream.next_event().await {
-        match ev {
-            ChatEvent::Route(e) => events.push(RouteEvent::clone(&e)),
-            ChatEvent::Finished(r) => return (*r, events),
-            _ => {}
-        }
-    }
-    panic!("stream ended without Finished");
+    let run = support::run(router, model, ask(text)).await;
+    (run.result, run.events)
 }
 
 fn kinds(events: &[RouteEvent]) -> Vec<&'static str> {
@@ -74,12 +48,6 @@ fn kinds(events: &[RouteEvent]) -> Vec<&'static str> {
         .collect()
 }
 
-fn openai_deployment(group: &str, id: &str, url: &str, extra: &str) -> String {
-    format!(
-        "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-test-secret-key\n{extra}    model_info: {{ id: {id} }}\n"
-    )
-}
-
 #[tokio::test]
 async fn server_errors_are_retried_num_retries_times_then_fall_back() {
     let bad = FakeUpstream::start(vec![Reply::status(503)]).await;
@@ -90,8 +58,8 @@ async fn server_errors_are_retried_num_retries_times_then_fall_back() {
     .await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 2\n  fallbacks: [{{a: [b]}}]\n",
-        openai_deployment("a", "a1", &bad.url, ""),
-        openai_deployment("b", "b1", &good.url, "")
+        deployment("a", "a1", &bad.url, ""),
+        deployment("b", "b1", &good.url, "")
     );
     let r = router(&yaml);
     let (result, events) = run(&r, "a", "hi").await;
@@ -127,7 +95,7 @@ async fn retry_after_is_waited_out_on_a_groups_only_deployment() {
         Reply::openai_stream(&["ok"], Some((1, 1))),
     ])
     .await;
-    let yaml = format!("model_list:\n{}", openai_deployment("a", "a1", &up.url, ""));
+    let yaml = format!("model_list:\n{}", deployment("a", "a1", &up.url, ""));
     let r = router(&yaml);
     let started = tokio::time::Instant::now();
     let (result, events) = run(&r, "a", "hi").await;
@@ -161,8 +129,8 @@ async fn a_cooled_deployment_is_skipped_and_comes_back_after_cooldown_time() {
     let steady = FakeUpstream::start(vec![Reply::openai_stream(&["from b"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  cooldown_time: 5\n",
-        openai_deployment("g", "a", &flaky.url, "      order: 1\n"),
-        openai_deployment("g", "b", &steady.url, "      order: 2\n"),
+        deployment("g", "a", &flaky.url, "      order: 1\n"),
+        deployment("g", "b", &steady.url, "      order: 2\n"),
     );
     let r = router(&yaml);
     let (first, events) = run(&r, "g", "hi").await;
@@ -209,7 +177,7 @@ async fn a_group_whose_every_deployment_is_cooling_says_so_at_once() {
     let up = FakeUpstream::start(vec![Reply::status(401)]).await;
     let yaml = format!(
         "model_list:\n{}router_settings:\n  cooldown_time: 30\n",
-        openai_deployment("a", "a1", &up.url, "")
+        deployment("a", "a1", &up.url, "")
     );
     let r = router(&yaml);
     let (first, _) = run(&r, "a", "hi").await;
@@ -235,8 +203,8 @@ async fn a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text
     let rescue = FakeUpstream::start(vec![Reply::openai_stream(&["-two."], Some((30, 2)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: continue\n",
-        openai_deployment("a", "a1", &cut.url, ""),
-        openai_deployment("b", "b1", &rescue.url, "")
+        deployment("a", "a1", &cut.url, ""),
+        deployment("b", "b1", &rescue.url, "")
     );
     let r = router(&yaml);
     let mut stream = r.chat("a", ask("what is it?"));
@@ -274,8 +242,8 @@ async fn restart_mode_discards_the_partial_answer() {
     let rescue = FakeUpstream::start(vec![Reply::openai_stream(&["right"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: restart\n",
-        openai_deployment("a", "a1", &cut.url, ""),
-        openai_deployment("b", "b1", &rescue.url, "")
+        deployment("a", "a1", &cut.url, ""),
+        deployment("b", "b1", &rescue.url, "")
     );
     let r = router(&yaml);
     let mut stream = r.chat("a", ask("q"));
@@ -298,8 +266,8 @@ async fn off_mode_fails_with_the_partial_answer_kept() {
     let rescue = FakeUpstream::start(vec![Reply::openai_stream(&["never"], None)]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: off\n",
-        openai_deployment("a", "a1", &cut.url, ""),
-        openai_deployment("b", "b1", &rescue.url, "")
+        deployment("a", "a1", &cut.url, ""),
+        deployment("b", "b1", &rescue.url, "")
     );
     let r = router(&yaml);
     let (result, _) = run(&r, "a", "q").await;
@@ -321,8 +289,8 @@ async fn malformed_and_truncated_streams_are_protocol_failures_that_fall_back() 
         let good = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
         let yaml = format!(
             "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\n",
-            openai_deployment("a", "a1", &bad.url, ""),
-            openai_deployment("b", "b1", &good.url, "")
+            deployment("a", "a1", &bad.url, ""),
+            deployment("b", "b1", &good.url, "")
         );
         let r = router(&yaml);
         let (result, events) = run(&r, "a", "q").await;
@@ -379,13 +347,13 @@ async fn a_deployment_at_its_rpm_limit_is_skipped() {
     let other = FakeUpstream::start(vec![Reply::openai_stream(&["b"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}",
-        openai_deployment(
+        deployment(
             "g",
             "limited",
             &limited.url,
             "      rpm: 2\n      order: 1\n"
         ),
-        openai_deployment("g", "other", &other.url, "      order: 2\n"),
+        deployment("g", "other", &other.url, "      order: 2\n"),
     );
     let r = router(&yaml);
     let mut by = HashMap::new();
@@ -407,8 +375,8 @@ async fn stream_timeout_bounds_the_wait_for_the_first_token() {
     let good = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\n",
-        openai_deployment("a", "a1", &stalled.url, "      stream_timeout: 0.2\n"),
-        openai_deployment("b", "b1", &good.url, "")
+        deployment("a", "a1", &stalled.url, "      stream_timeout: 0.2\n"),
+        deployment("b", "b1", &good.url, "")
     );
     let r = router(&yaml);
     let (result, events) = run(&r, "a", "q").await;
@@ -426,10 +394,7 @@ async fn dropping_the_stream_closes_the_upstream_connection() {
             .delay_each(Duration::from_millis(200)),
     ])
     .await;
-    let yaml = format!(
-        "model_list:\n{}",
-        openai_deployment("a", "a1", &drip.url, "")
-    );
+    let yaml = format!("model_list:\n{}", deployment("a", "a1", &drip.url, ""));
     let r = router(&yaml);
     let mut events = r.subscribe();
     let mut stream = r.chat("a", ask("q"));
@@ -660,7 +625,7 @@ async fn every_retry_honours_the_latest_retry_after() {
         Reply::openai_stream(&["ok"], Some((1, 1))),
     ])
     .await;
-    let yaml = format!("model_list:\n{}", openai_deployment("a", "a1", &up.url, ""));
+    let yaml = format!("model_list:\n{}", deployment("a", "a1", &up.url, ""));
     let r = router(&yaml);
     let (result, events) = run(&r, "a", "hi").await;
     assert_eq!(result.unwrap().text, "ok");

@@ -9,32 +9,24 @@ use std::path::Path;
 
 use llmux::config::load_str;
 use llmux::metrics::Usd;
-use llmux::provider::{ChatRequest, Message};
-use llmux::router::{ChatEvent, Router, RouterOptions};
+use llmux::router::{Router, RouterOptions};
 use llmux::store::RequestLog;
 use llmux::store::stats::{
     CACHE_ROW, DeploymentFacts, GroupBy, StatsReport, UNTAGGED, read_log, summarize,
 };
 
+use crate::support::{self, PRICED};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// One priced deployment `id` of `group` at `url` with `tags`.
 fn deployment(group: &str, id: &str, url: &str, tags: &str) -> String {
-    format!(
-        "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-test\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n      tags: [{tags}]\n    model_info: {{ id: {id} }}\n"
-    )
+    support::deployment(group, id, url, &format!("{PRICED}      tags: [{tags}]\n"))
 }
 
 async fn ask(router: &Router, group: &str, text: &str, tags: &[&str]) {
-    let mut request = ChatRequest::new(vec![Message::user(text)]);
+    let mut request = support::ask(text);
     request.tags = tags.iter().map(|t| t.to_string()).collect();
-    let mut stream = router.chat(group, request);
-    while let Some(ev) = stream.next_event().await {
-        if matches!(ev, ChatEvent::Finished(_)) {
-            return;
-        }
-    }
-    panic!("the stream ended without Finished");
+    support::run(router, group, request).await;
 }
 
 /// What the log holds, summed straight from its JSON lines.

@@ -25,6 +25,7 @@ use unicode_width::UnicodeWidthStr;
 
 mod attach;
 mod badges;
+mod branch;
 mod budget;
 mod compare;
 mod composer;
@@ -39,6 +40,7 @@ mod roles;
 mod routelog;
 mod screen;
 mod search;
+mod sessionlist;
 mod slash;
 mod stats;
 mod wording;
@@ -720,6 +722,31 @@ async fn help_overlay_lists_every_action_and_closes() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn help_scrolls_to_its_end_and_back_without_overshooting() {
+    let mut h = Harness::new(120, 30);
+    h.press(KeyCode::F(1));
+    let top = h.screen();
+    assert!(top.contains("send the message"), "{top}");
+    h.press(KeyCode::End);
+    let end = h.screen();
+    assert!(end.contains("Rebind under llmux.keys"), "{end}");
+    assert!(!end.contains("send the message"), "{end}");
+    // Down past the end stays at the end: one Up then moves at once.
+    for _ in 0..50 {
+        h.press(KeyCode::Down);
+    }
+    assert_eq!(h.screen(), end);
+    h.press(KeyCode::Up);
+    assert_ne!(
+        h.screen(),
+        end,
+        "Up after a run of Down at the end did not move"
+    );
+    h.press(KeyCode::Home);
+    assert_eq!(h.screen(), top);
+}
+
+#[tokio::test(start_paused = true)]
 async fn model_output_control_sequences_are_shown_escaped() {
     let mut h = Harness::new(80, 24);
     let (tag, _, _) = h.send("hi");
@@ -977,11 +1004,20 @@ async fn snapshot_overlays() {
             },
             llmux::store::session::SessionInfo {
                 name: "trip-planning".into(),
-                modified: None,
+                modified: Some(fixed_clock() - Duration::from_secs(86_400 * 3)),
                 bytes: 18_200,
                 preview: "Plan three days in Lisbon".into(),
             },
         ])));
+        h.act(Action::SessionsSummarized(vec![(
+            "trip-planning".into(),
+            llmux::store::session_summary::SessionSummary {
+                models: vec!["smart".into(), "fast".into()],
+                messages: 6,
+                spent: llmux::money::Usd::from_pico(2_400_000_000),
+                unpriced: false,
+            },
+        )]));
         insta::assert_snapshot!(format!("sessions_{w}x{hh}"), h.screen());
     }
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 
 use super::Job;
 use super::keys::{
@@ -17,6 +17,7 @@ use super::keys::{
     unix_minute, unix_ms, unix_secs,
 };
 use super::worker::{CONNECT_TIMEOUT, Worker};
+use crate::cache::{LinkError, bounded};
 use crate::money::Usd;
 use crate::router::health::MINUTE;
 
@@ -63,17 +64,8 @@ impl Worker {
         &mut self,
         conn: &mut MultiplexedConnection,
         pending: &mut Pending,
-    ) -> Result<String, String> {
-        let lost = match timeout(CONNECT_TIMEOUT, self.store_lost(conn)).await {
-            Ok(Ok(lost)) => lost,
-            Ok(Err(e)) => return Err(self.describe(&e)),
-            Err(_) => {
-                return Err(format!(
-                    "no answer within {} ms",
-                    CONNECT_TIMEOUT.as_millis()
-                ));
-            }
-        };
+    ) -> Result<String, LinkError> {
+        let lost = bounded(CONNECT_TIMEOUT, self.store_lost(conn)).await?;
         self.restore(conn, pending, lost).await
     }
 
@@ -107,7 +99,7 @@ impl Worker {
         conn: &mut MultiplexedConnection,
         pending: &mut Pending,
         lost: bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, LinkError> {
         let work = async {
             let pushed = if lost {
                 self.refill(conn, pending).await?
@@ -155,13 +147,9 @@ impl Worker {
                 mine.len()
             ))
         };
-        match timeout(CONNECT_TIMEOUT, work).await {
-            Ok(Ok(summary)) => Ok(summary),
-            Ok(Err(e)) => Err(self.describe(&e)),
-            Err(_) => Err(format!(
-                "resync took over {} ms",
-                CONNECT_TIMEOUT.as_millis()
-            )),
+        match bounded(CONNECT_TIMEOUT, work).await {
+            Err(LinkError::NoAnswer(limit)) => Err(LinkError::SlowResync(limit)),
+            done => done,
         }
     }
 

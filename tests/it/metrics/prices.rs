@@ -156,12 +156,13 @@ fn price_files_load_from_disk_and_errors_name_the_file() {
     assert_eq!(PriceTable::load(&good).unwrap(), snippet());
     let bad = dir.join("broken.json");
     std::fs::write(&bad, "{\"gpt-4o\": {").unwrap();
-    let err = PriceTable::load(&bad).unwrap_err();
+    let err = PriceTable::load(&bad).unwrap_err().to_string();
     assert!(err.starts_with(&bad.display().to_string()), "{err}");
     let missing = dir.join("missing.json");
     assert!(
         PriceTable::load(&missing)
             .unwrap_err()
+            .to_string()
             .contains("missing.json")
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -573,7 +574,7 @@ llmux:
 
     std::fs::remove_file(dir.path().join("my-prices.json")).unwrap();
     let cfg = load_file(&config).unwrap();
-    let err = PriceTable::for_config(&cfg).unwrap_err();
+    let err = PriceTable::for_config(&cfg).unwrap_err().to_string();
     assert!(
         err.starts_with("llmux.pricing_file: ") && err.contains("my-prices.json"),
         "{err}"

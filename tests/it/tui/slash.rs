@@ -335,6 +335,12 @@ async fn the_palette_filters_and_runs_commands_and_actions() {
     h.type_text("/model");
     h.press(KeyCode::Enter);
     assert_eq!(h.app.draft(), "/model ");
+    // A name match comes before a description match (/sessions' help says "rename").
+    h.app.set_composer_text("");
+    h.ctrl('x');
+    h.type_text("rena");
+    h.press(KeyCode::Enter);
+    assert_eq!(h.app.draft(), "/rename ");
     // One without runs at once.
     h.app.set_composer_text("");
     h.ctrl('x');
