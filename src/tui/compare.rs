@@ -654,6 +654,9 @@ pub fn figures_line(col: &Column, now: Instant) -> String {
     if a.state == AnswerState::Done {
         parts.push(fmt::cost(a.cost));
     }
+    if col.streaming() && col.first_token.is_some() {
+        parts.push("streaming…".to_string());
+    }
     match a.usage {
         Some(u) => parts.push(format!("{} tok", u.output)),
         None if !a.text.is_empty() => parts.push(format!(

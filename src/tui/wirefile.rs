@@ -217,7 +217,12 @@ impl WireKeeper {
         route: &[String],
     ) -> Option<WireRecord> {
         if let Some(r) = self.recent.iter().rev().find(|r| r.answer_id == answer_id) {
-            return Some(r.clone());
+            let mut r = r.clone();
+            // Routing events still arriving when it was saved (its `done`) are in the app's log.
+            if route.len() > r.route.len() {
+                r.route = route.to_vec();
+            }
+            return Some(r);
         }
         let (capture, request_id) = (self.capture.as_ref()?, request_id?);
         Some(WireRecord {
@@ -296,6 +301,16 @@ mod tests {
         assert!(!path_for(&a).exists());
         follow_delete(&b);
         assert!(!path_for(&b).exists());
+    }
+
+    #[test]
+    fn a_recent_record_takes_routing_events_that_came_after_its_save() {
+        let mut keeper = WireKeeper::new(Some(Arc::new(Capture::new())));
+        keeper.save(None, 3, 9, vec!["attempt".into()]).unwrap();
+        let later = vec!["attempt".to_string(), "done".to_string()];
+        let r = keeper.recent(3, Some(9), &later).unwrap();
+        assert_eq!(r.route, later);
+        assert_eq!(keeper.recent(3, Some(9), &[]).unwrap().route, ["attempt"]);
     }
 
     fn big_but_fitting(id: u64) -> WireRecord {

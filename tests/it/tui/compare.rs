@@ -81,6 +81,10 @@ async fn compare_asks_two_groups_and_enter_keeps_the_chosen_answer() {
         "{s}"
     );
     assert!(s.contains("ttft 251 ms") && s.contains("waiting"), "{s}");
+    assert!(
+        s.contains("streaming…"),
+        "a column still streaming says so: {s}"
+    );
     assert!(h.app.animating(), "a streaming compare ticks");
     h.chat(cols[0].0, 1, ChatEvent::Delta("is stable.".into()))
         .await;
