@@ -64,6 +64,7 @@ pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
         RouterOptions {
             request_log,
             recent_events,
+            http_options: crate::provider::HttpOptions::from_environment(),
             ..RouterOptions::default()
         },
     )
