@@ -2,6 +2,8 @@
 //! crate again). One module per area.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "support/https.rs"]
+mod https;
 mod upstream;
 
 mod batch;
