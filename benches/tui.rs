@@ -7,6 +7,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use llmux::metrics::Usd;
 use llmux::router::ChatEvent;
 use llmux::store::session::{Answer, AnswerState, Entry, LoadedSession, UserMessage};
 use llmux::tui::action::Action;
@@ -42,7 +43,7 @@ fn long_conversation() -> LoadedSession {
                     deployment: Some("mock/fast-steady".into()),
                     ttft_ms: Some(250),
                     total_ms: Some(1300),
-                    cost_pico: Some(49_000_000),
+                    cost: Some(Usd::from_pico(49_000_000)),
                     state: AnswerState::Done,
                     ..Answer::default()
                 })
@@ -52,8 +53,7 @@ fn long_conversation() -> LoadedSession {
     LoadedSession {
         name: "bench".into(),
         entries,
-        draft: String::new(),
-        warnings: Vec::new(),
+        ..LoadedSession::default()
     }
 }
 

@@ -32,6 +32,10 @@ pub struct Usd(u64);
 
 impl Usd {
     pub const ZERO: Usd = Usd(0);
+    /// One cent: `Usd::CENT.times(250)` is $2.50.
+    pub const CENT: Usd = Usd(PICO_PER_CENT);
+    /// One dollar: `Usd::DOLLAR.times(50)` is $50.
+    pub const DOLLAR: Usd = Usd(PICO_PER_DOLLAR);
 
     pub const fn from_pico(pico: u64) -> Usd {
         Usd(pico)
@@ -68,6 +72,43 @@ impl Usd {
     /// `self × n`, saturating.
     pub const fn times(self, n: u64) -> Usd {
         Usd(self.0.saturating_mul(n))
+    }
+
+    /// `self − rhs`, or zero when `rhs` is more.
+    pub const fn saturating_sub(self, rhs: Usd) -> Usd {
+        Usd(self.0.saturating_sub(rhs.0))
+    }
+
+    /// `self` as a whole percentage of `whole`, rounded down (`$40` of `$50` is 80); nothing
+    /// of nothing is 100, so a zero budget reads as used up.
+    pub fn percent_of(self, whole: Usd) -> u64 {
+        if whole.is_zero() {
+            return 100;
+        }
+        let percent = u128::from(self.0) * 100 / u128::from(whole.0);
+        u64::try_from(percent).unwrap_or(u64::MAX)
+    }
+}
+
+/// `#[serde(with = "crate::money::pico_option")]`: an `Option<Usd>` stored as whole
+/// picodollars (an integer, exact at any size) rather than as dollars, for files written
+/// before amounts were [`Usd`] (session files' `cost_pico`).
+pub mod pico_option {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Usd;
+
+    pub fn serialize<S: Serializer>(value: &Option<Usd>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(usd) => serializer.serialize_some(&usd.pico()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Usd>, D::Error> {
+        Ok(Option::<u64>::deserialize(deserializer)?.map(Usd::from_pico))
     }
 }
 
@@ -207,6 +248,41 @@ mod tests {
         let max = Usd::from_pico(u64::MAX);
         assert_eq!(max + Usd::from_pico(1), max);
         assert_eq!(Usd::from_pico(u64::MAX / 2).times(3), max);
+    }
+
+    #[test]
+    fn differences_and_percentages_stay_in_whole_picodollars() {
+        let forty = Usd::DOLLAR.times(40);
+        let fifty = Usd::DOLLAR.times(50);
+        assert_eq!(fifty.saturating_sub(forty), Usd::DOLLAR.times(10));
+        assert_eq!(forty.saturating_sub(fifty), Usd::ZERO);
+        assert_eq!(forty.percent_of(fifty), 80);
+        assert_eq!(Usd::from_pico(1).percent_of(fifty), 0);
+        assert_eq!(Usd::from_pico(u64::MAX).percent_of(fifty), 36_893_488);
+        assert_eq!(
+            Usd::from_pico(u64::MAX).percent_of(Usd::from_pico(1)),
+            u64::MAX
+        );
+        assert_eq!(Usd::ZERO.percent_of(Usd::ZERO), 100);
+        assert_eq!(Usd::CENT.times(250), Usd::from_dollars_f64(2.5).unwrap());
+    }
+
+    #[test]
+    fn pico_option_stores_whole_picodollars() {
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Row {
+            #[serde(default, with = "pico_option")]
+            cost_pico: Option<Usd>,
+        }
+        let row = Row {
+            cost_pico: Some(Usd::from_pico(49_000_000)),
+        };
+        let json = serde_json::to_string(&row).unwrap();
+        assert_eq!(json, r#"{"cost_pico":49000000}"#);
+        assert_eq!(serde_json::from_str::<Row>(&json).unwrap(), row);
+        let none: Row = serde_json::from_str(r#"{"cost_pico":null}"#).unwrap();
+        assert_eq!(none.cost_pico, None);
+        assert_eq!(serde_json::from_str::<Row>("{}").unwrap().cost_pico, None);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! Kept apart from `cli` so the front ends do not import the command line that dispatches them.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::config::{self, Config, ConfigSource};
 use crate::errln;
 use crate::exit::EXIT_USAGE;
-use crate::router::{Router, RouterOptions};
+use crate::router::{EventLog, Router, RouterOptions, Subscriber};
 use crate::store::RequestLog;
+use crate::telemetry::{self, Warnings};
 
 /// Loads the config the flags and environment point at, printing the error (`path:line:col:
 /// message`) and the warnings to stderr.
@@ -47,8 +49,31 @@ pub fn format_warning(source: &ConfigSource, w: &config::ConfigWarning) -> Strin
 }
 
 /// A router with the default request log (a log that cannot be opened is reported, not
-/// fatal), keeping the latest `recent_events` route events (see [`RouterOptions`]).
+/// fatal) and the exporters the config's callbacks ask for, keeping the latest
+/// `recent_events` route events (see [`RouterOptions`]). Warnings go to stderr.
 pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
+    build_router_with(
+        cfg,
+        RouterOptions {
+            recent_events,
+            ..RouterOptions::default()
+        },
+        Warnings::Stderr,
+    )
+}
+
+/// [`build_router`] for the TUI, with `options` (e.g. the inspector's wire capture): the
+/// exporter's later warnings are not printed (a line on stderr would tear the screen).
+pub fn build_router_in_tui(cfg: Config, options: RouterOptions) -> Result<Router, u8> {
+    build_router_with(cfg, options, Warnings::Silent)
+}
+
+/// A router with `options`, the default request log and the config's exporters.
+fn build_router_with(
+    cfg: Config,
+    options: RouterOptions,
+    warnings: Warnings,
+) -> Result<Router, u8> {
     let request_log = RequestLog::default_path().and_then(|p| match RequestLog::open(&p) {
         Ok(log) => Some(log),
         Err(e) => {
@@ -59,13 +84,17 @@ pub fn build_router(cfg: Config, recent_events: usize) -> Result<Router, u8> {
             None
         }
     });
+    let telemetry = telemetry::start(&cfg, warnings);
     Router::new(
         cfg,
         RouterOptions {
-            request_log,
-            recent_events,
+            request_log: request_log.map(|log| Arc::new(log) as Arc<dyn EventLog>),
+            subscribers: telemetry
+                .into_iter()
+                .map(|t| Arc::new(t) as Arc<dyn Subscriber>)
+                .collect(),
             http_options: crate::provider::HttpOptions::from_environment(),
-            ..RouterOptions::default()
+            ..options
         },
     )
     .map_err(|e| {

@@ -26,6 +26,10 @@ use crate::config::{CacheBackend, CacheSettings};
 use crate::provider::{ChatRequest, ToolCall, Usage};
 
 pub use local::{LocalCache, MAX_ENTRIES, MAX_ENTRY_BYTES, MAX_TOTAL_BYTES};
+pub use redis::{
+    LinkError, RedisSettingsError, RedisUse, bounded, client as redis_client,
+    runtime as redis_runtime,
+};
 
 /// Version of the key and value layout; a change makes old entries misses, never garbage.
 const FORMAT_VERSION: u32 = 1;
@@ -177,7 +181,10 @@ impl std::fmt::Debug for ResponseCache {
 impl ResponseCache {
     /// Builds the cache; a Redis one starts connecting in the background (it needs a tokio
     /// runtime). Fails only on Redis settings that can never connect.
-    pub fn new(settings: &CacheSettings, announce: Announce) -> Result<ResponseCache, String> {
+    pub fn new(
+        settings: &CacheSettings,
+        announce: Announce,
+    ) -> Result<ResponseCache, RedisSettingsError> {
         let backend = match &settings.backend {
             CacheBackend::Local => Backend::Local(Mutex::new(LocalCache::default())),
             CacheBackend::Redis(r) => Backend::Redis(self::redis::RedisCache::start(r, announce)?),

@@ -40,6 +40,75 @@ enum Link {
     Down,
 }
 
+/// Where one user of Redis (the response cache, the router's shared state) reads its
+/// settings, for messages that point there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedisUse {
+    /// Named when the URL does not parse.
+    pub url: &'static str,
+    /// Named when the host and port do not make an address.
+    pub host: &'static str,
+    /// Named for anything else.
+    pub section: &'static str,
+    /// What needs the connection, for "… needs a tokio runtime".
+    pub what: &'static str,
+}
+
+/// The response cache's settings (`cache_params`).
+pub const CACHE_SETTINGS: RedisUse = RedisUse {
+    url: "litellm_settings.cache_params: the Redis URL is not usable",
+    host: "litellm_settings.cache_params.host",
+    section: "litellm_settings.cache_params",
+    what: "the Redis cache",
+};
+
+/// Redis settings that can never connect. Messages never quote the URL: it may carry the
+/// password.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisSettingsError {
+    /// The URL does not parse (`why` is scrubbed of the URL's secrets).
+    #[error("{}: {why} (expected redis://[:password@]host[:port][/db])", .at.url)]
+    Url { at: RedisUse, why: String },
+    #[error("{}: {source}", .at.host)]
+    Host {
+        at: RedisUse,
+        source: ::redis::RedisError,
+    },
+    #[error("{}: {source}", .at.section)]
+    Client {
+        at: RedisUse,
+        source: ::redis::RedisError,
+    },
+    #[error("{}: {} needs a tokio runtime", .at.section, .at.what)]
+    NoRuntime { at: RedisUse },
+}
+
+/// Why a Redis link (the cache's, the router's shared state's) failed a call or broke: what
+/// their announcements say in parentheses. A Redis error's text can quote the URL: scrub the
+/// message that carries it.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("{0}")]
+    Redis(#[from] ::redis::RedisError),
+    #[error("no answer within {} ms", .0.as_millis())]
+    NoAnswer(Duration),
+    #[error("resync took over {} ms", .0.as_millis())]
+    SlowResync(Duration),
+    #[error("the connection was closed")]
+    Closed,
+}
+
+/// `call`, given at most `limit` to answer.
+pub async fn bounded<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, ::redis::RedisError>>,
+) -> Result<T, LinkError> {
+    match timeout(limit, call).await {
+        Ok(answer) => Ok(answer?),
+        Err(_) => Err(LinkError::NoAnswer(limit)),
+    }
+}
+
 /// The request path's handle. Dropping it ends the background task.
 pub struct RedisCache {
     link: watch::Receiver<Link>,
@@ -50,10 +119,12 @@ pub struct RedisCache {
 
 impl RedisCache {
     /// Starts the background task; a Redis that is down now is not an error.
-    pub fn start(settings: &RedisSettings, announce: Announce) -> Result<RedisCache, String> {
-        let client = client(settings)?;
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| "litellm_settings.cache_params: the Redis cache needs a tokio runtime")?;
+    pub fn start(
+        settings: &RedisSettings,
+        announce: Announce,
+    ) -> Result<RedisCache, RedisSettingsError> {
+        let client = client(settings, CACHE_SETTINGS)?;
+        let runtime = runtime(CACHE_SETTINGS)?;
         let (state, link) = watch::channel(Link::Connecting);
         let state = Arc::new(state);
         let (suspect, suspects) = mpsc::channel(1);
@@ -201,42 +272,33 @@ impl Task {
         (self.announce)(connected, message);
     }
 
-    async fn connect(&self) -> Result<MultiplexedConnection, String> {
+    async fn connect(&self) -> Result<MultiplexedConnection, LinkError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT));
-        match timeout(
+        bounded(
             CONNECT_TIMEOUT,
             self.client
                 .get_multiplexed_async_connection_with_config(&config),
         )
         .await
-        {
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!(
-                "no answer within {} ms",
-                CONNECT_TIMEOUT.as_millis()
-            )),
-        }
     }
 
     /// Checks the connection when asked and every [`KEEPALIVE`]; returns why it broke, or
     /// `None` when the cache is gone.
-    async fn watch(&mut self, conn: &mut MultiplexedConnection) -> Option<String> {
+    async fn watch(&mut self, conn: &mut MultiplexedConnection) -> Option<LinkError> {
         loop {
             tokio::select! {
                 s = self.suspects.recv() => s?,
                 _ = tokio::time::sleep(KEEPALIVE) => {}
             }
             let ping = ::redis::cmd("PING");
-            match timeout(CALL_TIMEOUT, ping.query_async::<String>(conn)).await {
+            match bounded(CALL_TIMEOUT, ping.query_async::<String>(conn)).await {
                 // A slow answer, not a dead link: let requests use Redis again.
-                Ok(Ok(_)) => {
+                Ok(_) => {
                     self.state.send_replace(Link::Up(conn.clone()));
                 }
-                Ok(Err(e)) => return Some(e.to_string()),
-                Err(_) => return Some(format!("no answer within {} ms", CALL_TIMEOUT.as_millis())),
+                Err(e) => return Some(e),
             }
         }
     }
@@ -250,20 +312,20 @@ impl Task {
     }
 }
 
-/// A Redis client for the settings (nothing is connected yet). Messages never quote the URL:
-/// it may carry the password.
-fn client(settings: &RedisSettings) -> Result<::redis::Client, String> {
+/// A Redis client for the settings `at` reads (nothing is connected yet).
+pub fn client(
+    settings: &RedisSettings,
+    at: RedisUse,
+) -> Result<::redis::Client, RedisSettingsError> {
     let info = match &settings.url {
         Some(url) => url.expose().into_connection_info().map_err(|e| {
-            format!(
-                "litellm_settings.cache_params: the Redis URL is not usable: {} (expected redis://[:password@]host[:port][/db])",
-                url.scrub(&e.to_string())
-            )
+            let why = url.scrub(&e.to_string());
+            RedisSettingsError::Url { at, why }
         })?,
         None => {
             let info = (settings.host.clone(), settings.port)
                 .into_connection_info()
-                .map_err(|e| format!("litellm_settings.cache_params.host: {e}"))?;
+                .map_err(|source| RedisSettingsError::Host { at, source })?;
             match &settings.password {
                 Some(p) => {
                     info.set_redis_settings(RedisConnectionInfo::default().set_password(p.expose()))
@@ -272,5 +334,39 @@ fn client(settings: &RedisSettings) -> Result<::redis::Client, String> {
             }
         }
     };
-    ::redis::Client::open(info).map_err(|e| format!("litellm_settings.cache_params: {e}"))
+    ::redis::Client::open(info).map_err(|source| RedisSettingsError::Client { at, source })
+}
+
+/// The tokio runtime the background task of `at`'s user runs on.
+pub fn runtime(at: RedisUse) -> Result<tokio::runtime::Handle, RedisSettingsError> {
+    tokio::runtime::Handle::try_current().map_err(|_| RedisSettingsError::NoRuntime { at })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_cannot_connect_say_where_they_are_written() {
+        let bad = RedisSettings {
+            host: String::new(),
+            port: 6379,
+            password: None,
+            url: Some(Secret::new("not a url with s3cret-pass")),
+        };
+        let err = client(&bad, CACHE_SETTINGS).unwrap_err().to_string();
+        assert!(
+            err.starts_with("litellm_settings.cache_params: the Redis URL is not usable: "),
+            "{err}"
+        );
+        assert!(
+            err.ends_with(" (expected redis://[:password@]host[:port][/db])"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+        assert_eq!(
+            runtime(CACHE_SETTINGS).unwrap_err().to_string(),
+            "litellm_settings.cache_params: the Redis cache needs a tokio runtime"
+        );
+    }
 }

@@ -34,6 +34,10 @@ pub struct AskArgs {
     /// A system prompt.
     #[arg(long)]
     pub system: Option<String>,
+    /// Use the role `<config dir>/llmux/roles/NAME.md`: its prompt, model and parameters
+    /// (`-m`, `--system` and `--max-tokens` win over the role's).
+    #[arg(long, value_name = "NAME", conflicts_with = "batch")]
+    pub role: Option<String>,
     /// Cap on output tokens.
     #[arg(long)]
     pub max_tokens: Option<u32>,
@@ -68,6 +72,27 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
             return EXIT_USAGE;
         }
     };
+    let role = match &args.role {
+        None => None,
+        Some(name) => {
+            let found = match crate::roles::default_dir() {
+                Some(dir) => crate::roles::load(&dir, name),
+                None => Err(crate::roles::RoleError::NoDir),
+            };
+            match found {
+                Ok(r) => {
+                    for w in &r.warnings {
+                        errln!("llmux ask: {w}");
+                    }
+                    Some(r)
+                }
+                Err(e) => {
+                    errln!("llmux ask: {e}");
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    };
     let cfg = match load_config(config, args.verbose) {
         Ok(c) => c,
         Err(code) => return code,
@@ -75,6 +100,7 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
     let model = args
         .model
         .clone()
+        .or_else(|| role.as_ref().and_then(|r| r.model.clone()))
         .or_else(|| cfg.app.default_model.clone())
         .or_else(|| cfg.groups.first().cloned())
         .unwrap_or_default();
@@ -82,23 +108,36 @@ pub async fn run(config: Option<&Path>, args: AskArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let code = answer(&router, &model, prompt, &args).await;
+    let code = answer(&router, &model, prompt, &args, role.as_ref()).await;
     // The log is written by a thread of its own, which the process's exit would cut short:
-    // what this request logged is on disk before `ask` returns.
-    router.sync_request_log();
+    // what this request logged is on disk (and its trace sent) before `ask` returns.
+    router.close().await;
     code
 }
 
 /// Runs the request, writing the answer (or the `--json` object) to stdout; returns the
 /// exit code.
-async fn answer(router: &Router, model: &str, prompt: String, args: &AskArgs) -> u8 {
+async fn answer(
+    router: &Router,
+    model: &str,
+    prompt: String,
+    args: &AskArgs,
+    role: Option<&crate::roles::Role>,
+) -> u8 {
     let mut messages = Vec::new();
-    if let Some(system) = &args.system {
-        messages.push(Message::system(system.clone()));
+    let role_prompt = role.map(|r| r.prompt.clone()).filter(|p| !p.is_empty());
+    if let Some(system) = args.system.clone().or(role_prompt) {
+        messages.push(Message::system(system));
     }
     messages.push(Message::user(prompt));
     let mut request = ChatRequest::new(messages);
-    request.max_tokens = args.max_tokens;
+    request.max_tokens = args.max_tokens.or(role.and_then(|r| r.max_tokens));
+    if let Some(r) = role {
+        request.temperature = r.temperature;
+        if let Some(n) = r.top_p.and_then(serde_json::Number::from_f64) {
+            request.extra.insert("top_p".into(), n.into());
+        }
+    }
     request.tags = clean_tags(&args.tags);
     request.no_cache = args.no_cache;
     let tags = request.tags.clone();

@@ -102,6 +102,10 @@ pub fn check(flag: Option<&Path>) -> u8 {
     for (alias, target) in &cfg.router.model_group_alias {
         outln!("alias {alias} → {target}");
     }
+    let telemetry = crate::telemetry::Settings::from_config(&cfg);
+    for line in telemetry.describe().iter().chain(&telemetry.problems) {
+        outln!("telemetry: {line}");
+    }
     let mut warnings = cfg.warnings.clone();
     warnings.extend(tui_settings::warnings(&cfg, &config_text(&source)));
     warnings.sort_by_key(|w| (w.line.unwrap_or(0), w.column.unwrap_or(0)));

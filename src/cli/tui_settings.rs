@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::config::{self, Config, ConfigWarning};
 use crate::tui::action::Command;
 use crate::tui::keys::KeyMap;
-use crate::tui::theme::{self, ColorDepth, Theme};
+use crate::widgets::theme::{self, ColorDepth, Theme};
 
 /// One warning per `llmux.keys` entry the TUI would not use, and one for a theme it would not
 /// load, placed in `text` (the config's own text).

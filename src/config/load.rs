@@ -10,6 +10,7 @@
 
 mod budget;
 mod cache;
+mod callbacks;
 mod deployments;
 mod settings;
 mod values;

@@ -400,6 +400,40 @@ pub struct RouterSettings {
     pub cache: Option<CacheSettings>,
     /// `provider_budget_config`: provider family (`openai`, `anthropic`, …) → its budget.
     pub provider_budgets: BTreeMap<String, Budget>,
+    /// `callbacks` / `success_callback` / `failure_callback`: where requests are traced.
+    pub callbacks: Callbacks,
+}
+
+/// Where each request is reported besides the request log: `litellm_settings.callbacks`,
+/// `success_callback` and `failure_callback`, as LiteLLM reads them (`telemetry` sends them).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Callbacks {
+    /// `otel`: OpenTelemetry traces over OTLP, to where the `OTEL_EXPORTER_OTLP_*` variables say.
+    pub otel: Option<Reported>,
+    /// `langfuse` (or `langfuse_otel`): the same traces, to Langfuse's OTLP endpoint.
+    pub langfuse: Option<Reported>,
+    /// The `OTEL_*` and `LANGFUSE_*` variables the exporters read, as set at load
+    /// (`environment_variables:` first, then the process environment). All kept secret: the
+    /// headers and the Langfuse secret key are keys.
+    pub env: BTreeMap<String, crate::secret::Secret>,
+}
+
+impl Callbacks {
+    /// One of the variables in [`Callbacks::env`], non-empty.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.env
+            .get(name)
+            .map(|s| s.expose())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Which requests a callback reports: `success_callback` the answered ones,
+/// `failure_callback` the failed ones, `callbacks` both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reported {
+    pub success: bool,
+    pub failure: bool,
 }
 
 impl RouterSettings {
@@ -445,6 +479,7 @@ impl Default for RouterSettings {
             redis: None,
             cache: None,
             provider_budgets: BTreeMap::new(),
+            callbacks: Callbacks::default(),
         }
     }
 }

@@ -18,7 +18,7 @@ mod stats;
 mod window;
 
 pub use crate::money::{PICO_PER_DOLLAR, Usd};
-pub use prices::{Price, PriceTable};
+pub use prices::{Price, PriceFileError, PriceJsonError, PriceTable, PricingFileError};
 pub use stats::{
     AttemptSuccess, DeploymentStats, GroupStats, Metrics, MetricsSnapshot, ROLLING_WINDOW,
     SPARK_BUCKET, SPARK_BUCKETS, TTFT_SAMPLES,

@@ -54,14 +54,23 @@ pub struct Range {
     pub start: Option<f64>,
 }
 
+/// Why the text of a price file is not one.
+#[derive(Debug, thiserror::Error)]
+pub enum PriceJsonError {
+    #[error("not valid JSON: {0}")]
+    Syntax(serde_json::Error),
+    #[error("expected a JSON object of model names to prices")]
+    NotAnObject,
+}
+
 /// Parses the whole file: model names to what their entries say. Only text that is not a
 /// JSON object of entries is an error.
-pub fn parse(text: &str) -> Result<HashMap<String, ModelFacts>, String> {
+pub fn parse(text: &str) -> Result<HashMap<String, ModelFacts>, PriceJsonError> {
     let models: HashMap<String, MaybeEntry> = serde_json::from_str(text).map_err(|e| {
         if e.is_data() {
-            "expected a JSON object of model names to prices".to_string()
+            PriceJsonError::NotAnObject
         } else {
-            format!("not valid JSON: {e}")
+            PriceJsonError::Syntax(e)
         }
     })?;
     Ok(models

@@ -10,11 +10,12 @@
 //! never $0.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::price_file::PriceJsonError;
 use super::price_file::{self, ModelFacts, Number, Tier};
 use crate::config::{Config, Deployment};
 use crate::money::Usd;
@@ -50,19 +51,19 @@ fn litellm_names(provider: &str) -> impl Iterator<Item = &str> {
 /// Tokens in a million, for "price per million tokens" displays.
 const TOKENS_PER_MILLION: u64 = 1_000_000;
 
-/// A deployment's price per token, in picodollars (1e-12 USD).
+/// A deployment's price per token (whole picodollars: $0.00000015 is 150,000 of them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Price {
     /// Uncached input (prompt) tokens.
-    pub input: u64,
+    pub input: Usd,
     /// Output (completion) tokens that are not reasoning.
-    pub output: u64,
+    pub output: Usd,
     /// Input tokens read from the prompt cache; `None` charges them at `input`.
-    pub cache_read: Option<u64>,
+    pub cache_read: Option<Usd>,
     /// Input tokens written to the prompt cache; `None` charges them at `input`.
-    pub cache_write: Option<u64>,
+    pub cache_write: Option<Usd>,
     /// Reasoning tokens; `None` charges them at `output`.
-    pub reasoning: Option<u64>,
+    pub reasoning: Option<Usd>,
 }
 
 impl Price {
@@ -83,36 +84,48 @@ impl Price {
             (text_out, self.output),
             (reasoning, self.reasoning.unwrap_or(self.output)),
         ];
-        parts
-            .iter()
-            .map(|&(tokens, rate)| Usd::from_pico(tokens.saturating_mul(rate)))
-            .sum()
+        parts.iter().map(|&(tokens, rate)| rate.times(tokens)).sum()
     }
 
     /// Price of a million uncached input tokens, for tables.
     pub fn input_per_million(&self) -> Usd {
-        Usd::from_pico(self.input).times(TOKENS_PER_MILLION)
+        self.input.times(TOKENS_PER_MILLION)
     }
 
     /// Price of a million output tokens, for tables.
     pub fn output_per_million(&self) -> Usd {
-        Usd::from_pico(self.output).times(TOKENS_PER_MILLION)
+        self.output.times(TOKENS_PER_MILLION)
     }
 }
 
-/// Picodollars per token from dollars per token (rounded to the nearest picodollar).
-fn pico_per_token(dollars: f64) -> Option<u64> {
-    Usd::from_dollars_f64(dollars).map(Usd::pico)
+/// A price file that could not be used; the message names it.
+#[derive(Debug, thiserror::Error)]
+pub enum PriceFileError {
+    #[error("{}: cannot read price file: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: PriceJsonError,
+    },
 }
+
+/// `llmux.pricing_file` names a price file that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("llmux.pricing_file: {0}")]
+pub struct PricingFileError(pub PriceFileError);
 
 /// What the table knows about one model name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Entry {
-    input: Option<u64>,
-    output: Option<u64>,
-    cache_read: Option<u64>,
-    cache_write: Option<u64>,
-    reasoning: Option<u64>,
+    input: Option<Usd>,
+    output: Option<Usd>,
+    cache_read: Option<Usd>,
+    cache_write: Option<Usd>,
+    reasoning: Option<Usd>,
     max_input_tokens: Option<u64>,
     /// `litellm_provider`: whose model this is; `None` fits every provider.
     provider: Option<Box<str>>,
@@ -126,8 +139,8 @@ impl Entry {
             return None;
         }
         Some(Price {
-            input: self.input.unwrap_or(0),
-            output: self.output.unwrap_or(0),
+            input: self.input.unwrap_or_default(),
+            output: self.output.unwrap_or_default(),
             cache_read: self.cache_read,
             cache_write: self.cache_write,
             reasoning: self.reasoning,
@@ -142,7 +155,7 @@ impl Entry {
     /// rates, what LiteLLM bills a prompt up to that tier's end (32k to 256k tokens); llmux
     /// does not switch tiers by prompt size (docs/prices.md).
     fn from_facts(facts: ModelFacts) -> Entry {
-        let dollars = |n: Number| n.0.and_then(pico_per_token);
+        let dollars = |n: Number| n.0.and_then(Usd::from_dollars_f64);
         let count = facts
             .max_input_tokens
             .0
@@ -214,7 +227,7 @@ impl PriceTable {
     /// Parses LiteLLM's `model_prices_and_context_window.json` format: an object of model
     /// names to objects. Unknown fields, `sample_spec`, and entries without prices are
     /// tolerated; only text that is not a JSON object is an error.
-    pub fn from_json(text: &str) -> Result<PriceTable, String> {
+    pub fn from_json(text: &str) -> Result<PriceTable, PriceJsonError> {
         let entries = price_file::parse(text)?
             .into_iter()
             .filter(|(name, _)| name != SAMPLE_SPEC)
@@ -224,10 +237,15 @@ impl PriceTable {
     }
 
     /// Reads a price file; the error names the file.
-    pub fn load(path: &Path) -> Result<PriceTable, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read price file: {e}", path.display()))?;
-        PriceTable::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<PriceTable, PriceFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PriceFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        PriceTable::from_json(&text).map_err(|source| PriceFileError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// The embedded table of common models (parsed once per process).
@@ -240,14 +258,14 @@ impl PriceTable {
 
     /// The table a config prices with: the built-in one with `llmux.pricing_file` merged over
     /// it. The error names the file and what is wrong with it.
-    pub fn for_config(config: &Config) -> Result<PriceTable, String> {
+    pub fn for_config(config: &Config) -> Result<PriceTable, PricingFileError> {
         PriceTable::builtin().with_pricing_file(config)
     }
 
     /// `self` with `llmux.pricing_file` merged over it, when the config names one.
-    pub fn with_pricing_file(mut self, config: &Config) -> Result<PriceTable, String> {
+    pub fn with_pricing_file(mut self, config: &Config) -> Result<PriceTable, PricingFileError> {
         if let Some(path) = &config.app.pricing_file {
-            let extra = PriceTable::load(path).map_err(|e| format!("llmux.pricing_file: {e}"))?;
+            let extra = PriceTable::load(path).map_err(PricingFileError)?;
             self.merge(extra);
         }
         Ok(self)
@@ -278,8 +296,8 @@ impl PriceTable {
     /// (see [`PriceTable::candidates`]); nothing found → `None`, the cost is unknown.
     pub fn price_for(&self, d: &Deployment) -> Option<Price> {
         let from_table = self.find(d, Entry::price);
-        let input = d.input_cost_per_token.and_then(pico_per_token);
-        let output = d.output_cost_per_token.and_then(pico_per_token);
+        let input = d.input_cost_per_token.and_then(Usd::from_dollars_f64);
+        let output = d.output_cost_per_token.and_then(Usd::from_dollars_f64);
         let mut price = match (from_table, input.is_some() || output.is_some()) {
             (Some(p), _) => p,
             (None, true) => Price::default(),
@@ -297,7 +315,7 @@ impl PriceTable {
             (&mut price.reasoning, d.output_cost_per_reasoning_token),
         ];
         for (slot, value) in overrides {
-            if let Some(v) = value.and_then(pico_per_token) {
+            if let Some(v) = value.and_then(Usd::from_dollars_f64) {
                 *slot = Some(v);
             }
         }
@@ -362,8 +380,8 @@ mod tests {
     #[test]
     fn plain_tokens_at_plain_rates() {
         let price = Price {
-            input: 150_000,
-            output: 600_000,
+            input: Usd::from_pico(150_000),
+            output: Usd::from_pico(600_000),
             ..Price::default()
         };
         // 1000 × 150_000 + 500 × 600_000
@@ -374,11 +392,11 @@ mod tests {
     #[test]
     fn cached_written_and_reasoning_tokens_at_their_own_rates() {
         let price = Price {
-            input: 3_000_000,
-            output: 15_000_000,
-            cache_read: Some(300_000),
-            cache_write: Some(3_750_000),
-            reasoning: Some(20_000_000),
+            input: Usd::from_pico(3_000_000),
+            output: Usd::from_pico(15_000_000),
+            cache_read: Some(Usd::from_pico(300_000)),
+            cache_write: Some(Usd::from_pico(3_750_000)),
+            reasoning: Some(Usd::from_pico(20_000_000)),
         };
         let u = Usage {
             input: 10_000,
@@ -399,8 +417,8 @@ mod tests {
     #[test]
     fn missing_special_rates_fall_back_to_the_plain_ones() {
         let price = Price {
-            input: 1_000,
-            output: 4_000,
+            input: Usd::from_pico(1_000),
+            output: Usd::from_pico(4_000),
             ..Price::default()
         };
         let u = Usage {
@@ -417,9 +435,9 @@ mod tests {
     #[test]
     fn inconsistent_usage_never_underflows() {
         let price = Price {
-            input: 1,
-            output: 1,
-            cache_read: Some(0),
+            input: Usd::from_pico(1),
+            output: Usd::from_pico(1),
+            cache_read: Some(Usd::from_pico(0)),
             ..Price::default()
         };
         let u = Usage {
@@ -437,8 +455,8 @@ mod tests {
     #[test]
     fn per_million_prices() {
         let price = Price {
-            input: 150_000,
-            output: 600_000,
+            input: Usd::from_pico(150_000),
+            output: Usd::from_pico(600_000),
             ..Price::default()
         };
         assert_eq!(price.input_per_million().to_string(), "$0.15");
@@ -455,7 +473,7 @@ mod tests {
             .count();
         assert!(priced >= 800, "only {priced} priced models");
         let mini = table.get("gpt-4o-mini").unwrap();
-        assert_eq!((mini.input, mini.output), (150_000, 600_000));
+        assert_eq!((mini.input.pico(), mini.output.pico()), (150_000, 600_000));
         assert!(table.get("claude-sonnet-4-5").unwrap().cache_read.is_some());
         assert!(table.get("gemini/gemini-2.5-flash").is_some());
         // Only the providers llmux speaks: a bedrock model is not in it.
@@ -464,10 +482,22 @@ mod tests {
 
     #[test]
     fn bad_files_are_errors() {
-        assert!(PriceTable::from_json("[1, 2]").is_err());
-        assert!(PriceTable::from_json("{").unwrap_err().contains("JSON"));
+        let list = PriceTable::from_json("[1, 2]").unwrap_err();
+        assert!(matches!(list, PriceJsonError::NotAnObject), "{list}");
+        assert_eq!(
+            list.to_string(),
+            "expected a JSON object of model names to prices"
+        );
+        let cut = PriceTable::from_json("{").unwrap_err();
+        assert!(matches!(cut, PriceJsonError::Syntax(_)), "{cut}");
+        assert!(cut.to_string().starts_with("not valid JSON: "), "{cut}");
         let err = PriceTable::load(Path::new("/nonexistent/prices.json")).unwrap_err();
-        assert!(err.contains("/nonexistent/prices.json"), "{err}");
+        assert!(matches!(err, PriceFileError::Read { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/prices.json: cannot read price file: "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -485,7 +515,7 @@ mod tests {
         )
         .unwrap();
         let a = table.get("a").unwrap();
-        assert_eq!((a.input, a.output), (1_000_000, 0));
+        assert_eq!((a.input.pico(), a.output.pico()), (1_000_000, 0));
         assert_eq!(table.entries["a"].max_input_tokens, None);
         assert_eq!(table.entries["a"].provider, None);
         assert_eq!(table.get("b"), None);

@@ -10,10 +10,12 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::state::Update;
+use crate::protocol::events::{
+    EVENT_HELLO, EVENT_LAGGED, EVENT_METRICS, EVENT_RECENT, EVENT_ROUTE, Lagged,
+};
 use crate::provider::ProviderError;
 use crate::provider::sse::{SseEvent, sse_events};
 use crate::secret::Secret;
-use crate::serve::events::{EVENT_HELLO, EVENT_LAGGED, EVENT_METRICS, EVENT_RECENT, EVENT_ROUTE};
 
 /// The first wait before reconnecting; it doubles up to [`RECONNECT_MAX`].
 pub const RECONNECT_MIN: Duration = Duration::from_millis(250);
@@ -31,7 +33,7 @@ pub fn events_url(base: &str) -> String {
 /// One SSE event of the feed as an update; `None` for events it does not know. Every string
 /// in it (deployment ids, groups, tags, error messages, budget labels) is escaped here, as
 /// it arrives: the server passes on what its clients and upstreams said, and the panes that
-/// draw it are the TUI's own.
+/// draw it are the shared [`crate::widgets`].
 pub fn decode(ev: &SseEvent) -> Option<Update> {
     let name = ev.event.as_deref()?;
     let mut data: serde_json::Value = serde_json::from_str(&ev.data).ok()?;
@@ -53,7 +55,9 @@ pub fn decode(ev: &SseEvent) -> Option<Update> {
                     .filter_map(|e| serde_json::from_value(e).ok());
                 Update::Recent(events.collect())
             }),
-        EVENT_LAGGED => data.get("missed")?.as_u64().map(Update::Lagged),
+        EVENT_LAGGED => serde_json::from_value::<Lagged>(data)
+            .ok()
+            .map(|l| Update::Lagged(l.missed)),
         _ => None,
     }
 }

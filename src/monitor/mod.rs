@@ -3,7 +3,7 @@
 //!
 //! `client` follows the server's `/llmux/events` feed and turns it into [`Update`]s,
 //! reconnecting by itself; the loop here applies them to a [`MonitorState`] and redraws with
-//! `view` (the TUI's metrics and routing log panes) at most once a frame, only when something
+//! `view` (the TUI's metrics and routing log panes, from [`crate::widgets`]) at most once a frame, only when something
 //! changed. Keys ([`MonitorState::key`]): `q`, `Esc` or `Ctrl+C` quit, `Tab` switches pane,
 //! arrows and page keys scroll. The terminal is restored on exit, on panic (ratatui's hook)
 //! and on SIGTERM/SIGHUP. Everything the server sends is escaped as it arrives
@@ -26,7 +26,7 @@ pub use view::render;
 
 use crate::errln;
 use crate::secret::Secret;
-use crate::tui::theme::{ColorDepth, Theme};
+use crate::widgets::theme::{ColorDepth, Theme};
 
 /// The shortest time between two frames.
 const FRAME_INTERVAL: Duration = Duration::from_millis(50);

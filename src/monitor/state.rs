@@ -2,17 +2,17 @@
 //! client enter through [`MonitorState::apply`], keys through [`MonitorState::key`]; the view
 //! reads the state. No IO here, so the state can be driven and rendered in tests.
 //!
-//! The routing log is the TUI's own [`RouteLog`] (the same pane draws it), and the metrics
+//! The routing log is the TUI's [`RouteLog`] (the shared pane draws it), and the metrics
 //! pane's [`StatusView`] is built from the server's snapshot the way the TUI builds its own
 //! from the router. What concerns the monitor's link to the server (connected, lost,
 //! reconnected, events missed) is a [`Note`] on the title line, not a routing event.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use crate::protocol::events::{Hello, MonitorSnapshot};
 use crate::router::RouteEvent;
-use crate::serve::{Hello, MonitorSnapshot};
-use crate::tui::app::RouteLog;
-use crate::tui::metrics::StatusView;
+use crate::widgets::metrics::StatusView;
+use crate::widgets::routelog::RouteLog;
 
 /// Routing events kept.
 pub const LOG_CAPACITY: usize = 1000;
@@ -305,7 +305,7 @@ impl MonitorState {
             }
             Focus::Metrics => {
                 // The pane's lines scroll the other way up: an arrow up goes toward the top.
-                let max = crate::tui::metrics::line_count(&self.status);
+                let max = crate::widgets::metrics::line_count(&self.status);
                 self.metrics_scroll = shift(self.metrics_scroll, step.saturating_neg(), max);
             }
         }
@@ -415,7 +415,7 @@ mod tests {
         s.key(press(KeyCode::End));
         assert_eq!(
             s.metrics_scroll,
-            crate::tui::metrics::line_count(&s.status),
+            crate::widgets::metrics::line_count(&s.status),
             "End goes to the last line"
         );
         s.key(press(KeyCode::Home));

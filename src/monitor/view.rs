@@ -1,7 +1,7 @@
 //! The monitor's screen, drawn from a [`MonitorState`] alone: two header lines (the server,
 //! the link, in-flight requests and uptime; then the latest note about the link), and the
-//! TUI's own metrics pane and routing log pane over what the server sent, in the TUI's
-//! theme. Side by side when the terminal is wide, one above the other when not. Text from the
+//! metrics pane and routing log pane the TUI draws ([`crate::widgets`]) over what the server
+//! sent, in the TUI's theme. Side by side when the terminal is wide, one above the other when not. Text from the
 //! server is shown escaped, never as control sequences.
 
 use ratatui::buffer::Buffer;
@@ -11,10 +11,10 @@ use ratatui::widgets::Widget;
 
 use super::state::{Focus, Link, MonitorState, Tone};
 use crate::sanitize::escape_controls;
-use crate::tui::metrics::{self, CostLine};
-use crate::tui::routelog;
-use crate::tui::theme::{Role, Theme};
-use crate::tui::view::pane_block;
+use crate::widgets::metrics::{self, CostLine};
+use crate::widgets::pane_block;
+use crate::widgets::routelog;
+use crate::widgets::theme::{Role, Theme};
 
 const MS_PER_SEC: u64 = 1000;
 const SECS_PER_DAY: u64 = 86_400;
@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn tiny_and_odd_sizes_draw_without_panicking() {
-        use crate::tui::theme::ColorDepth;
+        use crate::widgets::theme::ColorDepth;
         let theme = Theme::builtin_default(ColorDepth::Mono);
         let mut state = MonitorState::new("http://a-rather-long-host-name.example:4000");
         state.apply(super::super::Update::Disconnected {
@@ -199,14 +199,14 @@ mod tests {
             metrics.seed_deployment(id, "fast");
         }
         state.apply(super::super::Update::Snapshot(Box::new(
-            crate::serve::MonitorSnapshot {
+            crate::protocol::events::MonitorSnapshot {
                 at_unix_ms: 1,
                 uptime_s: 1,
                 in_flight: 0,
                 metrics: metrics.snapshot(std::time::Instant::now()),
                 deployments: ["a", "b", "c"]
                     .iter()
-                    .map(|id| crate::serve::DeploymentHealth {
+                    .map(|id| crate::protocol::events::DeploymentHealth {
                         id: (*id).into(),
                         group: "fast".into(),
                         cooling_ms: Some(3000),

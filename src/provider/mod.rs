@@ -19,6 +19,7 @@ pub mod openai;
 pub mod outbound;
 pub mod params;
 pub mod passthrough;
+pub mod preview;
 pub mod sse;
 pub mod tools;
 

@@ -22,7 +22,7 @@ use super::http::{
 };
 use super::outbound::{self, Secrets};
 use super::sse::{Decoded, SseEvent, UsageTracker, WireDecoder, drive_sse};
-use super::tools::{generated_id, json_text};
+use super::tools::generated_id;
 use super::{
     ChatRequest, ErrorClass, EventStream, Passthrough, ProviderError, StreamEvent, ToolCallDelta,
     estimate_prompt_tokens,
@@ -31,9 +31,8 @@ use crate::config::{Deployment, Wire};
 
 mod body;
 mod chunk;
-mod scan;
 
-use chunk::{Choice, Chunk, CompletionDetails, Delta, PromptDetails, WireToolCall, WireUsage};
+use chunk::{Choice, Chunk, Text, WireFunction, WireToolCall, WireUsage};
 
 pub use body::{RequestBody, message_json, request_body, tool_choice_json, tool_json};
 
@@ -115,12 +114,9 @@ fn tool_call_events(
     for (pos, c) in calls.iter().enumerate() {
         let index = c.index.unwrap_or(pos as u32);
         let f = c.function.as_ref();
-        let arguments = f
-            .and_then(|f| f.arguments.as_ref())
-            .map(json_text)
-            .unwrap_or_default();
+        let arguments = f.map(WireFunction::arguments_text).unwrap_or_default();
         usage.saw_text(&arguments);
-        let mut id = c.id.clone().filter(|s| !s.is_empty());
+        let mut id = owned(c.id.as_ref());
         if !seen.contains(&index) {
             seen.push(index);
             id = id.or_else(|| Some(generated_id()));
@@ -128,11 +124,16 @@ fn tool_call_events(
         out.push(StreamEvent::ToolCall(ToolCallDelta {
             index,
             id,
-            name: f.and_then(|f| f.name.clone()).filter(|s| !s.is_empty()),
+            name: owned(f.and_then(|f| f.name.as_ref())),
             arguments,
         }));
     }
     out
+}
+
+/// A text that is not empty, as a `String`.
+fn owned(text: Option<&Text>) -> Option<String> {
+    text.filter(|t| !t.0.is_empty()).map(|t| t.0.to_string())
 }
 
 /// Decodes `chat.completion.chunk` events (see the module docs).
@@ -142,8 +143,6 @@ pub struct OpenAiDecoder {
     finish_reason: Option<String>,
     /// Tool-call indexes already started.
     tool_indexes: Vec<u32>,
-    /// The shape of this stream's chunks, once learned.
-    shapes: scan::Shapes,
     done: bool,
 }
 
@@ -154,7 +153,6 @@ impl OpenAiDecoder {
             usage: UsageTracker::new(prompt_estimate),
             finish_reason: None,
             tool_indexes: Vec::new(),
-            shapes: scan::Shapes::default(),
             done: false,
         }
     }
@@ -193,37 +191,9 @@ impl WireDecoder for OpenAiDecoder {
         if data.is_empty() {
             return Ok(());
         }
-        // Most chunks of a stream are the one before with another token in it.
-        if let Some(read) = self.shapes.text(data) {
-            let scan::Read { field, text, extra } = read;
-            if let Some(extra) = extra {
-                let scan::Extra { top, choice, delta } = *extra;
-                let p = Passthrough {
-                    top,
-                    choice,
-                    delta,
-                    choices: Vec::new(),
-                    carries: !text.is_empty(),
-                };
-                if !p.is_empty() {
-                    out.push(StreamEvent::Passthrough(Box::new(p)));
-                }
-            }
-            if !text.is_empty() {
-                self.usage.saw_text(&text);
-                out.push(match field {
-                    scan::TextField::Content => StreamEvent::Delta(text),
-                    _ => StreamEvent::Reasoning(text),
-                });
-            }
-            return Ok(());
-        }
-        let mut chunk = match self.shapes.chunk(data) {
-            Some(chunk) => chunk,
-            None => serde_json::from_str(data).map_err(|e| {
-                ProviderError::protocol(format!("malformed JSON in an OpenAI stream chunk: {e}"))
-            })?,
-        };
+        let mut chunk = chunk::read(data).map_err(|e| {
+            ProviderError::protocol(format!("malformed JSON in an OpenAI stream chunk: {e}"))
+        })?;
         if let Some(error) = &chunk.error {
             return Err(inband_error(error));
         }
@@ -233,23 +203,24 @@ impl WireDecoder for OpenAiDecoder {
         if let Some(p) = take_passthrough(&mut chunk) {
             out.push(StreamEvent::Passthrough(p));
         }
-        let Some(choice) = chunk.choices.iter_mut().find(|c| c.index == 0) else {
+        let Some(choice) = chunk.choice else {
             return Ok(());
         };
-        // The texts are moved out of the parsed chunk, not copied: one fewer allocation a token.
-        if let Some(delta) = &mut choice.delta {
-            if let Some(r) = delta
+        if let Some(delta) = &choice.delta {
+            if let Some(Text(r)) = delta
                 .reasoning_content
-                .take()
-                .or_else(|| delta.reasoning.take())
+                .as_ref()
+                .or(delta.reasoning.as_ref())
                 && !r.is_empty()
             {
-                self.usage.saw_text(&r);
-                out.push(StreamEvent::Reasoning(r));
+                self.usage.saw_text(r);
+                out.push(StreamEvent::Reasoning(r.to_string()));
             }
-            if let Some(c) = delta.content.take().filter(|c| !c.is_empty()) {
-                self.usage.saw_text(&c);
-                out.push(StreamEvent::Delta(c));
+            if let Some(Text(c)) = &delta.content
+                && !c.is_empty()
+            {
+                self.usage.saw_text(c);
+                out.push(StreamEvent::Delta(c.to_string()));
             }
             if let Some(calls) = &delta.tool_calls {
                 for event in tool_call_events(calls, &mut self.tool_indexes, &mut self.usage) {
@@ -257,9 +228,9 @@ impl WireDecoder for OpenAiDecoder {
                 }
             }
         }
-        if let Some(reason) = &choice.finish_reason {
+        if let Some(Text(reason)) = &choice.finish_reason {
             finish_error(reason)?;
-            self.finish_reason = Some(reason.clone());
+            self.finish_reason = Some(reason.to_string());
         }
         Ok(())
     }
@@ -296,56 +267,52 @@ fn finish_error(reason: &str) -> Result<(), ProviderError> {
     }
 }
 
-/// A whole answer's body decoded into the same events as a stream. The usual answer (no
-/// `"error"` anywhere, the expected shape) goes straight into the typed [`Chunk`]; anything
-/// else is first read as a JSON tree, whose errors say what is wrong.
+/// A whole answer's body decoded into the same events as a stream. An answer that does not
+/// read as a chat completion is read again as a JSON tree, whose errors say what is wrong,
+/// and which may hold an in-band error.
 fn decode_body(body: &[u8], prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
-    if let Some(chunk) = std::str::from_utf8(body).ok().and_then(scan::chunk) {
-        return decode_chunk(chunk, prompt_estimate);
-    }
-    const ERROR_KEY: &[u8] = b"\"error\"";
-    if !body.windows(ERROR_KEY.len()).any(|w| w == ERROR_KEY)
-        && let Ok(chunk) = serde_json::from_slice::<Chunk>(body)
-    {
-        return decode_chunk(chunk, prompt_estimate);
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| malformed_json(&e))?;
-    if let Some(error) = value.get("error") {
+    let read = std::str::from_utf8(body).ok().map(chunk::read);
+    let chunk = match read {
+        Some(Ok(chunk)) => chunk,
+        failed => {
+            // Not UTF-8 is not JSON either: the tree's error says where.
+            let value: Value = serde_json::from_slice(body).map_err(|e| malformed_json(&e))?;
+            if let Some(error) = value.get("error") {
+                return Err(inband_error(error));
+            }
+            let why = failed
+                .and_then(Result::err)
+                .map_or_else(|| "not UTF-8".to_string(), |e| e.to_string());
+            return Err(ProviderError::protocol(format!(
+                "malformed chat completion: {why}"
+            )));
+        }
+    };
+    if let Some(error) = &chunk.error {
         return Err(inband_error(error));
     }
-    let chunk = serde_json::from_slice::<Chunk>(body)
-        .map_err(|e| ProviderError::protocol(format!("malformed chat completion: {e}")))?;
     decode_chunk(chunk, prompt_estimate)
 }
 
 /// The members of `chunk` llmux does not read, taken out of it, as the event that passes
 /// them back (`None` when there are none).
 fn take_passthrough(chunk: &mut Chunk) -> Option<Box<Passthrough>> {
-    let kept = |c: &Choice| {
-        c.index != 0 || !c.extra.is_empty() || c.delta.as_ref().is_some_and(|d| !d.extra.is_empty())
-    };
-    if chunk.extra.is_empty() && !chunk.choices.iter().any(kept) {
+    let kept =
+        |c: &Choice| !c.extra.is_empty() || c.delta.as_ref().is_some_and(|d| !d.extra.is_empty());
+    if chunk.extra.is_empty() && chunk.others.is_empty() && !chunk.choice.as_ref().is_some_and(kept)
+    {
         return None;
     }
     let mut p = Passthrough {
         top: std::mem::take(&mut chunk.extra),
+        choices: chunk.others.iter().map(|&raw| raw.into()).collect(),
         ..Passthrough::default()
     };
-    let mut first = true;
-    for c in &mut chunk.choices {
-        if c.index == 0 && first {
-            first = false;
-            p.choice = std::mem::take(&mut c.extra);
-            if let Some(d) = &mut c.delta {
-                p.delta = std::mem::take(&mut d.extra);
-                let text = |t: &Option<String>| t.as_ref().is_some_and(|t| !t.is_empty());
-                p.carries = text(&d.content)
-                    || text(&d.reasoning_content)
-                    || text(&d.reasoning)
-                    || d.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
-            }
-        } else if let Some(raw) = c.raw.take() {
-            p.choices.push(raw);
+    if let Some(c) = &mut chunk.choice {
+        p.choice = std::mem::take(&mut c.extra);
+        if let Some(d) = &mut c.delta {
+            p.delta = std::mem::take(&mut d.extra);
+            p.carries = d.carries();
         }
     }
     (!p.is_empty()).then(|| Box::new(p))
@@ -355,9 +322,7 @@ fn take_passthrough(chunk: &mut Chunk) -> Option<Box<Passthrough>> {
 fn decode_chunk(mut chunk: Chunk, prompt_estimate: u64) -> Result<Vec<StreamEvent>, ProviderError> {
     let passthrough = take_passthrough(&mut chunk);
     let choice = chunk
-        .choices
-        .iter()
-        .find(|c| c.index == 0)
+        .choice
         .ok_or_else(|| ProviderError::protocol("a chat completion without choices"))?;
     let mut out = Vec::new();
     if let Some(p) = passthrough {
@@ -365,18 +330,20 @@ fn decode_chunk(mut chunk: Chunk, prompt_estimate: u64) -> Result<Vec<StreamEven
     }
     let mut text = String::new();
     if let Some(message) = &choice.delta {
-        if let Some(r) = message
+        if let Some(Text(r)) = message
             .reasoning_content
             .as_ref()
             .or(message.reasoning.as_ref())
             && !r.is_empty()
         {
             text.push_str(r);
-            out.push(StreamEvent::Reasoning(r.clone()));
+            out.push(StreamEvent::Reasoning(r.to_string()));
         }
-        if let Some(c) = message.content.as_ref().filter(|c| !c.is_empty()) {
+        if let Some(Text(c)) = &message.content
+            && !c.is_empty()
+        {
             text.push_str(c);
-            out.push(StreamEvent::Delta(c.clone()));
+            out.push(StreamEvent::Delta(c.to_string()));
         }
         if let Some(calls) = &message.tool_calls {
             let mut tracker = UsageTracker::new(0);
@@ -388,7 +355,8 @@ fn decode_chunk(mut chunk: Chunk, prompt_estimate: u64) -> Result<Vec<StreamEven
             }
         }
     }
-    if let Some(reason) = &choice.finish_reason {
+    let finish_reason = choice.finish_reason.map(|Text(r)| r.into_owned());
+    if let Some(reason) = &finish_reason {
         finish_error(reason)?;
     }
     let reported = chunk.usage.as_ref().map(WireUsage::normalize);
@@ -397,8 +365,6 @@ fn decode_chunk(mut chunk: Chunk, prompt_estimate: u64) -> Result<Vec<StreamEven
         reported,
         &text,
     )));
-    out.push(StreamEvent::Done {
-        finish_reason: choice.finish_reason.clone(),
-    });
+    out.push(StreamEvent::Done { finish_reason });
     Ok(out)
 }

@@ -23,15 +23,17 @@ impl Members {
         if raw == "null" {
             return;
         }
+        self.0.reserve(name.len() + raw.len() + 4);
         if !self.0.is_empty() {
             self.0.push(',');
         }
-        if crate::json_text::plain_run(name.as_bytes()) == name.len() {
+        let plain = !name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+        if plain {
             self.0.push('"');
             self.0.push_str(name);
             self.0.push('"');
         } else {
-            // A name with quotes, backslashes or control characters, escaped as serde does.
+            // A name with quotes, backslashes or control characters, escaped by serde.
             self.0
                 .push_str(&serde_json::to_string(name).unwrap_or_else(|_| "\"\"".into()));
         }

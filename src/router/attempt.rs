@@ -67,7 +67,13 @@ impl RequestRun {
         });
         // Room for a short answer up front: growing from nothing reallocates every few tokens.
         self.answer.reserve(ANSWER_CAPACITY);
-        let result = self.stream(group, d, &call, &mut got).await;
+        // What goes over the wire, only when a capture was asked for (the TUI's inspector).
+        let mut tap =
+            (inner.capture.as_ref()).map(|c| c.begin(self.id, self.attempt_no, group, d, &call));
+        let result = self.stream(group, d, &call, &mut got, &mut tap).await;
+        if let (Some(t), Some(c)) = (tap, &inner.capture) {
+            t.end(c, result.as_ref().map(|_| ()));
+        }
         self.live = None;
         let ended = self.settle(group, d, &call, &got, result.is_ok()).await;
         guard.armed = false;
@@ -98,6 +104,7 @@ impl RequestRun {
         d: &Deployment,
         call: &ChatRequest,
         got: &mut Streamed,
+        tap: &mut Option<super::capture::AttemptTap>,
     ) -> Result<(), ProviderError> {
         let inner = self.inner.clone();
         let (first_limit, total_limit) = limits(d, &inner.config.router, call.stream);
@@ -116,6 +123,9 @@ impl RequestRun {
             opened = provider::open(&inner.http, d, call) => opened?,
             () = &mut deadline => return Err(timed_out(false, first_limit, total_limit)),
         };
+        if let Some(t) = tap.as_mut() {
+            t.opened();
+        }
         let mut on_first_deadline = first_deadline != total_deadline;
         loop {
             if on_first_deadline && got.ttft.is_some() {
@@ -129,6 +139,9 @@ impl RequestRun {
                     return Err(timed_out(got.ttft.is_some(), first_limit, total_limit));
                 }
             };
+            if let Some(t) = tap.as_mut() {
+                t.received(next.as_ref());
+            }
             // The first piece of the answer, whatever its kind, is its first token. Checked
             // here, once, so that later tokens build no `first_token` future.
             if got.ttft.is_none() && is_answer(&next) {

@@ -35,7 +35,7 @@ pub(super) fn build(
     });
     ResponseCache::new(settings, announce)
         .map(Some)
-        .map_err(RouterError)
+        .map_err(|e| RouterError(e.to_string()))
 }
 
 impl RequestRun {

@@ -377,7 +377,7 @@ impl RequestRun {
                 .get(&d.id)
                 .copied()
                 .flatten()
-                .map(|p| p.cost(&probe).pico()),
+                .map(|p| p.cost(&probe)),
         }
     }
 }

@@ -14,6 +14,7 @@
 mod attempt;
 pub mod budget;
 mod cached;
+pub mod capture;
 pub mod cooldown;
 mod event;
 mod group;
@@ -42,17 +43,17 @@ use crate::cache::{CacheStats, ResponseCache};
 use crate::config::{Config, Deployment};
 use crate::metrics::{Metrics, MetricsSnapshot, Price, PriceTable};
 use crate::provider::{ChatRequest, HttpClient, HttpOptions};
-use crate::store::RequestLog;
 
 pub use budget::{BudgetStatus, ScopeKind, WallClock};
 pub use event::*;
 pub use health::HealthView;
 pub use ping::{PingResult, PingState};
 pub use shared::{SharedCost, SharedStatus};
+pub use sink::{EventLog, Origin, PastSpend, RequestStart, Subscriber};
 pub use stream::ChatStream;
 
 /// What a router is built with besides its config.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RouterOptions {
     /// The HTTP client; one is built with `http_options` when `None`.
     pub http: Option<HttpClient>,
@@ -61,8 +62,11 @@ pub struct RouterOptions {
     pub http_options: HttpOptions,
     /// The price table; the built-in one (plus `llmux.pricing_file`) when `None`.
     pub prices: Option<PriceTable>,
-    /// Where every route event is appended.
-    pub request_log: Option<RequestLog>,
+    /// Where every route event is recorded (the request log): a subscriber that is also read
+    /// at start, for the request ids to go on from and the spend budgets replay.
+    pub request_log: Option<Arc<dyn EventLog>>,
+    /// Who else takes every route event (the telemetry exporter).
+    pub subscribers: Vec<Arc<dyn Subscriber>>,
     /// Seed for the strategies' randomness (tests); from the OS when `None`.
     pub seed: Option<u64>,
     /// The wall clock budget periods run on; the system's when `None` (tests move it).
@@ -70,6 +74,20 @@ pub struct RouterOptions {
     /// How many of the latest route events [`Router::subscribe_with_recent`] gives (0: none
     /// kept; `llmux serve` keeps some for the monitors that connect).
     pub recent_events: usize,
+    /// Keep what goes over the wire for each attempt here (the TUI's inspector); `None`
+    /// captures nothing and costs nothing.
+    pub capture: Option<Arc<capture::Capture>>,
+}
+
+impl std::fmt::Debug for RouterOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterOptions")
+            .field("request_log", &self.request_log.is_some())
+            .field("subscribers", &self.subscribers.len())
+            .field("seed", &self.seed)
+            .field("recent_events", &self.recent_events)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A router could not be built.
@@ -92,6 +110,8 @@ pub(crate) struct Inner {
     pub(crate) cache: Option<ResponseCache>,
     /// Spend against every budget (`budget`).
     pub(crate) budgets: budget::Budgets,
+    /// Where attempts' wire records go, when asked for (`capture`).
+    pub(crate) capture: Option<Arc<capture::Capture>>,
     next_id: AtomicU64,
 }
 
@@ -136,7 +156,7 @@ impl Router {
             .prices
             .unwrap_or_else(PriceTable::builtin)
             .with_pricing_file(&config)
-            .map_err(RouterError)?;
+            .map_err(|e| RouterError(e.to_string()))?;
         let metrics = Metrics::with_ttft_samples(config.router.routing_args.max_latency_list_size);
         let mut prices = HashMap::new();
         let mut max_input = HashMap::new();
@@ -149,9 +169,13 @@ impl Router {
         let first_id = options
             .request_log
             .as_ref()
-            .and_then(|log| crate::store::request_log::last_request_id(log.path()))
+            .and_then(|log| log.last_request_id())
             .map_or(1, |last| last + 1);
-        let sink = sink::EventSink::new(options.request_log, options.recent_events);
+        let sink = sink::EventSink::new(
+            options.request_log,
+            options.subscribers,
+            options.recent_events,
+        );
         let mut health = health::HealthBook::default();
         if let Some(redis) = &config.router.redis {
             let groups = config
@@ -160,7 +184,7 @@ impl Router {
                 .map(|d| (d.id.clone(), d.group.clone()))
                 .collect();
             let shared = shared::SharedState::start(redis, groups, health.local(), sink.clone())
-                .map_err(RouterError)?;
+                .map_err(|e| RouterError(e.to_string()))?;
             health.set_shared(shared);
         }
         let cache = cached::build(&config, &sink)?;
@@ -177,6 +201,7 @@ impl Router {
             max_input,
             cache,
             budgets,
+            capture: options.capture,
             // Numbered on from the request log, not from #1 again with every run.
             next_id: AtomicU64::new(first_id),
         });
@@ -189,6 +214,11 @@ impl Router {
         &self.inner.config
     }
 
+    /// The wire capture given in [`RouterOptions::capture`].
+    pub fn capture(&self) -> Option<&Arc<capture::Capture>> {
+        self.inner.capture.as_ref()
+    }
+
     /// The HTTP client every call goes out on (for `serve`'s calls outside routing).
     pub fn http(&self) -> &HttpClient {
         &self.inner.http
@@ -199,6 +229,12 @@ impl Router {
     /// each concurrent request a task of its own, as `serve` and the TUI do). Read to the
     /// `Finished` event; drop the stream to cancel.
     pub fn chat(&self, model: &str, request: ChatRequest) -> ChatStream {
+        self.chat_from(model, request, Origin::default())
+    }
+
+    /// [`Router::chat`] for a request that comes with a trace context (`serve`'s
+    /// `traceparent`), which the subscribers continue.
+    pub fn chat_from(&self, model: &str, request: ChatRequest, origin: Origin) -> ChatStream {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let outbox = Arc::new(stream::Outbox::default());
         let run = request::run(
@@ -206,17 +242,22 @@ impl Router {
             id,
             model.to_string(),
             request,
+            origin,
             outbox.clone(),
         );
         ChatStream::start(id, outbox, run)
     }
 
-    /// Returns once every route event so far is written to the request log. Call it before
-    /// the process exits: the log is written by a thread the exit would cut short.
+    /// Returns once every route event so far is written to the request log (and wherever
+    /// else a subscriber writes before it returns).
     pub fn sync_request_log(&self) {
-        if let Some(log) = self.inner.sink.log() {
-            log.sync();
-        }
+        self.inner.sink.sync();
+    }
+
+    /// Before the process exits: the request log writes what is left (its writer thread would
+    /// be cut short) and the telemetry exporter sends its last spans, waiting a bounded time.
+    pub async fn close(&self) {
+        self.inner.sink.close().await;
     }
 
     /// Every route event of every request from now on.

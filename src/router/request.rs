@@ -23,6 +23,7 @@ pub(super) async fn run(
     id: u64,
     requested: String,
     request: ChatRequest,
+    origin: super::Origin,
     out: Arc<Outbox>,
 ) {
     let mut req = RequestRun {
@@ -46,6 +47,12 @@ pub(super) async fn run(
         over_cap: false,
     };
     let request = with_defaults(&req.inner.config.router.request_defaults, request);
+    req.inner.sink.start(&super::RequestStart {
+        request_id: id,
+        requested: &requested,
+        request: &request,
+        origin: &origin,
+    });
     let result = req.route(&requested, request).await;
     req.store_in_cache(&result).await;
     req.finish(result).await;
@@ -325,6 +332,7 @@ impl RequestRun {
             .await;
         }
         self.finished = true;
+        self.inner.sink.finish(self.id, &result);
         self.out.send(ChatEvent::finished(result)).await;
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rand::RngExt;
 
 use crate::config::{Deployment, RoutingArgs, Strategy};
+use crate::money::Usd;
 use crate::provider::ChatRequest;
 
 /// What the strategies look at for one healthy deployment.
@@ -20,9 +21,9 @@ pub struct Candidate<'a> {
     pub tpm_used: u64,
     /// Time to first token as latency-based routing ranks it; `None` before any sample.
     pub ttft_avg: Option<Duration>,
-    /// Price of a typical request in picodollars (1,000 tokens in, 1,000 out); `None` when
-    /// unknown (cost-based treats it as expensive, as LiteLLM prices unknowns at $1).
-    pub unit_price: Option<u64>,
+    /// Price of a typical request (1,000 tokens in, 1,000 out); `None` when unknown
+    /// (cost-based treats it as expensive, as LiteLLM prices unknowns at $1).
+    pub unit_price: Option<Usd>,
 }
 
 /// The index into `candidates` of the deployment to call. `candidates` must not be empty.
@@ -44,7 +45,7 @@ pub fn pick(
             c.ttft_avg.map_or(0.0, |d| d.as_secs_f64())
         }),
         Strategy::CostBased => lowest(candidates, rng, 0.0, |c| {
-            c.unit_price.map_or(f64::MAX, |p| p as f64)
+            c.unit_price.map_or(f64::MAX, Usd::as_f64)
         }),
     }
 }

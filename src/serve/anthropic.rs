@@ -9,79 +9,57 @@
 //! `thinking` block; each tool call a `tool_use` block whose arguments stream as
 //! `input_json_delta` pieces, with `stop_reason: "tool_use"`.
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use bytes::BytesMut;
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::Shared;
-use super::chat::{
-    Admission, Begun, SseEncoder, Tracker, begin, frame, json_response, json_str, outcome_headers,
-    parse_json, read_body, response_id, sse_response,
-};
+use super::body::from_json;
+use super::chat::{self, ChatApi, json_str};
 use super::error::{Api, ApiError};
-use crate::provider::{ToolCall, ToolCallDelta};
+use super::sse::{SseEncoder, frame};
+use crate::provider::{Passthrough, ToolCall, ToolCallDelta};
 use crate::router::ChatOutcome;
 
 pub(super) mod request;
 
-/// How a message's id starts.
-const MESSAGE_ID_PREFIX: &str = "msg_";
-
 use request::{MessagesRequest, Parsed, to_chat_request};
 
 /// `POST /v1/messages`.
-pub async fn messages(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    match handle(state, headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response_for(Api::Anthropic),
-    }
-}
+pub struct Messages;
 
-async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let admission = Admission::take(&state)?;
-    let bytes = read_body(&state, &headers, body).await?;
-    let parsed: MessagesRequest = parse_json(&state, &bytes)?;
-    let Parsed {
-        model,
-        mut request,
-        stream,
-    } = to_chat_request(parsed).inspect_err(|_| {
-        state.metrics.rejected("bad_request");
-    })?;
-    request.stream = stream;
-    super::chat::check_mode(&state, &model, false)?;
-    let mut tracker = Tracker::new(&state, Api::Anthropic, &model, admission);
-    let id = response_id(MESSAGE_ID_PREFIX);
-    let result = match begin(&state, &model, request, &mut tracker).await {
-        Begun::Streaming(started) if stream => {
-            let enc = Events::new(id, &model, started.prompt_tokens);
-            return Ok(sse_response(started, enc, tracker));
-        }
-        Begun::Streaming(started) => started.stream.finish().await,
-        Begun::Done(result, _) => result,
-    };
-    tracker.finish(&result);
-    let outcome = result.map_err(ApiError::from)?;
-    let mut response = if stream {
-        // The answer came whole (no text): send it as a stream all the same.
-        let mut out = BytesMut::new();
-        let mut enc = Events::new(id, &model, outcome.usage.input);
-        enc.open(&mut out);
-        enc.finish(&outcome, &mut out);
-        let mut r = Response::new(Body::from(out.freeze()));
-        r.headers_mut().insert(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("text/event-stream"),
-        );
-        r
-    } else {
-        json_response(&message(&outcome, &id, &model))
-    };
-    outcome_headers(&mut response, &outcome);
-    Ok(response)
+impl ChatApi for Messages {
+    const API: Api = Api::Anthropic;
+    const ID_PREFIX: &'static str = "msg_";
+    type Options = ();
+    type Encoder = Events;
+
+    fn parse(body: &[u8]) -> Result<chat::Parsed<()>, ApiError> {
+        let Parsed {
+            model,
+            request,
+            stream,
+        } = to_chat_request(from_json::<MessagesRequest>(body)?)?;
+        Ok(chat::Parsed {
+            model,
+            request,
+            stream,
+            options: (),
+        })
+    }
+
+    fn encoder(id: &str, model: &str, _: &(), prompt_tokens: u64) -> Events {
+        Events::new(id.to_string(), model, prompt_tokens)
+    }
+
+    fn answer(
+        outcome: &ChatOutcome,
+        id: &str,
+        model: &str,
+        _passed: Vec<Passthrough>,
+    ) -> Result<Vec<u8>, ApiError> {
+        serde_json::to_vec(&message(outcome, id, model))
+            .map_err(|e| ApiError::bad_request(format!("cannot write the answer: {e}")))
+    }
 }
 
 /// Anthropic's `stop_reason` for what a provider reported.
@@ -111,34 +89,75 @@ fn tool_input(c: &ToolCall) -> Value {
         .unwrap_or_else(|_| json!({ "_llmux_unparsed_arguments": c.arguments }))
 }
 
-fn message(o: &ChatOutcome, id: &str, model: &str) -> Value {
-    let mut content = Vec::new();
+/// A whole answer: Anthropic's `message` object.
+#[derive(Serialize)]
+struct Message<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<ContentBlock<'a>>,
+    stop_reason: &'static str,
+    stop_sequence: Option<&'a str>,
+    usage: MessageUsage,
+}
+
+/// One content block of a whole answer.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ContentBlock<'a> {
+    Thinking {
+        thinking: &'a str,
+    },
+    Text {
+        text: &'a str,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: Value,
+    },
+}
+
+#[derive(Serialize)]
+struct MessageUsage {
+    input_tokens: u64,
+    output_tokens: u64,
+    cache_read_input_tokens: u64,
+    cache_creation_input_tokens: u64,
+}
+
+fn message<'a>(o: &'a ChatOutcome, id: &'a str, model: &'a str) -> Message<'a> {
+    let mut content = Vec::with_capacity(2 + o.tool_calls.len());
     if !o.reasoning.is_empty() {
-        content.push(json!({ "type": "thinking", "thinking": o.reasoning }));
+        content.push(ContentBlock::Thinking {
+            thinking: &o.reasoning,
+        });
     }
     if !o.text.is_empty() || o.tool_calls.is_empty() {
-        content.push(json!({ "type": "text", "text": o.text }));
+        content.push(ContentBlock::Text { text: &o.text });
     }
-    for c in &o.tool_calls {
-        content.push(
-            json!({ "type": "tool_use", "id": c.id, "name": c.name, "input": tool_input(c) }),
-        );
-    }
-    json!({
-        "id": id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": outcome_stop(o),
-        "stop_sequence": Value::Null,
-        "usage": {
-            "input_tokens": o.usage.input,
-            "output_tokens": o.usage.output,
-            "cache_read_input_tokens": o.usage.cached_input,
-            "cache_creation_input_tokens": o.usage.cache_write,
+    content.extend(o.tool_calls.iter().map(|c| ContentBlock::ToolUse {
+        id: &c.id,
+        name: &c.name,
+        input: tool_input(c),
+    }));
+    Message {
+        id,
+        kind: "message",
+        role: "assistant",
+        model,
+        content,
+        stop_reason: outcome_stop(o),
+        stop_sequence: None,
+        usage: MessageUsage {
+            input_tokens: o.usage.input,
+            output_tokens: o.usage.output,
+            cache_read_input_tokens: o.usage.cached_input,
+            cache_creation_input_tokens: o.usage.cache_write,
         },
-    })
+    }
 }
 
 /// Which content block is open in a stream.
@@ -151,7 +170,7 @@ enum Block {
 }
 
 /// Anthropic's stream events.
-struct Events {
+pub struct Events {
     id: String,
     model: String,
     prompt_tokens: u64,

@@ -4,9 +4,7 @@
 //! difference is, so response timing does not leak the key. A refusal leaves as 401 in the
 //! error shape of the API that was called.
 
-use axum::extract::{Request, State};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::Shared;
@@ -50,16 +48,8 @@ pub fn authorized(state: &Shared, headers: &HeaderMap) -> bool {
         .fold(false, |ok, k| constant_time_eq(k, key) | ok)
 }
 
-/// Middleware: 401 in the called API's shape unless the request is authorized.
-pub async fn require_key(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    match refusal(&state, request.headers(), request.uri().path()) {
-        None => next.run(request).await,
-        Some(refused) => refused,
-    }
-}
-
 /// `None` when the request is authorized, else the 401 in the shape of the API `path`
-/// belongs to (the middleware and the chat routes' direct dispatch in `conn` both ask here).
+/// belongs to (the route table asks here for every route that needs the key).
 pub fn refusal(state: &Shared, headers: &HeaderMap, path: &str) -> Option<Response> {
     if authorized(state, headers) {
         return None;

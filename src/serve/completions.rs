@@ -10,89 +10,64 @@
 //! `top_logprobs` / `text_offset`; streamed, chunk by chunk. `echo` and `suffix`, which a
 //! chat model cannot honour, and token-id prompts are refused with a 400.
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use bytes::BytesMut;
 use serde_json::{Map, Value, json};
 
-use super::Shared;
-use super::chat::{
-    Admission, Begun, SseEncoder, Tracker, begin, finish_plain, json_bytes_response, open_with,
-    outcome_headers, parse_json, read_body, response_id, sse_response,
-};
+use super::body::from_json;
+use super::chat::{self, ChatApi};
 use super::error::{Api, ApiError};
 use super::openai::request::{CompletionRequest, Parsed, to_chat_request};
 use super::openai::{Chunks, completion};
+use super::sse::SseEncoder;
 use crate::provider::{Passthrough, ToolCallDelta};
 use crate::router::ChatOutcome;
 
-/// How a text completion's id starts.
-const ID_PREFIX: &str = "cmpl-";
 const OBJECT: &str = "text_completion";
 
-/// `POST /v1/completions`.
-pub async fn completions(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    match handle(state, headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response_for(Api::OpenAi),
-    }
-}
+/// `POST /v1/completions` (and `/completions`).
+pub struct Completions;
 
-async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let admission = Admission::take(&state)?;
-    let bytes = read_body(&state, &headers, body).await?;
-    let fields: Map<String, Value> = parse_json(&state, &bytes)?;
-    let chat = as_chat(fields).inspect_err(|_| state.metrics.rejected("bad_request"))?;
-    let parsed: CompletionRequest = serde_json::from_value(Value::Object(chat)).map_err(|e| {
-        state.metrics.rejected("bad_request");
-        ApiError::bad_request(format!("invalid request body: {e}"))
-    })?;
-    let Parsed {
-        model,
-        mut request,
-        stream,
-        include_usage,
-    } = to_chat_request(parsed).inspect_err(|_| state.metrics.rejected("bad_request"))?;
-    request.stream = stream;
-    super::chat::check_mode(&state, &model, false)?;
-    let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
-    let id = response_id(ID_PREFIX);
-    let (result, passed) = match begin(&state, &model, request, &mut tracker).await {
-        Begun::Streaming(started) if stream => {
-            let enc = TextChunks::new(Chunks::new(&id, &model, include_usage));
-            return Ok(sse_response(started, enc, tracker));
-        }
-        Begun::Streaming(started) => finish_plain(started).await,
-        Begun::Done(result, passed) => (result, passed),
-    };
-    tracker.finish(&result);
-    let outcome = result.map_err(ApiError::from)?;
-    let mut response = if stream {
-        let mut out = BytesMut::new();
-        let mut enc = TextChunks::new(Chunks::new(&id, &model, include_usage));
-        let mut raw = BytesMut::new();
-        open_with(&mut enc.chat, passed, &mut raw);
-        enc.rewrite(&raw, &mut out);
-        enc.finish(&outcome, &mut out);
-        let mut r = Response::new(Body::from(out.freeze()));
-        r.headers_mut().insert(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("text/event-stream"),
-        );
-        r
-    } else {
-        let chat: Value = serde_json::from_slice(&completion(&outcome, &id, &model, passed))
+impl ChatApi for Completions {
+    const API: Api = Api::OpenAi;
+    const ID_PREFIX: &'static str = "cmpl-";
+    /// `stream_options.include_usage`, as in chat completions.
+    type Options = bool;
+    type Encoder = TextChunks;
+
+    fn parse(body: &[u8]) -> Result<chat::Parsed<bool>, ApiError> {
+        let chat = as_chat(from_json::<Map<String, Value>>(body)?)?;
+        let parsed: CompletionRequest = serde_json::from_value(Value::Object(chat))
+            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+        let Parsed {
+            model,
+            request,
+            stream,
+            include_usage,
+        } = to_chat_request(parsed)?;
+        Ok(chat::Parsed {
+            model,
+            request,
+            stream,
+            options: include_usage,
+        })
+    }
+
+    fn encoder(id: &str, model: &str, include_usage: &bool, _prompt_tokens: u64) -> TextChunks {
+        TextChunks::new(Chunks::new(id, model, *include_usage))
+    }
+
+    fn answer(
+        outcome: &ChatOutcome,
+        id: &str,
+        model: &str,
+        passed: Vec<Passthrough>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let chat: Value = serde_json::from_slice(&completion(outcome, id, model, passed))
             .map_err(|e| ApiError::bad_request(format!("cannot write the answer: {e}")))?;
-        json_bytes_response(
-            text_completion(chat, &mut Offsets::default())
-                .to_string()
-                .into_bytes(),
-        )
-    };
-    outcome_headers(&mut response, &outcome);
-    Ok(response)
+        Ok(text_completion(chat, &mut Offsets::default())
+            .to_string()
+            .into_bytes())
+    }
 }
 
 /// The legacy body as a chat completions body (see the module docs).
@@ -247,7 +222,7 @@ fn legacy_logprobs(chat: &Value, offset: &mut u64) -> Value {
 
 /// The chat stream's frames rewritten as text completion chunks: the chat encoder writes each
 /// frame (with everything it passes back), then each `data:` object is rewritten.
-struct TextChunks {
+pub struct TextChunks {
     chat: Chunks,
     offsets: Offsets,
     scratch: BytesMut,

@@ -13,10 +13,9 @@
 //! HTTP/1.1 only: the API clients llmux serves speak it, and HTTP/2's prior-knowledge
 //! preface would be read before any header deadline applies.
 //!
-//! The chat routes (`POST /v1/chat/completions`, `/chat/completions`, `/v1/messages`) go
-//! straight to their handlers after the key check ([`Dispatch`]), skipping axum's routing,
-//! middleware and extractor layers on the hot path; every other request goes through the
-//! axum app, which has the same handlers on the same paths.
+//! Every request goes to [`routes::serve`](super::routes), the one route table (with the key
+//! check), its body wrapped so that a chunk size over the body cap fails it at once
+//! (`framing`).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -26,27 +25,25 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{Method, Request};
+use axum::http::Request;
 use axum::response::Response;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use super::connections::{Busy, Connections};
-use super::{Shared, anthropic, auth, openai};
+use super::framing::{Announced, Watched};
+use super::{Shared, routes};
 
 /// How long to pause accepting after an error that is not one connection's (out of fds):
 /// connections already open get a chance to finish and free theirs.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
-/// Serves `app` on `listener` until `stop` resolves, then finishes gracefully.
+/// Serves the routes on `listener` until `stop` resolves, then finishes gracefully.
 pub(super) async fn serve<F>(
     listener: TcpListener,
-    app: axum::Router,
     state: Shared,
     header_read_timeout: Duration,
     stop: F,
@@ -93,10 +90,11 @@ where
         // Without TCP_NODELAY the first streamed frame waits ~40 ms for a delayed ACK.
         let _ = tcp.set_nodelay(true);
         let place = conns.admit();
+        let (tcp, announced) = Watched::new(tcp, state.max_body_bytes);
         let service = Dispatch {
-            app: TowerToHyperService::new(app.clone()),
             state: state.clone(),
             conn: place.id,
+            announced,
         };
         let conn = builder
             .serve_connection(TokioIo::new(tcp), service)
@@ -138,33 +136,14 @@ fn per_connection(e: &std::io::Error) -> bool {
     )
 }
 
-/// The chat routes this dispatch serves itself.
-#[derive(Clone, Copy)]
-enum Chat {
-    OpenAi,
-    Anthropic,
-}
-
-impl Chat {
-    fn of(method: &Method, path: &str) -> Option<Chat> {
-        if method != Method::POST {
-            return None;
-        }
-        match path {
-            "/v1/chat/completions" | "/chat/completions" => Some(Chat::OpenAi),
-            "/v1/messages" => Some(Chat::Anthropic),
-            _ => None,
-        }
-    }
-}
-
-/// A connection's service: the chat routes directly, the rest through the axum app.
+/// A connection's service: every request to the route table, its answer tracked.
 #[derive(Clone)]
 struct Dispatch {
-    app: TowerToHyperService<axum::Router>,
     state: Shared,
     /// The connection's place in [`Connections`].
     conn: u64,
+    /// What the connection's framing watch says about its request bodies.
+    announced: Arc<Announced>,
 }
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response<Tracked>, Infallible>> + Send>>;
@@ -176,24 +155,10 @@ impl hyper::service::Service<Request<Incoming>> for Dispatch {
 
     fn call(&self, request: Request<Incoming>) -> Answer {
         // The head is in: the connection is busy until the answer is sent or dropped.
-        let busy = self.state.connections.started(self.conn);
-        let track = move |response: Response| response.map(|body| Tracked { body, _busy: busy });
-        let Some(chat) = Chat::of(request.method(), request.uri().path()) else {
-            let answer = self.app.call(request);
-            return Box::pin(async move { answer.await.map(track) });
-        };
-        let request = request.map(Body::new);
-        let state = self.state.clone();
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            if let Some(refused) = auth::refusal(&state, &parts.headers, parts.uri.path()) {
-                return Ok(track(refused));
-            }
-            Ok(track(match chat {
-                Chat::OpenAi => openai::chat_completions(State(state), parts.headers, body).await,
-                Chat::Anthropic => anthropic::messages(State(state), parts.headers, body).await,
-            }))
-        })
+        let _busy = self.state.connections.started(self.conn);
+        let request = request.map(|body| Body::new(self.announced.body(body)));
+        let answer = routes::serve(self.state.clone(), request);
+        Box::pin(async move { Ok(answer.await.map(|body| Tracked { body, _busy })) })
     }
 }
 

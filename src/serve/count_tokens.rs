@@ -15,7 +15,8 @@ use serde_json::{Map, Value, json};
 
 use super::Shared;
 use super::anthropic::request::{MessagesRequest, Parsed, to_chat_request};
-use super::chat::{json_response, parse_json, read_body};
+use super::body::{parse_json, read_body};
+use super::chat::json_response;
 use super::error::{Api, ApiError, DEPLOYMENT_HEADER, Kind};
 use crate::config::Wire;
 use crate::provider::{self, anthropic};

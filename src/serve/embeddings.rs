@@ -13,13 +13,13 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::Shared;
+use super::body::{parse_json, read_body};
 use super::chat::{
     Admission, Begun, Tracker, begin, finish_plain, json_bytes_response, outcome_headers,
-    parse_json, read_body,
+    write_json_str,
 };
 use super::error::{Api, ApiError, Kind};
 use super::openai::request::{no_cache, tags_of};
-use crate::json_text;
 use crate::provider::embed::Input;
 use crate::provider::{ChatRequest, Message, Operation, Passthrough};
 use crate::router::ChatOutcome;
@@ -41,7 +41,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     })?;
     super::chat::check_mode(&state, &model, true)?;
     let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
-    let (result, passed) = match begin(&state, &model, request, &mut tracker).await {
+    let (result, passed) = match begin(&state, &headers, &model, request, &mut tracker).await {
         // An embedding has no text: this only happens if an upstream sent some.
         Begun::Streaming(started) => finish_plain(started).await,
         Begun::Done(result, passed) => (result, passed),
@@ -94,6 +94,13 @@ fn to_request(mut fields: Map<String, Value>) -> Result<(String, ChatRequest), A
     Ok((model, request))
 }
 
+/// An embeddings answer's `usage`.
+#[derive(serde::Serialize)]
+struct Usage {
+    prompt_tokens: u64,
+    total_tokens: u64,
+}
+
 /// OpenAI's embeddings answer, the `data` as the provider gave it.
 fn answer(o: &ChatOutcome, model: &str, passed: Vec<Passthrough>) -> Result<Vec<u8>, ApiError> {
     let data = passed
@@ -106,13 +113,14 @@ fn answer(o: &ChatOutcome, model: &str, passed: Vec<Passthrough>) -> Result<Vec<
     // `"data":[…]`, as the provider wrote it.
     out.extend_from_slice(data.top.as_str().as_bytes());
     out.extend_from_slice(b",\"model\":");
-    json_text::write_str(&mut out, model);
-    let usage = serde_json::json!({
-        "prompt_tokens": o.usage.input,
-        "total_tokens": o.usage.input.saturating_add(o.usage.output),
-    });
+    write_json_str(&mut out, model);
     out.extend_from_slice(b",\"usage\":");
-    out.extend_from_slice(usage.to_string().as_bytes());
+    let usage = Usage {
+        prompt_tokens: o.usage.input,
+        total_tokens: o.usage.input.saturating_add(o.usage.output),
+    };
+    // A struct of integers: serializing it cannot fail.
+    let _ = serde_json::to_writer(&mut out, &usage);
     out.push(b'}');
     Ok(out)
 }

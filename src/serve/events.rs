@@ -8,95 +8,25 @@
 //! ([`MonitorSnapshot`]) at once and then every snapshot interval (which doubles as the
 //! keep-alive), `event: route` for each [`RouteEvent`] as it happens, and `event: lagged`
 //! (`{"missed": N}`) when this client fell so far behind that events were dropped. The stream
-//! ends when the server shuts down. The types here are the wire contract, shared with the
-//! monitor that parses them back.
+//! ends when the server shuts down. The wire types are [`crate::protocol::events`], shared
+//! with the monitor that parses them back.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use bytes::BytesMut;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Shared;
-use super::chat::frame;
-use crate::metrics::MetricsSnapshot;
-use crate::router::{BudgetStatus, DeploymentStatus, RouteEvent};
-
-/// SSE event names of the feed.
-pub const EVENT_HELLO: &str = "hello";
-pub const EVENT_METRICS: &str = "metrics";
-pub const EVENT_ROUTE: &str = "route";
-pub const EVENT_LAGGED: &str = "lagged";
-pub const EVENT_RECENT: &str = "recent";
-
-/// The first event: what the server is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Hello {
-    pub version: String,
-    pub groups: Vec<String>,
-    /// Deployment ids in config order.
-    pub deployments: Vec<String>,
-}
-
-/// One deployment's routing state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeploymentHealth {
-    pub id: String,
-    pub group: String,
-    /// Milliseconds of cooldown left, while cooling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cooling_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cooldown_reason: Option<String>,
-    pub rpm_used: u32,
-    pub tpm_used: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rpm_limit: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tpm_limit: Option<u64>,
-    /// Why it cannot be called at all (a missing key variable).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unavailable: Option<String>,
-    /// Failures in the last minute, as the cooldown rules count them (absent from older
-    /// servers: 0).
-    #[serde(default)]
-    pub failures_last_minute: u32,
-}
-
-impl From<&DeploymentStatus> for DeploymentHealth {
-    fn from(d: &DeploymentStatus) -> Self {
-        DeploymentHealth {
-            id: d.id.clone(),
-            group: d.group.clone(),
-            cooling_ms: d.health.cooling_for.map(|c| c.as_millis() as u64),
-            cooldown_reason: d.health.cooldown_reason.clone(),
-            rpm_used: d.health.requests_last_minute,
-            tpm_used: d.health.tokens_last_minute,
-            rpm_limit: d.rpm_limit,
-            tpm_limit: d.tpm_limit,
-            unavailable: d.unavailable.clone(),
-            failures_last_minute: d.health.failures_last_minute,
-        }
-    }
-}
-
-/// Everything the metrics panel shows, at one instant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MonitorSnapshot {
-    pub at_unix_ms: u64,
-    pub uptime_s: u64,
-    /// Chat requests the server is serving now.
-    pub in_flight: usize,
-    pub metrics: MetricsSnapshot,
-    pub deployments: Vec<DeploymentHealth>,
-    /// Every budget with its spend this period (absent from older servers: none).
-    #[serde(default)]
-    pub budgets: Vec<BudgetStatus>,
-}
+use super::sse::{self, frame};
+use crate::protocol::events::{
+    EVENT_HELLO, EVENT_LAGGED, EVENT_METRICS, EVENT_RECENT, EVENT_ROUTE, Hello, Lagged,
+    MonitorSnapshot,
+};
+use crate::router::RouteEvent;
 
 fn unix_ms() -> u64 {
     SystemTime::now()
@@ -173,7 +103,7 @@ pub(crate) async fn events(State(state): State<Shared>) -> Response {
             ev = f.rx.recv() => match ev {
                 Ok(ev) => json_frame(&mut out, EVENT_ROUTE, &ev),
                 Err(RecvError::Lagged(n)) => {
-                    json_frame(&mut out, EVENT_LAGGED, &serde_json::json!({ "missed": n }));
+                    json_frame(&mut out, EVENT_LAGGED, &Lagged { missed: n });
                 }
                 Err(RecvError::Closed) => f.ended = true,
             },
@@ -185,13 +115,5 @@ pub(crate) async fn events(State(state): State<Shared>) -> Response {
         }
         Some((Ok(out.freeze()), f))
     });
-    let mut response = Response::new(Body::from_stream(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    sse::response(Body::from_stream(body))
 }

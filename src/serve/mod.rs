@@ -2,11 +2,13 @@
 //! Prometheus `/metrics`, health checks and a live event stream for `llmux monitor`.
 //!
 //! Requests enter through `conn` (HTTP/1.1 on a TCP listener, TCP_NODELAY and a header
-//! deadline on every socket) into the axum app. `openai` and `anthropic` parse their
-//! API's JSON into a [`ChatRequest`](crate::provider::ChatRequest), `chat` runs it through the
-//! router and waits for the
-//! first token (so routing failures still get a real error status), and the answer leaves
-//! either as one JSON body or as SSE frames written as each delta arrives. `auth` checks the
+//! deadline on every socket) into `routes`, the one route table, which checks the key and
+//! picks the handler. `body` reads a request's JSON within its limits; `openai`, `anthropic`
+//! and `completions` each say how their API's JSON becomes a
+//! [`ChatRequest`](crate::provider::ChatRequest) and how an answer is written ([`chat::ChatApi`]);
+//! `chat` runs it through the router and waits for the first token (so routing failures still
+//! get a real error status), and the answer leaves either as one JSON body or as SSE frames
+//! (`sse`) written as each delta arrives. `auth` checks the
 //! master key, `error` renders failures in each API's error shape, `metrics` keeps the
 //! serve-level counters and histograms and renders Prometheus text, and `events` streams
 //! route events and metric snapshots to monitors. Shutdown stops accepting, lets in-flight
@@ -14,6 +16,7 @@
 
 mod anthropic;
 mod auth;
+mod body;
 mod chat;
 mod completions;
 mod conn;
@@ -22,10 +25,13 @@ mod count_tokens;
 mod embeddings;
 mod error;
 pub mod events;
+mod framing;
 mod health;
 mod metrics;
 mod models;
 mod openai;
+mod routes;
+mod sse;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,14 +40,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router as Http;
-use axum::routing::{get, post};
 use tokio::sync::watch;
 
 use crate::router::Router;
 use crate::secret::Secret;
 
-pub use events::{DeploymentHealth, Hello, MonitorSnapshot};
+pub use crate::protocol::events::{DeploymentHealth, Hello, MonitorSnapshot};
 pub use metrics::{HISTOGRAM_BUCKETS, ServeMetrics};
 
 /// The default address: loopback only.
@@ -177,39 +181,6 @@ pub fn check_bind(
     }
 }
 
-fn app(state: Shared) -> Http {
-    let api = Http::new()
-        .route("/v1/chat/completions", post(openai::chat_completions))
-        .route("/chat/completions", post(openai::chat_completions))
-        .route("/v1/messages", post(anthropic::messages))
-        .route(
-            "/v1/messages/count_tokens",
-            post(count_tokens::count_tokens),
-        )
-        .route("/v1/completions", post(completions::completions))
-        .route("/completions", post(completions::completions))
-        .route("/v1/embeddings", post(embeddings::embeddings))
-        .route("/embeddings", post(embeddings::embeddings))
-        .route("/v1/models", get(models::list))
-        .route("/models", get(models::list))
-        .route("/v1/models/{*id}", get(models::retrieve))
-        .route("/models/{*id}", get(models::retrieve))
-        .route("/health", get(health::health))
-        .route("/llmux/events", get(events::events))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_key,
-        ));
-    Http::new()
-        .merge(api)
-        .route("/health/liveliness", get(health::liveliness))
-        .route("/health/liveness", get(health::liveliness))
-        .route("/health/readiness", get(health::readiness))
-        .route("/metrics", get(metrics::metrics))
-        .fallback(error::not_found)
-        .with_state(state)
-}
-
 /// A server started with [`spawn`].
 #[derive(Debug)]
 pub struct Running {
@@ -325,13 +296,7 @@ where
         begin.await;
         let _ = began_tx.send(());
     };
-    let server = conn::serve(
-        listener,
-        app(state.clone()),
-        state.clone(),
-        options.header_read_timeout,
-        signal,
-    );
+    let server = conn::serve(listener, state.clone(), options.header_read_timeout, signal);
     let grace = options.shutdown_grace;
     let deadline = async move {
         if began_rx.await.is_ok() {
@@ -393,7 +358,11 @@ pub async fn command(config: Option<&Path>, args: ServeArgs) -> u8 {
             .max(1),
         ..ServeOptions::default()
     };
-    match run(router, options, shutdown_signal()).await {
+    let closing = router.clone();
+    let served = run(router, options, shutdown_signal()).await;
+    // The request log's last lines and the exporter's last spans (bounded wait).
+    closing.close().await;
+    match served {
         Ok(()) => crate::exit::EXIT_OK,
         Err(e @ ServeError::NoAuthOnPublicAddress(_)) => {
             eprintln!("llmux serve: {e}");

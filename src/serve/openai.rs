@@ -9,92 +9,58 @@
 //! an OpenAI upstream sent that llmux does not model (other choices, `logprobs`,
 //! `system_fingerprint`, …) is spliced back in where it was.
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::Response;
 use bytes::BytesMut;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::Shared;
-use super::chat::{
-    Admission, Begun, JSON_ANSWER_CAPACITY, SseEncoder, Tracker, begin, finish_plain, frame,
-    json_bytes_response, json_str, open_with, outcome_headers, parse_json, read_body, response_id,
-    sse_response, unix_now,
-};
+use super::body::from_json;
+use super::chat::{self, ChatApi, JSON_ANSWER_CAPACITY, json_str, unix_now, write_json_str};
 use super::error::{Api, ApiError};
-use crate::json_text;
+use super::sse::{SseEncoder, frame};
 use crate::provider::{Passthrough, ToolCall, ToolCallDelta};
 use crate::router::ChatOutcome;
 
 pub(super) mod request;
 
-/// How a chat completion's id starts.
-const COMPLETION_ID_PREFIX: &str = "chatcmpl-";
-
 use request::{CompletionRequest, Parsed, to_chat_request};
 
-/// `POST /v1/chat/completions`.
-pub async fn chat_completions(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    match handle(state, headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response_for(Api::OpenAi),
+/// `POST /v1/chat/completions` (and `/chat/completions`).
+pub struct ChatCompletions;
+
+impl ChatApi for ChatCompletions {
+    const API: Api = Api::OpenAi;
+    const ID_PREFIX: &'static str = "chatcmpl-";
+    /// `stream_options.include_usage`: a usage chunk before `[DONE]`.
+    type Options = bool;
+    type Encoder = Chunks;
+
+    fn parse(body: &[u8]) -> Result<chat::Parsed<bool>, ApiError> {
+        let Parsed {
+            model,
+            request,
+            stream,
+            include_usage,
+        } = to_chat_request(from_json::<CompletionRequest>(body)?)?;
+        Ok(chat::Parsed {
+            model,
+            request,
+            stream,
+            options: include_usage,
+        })
     }
-}
 
-async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let admission = Admission::take(&state)?;
-    let bytes = read_body(&state, &headers, body).await?;
-    let parsed: CompletionRequest = parse_json(&state, &bytes)?;
-    let Parsed {
-        model,
-        mut request,
-        stream,
-        include_usage,
-    } = to_chat_request(parsed).inspect_err(|_| {
-        state.metrics.rejected("bad_request");
-    })?;
-    request.stream = stream;
-    super::chat::check_mode(&state, &model, false)?;
-    let mut tracker = Tracker::new(&state, Api::OpenAi, &model, admission);
-    let id = response_id(COMPLETION_ID_PREFIX);
-    let (result, passed) = match begin(&state, &model, request, &mut tracker).await {
-        Begun::Streaming(started) if stream => {
-            let enc = Chunks::new(&id, &model, include_usage);
-            return Ok(sse_response(started, enc, tracker));
-        }
-        Begun::Streaming(started) => finish_plain(started).await,
-        Begun::Done(result, passed) => (result, passed),
-    };
-    tracker.finish(&result);
-    let outcome = result.map_err(ApiError::from)?;
-    let mut response = if stream {
-        // The answer came whole (no text): send it as a stream all the same.
-        let mut out = BytesMut::new();
-        let mut enc = Chunks::new(&id, &model, include_usage);
-        open_with(&mut enc, passed, &mut out);
-        enc.finish(&outcome, &mut out);
-        sse_bytes(out)
-    } else {
-        json_bytes_response(completion(&outcome, &id, &model, passed))
-    };
-    outcome_headers(&mut response, &outcome);
-    Ok(response)
-}
+    fn encoder(id: &str, model: &str, include_usage: &bool, _prompt_tokens: u64) -> Chunks {
+        Chunks::new(id, model, *include_usage)
+    }
 
-/// A whole `text/event-stream` body.
-fn sse_bytes(out: BytesMut) -> Response {
-    let mut response = Response::new(Body::from(out.freeze()));
-    response.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("text/event-stream"),
-    );
-    response
+    fn answer(
+        outcome: &ChatOutcome,
+        id: &str,
+        model: &str,
+        passed: Vec<Passthrough>,
+    ) -> Result<Vec<u8>, ApiError> {
+        Ok(completion(outcome, id, model, passed))
+    }
 }
 
 /// OpenAI's `finish_reason` for what a provider reported.
@@ -162,8 +128,7 @@ fn tool_call_json(c: &ToolCall) -> Value {
 }
 
 /// A `chat.completion` object, written straight from the outcome: member by member, the
-/// texts through [`json_text::write_str`] (serde's escaping went byte by byte, and was most of
-/// an answer's cost), with what the upstream passed through (`passed`) spliced in where it
+/// texts escaped by serde ([`write_json_str`]), with what the upstream passed through (`passed`) spliced in where it
 /// was: the answer's members, choice 0's and its message's, the other choices. llmux's own
 /// members in alphabetical order, as `serde_json`'s maps print them.
 pub(super) fn completion(
@@ -182,11 +147,11 @@ pub(super) fn completion(
     if only_tools {
         out.extend_from_slice(b"null");
     } else {
-        json_text::write_str(&mut out, &o.text);
+        write_json_str(&mut out, &o.text);
     }
     if !o.reasoning.is_empty() {
         out.extend_from_slice(b",\"reasoning_content\":");
-        json_text::write_str(&mut out, &o.reasoning);
+        write_json_str(&mut out, &o.reasoning);
     }
     out.extend_from_slice(b",\"role\":\"assistant\"");
     if !o.tool_calls.is_empty() {
@@ -203,9 +168,9 @@ pub(super) fn completion(
     out.extend_from_slice(b"],\"created\":");
     out.extend_from_slice(itoa::Buffer::new().format(unix_now()).as_bytes());
     out.extend_from_slice(b",\"id\":");
-    json_text::write_str(&mut out, id);
+    write_json_str(&mut out, id);
     out.extend_from_slice(b",\"model\":");
-    json_text::write_str(&mut out, model);
+    write_json_str(&mut out, model);
     out.extend_from_slice(b",\"object\":\"chat.completion\",\"usage\":");
     // A struct of integers: serializing it cannot fail.
     let _ = serde_json::to_writer(&mut out, &usage_json(o));
@@ -228,7 +193,7 @@ fn merged(passed: Vec<Passthrough>) -> Passthrough {
 /// What the upstream passed through goes into the chunk of the content it came with
 /// ([`Passthrough::carries`]); a piece of other choices alone (`n > 1`) is a chunk of its own;
 /// members of the chunk alone (`system_fingerprint`) ride on the next chunk written.
-pub(super) struct Chunks {
+pub struct Chunks {
     /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
     prefix: String,
     include_usage: bool,
@@ -330,7 +295,7 @@ impl Chunks {
                 o.extend_from_slice(b"\"");
                 o.extend_from_slice(field.as_bytes());
                 o.extend_from_slice(b"\":");
-                crate::json_text::write_str(o, text);
+                write_json_str(o, text);
             },
             "null",
         );

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::router::RouteEvent;
+use crate::router::{EventLog, PastSpend, RouteEvent, Subscriber};
 
 /// The file name under the data dir.
 pub const REQUEST_LOG_FILE: &str = "requests.jsonl";
@@ -29,6 +29,7 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 const LINE_CAPACITY: usize = 1024;
 
 mod line;
+mod spend;
 mod tail;
 
 pub use tail::last_request_id;
@@ -172,5 +173,29 @@ fn write_loop(file: File, shared: &Shared) {
                 return;
             }
         }
+    }
+}
+
+/// The log takes every route event the router publishes (wired in `startup`).
+impl Subscriber for RequestLog {
+    fn on_event(&self, event: &Arc<RouteEvent>) {
+        self.append(Arc::clone(event));
+    }
+
+    fn sync(&self) {
+        RequestLog::sync(self);
+    }
+}
+
+/// What the router reads back at start: where request ids go on from, and the spend of the
+/// budgets' last period (after what this process wrote so far is on disk).
+impl EventLog for RequestLog {
+    fn last_request_id(&self) -> Option<u64> {
+        last_request_id(&self.path)
+    }
+
+    fn spend_since(&self, since_unix_ms: u64) -> std::io::Result<Vec<PastSpend>> {
+        RequestLog::sync(self);
+        spend::paid_since(&self.path, since_unix_ms)
     }
 }

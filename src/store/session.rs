@@ -18,6 +18,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, ByteLine, PRIVATE_FILE_MODE, byte_lines};
+use crate::money::Usd;
 use crate::provider::{Message, ToolCall, Usage};
 
 /// The folder under the data dir.
@@ -63,6 +64,59 @@ pub enum Record {
     ToolResult(ToolResult),
     /// The composer's unsent text; the last one wins, an empty one clears it.
     Draft { text: String },
+    /// The conversation's settings from here on (system prompt, role, parameters); the last
+    /// one wins. Files written before it existed have none: no system prompt, defaults.
+    Settings(Settings),
+    /// The next message replaces message `replaces` (edited and sent again): the branch
+    /// shown is cut there and the old one kept ([`super::branches`]).
+    Fork { replaces: u64 },
+    /// The branch shown now ends at entry `leaf` (switched to another branch).
+    Branch { leaf: u64 },
+    /// Entries from `id` on are deleted (the last exchange, dropped).
+    Drop { id: u64 },
+}
+
+/// A conversation's settings: its system prompt, the role it came from, and the request
+/// parameters set with `/set` (unset ones are left to the deployment).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// The role (`<config dir>/llmux/roles/NAME.md`) the prompt and parameters came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+}
+
+impl Settings {
+    /// Nothing set.
+    pub fn is_empty(&self) -> bool {
+        *self == Settings::default()
+    }
+
+    /// The parameters as `temperature 0.2 · top_p 0.9 · max_tokens 500`, or `defaults`.
+    pub fn params_text(&self) -> String {
+        let mut v = Vec::new();
+        if let Some(t) = self.temperature {
+            v.push(format!("temperature {t}"));
+        }
+        if let Some(t) = self.top_p {
+            v.push(format!("top_p {t}"));
+        }
+        if let Some(m) = self.max_tokens {
+            v.push(format!("max_tokens {m}"));
+        }
+        if v.is_empty() {
+            "defaults".to_string()
+        } else {
+            v.join(" · ")
+        }
+    }
 }
 
 /// How an answer ended.
@@ -117,9 +171,15 @@ pub struct Answer {
     pub total_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
-    /// Cost in picodollars; `None` when unknown (shown as "?", never $0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_pico: Option<u64>,
+    /// What it cost; `None` when unknown (shown as "?", never $0). Stored as whole
+    /// picodollars under `cost_pico`.
+    #[serde(
+        default,
+        rename = "cost_pico",
+        with = "crate::money::pico_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cost: Option<Usd>,
     #[serde(default)]
     pub badges: Badges,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,6 +236,10 @@ pub struct LoadedSession {
     pub name: String,
     pub entries: Vec<Entry>,
     pub draft: String,
+    /// The conversation's settings (system prompt, role, parameters).
+    pub settings: Settings,
+    /// The branches not shown (`entries` is the one shown).
+    pub branches: super::branches::Branches,
     /// Lines that could not be read (`line N: reason`).
     pub warnings: Vec<String>,
 }
@@ -185,6 +249,7 @@ impl LoadedSession {
     pub fn next_id(&self) -> u64 {
         self.entries
             .iter()
+            .chain(self.branches.entries())
             .map(Entry::id)
             .max()
             .map_or(1, |m| m + 1)
@@ -342,7 +407,8 @@ pub fn parse_records(bytes: &[u8]) -> LoadedSession {
         }
         true
     });
-    for e in &mut s.entries {
+    let off = s.branches.off.iter_mut().map(|(_, e)| e);
+    for e in s.entries.iter_mut().chain(off) {
         if let Entry::Answer(a) = e
             && a.state == AnswerState::Streaming
         {
@@ -352,30 +418,47 @@ pub fn parse_records(bytes: &[u8]) -> LoadedSession {
     s
 }
 
+/// Why a line of a session file was skipped.
+#[derive(Debug, thiserror::Error)]
+enum Skipped {
+    /// A last line without its newline: a write cut short by a crash.
+    #[error("torn last line skipped")]
+    Torn,
+    #[error("unreadable line skipped ({0})")]
+    NotUtf8(std::str::Utf8Error),
+    #[error("unreadable line skipped ({0})")]
+    NotARecord(serde_json::Error),
+}
+
 /// The record on a line, `None` for a blank one, or why it was skipped.
-fn record_of(line: &ByteLine<'_>) -> Result<Option<Record>, String> {
-    // A last line without its newline is a write cut short by a crash.
-    let torn = || "torn last line skipped".to_string();
+fn record_of(line: &ByteLine<'_>) -> Result<Option<Record>, Skipped> {
     let text = match line.text {
         Ok(t) => t,
-        Err(_) if line.unterminated => return Err(torn()),
-        Err(e) => return Err(format!("unreadable line skipped ({e})")),
+        Err(_) if line.unterminated => return Err(Skipped::Torn),
+        Err(e) => return Err(Skipped::NotUtf8(e)),
     };
     if text.trim().is_empty() {
         return Ok(None);
     }
     match serde_json::from_str::<Record>(text) {
         Ok(r) => Ok(Some(r)),
-        Err(_) if line.unterminated => Err(torn()),
-        Err(e) => Err(format!("unreadable line skipped ({e})")),
+        Err(_) if line.unterminated => Err(Skipped::Torn),
+        Err(e) => Err(Skipped::NotARecord(e)),
     }
 }
 
 fn answer_mut(s: &mut LoadedSession, id: u64) -> Option<&mut Answer> {
-    s.entries.iter_mut().rev().find_map(|e| match e {
-        Entry::Answer(a) if a.id == id => Some(a),
+    // (on the branch shown, else on another: a late record of an answer switched away from)
+    let on_path = s.entries.iter().rev().any(|e| e.id() == id);
+    let found = if on_path {
+        s.entries.iter_mut().rev().find(|e| e.id() == id)
+    } else {
+        s.branches.entry_mut(id)
+    };
+    match found {
+        Some(Entry::Answer(a)) => Some(a),
         _ => None,
-    })
+    }
 }
 
 fn apply(s: &mut LoadedSession, record: Record) {
@@ -430,6 +513,24 @@ fn apply(s: &mut LoadedSession, record: Record) {
         },
         Record::ToolResult(t) => s.entries.push(Entry::ToolResult(t)),
         Record::Draft { text } => s.draft = text,
+        Record::Settings(settings) => s.settings = settings,
+        Record::Fork { replaces } => match s.entries.iter().position(|e| e.id() == replaces) {
+            Some(at) => s.branches.cut(&mut s.entries, at),
+            None => s
+                .warnings
+                .push(format!("an edit of message {replaces}, which is not there")),
+        },
+        Record::Branch { leaf } => {
+            if !s.branches.select(&mut s.entries, leaf) {
+                s.warnings
+                    .push(format!("a switch to branch end {leaf}, which is not there"));
+            }
+        }
+        Record::Drop { id } => {
+            if let Some(at) = s.entries.iter().position(|e| e.id() == id) {
+                s.entries.truncate(at);
+            }
+        }
     }
 }
 
@@ -577,6 +678,25 @@ mod tests {
             .collect();
         assert_eq!(texts, ["before", "after"]);
         assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn an_answers_cost_is_stored_as_whole_picodollars_as_before() {
+        let answer = Answer {
+            id: 2,
+            cost: Some(Usd::from_pico(49_000_000)),
+            ..Answer::default()
+        };
+        let json = serde_json::to_value(&answer).unwrap();
+        assert_eq!(json["cost_pico"], 49_000_000, "{json}");
+        let back: Answer = serde_json::from_value(json).unwrap();
+        assert_eq!(back, answer);
+        let unpriced = serde_json::to_value(Answer::default()).unwrap();
+        assert!(unpriced.get("cost_pico").is_none(), "{unpriced}");
+        assert_eq!(
+            serde_json::from_value::<Answer>(unpriced).unwrap().cost,
+            None
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::metrics::Usd;
 use crate::router::{RouteEvent, RouteEventKind};
 
-pub use dates::{DAY_MS, day_of, parse_since};
+pub use dates::{DAY_MS, SinceError, day_of, parse_since};
 
 /// Highest latency the histograms hold (one hour); longer ones are clamped.
 const MAX_TRACKED_MS: u64 = 3_600_000;
@@ -77,20 +77,21 @@ impl GroupBy {
     }
 }
 
+/// A `--by` that names no grouping.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}: expected model, deployment, provider, day or tag")]
+pub struct UnknownGroupBy(pub String);
+
 impl std::str::FromStr for GroupBy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<GroupBy, String> {
+    type Err = UnknownGroupBy;
+    fn from_str(s: &str) -> Result<GroupBy, UnknownGroupBy> {
         Ok(match s {
             "model" | "group" => GroupBy::Model,
             "deployment" => GroupBy::Deployment,
             "provider" => GroupBy::Provider,
             "day" => GroupBy::Day,
             "tag" | "tags" => GroupBy::Tag,
-            _ => {
-                return Err(format!(
-                    "{s}: expected model, deployment, provider, day or tag"
-                ));
-            }
+            _ => return Err(UnknownGroupBy(s.to_string())),
         })
     }
 }
@@ -275,7 +276,7 @@ impl Acc {
                 self.spend(&Spend {
                     tokens_in: all.tokens_in.saturating_sub(before.tokens_in),
                     tokens_out: all.tokens_out.saturating_sub(before.tokens_out),
-                    cost: Usd::from_pico(all.cost.pico().saturating_sub(before.cost.pico())),
+                    cost: all.cost.saturating_sub(before.cost),
                     // A request with an unpriced attempt has no known total: its own part is
                     // then unknown too.
                     unpriced: all.unpriced,
@@ -377,7 +378,7 @@ pub fn read_log(
 /// What some requests cost: the priced part, and how many had no known price.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CostTotal {
-    pub pico: u64,
+    pub cost: Usd,
     pub unpriced: u64,
 }
 
@@ -392,7 +393,7 @@ pub fn cost_before(path: &Path, len: u64) -> CostTotal {
     summarize(reader, None, GroupBy::Model, &DeploymentFacts::default()).map_or(
         CostTotal::default(),
         |r| CostTotal {
-            pico: r.total.cost_usd.pico(),
+            cost: r.total.cost_usd,
             unpriced: r.total.unpriced,
         },
     )

@@ -81,11 +81,17 @@ pub enum Command {
     StatsWindow,
     /// Cycle the stats grouping (model, deployment, provider, tag).
     StatsGroup,
+    /// Open the command palette: every `/` command and every action, filtered as you type.
+    Palette,
+    /// Ask one question of two or more model groups side by side, and keep one answer.
+    Compare,
+    /// Show what went over the wire for the last answer: every attempt, request and response.
+    Inspect,
 }
 
 impl Command {
     /// Every command, in the order the help overlay lists them.
-    pub const ALL: [Command; 29] = [
+    pub const ALL: [Command; 32] = [
         Command::Send,
         Command::Newline,
         Command::NextModel,
@@ -93,6 +99,8 @@ impl Command {
         Command::OpenPicker,
         Command::Cancel,
         Command::Regenerate,
+        Command::Compare,
+        Command::Inspect,
         Command::CopyLast,
         Command::CopyCode,
         Command::NewConversation,
@@ -107,6 +115,7 @@ impl Command {
         Command::ToggleStats,
         Command::StatsWindow,
         Command::StatsGroup,
+        Command::Palette,
         Command::ScrollUp,
         Command::ScrollDown,
         Command::PageUp,
@@ -149,6 +158,9 @@ impl Command {
             Command::ToggleStats => "toggle_stats",
             Command::StatsWindow => "stats_window",
             Command::StatsGroup => "stats_group",
+            Command::Palette => "palette",
+            Command::Compare => "compare",
+            Command::Inspect => "inspect",
         }
     }
 
@@ -188,6 +200,9 @@ impl Command {
             Command::ToggleStats => "metrics pane: live metrics / usage stats",
             Command::StatsWindow => "stats window: 1h, 24h, 7d, 30d",
             Command::StatsGroup => "stats rows by model, deployment, provider, tag",
+            Command::Palette => "command palette: every / command and action",
+            Command::Compare => "ask two or more groups side by side, keep one",
+            Command::Inspect => "what went over the wire for the last answer",
         }
     }
 }
@@ -239,6 +254,35 @@ pub enum Action {
     Stats(StatsRead),
     /// Time to read the stats again (every few seconds while the stats view shows).
     StatsDue,
+    /// The numbers (models, cost) of listed conversations, by name.
+    SessionsSummarized(Vec<(String, crate::store::session_summary::SessionSummary)>),
+    /// A role file was read (`/role`), or why not.
+    RoleLoaded(Result<crate::roles::Role, String>),
+    /// A theme was loaded (`/theme`), or why not.
+    ThemeLoaded(Result<Box<super::theme::Theme>, String>),
+    /// A session was renamed to this name, or why not.
+    SessionRenamed {
+        from: String,
+        result: Result<String, String>,
+    },
+    /// A session's file was deleted, or why not.
+    SessionDeleted {
+        name: String,
+        result: Result<(), String>,
+    },
+    /// The files `@`-named in the message `text` were read (or one could not be).
+    Attached {
+        text: String,
+        read: Result<Vec<super::attach::Attachment>, String>,
+    },
+    /// The paths completing `@word`.
+    PathsCompleted { word: String, found: Vec<String> },
+    /// The wire record of answer `answer_id` was read (`None`: none was kept), or could not be
+    /// read or saved.
+    WireLoaded {
+        answer_id: u64,
+        found: Result<Option<super::wirefile::WireRecord>, String>,
+    },
 }
 
 /// What `App::update` asks the runner to do.
@@ -273,6 +317,34 @@ pub enum Effect {
     ReadStats { window: StatsWindow, by: GroupBy },
     /// Start (`true`) or stop the timer that sends `Action::StatsDue`.
     StatsTimer(bool),
+    /// Read role `name`; the result comes back as `Action::RoleLoaded`.
+    LoadRole(String),
+    /// Load theme `name`; the result comes back as `Action::ThemeLoaded`.
+    LoadTheme(String),
+    /// Rename the session `from` to `to` (appending goes on to the new name's file); the
+    /// result comes back as `Action::SessionRenamed`.
+    RenameSession { from: String, to: String },
+    /// Delete the session `name`'s file; the result comes back as `Action::SessionDeleted`.
+    DeleteSession(String),
+    /// Read the files `paths` (`@path` in the message `text`, pastes already put back); the
+    /// result comes back as `Action::Attached`.
+    ReadAttachments { text: String, paths: Vec<String> },
+    /// List the paths completing `@word`; they come back as `Action::PathsCompleted`.
+    CompletePath { word: String },
+    /// Save what request `request_id`'s attempts sent and received (taken from the router's
+    /// capture), with its routing events, as answer `answer_id`'s wire record.
+    SaveWire {
+        answer_id: u64,
+        request_id: u64,
+        route: Vec<String>,
+    },
+    /// Read answer `answer_id`'s wire record (from memory while its request is recent, else
+    /// from the session's wire file); it comes back as `Action::WireLoaded`.
+    LoadWire {
+        answer_id: u64,
+        request_id: Option<u64>,
+        route: Vec<String>,
+    },
     /// Stop the UI loop.
     Quit,
 }

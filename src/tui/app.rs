@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tui_textarea::TextArea;
 
 use crate::config::Config;
-use crate::router::RouteEvent;
+use crate::money::Usd;
 use crate::store::session::{AnswerState, Entry, LoadedSession, SessionInfo};
 use crate::store::session_search::SessionMatch;
 
@@ -25,6 +25,7 @@ use super::keys::KeyMap;
 use super::layout::{self, Areas, Pane, Visible};
 use super::metrics::StatusView;
 use super::picker::{self, GroupInfo, PickerState};
+use super::routelog::RouteLog;
 use super::statsview::StatsPane;
 use super::theme::Theme;
 use super::turn::InFlight;
@@ -59,6 +60,8 @@ pub enum Overlay {
         /// The sessions holding `query` (`None` until the first search answers).
         found: Option<Result<Vec<SessionMatch>, String>>,
     },
+    /// The command palette.
+    Palette(super::palette::PaletteState),
 }
 
 /// A message on the status line.
@@ -77,42 +80,6 @@ pub struct PaneToggles {
     pub log: Option<bool>,
     /// The pane turned on last: where not all fit, it stays and another folds.
     pub last_on: Option<Pane>,
-}
-
-/// The routing log: every route event, newest last.
-#[derive(Debug, Default)]
-pub struct RouteLog {
-    pub events: std::collections::VecDeque<RouteEvent>,
-    /// Events (of those shown) below the view; 0 follows the live tail.
-    pub scroll: usize,
-    /// Only failures show (failed attempts, failed requests, unavailable groups, cooldowns,
-    /// broken streams).
-    pub failures_only: bool,
-}
-
-impl RouteLog {
-    /// Appends `ev`, dropping the oldest past `keep`; a scrolled log stays on the events
-    /// being read.
-    pub fn push(&mut self, ev: RouteEvent, keep: usize) {
-        let shown = self.shows(&ev);
-        self.events.push_back(ev);
-        if self.events.len() > keep {
-            self.events.pop_front();
-        }
-        if self.scroll > 0 && shown {
-            self.scroll += 1;
-        }
-    }
-
-    /// Whether `ev` passes the filter.
-    pub fn shows(&self, ev: &RouteEvent) -> bool {
-        !self.failures_only || super::routelog::is_failure(ev)
-    }
-
-    /// The events the filter lets through, oldest first.
-    pub fn shown(&self) -> Vec<&RouteEvent> {
-        self.events.iter().filter(|e| self.shows(e)).collect()
-    }
 }
 
 /// The whole UI state.
@@ -144,7 +111,8 @@ pub struct App {
     pub session: String,
     /// The draft as last saved, to skip saving an unchanged one.
     pub saved_draft: String,
-    pub session_cost_pico: u64,
+    /// What this session's answers cost, of those with a known price.
+    pub session_spent: Usd,
     /// Some answer of this session had no known cost.
     pub session_cost_unknown: bool,
     /// Cancelled answers (router request id, answer id) whose cut attempt's cost is still to
@@ -174,6 +142,20 @@ pub struct App {
     pub copy_caveat: Option<String>,
     /// The live line's counters as last drawn (they change at a human rate).
     pub live_counters: std::cell::RefCell<Option<super::view::LiveCounters>>,
+    /// The conversation's system prompt, role and parameters (saved with it).
+    pub settings: crate::store::session::Settings,
+    /// `/` command completion: role and theme names, and a run of Tabs.
+    pub slash: super::slash::SlashState,
+    /// Compare, inspect, attachments and the context meter (`part_b`).
+    pub b: super::part_b::PartB,
+    /// The conversation's other branches (`entries` is the one shown).
+    pub branches: crate::store::branches::Branches,
+    /// The earlier message being edited in the composer, to be sent as a new branch.
+    pub editing: Option<super::branch::Editing>,
+    /// The search in the conversation (`/` with it focused).
+    pub find: Option<super::find::Find>,
+    /// The conversations list's numbers per session, and a rename or delete under way.
+    pub list: super::sessionlist::ListExtra,
 }
 
 impl std::fmt::Debug for App {
@@ -228,7 +210,7 @@ impl App {
             stats: StatsPane::default(),
             session: crate::store::session::new_session_name(clock()),
             saved_draft: String::new(),
-            session_cost_pico: 0,
+            session_spent: Usd::ZERO,
             session_cost_unknown: false,
             awaiting_spend: Vec::new(),
             models_selected: 0,
@@ -246,6 +228,19 @@ impl App {
             ascii: false,
             copy_caveat: None,
             live_counters: Default::default(),
+            settings: Default::default(),
+            slash: super::slash::SlashState {
+                themes: super::theme::BUILTIN_THEMES
+                    .iter()
+                    .map(|(n, _)| n.to_string())
+                    .collect(),
+                ..Default::default()
+            },
+            b: super::part_b::PartB::new(cfg),
+            branches: Default::default(),
+            editing: None,
+            find: None,
+            list: Default::default(),
         };
         app.style_composer();
         (app, warnings)
@@ -253,11 +248,13 @@ impl App {
 
     /// Replaces the conversation with a loaded one (its draft goes into the composer).
     pub fn load_session(&mut self, s: LoadedSession) {
+        self.next_id = self.next_id.max(s.next_id());
         self.entries = s.entries;
-        self.next_id = self
-            .next_id
-            .max(self.entries.iter().map(Entry::id).max().unwrap_or(0) + 1);
+        self.branches = s.branches;
+        self.editing = None;
+        self.find = None;
         self.session = s.name;
+        self.settings = s.settings;
         self.set_composer_text(&s.draft);
         self.saved_draft = s.draft;
         self.sent = self
@@ -278,12 +275,13 @@ impl App {
         if let Some(gi) = last_group.and_then(|g| self.groups.iter().position(|x| x.name == g)) {
             self.current = gi;
         }
-        self.session_cost_pico = 0;
+        self.session_spent = Usd::ZERO;
         self.session_cost_unknown = false;
-        for e in &self.entries {
+        // What was spent on every branch, not only on the one shown.
+        for e in self.entries.iter().chain(self.branches.entries()) {
             if let Entry::Answer(a) = e {
-                match a.cost_pico {
-                    Some(c) => self.session_cost_pico += c,
+                match a.cost {
+                    Some(c) => self.session_spent += c,
                     // Unpriced: an answer, or a cut one that was billed for tokens.
                     None if a.state == AnswerState::Done || a.usage.is_some() => {
                         self.session_cost_unknown = true;
@@ -319,7 +317,7 @@ impl App {
         self.style_composer();
     }
 
-    fn style_composer(&mut self) {
+    pub(crate) fn style_composer(&mut self) {
         use ratatui::style::{Modifier, Style};
         self.composer.set_cursor_line_style(Style::new());
         self.composer
@@ -437,7 +435,10 @@ impl App {
 
     /// True while something on screen changes with time alone (the runner ticks only then).
     pub fn animating(&self) -> bool {
-        self.inflight.is_some() || self.toast.is_some() || self.status.any_cooling()
+        self.inflight.is_some()
+            || self.toast.is_some()
+            || self.status.any_cooling()
+            || self.b.compare.streaming()
     }
 
     /// The action being handled changed nothing on screen.
@@ -457,6 +458,7 @@ impl App {
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
         let folded = self.folded();
         let fx = self.handle(action);
+        let fx = self.follow_wire(fx);
         self.explain_folds(folded);
         fx
     }
@@ -480,6 +482,9 @@ impl App {
                 Vec::new()
             }
             Action::Tick(now) => self.tick(now),
+            Action::Chat { tag, event, at } if self.compare_owns(tag) => {
+                self.compare_event(tag, event, at)
+            }
             Action::Chat { tag, event, at } => self.chat_event(tag, event, at),
             Action::Route(ev) => {
                 // A budget warning also shows on the status line (once per period).
@@ -541,6 +546,7 @@ impl App {
                 self.load_session(s);
                 self.overlay = None;
                 self.toast(format!("opened {name}"), false);
+                self.opened_session();
                 fx.push(Effect::SwitchSession(name));
                 fx
             }
@@ -573,6 +579,14 @@ impl App {
             }
             Action::Terminate => self.quit(),
             Action::Stats(read) => self.stats.received(read),
+            Action::SessionsSummarized(found) => {
+                self.list.details.extend(found);
+                Vec::new()
+            }
+            a @ (Action::RoleLoaded(_)
+            | Action::ThemeLoaded(_)
+            | Action::SessionRenamed { .. }
+            | Action::SessionDeleted { .. }) => self.slash_result(a),
             Action::StatsDue => {
                 if !self.stats.shown {
                     self.unchanged();
@@ -580,6 +594,9 @@ impl App {
                 }
                 self.stats.request()
             }
+            Action::WireLoaded { answer_id, found } => self.wire_loaded(answer_id, found),
+            Action::Attached { text, read } => self.attachments_read(text, read),
+            Action::PathsCompleted { word, found } => self.paths_completed(word, found),
         }
     }
 
@@ -625,6 +642,7 @@ impl App {
         }
         self.focus = Focus::Composer;
         self.recall = None;
-        self.composer.insert_str(text);
+        let shown = self.b.attach.fold_paste(&text);
+        self.composer.insert_str(shown);
     }
 }

@@ -16,7 +16,7 @@ impl App {
     pub(crate) fn command(&mut self, c: Command) -> Vec<Effect> {
         match c {
             Command::Quit => self.quit(),
-            Command::Send => self.send(),
+            Command::Send => self.send_or_run(),
             Command::Newline => {
                 self.focus = Focus::Composer;
                 self.composer.insert_newline();
@@ -56,6 +56,9 @@ impl App {
                     );
                     return fx;
                 }
+                if self.stop_editing() {
+                    return Vec::new();
+                }
                 let quit = self.keymap.label(Command::Quit);
                 self.toast(format!("nothing to cancel · {quit} quits"), false);
                 Vec::new()
@@ -73,10 +76,14 @@ impl App {
                 let mut fx = self.abandon_inflight(AnswerState::Cancelled);
                 fx.extend(self.save_draft());
                 self.entries.clear();
+                self.branches = Default::default();
+                self.editing = None;
+                self.find = None;
                 self.view = ConversationView::default();
                 self.session = crate::store::session::new_session_name((self.clock)());
-                self.session_cost_pico = 0;
+                self.session_spent = crate::money::Usd::ZERO;
                 self.session_cost_unknown = false;
+                self.settings = Default::default();
                 // The draft moves to the new conversation and is saved there on exit.
                 self.saved_draft = String::new();
                 self.toast(format!("new conversation {}", self.session), false);
@@ -84,6 +91,8 @@ impl App {
                 fx
             }
             Command::OpenSessions => {
+                self.list.edit = None;
+                self.list.open_find = None;
                 self.overlay = Some(Overlay::Sessions {
                     list: None,
                     selected: 0,
@@ -163,6 +172,15 @@ impl App {
             Command::ToggleStats | Command::StatsWindow | Command::StatsGroup => {
                 self.stats_command(c)
             }
+            Command::Palette => {
+                self.overlay = match self.overlay {
+                    Some(Overlay::Palette(_)) => None,
+                    _ => Some(Overlay::Palette(Default::default())),
+                };
+                Vec::new()
+            }
+            Command::Compare => self.open_compare(),
+            Command::Inspect => self.open_inspect(),
         }
     }
 
@@ -170,7 +188,7 @@ impl App {
         let a = self.areas();
         let h = match self.focus {
             Focus::Log => a.log.map_or(1, |r| r.height),
-            _ => a.conversation.height,
+            _ => a.conversation.height.saturating_sub(self.pinned_lines()),
         };
         i64::from(h.saturating_sub(3).max(1))
     }
@@ -222,7 +240,7 @@ impl App {
         let area = self.areas().conversation;
         let (w, h) = (
             area.width.saturating_sub(2),
-            area.height.saturating_sub(2) as usize,
+            area.height.saturating_sub(2 + self.pinned_lines()) as usize,
         );
         let ctx = Ctx {
             theme: &self.theme,

@@ -26,6 +26,10 @@ use super::toolblock;
 
 /// The gutter in front of the user's messages.
 const USER_GUTTER: &str = "▍ ";
+/// Lines shown above a message or match scrolled to.
+const REVEAL_CONTEXT: usize = 2;
+/// The pane's inner height from which the system prompt keeps a line of its own.
+pub const PINNED_MIN_HEIGHT: u16 = 3;
 /// The most cached layouts kept; beyond it the cache is cleared (it refills from what is seen).
 const CACHE_LIMIT: usize = 4096;
 
@@ -54,6 +58,25 @@ pub struct ConversationView {
     /// While following the end: the first line shown when `view` pages a stream (a page at a
     /// time instead of a line at a time, where the pane cannot be scrolled cheaply).
     pub paged: std::cell::Cell<Option<(usize, usize)>>,
+    /// The selected message (an index into the entries), with the conversation focused.
+    pub selected: Option<usize>,
+}
+
+/// What is drawn over the entries: the pinned system prompt, the selected message, branch
+/// labels and search matches. Applied at draw time, so the cached layouts stay valid.
+#[derive(Debug, Default)]
+pub struct Decor {
+    /// The line pinned on top (the system prompt).
+    pub pinned: Option<Line<'static>>,
+    pub selected: Option<usize>,
+    /// Right-aligned on an entry's first row: `(entry, text)`.
+    pub labels: Vec<(usize, String)>,
+    /// Text to highlight wherever it shows (lowercase).
+    pub find: Option<String>,
+    /// The match being looked at: (entry, line).
+    pub current: Option<(usize, usize)>,
+    /// Said on the bottom border, left (the search).
+    pub footer: Option<String>,
 }
 
 /// What rendering needs besides the entries.
@@ -175,6 +198,48 @@ impl ConversationView {
         }
     }
 
+    /// Scrolls so line `at.1` of entry `at.0` shows, with a little context above it when it
+    /// was out of sight; nothing moves when it already shows.
+    pub fn reveal(
+        &mut self,
+        entries: &[Entry],
+        width: u16,
+        height: usize,
+        at: (usize, usize),
+        ctx: Ctx<'_>,
+    ) {
+        if at.0 >= entries.len() || height == 0 {
+            return;
+        }
+        let top = self.top(entries, width, height, ctx);
+        let shows = if at < top {
+            false
+        } else {
+            // Lines from the top of the view to `at`.
+            let mut n = 0usize;
+            let (mut e, mut l) = top;
+            while (e, l) < at && n < height {
+                let len = self.len(entries, e, width, ctx);
+                if e == at.0 {
+                    n += at.1 - l;
+                    break;
+                }
+                n += len.saturating_sub(l);
+                e += 1;
+                l = 0;
+            }
+            n < height
+        };
+        if shows {
+            return;
+        }
+        self.scroll = Scroll::At {
+            entry: at.0,
+            line: at.1,
+        };
+        self.scroll_by(entries, width, height, -(REVEAL_CONTEXT as i64), ctx);
+    }
+
     pub fn scroll_top(&mut self) {
         self.scroll = Scroll::At { entry: 0, line: 0 };
     }
@@ -195,6 +260,7 @@ impl ConversationView {
         focused: bool,
         title: &str,
         empty_hint: &str,
+        decor: Decor,
     ) {
         let theme = ctx.theme;
         let mut block = super::view::pane_block(theme, title, focused);
@@ -207,10 +273,26 @@ impl ConversationView {
                 .right_aligned(),
             );
         }
-        let inner = block.inner(area);
+        if let Some(f) = &decor.footer {
+            block = block.title_bottom(Line::from(Span::styled(
+                f.clone(),
+                theme.fg(Role::Accent).add_modifier(Modifier::BOLD),
+            )));
+        }
+        let mut inner = block.inner(area);
         block.render(area, buf);
         if inner.width == 0 || inner.height == 0 {
             return;
+        }
+        // The system prompt stays on the pane's first line.
+        if let Some(line) = decor
+            .pinned
+            .clone()
+            .filter(|_| inner.height > PINNED_MIN_HEIGHT)
+        {
+            super::view::set_line_clipped(buf, inner.x, inner.y, &line, inner.width);
+            inner.y += 1;
+            inner.height -= 1;
         }
         if entries.is_empty() {
             let hint = Paragraph::new(ratatui::text::Text::styled(
@@ -230,11 +312,23 @@ impl ConversationView {
         let mut row = 0usize;
         while row < height && entry < entries.len() {
             let lines = self.lines(&entries[entry], width, ctx);
-            for l in lines.iter().skip(skip) {
+            for (n, l) in lines.iter().enumerate().skip(skip) {
                 if row >= height {
                     break;
                 }
-                buf.set_line(inner.x, inner.y + row as u16, l, width);
+                let y = inner.y + row as u16;
+                buf.set_line(inner.x, y, l, width);
+                decorate(
+                    buf,
+                    Rect {
+                        y,
+                        height: 1,
+                        ..inner
+                    },
+                    (entry, n),
+                    &decor,
+                    theme,
+                );
                 row += 1;
             }
             skip = 0;
@@ -276,7 +370,7 @@ pub fn entry_lines(e: &Entry, width: u16, ctx: Ctx<'_>) -> Vec<Line<'static>> {
                 Span::styled("you", theme.fg(Role::User).add_modifier(Modifier::BOLD)),
                 Span::styled(format!(" → {}", u.group), theme.fg(Role::Muted)),
             ]));
-            let text = escape_controls(&u.text).replace('\t', "    ");
+            let text = escape_controls(&super::attach::folded(&u.text)).replace('\t', "    ");
             let body = vec![(text, theme.fg(Role::Fg))];
             for line in wrap_pieces(&body, w.saturating_sub(2).max(1)) {
                 let mut pieces = vec![gutter.clone()];
@@ -386,8 +480,98 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
         None => format!("~{} tok", crate::provider::estimate_tokens(&a.text)),
     };
     p.push((
-        format!("  {ttft}{tokens}{total} · {}", fmt::cost(a.cost_pico)),
+        format!("  {ttft}{tokens}{total} · {}", fmt::cost(a.cost)),
         muted,
     ));
     p
+}
+
+/// The line pinned on top of the conversation while it has a system prompt (or parameters):
+/// `⚙ coder · temperature 0.2 │ You review Rust code…`, the prompt on one line.
+pub fn settings_line(s: &crate::store::session::Settings, theme: &Theme) -> Option<Line<'static>> {
+    if s.is_empty() {
+        return None;
+    }
+    let label = match (&s.role, &s.system) {
+        (Some(r), _) => format!("⚙ role {r}"),
+        (None, Some(_)) => "⚙ system".to_string(),
+        (None, None) => "⚙".to_string(),
+    };
+    let mut spans = vec![Span::styled(
+        label,
+        theme.fg(Role::Accent).add_modifier(Modifier::BOLD),
+    )];
+    let params = s.params_text();
+    if params != "defaults" {
+        spans.push(Span::styled(format!(" · {params}"), theme.fg(Role::Muted)));
+    }
+    if let Some(p) = &s.system {
+        let flat = p.split_whitespace().collect::<Vec<_>>().join(" ");
+        spans.push(Span::styled(" │ ", theme.fg(Role::Muted)));
+        spans.push(Span::styled(
+            escape_controls(&flat).into_owned(),
+            theme.fg(Role::Muted).add_modifier(Modifier::ITALIC),
+        ));
+    }
+    Some(Line::from(spans))
+}
+
+/// Draws the decor of one row (line `at.1` of entry `at.0`): the selection, a branch label on
+/// an entry's first row, search matches.
+fn decorate(buf: &mut Buffer, row: Rect, at: (usize, usize), decor: &Decor, theme: &Theme) {
+    if decor.selected == Some(at.0) && at.1 == 0 {
+        buf.set_style(row, theme.selected());
+    }
+    if at.1 == 0
+        && let Some((_, label)) = decor.labels.iter().find(|(e, _)| *e == at.0)
+    {
+        let w = label.chars().count() as u16;
+        if w < row.width {
+            let x = row.x + row.width - w;
+            buf.set_string(x, row.y, label, theme.badge(Role::Info));
+        }
+    }
+    if let Some(needle) = decor.find.as_deref().filter(|n| !n.is_empty()) {
+        let current = decor.current == Some(at);
+        highlight(buf, row, needle, current, theme);
+    }
+}
+
+/// Styles every occurrence of `needle` (lowercase) in the row's cells.
+fn highlight(buf: &mut Buffer, row: Rect, needle: &str, current: bool, theme: &Theme) {
+    // The row as characters, each with its column.
+    let mut cols: Vec<(u16, char)> = Vec::with_capacity(usize::from(row.width));
+    for x in row.x..row.x + row.width {
+        let sym = buf[(x, row.y)].symbol();
+        if let Some(c) = sym.chars().next() {
+            if sym.is_empty() {
+                continue;
+            }
+            cols.push((x, c.to_lowercase().next().unwrap_or(c)));
+        }
+    }
+    let want: Vec<char> = needle.chars().collect();
+    if want.is_empty() || cols.len() < want.len() {
+        return;
+    }
+    let style = if current {
+        theme.badge(Role::Warning).add_modifier(Modifier::BOLD)
+    } else {
+        theme.selected()
+    };
+    let mut i = 0;
+    while i + want.len() <= cols.len() {
+        if cols[i..i + want.len()]
+            .iter()
+            .map(|(_, c)| *c)
+            .eq(want.iter().copied())
+        {
+            for (x, _) in &cols[i..i + want.len()] {
+                buf[(*x, row.y)].set_style(style);
+            }
+            i += want.len();
+        } else {
+            i += 1;
+        }
+    }
 }

@@ -27,6 +27,14 @@ const FIXED: &[(&str, &str)] = &[
     ("Ctrl+Z", "message: undo the last edit"),
     ("Up / Down", "in an empty message: recall sent messages"),
     ("↑↓ j k Home End", "scroll the focused pane"),
+    (
+        "↑↓ (conversation)",
+        "select a message; e edit (a new branch), y copy",
+    ),
+    (
+        "←→ (conversation)",
+        "switch branch at the message; d deletes last exchange",
+    ),
     ("f (routing log)", "failures only / everything"),
     ("1..9 (picker)", "pick a favorite model"),
     ("Enter (models pane)", "use the selected model"),
@@ -92,12 +100,45 @@ pub fn lines(keymap: &KeyMap, theme: &Theme, width: u16, shift_enter: bool) -> V
         "Rebind under llmux.keys in config.yaml (action names show when wider)"
     };
     out.push(Line::from(Span::styled(rebind, muted)));
+    out.push(Line::default());
+    out.push(Line::from(Span::styled(
+        "Commands: type in the message (Tab completes; //text sends /text)",
+        muted,
+    )));
+    for c in super::slash::COMMANDS {
+        out.push(Line::from(vec![
+            Span::styled(format!("{:<KEY_COL$}", c.usage()), key_style),
+            Span::styled(" ".repeat(name_col), muted),
+            Span::styled(c.help.to_string(), theme.fg(Role::Fg)),
+        ]));
+    }
     out
 }
 
 /// A command's action name, or nothing when the names column is hidden.
 fn name_of(c: Command, name_col: usize) -> &'static str {
     if name_col > 0 { c.name() } else { "" }
+}
+
+/// The overlay's width and height in `area` for `needed` lines of text.
+fn overlay_size(area: Rect, needed: usize) -> (u16, u16) {
+    let width = WIDTH.min(area.width.saturating_sub(2));
+    let height = (needed as u16 + 2).min(area.height.saturating_sub(2));
+    (width, height)
+}
+
+fn lines_needed(keymap: &KeyMap, theme: &Theme, area: Rect, shift_enter: bool) -> usize {
+    let width = WIDTH.min(area.width.saturating_sub(2));
+    lines(keymap, theme, width.saturating_sub(2), shift_enter).len()
+}
+
+/// The furthest the overlay scrolls in a `size` terminal: the last line at its bottom (so
+/// a run of Down past the end does not have to be walked back).
+pub fn max_scroll(keymap: &KeyMap, theme: &Theme, shift_enter: bool, size: (u16, u16)) -> usize {
+    let area = Rect::new(0, 0, size.0, size.1);
+    let needed = lines_needed(keymap, theme, area, shift_enter);
+    let (_, height) = overlay_size(area, needed);
+    needed.saturating_sub(height.saturating_sub(2) as usize)
 }
 
 /// Draws the overlay centered in `area`.
@@ -109,14 +150,13 @@ pub fn render(
     buf: &mut Buffer,
     theme: &Theme,
 ) {
-    let width = WIDTH.min(area.width.saturating_sub(2));
+    let (width, height) = overlay_size(area, lines_needed(keymap, theme, area, shift_enter));
     let lines = lines(keymap, theme, width.saturating_sub(2), shift_enter);
-    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
     let rect = super::view::centered(area, width, height);
     Clear.render(rect, buf);
     let block = super::view::pane_block(theme, "Keys", true).title_bottom(
         Line::from(Span::styled(
-            " ↑↓ scroll · Esc close ",
+            " ↑↓ PgUp PgDn Home End scroll · Esc close ",
             theme.fg(Role::Muted),
         ))
         .right_aligned(),

@@ -19,8 +19,19 @@ impl App {
         }
         let combo = KeyCombo::from_event(&ev);
         let bound = combo.and_then(|c| self.keymap.lookup(&c));
+        if let Some(fx) = self.part_b_key(ev, bound) {
+            return fx;
+        }
         if self.overlay.is_some() {
             return self.overlay_key(ev, bound);
+        }
+        // Tab on a `/` command in the composer completes it.
+        if self.focus == Focus::Composer
+            && ev.code == KeyCode::Tab
+            && ev.modifiers.is_empty()
+            && self.complete_slash()
+        {
+            return Vec::new();
         }
         if self.focus != Focus::Composer
             && let Some(fx) = self.pane_key(ev)
@@ -43,10 +54,21 @@ impl App {
         let plain = !ev
             .modifiers
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        if matches!(self.overlay, Some(Overlay::Sessions { .. }))
+            && let Some(fx) = self.sessions_list_key(ev)
+        {
+            return fx;
+        }
         let Some(overlay) = &mut self.overlay else {
             return Vec::new();
         };
         match overlay {
+            Overlay::Palette(_) => {
+                return match self.palette_key(ev) {
+                    Some(fx) => fx,
+                    None => self.overlay_passthrough(bound),
+                };
+            }
             Overlay::Picker(p) => match ev.code {
                 KeyCode::Esc => self.overlay = None,
                 KeyCode::Enter => {
@@ -83,14 +105,20 @@ impl App {
                 }
                 _ => return self.overlay_passthrough(bound),
             },
-            Overlay::Help { scroll } => match ev.code {
-                KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => self.overlay = None,
-                KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
-                KeyCode::Down | KeyCode::Char('j') => *scroll += 1,
-                KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
-                KeyCode::PageDown => *scroll += 10,
-                _ => return self.overlay_passthrough(bound),
-            },
+            Overlay::Help { scroll } => {
+                let max =
+                    super::help::max_scroll(&self.keymap, &self.theme, self.shift_enter, self.size);
+                match ev.code {
+                    KeyCode::Esc | KeyCode::Char('q') | KeyCode::Enter => self.overlay = None,
+                    KeyCode::Up | KeyCode::Char('k') => *scroll = scroll.saturating_sub(1),
+                    KeyCode::Down | KeyCode::Char('j') => *scroll = (*scroll + 1).min(max),
+                    KeyCode::PageUp => *scroll = scroll.saturating_sub(10),
+                    KeyCode::PageDown => *scroll = (*scroll + 10).min(max),
+                    KeyCode::Home | KeyCode::Char('g') => *scroll = 0,
+                    KeyCode::End | KeyCode::Char('G') => *scroll = max,
+                    _ => return self.overlay_passthrough(bound),
+                }
+            }
             Overlay::Sessions {
                 list,
                 selected,
@@ -149,7 +177,9 @@ impl App {
     /// Keys an overlay does not use: only quitting and help get through.
     fn overlay_passthrough(&mut self, bound: Option<Command>) -> Vec<Effect> {
         match bound {
-            Some(c @ (Command::Quit | Command::Help | Command::Cancel)) => self.command(c),
+            Some(c @ (Command::Quit | Command::Help | Command::Cancel | Command::Palette)) => {
+                self.command(c)
+            }
             _ => {
                 self.unchanged();
                 Vec::new()
@@ -159,6 +189,11 @@ impl App {
 
     /// Keys of the focused side pane (not the composer); `None` when not one of them.
     fn pane_key(&mut self, ev: KeyEvent) -> Option<Vec<Effect>> {
+        if self.focus == Focus::Conversation
+            && let Some(fx) = self.conversation_key(ev)
+        {
+            return Some(fx);
+        }
         if ev
             .modifiers
             .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)

@@ -215,6 +215,9 @@ pub fn default_keys(c: Command) -> &'static [&'static str] {
         Command::ToggleStats => &["f5"],
         Command::StatsWindow => &["f6"],
         Command::StatsGroup => &["f7"],
+        Command::Palette => &["ctrl+x"],
+        Command::Compare => &["ctrl+t"],
+        Command::Inspect => &["ctrl+g"],
     }
 }
 

@@ -6,33 +6,46 @@
 //! returns [`action::Effect`]s, which the runner performs (start or drop a request, append to
 //! the session file, copy with OSC 52, run `$EDITOR`); the loop draws with [`view::draw`] when
 //! something changed, at most every 16 ms. Panes are modules: `conversation`, `picker`,
-//! `metrics` (and `statsview`, its usage stats view), `routelog`, `help`, `sessions`, and the small ones in `view`.
+//! `metrics` (and `statsview`, its usage stats view), `routelog`, `help`, `sessions`, and the
+//! small ones in `view`; `metrics`, `routelog` and the theme are shared with `llmux monitor`
+//! from [`crate::widgets`].
 
 pub mod action;
 pub mod app;
+pub mod attach;
+pub mod branch;
+pub mod chatio;
 pub mod clipboard;
 pub mod commands;
+pub mod compare;
+pub mod context;
 pub mod conversation;
-pub mod fmt;
+pub mod find;
 pub mod glyphs;
 pub mod help;
 pub mod highlight;
 pub mod input;
+pub mod inspect;
 pub mod keys;
 pub mod layout;
 pub mod markdown;
-pub mod metrics;
+pub mod palette;
+pub mod part_b;
 pub mod picker;
 pub mod render;
-pub mod routelog;
 pub mod runtime;
+pub mod sessionlist;
 pub mod sessions;
+pub mod slash;
 pub mod statsview;
-pub mod theme;
 pub mod toolblock;
 pub mod turn;
 pub mod view;
-pub mod wrap;
+pub mod wirefile;
+
+// The panes `llmux monitor` draws too, shared with it from `crate::widgets`; named here as
+// the TUI's own so its modules keep reading `super::theme`, `super::metrics`, ….
+pub use crate::widgets::{fmt, metrics, routelog, theme, wrap};
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -53,7 +66,12 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         Err(code) => return code,
     };
     let config_warnings = cfg.warnings.len();
-    let router = match crate::startup::build_router(cfg, 0) {
+    // The inspector's wire capture: on for the TUI only (`serve` and `ask` capture nothing).
+    let options = crate::router::RouterOptions {
+        capture: Some(std::sync::Arc::new(crate::router::capture::Capture::new())),
+        ..crate::router::RouterOptions::default()
+    };
+    let router = match crate::startup::build_router_in_tui(cfg, options) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -65,6 +83,13 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
         theme::Theme::load(cfg.app.theme.as_deref(), user_themes.as_deref(), depth);
     let (mut app, mut warnings) = App::new(&cfg, theme, Instant::now(), SystemTime::now);
     app.ascii = glyphs::ascii_wanted();
+    for d in router.deployments() {
+        app.b.windows.set_max_input(&d.id, d.max_input_tokens);
+    }
+    app.slash.themes = theme::available(user_themes.as_deref());
+    app.slash.roles = crate::roles::default_dir()
+        .map(|d| crate::roles::list(&d))
+        .unwrap_or_default();
     if let Some(p) = crate::config::default_config_path() {
         app.config_path = home_relative(&p);
     }
@@ -86,7 +111,7 @@ pub async fn run(config: Option<&Path>, session: Option<String>) -> u8 {
     }
     let log_handle = router.clone();
     let outcome = runtime::run_loop(router, app, store, cfg.app.mouse).await;
-    log_handle.sync_request_log();
+    log_handle.close().await;
     match outcome {
         Ok(()) => EXIT_OK,
         Err(e) => {

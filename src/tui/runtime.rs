@@ -32,6 +32,7 @@ use crate::store::session::{Record, SessionStore, SessionWriter};
 
 use super::action::{Action, Effect, RequestTag, TICK};
 use super::app::App;
+use super::chatio;
 use super::clipboard::{self, Mux};
 use super::metrics::StatusView;
 use super::render::Screen;
@@ -240,6 +241,8 @@ struct Runner {
     stats_timer: Option<JoinHandle<()>>,
     /// Bumped by every conversation search; an older one still running stops.
     latest_search: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The router's wire capture and the latest answers' records (the inspector's).
+    wire: super::wirefile::WireKeeper,
 }
 
 impl Runner {
@@ -350,10 +353,17 @@ impl Runner {
                 self.writer = self.store.as_ref().map(|s| s.writer(&name));
                 None
             }
-            Effect::ListSessions => Some(Action::SessionsListed(match &self.store {
-                Some(s) => s.list().map_err(|e| e.to_string()),
-                None => Err("no data directory".to_string()),
-            })),
+            Effect::ListSessions => {
+                let list = match &self.store {
+                    Some(s) => s.list().map_err(|e| e.to_string()),
+                    None => Err("no data directory".to_string()),
+                };
+                if let (Some(store), Ok(l)) = (&self.store, &list) {
+                    let names = l.iter().map(|i| i.name.clone()).collect();
+                    chatio::summarize(store.clone(), names, self.tx.clone());
+                }
+                Some(Action::SessionsListed(list))
+            }
             Effect::SearchSessions(query) => {
                 self.search_sessions(query);
                 None
@@ -395,6 +405,89 @@ impl Runner {
                         }
                     }));
                 }
+                None
+            }
+            Effect::LoadRole(name) => Some(chatio::load_role(
+                crate::roles::default_dir().as_deref(),
+                &name,
+            )),
+            Effect::LoadTheme(name) => {
+                let dir = crate::config::config_dir().map(|d| d.join("themes"));
+                let depth = super::theme::ColorDepth::detect();
+                Some(chatio::load_theme(dir.as_deref(), &name, depth))
+            }
+            Effect::RenameSession { from, to } => {
+                let current = self.store.as_ref().map(|s| s.path_of(&from));
+                let was_current = self.writer.as_ref().map(|w| w.path()) == current.as_deref();
+                let action = chatio::rename(self.store.as_ref(), &from, &to);
+                if let Action::SessionRenamed { result: Ok(n), .. } = &action
+                    && was_current
+                {
+                    self.writer = self.store.as_ref().map(|s| s.writer(n));
+                }
+                if let (Action::SessionRenamed { result: Ok(n), .. }, Some(s)) =
+                    (&action, &self.store)
+                {
+                    super::wirefile::follow_rename(&s.path_of(&from), &s.path_of(n));
+                }
+                Some(action)
+            }
+            Effect::DeleteSession(name) => {
+                let path = self.store.as_ref().map(|s| s.path_of(&name));
+                if self.writer.as_ref().map(|w| w.path()) == path.as_deref() {
+                    self.writer = None;
+                }
+                let action = chatio::delete(self.store.as_ref(), &name);
+                if let (Action::SessionDeleted { result: Ok(()), .. }, Some(p)) = (&action, &path) {
+                    super::wirefile::follow_delete(p);
+                }
+                Some(action)
+            }
+            Effect::ReadAttachments { text, paths } => Some(Action::Attached {
+                text,
+                read: super::attach::read_all(&paths),
+            }),
+            Effect::CompletePath { word } => Some(Action::PathsCompleted {
+                found: super::attach::complete(&word),
+                word,
+            }),
+            Effect::SaveWire {
+                answer_id,
+                request_id,
+                route,
+            } => {
+                let session = self.writer.as_ref().map(|w| w.path().to_path_buf());
+                let saved = self
+                    .wire
+                    .save(session.as_deref(), answer_id, request_id, route);
+                saved.err().map(|e| Action::WireLoaded {
+                    answer_id,
+                    found: Err(e),
+                })
+            }
+            Effect::LoadWire {
+                answer_id,
+                request_id,
+                route,
+            } => {
+                if let Some(r) = self.wire.recent(answer_id, request_id, &route) {
+                    return Some(Action::WireLoaded {
+                        answer_id,
+                        found: Ok(Some(r)),
+                    });
+                }
+                let path = self
+                    .writer
+                    .as_ref()
+                    .map(|w| super::wirefile::path_for(w.path()));
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let found = match path {
+                        Some(p) => super::wirefile::find(&p, answer_id).map_err(|e| e.to_string()),
+                        None => Ok(None),
+                    };
+                    let _ = tx.blocking_send(Action::WireLoaded { answer_id, found });
+                });
                 None
             }
             Effect::Quit => None,
@@ -457,6 +550,7 @@ pub async fn run_loop(
     spawn_signals(tx.clone());
     spawn_route_events(&router, tx.clone());
     let router_config = &router.config().clone();
+    let router_capture = router.capture().cloned();
     let mux = Mux::detect();
     app.copy_caveat = mux.caveat();
     let mut runner = Runner {
@@ -471,6 +565,7 @@ pub async fn run_loop(
         facts: std::sync::Arc::new(DeploymentFacts::from_config(router_config)),
         stats_timer: None,
         latest_search: Default::default(),
+        wire: super::wirefile::WireKeeper::new(router_capture),
     };
     runner.sum_earlier_cost();
     let result = ui_loop(&mut app, &mut runner, &mut rx, &mut term).await;

@@ -1,6 +1,6 @@
-//! The saved-conversations overlay: every session file, newest first, with its size and the
-//! start of its first message; Enter reopens one. Typing searches them all: the sessions
-//! holding the text, each with its first match in context. The list and the matches arrive
+//! The saved-conversations overlay: every session file, newest first, with its date, model
+//! groups, cost and the start of its first message; Enter reopens one, F2 renames, Del
+//! deletes (`sessionlist`). Typing searches them all: the sessions holding the text, each with its first match in context. The list and the matches arrive
 //! from the runner (`Effect::ListSessions` → `Action::SessionsListed`,
 //! `Effect::SearchSessions` → `Action::SessionsFound`).
 
@@ -14,12 +14,14 @@ use crate::sanitize::escape_controls;
 use crate::store::session::SessionInfo;
 use crate::store::session_search::SessionMatch;
 
+use super::sessionlist::ListEdit;
+use super::sessionlist::ListExtra;
 use super::theme::{Role, Theme};
 
 /// Widest the overlay gets.
-const WIDTH: u16 = 90;
-/// Bytes in a kilobyte, for sizes.
-const KB: f64 = 1024.0;
+const WIDTH: u16 = 110;
+/// From this inner width the rows show the year and the model groups.
+const WIDE_ROWS: u16 = 100;
 
 /// What the overlay lists: every session, or, with a query, those holding it.
 pub struct Shown<'a> {
@@ -33,6 +35,7 @@ pub fn render(
     shown: &Shown,
     selected: usize,
     current: &str,
+    extra: &ListExtra,
     area: Rect,
     buf: &mut Buffer,
     theme: &Theme,
@@ -50,16 +53,18 @@ pub fn render(
     let rect = super::view::centered(area, width, height);
     Clear.render(rect, buf);
     let hint = if searching {
-        " ↑↓ · Enter open · Esc all conversations "
+        " ↑↓ · Enter open · F2 rename · Del delete · Esc all "
     } else {
-        " type to search · ↑↓ · Enter open · Esc close "
+        " type to search · ↑↓ · Enter open · F2 rename · Del delete · Esc close "
     };
     let block = super::view::pane_block(theme, "Conversations", true)
         .title_bottom(Line::from(Span::styled(hint, theme.fg(Role::Muted))).right_aligned());
     let inner = block.inner(rect);
     block.style(theme.base_style()).render(rect, buf);
     let muted = theme.fg(Role::Muted);
-    let search = if searching {
+    let search = if let Some(edit) = &extra.edit {
+        edit_line(edit, theme)
+    } else if searching {
         Line::from(vec![
             Span::styled("search: ", muted),
             Span::styled(
@@ -112,17 +117,86 @@ pub fn render(
         }
         Some(Ok(items)) => items,
     };
+    let wide = inner.width >= WIDE_ROWS;
     draw_rows(items, selected, inner, buf, theme, |s| {
-        vec![
+        let d = extra.details.get(&s.name);
+        let models = d.map_or(String::new(), |d| d.models.join(","));
+        let cost = d.map_or(String::new(), |d| {
+            super::fmt::Spend {
+                known: d.spent,
+                unpriced: d.unpriced,
+            }
+            .to_string()
+        });
+        let when = s.modified.map(date).unwrap_or_default();
+        let mut row = vec![
             mark(&s.name, current, theme),
-            Span::styled(format!("{:<20}", s.name), theme.fg(Role::Fg)),
-            Span::styled(
-                format!("{:>8}  ", format!("{:.1} KB", s.bytes as f64 / KB)),
+            Span::styled(format!("{:<20} ", s.name), theme.fg(Role::Fg)),
+        ];
+        if wide {
+            row.push(Span::styled(format!("{when:<16}  "), muted));
+            row.push(Span::styled(
+                format!("{:<12} ", clip(&models, 12)),
+                theme.fg(Role::Info),
+            ));
+        } else {
+            // Without the year; the models only where there is room.
+            row.push(Span::styled(
+                format!("{:<11}  ", when.get(5..).unwrap_or("")),
                 muted,
-            ),
-            Span::styled(escape_controls(&s.preview).into_owned(), theme.fg(Role::Fg)),
-        ]
+            ));
+        }
+        row.push(Span::styled(format!("{cost:>9}  "), muted));
+        row.push(Span::styled(
+            escape_controls(&s.preview).into_owned(),
+            theme.fg(Role::Fg),
+        ));
+        row
     });
+}
+
+/// `2023-11-14 22:13` (UTC).
+pub fn date(t: std::time::SystemTime) -> String {
+    let n = crate::store::session::new_session_name(t);
+    format!(
+        "{}-{}-{} {}:{}",
+        &n[0..4],
+        &n[4..6],
+        &n[6..8],
+        &n[9..11],
+        &n[11..13]
+    )
+}
+
+/// At most `n` characters, `…` where cut.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return escape_controls(s).into_owned();
+    }
+    let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+    out.push('…');
+    escape_controls(&out).into_owned()
+}
+
+/// The top line while renaming or deleting.
+fn edit_line(edit: &ListEdit, theme: &Theme) -> Line<'static> {
+    match edit {
+        ListEdit::Rename { from, to } => Line::from(vec![
+            Span::styled(
+                format!("rename {} to: ", escape_controls(from)),
+                theme.fg(Role::Muted),
+            ),
+            Span::styled(escape_controls(to).into_owned(), theme.fg(Role::Accent)),
+            Span::styled("▏ Enter renames · Esc keeps", theme.fg(Role::Muted)),
+        ]),
+        ListEdit::Delete(name) => Line::from(Span::styled(
+            format!(
+                "delete {}? Enter or y deletes its file · any other key keeps it",
+                escape_controls(name)
+            ),
+            theme.fg(Role::Error).add_modifier(Modifier::BOLD),
+        )),
+    }
 }
 
 /// `▶` before the conversation open now.

@@ -230,7 +230,7 @@ pub fn read(
 /// `$0.0123`, with `+?` when some requests had no known price (as every total shows it).
 fn cost(r: &StatsRow) -> String {
     fmt::Spend {
-        pico: r.cost_usd.pico(),
+        known: r.cost_usd,
         unpriced: r.unpriced > 0,
     }
     .to_string()

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::provider::{ChatRequest, Usage};
+use crate::money::Usd;
+use crate::provider::Usage;
 use crate::router::{ChatEvent, MidStreamFailoverName, RouteErrorKind, RouteEventKind};
 use crate::store::session::{self, Answer, AnswerState, Badges, Entry, Record, UserMessage};
 
@@ -42,7 +43,7 @@ pub struct InFlight {
     pub request_id: Option<u64>,
     /// What attempts that did not answer were billed (`Spent` events): a failed request's
     /// cost. The cost is `None` once one had no known price.
-    pub spent: Option<(Usage, Option<u64>)>,
+    pub spent: Option<(Usage, Option<Usd>)>,
 }
 
 impl InFlight {
@@ -98,6 +99,11 @@ impl App {
     /// Sends the composer's text to the current group.
     pub(crate) fn send(&mut self) -> Vec<super::action::Effect> {
         let text = self.draft();
+        self.send_text(text)
+    }
+
+    /// Sends `text` (the composer's, or what a command made of it) to the current group.
+    pub(crate) fn send_text(&mut self, text: String) -> Vec<super::action::Effect> {
         if text.trim().is_empty() {
             self.unchanged();
             return Vec::new();
@@ -183,7 +189,7 @@ impl App {
         vec![Effect::StartChat {
             tag,
             group,
-            request: ChatRequest::new(messages),
+            request: self.request_of(messages),
         }]
     }
 
@@ -221,7 +227,7 @@ impl App {
             a.total_ms = Some(now.duration_since(f.started).as_millis() as u64);
             a.badges = f.badges;
             a.usage = f.spent.map(|s| s.0);
-            a.cost_pico = f.spent.and_then(|s| s.1);
+            a.cost = f.spent.and_then(|s| s.1);
             fx.push(Effect::Persist(Record::Answer(a.clone())));
         }
         // Attempts that failed before are counted now; the one cut now is counted by the
@@ -324,7 +330,7 @@ impl App {
                 let Some(f) = self.inflight.take() else {
                     return Vec::new();
                 };
-                let spend: Option<Option<u64>>;
+                let spend: Option<Option<Usd>>;
                 let record = {
                     let Some(a) = self.answer_mut(f.answer_id) else {
                         return Vec::new();
@@ -340,12 +346,12 @@ impl App {
                             a.ttft_ms = o.ttft.map(|d| d.as_millis() as u64);
                             a.total_ms = Some(o.total.as_millis() as u64);
                             a.usage = Some(o.usage);
-                            a.cost_pico = o.cost.map(|c| c.pico());
+                            a.cost = o.cost;
                             a.badges.retried |= o.retried;
                             a.badges.fell_back |= o.fell_back;
                             a.badges.continued |= o.continued;
                             a.badges.cached = o.cached;
-                            spend = Some(a.cost_pico);
+                            spend = Some(a.cost);
                         }
                         Err(e) => {
                             if e.partial_text.len() > a.text.len() {
@@ -370,7 +376,7 @@ impl App {
                                 .map(|t| t.duration_since(f.started).as_millis() as u64);
                             a.total_ms = Some(at.duration_since(f.started).as_millis() as u64);
                             a.usage = f.spent.map(|s| s.0);
-                            a.cost_pico = f.spent.and_then(|s| s.1);
+                            a.cost = f.spent.and_then(|s| s.1);
                             spend = f.spent.map(|s| s.1);
                         }
                     }
@@ -385,9 +391,9 @@ impl App {
     }
 
     /// Adds an answer's cost to the session's (`None`: unpriced, shown as `+?`).
-    fn add_spend(&mut self, cost: Option<u64>) {
+    pub(crate) fn add_spend(&mut self, cost: Option<Usd>) {
         match cost {
-            Some(c) => self.session_cost_pico += c,
+            Some(c) => self.session_spent += c,
             None => self.session_cost_unknown = true,
         }
     }
@@ -395,7 +401,7 @@ impl App {
     /// The session's cost so far, with whether some of it had no known price.
     pub fn session_cost(&self) -> super::fmt::Spend {
         super::fmt::Spend {
-            pico: self.session_cost_pico,
+            known: self.session_spent,
             unpriced: self.session_cost_unknown,
         }
     }
@@ -414,14 +420,14 @@ impl App {
             return Vec::new();
         };
         let (_, answer_id) = self.awaiting_spend.remove(i);
-        let cost = cost_usd.map(|c| c.pico());
+        let cost = *cost_usd;
         let record = {
             let Some(a) = self.answer_mut(answer_id) else {
                 return Vec::new();
             };
             let before = a.usage.is_some();
             a.usage = Some(a.usage.map_or(*usage, |u| add_usage(u, *usage)));
-            a.cost_pico = match (a.cost_pico, cost) {
+            a.cost = match (a.cost, cost) {
                 (Some(x), Some(c)) => Some(x + c),
                 (None, Some(c)) if !before => Some(c),
                 _ => None,
@@ -471,7 +477,7 @@ fn route_news(f: &mut InFlight, ev: &crate::router::RouteEvent) {
     f.request_id = Some(ev.request_id);
     match &ev.kind {
         RouteEventKind::Spent { usage, cost_usd } => {
-            let cost = cost_usd.map(|c| c.pico());
+            let cost = *cost_usd;
             f.spent = Some(match f.spent {
                 None => (*usage, cost),
                 Some((u, c)) => (add_usage(u, *usage), c.zip(cost).map(|(a, b)| a + b)),

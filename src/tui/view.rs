@@ -6,7 +6,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Clear, Widget};
+use ratatui::widgets::{Block, Clear, Widget};
 use unicode_width::UnicodeWidthStr;
 
 use crate::sanitize::escape_controls;
@@ -16,8 +16,9 @@ use super::action::{Command, TICK};
 use super::app::{App, Focus, Overlay};
 use super::conversation::Scroll;
 use super::markdown::wrap_pieces;
-use super::theme::{Role, Theme};
+use super::theme::Role;
 use super::{fmt, glyphs, help, metrics, picker, routelog, sessions, statsview};
+pub use crate::widgets::{pane_block, set_line_clipped, with_hidden};
 
 /// Spinner frames, one per tick.
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -51,75 +52,6 @@ pub fn render_scrolled(buf: &mut Buffer, inner: Rect, lines: &[Line], scroll: us
     }
 }
 
-/// Draws `line` in `width` columns; a line that does not fit ends in `…` in the last column,
-/// so a cut value (`failing 1/mi`) does not pass for a whole one.
-pub fn set_line_clipped(buf: &mut Buffer, x: u16, y: u16, line: &Line, width: u16) {
-    let width = width.min(buf.area.right().saturating_sub(x));
-    if !buf.area.contains(ratatui::layout::Position { x, y }) {
-        return;
-    }
-    buf.set_line(x, y, line, width);
-    if width == 0 || line.width() <= usize::from(width) {
-        return;
-    }
-    let last = x + width - 1;
-    // A wide character ending at the edge loses its first cell too, not only its second.
-    if width >= 2 && buf[(last - 1, y)].symbol().width() > 1 {
-        buf[(last - 1, y)].set_symbol("…");
-        buf[(last, y)].set_symbol(" ");
-    } else {
-        buf[(last, y)].set_symbol("…");
-    }
-}
-
-/// `block` with what of its content is out of sight on its bottom border, right-aligned:
-/// `↑ 2 more · ↓ 5 more` (`words` name the two directions: `more`/`more`, `older`/`newer`).
-/// Nothing hidden, nothing said.
-pub fn with_hidden<'a>(
-    block: Block<'a>,
-    theme: &Theme,
-    (above, below): (usize, usize),
-    words: (&str, &str),
-) -> Block<'a> {
-    let hidden: Vec<String> = [(above, "↑", words.0), (below, "↓", words.1)]
-        .iter()
-        .filter(|(n, _, _)| *n > 0)
-        .map(|(n, arrow, what)| format!("{arrow} {n} {what}"))
-        .collect();
-    if hidden.is_empty() {
-        return block;
-    }
-    block.title_bottom(
-        Line::from(Span::styled(
-            format!(" {} ", hidden.join(" · ")),
-            theme.fg(Role::Warning),
-        ))
-        .right_aligned(),
-    )
-}
-
-/// A pane's border: thick and in the accent colour when focused (the shape shows focus even
-/// without colour), rounded otherwise.
-pub fn pane_block<'a>(theme: &Theme, title: &str, focused: bool) -> Block<'a> {
-    let title_style = if focused {
-        theme.fg(Role::Accent).add_modifier(Modifier::BOLD)
-    } else {
-        theme.fg(Role::Muted)
-    };
-    let marker = if focused { "▸ " } else { "" };
-    Block::bordered()
-        .border_type(if focused {
-            BorderType::Thick
-        } else {
-            BorderType::Rounded
-        })
-        .border_style(theme.border(focused))
-        .title(Line::from(Span::styled(
-            format!(" {marker}{title} "),
-            title_style,
-        )))
-}
-
 /// A `width` x `height` rectangle centered in `area`.
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
@@ -145,7 +77,10 @@ const PAGE_OVERLAP: usize = 2;
 fn page_stream(app: &App, area: Rect) {
     let v = &app.view;
     let inner = Block::bordered().inner(area);
-    let (width, height) = (inner.width, usize::from(inner.height));
+    let (width, height) = (
+        inner.width,
+        usize::from(inner.height.saturating_sub(app.pinned_lines())),
+    );
     if v.scroll != Scroll::Bottom
         || area.width >= app.size.0
         || height == 0
@@ -215,6 +150,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         app.focus == Focus::Conversation,
         &title,
         &hint,
+        app.conversation_decor(),
     );
     if let Some(r) = a.models {
         picker::render_pane(
@@ -262,6 +198,9 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         set_line_clipped(buf, a.live.x, a.live.y, &line, a.live.width);
     }
     render_composer(app, a.composer, buf);
+    if app.overlay.is_none() && app.focus == Focus::Composer {
+        super::palette::render_completions(app, a.composer, buf);
+    }
     render_status(app, a.status, buf);
     match &app.overlay {
         Some(Overlay::Picker(p)) => picker::render_overlay(
@@ -290,12 +229,17 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             },
             *selected,
             &app.session,
+            &app.list,
             area,
             buf,
             theme,
         ),
+        Some(Overlay::Palette(p)) => {
+            super::palette::render(p, &app.keymap, app.shift_enter, area, buf, theme)
+        }
         None => {}
     }
+    super::part_b::render(app, area, buf);
     if app.ascii {
         glyphs::fold(buf);
     }
@@ -464,8 +408,15 @@ fn render_live(app: &App, area: Rect, buf: &mut Buffer) {
 fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
     let theme = &app.theme;
     let focused = app.focus == Focus::Composer;
-    let title = format!("Message → {}", app.current_group());
+    let (title, meter) = super::context::composer_title(app);
+    let title = match app.editing {
+        Some(_) => format!("Edit → {} · sends a new branch", app.current_group()),
+        None => title,
+    };
     let mut block = pane_block(theme, &title, focused);
+    if let Some(m) = &meter {
+        block = block.title(m.clone());
+    }
     let keys = format!(
         " {} send · {} newline · {} editor ",
         app.keymap.label(Command::Send),
@@ -473,7 +424,8 @@ fn render_composer(app: &App, area: Rect, buf: &mut Buffer) {
         app.keymap.label(Command::EditExternal)
     );
     // The keys only where they fit beside the title (corners, title and a gap of one).
-    let title_w = title.width() + if focused { 4 } else { 2 };
+    let title_w =
+        title.width() + if focused { 4 } else { 2 } + meter.as_ref().map_or(0, Line::width);
     if title_w + keys.width() + 3 <= usize::from(area.width) {
         block = block.title(Line::from(Span::styled(keys, theme.fg(Role::Muted))).right_aligned());
     }
@@ -686,26 +638,5 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     let rw = (right.width().min(room)) as u16;
     if rw > 0 {
         set_line_clipped(buf, area.x + area.width - rw, area.y, &right, rw);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn drawn(text: &str, width: u16) -> String {
-        let mut buf = Buffer::empty(Rect::new(0, 0, 8, 1));
-        set_line_clipped(&mut buf, 0, 0, &Line::from(text.to_string()), width);
-        (0..8).map(|x| buf[(x, 0)].symbol().to_string()).collect()
-    }
-
-    #[test]
-    fn a_cut_line_ends_in_an_ellipsis_and_a_whole_one_does_not() {
-        assert_eq!(drawn("abcdef", 6), "abcdef  ");
-        assert_eq!(drawn("abcdefg", 6), "abcde…  ");
-        // A wide character cut at the edge gives way whole, not half.
-        assert_eq!(drawn("abcd日本", 6), "abcd…   ");
-        // (the cell after a wide character is its hidden second half)
-        assert_eq!(drawn("abc日本", 6), "abc日 …  ");
     }
 }

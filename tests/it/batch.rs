@@ -7,10 +7,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use llmux::cli::batch::{Defaults, run_batch};
-use llmux::config::load_str;
-use llmux::router::{Router, RouterOptions};
+use llmux::router::Router;
 use serde_json::{Value, json};
 
+use crate::support;
 use crate::upstream::{FakeUpstream, Reply};
 
 /// Held before each answer's body so requests overlap.
@@ -38,10 +38,10 @@ async fn echo_upstream() -> FakeUpstream {
 }
 
 fn router(url: &str) -> Router {
-    let yaml = format!(
-        "model_list:\n  - model_name: g\n    litellm_params: {{ model: openai/gpt-4o-mini, api_base: '{url}', api_key: sk-test, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002 }}\nrouter_settings:\n  num_retries: 0\n"
-    );
-    Router::new(load_str(&yaml, None).unwrap(), RouterOptions::default()).unwrap()
+    let g = support::deployment("g", "g-1", url, support::PRICED);
+    support::router(&format!(
+        "model_list:\n{g}router_settings:\n  num_retries: 0\n"
+    ))
 }
 
 fn defaults() -> Defaults {

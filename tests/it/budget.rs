@@ -10,15 +10,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use llmux::config::load_str;
-use llmux::metrics::{PICO_PER_DOLLAR, Usd};
-use llmux::provider::{ChatRequest, Message, Usage};
+use llmux::metrics::Usd;
+use llmux::provider::Usage;
 use llmux::router::{
-    ChatEvent, ChatOutcome, FallbackReason, RouteError, RouteErrorKind, RouteEvent, RouteEventKind,
-    Router, RouterOptions, WallClock,
+    ChatOutcome, FallbackReason, RouteError, RouteErrorKind, RouteEvent, RouteEventKind, Router,
+    RouterOptions, WallClock,
 };
 use llmux::store::RequestLog;
 
 use crate::shared_state::{RedisServer, back, connected};
+use crate::support;
 use crate::upstream::{FakeUpstream, Reply};
 
 /// Tokens in per answer; at $0.01 a token each answer costs $4.50.
@@ -28,7 +29,7 @@ const T0: u64 = 1_767_225_600_000;
 const HOUR_MS: u64 = 3_600_000;
 
 fn dollars_cents(cents: u64) -> Usd {
-    Usd::from_pico(cents * PICO_PER_DOLLAR / 100)
+    Usd::CENT.times(cents)
 }
 
 /// An answer costing $4.50.
@@ -36,11 +37,11 @@ fn answer(text: &str) -> Reply {
     Reply::openai_stream(&[text], Some((TOKENS_IN, 0)))
 }
 
-/// One priced OpenAI-wire deployment; `extra` adds `litellm_params` lines.
+/// One OpenAI-wire deployment at a cent a token in (output free); `extra` adds
+/// `litellm_params` lines.
 fn deployment(group: &str, id: &str, url: &str, extra: &str) -> String {
-    format!(
-        "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-test-secret-key\n      input_cost_per_token: 0.01\n      output_cost_per_token: 0\n{extra}    model_info: {{ id: {id} }}\n"
-    )
+    let price = "      input_cost_per_token: 0.01\n      output_cost_per_token: 0\n";
+    support::deployment(group, id, url, &format!("{price}{extra}"))
 }
 
 /// A clock the test moves by hand.
@@ -51,31 +52,18 @@ fn manual_clock() -> (WallClock, Arc<AtomicU64>) {
 }
 
 fn router_with(yaml: &str, clock: Option<WallClock>, log: Option<RequestLog>) -> Router {
-    let config = load_str(yaml, None).unwrap_or_else(|e| panic!("config: {e}\n{yaml}"));
-    Router::new(
-        config,
-        RouterOptions {
-            seed: Some(7),
-            clock,
-            request_log: log,
-            ..RouterOptions::default()
-        },
-    )
-    .unwrap()
+    let options = RouterOptions {
+        clock,
+        request_log: log.map(|l| std::sync::Arc::new(l) as _),
+        ..RouterOptions::default()
+    };
+    support::router_with(yaml, options)
 }
 
 /// One request to the end: its outcome and every route event it emitted.
 async fn run(router: &Router, model: &str) -> (Result<ChatOutcome, RouteError>, Vec<RouteEvent>) {
-    let mut stream = router.chat(model, ChatRequest::new(vec![Message::user("hi")]));
-    let mut events = Vec::new();
-    while let Some(ev) = stream.next_event().await {
-        match ev {
-            ChatEvent::Route(e) => events.push(RouteEvent::clone(&e)),
-            ChatEvent::Finished(r) => return (*r, events),
-            _ => {}
-        }
-    }
-    panic!("stream ended without Finished");
+    let run = support::run(router, model, support::ask("hi")).await;
+    (run.result, run.events)
 }
 
 /// The (scope, percent) of every budget warning among `events`.

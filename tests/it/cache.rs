@@ -12,55 +12,26 @@ use std::time::Duration;
 use llmux::cache::MAX_ENTRIES;
 use llmux::config::{CacheBackend, Config, DEFAULT_CACHE_TTL, load_str, load_str_with_env};
 use llmux::metrics::Usd;
-use llmux::provider::{ChatRequest, Message};
+use llmux::provider::Message;
 use llmux::router::RouterOptions;
-use llmux::router::{ChatEvent, ChatOutcome, RouteError, RouteEvent, RouteEventKind, Router};
+use llmux::router::{ChatEvent, RouteEventKind, Router};
 use llmux::store::RequestLog;
 use serde_json::json;
 
+use crate::support::{PRICED, Run, ask, config, deployment, router, run};
 use crate::upstream::{FakeUpstream, Reply};
-
-fn config(yaml: &str) -> Config {
-    load_str(yaml, None).unwrap_or_else(|e| panic!("test config does not load: {e}\n{yaml}"))
-}
-
-fn router(yaml: &str) -> Router {
-    Router::new(config(yaml), RouterOptions::default()).unwrap()
-}
-
-/// One priced OpenAI-wire deployment `id` of `group` at `url`.
-fn deployment(group: &str, id: &str, url: &str, extra: &str) -> String {
-    format!(
-        "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-test-secret-key\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n{extra}    model_info: {{ id: {id} }}\n"
-    )
-}
 
 /// Group `g` (and `h`, same upstream) at `url`, no retries, with the cache on.
 fn cached_config(url: &str, cache: &str) -> String {
     format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\nlitellm_settings:\n  cache: true\n{cache}",
-        deployment("g", "dep-g", url, ""),
-        deployment("h", "dep-h", url, ""),
+        deployment("g", "dep-g", url, PRICED),
+        deployment("h", "dep-h", url, PRICED),
     )
 }
 
-fn ask(text: &str) -> ChatRequest {
-    ChatRequest::new(vec![Message::user(text)])
-}
-
-/// What one request showed its caller.
-struct Seen {
-    result: Result<ChatOutcome, RouteError>,
-    events: Vec<RouteEvent>,
-    /// The text deltas, in order.
-    deltas: Vec<String>,
-}
-
-impl Seen {
-    fn outcome(&self) -> &ChatOutcome {
-        self.result.as_ref().expect("the request succeeded")
-    }
-
+/// What the cache tests read off a run.
+impl Run {
     fn kinds(&self) -> Vec<&'static str> {
         self.events
             .iter()
@@ -79,31 +50,6 @@ impl Seen {
     }
 }
 
-async fn run(router: &Router, model: &str, request: ChatRequest) -> Seen {
-    let mut stream = router.chat(model, request);
-    let mut events = Vec::new();
-    let mut deltas = Vec::new();
-    while let Some(ev) = stream.next_event().await {
-        match ev {
-            ChatEvent::Route(e) => events.push(RouteEvent::clone(&e)),
-            ChatEvent::Delta(t) => deltas.push(t),
-            ChatEvent::Finished(result) => {
-                return Seen {
-                    result: *result,
-                    events,
-                    deltas,
-                };
-            }
-            ChatEvent::Reasoning(_)
-            | ChatEvent::Restart
-            | ChatEvent::ToolCall(_)
-            | ChatEvent::Passthrough(_)
-            | ChatEvent::Usage(_) => {}
-        }
-    }
-    panic!("the stream ended without Finished");
-}
-
 #[tokio::test]
 async fn a_cached_repeat_makes_no_upstream_call_and_costs_nothing() {
     let up = FakeUpstream::start(vec![Reply::openai_stream(
@@ -116,7 +62,7 @@ async fn a_cached_repeat_makes_no_upstream_call_and_costs_nothing() {
     let r = Router::new(
         config(&cached_config(&up.url, "")),
         RouterOptions {
-            request_log: Some(RequestLog::open(&log_path).unwrap()),
+            request_log: Some(std::sync::Arc::new(RequestLog::open(&log_path).unwrap())),
             ..RouterOptions::default()
         },
     )
@@ -296,8 +242,18 @@ async fn answers_stitched_after_a_mid_stream_failure_are_not_cached() {
     let whole = FakeUpstream::start(vec![Reply::openai_stream(&[" there"], Some((3, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\nlitellm_settings:\n  cache: true\n",
-        deployment("g", "broken", &broken.url, "      order: 1\n"),
-        deployment("g", "whole", &whole.url, "      order: 2\n"),
+        deployment(
+            "g",
+            "broken",
+            &broken.url,
+            &format!("{PRICED}      order: 1\n")
+        ),
+        deployment(
+            "g",
+            "whole",
+            &whole.url,
+            &format!("{PRICED}      order: 2\n")
+        ),
     );
     let r = router(&yaml);
     let first = run(&r, "g", ask("hi")).await;

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use crate::upstream::{FakeUpstream, Reply};
 
 mod check;
+mod roles;
 
 /// The binary with an empty config dir and a private data dir, so the user's files are
 /// neither read nor written.

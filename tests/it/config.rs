@@ -138,9 +138,9 @@ fn proxy_docs_config_loads_azure_and_openai_with_one_warning_per_unimplemented_k
     assert_eq!(
         warnings(&cfg),
         [
-            "40:3: litellm_settings.success_callback is not implemented by llmux; ignored",
-            "41:3: litellm_settings.failure_callback is not implemented by llmux; ignored",
-            "42:3: litellm_settings.callbacks is not implemented by llmux; ignored",
+            // langfuse is sent (its keys are set), prometheus is /metrics, sentry is not.
+            "41:22: litellm_settings.failure_callback: callback 'sentry' is not implemented by \
+             llmux (it sends otel and langfuse); ignored",
             "43:3: litellm_settings.set_verbose is not implemented by llmux; ignored",
             "55:19: environment variable REDIS_PASSWORD is not set; router_settings.redis_password is ignored",
             "61:3: general_settings.database_url is not implemented by llmux; ignored",

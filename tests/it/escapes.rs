@@ -22,12 +22,11 @@ use llmux::monitor::{MonitorState, Update, render};
 use llmux::router::{RouteEventKind, Router, RouterOptions};
 use llmux::store::RequestLog;
 use llmux::tui::theme::{ColorDepth, Theme};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use crate::hostile::dangerous;
 use crate::recovery::pty::Pty;
+use crate::support;
 use crate::upstream::{FakeUpstream, Reply};
 
 /// The tag of the issue: a window title change.
@@ -132,7 +131,7 @@ async fn serve_a_tagged_request(yaml: &str, data: &Path) {
     let router = Router::new(
         load_str(yaml, None).unwrap(),
         RouterOptions {
-            request_log: Some(log),
+            request_log: Some(std::sync::Arc::new(log)),
             ..RouterOptions::default()
         },
     )
@@ -263,16 +262,11 @@ async fn a_batch_on_a_terminal_shows_progress_and_results_escaped() {
 /// Renders the monitor's state wide enough that the metrics pane shows whole names (a narrower
 /// pane cuts long ids with `…`); every cell's symbol, row by row.
 fn monitor_screen(state: &MonitorState) -> Vec<String> {
-    let mut terminal = Terminal::new(TestBackend::new(260, 30)).unwrap();
-    terminal
-        .draw(|f| {
-            let theme = Theme::builtin_default(ColorDepth::Mono);
-            render(state, &theme, f.area(), f.buffer_mut())
-        })
-        .unwrap();
-    let buf = terminal.backend().buffer();
-    (0..buf.area.height)
-        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect())
+    let theme = Theme::builtin_default(ColorDepth::Mono);
+    let buf = support::drawn(260, 30, |area, buf| render(state, &theme, area, buf));
+    support::cells(&buf)
+        .iter()
+        .map(|row| row.concat())
         .collect()
 }
 

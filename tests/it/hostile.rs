@@ -25,6 +25,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::recovery::pty::{Pty, contains};
+use crate::support;
 use crate::upstream::{FakeUpstream, Reply};
 
 /// The answer, in the pieces it is streamed in: each attack once, some split mid-sequence.
@@ -120,14 +121,7 @@ impl Screen {
                 view::draw(app, area, f.buffer_mut());
             })
             .unwrap();
-        let buf = self.term.backend().buffer();
-        (0..buf.area.height)
-            .map(|y| {
-                (0..buf.area.width)
-                    .map(|x| buf[(x, y)].symbol().to_string())
-                    .collect()
-            })
-            .collect()
+        support::cells(self.term.backend().buffer())
     }
 
     /// Draws a frame; returns it as text, one line per row.

@@ -2,8 +2,7 @@
 //! crate again). One module per area.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "support/https.rs"]
-mod https;
+mod support;
 mod upstream;
 
 mod batch;
@@ -28,5 +27,6 @@ mod serve;
 mod shared_state;
 mod sse_props;
 mod stats;
+mod telemetry;
 mod tools;
 mod tui;

@@ -285,7 +285,7 @@ async fn serve_errors_its_request_log_and_health_ping_show_no_encoding_of_the_ke
     let router = LlmuxRouter::new(
         load_str(&yaml, None).unwrap(),
         RouterOptions {
-            request_log: Some(RequestLog::open(&log_path).unwrap()),
+            request_log: Some(std::sync::Arc::new(RequestLog::open(&log_path).unwrap())),
             ..RouterOptions::default()
         },
     )

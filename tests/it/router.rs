@@ -5,37 +5,26 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use llmux::config::{Config, load_str};
-use llmux::provider::{ChatRequest, ErrorClass, Message};
+use llmux::config::load_str;
+use llmux::provider::ErrorClass;
 use llmux::router::{
     ChatEvent, ChatOutcome, FallbackReason, RouteError, RouteErrorKind, RouteEvent, RouteEventKind,
     Router, RouterOptions,
 };
 
+use crate::support::{self, ask, deployment, router};
 use crate::upstream::{FakeUpstream, Net, Reply, net_test};
 
-fn config(yaml: &str) -> Config {
-    load_str(yaml, None).unwrap_or_else(|e| panic!("test config does not load: {e}\n{yaml}"))
-}
-
-fn router(yaml: &str) -> Router {
-    router_on(Net::HTTP, yaml)
-}
-
-/// A router whose client calls over `net` (and trusts its test certificate).
+/// A seeded router whose client calls over `net` (and trusts its test certificate).
 fn router_on(net: Net, yaml: &str) -> Router {
     Router::new(
-        config(yaml),
+        support::config(yaml),
         RouterOptions {
-            seed: Some(7),
+            seed: Some(support::SEED),
             ..net.router_options()
         },
     )
     .unwrap()
-}
-
-fn ask(text: &str) -> ChatRequest {
-    ChatRequest::new(vec![Message::user(text)])
 }
 
 /// Runs one request to the end, returning its outcome and every route event it emitted.
@@ -44,16 +33,8 @@ async fn run(
     model: &str,
     text: &str,
 ) -> (Result<ChatOutcome, RouteError>, Vec<RouteEvent>) {
-    let mut stream = router.chat(model, ask(text));
-    let mut events = Vec::new();
-    while let Some(ev) = stream.next_event().await {
-        match ev {
-            ChatEvent::Route(e) => events.push(RouteEvent::clone(&e)),
-            ChatEvent::Finished(r) => return (*r, events),
-            _ => {}
-        }
-    }
-    panic!("stream ended without Finished");
+    let run = support::run(router, model, ask(text)).await;
+    (run.result, run.events)
 }
 
 fn kinds(events: &[RouteEvent]) -> Vec<&'static str> {
@@ -79,12 +60,6 @@ fn kinds(events: &[RouteEvent]) -> Vec<&'static str> {
         .collect()
 }
 
-fn openai_deployment(group: &str, id: &str, url: &str, extra: &str) -> String {
-    format!(
-        "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-test-secret-key\n{extra}    model_info: {{ id: {id} }}\n"
-    )
-}
-
 net_test!(server_errors_are_retried_num_retries_times_then_fall_back);
 async fn server_errors_are_retried_num_retries_times_then_fall_back(net: Net) {
     let bad = FakeUpstream::start_on(net, vec![Reply::status(503)]).await;
@@ -95,8 +70,8 @@ async fn server_errors_are_retried_num_retries_times_then_fall_back(net: Net) {
     .await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 2\n  fallbacks: [{{a: [b]}}]\n",
-        openai_deployment("a", "a1", &bad.url, ""),
-        openai_deployment("b", "b1", &good.url, "")
+        deployment("a", "a1", &bad.url, ""),
+        deployment("b", "b1", &good.url, "")
     );
     let r = router_on(net, &yaml);
     let (result, events) = run(&r, "a", "hi").await;
@@ -135,7 +110,7 @@ async fn retry_after_is_waited_out_on_a_groups_only_deployment(net: Net) {
         ],
     )
     .await;
-    let yaml = format!("model_list:\n{}", openai_deployment("a", "a1", &up.url, ""));
+    let yaml = format!("model_list:\n{}", deployment("a", "a1", &up.url, ""));
     let r = router_on(net, &yaml);
     let started = tokio::time::Instant::now();
     let (result, events) = run(&r, "a", "hi").await;
@@ -173,8 +148,8 @@ async fn a_cooled_deployment_is_skipped_and_comes_back_after_cooldown_time(net: 
         FakeUpstream::start_on(net, vec![Reply::openai_stream(&["from b"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  cooldown_time: 5\n",
-        openai_deployment("g", "a", &flaky.url, "      order: 1\n"),
-        openai_deployment("g", "b", &steady.url, "      order: 2\n"),
+        deployment("g", "a", &flaky.url, "      order: 1\n"),
+        deployment("g", "b", &steady.url, "      order: 2\n"),
     );
     let r = router_on(net, &yaml);
     let (first, events) = run(&r, "g", "hi").await;
@@ -221,7 +196,7 @@ async fn a_group_whose_every_deployment_is_cooling_says_so_at_once(net: Net) {
     let up = FakeUpstream::start_on(net, vec![Reply::status(401)]).await;
     let yaml = format!(
         "model_list:\n{}router_settings:\n  cooldown_time: 30\n",
-        openai_deployment("a", "a1", &up.url, "")
+        deployment("a", "a1", &up.url, "")
     );
     let r = router_on(net, &yaml);
     let (first, _) = run(&r, "a", "hi").await;
@@ -249,8 +224,8 @@ async fn a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text
         FakeUpstream::start_on(net, vec![Reply::openai_stream(&["-two."], Some((30, 2)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: continue\n",
-        openai_deployment("a", "a1", &cut.url, ""),
-        openai_deployment("b", "b1", &rescue.url, "")
+        deployment("a", "a1", &cut.url, ""),
+        deployment("b", "b1", &rescue.url, "")
     );
     let r = router_on(net, &yaml);
     let mut stream = r.chat("a", ask("what is it?"));
@@ -290,8 +265,8 @@ async fn restart_mode_discards_the_partial_answer(net: Net) {
         FakeUpstream::start_on(net, vec![Reply::openai_stream(&["right"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: restart\n",
-        openai_deployment("a", "a1", &cut.url, ""),
-        openai_deployment("b", "b1", &rescue.url, "")
+        deployment("a", "a1", &cut.url, ""),
+        deployment("b", "b1", &rescue.url, "")
     );
     let r = router_on(net, &yaml);
     let mut stream = r.chat("a", ask("q"));
@@ -318,8 +293,8 @@ async fn off_mode_fails_with_the_partial_answer_kept(net: Net) {
     let rescue = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["never"], None)]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: off\n",
-        openai_deployment("a", "a1", &cut.url, ""),
-        openai_deployment("b", "b1", &rescue.url, "")
+        deployment("a", "a1", &cut.url, ""),
+        deployment("b", "b1", &rescue.url, "")
     );
     let r = router_on(net, &yaml);
     let (result, _) = run(&r, "a", "q").await;
@@ -342,8 +317,8 @@ async fn malformed_and_truncated_streams_are_protocol_failures_that_fall_back(ne
             FakeUpstream::start_on(net, vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
         let yaml = format!(
             "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\n",
-            openai_deployment("a", "a1", &bad.url, ""),
-            openai_deployment("b", "b1", &good.url, "")
+            deployment("a", "a1", &bad.url, ""),
+            deployment("b", "b1", &good.url, "")
         );
         let r = router_on(net, &yaml);
         let (result, events) = run(&r, "a", "q").await;
@@ -402,13 +377,13 @@ async fn a_deployment_at_its_rpm_limit_is_skipped(net: Net) {
     let other = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["b"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}",
-        openai_deployment(
+        deployment(
             "g",
             "limited",
             &limited.url,
             "      rpm: 2\n      order: 1\n"
         ),
-        openai_deployment("g", "other", &other.url, "      order: 2\n"),
+        deployment("g", "other", &other.url, "      order: 2\n"),
     );
     let r = router_on(net, &yaml);
     let mut by = HashMap::new();
@@ -431,8 +406,8 @@ async fn stream_timeout_bounds_the_wait_for_the_first_token(net: Net) {
     let good = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\n",
-        openai_deployment("a", "a1", &stalled.url, "      stream_timeout: 0.2\n"),
-        openai_deployment("b", "b1", &good.url, "")
+        deployment("a", "a1", &stalled.url, "      stream_timeout: 0.2\n"),
+        deployment("b", "b1", &good.url, "")
     );
     let r = router_on(net, &yaml);
     let (result, events) = run(&r, "a", "q").await;
@@ -453,10 +428,7 @@ async fn dropping_the_stream_closes_the_upstream_connection(net: Net) {
         ],
     )
     .await;
-    let yaml = format!(
-        "model_list:\n{}",
-        openai_deployment("a", "a1", &drip.url, "")
-    );
+    let yaml = format!("model_list:\n{}", deployment("a", "a1", &drip.url, ""));
     let r = router_on(net, &yaml);
     let mut events = r.subscribe();
     let mut stream = r.chat("a", ask("q"));
@@ -690,7 +662,7 @@ async fn every_retry_honours_the_latest_retry_after(net: Net) {
         ],
     )
     .await;
-    let yaml = format!("model_list:\n{}", openai_deployment("a", "a1", &up.url, ""));
+    let yaml = format!("model_list:\n{}", deployment("a", "a1", &up.url, ""));
     let r = router_on(net, &yaml);
     let (result, events) = run(&r, "a", "hi").await;
     assert_eq!(result.unwrap().text, "ok");

@@ -7,16 +7,14 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use llmux::config::load_str;
 use llmux::metrics::Usd;
 use llmux::provider::{ChatRequest, Message};
-use llmux::router::{
-    ChatEvent, ChatOutcome, RouteError, RouteEvent, RouteEventKind, Router, RouterOptions,
-};
+use llmux::router::{ChatEvent, ChatOutcome, RouteError, RouteEvent, RouteEventKind, Router};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::broadcast;
 
+use crate::support::{deployment, router};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// How long a test waits for an event before failing (never reached when things work).
@@ -74,19 +72,12 @@ impl RedisServer {
     }
 }
 
-fn router(yaml: &str) -> Router {
-    let config = load_str(yaml, None).unwrap_or_else(|e| panic!("config: {e}\n{yaml}"));
-    Router::new(config, RouterOptions::default()).unwrap()
-}
-
 /// A config of `deployments` (id, api_base, extra litellm_params lines) in group `g`, sharing
 /// through Redis on `port`.
 fn config(port: u16, deployments: &[(&str, &str, &str)]) -> String {
     let mut yaml = String::from("model_list:\n");
     for (id, url, extra) in deployments {
-        yaml.push_str(&format!(
-            "  - model_name: g\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-test-secret-key\n{extra}    model_info: {{ id: {id} }}\n"
-        ));
+        yaml.push_str(&deployment("g", id, url, extra));
     }
     yaml.push_str(&format!(
         "router_settings:\n  redis_host: 127.0.0.1\n  redis_port: {port}\n"

@@ -8,32 +8,25 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use llmux::config::load_str;
-use llmux::provider::{ChatRequest, Message};
-use llmux::router::{ChatEvent, Router, RouterOptions};
+use llmux::metrics::Usd;
+use llmux::router::{Router, RouterOptions};
 use llmux::store::RequestLog;
 use llmux::store::stats::{
     CACHE_ROW, DeploymentFacts, GroupBy, StatsReport, UNTAGGED, read_log, summarize,
 };
 
+use crate::support::{self, PRICED};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// One priced deployment `id` of `group` at `url` with `tags`.
 fn deployment(group: &str, id: &str, url: &str, tags: &str) -> String {
-    format!(
-        "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-test\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n      tags: [{tags}]\n    model_info: {{ id: {id} }}\n"
-    )
+    support::deployment(group, id, url, &format!("{PRICED}      tags: [{tags}]\n"))
 }
 
 async fn ask(router: &Router, group: &str, text: &str, tags: &[&str]) {
-    let mut request = ChatRequest::new(vec![Message::user(text)]);
+    let mut request = support::ask(text);
     request.tags = tags.iter().map(|t| t.to_string()).collect();
-    let mut stream = router.chat(group, request);
-    while let Some(ev) = stream.next_event().await {
-        if matches!(ev, ChatEvent::Finished(_)) {
-            return;
-        }
-    }
-    panic!("the stream ended without Finished");
+    support::run(router, group, request).await;
 }
 
 /// What the log holds, summed straight from its JSON lines.
@@ -43,7 +36,7 @@ struct Raw {
     failures: u64,
     cached: u64,
     tokens_out: u64,
-    cost_pico: u64,
+    cost: Usd,
     attempts: u64,
 }
 
@@ -61,7 +54,7 @@ fn raw_sums(path: &Path) -> Raw {
                 raw.requests += 1;
                 raw.tokens_out += v["usage"]["output"].as_u64().unwrap();
                 let cost = v["cost_usd"].as_f64().unwrap();
-                raw.cost_pico += (cost * 1e12).round() as u64;
+                raw.cost += Usd::from_dollars_f64(cost).unwrap();
             }
             "failed" => {
                 raw.requests += 1;
@@ -105,7 +98,7 @@ async fn totals_equal_the_sum_of_the_request_log_by_every_grouping_and_tag() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("requests.jsonl");
     let options = RouterOptions {
-        request_log: Some(RequestLog::open(&log).unwrap()),
+        request_log: Some(std::sync::Arc::new(RequestLog::open(&log).unwrap())),
         ..RouterOptions::default()
     };
     let router = Router::new(cfg, options).unwrap();
@@ -135,7 +128,7 @@ async fn totals_equal_the_sum_of_the_request_log_by_every_grouping_and_tag() {
         let r = read_log(&log, None, by, &facts).unwrap();
         let t = &r.total;
         assert_eq!(t.tokens_out, raw.tokens_out, "{by:?}");
-        assert_eq!(t.cost_usd.pico(), raw.cost_pico, "{by:?}");
+        assert_eq!(t.cost_usd, raw.cost, "{by:?}");
         assert_eq!(t.cached, raw.cached, "{by:?}");
         if by.attempt_level() {
             // Attempts, plus the cached answer that had none.
@@ -153,7 +146,8 @@ async fn totals_equal_the_sum_of_the_request_log_by_every_grouping_and_tag() {
                 |f: fn(&llmux::store::stats::StatsRow) -> u64| r.rows.iter().map(f).sum::<u64>();
             assert_eq!(sum(|r| r.requests), t.requests, "{by:?}");
             assert_eq!(sum(|r| r.tokens_out), t.tokens_out, "{by:?}");
-            assert_eq!(sum(|r| r.cost_usd.pico()), t.cost_usd.pico(), "{by:?}");
+            let cost: Usd = r.rows.iter().map(|r| r.cost_usd).sum();
+            assert_eq!(cost, t.cost_usd, "{by:?}");
         }
     }
 

@@ -23,17 +23,25 @@ use ratatui::backend::TestBackend;
 use tokio::time::Instant;
 use unicode_width::UnicodeWidthStr;
 
+mod attach;
 mod badges;
+mod branch;
 mod budget;
+mod compare;
 mod composer;
+mod context;
+mod inspect;
 mod layout;
 mod limits;
 mod metricspane;
 mod numbers;
 mod picker;
+mod roles;
 mod routelog;
 mod screen;
 mod search;
+mod sessionlist;
+mod slash;
 mod stats;
 mod wording;
 
@@ -224,14 +232,14 @@ fn demo_status() -> StatusView {
         latency_p50_ms: (req > 0).then_some(1500),
         latency_p95_ms: (req > 0).then_some(2300),
         tokens_per_s: (req > 0).then_some(58.0),
-        cost_pico: Some(req * 41_000_000),
+        cost: Some(Usd::from_pico(41_000_000).times(req)),
         unpriced: 0,
         in_flight: 0,
         rpm_used: req as u32,
         rpm_limit: (id == "mock/fast-steady").then_some(60),
         tpm_used: req * 92,
         tpm_limit: None,
-        price: Some(price),
+        price: Some((Usd::from_pico(price.0), Usd::from_pico(price.1))),
         latency_spark: vec![0, 1200, 1500, 1400, 2300, 1600, 1500],
         error_spark: vec![0, 0, 1, 0, 2, 0, 0],
     };
@@ -270,10 +278,10 @@ fn demo_status() -> StatusView {
                 (20_000, 50_000),
             ),
         ],
-        run_cost_pico: 738_000_000,
+        run_cost: Usd::from_pico(738_000_000),
         run_unpriced: 0,
         earlier_cost: Some(llmux::store::stats::CostTotal {
-            pico: 12_500_000_000,
+            cost: Usd::from_pico(12_500_000_000),
             unpriced: 0,
         }),
         budgets: Vec::new(),
@@ -714,6 +722,31 @@ async fn help_overlay_lists_every_action_and_closes() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn help_scrolls_to_its_end_and_back_without_overshooting() {
+    let mut h = Harness::new(120, 30);
+    h.press(KeyCode::F(1));
+    let top = h.screen();
+    assert!(top.contains("send the message"), "{top}");
+    h.press(KeyCode::End);
+    let end = h.screen();
+    assert!(end.contains("Rebind under llmux.keys"), "{end}");
+    assert!(!end.contains("send the message"), "{end}");
+    // Down past the end stays at the end: one Up then moves at once.
+    for _ in 0..50 {
+        h.press(KeyCode::Down);
+    }
+    assert_eq!(h.screen(), end);
+    h.press(KeyCode::Up);
+    assert_ne!(
+        h.screen(),
+        end,
+        "Up after a run of Down at the end did not move"
+    );
+    h.press(KeyCode::Home);
+    assert_eq!(h.screen(), top);
+}
+
+#[tokio::test(start_paused = true)]
 async fn model_output_control_sequences_are_shown_escaped() {
     let mut h = Harness::new(80, 24);
     let (tag, _, _) = h.send("hi");
@@ -971,11 +1004,20 @@ async fn snapshot_overlays() {
             },
             llmux::store::session::SessionInfo {
                 name: "trip-planning".into(),
-                modified: None,
+                modified: Some(fixed_clock() - Duration::from_secs(86_400 * 3)),
                 bytes: 18_200,
                 preview: "Plan three days in Lisbon".into(),
             },
         ])));
+        h.act(Action::SessionsSummarized(vec![(
+            "trip-planning".into(),
+            llmux::store::session_summary::SessionSummary {
+                models: vec!["smart".into(), "fast".into()],
+                messages: 6,
+                spent: llmux::money::Usd::from_pico(2_400_000_000),
+                unpriced: false,
+            },
+        )]));
         insta::assert_snapshot!(format!("sessions_{w}x{hh}"), h.screen());
     }
 }
@@ -1033,7 +1075,7 @@ async fn a_real_router_on_the_demo_config_answers_through_the_app() {
         "{a:?}"
     );
     assert!(
-        a.cost_pico.is_some_and(|c| c > 0),
+        a.cost.is_some_and(|c| !c.is_zero()),
         "the demo has prices: {a:?}"
     );
     let s = h.screen();

@@ -45,7 +45,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::https::{self, Alpn};
+use crate::support::https::{self, Alpn};
 
 /// How a test reaches its fake upstream: the scheme it listens on, and the client stack that
 /// calls it (see [`Transport`]: hyper for every upstream, reqwest when a proxy is set).

@@ -341,7 +341,7 @@ pub(super) async fn run(config: Option<&Path>, args: &AskArgs, input: &Path) -> 
         progress,
     )
     .await;
-    router.sync_request_log();
+    router.close().await;
     let target = args
         .out
         .as_ref()

@@ -31,21 +31,28 @@ const PROVIDER_BUDGETS: &str = "router_settings.provider_budget_config";
 /// What a period looks like, for error messages.
 const PERIOD_EXAMPLES: &str = "30s, 15m, 1h, 1d, 7d, 2w or 1mo";
 
-/// Parses a period as written (`7d`); the message says what is wrong.
-pub fn parse_period(text: &str) -> Result<BudgetPeriod, String> {
+/// Why a period as written is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeriodError {
+    #[error("expected a period like {examples}", examples = PERIOD_EXAMPLES)]
+    NoNumber,
+    #[error("unknown unit '{0}'; expected a period like {examples}", examples = PERIOD_EXAMPLES)]
+    UnknownUnit(String),
+    #[error("a budget period must be longer than zero")]
+    Zero,
+}
+
+/// Parses a period as written (`7d`); the error says what is wrong.
+pub fn parse_period(text: &str) -> Result<BudgetPeriod, PeriodError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("expected a period like {PERIOD_EXAMPLES}"))?;
+    let n: u64 = num.parse().map_err(|_| PeriodError::NoNumber)?;
     let Some((_, secs)) = UNITS.iter().find(|(u, _)| *u == unit.trim()) else {
-        return Err(format!(
-            "unknown unit '{unit}'; expected a period like {PERIOD_EXAMPLES}"
-        ));
+        return Err(PeriodError::UnknownUnit(unit.to_string()));
     };
     if n == 0 {
-        return Err("a budget period must be longer than zero".to_string());
+        return Err(PeriodError::Zero);
     }
     Ok(BudgetPeriod {
         length: Duration::from_secs(n.saturating_mul(*secs)),
@@ -236,8 +243,13 @@ mod tests {
         assert_eq!(secs("2w"), Ok(1_209_600));
         assert_eq!(secs("1mo"), Ok(2_592_000));
         assert_eq!(parse_period(" 30d ").map(|p| p.text), Ok("30d".to_string()));
-        assert!(parse_period("0d").is_err());
-        assert!(parse_period("1y").unwrap_err().contains("unknown unit"));
+        assert_eq!(parse_period("0d").map(|p| p.text), Err(PeriodError::Zero));
+        let unit = parse_period("1y").unwrap_err();
+        assert_eq!(unit, PeriodError::UnknownUnit("y".into()));
+        assert_eq!(
+            unit.to_string(),
+            "unknown unit 'y'; expected a period like 30s, 15m, 1h, 1d, 7d, 2w or 1mo"
+        );
         assert!(parse_period("daily").is_err());
         assert!(parse_period("d").is_err());
     }

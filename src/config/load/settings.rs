@@ -227,6 +227,9 @@ fn apply(
                 ("cache", false) => cache.enabled = ctx.bool(v, &path)?,
                 ("cache_params", false) => cache.params = Some(v.clone()),
                 ("cache_responses", true) => cache.responses = ctx.bool(v, &path)?,
+                ("callbacks" | "success_callback" | "failure_callback", false) => {
+                    super::callbacks::read(ctx, &mut rs.callbacks, &key, v, &path)?;
+                }
                 ("redis_host" | "redis_port" | "redis_password" | "redis_url", true) => {
                     redis.first_path.get_or_insert_with(|| path.clone());
                     if matches!(key.as_str(), "redis_password" | "redis_url") {

@@ -1,73 +1,102 @@
-//! The JSON of an OpenAI chunk or whole answer, typed: what the decoder reads (choice 0's
-//! texts, tool calls and finish reason, the usage, an in-band error) and, kept as written, what
-//! it passes back without reading ([`Members`]: the chunk's, choice 0's and its delta's other
-//! members; the raw text of every other choice).
+//! The JSON of an OpenAI chunk or whole answer, read by serde into borrowed, typed structs:
+//! what the decoder reads (choice 0's texts, tool calls and finish reason, the usage, an
+//! in-band error) and, kept as written, what it passes back without reading ([`Members`]: the
+//! chunk's, choice 0's and its delta's other members; every other choice whole).
 //!
-//! serde reads these through the visitors below, which match what `#[derive(Deserialize)]`
-//! would accept (the same fields, `message` as another name of `delta`, a repeated field
-//! refused) and keep each member they do not know as its raw JSON. The fast reader in
-//! `scan` produces the same values, and its property tests hold it to these.
+//! Texts borrow from the chunk's text unless they have escapes ([`Text`]); a member kept as
+//! written is a slice of it. The usual chunk is read in one pass by [`fast`], which leaves
+//! anything else to serde. [`Chunk`], [`Choice`] and [`Delta`] have visitors of their
+//! own rather than a derive because they keep every member they do not know (serde's `flatten`
+//! cannot hold a `RawValue`); otherwise they accept what the derive would: the same fields,
+//! `message` as another name of `delta`, a repeated field refused.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::provider::Usage;
 use crate::provider::passthrough::Members;
 
-#[derive(Debug, Default, PartialEq)]
-pub(super) struct Chunk {
-    pub(super) choices: Vec<Choice>,
+#[derive(Debug, Default)]
+pub(super) struct Chunk<'a> {
+    /// Choice 0: the first choice whose index is 0.
+    pub(super) choice: Option<Choice<'a>>,
+    /// Every choice whose index is not 0, as written (`n > 1`; passed back whole).
+    pub(super) others: Vec<&'a str>,
     pub(super) usage: Option<WireUsage>,
     pub(super) error: Option<Value>,
     /// Members besides `id`, `object`, `created`, `model`, `choices`, `usage` and `error`.
     pub(super) extra: Members,
 }
 
-#[derive(Debug, Default, PartialEq)]
-pub(super) struct Choice {
+#[derive(Debug, Default)]
+pub(super) struct Choice<'a> {
     pub(super) index: u32,
     /// Streaming chunks carry `delta`, whole answers `message`; both have the same fields.
-    pub(super) delta: Option<Delta>,
-    pub(super) finish_reason: Option<String>,
+    pub(super) delta: Option<Delta<'a>>,
+    pub(super) finish_reason: Option<Text<'a>>,
     /// Members besides `index`, `delta` (`message`) and `finish_reason` (`logprobs`).
     pub(super) extra: Members,
-    /// The choice as written, for a choice other than 0 (it is passed back whole).
-    pub(super) raw: Option<Box<str>>,
 }
 
-#[derive(Debug, Default, PartialEq)]
-pub(super) struct Delta {
-    pub(super) content: Option<String>,
-    pub(super) reasoning_content: Option<String>,
-    pub(super) reasoning: Option<String>,
-    pub(super) tool_calls: Option<Vec<WireToolCall>>,
+#[derive(Debug, Default)]
+pub(super) struct Delta<'a> {
+    pub(super) content: Option<Text<'a>>,
+    pub(super) reasoning_content: Option<Text<'a>>,
+    pub(super) reasoning: Option<Text<'a>>,
+    pub(super) tool_calls: Option<Vec<WireToolCall<'a>>>,
     /// Members besides the texts, `tool_calls` and `role` (`refusal`, `annotations`).
     pub(super) extra: Members,
 }
 
-/// A tool call, or a piece of one in a stream (`index` only in streams).
-#[derive(Debug, Default, PartialEq, Deserialize)]
-pub(super) struct WireToolCall {
-    #[serde(default)]
-    pub(super) index: Option<u32>,
-    #[serde(default)]
-    pub(super) id: Option<String>,
-    #[serde(default)]
-    pub(super) function: Option<WireFunction>,
+impl Delta<'_> {
+    /// True when it carries a text, reasoning or a tool call.
+    pub(super) fn carries(&self) -> bool {
+        let text = |t: &Option<Text>| t.as_ref().is_some_and(|t| !t.0.is_empty());
+        text(&self.content)
+            || text(&self.reasoning_content)
+            || text(&self.reasoning)
+            || self.tool_calls.as_ref().is_some_and(|c| !c.is_empty())
+    }
 }
 
-#[derive(Debug, Default, PartialEq, Deserialize)]
-pub(super) struct WireFunction {
+/// A tool call, or a piece of one in a stream (`index` only in streams).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct WireToolCall<'a> {
     #[serde(default)]
-    pub(super) name: Option<String>,
+    pub(super) index: Option<u32>,
+    #[serde(default, borrow)]
+    pub(super) id: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    pub(super) function: Option<WireFunction<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct WireFunction<'a> {
+    #[serde(default, borrow)]
+    pub(super) name: Option<Text<'a>>,
     /// A string by the spec; some compatible servers send an object.
-    #[serde(default)]
-    pub(super) arguments: Option<Value>,
+    #[serde(default, borrow)]
+    pub(super) arguments: Option<&'a RawValue>,
+}
+
+impl WireFunction<'_> {
+    /// The arguments as text: a string as it is, anything else as compact JSON.
+    pub(super) fn arguments_text(&self) -> String {
+        let Some(raw) = self.arguments else {
+            return String::new();
+        };
+        if let Ok(Text(text)) = serde_json::from_str(raw.get()) {
+            return text.into_owned();
+        }
+        serde_json::from_str::<Value>(raw.get())
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Default, PartialEq, Deserialize)]
@@ -120,28 +149,30 @@ impl WireUsage {
     }
 }
 
-/// A member name, borrowed from the text unless it has escapes.
-struct Key<'de>(Cow<'de, str>);
+/// A string, borrowed from the JSON text unless it has escapes (a member name or a text).
+/// serde's own `Cow<str>` borrows only as a field marked `borrow`, never inside an `Option`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Text<'a>(pub(super) Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for Key<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a member name")
+                f.write_str("a string")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
+                Ok(Text(Cow::Borrowed(v)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
+                Ok(Text(Cow::Owned(v.to_owned())))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v)))
+                Ok(Text(Cow::Owned(v)))
             }
         }
-        d.deserialize_str(KeyVisitor)
+        d.deserialize_str(TextVisitor)
     }
 }
 
@@ -160,90 +191,164 @@ fn keep<'de, A: MapAccess<'de>>(
     name: &str,
     extra: &mut Members,
 ) -> Result<(), A::Error> {
-    let raw: Box<RawValue> = map.next_value()?;
+    let raw: &'de RawValue = map.next_value()?;
     extra.push(name, raw.get());
     Ok(())
 }
 
-impl<'de> Deserialize<'de> for Chunk {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ChunkVisitor;
-        impl<'de> Visitor<'de> for ChunkVisitor {
-            type Value = Chunk;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("struct Chunk")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Chunk, A::Error> {
-                let mut chunk = Chunk::default();
-                let mut seen = [false; 3];
-                while let Some(Key(key)) = map.next_key()? {
-                    match key.as_ref() {
-                        "choices" => {
-                            once(&mut seen[0], "choices")?;
-                            chunk.choices = map.next_value::<Choices>()?.0;
-                        }
-                        "usage" => {
-                            once(&mut seen[1], "usage")?;
-                            chunk.usage = map.next_value()?;
-                        }
-                        "error" => {
-                            once(&mut seen[2], "error")?;
-                            chunk.error = map.next_value()?;
-                        }
-                        // Said again by the front end in its own words.
-                        "id" | "object" | "created" | "model" => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                        name => keep(&mut map, name, &mut chunk.extra)?,
-                    }
-                }
-                Ok(chunk)
-            }
-        }
-        d.deserialize_map(ChunkVisitor)
+/// Reads a chunk or a whole answer: the usual one in one pass ([`fast`]), anything else by
+/// serde ([`read_serde`]), whose error says what is wrong.
+pub(super) fn read(text: &str) -> serde_json::Result<Chunk<'_>> {
+    match fast::read(text) {
+        Some(chunk) => Ok(chunk),
+        None => read_serde(text),
     }
 }
 
-/// The `choices` array: each choice read, and kept as written when it is not choice 0.
-struct Choices(Vec<Choice>);
+/// Reads a chunk or a whole answer with serde. Every choice is read once, in place; only when
+/// one is not choice 0 (`n > 1`, rare) is the text read again to keep those choices as written.
+fn read_serde(text: &str) -> serde_json::Result<Chunk<'_>> {
+    let (chunk, others) = read_keeping(text, false)?;
+    if others {
+        return Ok(read_keeping(text, true)?.0);
+    }
+    Ok(chunk)
+}
 
-impl<'de> Deserialize<'de> for Choices {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ChoicesVisitor;
-        impl<'de> Visitor<'de> for ChoicesVisitor {
-            type Value = Choices;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a sequence")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Choices, A::Error> {
-                let mut out = Vec::with_capacity(1);
-                while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-                    let mut choice: Choice =
-                        serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
-                    if choice.index != 0 {
-                        choice.raw = Some(raw.get().into());
-                    }
-                    out.push(choice);
-                }
-                Ok(Choices(out))
-            }
-        }
-        d.deserialize_seq(ChoicesVisitor)
+/// [`read`] in one pass: the chunk, and whether it has choices other than 0 (kept in
+/// `others` when `keep_others`).
+fn read_keeping(text: &str, keep_others: bool) -> serde_json::Result<(Chunk<'_>, bool)> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let read = ChunkSeed { keep_others }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(read)
+}
+
+/// Reads a [`Chunk`], noting whether it has choices other than 0.
+struct ChunkSeed {
+    keep_others: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ChunkSeed {
+    type Value = (Chunk<'de>, bool);
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
     }
 }
 
-impl<'de> Deserialize<'de> for Choice {
+impl<'de> Visitor<'de> for ChunkSeed {
+    type Value = (Chunk<'de>, bool);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("struct Chunk")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut chunk = Chunk::default();
+        let mut others = false;
+        let mut seen = [false; 3];
+        while let Some(Text(key)) = map.next_key()? {
+            match key.as_ref() {
+                "choices" => {
+                    once(&mut seen[0], "choices")?;
+                    let choices = map.next_value_seed(ChoicesSeed {
+                        keep_others: self.keep_others,
+                    })?;
+                    chunk.choice = choices.first;
+                    chunk.others = choices.others;
+                    others = choices.any_other;
+                }
+                "usage" => {
+                    once(&mut seen[1], "usage")?;
+                    chunk.usage = map.next_value()?;
+                }
+                "error" => {
+                    once(&mut seen[2], "error")?;
+                    chunk.error = map.next_value()?;
+                }
+                // Said again by the front end in its own words.
+                "id" | "object" | "created" | "model" => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                name => keep(&mut map, name, &mut chunk.extra)?,
+            }
+        }
+        Ok((chunk, others))
+    }
+}
+
+/// The `choices` array: choice 0 read, the others kept as written (when asked to).
+struct Choices<'a> {
+    first: Option<Choice<'a>>,
+    others: Vec<&'a str>,
+    any_other: bool,
+}
+
+struct ChoicesSeed {
+    keep_others: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ChoicesSeed {
+    type Value = Choices<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ChoicesSeed {
+    type Value = Choices<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Choices<'de>, A::Error> {
+        let mut choices = Choices {
+            first: None,
+            others: Vec::new(),
+            any_other: false,
+        };
+        loop {
+            // Kept: each choice read from its own text, which passes back whole when it is
+            // not choice 0.
+            let (choice, raw) = if self.keep_others {
+                let Some(raw) = seq.next_element::<&'de RawValue>()? else {
+                    break;
+                };
+                let choice: Choice<'de> =
+                    serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+                (choice, Some(raw))
+            } else {
+                let Some(choice) = seq.next_element::<Choice<'de>>()? else {
+                    break;
+                };
+                (choice, None)
+            };
+            if choice.index != 0 {
+                choices.any_other = true;
+                choices.others.extend(raw.map(RawValue::get));
+            } else if choices.first.is_none() {
+                choices.first = Some(choice);
+            }
+        }
+        Ok(choices)
+    }
+}
+
+impl<'de> Deserialize<'de> for Choice<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct ChoiceVisitor;
         impl<'de> Visitor<'de> for ChoiceVisitor {
-            type Value = Choice;
+            type Value = Choice<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("struct Choice")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Choice, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Choice<'de>, A::Error> {
                 let mut choice = Choice::default();
                 let mut seen = [false; 3];
-                while let Some(Key(key)) = map.next_key()? {
+                while let Some(Text(key)) = map.next_key()? {
                     match key.as_ref() {
                         "index" => {
                             once(&mut seen[0], "index")?;
@@ -268,18 +373,18 @@ impl<'de> Deserialize<'de> for Choice {
     }
 }
 
-impl<'de> Deserialize<'de> for Delta {
+impl<'de> Deserialize<'de> for Delta<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct DeltaVisitor;
         impl<'de> Visitor<'de> for DeltaVisitor {
-            type Value = Delta;
+            type Value = Delta<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("struct Delta")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Delta, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Delta<'de>, A::Error> {
                 let mut delta = Delta::default();
                 let mut seen = [false; 4];
-                while let Some(Key(key)) = map.next_key()? {
+                while let Some(Text(key)) = map.next_key()? {
                     match key.as_ref() {
                         "content" => {
                             once(&mut seen[0], "content")?;
@@ -310,3 +415,7 @@ impl<'de> Deserialize<'de> for Delta {
         d.deserialize_map(DeltaVisitor)
     }
 }
+
+mod fast;
+#[cfg(test)]
+mod tests;

@@ -374,7 +374,7 @@ fn add(w: &mut Window, period_ms: u64, now: u64, cost: Usd) {
 
 /// The thresholds this window has newly reached, each marked so it is said once per window.
 fn crossings(scope: &Scope, w: &mut Window, now: u64) -> Vec<Crossing> {
-    let percent = percent_of(w.spent, scope.budget.limit);
+    let percent = w.spent.percent_of(scope.budget.limit);
     let mut out = Vec::new();
     for (bit, threshold) in THRESHOLDS.iter().enumerate() {
         let mask = 1u8 << bit;
@@ -395,14 +395,6 @@ fn crossings(scope: &Scope, w: &mut Window, now: u64) -> Vec<Crossing> {
         })
         .into_iter()
         .collect()
-}
-
-/// `spent` as a whole percentage of `limit` (a zero limit is always 100% used).
-fn percent_of(spent: Usd, limit: Usd) -> u64 {
-    if limit.is_zero() {
-        return 100;
-    }
-    (u128::from(spent.pico()) * 100 / u128::from(limit.pico())) as u64
 }
 
 /// Prints every budget warning of `router` on stderr as `<who>: budget openai 80% …`, from
@@ -453,7 +445,7 @@ mod tests {
 
     fn budget(dollars: u64, secs: u64, text: &str) -> Budget {
         Budget {
-            limit: Usd::from_pico(dollars * crate::metrics::PICO_PER_DOLLAR),
+            limit: Usd::DOLLAR.times(dollars),
             period: BudgetPeriod {
                 length: Duration::from_secs(secs),
                 text: text.to_string(),
@@ -472,7 +464,7 @@ mod tests {
     }
 
     fn dollars(n: u64) -> Usd {
-        Usd::from_pico(n * crate::metrics::PICO_PER_DOLLAR)
+        Usd::DOLLAR.times(n)
     }
 
     #[test]

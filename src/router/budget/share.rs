@@ -126,7 +126,7 @@ pub(crate) async fn sync_now(inner: &Inner) -> bool {
     }
     let now = budgets.clock.now_ms();
     // What each budget adds, and the window it offers, taken out under the lock.
-    let jobs: Vec<(u64, Offer)> = {
+    let jobs: Vec<(Usd, Offer)> = {
         let mut windows = budgets.windows();
         budgets
             .scopes
@@ -134,7 +134,7 @@ pub(crate) async fn sync_now(inner: &Inner) -> bool {
             .zip(windows.iter_mut())
             .map(|(scope, w)| {
                 w.roll(scope.period_ms(), now);
-                let add = std::mem::take(&mut w.pending).pico();
+                let add = std::mem::take(&mut w.pending);
                 (add, Offer::of(w, add))
             })
             .collect()
@@ -147,10 +147,10 @@ pub(crate) async fn sync_now(inner: &Inner) -> bool {
             .arg(key(&scope.key()))
             .arg(now)
             .arg(scope.period_ms())
-            .arg(*add)
+            .arg(add.pico())
             .arg(offer.kind)
             .arg(offer.start)
-            .arg(offer.spend);
+            .arg(offer.spend.pico());
     }
     let reply: Option<Vec<(i64, String)>> =
         match tokio::time::timeout(SYNC_TIMEOUT, pipe.query_async(&mut conn)).await {
@@ -161,7 +161,7 @@ pub(crate) async fn sync_now(inner: &Inner) -> bool {
     let Some(reply) = reply.filter(|r| r.len() == jobs.len()) else {
         // Not added: keep it for the next sync.
         for (w, (add, _)) in windows.iter_mut().zip(&jobs) {
-            w.pending += Usd::from_pico(*add);
+            w.pending += *add;
         }
         return false;
     };
@@ -183,29 +183,29 @@ pub(crate) async fn sync_now(inner: &Inner) -> bool {
 struct Offer {
     kind: i64,
     start: u64,
-    spend: u64,
+    spend: Usd,
 }
 
 impl Offer {
     /// Before the first sync, the window seeded from the log; after it, the fleet's window as
     /// last read (once it holds any spend: an empty view has nothing to give back).
-    fn of(w: &super::Window, add: u64) -> Offer {
+    fn of(w: &super::Window, add: Usd) -> Offer {
         let none = Offer {
             kind: OFFER_NONE,
             start: 0,
-            spend: 0,
+            spend: Usd::ZERO,
         };
         let Some(start) = w.start_ms else {
             return none;
         };
-        let spend = w.spent.pico().saturating_sub(add);
+        let spend = w.spent.saturating_sub(add);
         match w.synced {
             false => Offer {
                 kind: OFFER_SEED,
                 start,
                 spend,
             },
-            true if spend > 0 => Offer {
+            true if !spend.is_zero() => Offer {
                 kind: OFFER_VIEW,
                 start,
                 spend,
@@ -226,17 +226,21 @@ mod tests {
             spent: Usd::from_pico(30),
             ..Default::default()
         };
-        assert_eq!(Offer::of(&w, 10).kind, OFFER_SEED);
-        assert_eq!(Offer::of(&w, 10).spend, 20);
+        let pico = Usd::from_pico;
+        assert_eq!(Offer::of(&w, pico(10)).kind, OFFER_SEED);
+        assert_eq!(Offer::of(&w, pico(10)).spend, pico(20));
         w.synced = true;
-        let view = Offer::of(&w, 10);
-        assert_eq!((view.kind, view.start, view.spend), (OFFER_VIEW, 7, 20));
+        let view = Offer::of(&w, pico(10));
         assert_eq!(
-            Offer::of(&w, 30).kind,
+            (view.kind, view.start, view.spend),
+            (OFFER_VIEW, 7, pico(20))
+        );
+        assert_eq!(
+            Offer::of(&w, pico(30)).kind,
             OFFER_NONE,
             "nothing read from the fleet yet"
         );
         w.start_ms = None;
-        assert_eq!(Offer::of(&w, 0).kind, OFFER_NONE);
+        assert_eq!(Offer::of(&w, Usd::ZERO).kind, OFFER_NONE);
     }
 }

@@ -40,12 +40,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use redis::aio::MultiplexedConnection;
-use redis::{IntoConnectionInfo, RedisConnectionInfo};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::health::{Blocked, LocalBook};
+use crate::cache::{RedisSettingsError, RedisUse, redis_client, redis_runtime};
 use crate::config::RedisSettings;
 use crate::metrics::Usd;
 use crate::secret::Secret;
@@ -53,6 +53,13 @@ use keys::{admit_cmd, unix_minute, until_next_minute};
 
 /// The longest any Redis call may take before the router goes on without it.
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(100);
+/// Where the shared state's settings are written (`router_settings.redis_*`).
+const SHARED_SETTINGS: RedisUse = RedisUse {
+    url: "router_settings.redis_url",
+    host: "router_settings.redis_host",
+    section: "router_settings.redis_*",
+    what: "shared state",
+};
 /// How long a fleet-wide read (the cost ledger) may wait behind this instance's queued writes.
 const READ_TIMEOUT: Duration = Duration::from_millis(500);
 /// Jobs queued for the worker before new ones are dropped (it drains them in microseconds
@@ -108,7 +115,7 @@ enum Job {
     },
     Cost {
         id: String,
-        pico: u64,
+        cost: Usd,
     },
     /// A call on the hot path failed: check the connection.
     Suspect,
@@ -228,10 +235,9 @@ impl SharedState {
         groups: HashMap<String, String>,
         local: LocalBook,
         events: super::sink::EventSink,
-    ) -> Result<SharedState, String> {
-        let client = client(settings)?;
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| "router_settings.redis_*: shared state needs a tokio runtime")?;
+    ) -> Result<SharedState, RedisSettingsError> {
+        let client = redis_client(settings, SHARED_SETTINGS)?;
+        let runtime = redis_runtime(SHARED_SETTINGS)?;
         let link = Arc::new(Link {
             conn: Mutex::new(None),
             connected: AtomicBool::new(false),
@@ -393,7 +399,7 @@ impl SharedState {
         if !cost.is_zero() {
             self.send(Job::Cost {
                 id: id.to_string(),
-                pico: cost.pico(),
+                cost,
             });
         }
     }
@@ -409,31 +415,6 @@ impl SharedState {
             .ok()
             .flatten()
     }
-}
-
-/// A Redis client for the settings (nothing is connected yet).
-fn client(settings: &RedisSettings) -> Result<redis::Client, String> {
-    // The messages never quote the URL: it may carry the password.
-    let info = match &settings.url {
-        Some(url) => url.expose().into_connection_info().map_err(|e| {
-            let why = scrub(std::slice::from_ref(url), &e.to_string());
-            format!(
-                "router_settings.redis_url: {why} (expected redis://[:password@]host[:port][/db])"
-            )
-        })?,
-        None => {
-            let info = (settings.host.clone(), settings.port)
-                .into_connection_info()
-                .map_err(|e| format!("router_settings.redis_host: {e}"))?;
-            match &settings.password {
-                Some(p) => {
-                    info.set_redis_settings(RedisConnectionInfo::default().set_password(p.expose()))
-                }
-                None => info,
-            }
-        }
-    };
-    redis::Client::open(info).map_err(|e| format!("router_settings.redis_*: {e}"))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -472,13 +453,16 @@ mod tests {
             password: None,
             url: Some(Secret::new("not a url with s3cret-pass")),
         };
-        let err = client(&bad).unwrap_err();
+        let err = redis_client(&bad, SHARED_SETTINGS).unwrap_err();
+        assert!(matches!(err, RedisSettingsError::Url { .. }), "{err}");
+        let err = err.to_string();
+        assert!(err.starts_with("router_settings.redis_url: "), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
         let tls = RedisSettings {
             url: Some(Secret::new("rediss://:s3cret-pass@cache.example:6380")),
             ..bad.clone()
         };
-        let err = client(&tls).unwrap_err();
+        let err = redis_client(&tls, SHARED_SETTINGS).unwrap_err().to_string();
         assert!(err.contains("TLS") && !err.contains("s3cret"), "{err}");
         let good = RedisSettings {
             host: String::new(),
@@ -486,7 +470,7 @@ mod tests {
             password: None,
             url: Some(Secret::new("redis://:s3cret-pass@127.0.0.1:6390/0")),
         };
-        let target = client(&good)
+        let target = redis_client(&good, SHARED_SETTINGS)
             .unwrap()
             .get_connection_info()
             .addr()

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 
 use super::Job;
 use super::keys::{
@@ -17,6 +17,8 @@ use super::keys::{
     unix_minute, unix_ms, unix_secs,
 };
 use super::worker::{CONNECT_TIMEOUT, Worker};
+use crate::cache::{LinkError, bounded};
+use crate::money::Usd;
 use crate::router::health::MINUTE;
 
 /// What happened while Redis was away, to push when it is back.
@@ -26,8 +28,8 @@ pub(super) struct Pending {
     requests: HashMap<(String, u64), u32>,
     /// (deployment, unix minute) → tokens.
     tokens: HashMap<(String, u64), u64>,
-    /// deployment → picodollars.
-    cost: HashMap<String, u64>,
+    /// deployment → spent.
+    cost: HashMap<String, Usd>,
 }
 
 impl Pending {
@@ -42,10 +44,7 @@ impl Pending {
                 let n = self.tokens.entry((id, minute)).or_default();
                 *n = n.saturating_add(tokens);
             }
-            Job::Cost { id, pico } => {
-                let n = self.cost.entry(id).or_default();
-                *n = n.saturating_add(pico);
-            }
+            Job::Cost { id, cost } => *self.cost.entry(id).or_default() += cost,
             Job::ReadCost(reply) => {
                 let _ = reply.send(None);
             }
@@ -65,17 +64,8 @@ impl Worker {
         &mut self,
         conn: &mut MultiplexedConnection,
         pending: &mut Pending,
-    ) -> Result<String, String> {
-        let lost = match timeout(CONNECT_TIMEOUT, self.store_lost(conn)).await {
-            Ok(Ok(lost)) => lost,
-            Ok(Err(e)) => return Err(self.describe(&e)),
-            Err(_) => {
-                return Err(format!(
-                    "no answer within {} ms",
-                    CONNECT_TIMEOUT.as_millis()
-                ));
-            }
-        };
+    ) -> Result<String, LinkError> {
+        let lost = bounded(CONNECT_TIMEOUT, self.store_lost(conn)).await?;
         self.restore(conn, pending, lost).await
     }
 
@@ -109,7 +99,7 @@ impl Worker {
         conn: &mut MultiplexedConnection,
         pending: &mut Pending,
         lost: bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, LinkError> {
         let work = async {
             let pushed = if lost {
                 self.refill(conn, pending).await?
@@ -157,13 +147,9 @@ impl Worker {
                 mine.len()
             ))
         };
-        match timeout(CONNECT_TIMEOUT, work).await {
-            Ok(Ok(summary)) => Ok(summary),
-            Ok(Err(e)) => Err(self.describe(&e)),
-            Err(_) => Err(format!(
-                "resync took over {} ms",
-                CONNECT_TIMEOUT.as_millis()
-            )),
+        match bounded(CONNECT_TIMEOUT, work).await {
+            Err(LinkError::NoAnswer(limit)) => Err(LinkError::SlowResync(limit)),
+            done => done,
         }
     }
 
@@ -213,11 +199,11 @@ impl Worker {
                 pushed += 1;
             }
         }
-        for (id, pico) in &self.spent {
+        for (id, cost) in &self.spent {
             pipe.cmd("HINCRBY")
                 .arg(COST_KEY)
                 .arg(id)
-                .arg(*pico)
+                .arg(cost.pico())
                 .ignore();
             pushed += 1;
         }
@@ -266,11 +252,11 @@ impl Worker {
                 .arg(TPM_KEY_TTL_SECS)
                 .ignore();
         }
-        for (id, pico) in &pending.cost {
+        for (id, cost) in &pending.cost {
             pipe.cmd("HINCRBY")
                 .arg(COST_KEY)
                 .arg(id)
-                .arg(*pico)
+                .arg(cost.pico())
                 .ignore();
         }
         pipe.query_async::<()>(conn).await?;
@@ -298,11 +284,11 @@ mod tests {
         }
         p.keep(Job::Cost {
             id: "a".into(),
-            pico: 5,
+            cost: Usd::from_pico(5),
         });
         p.keep(Job::Cost {
             id: "a".into(),
-            pico: 7,
+            cost: Usd::from_pico(7),
         });
         p.keep(Job::Tokens {
             id: "a".into(),
@@ -311,7 +297,7 @@ mod tests {
         });
         p.keep(Job::Suspect);
         assert_eq!(p.requests.get(&("a".to_string(), unix_secs(at))), Some(&3));
-        assert_eq!(p.cost.get("a"), Some(&12));
+        assert_eq!(p.cost.get("a"), Some(&Usd::from_pico(12)));
         assert_eq!(p.len(), 3);
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         p.keep(Job::ReadCost(tx));

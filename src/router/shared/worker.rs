@@ -23,7 +23,7 @@ use futures::StreamExt;
 use redis::AsyncConnectionConfig;
 use redis::aio::{MultiplexedConnection, PubSubSink, PubSubStream};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 
 use super::keys::{
     COOLDOWN_CHANNEL, COOLDOWN_SCRIPT, COST_KEY, TPM_KEY_TTL_SECS, admit_cmd, cooldown_key,
@@ -31,6 +31,7 @@ use super::keys::{
 };
 use super::restore::Pending;
 use super::{AdmitAnswer, CALL_TIMEOUT, CooldownMessage, Job, Link, SharedCost, lock, scrub};
+use crate::cache::{LinkError, bounded};
 use crate::metrics::Usd;
 use crate::router::event::RouteEventKind;
 use crate::router::health::LocalBook;
@@ -57,16 +58,16 @@ pub(super) struct Worker {
     pub(super) jobs: mpsc::Receiver<Job>,
     /// The store's generation tag as last seen (`None` before the first connection).
     pub(super) generation: Option<String>,
-    /// Deployment id → picodollars this instance spent, over its lifetime: what it writes
-    /// back into a ledger that was lost.
-    pub(super) spent: HashMap<String, u64>,
+    /// Deployment id → what this instance spent, over its lifetime: what it writes back
+    /// into a ledger that was lost.
+    pub(super) spent: HashMap<String, Usd>,
 }
 
 /// Why serving on a connection stopped.
 enum Ended {
     /// The router is gone.
     Closed,
-    Broken(String),
+    Broken(LinkError),
 }
 
 pub(super) async fn run(mut w: Worker) {
@@ -139,13 +140,11 @@ impl Worker {
             .announce("", None, RouteEventKind::SharedState { connected, message });
     }
 
-    pub(super) fn describe(&self, e: &redis::RedisError) -> String {
-        scrub(&self.secrets, &e.to_string())
-    }
-
     /// Subscribes to the cooldown channel first, so nothing published during the resync is
     /// missed, then opens the connection for commands.
-    async fn connect(&self) -> Result<(MultiplexedConnection, PubSubSink, PubSubStream), String> {
+    async fn connect(
+        &self,
+    ) -> Result<(MultiplexedConnection, PubSubSink, PubSubStream), LinkError> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(CALL_TIMEOUT));
@@ -158,14 +157,7 @@ impl Worker {
                 .await?;
             Ok::<_, redis::RedisError>((conn, sink, stream))
         };
-        match timeout(CONNECT_TIMEOUT, attempt).await {
-            Ok(Ok(parts)) => Ok(parts),
-            Ok(Err(e)) => Err(self.describe(&e)),
-            Err(_) => Err(format!(
-                "no answer within {} ms",
-                CONNECT_TIMEOUT.as_millis()
-            )),
-        }
+        bounded(CONNECT_TIMEOUT, attempt).await
     }
 
     /// Waits `delay` while keeping the jobs that arrive. False when the router is gone.
@@ -206,7 +198,7 @@ impl Worker {
                     }
                 },
                 msg = stream.next() => match msg {
-                    None => return Ended::Broken("the connection was closed".to_string()),
+                    None => return Ended::Broken(LinkError::Closed),
                     Some(msg) => self.on_message(msg.get_payload_bytes()),
                 },
                 _ = keepalive.tick() => {
@@ -220,9 +212,8 @@ impl Worker {
 
     /// Keeps this instance's lifetime cost per deployment, for a ledger that has to be refilled.
     fn note(&mut self, job: &Job) {
-        if let Job::Cost { id, pico } = job {
-            let n = self.spent.entry(id.clone()).or_default();
-            *n = n.saturating_add(*pico);
+        if let Job::Cost { id, cost } = job {
+            *self.spent.entry(id.clone()).or_default() += *cost;
         }
     }
 
@@ -232,12 +223,8 @@ impl Worker {
         &mut self,
         conn: &mut MultiplexedConnection,
         pending: &mut Pending,
-    ) -> Result<(), String> {
-        let lost = match timeout(CALL_TIMEOUT, self.store_lost(conn)).await {
-            Ok(Ok(lost)) => lost,
-            Ok(Err(e)) => return Err(self.describe(&e)),
-            Err(_) => return Err(format!("no answer within {} ms", CALL_TIMEOUT.as_millis())),
-        };
+    ) -> Result<(), LinkError> {
+        let lost = bounded(CALL_TIMEOUT, self.store_lost(conn)).await?;
         if lost {
             let summary = self.restore(conn, pending, true).await?;
             let target = self.link.target.clone();
@@ -249,7 +236,7 @@ impl Worker {
         Ok(())
     }
 
-    async fn ping(&self, conn: &mut MultiplexedConnection) -> Result<(), String> {
+    async fn ping(&self, conn: &mut MultiplexedConnection) -> Result<(), LinkError> {
         let cmd = redis::cmd("PING");
         self.call::<String>(conn, &cmd).await.map(|_| ())
     }
@@ -259,12 +246,8 @@ impl Worker {
         &self,
         conn: &mut MultiplexedConnection,
         cmd: &redis::Cmd,
-    ) -> Result<T, String> {
-        match timeout(CALL_TIMEOUT, cmd.query_async::<T>(conn)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.describe(&e)),
-            Err(_) => Err(format!("no answer within {} ms", CALL_TIMEOUT.as_millis())),
-        }
+    ) -> Result<T, LinkError> {
+        bounded(CALL_TIMEOUT, cmd.query_async::<T>(conn)).await
     }
 
     /// Runs one job; on failure the job is kept in `pending` and the link is reported broken.
@@ -273,7 +256,7 @@ impl Worker {
         conn: &mut MultiplexedConnection,
         job: Job,
         pending: &mut Pending,
-    ) -> Result<(), String> {
+    ) -> Result<(), LinkError> {
         let job = match job {
             Job::ReadCost(reply) => {
                 let mut cmd = redis::cmd("HGETALL");
@@ -311,22 +294,17 @@ impl Worker {
                     .arg(tpm_key(id, *minute))
                     .arg(TPM_KEY_TTL_SECS)
                     .ignore();
-                match timeout(CALL_TIMEOUT, cmd.query_async::<(u64,)>(conn)).await {
-                    Ok(Ok((total,))) => {
-                        self.link.saw_tokens(id, *minute, total);
-                        Ok(())
-                    }
-                    Ok(Err(e)) => Err(self.describe(&e)),
-                    Err(_) => Err(format!("no answer within {} ms", CALL_TIMEOUT.as_millis())),
-                }
+                bounded(CALL_TIMEOUT, cmd.query_async::<(u64,)>(conn))
+                    .await
+                    .map(|(total,)| self.link.saw_tokens(id, *minute, total))
             }
             Job::Cooldown { id, left, reason } => {
                 let cmd = self.cooldown_cmd(id, *left, reason);
                 self.call::<i64>(conn, &cmd).await.map(|_| ())
             }
-            Job::Cost { id, pico } => {
+            Job::Cost { id, cost } => {
                 let mut cmd = redis::cmd("HINCRBY");
-                cmd.arg(COST_KEY).arg(id).arg(*pico);
+                cmd.arg(COST_KEY).arg(id).arg(cost.pico());
                 self.call::<u64>(conn, &cmd).await.map(|_| ())
             }
             Job::Suspect => self.ping(conn).await.map(|()| {

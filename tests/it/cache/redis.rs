@@ -8,8 +8,8 @@ use llmux::router::{RouteEvent, RouteEventKind, RouterOptions};
 use llmux::store::RequestLog;
 use tokio::sync::broadcast;
 
-use super::{ask, config, deployment, router, run};
 use crate::shared_state::RedisServer;
+use crate::support::{PRICED, ask, config, deployment, router, run};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// How long a test waits for an event before failing (never reached when things work).
@@ -19,7 +19,7 @@ const EVENT_WAIT: Duration = Duration::from_secs(15);
 fn redis_config(url: &str, port: u16, params: &str) -> String {
     format!(
         "model_list:\n{}router_settings:\n  num_retries: 0\nlitellm_settings:\n  cache: true\n  cache_params:\n    type: redis\n    host: 127.0.0.1\n    port: {port}\n{params}",
-        deployment("g", "dep-g", url, "")
+        deployment("g", "dep-g", url, PRICED)
     )
 }
 
@@ -115,7 +115,7 @@ async fn requests_succeed_while_the_cache_redis_is_away() {
     let r = llmux::router::Router::new(
         config(&redis_config(&up.url, port, "")),
         RouterOptions {
-            request_log: Some(RequestLog::open(&log_path).unwrap()),
+            request_log: Some(std::sync::Arc::new(RequestLog::open(&log_path).unwrap())),
             ..RouterOptions::default()
         },
     )

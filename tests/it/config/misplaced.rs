@@ -29,7 +29,6 @@ general_settings:
             "6:3: litellm_settings.master_key is ignored: did you mean general_settings.master_key?",
             "7:3: litellm_settings.routing_strategy is ignored: did you mean \
              router_settings.routing_strategy?",
-            "8:3: litellm_settings.success_callback is not implemented by llmux; ignored",
             "10:3: router_settings.request_timeout is ignored: did you mean router_settings.timeout?",
             "12:3: general_settings.max_parallel_requests is ignored: llmux serve limits requests \
              in flight with --max-in-flight N",

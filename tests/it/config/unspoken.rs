@@ -3,10 +3,10 @@
 //! config loads and routes, and the router never calls it.
 
 use llmux::config::*;
-use llmux::provider::{ChatRequest, Message};
-use llmux::router::{ChatEvent, ChatOutcome, RouteError, RouteEventKind, Router, RouterOptions};
+use llmux::router::{ChatOutcome, RouteError, RouteEventKind, Router, RouterOptions};
 
 use super::{fixture, warnings};
+use crate::support;
 
 #[test]
 fn an_unspoken_provider_makes_only_its_deployment_unavailable() {
@@ -73,32 +73,23 @@ fn every_unspoken_provider_is_named_and_its_variables_are_not_read() {
     );
 }
 
+/// One request to the end: its outcome and the deployments it attempted, in order.
 async fn run(router: &Router, group: &str) -> (Result<ChatOutcome, RouteError>, Vec<String>) {
-    let mut stream = router.chat(group, ChatRequest::new(vec![Message::user("q")]));
-    let mut attempted = Vec::new();
-    while let Some(ev) = stream.next_event().await {
-        match ev {
-            ChatEvent::Route(e) if matches!(e.kind, RouteEventKind::Attempt) => {
-                attempted.extend(e.deployment.clone());
-            }
-            ChatEvent::Finished(r) => return (*r, attempted),
-            _ => {}
-        }
-    }
-    panic!("stream ended without Finished");
+    let run = support::run(router, group, support::ask("q")).await;
+    let attempted = run
+        .events
+        .into_iter()
+        .filter(|e| e.kind == RouteEventKind::Attempt);
+    (run.result, attempted.filter_map(|e| e.deployment).collect())
 }
 
 #[tokio::test(start_paused = true)]
 async fn the_router_never_picks_an_unspoken_deployment() {
-    let cfg = load_str(&mixed(UNSPOKEN), None).unwrap();
-    let router = Router::new(
-        cfg,
-        RouterOptions {
-            seed: Some(3),
-            ..RouterOptions::default()
-        },
-    )
-    .unwrap();
+    let options = RouterOptions {
+        seed: Some(3),
+        ..RouterOptions::default()
+    };
+    let router = support::router_with(&mixed(UNSPOKEN), options);
     for _ in 0..40 {
         let (result, attempted) = run(&router, "g").await;
         assert_eq!(result.unwrap().deployment, "mock/ok");

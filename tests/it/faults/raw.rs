@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 
-use crate::https::{self, Alpn};
+use crate::support::https::{self, Alpn};
 use crate::upstream::Net;
 
 /// The size of each write of a huge body (and of the one buffer it is written from).

@@ -157,7 +157,7 @@ async fn echoed_keys_never_reach_errors_events_the_request_log_or_the_screen() {
     let router = Router::new(
         cfg,
         RouterOptions {
-            request_log: Some(log.clone()),
+            request_log: Some(std::sync::Arc::new(log.clone())),
             ..RouterOptions::default()
         },
     )

@@ -2,8 +2,13 @@
 //! overrides, and what answers cost.
 
 use llmux::config::{Deployment, Wire, load_file, load_str};
-use llmux::metrics::{Price, PriceTable};
+use llmux::metrics::{Price, PriceTable, Usd};
 use llmux::provider::Usage;
+
+/// A price per token in whole picodollars ($0.0000025 is 2,500,000).
+fn pico(n: u64) -> Usd {
+    Usd::from_pico(n)
+}
 
 /// A deployment as the config loader would resolve `litellm_params.model: {provider}/{model}`.
 fn deployment(provider: &str, model: &str) -> Deployment {
@@ -121,19 +126,19 @@ fn litellm_format_loads_with_its_quirks() {
     assert_eq!(
         gpt,
         Price {
-            input: 2_500_000,
-            output: 10_000_000,
-            cache_read: Some(1_250_000),
+            input: pico(2_500_000),
+            output: pico(10_000_000),
+            cache_read: Some(pico(1_250_000)),
             cache_write: None,
             reasoning: None,
         }
     );
     let claude = table.get("claude-3-7-sonnet-20250219").unwrap();
-    assert_eq!(claude.cache_write, Some(3_750_000));
-    assert_eq!(claude.cache_read, Some(300_000));
+    assert_eq!(claude.cache_write, Some(pico(3_750_000)));
+    assert_eq!(claude.cache_read, Some(pico(300_000)));
     assert_eq!(
         table.get("gemini/gemini-2.5-flash").unwrap().reasoning,
-        Some(2_500_000)
+        Some(pico(2_500_000))
     );
     // Known context window, no price: still unpriced.
     assert_eq!(table.get("ollama/llama3.1"), None);
@@ -151,12 +156,13 @@ fn price_files_load_from_disk_and_errors_name_the_file() {
     assert_eq!(PriceTable::load(&good).unwrap(), snippet());
     let bad = dir.join("broken.json");
     std::fs::write(&bad, "{\"gpt-4o\": {").unwrap();
-    let err = PriceTable::load(&bad).unwrap_err();
+    let err = PriceTable::load(&bad).unwrap_err().to_string();
     assert!(err.starts_with(&bad.display().to_string()), "{err}");
     let missing = dir.join("missing.json");
     assert!(
         PriceTable::load(&missing)
             .unwrap_err()
+            .to_string()
             .contains("missing.json")
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -171,7 +177,7 @@ fn lookups_try_prefixed_bare_and_provider_names() {
             .price_for(&deployment("openai", "gpt-4o"))
             .unwrap()
             .input,
-        2_500_000
+        pico(2_500_000)
     );
     // `gemini/gemini-2.5-flash` as written.
     assert_eq!(
@@ -179,7 +185,7 @@ fn lookups_try_prefixed_bare_and_provider_names() {
             .price_for(&deployment("gemini", "gemini-2.5-flash"))
             .unwrap()
             .input,
-        300_000
+        pico(300_000)
     );
     // Written without a prefix (`model: gemini-2.5-flash`): found as `{provider}/{model}`.
     let mut bare = deployment("gemini", "gemini-2.5-flash");
@@ -191,7 +197,7 @@ fn lookups_try_prefixed_bare_and_provider_names() {
             .price_for(&deployment("azure", "gpt-4o"))
             .unwrap()
             .input,
-        2_750_000
+        pico(2_750_000)
     );
     assert_eq!(
         table.max_input_tokens(&deployment("openai", "o3-mini")),
@@ -206,11 +212,11 @@ fn base_model_names_the_price_of_an_oddly_named_deployment() {
     assert_eq!(table.price_for(&azure), None);
     assert_eq!(table.max_input_tokens(&azure), None);
     azure.base_model = Some("azure/gpt-4o".to_string());
-    assert_eq!(table.price_for(&azure).unwrap().input, 2_750_000);
+    assert_eq!(table.price_for(&azure).unwrap().input, pico(2_750_000));
     assert_eq!(table.max_input_tokens(&azure), Some(128_000));
     // A base model the table knows only without its prefix.
     azure.base_model = Some("azure/o3-mini".to_string());
-    assert_eq!(table.price_for(&azure).unwrap().input, 1_100_000);
+    assert_eq!(table.price_for(&azure).unwrap().input, pico(1_100_000));
 }
 
 #[test]
@@ -233,9 +239,13 @@ fn config_overrides_win_field_by_field() {
     let mut d = deployment("openai", "gpt-4o");
     d.input_cost_per_token = Some(0.00000015);
     let price = table.price_for(&d).unwrap();
-    assert_eq!(price.input, 150_000);
-    assert_eq!(price.output, 10_000_000, "output still from the table");
-    assert_eq!(price.cache_read, Some(1_250_000));
+    assert_eq!(price.input, pico(150_000));
+    assert_eq!(
+        price.output,
+        pico(10_000_000),
+        "output still from the table"
+    );
+    assert_eq!(price.cache_read, Some(pico(1_250_000)));
 
     d.output_cost_per_token = Some(0.0000006);
     d.cache_read_input_token_cost = Some(0.000000075);
@@ -244,11 +254,11 @@ fn config_overrides_win_field_by_field() {
     assert_eq!(
         price,
         Price {
-            input: 150_000,
-            output: 600_000,
-            cache_read: Some(75_000),
+            input: pico(150_000),
+            output: pico(600_000),
+            cache_read: Some(pico(75_000)),
             cache_write: None,
-            reasoning: Some(1_000_000),
+            reasoning: Some(pico(1_000_000)),
         }
     );
 
@@ -256,7 +266,7 @@ fn config_overrides_win_field_by_field() {
     let mut custom = deployment("hosted_vllm", "my-llama");
     custom.output_cost_per_token = Some(0.000002);
     let price = table.price_for(&custom).unwrap();
-    assert_eq!((price.input, price.output), (0, 2_000_000));
+    assert_eq!((price.input, price.output), (pico(0), pico(2_000_000)));
     // A cache rate alone does not make an unknown model priced.
     let mut cache_only = deployment("hosted_vllm", "my-llama");
     cache_only.cache_read_input_token_cost = Some(0.0000001);
@@ -265,7 +275,7 @@ fn config_overrides_win_field_by_field() {
     let mut mock = deployment("mock", "fast");
     mock.input_cost_per_token = Some(0.000001);
     mock.output_cost_per_token = Some(0.000002);
-    assert_eq!(table.price_for(&mock).unwrap().output, 2_000_000);
+    assert_eq!(table.price_for(&mock).unwrap().output, pico(2_000_000));
 }
 
 #[test]
@@ -281,7 +291,7 @@ fn deployment_context_window_wins_over_the_table() {
 fn a_user_file_overrides_the_builtin_table() {
     let mut table = PriceTable::builtin();
     let before = table.len();
-    assert!(table.get("gpt-4o").unwrap().input != 1);
+    assert!(table.get("gpt-4o").unwrap().input != pico(1));
     table.merge(
         PriceTable::from_json(
             r#"{"gpt-4o": {"input_cost_per_token": 1e-12, "output_cost_per_token": 2e-12},
@@ -291,7 +301,10 @@ fn a_user_file_overrides_the_builtin_table() {
     );
     assert_eq!(table.len(), before + 1);
     let gpt = table.get("gpt-4o").unwrap();
-    assert_eq!((gpt.input, gpt.output, gpt.cache_read), (1, 2, None));
+    assert_eq!(
+        (gpt.input, gpt.output, gpt.cache_read),
+        (pico(1), pico(2), None)
+    );
     assert!(table.get("my-model").is_some());
 }
 
@@ -335,8 +348,8 @@ fn the_builtin_table_prices_what_users_configure() {
     let sonnet = table
         .price_for(&deployment("anthropic", "claude-sonnet-4-5"))
         .unwrap();
-    assert_eq!(sonnet.cache_write, Some(3_750_000));
-    assert_eq!(sonnet.cache_read, Some(300_000));
+    assert_eq!(sonnet.cache_write, Some(pico(3_750_000)));
+    assert_eq!(sonnet.cache_read, Some(pico(300_000)));
 }
 
 /// One deployment of `model` as a user writes it in `litellm_params.model`, loaded by the
@@ -399,7 +412,11 @@ fn the_builtin_table_prices_as_litellm_does() {
             .price_for(&d)
             .unwrap_or_else(|| panic!("{model} unpriced"));
         assert_eq!(
-            (price.input, price.output, table.max_input_tokens(&d)),
+            (
+                price.input.pico(),
+                price.output.pico(),
+                table.max_input_tokens(&d)
+            ),
             (input, output, Some(window)),
             "{model}"
         );
@@ -484,7 +501,10 @@ fn a_tiered_model_is_priced_at_its_first_tier() {
     let table = PriceTable::builtin();
     // LiteLLM 1.110.2: qwen3-max is 1.2e-06 / 6e-06 up to 32k input tokens.
     let price = table.price_for(&configured("dashscope/qwen3-max")).unwrap();
-    assert_eq!((price.input, price.output), (1_200_000, 6_000_000));
+    assert_eq!(
+        (price.input, price.output),
+        (pico(1_200_000), pico(6_000_000))
+    );
     let t = PriceTable::from_json(
         r#"{"m": {"output_cost_per_token": 9e-6, "tiered_pricing": [
                  {"input_cost_per_token": 3e-6, "range": [32000, 128000]},
@@ -500,10 +520,10 @@ fn a_tiered_model_is_priced_at_its_first_tier() {
     let m = t.get("m").unwrap();
     assert_eq!(
         (m.input, m.output, m.cache_read),
-        (1_000_000, 2_000_000, Some(100_000))
+        (pico(1_000_000), pico(2_000_000), Some(pico(100_000)))
     );
     // A model's own input rate wins; tiers that are not a list are ignored.
-    assert_eq!(t.get("own").unwrap().input, 5_000_000);
+    assert_eq!(t.get("own").unwrap().input, pico(5_000_000));
     assert_eq!(t.get("odd"), None);
 }
 
@@ -542,19 +562,19 @@ llmux:
     let house_price = table.price_for(house).unwrap();
     assert_eq!(
         (house_price.input, house_price.output),
-        (2_000_000, 8_000_000)
+        (pico(2_000_000), pico(8_000_000))
     );
     assert_eq!(table.max_input_tokens(house), Some(8000));
     let gpt_price = table.price_for(gpt).unwrap();
     assert_eq!(
         (gpt_price.input, gpt_price.output),
-        (10_000_000, 20_000_000)
+        (pico(10_000_000), pico(20_000_000))
     );
-    assert_eq!(table.price_for(qwen).unwrap().input, 1_600_000);
+    assert_eq!(table.price_for(qwen).unwrap().input, pico(1_600_000));
 
     std::fs::remove_file(dir.path().join("my-prices.json")).unwrap();
     let cfg = load_file(&config).unwrap();
-    let err = PriceTable::for_config(&cfg).unwrap_err();
+    let err = PriceTable::for_config(&cfg).unwrap_err().to_string();
     assert!(
         err.starts_with("llmux.pricing_file: ") && err.contains("my-prices.json"),
         "{err}"
@@ -581,12 +601,12 @@ fn a_bare_name_prices_only_a_deployment_of_its_provider() {
             .price_for(&deployment("litellm_proxy", "gpt-4o"))
             .unwrap()
             .input,
-        2_500_000
+        pico(2_500_000)
     );
     // `base_model` is the user's word: any entry will do.
     let mut vllm = deployment("hosted_vllm", "my-llama");
     vllm.base_model = Some("gpt-4o".to_string());
-    assert_eq!(table.price_for(&vllm).unwrap().input, 2_500_000);
+    assert_eq!(table.price_for(&vllm).unwrap().input, pico(2_500_000));
     // An entry without a provider fits any deployment; LiteLLM's `<provider>-<kind>`
     // entries fit `<provider>` deployments.
     let mut t = snippet();

@@ -1,7 +1,7 @@
 //! Smaller serve-side holes: a stream still running when the shutdown grace period ends is
 //! cut with an in-band error (OpenAI and Anthropic), a 1M-character model name is cut in the
 //! 404 and in the request log, a whitespace-only `master_key` is a config error, `monitor`
-//! reads its key from a file.
+//! reads its key from a file, a chunk size over the body cap is refused at once.
 
 use std::time::Duration;
 
@@ -10,6 +10,8 @@ use llmux::config::load_str;
 use llmux::router::{Router, RouterOptions};
 use llmux::serve::{ServeOptions, spawn};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use super::{chat, one_group, options, post, sse, start_with};
 use crate::upstream::{FakeUpstream, Reply};
@@ -93,7 +95,9 @@ async fn a_million_character_model_name_is_cut_in_the_404_and_the_log() {
     let router = Router::new(
         config,
         RouterOptions {
-            request_log: Some(llmux::store::RequestLog::open(&log_path).unwrap()),
+            request_log: Some(std::sync::Arc::new(
+                llmux::store::RequestLog::open(&log_path).unwrap(),
+            )),
             ..RouterOptions::default()
         },
     )
@@ -175,5 +179,61 @@ async fn monitor_takes_its_key_from_a_file() {
         stderr.contains("cannot read the master key from --key-file"),
         "{stderr}"
     );
+    server.shutdown().await.unwrap();
+}
+
+/// A chunked body whose first chunk-size line announces 1 GiB, and then nothing: 413 in the
+/// called API's shape at once and the connection closed, on the chat routes and on the others
+/// (embeddings). The body deadline is an hour, so a server that waited for the body would
+/// fail this test at its guard rather than answer.
+#[tokio::test]
+async fn a_chunk_size_over_the_body_cap_is_refused_at_once() {
+    let up = FakeUpstream::start(vec![Reply::openai_json("ok", Some((3, 1)))]).await;
+    let server = start_with(
+        &one_group(&up.url, ""),
+        ServeOptions {
+            max_body_bytes: 64 * 1024,
+            body_read_timeout: Duration::from_secs(3600),
+            ..options()
+        },
+    )
+    .await;
+    for (path, anthropic) in [
+        ("/v1/chat/completions", false),
+        ("/v1/messages", true),
+        ("/v1/embeddings", false),
+    ] {
+        let (mut rd, mut wr) = TcpStream::connect(server.addr).await.unwrap().into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n40000000\r\n"
+        );
+        wr.write_all(head.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(GUARD, rd.read_to_end(&mut got)).await;
+        assert!(read.is_ok(), "{path}: the announced chunk was waited for");
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 413"), "{path}: {text}");
+        let v: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("65536-byte limit"), "{path}: {v}");
+        assert_eq!(v["type"] == "error", anthropic, "{path}: {v}");
+        drop(wr);
+    }
+    // A chunked body within the cap is read as before.
+    let body = chat("fast", "hi").to_string();
+    let (mut rd, mut wr) = TcpStream::connect(server.addr).await.unwrap().into_split();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    wr.write_all(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(GUARD, rd.read_to_end(&mut got))
+        .await
+        .expect("answered")
+        .unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(up.calls(), 1);
     server.shutdown().await.unwrap();
 }

@@ -142,7 +142,7 @@ async fn monitor_renders_the_events_of_a_request_through_the_server() {
     assert_eq!(
         (
             budget.label.as_str(),
-            budget.limit_pico,
+            budget.limit.pico(),
             budget.period.as_str()
         ),
         ("llmux.budget", 20_000_000_000_000, "30d")

@@ -14,10 +14,9 @@ use llmux::tui::action::{Action, Effect};
 use llmux::tui::app::App;
 use llmux::tui::theme::{ColorDepth, Theme};
 use llmux::tui::view;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use tokio::time::Instant;
-use unicode_width::UnicodeWidthStr;
+
+use crate::support;
 
 fn fixed_clock() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000)
@@ -36,27 +35,9 @@ fn app(w: u16, h: u16) -> App {
 }
 
 fn screen(app: &App, w: u16, h: u16) -> String {
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| view::draw(app, f.area(), f.buffer_mut()))
-        .unwrap();
-    let buf = term.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let mut line = String::new();
-        let mut skip = 0;
-        for x in 0..buf.area.width {
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            let sym = buf[(x, y)].symbol();
-            line.push_str(sym);
-            skip = sym.width().saturating_sub(1);
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    support::text(&support::drawn(w, h, |area, buf| {
+        view::draw(app, area, buf)
+    }))
 }
 
 fn weather_call() -> ToolCall {

@@ -3,19 +3,19 @@
 //! there until the period resets, unlike the one-off warning message. Snapshot at 160x48; at
 //! 80x24 the metrics pane is folded away and the status line still says it.
 
+use llmux::metrics::Usd;
 use llmux::tui::action::Action;
 use llmux::tui::metrics::{BudgetLine, StatusView};
 
 use super::{Harness, demo_status};
 
-const DOLLAR: u64 = 1_000_000_000_000;
 const HOUR_MS: u64 = 3_600_000;
 
 fn budget(label: &str, spent_cents: u64, limit: u64, period: &str, resets_h: u64) -> BudgetLine {
     BudgetLine {
         label: label.to_string(),
-        spent_pico: spent_cents * DOLLAR / 100,
-        limit_pico: limit * DOLLAR,
+        spent: Usd::CENT.times(spent_cents),
+        limit: Usd::DOLLAR.times(limit),
         period: period.to_string(),
         resets_in_ms: Some(resets_h * HOUR_MS),
     }

@@ -107,6 +107,9 @@ async fn shift_enter_is_offered_only_where_the_terminal_reports_it() {
         .find(|l| l.contains("new line in the message"))
         .unwrap();
     assert!(!newline_keys.contains("Shift+Enter"), "{s}");
+    // The note is at the help's foot: End shows it.
+    h.press(KeyCode::End);
+    let s = h.screen();
     assert!(s.contains("Alt+Enter or Ctrl+J adds a line"), "{s}");
     h.press(KeyCode::Esc);
     assert!(h.screen().contains("Alt+Enter/Ctrl+J newline"));

@@ -4,11 +4,15 @@
 //! rate and cooldown stay in sight.
 
 use crossterm::event::KeyCode;
+use llmux::metrics::Usd;
 use llmux::tui::action::Action;
 use llmux::tui::app::Focus;
 use llmux::tui::metrics::{DeploymentRow, Health, StatusView};
 
 use super::Harness;
+
+/// $0.15 in, $0.60 out per million tokens.
+const PRICE: (Usd, Usd) = (Usd::from_pico(150_000), Usd::from_pico(600_000));
 
 fn eleven() -> StatusView {
     let rows = (1..=11)
@@ -23,14 +27,14 @@ fn eleven() -> StatusView {
             requests: 10,
             errors: i % 3,
             error_rate: Some((i % 3) as f64 / 10.0),
-            cost_pico: Some(1_000_000 * i),
-            price: Some((150_000, 600_000)),
+            cost: Some(Usd::from_pico(1_000_000).times(i)),
+            price: Some(PRICE),
             ..DeploymentRow::default()
         })
         .collect();
     StatusView {
         rows,
-        run_cost_pico: 66_000_000,
+        run_cost: Usd::from_pico(66_000_000),
         ..StatusView::default()
     }
 }
@@ -100,8 +104,8 @@ async fn a_deployments_cost_is_never_cut_the_throughput_label_shortens_first() {
             latency_p50_ms: Some(1_600),
             latency_p95_ms: Some(1_600),
             tokens_per_s: Some(61.0),
-            cost_pico: Some(48_900_000),
-            price: Some((150_000, 600_000)),
+            cost: Some(Usd::from_pico(48_900_000)),
+            price: Some(PRICE),
             ..DeploymentRow::default()
         }],
         ..StatusView::default()

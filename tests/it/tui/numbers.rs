@@ -6,6 +6,7 @@
 //! model and by deployment), and `llmux stats --json` itself.
 
 use crossterm::event::KeyCode;
+use llmux::metrics::Usd;
 use llmux::router::{ChatEvent, RouteEvent, Router, RouterOptions};
 use llmux::store::request_log::RequestLog;
 use llmux::store::session::{AnswerState, Entry};
@@ -107,7 +108,7 @@ async fn every_view_counts_the_same_cost_for_a_session_of_mixed_outcomes() {
     let router = Router::new(
         cfg.clone(),
         RouterOptions {
-            request_log: Some(RequestLog::open(&log_path).unwrap()),
+            request_log: Some(std::sync::Arc::new(RequestLog::open(&log_path).unwrap())),
             ..RouterOptions::default()
         },
     )
@@ -162,31 +163,34 @@ async fn every_view_counts_the_same_cost_for_a_session_of_mixed_outcomes() {
         cancelled.usage.is_some_and(|u| u.estimated && u.output > 0),
         "a cancelled answer's tokens are counted (estimated): {cancelled:?}"
     );
-    assert!(cancelled.cost_pico.is_some_and(|c| c > 0), "{cancelled:?}");
-    assert_eq!(answers[5].cost_pico, None, "unpriced");
+    assert!(
+        cancelled.cost.is_some_and(|c| !c.is_zero()),
+        "{cancelled:?}"
+    );
+    assert_eq!(answers[5].cost, None, "unpriced");
 
     // 1. The answers' headers, summed.
     let headers = Spend {
-        pico: answers.iter().filter_map(|a| a.cost_pico).sum(),
-        unpriced: answers.iter().any(|a| a.cost_pico.is_none()),
+        known: answers.iter().filter_map(|a| a.cost).sum(),
+        unpriced: answers.iter().any(|a| a.cost.is_none()),
     };
     let tokens_out: u64 = answers
         .iter()
         .filter_map(|a| a.usage)
         .map(|u| u.output)
         .sum();
-    assert!(headers.pico > 0 && headers.unpriced);
+    assert!(!headers.known.is_zero() && headers.unpriced);
     // 2. The session total.
     assert_eq!(h.app.session_cost(), headers, "session");
     // 3. The metrics pane: each deployment's cost, and the run's total.
     let status = StatusView::from_router(&router);
     let rows = Spend {
-        pico: status.rows.iter().filter_map(|r| r.cost_pico).sum(),
+        known: status.rows.iter().filter_map(|r| r.cost).sum(),
         unpriced: status.rows.iter().any(|r| r.unpriced > 0),
     };
     assert_eq!(rows, headers, "metrics rows");
     let run = Spend {
-        pico: status.run_cost_pico,
+        known: status.run_cost,
         unpriced: status.run_unpriced > 0,
     };
     assert_eq!(run, headers, "metrics total");
@@ -196,7 +200,7 @@ async fn every_view_counts_the_same_cost_for_a_session_of_mixed_outcomes() {
     // 4. All time: what the log held before this run (nothing) and the run.
     let earlier = stats::cost_before(&log_path, 0);
     let all_time = Spend {
-        pico: earlier.pico + status.run_cost_pico,
+        known: earlier.cost + status.run_cost,
         unpriced: earlier.unpriced + status.run_unpriced > 0,
     };
     assert_eq!(all_time, headers, "all time");
@@ -205,7 +209,7 @@ async fn every_view_counts_the_same_cost_for_a_session_of_mixed_outcomes() {
     for by in [GroupBy::Model, GroupBy::Deployment] {
         let report = stats::read_log(&log_path, None, by, &facts).unwrap();
         let total = Spend {
-            pico: report.total.cost_usd.pico(),
+            known: report.total.cost_usd,
             unpriced: report.total.unpriced > 0,
         };
         assert_eq!(total, headers, "stats by {}", by.name());
@@ -215,8 +219,8 @@ async fn every_view_counts_the_same_cost_for_a_session_of_mixed_outcomes() {
             "tokens by {}",
             by.name()
         );
-        let rows_sum: u64 = report.rows.iter().map(|r| r.cost_usd.pico()).sum();
-        assert_eq!(rows_sum, headers.pico, "stats rows by {}", by.name());
+        let rows_sum: Usd = report.rows.iter().map(|r| r.cost_usd).sum();
+        assert_eq!(rows_sum, headers.known, "stats rows by {}", by.name());
     }
     // 6. The F5 view on screen, and the status line, say the same figure.
     let fx = h.press(KeyCode::F(5));
@@ -256,7 +260,7 @@ async fn every_view_counts_the_same_cost_for_a_session_of_mixed_outcomes() {
         String::from_utf8_lossy(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let cli = (json["total"]["cost_usd"].as_f64().unwrap() * 1e12).round() as u64;
-    assert_eq!(cli, headers.pico, "llmux stats: {json}");
+    let cli: Usd = serde_json::from_value(json["total"]["cost_usd"].clone()).unwrap();
+    assert_eq!(cli, headers.known, "llmux stats: {json}");
     assert!(json["total"]["unpriced"].as_u64().unwrap() > 0);
 }

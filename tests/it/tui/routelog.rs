@@ -197,7 +197,7 @@ async fn request_numbers_go_on_from_the_last_run() {
         let router = Router::new(
             cfg.clone(),
             RouterOptions {
-                request_log: Some(RequestLog::open(&path).unwrap()),
+                request_log: Some(std::sync::Arc::new(RequestLog::open(&path).unwrap())),
                 ..RouterOptions::default()
             },
         )

@@ -13,9 +13,44 @@ use ratatui::widgets::Widget;
 use crate::router::{RouteEvent, RouteEventKind};
 use crate::sanitize::escape_controls;
 
-use super::app::RouteLog;
-use super::markdown::wrap_pieces;
 use super::theme::{Role, Theme};
+use super::wrap::wrap_pieces;
+
+/// The routing log: every route event, newest last.
+#[derive(Debug, Default)]
+pub struct RouteLog {
+    pub events: std::collections::VecDeque<RouteEvent>,
+    /// Events (of those shown) below the view; 0 follows the live tail.
+    pub scroll: usize,
+    /// Only failures show (failed attempts, failed requests, unavailable groups, cooldowns,
+    /// broken streams).
+    pub failures_only: bool,
+}
+
+impl RouteLog {
+    /// Appends `ev`, dropping the oldest past `keep`; a scrolled log stays on the events
+    /// being read.
+    pub fn push(&mut self, ev: RouteEvent, keep: usize) {
+        let shown = self.shows(&ev);
+        self.events.push_back(ev);
+        if self.events.len() > keep {
+            self.events.pop_front();
+        }
+        if self.scroll > 0 && shown {
+            self.scroll += 1;
+        }
+    }
+
+    /// Whether `ev` passes the filter.
+    pub fn shows(&self, ev: &RouteEvent) -> bool {
+        !self.failures_only || is_failure(ev)
+    }
+
+    /// The events the filter lets through, oldest first.
+    pub fn shown(&self) -> Vec<&RouteEvent> {
+        self.events.iter().filter(|e| self.shows(e)).collect()
+    }
+}
 
 /// The colour of an event by its outcome.
 pub fn style_of(ev: &RouteEvent, theme: &Theme) -> Style {
@@ -168,10 +203,10 @@ pub fn title(log: &RouteLog) -> &'static str {
 /// Draws the pane: the events that fit, `log.scroll` events up from the end, with how many
 /// are out of sight above and below on the bottom border.
 pub fn render(log: &RouteLog, area: Rect, buf: &mut Buffer, theme: &Theme, focused: bool) {
-    let mut block = super::view::pane_block(theme, title(log), focused);
+    let mut block = super::pane_block(theme, title(log), focused);
     let inner = block.inner(area);
     let p = page(log, inner.width as usize, inner.height as usize, theme);
-    block = super::view::with_hidden(block, theme, (p.above, p.below), ("older", "newer"));
+    block = super::with_hidden(block, theme, (p.above, p.below), ("older", "newer"));
     block.render(area, buf);
     if inner.height == 0 {
         return;

@@ -19,9 +19,10 @@ use ratatui::widgets::Widget;
 use unicode_width::UnicodeWidthStr;
 
 use crate::metrics::MetricsSnapshot;
+use crate::money::Usd;
+use crate::protocol::events::{DeploymentHealth, MonitorSnapshot};
 use crate::router::budget::short_duration;
 use crate::router::{BudgetStatus, DeploymentStatus, LimitKind, Router};
-use crate::serve::{DeploymentHealth, MonitorSnapshot};
 
 use super::fmt;
 use super::theme::{Role, Theme};
@@ -104,7 +105,7 @@ pub struct DeploymentRow {
     pub latency_p95_ms: Option<u64>,
     pub tokens_per_s: Option<f64>,
     /// Spent on this deployment (its priced attempts); `None` when not known yet.
-    pub cost_pico: Option<u64>,
+    pub cost: Option<Usd>,
     /// Attempts billed at an unknown price (shown as `+?`).
     pub unpriced: u64,
     pub in_flight: u32,
@@ -112,8 +113,8 @@ pub struct DeploymentRow {
     pub rpm_limit: Option<u32>,
     pub tpm_used: u64,
     pub tpm_limit: Option<u64>,
-    /// Input and output price per token in picodollars.
-    pub price: Option<(u64, u64)>,
+    /// Input and output price per token.
+    pub price: Option<(Usd, Usd)>,
     /// Latency per time bucket (oldest first) and errors per bucket.
     pub latency_spark: Vec<u64>,
     pub error_spark: Vec<u64>,
@@ -124,7 +125,7 @@ pub struct DeploymentRow {
 pub struct StatusView {
     pub rows: Vec<DeploymentRow>,
     /// Spent through this router since it started.
-    pub run_cost_pico: u64,
+    pub run_cost: Usd,
     /// Attempts of this run billed at an unknown price.
     pub run_unpriced: u64,
     /// Spent before this run, once the runner has read the request log through
@@ -139,8 +140,8 @@ pub struct StatusView {
 pub struct BudgetLine {
     /// `llmux.budget`, a provider, or `deployment <id>`.
     pub label: String,
-    pub spent_pico: u64,
-    pub limit_pico: u64,
+    pub spent: Usd,
+    pub limit: Usd,
     /// The period as written (`1d`).
     pub period: String,
     /// Until the running period ends; `None` while none runs.
@@ -151,8 +152,8 @@ impl BudgetLine {
     fn from_status(b: &BudgetStatus) -> BudgetLine {
         BudgetLine {
             label: b.label.clone(),
-            spent_pico: b.spent.pico(),
-            limit_pico: b.limit.pico(),
+            spent: b.spent,
+            limit: b.limit,
             period: b.period.clone(),
             resets_in_ms: b.resets_in.map(|d| d.as_millis() as u64),
         }
@@ -160,10 +161,7 @@ impl BudgetLine {
 
     /// Whole percent used (a zero limit is always used up).
     pub fn percent(&self) -> u64 {
-        if self.limit_pico == 0 {
-            return BUDGET_FULL;
-        }
-        (u128::from(self.spent_pico) * 100 / u128::from(self.limit_pico)) as u64
+        self.spent.percent_of(self.limit)
     }
 
     /// Muted under 80%, a warning from 80%, an error once used up.
@@ -285,13 +283,13 @@ pub fn fill_from_metrics(view: &mut StatusView, snapshot: &MetricsSnapshot) {
         row.latency_p50_ms = ms(d.latency_p50);
         row.latency_p95_ms = ms(d.latency_p95);
         row.tokens_per_s = d.tokens_per_s;
-        row.cost_pico = Some(d.cost.pico());
+        row.cost = Some(d.cost);
         row.unpriced = d.unpriced;
         row.in_flight = d.in_flight;
         row.latency_spark = d.latency_spark.clone();
         row.error_spark = d.error_spark.clone();
     }
-    view.run_cost_pico = snapshot.total_cost.pico();
+    view.run_cost = snapshot.total_cost;
     view.run_unpriced = snapshot.unpriced_requests;
 }
 
@@ -443,10 +441,10 @@ fn parts(
         let tps = r
             .tokens_per_s
             .map_or("–".to_string(), |t| format!("{t:.0}"));
-        let cost = match (r.cost_pico, r.price) {
+        let cost = match (r.cost, r.price) {
             (None, None) if r.unpriced == 0 => "$?".to_string(),
             (c, _) => fmt::Spend {
-                pico: c.unwrap_or(0),
+                known: c.unwrap_or_default(),
                 unpriced: r.unpriced > 0,
             }
             .to_string(),
@@ -509,7 +507,7 @@ fn parts(
             Span::styled(
                 view.earlier_cost.map_or("$?".to_string(), |e| {
                     fmt::Spend {
-                        pico: e.pico + view.run_cost_pico,
+                        known: e.cost + view.run_cost,
                         unpriced: e.unpriced + view.run_unpriced > 0,
                     }
                     .to_string()
@@ -521,7 +519,7 @@ fn parts(
             Span::styled("server since start ", muted),
             Span::styled(
                 fmt::Spend {
-                    pico: view.run_cost_pico,
+                    known: view.run_cost,
                     unpriced: view.run_unpriced > 0,
                 }
                 .to_string(),
@@ -562,11 +560,7 @@ fn budget_line(b: &BudgetLine, theme: &Theme) -> Line<'static> {
             theme.fg(b.role()).add_modifier(Modifier::BOLD),
         ),
         Span::styled(
-            format!(
-                " {}/{}",
-                fmt::cost(Some(b.spent_pico)),
-                fmt::cost(Some(b.limit_pico))
-            ),
+            format!(" {}/{}", fmt::cost(Some(b.spent)), fmt::cost(Some(b.limit))),
             fg,
         ),
         Span::styled(format!(" {}", b.period), fg),
@@ -590,7 +584,7 @@ pub fn render(
     focused: bool,
     scroll: usize,
 ) {
-    let mut block = super::view::pane_block(theme, "Metrics", focused);
+    let mut block = super::pane_block(theme, "Metrics", focused);
     let inner = block.inner(area);
     let (body, footer) = parts(view, cost_line, theme, inner.width as usize);
     let height = inner.height as usize;
@@ -601,13 +595,13 @@ pub fn render(
     // Deployments (three lines each) out of sight, said on the border as the log says it.
     let above = top.div_ceil(LINES_PER_ROW);
     let below = (body.len() - top - shown).div_ceil(LINES_PER_ROW);
-    block = super::view::with_hidden(block, theme, (above, below), ("more", "more"));
+    block = super::with_hidden(block, theme, (above, below), ("more", "more"));
     block.render(area, buf);
     let rows = body[top..top + shown]
         .iter()
         .chain(&footer[..footer_height]);
     for (i, l) in rows.enumerate() {
-        super::view::set_line_clipped(buf, inner.x, inner.y + i as u16, l, inner.width);
+        super::set_line_clipped(buf, inner.x, inner.y + i as u16, l, inner.width);
     }
 }
 
@@ -626,8 +620,8 @@ mod tests {
             view.budgets = (0..budgets)
                 .map(|i| BudgetLine {
                     label: format!("b{i}"),
-                    spent_pico: 1,
-                    limit_pico: 2,
+                    spent: Usd::from_pico(1),
+                    limit: Usd::from_pico(2),
                     period: "1d".into(),
                     resets_in_ms: None,
                 })

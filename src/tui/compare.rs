@@ -1,0 +1,709 @@
+//! Compare: one question asked of two or more model groups at once, the answers streaming
+//! side by side, each with the deployment that answered, its TTFT, tokens per second and
+//! cost; the one picked is kept in the conversation, the others are dropped.
+//!
+//! `compare` (Ctrl+T) opens a chooser of groups (the last choice, else the current group and
+//! the next, are marked); Enter asks them the composer's text (or, with an empty composer, the
+//! last question again). Each group's request is an ordinary `StartChat` with a tag of its
+//! own, so its events come back as `Action::Chat` and are routed here by tag
+//! ([`App::compare_owns`]). In the view, ←/→ (or 1..9) choose an answer, Enter keeps it (with
+//! the question, when it came from the composer), Esc leaves and keeps nothing (streams still
+//! running are dropped, the draft comes back). Every answer costs what it cost: the session's
+//! spend counts them all.
+
+use std::cell::RefCell;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Widget};
+use tokio::time::Instant;
+
+use crate::provider::{ChatRequest, Message};
+use crate::router::{ChatEvent, RouteEventKind};
+use crate::sanitize::escape_controls;
+use crate::store::session::{self, Answer, AnswerState, Entry, Record, UserMessage};
+
+use super::action::{Command, Effect, RequestTag};
+use super::app::App;
+use super::conversation::header;
+use super::fmt;
+use super::markdown::{self, wrap_pieces};
+use super::theme::{Role, Theme};
+use super::view::{centered, pane_block, render_scrolled, set_line_clipped};
+
+/// Most groups compared at once (columns side by side).
+pub const MAX_GROUPS: usize = 4;
+/// Fewest columns a compare needs.
+const MIN_GROUPS: usize = 2;
+/// Narrowest the chooser is drawn.
+const CHOOSER_WIDTH: u16 = 60;
+
+/// Compare's state in the app: the chooser, the run on screen, and the groups last chosen.
+#[derive(Debug, Default)]
+pub struct Compare {
+    /// The chooser is open, with the cursor on this row.
+    pub choosing: Option<usize>,
+    /// Groups marked in the chooser (indexes into `App::groups`), in the order marked.
+    pub marked: Vec<usize>,
+    pub run: Option<CompareRun>,
+}
+
+/// One compare on screen.
+#[derive(Debug)]
+pub struct CompareRun {
+    /// The question asked.
+    pub question: String,
+    /// It came from the composer (kept with the answer), rather than being the last question
+    /// asked again (only the answer is kept).
+    pub from_draft: bool,
+    pub columns: Vec<Column>,
+    /// The column chosen.
+    pub selected: usize,
+    /// Lines scrolled down in every column.
+    pub scroll: usize,
+}
+
+/// One group's answer.
+#[derive(Debug)]
+pub struct Column {
+    pub tag: RequestTag,
+    /// The answer as the conversation would show it (`answer.group` is the group asked).
+    pub answer: Answer,
+    pub started: Instant,
+    pub first_token: Option<Instant>,
+    /// When the last piece came (for tokens per second while streaming).
+    pub last_at: Instant,
+    /// The router's id of the request (for the inspector).
+    pub request_id: Option<u64>,
+    /// The latest routing news (failure, retry, fallback), while streaming.
+    pub news: Option<String>,
+    /// The wrapped lines at a width, for a column that no longer changes.
+    cache: RefCell<Option<(u16, usize, Vec<Line<'static>>)>>,
+}
+
+impl Column {
+    fn streaming(&self) -> bool {
+        self.answer.state == AnswerState::Streaming
+    }
+
+    /// Output tokens per second after the first token: the reported count when done, the
+    /// estimate while streaming; `None` before the second token's worth of time.
+    pub fn tokens_per_s(&self, now: Instant) -> Option<f64> {
+        let a = &self.answer;
+        let (tokens, secs) = match (a.usage, a.ttft_ms, a.total_ms) {
+            (Some(u), Some(ttft), Some(total)) if !self.streaming() => {
+                (u.output, total.saturating_sub(ttft) as f64 / 1000.0)
+            }
+            _ => {
+                let first = self.first_token?;
+                let end = if self.streaming() { now } else { self.last_at };
+                (
+                    crate::provider::estimate_tokens(&a.text),
+                    end.duration_since(first).as_secs_f64(),
+                )
+            }
+        };
+        (secs > 0.05 && tokens > 1).then(|| tokens as f64 / secs)
+    }
+}
+
+impl Compare {
+    /// A compare is streaming (the clock moves what it shows).
+    pub fn streaming(&self) -> bool {
+        self.run
+            .as_ref()
+            .is_some_and(|r| r.columns.iter().any(Column::streaming))
+    }
+
+    /// Compare has the screen (the chooser or a run): it takes the keys.
+    pub fn shown(&self) -> bool {
+        self.choosing.is_some() || self.run.is_some()
+    }
+}
+
+impl App {
+    /// Whether the request `tag` is one of the compare's.
+    pub fn compare_owns(&self, tag: RequestTag) -> bool {
+        self.b
+            .compare
+            .run
+            .as_ref()
+            .is_some_and(|r| r.columns.iter().any(|c| c.tag == tag))
+    }
+
+    /// `compare`: opens the chooser of groups.
+    pub(crate) fn open_compare(&mut self) -> Vec<Effect> {
+        if self.inflight.is_some() {
+            let cancel = self.keymap.label(Command::Cancel);
+            self.toast(
+                format!("an answer is still streaming · {cancel} cancels it"),
+                true,
+            );
+            return Vec::new();
+        }
+        if self.groups.len() < MIN_GROUPS {
+            self.toast("compare needs two model groups; the config has one", true);
+            return Vec::new();
+        }
+        if self.draft().trim().is_empty() && self.last_question().is_none() {
+            self.toast("type a question first, then compare it across groups", true);
+            return Vec::new();
+        }
+        let c = &mut self.b.compare;
+        c.marked.retain(|g| *g < self.groups.len());
+        if c.marked.len() < MIN_GROUPS {
+            c.marked = vec![self.current, (self.current + 1) % self.groups.len()];
+        }
+        c.choosing = Some(self.current);
+        Vec::new()
+    }
+
+    fn last_question(&self) -> Option<usize> {
+        self.entries
+            .iter()
+            .rposition(|e| matches!(e, Entry::User(_)))
+    }
+
+    /// A key while compare has the screen.
+    pub(crate) fn compare_key(
+        &mut self,
+        ev: crossterm::event::KeyEvent,
+        bound: Option<Command>,
+    ) -> Vec<Effect> {
+        use crossterm::event::{KeyCode, KeyModifiers};
+        let plain = !ev
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        if bound == Some(Command::Quit) {
+            return self.quit();
+        }
+        if let Some(row) = self.b.compare.choosing {
+            let n = self.groups.len();
+            match ev.code {
+                KeyCode::Esc => self.b.compare.choosing = None,
+                KeyCode::Up => self.b.compare.choosing = Some(row.saturating_sub(1)),
+                KeyCode::Down => self.b.compare.choosing = Some((row + 1).min(n - 1)),
+                KeyCode::Char(' ') => self.toggle_mark(row),
+                KeyCode::Char(c @ '1'..='9') => {
+                    let i = c.to_digit(10).map_or(0, |d| d as usize) - 1;
+                    if i < n {
+                        self.toggle_mark(i);
+                    }
+                }
+                KeyCode::Enter => return self.start_compare(),
+                _ if bound == Some(Command::Compare) => return self.start_compare(),
+                _ => self.unchanged(),
+            }
+            return Vec::new();
+        }
+        let Some(run) = &mut self.b.compare.run else {
+            return Vec::new();
+        };
+        let n = run.columns.len();
+        if bound == Some(Command::Cancel) {
+            return self.leave_compare();
+        }
+        if !plain {
+            self.unchanged();
+            return Vec::new();
+        }
+        match ev.code {
+            KeyCode::Esc => return self.leave_compare(),
+            KeyCode::Left | KeyCode::BackTab => run.selected = (run.selected + n - 1) % n,
+            KeyCode::Right | KeyCode::Tab => run.selected = (run.selected + 1) % n,
+            KeyCode::Char(c @ '1'..='9') => {
+                let i = c.to_digit(10).map_or(0, |d| d as usize) - 1;
+                if i < n {
+                    run.selected = i;
+                }
+            }
+            KeyCode::Up | KeyCode::Char('k') => run.scroll = run.scroll.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => run.scroll += 1,
+            KeyCode::PageUp => run.scroll = run.scroll.saturating_sub(10),
+            KeyCode::PageDown => run.scroll += 10,
+            KeyCode::Home => run.scroll = 0,
+            KeyCode::Enter => return self.keep_compared(),
+            _ => self.unchanged(),
+        }
+        Vec::new()
+    }
+
+    fn toggle_mark(&mut self, gi: usize) {
+        let m = &mut self.b.compare.marked;
+        if let Some(p) = m.iter().position(|g| *g == gi) {
+            m.remove(p);
+        } else if m.len() < MAX_GROUPS {
+            m.push(gi);
+        } else {
+            self.toast(format!("at most {MAX_GROUPS} groups side by side"), true);
+        }
+    }
+
+    /// Asks every marked group the question.
+    fn start_compare(&mut self) -> Vec<Effect> {
+        let marked = self.b.compare.marked.clone();
+        if marked.len() < MIN_GROUPS {
+            self.toast("mark two groups or more (Space or 1..9)", true);
+            return Vec::new();
+        }
+        self.b.compare.choosing = None;
+        let draft = self.draft();
+        let (question, from_draft, messages) = if draft.trim().is_empty() {
+            let Some(last) = self.last_question() else {
+                return Vec::new();
+            };
+            let Entry::User(u) = &self.entries[last] else {
+                return Vec::new();
+            };
+            let q = u.text.clone();
+            (q, false, session::history(&self.entries[..=last]))
+        } else {
+            let mut m = session::history(&self.entries);
+            m.push(Message::user(draft.clone()));
+            self.set_composer_text("");
+            (draft, true, m)
+        };
+        let mut fx = Vec::new();
+        let mut columns = Vec::new();
+        for gi in marked {
+            let Some(group) = self.groups.get(gi).map(|g| g.name.clone()) else {
+                continue;
+            };
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            columns.push(Column {
+                tag,
+                answer: Answer {
+                    group: group.clone(),
+                    ..Answer::default()
+                },
+                started: self.now,
+                first_token: None,
+                last_at: self.now,
+                request_id: None,
+                news: None,
+                cache: RefCell::new(None),
+            });
+            fx.push(Effect::StartChat {
+                tag,
+                group,
+                request: ChatRequest::new(messages.clone()),
+            });
+        }
+        self.b.compare.run = Some(CompareRun {
+            question,
+            from_draft,
+            columns,
+            selected: 0,
+            scroll: 0,
+        });
+        fx
+    }
+
+    /// Esc: drops the streams still running, keeps nothing, gives the draft back.
+    fn leave_compare(&mut self) -> Vec<Effect> {
+        let Some(run) = self.b.compare.run.take() else {
+            return Vec::new();
+        };
+        let fx = cancel_streaming(&run);
+        if run.from_draft && self.draft().is_empty() {
+            self.set_composer_text(&run.question);
+        }
+        self.toast("compare closed; nothing kept", false);
+        fx
+    }
+
+    /// Enter: the chosen answer (and the question, when it was typed) joins the conversation.
+    fn keep_compared(&mut self) -> Vec<Effect> {
+        let Some(run) = &self.b.compare.run else {
+            return Vec::new();
+        };
+        let Some(col) = run.columns.get(run.selected) else {
+            return Vec::new();
+        };
+        if col.streaming() {
+            self.toast(
+                "that answer is still streaming; keep it when it is done",
+                true,
+            );
+            return Vec::new();
+        }
+        if col.answer.state != AnswerState::Done {
+            self.toast("that one failed; choose an answer to keep", true);
+            return Vec::new();
+        }
+        let Some(run) = self.b.compare.run.take() else {
+            return Vec::new();
+        };
+        let mut fx = cancel_streaming(&run);
+        let col = &run.columns[run.selected];
+        let group = col.answer.group.clone();
+        if run.from_draft {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.sent.push(run.question.clone());
+            self.entries.push(Entry::User(UserMessage {
+                id,
+                text: run.question.clone(),
+                group: group.clone(),
+            }));
+            fx.push(Effect::Persist(Record::User {
+                id,
+                text: run.question.clone(),
+                group: group.clone(),
+                at_unix_ms: session::unix_ms((self.clock)()),
+            }));
+        }
+        let mut answer = col.answer.clone();
+        answer.id = self.next_id;
+        self.next_id += 1;
+        self.entries.push(Entry::Answer(answer.clone()));
+        fx.push(Effect::Persist(Record::Answer(answer.clone())));
+        if let Some(request_id) = col.request_id {
+            fx.extend(self.save_wire(answer.id, request_id));
+        }
+        if let Some(gi) = self.groups.iter().position(|g| g.name == group) {
+            self.current = gi;
+        }
+        self.view.scroll_bottom();
+        self.toast(format!("kept the answer of {group}"), false);
+        fx
+    }
+
+    /// An event of one of the compare's requests.
+    pub(crate) fn compare_event(
+        &mut self,
+        tag: RequestTag,
+        event: ChatEvent,
+        at: Instant,
+    ) -> Vec<Effect> {
+        self.now = self.now.max(at);
+        let Some(col) = self
+            .b
+            .compare
+            .run
+            .as_mut()
+            .and_then(|r| r.columns.iter_mut().find(|c| c.tag == tag))
+        else {
+            return Vec::new();
+        };
+        if !col.streaming() {
+            self.unchanged();
+            return Vec::new();
+        }
+        col.last_at = at;
+        let a = &mut col.answer;
+        match event {
+            ChatEvent::Route(ev) => {
+                col.request_id = Some(ev.request_id);
+                match &ev.kind {
+                    RouteEventKind::Attempt => {
+                        a.deployment = ev.deployment.clone();
+                        a.answered_group = Some(ev.group.clone());
+                    }
+                    RouteEventKind::Failure { class, status, .. } => {
+                        let status = status.map(|s| format!(" {s}")).unwrap_or_default();
+                        col.news = Some(format!(
+                            "{} failed: {class}{status}",
+                            ev.deployment.as_deref().unwrap_or("?")
+                        ));
+                    }
+                    RouteEventKind::Retry { .. } => a.badges.retried = true,
+                    RouteEventKind::Fallback { to, .. } => {
+                        a.badges.fell_back = true;
+                        a.answered_group = Some(to.clone());
+                    }
+                    _ => {}
+                }
+            }
+            ChatEvent::Delta(text) => {
+                col.first_token.get_or_insert(at);
+                a.text.push_str(&text);
+            }
+            ChatEvent::Reasoning(_) | ChatEvent::ToolCall(_) => {
+                col.first_token.get_or_insert(at);
+            }
+            ChatEvent::Passthrough(_) | ChatEvent::Usage(_) => {
+                self.unchanged();
+            }
+            ChatEvent::Restart => {
+                a.text.clear();
+                a.badges.restarted = true;
+            }
+            ChatEvent::Finished(result) => {
+                let cost = match *result {
+                    Ok(o) => {
+                        a.text = o.text;
+                        a.tool_calls = o.tool_calls;
+                        a.state = AnswerState::Done;
+                        a.answered_group = Some(o.group);
+                        a.deployment = Some(o.deployment);
+                        a.ttft_ms = o.ttft.map(|d| d.as_millis() as u64);
+                        a.total_ms = Some(o.total.as_millis() as u64);
+                        a.usage = Some(o.usage);
+                        a.cost = o.cost;
+                        a.badges.retried |= o.retried;
+                        a.badges.fell_back |= o.fell_back;
+                        a.badges.continued |= o.continued;
+                        a.badges.cached = o.cached;
+                        Some(a.cost)
+                    }
+                    Err(e) => {
+                        if e.partial_text.len() > a.text.len() {
+                            a.text = e.partial_text.clone();
+                        }
+                        a.state = AnswerState::Failed;
+                        a.error = Some(e.message.clone());
+                        a.ttft_ms = col
+                            .first_token
+                            .map(|t| t.duration_since(col.started).as_millis() as u64);
+                        a.total_ms = Some(at.duration_since(col.started).as_millis() as u64);
+                        None
+                    }
+                };
+                col.news = None;
+                if let Some(cost) = cost {
+                    self.add_spend(cost);
+                }
+                return vec![Effect::RefreshStatus];
+            }
+        }
+        Vec::new()
+    }
+}
+
+/// Cancels the columns still streaming.
+fn cancel_streaming(run: &CompareRun) -> Vec<Effect> {
+    run.columns
+        .iter()
+        .filter(|c| c.streaming())
+        .map(|c| Effect::Cancel(c.tag))
+        .collect()
+}
+
+/// Draws compare when it has the screen: the chooser, or the columns.
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    if let Some(row) = app.b.compare.choosing {
+        render_chooser(app, row, area, buf);
+    } else if let Some(run) = &app.b.compare.run {
+        render_run(app, run, area, buf);
+    }
+}
+
+fn render_chooser(app: &App, row: usize, area: Rect, buf: &mut Buffer) {
+    let theme = &app.theme;
+    let width = CHOOSER_WIDTH.min(area.width.saturating_sub(2));
+    let height = (app.groups.len() as u16 + 4).min(area.height.saturating_sub(2));
+    let rect = centered(area, width, height);
+    Clear.render(rect, buf);
+    let block = pane_block(theme, "Compare on", true).title_bottom(
+        Line::from(Span::styled(
+            " Space/1..9 mark · Enter ask · Esc close ",
+            theme.fg(Role::Muted),
+        ))
+        .right_aligned(),
+    );
+    let inner = block.inner(rect);
+    block.style(theme.base_style()).render(rect, buf);
+    let muted = theme.fg(Role::Muted);
+    let question = app.draft();
+    let what = if question.trim().is_empty() {
+        "the last question again".to_string()
+    } else {
+        format!("“{}”", session::preview_of(&question))
+    };
+    let mut lines = vec![Line::from(Span::styled(format!("Ask {what}"), muted))];
+    for (i, g) in app.groups.iter().enumerate() {
+        let mark = match app.b.compare.marked.iter().position(|m| *m == i) {
+            Some(p) => format!("[{}]", p + 1),
+            None => "[ ]".to_string(),
+        };
+        let style = if i == row {
+            theme.selected()
+        } else {
+            theme.fg(Role::Fg)
+        };
+        let deps = g.deployments.len();
+        lines.push(Line::from(vec![
+            Span::styled(format!("{mark} {}. {}", i + 1, g.name), style),
+            Span::styled(
+                format!("  {deps} deployment{}", if deps == 1 { "" } else { "s" }),
+                muted,
+            ),
+        ]));
+    }
+    render_scrolled(buf, inner, &lines, 0);
+}
+
+fn render_run(app: &App, run: &CompareRun, area: Rect, buf: &mut Buffer) {
+    let theme = &app.theme;
+    // Over everything but the status line.
+    let area = Rect {
+        height: area.height.saturating_sub(1),
+        ..area
+    };
+    Clear.render(area, buf);
+    let title = format!("Compare · {}", session::preview_of(&run.question));
+    let block = pane_block(theme, &title, false).title_bottom(
+        Line::from(Span::styled(
+            " ←/→ choose · Enter keep · Esc leave (keeps nothing) · ↑↓ scroll ",
+            theme.fg(Role::Muted),
+        ))
+        .right_aligned(),
+    );
+    let inner = block.inner(area);
+    block.style(theme.base_style()).render(area, buf);
+    let n = run.columns.len().max(1) as u16;
+    let w = inner.width / n;
+    for (i, col) in run.columns.iter().enumerate() {
+        let x = inner.x + w * i as u16;
+        // The last column takes what division left over.
+        let width = if i as u16 + 1 == n {
+            inner.width - w * i as u16
+        } else {
+            w
+        };
+        let rect = Rect::new(x, inner.y, width, inner.height);
+        render_column(app, col, i, i == run.selected, run.scroll, rect, buf, theme);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_column(
+    app: &App,
+    col: &Column,
+    i: usize,
+    selected: bool,
+    scroll: usize,
+    rect: Rect,
+    buf: &mut Buffer,
+    theme: &Theme,
+) {
+    let a = &col.answer;
+    let block = pane_block(theme, &format!("{} {}", i + 1, a.group), selected);
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    if inner.height == 0 || inner.width == 0 {
+        return;
+    }
+    let muted = theme.fg(Role::Muted);
+    let mut y = inner.y;
+    // Who answered, with its badges.
+    let mut who = a.clone();
+    who.total_ms = None;
+    who.state = match a.state {
+        AnswerState::Done => AnswerState::Streaming,
+        s => s,
+    };
+    for line in wrap_pieces(&header(&who, theme), inner.width as usize)
+        .into_iter()
+        .take(2)
+    {
+        if y >= inner.y + inner.height {
+            return;
+        }
+        let l = Line::from(
+            line.into_iter()
+                .map(|(t, s)| Span::styled(t, s))
+                .collect::<Vec<_>>(),
+        );
+        set_line_clipped(buf, inner.x, y, &l, inner.width);
+        y += 1;
+    }
+    let figures = figures_line(col, app.now);
+    set_line_clipped(
+        buf,
+        inner.x,
+        y,
+        &Line::from(Span::styled(figures, muted)),
+        inner.width,
+    );
+    y += 1;
+    if let Some(news) = &col.news {
+        let l = Line::from(Span::styled(
+            escape_controls(news).into_owned(),
+            theme.fg(Role::Warning),
+        ));
+        set_line_clipped(buf, inner.x, y, &l, inner.width);
+        y += 1;
+    }
+    if y >= inner.y + inner.height {
+        return;
+    }
+    let body = Rect::new(inner.x, y, inner.width, inner.y + inner.height - y);
+    let lines = column_lines(app, col, inner.width);
+    render_scrolled(buf, body, &lines, scroll.min(lines.len().saturating_sub(1)));
+}
+
+/// `ttft 250 ms · 61 tok/s · $0.000049 · 80 tok`, or what is known so far.
+pub fn figures_line(col: &Column, now: Instant) -> String {
+    let a = &col.answer;
+    let mut parts = Vec::new();
+    match (a.ttft_ms, col.first_token) {
+        (Some(t), _) => parts.push(format!("ttft {}", fmt::ms(t))),
+        (None, Some(t)) => parts.push(format!(
+            "ttft {}",
+            fmt::ms(t.duration_since(col.started).as_millis() as u64)
+        )),
+        (None, None) if col.streaming() => parts.push(format!(
+            "waiting {}",
+            fmt::ms(now.duration_since(col.started).as_millis() as u64)
+        )),
+        (None, None) => {}
+    }
+    if let Some(r) = col.tokens_per_s(now) {
+        parts.push(format!("{r:.0} tok/s"));
+    }
+    if a.state == AnswerState::Done {
+        parts.push(fmt::cost(a.cost));
+    }
+    match a.usage {
+        Some(u) => parts.push(format!("{} tok", u.output)),
+        None if !a.text.is_empty() => parts.push(format!(
+            "~{} tok",
+            crate::provider::estimate_tokens(&a.text)
+        )),
+        None => {}
+    }
+    parts.join(" · ")
+}
+
+/// The answer's body lines (markdown; the error of a failed one), cached once it is final.
+fn column_lines(app: &App, col: &Column, width: u16) -> Vec<Line<'static>> {
+    let a = &col.answer;
+    if !col.streaming()
+        && let Some((w, len, lines)) = &*col.cache.borrow()
+        && *w == width
+        && *len == a.text.len()
+    {
+        return lines.clone();
+    }
+    let theme = &app.theme;
+    let mut out = Vec::new();
+    let text = escape_controls(&a.text);
+    if text.is_empty() && col.streaming() {
+        out.push(Line::from(Span::styled("…", theme.fg(Role::Muted))));
+    } else {
+        let hl = (!col.streaming()).then_some(&app.highlighter);
+        out.extend(markdown::render(&text, width as usize, theme, hl));
+    }
+    if let Some(err) = &a.error {
+        let pieces = vec![(
+            format!("✖ {}", escape_controls(err)),
+            theme.fg(Role::Error).add_modifier(Modifier::BOLD),
+        )];
+        for line in wrap_pieces(&pieces, width as usize) {
+            out.push(Line::from(
+                line.into_iter()
+                    .map(|(t, s)| Span::styled(t, s))
+                    .collect::<Vec<_>>(),
+            ));
+        }
+    }
+    if !col.streaming() {
+        *col.cache.borrow_mut() = Some((width, a.text.len(), out.clone()));
+    }
+    out
+}

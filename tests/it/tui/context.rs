@@ -1,0 +1,70 @@
+//! The context meter in the composer's title: the next request's size against the current
+//! group's smallest context window, a warning near it, and the deployments it no longer fits.
+
+use crossterm::event::KeyCode;
+use llmux::tui::action::Action;
+use llmux::tui::theme::{ColorDepth, Theme};
+
+use super::Harness;
+
+/// The composer's title line (the one with `Message →`).
+fn title(h: &mut Harness) -> String {
+    let s = h.screen();
+    s.lines()
+        .find(|l| l.contains("Message →"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_meter_follows_the_group_s_smallest_window() {
+    let mut h = Harness::new(160, 48);
+    assert!(!title(&mut h).contains(" / "), "nothing to measure yet");
+    h.type_text("hello there");
+    assert!(title(&mut h).contains("~7 / 128k"), "{}", title(&mut h));
+    // local's window is 32k.
+    h.ctrl('n');
+    h.ctrl('n');
+    assert!(title(&mut h).contains("Message → local") && title(&mut h).contains("/ 32k"));
+    // The conversation counts too: after a question and its answer the meter grows.
+    h.app.set_composer_text("");
+    let (tag, _, _) = h.send("what is a monad?");
+    h.act(Action::Chat {
+        tag,
+        event: llmux::router::ChatEvent::Delta("a monoid in the category of endofunctors".into()),
+        at: tokio::time::Instant::now(),
+    });
+    assert!(title(&mut h).contains("~22 / 32k"), "{}", title(&mut h));
+}
+
+#[tokio::test(start_paused = true)]
+async fn near_and_over_the_limit_it_warns_and_names_who_no_longer_fits() {
+    let cfg = llmux::config::load_str(
+        r#"
+model_list:
+  - model_name: g
+    litellm_params: { model: mock/small }
+    model_info: { max_input_tokens: 100 }
+  - model_name: g
+    litellm_params: { model: mock/large }
+    model_info: { max_input_tokens: 1000 }
+"#,
+        None,
+    )
+    .unwrap();
+    let theme = Theme::builtin_default(ColorDepth::TrueColor);
+    let mut h = Harness::with_config(160, 48, &cfg, theme);
+    h.act(Action::Paste("x".repeat(340)));
+    let t = title(&mut h);
+    assert!(t.contains("~89 / 100 · near the limit"), "{t}");
+    h.act(Action::Paste("x".repeat(100)));
+    let t = title(&mut h);
+    assert!(t.contains("/ 100 · too long for mock/small"), "{t}");
+    h.act(Action::Paste("x".repeat(4000)));
+    let t = title(&mut h);
+    assert!(t.contains("too long for every deployment of g"), "{t}");
+    // Cleared, the warning goes.
+    h.app.set_composer_text("");
+    h.press(KeyCode::Char('a'));
+    assert!(title(&mut h).contains("~5 / 100 "), "{}", title(&mut h));
+}

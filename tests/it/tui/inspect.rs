@@ -1,0 +1,294 @@
+//! The inspector: what went over the wire for an answer. A real router with a capture calls a
+//! fake upstream over HTTP (a 429 with Retry-After, then another deployment's stream); the
+//! app saves the request's record when the answer ends, and Ctrl+G shows every attempt's
+//! request as sent (key redacted), status, the events as received and the routing events.
+
+use std::sync::Arc;
+
+use crossterm::event::KeyCode;
+use llmux::provider::ChatRequest;
+use llmux::router::capture::{AttemptWire, Capture, WireEvent};
+use llmux::router::{Router, RouterOptions};
+use llmux::tui::action::{Action, Effect};
+use llmux::tui::wirefile::{self, WireKeeper, WireRecord};
+use tokio::time::Instant;
+
+use super::{Harness, outcome};
+use crate::upstream::{FakeUpstream, Reply};
+
+const KEY: &str = "sk-inspect-secret-4242";
+
+/// Runs the effects the inspector needs the runner for: saves and loads of wire records.
+fn run_wire_effects(
+    h: &mut Harness,
+    fx: Vec<Effect>,
+    keeper: &mut WireKeeper,
+    session: &std::path::Path,
+) {
+    for e in fx {
+        match e {
+            Effect::SaveWire {
+                answer_id,
+                request_id,
+                route,
+            } => keeper
+                .save(Some(session), answer_id, request_id, route)
+                .unwrap(),
+            Effect::LoadWire {
+                answer_id,
+                request_id,
+                route,
+            } => {
+                let found = match keeper.recent(answer_id, request_id, &route) {
+                    Some(r) => Ok(Some(r)),
+                    None => wirefile::find(&wirefile::path_for(session), answer_id)
+                        .map_err(|e| e.to_string()),
+                };
+                h.act(Action::WireLoaded { answer_id, found });
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_fallback_s_attempts_show_with_the_request_sent_and_the_events_received() {
+    let up = FakeUpstream::start(vec![
+        Reply::status(429).retry_after("2"),
+        Reply::openai_stream(&["Hel", "lo"], Some((12, 2))),
+    ])
+    .await;
+    let yaml = format!(
+        r#"
+model_list:
+  - model_name: fast
+    litellm_params: {{ model: openai/gpt-a, api_base: "{url}", api_key: {KEY}, order: 1 }}
+  - model_name: fast
+    litellm_params: {{ model: openai/gpt-b, api_base: "{url}", api_key: {KEY}, order: 2 }}
+router_settings: {{ num_retries: 1 }}
+"#,
+        url = up.url
+    );
+    let cfg = llmux::config::load_str(&yaml, None).unwrap();
+    let capture = Arc::new(Capture::new());
+    let router = Router::new(
+        cfg.clone(),
+        RouterOptions {
+            capture: Some(capture.clone()),
+            ..RouterOptions::default()
+        },
+    )
+    .unwrap();
+    let theme = llmux::tui::theme::Theme::builtin_default(llmux::tui::theme::ColorDepth::TrueColor);
+    let mut h = Harness::with_config(160, 48, &cfg, theme);
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("s.jsonl");
+    let mut keeper = WireKeeper::new(Some(capture.clone()));
+    let mut sub = router.subscribe();
+    let (tag, group, messages) = h.send("hello");
+    let mut stream = router.chat(&group, ChatRequest::new(messages));
+    let mut fx = Vec::new();
+    while let Some(event) = stream.next_event().await {
+        while let Ok(ev) = sub.try_recv() {
+            fx.extend(h.act(Action::Route(ev)));
+        }
+        fx.extend(h.act(Action::Chat {
+            tag,
+            event,
+            at: Instant::now(),
+        }));
+    }
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::SaveWire { .. })),
+        "the answer's end saves its record: {fx:?}"
+    );
+    run_wire_effects(&mut h, fx, &mut keeper, &session);
+    assert!(capture.peek(1).is_empty(), "taken from memory once saved");
+    let fx = h.ctrl('g');
+    run_wire_effects(&mut h, fx, &mut keeper, &session);
+    let mut seen = String::new();
+    for _ in 0..6 {
+        seen.push_str(&h.screen());
+        h.press(KeyCode::PageDown);
+    }
+    assert!(!seen.contains(KEY), "{seen}");
+    assert!(seen.contains("Inspect · openai/gpt-b · fast"), "{seen}");
+    assert!(seen.contains("Attempt 1 · openai/gpt-a"), "{seen}");
+    assert!(seen.contains("429 · failed"), "{seen}");
+    assert!(
+        seen.contains("Retry-After 2.0 s") || seen.contains("Retry-After 2 s"),
+        "{seen}"
+    );
+    assert!(seen.contains("Attempt 2 · openai/gpt-b"), "{seen}");
+    assert!(seen.contains("authorization: [redacted]"), "{seen}");
+    assert!(
+        seen.contains(&format!("POST {}/chat/completions", up.url)),
+        "{seen}"
+    );
+    assert!(seen.contains("\"content\": \"hello\""), "{seen}");
+    assert!(
+        seen.contains("delta \"Hel\"") && seen.contains("usage 12 in / 2 out"),
+        "{seen}"
+    );
+    assert!(seen.contains("done stop"), "{seen}");
+    assert!(
+        seen.contains("attempt 2 → openai/gpt-b"),
+        "the routing events: {seen}"
+    );
+    // Esc closes; the record is on disk, private, and a new keeper (a restart) finds it.
+    h.press(KeyCode::Esc);
+    assert!(!h.app.b.inspect.shown());
+    let path = wirefile::path_for(&session);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains(KEY), "no key on disk");
+    let record = wirefile::find(&path, 2)
+        .unwrap()
+        .expect("answer 2's record");
+    assert_eq!(record.attempts.len(), 2);
+    assert_eq!(record.attempts[0].status, Some(429));
+    assert_eq!(record.attempts[0].retry_after_ms, Some(2000));
+    assert_eq!(record.attempts[1].status, Some(200));
+}
+
+#[tokio::test]
+async fn without_a_capture_nothing_is_kept_and_inspect_says_so() {
+    let router = Router::new(llmux::config::demo().unwrap(), RouterOptions::default()).unwrap();
+    assert!(router.capture().is_none(), "serve and ask capture nothing");
+    let mut h = Harness::new(80, 24);
+    assert!(h.ctrl('g').is_empty(), "no answer yet");
+    assert!(h.screen().contains("no answer to inspect yet"));
+    let (tag, _, _) = h.send("hi");
+    let o = outcome("hey", "fast", "mock/fast-steady", 10, 20, 1, Some(1));
+    h.act(Action::Chat {
+        tag,
+        event: llmux::router::ChatEvent::Finished(Box::new(Ok(o))),
+        at: Instant::now(),
+    });
+    let fx = h.ctrl('g');
+    let answer_id = match &fx[..] {
+        [Effect::LoadWire { answer_id, .. }] => *answer_id,
+        other => panic!("{other:?}"),
+    };
+    assert!(h.screen().contains("reading…"));
+    h.act(Action::WireLoaded {
+        answer_id,
+        found: Ok(None),
+    });
+    assert!(h.screen().contains("Nothing was kept for this answer"));
+    h.ctrl('g');
+    assert!(!h.app.b.inspect.shown(), "the same key closes it");
+}
+
+/// A record with fixed times, for the snapshots.
+fn fixed_record(answer_id: u64) -> WireRecord {
+    let at = 1_700_000_000_000;
+    let request = llmux::provider::preview::SentRequest {
+        method: "POST".into(),
+        url: "https://api.example.com/v1/chat/completions".into(),
+        headers: vec![
+            ("accept".into(), "text/event-stream".into()),
+            ("authorization".into(), "[redacted]".into()),
+        ],
+        body: "{\n  \"model\": \"gpt-4o-mini\",\n  \"messages\": [\n    {\n      \"role\": \"user\",\n      \"content\": \"How does Rust manage memory?\"\n    }\n  ],\n  \"stream\": true\n}".into(),
+    };
+    WireRecord {
+        answer_id,
+        request_id: 7,
+        route: vec![
+            "22:13:20.000 #7 request fast → group fast (~12 prompt tokens)".into(),
+            "22:13:20.005 #7 attempt 1 → fast-flaky".into(),
+            "22:13:20.155 #7 fast-flaky failed: server 503: mock failure".into(),
+            "22:13:20.157 #7 attempt 2 → fast-steady".into(),
+            "22:13:20.900 #7 done by fast-steady: ttft 237 ms, 900 ms, 12 in / 3 out".into(),
+        ],
+        attempts: vec![
+            AttemptWire {
+                request_id: 7,
+                attempt: 1,
+                group: "fast".into(),
+                deployment: "fast-flaky".into(),
+                at_unix_ms: at + 5,
+                request: request.clone(),
+                status: Some(503),
+                outcome: "server (HTTP 503): mock failure".into(),
+                retry_after_ms: None,
+                events: Vec::new(),
+                events_dropped: 0,
+                ttft_ms: None,
+                total_ms: 150,
+            },
+            AttemptWire {
+                request_id: 7,
+                attempt: 2,
+                group: "fast".into(),
+                deployment: "fast-steady".into(),
+                at_unix_ms: at + 157,
+                request,
+                status: Some(200),
+                outcome: "ok".into(),
+                retry_after_ms: None,
+                events: [
+                    (60, "opened: 200"),
+                    (80, "delta \"Rust frees\""),
+                    (95, "delta \" memory when\""),
+                    (120, "delta \" owners go.\""),
+                    (130, "usage 12 in / 3 out"),
+                    (131, "done stop"),
+                ]
+                .into_iter()
+                .map(|(ms, what)| WireEvent {
+                    ms,
+                    what: what.into(),
+                })
+                .collect(),
+                events_dropped: 0,
+                ttft_ms: Some(80),
+                total_ms: 743,
+            },
+        ],
+        shrunk: false,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_inspector() {
+    for (w, hh) in [(80, 24), (160, 48)] {
+        let mut h = Harness::new(w, hh);
+        let (tag, _, _) = h.send("How does Rust manage memory?");
+        let o = outcome(
+            "Rust frees memory when owners go.",
+            "fast",
+            "fast-steady",
+            237,
+            900,
+            3,
+            Some(4_200_000),
+        );
+        h.chat(
+            tag,
+            900,
+            llmux::router::ChatEvent::Finished(Box::new(Ok(o))),
+        )
+        .await;
+        let fx = h.ctrl('g');
+        let answer_id = match &fx[..] {
+            [Effect::LoadWire { answer_id, .. }] => *answer_id,
+            other => panic!("{other:?}"),
+        };
+        h.act(Action::WireLoaded {
+            answer_id,
+            found: Ok(Some(fixed_record(answer_id))),
+        });
+        insta::assert_snapshot!(format!("inspector_{w}x{hh}"), h.screen());
+        // `n` jumps to the next attempt (as far as the pane scrolls).
+        h.press(KeyCode::Char('n'));
+        h.press(KeyCode::Char('n'));
+        let s = h.screen();
+        let first = s.lines().nth(1).unwrap_or_default().to_string();
+        if hh == 24 {
+            assert!(first.contains("Attempt 2"), "{s}");
+        }
+        h.press(KeyCode::End);
+        assert!(h.screen().contains("done stop"));
+    }
+}
