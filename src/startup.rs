@@ -93,6 +93,7 @@ fn build_router_with(
                 .into_iter()
                 .map(|t| Arc::new(t) as Arc<dyn Subscriber>)
                 .collect(),
+            http_options: crate::provider::HttpOptions::from_environment(),
             ..options
         },
     )

@@ -266,7 +266,7 @@ pub async fn ping_command(flag: Option<&Path>, args: &CheckArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let http = match HttpClient::new() {
+    let http = match HttpClient::with_options(&crate::provider::HttpOptions::from_environment()) {
         Ok(h) => h,
         Err(e) => {
             errln!("llmux: cannot set up HTTP: {e}");

@@ -3,39 +3,46 @@
 //!
 //! Requests enter as a URL, headers and a JSON body ([`HttpClient::post_json`]); what leaves
 //! is either a [`Response`] with a success status, or a [`ProviderError`] already
-//! classified: connection failures are [`ErrorClass::Network`], a non-2xx status becomes
-//! [`ProviderError::from_http`] with its (bounded, key-scrubbed) body and Retry-After. A
-//! successful response is then read through [`body_stream`] (bounded, errors mid-body are
-//! `Network`) or [`json_events`] for the providers' non-streaming answers.
+//! classified: transport failures are worded and classed in one place (`failure`), a non-2xx
+//! status becomes [`ProviderError::from_http`] with its (bounded, key-scrubbed) body and
+//! Retry-After. A successful response is then read through [`body_stream`] (bounded, errors
+//! mid-body are `Network`) or [`json_events`] for the providers' non-streaming answers.
 //!
-//! Plain `http://` upstreams go through [`super::h1`], a small HTTP/1.1 client run inside the
-//! request's own future (no connection task to hand each piece over); https and everything
-//! else, and every upstream when a proxy is configured in the environment, go through reqwest.
+//! Every upstream, `http://` or `https://`, goes through hyper's pooled client with rustls;
+//! reqwest instead when the process has a proxy configured ([`Transport`], chosen by the
+//! caller: see `transport`). A request that may have reached the upstream is never sent
+//! again here: retrying is the router's decision.
 //!
 //! There is no total timeout here on purpose: the router owns first-token and whole-request
 //! deadlines, and dropping a stream drops its connection.
 
+mod conn;
+mod failure;
+mod target;
+mod transport;
+
 // Keys are configured api_base URLs: foldhash, not SipHash (looked up per request).
 use foldhash::HashMap;
-use std::error::Error as _;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use reqwest::header::{HeaderMap, HeaderValue};
+use http_body_util::Full;
+use hyper::body::Body as _;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::Value;
 
-use super::h1::{self, H1Client, Target};
 use super::outbound::Secrets;
 use super::{ErrorClass, EventStream, ProviderError, StreamEvent};
+use target::Target;
+use transport::Stack;
 
-/// How long we wait for a TCP (and TLS) connection before calling the upstream unreachable.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long an idle pooled connection is kept for reuse.
-pub(super) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// TCP keep-alive probes, so a silently dead peer is noticed on long streams.
-pub(super) const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+pub use transport::{HttpOptions, Transport};
+
 /// The most of an error body we read: enough for any provider's JSON error, and bounded so a
 /// misbehaving upstream cannot make us buffer without end.
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -57,75 +64,62 @@ const MS_PER_SECOND: f64 = 1000.0;
 /// come from the config, so it never should).
 const MAX_CACHED_URLS: usize = 256;
 
-/// Environment variables that send plain-HTTP requests through a proxy (reqwest honours
-/// them; the in-task client does not speak to proxies, so it stands aside when one is set).
-const HTTP_PROXY_VARS: [&str; 4] = ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
-
-/// A deployment URL parsed, with its plain-HTTP target when the in-task client can take it.
-type ParsedUrl = (reqwest::Url, Option<Target>);
-
 /// One pooled HTTP client (connections are kept per upstream host), cheap to clone.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    inner: reqwest::Client,
-    /// The in-task client for `http://` upstreams; `None` when a proxy is configured.
-    fast: Option<H1Client>,
-    /// Deployment URLs parsed once: parsing one cost a request several microseconds.
-    urls: Arc<Mutex<HashMap<String, Arc<ParsedUrl>>>>,
+    stack: Stack,
+    /// Deployment URLs parsed once.
+    urls: Arc<Mutex<HashMap<String, Arc<Target>>>>,
 }
 
-/// Installs ring as rustls's crypto provider: every reqwest client needs one first (we
-/// build reqwest without a default provider), or building it panics.
+/// Installs ring as rustls's process-wide crypto provider, for the reqwest clients built
+/// without one of their own (`monitor`'s, the tests'); ours are given theirs.
 pub fn install_tls_provider() {
     // Installing twice is harmless: the second call returns Err, which we ignore.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 impl HttpClient {
-    /// Builds the client: rustls with the ring provider, TCP_NODELAY (tokens are small writes
-    /// and must not wait for Nagle), a connect timeout and no total timeout.
+    /// A client on [`Transport::Hyper`] trusting the platform's certificate authorities
+    /// (whatever the environment says: a process that honours proxies asks for
+    /// [`HttpOptions::from_environment`]).
     pub fn new() -> Result<HttpClient, ProviderError> {
+        HttpClient::with_options(&HttpOptions::default())
+    }
+
+    /// A client built as `options` say. Also installs ring as the process's rustls provider
+    /// ([`install_tls_provider`]), for the reqwest clients built later without one.
+    pub fn with_options(options: &HttpOptions) -> Result<HttpClient, ProviderError> {
         install_tls_provider();
-        let inner = reqwest::Client::builder()
-            .tcp_nodelay(true)
-            .tcp_keepalive(TCP_KEEPALIVE)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build()
-            .map_err(|e| ProviderError::network(format!("cannot build the HTTP client: {e}")))?;
-        let proxied = HTTP_PROXY_VARS
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
         Ok(HttpClient {
-            inner,
-            fast: (!proxied).then(H1Client::default),
+            stack: transport::build(options)?,
             urls: Arc::default(),
         })
     }
 
-    /// `url` parsed, from the cache when it was seen before. A URL that does not parse is
-    /// left to reqwest, whose error says why.
-    fn parsed(&self, url: &str) -> Option<Arc<ParsedUrl>> {
+    /// Which stack this client sends on.
+    pub fn transport(&self) -> Transport {
+        match self.stack {
+            Stack::Hyper(_) => Transport::Hyper,
+            Stack::Reqwest(_) => Transport::Reqwest,
+        }
+    }
+
+    /// `url` taken apart, from the cache when it was seen before.
+    fn target(&self, url: &str) -> Result<Arc<Target>, String> {
         let mut urls = match self.urls.lock() {
             Ok(u) => u,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(u) = urls.get(url) {
-            return Some(Arc::clone(u));
+        if let Some(t) = urls.get(url) {
+            return Ok(Arc::clone(t));
         }
-        let parsed = reqwest::Url::parse(url).ok()?;
-        let target = Target::of(&parsed);
+        let target = Arc::new(Target::parse(url)?);
         if urls.len() >= MAX_CACHED_URLS {
             urls.clear();
         }
-        let parsed = Arc::new((parsed, target));
-        urls.insert(url.to_string(), Arc::clone(&parsed));
-        Some(parsed)
-    }
-
-    /// The underlying reqwest client, for callers that need a request shape not covered here.
-    pub fn inner(&self) -> &reqwest::Client {
-        &self.inner
+        urls.insert(url.to_string(), Arc::clone(&target));
+        Ok(target)
     }
 
     /// POSTs `body` as JSON to `url` and returns the response once it has a success status.
@@ -133,86 +127,131 @@ impl HttpClient {
     pub async fn post_json<B: serde::Serialize + ?Sized>(
         &self,
         url: &str,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: &B,
         secret: Secrets<'_>,
     ) -> Result<Response, ProviderError> {
-        let parsed = self.parsed(url);
-        let target = parsed.as_deref().and_then(|(_, target)| target.as_ref());
-        let response = match (&self.fast, target) {
-            (Some(fast), Some(target)) => {
-                let bytes = serde_json::to_vec(body).map_err(|e| {
-                    ProviderError::new(
-                        ErrorClass::BadRequest,
-                        format!("cannot encode the request as JSON: {e}"),
-                    )
-                })?;
-                let sent = fast.post(target, &headers, &bytes).await;
-                Response::H1(sent.map_err(|e| scrub_error(e, secret))?)
+        let target = self.target(url).map_err(|e| {
+            ProviderError::network(secret.scrub(&format!("the upstream URL is not valid: {e}")))
+        })?;
+        let body = serde_json::to_vec(body).map_err(|e| {
+            ProviderError::new(
+                ErrorClass::BadRequest,
+                format!("cannot encode the request as JSON: {e}"),
+            )
+        })?;
+        if !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        if !headers.contains_key(ACCEPT) {
+            headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        }
+        if let Some(auth) = &target.basic_auth
+            && !headers.contains_key(AUTHORIZATION)
+        {
+            headers.insert(AUTHORIZATION, auth.clone());
+        }
+        let mut request = hyper::Request::post(target.uri.clone())
+            .body(Bytes::from(body))
+            .map_err(|e| ProviderError::network(format!("cannot build the request: {e}")))?;
+        *request.headers_mut() = headers;
+        let no_answer =
+            |e: &(dyn std::error::Error + 'static)| failure::no_answer(e, &target.shown, secret);
+        let response = match &self.stack {
+            Stack::Hyper(client) => {
+                let sent = client.send(&target.key, request.map(Full::new)).await;
+                sent.map_err(|e| no_answer(&*e))?.map(ResponseBody::Hyper)
             }
-            _ => {
-                let builder = match parsed.as_deref() {
-                    Some((url, _)) => self.inner.post(url.clone()),
-                    None => self.inner.post(url),
-                };
-                let sent = builder.headers(headers).json(body).send().await;
-                match sent {
-                    Ok(r) => Response::Reqwest(r),
-                    Err(e) => return Err(send_error(&e, secret)),
-                }
+            Stack::Reqwest(client) => {
+                let request = reqwest::Request::try_from(request).map_err(|e| no_answer(&e))?;
+                let sent = client.execute(request).await.map_err(|e| no_answer(&e))?;
+                hyper::Response::from(sent).map(ResponseBody::Reqwest)
             }
         };
-        let status = response.status();
-        if status.is_success() {
+        let (parts, body) = response.into_parts();
+        let response = Response {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        };
+        if response.status.is_success() {
             return Ok(response);
         }
-        let retry_after = parse_retry_after(response.headers());
+        let retry_after = parse_retry_after(&response.headers);
+        let status = response.status.as_u16();
         let text = read_bounded(response, MAX_ERROR_BODY).await;
         let text = secret.scrub(&String::from_utf8_lossy(&text));
-        Err(ProviderError::from_http(
-            status.as_u16(),
-            &text,
-            retry_after,
-        ))
+        Err(ProviderError::from_http(status, &text, retry_after))
     }
 }
 
-/// An upstream's answer whose status and headers arrived, from either client.
+/// An upstream's answer whose status and headers arrived, from either stack.
 #[derive(Debug)]
-pub enum Response {
-    Reqwest(reqwest::Response),
-    H1(h1::Response),
+pub struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: ResponseBody,
+}
+
+/// The body of a [`Response`], as its stack delivers it.
+#[derive(Debug)]
+enum ResponseBody {
+    Hyper(conn::LiveBody),
+    Reqwest(reqwest::Body),
 }
 
 impl Response {
-    pub fn status(&self) -> reqwest::StatusCode {
-        match self {
-            Response::Reqwest(r) => r.status(),
-            Response::H1(r) => r.status,
-        }
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 
-    /// The answer's headers. From the in-task HTTP/1.1 client only a failure's are kept
-    /// (Retry-After and the like; see `h1::Response::headers`): a success's are empty there.
     pub fn headers(&self) -> &HeaderMap {
-        match self {
-            Response::Reqwest(r) => r.headers(),
-            Response::H1(r) => &r.headers,
-        }
+        &self.headers
     }
 
     /// The declared body length, when the answer has one.
     pub fn content_length(&self) -> Option<u64> {
-        match self {
-            Response::Reqwest(r) => r.content_length(),
-            Response::H1(r) => r.content_length(),
+        match &self.body {
+            ResponseBody::Hyper(b) => b.content_length(),
+            ResponseBody::Reqwest(b) => b.size_hint().exact(),
         }
     }
 }
 
-fn scrub_error(mut e: ProviderError, secret: Secrets<'_>) -> ProviderError {
-    e.message = secret.scrub(&e.message);
-    e
+/// The data frames of a body, errors worded by `failure::mid_body`.
+struct Frames(ResponseBody);
+
+impl Stream for Frames {
+    type Item = Result<Bytes, ProviderError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let frame = match &mut this.0 {
+                // Every frame that arrived comes joined, as one piece.
+                ResponseBody::Hyper(b) => {
+                    return b
+                        .poll_chunk(cx)
+                        .map(|chunk| chunk.map(|c| c.map_err(|e| failure::mid_body(&e))));
+                }
+                ResponseBody::Reqwest(b) => match Pin::new(b).poll_frame(cx) {
+                    Poll::Ready(Some(Err(e))) => Some(Err(failure::mid_body(&e))),
+                    Poll::Ready(Some(Ok(f))) => Some(Ok(f)),
+                    Poll::Ready(None) => None,
+                    Poll::Pending => return Poll::Pending,
+                },
+            };
+            match frame {
+                None => return Poll::Ready(None),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                // Trailers and empty frames carry nothing for us.
+                Some(Ok(f)) => match f.into_data() {
+                    Ok(data) if !data.is_empty() => return Poll::Ready(Some(Ok(data))),
+                    _ => {}
+                },
+            }
+        }
+    }
 }
 
 /// A header value holding a key: marked sensitive so it is never printed by the HTTP stack.
@@ -242,73 +281,6 @@ pub fn scrub_errors(events: EventStream, secret: Secrets<'_>) -> EventStream {
             e
         })
     }))
-}
-
-/// A failed send: nothing HTTP came back. A connect timeout is a timeout; the rest is network.
-fn send_error(e: &reqwest::Error, secret: Secrets<'_>) -> ProviderError {
-    let what = describe_transport(e);
-    let where_ = e
-        .url()
-        // Host and path only: never userinfo or a query string, which can carry credentials.
-        .map(|u| {
-            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-            let host = u.host_str().unwrap_or_default();
-            format!(" ({}://{host}{port}{})", u.scheme(), u.path())
-        })
-        .unwrap_or_default();
-    let message = secret.scrub(&format!("{what}{where_}"));
-    if e.is_timeout() {
-        ProviderError::timeout(message)
-    } else {
-        ProviderError::network(message)
-    }
-}
-
-/// How a socket failure of this kind is told to the user, for the kinds we recognize (the
-/// reqwest path and `h1` word them alike).
-pub(super) fn io_failure_words(kind: std::io::ErrorKind) -> Option<&'static str> {
-    use std::io::ErrorKind as K;
-    Some(match kind {
-        K::ConnectionRefused => "connection refused",
-        K::ConnectionReset => "connection reset",
-        K::ConnectionAborted => "connection aborted",
-        K::TimedOut => "connection timed out",
-        K::UnexpectedEof | K::BrokenPipe => "connection closed by the upstream",
-        _ => return None,
-    })
-}
-
-/// A short human description of a transport failure, from the innermost cause we recognize.
-fn describe_transport(e: &reqwest::Error) -> String {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source();
-    let mut chain = Vec::new();
-    while let Some(c) = cause {
-        if let Some(words) = c
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io_failure_words(io.kind()))
-        {
-            return words.to_string();
-        }
-        chain.push(c.to_string());
-        cause = c.source();
-    }
-    let all = chain.join(": ").to_ascii_lowercase();
-    if e.is_timeout() {
-        "connection timed out".to_string()
-    } else if all.contains("dns") {
-        "DNS lookup failed".to_string()
-    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
-        format!(
-            "TLS handshake failed: {}",
-            chain.last().cloned().unwrap_or_default()
-        )
-    } else if all.contains("closed") || all.contains("incomplete") {
-        "connection closed by the upstream".to_string()
-    } else if let Some(last) = chain.last() {
-        format!("connection failed: {last}")
-    } else {
-        format!("connection failed: {e}")
-    }
 }
 
 /// How long the upstream asks us to wait: `retry-after-ms` (OpenAI, Azure), else
@@ -368,46 +340,24 @@ async fn read_bounded(response: Response, limit: usize) -> Vec<u8> {
 pub fn body_stream(
     response: Response,
 ) -> impl Stream<Item = Result<Bytes, ProviderError>> + Send + 'static {
-    let chunks = match response {
-        Response::Reqwest(r) => r
-            .bytes_stream()
-            .map(|c| c.map_err(|e| describe_body_error(&e)))
-            .left_stream(),
-        Response::H1(r) => r.into_body().right_stream(),
-    };
     // State: bytes seen so far, and whether an error already ended the stream.
-    chunks.scan((0u64, false), |(seen, stopped), chunk| {
+    Frames(response.body).scan((0u64, false), |(seen, stopped), chunk| {
         if *stopped {
             return futures::future::ready(None);
         }
-        let item = match chunk {
-            Ok(bytes) => {
-                *seen += bytes.len() as u64;
-                if *seen > MAX_STREAM_BODY {
-                    Err(ProviderError::protocol(format!(
-                        "the streamed answer exceeded {MAX_STREAM_BODY} bytes"
-                    )))
-                } else {
-                    Ok(bytes)
-                }
+        let item = chunk.and_then(|bytes| {
+            *seen += bytes.len() as u64;
+            if *seen > MAX_STREAM_BODY {
+                Err(ProviderError::protocol(format!(
+                    "the streamed answer exceeded {MAX_STREAM_BODY} bytes"
+                )))
+            } else {
+                Ok(bytes)
             }
-            Err(e) => Err(ProviderError::network(format!(
-                "connection reset mid-stream: {e}"
-            ))),
-        };
+        });
         *stopped = item.is_err();
         futures::future::ready(Some(item))
     })
-}
-
-fn describe_body_error(e: &reqwest::Error) -> String {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source();
-    let mut last = e.to_string();
-    while let Some(c) = cause {
-        last = c.to_string();
-        cause = c.source();
-    }
-    last
 }
 
 /// A whole non-streaming JSON answer, decoded by `decode` into the normalized events. The

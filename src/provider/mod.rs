@@ -12,7 +12,6 @@ pub mod anthropic;
 pub mod embed;
 pub mod error;
 pub mod gemini;
-pub mod h1;
 pub mod http;
 pub mod mock;
 pub mod ollama;
@@ -32,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Deployment, Wire};
 
 pub use error::{ErrorClass, ProviderError};
-pub use http::HttpClient;
+pub use http::{HttpClient, HttpOptions, Transport};
 pub use passthrough::{Members, Passthrough};
 pub use tools::{
     BuiltinTool, ImageSource, Part, ToolApi, ToolCall, ToolCallBuilder, ToolCallDelta, ToolChoice,

@@ -42,7 +42,7 @@ use tokio::time::Instant;
 use crate::cache::{CacheStats, ResponseCache};
 use crate::config::{Config, Deployment};
 use crate::metrics::{Metrics, MetricsSnapshot, Price, PriceTable};
-use crate::provider::{ChatRequest, HttpClient};
+use crate::provider::{ChatRequest, HttpClient, HttpOptions};
 
 pub use budget::{BudgetStatus, ScopeKind, WallClock};
 pub use event::*;
@@ -55,8 +55,11 @@ pub use stream::ChatStream;
 /// What a router is built with besides its config.
 #[derive(Default)]
 pub struct RouterOptions {
-    /// The HTTP client; one is built when `None`.
+    /// The HTTP client; one is built with `http_options` when `None`.
     pub http: Option<HttpClient>,
+    /// Which transport and TLS roots a built client gets (the default: hyper, the platform's
+    /// roots); the front ends pass [`HttpOptions::from_environment`].
+    pub http_options: HttpOptions,
     /// The price table; the built-in one (plus `llmux.pricing_file`) when `None`.
     pub prices: Option<PriceTable>,
     /// Where every route event is recorded (the request log): a subscriber that is also read
@@ -146,9 +149,8 @@ impl Router {
     pub fn new(config: Config, options: RouterOptions) -> Result<Router, RouterError> {
         let http = match options.http {
             Some(h) => h,
-            None => {
-                HttpClient::new().map_err(|e| RouterError(format!("cannot set up HTTP: {e}")))?
-            }
+            None => HttpClient::with_options(&options.http_options)
+                .map_err(|e| RouterError(format!("cannot set up HTTP: {e}")))?,
         };
         let table = options
             .prices

@@ -8,13 +8,12 @@
 use futures::StreamExt;
 use llmux::config::{Deployment, Wire};
 use llmux::provider::{
-    self, ChatRequest, ErrorClass, EventStream, HttpClient, Message, ProviderError, StreamEvent,
-    Usage,
+    self, ChatRequest, ErrorClass, EventStream, Message, ProviderError, StreamEvent, Usage,
 };
 use llmux::secret::Secret;
 use serde_json::json;
 
-use crate::upstream::{FakeUpstream, Reply};
+use crate::upstream::{FakeUpstream, Net, Reply, net_test};
 
 mod failures;
 mod headers;
@@ -107,8 +106,9 @@ async fn drain(mut stream: EventStream) -> Outcome {
     out
 }
 
-async fn run(d: &Deployment, req: &ChatRequest) -> Outcome {
-    let client = HttpClient::new().unwrap();
+/// Opens `d` with a client on `net` and drains the stream.
+async fn run(net: Net, d: &Deployment, req: &ChatRequest) -> Outcome {
+    let client = net.client();
     match provider::open(&client, d, req).await {
         Ok(stream) => drain(stream).await,
         Err(e) => Outcome {
@@ -122,13 +122,17 @@ fn sse(values: &[serde_json::Value]) -> Vec<String> {
     values.iter().map(|v| format!("data: {v}\n\n")).collect()
 }
 
-#[tokio::test]
-async fn openai_streams_text_and_usage_and_sends_what_it_should() {
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["Hel", "lo"], Some((12, 2)))]).await;
+net_test!(openai_streams_text_and_usage_and_sends_what_it_should);
+async fn openai_streams_text_and_usage_and_sends_what_it_should(net: Net) {
+    let up = FakeUpstream::start_on(
+        net,
+        vec![Reply::openai_stream(&["Hel", "lo"], Some((12, 2)))],
+    )
+    .await;
     let mut d = openai(&up);
     d.max_tokens = Some(100);
     d.temperature = Some(0.3);
-    let out = run(&d, &request()).await;
+    let out = run(net, &d, &request()).await;
     assert_eq!(out.deltas, ["Hel", "lo"]);
     assert_eq!(out.finish, Some(Some("stop".into())));
     let u = out.usage();
@@ -150,10 +154,13 @@ async fn openai_streams_text_and_usage_and_sends_what_it_should() {
     );
 }
 
-#[tokio::test]
-async fn request_settings_win_over_deployment_defaults_and_reasoning_models_get_max_completion_tokens()
- {
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], None)]).await;
+net_test!(
+    request_settings_win_over_deployment_defaults_and_reasoning_models_get_max_completion_tokens
+);
+async fn request_settings_win_over_deployment_defaults_and_reasoning_models_get_max_completion_tokens(
+    net: Net,
+) {
+    let up = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["ok"], None)]).await;
     let mut d = deployment(Wire::OpenAi, "openai", "o3-mini", &up.url);
     d.max_tokens = Some(100);
     let req = ChatRequest {
@@ -161,15 +168,15 @@ async fn request_settings_win_over_deployment_defaults_and_reasoning_models_get_
         temperature: Some(1.0),
         ..request()
     };
-    run(&d, &req).await;
+    run(net, &d, &req).await;
     let body = &up.bodies()[0];
     assert_eq!(body["max_completion_tokens"], 7);
     assert!(body.get("max_tokens").is_none());
     assert_eq!(body["temperature"], 1.0);
 }
 
-#[tokio::test]
-async fn openai_cached_and_reasoning_tokens() {
+net_test!(openai_cached_and_reasoning_tokens);
+async fn openai_cached_and_reasoning_tokens(net: Net) {
     let chunks = sse(&[
         json!({"choices": [{"index": 0, "delta": {"content": "4"}, "finish_reason": null}]}),
         json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
@@ -177,11 +184,14 @@ async fn openai_cached_and_reasoning_tokens() {
             "prompt_tokens_details": {"cached_tokens": 1024},
             "completion_tokens_details": {"reasoning_tokens": 256}}}),
     ]);
-    let up = FakeUpstream::start(vec![Reply::sse(
-        [chunks, vec!["data: [DONE]\n\n".into()]].concat(),
-    )])
+    let up = FakeUpstream::start_on(
+        net,
+        vec![Reply::sse(
+            [chunks, vec!["data: [DONE]\n\n".into()]].concat(),
+        )],
+    )
     .await;
-    let u = run(&openai(&up), &request()).await.usage();
+    let u = run(net, &openai(&up), &request()).await.usage();
     assert_eq!(
         u,
         Usage {
@@ -195,10 +205,10 @@ async fn openai_cached_and_reasoning_tokens() {
     );
 }
 
-#[tokio::test]
-async fn openai_non_streaming_answers_become_the_same_events() {
-    let up = FakeUpstream::start(vec![Reply::openai_json("Hello!", Some((9, 3)))]).await;
-    let out = run(&openai(&up), &non_streaming()).await;
+net_test!(openai_non_streaming_answers_become_the_same_events);
+async fn openai_non_streaming_answers_become_the_same_events(net: Net) {
+    let up = FakeUpstream::start_on(net, vec![Reply::openai_json("Hello!", Some((9, 3)))]).await;
+    let out = run(net, &openai(&up), &non_streaming()).await;
     assert_eq!(out.text(), "Hello!");
     assert_eq!((out.usage().input, out.usage().output), (9, 3));
     assert_eq!(out.finish, Some(Some("stop".into())));
@@ -207,14 +217,14 @@ async fn openai_non_streaming_answers_become_the_same_events() {
     assert!(body.get("stream_options").is_none());
 }
 
-#[tokio::test]
-async fn azure_uses_the_deployment_url_api_version_and_api_key_header() {
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["hi"], Some((3, 1)))]).await;
+net_test!(azure_uses_the_deployment_url_api_version_and_api_key_header);
+async fn azure_uses_the_deployment_url_api_version_and_api_key_header(net: Net) {
+    let up = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["hi"], Some((3, 1)))]).await;
     let mut d = deployment(Wire::Azure, "azure", "my-gpt4o", &up.url);
-    let out = run(&d, &request()).await;
+    let out = run(net, &d, &request()).await;
     assert_eq!(out.text(), "hi");
     d.api_version = Some("2025-01-01-preview".into());
-    run(&d, &request()).await;
+    run(net, &d, &request()).await;
     assert_eq!(
         up.uris(),
         [
@@ -227,8 +237,8 @@ async fn azure_uses_the_deployment_url_api_version_and_api_key_header() {
     assert!(h.get("authorization").is_none());
 }
 
-#[tokio::test]
-async fn deepseek_reasoning_content_is_kept_apart_and_cache_hits_count() {
+net_test!(deepseek_reasoning_content_is_kept_apart_and_cache_hits_count);
+async fn deepseek_reasoning_content_is_kept_apart_and_cache_hits_count(net: Net) {
     let mut chunks = sse(&[
         json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": null,
             "reasoning_content": "Think"}}]}),
@@ -239,17 +249,17 @@ async fn deepseek_reasoning_content_is_kept_apart_and_cache_hits_count() {
                       "prompt_cache_hit_tokens": 32, "prompt_cache_miss_tokens": 18}}),
     ]);
     chunks.push("data: [DONE]\n\n".into());
-    let up = FakeUpstream::start(vec![Reply::sse(chunks)]).await;
+    let up = FakeUpstream::start_on(net, vec![Reply::sse(chunks)]).await;
     let d = deployment(Wire::OpenAi, "deepseek", "deepseek-reasoner", &up.url);
-    let out = run(&d, &request()).await;
+    let out = run(net, &d, &request()).await;
     assert_eq!(out.reasoning, "Thinking.");
     assert_eq!(out.text(), "Answer");
     assert_eq!(out.usage().cached_input, 32);
     assert_eq!(out.usage().input, 50);
 }
 
-#[tokio::test]
-async fn openrouter_comment_lines_are_skipped() {
+net_test!(openrouter_comment_lines_are_skipped);
+async fn openrouter_comment_lines_are_skipped(net: Net) {
     let mut chunks = vec![": OPENROUTER PROCESSING\n\n".to_string()];
     chunks.extend(sse(&[
         json!({"choices": [{"index": 0, "delta": {"content": "Hi"}}]}),
@@ -260,15 +270,15 @@ async fn openrouter_comment_lines_are_skipped() {
                "usage": {"prompt_tokens": 5, "completion_tokens": 2}}),
     ]));
     chunks.push("data: [DONE]\n\n".into());
-    let up = FakeUpstream::start(vec![Reply::sse(chunks)]).await;
+    let up = FakeUpstream::start_on(net, vec![Reply::sse(chunks)]).await;
     let d = deployment(Wire::OpenAi, "openrouter", "openai/gpt-4o", &up.url);
-    let out = run(&d, &request()).await;
+    let out = run(net, &d, &request()).await;
     assert_eq!(out.text(), "Hi there");
     assert!(out.error.is_none());
 }
 
-#[tokio::test]
-async fn in_band_errors_after_a_200_are_classified() {
+net_test!(in_band_errors_after_a_200_are_classified);
+async fn in_band_errors_after_a_200_are_classified(net: Net) {
     let cases = [
         (
             json!({"code": 502, "message": "Provider returned error"}),
@@ -297,8 +307,8 @@ async fn in_band_errors_after_a_200_are_classified() {
             json!({"error": error, "choices": [{"index": 0, "delta": {"content": ""},
                    "finish_reason": "error"}]}),
         ]);
-        let up = FakeUpstream::start(vec![Reply::sse(chunks)]).await;
-        let out = run(&openai(&up), &request()).await;
+        let up = FakeUpstream::start_on(net, vec![Reply::sse(chunks)]).await;
+        let out = run(net, &openai(&up), &request()).await;
         assert_eq!(out.text(), "par");
         assert_eq!(out.err().class, class, "{error}");
         assert_eq!(out.err().status, status, "{error}");

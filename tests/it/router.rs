@@ -13,7 +13,19 @@ use llmux::router::{
 };
 
 use crate::support::{self, ask, deployment, router};
-use crate::upstream::{FakeUpstream, Reply};
+use crate::upstream::{FakeUpstream, Net, Reply, net_test};
+
+/// A seeded router whose client calls over `net` (and trusts its test certificate).
+fn router_on(net: Net, yaml: &str) -> Router {
+    Router::new(
+        support::config(yaml),
+        RouterOptions {
+            seed: Some(support::SEED),
+            ..net.router_options()
+        },
+    )
+    .unwrap()
+}
 
 /// Runs one request to the end, returning its outcome and every route event it emitted.
 async fn run(
@@ -48,20 +60,20 @@ fn kinds(events: &[RouteEvent]) -> Vec<&'static str> {
         .collect()
 }
 
-#[tokio::test]
-async fn server_errors_are_retried_num_retries_times_then_fall_back() {
-    let bad = FakeUpstream::start(vec![Reply::status(503)]).await;
-    let good = FakeUpstream::start(vec![Reply::openai_stream(
-        &["fine", " thanks"],
-        Some((5, 2)),
-    )])
+net_test!(server_errors_are_retried_num_retries_times_then_fall_back);
+async fn server_errors_are_retried_num_retries_times_then_fall_back(net: Net) {
+    let bad = FakeUpstream::start_on(net, vec![Reply::status(503)]).await;
+    let good = FakeUpstream::start_on(
+        net,
+        vec![Reply::openai_stream(&["fine", " thanks"], Some((5, 2)))],
+    )
     .await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 2\n  fallbacks: [{{a: [b]}}]\n",
         deployment("a", "a1", &bad.url, ""),
         deployment("b", "b1", &good.url, "")
     );
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let (result, events) = run(&r, "a", "hi").await;
     let outcome = result.expect("the fallback answers");
     assert_eq!(bad.calls(), 3, "one call and num_retries=2 retries");
@@ -88,15 +100,18 @@ async fn server_errors_are_retried_num_retries_times_then_fall_back() {
     )));
 }
 
-#[tokio::test]
-async fn retry_after_is_waited_out_on_a_groups_only_deployment() {
-    let up = FakeUpstream::start(vec![
-        Reply::status(429).retry_after("1"),
-        Reply::openai_stream(&["ok"], Some((1, 1))),
-    ])
+net_test!(retry_after_is_waited_out_on_a_groups_only_deployment);
+async fn retry_after_is_waited_out_on_a_groups_only_deployment(net: Net) {
+    let up = FakeUpstream::start_on(
+        net,
+        vec![
+            Reply::status(429).retry_after("1"),
+            Reply::openai_stream(&["ok"], Some((1, 1))),
+        ],
+    )
     .await;
     let yaml = format!("model_list:\n{}", deployment("a", "a1", &up.url, ""));
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let started = tokio::time::Instant::now();
     let (result, events) = run(&r, "a", "hi").await;
     assert_eq!(result.expect("second attempt answers").text, "ok");
@@ -119,20 +134,24 @@ async fn retry_after_is_waited_out_on_a_groups_only_deployment() {
     );
 }
 
-#[tokio::test]
-async fn a_cooled_deployment_is_skipped_and_comes_back_after_cooldown_time() {
-    let flaky = FakeUpstream::start(vec![
-        Reply::status(429),
-        Reply::openai_stream(&["from a"], Some((1, 1))),
-    ])
+net_test!(a_cooled_deployment_is_skipped_and_comes_back_after_cooldown_time);
+async fn a_cooled_deployment_is_skipped_and_comes_back_after_cooldown_time(net: Net) {
+    let flaky = FakeUpstream::start_on(
+        net,
+        vec![
+            Reply::status(429),
+            Reply::openai_stream(&["from a"], Some((1, 1))),
+        ],
+    )
     .await;
-    let steady = FakeUpstream::start(vec![Reply::openai_stream(&["from b"], Some((1, 1)))]).await;
+    let steady =
+        FakeUpstream::start_on(net, vec![Reply::openai_stream(&["from b"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  cooldown_time: 5\n",
         deployment("g", "a", &flaky.url, "      order: 1\n"),
         deployment("g", "b", &steady.url, "      order: 2\n"),
     );
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let (first, events) = run(&r, "g", "hi").await;
     assert_eq!(
         first.unwrap().text,
@@ -172,14 +191,14 @@ async fn a_cooled_deployment_is_skipped_and_comes_back_after_cooldown_time() {
     assert_eq!(flaky.calls(), 2);
 }
 
-#[tokio::test]
-async fn a_group_whose_every_deployment_is_cooling_says_so_at_once() {
-    let up = FakeUpstream::start(vec![Reply::status(401)]).await;
+net_test!(a_group_whose_every_deployment_is_cooling_says_so_at_once);
+async fn a_group_whose_every_deployment_is_cooling_says_so_at_once(net: Net) {
+    let up = FakeUpstream::start_on(net, vec![Reply::status(401)]).await;
     let yaml = format!(
         "model_list:\n{}router_settings:\n  cooldown_time: 30\n",
         deployment("a", "a1", &up.url, "")
     );
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let (first, _) = run(&r, "a", "hi").await;
     let err = first.unwrap_err();
     assert_eq!(err.kind, RouteErrorKind::Rejected, "auth is not retried");
@@ -194,19 +213,21 @@ async fn a_group_whose_every_deployment_is_cooling_says_so_at_once() {
     assert!(err.message.contains("cooling down"), "{}", err.message);
 }
 
-#[tokio::test]
-async fn a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text_kept() {
-    let cut = FakeUpstream::start(vec![
-        Reply::openai_stream(&["The answer", " is", " forty"], None).reset_after(4),
-    ])
+net_test!(a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text_kept);
+async fn a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text_kept(net: Net) {
+    let cut = FakeUpstream::start_on(
+        net,
+        vec![Reply::openai_stream(&["The answer", " is", " forty"], None).reset_after(4)],
+    )
     .await;
-    let rescue = FakeUpstream::start(vec![Reply::openai_stream(&["-two."], Some((30, 2)))]).await;
+    let rescue =
+        FakeUpstream::start_on(net, vec![Reply::openai_stream(&["-two."], Some((30, 2)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: continue\n",
         deployment("a", "a1", &cut.url, ""),
         deployment("b", "b1", &rescue.url, "")
     );
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let mut stream = r.chat("a", ask("what is it?"));
     let mut shown = String::new();
     let mut outcome = None;
@@ -233,19 +254,21 @@ async fn a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text
     assert!(outcome.usage.output >= 2);
 }
 
-#[tokio::test]
-async fn restart_mode_discards_the_partial_answer() {
-    let cut = FakeUpstream::start(vec![
-        Reply::openai_stream(&["wrong", " start"], None).reset_after(3),
-    ])
+net_test!(restart_mode_discards_the_partial_answer);
+async fn restart_mode_discards_the_partial_answer(net: Net) {
+    let cut = FakeUpstream::start_on(
+        net,
+        vec![Reply::openai_stream(&["wrong", " start"], None).reset_after(3)],
+    )
     .await;
-    let rescue = FakeUpstream::start(vec![Reply::openai_stream(&["right"], Some((1, 1)))]).await;
+    let rescue =
+        FakeUpstream::start_on(net, vec![Reply::openai_stream(&["right"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: restart\n",
         deployment("a", "a1", &cut.url, ""),
         deployment("b", "b1", &rescue.url, "")
     );
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let mut stream = r.chat("a", ask("q"));
     let mut restarts = 0;
     let mut outcome = None;
@@ -260,16 +283,20 @@ async fn restart_mode_discards_the_partial_answer() {
     assert_eq!(outcome.unwrap().unwrap().text, "right");
 }
 
-#[tokio::test]
-async fn off_mode_fails_with_the_partial_answer_kept() {
-    let cut = FakeUpstream::start(vec![Reply::openai_stream(&["half"], None).reset_after(2)]).await;
-    let rescue = FakeUpstream::start(vec![Reply::openai_stream(&["never"], None)]).await;
+net_test!(off_mode_fails_with_the_partial_answer_kept);
+async fn off_mode_fails_with_the_partial_answer_kept(net: Net) {
+    let cut = FakeUpstream::start_on(
+        net,
+        vec![Reply::openai_stream(&["half"], None).reset_after(2)],
+    )
+    .await;
+    let rescue = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["never"], None)]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  fallbacks: [{{a: [b]}}]\nllmux:\n  mid_stream_failover: off\n",
         deployment("a", "a1", &cut.url, ""),
         deployment("b", "b1", &rescue.url, "")
     );
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let (result, _) = run(&r, "a", "q").await;
     let err = result.unwrap_err();
     assert_eq!(err.partial_text, "half");
@@ -277,22 +304,23 @@ async fn off_mode_fails_with_the_partial_answer_kept() {
     assert_eq!(cut.calls(), 1, "off: no retry after tokens were shown");
 }
 
-#[tokio::test]
-async fn malformed_and_truncated_streams_are_protocol_failures_that_fall_back() {
+net_test!(malformed_and_truncated_streams_are_protocol_failures_that_fall_back);
+async fn malformed_and_truncated_streams_are_protocol_failures_that_fall_back(net: Net) {
     for broken in [
         Reply::sse(vec!["data: {not json\n\n".to_string()]),
         Reply::sse(vec![
             "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n".to_string(),
         ]),
     ] {
-        let bad = FakeUpstream::start(vec![broken]).await;
-        let good = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
+        let bad = FakeUpstream::start_on(net, vec![broken]).await;
+        let good =
+            FakeUpstream::start_on(net, vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
         let yaml = format!(
             "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\n",
             deployment("a", "a1", &bad.url, ""),
             deployment("b", "b1", &good.url, "")
         );
-        let r = router(&yaml);
+        let r = router_on(net, &yaml);
         let (result, events) = run(&r, "a", "q").await;
         assert_eq!(result.unwrap().text, "ok");
         assert!(
@@ -308,15 +336,16 @@ async fn malformed_and_truncated_streams_are_protocol_failures_that_fall_back() 
     }
 }
 
-#[tokio::test]
-async fn the_context_window_pre_check_routes_before_any_call() {
-    let small = FakeUpstream::start(vec![Reply::openai_stream(&["small"], None)]).await;
-    let long = FakeUpstream::start(vec![Reply::openai_stream(&["long"], Some((1, 1)))]).await;
+net_test!(the_context_window_pre_check_routes_before_any_call);
+async fn the_context_window_pre_check_routes_before_any_call(net: Net) {
+    let small = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["small"], None)]).await;
+    let long =
+        FakeUpstream::start_on(net, vec![Reply::openai_stream(&["long"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n  - model_name: a\n    litellm_params: {{ model: openai/x, api_base: '{}' }}\n    model_info: {{ max_input_tokens: 100 }}\n  - model_name: big\n    litellm_params: {{ model: openai/y, api_base: '{}' }}\n    model_info: {{ max_input_tokens: 100000 }}\nrouter_settings:\n  context_window_fallbacks: [{{a: [big]}}]\n",
         small.url, long.url
     );
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let (result, events) = run(&r, "a", &"word ".repeat(400)).await;
     let outcome = result.unwrap();
     assert_eq!(outcome.text, "long");
@@ -341,10 +370,11 @@ async fn the_context_window_pre_check_routes_before_any_call() {
     assert_eq!(short.unwrap().group, "a");
 }
 
-#[tokio::test]
-async fn a_deployment_at_its_rpm_limit_is_skipped() {
-    let limited = FakeUpstream::start(vec![Reply::openai_stream(&["a"], Some((1, 1)))]).await;
-    let other = FakeUpstream::start(vec![Reply::openai_stream(&["b"], Some((1, 1)))]).await;
+net_test!(a_deployment_at_its_rpm_limit_is_skipped);
+async fn a_deployment_at_its_rpm_limit_is_skipped(net: Net) {
+    let limited =
+        FakeUpstream::start_on(net, vec![Reply::openai_stream(&["a"], Some((1, 1)))]).await;
+    let other = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["b"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}",
         deployment(
@@ -355,7 +385,7 @@ async fn a_deployment_at_its_rpm_limit_is_skipped() {
         ),
         deployment("g", "other", &other.url, "      order: 2\n"),
     );
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let mut by = HashMap::new();
     for _ in 0..5 {
         let (res, _) = run(&r, "g", "q").await;
@@ -366,19 +396,20 @@ async fn a_deployment_at_its_rpm_limit_is_skipped() {
     assert_eq!(limited.calls(), 2);
 }
 
-#[tokio::test]
-async fn stream_timeout_bounds_the_wait_for_the_first_token() {
-    let stalled = FakeUpstream::start(vec![
-        Reply::openai_stream(&["late"], None).first_byte_after(Duration::from_secs(30)),
-    ])
+net_test!(stream_timeout_bounds_the_wait_for_the_first_token);
+async fn stream_timeout_bounds_the_wait_for_the_first_token(net: Net) {
+    let stalled = FakeUpstream::start_on(
+        net,
+        vec![Reply::openai_stream(&["late"], None).first_byte_after(Duration::from_secs(30))],
+    )
     .await;
-    let good = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
+    let good = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
     let yaml = format!(
         "model_list:\n{}{}router_settings:\n  num_retries: 0\n  fallbacks: [{{a: [b]}}]\n",
         deployment("a", "a1", &stalled.url, "      stream_timeout: 0.2\n"),
         deployment("b", "b1", &good.url, "")
     );
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let (result, events) = run(&r, "a", "q").await;
     assert_eq!(result.unwrap().text, "ok");
     assert!(events.iter().any(|e| matches!(
@@ -387,15 +418,18 @@ async fn stream_timeout_bounds_the_wait_for_the_first_token() {
     )));
 }
 
-#[tokio::test]
-async fn dropping_the_stream_closes_the_upstream_connection() {
-    let drip = FakeUpstream::start(vec![
-        Reply::openai_stream(&["one", " two", " three", " four", " five"], None)
-            .delay_each(Duration::from_millis(200)),
-    ])
+net_test!(dropping_the_stream_closes_the_upstream_connection);
+async fn dropping_the_stream_closes_the_upstream_connection(net: Net) {
+    let drip = FakeUpstream::start_on(
+        net,
+        vec![
+            Reply::openai_stream(&["one", " two", " three", " four", " five"], None)
+                .delay_each(Duration::from_millis(200)),
+        ],
+    )
     .await;
     let yaml = format!("model_list:\n{}", deployment("a", "a1", &drip.url, ""));
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let mut events = r.subscribe();
     let mut stream = r.chat("a", ask("q"));
     loop {
@@ -422,14 +456,14 @@ async fn an_unknown_model_names_the_known_groups() {
     assert!(err.message.contains("fast"));
 }
 
-#[tokio::test]
-async fn a_deployment_with_a_missing_key_variable_fails_without_a_call() {
-    let up = FakeUpstream::start(vec![Reply::openai_stream(&["x"], None)]).await;
+net_test!(a_deployment_with_a_missing_key_variable_fails_without_a_call);
+async fn a_deployment_with_a_missing_key_variable_fails_without_a_call(net: Net) {
+    let up = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["x"], None)]).await;
     let yaml = format!(
         "model_list:\n  - model_name: a\n    litellm_params: {{ model: openai/x, api_base: '{}', api_key: os.environ/LLMUX_TEST_SURELY_UNSET_VAR }}\n",
         up.url
     );
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let (result, _) = run(&r, "a", "q").await;
     let err = result.unwrap_err();
     assert!(
@@ -617,16 +651,19 @@ async fn mock_failures_cool_down_after_allowed_fails() {
     assert!(bad.health.cooling_for.is_some());
 }
 
-#[tokio::test]
-async fn every_retry_honours_the_latest_retry_after() {
-    let up = FakeUpstream::start(vec![
-        Reply::status(429).retry_after("0.1"),
-        Reply::status(429).retry_after("1.2"),
-        Reply::openai_stream(&["ok"], Some((1, 1))),
-    ])
+net_test!(every_retry_honours_the_latest_retry_after);
+async fn every_retry_honours_the_latest_retry_after(net: Net) {
+    let up = FakeUpstream::start_on(
+        net,
+        vec![
+            Reply::status(429).retry_after("0.1"),
+            Reply::status(429).retry_after("1.2"),
+            Reply::openai_stream(&["ok"], Some((1, 1))),
+        ],
+    )
     .await;
     let yaml = format!("model_list:\n{}", deployment("a", "a1", &up.url, ""));
-    let r = router(&yaml);
+    let r = router_on(net, &yaml);
     let (result, events) = run(&r, "a", "hi").await;
     assert_eq!(result.unwrap().text, "ok");
     let delays: Vec<u64> = events

@@ -1,5 +1,5 @@
 //! A scriptable fake upstream that speaks real HTTP on 127.0.0.1 (port 0), for every test that
-//! needs a provider on the other end of a socket.
+//! needs a provider on the other end of a socket, over plain HTTP or over TLS ([`Net`]).
 //!
 //! A test scripts the answers as a list of [`Reply`]s; [`FakeUpstream::start`] serves them in
 //! order to successive requests on any path (the last one repeats), and records what came in
@@ -15,6 +15,13 @@
 //! // point a deployment's api_base at up.url, call it twice, then:
 //! assert_eq!(up.calls(), 2);
 //! ```
+//!
+//! A [`Net`] says how a test reaches its upstream: `http://`, or `https://` (h2 or HTTP/1.1 by
+//! ALPN, with the test certificate of `support/https.rs`), called through hyper's client or
+//! reqwest. [`net_test!`] runs one test body `async fn name(net: Net)` once per net
+//! (`name::http`, `name::https`, `name::https_reqwest`); [`FakeUpstream::start_on`] and
+//! [`Net::client`] / [`Net::router_options`] give the body its upstream and the client that
+//! trusts it.
 
 #![allow(dead_code)]
 
@@ -30,8 +37,102 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures::Stream;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use llmux::provider::HttpClient;
+use llmux::provider::http::{HttpOptions, Transport};
+use llmux::router::RouterOptions;
 use serde_json::{Value, json};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
+
+use crate::support::https::{self, Alpn};
+
+/// How a test reaches its fake upstream: the scheme it listens on, and the client stack that
+/// calls it (see [`Transport`]: hyper for every upstream, reqwest when a proxy is set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    /// `https://` with the test certificate, else `http://`.
+    pub tls: bool,
+    pub transport: Transport,
+}
+
+impl Net {
+    pub const HTTP: Net = Net {
+        tls: false,
+        transport: Transport::Hyper,
+    };
+    pub const HTTPS: Net = Net {
+        tls: true,
+        transport: Transport::Hyper,
+    };
+    /// https through reqwest, the stack a process with a proxy configured uses.
+    pub const HTTPS_REQWEST: Net = Net {
+        tls: true,
+        transport: Transport::Reqwest,
+    };
+    pub const ALL: [Net; 3] = [Net::HTTP, Net::HTTPS, Net::HTTPS_REQWEST];
+
+    /// `http`, `https` or `https (reqwest)`, for messages.
+    pub fn label(self) -> &'static str {
+        match (self.tls, self.transport) {
+            (false, Transport::Hyper) => "http",
+            (false, Transport::Reqwest) => "http (reqwest)",
+            (true, Transport::Hyper) => "https",
+            (true, Transport::Reqwest) => "https (reqwest)",
+        }
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
+    /// A client on this net's transport that trusts the test certificate authority.
+    pub fn client(self) -> HttpClient {
+        HttpClient::with_options(&HttpOptions {
+            transport: self.transport,
+            tls: Some(https::client_tls()),
+        })
+        .expect("the test HTTP client builds")
+    }
+
+    /// Router options whose client is [`Net::client`].
+    pub fn router_options(self) -> RouterOptions {
+        RouterOptions {
+            http: Some(self.client()),
+            ..RouterOptions::default()
+        }
+    }
+}
+
+/// Runs the async test body `name(net: Net)` once per [`Net`], as a module of three tests
+/// (`name::http`, `name::https`, `name::https_reqwest`): `net_test!(name);` above
+/// `async fn name(net: Net) { … }`. Attributes given first replace `#[tokio::test]` on each
+/// (`net_test!(#[tokio::test(start_paused = true)] name);`).
+macro_rules! net_test {
+    ($name:ident) => {
+        $crate::upstream::net_test!(#[tokio::test] $name);
+    };
+    ($(#[$meta:meta])+ $name:ident) => {
+        mod $name {
+            $(#[$meta])+
+            async fn http() {
+                super::$name($crate::upstream::Net::HTTP).await
+            }
+
+            $(#[$meta])+
+            async fn https() {
+                super::$name($crate::upstream::Net::HTTPS).await
+            }
+
+            $(#[$meta])+
+            async fn https_reqwest() {
+                super::$name($crate::upstream::Net::HTTPS_REQWEST).await
+            }
+        }
+    };
+}
+pub(crate) use net_test;
 
 /// The largest request body the fake upstream reads.
 const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
@@ -337,7 +438,8 @@ struct Shared {
 
 /// A running fake upstream; it stops when dropped.
 pub struct FakeUpstream {
-    /// `http://127.0.0.1:PORT` (no trailing slash): use it as a deployment's `api_base`.
+    /// `http://127.0.0.1:PORT` or `https://…` (no trailing slash): use it as a deployment's
+    /// `api_base`.
     pub url: String,
     shared: Arc<Shared>,
     server: tokio::task::JoinHandle<()>,
@@ -345,12 +447,18 @@ pub struct FakeUpstream {
 
 impl FakeUpstream {
     /// Starts serving `replies` in order, one per request on any path; the last repeats.
+    /// Plain HTTP (see [`FakeUpstream::start_on`]).
     pub async fn start(replies: Vec<Reply>) -> FakeUpstream {
+        FakeUpstream::start_on(Net::HTTP, replies).await
+    }
+
+    /// [`FakeUpstream::start`] on `net`'s scheme.
+    pub async fn start_on(net: Net, replies: Vec<Reply>) -> FakeUpstream {
         assert!(
             !replies.is_empty(),
             "a fake upstream needs at least one reply"
         );
-        FakeUpstream::serve(replies, None).await
+        FakeUpstream::serve(net, replies, None).await
     }
 
     /// Starts serving the reply `pick` chooses from each request's JSON body (for answers that
@@ -358,10 +466,10 @@ impl FakeUpstream {
     pub async fn start_by_body(
         pick: impl Fn(&Value) -> Reply + Send + Sync + 'static,
     ) -> FakeUpstream {
-        FakeUpstream::serve(Vec::new(), Some(Arc::new(pick))).await
+        FakeUpstream::serve(Net::HTTP, Vec::new(), Some(Arc::new(pick))).await
     }
 
-    async fn serve(replies: Vec<Reply>, by_body: Option<Responder>) -> FakeUpstream {
+    async fn serve(net: Net, replies: Vec<Reply>, by_body: Option<Responder>) -> FakeUpstream {
         let shared = Arc::new(Shared {
             replies,
             by_body,
@@ -373,15 +481,13 @@ impl FakeUpstream {
             disconnected: Notify::new(),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = tokio::spawn(serve_on(listener, app, net.tls));
         FakeUpstream {
-            url: format!("http://{addr}"),
+            url: format!("{}://{addr}", net.scheme()),
             shared,
             server,
         }
@@ -444,6 +550,27 @@ impl FakeUpstream {
 impl Drop for FakeUpstream {
     fn drop(&mut self) {
         self.server.abort();
+    }
+}
+
+/// Serves `app` on `listener`: axum's server for plain HTTP; for TLS, each connection's
+/// handshake and then hyper's server (h2 or HTTP/1.1, as ALPN chose) in a task of its own.
+async fn serve_on(listener: TcpListener, app: Router, tls: bool) {
+    if !tls {
+        let _ = axum::serve(listener, app).await;
+        return;
+    }
+    while let Ok((tcp, _)) = listener.accept().await {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let Some(stream) = https::accept(tcp, Alpn::H2AndHttp1).await else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }
 

@@ -8,17 +8,18 @@
 //! finds nothing to call), or sends the request to `b`. "Solo" rows have one deployment in
 //! `a`, "pair" rows two (`a1`, `a2`) on the same upstream, which is where a 429 cools.
 //! The rows run concurrently; the table is printed (`--nocapture`) before the assertions.
+//! The matrix runs once per [`Net`]: plain HTTP, https through hyper, https through reqwest.
 
 use futures::future::join_all;
 use llmux::config::load_str;
-use llmux::provider::{ChatRequest, HttpClient, Message};
+use llmux::provider::{ChatRequest, Message};
 use llmux::router::{ChatEvent, RouteEventKind, Router, RouterOptions};
 
-use super::raw::{RawUpstream, refused_url};
+use super::raw::{RawUpstream, refused_url_on};
 use super::rows::{
     FROM_B, Fault, KEY, Observed, Outcome, Row, Topology, Wire, ok_raw, ok_reply, rows,
 };
-use crate::upstream::{FakeUpstream, Reply};
+use crate::upstream::{FakeUpstream, Net, Reply, net_test};
 
 fn deployment(wire: Wire, group: &str, id: &str, url: &str, order: u32, extra: &str) -> String {
     let model = match wire {
@@ -30,17 +31,10 @@ fn deployment(wire: Wire, group: &str, id: &str, url: &str, order: u32, extra: &
     )
 }
 
-/// One HTTP client for every row: building one reads the system's root certificates, tens of
-/// milliseconds of CPU in a debug build, and 27 of those at once held up the rows whose 0.2 s
-/// deadlines are under test. (Every row's upstreams live for the whole test, so no row can
-/// meet another's kept-alive connection on a reused port.)
-fn client() -> HttpClient {
-    static CLIENT: std::sync::OnceLock<HttpClient> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| HttpClient::new().unwrap()).clone()
-}
-
-/// Runs one row: its upstreams, its router, one request to the end.
-async fn run_row(row: &Row) -> Observed {
+/// Runs one row on `net` with `client`: its upstreams, its router, one request to the end.
+/// (One client for every row of a run: every row's upstreams live for the whole test, so no
+/// row can meet another's kept-alive connection on a reused port.)
+async fn run_row(net: Net, client: &llmux::provider::HttpClient, row: &Row) -> Observed {
     enum Up {
         Fake(FakeUpstream),
         Raw(RawUpstream),
@@ -48,22 +42,28 @@ async fn run_row(row: &Row) -> Observed {
     }
     let (up, url) = match &row.fault {
         Fault::Fake(reply) => {
-            let up = FakeUpstream::start(vec![reply.clone(), ok_reply(row.wire, row.stream)]).await;
+            let up =
+                FakeUpstream::start_on(net, vec![reply.clone(), ok_reply(row.wire, row.stream)])
+                    .await;
             let url = up.url.clone();
             (Up::Fake(up), url)
         }
         Fault::Raw(raw) => {
-            let up = RawUpstream::start(vec![raw.clone(), ok_raw(row.wire, row.stream)]).await;
+            let up =
+                RawUpstream::start_on(net, vec![raw.clone(), ok_raw(row.wire, row.stream)]).await;
             let url = up.url.clone();
             (Up::Raw(up), url)
         }
-        Fault::Refused => (Up::None, refused_url().await),
+        Fault::Refused => (Up::None, refused_url_on(net).await),
     };
-    let good = FakeUpstream::start(vec![if row.stream {
-        Reply::openai_stream(&[FROM_B], Some((3, 2)))
-    } else {
-        Reply::openai_json(FROM_B, Some((3, 2)))
-    }])
+    let good = FakeUpstream::start_on(
+        net,
+        vec![if row.stream {
+            Reply::openai_stream(&[FROM_B], Some((3, 2)))
+        } else {
+            Reply::openai_json(FROM_B, Some((3, 2)))
+        }],
+    )
     .await;
     let mut yaml = String::from("model_list:\n");
     yaml.push_str(&deployment(row.wire, "a", "a1", &url, 1, row.extra));
@@ -77,7 +77,7 @@ async fn run_row(row: &Row) -> Observed {
         cfg,
         RouterOptions {
             seed: Some(7),
-            http: Some(client()),
+            http: Some(client.clone()),
             ..RouterOptions::default()
         },
     )
@@ -135,10 +135,14 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_upstream_fault_has_its_class_retry_cooldown_and_fallback() {
+net_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    every_upstream_fault_has_its_class_retry_cooldown_and_fallback
+);
+async fn every_upstream_fault_has_its_class_retry_cooldown_and_fallback(net: Net) {
     let rows = rows();
-    let observed = join_all(rows.iter().map(run_row)).await;
+    let client = net.client();
+    let observed = join_all(rows.iter().map(|row| run_row(net, &client, row))).await;
     let mut table = String::from(
         "| fault | class | retried | cooled | fell back | calls to a | answer |\n|---|---|---|---|---|---|---|\n",
     );

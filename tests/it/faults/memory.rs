@@ -2,6 +2,8 @@
 //! with `content-length`, or only ending at EOF) and a 10 MB SSE line are refused at their
 //! limits, and the process's peak RSS grows by no more than [`MAX_GROWTH_KIB`].
 //!
+//! Every case runs on each [`Net`] (http, https through hyper, https through reqwest).
+//!
 //! The measurement runs in a process of its own (this test binary, re-run on the one ignored
 //! test below), so the other tests running in parallel cannot move its high-water mark. Each
 //! case resets the mark (`/proc/self/clear_refs`), runs one request to its end, and reads
@@ -11,10 +13,10 @@ use std::process::Command;
 
 use llmux::config::load_str;
 use llmux::provider::{ChatRequest, ErrorClass, Message};
-use llmux::router::{Router, RouterOptions};
+use llmux::router::Router;
 
 use super::raw::{Raw, RawUpstream};
-use crate::upstream::Reply;
+use crate::upstream::{Net, Reply};
 
 /// The bound on peak RSS growth for one refused answer.
 const MAX_GROWTH_KIB: u64 = 64 * 1024;
@@ -88,11 +90,11 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-async fn one_request(url: &str, stream: bool) -> Result<String, (ErrorClass, String)> {
+async fn one_request(net: Net, url: &str, stream: bool) -> Result<String, (ErrorClass, String)> {
     let yaml = format!(
         "model_list:\n  - model_name: a\n    litellm_params: {{ model: openai/x, api_base: '{url}', api_key: sk-memory-test-key }}\nrouter_settings:\n  num_retries: 0\n"
     );
-    let router = Router::new(load_str(&yaml, None).unwrap(), RouterOptions::default()).unwrap();
+    let router = Router::new(load_str(&yaml, None).unwrap(), net.router_options()).unwrap();
     let mut request = ChatRequest::new(vec![Message::user("q")]);
     request.stream = stream;
     match router.chat("a", request).finish().await {
@@ -116,6 +118,7 @@ fn huge_answers_child() {
         .build()
         .unwrap();
     runtime.block_on(async {
+        for net in Net::ALL {
         // Warm up: the HTTP client, the runtime's threads and buffers exist before measuring.
         for stream in [true, false] {
             let reply = if stream {
@@ -129,21 +132,22 @@ fn huge_answers_child() {
             } else {
                 Raw::json(&String::from_utf8(pieces.concat()).unwrap())
             };
-            let up = RawUpstream::start(vec![raw]).await;
-            assert_eq!(one_request(&up.url, stream).await.unwrap(), "warm");
+            let up = RawUpstream::start_on(net, vec![raw]).await;
+            assert_eq!(one_request(net, &up.url, stream).await.unwrap(), "warm");
         }
         for case in cases() {
-            let up = RawUpstream::start(vec![case.raw.clone()]).await;
+            let up = RawUpstream::start_on(net, vec![case.raw.clone()]).await;
             let before = reset_peak();
-            let result = one_request(&up.url, case.stream).await;
+            let result = one_request(net, &up.url, case.stream).await;
             let peak = status_kib("VmHWM:");
             let growth = peak.saturating_sub(before);
             let (class, message) = result.expect_err(case.name);
             assert_eq!(class, case.class, "{}: {message}", case.name);
             assert!(message.contains(case.message), "{}: {message}", case.name);
             println!(
-                "{REPORT} {}: refused ({}), peak RSS +{growth} KiB (bound {MAX_GROWTH_KIB} KiB), {} body bytes sent",
+                "{REPORT} {} over {}: refused ({}), peak RSS +{growth} KiB (bound {MAX_GROWTH_KIB} KiB), {} body bytes sent",
                 case.name,
+                net.label(),
                 class.name(),
                 up.body_bytes_written()
             );
@@ -152,6 +156,7 @@ fn huge_answers_child() {
                 "{}: peak RSS grew by {growth} KiB",
                 case.name
             );
+        }
         }
     });
 }
@@ -182,5 +187,5 @@ fn huge_answers_are_refused_with_bounded_memory() {
         "the child failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(report.len(), cases().len(), "{stdout}");
+    assert_eq!(report.len(), cases().len() * Net::ALL.len(), "{stdout}");
 }

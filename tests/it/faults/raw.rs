@@ -5,14 +5,19 @@
 //!
 //! Each accepted connection takes the next [`Raw`] script (the last one repeats); the request
 //! is read whole first, then the script runs and the connection closes, so a body without a
-//! `content-length` ends at EOF.
+//! `content-length` ends at EOF. Over `https://` ([`RawUpstream::start_on`]) the same bytes
+//! go inside TLS (HTTP/1.1 by ALPN), and "closes" is TLS's close_notify, then the FIN.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+
+use crate::support::https::{self, Alpn};
+use crate::upstream::Net;
 
 /// The size of each write of a huge body (and of the one buffer it is written from).
 const BIG_PIECE: usize = 64 * 1024;
@@ -27,6 +32,13 @@ pub enum Raw {
     /// The request is read, then the socket is closed with SO_LINGER 0: a TCP reset, and not
     /// a byte of HTTP comes back.
     ResetBeforeHeaders,
+    /// The request is read, then the connection is closed in order (a FIN, after TLS's
+    /// close_notify): not a byte of HTTP comes back.
+    CloseAfterRequest,
+    /// The first request is answered with this JSON (`content-length`, the connection kept
+    /// alive), then the next request on the same connection is read and the connection
+    /// closed without an answer, as an upstream closing a kept-alive connection would.
+    AnswerThenCloseAfterNext(&'static str),
     /// A status, headers, then each body piece as its own write; the body ends at EOF.
     Pieces {
         status: u16,
@@ -65,49 +77,66 @@ impl Raw {
     }
 }
 
+/// What the upstream counts.
+#[derive(Default)]
+struct Counts {
+    accepted: AtomicUsize,
+    requests: AtomicUsize,
+    written: AtomicU64,
+}
+
 /// A running raw upstream; it stops when dropped.
 pub struct RawUpstream {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` or `https://…`.
     pub url: String,
-    accepted: Arc<AtomicUsize>,
-    written: Arc<AtomicU64>,
+    counts: Arc<Counts>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl RawUpstream {
-    pub async fn start(scripts: Vec<Raw>) -> RawUpstream {
+    /// Starts serving `scripts` on `net`'s scheme.
+    pub async fn start_on(net: Net, scripts: Vec<Raw>) -> RawUpstream {
         assert!(!scripts.is_empty());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let written = Arc::new(AtomicU64::new(0));
-        let (a, w) = (accepted.clone(), written.clone());
+        let url = format!(
+            "{}://{}",
+            net.scheme(),
+            listener.local_addr().expect("addr")
+        );
+        let counts = Arc::new(Counts::default());
+        let c = counts.clone();
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                let n = a.fetch_add(1, Ordering::SeqCst);
+                let n = c.accepted.fetch_add(1, Ordering::SeqCst);
                 let script = scripts[n.min(scripts.len() - 1)].clone();
-                let w = w.clone();
+                let c = c.clone();
                 tokio::spawn(async move {
-                    let _ = serve(socket, script, &w).await;
+                    let _ = socket.set_nodelay(true);
+                    if !net.tls {
+                        let _ = serve(socket, script, &c).await;
+                    } else if let Some(tls) = https::accept(socket, Alpn::Http1).await {
+                        let _ = serve(tls, script, &c).await;
+                    }
                 });
             }
         });
-        RawUpstream {
-            url,
-            accepted,
-            written,
-            task,
-        }
+        RawUpstream { url, counts, task }
     }
 
-    /// Connections accepted so far (one per request: every answer closes its connection).
+    /// Connections accepted so far (one per request, except for
+    /// [`Raw::AnswerThenCloseAfterNext`]: every other answer closes its connection).
     pub fn calls(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
+        self.counts.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Requests read whole so far, over all connections.
+    pub fn requests(&self) -> usize {
+        self.counts.requests.load(Ordering::SeqCst)
     }
 
     /// Body bytes the socket accepted from us, over all connections.
     pub fn body_bytes_written(&self) -> u64 {
-        self.written.load(Ordering::SeqCst)
+        self.counts.written.load(Ordering::SeqCst)
     }
 }
 
@@ -117,21 +146,45 @@ impl Drop for RawUpstream {
     }
 }
 
-/// A port nothing listens on (bound, then released).
+/// A port nothing listens on (bound, then released), as an `http://` URL.
 pub async fn refused_url() -> String {
+    refused_url_on(Net::HTTP).await
+}
+
+/// A port nothing listens on, as a URL of `net`'s scheme.
+pub async fn refused_url_on(net: Net) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     drop(listener);
-    format!("http://{addr}")
+    format!("{}://{addr}", net.scheme())
 }
 
-async fn read_request(socket: &mut TcpStream) -> std::io::Result<()> {
+/// A connection the scripts run on: plain TCP or TLS over it.
+trait Socket: AsyncRead + AsyncWrite + Unpin + Send {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Socket for TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// Reads one request whole (its head and `content-length` body); `false` when the client
+/// closed the connection first.
+async fn read_request(socket: &mut impl Socket) -> std::io::Result<bool> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
         let n = socket.read(&mut chunk).await?;
         if n == 0 {
-            return Ok(());
+            return Ok(false);
         }
         buf.extend_from_slice(&chunk[..n]);
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -142,7 +195,7 @@ async fn read_request(socket: &mut TcpStream) -> std::io::Result<()> {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0);
             if buf.len() >= end + 4 + length || buf.len() > MAX_REQUEST {
-                return Ok(());
+                return Ok(true);
             }
         }
     }
@@ -158,13 +211,29 @@ fn head(status: u16, content_type: &str, length: Option<u64>) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn serve(mut socket: TcpStream, script: Raw, written: &AtomicU64) -> std::io::Result<()> {
-    socket.set_nodelay(true)?;
-    read_request(&mut socket).await?;
+async fn serve(mut socket: impl Socket, script: Raw, counts: &Counts) -> std::io::Result<()> {
+    let written = &counts.written;
+    if !read_request(&mut socket).await? {
+        return Ok(());
+    }
+    counts.requests.fetch_add(1, Ordering::SeqCst);
     match script {
         Raw::ResetBeforeHeaders => {
-            socket.set_zero_linger()?;
+            socket.tcp().set_zero_linger()?;
             drop(socket);
+        }
+        Raw::CloseAfterRequest => socket.shutdown().await?,
+        Raw::AnswerThenCloseAfterNext(body) => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            socket.write_all(head.as_bytes()).await?;
+            socket.write_all(body.as_bytes()).await?;
+            if read_request(&mut socket).await? {
+                counts.requests.fetch_add(1, Ordering::SeqCst);
+            }
+            socket.shutdown().await?;
         }
         Raw::Pieces {
             status,

@@ -6,9 +6,9 @@
 
 use llmux::config::load_str;
 use llmux::provider::{ChatRequest, Message};
-use llmux::router::{ChatEvent, ChatOutcome, RouteError, Router, RouterOptions};
+use llmux::router::{ChatEvent, ChatOutcome, RouteError, Router};
 
-use crate::upstream::{FakeUpstream, Reply};
+use crate::upstream::{FakeUpstream, Net, Reply, net_test};
 
 /// The value of an `os.environ/` header, set through the config's `environment_variables`.
 const GATEWAY_TOKEN: &str = "tok-from-env-0123456789";
@@ -31,47 +31,51 @@ async fn ask(router: &Router, group: &str) -> Result<ChatOutcome, RouteError> {
     panic!("no outcome");
 }
 
-fn router(entries: &[String]) -> Router {
+fn router(net: Net, entries: &[String]) -> Router {
     let yaml = format!(
         "environment_variables:\n  GATEWAY: {GATEWAY_TOKEN}\nmodel_list:\n{}router_settings:\n  num_retries: 0\n",
         entries.concat()
     );
     let config = load_str(&yaml, None).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    Router::new(config, RouterOptions::default()).unwrap()
+    Router::new(config, net.router_options()).unwrap()
 }
 
-#[tokio::test]
-async fn configured_headers_and_organization_go_upstream_on_every_wire() {
-    let oa = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
-    let az = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
-    let gq = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
-    let an = FakeUpstream::start(vec![Reply::anthropic_stream(&["ok"], Some((1, 1)))]).await;
-    let ge = FakeUpstream::start(vec![Reply::gemini_stream(&["ok"], Some((1, 1)))]).await;
-    let ol = FakeUpstream::start(vec![Reply::ollama_stream(&["ok"], Some((1, 1)))]).await;
+net_test!(configured_headers_and_organization_go_upstream_on_every_wire);
+async fn configured_headers_and_organization_go_upstream_on_every_wire(net: Net) {
+    let oa = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
+    let az = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
+    let gq = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["ok"], Some((1, 1)))]).await;
+    let an =
+        FakeUpstream::start_on(net, vec![Reply::anthropic_stream(&["ok"], Some((1, 1)))]).await;
+    let ge = FakeUpstream::start_on(net, vec![Reply::gemini_stream(&["ok"], Some((1, 1)))]).await;
+    let ol = FakeUpstream::start_on(net, vec![Reply::ollama_stream(&["ok"], Some((1, 1)))]).await;
     let org = "      organization: org-llmux\n";
-    let router = router(&[
-        entry(
-            "oa",
-            "openai/gpt-4o-mini",
-            &format!("{}/v1", oa.url),
-            &format!("{org}{MERGED}"),
-        ),
-        entry("az", "azure/gpt-4o", &az.url, &format!("{org}{MERGED}")),
-        entry("gq", "groq/llama", &gq.url, &format!("{org}{MERGED}")),
-        entry(
-            "an",
-            "anthropic/claude-x",
-            &an.url,
-            "      headers: {anthropic-beta: beta-from-config, x-api-key: not-this-one}\n      extra_headers: {X-Team: blue}\n",
-        ),
-        entry("ge", "gemini/gemini-x", &ge.url, MERGED),
-        entry(
-            "ol",
-            "ollama_chat/llama3",
-            &ol.url,
-            "      extra_headers: {Authorization: Bearer gateway-of-ollama}\n",
-        ),
-    ]);
+    let router = router(
+        net,
+        &[
+            entry(
+                "oa",
+                "openai/gpt-4o-mini",
+                &format!("{}/v1", oa.url),
+                &format!("{org}{MERGED}"),
+            ),
+            entry("az", "azure/gpt-4o", &az.url, &format!("{org}{MERGED}")),
+            entry("gq", "groq/llama", &gq.url, &format!("{org}{MERGED}")),
+            entry(
+                "an",
+                "anthropic/claude-x",
+                &an.url,
+                "      headers: {anthropic-beta: beta-from-config, x-api-key: not-this-one}\n      extra_headers: {X-Team: blue}\n",
+            ),
+            entry("ge", "gemini/gemini-x", &ge.url, MERGED),
+            entry(
+                "ol",
+                "ollama_chat/llama3",
+                &ol.url,
+                "      extra_headers: {Authorization: Bearer gateway-of-ollama}\n",
+            ),
+        ],
+    );
     for group in ["oa", "az", "gq", "an", "ge", "ol"] {
         ask(&router, group)
             .await
@@ -111,22 +115,28 @@ async fn configured_headers_and_organization_go_upstream_on_every_wire() {
     );
 }
 
-#[tokio::test]
-async fn a_header_value_an_upstream_echoes_never_reaches_an_error() {
-    let up = FakeUpstream::start(vec![Reply::raw(
-        401,
-        "application/json",
-        vec![format!(
-            r#"{{"error":{{"message":"bad gateway token {GATEWAY_TOKEN}"}}}}"#
+net_test!(a_header_value_an_upstream_echoes_never_reaches_an_error);
+async fn a_header_value_an_upstream_echoes_never_reaches_an_error(net: Net) {
+    let up = FakeUpstream::start_on(
+        net,
+        vec![Reply::raw(
+            401,
+            "application/json",
+            vec![format!(
+                r#"{{"error":{{"message":"bad gateway token {GATEWAY_TOKEN}"}}}}"#
+            )],
         )],
-    )])
+    )
     .await;
-    let router = router(&[entry(
-        "oa",
-        "openai/gpt-4o-mini",
-        &format!("{}/v1", up.url),
-        MERGED,
-    )]);
+    let router = router(
+        net,
+        &[entry(
+            "oa",
+            "openai/gpt-4o-mini",
+            &format!("{}/v1", up.url),
+            MERGED,
+        )],
+    );
     let e = ask(&router, "oa").await.unwrap_err();
     assert_eq!(up.headers()[0]["x-gateway"], GATEWAY_TOKEN);
     assert!(!e.message.contains(GATEWAY_TOKEN), "{}", e.message);

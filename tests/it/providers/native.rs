@@ -6,15 +6,18 @@ use llmux::provider::{ChatRequest, ErrorClass, Message};
 use serde_json::json;
 
 use super::{KEY, deployment, non_streaming, request, run, sse};
-use crate::upstream::{FakeUpstream, Reply};
+use crate::upstream::{FakeUpstream, Net, Reply, net_test};
 
-#[tokio::test]
-async fn anthropic_streams_and_sends_system_max_tokens_and_headers() {
-    let up =
-        FakeUpstream::start(vec![Reply::anthropic_stream(&["Hel", "lo"], Some((20, 5)))]).await;
+net_test!(anthropic_streams_and_sends_system_max_tokens_and_headers);
+async fn anthropic_streams_and_sends_system_max_tokens_and_headers(net: Net) {
+    let up = FakeUpstream::start_on(
+        net,
+        vec![Reply::anthropic_stream(&["Hel", "lo"], Some((20, 5)))],
+    )
+    .await;
     for base in [up.url.clone(), format!("{}/v1", up.url)] {
         let d = deployment(Wire::Anthropic, "anthropic", "claude-sonnet-4-5", &base);
-        let out = run(&d, &request()).await;
+        let out = run(net, &d, &request()).await;
         assert_eq!(out.text(), "Hello");
         assert_eq!((out.usage().input, out.usage().output), (20, 5));
         assert_eq!(out.finish, Some(Some("end_turn".into())));
@@ -40,8 +43,8 @@ fn anthropic_events(events: &[(&str, serde_json::Value)]) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn anthropic_cached_input_and_thinking() {
+net_test!(anthropic_cached_input_and_thinking);
+async fn anthropic_cached_input_and_thinking(net: Net) {
     let chunks = anthropic_events(&[
         (
             "message_start",
@@ -71,9 +74,9 @@ async fn anthropic_cached_input_and_thinking() {
         ),
         ("message_stop", json!({"type": "message_stop"})),
     ]);
-    let up = FakeUpstream::start(vec![Reply::sse(chunks)]).await;
+    let up = FakeUpstream::start_on(net, vec![Reply::sse(chunks)]).await;
     let d = deployment(Wire::Anthropic, "anthropic", "claude-sonnet-4-5", &up.url);
-    let out = run(&d, &request()).await;
+    let out = run(net, &d, &request()).await;
     assert_eq!(out.reasoning, "Let me see.");
     assert_eq!(out.text(), "Yes.");
     let u = out.usage();
@@ -83,19 +86,19 @@ async fn anthropic_cached_input_and_thinking() {
     );
 }
 
-#[tokio::test]
-async fn anthropic_non_streaming() {
-    let up = FakeUpstream::start(vec![Reply::anthropic_json("Hi!", Some((8, 2)))]).await;
+net_test!(anthropic_non_streaming);
+async fn anthropic_non_streaming(net: Net) {
+    let up = FakeUpstream::start_on(net, vec![Reply::anthropic_json("Hi!", Some((8, 2)))]).await;
     let mut d = deployment(Wire::Anthropic, "anthropic", "claude-haiku-4-5", &up.url);
     d.max_tokens = Some(256);
-    let out = run(&d, &non_streaming()).await;
+    let out = run(net, &d, &non_streaming()).await;
     assert_eq!(out.text(), "Hi!");
     assert_eq!((out.usage().input, out.usage().output), (8, 2));
     assert_eq!(up.bodies()[0]["max_tokens"], 256);
 }
 
-#[tokio::test]
-async fn anthropic_error_events_after_a_200_are_classified() {
+net_test!(anthropic_error_events_after_a_200_are_classified);
+async fn anthropic_error_events_after_a_200_are_classified(net: Net) {
     let cases = [
         ("overloaded_error", ErrorClass::Server, 529),
         ("rate_limit_error", ErrorClass::RateLimit, 429),
@@ -115,16 +118,16 @@ async fn anthropic_error_events_after_a_200_are_classified() {
                 json!({"type": "error", "error": {"type": kind, "message": "Overloaded"}}),
             ),
         ]);
-        let up = FakeUpstream::start(vec![Reply::sse(chunks)]).await;
+        let up = FakeUpstream::start_on(net, vec![Reply::sse(chunks)]).await;
         let d = deployment(Wire::Anthropic, "anthropic", "claude-sonnet-4-5", &up.url);
-        let out = run(&d, &request()).await;
+        let out = run(net, &d, &request()).await;
         assert_eq!(out.err().class, class, "{kind}");
         assert_eq!(out.err().status, Some(status), "{kind}");
     }
 }
 
-#[tokio::test]
-async fn anthropic_stream_without_message_stop_is_truncated() {
+net_test!(anthropic_stream_without_message_stop_is_truncated);
+async fn anthropic_stream_without_message_stop_is_truncated(net: Net) {
     let chunks = anthropic_events(&[
         (
             "message_start",
@@ -137,9 +140,9 @@ async fn anthropic_stream_without_message_stop_is_truncated() {
             "delta": {"type": "text_delta", "text": "Hel"}}),
         ),
     ]);
-    let up = FakeUpstream::start(vec![Reply::sse(chunks)]).await;
+    let up = FakeUpstream::start_on(net, vec![Reply::sse(chunks)]).await;
     let d = deployment(Wire::Anthropic, "anthropic", "claude-sonnet-4-5", &up.url);
-    let out = run(&d, &request()).await;
+    let out = run(net, &d, &request()).await;
     assert_eq!(out.text(), "Hel");
     assert_eq!(out.err().class, ErrorClass::Protocol);
     assert!(out.err().message.contains("truncated"), "{}", out.err());
@@ -149,9 +152,13 @@ fn gemini(up: &FakeUpstream) -> Deployment {
     deployment(Wire::Gemini, "gemini", "gemini-2.5-flash", &up.url)
 }
 
-#[tokio::test]
-async fn gemini_streams_and_sends_contents_system_instruction_and_config() {
-    let up = FakeUpstream::start(vec![Reply::gemini_stream(&["Hel", "lo"], Some((7, 2)))]).await;
+net_test!(gemini_streams_and_sends_contents_system_instruction_and_config);
+async fn gemini_streams_and_sends_contents_system_instruction_and_config(net: Net) {
+    let up = FakeUpstream::start_on(
+        net,
+        vec![Reply::gemini_stream(&["Hel", "lo"], Some((7, 2)))],
+    )
+    .await;
     let mut d = gemini(&up);
     d.max_tokens = Some(64);
     d.temperature = Some(0.5);
@@ -161,7 +168,7 @@ async fn gemini_streams_and_sends_contents_system_instruction_and_config() {
         Message::assistant("Hello."),
         Message::user("Again"),
     ]);
-    let out = run(&d, &req).await;
+    let out = run(net, &d, &req).await;
     assert_eq!(out.text(), "Hello");
     assert_eq!((out.usage().input, out.usage().output), (7, 2));
     assert_eq!(out.finish, Some(Some("stop".into())));
@@ -187,8 +194,8 @@ async fn gemini_streams_and_sends_contents_system_instruction_and_config() {
     );
 }
 
-#[tokio::test]
-async fn gemini_thoughts_and_cached_tokens() {
+net_test!(gemini_thoughts_and_cached_tokens);
+async fn gemini_thoughts_and_cached_tokens(net: Net) {
     let chunks = sse(&[
         json!({"candidates": [{"index": 0, "content": {"role": "model", "parts": [
             {"text": "Pondering.", "thought": true}]}}]}),
@@ -198,8 +205,8 @@ async fn gemini_thoughts_and_cached_tokens() {
                 "thoughtsTokenCount": 40, "cachedContentTokenCount": 800,
                 "totalTokenCount": 950}}),
     ]);
-    let up = FakeUpstream::start(vec![Reply::sse(chunks)]).await;
-    let out = run(&gemini(&up), &request()).await;
+    let up = FakeUpstream::start_on(net, vec![Reply::sse(chunks)]).await;
+    let out = run(net, &gemini(&up), &request()).await;
     assert_eq!(out.reasoning, "Pondering.");
     assert_eq!(out.text(), "Done.");
     let u = out.usage();
@@ -209,68 +216,71 @@ async fn gemini_thoughts_and_cached_tokens() {
     );
 }
 
-#[tokio::test]
-async fn gemini_non_streaming_uses_generate_content() {
-    let up = FakeUpstream::start(vec![Reply::gemini_json("Hi!", Some((4, 1)))]).await;
+net_test!(gemini_non_streaming_uses_generate_content);
+async fn gemini_non_streaming_uses_generate_content(net: Net) {
+    let up = FakeUpstream::start_on(net, vec![Reply::gemini_json("Hi!", Some((4, 1)))]).await;
     let d = deployment(
         Wire::Gemini,
         "gemini",
         "models/gemini-2.5-pro",
         &format!("{}/v1beta/", up.url),
     );
-    let out = run(&d, &non_streaming()).await;
+    let out = run(net, &d, &non_streaming()).await;
     assert_eq!(out.text(), "Hi!");
     assert_eq!(out.usage().input, 4);
     assert_eq!(up.uris(), ["/v1beta/models/gemini-2.5-pro:generateContent"]);
 }
 
-#[tokio::test]
-async fn gemini_safety_stops_and_blocked_prompts_are_content_policy() {
+net_test!(gemini_safety_stops_and_blocked_prompts_are_content_policy);
+async fn gemini_safety_stops_and_blocked_prompts_are_content_policy(net: Net) {
     let safety = sse(
         &[json!({"candidates": [{"index": 0, "finishReason": "SAFETY",
         "content": {"role": "model", "parts": [{"text": ""}]}}]})],
     );
     let blocked = sse(&[json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}})]);
-    let up = FakeUpstream::start(vec![Reply::sse(safety), Reply::sse(blocked)]).await;
+    let up = FakeUpstream::start_on(net, vec![Reply::sse(safety), Reply::sse(blocked)]).await;
     for _ in 0..2 {
-        let out = run(&gemini(&up), &request()).await;
+        let out = run(net, &gemini(&up), &request()).await;
         assert_eq!(out.err().class, ErrorClass::ContentPolicy);
     }
 }
 
-#[tokio::test]
-async fn gemini_eof_without_finish_reason_is_truncated_and_in_band_errors_classified() {
+net_test!(gemini_eof_without_finish_reason_is_truncated_and_in_band_errors_classified);
+async fn gemini_eof_without_finish_reason_is_truncated_and_in_band_errors_classified(net: Net) {
     let cut = sse(&[json!({"candidates": [{"index": 0,
         "content": {"role": "model", "parts": [{"text": "Hal"}]}}]})]);
     let error = sse(&[
         json!({"error": {"code": 503, "message": "The model is overloaded.",
         "status": "UNAVAILABLE"}}),
     ]);
-    let up = FakeUpstream::start(vec![Reply::sse(cut), Reply::sse(error)]).await;
-    let out = run(&gemini(&up), &request()).await;
+    let up = FakeUpstream::start_on(net, vec![Reply::sse(cut), Reply::sse(error)]).await;
+    let out = run(net, &gemini(&up), &request()).await;
     assert_eq!(out.text(), "Hal");
     assert_eq!(out.err().class, ErrorClass::Protocol);
     assert!(out.err().message.contains("truncated"));
-    let out = run(&gemini(&up), &request()).await;
+    let out = run(net, &gemini(&up), &request()).await;
     assert_eq!(out.err().class, ErrorClass::Server);
     assert_eq!(out.err().status, Some(503));
 }
 
-#[tokio::test]
-async fn ollama_streams_ndjson_and_answers_whole() {
-    let up = FakeUpstream::start(vec![
-        Reply::ollama_stream(&["Hel", "lo"], Some((26, 2))),
-        Reply::ollama_json("Whole.", Some((26, 3))),
-    ])
+net_test!(ollama_streams_ndjson_and_answers_whole);
+async fn ollama_streams_ndjson_and_answers_whole(net: Net) {
+    let up = FakeUpstream::start_on(
+        net,
+        vec![
+            Reply::ollama_stream(&["Hel", "lo"], Some((26, 2))),
+            Reply::ollama_json("Whole.", Some((26, 3))),
+        ],
+    )
     .await;
     let mut d = deployment(Wire::OllamaChat, "ollama_chat", "llama3.2", &up.url);
     d.api_key = None;
     d.max_tokens = Some(32);
-    let out = run(&d, &request()).await;
+    let out = run(net, &d, &request()).await;
     assert_eq!(out.text(), "Hello");
     assert_eq!((out.usage().input, out.usage().output), (26, 2));
     assert_eq!(out.finish, Some(Some("stop".into())));
-    let out = run(&d, &non_streaming()).await;
+    let out = run(net, &d, &non_streaming()).await;
     assert_eq!(out.text(), "Whole.");
     assert_eq!(out.usage().output, 3);
     assert_eq!(up.paths(), ["/api/chat", "/api/chat"]);
@@ -280,21 +290,24 @@ async fn ollama_streams_ndjson_and_answers_whole() {
     assert!(up.headers()[0].get("authorization").is_none());
 }
 
-#[tokio::test]
-async fn ollama_stream_cut_before_done_is_truncated() {
+net_test!(ollama_stream_cut_before_done_is_truncated);
+async fn ollama_stream_cut_before_done_is_truncated(net: Net) {
     let mut reply = Reply::ollama_stream(&["Hel", "lo"], None);
     reply = reply.reset_after(2);
-    let up = FakeUpstream::start(vec![
-        Reply::ndjson(vec![
-            "{\"message\":{\"content\":\"Hel\"},\"done\":false}\n".into(),
-        ]),
-        reply,
-    ])
+    let up = FakeUpstream::start_on(
+        net,
+        vec![
+            Reply::ndjson(vec![
+                "{\"message\":{\"content\":\"Hel\"},\"done\":false}\n".into(),
+            ]),
+            reply,
+        ],
+    )
     .await;
     let d = deployment(Wire::OllamaChat, "ollama_chat", "llama3.2", &up.url);
-    let out = run(&d, &request()).await;
+    let out = run(net, &d, &request()).await;
     assert_eq!(out.err().class, ErrorClass::Protocol);
-    let out = run(&d, &request()).await;
+    let out = run(net, &d, &request()).await;
     assert_eq!(out.text(), "Hello");
     assert_eq!(out.err().class, ErrorClass::Network);
 }

@@ -2,6 +2,8 @@
 //! that does not load fails the test with its text), an OpenAI-wire deployment entry, one
 //! request run to its end, and a frame drawn on a `TestBackend` read back as text or cells.
 
+pub mod https;
+
 use llmux::config::{Config, load_str};
 use llmux::provider::{ChatRequest, Message};
 use llmux::router::{ChatEvent, ChatOutcome, RouteError, RouteEvent, Router, RouterOptions};
