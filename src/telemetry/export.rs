@@ -272,17 +272,18 @@ fn build_exporter(d: &Destination) -> Result<opentelemetry_otlp::SpanExporter, S
 
 #[cfg(feature = "otlp-grpc")]
 fn grpc_exporter(d: &Destination) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    use hyper::http::{HeaderMap, HeaderName, HeaderValue};
     use opentelemetry_otlp::WithTonicConfig;
-    let mut metadata = opentelemetry_otlp::tonic_types::metadata::MetadataMap::new();
+    // tonic's metadata is built from HTTP headers (its key type is not re-exported).
+    let mut headers = HeaderMap::new();
     for (k, v) in &d.headers {
-        let key = opentelemetry_otlp::tonic_types::metadata::MetadataKey::from_bytes(k.as_bytes())
-            .map_err(|e| e.to_string())?;
-        let value = v
-            .expose()
-            .parse()
-            .map_err(|_| format!("header {k} is not valid"))?;
-        metadata.insert(key, value);
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("header name {k} is not valid"))?;
+        let value =
+            HeaderValue::from_str(v.expose()).map_err(|_| format!("header {k} is not valid"))?;
+        headers.insert(name, value);
     }
+    let metadata = opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers);
     opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(d.endpoint.clone())
