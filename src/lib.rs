@@ -6,6 +6,7 @@
 //! `cli`) are clients of the same [`router::Router`].
 
 pub mod cache;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod exit;

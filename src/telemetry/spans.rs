@@ -9,6 +9,7 @@
 //! generations, usage and cost. A request's spans leave [`Builder::take`] together once it
 //! ends (answered, failed or cancelled); nothing is kept of it after that.
 
+use crate::calendar::civil_from_days;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -729,20 +730,6 @@ fn rfc3339(at: SystemTime) -> String {
         rem % 60,
         ms % 1000
     )
-}
-
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// A W3C `traceparent` (`00-<trace id>-<span id>-<flags>`) and its `tracestate` as the

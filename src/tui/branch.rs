@@ -159,12 +159,7 @@ impl App {
         let Some(ed) = self.editing.clone() else {
             return self.send();
         };
-        if self.inflight.is_some() {
-            let cancel = self.keymap.label(Command::Cancel);
-            self.toast(
-                format!("an answer is still streaming · {cancel} cancels it"),
-                true,
-            );
+        if self.refused_while_streaming() {
             return Vec::new();
         }
         // A large paste folded in the composer goes out whole (as a new message's would).

@@ -135,12 +135,7 @@ impl App {
 
     /// `compare`: opens the chooser of groups.
     pub(crate) fn open_compare(&mut self) -> Vec<Effect> {
-        if self.inflight.is_some() {
-            let cancel = self.keymap.label(Command::Cancel);
-            self.toast(
-                format!("an answer is still streaming · {cancel} cancels it"),
-                true,
-            );
+        if self.refused_while_streaming() {
             return Vec::new();
         }
         if self.groups.len() < MIN_GROUPS {

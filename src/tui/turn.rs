@@ -103,17 +103,26 @@ impl App {
     }
 
     /// Sends `text` (the composer's, or what a command made of it) to the current group.
+    /// While an answer streams, says so (and which key cancels it) and returns true: nothing
+    /// new is sent until it ends.
+    pub(crate) fn refused_while_streaming(&mut self) -> bool {
+        if self.inflight.is_none() {
+            return false;
+        }
+        let cancel = self.keymap.label(super::action::Command::Cancel);
+        self.toast(
+            format!("an answer is still streaming · {cancel} cancels it"),
+            true,
+        );
+        true
+    }
+
     pub(crate) fn send_text(&mut self, text: String) -> Vec<super::action::Effect> {
         if text.trim().is_empty() {
             self.unchanged();
             return Vec::new();
         }
-        if self.inflight.is_some() {
-            let cancel = self.keymap.label(super::action::Command::Cancel);
-            self.toast(
-                format!("an answer is still streaming · {cancel} cancels it"),
-                true,
-            );
+        if self.refused_while_streaming() {
             return Vec::new();
         }
         self.sent.push(text.clone());

@@ -2,6 +2,8 @@
 //! start of a `--since` window (a duration back from now, or a date). Pure functions of their
 //! inputs; the caller supplies "now".
 
+use crate::calendar::{civil_from_days, days_from_civil};
+
 /// Milliseconds in a day, for `--by day` and `--since DATE`.
 pub const DAY_MS: u64 = 86_400_000;
 
@@ -53,30 +55,6 @@ pub fn parse_since(text: &str, now_unix_ms: u64) -> Result<u64, SinceError> {
         _ => return Err(SinceError::UnknownUnit(t.to_string())),
     };
     Ok(now_unix_ms.saturating_sub(n.saturating_mul(unit_ms)))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
