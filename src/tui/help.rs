@@ -121,25 +121,26 @@ fn name_of(c: Command, name_col: usize) -> &'static str {
     if name_col > 0 { c.name() } else { "" }
 }
 
-/// The overlay's width and height in `area` for `needed` lines of text.
-fn overlay_size(area: Rect, needed: usize) -> (u16, u16) {
+/// The overlay's text for `area`, and its width and height there.
+fn laid_out(
+    keymap: &KeyMap,
+    theme: &Theme,
+    area: Rect,
+    shift_enter: bool,
+) -> (Vec<Line<'static>>, u16, u16) {
     let width = WIDTH.min(area.width.saturating_sub(2));
-    let height = (needed as u16 + 2).min(area.height.saturating_sub(2));
-    (width, height)
-}
-
-fn lines_needed(keymap: &KeyMap, theme: &Theme, area: Rect, shift_enter: bool) -> usize {
-    let width = WIDTH.min(area.width.saturating_sub(2));
-    lines(keymap, theme, width.saturating_sub(2), shift_enter).len()
+    let lines = lines(keymap, theme, width.saturating_sub(2), shift_enter);
+    let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+    (lines, width, height)
 }
 
 /// The furthest the overlay scrolls in a `size` terminal: the last line at its bottom (so
 /// a run of Down past the end does not have to be walked back).
 pub fn max_scroll(keymap: &KeyMap, theme: &Theme, shift_enter: bool, size: (u16, u16)) -> usize {
-    let area = Rect::new(0, 0, size.0, size.1);
-    let needed = lines_needed(keymap, theme, area, shift_enter);
-    let (_, height) = overlay_size(area, needed);
-    needed.saturating_sub(height.saturating_sub(2) as usize)
+    let (lines, _, height) = laid_out(keymap, theme, Rect::new(0, 0, size.0, size.1), shift_enter);
+    lines
+        .len()
+        .saturating_sub(height.saturating_sub(2) as usize)
 }
 
 /// Draws the overlay centered in `area`.
@@ -151,8 +152,7 @@ pub fn render(
     buf: &mut Buffer,
     theme: &Theme,
 ) {
-    let (width, height) = overlay_size(area, lines_needed(keymap, theme, area, shift_enter));
-    let lines = lines(keymap, theme, width.saturating_sub(2), shift_enter);
+    let (lines, width, height) = laid_out(keymap, theme, area, shift_enter);
     let rect = super::view::centered(area, width, height);
     Clear.render(rect, buf);
     let block = super::view::pane_block(theme, "Keys", true).title_bottom(
