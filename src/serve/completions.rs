@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::body::from_json;
 use super::chat::{self, ChatApi};
 use super::error::{Api, ApiError};
-use super::openai::request::{CompletionRequest, Parsed, to_chat_request};
+use super::openai::request::{CompletionRequest, to_chat_request};
 use super::openai::{Chunks, completion};
 use super::sse::SseEncoder;
 use crate::provider::{Passthrough, ToolCallDelta};
@@ -38,18 +38,7 @@ impl ChatApi for Completions {
         let chat = as_chat(from_json::<Map<String, Value>>(body)?)?;
         let parsed: CompletionRequest = serde_json::from_value(Value::Object(chat))
             .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
-        let Parsed {
-            model,
-            request,
-            stream,
-            include_usage,
-        } = to_chat_request(parsed)?;
-        Ok(chat::Parsed {
-            model,
-            request,
-            stream,
-            options: include_usage,
-        })
+        to_chat_request(parsed)
     }
 
     fn encoder(id: &str, model: &str, include_usage: &bool, _prompt_tokens: u64) -> TextChunks {

@@ -22,7 +22,7 @@ use crate::router::ChatOutcome;
 
 pub(super) mod request;
 
-use request::{CompletionRequest, Parsed, to_chat_request};
+use request::{CompletionRequest, to_chat_request};
 
 /// `POST /v1/chat/completions` (and `/chat/completions`).
 pub struct ChatCompletions;
@@ -35,18 +35,7 @@ impl ChatApi for ChatCompletions {
     type Encoder = Chunks;
 
     fn parse(body: &[u8]) -> Result<chat::Parsed<bool>, ApiError> {
-        let Parsed {
-            model,
-            request,
-            stream,
-            include_usage,
-        } = to_chat_request(from_json::<CompletionRequest>(body)?)?;
-        Ok(chat::Parsed {
-            model,
-            request,
-            stream,
-            options: include_usage,
-        })
+        to_chat_request(from_json::<CompletionRequest>(body)?)
     }
 
     fn encoder(id: &str, model: &str, include_usage: &bool, _prompt_tokens: u64) -> Chunks {

@@ -20,6 +20,7 @@ use crate::provider::{
     BuiltinTool, ChatRequest, ImageSource, Message, Operation, Part, Role, ToolApi, ToolCall,
     ToolChoice, ToolSpec,
 };
+use crate::serve::chat::Parsed;
 use crate::serve::error::ApiError;
 
 /// An incoming chat-completions request: the fields llmux reads, and the rest.
@@ -157,16 +158,9 @@ impl<'de> Visitor<'de> for RequestVisitor {
     }
 }
 
-/// What a parsed request asks for.
-pub struct Parsed {
-    pub model: String,
-    pub request: ChatRequest,
-    pub stream: bool,
-    pub include_usage: bool,
-}
-
-/// Builds the router's request (see the module docs).
-pub fn to_chat_request(req: CompletionRequest) -> Result<Parsed, ApiError> {
+/// Builds the router's request (see the module docs); the option is
+/// `stream_options.include_usage`.
+pub fn to_chat_request(req: CompletionRequest) -> Result<Parsed<bool>, ApiError> {
     let model = req
         .model
         .filter(|m| !m.is_empty())
@@ -222,7 +216,7 @@ pub fn to_chat_request(req: CompletionRequest) -> Result<Parsed, ApiError> {
         model,
         request,
         stream: req.stream.unwrap_or(false),
-        include_usage: req.include_usage,
+        options: req.include_usage,
     })
 }
 
@@ -435,7 +429,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(v: Value) -> Result<Parsed, ApiError> {
+    fn parse(v: Value) -> Result<Parsed<bool>, ApiError> {
         to_chat_request(
             serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?,
         )
