@@ -69,6 +69,12 @@ impl<'a> Cursor<'a> {
 
     /// The next byte after whitespace, not consumed.
     fn peek(&mut self) -> Option<u8> {
+        // Upstreams write compact JSON: whitespace (all of it at or below b' ') is the
+        // exception, so the byte at hand is looked at once before any loop.
+        let byte = *self.bytes().get(self.at)?;
+        if byte > b' ' {
+            return Some(byte);
+        }
         self.skip_ws();
         self.bytes().get(self.at).copied()
     }
@@ -363,19 +369,25 @@ impl<'a> Cursor<'a> {
                 s.array(|s| {
                     s.skip_ws();
                     let start = s.at;
-                    let first = chunk.choice.is_none();
-                    let mut later = Choice::default();
-                    let choice = if first {
-                        chunk.choice.insert(Choice::default())
-                    } else {
-                        &mut later
-                    };
-                    s.choice(choice)?;
-                    if choice.index != 0 {
-                        chunk.others.push(s.text.get(start..s.at)?);
-                        if first {
-                            chunk.choice = None;
+                    let index = match &mut chunk.choice {
+                        None => {
+                            let choice = chunk.choice.insert(Choice::default());
+                            s.choice(choice)?;
+                            let index = choice.index;
+                            if index != 0 {
+                                chunk.choice = None;
+                            }
+                            index
                         }
+                        // A later choice (`n > 1`, rare): read the same way, kept as written.
+                        Some(_) => {
+                            let mut later = Choice::default();
+                            s.choice(&mut later)?;
+                            later.index
+                        }
+                    };
+                    if index != 0 {
+                        chunk.others.push(s.text.get(start..s.at)?);
                     }
                     Some(())
                 })
