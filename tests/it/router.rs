@@ -15,6 +15,8 @@ use llmux::router::{
 use crate::support::{self, ask, deployment, router};
 use crate::upstream::{FakeUpstream, Net, Reply, net_test};
 
+mod errors;
+
 /// A seeded router whose client calls over `net` (and trusts its test certificate).
 fn router_on(net: Net, yaml: &str) -> Router {
     Router::new(
