@@ -19,6 +19,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use crate::upstream::{FakeUpstream, Reply};
 
 mod collector;
+mod start;
 
 use collector::{Collector, Silent, int, text, texts};
 

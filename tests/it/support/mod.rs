@@ -50,6 +50,12 @@ pub fn deployment(group: &str, id: &str, url: &str, extra: &str) -> String {
     )
 }
 
+/// A local address nothing listens on (bound, then let go): connecting to it is refused.
+pub fn unused_addr() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
 /// A request of one user message.
 pub fn ask(text: &str) -> ChatRequest {
     ChatRequest::new(vec![Message::user(text)])
