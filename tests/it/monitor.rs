@@ -4,8 +4,8 @@
 use llmux::monitor::client::{OpenError, open};
 use llmux::secret::Secret;
 
-use crate::support::unused_addr;
-use crate::upstream::{FakeUpstream, Reply};
+use crate::support::refused_url;
+use crate::upstream::{FakeUpstream, Net, Reply};
 
 async fn open_at(url: &str) -> OpenError {
     llmux::provider::http::install_tls_provider();
@@ -49,7 +49,7 @@ async fn another_status_is_named() {
 
 #[tokio::test]
 async fn nothing_listening_cannot_connect_and_keeps_the_cause() {
-    let e = open_at(&format!("http://{}", unused_addr())).await;
+    let e = open_at(&refused_url(Net::HTTP)).await;
     assert!(matches!(e, OpenError::Connect(_)), "{e:?}");
     assert_eq!(e.to_string(), "cannot connect");
     assert!(std::error::Error::source(&e).is_some());
