@@ -350,12 +350,14 @@ impl App {
                 id,
                 text: run.question.clone(),
                 group: group.clone(),
+                images: Vec::new(),
             }));
             fx.push(Effect::Persist(Record::User {
                 id,
                 text: run.question.clone(),
                 group: group.clone(),
                 at_unix_ms: session::unix_ms((self.clock)()),
+                images: Vec::new(),
             }));
         }
         let mut answer = col.answer.clone();

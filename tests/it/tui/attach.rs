@@ -257,3 +257,157 @@ async fn slash_file_puts_the_file_in_the_message_with_tab_completion() {
     h.press(KeyCode::Enter);
     assert!(h.screen().contains("which file?"), "{}", h.screen());
 }
+
+/// The images in a request's messages, as the upstream received them (decoded from their
+/// `data:` URLs), message by message.
+fn images_received(body: &serde_json::Value) -> Vec<Vec<Vec<u8>>> {
+    use base64::Engine;
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["content"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["image_url"]["url"].as_str())
+                .map(|url| {
+                    let data = url.strip_prefix("data:image/png;base64,").unwrap();
+                    base64::engine::general_purpose::STANDARD
+                        .decode(data)
+                        .unwrap()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn focus_conversation(h: &mut Harness) {
+    while h.app.focus != llmux::tui::app::Focus::Conversation {
+        h.press(KeyCode::Tab);
+    }
+    h.app.view.selected = None;
+}
+
+/// Runs the request the effects started through `router` and feeds its events to the app.
+async fn answer_through(h: &mut Harness, router: &llmux::router::Router, fx: &[Effect]) {
+    let Some((tag, group, request)) = fx.iter().find_map(|e| match e {
+        Effect::StartChat {
+            tag,
+            group,
+            request,
+        } => Some((*tag, group.clone(), request.clone())),
+        _ => None,
+    }) else {
+        panic!("no request started: {fx:?}")
+    };
+    let mut stream = router.chat(&group, request);
+    while let Some(event) = stream.next_event().await {
+        h.act(Action::Chat {
+            tag,
+            event,
+            at: tokio::time::Instant::now(),
+        });
+    }
+}
+
+#[tokio::test]
+async fn an_attached_image_is_saved_with_the_conversation_and_sent_again_after_a_restart() {
+    use crate::upstream::{FakeUpstream, Reply};
+    use llmux::store::session::SessionStore;
+    let up = FakeUpstream::start(vec![Reply::openai_stream(&["A cat."], Some((12, 2)))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pixels = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-a-cat-s-pixels".to_vec();
+    let png = dir.path().join("cat.png");
+    std::fs::write(&png, &pixels).unwrap();
+    let yaml = format!(
+        r#"
+model_list:
+  - model_name: vision
+    litellm_params: {{ model: openai/gpt-4o, api_base: "{}", api_key: k }}
+  - model_name: text
+    litellm_params: {{ model: mock/text }}
+"#,
+        up.url
+    );
+    let cfg = llmux::config::load_str(&yaml, None).unwrap();
+    let router = crate::support::router(&yaml);
+    let theme = || Theme::builtin_default(ColorDepth::TrueColor);
+    let store = SessionStore::new(dir.path().join("sessions"));
+
+    // First run: the image goes, and the session file keeps it.
+    let mut h = Harness::with_config(100, 30, &cfg, theme());
+    let fx = send_with_files(&mut h, &format!("what is on @{}", png.display()));
+    answer_through(&mut h, &router, &fx).await;
+    assert_eq!(images_received(&up.bodies()[0]), [vec![pixels.clone()]]);
+    let mut w = store.writer(&h.app.session);
+    for e in &h.effects {
+        if let Effect::Persist(r) = e {
+            w.append(r).unwrap();
+        }
+    }
+
+    // A restart: a new app reads the conversation back.
+    let loaded = store.load(&h.app.session).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let mut again = Harness::with_config(100, 30, &cfg, theme());
+    again.app.load_session(loaded);
+    let shown = format!(
+        "[image {} · {}]",
+        png.display(),
+        attach::human_bytes(pixels.len() as u64)
+    );
+    assert!(again.screen().contains(&shown), "{}", again.screen());
+    // Regenerating sends the image again.
+    let fx = again.ctrl('r');
+    answer_through(&mut again, &router, &fx).await;
+    assert_eq!(images_received(&up.bodies()[1]), [vec![pixels.clone()]]);
+    // A follow-up question carries it in the history.
+    let fx = send_with_files(&mut again, "and its colour?");
+    answer_through(&mut again, &router, &fx).await;
+    let sent = images_received(&up.bodies()[2]);
+    assert_eq!(sent[0], std::slice::from_ref(&pixels), "{sent:?}");
+    assert!(sent[1..].iter().all(Vec::is_empty), "{sent:?}");
+
+    // Edited and sent as a branch: the image goes while its line is in the text.
+    focus_conversation(&mut again);
+    for _ in 0..5 {
+        again.press(KeyCode::Up);
+    }
+    again.press(KeyCode::Char('e'));
+    let edited = again.app.draft().replace("what is on", "what animal is on");
+    again.app.set_composer_text(&edited);
+    let fx = again.press(KeyCode::Enter);
+    answer_through(&mut again, &router, &fx).await;
+    assert_eq!(images_received(&up.bodies()[3]), [vec![pixels.clone()]]);
+    // Its line deleted, it does not.
+    focus_conversation(&mut again);
+    again.press(KeyCode::Up);
+    again.press(KeyCode::Up);
+    again.press(KeyCode::Char('e'));
+    let edited = again.app.draft().replace(&shown, "");
+    again.app.set_composer_text(&edited);
+    let fx = again.press(KeyCode::Enter);
+    answer_through(&mut again, &router, &fx).await;
+    assert_eq!(images_received(&up.bodies()[4]), [Vec::<Vec<u8>>::new()]);
+
+    // A group that takes no images gets the conversation without them, and says so.
+    again.app.load_session(store.load(&h.app.session).unwrap());
+    again.ctrl('n');
+    assert_eq!(again.app.current_group(), "text");
+    let fx = send_with_files(&mut again, "in one word?");
+    let request = started(&fx).expect("sent");
+    assert!(
+        request.messages.iter().all(|m| m.parts.is_empty()),
+        "{request:?}"
+    );
+    assert!(request.messages[0].content.contains(&shown));
+    assert!(
+        again
+            .screen()
+            .contains("text takes no images: the conversation's images are left out"),
+        "{}",
+        again.screen()
+    );
+}

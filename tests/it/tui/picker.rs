@@ -111,6 +111,7 @@ async fn a_reopened_conversation_comes_back_on_its_last_group() {
             text: format!("question {id}"),
             group: group.to_string(),
             at_unix_ms: 1_700_000_000_000,
+            images: Vec::new(),
         })
         .unwrap();
     }

@@ -55,6 +55,7 @@ fn the_store_sums_models_and_cost_of_every_branch() {
         text: "q".into(),
         group: group.into(),
         at_unix_ms: 0,
+        images: Vec::new(),
     };
     let answer = |id, cost: Option<u64>| {
         Record::Answer(llmux::store::session::Answer {
@@ -151,6 +152,7 @@ fn long_session() -> llmux::store::session::LoadedSession {
             text,
             group: "fast".into(),
             at_unix_ms: 0,
+            images: Vec::new(),
         });
         records.push(Record::Chunk {
             id: i * 2 + 2,
