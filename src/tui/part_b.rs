@@ -11,7 +11,8 @@ use ratatui::layout::Rect;
 use super::action::{Command, Effect};
 use super::app::App;
 use super::attach::Attach;
-use super::compare::{self, Compare};
+use super::compare::Compare;
+use super::compare_view;
 use super::context::Windows;
 use super::inspect::{self, Inspect};
 use crate::config::Config;
@@ -59,7 +60,7 @@ impl App {
 /// Draws whichever of part B's views has the screen, over everything else.
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if app.b.compare.shown() {
-        compare::render(app, area, buf);
+        compare_view::render(app, area, buf);
     }
     inspect::render(app, area, buf);
 }
