@@ -349,6 +349,7 @@ impl App {
         text: String,
         read: Result<Vec<Attachment>, String>,
     ) -> Vec<Effect> {
+        let for_compare = self.compare_reading(&text);
         let draft = self.draft();
         if self.b.attach.expand(&draft) != text {
             // The message changed meanwhile: sent by the next Enter.
@@ -362,6 +363,9 @@ impl App {
                 return Vec::new();
             }
         };
+        if for_compare {
+            return self.compare_attached(text, files);
+        }
         let images = files
             .iter()
             .filter(|f| matches!(f.kind, Kind::Image { .. }))

@@ -4,7 +4,9 @@
 //!
 //! `compare` (Ctrl+T) opens a chooser of groups (the last choice, else the current group and
 //! the next, are marked); Enter asks them the composer's text (or, with an empty composer, the
-//! last question again). Each group's request is an ordinary `StartChat` with a tag of its
+//! last question again). `@files` in it are read first (by the runner, as a message's are:
+//! `Effect::ReadAttachments`) and go to every group; an image only to the groups that take
+//! images — the others' columns say they were not asked. Each group's request is an ordinary `StartChat` with a tag of its
 //! own, so its events come back as `Action::Chat` and are routed here by tag
 //! ([`App::compare_owns`]). In the view, ←/→ (or 1..9) choose an answer, Enter keeps it (with
 //! the question, when it came from the composer), Esc leaves and keeps nothing (streams still
@@ -18,10 +20,12 @@ use tokio::time::Instant;
 
 use crate::provider::Message;
 use crate::router::{ChatEvent, RouteEventKind};
-use crate::store::session::{self, Answer, AnswerState, Entry, Record, UserMessage};
+use crate::store::session::{self, Answer, AnswerState, Entry, Image, Record, UserMessage};
+use crate::store::session_history;
 
 use super::action::{Command, Effect, RequestTag};
 use super::app::App;
+use super::attach::Attachment;
 
 /// Most groups compared at once (columns side by side).
 pub const MAX_GROUPS: usize = 4;
@@ -36,13 +40,19 @@ pub struct Compare {
     /// Groups marked in the chooser (indexes into `App::groups`), in the order marked.
     pub marked: Vec<usize>,
     pub run: Option<CompareRun>,
+    /// The question (its pastes put back) whose `@files` are being read for a compare.
+    pub reading: Option<String>,
 }
 
 /// One compare on screen.
 #[derive(Debug)]
 pub struct CompareRun {
-    /// The question asked.
+    /// The question asked, as sent (with its files).
     pub question: String,
+    /// The question as typed (its `@path`s as written): what Esc gives back and Up recalls.
+    pub typed: String,
+    /// The images sent with it.
+    pub images: Vec<Image>,
     /// It came from the composer (kept with the answer), rather than being the last question
     /// asked again (only the answer is kept).
     pub from_draft: bool,
@@ -51,6 +61,16 @@ pub struct CompareRun {
     pub selected: usize,
     /// Lines scrolled down in every column.
     pub scroll: usize,
+}
+
+/// A question for a compare, as asked.
+struct Asked {
+    question: String,
+    typed: String,
+    from_draft: bool,
+    images: Vec<Image>,
+    /// The history to send, ending with the question.
+    messages: Vec<Message>,
 }
 
 /// One group's answer.
@@ -128,13 +148,6 @@ impl App {
         }
         if self.groups.len() < MIN_GROUPS {
             self.toast("compare needs two model groups; the config has one", true);
-            return Vec::new();
-        }
-        if !super::attach::mentions(&self.draft()).is_empty() {
-            self.toast(
-                "compare sends no @files: send the message with them, then compare on it                  with an empty composer",
-                true,
-            );
             return Vec::new();
         }
         if self.draft().trim().is_empty() && self.last_question().is_none() {
@@ -240,21 +253,67 @@ impl App {
         }
         self.b.compare.choosing = None;
         let draft = self.b.attach.expand(&self.draft());
-        let (question, from_draft, messages) = if draft.trim().is_empty() {
+        if draft.trim().is_empty() {
             let Some(last) = self.last_question() else {
                 return Vec::new();
             };
             let Entry::User(u) = &self.entries[last] else {
                 return Vec::new();
             };
-            let q = u.text.clone();
-            (q, false, session::history(&self.entries[..=last]))
-        } else {
-            let mut m = session::history(&self.entries);
-            m.push(Message::user(draft.clone()));
-            self.set_composer_text("");
-            (draft, true, m)
-        };
+            let (q, images) = (u.text.clone(), u.images.clone());
+            let messages = session::history(&self.entries[..=last]);
+            return self.ask_compare(Asked {
+                question: q.clone(),
+                typed: q,
+                from_draft: false,
+                images,
+                messages,
+            });
+        }
+        let paths = super::attach::mentions(&self.draft());
+        if !paths.is_empty() {
+            // Read by the runner; the question is asked when they are (`compare_attached`).
+            self.b.compare.reading = Some(draft.clone());
+            return vec![Effect::ReadAttachments { text: draft, paths }];
+        }
+        self.compare_draft(draft.clone(), draft, Vec::new())
+    }
+
+    /// Whether the files read for the message `text` were asked for by a compare (which
+    /// waits for them no more).
+    pub(crate) fn compare_reading(&mut self, text: &str) -> bool {
+        self.b.compare.reading.take_if(|t| t == text).is_some()
+    }
+
+    /// The files of a compare's question were read: every marked group is asked it.
+    pub(crate) fn compare_attached(&mut self, text: String, files: Vec<Attachment>) -> Vec<Effect> {
+        let (full, images) = super::attach::expand_files(&text, files);
+        self.compare_draft(text, full, images)
+    }
+
+    /// Asks the composer's question (`typed`; `question` with its files in, and `images`).
+    fn compare_draft(
+        &mut self,
+        typed: String,
+        question: String,
+        images: Vec<Image>,
+    ) -> Vec<Effect> {
+        let mut messages = session::history(&self.entries);
+        messages.push(session_history::user_message(&question, &images));
+        self.set_composer_text("");
+        self.ask_compare(Asked {
+            question,
+            typed,
+            from_draft: true,
+            images,
+            messages,
+        })
+    }
+
+    /// Starts a column for every marked group. A group that takes no images, asked a
+    /// question with one, gets none: its column says why, the others run.
+    fn ask_compare(&mut self, asked: Asked) -> Vec<Effect> {
+        let marked = self.b.compare.marked.clone();
         let mut fx = Vec::new();
         let mut columns = Vec::new();
         for gi in marked {
@@ -263,12 +322,37 @@ impl App {
             };
             let tag = self.next_tag;
             self.next_tag += 1;
+            let mut answer = Answer {
+                group: group.clone(),
+                ..Answer::default()
+            };
+            let refused = (!asked.images.is_empty() && self.b.windows.images_ok(&group).is_err())
+                .then(|| {
+                    let w = &self.b.windows;
+                    let deps: Vec<&str> = w.of_group(&group).map(|d| d.id.as_str()).collect();
+                    format!(
+                        "not asked: {group} takes no images (none of {} does)",
+                        deps.join(", ")
+                    )
+                });
+            match refused {
+                Some(why) => {
+                    answer.state = AnswerState::Failed;
+                    answer.error = Some(why);
+                }
+                None => {
+                    let mut messages = asked.messages.clone();
+                    self.leave_out_images(&group, &mut messages);
+                    fx.push(Effect::StartChat {
+                        tag,
+                        group,
+                        request: self.request_of(messages),
+                    });
+                }
+            }
             columns.push(Column {
                 tag,
-                answer: Answer {
-                    group: group.clone(),
-                    ..Answer::default()
-                },
+                answer,
                 started: self.now,
                 first_token: None,
                 last_at: self.now,
@@ -276,15 +360,12 @@ impl App {
                 news: None,
                 cache: RefCell::new(None),
             });
-            fx.push(Effect::StartChat {
-                tag,
-                group,
-                request: self.request_of(messages.clone()),
-            });
         }
         self.b.compare.run = Some(CompareRun {
-            question,
-            from_draft,
+            question: asked.question,
+            typed: asked.typed,
+            images: asked.images,
+            from_draft: asked.from_draft,
             columns,
             selected: 0,
             scroll: 0,
@@ -299,7 +380,7 @@ impl App {
         };
         let fx = cancel_streaming(&run);
         if run.from_draft && self.draft().is_empty() {
-            self.set_composer_text(&run.question);
+            self.set_composer_text(&run.typed);
         }
         self.toast("compare closed; nothing kept", false);
         fx
@@ -333,19 +414,19 @@ impl App {
         if run.from_draft {
             let id = self.next_id;
             self.next_id += 1;
-            self.sent.push(run.question.clone());
+            self.sent.push(run.typed.clone());
             self.entries.push(Entry::User(UserMessage {
                 id,
                 text: run.question.clone(),
                 group: group.clone(),
-                images: Vec::new(),
+                images: run.images.clone(),
             }));
             fx.push(Effect::Persist(Record::User {
                 id,
                 text: run.question.clone(),
                 group: group.clone(),
                 at_unix_ms: session::unix_ms((self.clock)()),
-                images: Vec::new(),
+                images: run.images.clone(),
             }));
         }
         let mut answer = col.answer.clone();
