@@ -234,7 +234,12 @@ pub fn lines(r: &WireRecord, theme: &Theme) -> Vec<Line<'static>> {
     for a in &r.attempts {
         out.push(Line::default());
         let ok = a.outcome == "ok";
-        let status = a.status.map(|s| format!("{s} · ")).unwrap_or_default();
+        let status = match (a.status, a.in_process) {
+            (Some(s), false) => format!("{s} · "),
+            (Some(s), true) => format!("simulated {s} · "),
+            (None, false) => String::new(),
+            (None, true) => "in-process · ".to_string(),
+        };
         let style = if ok {
             theme.fg(Role::Success)
         } else {

@@ -179,6 +179,83 @@ async fn without_a_capture_nothing_is_kept_and_inspect_says_so() {
     assert!(!h.app.b.inspect.shown(), "the same key closes it");
 }
 
+/// Runs `question` through `router` (with `capture`) into the app and saves its record.
+async fn ask_and_keep(
+    h: &mut Harness,
+    router: &Router,
+    keeper: &mut WireKeeper,
+    session: &std::path::Path,
+    question: &str,
+) {
+    let mut sub = router.subscribe();
+    let (tag, group, messages) = h.send(question);
+    let mut stream = router.chat(&group, ChatRequest::new(messages));
+    let mut fx = Vec::new();
+    while let Some(event) = stream.next_event().await {
+        while let Ok(ev) = sub.try_recv() {
+            fx.extend(h.act(Action::Route(ev)));
+        }
+        fx.extend(h.act(Action::Chat {
+            tag,
+            event,
+            at: Instant::now(),
+        }));
+    }
+    run_wire_effects(h, fx, keeper, session);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mock_deployment_s_attempts_say_no_http_was_made_and_invent_no_status() {
+    let yaml = r#"
+model_list:
+  - model_name: fast
+    litellm_params: { model: mock/flaky, mock_error: 503, mock_error_rate: 1.0, order: 1 }
+  - model_name: fast
+    litellm_params: { model: mock/steady, mock_response: "hi there", order: 2 }
+router_settings: { num_retries: 1 }
+"#;
+    let cfg = llmux::config::load_str(yaml, None).unwrap();
+    let capture = Arc::new(Capture::new());
+    let router = crate::support::router_with(
+        yaml,
+        RouterOptions {
+            capture: Some(capture.clone()),
+            ..RouterOptions::default()
+        },
+    );
+    let theme = llmux::tui::theme::Theme::builtin_default(llmux::tui::theme::ColorDepth::TrueColor);
+    let mut h = Harness::with_config(160, 48, &cfg, theme);
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("s.jsonl");
+    let mut keeper = WireKeeper::new(Some(capture.clone()));
+    ask_and_keep(&mut h, &router, &mut keeper, &session, "hello").await;
+    let record = wirefile::find(&wirefile::path_for(&session), 2)
+        .unwrap()
+        .expect("answer 2's record");
+    let (Some(flaky), Some(steady)) = (record.attempts.first(), record.attempts.last()) else {
+        panic!("{record:?}")
+    };
+    assert_eq!(steady.deployment, "mock/steady");
+    assert!(record.attempts.iter().all(|a| a.in_process), "{record:?}");
+    assert_eq!(flaky.status, Some(503), "the status it simulated");
+    assert_eq!(steady.status, None, "no HTTP: no status");
+    let fx = h.ctrl('g');
+    run_wire_effects(&mut h, fx, &mut keeper, &session);
+    let mut seen = String::new();
+    for _ in 0..4 {
+        seen.push_str(&h.screen());
+        h.press(KeyCode::PageDown);
+    }
+    assert!(!seen.contains("opened: 200"), "{seen}");
+    assert!(seen.contains("simulated 503 · failed"), "{seen}");
+    assert!(seen.contains("in-process · ok"), "{seen}");
+    assert!(
+        seen.contains("mock deployment: no HTTP, answered in-process"),
+        "{seen}"
+    );
+    assert!(seen.contains("in-process mock/steady"), "{seen}");
+}
+
 /// A record with fixed times, for the snapshots.
 fn fixed_record(answer_id: u64) -> WireRecord {
     let at = 1_700_000_000_000;
@@ -209,6 +286,7 @@ fn fixed_record(answer_id: u64) -> WireRecord {
                 deployment: "fast-flaky".into(),
                 at_unix_ms: at + 5,
                 request: request.clone(),
+                in_process: false,
                 status: Some(503),
                 outcome: "server (HTTP 503): mock failure".into(),
                 retry_after_ms: None,
@@ -224,6 +302,7 @@ fn fixed_record(answer_id: u64) -> WireRecord {
                 deployment: "fast-steady".into(),
                 at_unix_ms: at + 157,
                 request,
+                in_process: false,
                 status: Some(200),
                 outcome: "ok".into(),
                 retry_after_ms: None,
