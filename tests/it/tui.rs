@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use llmux::metrics::Usd;
-use llmux::provider::{ErrorClass, Role, Usage};
+use llmux::provider::{ChatRequest, ErrorClass, Role, Usage};
 use llmux::router::{
     AttemptOutcome, AttemptRecord, ChatEvent, ChatOutcome, FallbackReason, RouteError,
-    RouteErrorKind, RouteEvent, RouteEventKind,
+    RouteErrorKind, RouteEvent, RouteEventKind, Router, RouterOptions,
 };
 use llmux::store::session::{AnswerState, Entry, Record, SessionStore};
 use llmux::tui::action::{Action, Command, Effect, RequestTag};
@@ -20,8 +20,8 @@ use llmux::tui::theme::{ColorDepth, Theme};
 use llmux::tui::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use tokio::sync::broadcast;
 use tokio::time::Instant;
-use unicode_width::UnicodeWidthStr;
 
 mod attach;
 mod badges;
@@ -62,6 +62,12 @@ impl Harness {
 
     fn with_theme(w: u16, h: u16, theme: Theme) -> Harness {
         Self::with_config(w, h, &llmux::config::demo().unwrap(), theme)
+    }
+
+    /// The app on the config `yaml` describes, in the default theme.
+    fn with_yaml(w: u16, h: u16, yaml: &str) -> Harness {
+        let theme = Theme::builtin_default(ColorDepth::TrueColor);
+        Self::with_config(w, h, &crate::support::config(yaml), theme)
     }
 
     fn with_config(w: u16, h: u16, cfg: &llmux::config::Config, theme: Theme) -> Harness {
@@ -115,6 +121,7 @@ impl Harness {
         self.act(Action::Tick(Instant::now()))
     }
 
+    /// Draws the app on its terminal (only what changed, as a real one) and reads it.
     fn screen(&mut self) -> String {
         let app = &self.app;
         self.term
@@ -123,24 +130,32 @@ impl Harness {
                 view::draw(app, area, f.buffer_mut());
             })
             .unwrap();
-        let buf = self.term.backend().buffer();
-        let mut out = String::new();
-        for y in 0..buf.area.height {
-            let mut line = String::new();
-            let mut skip = 0;
-            for x in 0..buf.area.width {
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
+        crate::support::text(self.term.backend().buffer())
+    }
+
+    /// Runs request `tag` on `router` as the runner does: each event into the app, after the
+    /// route events `sub` saw before it (when given). Returns the effects.
+    async fn run_request(
+        &mut self,
+        router: &Router,
+        (tag, group, request): (RequestTag, String, ChatRequest),
+        mut sub: Option<&mut broadcast::Receiver<RouteEvent>>,
+    ) -> Vec<Effect> {
+        let mut stream = router.chat(&group, request);
+        let mut fx = Vec::new();
+        while let Some(event) = stream.next_event().await {
+            if let Some(sub) = sub.as_deref_mut() {
+                while let Ok(ev) = sub.try_recv() {
+                    fx.extend(self.act(Action::Route(ev)));
                 }
-                let sym = buf[(x, y)].symbol();
-                line.push_str(sym);
-                skip = sym.width().saturating_sub(1);
             }
-            out.push_str(line.trim_end());
-            out.push('\n');
+            fx.extend(self.act(Action::Chat {
+                tag,
+                event,
+                at: Instant::now(),
+            }));
         }
-        out
+        fx
     }
 
     /// Sends `text`, returning the tag and group of the request started.
@@ -158,6 +173,20 @@ impl Harness {
             })
             .expect("a request was started")
     }
+}
+
+/// The request the effects started: its tag, group and request.
+fn started(fx: &[Effect]) -> (RequestTag, String, ChatRequest) {
+    fx.iter()
+        .find_map(|e| match e {
+            Effect::StartChat {
+                tag,
+                group,
+                request,
+            } => Some((*tag, group.clone(), request.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no request started: {fx:?}"))
 }
 
 fn route(
@@ -1037,12 +1066,10 @@ async fn snapshot_monochrome_still_shows_focus() {
 /// demo config (mock deployments), and its events come back tagged.
 #[tokio::test(start_paused = true)]
 async fn a_real_router_on_the_demo_config_answers_through_the_app() {
-    use llmux::router::{Router, RouterOptions};
-    let cfg = llmux::config::demo().unwrap();
     let router = Router::new(
-        cfg,
+        llmux::config::demo().unwrap(),
         RouterOptions {
-            seed: Some(7),
+            seed: Some(crate::support::SEED),
             ..RouterOptions::default()
         },
     )
@@ -1051,14 +1078,8 @@ async fn a_real_router_on_the_demo_config_answers_through_the_app() {
     let mut sub = router.subscribe();
     for question in ["hello", "and a second question"] {
         let (tag, group, messages) = h.send(question);
-        let mut stream = router.chat(&group, llmux::provider::ChatRequest::new(messages));
-        while let Some(event) = stream.next_event().await {
-            h.act(Action::Chat {
-                tag,
-                event,
-                at: Instant::now(),
-            });
-        }
+        let request = (tag, group, ChatRequest::new(messages));
+        h.run_request(&router, request, None).await;
         while let Ok(ev) = sub.try_recv() {
             h.act(Action::Route(ev));
         }

@@ -8,7 +8,6 @@ use llmux::provider::{ImageSource, Part};
 use llmux::store::session::Entry;
 use llmux::tui::action::{Action, Effect};
 use llmux::tui::attach;
-use llmux::tui::theme::{ColorDepth, Theme};
 
 use super::Harness;
 
@@ -108,7 +107,9 @@ async fn an_image_goes_as_an_image_part_to_a_group_that_takes_images() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("cat.png");
     std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
-    let cfg = llmux::config::load_str(
+    let mut h = Harness::with_yaml(
+        80,
+        24,
         r#"
 model_list:
   - model_name: text
@@ -116,11 +117,7 @@ model_list:
   - model_name: vision
     litellm_params: { model: openai/gpt-4o, api_base: "http://127.0.0.1:9", api_key: k }
 "#,
-        None,
-    )
-    .unwrap();
-    let theme = Theme::builtin_default(ColorDepth::TrueColor);
-    let mut h = Harness::with_config(80, 24, &cfg, theme);
+    );
     let fx = send_with_files(&mut h, &format!("what is on @{}", png.display()));
     assert!(started(&fx).is_none());
     assert!(
@@ -290,28 +287,6 @@ fn focus_conversation(h: &mut Harness) {
     h.app.view.selected = None;
 }
 
-/// Runs the request the effects started through `router` and feeds its events to the app.
-async fn answer_through(h: &mut Harness, router: &llmux::router::Router, fx: &[Effect]) {
-    let Some((tag, group, request)) = fx.iter().find_map(|e| match e {
-        Effect::StartChat {
-            tag,
-            group,
-            request,
-        } => Some((*tag, group.clone(), request.clone())),
-        _ => None,
-    }) else {
-        panic!("no request started: {fx:?}")
-    };
-    let mut stream = router.chat(&group, request);
-    while let Some(event) = stream.next_event().await {
-        h.act(Action::Chat {
-            tag,
-            event,
-            at: tokio::time::Instant::now(),
-        });
-    }
-}
-
 #[tokio::test]
 async fn an_attached_image_is_saved_with_the_conversation_and_sent_again_after_a_restart() {
     use crate::upstream::{FakeUpstream, Reply};
@@ -331,15 +306,13 @@ model_list:
 "#,
         up.url
     );
-    let cfg = llmux::config::load_str(&yaml, None).unwrap();
     let router = crate::support::router(&yaml);
-    let theme = || Theme::builtin_default(ColorDepth::TrueColor);
     let store = SessionStore::new(dir.path().join("sessions"));
 
     // First run: the image goes, and the session file keeps it.
-    let mut h = Harness::with_config(100, 30, &cfg, theme());
+    let mut h = Harness::with_yaml(100, 30, &yaml);
     let fx = send_with_files(&mut h, &format!("what is on @{}", png.display()));
-    answer_through(&mut h, &router, &fx).await;
+    h.run_request(&router, super::started(&fx), None).await;
     assert_eq!(images_received(&up.bodies()[0]), [vec![pixels.clone()]]);
     let mut w = store.writer(&h.app.session);
     for e in &h.effects {
@@ -351,7 +324,7 @@ model_list:
     // A restart: a new app reads the conversation back.
     let loaded = store.load(&h.app.session).unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-    let mut again = Harness::with_config(100, 30, &cfg, theme());
+    let mut again = Harness::with_yaml(100, 30, &yaml);
     again.app.load_session(loaded);
     let shown = format!(
         "[image {} · {}]",
@@ -361,11 +334,11 @@ model_list:
     assert!(again.screen().contains(&shown), "{}", again.screen());
     // Regenerating sends the image again.
     let fx = again.ctrl('r');
-    answer_through(&mut again, &router, &fx).await;
+    again.run_request(&router, super::started(&fx), None).await;
     assert_eq!(images_received(&up.bodies()[1]), [vec![pixels.clone()]]);
     // A follow-up question carries it in the history.
     let fx = send_with_files(&mut again, "and its colour?");
-    answer_through(&mut again, &router, &fx).await;
+    again.run_request(&router, super::started(&fx), None).await;
     let sent = images_received(&up.bodies()[2]);
     assert_eq!(sent[0], std::slice::from_ref(&pixels), "{sent:?}");
     assert!(sent[1..].iter().all(Vec::is_empty), "{sent:?}");
@@ -379,7 +352,7 @@ model_list:
     let edited = again.app.draft().replace("what is on", "what animal is on");
     again.app.set_composer_text(&edited);
     let fx = again.press(KeyCode::Enter);
-    answer_through(&mut again, &router, &fx).await;
+    again.run_request(&router, super::started(&fx), None).await;
     assert_eq!(images_received(&up.bodies()[3]), [vec![pixels.clone()]]);
     // Its line deleted, it does not.
     focus_conversation(&mut again);
@@ -389,7 +362,7 @@ model_list:
     let edited = again.app.draft().replace(&shown, "");
     again.app.set_composer_text(&edited);
     let fx = again.press(KeyCode::Enter);
-    answer_through(&mut again, &router, &fx).await;
+    again.run_request(&router, super::started(&fx), None).await;
     assert_eq!(images_received(&up.bodies()[4]), [Vec::<Vec<u8>>::new()]);
 
     // A group that takes no images gets the conversation without them, and says so.

@@ -387,7 +387,9 @@ async fn a_file_compare_cannot_read_is_refused_and_the_draft_stays() {
 
 /// A config of a group that takes images (openai) and one that does not (mock).
 fn vision_and_text(w: u16, h: u16) -> Harness {
-    let cfg = llmux::config::load_str(
+    Harness::with_yaml(
+        w,
+        h,
         r#"
 model_list:
   - model_name: vision
@@ -395,10 +397,7 @@ model_list:
   - model_name: text
     litellm_params: { model: mock/text }
 "#,
-        None,
     )
-    .unwrap();
-    Harness::with_config(w, h, &cfg, Theme::builtin_default(ColorDepth::TrueColor))
 }
 
 #[tokio::test(start_paused = true)]

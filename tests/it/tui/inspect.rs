@@ -69,35 +69,12 @@ router_settings: {{ num_retries: 1 }}
 "#,
         url = up.url
     );
-    let cfg = llmux::config::load_str(&yaml, None).unwrap();
-    let capture = Arc::new(Capture::new());
-    let router = Router::new(
-        cfg.clone(),
-        RouterOptions {
-            capture: Some(capture.clone()),
-            ..RouterOptions::default()
-        },
-    )
-    .unwrap();
-    let theme = llmux::tui::theme::Theme::builtin_default(llmux::tui::theme::ColorDepth::TrueColor);
-    let mut h = Harness::with_config(160, 48, &cfg, theme);
+    let (router, capture) = capturing(&yaml);
+    let mut h = Harness::with_yaml(160, 48, &yaml);
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("s.jsonl");
     let mut keeper = WireKeeper::new(Some(capture.clone()));
-    let mut sub = router.subscribe();
-    let (tag, group, messages) = h.send("hello");
-    let mut stream = router.chat(&group, ChatRequest::new(messages));
-    let mut fx = Vec::new();
-    while let Some(event) = stream.next_event().await {
-        while let Ok(ev) = sub.try_recv() {
-            fx.extend(h.act(Action::Route(ev)));
-        }
-        fx.extend(h.act(Action::Chat {
-            tag,
-            event,
-            at: Instant::now(),
-        }));
-    }
+    let fx = ask(&mut h, &router, "hello").await;
     assert!(
         fx.iter().any(|e| matches!(e, Effect::SaveWire { .. })),
         "the answer's end saves its record: {fx:?}"
@@ -179,29 +156,23 @@ async fn without_a_capture_nothing_is_kept_and_inspect_says_so() {
     assert!(!h.app.b.inspect.shown(), "the same key closes it");
 }
 
-/// Runs `question` through `router` (with `capture`) into the app and saves its record.
-async fn ask_and_keep(
-    h: &mut Harness,
-    router: &Router,
-    keeper: &mut WireKeeper,
-    session: &std::path::Path,
-    question: &str,
-) {
+/// A router over `yaml` that captures what goes over the wire, and its capture.
+fn capturing(yaml: &str) -> (Router, Arc<Capture>) {
+    let capture = Arc::new(Capture::new());
+    let options = RouterOptions {
+        capture: Some(capture.clone()),
+        ..RouterOptions::default()
+    };
+    (crate::support::router_with(yaml, options), capture)
+}
+
+/// Sends `question` and runs it through `router` into the app, with its routing events as
+/// the runner feeds them; returns the effects.
+async fn ask(h: &mut Harness, router: &Router, question: &str) -> Vec<Effect> {
     let mut sub = router.subscribe();
     let (tag, group, messages) = h.send(question);
-    let mut stream = router.chat(&group, ChatRequest::new(messages));
-    let mut fx = Vec::new();
-    while let Some(event) = stream.next_event().await {
-        while let Ok(ev) = sub.try_recv() {
-            fx.extend(h.act(Action::Route(ev)));
-        }
-        fx.extend(h.act(Action::Chat {
-            tag,
-            event,
-            at: Instant::now(),
-        }));
-    }
-    run_wire_effects(h, fx, keeper, session);
+    let request = (tag, group, ChatRequest::new(messages));
+    h.run_request(router, request, Some(&mut sub)).await
 }
 
 #[tokio::test(start_paused = true)]
@@ -214,21 +185,13 @@ model_list:
     litellm_params: { model: mock/steady, mock_response: "hi there", order: 2 }
 router_settings: { num_retries: 1 }
 "#;
-    let cfg = llmux::config::load_str(yaml, None).unwrap();
-    let capture = Arc::new(Capture::new());
-    let router = crate::support::router_with(
-        yaml,
-        RouterOptions {
-            capture: Some(capture.clone()),
-            ..RouterOptions::default()
-        },
-    );
-    let theme = llmux::tui::theme::Theme::builtin_default(llmux::tui::theme::ColorDepth::TrueColor);
-    let mut h = Harness::with_config(160, 48, &cfg, theme);
+    let (router, capture) = capturing(yaml);
+    let mut h = Harness::with_yaml(160, 48, yaml);
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("s.jsonl");
     let mut keeper = WireKeeper::new(Some(capture.clone()));
-    ask_and_keep(&mut h, &router, &mut keeper, &session, "hello").await;
+    let fx = ask(&mut h, &router, "hello").await;
+    run_wire_effects(&mut h, fx, &mut keeper, &session);
     let record = wirefile::find(&wirefile::path_for(&session), 2)
         .unwrap()
         .expect("answer 2's record");

@@ -6,7 +6,6 @@
 
 use crossterm::event::KeyCode;
 use llmux::store::session::{Record, SessionStore};
-use llmux::tui::theme::{ColorDepth, Theme};
 
 use super::Harness;
 
@@ -30,8 +29,7 @@ llmux:
 "#;
 
 fn harness() -> Harness {
-    let cfg = llmux::config::load_str(CONFIG, None).unwrap();
-    Harness::with_config(100, 30, &cfg, Theme::builtin_default(ColorDepth::TrueColor))
+    Harness::with_yaml(100, 30, CONFIG)
 }
 
 fn pick(filter: &str) -> String {
