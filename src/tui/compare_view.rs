@@ -6,7 +6,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Widget};
+use ratatui::widgets::Widget;
 use tokio::time::Instant;
 
 use crate::sanitize::escape_controls;
@@ -18,7 +18,7 @@ use super::conversation::header;
 use super::fmt;
 use super::markdown::{self, wrap_pieces};
 use super::theme::{Role, Theme};
-use super::view::{centered, pane_block, render_scrolled, set_line_clipped};
+use super::view::{centered, overlay_frame, pane_block, render_scrolled, set_line_clipped};
 
 /// Narrowest the chooser is drawn.
 const CHOOSER_WIDTH: u16 = 60;
@@ -37,16 +37,8 @@ fn render_chooser(app: &App, row: usize, area: Rect, buf: &mut Buffer) {
     let width = CHOOSER_WIDTH.min(area.width.saturating_sub(2));
     let height = (app.groups.len() as u16 + 4).min(area.height.saturating_sub(2));
     let rect = centered(area, width, height);
-    Clear.render(rect, buf);
-    let block = pane_block(theme, "Compare on", true).title_bottom(
-        Line::from(Span::styled(
-            " Space/1..9 mark · Enter ask · Esc close ",
-            theme.fg(Role::Muted),
-        ))
-        .right_aligned(),
-    );
-    let inner = block.inner(rect);
-    block.style(theme.base_style()).render(rect, buf);
+    let hint = " Space/1..9 mark · Enter ask · Esc close ";
+    let inner = overlay_frame(buf, theme, rect, ("Compare on", true), hint);
     let muted = theme.fg(Role::Muted);
     let question = app.draft();
     let what = if question.trim().is_empty() {
@@ -84,17 +76,9 @@ fn render_run(app: &App, run: &CompareRun, area: Rect, buf: &mut Buffer) {
         height: area.height.saturating_sub(1),
         ..area
     };
-    Clear.render(area, buf);
     let title = format!("Compare · {}", session::preview_of(&run.question));
-    let block = pane_block(theme, &title, false).title_bottom(
-        Line::from(Span::styled(
-            " ←/→ choose · Enter keep · Esc leave (keeps nothing) · ↑↓ scroll ",
-            theme.fg(Role::Muted),
-        ))
-        .right_aligned(),
-    );
-    let inner = block.inner(area);
-    block.style(theme.base_style()).render(area, buf);
+    let hint = " ←/→ choose · Enter keep · Esc leave (keeps nothing) · ↑↓ scroll ";
+    let inner = overlay_frame(buf, theme, area, (&title, false), hint);
     let n = run.columns.len().max(1) as u16;
     let w = inner.width / n;
     for (i, col) in run.columns.iter().enumerate() {

@@ -12,7 +12,7 @@ use llmux::router::{
     AttemptOutcome, AttemptRecord, ChatEvent, ChatOutcome, FallbackReason, RouteError,
     RouteErrorKind, RouteEvent, RouteEventKind, Router, RouterOptions,
 };
-use llmux::store::session::{AnswerState, Entry, Record, SessionStore};
+use llmux::store::session::{AnswerState, Entry, LoadedSession, Record, SessionStore};
 use llmux::tui::action::{Action, Command, Effect, RequestTag};
 use llmux::tui::app::{App, Focus};
 use llmux::tui::metrics::{DeploymentRow, Health, StatusView};
@@ -131,6 +131,17 @@ impl Harness {
             })
             .unwrap();
         crate::support::text(self.term.backend().buffer())
+    }
+
+    /// Every record the app asked to save, in session `name`'s file in `store`, loaded back.
+    fn saved(&self, store: &SessionStore, name: &str) -> LoadedSession {
+        let mut w = store.writer(name);
+        for e in &self.effects {
+            if let Effect::Persist(r) = e {
+                w.append(r).unwrap();
+            }
+        }
+        store.load(name).unwrap()
     }
 
     /// Runs request `tag` on `router` as the runner does: each event into the app, after the
@@ -872,13 +883,7 @@ async fn session_file_round_trips_and_survives_a_torn_line() {
     demo_conversation(&mut h).await;
     h.type_text("half-written thought");
     h.ctrl('q');
-    let mut w = store.writer(&h.app.session);
-    for e in &h.effects {
-        if let Effect::Persist(r) = e {
-            w.append(r).unwrap();
-        }
-    }
-    let loaded = store.load(&h.app.session).unwrap();
+    let loaded = h.saved(&store, &h.app.session);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(loaded.entries, h.app.entries);
     assert_eq!(loaded.draft, "half-written thought");

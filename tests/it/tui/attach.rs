@@ -314,15 +314,9 @@ model_list:
     let fx = send_with_files(&mut h, &format!("what is on @{}", png.display()));
     h.run_request(&router, super::started(&fx), None).await;
     assert_eq!(images_received(&up.bodies()[0]), [vec![pixels.clone()]]);
-    let mut w = store.writer(&h.app.session);
-    for e in &h.effects {
-        if let Effect::Persist(r) = e {
-            w.append(r).unwrap();
-        }
-    }
 
     // A restart: a new app reads the conversation back.
-    let loaded = store.load(&h.app.session).unwrap();
+    let loaded = h.saved(&store, &h.app.session);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let mut again = Harness::with_yaml(100, 30, &yaml);
     again.app.load_session(loaded);

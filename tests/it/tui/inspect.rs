@@ -81,13 +81,7 @@ router_settings: {{ num_retries: 1 }}
     );
     run_wire_effects(&mut h, fx, &mut keeper, &session);
     assert!(capture.peek(1).is_empty(), "taken from memory once saved");
-    let fx = h.ctrl('g');
-    run_wire_effects(&mut h, fx, &mut keeper, &session);
-    let mut seen = String::new();
-    for _ in 0..6 {
-        seen.push_str(&h.screen());
-        h.press(KeyCode::PageDown);
-    }
+    let seen = inspected(&mut h, &mut keeper, &session, 6);
     assert!(!seen.contains(KEY), "{seen}");
     assert!(seen.contains("Inspect · openai/gpt-b · fast"), "{seen}");
     assert!(seen.contains("Attempt 1 · openai/gpt-a"), "{seen}");
@@ -156,6 +150,23 @@ async fn without_a_capture_nothing_is_kept_and_inspect_says_so() {
     assert!(!h.app.b.inspect.shown(), "the same key closes it");
 }
 
+/// Opens the inspector on the last answer and reads `pages` pages of it.
+fn inspected(
+    h: &mut Harness,
+    keeper: &mut WireKeeper,
+    session: &std::path::Path,
+    pages: usize,
+) -> String {
+    let fx = h.ctrl('g');
+    run_wire_effects(h, fx, keeper, session);
+    let mut seen = String::new();
+    for _ in 0..pages {
+        seen.push_str(&h.screen());
+        h.press(KeyCode::PageDown);
+    }
+    seen
+}
+
 /// A router over `yaml` that captures what goes over the wire, and its capture.
 fn capturing(yaml: &str) -> (Router, Arc<Capture>) {
     let capture = Arc::new(Capture::new());
@@ -202,13 +213,7 @@ router_settings: { num_retries: 1 }
     assert!(record.attempts.iter().all(|a| a.in_process), "{record:?}");
     assert_eq!(flaky.status, Some(503), "the status it simulated");
     assert_eq!(steady.status, None, "no HTTP: no status");
-    let fx = h.ctrl('g');
-    run_wire_effects(&mut h, fx, &mut keeper, &session);
-    let mut seen = String::new();
-    for _ in 0..4 {
-        seen.push_str(&h.screen());
-        h.press(KeyCode::PageDown);
-    }
+    let seen = inspected(&mut h, &mut keeper, &session, 4);
     assert!(!seen.contains("opened: 200"), "{seen}");
     assert!(seen.contains("simulated 503 · failed"), "{seen}");
     assert!(seen.contains("in-process · ok"), "{seen}");
