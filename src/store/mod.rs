@@ -12,4 +12,4 @@ pub mod session_search;
 pub mod session_summary;
 pub mod stats;
 
-pub use request_log::RequestLog;
+pub use request_log::{RequestLog, RequestLogError};
