@@ -10,7 +10,7 @@ use llmux::metrics::Usd;
 use llmux::provider::{ChatRequest, ErrorClass, Role, Usage};
 use llmux::router::{
     AttemptOutcome, AttemptRecord, ChatEvent, ChatOutcome, FallbackReason, RouteError,
-    RouteErrorKind, RouteEvent, RouteEventKind, Router, RouterOptions,
+    RouteErrorKind, RouteEvent, RouteEventKind, Router,
 };
 use llmux::store::session::{AnswerState, Entry, LoadedSession, Record, SessionStore};
 use llmux::tui::action::{Action, Command, Effect, RequestTag};
@@ -1071,14 +1071,7 @@ async fn snapshot_monochrome_still_shows_focus() {
 /// demo config (mock deployments), and its events come back tagged.
 #[tokio::test(start_paused = true)]
 async fn a_real_router_on_the_demo_config_answers_through_the_app() {
-    let router = Router::new(
-        llmux::config::demo().unwrap(),
-        RouterOptions {
-            seed: Some(crate::support::SEED),
-            ..RouterOptions::default()
-        },
-    )
-    .unwrap();
+    let router = crate::support::router_from(llmux::config::demo().unwrap(), Default::default());
     let mut h = Harness::new(160, 48);
     let mut sub = router.subscribe();
     for question in ["hello", "and a second question"] {

@@ -123,7 +123,7 @@ router_settings: {{ num_retries: 1 }}
 
 #[tokio::test]
 async fn without_a_capture_nothing_is_kept_and_inspect_says_so() {
-    let router = Router::new(llmux::config::demo().unwrap(), RouterOptions::default()).unwrap();
+    let router = crate::support::router_from(llmux::config::demo().unwrap(), Default::default());
     assert!(router.capture().is_none(), "serve and ask capture nothing");
     let mut h = Harness::new(80, 24);
     assert!(h.ctrl('g').is_empty(), "no answer yet");
