@@ -326,8 +326,8 @@ impl App {
                 group: group.clone(),
                 ..Answer::default()
             };
-            let refused = (!asked.images.is_empty() && self.b.windows.images_ok(&group).is_err())
-                .then(|| {
+            let refused =
+                (!asked.images.is_empty() && !self.b.windows.takes_images(&group)).then(|| {
                     let w = &self.b.windows;
                     let deps: Vec<&str> = w.of_group(&group).map(|d| d.id.as_str()).collect();
                     format!(

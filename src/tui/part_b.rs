@@ -25,7 +25,7 @@ pub struct PartB {
     pub attach: Attach,
     pub windows: Windows,
     /// The history's prompt tokens, by (entries, length of the last), for the meter.
-    pub history_tokens: std::cell::Cell<Option<((usize, usize), u64)>>,
+    pub history_tokens: std::cell::Cell<Option<((usize, usize, bool), u64)>>,
 }
 
 impl PartB {

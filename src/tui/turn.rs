@@ -223,8 +223,9 @@ impl App {
         group: &str,
         messages: &mut [crate::provider::Message],
     ) {
-        let takes = self.b.windows.images_ok(group).is_ok();
-        if !takes && crate::store::session_history::without_images(messages) {
+        if !self.b.windows.takes_images(group)
+            && crate::store::session_history::without_images(messages)
+        {
             self.toast(
                 format!("{group} takes no images: the conversation's images are left out"),
                 false,

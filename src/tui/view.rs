@@ -125,6 +125,11 @@ fn page_stream(app: &App, area: Rect) {
         v.paged.set(None);
         return;
     }
+    if lines_from((0, 0)) <= height {
+        // All of it fits: the page is the whole conversation until the stream overflows it.
+        v.paged.set(Some((0, 0)));
+        return;
+    }
     let question = app
         .entries
         .iter()

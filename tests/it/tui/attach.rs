@@ -361,8 +361,15 @@ model_list:
 
     // A group that takes no images gets the conversation without them, and says so.
     again.app.load_session(store.load(&h.app.session).unwrap());
+    let meter = llmux::tui::context::prompt_tokens;
+    let on_vision = meter(&again.app);
     again.ctrl('n');
     assert_eq!(again.app.current_group(), "text");
+    assert_eq!(
+        on_vision - meter(&again.app),
+        llmux::provider::IMAGE_TOKEN_ESTIMATE,
+        "the meter counts what is sent"
+    );
     let fx = send_with_files(&mut again, "in one word?");
     let request = started(&fx).expect("sent");
     assert!(
