@@ -24,9 +24,13 @@ pub struct PartB {
     pub inspect: Inspect,
     pub attach: Attach,
     pub windows: Windows,
-    /// The history's prompt tokens, by (entries, length of the last), for the meter.
-    pub history_tokens: std::cell::Cell<Option<((usize, usize, bool), u64)>>,
+    /// The history's prompt tokens, by what they were counted of, for the meter.
+    pub history_tokens: std::cell::Cell<Option<(HistoryKey, u64)>>,
 }
+
+/// What the meter's count of the history depends on: how many entries, the length of the
+/// last, and whether the current group is sent the images.
+pub type HistoryKey = (usize, usize, bool);
 
 impl PartB {
     pub fn new(cfg: &Config) -> PartB {
