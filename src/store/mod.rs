@@ -7,6 +7,7 @@ pub mod file;
 pub mod request_log;
 pub mod session;
 pub mod session_admin;
+pub mod session_history;
 pub mod session_search;
 pub mod session_summary;
 pub mod stats;
