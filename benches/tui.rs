@@ -34,6 +34,7 @@ fn long_conversation() -> LoadedSession {
                     id: i + 1,
                     text: format!("question number {i}?"),
                     group: "fast".into(),
+                    images: Vec::new(),
                 })
             } else {
                 Entry::Answer(Answer {

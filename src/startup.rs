@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{self, Config, ConfigSource};
+use crate::config::{self, Config, ConfigSource, DATA_DIR_ENV};
 use crate::errln;
-use crate::exit::EXIT_USAGE;
-use crate::router::{EventLog, Router, RouterOptions, Subscriber};
-use crate::store::RequestLog;
+use crate::exit::{EXIT_FAILED, EXIT_USAGE};
+use crate::router::{EventLog, Router, RouterError, RouterOptions, Subscriber};
+use crate::store::{RequestLog, RequestLogError};
 use crate::telemetry::{self, Warnings};
 
 /// Loads the config the flags and environment point at, printing the error (`path:line:col:
@@ -77,10 +77,7 @@ fn build_router_with(
     let request_log = RequestLog::default_path().and_then(|p| match RequestLog::open(&p) {
         Ok(log) => Some(log),
         Err(e) => {
-            errln!(
-                "llmux: warning: cannot open the request log {}: {e}",
-                p.display()
-            );
+            errln!("llmux: warning: {}", unlogged(&e));
             None
         }
     });
@@ -99,6 +96,25 @@ fn build_router_with(
     )
     .map_err(|e| {
         errln!("llmux: {e}");
-        EXIT_USAGE
+        exit_code(&e)
     })
+}
+
+/// What a request log that cannot be opened means for this run, and what to do.
+fn unlogged(e: &RequestLogError) -> String {
+    format!(
+        "{e}; this run's requests are not logged (make that directory writable, or point \
+         {DATA_DIR_ENV} at one that is)"
+    )
+}
+
+/// A config that cannot work is bad usage; an HTTP client that cannot be built is this
+/// machine's failure.
+fn exit_code(e: &RouterError) -> u8 {
+    match e {
+        RouterError::Http(_) => EXIT_FAILED,
+        RouterError::PricingFile(_) | RouterError::SharedState(_) | RouterError::Cache(_) => {
+            EXIT_USAGE
+        }
+    }
 }

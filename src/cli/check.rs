@@ -269,7 +269,7 @@ pub async fn ping_command(flag: Option<&Path>, args: &CheckArgs) -> u8 {
     let http = match HttpClient::with_options(&crate::provider::HttpOptions::from_environment()) {
         Ok(h) => h,
         Err(e) => {
-            errln!("llmux: cannot set up HTTP: {e}");
+            errln!("llmux: {}", crate::router::RouterError::Http(e));
             return EXIT_FAILED;
         }
     };

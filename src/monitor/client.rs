@@ -68,32 +68,58 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Why the feed could not be opened: what the monitor's status line says while it retries.
+/// Short, and never the request error's own text (it would repeat the URL the title shows).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The HTTP client could not be built.
+    #[error("cannot set up HTTP")]
+    Setup(#[source] reqwest::Error),
+    /// Nothing accepted the connection (no server there, or a firewall).
+    #[error("cannot connect")]
+    Connect(#[source] reqwest::Error),
+    #[error("timed out")]
+    Timeout(#[source] reqwest::Error),
+    /// The request failed some other way (TLS, a cut connection).
+    #[error("request failed")]
+    Request(#[source] reqwest::Error),
+    #[error("401 unauthorized: pass the server's master key with --key or LLMUX_MASTER_KEY")]
+    Unauthorized,
+    /// The server has no feed: it is not `llmux serve` (a LiteLLM proxy, another service).
+    #[error("404 not found: the server has no /llmux/events; is it llmux serve?")]
+    NoFeed,
+    #[error("the server answered {0}")]
+    Status(u16),
+}
+
+impl From<reqwest::Error> for OpenError {
+    fn from(e: reqwest::Error) -> OpenError {
+        if e.is_connect() {
+            OpenError::Connect(e)
+        } else if e.is_timeout() {
+            OpenError::Timeout(e)
+        } else {
+            OpenError::Request(e)
+        }
+    }
+}
+
 /// Opens the feed; returns the response once the server accepted it.
 pub async fn open(
     client: &reqwest::Client,
     base: &str,
     key: Option<&Secret>,
-) -> Result<reqwest::Response, String> {
+) -> Result<reqwest::Response, OpenError> {
     let mut request = client.get(events_url(base));
     if let Some(k) = key {
         request = request.bearer_auth(k.expose());
     }
-    let response = request.send().await.map_err(|e| {
-        if e.is_connect() {
-            "cannot connect".to_string()
-        } else if e.is_timeout() {
-            "timed out".to_string()
-        } else {
-            "request failed".to_string()
-        }
-    })?;
+    let response = request.send().await?;
     match response.status().as_u16() {
         200 => Ok(response),
-        401 => Err(
-            "401 unauthorized: pass the server's master key with --key or LLMUX_MASTER_KEY"
-                .to_string(),
-        ),
-        s => Err(format!("the server answered {s}")),
+        401 => Err(OpenError::Unauthorized),
+        404 => Err(OpenError::NoFeed),
+        s => Err(OpenError::Status(s)),
     }
 }
 
@@ -117,10 +143,10 @@ pub async fn follow(base: String, key: Option<Secret>, tx: mpsc::Sender<Update>)
         .build()
     {
         Ok(c) => c,
-        Err(_) => {
+        Err(e) => {
             let _ = tx
                 .send(Update::Disconnected {
-                    error: "cannot set up HTTP".to_string(),
+                    error: OpenError::Setup(e).to_string(),
                     at_unix_ms: now_ms(),
                 })
                 .await;
@@ -137,7 +163,7 @@ pub async fn follow(base: String, key: Option<Secret>, tx: mpsc::Sender<Update>)
                     None => return,
                 }
             }
-            Err(e) => e,
+            Err(e) => e.to_string(),
         };
         let lost = Update::Disconnected {
             error,

@@ -15,6 +15,7 @@ pub mod client;
 pub mod state;
 pub mod view;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crossterm::event::{Event, EventStream, KeyEventKind};
@@ -98,27 +99,40 @@ pub async fn command(args: MonitorArgs) -> u8 {
     }
 }
 
+/// A `--key-file` that gives no key; each message names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+enum KeyFileError {
+    #[error(
+        "cannot read the master key from --key-file {}: {source}; give a readable file \
+         holding the key",
+        path.display()
+    )]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--key-file {} is empty: write the server's master key into it", path.display())]
+    Empty { path: PathBuf },
+}
+
 /// The master key: from `--key-file` when given, else `--key` / `$LLMUX_MASTER_KEY`; `None`
 /// when there is none (or it is empty).
 fn master_key(
     key: Option<String>,
-    key_file: Option<&std::path::Path>,
-) -> Result<Option<Secret>, String> {
+    key_file: Option<&Path>,
+) -> Result<Option<Secret>, KeyFileError> {
     let Some(path) = key_file else {
         return Ok(key.filter(|k| !k.trim().is_empty()).map(Secret::new));
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "cannot read the master key from --key-file {}: {e}; give a readable file holding the key",
-            path.display()
-        )
+    let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Unreadable {
+        path: path.to_path_buf(),
+        source,
     })?;
     let key = text.trim();
     if key.is_empty() {
-        return Err(format!(
-            "--key-file {} is empty: write the server's master key into it",
-            path.display()
-        ));
+        return Err(KeyFileError::Empty {
+            path: path.to_path_buf(),
+        });
     }
     Ok(Some(Secret::new(key.to_string())))
 }
@@ -201,8 +215,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let file = dir.path().join("key");
         std::fs::write(&file, "sk-from-file\n").unwrap_or_else(|e| panic!("{e}"));
-        let key = |given: Option<&str>, file: Option<&std::path::Path>| {
-            master_key(given.map(str::to_string), file).map(|k| k.map(|k| k.expose().to_string()))
+        let key = |given: Option<&str>, file: Option<&Path>| {
+            master_key(given.map(str::to_string), file)
+                .map(|k| k.map(|k| k.expose().to_string()))
+                .map_err(|e| e.to_string())
         };
         assert_eq!(key(Some("sk-given"), None), Ok(Some("sk-given".into())));
         assert_eq!(key(Some("  "), None), Ok(None));
@@ -212,13 +228,28 @@ mod tests {
             Ok(Some("sk-from-file".into()))
         );
         let missing = dir.path().join("none");
-        let err = key(None, Some(&missing)).unwrap_err();
+        let err = master_key(None, Some(&missing)).unwrap_err();
         assert!(
-            err.contains("cannot read the master key from --key-file"),
+            matches!(&err, KeyFileError::Unreadable { path, .. } if *path == missing),
+            "{err:?}"
+        );
+        let prefix = format!(
+            "cannot read the master key from --key-file {}: ",
+            missing.display()
+        );
+        let err = err.to_string();
+        assert!(err.starts_with(&prefix), "{err}");
+        assert!(
+            err.ends_with("; give a readable file holding the key"),
             "{err}"
         );
         std::fs::write(&file, " \n").unwrap_or_else(|e| panic!("{e}"));
-        let err = key(None, Some(&file)).unwrap_err();
-        assert!(err.contains("is empty"), "{err}");
+        assert_eq!(
+            key(None, Some(&file)),
+            Err(format!(
+                "--key-file {} is empty: write the server's master key into it",
+                file.display()
+            ))
+        );
     }
 }

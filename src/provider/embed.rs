@@ -43,16 +43,37 @@ pub enum Input {
     Tokens(Vec<Vec<u64>>),
 }
 
+/// An embeddings `input` that is none of the shapes OpenAI takes; a client's bad request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("`input` is empty; give a string or a list of strings")]
+    Empty,
+    /// A list whose items are neither all strings nor all (lists of) token ids.
+    #[error(
+        "`input` must be a string, a list of strings, a list of token ids or a list of lists \
+         of token ids"
+    )]
+    MixedList,
+    /// Neither a string nor a list.
+    #[error("`input` must be a string or a list of strings")]
+    NotText,
+}
+
+impl From<InputError> for ProviderError {
+    fn from(e: InputError) -> ProviderError {
+        ProviderError::new(ErrorClass::BadRequest, e.to_string())
+    }
+}
+
 impl Input {
     /// Reads OpenAI's `input`: a string, a list of strings, a list of token ids, or a list
     /// of lists of token ids; none of them empty.
-    pub fn parse(v: &Value) -> Result<Input, String> {
-        let empty = || "`input` is empty; give a string or a list of strings".to_string();
+    pub fn parse(v: &Value) -> Result<Input, InputError> {
         let tokens =
             |v: &Value| -> Option<Vec<u64>> { v.as_array()?.iter().map(Value::as_u64).collect() };
         match v {
             Value::String(s) => Ok(Input::Texts(vec![s.clone()])),
-            Value::Array(items) if items.is_empty() => Err(empty()),
+            Value::Array(items) if items.is_empty() => Err(InputError::Empty),
             Value::Array(items) if items.iter().all(Value::is_string) => Ok(Input::Texts(
                 items
                     .iter()
@@ -67,12 +88,8 @@ impl Input {
                 .map(|i| tokens(i).filter(|t| !t.is_empty()))
                 .collect::<Option<Vec<_>>>()
                 .map(Input::Tokens)
-                .ok_or_else(|| {
-                    "`input` must be a string, a list of strings, a list of token ids or a list \
-                     of lists of token ids"
-                        .to_string()
-                }),
-            _ => Err("`input` must be a string or a list of strings".to_string()),
+                .ok_or(InputError::MixedList),
+            _ => Err(InputError::NotText),
         }
     }
 
@@ -112,7 +129,7 @@ pub async fn open(
     input: &Value,
     request: &ChatRequest,
 ) -> Result<EventStream, ProviderError> {
-    let parsed = Input::parse(input).map_err(|m| ProviderError::new(ErrorClass::BadRequest, m))?;
+    let parsed = Input::parse(input)?;
     let base64 = request.extra.get("encoding_format").and_then(Value::as_str) == Some("base64");
     let dimensions = request
         .extra
@@ -465,15 +482,26 @@ mod tests {
             Input::parse(&json!([[1], [2, 3]])),
             Ok(Input::Tokens(vec![vec![1], vec![2, 3]]))
         );
-        for bad in [
-            json!([]),
-            json!(5),
-            json!(["a", 1]),
-            json!([[]]),
-            json!(null),
+        for (bad, why) in [
+            (json!([]), InputError::Empty),
+            (json!(5), InputError::NotText),
+            (json!(["a", 1]), InputError::MixedList),
+            (json!([[]]), InputError::MixedList),
+            (json!(null), InputError::NotText),
         ] {
-            assert!(Input::parse(&bad).is_err(), "{bad}");
+            assert_eq!(Input::parse(&bad), Err(why), "{bad}");
         }
+        assert_eq!(
+            InputError::Empty.to_string(),
+            "`input` is empty; give a string or a list of strings"
+        );
+        let e = ProviderError::from(InputError::MixedList);
+        assert_eq!(e.class, ErrorClass::BadRequest);
+        assert_eq!(
+            e.message,
+            "`input` must be a string, a list of strings, a list of token ids or a list of lists \
+             of token ids"
+        );
     }
 
     #[test]

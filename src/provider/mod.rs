@@ -34,8 +34,8 @@ pub use error::{ErrorClass, ProviderError};
 pub use http::{HttpClient, HttpOptions, Transport};
 pub use passthrough::{Members, Passthrough};
 pub use tools::{
-    BuiltinTool, ImageSource, Part, ToolApi, ToolCall, ToolCallBuilder, ToolCallDelta, ToolChoice,
-    ToolSpec,
+    ArgumentsNotAnObject, BuiltinTool, ImageSource, Part, ToolApi, ToolCall, ToolCallBuilder,
+    ToolCallDelta, ToolChoice, ToolSpec,
 };
 
 /// Prompt tokens counted for one image when estimating (a typical tile of a vision model).

@@ -22,8 +22,8 @@ use super::params::SAMPLING_TAKES;
 use super::sse::{NdjsonSplitter, UsageTracker, WireDecoder, drive};
 use super::tools::generated_id;
 use super::{
-    ChatRequest, ErrorClass, EventStream, ImageSource, Message, Part, ProviderError, Role,
-    StreamEvent, ToolCallDelta, Usage, estimate_prompt_tokens,
+    ChatRequest, EventStream, ImageSource, Message, Part, ProviderError, Role, StreamEvent,
+    ToolCallDelta, Usage, estimate_prompt_tokens,
 };
 use crate::config::Deployment;
 
@@ -130,9 +130,7 @@ fn message_json(m: &Message, request: &ChatRequest) -> Result<Value, ProviderErr
             .tool_calls
             .iter()
             .map(|c| {
-                let args = c
-                    .arguments_object()
-                    .map_err(|e| ProviderError::new(ErrorClass::BadRequest, e))?;
+                let args = c.arguments_object()?;
                 Ok(json!({ "function": { "name": c.name, "arguments": args } }))
             })
             .collect::<Result<Vec<_>, ProviderError>>()?;

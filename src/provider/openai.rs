@@ -203,7 +203,7 @@ impl WireDecoder for OpenAiDecoder {
         if let Some(p) = take_passthrough(&mut chunk) {
             out.push(StreamEvent::Passthrough(p));
         }
-        let Some(choice) = chunk.choice else {
+        let Some(choice) = &chunk.choice else {
             return Ok(());
         };
         if let Some(delta) = &choice.delta {

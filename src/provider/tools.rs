@@ -11,6 +11,8 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::{ErrorClass, ProviderError};
+
 /// Prefix of the tool call ids llmux makes up for upstreams that send none (Gemini, Ollama).
 pub const GENERATED_ID_PREFIX: &str = "call_llmux_";
 /// Random hex digits in a made-up tool call id.
@@ -82,17 +84,32 @@ impl ToolCall {
     /// The arguments as a JSON object for wires that take one (Anthropic `input`, Gemini
     /// `args`, Ollama): empty text is `{}`; text that is not a JSON object is an error
     /// naming the call.
-    pub fn arguments_object(&self) -> Result<Value, String> {
+    pub fn arguments_object(&self) -> Result<Value, ArgumentsNotAnObject> {
         if self.arguments.trim().is_empty() {
             return Ok(Value::Object(serde_json::Map::new()));
         }
         match serde_json::from_str::<Value>(&self.arguments) {
             Ok(v @ Value::Object(_)) => Ok(v),
-            Ok(_) | Err(_) => Err(format!(
-                "the arguments of tool call '{}' ({}) are not a JSON object",
-                self.id, self.name
-            )),
+            Ok(_) | Err(_) => Err(ArgumentsNotAnObject {
+                id: self.id.clone(),
+                name: self.name.clone(),
+            }),
         }
+    }
+}
+
+/// A tool call in the conversation whose arguments a wire that takes an object cannot send;
+/// a bad request (the caller's conversation), never retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the arguments of tool call '{id}' ({name}) are not a JSON object")]
+pub struct ArgumentsNotAnObject {
+    pub id: String,
+    pub name: String,
+}
+
+impl From<ArgumentsNotAnObject> for ProviderError {
+    fn from(e: ArgumentsNotAnObject) -> ProviderError {
+        ProviderError::new(ErrorClass::BadRequest, e.to_string())
     }
 }
 
@@ -286,7 +303,13 @@ mod tests {
             arguments: a.into(),
         };
         assert_eq!(call("").arguments_object().unwrap(), serde_json::json!({}));
-        assert!(call("[1]").arguments_object().is_err());
-        assert!(call("{oops").arguments_object().is_err());
+        let err = call("[1]").arguments_object().unwrap_err();
+        assert_eq!(call("{oops").arguments_object(), Err(err.clone()));
+        let err = ProviderError::from(err);
+        assert_eq!(err.class, ErrorClass::BadRequest);
+        assert_eq!(
+            err.message,
+            "the arguments of tool call 'i' (n) are not a JSON object"
+        );
     }
 }

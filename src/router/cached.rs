@@ -35,7 +35,7 @@ pub(super) fn build(
     });
     ResponseCache::new(settings, announce)
         .map(Some)
-        .map_err(|e| RouterError(e.to_string()))
+        .map_err(RouterError::Cache)
 }
 
 impl RequestRun {

@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::config::Deployment;
+use crate::config::{Deployment, Wire};
 use crate::provider::preview::{SentRequest, as_sent};
 use crate::provider::{ChatRequest, ProviderError, StreamEvent};
 
@@ -25,6 +25,9 @@ const KEEP_ATTEMPTS: usize = 256;
 pub const MAX_EVENTS: usize = 2000;
 /// Bytes of a request body kept per attempt.
 pub const MAX_BODY: usize = 64 * 1024;
+
+/// What an in-process (`mock/`) attempt shows where an HTTP one shows `opened: 200`.
+pub const IN_PROCESS_OPENED: &str = "mock deployment: no HTTP, answered in-process";
 
 /// One attempt as it went over the wire.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,7 +39,12 @@ pub struct AttemptWire {
     pub deployment: String,
     pub at_unix_ms: u64,
     pub request: SentRequest,
-    /// The HTTP status: the error's, or 200 once a stream opened (`None`: no answer came).
+    /// A `mock/` deployment: answered in-process, no HTTP request was made (its status, if
+    /// any, is the one it simulated).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_process: bool,
+    /// The HTTP status: the error's, or 200 once a stream opened (`None`: no answer came, or
+    /// an in-process answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// `ok`, or the failure as the router classed it (`server (HTTP 503): …`).
@@ -108,6 +116,7 @@ impl Capture {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |t| t.as_millis() as u64),
                 request,
+                in_process: d.wire == Wire::Mock,
                 ..AttemptWire::default()
             },
         }
@@ -157,8 +166,13 @@ pub struct AttemptTap {
 }
 
 impl AttemptTap {
-    /// The upstream answered with a success status: the stream is open.
+    /// The upstream answered with a success status: the stream is open. An in-process
+    /// (`mock/`) deployment made no HTTP request and has no status: it says so instead.
     pub fn opened(&mut self) {
+        if self.wire.in_process {
+            self.push(IN_PROCESS_OPENED.to_string());
+            return;
+        }
         self.wire.status = Some(200);
         self.push("opened: 200".to_string());
     }

@@ -16,6 +16,7 @@ pub mod budget;
 mod cached;
 pub mod capture;
 pub mod cooldown;
+mod error;
 mod event;
 mod group;
 pub mod health;
@@ -45,6 +46,7 @@ use crate::metrics::{Metrics, MetricsSnapshot, Price, PriceTable};
 use crate::provider::{ChatRequest, HttpClient, HttpOptions};
 
 pub use budget::{BudgetStatus, ScopeKind, WallClock};
+pub use error::RouterError;
 pub use event::*;
 pub use health::HealthView;
 pub use ping::{PingResult, PingState};
@@ -89,11 +91,6 @@ impl std::fmt::Debug for RouterOptions {
             .finish_non_exhaustive()
     }
 }
-
-/// A router could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct RouterError(pub String);
 
 pub(crate) struct Inner {
     pub(crate) config: Config,
@@ -149,14 +146,12 @@ impl Router {
     pub fn new(config: Config, options: RouterOptions) -> Result<Router, RouterError> {
         let http = match options.http {
             Some(h) => h,
-            None => HttpClient::with_options(&options.http_options)
-                .map_err(|e| RouterError(format!("cannot set up HTTP: {e}")))?,
+            None => HttpClient::with_options(&options.http_options).map_err(RouterError::Http)?,
         };
         let table = options
             .prices
             .unwrap_or_else(PriceTable::builtin)
-            .with_pricing_file(&config)
-            .map_err(|e| RouterError(e.to_string()))?;
+            .with_pricing_file(&config)?;
         let metrics = Metrics::with_ttft_samples(config.router.routing_args.max_latency_list_size);
         let mut prices = HashMap::new();
         let mut max_input = HashMap::new();
@@ -184,7 +179,7 @@ impl Router {
                 .map(|d| (d.id.clone(), d.group.clone()))
                 .collect();
             let shared = shared::SharedState::start(redis, groups, health.local(), sink.clone())
-                .map_err(|e| RouterError(e.to_string()))?;
+                .map_err(RouterError::SharedState)?;
             health.set_shared(shared);
         }
         let cache = cached::build(&config, &sink)?;

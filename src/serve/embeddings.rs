@@ -67,7 +67,7 @@ fn to_request(mut fields: Map<String, Value>) -> Result<(String, ChatRequest), A
     let input = fields.remove("input").ok_or_else(|| {
         ApiError::bad_request("`input` is required: a string or a list of strings")
     })?;
-    let parsed = Input::parse(&input).map_err(ApiError::bad_request)?;
+    let parsed = Input::parse(&input).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let mut tags = tags_of(
         fields.get("metadata").and_then(|m| m.get("tags")),
         "metadata.tags",

@@ -130,6 +130,7 @@ mod tests {
             id,
             text: format!("q{id}"),
             group: "g".into(),
+            images: Vec::new(),
         })
     }
     fn answer(id: u64) -> Entry {

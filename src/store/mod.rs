@@ -7,8 +7,9 @@ pub mod file;
 pub mod request_log;
 pub mod session;
 pub mod session_admin;
+pub mod session_history;
 pub mod session_search;
 pub mod session_summary;
 pub mod stats;
 
-pub use request_log::RequestLog;
+pub use request_log::{RequestLog, RequestLogError};

@@ -70,6 +70,15 @@ impl Drop for Closer {
     }
 }
 
+/// The request log could not be opened: its directory made, its file opened for appending or
+/// its writer thread started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the request log {}: {source}", path.display())]
+pub struct RequestLogError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
 /// A handle to the writer thread; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RequestLog {
@@ -80,13 +89,18 @@ pub struct RequestLog {
 
 impl RequestLog {
     /// Opens (creating directories as needed) the log at `path` for appending.
-    pub fn open(path: &Path) -> std::io::Result<RequestLog> {
-        let file = super::file::open_append(path)?;
+    pub fn open(path: &Path) -> Result<RequestLog, RequestLogError> {
+        let failed = |source| RequestLogError {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = super::file::open_append(path).map_err(failed)?;
         let shared = Arc::new(Shared::default());
         let writer = shared.clone();
         std::thread::Builder::new()
             .name("llmux-request-log".into())
-            .spawn(move || write_loop(file, &writer))?;
+            .spawn(move || write_loop(file, &writer))
+            .map_err(failed)?;
         Ok(RequestLog {
             _closer: Arc::new(Closer(shared.clone())),
             shared,

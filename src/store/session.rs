@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use super::file::{self, ByteLine, PRIVATE_FILE_MODE, byte_lines};
 use crate::calendar::civil_from_days;
 use crate::money::Usd;
-use crate::provider::{Message, ToolCall, Usage};
+use crate::provider::{ToolCall, Usage};
+
+pub use super::session_history::{Image, history};
 
 /// The folder under the data dir.
 pub const SESSIONS_DIR: &str = "sessions";
@@ -41,6 +43,10 @@ pub enum Record {
         text: String,
         group: String,
         at_unix_ms: u64,
+        /// The images sent with it, whole ([`Image`]): a reopened conversation sends them
+        /// again. Files written before images were kept have none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<Image>,
     },
     /// More text of answer `id` while it streams.
     Chunk { id: u64, text: String },
@@ -211,6 +217,8 @@ pub struct UserMessage {
     pub id: u64,
     pub text: String,
     pub group: String,
+    /// The images sent with it (its text names each as `[image NAME · SIZE]`).
+    pub images: Vec<Image>,
 }
 
 /// One item of a conversation, in order.
@@ -265,42 +273,6 @@ pub struct SessionInfo {
     pub bytes: u64,
     /// The start of the first user message.
     pub preview: String,
-}
-
-/// The chat history to send for a conversation: every user message, each followed by the
-/// latest non-empty answer to it (so a regenerated answer replaces the earlier one), with
-/// an answer's tool calls and the tool results after it.
-pub fn history(entries: &[Entry]) -> Vec<Message> {
-    let mut out: Vec<Message> = Vec::new();
-    let mut pending_answer: Option<&Answer> = None;
-    let flush = |out: &mut Vec<Message>, a: Option<&Answer>| {
-        if let Some(a) = a {
-            let mut m = Message::assistant(a.text.clone());
-            m.tool_calls.clone_from(&a.tool_calls);
-            out.push(m);
-        }
-    };
-    for e in entries {
-        match e {
-            Entry::User(u) => {
-                flush(&mut out, pending_answer.take());
-                out.push(Message::user(u.text.clone()));
-            }
-            Entry::Answer(a) => {
-                if !a.text.is_empty() || !a.tool_calls.is_empty() {
-                    pending_answer = Some(a);
-                }
-            }
-            Entry::ToolResult(t) => {
-                flush(&mut out, pending_answer.take());
-                let mut m = Message::tool_result(t.tool_call_id.clone(), t.text.clone());
-                m.is_error = t.is_error;
-                out.push(m);
-            }
-        }
-    }
-    flush(&mut out, pending_answer);
-    out
 }
 
 /// The session folder.
@@ -465,9 +437,18 @@ fn answer_mut(s: &mut LoadedSession, id: u64) -> Option<&mut Answer> {
 fn apply(s: &mut LoadedSession, record: Record) {
     match record {
         Record::User {
-            id, text, group, ..
+            id,
+            text,
+            group,
+            images,
+            ..
         } => {
-            s.entries.push(Entry::User(UserMessage { id, text, group }));
+            s.entries.push(Entry::User(UserMessage {
+                id,
+                text,
+                group,
+                images,
+            }));
         }
         Record::Chunk { id, text } => match answer_mut(s, id) {
             Some(a) => a.text.push_str(&text),
@@ -646,6 +627,7 @@ mod tests {
             text: text.into(),
             group: "g".into(),
             at_unix_ms: 0,
+            images: Vec::new(),
         };
         store.writer("s").append(&user(1, "before")).unwrap();
         let path = store.path_of("s");
@@ -684,32 +666,5 @@ mod tests {
             serde_json::from_value::<Answer>(unpriced).unwrap().cost,
             None
         );
-    }
-
-    #[test]
-    fn history_keeps_latest_answer_per_question() {
-        let user = |id, t: &str| {
-            Entry::User(UserMessage {
-                id,
-                text: t.into(),
-                group: "g".into(),
-            })
-        };
-        let ans = |id, t: &str| {
-            Entry::Answer(Answer {
-                id,
-                text: t.into(),
-                ..Answer::default()
-            })
-        };
-        let h = history(&[
-            user(1, "q1"),
-            ans(2, "a1"),
-            ans(3, "a1b"),
-            user(4, "q2"),
-            ans(5, ""),
-        ]);
-        let texts: Vec<&str> = h.iter().map(|m| m.content.as_str()).collect();
-        assert_eq!(texts, ["q1", "a1b", "q2"]);
     }
 }

@@ -28,6 +28,7 @@ use super::spans::{Builder, Finished, Input, parse_traceparent};
 use crate::config::Config;
 use crate::provider::{Message, Operation};
 use crate::router::{ChatOutcome, RequestStart, RouteError, RouteEvent, Subscriber};
+use crate::secret::Secret;
 
 /// Messages the queue holds before more are dropped (a request is ~6).
 const QUEUE: usize = 64 * 1024;
@@ -82,6 +83,38 @@ impl std::fmt::Debug for Telemetry {
     }
 }
 
+/// Why the exporter could not start ([`super::start`] warns with it and sends no traces).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("no async runtime to send traces on")]
+    NoRuntime,
+    #[error("cannot set up the {destination} exporter: {source}")]
+    Exporter {
+        /// `otel` or `langfuse`.
+        destination: &'static str,
+        source: ExporterError,
+    },
+}
+
+/// Why one destination's exporter could not be built. Header values are secrets: no message
+/// quotes one.
+#[derive(Debug, thiserror::Error)]
+pub enum ExporterError {
+    #[error("{0}")]
+    Client(#[from] reqwest::Error),
+    #[error(
+        "header name '{}' is not valid (letters, digits and !#$%&'*+-.^_`|~ only)",
+        crate::sanitize::escape_line(.0)
+    )]
+    HeaderName(String),
+    #[error("header {} holds a character HTTP cannot send", crate::sanitize::escape_line(.0))]
+    HeaderValue(String),
+    #[error("{0}")]
+    Build(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("gRPC is not in this build (cargo feature otlp-grpc)")]
+    NoGrpc,
+}
+
 impl Telemetry {
     /// Starts the task on the current tokio runtime, with one OTLP exporter per destination.
     /// `Err` says why it cannot (no runtime, an exporter that cannot be built).
@@ -89,9 +122,8 @@ impl Telemetry {
         config: &Config,
         settings: &Settings,
         warnings: Warnings,
-    ) -> Result<Telemetry, String> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| "no async runtime to send traces on".to_string())?;
+    ) -> Result<Telemetry, StartError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| StartError::NoRuntime)?;
         let resource = Resource::builder_empty()
             .with_service_name(settings.service_name.clone())
             .with_attributes([
@@ -102,7 +134,10 @@ impl Telemetry {
             .build();
         let mut exporters = Vec::new();
         for d in &settings.destinations {
-            let mut exporter = build_exporter(d)?;
+            let mut exporter = build_exporter(d).map_err(|source| StartError::Exporter {
+                destination: d.name,
+                source,
+            })?;
             exporter.set_resource(&resource);
             exporters.push(Sink {
                 destination: d.clone(),
@@ -239,64 +274,62 @@ struct Sink {
     failing: bool,
 }
 
-fn build_exporter(d: &Destination) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    let fail = |e: &dyn std::fmt::Display| format!("cannot set up the {} exporter: {e}", d.name);
+fn build_exporter(d: &Destination) -> Result<opentelemetry_otlp::SpanExporter, ExporterError> {
     match d.protocol {
         Protocol::HttpProtobuf => {
             crate::provider::http::install_tls_provider();
-            let inner = reqwest::Client::builder()
-                .timeout(d.timeout)
-                .build()
-                .map_err(|e| fail(&e))?;
+            let inner = reqwest::Client::builder().timeout(d.timeout).build()?;
             let mut headers = HeaderMap::new();
             for (k, v) in &d.headers {
-                let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| fail(&e))?;
-                let mut value = HeaderValue::from_str(v.expose())
-                    .map_err(|_| fail(&format!("header {k} holds a character HTTP cannot send")))?;
+                let (name, mut value) = header(k, v)?;
                 value.set_sensitive(true);
                 headers.insert(name, value);
             }
-            opentelemetry_otlp::SpanExporter::builder()
+            Ok(opentelemetry_otlp::SpanExporter::builder()
                 .with_http()
                 .with_endpoint(d.endpoint.clone())
                 .with_timeout(d.timeout)
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                 .with_http_client(ExactHeaders { inner, headers })
                 .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
-                .build()
-                .map_err(|e| fail(&e))
+                .build()?)
         }
-        Protocol::Grpc => grpc_exporter(d).map_err(|e| fail(&e)),
+        Protocol::Grpc => grpc_exporter(d),
     }
 }
 
+/// One of a destination's headers as HTTP takes it.
+fn header(name: &str, value: &Secret) -> Result<(HeaderName, HeaderValue), ExporterError> {
+    Ok((
+        HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ExporterError::HeaderName(name.to_string()))?,
+        HeaderValue::from_str(value.expose())
+            .map_err(|_| ExporterError::HeaderValue(name.to_string()))?,
+    ))
+}
+
 #[cfg(feature = "otlp-grpc")]
-fn grpc_exporter(d: &Destination) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    use hyper::http::{HeaderMap, HeaderName, HeaderValue};
+fn grpc_exporter(d: &Destination) -> Result<opentelemetry_otlp::SpanExporter, ExporterError> {
     use opentelemetry_otlp::WithTonicConfig;
     // tonic's metadata is built from HTTP headers (its key type is not re-exported).
     let mut headers = HeaderMap::new();
     for (k, v) in &d.headers {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("header name {k} is not valid"))?;
-        let value =
-            HeaderValue::from_str(v.expose()).map_err(|_| format!("header {k} is not valid"))?;
+        let (name, value) = header(k, v)?;
         headers.insert(name, value);
     }
     let metadata = opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(headers);
-    opentelemetry_otlp::SpanExporter::builder()
+    Ok(opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(d.endpoint.clone())
         .with_timeout(d.timeout)
         .with_metadata(metadata)
         .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
-        .build()
-        .map_err(|e| e.to_string())
+        .build()?)
 }
 
 #[cfg(not(feature = "otlp-grpc"))]
-fn grpc_exporter(_d: &Destination) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    Err("gRPC is not in this build (cargo feature otlp-grpc)".to_string())
+fn grpc_exporter(_d: &Destination) -> Result<opentelemetry_otlp::SpanExporter, ExporterError> {
+    Err(ExporterError::NoGrpc)
 }
 
 /// reqwest, sending exactly the destination's headers: the OTLP crate adds

@@ -12,7 +12,9 @@ mod export;
 mod settings;
 mod spans;
 
-pub use export::{CLOSE_TIMEOUT, MAX_BATCH, SCHEDULE_DELAY, Telemetry, Warnings};
+pub use export::{
+    CLOSE_TIMEOUT, ExporterError, MAX_BATCH, SCHEDULE_DELAY, StartError, Telemetry, Warnings,
+};
 pub use settings::{
     Destination, LANGFUSE_DEFAULT_HOST, Protocol, Settings, langfuse_auth, langfuse_endpoint,
 };

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use base64::Engine;
 
-use crate::provider::{ImageSource, Message, Part, Role};
+use crate::store::session::Image;
 
 use super::action::Effect;
 use super::app::{App, Focus};
@@ -271,6 +271,37 @@ fn common_prefix(words: &[String]) -> String {
     first[..end].to_string()
 }
 
+/// The message `text` with `files` in it: each text file's content in a `<file>` block after
+/// it, each image as an `[image NAME · SIZE]` line there and whole in the images returned.
+pub fn expand_files(text: &str, files: Vec<Attachment>) -> (String, Vec<Image>) {
+    let mut full = text.to_string();
+    let mut images = Vec::new();
+    for f in files {
+        match f.kind {
+            Kind::Text(content) => {
+                full.push_str(&format!(
+                    "\n\n<file name=\"{}\">\n{}\n</file>",
+                    f.name,
+                    content.trim_end_matches('\n')
+                ));
+            }
+            Kind::Image {
+                media_type,
+                data,
+                bytes,
+            } => {
+                full.push_str(&format!("\n\n[image {} · {}]", f.name, human_bytes(bytes)));
+                images.push(Image {
+                    name: f.name,
+                    media_type,
+                    data,
+                });
+            }
+        }
+    }
+    (full, images)
+}
+
 /// A message's text for the conversation: each attached file's block folded to one line.
 pub fn folded(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.contains("\n<file name=\"") {
@@ -318,6 +349,7 @@ impl App {
         text: String,
         read: Result<Vec<Attachment>, String>,
     ) -> Vec<Effect> {
+        let for_compare = self.compare_reading(&text);
         let draft = self.draft();
         if self.b.attach.expand(&draft) != text {
             // The message changed meanwhile: sent by the next Enter.
@@ -331,6 +363,9 @@ impl App {
                 return Vec::new();
             }
         };
+        if for_compare {
+            return self.compare_attached(text, files);
+        }
         let images = files
             .iter()
             .filter(|f| matches!(f.kind, Kind::Image { .. }))
@@ -341,55 +376,19 @@ impl App {
             self.toast(e, true);
             return Vec::new();
         }
-        let mut full = text.clone();
-        let mut parts = Vec::new();
-        for f in files {
-            match f.kind {
-                Kind::Text(content) => {
-                    full.push_str(&format!(
-                        "\n\n<file name=\"{}\">\n{}\n</file>",
-                        f.name,
-                        content.trim_end_matches('\n')
-                    ));
-                }
-                Kind::Image {
-                    media_type,
-                    data,
-                    bytes,
-                } => {
-                    full.push_str(&format!("\n\n[image {} · {}]", f.name, human_bytes(bytes)));
-                    parts.push(Part::Image {
-                        source: ImageSource::Base64 { media_type, data },
-                        detail: None,
-                    });
-                }
-            }
-        }
-        self.send_expanded(&text, &full, parts)
+        let (full, images) = expand_files(&text, files);
+        self.send_expanded(&text, &full, images)
     }
 
     /// Sends `text` as the message typed as `typed` (what Up recalls: the pastes in full,
     /// the `@path`s as typed), with `images` after its text.
-    fn send_expanded(&mut self, typed: &str, text: &str, images: Vec<Part>) -> Vec<Effect> {
+    fn send_expanded(&mut self, typed: &str, text: &str, images: Vec<Image>) -> Vec<Effect> {
         self.set_composer_text(text);
-        let mut fx = self.send();
+        let draft = self.draft();
+        let fx = self.send_message(draft, images);
         self.b.attach.pastes.clear();
         if let Some(last) = self.sent.last_mut() {
             *last = typed.to_string();
-        }
-        if images.is_empty() {
-            return fx;
-        }
-        for e in &mut fx {
-            if let Effect::StartChat { request, .. } = e
-                && let Some(m) = request.messages.last_mut()
-            {
-                let mut p = vec![Part::Text {
-                    text: m.content.clone(),
-                }];
-                p.extend(images.clone());
-                *m = Message::with_parts(Role::User, p);
-            }
         }
         fx
     }

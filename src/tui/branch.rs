@@ -9,7 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::{Command, Effect};
 use super::app::{App, Focus};
-use crate::store::session::{Entry, Record};
+use crate::store::session::{Entry, Image, Record};
 
 /// An earlier message being edited in the composer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct Editing {
     pub id: u64,
     /// What the composer held before, given back after the edit is sent or dropped.
     pub draft_before: String,
+    /// The message's images: each goes again while its `[image …]` line is in the text.
+    pub images: Vec<Image>,
 }
 
 impl App {
@@ -127,12 +129,16 @@ impl App {
             );
             return;
         };
-        let (id, text) = (u.id, u.text.clone());
+        let (id, text, images) = (u.id, u.text.clone(), u.images.clone());
         let draft_before = match self.editing.take() {
             Some(e) => e.draft_before,
             None => self.draft(),
         };
-        self.editing = Some(Editing { id, draft_before });
+        self.editing = Some(Editing {
+            id,
+            draft_before,
+            images,
+        });
         self.set_composer_text(&text);
         self.focus = Focus::Composer;
         let cancel = self.keymap.label(Command::Cancel);
@@ -176,7 +182,12 @@ impl App {
         let mut fx = vec![Effect::Persist(Record::Fork { replaces: ed.id })];
         self.branches.cut(&mut self.entries, at);
         self.view.selected = None;
-        fx.extend(self.send_text(text));
+        let images = ed
+            .images
+            .into_iter()
+            .filter(|i| text.contains(&i.marker()))
+            .collect();
+        fx.extend(self.send_message(text, images));
         self.set_composer_text(&ed.draft_before);
         let n = self.branches.alternatives(&self.entries, at).len();
         self.toast(

@@ -4,7 +4,9 @@
 //!
 //! `compare` (Ctrl+T) opens a chooser of groups (the last choice, else the current group and
 //! the next, are marked); Enter asks them the composer's text (or, with an empty composer, the
-//! last question again). Each group's request is an ordinary `StartChat` with a tag of its
+//! last question again). `@files` in it are read first (by the runner, as a message's are:
+//! `Effect::ReadAttachments`) and go to every group; an image only to the groups that take
+//! images — the others' columns say they were not asked. Each group's request is an ordinary `StartChat` with a tag of its
 //! own, so its events come back as `Action::Chat` and are routed here by tag
 //! ([`App::compare_owns`]). In the view, ←/→ (or 1..9) choose an answer, Enter keeps it (with
 //! the question, when it came from the composer), Esc leaves and keeps nothing (streams still
@@ -13,32 +15,22 @@
 
 use std::cell::RefCell;
 
-use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
-use ratatui::style::Modifier;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Widget};
+use ratatui::text::Line;
 use tokio::time::Instant;
 
 use crate::provider::Message;
 use crate::router::{ChatEvent, RouteEventKind};
-use crate::sanitize::escape_controls;
-use crate::store::session::{self, Answer, AnswerState, Entry, Record, UserMessage};
+use crate::store::session::{self, Answer, AnswerState, Entry, Image, Record, UserMessage};
+use crate::store::session_history;
 
 use super::action::{Command, Effect, RequestTag};
 use super::app::App;
-use super::conversation::header;
-use super::fmt;
-use super::markdown::{self, wrap_pieces};
-use super::theme::{Role, Theme};
-use super::view::{centered, pane_block, render_scrolled, set_line_clipped};
+use super::attach::Attachment;
 
 /// Most groups compared at once (columns side by side).
 pub const MAX_GROUPS: usize = 4;
 /// Fewest columns a compare needs.
 const MIN_GROUPS: usize = 2;
-/// Narrowest the chooser is drawn.
-const CHOOSER_WIDTH: u16 = 60;
 
 /// Compare's state in the app: the chooser, the run on screen, and the groups last chosen.
 #[derive(Debug, Default)]
@@ -48,13 +40,19 @@ pub struct Compare {
     /// Groups marked in the chooser (indexes into `App::groups`), in the order marked.
     pub marked: Vec<usize>,
     pub run: Option<CompareRun>,
+    /// The question (its pastes put back) whose `@files` are being read for a compare.
+    pub reading: Option<String>,
 }
 
 /// One compare on screen.
 #[derive(Debug)]
 pub struct CompareRun {
-    /// The question asked.
+    /// The question asked, as sent (with its files).
     pub question: String,
+    /// The question as typed (its `@path`s as written): what Esc gives back and Up recalls.
+    pub typed: String,
+    /// The images sent with it.
+    pub images: Vec<Image>,
     /// It came from the composer (kept with the answer), rather than being the last question
     /// asked again (only the answer is kept).
     pub from_draft: bool,
@@ -63,6 +61,16 @@ pub struct CompareRun {
     pub selected: usize,
     /// Lines scrolled down in every column.
     pub scroll: usize,
+}
+
+/// A question for a compare, as asked.
+struct Asked {
+    question: String,
+    typed: String,
+    from_draft: bool,
+    images: Vec<Image>,
+    /// The history to send, ending with the question.
+    messages: Vec<Message>,
 }
 
 /// One group's answer.
@@ -80,11 +88,11 @@ pub struct Column {
     /// The latest routing news (failure, retry, fallback), while streaming.
     pub news: Option<String>,
     /// The wrapped lines at a width, for a column that no longer changes.
-    cache: RefCell<Option<(u16, usize, Vec<Line<'static>>)>>,
+    pub(super) cache: RefCell<Option<(u16, usize, Vec<Line<'static>>)>>,
 }
 
 impl Column {
-    fn streaming(&self) -> bool {
+    pub(super) fn streaming(&self) -> bool {
         self.answer.state == AnswerState::Streaming
     }
 
@@ -140,13 +148,6 @@ impl App {
         }
         if self.groups.len() < MIN_GROUPS {
             self.toast("compare needs two model groups; the config has one", true);
-            return Vec::new();
-        }
-        if !super::attach::mentions(&self.draft()).is_empty() {
-            self.toast(
-                "compare sends no @files: send the message with them, then compare on it                  with an empty composer",
-                true,
-            );
             return Vec::new();
         }
         if self.draft().trim().is_empty() && self.last_question().is_none() {
@@ -252,21 +253,67 @@ impl App {
         }
         self.b.compare.choosing = None;
         let draft = self.b.attach.expand(&self.draft());
-        let (question, from_draft, messages) = if draft.trim().is_empty() {
+        if draft.trim().is_empty() {
             let Some(last) = self.last_question() else {
                 return Vec::new();
             };
             let Entry::User(u) = &self.entries[last] else {
                 return Vec::new();
             };
-            let q = u.text.clone();
-            (q, false, session::history(&self.entries[..=last]))
-        } else {
-            let mut m = session::history(&self.entries);
-            m.push(Message::user(draft.clone()));
-            self.set_composer_text("");
-            (draft, true, m)
-        };
+            let (q, images) = (u.text.clone(), u.images.clone());
+            let messages = session::history(&self.entries[..=last]);
+            return self.ask_compare(Asked {
+                question: q.clone(),
+                typed: q,
+                from_draft: false,
+                images,
+                messages,
+            });
+        }
+        let paths = super::attach::mentions(&self.draft());
+        if !paths.is_empty() {
+            // Read by the runner; the question is asked when they are (`compare_attached`).
+            self.b.compare.reading = Some(draft.clone());
+            return vec![Effect::ReadAttachments { text: draft, paths }];
+        }
+        self.compare_draft(draft.clone(), draft, Vec::new())
+    }
+
+    /// Whether the files read for the message `text` were asked for by a compare (which
+    /// waits for them no more).
+    pub(crate) fn compare_reading(&mut self, text: &str) -> bool {
+        self.b.compare.reading.take_if(|t| t == text).is_some()
+    }
+
+    /// The files of a compare's question were read: every marked group is asked it.
+    pub(crate) fn compare_attached(&mut self, text: String, files: Vec<Attachment>) -> Vec<Effect> {
+        let (full, images) = super::attach::expand_files(&text, files);
+        self.compare_draft(text, full, images)
+    }
+
+    /// Asks the composer's question (`typed`; `question` with its files in, and `images`).
+    fn compare_draft(
+        &mut self,
+        typed: String,
+        question: String,
+        images: Vec<Image>,
+    ) -> Vec<Effect> {
+        let mut messages = session::history(&self.entries);
+        messages.push(session_history::user_message(&question, &images));
+        self.set_composer_text("");
+        self.ask_compare(Asked {
+            question,
+            typed,
+            from_draft: true,
+            images,
+            messages,
+        })
+    }
+
+    /// Starts a column for every marked group. A group that takes no images, asked a
+    /// question with one, gets none: its column says why, the others run.
+    fn ask_compare(&mut self, asked: Asked) -> Vec<Effect> {
+        let marked = self.b.compare.marked.clone();
         let mut fx = Vec::new();
         let mut columns = Vec::new();
         for gi in marked {
@@ -275,12 +322,37 @@ impl App {
             };
             let tag = self.next_tag;
             self.next_tag += 1;
+            let mut answer = Answer {
+                group: group.clone(),
+                ..Answer::default()
+            };
+            let refused =
+                (!asked.images.is_empty() && !self.b.windows.takes_images(&group)).then(|| {
+                    let w = &self.b.windows;
+                    let deps: Vec<&str> = w.of_group(&group).map(|d| d.id.as_str()).collect();
+                    format!(
+                        "not asked: {group} takes no images (none of {} does)",
+                        deps.join(", ")
+                    )
+                });
+            match refused {
+                Some(why) => {
+                    answer.state = AnswerState::Failed;
+                    answer.error = Some(why);
+                }
+                None => {
+                    let mut messages = asked.messages.clone();
+                    self.leave_out_images(&group, &mut messages);
+                    fx.push(Effect::StartChat {
+                        tag,
+                        group,
+                        request: self.request_of(messages),
+                    });
+                }
+            }
             columns.push(Column {
                 tag,
-                answer: Answer {
-                    group: group.clone(),
-                    ..Answer::default()
-                },
+                answer,
                 started: self.now,
                 first_token: None,
                 last_at: self.now,
@@ -288,15 +360,12 @@ impl App {
                 news: None,
                 cache: RefCell::new(None),
             });
-            fx.push(Effect::StartChat {
-                tag,
-                group,
-                request: self.request_of(messages.clone()),
-            });
         }
         self.b.compare.run = Some(CompareRun {
-            question,
-            from_draft,
+            question: asked.question,
+            typed: asked.typed,
+            images: asked.images,
+            from_draft: asked.from_draft,
             columns,
             selected: 0,
             scroll: 0,
@@ -311,7 +380,7 @@ impl App {
         };
         let fx = cancel_streaming(&run);
         if run.from_draft && self.draft().is_empty() {
-            self.set_composer_text(&run.question);
+            self.set_composer_text(&run.typed);
         }
         self.toast("compare closed; nothing kept", false);
         fx
@@ -345,17 +414,19 @@ impl App {
         if run.from_draft {
             let id = self.next_id;
             self.next_id += 1;
-            self.sent.push(run.question.clone());
+            self.sent.push(run.typed.clone());
             self.entries.push(Entry::User(UserMessage {
                 id,
                 text: run.question.clone(),
                 group: group.clone(),
+                images: run.images.clone(),
             }));
             fx.push(Effect::Persist(Record::User {
                 id,
                 text: run.question.clone(),
                 group: group.clone(),
                 at_unix_ms: session::unix_ms((self.clock)()),
+                images: run.images.clone(),
             }));
         }
         let mut answer = col.answer.clone();
@@ -471,232 +542,4 @@ fn cancel_streaming(run: &CompareRun) -> Vec<Effect> {
         .filter(|c| c.streaming())
         .map(|c| Effect::Cancel(c.tag))
         .collect()
-}
-
-/// Draws compare when it has the screen: the chooser, or the columns.
-pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    if let Some(row) = app.b.compare.choosing {
-        render_chooser(app, row, area, buf);
-    } else if let Some(run) = &app.b.compare.run {
-        render_run(app, run, area, buf);
-    }
-}
-
-fn render_chooser(app: &App, row: usize, area: Rect, buf: &mut Buffer) {
-    let theme = &app.theme;
-    let width = CHOOSER_WIDTH.min(area.width.saturating_sub(2));
-    let height = (app.groups.len() as u16 + 4).min(area.height.saturating_sub(2));
-    let rect = centered(area, width, height);
-    Clear.render(rect, buf);
-    let block = pane_block(theme, "Compare on", true).title_bottom(
-        Line::from(Span::styled(
-            " Space/1..9 mark · Enter ask · Esc close ",
-            theme.fg(Role::Muted),
-        ))
-        .right_aligned(),
-    );
-    let inner = block.inner(rect);
-    block.style(theme.base_style()).render(rect, buf);
-    let muted = theme.fg(Role::Muted);
-    let question = app.draft();
-    let what = if question.trim().is_empty() {
-        "the last question again".to_string()
-    } else {
-        format!("“{}”", session::preview_of(&question))
-    };
-    let mut lines = vec![Line::from(Span::styled(format!("Ask {what}"), muted))];
-    for (i, g) in app.groups.iter().enumerate() {
-        let mark = match app.b.compare.marked.iter().position(|m| *m == i) {
-            Some(p) => format!("[{}]", p + 1),
-            None => "[ ]".to_string(),
-        };
-        let style = if i == row {
-            theme.selected()
-        } else {
-            theme.fg(Role::Fg)
-        };
-        let deps = g.deployments.len();
-        lines.push(Line::from(vec![
-            Span::styled(format!("{mark} {}. {}", i + 1, g.name), style),
-            Span::styled(
-                format!("  {deps} deployment{}", if deps == 1 { "" } else { "s" }),
-                muted,
-            ),
-        ]));
-    }
-    render_scrolled(buf, inner, &lines, 0);
-}
-
-fn render_run(app: &App, run: &CompareRun, area: Rect, buf: &mut Buffer) {
-    let theme = &app.theme;
-    // Over everything but the status line.
-    let area = Rect {
-        height: area.height.saturating_sub(1),
-        ..area
-    };
-    Clear.render(area, buf);
-    let title = format!("Compare · {}", session::preview_of(&run.question));
-    let block = pane_block(theme, &title, false).title_bottom(
-        Line::from(Span::styled(
-            " ←/→ choose · Enter keep · Esc leave (keeps nothing) · ↑↓ scroll ",
-            theme.fg(Role::Muted),
-        ))
-        .right_aligned(),
-    );
-    let inner = block.inner(area);
-    block.style(theme.base_style()).render(area, buf);
-    let n = run.columns.len().max(1) as u16;
-    let w = inner.width / n;
-    for (i, col) in run.columns.iter().enumerate() {
-        let x = inner.x + w * i as u16;
-        // The last column takes what division left over.
-        let width = if i as u16 + 1 == n {
-            inner.width - w * i as u16
-        } else {
-            w
-        };
-        let rect = Rect::new(x, inner.y, width, inner.height);
-        render_column(app, col, i, i == run.selected, run.scroll, rect, buf, theme);
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn render_column(
-    app: &App,
-    col: &Column,
-    i: usize,
-    selected: bool,
-    scroll: usize,
-    rect: Rect,
-    buf: &mut Buffer,
-    theme: &Theme,
-) {
-    let a = &col.answer;
-    let block = pane_block(theme, &format!("{} {}", i + 1, a.group), selected);
-    let inner = block.inner(rect);
-    block.render(rect, buf);
-    if inner.height == 0 || inner.width == 0 {
-        return;
-    }
-    let muted = theme.fg(Role::Muted);
-    let mut y = inner.y;
-    // Who answered, with its badges.
-    let mut who = a.clone();
-    who.total_ms = None;
-    who.state = match a.state {
-        AnswerState::Done => AnswerState::Streaming,
-        s => s,
-    };
-    for line in wrap_pieces(&header(&who, theme), inner.width as usize)
-        .into_iter()
-        .take(2)
-    {
-        if y >= inner.y + inner.height {
-            return;
-        }
-        let l = Line::from(
-            line.into_iter()
-                .map(|(t, s)| Span::styled(t, s))
-                .collect::<Vec<_>>(),
-        );
-        set_line_clipped(buf, inner.x, y, &l, inner.width);
-        y += 1;
-    }
-    let figures = figures_line(col, app.now);
-    set_line_clipped(
-        buf,
-        inner.x,
-        y,
-        &Line::from(Span::styled(figures, muted)),
-        inner.width,
-    );
-    y += 1;
-    if let Some(news) = &col.news {
-        let l = Line::from(Span::styled(
-            escape_controls(news).into_owned(),
-            theme.fg(Role::Warning),
-        ));
-        set_line_clipped(buf, inner.x, y, &l, inner.width);
-        y += 1;
-    }
-    if y >= inner.y + inner.height {
-        return;
-    }
-    let body = Rect::new(inner.x, y, inner.width, inner.y + inner.height - y);
-    let lines = column_lines(app, col, inner.width);
-    render_scrolled(buf, body, &lines, scroll.min(lines.len().saturating_sub(1)));
-}
-
-/// `ttft 250 ms · 61 tok/s · $0.000049 · 80 tok`, or what is known so far.
-pub fn figures_line(col: &Column, now: Instant) -> String {
-    let a = &col.answer;
-    let mut parts = Vec::new();
-    match (a.ttft_ms, col.first_token) {
-        (Some(t), _) => parts.push(format!("ttft {}", fmt::ms(t))),
-        (None, Some(t)) => parts.push(format!(
-            "ttft {}",
-            fmt::ms(t.duration_since(col.started).as_millis() as u64)
-        )),
-        (None, None) if col.streaming() => parts.push(format!(
-            "waiting {}",
-            fmt::ms(now.duration_since(col.started).as_millis() as u64)
-        )),
-        (None, None) => {}
-    }
-    if let Some(r) = col.tokens_per_s(now) {
-        parts.push(format!("{r:.0} tok/s"));
-    }
-    if a.state == AnswerState::Done {
-        parts.push(fmt::cost(a.cost));
-    }
-    if col.streaming() && col.first_token.is_some() {
-        parts.push("streaming…".to_string());
-    }
-    match a.usage {
-        Some(u) => parts.push(format!("{} tok", u.output)),
-        None if !a.text.is_empty() => parts.push(format!(
-            "~{} tok",
-            crate::provider::estimate_tokens(&a.text)
-        )),
-        None => {}
-    }
-    parts.join(" · ")
-}
-
-/// The answer's body lines (markdown; the error of a failed one), cached once it is final.
-fn column_lines(app: &App, col: &Column, width: u16) -> Vec<Line<'static>> {
-    let a = &col.answer;
-    if !col.streaming()
-        && let Some((w, len, lines)) = &*col.cache.borrow()
-        && *w == width
-        && *len == a.text.len()
-    {
-        return lines.clone();
-    }
-    let theme = &app.theme;
-    let mut out = Vec::new();
-    let text = escape_controls(&a.text);
-    if text.is_empty() && col.streaming() {
-        out.push(Line::from(Span::styled("…", theme.fg(Role::Muted))));
-    } else {
-        let hl = (!col.streaming()).then_some(&app.highlighter);
-        out.extend(markdown::render(&text, width as usize, theme, hl));
-    }
-    if let Some(err) = &a.error {
-        let pieces = vec![(
-            format!("✖ {}", escape_controls(err)),
-            theme.fg(Role::Error).add_modifier(Modifier::BOLD),
-        )];
-        for line in wrap_pieces(&pieces, width as usize) {
-            out.push(Line::from(
-                line.into_iter()
-                    .map(|(t, s)| Span::styled(t, s))
-                    .collect::<Vec<_>>(),
-            ));
-        }
-    }
-    if !col.streaming() {
-        *col.cache.borrow_mut() = Some((width, a.text.len(), out.clone()));
-    }
-    out
 }

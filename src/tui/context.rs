@@ -70,9 +70,14 @@ impl Windows {
         self.deployments.iter().filter(move |d| d.group == group)
     }
 
+    /// Whether `group` has a deployment that takes images.
+    pub fn takes_images(&self, group: &str) -> bool {
+        self.of_group(group).any(|d| d.images)
+    }
+
     /// Whether `group` has a deployment that takes images; else what to do instead.
     pub fn images_ok(&self, group: &str) -> Result<(), String> {
-        if self.of_group(group).any(|d| d.images) {
+        if self.takes_images(group) {
             return Ok(());
         }
         let mine: Vec<&str> = self.of_group(group).map(|d| d.id.as_str()).collect();
@@ -119,13 +124,17 @@ pub fn prompt_tokens(app: &super::app::App) -> u64 {
             crate::store::session::Entry::Answer(a) => a.text.len() + a.tool_calls.len(),
             crate::store::session::Entry::ToolResult(t) => t.text.len(),
         }),
+        // A group that takes no images is sent the history without them.
+        app.b.windows.takes_images(app.current_group()),
     );
     let history = match app.b.history_tokens.get() {
         Some((k, n)) if k == key => n,
         _ => {
-            let n = crate::provider::estimate_prompt_tokens(&crate::store::session::history(
-                &app.entries,
-            ));
+            let mut messages = crate::store::session::history(&app.entries);
+            if !key.2 {
+                crate::store::session_history::without_images(&mut messages);
+            }
+            let n = crate::provider::estimate_prompt_tokens(&messages);
             app.b.history_tokens.set(Some((key, n)));
             n
         }

@@ -465,8 +465,10 @@ pub fn header(a: &Answer, theme: &Theme) -> Vec<Piece> {
         .map(|t| format!(" · {}", fmt::ms(t)))
         .unwrap_or_default();
     if a.text.is_empty() && a.tool_calls.is_empty() && a.usage.is_none() {
-        // Nothing came back: only how long it took.
-        p.push((format!("  after{}", total.trim_start_matches(" ·")), muted));
+        // Nothing came back: only how long it took (if it was asked at all).
+        if !total.is_empty() {
+            p.push((format!("  after{}", total.trim_start_matches(" ·")), muted));
+        }
         return p;
     }
     // Unknown (an answer cut before it was saved, a plain call): said by leaving it out.

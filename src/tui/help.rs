@@ -5,7 +5,6 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Widget};
 
 use super::action::Command;
 use super::keys::KeyMap;
@@ -154,15 +153,7 @@ pub fn render(
 ) {
     let (lines, width, height) = laid_out(keymap, theme, area, shift_enter);
     let rect = super::view::centered(area, width, height);
-    Clear.render(rect, buf);
-    let block = super::view::pane_block(theme, "Keys", true).title_bottom(
-        Line::from(Span::styled(
-            " ↑↓ PgUp PgDn Home End scroll · Esc close ",
-            theme.fg(Role::Muted),
-        ))
-        .right_aligned(),
-    );
-    let inner = block.inner(rect);
-    block.style(theme.base_style()).render(rect, buf);
+    let hint = " ↑↓ PgUp PgDn Home End scroll · Esc close ";
+    let inner = super::view::overlay_frame(buf, theme, rect, ("Keys", true), hint);
     super::view::render_scrolled(buf, inner, &lines, scroll);
 }

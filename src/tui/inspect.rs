@@ -14,7 +14,6 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Widget};
 
 use crate::sanitize::escape_controls;
 use crate::store::session::Entry;
@@ -22,7 +21,7 @@ use crate::store::session::Entry;
 use super::action::{Command, Effect};
 use super::app::App;
 use super::theme::{Role, Theme};
-use super::view::{pane_block, render_scrolled};
+use super::view::{overlay_frame, render_scrolled};
 use super::wirefile::WireRecord;
 
 /// The inspector's state.
@@ -234,7 +233,12 @@ pub fn lines(r: &WireRecord, theme: &Theme) -> Vec<Line<'static>> {
     for a in &r.attempts {
         out.push(Line::default());
         let ok = a.outcome == "ok";
-        let status = a.status.map(|s| format!("{s} · ")).unwrap_or_default();
+        let status = match (a.status, a.in_process) {
+            (Some(s), false) => format!("{s} · "),
+            (Some(s), true) => format!("simulated {s} · "),
+            (None, false) => String::new(),
+            (None, true) => "in-process · ".to_string(),
+        };
         let style = if ok {
             theme.fg(Role::Success)
         } else {
@@ -327,7 +331,6 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         height: area.height.saturating_sub(1),
         ..area
     };
-    Clear.render(area, buf);
     let who = app
         .answer(answer_id)
         .map(|a| {
@@ -338,15 +341,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             }
         })
         .unwrap_or_default();
-    let block = pane_block(theme, &format!("Inspect · {who}"), true).title_bottom(
-        Line::from(Span::styled(
-            " ↑↓ PgUp PgDn scroll · n/p next/previous attempt · Esc close ",
-            theme.fg(Role::Muted),
-        ))
-        .right_aligned(),
-    );
-    let inner = block.inner(area);
-    block.style(theme.base_style()).render(area, buf);
+    let title = format!("Inspect · {who}");
+    let hint = " ↑↓ PgUp PgDn scroll · n/p next/previous attempt · Esc close ";
+    let inner = overlay_frame(buf, theme, area, (&title, true), hint);
     let muted = theme.fg(Role::Muted);
     let lines = match &i.found {
         None => vec![Line::from(Span::styled("reading…", muted))],

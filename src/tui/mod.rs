@@ -18,6 +18,7 @@ pub mod chatio;
 pub mod clipboard;
 pub mod commands;
 pub mod compare;
+pub mod compare_view;
 pub mod context;
 pub mod conversation;
 pub mod find;

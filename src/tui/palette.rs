@@ -167,16 +167,8 @@ pub fn render(
     // The filter line and the rows, in a border.
     let height = (shown.len().max(1) as u16 + 3).min(area.height.saturating_sub(2));
     let rect = super::view::centered(area, width, height);
-    Clear.render(rect, buf);
-    let block = super::view::pane_block(theme, "Commands", true).title_bottom(
-        Line::from(Span::styled(
-            " type to filter · ↑↓ · Enter run · Esc close ",
-            theme.fg(Role::Muted),
-        ))
-        .right_aligned(),
-    );
-    let inner = block.inner(rect);
-    block.style(theme.base_style()).render(rect, buf);
+    let hint = " type to filter · ↑↓ · Enter run · Esc close ";
+    let inner = super::view::overlay_frame(buf, theme, rect, ("Commands", true), hint);
     if inner.height == 0 {
         return;
     }

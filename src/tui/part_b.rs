@@ -11,7 +11,8 @@ use ratatui::layout::Rect;
 use super::action::{Command, Effect};
 use super::app::App;
 use super::attach::Attach;
-use super::compare::{self, Compare};
+use super::compare::Compare;
+use super::compare_view;
 use super::context::Windows;
 use super::inspect::{self, Inspect};
 use crate::config::Config;
@@ -23,9 +24,13 @@ pub struct PartB {
     pub inspect: Inspect,
     pub attach: Attach,
     pub windows: Windows,
-    /// The history's prompt tokens, by (entries, length of the last), for the meter.
-    pub history_tokens: std::cell::Cell<Option<((usize, usize), u64)>>,
+    /// The history's prompt tokens, by what they were counted of, for the meter.
+    pub history_tokens: std::cell::Cell<Option<(HistoryKey, u64)>>,
 }
+
+/// What the meter's count of the history depends on: how many entries, the length of the
+/// last, and whether the current group is sent the images.
+pub type HistoryKey = (usize, usize, bool);
 
 impl PartB {
     pub fn new(cfg: &Config) -> PartB {
@@ -59,7 +64,7 @@ impl App {
 /// Draws whichever of part B's views has the screen, over everything else.
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if app.b.compare.shown() {
-        compare::render(app, area, buf);
+        compare_view::render(app, area, buf);
     }
     inspect::render(app, area, buf);
 }

@@ -8,7 +8,6 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Widget};
 
 use crate::sanitize::escape_controls;
 use crate::store::session::SessionInfo;
@@ -51,16 +50,12 @@ pub fn render(
     // `max` then `min`, not `clamp`: a terminal under 7 rows must not panic.
     let height = (n as u16 + 3).max(5).min(area.height.saturating_sub(2));
     let rect = super::view::centered(area, width, height);
-    Clear.render(rect, buf);
     let hint = if searching {
         " ↑↓ · Enter open · F2 rename · Del delete · Esc all "
     } else {
         " type to search · ↑↓ · Enter open · F2 rename · Del delete · Esc close "
     };
-    let block = super::view::pane_block(theme, "Conversations", true)
-        .title_bottom(Line::from(Span::styled(hint, theme.fg(Role::Muted))).right_aligned());
-    let inner = block.inner(rect);
-    block.style(theme.base_style()).render(rect, buf);
+    let inner = super::view::overlay_frame(buf, theme, rect, ("Conversations", true), hint);
     let muted = theme.fg(Role::Muted);
     let search = if let Some(edit) = &extra.edit {
         edit_line(edit, theme)

@@ -118,6 +118,16 @@ impl App {
     }
 
     pub(crate) fn send_text(&mut self, text: String) -> Vec<super::action::Effect> {
+        self.send_message(text, Vec::new())
+    }
+
+    /// [`send_text`](Self::send_text) with `images` after the text (kept with the message,
+    /// so that every later request of the conversation sends them too).
+    pub(crate) fn send_message(
+        &mut self,
+        text: String,
+        images: Vec<session::Image>,
+    ) -> Vec<super::action::Effect> {
         if text.trim().is_empty() {
             self.unchanged();
             return Vec::new();
@@ -135,12 +145,14 @@ impl App {
             id,
             text: text.clone(),
             group: group.clone(),
+            images: images.clone(),
         }));
         fx.push(Effect::Persist(Record::User {
             id,
             text,
             group,
             at_unix_ms: session::unix_ms((self.clock)()),
+            images,
         }));
         let messages = session::history(&self.entries);
         fx.extend(self.start_request(messages));
@@ -167,11 +179,12 @@ impl App {
         self.start_request(messages)
     }
 
-    fn start_request(&mut self, messages: Vec<crate::provider::Message>) -> Vec<Effect> {
+    fn start_request(&mut self, mut messages: Vec<crate::provider::Message>) -> Vec<Effect> {
         let tag = self.next_tag;
         self.next_tag += 1;
         let answer_id = self.take_id();
         let group = self.current_group().to_string();
+        self.leave_out_images(&group, &mut messages);
         self.entries.push(Entry::Answer(Answer {
             id: answer_id,
             group: group.clone(),
@@ -200,6 +213,24 @@ impl App {
             group,
             request: self.request_of(messages),
         }]
+    }
+
+    /// Earlier messages' images are left out of a request to a group that takes none (their
+    /// `[image …]` lines stay in the text), and the status line says so: the conversation
+    /// goes on there rather than being refused.
+    pub(crate) fn leave_out_images(
+        &mut self,
+        group: &str,
+        messages: &mut [crate::provider::Message],
+    ) {
+        if !self.b.windows.takes_images(group)
+            && crate::store::session_history::without_images(messages)
+        {
+            self.toast(
+                format!("{group} takes no images: the conversation's images are left out"),
+                false,
+            );
+        }
     }
 
     /// Writes the streaming text when it has waited long enough.

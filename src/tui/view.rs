@@ -52,6 +52,23 @@ pub fn render_scrolled(buf: &mut Buffer, inner: Rect, lines: &[Line], scroll: us
     }
 }
 
+/// An overlay's frame over `rect`: cleared, a border titled `title` (thick when `focused`)
+/// with the keys it takes (`hint`) right-aligned on its bottom edge. Returns the area inside.
+pub fn overlay_frame(
+    buf: &mut Buffer,
+    theme: &super::theme::Theme,
+    rect: Rect,
+    (title, focused): (&str, bool),
+    hint: &str,
+) -> Rect {
+    Clear.render(rect, buf);
+    let hint = Line::from(Span::styled(hint.to_string(), theme.fg(Role::Muted))).right_aligned();
+    let block = pane_block(theme, title, focused).title_bottom(hint);
+    let inner = block.inner(rect);
+    block.style(theme.base_style()).render(rect, buf);
+    inner
+}
+
 /// A `width` x `height` rectangle centered in `area`.
 pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
@@ -106,6 +123,11 @@ fn page_stream(app: &App, area: Rect) {
     if app.inflight.is_none() {
         // Nothing streams: the view follows the end as usual.
         v.paged.set(None);
+        return;
+    }
+    if lines_from((0, 0)) <= height {
+        // All of it fits: the page is the whole conversation until the stream overflows it.
+        v.paged.set(Some((0, 0)));
         return;
     }
     let question = app

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use llmux::config::load_str;
 use llmux::metrics::Usd;
 use llmux::provider::Usage;
 use llmux::router::{
@@ -558,14 +557,10 @@ fn with_mock(params: &str, rest: &str) -> String {
 
 #[test]
 fn budgets_load_and_bad_periods_and_limits_are_errors_at_their_position() {
-    let cfg = load_str(
-        &with_mock(
-            "      max_budget: \"2.5\"\n      budget_duration: 7d\n",
-            "router_settings:\n  provider_budget_config:\n    openai: {budget_limit: 50, time_period: 1mo}\nllmux:\n  budget: {limit: 20, period: 30d}\n",
-        ),
-        None,
-    )
-    .unwrap();
+    let cfg = support::config(&with_mock(
+        "      max_budget: \"2.5\"\n      budget_duration: 7d\n",
+        "router_settings:\n  provider_budget_config:\n    openai: {budget_limit: 50, time_period: 1mo}\nllmux:\n  budget: {limit: 20, period: 30d}\n",
+    ));
     let d = cfg.deployments[0].budget.clone().unwrap();
     assert_eq!(d.limit, dollars_cents(250));
     assert_eq!(d.period.length, Duration::from_secs(7 * 86_400));
@@ -621,14 +616,10 @@ fn budgets_load_and_bad_periods_and_limits_are_errors_at_their_position() {
     );
 
     // Half a budget, or a provider nothing uses: warnings that say what to do.
-    let cfg = load_str(
-        &with_mock(
-            "      max_budget: 5\n",
-            "router_settings:\n  provider_budget_config:\n    opneai: {budget_limit: 5, time_period: 1d}\n",
-        ),
-        None,
-    )
-    .unwrap();
+    let cfg = support::config(&with_mock(
+        "      max_budget: 5\n",
+        "router_settings:\n  provider_budget_config:\n    opneai: {budget_limit: 5, time_period: 1d}\n",
+    ));
     let messages: Vec<&str> = cfg.warnings.iter().map(|w| w.message.as_str()).collect();
     assert_eq!(cfg.deployments[0].budget, None);
     assert!(

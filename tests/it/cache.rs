@@ -13,12 +13,11 @@ use llmux::cache::MAX_ENTRIES;
 use llmux::config::{CacheBackend, Config, DEFAULT_CACHE_TTL, load_str, load_str_with_env};
 use llmux::metrics::Usd;
 use llmux::provider::Message;
-use llmux::router::RouterOptions;
-use llmux::router::{ChatEvent, RouteEventKind, Router};
+use llmux::router::{ChatEvent, RouteEventKind, RouterOptions};
 use llmux::store::RequestLog;
 use serde_json::json;
 
-use crate::support::{PRICED, Run, ask, config, deployment, router, run};
+use crate::support::{PRICED, Run, ask, deployment, router, router_with, run};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// Group `g` (and `h`, same upstream) at `url`, no retries, with the cache on.
@@ -59,14 +58,13 @@ async fn a_cached_repeat_makes_no_upstream_call_and_costs_nothing() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("requests.jsonl");
-    let r = Router::new(
-        config(&cached_config(&up.url, "")),
+    let r = router_with(
+        &cached_config(&up.url, ""),
         RouterOptions {
             request_log: Some(std::sync::Arc::new(RequestLog::open(&log_path).unwrap())),
             ..RouterOptions::default()
         },
-    )
-    .unwrap();
+    );
 
     let live = run(&r, "g", ask("hi")).await;
     assert!(!live.cached());

@@ -9,6 +9,7 @@ use crate::upstream::{FakeUpstream, Reply};
 
 mod check;
 mod roles;
+mod startup;
 
 /// The binary with an empty config dir and a private data dir, so the user's files are
 /// neither read nor written.

@@ -16,10 +16,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
-use llmux::config::load_str;
 use llmux::monitor::client::{decode, feed_events, open};
 use llmux::monitor::{MonitorState, Update, render};
-use llmux::router::{RouteEventKind, Router, RouterOptions};
+use llmux::router::{RouteEventKind, RouterOptions};
 use llmux::store::RequestLog;
 use llmux::tui::theme::{ColorDepth, Theme};
 use serde_json::json;
@@ -128,14 +127,13 @@ impl Home {
 /// A request through a real `serve` whose client tags it with [`TAG`], logged in `data`.
 async fn serve_a_tagged_request(yaml: &str, data: &Path) {
     let log = RequestLog::open(&data.join("requests.jsonl")).unwrap();
-    let router = Router::new(
-        load_str(yaml, None).unwrap(),
+    let router = support::router_with(
+        yaml,
         RouterOptions {
             request_log: Some(std::sync::Arc::new(log)),
             ..RouterOptions::default()
         },
-    )
-    .unwrap();
+    );
     let server = llmux::serve::spawn(router.clone(), crate::serve::options())
         .await
         .unwrap();

@@ -105,6 +105,7 @@ fn user(id: u64, text: &str) -> Record {
         text: text.into(),
         group: "local".into(),
         at_unix_ms: 0,
+        images: Vec::new(),
     }
 }
 

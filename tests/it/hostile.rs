@@ -11,7 +11,7 @@
 use std::time::{Duration, SystemTime};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use llmux::config::{Config, load_str};
+use llmux::config::Config;
 use llmux::router::{Router, RouterOptions};
 use llmux::sanitize::needs_escape;
 use llmux::tui::action::{Action, Effect};
@@ -19,8 +19,7 @@ use llmux::tui::app::App;
 use llmux::tui::metrics::StatusView;
 use llmux::tui::theme::{ColorDepth, Theme};
 use llmux::tui::view;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -54,18 +53,16 @@ pub(crate) fn dangerous(c: char) -> bool {
 /// The app on a test backend, driven with actions; requests go through a real router.
 pub(crate) struct Screen {
     pub app: App,
-    term: Terminal<TestBackend>,
+    width: u16,
+    height: u16,
 }
 
 impl Screen {
-    pub fn new(cfg: &Config, w: u16, h: u16) -> Screen {
+    pub fn new(cfg: &Config, width: u16, height: u16) -> Screen {
         let theme = Theme::builtin_default(ColorDepth::TrueColor);
         let (mut app, _) = App::new(cfg, theme, Instant::now(), SystemTime::now);
-        app.update(Action::Resize(w, h));
-        Screen {
-            app,
-            term: Terminal::new(TestBackend::new(w, h)).unwrap(),
-        }
+        app.update(Action::Resize(width, height));
+        Screen { app, width, height }
     }
 
     pub fn act(&mut self, a: Action) -> Vec<Effect> {
@@ -112,29 +109,25 @@ impl Screen {
         effects
     }
 
+    /// One frame of the app.
+    fn frame(&self) -> Buffer {
+        support::drawn(self.width, self.height, |area, buf| {
+            view::draw(&self.app, area, buf)
+        })
+    }
+
     /// Draws a frame; returns the cells' symbols, row by row.
-    pub fn draw(&mut self) -> Vec<Vec<String>> {
-        let app = &self.app;
-        self.term
-            .draw(|f| {
-                let area = f.area();
-                view::draw(app, area, f.buffer_mut());
-            })
-            .unwrap();
-        support::cells(self.term.backend().buffer())
+    pub fn draw(&self) -> Vec<Vec<String>> {
+        support::cells(&self.frame())
     }
 
     /// Draws a frame; returns it as text, one line per row.
-    pub fn text(&mut self) -> String {
-        self.draw()
-            .into_iter()
-            .map(|row| row.concat())
-            .collect::<Vec<_>>()
-            .join("\n")
+    pub fn text(&self) -> String {
+        support::text(&self.frame())
     }
 
     /// Draws a frame and fails on any cell holding a dangerous character.
-    pub fn assert_inert(&mut self, what: &str) {
+    pub fn assert_inert(&self, what: &str) {
         for (y, row) in self.draw().iter().enumerate() {
             for (x, sym) in row.iter().enumerate() {
                 assert!(
@@ -152,14 +145,13 @@ fn hostile_router(up: &FakeUpstream, failing: &FakeUpstream) -> Router {
         "model_list:\n  - model_name: chat\n    litellm_params: {{ model: openai/x, api_base: '{}', api_key: sk-hostile-test-key }}\n  - model_name: broken\n    litellm_params: {{ model: openai/y, api_base: '{}', api_key: sk-hostile-test-key }}\nrouter_settings:\n  num_retries: 1\n",
         up.url, failing.url
     );
-    Router::new(
-        load_str(&yaml, None).unwrap(),
+    support::router_with(
+        &yaml,
         RouterOptions {
             seed: Some(3),
             ..RouterOptions::default()
         },
     )
-    .unwrap()
 }
 
 fn error_reply() -> Reply {

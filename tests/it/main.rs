@@ -17,6 +17,7 @@ mod files;
 mod hostile;
 mod layering;
 mod metrics;
+mod monitor;
 mod parity;
 mod ping;
 mod providers;

@@ -19,16 +19,12 @@ mod serve;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use llmux::config::load_str;
-use llmux::router::{
-    ChatOutcome, RouteError, RouteErrorKind, RouteEventKind, Router, RouterOptions,
-};
+use llmux::router::{ChatOutcome, RouteError, RouteErrorKind, RouteEventKind};
 use serde_json::Value;
 
 use self::rows::{Reply, Row, rows};
-use crate::faults::raw::refused_url;
 use crate::support;
-use crate::upstream::{self, FakeUpstream};
+use crate::upstream::{self, FakeUpstream, Net};
 
 /// The key every deployment carries.
 const KEY: &str = "sk-parity-0123456789";
@@ -113,7 +109,7 @@ async fn run_row(row: &Row) -> Observed {
             FakeUpstream::start(script.iter().map(reply).collect()).await,
         );
     }
-    let refused = refused_url().await;
+    let refused = support::refused_url(Net::HTTP);
     let mut yaml = String::from("model_list:\n");
     for (group, id, up, extra) in row.deployments {
         let url = match ups.get(up) {
@@ -132,16 +128,7 @@ async fn run_row(row: &Row) -> Observed {
     }
     yaml.push_str("router_settings:\n");
     yaml.push_str(row.settings);
-    let cfg = load_str(&yaml, None)
-        .unwrap_or_else(|e| panic!("{}: config does not load: {e}\n{yaml}", row.name));
-    let router = Router::new(
-        cfg,
-        RouterOptions {
-            seed: Some(7),
-            ..RouterOptions::default()
-        },
-    )
-    .unwrap();
+    let router = support::router(&yaml);
     let mut outcomes = Vec::new();
     let mut attempts = 0;
     let mut waits = Vec::new();

@@ -5,15 +5,15 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use llmux::config::load_str;
-use llmux::router::{PingState, Router, RouterOptions};
+use llmux::router::PingState;
 use serde_json::{Value, json};
 
 use crate::serve::{KEY, get, options, start_with};
-use crate::upstream::{FakeUpstream, Reply};
+use crate::support;
+use crate::upstream::{FakeUpstream, Net, Reply};
 
 /// The key every deployment here sends; it must never come back out.
-const SECRET: &str = "sk-ping-secret-0123456789";
+const SECRET: &str = support::TEST_KEY;
 /// The ping deadline of the tests: long enough for a local answer, short for the stall.
 const PING_TIMEOUT: Duration = Duration::from_millis(700);
 /// How long the stalling upstream holds its answer (far past the deadline).
@@ -32,10 +32,7 @@ struct Upstreams {
 async fn upstreams() -> Upstreams {
     // An upstream that echoes the key in its error, as some do.
     let echo = format!(r#"{{"error":{{"message":"Incorrect API key provided: {SECRET}"}}}}"#);
-    let refused = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let refused = support::refused_url(Net::HTTP);
     Upstreams {
         ok: FakeUpstream::start(vec![Reply::openai_stream(&["p"], Some((1, 1)))]).await,
         auth: FakeUpstream::start(vec![Reply::raw(401, "application/json", vec![echo])]).await,
@@ -50,11 +47,7 @@ async fn upstreams() -> Upstreams {
 }
 
 fn yaml(u: &Upstreams, extra: &str) -> String {
-    let dep = |id: &str, url: &str| {
-        format!(
-            "  - model_name: g-{id}\n    litellm_params: {{ model: openai/gpt-4o-mini, api_base: '{url}', api_key: {SECRET} }}\n    model_info: {{ id: {id} }}\n"
-        )
-    };
+    let dep = |id: &str, url: &str| support::deployment(&format!("g-{id}"), id, url, "");
     format!(
         "model_list:\n{}{}{}{}{}{}{extra}",
         dep("ok", &u.ok.url),
@@ -69,11 +62,7 @@ fn yaml(u: &Upstreams, extra: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_state_is_told_apart_and_the_router_is_untouched() {
     let u = upstreams().await;
-    let router = Router::new(
-        load_str(&yaml(&u, ""), None).unwrap(),
-        RouterOptions::default(),
-    )
-    .unwrap();
+    let router = support::router(&yaml(&u, ""));
     let results = router.ping_all(PING_TIMEOUT).await;
     let states: Vec<(&str, PingState, Option<u16>)> = results
         .iter()

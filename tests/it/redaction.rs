@@ -21,13 +21,13 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{
     GeneralPurpose, GeneralPurposeConfig, STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
 };
-use llmux::config::load_str;
-use llmux::router::{Router as LlmuxRouter, RouterOptions};
+use llmux::router::RouterOptions;
 use llmux::secret::REDACTED;
 use llmux::store::RequestLog;
 use serde_json::{Value, json};
 
 use crate::serve::{KEY as MASTER_KEY, get, options, post};
+use crate::support;
 
 /// The upstream key. Its `+`, `/` and `=` are escaped by URL encoders, and its base64 holds
 /// `+` and `/` (standard) or `-` and `_` (URL-safe), so each encoding differs from the others.
@@ -282,14 +282,13 @@ async fn serve_errors_its_request_log_and_health_ping_show_no_encoding_of_the_ke
         &upstream,
         &format!("general_settings:\n  master_key: {MASTER_KEY}\n"),
     );
-    let router = LlmuxRouter::new(
-        load_str(&yaml, None).unwrap(),
+    let router = support::router_with(
+        &yaml,
         RouterOptions {
             request_log: Some(std::sync::Arc::new(RequestLog::open(&log_path).unwrap())),
             ..RouterOptions::default()
         },
-    )
-    .unwrap();
+    );
     let server = llmux::serve::spawn(router.clone(), options())
         .await
         .unwrap();

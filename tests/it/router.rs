@@ -12,20 +12,10 @@ use llmux::router::{
     Router, RouterOptions,
 };
 
-use crate::support::{self, ask, deployment, router};
+use crate::support::{self, ask, deployment, router, router_on};
 use crate::upstream::{FakeUpstream, Net, Reply, net_test};
 
-/// A seeded router whose client calls over `net` (and trusts its test certificate).
-fn router_on(net: Net, yaml: &str) -> Router {
-    Router::new(
-        support::config(yaml),
-        RouterOptions {
-            seed: Some(support::SEED),
-            ..net.router_options()
-        },
-    )
-    .unwrap()
-}
+mod errors;
 
 /// Runs one request to the end, returning its outcome and every route event it emitted.
 async fn run(
@@ -228,18 +218,10 @@ async fn a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text
         deployment("b", "b1", &rescue.url, "")
     );
     let r = router_on(net, &yaml);
-    let mut stream = r.chat("a", ask("what is it?"));
-    let mut shown = String::new();
-    let mut outcome = None;
-    while let Some(ev) = stream.next_event().await {
-        match ev {
-            ChatEvent::Delta(t) => shown.push_str(&t),
-            ChatEvent::Restart => panic!("continue never restarts"),
-            ChatEvent::Finished(r) => outcome = Some(*r),
-            _ => {}
-        }
-    }
-    let outcome = outcome.unwrap().expect("the fallback continues");
+    let run = support::run(&r, "a", ask("what is it?")).await;
+    assert_eq!(run.restarts, 0, "continue never restarts");
+    let shown = run.deltas.concat();
+    let outcome = run.result.expect("the fallback continues");
     assert_eq!(outcome.text, "The answer is forty-two.");
     assert_eq!(shown, outcome.text, "what was shown is what is kept");
     assert!(outcome.continued && outcome.fell_back);
@@ -269,18 +251,9 @@ async fn restart_mode_discards_the_partial_answer(net: Net) {
         deployment("b", "b1", &rescue.url, "")
     );
     let r = router_on(net, &yaml);
-    let mut stream = r.chat("a", ask("q"));
-    let mut restarts = 0;
-    let mut outcome = None;
-    while let Some(ev) = stream.next_event().await {
-        match ev {
-            ChatEvent::Restart => restarts += 1,
-            ChatEvent::Finished(r) => outcome = Some(*r),
-            _ => {}
-        }
-    }
-    assert_eq!(restarts, 1);
-    assert_eq!(outcome.unwrap().unwrap().text, "right");
+    let run = support::run(&r, "a", ask("q")).await;
+    assert_eq!(run.restarts, 1);
+    assert_eq!(run.outcome().text, "right");
 }
 
 net_test!(off_mode_fails_with_the_partial_answer_kept);
@@ -698,7 +671,7 @@ async fn costs_come_from_the_pricing_file_and_unknown_prices_stay_unknown() {
         url = up.url
     );
     let cfg = load_str(&yaml, Some(&dir.path().join("config.yaml"))).unwrap();
-    let r = Router::new(cfg, RouterOptions::default()).unwrap();
+    let r = support::router_from(cfg, RouterOptions::default());
     let (priced, _) = run(&r, "priced", "q").await;
     // 1000 × $0.000002 + 500 × $0.000008 = $0.006, exactly.
     assert_eq!(

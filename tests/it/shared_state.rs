@@ -8,13 +8,14 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use llmux::metrics::Usd;
-use llmux::provider::{ChatRequest, Message};
-use llmux::router::{ChatEvent, ChatOutcome, RouteError, RouteEvent, RouteEventKind, Router};
+use llmux::router::{
+    ChatEvent, ChatOutcome, ChatStream, RouteError, RouteEvent, RouteEventKind, Router,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::broadcast;
 
-use crate::support::{deployment, router};
+use crate::support::{self, PRICED, deployment, router};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// How long a test waits for an event before failing (never reached when things work).
@@ -86,10 +87,18 @@ fn config(port: u16, deployments: &[(&str, &str, &str)]) -> String {
 }
 
 async fn ask(router: &Router) -> Result<ChatOutcome, RouteError> {
-    router
-        .chat("g", ChatRequest::new(vec![Message::user("hi")]))
-        .finish()
-        .await
+    router.chat("g", support::ask("hi")).finish().await
+}
+
+/// A request to `g` read until its first attempt is made, then left in flight.
+async fn until_attempt(router: &Router) -> ChatStream {
+    let mut stream = router.chat("g", support::ask("hi"));
+    while let Some(ev) = stream.next_event().await {
+        if matches!(&ev, ChatEvent::Route(e) if e.kind == RouteEventKind::Attempt) {
+            break;
+        }
+    }
+    stream
 }
 
 /// The next event `pick` accepts, waiting at most [`EVENT_WAIT`].
@@ -293,13 +302,7 @@ async fn requests_never_fail_because_redis_did() {
     // Killed mid-traffic: every request still succeeds, and the loss is said once.
     let mut in_flight = Vec::new();
     for _ in 0..3 {
-        let mut stream = r.chat("g", ChatRequest::new(vec![Message::user("hi")]));
-        while let Some(ev) = stream.next_event().await {
-            if matches!(&ev, ChatEvent::Route(e) if e.kind == RouteEventKind::Attempt) {
-                break;
-            }
-        }
-        in_flight.push(stream);
+        in_flight.push(until_attempt(&r).await);
     }
     redis.kill().await;
     for stream in in_flight {
@@ -352,11 +355,8 @@ async fn a_redis_restarted_empty_is_refilled_and_the_fleet_limit_holds() {
     let limited = FakeUpstream::start(vec![answer.clone()]).await;
     let other = FakeUpstream::start(vec![answer]).await;
     let flaky = FakeUpstream::start(vec![Reply::status(401)]).await;
-    let price = "      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n";
     let deployment = |group: &str, id: &str, url: &str, extra: &str| {
-        format!(
-            "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-test-secret-key\n{price}{extra}    model_info: {{ id: {id} }}\n"
-        )
+        support::deployment(group, id, url, &format!("{PRICED}{extra}"))
     };
     let yaml = format!(
         "model_list:\n{}{}{}router_settings:\n  redis_host: 127.0.0.1\n  redis_port: {port}\n",
@@ -378,21 +378,12 @@ async fn a_redis_restarted_empty_is_refilled_and_the_fleet_limit_holds() {
         assert_eq!(ask(r).await.unwrap().deployment, "limited");
     }
     // A cooldown set before the restart, running well past it.
-    let failed = a
-        .chat("f", ChatRequest::new(vec![Message::user("hi")]))
-        .finish()
-        .await;
+    let failed = a.chat("f", support::ask("hi")).finish().await;
     assert!(failed.is_err());
     // Two more to `limited` (six of six), in flight when Redis is killed.
     let mut in_flight = Vec::new();
     for r in [&a, &b] {
-        let mut stream = r.chat("g", ChatRequest::new(vec![Message::user("hi")]));
-        while let Some(ev) = stream.next_event().await {
-            if matches!(&ev, ChatEvent::Route(e) if e.kind == RouteEventKind::Attempt) {
-                break;
-            }
-        }
-        in_flight.push(stream);
+        in_flight.push(until_attempt(r).await);
     }
     redis.kill().await;
     for stream in in_flight {
@@ -428,10 +419,7 @@ async fn a_redis_restarted_empty_is_refilled_and_the_fleet_limit_holds() {
         flaky_view.cooling_for.is_some(),
         "the cooldown was written back"
     );
-    let _ = c
-        .chat("f", ChatRequest::new(vec![Message::user("hi")]))
-        .finish()
-        .await;
+    let _ = c.chat("f", support::ask("hi")).finish().await;
     assert_eq!(flaky.calls(), 1, "C skipped the cooling deployment");
     a.shared_cost().await.expect("ledger readable");
     b.shared_cost().await.expect("ledger readable");

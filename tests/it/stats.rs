@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use llmux::config::load_str;
 use llmux::metrics::Usd;
 use llmux::router::{Router, RouterOptions};
 use llmux::store::RequestLog;
@@ -85,7 +84,7 @@ async fn totals_equal_the_sum_of_the_request_log_by_every_grouping_and_tag() {
         deployment("h", "dep-b", &down.url, "team-b"),
         deployment("u", "dep-u", &ok.url, ""),
     );
-    let cfg = load_str(&yaml, None).unwrap();
+    let cfg = support::config(&yaml);
     assert_eq!(cfg.deployments[0].tags, ["team-a", "prod"]);
     assert!(
         !cfg.warnings
@@ -101,7 +100,7 @@ async fn totals_equal_the_sum_of_the_request_log_by_every_grouping_and_tag() {
         request_log: Some(std::sync::Arc::new(RequestLog::open(&log).unwrap())),
         ..RouterOptions::default()
     };
-    let router = Router::new(cfg, options).unwrap();
+    let router = support::router_from(cfg, options);
     ask(&router, "g", "one", &["alice"]).await;
     ask(&router, "g", "two", &[]).await;
     ask(&router, "g", "one", &["alice"]).await; // the cached repeat

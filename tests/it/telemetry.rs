@@ -7,29 +7,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use llmux::config::{Config, load_str};
-use llmux::provider::{ChatRequest, Message};
-use llmux::router::{
-    ChatEvent, ChatOutcome, Origin, RouteError, Router, RouterOptions, Subscriber,
-};
+use llmux::config::Config;
+use llmux::router::{ChatOutcome, Origin, RouteError, Router, RouterOptions, Subscriber};
 use llmux::telemetry::{Settings, Telemetry, Warnings, langfuse_auth};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 
+use crate::support::{self, deployment};
 use crate::upstream::{FakeUpstream, Reply};
 
 mod collector;
+mod start;
 
 use collector::{Collector, Silent, int, text, texts};
 
 /// How long a test waits for a flush (never reached when things work).
 const FLUSH: Duration = Duration::from_secs(20);
-
-fn deployment(group: &str, id: &str, url: &str) -> String {
-    format!(
-        "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-test-secret-key\n    model_info: {{ id: {id} }}\n"
-    )
-}
 
 /// `model_list` + the callbacks and variables given, the rest as written in `extra`.
 fn config(models: &str, settings: &str, env: &[(&str, &str)], extra: &str) -> Config {
@@ -39,7 +32,7 @@ fn config(models: &str, settings: &str, env: &[(&str, &str)], extra: &str) -> Co
         yaml.push_str(&format!("  {k}: \"{v}\"\n"));
     }
     yaml.push_str(extra);
-    load_str(&yaml, None).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    support::config(&yaml)
 }
 
 /// A router whose only subscriber is the exporter (no request log).
@@ -47,30 +40,19 @@ fn traced(cfg: Config) -> (Router, Telemetry) {
     let settings = Settings::from_config(&cfg);
     assert!(settings.problems.is_empty(), "{:?}", settings.problems);
     let t = Telemetry::start(&cfg, &settings, Warnings::Silent).unwrap();
-    let router = Router::new(
+    let router = support::router_from(
         cfg,
         RouterOptions {
             subscribers: vec![Arc::new(t.clone()) as Arc<dyn Subscriber>],
-            seed: Some(7),
             ..RouterOptions::default()
         },
-    )
-    .unwrap();
+    );
     (router, t)
 }
 
 async fn run(router: &Router, model: &str, origin: Origin) -> Result<ChatOutcome, RouteError> {
-    let mut stream = router.chat_from(
-        model,
-        ChatRequest::new(vec![Message::user("hello there")]),
-        origin,
-    );
-    while let Some(ev) = stream.next_event().await {
-        if let ChatEvent::Finished(r) = ev {
-            return *r;
-        }
-    }
-    panic!("no Finished");
+    let stream = router.chat_from(model, support::ask("hello there"), origin);
+    support::finish(stream).await.result
 }
 
 /// The request's span (no parent in this trace) and its attempts, in order.
@@ -114,7 +96,7 @@ async fn a_success_is_a_request_span_with_one_attempt_and_genai_attributes() {
     )])
     .await;
     let cfg = config(
-        &deployment("fast", "a1", &up.url),
+        &deployment("fast", "a1", &up.url, ""),
         OTEL,
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url),
@@ -180,7 +162,7 @@ async fn a_retry_is_a_failed_attempt_span_and_a_retry_event() {
     ])
     .await;
     let cfg = config(
-        &deployment("fast", "a1", &up.url),
+        &deployment("fast", "a1", &up.url, ""),
         OTEL,
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url)],
         "router_settings:\n  num_retries: 1\n",
@@ -218,8 +200,8 @@ async fn a_fallback_is_an_event_and_the_answering_attempt_names_the_other_group(
     let cfg = config(
         &format!(
             "{}{}",
-            deployment("a", "a1", &bad.url),
-            deployment("b", "b1", &good.url)
+            deployment("a", "a1", &bad.url, ""),
+            deployment("b", "b1", &good.url, "")
         ),
         OTEL,
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url)],
@@ -260,8 +242,8 @@ async fn a_mid_stream_continuation_links_the_attempt_that_continues_to_the_broke
     let cfg = config(
         &format!(
             "{}{}",
-            deployment("a", "a1", &cut.url),
-            deployment("b", "b1", &rescue.url)
+            deployment("a", "a1", &cut.url, ""),
+            deployment("b", "b1", &rescue.url, "")
         ),
         OTEL,
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url)],
@@ -297,7 +279,7 @@ async fn langfuse_gets_its_endpoint_basic_auth_and_generation_attributes_and_not
     let langfuse = Collector::start().await;
     let up = FakeUpstream::start(vec![Reply::openai_stream(&["hi"], Some((7, 3)))]).await;
     let cfg = config(
-        &deployment("fast", "a1", &up.url),
+        &deployment("fast", "a1", &up.url, ""),
         "  success_callback: [langfuse]\n  callbacks: [otel]\n",
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &otel.url),
@@ -374,19 +356,14 @@ async fn success_callback_skips_failed_requests_and_failure_callback_takes_only_
     })
     .await;
     let cfg = config(
-        &deployment("fast", "a1", &up.url),
+        &deployment("fast", "a1", &up.url, ""),
         "  success_callback: [otel]\n",
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &ok_side.url)],
         "router_settings:\n  num_retries: 0\n",
     );
     let (router, t) = traced(cfg);
     for prompt in ["fail", "fine", "fail"] {
-        let mut s = router.chat("fast", ChatRequest::new(vec![Message::user(prompt)]));
-        while let Some(ev) = s.next_event().await {
-            if matches!(ev, ChatEvent::Finished(_)) {
-                break;
-            }
-        }
+        support::run(&router, "fast", support::ask(prompt)).await;
     }
     assert!(t.flush(FLUSH).await);
     let spans = ok_side.spans();
@@ -400,19 +377,14 @@ async fn success_callback_skips_failed_requests_and_failure_callback_takes_only_
     // failure_callback: the failed ones only, with the class of the last failure.
     let bad_side = Collector::start().await;
     let cfg = config(
-        &deployment("fast", "a1", &up.url),
+        &deployment("fast", "a1", &up.url, ""),
         "  failure_callback: [otel]\n",
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &bad_side.url)],
         "router_settings:\n  num_retries: 0\n",
     );
     let (router, t) = traced(cfg);
     for prompt in ["fine", "fail"] {
-        let mut s = router.chat("fast", ChatRequest::new(vec![Message::user(prompt)]));
-        while let Some(ev) = s.next_event().await {
-            if matches!(ev, ChatEvent::Finished(_)) {
-                break;
-            }
-        }
+        support::run(&router, "fast", support::ask(prompt)).await;
     }
     assert!(t.flush(FLUSH).await);
     let spans = bad_side.spans();
@@ -427,7 +399,7 @@ async fn message_content_is_captured_only_when_the_convention_says_so() {
     let collector = Collector::start().await;
     let up = FakeUpstream::start(vec![Reply::openai_stream(&["fine"], Some((2, 1)))]).await;
     let cfg = config(
-        &deployment("fast", "a1", &up.url),
+        &deployment("fast", "a1", &up.url, ""),
         OTEL,
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url),

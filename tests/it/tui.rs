@@ -7,12 +7,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use llmux::metrics::Usd;
-use llmux::provider::{ErrorClass, Role, Usage};
+use llmux::provider::{ChatRequest, ErrorClass, Role, Usage};
 use llmux::router::{
     AttemptOutcome, AttemptRecord, ChatEvent, ChatOutcome, FallbackReason, RouteError,
-    RouteErrorKind, RouteEvent, RouteEventKind,
+    RouteErrorKind, RouteEvent, RouteEventKind, Router,
 };
-use llmux::store::session::{AnswerState, Entry, Record, SessionStore};
+use llmux::store::session::{AnswerState, Entry, LoadedSession, Record, SessionStore};
 use llmux::tui::action::{Action, Command, Effect, RequestTag};
 use llmux::tui::app::{App, Focus};
 use llmux::tui::metrics::{DeploymentRow, Health, StatusView};
@@ -20,8 +20,8 @@ use llmux::tui::theme::{ColorDepth, Theme};
 use llmux::tui::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use tokio::sync::broadcast;
 use tokio::time::Instant;
-use unicode_width::UnicodeWidthStr;
 
 mod attach;
 mod badges;
@@ -62,6 +62,12 @@ impl Harness {
 
     fn with_theme(w: u16, h: u16, theme: Theme) -> Harness {
         Self::with_config(w, h, &llmux::config::demo().unwrap(), theme)
+    }
+
+    /// The app on the config `yaml` describes, in the default theme.
+    fn with_yaml(w: u16, h: u16, yaml: &str) -> Harness {
+        let theme = Theme::builtin_default(ColorDepth::TrueColor);
+        Self::with_config(w, h, &crate::support::config(yaml), theme)
     }
 
     fn with_config(w: u16, h: u16, cfg: &llmux::config::Config, theme: Theme) -> Harness {
@@ -115,6 +121,7 @@ impl Harness {
         self.act(Action::Tick(Instant::now()))
     }
 
+    /// Draws the app on its terminal (only what changed, as a real one) and reads it.
     fn screen(&mut self) -> String {
         let app = &self.app;
         self.term
@@ -123,24 +130,43 @@ impl Harness {
                 view::draw(app, area, f.buffer_mut());
             })
             .unwrap();
-        let buf = self.term.backend().buffer();
-        let mut out = String::new();
-        for y in 0..buf.area.height {
-            let mut line = String::new();
-            let mut skip = 0;
-            for x in 0..buf.area.width {
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                let sym = buf[(x, y)].symbol();
-                line.push_str(sym);
-                skip = sym.width().saturating_sub(1);
+        crate::support::text(self.term.backend().buffer())
+    }
+
+    /// Every record the app asked to save, in session `name`'s file in `store`, loaded back.
+    fn saved(&self, store: &SessionStore, name: &str) -> LoadedSession {
+        let mut w = store.writer(name);
+        for e in &self.effects {
+            if let Effect::Persist(r) = e {
+                w.append(r).unwrap();
             }
-            out.push_str(line.trim_end());
-            out.push('\n');
         }
-        out
+        store.load(name).unwrap()
+    }
+
+    /// Runs request `tag` on `router` as the runner does: each event into the app, after the
+    /// route events `sub` saw before it (when given). Returns the effects.
+    async fn run_request(
+        &mut self,
+        router: &Router,
+        (tag, group, request): (RequestTag, String, ChatRequest),
+        mut sub: Option<&mut broadcast::Receiver<RouteEvent>>,
+    ) -> Vec<Effect> {
+        let mut stream = router.chat(&group, request);
+        let mut fx = Vec::new();
+        while let Some(event) = stream.next_event().await {
+            if let Some(sub) = sub.as_deref_mut() {
+                while let Ok(ev) = sub.try_recv() {
+                    fx.extend(self.act(Action::Route(ev)));
+                }
+            }
+            fx.extend(self.act(Action::Chat {
+                tag,
+                event,
+                at: Instant::now(),
+            }));
+        }
+        fx
     }
 
     /// Sends `text`, returning the tag and group of the request started.
@@ -158,6 +184,20 @@ impl Harness {
             })
             .expect("a request was started")
     }
+}
+
+/// The request the effects started: its tag, group and request.
+fn started(fx: &[Effect]) -> (RequestTag, String, ChatRequest) {
+    fx.iter()
+        .find_map(|e| match e {
+            Effect::StartChat {
+                tag,
+                group,
+                request,
+            } => Some((*tag, group.clone(), request.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no request started: {fx:?}"))
 }
 
 fn route(
@@ -843,13 +883,7 @@ async fn session_file_round_trips_and_survives_a_torn_line() {
     demo_conversation(&mut h).await;
     h.type_text("half-written thought");
     h.ctrl('q');
-    let mut w = store.writer(&h.app.session);
-    for e in &h.effects {
-        if let Effect::Persist(r) = e {
-            w.append(r).unwrap();
-        }
-    }
-    let loaded = store.load(&h.app.session).unwrap();
+    let loaded = h.saved(&store, &h.app.session);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(loaded.entries, h.app.entries);
     assert_eq!(loaded.draft, "half-written thought");
@@ -1037,28 +1071,13 @@ async fn snapshot_monochrome_still_shows_focus() {
 /// demo config (mock deployments), and its events come back tagged.
 #[tokio::test(start_paused = true)]
 async fn a_real_router_on_the_demo_config_answers_through_the_app() {
-    use llmux::router::{Router, RouterOptions};
-    let cfg = llmux::config::demo().unwrap();
-    let router = Router::new(
-        cfg,
-        RouterOptions {
-            seed: Some(7),
-            ..RouterOptions::default()
-        },
-    )
-    .unwrap();
+    let router = crate::support::router_from(llmux::config::demo().unwrap(), Default::default());
     let mut h = Harness::new(160, 48);
     let mut sub = router.subscribe();
     for question in ["hello", "and a second question"] {
         let (tag, group, messages) = h.send(question);
-        let mut stream = router.chat(&group, llmux::provider::ChatRequest::new(messages));
-        while let Some(event) = stream.next_event().await {
-            h.act(Action::Chat {
-                tag,
-                event,
-                at: Instant::now(),
-            });
-        }
+        let request = (tag, group, ChatRequest::new(messages));
+        h.run_request(&router, request, None).await;
         while let Ok(ev) = sub.try_recv() {
             h.act(Action::Route(ev));
         }

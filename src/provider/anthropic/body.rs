@@ -16,8 +16,8 @@ use super::DEFAULT_MAX_TOKENS;
 use crate::config::{Deployment, Wire};
 use crate::provider::params::takes;
 use crate::provider::{
-    ChatRequest, ErrorClass, ImageSource, Message, Part, ProviderError, Role, ToolApi, ToolChoice,
-    ToolSpec, system_prompt,
+    ChatRequest, ImageSource, Message, Part, ProviderError, Role, ToolApi, ToolChoice, ToolSpec,
+    system_prompt,
 };
 
 /// The name of the placeholder tool sent when the history has tool blocks but no tools.
@@ -36,10 +36,6 @@ pub fn safe_id(id: &str) -> String {
         })
         .collect();
     if s.is_empty() { "_".to_string() } else { s }
-}
-
-fn bad_request(message: String) -> ProviderError {
-    ProviderError::new(ErrorClass::BadRequest, message)
 }
 
 /// The Messages body (see the module docs).
@@ -95,7 +91,7 @@ pub fn request_body(d: &Deployment, request: &ChatRequest) -> Result<Value, Prov
                     blocks.push(json!({ "type": "text", "text": text }));
                 }
                 for c in &m.tool_calls {
-                    let input = c.arguments_object().map_err(bad_request)?;
+                    let input = c.arguments_object()?;
                     blocks.push(json!({
                         "type": "tool_use",
                         "id": safe_id(&c.id),

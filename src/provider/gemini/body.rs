@@ -16,8 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Deployment;
 use crate::provider::{
-    ChatRequest, ErrorClass, ImageSource, Message, Part, ProviderError, Role, ToolChoice,
-    system_prompt,
+    ChatRequest, ImageSource, Message, Part, ProviderError, Role, ToolChoice, system_prompt,
 };
 
 /// Between a made-up tool call id and the Gemini thought signature it carries.
@@ -57,10 +56,6 @@ const GENERATION_PARAMS: [(&str, &str); 6] = [
     ("frequency_penalty", "frequencyPenalty"),
 ];
 
-fn bad_request(message: String) -> ProviderError {
-    ProviderError::new(ErrorClass::BadRequest, message)
-}
-
 /// The body (see the module docs).
 pub fn request_body(d: &Deployment, request: &ChatRequest) -> Result<Value, ProviderError> {
     let names: HashMap<&str, &str> = request
@@ -91,7 +86,7 @@ pub fn request_body(d: &Deployment, request: &ChatRequest) -> Result<Value, Prov
                     parts.push(json!({ "text": m.content }));
                 }
                 for c in &m.tool_calls {
-                    let args = c.arguments_object().map_err(bad_request)?;
+                    let args = c.arguments_object()?;
                     let mut part = json!({ "functionCall": { "name": c.name, "args": args } });
                     if let Some((_, sig)) = c.id.split_once(THOUGHT_SEPARATOR) {
                         part["thoughtSignature"] = json!(sig);

@@ -9,7 +9,7 @@ use llmux::store::RequestLog;
 use tokio::sync::broadcast;
 
 use crate::shared_state::RedisServer;
-use crate::support::{PRICED, ask, config, deployment, router, run};
+use crate::support::{PRICED, ask, deployment, router, router_with, run, unused_addr};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// How long a test waits for an event before failing (never reached when things work).
@@ -21,11 +21,6 @@ fn redis_config(url: &str, port: u16, params: &str) -> String {
         "model_list:\n{}router_settings:\n  num_retries: 0\nlitellm_settings:\n  cache: true\n  cache_params:\n    type: redis\n    host: 127.0.0.1\n    port: {port}\n{params}",
         deployment("g", "dep-g", url, PRICED)
     )
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// The next cache announcement: (connected, message).
@@ -108,18 +103,17 @@ async fn two_routers_share_answers_through_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_succeed_while_the_cache_redis_is_away() {
-    let port = free_port();
+    let port = unused_addr().port();
     let up = FakeUpstream::start(vec![Reply::openai_stream(&["ok"], Some((3, 1)))]).await;
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("requests.jsonl");
-    let r = llmux::router::Router::new(
-        config(&redis_config(&up.url, port, "")),
+    let r = router_with(
+        &redis_config(&up.url, port, ""),
         RouterOptions {
             request_log: Some(std::sync::Arc::new(RequestLog::open(&log_path).unwrap())),
             ..RouterOptions::default()
         },
-    )
-    .unwrap();
+    );
 
     // Nothing listens: every request is answered upstream, none fails. (The first one waits
     // for the first connection attempt, which has said so by then: see the log below.)

@@ -11,14 +11,13 @@
 //! The matrix runs once per [`Net`]: plain HTTP, https through hyper, https through reqwest.
 
 use futures::future::join_all;
-use llmux::config::load_str;
-use llmux::provider::{ChatRequest, Message};
-use llmux::router::{ChatEvent, RouteEventKind, Router, RouterOptions};
+use llmux::router::{RouteEventKind, RouterOptions};
 
-use super::raw::{RawUpstream, refused_url_on};
+use super::raw::RawUpstream;
 use super::rows::{
     FROM_B, Fault, KEY, Observed, Outcome, Row, Topology, Wire, ok_raw, ok_reply, rows,
 };
+use crate::support;
 use crate::upstream::{FakeUpstream, Net, Reply, net_test};
 
 fn deployment(wire: Wire, group: &str, id: &str, url: &str, order: u32, extra: &str) -> String {
@@ -54,7 +53,7 @@ async fn run_row(net: Net, client: &llmux::provider::HttpClient, row: &Row) -> O
             let url = up.url.clone();
             (Up::Raw(up), url)
         }
-        Fault::Refused => (Up::None, refused_url_on(net).await),
+        Fault::Refused => (Up::None, support::refused_url(net)),
     };
     let good = FakeUpstream::start_on(
         net,
@@ -72,28 +71,16 @@ async fn run_row(net: Net, client: &llmux::provider::HttpClient, row: &Row) -> O
     }
     yaml.push_str(&deployment(Wire::OpenAi, "b", "b1", &good.url, 1, ""));
     yaml.push_str("router_settings:\n  num_retries: 1\n  fallbacks: [{a: [b]}]\n");
-    let cfg = load_str(&yaml, None).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    let router = Router::new(
-        cfg,
+    let router = support::router_with(
+        &yaml,
         RouterOptions {
-            seed: Some(7),
             http: Some(client.clone()),
             ..RouterOptions::default()
         },
-    )
-    .unwrap();
-    let mut request = ChatRequest::new(vec![Message::user("what is the fault?")]);
+    );
+    let mut request = support::ask("what is the fault?");
     request.stream = row.stream;
-    let mut stream = router.chat("a", request);
-    let mut events = Vec::new();
-    let result = loop {
-        match stream.next_event().await {
-            Some(ChatEvent::Route(e)) => events.push(llmux::router::RouteEvent::clone(&e)),
-            Some(ChatEvent::Finished(r)) => break *r,
-            Some(_) => {}
-            None => panic!("{}: the stream ended without Finished", row.name),
-        }
-    };
+    let support::Run { result, events, .. } = support::run(&router, "a", request).await;
     let (calls, written) = match &up {
         Up::Fake(u) => (Some(u.calls()), None),
         Up::Raw(u) => (Some(u.calls()), Some(u.body_bytes_written())),
@@ -211,14 +198,9 @@ async fn no_retry_is_announced_when_the_only_deployment_was_just_cooled() {
         deployment(Wire::OpenAi, "a", "a1", &up.url, 1, ""),
         deployment(Wire::OpenAi, "b", "b1", &good.url, 1, "")
     );
-    let router = Router::new(load_str(&yaml, None).unwrap(), RouterOptions::default()).unwrap();
-    let mut stream = router.chat("a", ChatRequest::new(vec![Message::user("q")]));
-    let mut events = Vec::new();
-    while let Some(ev) = stream.next_event().await {
-        if let ChatEvent::Route(e) = ev {
-            events.push(e.kind.clone());
-        }
-    }
+    let router = support::router(&yaml);
+    let run = support::run(&router, "a", support::ask("q")).await;
+    let events: Vec<RouteEventKind> = run.events.into_iter().map(|e| e.kind).collect();
     assert!(
         events
             .iter()

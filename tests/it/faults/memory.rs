@@ -11,11 +11,10 @@
 
 use std::process::Command;
 
-use llmux::config::load_str;
-use llmux::provider::{ChatRequest, ErrorClass, Message};
-use llmux::router::Router;
+use llmux::provider::ErrorClass;
 
 use super::raw::{Raw, RawUpstream};
+use crate::support;
 use crate::upstream::{Net, Reply};
 
 /// The bound on peak RSS growth for one refused answer.
@@ -94,8 +93,8 @@ async fn one_request(net: Net, url: &str, stream: bool) -> Result<String, (Error
     let yaml = format!(
         "model_list:\n  - model_name: a\n    litellm_params: {{ model: openai/x, api_base: '{url}', api_key: sk-memory-test-key }}\nrouter_settings:\n  num_retries: 0\n"
     );
-    let router = Router::new(load_str(&yaml, None).unwrap(), net.router_options()).unwrap();
-    let mut request = ChatRequest::new(vec![Message::user("q")]);
+    let router = support::router_on(net, &yaml);
+    let mut request = support::ask("q");
     request.stream = stream;
     match router.chat("a", request).finish().await {
         Ok(o) => Ok(o.text),

@@ -146,19 +146,6 @@ impl Drop for RawUpstream {
     }
 }
 
-/// A port nothing listens on (bound, then released), as an `http://` URL.
-pub async fn refused_url() -> String {
-    refused_url_on(Net::HTTP).await
-}
-
-/// A port nothing listens on, as a URL of `net`'s scheme.
-pub async fn refused_url_on(net: Net) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
-    format!("{}://{addr}", net.scheme())
-}
-
 /// A connection the scripts run on: plain TCP or TLS over it.
 trait Socket: AsyncRead + AsyncWrite + Unpin + Send {
     fn tcp(&self) -> &TcpStream;

@@ -6,14 +6,14 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use llmux::config::{load_file, load_str, load_str_with_env};
-use llmux::provider::{ChatRequest, Message};
-use llmux::router::{ChatEvent, RouteEvent, Router, RouterOptions};
+use llmux::config::{load_file, load_str_with_env};
+use llmux::router::{ChatEvent, RouteEvent, RouterOptions};
 use llmux::store::RequestLog;
 use llmux::tui::action::Effect;
 use serde_json::json;
 
 use crate::hostile::Screen;
+use crate::support;
 use crate::upstream::{FakeUpstream, Reply};
 
 const OPENAI_KEY: &str = "sk-proj-SECRET-openai-0123456789abcdef";
@@ -142,7 +142,7 @@ async fn debug_output_of_config_deployments_and_router_holds_no_key() {
         assert_no_key("Deployment", &format!("{d:?}"));
         assert!(d.api_key.is_some(), "{} has its key", d.id);
     }
-    let router = Router::new(cfg, RouterOptions::default()).unwrap();
+    let router = support::router_from(cfg, RouterOptions::default());
     assert_no_key("Router", &format!("{router:?}"));
     assert_no_key("DeploymentStatus", &format!("{:?}", router.deployments()));
 }
@@ -153,20 +153,19 @@ async fn echoed_keys_never_reach_errors_events_the_request_log_or_the_screen() {
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("requests.jsonl");
     let log = RequestLog::open(&log_path).unwrap();
-    let cfg = load_str(&leaky_yaml(&urls), None).unwrap();
-    let router = Router::new(
-        cfg,
+    let router = support::router_with(
+        &leaky_yaml(&urls),
         RouterOptions {
             request_log: Some(std::sync::Arc::new(log.clone())),
             ..RouterOptions::default()
         },
-    )
-    .unwrap();
+    );
     let mut seen = String::new();
     for (wire, _, _) in WIRES {
         // First the 401, then the in-band error after a 200.
         for _ in 0..2 {
-            let mut stream = router.chat(wire, ChatRequest::new(vec![Message::user("hi")]));
+            // Every event, not only the route events and the outcome, is looked at for a key.
+            let mut stream = router.chat(wire, support::ask("hi"));
             let mut events: Vec<RouteEvent> = Vec::new();
             while let Some(ev) = stream.next_event().await {
                 match ev {

@@ -1,9 +1,11 @@
 //! Prices: LiteLLM's table format, lookups by the names a deployment goes by, config
 //! overrides, and what answers cost.
 
-use llmux::config::{Deployment, Wire, load_file, load_str};
+use llmux::config::{Deployment, Wire, load_file};
 use llmux::metrics::{Price, PriceTable, Usd};
 use llmux::provider::Usage;
+
+use crate::support;
 
 /// A price per token in whole picodollars ($0.0000025 is 2,500,000).
 fn pico(n: u64) -> Usd {
@@ -359,7 +361,7 @@ fn configured(model: &str) -> Deployment {
         "model_list:\n  - model_name: g\n    litellm_params: {{model: {model:?}, api_key: k, \
          api_base: 'http://127.0.0.1:9', api_version: '2024-10-21'}}\n"
     );
-    let cfg = load_str(&yaml, None).unwrap();
+    let cfg = support::config(&yaml);
     cfg.deployments.into_iter().next().unwrap()
 }
 
@@ -472,7 +474,7 @@ fn every_builtin_model_prices_a_deployment_written_as_litellm_names_it() {
         .any(|f| entry.get(*f).is_some_and(|v| !v.is_null()));
         expected.push((priced_by, model, window, has_rates));
     }
-    let cfg = load_str(&yaml, None).unwrap();
+    let cfg = support::config(&yaml);
     assert_eq!(cfg.deployments.len(), expected.len());
     let mut wrong = Vec::new();
     let mut unpriced = 0;

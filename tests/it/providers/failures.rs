@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::{KEY, deployment, drain, non_streaming, openai, request, run, sse};
 use crate::faults::raw::{Raw, RawUpstream};
+use crate::support;
 use crate::upstream::{FakeUpstream, Net, Reply, net_test};
 
 net_test!(rate_limits_carry_retry_after_in_seconds_or_as_a_date);
@@ -78,15 +79,8 @@ async fn error_statuses_map_to_classes_and_never_echo_the_key(net: Net) {
 
 net_test!(connection_refused_is_a_network_error);
 async fn connection_refused_is_a_network_error(net: Net) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let d = deployment(
-        Wire::OpenAi,
-        "openai",
-        "gpt-4o",
-        &format!("{}://{addr}/v1", net.scheme()),
-    );
+    let url = support::refused_url(net);
+    let d = deployment(Wire::OpenAi, "openai", "gpt-4o", &format!("{url}/v1"));
     let e = run(net, &d, &request()).await.error.unwrap();
     assert_eq!(e.class, ErrorClass::Network);
     assert!(e.message.contains("connection refused"), "{e}");

@@ -4,10 +4,9 @@
 //! `OpenAI-Organization` only where LiteLLM's generic OpenAI client sends it; and a value
 //! an upstream echoes back never reaches an error message.
 
-use llmux::config::load_str;
-use llmux::provider::{ChatRequest, Message};
-use llmux::router::{ChatEvent, ChatOutcome, RouteError, Router};
+use llmux::router::{ChatOutcome, RouteError, Router};
 
+use crate::support;
 use crate::upstream::{FakeUpstream, Net, Reply, net_test};
 
 /// The value of an `os.environ/` header, set through the config's `environment_variables`.
@@ -22,13 +21,7 @@ fn entry(group: &str, model: &str, base: &str, params: &str) -> String {
 const MERGED: &str = "      headers: {X-Team: blue, X-Both: from-headers}\n      extra_headers: {X-Both: from-extra, X-Gateway: os.environ/GATEWAY}\n";
 
 async fn ask(router: &Router, group: &str) -> Result<ChatOutcome, RouteError> {
-    let mut stream = router.chat(group, ChatRequest::new(vec![Message::user("hi")]));
-    while let Some(ev) = stream.next_event().await {
-        if let ChatEvent::Finished(r) = ev {
-            return *r;
-        }
-    }
-    panic!("no outcome");
+    support::run(router, group, support::ask("hi")).await.result
 }
 
 fn router(net: Net, entries: &[String]) -> Router {
@@ -36,8 +29,7 @@ fn router(net: Net, entries: &[String]) -> Router {
         "environment_variables:\n  GATEWAY: {GATEWAY_TOKEN}\nmodel_list:\n{}router_settings:\n  num_retries: 0\n",
         entries.concat()
     );
-    let config = load_str(&yaml, None).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    Router::new(config, net.router_options()).unwrap()
+    support::router_on(net, &yaml)
 }
 
 net_test!(configured_headers_and_organization_go_upstream_on_every_wire);

@@ -103,7 +103,7 @@ async fn monitor_renders_the_events_of_a_request_through_the_server() {
     let http = reqwest::Client::new();
 
     let unauthorized = open(&http, &server.url(), None).await;
-    assert!(unauthorized.unwrap_err().contains("401"));
+    assert!(unauthorized.unwrap_err().to_string().contains("401"));
 
     let key = Secret::new(KEY);
     let response = open(&http, &server.url(), Some(&key)).await.unwrap();

@@ -1,17 +1,22 @@
 //! What many test files need alike, written once: a config or a router from YAML (a config
 //! that does not load fails the test with its text), an OpenAI-wire deployment entry, one
-//! request run to its end, and a frame drawn on a `TestBackend` read back as text or cells.
+//! request run to its end, an address nothing listens on, and a frame drawn on a
+//! `TestBackend` read back as text or cells.
 
 pub mod https;
 
 use llmux::config::{Config, load_str};
 use llmux::provider::{ChatRequest, Message};
-use llmux::router::{ChatEvent, ChatOutcome, RouteError, RouteEvent, Router, RouterOptions};
+use llmux::router::{
+    ChatEvent, ChatOutcome, ChatStream, RouteError, RouteEvent, Router, RouterOptions,
+};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use unicode_width::UnicodeWidthStr;
+
+use crate::upstream::Net;
 
 /// The seed test routers pick with (unless a test sets its own), so picks repeat.
 pub const SEED: u64 = 7;
@@ -35,11 +40,22 @@ pub fn router(yaml: &str) -> Router {
 
 /// A router over `yaml` with `options`, seeded with [`SEED`] unless they say otherwise.
 pub fn router_with(yaml: &str, options: RouterOptions) -> Router {
+    router_from(config(yaml), options)
+}
+
+/// A router over `yaml` whose client calls over `net` (and trusts its test certificate),
+/// seeded with [`SEED`].
+pub fn router_on(net: Net, yaml: &str) -> Router {
+    router_with(yaml, net.router_options())
+}
+
+/// A router over `config` with `options`, seeded with [`SEED`] unless they say otherwise.
+pub fn router_from(config: Config, options: RouterOptions) -> Router {
     let options = RouterOptions {
         seed: options.seed.or(Some(SEED)),
         ..options
     };
-    Router::new(config(yaml), options).unwrap()
+    Router::new(config, options).unwrap()
 }
 
 /// One OpenAI-wire deployment `id` of `group` at `url` (`openai/gpt-4o-mini`, key
@@ -48,6 +64,17 @@ pub fn deployment(group: &str, id: &str, url: &str, extra: &str) -> String {
     format!(
         "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: {TEST_KEY}\n{extra}    model_info: {{ id: {id} }}\n"
     )
+}
+
+/// A local address nothing listens on (bound, then let go): connecting to it is refused.
+pub fn unused_addr() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// [`unused_addr`] as a URL of `net`'s scheme.
+pub fn refused_url(net: Net) -> String {
+    format!("{}://{}", net.scheme(), unused_addr())
 }
 
 /// A request of one user message.
@@ -62,6 +89,8 @@ pub struct Run {
     pub events: Vec<RouteEvent>,
     /// Its text deltas, in order.
     pub deltas: Vec<String>,
+    /// How many times it told its caller to drop what was shown (`Restart`).
+    pub restarts: usize,
 }
 
 impl Run {
@@ -77,22 +106,29 @@ impl Run {
 /// Runs `request` on `model` to its end; fails the test if the stream ends without
 /// `Finished`.
 pub async fn run(router: &Router, model: &str, request: ChatRequest) -> Run {
-    let mut stream = router.chat(model, request);
+    finish(router.chat(model, request)).await
+}
+
+/// Reads a started request's `stream` to its end; fails the test if it ends without
+/// `Finished`.
+pub async fn finish(mut stream: ChatStream) -> Run {
     let mut events = Vec::new();
     let mut deltas = Vec::new();
+    let mut restarts = 0;
     while let Some(ev) = stream.next_event().await {
         match ev {
             ChatEvent::Route(e) => events.push(RouteEvent::clone(&e)),
             ChatEvent::Delta(t) => deltas.push(t),
+            ChatEvent::Restart => restarts += 1,
             ChatEvent::Finished(result) => {
                 return Run {
                     result: *result,
                     events,
                     deltas,
+                    restarts,
                 };
             }
             ChatEvent::Reasoning(_)
-            | ChatEvent::Restart
             | ChatEvent::ToolCall(_)
             | ChatEvent::Passthrough(_)
             | ChatEvent::Usage(_) => {}

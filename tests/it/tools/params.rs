@@ -307,14 +307,9 @@ async fn ollama_deployments_take_tools_and_base64_images() {
 
 #[tokio::test]
 async fn spend_tags_reach_the_router_from_both_apis() {
-    use llmux::router::{RouteEventKind, Router, RouterOptions};
+    use llmux::router::RouteEventKind;
     let up = FakeUpstream::start(vec![Reply::openai_json("ok", None)]).await;
-    let yaml = config("openai/gpt-4o", &up.url, "", "");
-    let router = Router::new(
-        llmux::config::load_str(&yaml, None).unwrap(),
-        RouterOptions::default(),
-    )
-    .unwrap();
+    let router = crate::support::router(&config("openai/gpt-4o", &up.url, "", ""));
     let mut events = router.subscribe();
     let server = llmux::serve::spawn(router, crate::serve::options())
         .await

@@ -56,6 +56,7 @@ fn records() -> Vec<Record> {
             text: "Weather in Paris this week?".into(),
             group: "fast".into(),
             at_unix_ms: 0,
+            images: Vec::new(),
         },
         Record::Answer(Answer {
             id: 2,
@@ -118,6 +119,7 @@ fn sessions_round_trip_tool_calls_and_results_into_the_history() {
             id: 1,
             text: "q".into(),
             group: "g".into(),
+            images: Vec::new(),
         }),
         Entry::Answer(Answer {
             id: 2,

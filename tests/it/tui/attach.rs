@@ -8,7 +8,6 @@ use llmux::provider::{ImageSource, Part};
 use llmux::store::session::Entry;
 use llmux::tui::action::{Action, Effect};
 use llmux::tui::attach;
-use llmux::tui::theme::{ColorDepth, Theme};
 
 use super::Harness;
 
@@ -108,7 +107,9 @@ async fn an_image_goes_as_an_image_part_to_a_group_that_takes_images() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("cat.png");
     std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
-    let cfg = llmux::config::load_str(
+    let mut h = Harness::with_yaml(
+        80,
+        24,
         r#"
 model_list:
   - model_name: text
@@ -116,11 +117,7 @@ model_list:
   - model_name: vision
     litellm_params: { model: openai/gpt-4o, api_base: "http://127.0.0.1:9", api_key: k }
 "#,
-        None,
-    )
-    .unwrap();
-    let theme = Theme::builtin_default(ColorDepth::TrueColor);
-    let mut h = Harness::with_config(80, 24, &cfg, theme);
+    );
     let fx = send_with_files(&mut h, &format!("what is on @{}", png.display()));
     assert!(started(&fx).is_none());
     assert!(
@@ -256,4 +253,135 @@ async fn slash_file_puts_the_file_in_the_message_with_tab_completion() {
     h.type_text("/file");
     h.press(KeyCode::Enter);
     assert!(h.screen().contains("which file?"), "{}", h.screen());
+}
+
+/// The images in a request's messages, as the upstream received them (decoded from their
+/// `data:` URLs), message by message.
+fn images_received(body: &serde_json::Value) -> Vec<Vec<Vec<u8>>> {
+    use base64::Engine;
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            m["content"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["image_url"]["url"].as_str())
+                .map(|url| {
+                    let data = url.strip_prefix("data:image/png;base64,").unwrap();
+                    base64::engine::general_purpose::STANDARD
+                        .decode(data)
+                        .unwrap()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn focus_conversation(h: &mut Harness) {
+    while h.app.focus != llmux::tui::app::Focus::Conversation {
+        h.press(KeyCode::Tab);
+    }
+    h.app.view.selected = None;
+}
+
+#[tokio::test]
+async fn an_attached_image_is_saved_with_the_conversation_and_sent_again_after_a_restart() {
+    use crate::upstream::{FakeUpstream, Reply};
+    use llmux::store::session::SessionStore;
+    let up = FakeUpstream::start(vec![Reply::openai_stream(&["A cat."], Some((12, 2)))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pixels = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-a-cat-s-pixels".to_vec();
+    let png = dir.path().join("cat.png");
+    std::fs::write(&png, &pixels).unwrap();
+    let yaml = format!(
+        r#"
+model_list:
+  - model_name: vision
+    litellm_params: {{ model: openai/gpt-4o, api_base: "{}", api_key: k }}
+  - model_name: text
+    litellm_params: {{ model: mock/text }}
+"#,
+        up.url
+    );
+    let router = crate::support::router(&yaml);
+    let store = SessionStore::new(dir.path().join("sessions"));
+
+    // First run: the image goes, and the session file keeps it.
+    let mut h = Harness::with_yaml(100, 30, &yaml);
+    let fx = send_with_files(&mut h, &format!("what is on @{}", png.display()));
+    h.run_request(&router, super::started(&fx), None).await;
+    assert_eq!(images_received(&up.bodies()[0]), [vec![pixels.clone()]]);
+
+    // A restart: a new app reads the conversation back.
+    let loaded = h.saved(&store, &h.app.session);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let mut again = Harness::with_yaml(100, 30, &yaml);
+    again.app.load_session(loaded);
+    let shown = format!(
+        "[image {} · {}]",
+        png.display(),
+        attach::human_bytes(pixels.len() as u64)
+    );
+    assert!(again.screen().contains(&shown), "{}", again.screen());
+    // Regenerating sends the image again.
+    let fx = again.ctrl('r');
+    again.run_request(&router, super::started(&fx), None).await;
+    assert_eq!(images_received(&up.bodies()[1]), [vec![pixels.clone()]]);
+    // A follow-up question carries it in the history.
+    let fx = send_with_files(&mut again, "and its colour?");
+    again.run_request(&router, super::started(&fx), None).await;
+    let sent = images_received(&up.bodies()[2]);
+    assert_eq!(sent[0], std::slice::from_ref(&pixels), "{sent:?}");
+    assert!(sent[1..].iter().all(Vec::is_empty), "{sent:?}");
+
+    // Edited and sent as a branch: the image goes while its line is in the text.
+    focus_conversation(&mut again);
+    for _ in 0..5 {
+        again.press(KeyCode::Up);
+    }
+    again.press(KeyCode::Char('e'));
+    let edited = again.app.draft().replace("what is on", "what animal is on");
+    again.app.set_composer_text(&edited);
+    let fx = again.press(KeyCode::Enter);
+    again.run_request(&router, super::started(&fx), None).await;
+    assert_eq!(images_received(&up.bodies()[3]), [vec![pixels.clone()]]);
+    // Its line deleted, it does not.
+    focus_conversation(&mut again);
+    again.press(KeyCode::Up);
+    again.press(KeyCode::Up);
+    again.press(KeyCode::Char('e'));
+    let edited = again.app.draft().replace(&shown, "");
+    again.app.set_composer_text(&edited);
+    let fx = again.press(KeyCode::Enter);
+    again.run_request(&router, super::started(&fx), None).await;
+    assert_eq!(images_received(&up.bodies()[4]), [Vec::<Vec<u8>>::new()]);
+
+    // A group that takes no images gets the conversation without them, and says so.
+    again.app.load_session(store.load(&h.app.session).unwrap());
+    let meter = llmux::tui::context::prompt_tokens;
+    let on_vision = meter(&again.app);
+    again.ctrl('n');
+    assert_eq!(again.app.current_group(), "text");
+    assert_eq!(
+        on_vision - meter(&again.app),
+        llmux::provider::IMAGE_TOKEN_ESTIMATE,
+        "the meter counts what is sent"
+    );
+    let fx = send_with_files(&mut again, "in one word?");
+    let request = started(&fx).expect("sent");
+    assert!(
+        request.messages.iter().all(|m| m.parts.is_empty()),
+        "{request:?}"
+    );
+    assert!(request.messages[0].content.contains(&shown));
+    assert!(
+        again
+            .screen()
+            .contains("text takes no images: the conversation's images are left out"),
+        "{}",
+        again.screen()
+    );
 }

@@ -3,20 +3,13 @@
 //! router's outcome (`ask --json`'s `retried`).
 
 use llmux::provider::{ChatRequest, ErrorClass};
-use llmux::router::{
-    ChatEvent, ChatOutcome, FallbackReason, RouteEventKind, Router, RouterOptions,
-};
+use llmux::router::{ChatEvent, ChatOutcome, FallbackReason, RouteEventKind, Router};
 
 use super::{Harness, outcome, route};
 
 async fn answer(router: &Router, group: &str) -> ChatOutcome {
-    let mut stream = router.chat(group, ChatRequest::new(Vec::new()));
-    while let Some(ev) = stream.next_event().await {
-        if let ChatEvent::Finished(r) = ev {
-            return (*r).clone().unwrap();
-        }
-    }
-    panic!("no outcome")
+    let run = crate::support::run(router, group, ChatRequest::new(Vec::new())).await;
+    run.outcome().clone()
 }
 
 fn router(retries: u32) -> Router {
@@ -36,8 +29,7 @@ router_settings:
   fallbacks: [{{ lone: [b] }}]
 "#
     );
-    let cfg = llmux::config::load_str(&yaml, None).unwrap();
-    Router::new(cfg, RouterOptions::default()).unwrap()
+    crate::support::router(&yaml)
 }
 
 #[tokio::test]

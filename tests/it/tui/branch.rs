@@ -5,7 +5,7 @@
 
 use crossterm::event::KeyCode;
 use llmux::router::ChatEvent;
-use llmux::store::session::{Entry, LoadedSession, Record, SessionStore};
+use llmux::store::session::{Entry, Record, SessionStore};
 use llmux::tui::action::Effect;
 use llmux::tui::app::Focus;
 
@@ -27,17 +27,6 @@ fn texts(entries: &[Entry]) -> Vec<String> {
             Entry::ToolResult(t) => format!("T:{}", t.text),
         })
         .collect()
-}
-
-/// Every record the app asked to save, in a session file, loaded back.
-fn saved(h: &Harness, store: &SessionStore, name: &str) -> LoadedSession {
-    let mut w = store.writer(name);
-    for e in &h.effects {
-        if let Effect::Persist(r) = e {
-            w.append(r).unwrap();
-        }
-    }
-    store.load(name).unwrap()
 }
 
 /// Focuses the conversation and selects the message `up` messages from the end.
@@ -166,7 +155,7 @@ async fn a_branch_is_saved_and_reopened_after_a_restart() {
     exchange(&mut h, "q3", "a3").await;
 
     // A restart: a fresh app opens the file.
-    let loaded = saved(&h, &store, "s");
+    let loaded = h.saved(&store, "s");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(loaded.entries, h.app.entries);
     assert_eq!(loaded.branches, h.app.branches);
@@ -226,7 +215,7 @@ async fn d_deletes_the_last_exchange_and_esc_drops_an_edit() {
         "{fx:?}"
     );
     assert_eq!(texts(&h.app.entries), ["Q:q1", "A:a1"]);
-    assert_eq!(texts(&saved(&h, &store, "s").entries), ["Q:q1", "A:a1"]);
+    assert_eq!(texts(&h.saved(&store, "s").entries), ["Q:q1", "A:a1"]);
 
     // Editing, then Esc: the draft comes back and nothing is sent.
     h.app.focus = Focus::Composer;

@@ -3,9 +3,11 @@
 //! the conversation, Esc leaves and keeps nothing.
 
 use crossterm::event::{KeyCode, KeyModifiers};
+use llmux::provider::{ChatRequest, Part};
 use llmux::router::{ChatEvent, RouteEventKind};
 use llmux::store::session::{AnswerState, Entry, Record};
-use llmux::tui::action::{Effect, RequestTag};
+use llmux::tui::action::{Action, Effect, RequestTag};
+use llmux::tui::attach;
 use llmux::tui::theme::{ColorDepth, Theme};
 
 use super::{Harness, outcome, route};
@@ -276,7 +278,7 @@ async fn snapshot_compare() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn compare_sends_the_conversation_s_system_prompt_and_no_files() {
+async fn compare_sends_the_conversation_s_system_prompt() {
     let mut h = Harness::new(80, 24);
     h.type_text("/system answer in one word");
     h.press(KeyCode::Enter);
@@ -291,13 +293,149 @@ async fn compare_sends_the_conversation_s_system_prompt_and_no_files() {
         })
         .collect();
     assert_eq!(systems, ["answer in one word", "answer in one word"]);
-    h.press(KeyCode::Esc);
-    h.app.set_composer_text("what is in @notes.txt");
+}
+
+/// Opens compare on the composer's text and asks; the runner's part (reading the files) done
+/// by hand. Returns the effects after the files were read.
+fn ask_with_files(h: &mut Harness, question: &str) -> Vec<Effect> {
+    h.app.set_composer_text(question);
     h.ctrl('t');
-    assert!(!h.app.b.compare.shown());
+    let mut out = Vec::new();
+    for e in h.press(KeyCode::Enter) {
+        match e {
+            Effect::ReadAttachments { text, paths } => {
+                let read = attach::read_all(&paths);
+                out.extend(h.act(Action::Attached { text, read }));
+            }
+            other => panic!("compare reads the files before it asks: {other:?}"),
+        }
+    }
+    out
+}
+
+fn requests(fx: &[Effect]) -> Vec<(String, ChatRequest)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::StartChat { group, request, .. } => Some((group.clone(), request.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn compare_sends_a_file_s_content_to_every_group_and_keeps_it_with_the_question() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "sort: merge\nsearch: binary\n").unwrap();
+    let typed = format!("which is stable? @{}", notes.display());
+    let mut h = Harness::new(160, 48);
+    let fx = ask_with_files(&mut h, &typed);
+    let sent = requests(&fx);
+    assert_eq!(sent.len(), 2, "{fx:?}");
+    for (group, r) in &sent {
+        let last = &r.messages.last().unwrap().content;
+        assert!(
+            last.starts_with(&typed)
+                && last.contains(&format!(
+                    "<file name=\"{}\">\nsort: merge\nsearch: binary\n</file>",
+                    notes.display()
+                )),
+            "{group}: {last}"
+        );
+    }
+    assert_eq!(h.app.draft(), "", "the question left the composer");
+    // Esc gives the question back as typed.
+    h.press(KeyCode::Esc);
+    assert_eq!(h.app.draft(), typed);
+    // Asked again and kept: the conversation holds the file (folded on screen), Up recalls
+    // the question as typed.
+    let fx = ask_with_files(&mut h, &typed);
+    let cols: Vec<RequestTag> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::StartChat { tag, .. } => Some(*tag),
+            _ => None,
+        })
+        .collect();
+    answer(&mut h, cols[0], 1, "fast", "mock/fast-steady", "merge sort").await;
+    h.press(KeyCode::Enter);
+    match &h.app.entries[..] {
+        [Entry::User(u), Entry::Answer(_)] => {
+            assert!(u.text.contains("search: binary"), "{}", u.text)
+        }
+        other => panic!("{other:?}"),
+    }
+    let s = h.screen();
     assert!(
-        h.screen().contains("compare sends no @files"),
-        "{}",
-        h.screen()
+        s.contains(&format!("[file {} · 2 lines]", notes.display())),
+        "{s}"
     );
+    h.press(KeyCode::Up);
+    assert_eq!(h.app.draft(), typed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_file_compare_cannot_read_is_refused_and_the_draft_stays() {
+    let mut h = Harness::new(80, 24);
+    let typed = "what is in @missing/notes.txt";
+    let fx = ask_with_files(&mut h, typed);
+    assert!(requests(&fx).is_empty(), "{fx:?}");
+    assert!(!h.app.b.compare.shown());
+    assert!(h.screen().contains("cannot read it"), "{}", h.screen());
+    assert_eq!(h.app.draft(), typed);
+}
+
+/// A config of a group that takes images (openai) and one that does not (mock).
+fn vision_and_text(w: u16, h: u16) -> Harness {
+    Harness::with_yaml(
+        w,
+        h,
+        r#"
+model_list:
+  - model_name: vision
+    litellm_params: { model: openai/gpt-4o, api_base: "http://127.0.0.1:9", api_key: k }
+  - model_name: text
+    litellm_params: { model: mock/text }
+"#,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_image_goes_to_the_groups_that_take_images_and_the_others_say_why_not() {
+    // A path relative to the crate (tests run there), the same on every machine: it shows.
+    let png = "tests/fixtures/images/pixel.png";
+    for (w, hh) in [(80, 24), (160, 48)] {
+        let mut h = vision_and_text(w, hh);
+        let fx = ask_with_files(&mut h, &format!("what colour is @{png}"));
+        let sent = requests(&fx);
+        assert_eq!(sent.len(), 1, "only vision is asked: {fx:?}");
+        let (group, request) = &sent[0];
+        assert_eq!(group, "vision");
+        let m = request.messages.last().unwrap();
+        assert!(
+            matches!(&m.parts[..], [Part::Text { .. }, Part::Image { .. }]),
+            "{m:?}"
+        );
+        let run = h.app.b.compare.run.as_ref().unwrap();
+        assert_eq!(run.columns[1].answer.state, AnswerState::Failed);
+        let tag = run.columns[0].tag;
+        let s = h.screen();
+        assert!(s.contains("not asked: text takes no images"), "{s}");
+        answer(&mut h, tag, 1, "vision", "openai/gpt-4o", "A cat on a mat.").await;
+        insta::assert_snapshot!(format!("compare_image_refused_{w}x{hh}"), h.screen());
+        // The refused one cannot be kept; the other is, with the image.
+        h.press(KeyCode::Char('2'));
+        assert!(h.press(KeyCode::Enter).is_empty());
+        h.press(KeyCode::Char('1'));
+        let fx = h.press(KeyCode::Enter);
+        let saved = fx.iter().find_map(|e| match e {
+            Effect::Persist(Record::User { images, .. }) => Some(images.clone()),
+            _ => None,
+        });
+        assert_eq!(saved.map(|i| i.len()), Some(1), "{fx:?}");
+        match &h.app.entries[..] {
+            [Entry::User(u), Entry::Answer(_)] => assert_eq!(u.images.len(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -3,7 +3,6 @@
 
 use crossterm::event::KeyCode;
 use llmux::tui::action::Action;
-use llmux::tui::theme::{ColorDepth, Theme};
 
 use super::Harness;
 
@@ -39,7 +38,9 @@ async fn the_meter_follows_the_group_s_smallest_window() {
 
 #[tokio::test(start_paused = true)]
 async fn near_and_over_the_limit_it_warns_and_names_who_no_longer_fits() {
-    let cfg = llmux::config::load_str(
+    let mut h = Harness::with_yaml(
+        160,
+        48,
         r#"
 model_list:
   - model_name: g
@@ -49,11 +50,7 @@ model_list:
     litellm_params: { model: mock/large }
     model_info: { max_input_tokens: 1000 }
 "#,
-        None,
-    )
-    .unwrap();
-    let theme = Theme::builtin_default(ColorDepth::TrueColor);
-    let mut h = Harness::with_config(160, 48, &cfg, theme);
+    );
     h.act(Action::Paste("x".repeat(340)));
     let t = title(&mut h);
     assert!(t.contains("~89 / 100 · near the limit"), "{t}");

@@ -69,48 +69,19 @@ router_settings: {{ num_retries: 1 }}
 "#,
         url = up.url
     );
-    let cfg = llmux::config::load_str(&yaml, None).unwrap();
-    let capture = Arc::new(Capture::new());
-    let router = Router::new(
-        cfg.clone(),
-        RouterOptions {
-            capture: Some(capture.clone()),
-            ..RouterOptions::default()
-        },
-    )
-    .unwrap();
-    let theme = llmux::tui::theme::Theme::builtin_default(llmux::tui::theme::ColorDepth::TrueColor);
-    let mut h = Harness::with_config(160, 48, &cfg, theme);
+    let (router, capture) = capturing(&yaml);
+    let mut h = Harness::with_yaml(160, 48, &yaml);
     let dir = tempfile::tempdir().unwrap();
     let session = dir.path().join("s.jsonl");
     let mut keeper = WireKeeper::new(Some(capture.clone()));
-    let mut sub = router.subscribe();
-    let (tag, group, messages) = h.send("hello");
-    let mut stream = router.chat(&group, ChatRequest::new(messages));
-    let mut fx = Vec::new();
-    while let Some(event) = stream.next_event().await {
-        while let Ok(ev) = sub.try_recv() {
-            fx.extend(h.act(Action::Route(ev)));
-        }
-        fx.extend(h.act(Action::Chat {
-            tag,
-            event,
-            at: Instant::now(),
-        }));
-    }
+    let fx = ask(&mut h, &router, "hello").await;
     assert!(
         fx.iter().any(|e| matches!(e, Effect::SaveWire { .. })),
         "the answer's end saves its record: {fx:?}"
     );
     run_wire_effects(&mut h, fx, &mut keeper, &session);
     assert!(capture.peek(1).is_empty(), "taken from memory once saved");
-    let fx = h.ctrl('g');
-    run_wire_effects(&mut h, fx, &mut keeper, &session);
-    let mut seen = String::new();
-    for _ in 0..6 {
-        seen.push_str(&h.screen());
-        h.press(KeyCode::PageDown);
-    }
+    let seen = inspected(&mut h, &mut keeper, &session, 6);
     assert!(!seen.contains(KEY), "{seen}");
     assert!(seen.contains("Inspect · openai/gpt-b · fast"), "{seen}");
     assert!(seen.contains("Attempt 1 · openai/gpt-a"), "{seen}");
@@ -152,7 +123,7 @@ router_settings: {{ num_retries: 1 }}
 
 #[tokio::test]
 async fn without_a_capture_nothing_is_kept_and_inspect_says_so() {
-    let router = Router::new(llmux::config::demo().unwrap(), RouterOptions::default()).unwrap();
+    let router = crate::support::router_from(llmux::config::demo().unwrap(), Default::default());
     assert!(router.capture().is_none(), "serve and ask capture nothing");
     let mut h = Harness::new(80, 24);
     assert!(h.ctrl('g').is_empty(), "no answer yet");
@@ -177,6 +148,80 @@ async fn without_a_capture_nothing_is_kept_and_inspect_says_so() {
     assert!(h.screen().contains("Nothing was kept for this answer"));
     h.ctrl('g');
     assert!(!h.app.b.inspect.shown(), "the same key closes it");
+}
+
+/// Opens the inspector on the last answer and reads `pages` pages of it.
+fn inspected(
+    h: &mut Harness,
+    keeper: &mut WireKeeper,
+    session: &std::path::Path,
+    pages: usize,
+) -> String {
+    let fx = h.ctrl('g');
+    run_wire_effects(h, fx, keeper, session);
+    let mut seen = String::new();
+    for _ in 0..pages {
+        seen.push_str(&h.screen());
+        h.press(KeyCode::PageDown);
+    }
+    seen
+}
+
+/// A router over `yaml` that captures what goes over the wire, and its capture.
+fn capturing(yaml: &str) -> (Router, Arc<Capture>) {
+    let capture = Arc::new(Capture::new());
+    let options = RouterOptions {
+        capture: Some(capture.clone()),
+        ..RouterOptions::default()
+    };
+    (crate::support::router_with(yaml, options), capture)
+}
+
+/// Sends `question` and runs it through `router` into the app, with its routing events as
+/// the runner feeds them; returns the effects.
+async fn ask(h: &mut Harness, router: &Router, question: &str) -> Vec<Effect> {
+    let mut sub = router.subscribe();
+    let (tag, group, messages) = h.send(question);
+    let request = (tag, group, ChatRequest::new(messages));
+    h.run_request(router, request, Some(&mut sub)).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_mock_deployment_s_attempts_say_no_http_was_made_and_invent_no_status() {
+    let yaml = r#"
+model_list:
+  - model_name: fast
+    litellm_params: { model: mock/flaky, mock_error: 503, mock_error_rate: 1.0, order: 1 }
+  - model_name: fast
+    litellm_params: { model: mock/steady, mock_response: "hi there", order: 2 }
+router_settings: { num_retries: 1 }
+"#;
+    let (router, capture) = capturing(yaml);
+    let mut h = Harness::with_yaml(160, 48, yaml);
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("s.jsonl");
+    let mut keeper = WireKeeper::new(Some(capture.clone()));
+    let fx = ask(&mut h, &router, "hello").await;
+    run_wire_effects(&mut h, fx, &mut keeper, &session);
+    let record = wirefile::find(&wirefile::path_for(&session), 2)
+        .unwrap()
+        .expect("answer 2's record");
+    let (Some(flaky), Some(steady)) = (record.attempts.first(), record.attempts.last()) else {
+        panic!("{record:?}")
+    };
+    assert_eq!(steady.deployment, "mock/steady");
+    assert!(record.attempts.iter().all(|a| a.in_process), "{record:?}");
+    assert_eq!(flaky.status, Some(503), "the status it simulated");
+    assert_eq!(steady.status, None, "no HTTP: no status");
+    let seen = inspected(&mut h, &mut keeper, &session, 4);
+    assert!(!seen.contains("opened: 200"), "{seen}");
+    assert!(seen.contains("simulated 503 · failed"), "{seen}");
+    assert!(seen.contains("in-process · ok"), "{seen}");
+    assert!(
+        seen.contains("mock deployment: no HTTP, answered in-process"),
+        "{seen}"
+    );
+    assert!(seen.contains("in-process mock/steady"), "{seen}");
 }
 
 /// A record with fixed times, for the snapshots.
@@ -209,6 +254,7 @@ fn fixed_record(answer_id: u64) -> WireRecord {
                 deployment: "fast-flaky".into(),
                 at_unix_ms: at + 5,
                 request: request.clone(),
+                in_process: false,
                 status: Some(503),
                 outcome: "server (HTTP 503): mock failure".into(),
                 retry_after_ms: None,
@@ -224,6 +270,7 @@ fn fixed_record(answer_id: u64) -> WireRecord {
                 deployment: "fast-steady".into(),
                 at_unix_ms: at + 157,
                 request,
+                in_process: false,
                 status: Some(200),
                 outcome: "ok".into(),
                 retry_after_ms: None,

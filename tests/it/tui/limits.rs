@@ -3,10 +3,9 @@
 //! not take says when it frees up.
 
 use llmux::provider::ChatRequest;
-use llmux::router::{LimitKind, Router, RouterOptions};
-use llmux::tui::action::{Action, Effect};
+use llmux::router::LimitKind;
+use llmux::tui::action::Action;
 use llmux::tui::metrics::{Health, StatusView};
-use tokio::time::Instant;
 
 use super::Harness;
 
@@ -17,14 +16,8 @@ model_list:
   - model_name: solo
     litellm_params: { model: mock/solo-1, mock_response: hi, rpm: 1 }
 "#;
-    let cfg = llmux::config::load_str(yaml, None).unwrap();
-    let router = Router::new(cfg.clone(), RouterOptions::default()).unwrap();
-    let mut h = Harness::with_config(
-        160,
-        48,
-        &cfg,
-        llmux::tui::theme::Theme::builtin_default(llmux::tui::theme::ColorDepth::TrueColor),
-    );
+    let router = crate::support::router(yaml);
+    let mut h = Harness::with_yaml(160, 48, yaml);
     h.act(Action::Status(StatusView::from_router(&router)));
     assert!(h.screen().contains("● mock/solo-1"), "free: green dot");
 
@@ -52,18 +45,9 @@ model_list:
     );
 
     // The conversation's error names the limit and when it frees up.
-    let (tag, group, _) = h.send("again");
-    let Some(Effect::StartChat { request, .. }) = h.effects.last().cloned() else {
-        panic!()
-    };
-    let mut stream = router.chat(&group, request);
-    while let Some(event) = stream.next_event().await {
-        h.act(Action::Chat {
-            tag,
-            event,
-            at: Instant::now(),
-        });
-    }
+    h.send("again");
+    let request = super::started(&h.effects[h.effects.len() - 1..]);
+    h.run_request(&router, request, None).await;
     let s = h.screen();
     // The conversation's text, its wrapped lines joined (the pane's width decides the breaks).
     let conversation = s
@@ -101,19 +85,13 @@ model_list:
   - model_name: solo
     litellm_params: { model: mock/solo-deployment-in-eu-west-01, mock_response: hi, rpm: 1 }
 "#;
-    let cfg = llmux::config::load_str(yaml, None).unwrap();
-    let router = Router::new(cfg.clone(), RouterOptions::default()).unwrap();
+    let router = crate::support::router(yaml);
     router
         .chat("solo", ChatRequest::new(Vec::new()))
         .finish()
         .await
         .unwrap();
-    let mut h = Harness::with_config(
-        200,
-        50,
-        &cfg,
-        llmux::tui::theme::Theme::builtin_default(llmux::tui::theme::ColorDepth::TrueColor),
-    );
+    let mut h = Harness::with_yaml(200, 50, yaml);
     h.act(Action::Status(StatusView::from_router(&router)));
     let s = h.screen();
     // The models pane's column (whatever its width): the id cut, the limit whole.

@@ -19,11 +19,11 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use super::Harness;
+use crate::support::PRICED as PRICE;
 use crate::upstream::{FakeUpstream, Reply};
 
-/// Priced at $1 per million tokens in and $2 per million out.
-const PRICE: &str = "      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n";
-
+/// [`crate::support::deployment`] with a model the price table does not know: a deployment
+/// without [`PRICE`] lines is unpriced.
 fn deployment(group: &str, id: &str, url: &str, extra: &str) -> String {
     format!(
         "  - model_name: {group}\n    litellm_params:\n      model: openai/llmux-test-model\n      api_base: {url}\n      api_key: sk-test-secret-key\n{extra}    model_info: {{ id: {id} }}\n"
@@ -102,24 +102,18 @@ async fn every_view_counts_the_same_cost_for_a_session_of_mixed_outcomes() {
         deployment("slow", "slow-1", &slow.url, PRICE),
         deployment("free", "free-1", &ok.url, ""),
     );
-    let cfg = llmux::config::load_str(&yaml, None).unwrap();
+    let cfg = crate::support::config(&yaml);
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("requests.jsonl");
-    let router = Router::new(
-        cfg.clone(),
+    let router = crate::support::router_with(
+        &yaml,
         RouterOptions {
             request_log: Some(std::sync::Arc::new(RequestLog::open(&log_path).unwrap())),
             ..RouterOptions::default()
         },
-    )
-    .unwrap();
-    let mut sub = router.subscribe();
-    let mut h = Harness::with_config(
-        160,
-        48,
-        &cfg,
-        llmux::tui::theme::Theme::builtin_default(llmux::tui::theme::ColorDepth::TrueColor),
     );
+    let mut sub = router.subscribe();
+    let mut h = Harness::with_yaml(160, 48, &yaml);
 
     for (group, cancel) in [
         ("plain", false),

@@ -6,7 +6,6 @@
 
 use crossterm::event::KeyCode;
 use llmux::store::session::{Record, SessionStore};
-use llmux::tui::theme::{ColorDepth, Theme};
 
 use super::Harness;
 
@@ -30,8 +29,7 @@ llmux:
 "#;
 
 fn harness() -> Harness {
-    let cfg = llmux::config::load_str(CONFIG, None).unwrap();
-    Harness::with_config(100, 30, &cfg, Theme::builtin_default(ColorDepth::TrueColor))
+    Harness::with_yaml(100, 30, CONFIG)
 }
 
 fn pick(filter: &str) -> String {
@@ -111,6 +109,7 @@ async fn a_reopened_conversation_comes_back_on_its_last_group() {
             text: format!("question {id}"),
             group: group.to_string(),
             at_unix_ms: 1_700_000_000_000,
+            images: Vec::new(),
         })
         .unwrap();
     }

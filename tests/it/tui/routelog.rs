@@ -183,32 +183,24 @@ async fn a_key_shows_failures_only() {
 
 #[tokio::test]
 async fn request_numbers_go_on_from_the_last_run() {
-    use llmux::router::{Router, RouterOptions};
+    use llmux::router::RouterOptions;
     use llmux::store::RequestLog;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("requests.jsonl");
-    let cfg = llmux::config::load_str(
-        "model_list:\n  - model_name: m\n    litellm_params: { model: mock/m, mock_response: hi }\n",
-        None,
-    )
-    .unwrap();
+    let yaml = "model_list:\n  - model_name: m\n    litellm_params: { model: mock/m, mock_response: hi }\n";
     let mut ids = Vec::new();
     for _run in 0..2 {
-        let router = Router::new(
-            cfg.clone(),
+        let router = crate::support::router_with(
+            yaml,
             RouterOptions {
                 request_log: Some(std::sync::Arc::new(RequestLog::open(&path).unwrap())),
                 ..RouterOptions::default()
             },
-        )
-        .unwrap();
+        );
         for _ in 0..2 {
-            let mut stream = router.chat("m", llmux::provider::ChatRequest::new(Vec::new()));
-            while let Some(ev) = stream.next_event().await {
-                if let llmux::router::ChatEvent::Finished(r) = ev {
-                    ids.push(r.as_ref().as_ref().map(|o| o.request_id).unwrap());
-                }
-            }
+            let request = llmux::provider::ChatRequest::new(Vec::new());
+            let run = crate::support::run(&router, "m", request).await;
+            ids.push(run.outcome().request_id);
         }
         router.sync_request_log();
     }

@@ -198,6 +198,35 @@ async fn beside_side_panes_a_stream_turns_pages_instead_of_scrolling_every_line(
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_short_conversation_stays_in_sight_while_the_next_answer_streams() {
+    let mut h = Harness::new(160, 48);
+    let (tag, _, _) = h.send("first question");
+    h.chat(tag, 100, ChatEvent::Delta("first answer".into()))
+        .await;
+    let o = super::outcome(
+        "first answer",
+        "fast",
+        "mock/fast-steady",
+        100,
+        200,
+        2,
+        None,
+    );
+    h.chat(tag, 100, ChatEvent::finished(Ok(o))).await;
+    let (tag, _, _) = h.send("second question");
+    h.chat(tag, 100, ChatEvent::Delta("second answer".into()))
+        .await;
+    // Everything fits: no page turns to the question, the first exchange stays on top.
+    let rows = conversation_rows(&h.screen());
+    assert!(rows[0].contains("you → fast"), "{rows:#?}");
+    assert!(rows[1].contains("first question"), "{rows:#?}");
+    assert!(
+        rows.iter().any(|r| r.contains("second answer")),
+        "{rows:#?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_live_counters_change_at_a_human_rate_not_every_frame() {
     let mut h = Harness::new(80, 24);
     let (tag, _, _) = h.send("count");

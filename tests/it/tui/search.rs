@@ -22,6 +22,7 @@ fn user(id: u64, text: &str) -> Record {
         text: text.into(),
         group: "fast".into(),
         at_unix_ms: 0,
+        images: Vec::new(),
     }
 }
 

@@ -55,6 +55,7 @@ fn the_store_sums_models_and_cost_of_every_branch() {
         text: "q".into(),
         group: group.into(),
         at_unix_ms: 0,
+        images: Vec::new(),
     };
     let answer = |id, cost: Option<u64>| {
         Record::Answer(llmux::store::session::Answer {
@@ -151,6 +152,7 @@ fn long_session() -> llmux::store::session::LoadedSession {
             text,
             group: "fast".into(),
             at_unix_ms: 0,
+            images: Vec::new(),
         });
         records.push(Record::Chunk {
             id: i * 2 + 2,
@@ -195,13 +197,11 @@ async fn opening_a_search_match_scrolls_to_it_and_highlights_it() {
     assert!(s.contains("search: borrow · 1/1"), "{s}");
     // Highlighted: the match's cells are styled apart from the rest of the line.
     let buf = h.term.backend().buffer().clone();
-    let (x, y) = (0..buf.area.height)
-        .find_map(|y| {
-            let row: String = (0..buf.area.width)
-                .map(|x| buf[(x, y)].symbol().to_string())
-                .collect();
+    let (x, y) = (crate::support::cells(&buf).iter().enumerate())
+        .find_map(|(y, row)| {
+            let row = row.concat();
             row.find("borrow checker")
-                .map(|i| (row[..i].chars().count() as u16, y))
+                .map(|i| (row[..i].chars().count() as u16, y as u16))
         })
         .unwrap();
     assert_ne!(

@@ -5,16 +5,12 @@
 
 use crossterm::event::KeyCode;
 use llmux::provider::ChatRequest;
-use llmux::router::{ChatEvent, RouteEventKind, Router, RouterOptions};
+use llmux::router::{ChatEvent, RouteEventKind};
 use llmux::store::session::{Record, parse_records};
 use llmux::tui::action::{Action, Effect};
 
 use super::{Harness, route};
-
-fn router(yaml: &str) -> Router {
-    let cfg = llmux::config::load_str(yaml, None).unwrap();
-    Router::new(cfg, RouterOptions::default()).unwrap()
-}
+use crate::support::router;
 
 #[tokio::test(start_paused = true)]
 async fn copying_a_code_block_from_an_answer_without_one_says_so_in_english() {
@@ -106,16 +102,14 @@ model_list:
         .finish()
         .await
         .unwrap();
-    let mut stream = r.chat("a", ChatRequest::new(Vec::new()));
-    let mut line = None;
-    while let Some(ev) = stream.next_event().await {
-        if let ChatEvent::Route(ev) = ev
-            && let RouteEventKind::Unavailable { .. } = ev.kind
-        {
-            line = Some(ev.describe());
-        }
-    }
-    let line = line.expect("an unavailable event");
+    let run = crate::support::run(&r, "a", ChatRequest::new(Vec::new())).await;
+    let line = run
+        .events
+        .iter()
+        .rev()
+        .find(|ev| matches!(ev.kind, RouteEventKind::Unavailable { .. }))
+        .map(|ev| ev.describe())
+        .expect("an unavailable event");
     assert!(!line.contains("))"), "{line}");
     assert!(line.contains("mock/a at its rpm limit, 1/1"), "{line}");
     let wait = line.split("next free in ").nth(1).expect(&line);
@@ -139,20 +133,14 @@ router_settings:
   allowed_fails: 0
 "#,
     );
-    let mut stream = r.chat("a", ChatRequest::new(Vec::new()));
-    let mut reasons = Vec::new();
-    let mut failed = None;
-    while let Some(ev) = stream.next_event().await {
-        match ev {
-            ChatEvent::Route(ev) => {
-                if let RouteEventKind::Cooldown { .. } = ev.kind {
-                    reasons.push(ev.describe());
-                }
-            }
-            ChatEvent::Finished(r) => failed = Some((*r).clone().unwrap_err()),
-            _ => {}
-        }
-    }
+    let run = crate::support::run(&r, "a", ChatRequest::new(Vec::new())).await;
+    let reasons: Vec<String> = run
+        .events
+        .iter()
+        .filter(|ev| matches!(ev.kind, RouteEventKind::Cooldown { .. }))
+        .map(|ev| ev.describe())
+        .collect();
+    let failed = run.result.clone().err();
     assert!(!reasons.is_empty());
     for r in &reasons {
         assert!(r.contains("1 failure in a minute"), "{r}");
