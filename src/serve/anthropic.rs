@@ -10,17 +10,19 @@
 //! `input_json_delta` pieces, with `stop_reason: "tool_use"`.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::body::from_json;
-use super::chat::{self, ChatApi, json_str};
+use super::chat::{self, ChatApi, JSON_ANSWER_CAPACITY};
 use super::error::{Api, ApiError};
-use super::sse::{SseEncoder, frame};
-use crate::provider::{Passthrough, ToolCall, ToolCallDelta};
+use super::json;
+use crate::provider::{Passthrough, ToolCall};
 use crate::router::ChatOutcome;
 
+mod events;
 pub(super) mod request;
 
+pub use events::Events;
 use request::{MessagesRequest, Parsed, to_chat_request};
 
 /// `POST /v1/messages`.
@@ -56,8 +58,10 @@ impl ChatApi for Messages {
         model: &str,
         _passed: Vec<Passthrough>,
     ) -> Result<Vec<u8>, ApiError> {
-        serde_json::to_vec(&message(outcome, id, model))
-            .map_err(|e| ApiError::bad_request(format!("cannot write the answer: {e}")))
+        let mut out =
+            Vec::with_capacity(JSON_ANSWER_CAPACITY + outcome.text.len() + outcome.reasoning.len());
+        json::write(&mut out, &message(outcome, id, model));
+        Ok(out)
     }
 }
 
@@ -74,18 +78,34 @@ pub fn stop_reason(raw: Option<&str>) -> &'static str {
 
 /// The `stop_reason` of an outcome: `tool_use` when it made tool calls, whatever the upstream
 /// called its stop.
-fn outcome_stop(o: &ChatOutcome) -> &'static str {
+pub(super) fn outcome_stop(o: &ChatOutcome) -> &'static str {
     match stop_reason(o.finish_reason.as_deref()) {
         "end_turn" if !o.tool_calls.is_empty() => "tool_use",
         other => other,
     }
 }
 
-/// A tool call's arguments as `input`: arguments that are not a JSON object (a model's
-/// broken JSON) are kept as text under `_llmux_unparsed_arguments` rather than lost.
-fn tool_input(c: &ToolCall) -> Value {
-    c.arguments_object()
-        .unwrap_or_else(|_| json!({ "_llmux_unparsed_arguments": c.arguments }))
+/// A tool call's `input`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ToolInput<'a> {
+    /// The arguments, a JSON object.
+    Object(Value),
+    /// Arguments that are not a JSON object (a model's broken JSON), kept as text rather
+    /// than lost.
+    Unparsed {
+        #[serde(rename = "_llmux_unparsed_arguments")]
+        arguments: &'a str,
+    },
+}
+
+fn tool_input(c: &ToolCall) -> ToolInput<'_> {
+    match c.arguments_object() {
+        Ok(v) => ToolInput::Object(v),
+        Err(_) => ToolInput::Unparsed {
+            arguments: &c.arguments,
+        },
+    }
 }
 
 /// A whole answer: Anthropic's `message` object.
@@ -115,7 +135,7 @@ enum ContentBlock<'a> {
     ToolUse {
         id: &'a str,
         name: &'a str,
-        input: Value,
+        input: ToolInput<'a>,
     },
 }
 
@@ -159,206 +179,45 @@ fn message<'a>(o: &'a ChatOutcome, id: &'a str, model: &'a str) -> Message<'a> {
     }
 }
 
-/// Which content block is open in a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Block {
-    Text,
-    Thinking,
-    /// Tool call number `n` of the answer.
-    Tool(u32),
-}
-
-/// Anthropic's stream events.
-pub struct Events {
-    id: String,
-    model: String,
-    prompt_tokens: u64,
-    /// The open block and its index.
-    open: Option<(Block, usize)>,
-    next_index: usize,
-    /// Each tool call started so far and the block index it got.
-    tools: Vec<(u32, usize)>,
-}
-
-impl Events {
-    fn new(id: String, model: &str, prompt_tokens: u64) -> Events {
-        Events {
-            id,
-            model: model.to_string(),
-            prompt_tokens,
-            open: None,
-            next_index: 0,
-            tools: Vec::new(),
-        }
-    }
-
-    /// Makes `kind` the open block, closing another one first.
-    fn ensure(&mut self, kind: Block, out: &mut Vec<u8>) -> usize {
-        match self.open {
-            Some((k, i)) if k == kind => return i,
-            Some(_) => self.close(out),
-            None => {}
-        }
-        let index = self.next_index;
-        self.next_index += 1;
-        let block = match kind {
-            Block::Text => json!({ "type": "text", "text": "" }),
-            Block::Thinking => json!({ "type": "thinking", "thinking": "" }),
-            // Tool blocks are started by `tool_call`, which knows the id and name.
-            Block::Tool(_) => json!({ "type": "tool_use" }),
-        };
-        let data = json!({ "type": "content_block_start", "index": index, "content_block": block });
-        frame(
-            out,
-            Some("content_block_start"),
-            data.to_string().as_bytes(),
-        );
-        self.open = Some((kind, index));
-        index
-    }
-
-    fn close(&mut self, out: &mut Vec<u8>) {
-        if let Some((_, index)) = self.open.take() {
-            let data = format!("{{\"type\":\"content_block_stop\",\"index\":{index}}}");
-            frame(out, Some("content_block_stop"), data.as_bytes());
-        }
-    }
-
-    fn block_delta(&mut self, kind: Block, text: &str, out: &mut Vec<u8>) {
-        let index = self.ensure(kind, out);
-        let (delta_type, field) = match kind {
-            Block::Text => ("text_delta", "text"),
-            Block::Thinking => ("thinking_delta", "thinking"),
-            Block::Tool(_) => ("input_json_delta", "partial_json"),
-        };
-        let data = format!(
-            "{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"{delta_type}\",\"{field}\":{}}}}}",
-            json_str(text)
-        );
-        frame(out, Some("content_block_delta"), data.as_bytes());
-    }
-}
-
-impl SseEncoder for Events {
-    fn open(&mut self, out: &mut Vec<u8>) {
-        let data = json!({
-            "type": "message_start",
-            "message": {
-                "id": self.id,
-                "type": "message",
-                "role": "assistant",
-                "model": self.model,
-                "content": [],
-                "stop_reason": Value::Null,
-                "stop_sequence": Value::Null,
-                "usage": { "input_tokens": self.prompt_tokens, "output_tokens": 0 },
-            },
-        });
-        frame(out, Some("message_start"), data.to_string().as_bytes());
-    }
-
-    fn delta(&mut self, text: &str, out: &mut Vec<u8>) {
-        self.block_delta(Block::Text, text, out);
-    }
-
-    fn reasoning(&mut self, text: &str, out: &mut Vec<u8>) {
-        self.block_delta(Block::Thinking, text, out);
-    }
-
-    fn tool_call(&mut self, call: &ToolCallDelta, out: &mut Vec<u8>) {
-        let index = match self.tools.iter().find(|(n, _)| *n == call.index) {
-            Some((_, index)) => *index,
-            None => {
-                self.close(out);
-                let index = self.next_index;
-                self.next_index += 1;
-                let data = json!({
-                    "type": "content_block_start",
-                    "index": index,
-                    "content_block": {
-                        "type": "tool_use",
-                        "id": call.id.as_deref().unwrap_or_default(),
-                        "name": call.name.as_deref().unwrap_or_default(),
-                        "input": {},
-                    },
-                });
-                frame(
-                    out,
-                    Some("content_block_start"),
-                    data.to_string().as_bytes(),
-                );
-                self.open = Some((Block::Tool(call.index), index));
-                self.tools.push((call.index, index));
-                index
-            }
-        };
-        if call.arguments.is_empty() {
-            return;
-        }
-        // A piece of a call that is no longer the open block still names its own index.
-        let data = format!(
-            "{{\"type\":\"content_block_delta\",\"index\":{index},\"delta\":{{\"type\":\"input_json_delta\",\"partial_json\":{}}}}}",
-            json_str(&call.arguments)
-        );
-        frame(out, Some("content_block_delta"), data.as_bytes());
-    }
-
-    fn restart(&mut self, out: &mut Vec<u8>) {
-        // Blocks already sent cannot be taken back; the new answer gets blocks of its own.
-        self.close(out);
-        self.tools.clear();
-    }
-
-    fn finish(&mut self, outcome: &ChatOutcome, out: &mut Vec<u8>) {
-        // Calls that did not stream (an answer that came whole) go out in one piece each.
-        for (i, c) in outcome.tool_calls.iter().enumerate() {
-            if !self.tools.iter().any(|(n, _)| *n == i as u32) {
-                let delta = ToolCallDelta {
-                    index: i as u32,
-                    id: Some(c.id.clone()),
-                    name: Some(c.name.clone()),
-                    arguments: c.arguments.clone(),
-                };
-                self.tool_call(&delta, out);
-            }
-        }
-        if self.next_index == 0 {
-            // No text at all: an empty text block, as Anthropic sends.
-            self.ensure(Block::Text, out);
-        }
-        self.close(out);
-        let data = json!({
-            "type": "message_delta",
-            "delta": {
-                "stop_reason": outcome_stop(outcome),
-                "stop_sequence": Value::Null,
-            },
-            "usage": {
-                "input_tokens": outcome.usage.input,
-                "output_tokens": outcome.usage.output,
-            },
-        });
-        frame(out, Some("message_delta"), data.to_string().as_bytes());
-        frame(out, Some("message_stop"), b"{\"type\":\"message_stop\"}");
-    }
-
-    fn fail(&mut self, error: &ApiError, out: &mut Vec<u8>) {
-        frame(
-            out,
-            Some("error"),
-            error.body(Api::Anthropic).to_string().as_bytes(),
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::openai::tests::answered;
 
     #[test]
     fn stop_reasons_map_to_anthropic_names() {
         assert_eq!(stop_reason(Some("stop")), "end_turn");
         assert_eq!(stop_reason(Some("length")), "max_tokens");
         assert_eq!(stop_reason(None), "end_turn");
+    }
+
+    #[test]
+    fn messages_are_written_byte_for_byte() {
+        let cases = [
+            answered("Hi \"x\"", "", false, Some("stop")),
+            answered("", "think", true, Some("tool_calls")),
+            answered("", "", false, None),
+            answered("t", "", true, Some("max_tokens")),
+        ];
+        let written: Vec<String> = cases
+            .iter()
+            .map(|o| {
+                let json = Messages::answer(o, "msg_7", "m\u{7}\"", Vec::new()).unwrap();
+                String::from_utf8(json).unwrap()
+            })
+            .collect();
+        insta::assert_snapshot!(written.join("\n"));
+    }
+
+    #[test]
+    fn tool_arguments_that_are_not_an_object_are_kept_as_text() {
+        let mut o = answered("", "", true, None);
+        o.tool_calls[0].arguments = "{\"a\":".into();
+        let json = Messages::answer(&o, "msg_7", "m", Vec::new()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            v["content"][0]["input"],
+            serde_json::json!({"_llmux_unparsed_arguments": "{\"a\":"})
+        );
     }
 }

@@ -467,11 +467,6 @@ pub fn json_bytes_response(bytes: Vec<u8>) -> Response {
     response
 }
 
-/// `text` as a JSON string literal, quotes included.
-pub fn json_str(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
-}
-
 /// Seconds since the Unix epoch, for `created`.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()

@@ -11,7 +11,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::Shared;
 use super::anthropic::request::{MessagesRequest, Parsed, to_chat_request};
@@ -25,6 +26,14 @@ use crate::provider::{self, anthropic};
 pub const FROM_PROVIDER: &str = "provider";
 /// `litellm_count_source` of llmux's estimate.
 pub const ESTIMATED: &str = "local_estimate";
+
+/// The answer (members in alphabetical order, as the `serde_json` maps it was once written
+/// from printed them).
+#[derive(Serialize)]
+struct Counted {
+    input_tokens: u64,
+    litellm_count_source: &'static str,
+}
 
 /// `POST /v1/messages/count_tokens`.
 pub async fn count_tokens(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
@@ -40,7 +49,7 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
     // Read as a Messages request (the same checks, and the messages for the estimate); a
     // count takes no `max_tokens`, so one is lent for the parse.
     let mut as_request = fields.clone();
-    as_request.entry("max_tokens").or_insert(json!(1));
+    as_request.entry("max_tokens").or_insert(Value::from(1));
     let parsed: MessagesRequest = serde_json::from_value(Value::Object(as_request))
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
     let Parsed { model, request, .. } =
@@ -66,8 +75,10 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
         )
         .await;
         if let Ok(Ok(n)) = counted {
-            let mut response =
-                json_response(&json!({ "input_tokens": n, "litellm_count_source": FROM_PROVIDER }));
+            let mut response = json_response(&Counted {
+                input_tokens: n,
+                litellm_count_source: FROM_PROVIDER,
+            });
             if let Ok(v) = HeaderValue::from_str(&d.id) {
                 response.headers_mut().insert(DEPLOYMENT_HEADER, v);
             }
@@ -79,7 +90,8 @@ async fn handle(state: Shared, headers: HeaderMap, body: Body) -> Result<Respons
         .filter(|t| !t.is_null())
         .map_or(0, |t| provider::estimate_tokens(&t.to_string()));
     let n = provider::estimate_prompt_tokens(&request.messages) + tools;
-    Ok(json_response(
-        &json!({ "input_tokens": n, "litellm_count_source": ESTIMATED }),
-    ))
+    Ok(json_response(&Counted {
+        input_tokens: n,
+        litellm_count_source: ESTIMATED,
+    }))
 }

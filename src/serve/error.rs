@@ -6,10 +6,10 @@
 
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::provider::ErrorClass;
-use crate::router::{AttemptRecord, RouteError, RouteErrorKind};
+use crate::router::{AttemptOutcome, AttemptRecord, RouteError, RouteErrorKind};
 
 // The headers are `HeaderName`s rather than strings: a string is parsed again at every insert.
 /// Header: the deployment that answered.
@@ -137,6 +137,86 @@ impl Kind {
     }
 }
 
+/// An error body in an API's shape. Members in alphabetical order, as the `serde_json` maps
+/// it was once written from printed them.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum ErrorBody<'a> {
+    /// `{"error": {"attempts", "code", "message", "param", "type"}}`
+    OpenAi { error: OpenAiError<'a> },
+    /// `{"error": {"attempts", "message", "type"}, "type": "error"}`
+    Anthropic {
+        error: AnthropicError<'a>,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+}
+
+#[derive(Serialize)]
+pub struct OpenAiError<'a> {
+    #[serde(skip_serializing_if = "Attempts::is_empty")]
+    attempts: Attempts<'a>,
+    code: &'static str,
+    message: &'a str,
+    /// Always `null`: llmux does not say which parameter was wrong.
+    param: Option<&'static str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct AnthropicError<'a> {
+    #[serde(skip_serializing_if = "Attempts::is_empty")]
+    attempts: Attempts<'a>,
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// A route failure's attempts, each as [`AttemptJson`].
+struct Attempts<'a>(&'a [AttemptRecord]);
+
+impl Attempts<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Attempts<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(AttemptJson::from))
+    }
+}
+
+/// An [`AttemptRecord`], its members in alphabetical order.
+#[derive(Serialize)]
+struct AttemptJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<ErrorClass>,
+    deployment: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    group: &'a str,
+    ms: u64,
+    outcome: AttemptOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+}
+
+impl<'a> From<&'a AttemptRecord> for AttemptJson<'a> {
+    fn from(a: &'a AttemptRecord) -> AttemptJson<'a> {
+        AttemptJson {
+            class: a.class,
+            deployment: &a.deployment,
+            error: a.error.as_deref(),
+            group: &a.group,
+            ms: a.ms,
+            outcome: a.outcome,
+            status: a.status,
+        }
+    }
+}
+
 /// One failure, ready to render.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -179,31 +259,26 @@ impl ApiError {
     }
 
     /// The JSON error body in `api`'s shape.
-    pub fn body(&self, api: Api) -> Value {
-        let attempts = serde_json::to_value(&self.attempts).unwrap_or(Value::Null);
+    pub fn body(&self, api: Api) -> ErrorBody<'_> {
+        let attempts = Attempts(&self.attempts);
         match api {
-            Api::OpenAi => {
-                let mut error = json!({
-                    "message": self.message,
-                    "type": self.kind.openai_type(),
-                    "param": Value::Null,
-                    "code": self.kind.code(),
-                });
-                if !self.attempts.is_empty() {
-                    error["attempts"] = attempts;
-                }
-                json!({ "error": error })
-            }
-            Api::Anthropic => {
-                let mut error = json!({
-                    "type": self.kind.anthropic_type(),
-                    "message": self.message,
-                });
-                if !self.attempts.is_empty() {
-                    error["attempts"] = attempts;
-                }
-                json!({ "type": "error", "error": error })
-            }
+            Api::OpenAi => ErrorBody::OpenAi {
+                error: OpenAiError {
+                    attempts,
+                    code: self.kind.code(),
+                    message: &self.message,
+                    param: None,
+                    kind: self.kind.openai_type(),
+                },
+            },
+            Api::Anthropic => ErrorBody::Anthropic {
+                error: AnthropicError {
+                    attempts,
+                    message: &self.message,
+                    kind: self.kind.anthropic_type(),
+                },
+                kind: "error",
+            },
         }
     }
 
@@ -298,6 +373,10 @@ mod tests {
 
     use super::*;
 
+    fn body(e: &ApiError, api: Api) -> serde_json::Value {
+        serde_json::to_value(e.body(api)).unwrap()
+    }
+
     #[test]
     fn retry_after_rounds_up_to_whole_seconds() {
         assert_eq!(retry_after_secs(Some(Duration::from_millis(1200))), 2);
@@ -319,7 +398,7 @@ mod tests {
         assert_eq!(fits_nowhere.status(), StatusCode::BAD_REQUEST);
         assert_eq!(fits_nowhere.retry_after, None);
         assert_eq!(
-            fits_nowhere.body(Api::OpenAi)["error"]["code"],
+            body(&fits_nowhere, Api::OpenAi)["error"]["code"],
             "context_length_exceeded"
         );
         let cooling = ApiError::from(route(Some(Duration::from_millis(1500))));
@@ -331,10 +410,10 @@ mod tests {
     fn shapes_differ_by_api() {
         let e = ApiError::new(Kind::NotFound, "no such model");
         assert_eq!(
-            e.body(Api::OpenAi)["error"]["type"],
+            body(&e, Api::OpenAi)["error"]["type"],
             "invalid_request_error"
         );
-        assert_eq!(e.body(Api::Anthropic)["type"], "error");
-        assert_eq!(e.body(Api::Anthropic)["error"]["type"], "not_found_error");
+        assert_eq!(body(&e, Api::Anthropic)["type"], "error");
+        assert_eq!(body(&e, Api::Anthropic)["error"]["type"], "not_found_error");
     }
 }

@@ -46,7 +46,7 @@ pub(crate) fn snapshot(state: &Shared) -> MonitorSnapshot {
 
 fn json_frame<T: Serialize>(out: &mut Vec<u8>, event: &str, value: &T) {
     if let Ok(data) = serde_json::to_vec(value) {
-        frame(out, Some(event), &data);
+        frame(out, Some(event), |out| out.extend_from_slice(&data));
     }
 }
 

@@ -15,10 +15,10 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::Shared;
-use crate::router::ping::DEFAULT_PING_TIMEOUT;
+use crate::router::ping::{DEFAULT_PING_TIMEOUT, PingState};
 
 /// `/health`'s query: `ping=true` calls every deployment; `timeout` (seconds) bounds each call.
 #[derive(Debug, Default, serde::Deserialize)]
@@ -40,6 +40,77 @@ pub async fn liveliness() -> Json<&'static str> {
     Json("I'm alive!")
 }
 
+/// `/health/readiness`'s answer. The bodies here have their members in alphabetical order,
+/// as the `serde_json` maps they were once written from printed them.
+#[derive(Serialize)]
+struct Readiness {
+    deployments: usize,
+    groups: usize,
+    in_flight: usize,
+    status: &'static str,
+    version: &'static str,
+}
+
+/// `/health`'s answer: deployments sorted by whether they are healthy.
+#[derive(Serialize)]
+struct Sorted<T> {
+    healthy_count: usize,
+    healthy_endpoints: Vec<T>,
+    unhealthy_count: usize,
+    unhealthy_endpoints: Vec<T>,
+}
+
+impl<T> Sorted<T> {
+    fn new(healthy: Vec<T>, unhealthy: Vec<T>) -> Sorted<T> {
+        Sorted {
+            healthy_count: healthy.len(),
+            healthy_endpoints: healthy,
+            unhealthy_count: unhealthy.len(),
+            unhealthy_endpoints: unhealthy,
+        }
+    }
+}
+
+/// A deployment as the router sees it.
+#[derive(Serialize)]
+struct Seen<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cooling_down_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    id: &'a str,
+    model: &'a str,
+    model_group: &'a str,
+}
+
+/// A deployment pinged. An unreachable one has `error` and `status`, `null` when unknown.
+#[derive(Serialize)]
+struct Pinged<'a> {
+    api_base: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Option<&'a str>>,
+    id: &'a str,
+    latency_ms: u64,
+    model: &'a str,
+    model_group: &'a str,
+    state: PingState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Option<u16>>,
+}
+
+/// A query `/health` cannot take.
+#[derive(Serialize)]
+struct BadQuery {
+    error: BadQueryError,
+}
+
+#[derive(Serialize)]
+struct BadQueryError {
+    message: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
 /// `GET /health/readiness`.
 pub async fn readiness(State(state): State<Shared>) -> Response {
     let shutting_down = state.is_shutting_down();
@@ -48,13 +119,17 @@ pub async fn readiness(State(state): State<Shared>) -> Response {
     } else {
         StatusCode::OK
     };
-    let body = json!({
-        "status": if shutting_down { "shutting_down" } else { "healthy" },
-        "version": env!("CARGO_PKG_VERSION"),
-        "in_flight": state.in_flight.load(Ordering::Relaxed),
-        "groups": state.router.config().groups.len(),
-        "deployments": state.router.config().deployments.len(),
-    });
+    let body = Readiness {
+        deployments: state.router.config().deployments.len(),
+        groups: state.router.config().groups.len(),
+        in_flight: state.in_flight.load(Ordering::Relaxed),
+        status: if shutting_down {
+            "shutting_down"
+        } else {
+            "healthy"
+        },
+        version: env!("CARGO_PKG_VERSION"),
+    };
     (status, Json(body)).into_response()
 }
 
@@ -65,73 +140,66 @@ pub async fn health(State(state): State<Shared>, Query(query): Query<HealthQuery
             None => DEFAULT_PING_TIMEOUT,
             Some(Ok(d)) if !d.is_zero() => d,
             Some(_) => {
-                let body = json!({"error": {
-                    "message": "timeout must be a number of seconds above 0",
-                    "type": "invalid_request_error",
-                }});
+                let body = BadQuery {
+                    error: BadQueryError {
+                        message: "timeout must be a number of seconds above 0",
+                        kind: "invalid_request_error",
+                    },
+                };
                 return (StatusCode::BAD_REQUEST, Json(body)).into_response();
             }
         };
-        return Json(pinged(&state, timeout).await).into_response();
+        return pinged(&state, timeout).await;
     }
-    Json(from_state(&state)).into_response()
+    from_state(&state)
 }
 
 /// Every deployment pinged, in LiteLLM's shape.
-async fn pinged(state: &Shared, timeout: Duration) -> Value {
-    let mut healthy = Vec::new();
-    let mut unhealthy = Vec::new();
-    for r in state.router.ping_all(timeout).await {
-        let mut entry = json!({
-            "id": r.deployment,
-            "model_group": r.group,
-            "model": r.model,
-            "api_base": r.api_base,
-            "state": r.state,
-            "latency_ms": r.latency.as_millis() as u64,
-        });
-        if r.reachable() {
-            healthy.push(entry);
-        } else {
-            entry["error"] = json!(r.error);
-            entry["status"] = json!(r.status);
-            unhealthy.push(entry);
-        }
-    }
-    json!({
-        "healthy_count": healthy.len(),
-        "unhealthy_count": unhealthy.len(),
-        "healthy_endpoints": healthy,
-        "unhealthy_endpoints": unhealthy,
-    })
+async fn pinged(state: &Shared, timeout: Duration) -> Response {
+    let results = state.router.ping_all(timeout).await;
+    let (healthy, unhealthy): (Vec<_>, Vec<_>) = results
+        .iter()
+        .map(|r| {
+            let failed = (!r.reachable()).then_some(r);
+            Pinged {
+                api_base: &r.api_base,
+                error: failed.map(|r| r.error.as_deref()),
+                id: &r.deployment,
+                latency_ms: r.latency.as_millis() as u64,
+                model: &r.model,
+                model_group: &r.group,
+                state: r.state,
+                status: failed.map(|r| r.status),
+            }
+        })
+        .partition(|p| p.error.is_none());
+    Json(Sorted::new(healthy, unhealthy)).into_response()
 }
 
 /// The router's own view, no upstream called.
-fn from_state(state: &Shared) -> Value {
+fn from_state(state: &Shared) -> Response {
+    let config = state.router.config();
+    let statuses = state.router.deployments();
     let mut healthy = Vec::new();
     let mut unhealthy = Vec::new();
-    let config = state.router.config();
-    for (d, status) in config.deployments.iter().zip(state.router.deployments()) {
-        let mut entry = json!({
-            "id": d.id,
-            "model_group": d.group,
-            "model": d.litellm_model,
-        });
+    for (d, status) in config.deployments.iter().zip(&statuses) {
+        let mut entry = Seen {
+            cooling_down_s: None,
+            error: None,
+            id: &d.id,
+            model: &d.litellm_model,
+            model_group: &d.group,
+        };
         if let Some(why) = &status.unavailable {
-            entry["error"] = json!(why);
+            entry.error = Some(why);
             unhealthy.push(entry);
         } else if let Some(left) = status.health.cooling_for {
-            entry["cooling_down_s"] = json!(left.as_secs_f64());
-            entry["error"] = json!(status.health.cooldown_reason.unwrap_or_default());
+            entry.cooling_down_s = Some(left.as_secs_f64());
+            entry.error = Some(status.health.cooldown_reason.as_deref().unwrap_or_default());
             unhealthy.push(entry);
         } else {
             healthy.push(entry);
         }
     }
-    json!({
-        "healthy_count": healthy.len(),
-        "unhealthy_count": unhealthy.len(),
-        "healthy_endpoints": healthy,
-        "unhealthy_endpoints": unhealthy,
-    })
+    Json(Sorted::new(healthy, unhealthy)).into_response()
 }

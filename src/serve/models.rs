@@ -4,7 +4,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::Shared;
 use super::chat::{json_response, unix_now};
@@ -13,15 +13,37 @@ use super::error::{Api, ApiError, Kind};
 /// What `owned_by` says of every model.
 const OWNER: &str = "llmux";
 
-fn model(id: &str, created: u64) -> Value {
-    json!({ "id": id, "object": "model", "created": created, "owned_by": OWNER })
+/// A `model` object (members in alphabetical order, as the `serde_json` maps it was once
+/// written from printed them).
+#[derive(Serialize)]
+struct Model<'a> {
+    created: u64,
+    id: &'a str,
+    object: &'static str,
+    owned_by: &'static str,
+}
+
+/// The model list.
+#[derive(Serialize)]
+struct List<'a> {
+    data: Vec<Model<'a>>,
+    object: &'static str,
+}
+
+fn model(id: &str, created: u64) -> Model<'_> {
+    Model {
+        created,
+        id,
+        object: "model",
+        owned_by: OWNER,
+    }
 }
 
 /// `GET /v1/models`: every model group and alias.
 pub async fn list(State(state): State<Shared>) -> Response {
     let config = state.router.config();
     let created = unix_now();
-    let mut data: Vec<Value> = config.groups.iter().map(|g| model(g, created)).collect();
+    let mut data: Vec<Model> = config.groups.iter().map(|g| model(g, created)).collect();
     data.extend(
         config
             .router
@@ -30,7 +52,10 @@ pub async fn list(State(state): State<Shared>) -> Response {
             .filter(|a| !config.groups.contains(a))
             .map(|a| model(a, created)),
     );
-    json_response(&json!({ "object": "list", "data": data }))
+    json_response(&List {
+        data,
+        object: "list",
+    })
 }
 
 /// `GET /v1/models/{id}`: a model group or alias (ids may hold slashes).

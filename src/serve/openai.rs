@@ -271,7 +271,7 @@ fn merged(passed: Vec<Passthrough>) -> Passthrough {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use serde_json::{Value, json};
 
     use super::*;
@@ -356,7 +356,7 @@ mod tests {
     }
 
     /// Members as an upstream wrote them.
-    pub(super) fn members(pairs: &[(&str, &str)]) -> Members {
+    pub(in crate::serve) fn members(pairs: &[(&str, &str)]) -> Members {
         let mut m = Members::default();
         for (name, raw) in pairs {
             m.push(name, raw);
@@ -368,7 +368,7 @@ mod tests {
 
     /// What an upstream passed through: the chunk's, choice 0's and its delta's members, other
     /// choices.
-    pub(super) fn passed(
+    pub(in crate::serve) fn passed(
         top: Pairs,
         choice: Pairs,
         delta: Pairs,
@@ -385,7 +385,7 @@ mod tests {
     }
 
     /// An outcome with text, reasoning and, with `tools`, two calls and usage details.
-    pub(super) fn answered(
+    pub(in crate::serve) fn answered(
         text: &str,
         reasoning: &str,
         tools: bool,
@@ -421,7 +421,7 @@ mod tests {
     }
 
     /// `json` with every `"created":…` at 0.
-    pub(super) fn timeless(json: &[u8]) -> String {
+    pub(in crate::serve) fn timeless(json: &[u8]) -> String {
         let text = String::from_utf8(json.to_vec()).unwrap();
         let mut out = String::new();
         let mut rest = text.as_str();

@@ -13,9 +13,12 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 use futures::FutureExt;
 
+use serde::Serialize;
+
 use super::OVERLOADED_RETRY_AFTER_SECS;
 use super::chat::{Started, Tracker, ended_early, llmux_headers};
 use super::error::ApiError;
+use super::json;
 use crate::provider::{Passthrough, ToolCallDelta};
 use crate::router::{ChatEvent, ChatOutcome, ChatStream};
 
@@ -259,14 +262,19 @@ pub fn whole<E: SseEncoder>(
     response(Body::from(out))
 }
 
-/// Appends one SSE frame: an optional `event:` line, then `data: JSON`.
-pub fn frame(out: &mut Vec<u8>, event: Option<&str>, data: &[u8]) {
+/// Appends one SSE frame: an optional `event:` line, then `data: ` and what `data` writes.
+pub fn frame(out: &mut Vec<u8>, event: Option<&str>, data: impl FnOnce(&mut Vec<u8>)) {
     if let Some(name) = event {
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b"\n");
     }
     out.extend_from_slice(b"data: ");
-    out.extend_from_slice(data);
+    data(out);
     out.extend_from_slice(b"\n\n");
+}
+
+/// Appends one SSE frame of `value` as JSON.
+pub fn json_frame<T: Serialize + ?Sized>(out: &mut Vec<u8>, event: Option<&str>, value: &T) {
+    frame(out, event, |out| json::write(out, value));
 }

@@ -13,7 +13,7 @@ use crate::router::ChatOutcome;
 use crate::serve::chat::unix_now;
 use crate::serve::error::{Api, ApiError};
 use crate::serve::json::{self, Probe, Shape};
-use crate::serve::sse::{SseEncoder, frame};
+use crate::serve::sse::{SseEncoder, frame, json_frame};
 
 /// The shapes every stream shares, serialized once (see [`json`]): their holes are numbered
 /// in the order their structs list them.
@@ -214,10 +214,10 @@ impl Chunks {
         mut choices: impl FnMut(&mut Vec<u8>),
         more: impl FnOnce(&mut Vec<u8>),
     ) {
-        out.extend_from_slice(b"data: ");
-        self.chunk.write(out, |_, out| choices(out));
-        json::add_members(out, more);
-        out.extend_from_slice(b"\n\n");
+        frame(out, None, |out| {
+            self.chunk.write(out, |_, out| choices(out));
+            json::add_members(out, more);
+        });
     }
 
     /// A chunk of choice 0, its delta written by `delta`, with what is pending.
@@ -286,10 +286,10 @@ impl Chunks {
             });
             Shape::written(bytes, &holes)
         });
-        out.extend_from_slice(b"data: ");
-        shape.write(out, |_, out| json::write(out, text));
-        json::add_members(out, |out| top_members(out, extra.as_deref()));
-        out.extend_from_slice(b"\n\n");
+        frame(out, None, |out| {
+            shape.write(out, |_, out| json::write(out, text));
+            json::add_members(out, |out| top_members(out, extra.as_deref()));
+        });
     }
 }
 
@@ -405,12 +405,12 @@ impl SseEncoder for Chunks {
             };
             self.frame(out, |_| {}, |out| json::write_members(out, &usage));
         }
-        frame(out, None, b"[DONE]");
+        frame(out, None, |out| out.extend_from_slice(b"[DONE]"));
     }
 
     fn fail(&mut self, error: &ApiError, out: &mut Vec<u8>) {
         // What OpenAI's SDKs raise on: a chunk with an `error` object. No [DONE] follows.
-        frame(out, None, error.body(Api::OpenAi).to_string().as_bytes());
+        json_frame(out, None, &error.body(Api::OpenAi));
     }
 }
 
