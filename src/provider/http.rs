@@ -39,7 +39,7 @@ use serde_json::Value;
 
 use super::outbound::Secrets;
 use super::{ErrorClass, EventStream, ProviderError, StreamEvent};
-use target::Target;
+use target::{Target, TargetError};
 use transport::Stack;
 
 pub use tap::{RawResponse, RawTap};
@@ -120,7 +120,7 @@ impl HttpClient {
     }
 
     /// `url` taken apart, from the cache when it was seen before.
-    fn target(&self, url: &str) -> Result<Arc<Target>, String> {
+    fn target(&self, url: &str) -> Result<Arc<Target>, TargetError> {
         let mut urls = match self.urls.lock() {
             Ok(u) => u,
             Err(poisoned) => poisoned.into_inner(),

@@ -18,14 +18,25 @@ pub(super) struct Target {
     pub(super) key: String,
 }
 
+/// Why a deployment URL cannot be sent to (the URL itself is not repeated: it may hold
+/// credentials, and the caller scrubs what it shows).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum TargetError {
+    #[error("{0}")]
+    Invalid(#[from] url::ParseError),
+    #[error("the scheme {0:?} is not http or https")]
+    Scheme(String),
+    #[error("the credentials in the URL are not valid in a header")]
+    Credentials,
+    #[error("{0}")]
+    Uri(#[from] hyper::http::uri::InvalidUri),
+}
+
 impl Target {
-    pub(super) fn parse(url: &str) -> Result<Target, String> {
-        let mut parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    pub(super) fn parse(url: &str) -> Result<Target, TargetError> {
+        let mut parsed = reqwest::Url::parse(url)?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!(
-                "the scheme {:?} is not http or https",
-                parsed.scheme()
-            ));
+            return Err(TargetError::Scheme(parsed.scheme().to_string()));
         }
         let basic_auth = if parsed.username().is_empty() && parsed.password().is_none() {
             None
@@ -35,7 +46,7 @@ impl Target {
             let token =
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             let mut value = HeaderValue::from_str(&format!("Basic {token}"))
-                .map_err(|_| "the credentials in the URL are not valid in a header".to_string())?;
+                .map_err(|_| TargetError::Credentials)?;
             value.set_sensitive(true);
             let _ = parsed.set_username("");
             let _ = parsed.set_password(None);
@@ -54,10 +65,7 @@ impl Target {
             parsed.host_str().unwrap_or_default(),
             parsed.path()
         );
-        let uri = parsed
-            .as_str()
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
+        let uri = parsed.as_str().parse()?;
         Ok(Target {
             uri,
             shown,
@@ -111,7 +119,13 @@ mod tests {
         let t = Target::parse("https://api.openai.com/v1/chat/completions").unwrap();
         assert_eq!(t.shown, "https://api.openai.com/v1/chat/completions");
         assert!(t.basic_auth.is_none());
-        assert!(Target::parse("ftp://example.com/").is_err());
-        assert!(Target::parse("not a url").is_err());
+        let ftp = Target::parse("ftp://example.com/").unwrap_err();
+        assert!(
+            matches!(&ftp, TargetError::Scheme(s) if s == "ftp"),
+            "{ftp:?}"
+        );
+        assert_eq!(ftp.to_string(), "the scheme \"ftp\" is not http or https");
+        let junk = Target::parse("not a url").unwrap_err();
+        assert!(matches!(junk, TargetError::Invalid(_)), "{junk:?}");
     }
 }
