@@ -52,13 +52,20 @@ fn run_wire_effects(
     }
 }
 
-#[tokio::test]
-async fn a_fallback_s_attempts_show_with_the_request_sent_and_the_events_received() {
-    let up = FakeUpstream::start(vec![
-        Reply::status(429).retry_after("2"),
-        Reply::openai_stream(&["Hel", "lo"], Some((12, 2))),
-    ])
-    .await;
+/// The app on a group of two deployments at `url` (tried in order, one retry) with a router
+/// that captures, after one question went through it; its wire records go next to a session
+/// file in a temporary folder.
+struct Wired {
+    h: Harness,
+    capture: Arc<Capture>,
+    keeper: WireKeeper,
+    session: std::path::PathBuf,
+    /// The effects of the question.
+    fx: Vec<Effect>,
+    _dir: tempfile::TempDir,
+}
+
+async fn fallback_asked(url: &str) -> Wired {
     let yaml = format!(
         r#"
 model_list:
@@ -67,15 +74,37 @@ model_list:
   - model_name: fast
     litellm_params: {{ model: openai/gpt-b, api_base: "{url}", api_key: {KEY}, order: 2 }}
 router_settings: {{ num_retries: 1 }}
-"#,
-        url = up.url
+"#
     );
     let (router, capture) = capturing(&yaml);
     let mut h = Harness::with_yaml(160, 48, &yaml);
     let dir = tempfile::tempdir().unwrap();
-    let session = dir.path().join("s.jsonl");
-    let mut keeper = WireKeeper::new(Some(capture.clone()));
     let fx = ask(&mut h, &router, "hello").await;
+    Wired {
+        h,
+        keeper: WireKeeper::new(Some(capture.clone())),
+        capture,
+        session: dir.path().join("s.jsonl"),
+        fx,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn a_fallback_s_attempts_show_with_the_request_sent_and_the_events_received() {
+    let up = FakeUpstream::start(vec![
+        Reply::status(429).retry_after("2"),
+        Reply::openai_stream(&["Hel", "lo"], Some((12, 2))),
+    ])
+    .await;
+    let Wired {
+        mut h,
+        capture,
+        mut keeper,
+        session,
+        fx,
+        _dir,
+    } = fallback_asked(&up.url).await;
     assert!(
         fx.iter().any(|e| matches!(e, Effect::SaveWire { .. })),
         "the answer's end saves its record: {fx:?}"
@@ -139,23 +168,14 @@ async fn each_attempt_keeps_its_response_head_and_bytes_as_received_with_credent
         .header("set-cookie", "session=s3cr3t-cookie");
     let sent_bytes: Vec<u8> = stream.chunks().concat();
     let up = FakeUpstream::start(vec![limited, stream]).await;
-    let yaml = format!(
-        r#"
-model_list:
-  - model_name: fast
-    litellm_params: {{ model: openai/gpt-a, api_base: "{url}", api_key: {KEY}, order: 1 }}
-  - model_name: fast
-    litellm_params: {{ model: openai/gpt-b, api_base: "{url}", api_key: {KEY}, order: 2 }}
-router_settings: {{ num_retries: 1 }}
-"#,
-        url = up.url
-    );
-    let (router, capture) = capturing(&yaml);
-    let mut h = Harness::with_yaml(160, 48, &yaml);
-    let dir = tempfile::tempdir().unwrap();
-    let session = dir.path().join("s.jsonl");
-    let mut keeper = WireKeeper::new(Some(capture.clone()));
-    let fx = ask(&mut h, &router, "hello").await;
+    let Wired {
+        mut h,
+        capture: _,
+        mut keeper,
+        session,
+        fx,
+        _dir,
+    } = fallback_asked(&up.url).await;
     run_wire_effects(&mut h, fx, &mut keeper, &session);
 
     // On disk: each attempt's status line, headers and body, as they came.
