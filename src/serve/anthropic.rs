@@ -9,7 +9,6 @@
 //! `thinking` block; each tool call a `tool_use` block whose arguments stream as
 //! `input_json_delta` pieces, with `stop_reason: "tool_use"`.
 
-use bytes::BytesMut;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -194,7 +193,7 @@ impl Events {
     }
 
     /// Makes `kind` the open block, closing another one first.
-    fn ensure(&mut self, kind: Block, out: &mut BytesMut) -> usize {
+    fn ensure(&mut self, kind: Block, out: &mut Vec<u8>) -> usize {
         match self.open {
             Some((k, i)) if k == kind => return i,
             Some(_) => self.close(out),
@@ -218,14 +217,14 @@ impl Events {
         index
     }
 
-    fn close(&mut self, out: &mut BytesMut) {
+    fn close(&mut self, out: &mut Vec<u8>) {
         if let Some((_, index)) = self.open.take() {
             let data = format!("{{\"type\":\"content_block_stop\",\"index\":{index}}}");
             frame(out, Some("content_block_stop"), data.as_bytes());
         }
     }
 
-    fn block_delta(&mut self, kind: Block, text: &str, out: &mut BytesMut) {
+    fn block_delta(&mut self, kind: Block, text: &str, out: &mut Vec<u8>) {
         let index = self.ensure(kind, out);
         let (delta_type, field) = match kind {
             Block::Text => ("text_delta", "text"),
@@ -241,7 +240,7 @@ impl Events {
 }
 
 impl SseEncoder for Events {
-    fn open(&mut self, out: &mut BytesMut) {
+    fn open(&mut self, out: &mut Vec<u8>) {
         let data = json!({
             "type": "message_start",
             "message": {
@@ -258,15 +257,15 @@ impl SseEncoder for Events {
         frame(out, Some("message_start"), data.to_string().as_bytes());
     }
 
-    fn delta(&mut self, text: &str, out: &mut BytesMut) {
+    fn delta(&mut self, text: &str, out: &mut Vec<u8>) {
         self.block_delta(Block::Text, text, out);
     }
 
-    fn reasoning(&mut self, text: &str, out: &mut BytesMut) {
+    fn reasoning(&mut self, text: &str, out: &mut Vec<u8>) {
         self.block_delta(Block::Thinking, text, out);
     }
 
-    fn tool_call(&mut self, call: &ToolCallDelta, out: &mut BytesMut) {
+    fn tool_call(&mut self, call: &ToolCallDelta, out: &mut Vec<u8>) {
         let index = match self.tools.iter().find(|(n, _)| *n == call.index) {
             Some((_, index)) => *index,
             None => {
@@ -304,13 +303,13 @@ impl SseEncoder for Events {
         frame(out, Some("content_block_delta"), data.as_bytes());
     }
 
-    fn restart(&mut self, out: &mut BytesMut) {
+    fn restart(&mut self, out: &mut Vec<u8>) {
         // Blocks already sent cannot be taken back; the new answer gets blocks of its own.
         self.close(out);
         self.tools.clear();
     }
 
-    fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut) {
+    fn finish(&mut self, outcome: &ChatOutcome, out: &mut Vec<u8>) {
         // Calls that did not stream (an answer that came whole) go out in one piece each.
         for (i, c) in outcome.tool_calls.iter().enumerate() {
             if !self.tools.iter().any(|(n, _)| *n == i as u32) {
@@ -343,7 +342,7 @@ impl SseEncoder for Events {
         frame(out, Some("message_stop"), b"{\"type\":\"message_stop\"}");
     }
 
-    fn fail(&mut self, error: &ApiError, out: &mut BytesMut) {
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<u8>) {
         frame(
             out,
             Some("error"),

@@ -417,10 +417,20 @@ pub fn llmux_headers(
     {
         headers.insert(DEPLOYMENT_HEADER, v);
     }
-    headers.insert(ATTEMPTS_HEADER, HeaderValue::from(attempts));
+    headers.insert(ATTEMPTS_HEADER, attempts_value(attempts));
     headers.insert(REQUEST_ID_HEADER, HeaderValue::from(request_id));
     if cached {
         headers.insert(CACHE_HEADER, HeaderValue::from_static("hit"));
+    }
+}
+
+/// `x-llmux-attempts`: a few attempts (nearly every request) without formatting and
+/// allocating a value.
+fn attempts_value(attempts: usize) -> HeaderValue {
+    const FEW: [&str; 4] = ["0", "1", "2", "3"];
+    match FEW.get(attempts) {
+        Some(n) => HeaderValue::from_static(n),
+        None => HeaderValue::from(attempts),
     }
 }
 
@@ -455,13 +465,6 @@ pub fn json_bytes_response(bytes: Vec<u8>) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-/// Appends `text` as a JSON string literal, quotes included, escaped by serde_json (into a
-/// `BytesMut` or a `Vec<u8>`).
-pub fn write_json_str<B: bytes::BufMut>(out: &mut B, text: &str) {
-    // Writing into memory cannot fail.
-    let _ = serde_json::to_writer(bytes::BufMut::writer(&mut *out), text);
 }
 
 /// `text` as a JSON string literal, quotes included.

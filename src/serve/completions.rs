@@ -10,7 +10,6 @@
 //! `top_logprobs` / `text_offset`; streamed, chunk by chunk. `echo` and `suffix`, which a
 //! chat model cannot honour, and token-id prompts are refused with a 400.
 
-use bytes::BytesMut;
 use serde_json::{Map, Value, json};
 
 use super::body::from_json;
@@ -214,7 +213,7 @@ fn legacy_logprobs(chat: &Value, offset: &mut u64) -> Value {
 pub struct TextChunks {
     chat: Chunks,
     offsets: Offsets,
-    scratch: BytesMut,
+    scratch: Vec<u8>,
 }
 
 impl TextChunks {
@@ -222,13 +221,13 @@ impl TextChunks {
         TextChunks {
             chat,
             offsets: Offsets::default(),
-            scratch: BytesMut::new(),
+            scratch: Vec::new(),
         }
     }
 
     /// Rewrites the chat frames in `raw` into `out`: JSON objects with `choices` become text
     /// completion chunks; `[DONE]`, errors and comments go as they are.
-    fn rewrite(&mut self, raw: &[u8], out: &mut BytesMut) {
+    fn rewrite(&mut self, raw: &[u8], out: &mut Vec<u8>) {
         let text = String::from_utf8_lossy(raw);
         for block in text.split_inclusive("\n\n") {
             let Some(data) = block.strip_prefix("data: ") else {
@@ -249,7 +248,7 @@ impl TextChunks {
     }
 
     /// Runs `write` on the chat encoder and rewrites what it wrote.
-    fn via(&mut self, out: &mut BytesMut, write: impl FnOnce(&mut Chunks, &mut BytesMut)) {
+    fn via(&mut self, out: &mut Vec<u8>, write: impl FnOnce(&mut Chunks, &mut Vec<u8>)) {
         let mut raw = std::mem::take(&mut self.scratch);
         raw.clear();
         write(&mut self.chat, &mut raw);
@@ -259,28 +258,28 @@ impl TextChunks {
 }
 
 impl SseEncoder for TextChunks {
-    fn open(&mut self, out: &mut BytesMut) {
+    fn open(&mut self, out: &mut Vec<u8>) {
         self.via(out, |c, o| c.open(o));
     }
-    fn delta(&mut self, text: &str, out: &mut BytesMut) {
+    fn delta(&mut self, text: &str, out: &mut Vec<u8>) {
         self.via(out, |c, o| c.delta(text, o));
     }
-    fn reasoning(&mut self, _text: &str, _out: &mut BytesMut) {
+    fn reasoning(&mut self, _text: &str, _out: &mut Vec<u8>) {
         // A text completion has no place for reasoning.
     }
-    fn tool_call(&mut self, _call: &ToolCallDelta, _out: &mut BytesMut) {
+    fn tool_call(&mut self, _call: &ToolCallDelta, _out: &mut Vec<u8>) {
         // Nor for tool calls (a text completion request sends no tools).
     }
-    fn passthrough(&mut self, p: Box<Passthrough>, out: &mut BytesMut) {
+    fn passthrough(&mut self, p: Box<Passthrough>, out: &mut Vec<u8>) {
         self.via(out, |c, o| c.passthrough(p, o));
     }
-    fn restart(&mut self, out: &mut BytesMut) {
+    fn restart(&mut self, out: &mut Vec<u8>) {
         self.via(out, |c, o| c.restart(o));
     }
-    fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut) {
+    fn finish(&mut self, outcome: &ChatOutcome, out: &mut Vec<u8>) {
         self.via(out, |c, o| c.finish(outcome, o));
     }
-    fn fail(&mut self, error: &ApiError, out: &mut BytesMut) {
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<u8>) {
         self.via(out, |c, o| c.fail(error, o));
     }
 }

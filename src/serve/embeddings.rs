@@ -16,9 +16,9 @@ use super::Shared;
 use super::body::{parse_json, read_body};
 use super::chat::{
     Admission, Begun, Tracker, begin, finish_plain, json_bytes_response, outcome_headers,
-    write_json_str,
 };
 use super::error::{Api, ApiError, Kind};
+use super::json;
 use super::openai::request::{no_cache, tags_of};
 use crate::provider::embed::Input;
 use crate::provider::{ChatRequest, Message, Operation, Passthrough};
@@ -94,6 +94,19 @@ fn to_request(mut fields: Map<String, Value>) -> Result<(String, ChatRequest), A
     Ok((model, request))
 }
 
+/// An embeddings answer's first member.
+#[derive(serde::Serialize)]
+struct List {
+    object: &'static str,
+}
+
+/// The members of an embeddings answer after its `data`.
+#[derive(serde::Serialize)]
+struct Tail<'a> {
+    model: &'a str,
+    usage: Usage,
+}
+
 /// An embeddings answer's `usage`.
 #[derive(serde::Serialize)]
 struct Usage {
@@ -109,18 +122,17 @@ fn answer(o: &ChatOutcome, model: &str, passed: Vec<Passthrough>) -> Result<Vec<
         .find(|p| !p.top.is_empty())
         .ok_or_else(|| ApiError::new(Kind::Upstream, "the upstream's answer held no embeddings"))?;
     let mut out = Vec::with_capacity(data.top.as_str().len() + 256);
-    out.extend_from_slice(b"{\"object\":\"list\",");
-    // `"data":[…]`, as the provider wrote it.
-    out.extend_from_slice(data.top.as_str().as_bytes());
-    out.extend_from_slice(b",\"model\":");
-    write_json_str(&mut out, model);
-    out.extend_from_slice(b",\"usage\":");
-    let usage = Usage {
-        prompt_tokens: o.usage.input,
-        total_tokens: o.usage.input.saturating_add(o.usage.output),
+    let tail = Tail {
+        model,
+        usage: Usage {
+            prompt_tokens: o.usage.input,
+            total_tokens: o.usage.input.saturating_add(o.usage.output),
+        },
     };
-    // A struct of integers: serializing it cannot fail.
-    let _ = serde_json::to_writer(&mut out, &usage);
-    out.push(b'}');
+    json::write_object(&mut out, &List { object: "list" }, |out| {
+        // `"data":[…]`, as the provider wrote it.
+        data.top.write_after(out);
+        json::write_members(out, &tail);
+    });
     Ok(out)
 }

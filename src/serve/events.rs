@@ -16,7 +16,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::Response;
-use bytes::BytesMut;
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -45,7 +44,7 @@ pub(crate) fn snapshot(state: &Shared) -> MonitorSnapshot {
     }
 }
 
-fn json_frame<T: Serialize>(out: &mut BytesMut, event: &str, value: &T) {
+fn json_frame<T: Serialize>(out: &mut Vec<u8>, event: &str, value: &T) {
     if let Ok(data) = serde_json::to_vec(value) {
         frame(out, Some(event), &data);
     }
@@ -82,7 +81,7 @@ pub(crate) async fn events(State(state): State<Shared>) -> Response {
         if f.ended {
             return None;
         }
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         if !f.started {
             f.started = true;
             let config = f.state.router.config();
@@ -97,7 +96,7 @@ pub(crate) async fn events(State(state): State<Shared>) -> Response {
             let recent: Vec<&RouteEvent> = recent.iter().map(|e| &**e).collect();
             json_frame(&mut out, EVENT_RECENT, &recent);
             json_frame(&mut out, EVENT_METRICS, &snapshot(&f.state));
-            return Some((Ok::<Bytes, std::convert::Infallible>(out.freeze()), f));
+            return Some((Ok::<Bytes, std::convert::Infallible>(Bytes::from(out)), f));
         }
         tokio::select! {
             ev = f.rx.recv() => match ev {
@@ -113,7 +112,7 @@ pub(crate) async fn events(State(state): State<Shared>) -> Response {
         if f.ended && out.is_empty() {
             return None;
         }
-        Some((Ok(out.freeze()), f))
+        Some((Ok(Bytes::from(out)), f))
     });
     sse::response(Body::from_stream(body))
 }

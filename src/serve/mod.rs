@@ -8,7 +8,8 @@
 //! [`ChatRequest`](crate::provider::ChatRequest) and how an answer is written ([`chat::ChatApi`]);
 //! `chat` runs it through the router and waits for the first token (so routing failures still
 //! get a real error status), and the answer leaves either as one JSON body or as SSE frames
-//! (`sse`) written as each delta arrives. `auth` checks the
+//! (`sse`) written as each delta arrives; `json` holds what their serde writers share
+//! (shapes serialized once, members passed through spliced in). `auth` checks the
 //! master key, `error` renders failures in each API's error shape, `metrics` keeps the
 //! serve-level counters and histograms and renders Prometheus text, and `events` streams
 //! route events and metric snapshots to monitors. Shutdown stops accepting, lets in-flight
@@ -27,6 +28,7 @@ mod error;
 pub mod events;
 mod framing;
 mod health;
+mod json;
 mod metrics;
 mod models;
 mod openai;

@@ -7,21 +7,24 @@
 //! calls leave as `tool_calls`, streamed as `delta.tool_calls[i]` pieces (id, type and name
 //! with the first piece, then argument fragments), with `finish_reason: "tool_calls"`. What
 //! an OpenAI upstream sent that llmux does not model (other choices, `logprobs`,
-//! `system_fingerprint`, …) is spliced back in where it was.
+//! `system_fingerprint`, …) is spliced back in where it was. Both are written by serde from
+//! the structs below and in [`chunks`], their shapes serialized once ([`json::Shape`]).
 
-use bytes::BytesMut;
+use std::sync::LazyLock;
+
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use super::body::from_json;
-use super::chat::{self, ChatApi, JSON_ANSWER_CAPACITY, json_str, unix_now, write_json_str};
+use super::chat::{self, ChatApi, JSON_ANSWER_CAPACITY, unix_now};
 use super::error::{Api, ApiError};
-use super::sse::{SseEncoder, frame};
-use crate::provider::{Passthrough, ToolCall, ToolCallDelta};
+use super::json::{self, Probe, Shape};
+use crate::provider::Passthrough;
 use crate::router::ChatOutcome;
 
+mod chunks;
 pub(super) mod request;
 
+pub use chunks::Chunks;
 use request::{CompletionRequest, to_chat_request};
 
 /// `POST /v1/chat/completions` (and `/chat/completions`).
@@ -54,17 +57,120 @@ impl ChatApi for ChatCompletions {
 
 /// OpenAI's `finish_reason` for what a provider reported.
 pub fn finish_reason(raw: Option<&str>) -> &'static str {
-    match raw.map(str::to_ascii_lowercase).as_deref() {
-        Some("length" | "max_tokens") => "length",
-        Some("tool_calls" | "tool_use" | "function_call") => "tool_calls",
-        Some("content_filter" | "safety" | "refusal" | "recitation") => "content_filter",
-        _ => "stop",
+    let is = |names: &[&str]| raw.is_some_and(|r| names.iter().any(|n| r.eq_ignore_ascii_case(n)));
+    if is(&["length", "max_tokens"]) {
+        "length"
+    } else if is(&["tool_calls", "tool_use", "function_call"]) {
+        "tool_calls"
+    } else if is(&["content_filter", "safety", "refusal", "recitation"]) {
+        "content_filter"
+    } else {
+        "stop"
     }
 }
 
-/// OpenAI's `usage` object (fields in alphabetical order, as a `serde_json` map prints them).
+/// The `finish_reason` of an outcome: `tool_calls` when it made any, whatever the upstream
+/// called its stop.
+pub(super) fn outcome_finish(o: &ChatOutcome) -> &'static str {
+    match finish_reason(o.finish_reason.as_deref()) {
+        "stop" if !o.tool_calls.is_empty() => "tool_calls",
+        other => other,
+    }
+}
+
+/// The shapes of every `chat.completion`, serialized once (see [`json`]): their holes are
+/// numbered in the order their structs list them.
+struct Shapes {
+    /// `{"choices":[…],"created":…,"id":…,"model":…,"object":"chat.completion","usage":…}`
+    completion: Shape,
+    /// `{"finish_reason":…,"index":0,"message":…}`
+    choice: Shape,
+    /// `{"content":…,"role":"assistant"}`: the message of an answer that is only text.
+    text_message: Shape,
+}
+
+static SHAPES: LazyLock<Shapes> = LazyLock::new(|| {
+    let p = Probe::default();
+    Shapes {
+        completion: Shape::of(
+            &Completion {
+                choices: [p.hole()],
+                created: p.hole(),
+                id: p.hole(),
+                model: p.hole(),
+                object: "chat.completion",
+                usage: p.hole(),
+            },
+            &p,
+        ),
+        choice: Shape::of(
+            &AnswerChoice {
+                finish_reason: p.hole(),
+                index: 0,
+                message: p.hole(),
+            },
+            &p,
+        ),
+        text_message: Shape::of(
+            &Message {
+                content: Some(p.hole()),
+                reasoning_content: None,
+                role: "assistant",
+                tool_calls: Vec::new(),
+            },
+            &p,
+        ),
+    }
+});
+
+/// A `chat.completion` object. llmux's own members are in alphabetical order, as the
+/// `serde_json` maps it was once written from printed them.
 #[derive(Serialize)]
-struct UsageJson {
+struct Completion<H> {
+    choices: [H; 1],
+    created: H,
+    id: H,
+    model: H,
+    object: &'static str,
+    usage: H,
+}
+
+/// Choice 0 of a `chat.completion`.
+#[derive(Serialize)]
+struct AnswerChoice<H> {
+    finish_reason: H,
+    index: u32,
+    message: H,
+}
+
+#[derive(Serialize)]
+struct Message<'a, T> {
+    /// `null` when the answer is only tool calls.
+    content: Option<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    role: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCallJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ToolCallJson<'a> {
+    function: FunctionJson<'a>,
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct FunctionJson<'a> {
+    arguments: &'a str,
+    name: &'a str,
+}
+
+/// OpenAI's `usage` object.
+#[derive(Serialize)]
+pub(super) struct UsageJson {
     completion_tokens: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     completion_tokens_details: Option<ReasoningTokens>,
@@ -84,7 +190,7 @@ struct CachedTokens {
     cached_tokens: u64,
 }
 
-fn usage_json(o: &ChatOutcome) -> UsageJson {
+pub(super) fn usage_json(o: &ChatOutcome) -> UsageJson {
     let u = &o.usage;
     UsageJson {
         completion_tokens: u.output,
@@ -99,72 +205,59 @@ fn usage_json(o: &ChatOutcome) -> UsageJson {
     }
 }
 
-/// The `finish_reason` of an outcome: `tool_calls` when it made any, whatever the upstream
-/// called its stop.
-fn outcome_finish(o: &ChatOutcome) -> &'static str {
-    match finish_reason(o.finish_reason.as_deref()) {
-        "stop" if !o.tool_calls.is_empty() => "tool_calls",
-        other => other,
+fn message(o: &ChatOutcome) -> Message<'_, &str> {
+    let only_tools = !o.tool_calls.is_empty() && o.text.is_empty();
+    Message {
+        content: (!only_tools).then_some(o.text.as_str()),
+        reasoning_content: (!o.reasoning.is_empty()).then_some(o.reasoning.as_str()),
+        role: "assistant",
+        tool_calls: o
+            .tool_calls
+            .iter()
+            .map(|c| ToolCallJson {
+                function: FunctionJson {
+                    arguments: &c.arguments,
+                    name: &c.name,
+                },
+                id: &c.id,
+                kind: "function",
+            })
+            .collect(),
     }
 }
 
-fn tool_call_json(c: &ToolCall) -> Value {
-    json!({
-        "id": c.id,
-        "type": "function",
-        "function": { "name": c.name, "arguments": c.arguments },
-    })
-}
-
-/// A `chat.completion` object, written straight from the outcome: member by member, the
-/// texts escaped by serde ([`write_json_str`]), with what the upstream passed through (`passed`) spliced in where it
-/// was: the answer's members, choice 0's and its message's, the other choices. llmux's own
-/// members in alphabetical order, as `serde_json`'s maps print them.
+/// A `chat.completion` object, with what the upstream passed through (`passed`) where it
+/// was: the answer's members, choice 0's and its message's, the other choices.
 pub(super) fn completion(
     o: &ChatOutcome,
     id: &str,
     model: &str,
     passed: Vec<Passthrough>,
 ) -> Vec<u8> {
-    let extra = merged(passed);
+    let p = merged(passed);
+    let shapes = &*SHAPES;
     let mut out = Vec::with_capacity(JSON_ANSWER_CAPACITY + o.text.len() + o.reasoning.len());
-    let only_tools = !o.tool_calls.is_empty() && o.text.is_empty();
-    out.extend_from_slice(b"{\"choices\":[{\"finish_reason\":\"");
-    // A fixed set of plain names: nothing to escape.
-    out.extend_from_slice(outcome_finish(o).as_bytes());
-    out.extend_from_slice(b"\",\"index\":0,\"message\":{\"content\":");
-    if only_tools {
-        out.extend_from_slice(b"null");
-    } else {
-        write_json_str(&mut out, &o.text);
-    }
-    if !o.reasoning.is_empty() {
-        out.extend_from_slice(b",\"reasoning_content\":");
-        write_json_str(&mut out, &o.reasoning);
-    }
-    out.extend_from_slice(b",\"role\":\"assistant\"");
-    if !o.tool_calls.is_empty() {
-        let calls: Vec<Value> = o.tool_calls.iter().map(tool_call_json).collect();
-        out.extend_from_slice(b",\"tool_calls\":");
-        // A tree of strings: serializing it cannot fail.
-        let _ = serde_json::to_writer(&mut out, &calls);
-    }
-    extra.delta.write_after(&mut out);
-    out.push(b'}');
-    extra.choice.write_after(&mut out);
-    out.push(b'}');
-    extra.write_choices(&mut out);
-    out.extend_from_slice(b"],\"created\":");
-    out.extend_from_slice(itoa::Buffer::new().format(unix_now()).as_bytes());
-    out.extend_from_slice(b",\"id\":");
-    write_json_str(&mut out, id);
-    out.extend_from_slice(b",\"model\":");
-    write_json_str(&mut out, model);
-    out.extend_from_slice(b",\"object\":\"chat.completion\",\"usage\":");
-    // A struct of integers: serializing it cannot fail.
-    let _ = serde_json::to_writer(&mut out, &usage_json(o));
-    extra.top.write_after(&mut out);
-    out.push(b'}');
+    shapes.completion.write(&mut out, |hole, out| match hole {
+        0 => {
+            shapes.choice.write(out, |hole, out| match hole {
+                0 => json::write(out, outcome_finish(o)),
+                _ if o.reasoning.is_empty() && o.tool_calls.is_empty() => {
+                    shapes
+                        .text_message
+                        .write(out, |_, out| json::write(out, &o.text));
+                    json::add_members(out, |out| p.delta.write_after(out));
+                }
+                _ => json::write_object(out, &message(o), |out| p.delta.write_after(out)),
+            });
+            json::add_members(out, |out| p.choice.write_after(out));
+            p.write_choices(out);
+        }
+        1 => json::write(out, &unix_now()),
+        2 => json::write(out, id),
+        3 => json::write(out, model),
+        _ => json::write(out, &usage_json(o)),
+    });
+    json::add_members(&mut out, |out| p.top.write_after(out));
     out
 }
 
@@ -177,203 +270,12 @@ fn merged(passed: Vec<Passthrough>) -> Passthrough {
     all
 }
 
-/// `chat.completion.chunk` frames. Every chunk shares one prefix, built once.
-///
-/// What the upstream passed through goes into the chunk of the content it came with
-/// ([`Passthrough::carries`]); a piece of other choices alone (`n > 1`) is a chunk of its own;
-/// members of the chunk alone (`system_fingerprint`) ride on the next chunk written.
-pub struct Chunks {
-    /// `{"id":…,"object":"chat.completion.chunk","created":…,"model":…,"choices":[`
-    prefix: String,
-    include_usage: bool,
-    /// Tool call indexes already started in the stream.
-    tools_started: Vec<u32>,
-    /// Passed through, waiting for the chunk it belongs in.
-    pending: Option<Box<Passthrough>>,
-}
-
-impl Chunks {
-    pub(super) fn new(id: &str, model: &str, include_usage: bool) -> Chunks {
-        // The id is llmux's own (`response_id`): letters and digits, nothing to escape.
-        let prefix = format!(
-            "{{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},\"choices\":[",
-            unix_now(),
-            json_str(model)
-        );
-        Chunks {
-            prefix,
-            include_usage,
-            tools_started: Vec::new(),
-            pending: None,
-        }
-    }
-
-    fn chunk(&mut self, out: &mut BytesMut, delta_fields: &str, finish: &str) {
-        self.chunk_with(
-            out,
-            |o| o.extend_from_slice(delta_fields.as_bytes()),
-            finish,
-        );
-    }
-
-    /// One chunk frame written straight into `out`, the delta's fields by `delta` (no
-    /// intermediate strings: a stream writes one of these per token), with what is pending.
-    fn chunk_with(&mut self, out: &mut BytesMut, delta: impl FnOnce(&mut BytesMut), finish: &str) {
-        let extra = self.pending.take();
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(self.prefix.as_bytes());
-        out.extend_from_slice(b"{\"index\":0,\"delta\":{");
-        let before = out.len();
-        delta(out);
-        if let Some(p) = &extra {
-            if out.len() == before {
-                p.delta.write_before(out, false);
-            } else {
-                p.delta.write_after(out);
-            }
-        }
-        out.extend_from_slice(b"},\"finish_reason\":");
-        out.extend_from_slice(finish.as_bytes());
-        match &extra {
-            None => out.extend_from_slice(b"}]}\n\n"),
-            Some(p) => {
-                p.choice.write_after(out);
-                out.extend_from_slice(b"}");
-                p.write_choices(out);
-                out.extend_from_slice(b"]");
-                p.top.write_after(out);
-                out.extend_from_slice(b"}\n\n");
-            }
-        }
-    }
-
-    /// A chunk of what was passed through alone: choice 0's members when there are any
-    /// (with an empty delta), the other choices, the chunk's members.
-    fn passthrough_chunk(&self, out: &mut BytesMut, p: &Passthrough) {
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(self.prefix.as_bytes());
-        let mut choices = Vec::with_capacity(p.choices.len() + 1);
-        if !p.choice.is_empty() || !p.delta.is_empty() {
-            let mut zero = b"{\"index\":0,\"delta\":{".to_vec();
-            p.delta.write_before(&mut zero, false);
-            zero.extend_from_slice(b"},\"finish_reason\":null");
-            p.choice.write_after(&mut zero);
-            zero.push(b'}');
-            choices.push(zero);
-        }
-        choices.extend(p.choices.iter().map(|c| c.as_bytes().to_vec()));
-        out.extend_from_slice(&choices.join(&b',')[..]);
-        out.extend_from_slice(b"]");
-        p.top.write_after(out);
-        out.extend_from_slice(b"}\n\n");
-    }
-
-    /// Writes what is pending when it has a choice's part; keeps the chunk's members alone
-    /// for the next chunk.
-    fn flush_choices(&mut self, out: &mut BytesMut) {
-        if let Some(p) = self.pending.take_if(|p| p.has_choices()) {
-            self.passthrough_chunk(out, &p);
-        }
-    }
-
-    /// A text delta under `field`.
-    fn text(&mut self, out: &mut BytesMut, field: &str, text: &str) {
-        self.chunk_with(
-            out,
-            |o| {
-                o.extend_from_slice(b"\"");
-                o.extend_from_slice(field.as_bytes());
-                o.extend_from_slice(b"\":");
-                write_json_str(o, text);
-            },
-            "null",
-        );
-    }
-}
-
-impl SseEncoder for Chunks {
-    fn open(&mut self, out: &mut BytesMut) {
-        self.chunk(out, "\"role\":\"assistant\",\"content\":\"\"", "null");
-    }
-
-    fn delta(&mut self, text: &str, out: &mut BytesMut) {
-        self.text(out, "content", text);
-    }
-
-    fn reasoning(&mut self, text: &str, out: &mut BytesMut) {
-        self.text(out, "reasoning_content", text);
-    }
-
-    fn tool_call(&mut self, call: &ToolCallDelta, out: &mut BytesMut) {
-        let mut piece = json!({ "index": call.index, "function": { "arguments": call.arguments } });
-        if !self.tools_started.contains(&call.index) {
-            self.tools_started.push(call.index);
-            piece["id"] = json!(call.id.as_deref().unwrap_or_default());
-            piece["type"] = json!("function");
-            piece["function"]["name"] = json!(call.name.as_deref().unwrap_or_default());
-        }
-        self.chunk(out, &format!("\"tool_calls\":[{piece}]"), "null");
-    }
-
-    fn passthrough(&mut self, mut p: Box<Passthrough>, out: &mut BytesMut) {
-        if let Some(old) = self.pending.take() {
-            if old.has_choices() {
-                self.passthrough_chunk(out, &old);
-            } else if p.top.is_empty() {
-                // The chunk's members ride on, unless newer ones came.
-                p.top = old.top;
-            }
-        }
-        if p.carries || !p.has_choices() {
-            self.pending = Some(p);
-        } else {
-            self.passthrough_chunk(out, &p);
-        }
-    }
-
-    fn restart(&mut self, out: &mut BytesMut) {
-        self.flush_choices(out);
-        // OpenAI's stream cannot take text back; a comment marks the point for debugging.
-        out.extend_from_slice(b": llmux: the answer restarted on another deployment\n\n");
-    }
-
-    fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut) {
-        self.flush_choices(out);
-        // Calls that did not stream (an answer that came whole) go out in one piece each.
-        for (i, c) in outcome.tool_calls.iter().enumerate() {
-            if !self.tools_started.contains(&(i as u32)) {
-                let delta = ToolCallDelta {
-                    index: i as u32,
-                    id: Some(c.id.clone()),
-                    name: Some(c.name.clone()),
-                    arguments: c.arguments.clone(),
-                };
-                self.tool_call(&delta, out);
-            }
-        }
-        let reason = json_str(outcome_finish(outcome));
-        self.chunk(out, "", &reason);
-        if self.include_usage {
-            let mut data = Vec::with_capacity(self.prefix.len() + 128);
-            data.extend_from_slice(self.prefix.as_bytes());
-            data.extend_from_slice(b"],\"usage\":");
-            // A struct of integers: serializing it cannot fail.
-            let _ = serde_json::to_writer(&mut data, &usage_json(outcome));
-            data.push(b'}');
-            frame(out, None, &data);
-        }
-        frame(out, None, b"[DONE]");
-    }
-
-    fn fail(&mut self, error: &ApiError, out: &mut BytesMut) {
-        // What OpenAI's SDKs raise on: a chunk with an `error` object. No [DONE] follows.
-        frame(out, None, error.body(Api::OpenAi).to_string().as_bytes());
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
+    use crate::provider::{Members, ToolCall};
 
     #[test]
     fn finish_reasons_map_to_openai_names() {
@@ -451,5 +353,116 @@ mod tests {
             usage,
             r#"{"completion_tokens":5,"completion_tokens_details":{"reasoning_tokens":2},"prompt_tokens":12,"prompt_tokens_details":{"cached_tokens":3},"total_tokens":17}"#
         );
+    }
+
+    /// Members as an upstream wrote them.
+    pub(super) fn members(pairs: &[(&str, &str)]) -> Members {
+        let mut m = Members::default();
+        for (name, raw) in pairs {
+            m.push(name, raw);
+        }
+        m
+    }
+
+    type Pairs<'a> = &'a [(&'a str, &'a str)];
+
+    /// What an upstream passed through: the chunk's, choice 0's and its delta's members, other
+    /// choices.
+    pub(super) fn passed(
+        top: Pairs,
+        choice: Pairs,
+        delta: Pairs,
+        others: &[&str],
+        carries: bool,
+    ) -> Passthrough {
+        Passthrough {
+            top: members(top),
+            choice: members(choice),
+            delta: members(delta),
+            choices: others.iter().map(|c| (*c).into()).collect(),
+            carries,
+        }
+    }
+
+    /// An outcome with text, reasoning and, with `tools`, two calls and usage details.
+    pub(super) fn answered(
+        text: &str,
+        reasoning: &str,
+        tools: bool,
+        finish: Option<&str>,
+    ) -> ChatOutcome {
+        let call = |id: &str, name: &str, arguments: &str| ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: arguments.into(),
+        };
+        ChatOutcome {
+            request_id: 7,
+            text: text.into(),
+            reasoning: reasoning.into(),
+            usage: crate::provider::Usage {
+                input: 12,
+                output: 5,
+                cached_input: if tools { 3 } else { 0 },
+                reasoning: if tools { 2 } else { 0 },
+                ..Default::default()
+            },
+            finish_reason: finish.map(Into::into),
+            tool_calls: if tools {
+                vec![
+                    call("call_1", "f", "{\"a\":1}"),
+                    call("call_2", "g\"", "{}"),
+                ]
+            } else {
+                Vec::new()
+            },
+            ..ChatOutcome::default()
+        }
+    }
+
+    /// `json` with every `"created":…` at 0.
+    pub(super) fn timeless(json: &[u8]) -> String {
+        let text = String::from_utf8(json.to_vec()).unwrap();
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("\"created\":") {
+            let (before, after) = rest.split_at(at + "\"created\":".len());
+            out.push_str(before);
+            out.push('0');
+            rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[test]
+    fn answers_are_written_byte_for_byte_with_what_was_passed_through_where_it_was() {
+        let fingerprint = [("system_fingerprint", "\"fp\"")];
+        let cases = [
+            (answered("Hi \"there\"\n", "", false, Some("stop")), vec![]),
+            (answered("", "think", true, Some("STOP")), vec![]),
+            (
+                answered("txt", "r", true, Some("length")),
+                vec![passed(
+                    &fingerprint,
+                    &[("logprobs", "{\"content\":[]}")],
+                    &[("annotations", "[]"), ("refusal", "null")],
+                    &["{\"index\":1,\"message\":{\"content\":\"b\"}}"],
+                    true,
+                )],
+            ),
+            (
+                answered("x", "", false, None),
+                vec![
+                    passed(&[("a", "1")], &[], &[], &[], false),
+                    passed(&[("b", "2")], &[], &[("we\"ird", "[1]")], &[], true),
+                ],
+            ),
+        ];
+        let written: Vec<String> = cases
+            .into_iter()
+            .map(|(o, p)| timeless(&completion(&o, "chatcmpl-7", "m\u{7}\"", p)))
+            .collect();
+        insta::assert_snapshot!(written.join("\n"));
     }
 }

@@ -11,7 +11,6 @@ use std::convert::Infallible;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
-use bytes::BytesMut;
 use futures::FutureExt;
 
 use super::OVERLOADED_RETRY_AFTER_SECS;
@@ -35,25 +34,25 @@ const MAX_IDLE_ROUNDS: usize = 3;
 /// How one API writes a streamed answer.
 pub trait SseEncoder: Send + 'static {
     /// The frames before the first text.
-    fn open(&mut self, out: &mut BytesMut);
-    fn delta(&mut self, text: &str, out: &mut BytesMut);
-    fn reasoning(&mut self, text: &str, out: &mut BytesMut);
-    fn tool_call(&mut self, call: &ToolCallDelta, out: &mut BytesMut);
+    fn open(&mut self, out: &mut Vec<u8>);
+    fn delta(&mut self, text: &str, out: &mut Vec<u8>);
+    fn reasoning(&mut self, text: &str, out: &mut Vec<u8>);
+    fn tool_call(&mut self, call: &ToolCallDelta, out: &mut Vec<u8>);
     /// What the upstream passed through, before the events of the same chunk (an API that
     /// does not speak the upstream's wire leaves it out).
     #[allow(clippy::boxed_local)] // An encoder that keeps it keeps the box.
-    fn passthrough(&mut self, _p: Box<Passthrough>, _out: &mut BytesMut) {}
+    fn passthrough(&mut self, _p: Box<Passthrough>, _out: &mut Vec<u8>) {}
     /// The answer started over on another deployment (`mid_stream_failover: restart`).
-    fn restart(&mut self, out: &mut BytesMut);
-    fn finish(&mut self, outcome: &ChatOutcome, out: &mut BytesMut);
+    fn restart(&mut self, out: &mut Vec<u8>);
+    fn finish(&mut self, outcome: &ChatOutcome, out: &mut Vec<u8>);
     /// The request failed after text was sent: an in-band error.
-    fn fail(&mut self, error: &ApiError, out: &mut BytesMut);
+    fn fail(&mut self, error: &ApiError, out: &mut Vec<u8>);
 }
 
 /// The frames before the first text, with what was passed through before it: the pieces of
 /// chunks without text before the opening (their members ride on it), the one that came with
 /// the first text after it.
-pub fn open_with<E: SseEncoder>(encoder: &mut E, before: Vec<Passthrough>, out: &mut BytesMut) {
+pub fn open_with<E: SseEncoder>(encoder: &mut E, before: Vec<Passthrough>, out: &mut Vec<u8>) {
     let mut opened = false;
     for p in before {
         if p.carries && !opened {
@@ -98,14 +97,14 @@ pub fn answer<E: SseEncoder>(started: Started, encoder: E, tracker: Tracker) -> 
         if s.ended {
             return None;
         }
-        let mut out = BytesMut::with_capacity(SSE_WRITE_CAPACITY);
+        let mut out = Vec::with_capacity(SSE_WRITE_CAPACITY);
         if let Some(first) = s.first.take() {
             // `begin` already let the burst in: take it without yielding, so hyper writes it
             // with the head.
             open_with(&mut s.encoder, std::mem::take(&mut s.before), &mut out);
             encode(&mut s, first, &mut out);
             drain_queued(&mut s, &mut out);
-            return Some((Ok::<Bytes, Infallible>(out.freeze()), s));
+            return Some((Ok::<Bytes, Infallible>(Bytes::from(out)), s));
         }
         while out.is_empty() && !s.ended {
             let ev = tokio::select! {
@@ -119,7 +118,7 @@ pub fn answer<E: SseEncoder>(started: Started, encoder: E, tracker: Tracker) -> 
             }
         }
         take_ready(&mut s, &mut out).await;
-        Some((Ok::<Bytes, Infallible>(out.freeze()), s))
+        Some((Ok::<Bytes, Infallible>(Bytes::from(out)), s))
     });
     let mut response = response(Body::from_stream(body));
     llmux_headers(&mut response, &deployment, attempts, request_id, cached);
@@ -163,7 +162,7 @@ pub async fn run_ahead(stream: &mut ChatStream) {
 
 /// Takes what else is ready now into the same write: never waits for more, but does not spend
 /// a syscall per delta when the upstream sent a burst.
-async fn take_ready<E: SseEncoder>(s: &mut BodyState<E>, out: &mut BytesMut) {
+async fn take_ready<E: SseEncoder>(s: &mut BodyState<E>, out: &mut Vec<u8>) {
     let mut turns = Turns::default();
     while !s.ended && out.len() < MAX_BATCH_BYTES && turns.go_on() {
         turns.take().await;
@@ -172,7 +171,7 @@ async fn take_ready<E: SseEncoder>(s: &mut BodyState<E>, out: &mut BytesMut) {
 }
 
 /// Encodes the events the stream has right now, without waiting; true when there were any.
-fn drain_queued<E: SseEncoder>(s: &mut BodyState<E>, out: &mut BytesMut) -> bool {
+fn drain_queued<E: SseEncoder>(s: &mut BodyState<E>, out: &mut Vec<u8>) -> bool {
     let mut any = false;
     while !s.ended && out.len() < MAX_BATCH_BYTES {
         match s.stream.next_event().now_or_never() {
@@ -188,7 +187,7 @@ fn drain_queued<E: SseEncoder>(s: &mut BodyState<E>, out: &mut BytesMut) -> bool
 
 /// The shutdown grace period ended with this answer still streaming: it ends with an in-band
 /// error rather than a bare close, so the client knows it was cut (counted as cancelled).
-fn cut_short<E: SseEncoder>(s: &mut BodyState<E>, out: &mut BytesMut) {
+fn cut_short<E: SseEncoder>(s: &mut BodyState<E>, out: &mut Vec<u8>) {
     let e = ApiError::overloaded(
         "the server is shutting down and its grace period for answers ended: this answer was cut short; send the request again",
         OVERLOADED_RETRY_AFTER_SECS,
@@ -198,7 +197,7 @@ fn cut_short<E: SseEncoder>(s: &mut BodyState<E>, out: &mut BytesMut) {
 }
 
 /// One event (or the end of the events) into frames.
-fn step<E: SseEncoder>(s: &mut BodyState<E>, ev: Option<ChatEvent>, out: &mut BytesMut) {
+fn step<E: SseEncoder>(s: &mut BodyState<E>, ev: Option<ChatEvent>, out: &mut Vec<u8>) {
     match ev {
         Some(ev) => encode(s, ev, out),
         None => {
@@ -210,7 +209,7 @@ fn step<E: SseEncoder>(s: &mut BodyState<E>, ev: Option<ChatEvent>, out: &mut By
     }
 }
 
-fn encode<E: SseEncoder>(s: &mut BodyState<E>, ev: ChatEvent, out: &mut BytesMut) {
+fn encode<E: SseEncoder>(s: &mut BodyState<E>, ev: ChatEvent, out: &mut Vec<u8>) {
     match ev {
         ChatEvent::Route(_) => {}
         ChatEvent::Delta(t) => s.encoder.delta(&t, out),
@@ -254,14 +253,14 @@ pub fn whole<E: SseEncoder>(
     passed: Vec<Passthrough>,
     outcome: &ChatOutcome,
 ) -> Response {
-    let mut out = BytesMut::new();
+    let mut out = Vec::new();
     open_with(&mut encoder, passed, &mut out);
     encoder.finish(outcome, &mut out);
-    response(Body::from(out.freeze()))
+    response(Body::from(out))
 }
 
 /// Appends one SSE frame: an optional `event:` line, then `data: JSON`.
-pub fn frame(out: &mut BytesMut, event: Option<&str>, data: &[u8]) {
+pub fn frame(out: &mut Vec<u8>, event: Option<&str>, data: &[u8]) {
     if let Some(name) = event {
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(name.as_bytes());
