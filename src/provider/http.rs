@@ -18,6 +18,7 @@
 
 mod conn;
 mod failure;
+pub mod tap;
 mod target;
 mod transport;
 
@@ -41,6 +42,7 @@ use super::{ErrorClass, EventStream, ProviderError, StreamEvent};
 use target::{Target, TargetError};
 use transport::Stack;
 
+pub use tap::{RawResponse, RawTap};
 pub use transport::{HttpOptions, Transport};
 
 /// The most of an error body we read: enough for any provider's JSON error, and bounded so a
@@ -70,6 +72,8 @@ pub struct HttpClient {
     stack: Stack,
     /// Deployment URLs parsed once.
     urls: Arc<Mutex<HashMap<String, Arc<Target>>>>,
+    /// Where what comes back is copied, for one attempt being captured ([`Self::tapped`]).
+    tap: Option<RawTap>,
 }
 
 /// Installs ring as rustls's process-wide crypto provider, for the reqwest clients built
@@ -94,7 +98,17 @@ impl HttpClient {
         Ok(HttpClient {
             stack: transport::build(options)?,
             urls: Arc::default(),
+            tap: None,
         })
+    }
+
+    /// This client (same pool), noting in `tap` the head and the body of each response it
+    /// gets: for one attempt whose wire is captured.
+    pub fn tapped(&self, tap: RawTap) -> HttpClient {
+        HttpClient {
+            tap: Some(tap),
+            ..self.clone()
+        }
     }
 
     /// Which stack this client sends on.
@@ -169,10 +183,14 @@ impl HttpClient {
             }
         };
         let (parts, body) = response.into_parts();
+        if let Some(tap) = &self.tap {
+            tap.head(parts.version, parts.status, &parts.headers);
+        }
         let response = Response {
             status: parts.status,
             headers: parts.headers,
             body,
+            tap: self.tap.clone(),
         };
         if response.status.is_success() {
             return Ok(response);
@@ -191,6 +209,8 @@ pub struct Response {
     status: StatusCode,
     headers: HeaderMap,
     body: ResponseBody,
+    /// Where the body's bytes are copied as read (a captured attempt's).
+    tap: Option<RawTap>,
 }
 
 /// The body of a [`Response`], as its stack delivers it.
@@ -340,8 +360,22 @@ async fn read_bounded(response: Response, limit: usize) -> Vec<u8> {
 pub fn body_stream(
     response: Response,
 ) -> impl Stream<Item = Result<Bytes, ProviderError>> + Send + 'static {
+    let bytes = bounded(Frames(response.body));
+    match response.tap {
+        None => futures::future::Either::Left(bytes),
+        // A captured attempt's: each chunk is copied as it passes.
+        Some(tap) => futures::future::Either::Right(bytes.inspect(move |chunk| {
+            if let Ok(b) = chunk {
+                tap.body(b);
+            }
+        })),
+    }
+}
+
+/// `frames` ended by an error after the first one, and past [`MAX_STREAM_BODY`] bytes.
+fn bounded(frames: Frames) -> impl Stream<Item = Result<Bytes, ProviderError>> + Send + 'static {
     // State: bytes seen so far, and whether an error already ended the stream.
-    Frames(response.body).scan((0u64, false), |(seen, stopped), chunk| {
+    frames.scan((0u64, false), |(seen, stopped), chunk| {
         if *stopped {
             return futures::future::ready(None);
         }

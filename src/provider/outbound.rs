@@ -129,6 +129,16 @@ impl<'a> Secrets<'a> {
         out
     }
 
+    /// The length of the longest secret, in bytes (0 when there is none).
+    pub fn longest(&self) -> usize {
+        self.key
+            .into_iter()
+            .chain(self.headers.iter().map(|(_, v)| v))
+            .map(|s| s.expose().len())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The secrets owned, for a stream that outlives the deployment's borrow; `None` when
     /// there is nothing to scrub.
     pub fn owned(&self) -> Option<Vec<Secret>> {

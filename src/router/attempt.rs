@@ -72,7 +72,7 @@ impl RequestRun {
             (inner.capture.as_ref()).map(|c| c.begin(self.id, self.attempt_no, group, d, &call));
         let result = self.stream(group, d, &call, &mut got, &mut tap).await;
         if let (Some(t), Some(c)) = (tap, &inner.capture) {
-            t.end(c, result.as_ref().map(|_| ()));
+            t.end(c, d, result.as_ref().map(|_| ()));
         }
         self.live = None;
         let ended = self.settle(group, d, &call, &got, result.is_ok()).await;
@@ -118,9 +118,15 @@ impl RequestRun {
         // whole-request one (a new timer per streamed piece cost a registration each).
         let deadline = tokio::time::sleep_until(first_deadline);
         tokio::pin!(deadline);
+        // A captured attempt's client notes what comes back as it comes.
+        let tapped = tap
+            .as_ref()
+            .and_then(|t| t.raw())
+            .map(|r| inner.http.tapped(r.clone()));
+        let http = tapped.as_ref().unwrap_or(&inner.http);
         let mut stream = tokio::select! {
             biased;
-            opened = provider::open(&inner.http, d, call) => opened?,
+            opened = provider::open(http, d, call) => opened?,
             () = &mut deadline => return Err(timed_out(false, first_limit, total_limit)),
         };
         if let Some(t) = tap.as_mut() {

@@ -1,12 +1,14 @@
 //! What went over the wire, kept for whoever asked (the TUI's inspector): every attempt's
-//! request as sent (keys redacted, see [`crate::provider::preview`]), its status, the stream
-//! events as they were received with their times, and how it ended.
+//! request as sent (keys redacted, see [`crate::provider::preview`]), its status, the
+//! response's status line, headers and body bytes as they came ([`RawResponse`], credentials
+//! redacted), the stream events as they were decoded with their times, and how it ended.
 //!
 //! Optional and passed in: a [`Capture`] given in `RouterOptions::capture` is the only one;
 //! without it (`serve`, `ask`) an attempt costs one `None` check at its start and one per
-//! streamed piece. With it, each attempt gets an [`AttemptTap`] that builds its
-//! [`AttemptWire`]; at the attempt's end the record joins the capture's bounded memory, from
-//! which the caller takes a request's attempts ([`Capture::take`]).
+//! streamed piece, and its HTTP client has no tap. With it, each attempt gets an
+//! [`AttemptTap`] that builds its [`AttemptWire`] (and a [`RawTap`] for its HTTP client,
+//! [`AttemptTap::raw`]); at the attempt's end the record joins the capture's bounded memory,
+//! from which the caller takes a request's attempts ([`Capture::take`]).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -16,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::config::{Deployment, Wire};
+use crate::provider::http::{RawResponse, RawTap};
+use crate::provider::outbound::Secrets;
 use crate::provider::preview::{SentRequest, as_sent};
 use crate::provider::{ChatRequest, ProviderError, StreamEvent};
 
@@ -51,7 +55,11 @@ pub struct AttemptWire {
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
-    /// What came back, in order, with milliseconds since the attempt started.
+    /// The response as it came: status line, headers, body bytes (`None`: no response came,
+    /// or an in-process answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<RawResponse>,
+    /// What came back, decoded, in order, with milliseconds since the attempt started.
     pub events: Vec<WireEvent>,
     /// Events past [`MAX_EVENTS`], not kept.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -105,8 +113,10 @@ impl Capture {
                 .body
                 .push_str(&format!("\n… ({more} bytes more, not kept)"));
         }
+        let in_process = d.wire == Wire::Mock;
         AttemptTap {
             start: Instant::now(),
+            raw: (!in_process).then(RawTap::new),
             wire: AttemptWire {
                 request_id,
                 attempt,
@@ -116,7 +126,7 @@ impl Capture {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |t| t.as_millis() as u64),
                 request,
-                in_process: d.wire == Wire::Mock,
+                in_process,
                 ..AttemptWire::default()
             },
         }
@@ -162,10 +172,17 @@ impl Capture {
 #[derive(Debug)]
 pub struct AttemptTap {
     start: Instant,
+    /// What the attempt's HTTP client notes of the response (none for an in-process one).
+    raw: Option<RawTap>,
     wire: AttemptWire,
 }
 
 impl AttemptTap {
+    /// The tap to give this attempt's HTTP client ([`crate::provider::HttpClient::tapped`]).
+    pub fn raw(&self) -> Option<&RawTap> {
+        self.raw.as_ref()
+    }
+
     /// The upstream answered with a success status: the stream is open. An in-process
     /// (`mock/`) deployment made no HTTP request and has no status: it says so instead.
     pub fn opened(&mut self) {
@@ -212,9 +229,11 @@ impl AttemptTap {
         self.wire.events.push(WireEvent { ms, what });
     }
 
-    /// The attempt ended: `Ok` when it answered, else its error. The record joins `capture`.
-    pub fn end(mut self, capture: &Capture, result: Result<(), &ProviderError>) {
+    /// The attempt at `d` ended: `Ok` when it answered, else its error. The record joins
+    /// `capture`, with the response as received (`d`'s secrets scrubbed from it).
+    pub fn end(mut self, capture: &Capture, d: &Deployment, result: Result<(), &ProviderError>) {
         self.wire.total_ms = self.elapsed();
+        self.wire.response = self.raw.and_then(|r| r.take(Secrets::of(d)));
         match result {
             Ok(()) => self.wire.outcome = "ok".to_string(),
             Err(e) => {

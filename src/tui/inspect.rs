@@ -1,7 +1,9 @@
 //! The inspector: for an answer, what actually went over the wire — its routing events, then
 //! every attempt: the request as sent (method, URL, headers with keys redacted, JSON body), the
-//! status and how it ended (with Retry-After), and the stream events as received, each with
-//! its time since the attempt began. "Why did it fall back" has its answer here.
+//! status and how it ended (with Retry-After), the response's status line and headers as
+//! received (credentials redacted), the stream events as decoded, each with its time since the
+//! attempt began, and the body's bytes as they came. "Why did it fall back" has its answer
+//! here.
 //!
 //! The router captures attempts only for the TUI (`router::capture`). When an answer ends, the
 //! app asks the runner to save its request's attempts with the routing events
@@ -15,6 +17,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 
+use crate::provider::http::RawResponse;
 use crate::sanitize::escape_controls;
 use crate::store::session::Entry;
 
@@ -294,7 +297,20 @@ pub fn lines(r: &WireRecord, theme: &Theme) -> Vec<Line<'static>> {
             ),
             muted,
         )));
-        if a.events.is_empty() {
+        if let Some(r) = &a.response {
+            out.push(Line::from(vec![
+                Span::raw("    "),
+                text(&r.status_line, fg),
+            ]));
+            for (name, value) in &r.headers {
+                out.push(Line::from(vec![
+                    Span::raw("    "),
+                    text(&format!("{name}: "), muted),
+                    text(value, fg),
+                ]));
+            }
+        }
+        if a.events.is_empty() && a.response.is_none() {
             out.push(Line::from(Span::styled("    (nothing)", muted)));
         }
         for e in &a.events {
@@ -309,6 +325,9 @@ pub fn lines(r: &WireRecord, theme: &Theme) -> Vec<Line<'static>> {
                 muted,
             )));
         }
+        if let Some(r) = a.response.as_ref().filter(|r| !r.body.is_empty()) {
+            raw_body(&mut out, r, theme);
+        }
     }
     if r.shrunk {
         out.push(Line::default());
@@ -318,6 +337,34 @@ pub fn lines(r: &WireRecord, theme: &Theme) -> Vec<Line<'static>> {
         )));
     }
     out
+}
+
+/// A response's body as it came (an SSE stream's lines, an error's JSON), bytes counted.
+fn raw_body(out: &mut Vec<Line<'static>>, r: &RawResponse, theme: &Theme) {
+    let muted = theme.fg(Role::Muted);
+    let size = r.body.len() as u64 + r.body_dropped;
+    out.push(Line::from(Span::styled(
+        format!(
+            "  ← body as received · {}",
+            super::attach::human_bytes(size)
+        ),
+        muted,
+    )));
+    for line in r.body.lines() {
+        out.push(Line::from(vec![
+            Span::raw("    "),
+            Span::styled(escape_controls(line).into_owned(), theme.fg(Role::Code)),
+        ]));
+    }
+    if r.body_dropped > 0 {
+        out.push(Line::from(Span::styled(
+            format!(
+                "    … {} more, not kept",
+                super::attach::human_bytes(r.body_dropped)
+            ),
+            muted,
+        )));
+    }
 }
 
 /// Draws the inspector over everything but the status line.

@@ -66,6 +66,12 @@ pub fn line_of(record: &WireRecord) -> String {
     let body_cap = MAX_PER_ANSWER / (4 * n);
     for a in &mut r.attempts {
         cut(&mut a.request.body, body_cap);
+        if let Some(response) = &mut a.response {
+            let before = response.body.len();
+            let at = floor_char_boundary(&response.body, body_cap);
+            response.body.truncate(at);
+            response.body_dropped += (before - at) as u64;
+        }
         if a.events.len() > SHRUNK_EVENTS {
             // The start and the end say most: how it began, and how it ended.
             let dropped = a.events.len() - SHRUNK_EVENTS;
@@ -80,20 +86,32 @@ pub fn line_of(record: &WireRecord) -> String {
         for a in &mut r.attempts {
             a.events_dropped += a.events.len() as u64;
             a.events.clear();
+            if let Some(response) = &mut a.response {
+                response.body_dropped += response.body.len() as u64;
+                response.body.clear();
+            }
         }
         line = serde_json::to_string(&r).unwrap_or_default();
     }
     line
 }
 
+/// The largest char boundary of `text` at or below `max`.
+fn floor_char_boundary(text: &str, max: usize) -> usize {
+    if text.len() <= max {
+        return text.len();
+    }
+    (0..=max)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0)
+}
+
 fn cut(text: &mut String, max: usize) {
     if text.len() <= max {
         return;
     }
-    let at = (0..=max)
-        .rev()
-        .find(|i| text.is_char_boundary(*i))
-        .unwrap_or(0);
+    let at = floor_char_boundary(text, max);
     let more = text.len() - at;
     text.truncate(at);
     text.push_str(&format!("\n… ({more} bytes more, not kept)"));
@@ -270,6 +288,19 @@ mod tests {
         let big = record(1, 20_000, 1_000_000);
         let line = line_of(&big);
         assert!(line.len() <= MAX_PER_ANSWER, "{}", line.len());
+        // Attempts with whole response bodies kept: cut to fit too, and counted.
+        let mut raw = record(9, 10, 10);
+        raw.attempts[0].response = Some(crate::provider::http::RawResponse {
+            status_line: "HTTP/1.1 200 OK".into(),
+            body: "data: é\n\n".repeat(crate::provider::http::tap::MAX_RAW_BODY / 10),
+            ..Default::default()
+        });
+        raw.attempts = vec![raw.attempts[0].clone(); 6];
+        let line = line_of(&raw);
+        assert!(line.len() <= MAX_PER_ANSWER, "{}", line.len());
+        let back: WireRecord = serde_json::from_str(&line).unwrap();
+        let r = back.attempts[0].response.as_ref().unwrap();
+        assert!(back.shrunk && r.body_dropped > 0 && r.body.starts_with("data: é"));
         append(&path, &big).unwrap();
         append(&path, &record(2, 3, 10)).unwrap();
         let one = find(&path, 1).unwrap().unwrap();

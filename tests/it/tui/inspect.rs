@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crossterm::event::KeyCode;
 use llmux::provider::ChatRequest;
+use llmux::provider::http::RawResponse;
 use llmux::router::capture::{AttemptWire, Capture, WireEvent};
 use llmux::router::{Router, RouterOptions};
 use llmux::tui::action::{Action, Effect};
@@ -51,13 +52,20 @@ fn run_wire_effects(
     }
 }
 
-#[tokio::test]
-async fn a_fallback_s_attempts_show_with_the_request_sent_and_the_events_received() {
-    let up = FakeUpstream::start(vec![
-        Reply::status(429).retry_after("2"),
-        Reply::openai_stream(&["Hel", "lo"], Some((12, 2))),
-    ])
-    .await;
+/// The app on a group of two deployments at `url` (tried in order, one retry) with a router
+/// that captures, after one question went through it; its wire records go next to a session
+/// file in a temporary folder.
+struct Wired {
+    h: Harness,
+    capture: Arc<Capture>,
+    keeper: WireKeeper,
+    session: std::path::PathBuf,
+    /// The effects of the question.
+    fx: Vec<Effect>,
+    _dir: tempfile::TempDir,
+}
+
+async fn fallback_asked(url: &str) -> Wired {
     let yaml = format!(
         r#"
 model_list:
@@ -66,15 +74,37 @@ model_list:
   - model_name: fast
     litellm_params: {{ model: openai/gpt-b, api_base: "{url}", api_key: {KEY}, order: 2 }}
 router_settings: {{ num_retries: 1 }}
-"#,
-        url = up.url
+"#
     );
     let (router, capture) = capturing(&yaml);
     let mut h = Harness::with_yaml(160, 48, &yaml);
     let dir = tempfile::tempdir().unwrap();
-    let session = dir.path().join("s.jsonl");
-    let mut keeper = WireKeeper::new(Some(capture.clone()));
     let fx = ask(&mut h, &router, "hello").await;
+    Wired {
+        h,
+        keeper: WireKeeper::new(Some(capture.clone())),
+        capture,
+        session: dir.path().join("s.jsonl"),
+        fx,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn a_fallback_s_attempts_show_with_the_request_sent_and_the_events_received() {
+    let up = FakeUpstream::start(vec![
+        Reply::status(429).retry_after("2"),
+        Reply::openai_stream(&["Hel", "lo"], Some((12, 2))),
+    ])
+    .await;
+    let Wired {
+        mut h,
+        capture,
+        mut keeper,
+        session,
+        fx,
+        _dir,
+    } = fallback_asked(&up.url).await;
     assert!(
         fx.iter().any(|e| matches!(e, Effect::SaveWire { .. })),
         "the answer's end saves its record: {fx:?}"
@@ -119,6 +149,110 @@ router_settings: {{ num_retries: 1 }}
     assert_eq!(record.attempts[0].status, Some(429));
     assert_eq!(record.attempts[0].retry_after_ms, Some(2000));
     assert_eq!(record.attempts[1].status, Some(200));
+}
+
+#[tokio::test]
+async fn each_attempt_keeps_its_response_head_and_bytes_as_received_with_credentials_out() {
+    let limited = Reply::raw(
+        429,
+        "application/json",
+        vec![format!(
+            r#"{{"error":{{"message":"slow down, key {KEY}","code":429}}}}"#
+        )],
+    )
+    .retry_after("2")
+    .header("x-request-id", "req-429")
+    .header("set-cookie", "session=s3cr3t-cookie");
+    let stream = Reply::openai_stream(&["Hel", "lo"], Some((12, 2)))
+        .header("x-request-id", "req-200")
+        .header("set-cookie", "session=s3cr3t-cookie");
+    let sent_bytes: Vec<u8> = stream.chunks().concat();
+    let up = FakeUpstream::start(vec![limited, stream]).await;
+    let Wired {
+        mut h,
+        capture: _,
+        mut keeper,
+        session,
+        fx,
+        _dir,
+    } = fallback_asked(&up.url).await;
+    run_wire_effects(&mut h, fx, &mut keeper, &session);
+
+    // On disk: each attempt's status line, headers and body, as they came.
+    let path = wirefile::path_for(&session);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains(KEY) && !text.contains("s3cr3t"), "{text}");
+    let record = wirefile::find(&path, 2)
+        .unwrap()
+        .expect("answer 2's record");
+    let failed = record.attempts[0]
+        .response
+        .as_ref()
+        .expect("the 429's head");
+    assert_eq!(failed.status_line, "HTTP/1.1 429 Too Many Requests");
+    let header = |r: &llmux::provider::http::RawResponse, name: &str| {
+        r.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header(failed, "retry-after").as_deref(), Some("2"));
+    assert_eq!(header(failed, "x-request-id").as_deref(), Some("req-429"));
+    assert_eq!(header(failed, "set-cookie").as_deref(), Some("[redacted]"));
+    assert!(
+        failed
+            .body
+            .starts_with(r#"{"error":{"message":"slow down, key "#)
+    );
+    let ok = record.attempts[1]
+        .response
+        .as_ref()
+        .expect("the stream's head");
+    assert_eq!(ok.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(
+        header(ok, "content-type").as_deref(),
+        Some("text/event-stream")
+    );
+    assert_eq!(header(ok, "x-request-id").as_deref(), Some("req-200"));
+    assert_eq!(
+        ok.body.as_bytes(),
+        &sent_bytes[..],
+        "the SSE bytes, exactly as sent"
+    );
+    assert_eq!(ok.body_dropped, 0);
+
+    // On screen.
+    let seen = inspected(&mut h, &mut keeper, &session, 8);
+    assert!(!seen.contains(KEY) && !seen.contains("s3cr3t"), "{seen}");
+    assert!(seen.contains("HTTP/1.1 429 Too Many Requests"), "{seen}");
+    assert!(seen.contains("x-request-id: req-429"), "{seen}");
+    assert!(seen.contains("set-cookie: [redacted]"), "{seen}");
+    assert!(seen.contains("HTTP/1.1 200 OK"), "{seen}");
+    assert!(seen.contains("← body as received"), "{seen}");
+    assert!(seen.contains("data: [DONE]"), "{seen}");
+    assert!(seen.contains(r#""content":"Hel""#), "{seen}");
+}
+
+#[tokio::test]
+async fn a_long_stream_s_bytes_are_kept_up_to_the_bound_and_counted() {
+    use llmux::provider::http::tap::MAX_RAW_BODY;
+    let words: Vec<String> = (0..3000).map(|i| format!("word{i:05} ")).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let reply = Reply::openai_stream(&words, Some((12, 3000)));
+    let total = reply.chunks().concat().len();
+    assert!(total > MAX_RAW_BODY, "{total}");
+    let up = FakeUpstream::start(vec![reply]).await;
+    let yaml = format!(
+        "model_list:\n{}",
+        crate::support::deployment("fast", "fast-1", &up.url, "")
+    );
+    let (router, capture) = capturing(&yaml);
+    let run = crate::support::run(&router, "fast", crate::support::ask("hi")).await;
+    let attempts = capture.take(run.outcome().request_id);
+    let raw = attempts[0].response.as_ref().expect("its response");
+    assert!(raw.body.len() <= MAX_RAW_BODY, "{}", raw.body.len());
+    assert_eq!(raw.body.len() as u64 + raw.body_dropped, total as u64);
+    assert!(raw.body.starts_with("data: {"), "{}", &raw.body[..40]);
 }
 
 #[tokio::test]
@@ -224,6 +358,13 @@ router_settings: { num_retries: 1 }
     assert!(seen.contains("in-process mock/steady"), "{seen}");
 }
 
+fn head(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
 /// A record with fixed times, for the snapshots.
 fn fixed_record(answer_id: u64) -> WireRecord {
     let at = 1_700_000_000_000;
@@ -258,6 +399,12 @@ fn fixed_record(answer_id: u64) -> WireRecord {
                 status: Some(503),
                 outcome: "server (HTTP 503): mock failure".into(),
                 retry_after_ms: None,
+                response: Some(RawResponse {
+                    status_line: "HTTP/1.1 503 Service Unavailable".into(),
+                    headers: head(&[("content-type", "application/json")]),
+                    body: r#"{"error":{"message":"mock failure","code":503}}"#.into(),
+                    body_dropped: 0,
+                }),
                 events: Vec::new(),
                 events_dropped: 0,
                 ttft_ms: None,
@@ -274,6 +421,26 @@ fn fixed_record(answer_id: u64) -> WireRecord {
                 status: Some(200),
                 outcome: "ok".into(),
                 retry_after_ms: None,
+                response: Some(RawResponse {
+                    status_line: "HTTP/1.1 200 OK".into(),
+                    headers: head(&[
+                        ("content-type", "text/event-stream"),
+                        ("x-request-id", "req-7"),
+                        ("set-cookie", "[redacted]"),
+                    ]),
+                    body: [
+                        r#"data: {"choices":[{"delta":{"content":"Rust frees"}}]}"#,
+                        "",
+                        r#"data: {"choices":[{"delta":{"content":" memory when"}}]}"#,
+                        "",
+                        r#"data: {"choices":[{"delta":{"content":" owners go."}}]}"#,
+                        "",
+                        "data: [DONE]",
+                        "",
+                    ]
+                    .join("\n"),
+                    body_dropped: 0,
+                }),
                 events: [
                     (60, "opened: 200"),
                     (80, "delta \"Rust frees\""),
@@ -336,6 +503,8 @@ async fn snapshot_inspector() {
             assert!(first.contains("Attempt 2"), "{s}");
         }
         h.press(KeyCode::End);
-        assert!(h.screen().contains("done stop"));
+        let s = h.screen();
+        assert!(s.contains("data: [DONE]"), "{s}");
+        insta::assert_snapshot!(format!("inspector_end_{w}x{hh}"), s);
     }
 }
