@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{KEY, header, one_group, sse, start};
+use super::{KEY, header, master_key, one_group, sse, start};
 use crate::upstream::{FakeUpstream, Reply};
 
 fn messages_body(stream: bool) -> Value {
@@ -60,10 +60,7 @@ async fn plain_message_has_anthropic_shape() {
 #[tokio::test]
 async fn streaming_message_sends_anthropic_event_sequence() {
     let up = FakeUpstream::start(vec![Reply::openai_stream(&["a", "b", "c"], Some((9, 3)))]).await;
-    let yaml = one_group(
-        &up.url,
-        &format!("general_settings:\n  master_key: {KEY}\n"),
-    );
+    let yaml = one_group(&up.url, &master_key());
     let server = start(&yaml).await;
     let r = send(&server.url(), &messages_body(true), Some(KEY)).await;
     assert_eq!(r.status(), 200);

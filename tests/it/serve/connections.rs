@@ -12,7 +12,7 @@ use llmux::serve::ServeOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{KEY, chat, chat_ok, get, one_group, options, start_with};
+use super::{KEY, chat, chat_ok, get, master_key, one_group, options, start_with};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// The guard on awaiting the server: one that never closes or answers fails here.
@@ -63,10 +63,7 @@ async fn idle_sockets_past_the_cap_close_the_oldest_and_requests_are_still_serve
     const FLOOD: usize = 100;
     let up = FakeUpstream::start(vec![Reply::openai_json("ok", Some((3, 1)))]).await;
     let server = start_with(
-        &one_group(
-            &up.url,
-            &format!("general_settings:\n  master_key: {KEY}\n"),
-        ),
+        &one_group(&up.url, &master_key()),
         ServeOptions {
             max_connections: CAP,
             header_read_timeout: NEVER,

@@ -17,7 +17,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{KEY, chat, one_group, options, sse, start_with};
+use super::{
+    KEY, chat, master_key, one_group, options, start_with, streamed_content, streaming_chat,
+};
+use crate::support::TEST_KEY;
 use crate::upstream::{FakeUpstream, Reply};
 
 /// Deadlines for the slow-client tests: short, so the tests are quick, but far above what a
@@ -38,10 +41,6 @@ async fn server_with(options: ServeOptions, rest: &str) -> (FakeUpstream, Runnin
     let up = FakeUpstream::start(vec![Reply::openai_json("ok", Some((3, 1)))]).await;
     let server = start_with(&one_group(&up.url, rest), options).await;
     (up, server)
-}
-
-fn keyed() -> String {
-    format!("general_settings:\n  master_key: {KEY}\n")
 }
 
 /// A client that opens a new connection per request (short header deadlines close idle ones).
@@ -129,7 +128,7 @@ async fn raw_exchange(addr: SocketAddr, request: Vec<u8>) -> String {
 
 #[tokio::test]
 async fn credentials_missing_wrong_and_oversized_are_401_or_431() {
-    let (up, server) = server_with(options(), &keyed()).await;
+    let (up, server) = server_with(options(), &master_key()).await;
     let url = server.url();
     let http = fresh_client();
     for (path, body, anthropic) in [
@@ -207,7 +206,7 @@ async fn bodies_over_the_limit_are_413_declared_or_chunked() {
             max_body_bytes: limit,
             ..options()
         },
-        &keyed(),
+        &master_key(),
     )
     .await;
     // Valid JSON, over the limit: with a Content-Length.
@@ -297,8 +296,7 @@ async fn slow_headers_are_cut_off_and_slow_streams_are_not() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
     // A stream that takes many header deadlines to finish is not cut.
-    let mut body = chat("fast", "hi");
-    body["stream"] = json!(true);
+    let body = streaming_chat("fast", "hi");
     let r = fresh_client()
         .post(format!("{}/v1/chat/completions", server.url()))
         .json(&body)
@@ -308,16 +306,7 @@ async fn slow_headers_are_cut_off_and_slow_streams_are_not() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
-    let content: String = sse(&text)
-        .iter()
-        .filter_map(|(_, d)| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(String::from)
-        })
-        .collect();
-    assert_eq!(content, "one two three four");
+    assert_eq!(streamed_content(&text), "one two three four");
     server.shutdown().await.unwrap();
 }
 
@@ -483,7 +472,7 @@ async fn a_huge_messages_array_is_refused_when_it_fits_no_context_window() {
     let up = FakeUpstream::start(vec![Reply::openai_json("ok", Some((3, 1)))]).await;
     // `fast` is gpt-4o-mini (128k tokens of context); `roomy` is a model of unknown size.
     let yaml = format!(
-        "{}  - model_name: roomy\n    litellm_params:\n      model: openai/house-model\n      api_base: {}\n      api_key: sk-upstream-secret\n",
+        "{}  - model_name: roomy\n    litellm_params:\n      model: openai/house-model\n      api_base: {}\n      api_key: {TEST_KEY}\n",
         one_group(&up.url, "")
             .split("router_settings:")
             .next()

@@ -7,19 +7,12 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::prometheus::parse;
-use super::{KEY, get, header, post, start};
+use super::{KEY, get, header, keyed, post, start};
 use crate::upstream::{FakeUpstream, Reply};
 
 fn entry(group: &str, id: &str, model: &str, base: &str, extra: &str) -> String {
     format!(
         "  - model_name: {group}\n    litellm_params:\n      model: {model}\n      api_base: {base}\n      api_key: sk-{id}-key\n{extra}    model_info: {{ id: {id}, mode: embedding }}\n"
-    )
-}
-
-fn config(entries: &[String], rest: &str) -> String {
-    format!(
-        "model_list:\n{}general_settings:\n  master_key: {KEY}\n{rest}",
-        entries.concat()
     )
 }
 
@@ -75,7 +68,7 @@ async fn every_wire_answers_in_openai_s_shape() {
         json!({"model": "nomic", "embeddings": [[0.5, 0.5, 0.5]], "prompt_eval_count": 5}),
     )])
     .await;
-    let yaml = config(
+    let yaml = keyed(
         &[
             entry(
                 "oa",
@@ -179,7 +172,7 @@ async fn every_wire_answers_in_openai_s_shape() {
 async fn embeddings_retry_fall_back_and_are_counted_like_chat() {
     let down = FakeUpstream::start(vec![Reply::status(503)]).await;
     let up = FakeUpstream::start(vec![openai_answer(&[&[0.5]], 1000)]).await;
-    let yaml = config(
+    let yaml = keyed(
         &[
             entry(
                 "primary",
@@ -242,7 +235,7 @@ async fn embeddings_retry_fall_back_and_are_counted_like_chat() {
 #[tokio::test]
 async fn chat_and_embedding_groups_are_kept_apart_and_bad_input_is_a_400() {
     let up = FakeUpstream::start(vec![Reply::openai_json("hi", Some((1, 1)))]).await;
-    let yaml = config(
+    let yaml = keyed(
         &[
             entry("emb", "emb-1", "openai/text-embedding-3-small", &up.url, ""),
             format!(

@@ -8,11 +8,15 @@ use futures::StreamExt;
 use llmux::serve::{ServeOptions, check_bind};
 use serde_json::{Value, json};
 
-use super::{KEY, chat, deployment, get, header, one_group, options, post, sse, start, start_with};
+use super::{
+    KEY, chat, deployment, get, header, master_key, one_group, options, post, sse, stalling, start,
+    start_with, streamed_content, streaming_chat,
+};
+use crate::support::TEST_KEY;
 use crate::upstream::{FakeUpstream, Reply};
 
 fn keyed(url: &str) -> String {
-    one_group(url, &format!("general_settings:\n  master_key: {KEY}\n"))
+    one_group(url, &master_key())
 }
 
 #[tokio::test]
@@ -141,8 +145,18 @@ async fn unknown_model_group_is_404() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "model_not_found");
     assert!(v["error"]["message"].as_str().unwrap().contains("nope"));
-    let mut streaming = chat("nope", "hi");
-    streaming["stream"] = json!(true);
+    let r = post(
+        &server,
+        "/v1/chat/completions",
+        &streaming_chat("nope", "hi"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        404,
+        "a stream that cannot start is refused with its status"
+    );
     let r = post(&server, "/v1/messages", &json!({"model": "nope", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "x"}]}), None).await;
     assert_eq!(r.status(), 404);
     assert_eq!(
@@ -234,8 +248,7 @@ async fn all_routes_failed_is_502_naming_each_attempt() {
     );
     let server = start(&yaml).await;
     // Streaming requested: a failure before the first token is still a real status.
-    let mut body = chat("fast", "hi");
-    body["stream"] = json!(true);
+    let body = streaming_chat("fast", "hi");
     let r = post(&server, "/v1/chat/completions", &body, None).await;
     assert_eq!(r.status(), 502);
     assert_eq!(
@@ -257,7 +270,7 @@ async fn all_routes_failed_is_502_naming_each_attempt() {
     assert_eq!(attempts.len(), 2);
     assert_eq!(attempts[0]["deployment"], "dep-a");
     assert_eq!(attempts[1]["status"], 503);
-    assert!(!v.to_string().contains("sk-upstream-secret"));
+    assert!(!v.to_string().contains(TEST_KEY));
 
     let r = post(
         &server,
@@ -282,8 +295,7 @@ async fn a_failure_after_tokens_is_an_in_band_error() {
         .collect();
     let up = FakeUpstream::start(vec![Reply::sse(texts).reset_after(3)]).await;
     let server = start(&one_group(&up.url, "llmux:\n  mid_stream_failover: off\n")).await;
-    let mut body = chat("fast", "hi");
-    body["stream"] = json!(true);
+    let body = streaming_chat("fast", "hi");
     let r = post(&server, "/v1/chat/completions", &body, None).await;
     assert_eq!(
         r.status(),
@@ -305,19 +317,6 @@ async fn a_failure_after_tokens_is_an_in_band_error() {
     server.shutdown().await.unwrap();
 }
 
-/// An upstream that sends its first token and then stalls for a long time.
-fn stalling() -> Reply {
-    let chunks = Reply::openai_stream(&["first", "late"], None).chunks();
-    let mut texts: Vec<String> = chunks
-        .into_iter()
-        .map(|c| String::from_utf8(c).unwrap())
-        .collect();
-    // Role and first token together, then a long pause before the rest.
-    let head = texts.remove(0) + &texts.remove(0);
-    texts.insert(0, head);
-    Reply::sse(texts).delay_each(Duration::from_secs(600))
-}
-
 #[tokio::test]
 async fn over_the_in_flight_limit_is_503_with_retry_after() {
     let up = FakeUpstream::start(vec![stalling()]).await;
@@ -329,8 +328,7 @@ async fn over_the_in_flight_limit_is_503_with_retry_after() {
         },
     )
     .await;
-    let mut body = chat("fast", "hi");
-    body["stream"] = json!(true);
+    let body = streaming_chat("fast", "hi");
     // Headers arrive once the first token did: this request is in flight now.
     let held = post(&server, "/v1/chat/completions", &body, None).await;
     assert_eq!(held.status(), 200);
@@ -349,8 +347,7 @@ async fn over_the_in_flight_limit_is_503_with_retry_after() {
 async fn a_client_going_away_cancels_the_upstream_call() {
     let up = FakeUpstream::start(vec![stalling()]).await;
     let server = start(&one_group(&up.url, "")).await;
-    let mut body = chat("fast", "hi");
-    body["stream"] = json!(true);
+    let body = streaming_chat("fast", "hi");
     let r = post(&server, "/v1/chat/completions", &body, None).await;
     let mut stream = r.bytes_stream();
     let first = stream.next().await.unwrap().unwrap();
@@ -372,24 +369,14 @@ async fn shutdown_lets_a_stream_in_flight_finish() {
     ])
     .await;
     let server = start(&one_group(&up.url, "")).await;
-    let mut body = chat("fast", "hi");
-    body["stream"] = json!(true);
+    let body = streaming_chat("fast", "hi");
     let r = post(&server, "/v1/chat/completions", &body, None).await;
     assert_eq!(r.status(), 200);
     let url = server.url();
     let stopping = tokio::spawn(server.shutdown());
     let text = r.text().await.unwrap();
     assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
-    let content: String = sse(&text)
-        .iter()
-        .filter_map(|(_, d)| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(String::from)
-        })
-        .collect();
-    assert_eq!(content, "abc");
+    assert_eq!(streamed_content(&text), "abc");
     stopping.await.unwrap().unwrap();
     assert!(
         reqwest::Client::new()

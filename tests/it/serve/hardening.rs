@@ -7,31 +7,18 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use llmux::config::load_str;
-use llmux::router::{Router, RouterOptions};
+use llmux::router::RouterOptions;
 use llmux::serve::{ServeOptions, spawn};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{chat, one_group, options, post, sse, start_with};
+use super::{chat, one_group, options, post, sse, stalling, start_with, streaming_chat};
+use crate::support::{config, router_from};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// The guard on awaiting the server.
 const GUARD: Duration = Duration::from_secs(30);
-
-/// An upstream that sends its first token, then stalls for ten minutes.
-fn stalling() -> Reply {
-    let chunks = Reply::openai_stream(&["first", "late"], None).chunks();
-    let mut texts: Vec<String> = chunks
-        .into_iter()
-        .map(|c| String::from_utf8(c).unwrap())
-        .collect();
-    // Everything up to the first token in one piece, then a long pause before the rest.
-    let at = texts.iter().position(|t| t.contains("first")).unwrap();
-    let head: String = texts.drain(..=at).collect();
-    texts.insert(0, head);
-    Reply::sse(texts).delay_each(Duration::from_secs(600))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_still_running_when_the_grace_period_ends_is_cut_with_an_in_band_error() {
@@ -51,8 +38,7 @@ async fn a_stream_still_running_when_the_grace_period_ends_is_cut_with_an_in_ban
                 json!({"model": "fast", "max_tokens": 16, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
             )
         } else {
-            let mut body = chat("fast", "hi");
-            body["stream"] = json!(true);
+            let body = streaming_chat("fast", "hi");
             ("/v1/chat/completions", body)
         };
         let r = post(&server, path, &body, None).await;
@@ -91,17 +77,15 @@ async fn a_million_character_model_name_is_cut_in_the_404_and_the_log() {
     let up = FakeUpstream::start(vec![Reply::openai_json("ok", Some((3, 1)))]).await;
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("requests.jsonl");
-    let config = load_str(&one_group(&up.url, ""), None).unwrap();
-    let router = Router::new(
-        config,
+    let router = router_from(
+        config(&one_group(&up.url, "")),
         RouterOptions {
             request_log: Some(std::sync::Arc::new(
                 llmux::store::RequestLog::open(&log_path).unwrap(),
             )),
             ..RouterOptions::default()
         },
-    )
-    .unwrap();
+    );
     let server = spawn(router.clone(), options()).await.unwrap();
     let name = "m".repeat(1_000_000);
     let r = post(&server, "/v1/chat/completions", &chat(&name, "hi"), None).await;

@@ -17,15 +17,13 @@
 //! a word every 120 ms, clients think a few ms between requests.
 
 use std::collections::{BTreeMap, HashSet};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::sse;
+use super::{spawn_binary, sse};
 
 mod flaky;
 
@@ -55,6 +53,8 @@ const RSS_SLACK_KIB: u64 = 4 * 1024;
 /// A request that takes longer than this is counted as lost.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 const MASTER_KEY: &str = "sk-load-master";
+/// How long the server may take to start listening.
+const START_GUARD: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------------------
 // The server, as a child process.
@@ -83,34 +83,9 @@ struct Server {
 async fn start_server(dir: &std::path::Path, up: &str) -> Server {
     let cfg = dir.join("config.yaml");
     std::fs::write(&cfg, config(up)).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_llmux"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env_remove("LLMUX_CONFIG")
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("LLMUX_DATA_DIR", dir.join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (child, url, mut lines) = spawn_binary(&cfg, dir, None, START_GUARD).await;
     let pid = child.id().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let stderr = Arc::new(Mutex::new(Vec::new()));
-    let url = loop {
-        let line = lines.next_line().await.unwrap().unwrap_or_else(|| {
-            panic!(
-                "llmux serve exited before listening: {:?}",
-                stderr.lock().unwrap()
-            )
-        });
-        stderr.lock().unwrap().push(line.clone());
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
     let keep = stderr.clone();
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {

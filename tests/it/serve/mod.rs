@@ -36,12 +36,15 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use llmux::config::load_str;
-use llmux::router::{Router, RouterOptions};
+use llmux::router::RouterOptions;
 use llmux::serve::{Running, ServeOptions, spawn};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr};
+
+pub use crate::support::deployment;
+use crate::support::{config, router_from};
+use crate::upstream::Reply;
 
 /// The master key of the tests that use one.
 pub const KEY: &str = "sk-llmux-test-master";
@@ -55,11 +58,14 @@ pub fn options() -> ServeOptions {
     }
 }
 
-/// One OpenAI-wire deployment of `group` with id `id` at `url`, plus `extra` param lines.
-pub fn deployment(group: &str, id: &str, url: &str, extra: &str) -> String {
-    format!(
-        "  - model_name: {group}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {url}\n      api_key: sk-upstream-secret\n{extra}    model_info: {{ id: {id} }}\n"
-    )
+/// The config lines that give a test server the master key [`KEY`].
+pub fn master_key() -> String {
+    format!("general_settings:\n  master_key: {KEY}\n")
+}
+
+/// A config of the deployments `entries` with the master key [`KEY`], and `rest` appended.
+pub fn keyed(entries: &[String], rest: &str) -> String {
+    format!("model_list:\n{}{}{rest}", entries.concat(), master_key())
 }
 
 /// A config with one group `fast` of deployment `dep-a` at `url`, and `rest` appended.
@@ -72,16 +78,13 @@ pub fn one_group(url: &str, rest: &str) -> String {
 
 /// Starts a server over `yaml` with `options`.
 pub async fn start_with(yaml: &str, options: ServeOptions) -> Running {
-    let config = load_str(yaml, None).unwrap_or_else(|e| panic!("bad test config: {e}\n{yaml}"));
-    let router = Router::new(
-        config,
+    let router = router_from(
+        config(yaml),
         RouterOptions {
-            seed: Some(7),
             recent_events: llmux::serve::RECENT_EVENTS,
             ..RouterOptions::default()
         },
-    )
-    .unwrap();
+    );
     spawn(router, options).await.unwrap()
 }
 
@@ -155,9 +158,42 @@ pub fn sse(text: &str) -> Vec<(Option<String>, String)> {
         .collect()
 }
 
+/// The text of an OpenAI stream's body: its chunks' `delta.content` in order.
+pub fn streamed_content(text: &str) -> String {
+    sse(text)
+        .iter()
+        .filter_map(|(_, d)| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect()
+}
+
+/// An upstream that sends everything up to its first token, then stalls for ten minutes.
+pub fn stalling() -> Reply {
+    let chunks = Reply::openai_stream(&["first", "late"], None).chunks();
+    let mut texts: Vec<String> = chunks
+        .into_iter()
+        .map(|c| String::from_utf8(c).unwrap())
+        .collect();
+    let at = texts.iter().position(|t| t.contains("first")).unwrap();
+    let head: String = texts.drain(..=at).collect();
+    texts.insert(0, head);
+    Reply::sse(texts).delay_each(Duration::from_secs(600))
+}
+
 /// An OpenAI chat request for `model` saying `text`.
 pub fn chat(model: &str, text: &str) -> Value {
     serde_json::json!({ "model": model, "messages": [{ "role": "user", "content": text }] })
+}
+
+/// [`chat`] with `stream: true`.
+pub fn streaming_chat(model: &str, text: &str) -> Value {
+    let mut body = chat(model, text);
+    body["stream"] = Value::Bool(true);
+    body
 }
 
 /// The real `llmux serve` binary as a child process of its own (so its memory and descriptors

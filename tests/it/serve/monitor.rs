@@ -17,7 +17,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use tokio::sync::mpsc;
 
-use super::{KEY, chat_ok, deployment, options, start, start_with};
+use super::{KEY, chat_ok, deployment, keyed, options, start, start_with};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// A fixed wall-clock time for snapshots: 12:00:00 UTC.
@@ -303,10 +303,7 @@ fn reconnecting_screen_with_a_cooling_deployment() {
 async fn the_monitor_binary_shows_a_live_server_and_quits_on_q() {
     use crate::recovery::pty::{Pty, visible_text};
     let up = FakeUpstream::start(vec![Reply::openai_json("Hello", Some((12, 2)))]).await;
-    let yaml = format!(
-        "model_list:\n{}general_settings:\n  master_key: {KEY}\n",
-        deployment("fast", "dep-a", &up.url, "")
-    );
+    let yaml = keyed(&[deployment("fast", "dep-a", &up.url, "")], "");
     let server = start(&yaml).await;
     let url = server.url();
     chat_ok(&server, "fast").await;
@@ -340,10 +337,7 @@ async fn a_monitor_that_connects_late_is_given_the_recent_routing_first() {
         Reply::openai_json("two", Some((3, 1))),
     ])
     .await;
-    let yaml = format!(
-        "model_list:\n{}general_settings:\n  master_key: {KEY}\n",
-        deployment("fast", "dep-a", &up.url, "")
-    );
+    let yaml = keyed(&[deployment("fast", "dep-a", &up.url, "")], "");
     let server = start(&yaml).await;
     // A request before anyone watches.
     chat_ok(&server, "fast").await;

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{chat, deployment, get, header, one_group, post, sse, start};
+use super::{chat, deployment, get, header, one_group, post, sse, start, streaming_chat};
 use crate::upstream::{FakeUpstream, Reply};
 
 #[tokio::test]
@@ -68,8 +68,7 @@ async fn streaming_completion_passes_every_chunk_and_usage() {
     )])
     .await;
     let server = start(&one_group(&up.url, "")).await;
-    let mut body = chat("fast", "hi");
-    body["stream"] = json!(true);
+    let mut body = streaming_chat("fast", "hi");
     body["stream_options"] = json!({"include_usage": true});
     let r = post(&server, "/chat/completions", &body, None).await;
     assert_eq!(r.status(), 200);
@@ -126,8 +125,7 @@ async fn streaming_completion_passes_every_chunk_and_usage() {
 async fn streaming_without_include_usage_sends_no_usage_chunk() {
     let up = FakeUpstream::start(vec![Reply::openai_stream(&["x"], Some((1, 1)))]).await;
     let server = start(&one_group(&up.url, "")).await;
-    let mut body = chat("quick", "hi");
-    body["stream"] = json!(true);
+    let body = streaming_chat("quick", "hi");
     let text = post(&server, "/v1/chat/completions", &body, None)
         .await
         .text()
@@ -150,8 +148,7 @@ async fn attempts_header_counts_a_retry_on_another_deployment() {
         deployment("fast", "dep-good", &good.url, "      order: 2\n"),
     );
     let server = start(&yaml).await;
-    let mut body = chat("fast", "hi");
-    body["stream"] = json!(true);
+    let body = streaming_chat("fast", "hi");
     let r = post(&server, "/v1/chat/completions", &body, None).await;
     assert_eq!(r.status(), 200);
     assert_eq!(

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{chat, one_group, post, sse, start};
+use super::{chat, one_group, post, sse, start, streaming_chat};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// An OpenAI stream chunk of the fake upstream, with what a real one carries besides text.
@@ -27,6 +27,22 @@ pub(super) fn chunk(choices: Value, extra: Value) -> String {
 pub(super) fn logprobs(token: &str) -> Value {
     json!({"content": [{"token": token, "logprob": -0.25,
         "bytes": token.bytes().collect::<Vec<u8>>(), "top_logprobs": []}]})
+}
+
+/// A plain answer of two choices, each with its token's logprobs; the second ends with
+/// `second_finish`.
+pub(super) fn two_choice_answer(second_finish: &str) -> Value {
+    json!({
+        "id": "chatcmpl-up", "object": "chat.completion", "created": 1, "model": "gpt-up",
+        "system_fingerprint": "fp_up",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hello"},
+             "logprobs": logprobs("Hello"), "finish_reason": "stop"},
+            {"index": 1, "message": {"role": "assistant", "content": "Bonjour"},
+             "logprobs": logprobs("Bonjour"), "finish_reason": second_finish}
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+    })
 }
 
 /// Two choices streamed interleaved, each token with its logprobs, then the finishes and a
@@ -100,8 +116,7 @@ fn read_stream(body: &str) -> (BTreeMap<u64, Choice>, Vec<Value>) {
 async fn a_streamed_answer_passes_back_every_choice_and_its_logprobs() {
     let up = FakeUpstream::start(vec![two_choice_stream()]).await;
     let server = start(&one_group(&up.url, "")).await;
-    let mut body = chat("fast", "hi");
-    body["stream"] = json!(true);
+    let mut body = streaming_chat("fast", "hi");
     body["n"] = json!(2);
     body["logprobs"] = json!(true);
     body["stream_options"] = json!({"include_usage": true});
@@ -165,8 +180,7 @@ async fn a_stream_of_one_shape_passes_its_members_back_through_the_learned_shape
     chunks.push("data: [DONE]\n\n".into());
     let up = FakeUpstream::start(vec![Reply::sse(chunks)]).await;
     let server = start(&one_group(&up.url, "")).await;
-    let mut body = chat("fast", "hi");
-    body["stream"] = json!(true);
+    let body = streaming_chat("fast", "hi");
     let text = post(&server, "/v1/chat/completions", &body, None)
         .await
         .text()

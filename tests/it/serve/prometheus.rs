@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 
-use super::{KEY, chat, chat_ok, get, header, one_group, post, start};
+use super::{KEY, chat, chat_ok, get, header, master_key, one_group, post, start, streaming_chat};
 use crate::upstream::{FakeUpstream, Reply};
 
 /// Parses the exposition into `name{labels}` → value, checking the format as it goes: every
@@ -81,16 +81,12 @@ async fn metrics_count_the_traffic_sent() {
     let plain = Reply::openai_json("Hello", Some((12, 2)));
     let streamed = Reply::openai_stream(&["Hel", "lo"], Some((12, 2)));
     let up = FakeUpstream::start(vec![plain.clone(), plain.clone(), streamed, plain]).await;
-    let yaml = one_group(
-        &up.url,
-        &format!("general_settings:\n  master_key: {KEY}\n"),
-    );
+    let yaml = one_group(&up.url, &master_key());
     let server = start(&yaml).await;
     for _ in 0..2 {
         chat_ok(&server, "fast").await;
     }
-    let mut streaming = chat("quick", "hi");
-    streaming["stream"] = json!(true);
+    let streaming = streaming_chat("quick", "hi");
     let r = post(&server, "/v1/chat/completions", &streaming, Some(KEY)).await;
     assert!(r.text().await.unwrap().ends_with("[DONE]\n\n"));
     let anthropic =

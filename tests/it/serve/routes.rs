@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::passthrough::{logprobs, two_choice_stream};
+use super::passthrough::{two_choice_answer, two_choice_stream};
 use super::{KEY, deployment, get, one_group, post, sse, start};
 use crate::upstream::{FakeUpstream, Reply};
 
@@ -72,19 +72,12 @@ async fn a_model_is_retrieved_by_its_group_or_alias_name() {
 
 #[tokio::test]
 async fn a_legacy_completion_is_asked_as_a_chat_and_answered_as_a_text_completion() {
-    let answer = json!({
-        "id": "chatcmpl-up", "object": "chat.completion", "created": 1, "model": "gpt-up",
-        "system_fingerprint": "fp_up",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "Hello"},
-             "logprobs": logprobs("Hello"), "finish_reason": "stop"},
-            {"index": 1, "message": {"role": "assistant", "content": "Bonjour"},
-             "logprobs": logprobs("Bonjour"), "finish_reason": "length"}
-        ],
-        "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
-    });
     // A 503 first: the route goes through the router's retries like chat.
-    let up = FakeUpstream::start(vec![Reply::status(503), Reply::json(answer)]).await;
+    let up = FakeUpstream::start(vec![
+        Reply::status(503),
+        Reply::json(two_choice_answer("length")),
+    ])
+    .await;
     let yaml = format!(
         "model_list:\n{}router_settings:\n  num_retries: 1\n",
         deployment("fast", "dep-a", &up.url, "")

@@ -7,8 +7,8 @@
 
 use serde_json::{Value, json};
 
-use super::passthrough::{logprobs, two_choice_stream};
-use super::{KEY, deployment, start};
+use super::passthrough::{two_choice_answer, two_choice_stream};
+use super::{KEY, deployment, keyed, start};
 use crate::upstream::{FakeUpstream, Reply};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,10 +21,7 @@ async fn the_official_openai_and_anthropic_sdks_work_unchanged() {
         }
     })
     .await;
-    let yaml = format!(
-        "model_list:\n{}general_settings:\n  master_key: {KEY}\n",
-        deployment("fast", "dep-a", &up.url, "")
-    );
+    let yaml = keyed(&[deployment("fast", "dep-a", &up.url, "")], "");
     let server = start(&yaml).await;
     run_script("official_clients.py", &server.url()).await;
     server.shutdown().await.unwrap();
@@ -52,21 +49,6 @@ async fn run_script(script: &str, url: &str) {
     );
 }
 
-/// A plain answer of two choices, each with its token's logprobs.
-fn two_choices() -> Reply {
-    Reply::json(json!({
-        "id": "chatcmpl-up", "object": "chat.completion", "created": 1, "model": "gpt-up",
-        "system_fingerprint": "fp_up",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "Hello"},
-             "logprobs": logprobs("Hello"), "finish_reason": "stop"},
-            {"index": 1, "message": {"role": "assistant", "content": "Bonjour"},
-             "logprobs": logprobs("Bonjour"), "finish_reason": "stop"}
-        ],
-        "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
-    }))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdks_get_every_choice_logprobs_embeddings_and_one_model() {
     let up = FakeUpstream::start_by_body(|body: &Value| {
@@ -79,7 +61,7 @@ async fn the_sdks_get_every_choice_logprobs_embeddings_and_one_model() {
         } else if body["stream"] == true {
             two_choice_stream()
         } else {
-            two_choices()
+            Reply::json(two_choice_answer("stop"))
         }
     })
     .await;
