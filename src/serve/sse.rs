@@ -249,6 +249,24 @@ pub fn response(body: Body) -> Response {
     response
 }
 
+/// The tool calls of `outcome` that did not stream (an answer that came whole), one piece
+/// each; `started` says which call indexes already went out.
+pub fn unstreamed_calls(
+    outcome: &ChatOutcome,
+    started: impl Fn(u32) -> bool,
+) -> Vec<ToolCallDelta> {
+    (0u32..)
+        .zip(&outcome.tool_calls)
+        .filter(|(i, _)| !started(*i))
+        .map(|(index, c)| ToolCallDelta {
+            index,
+            id: Some(c.id.clone()),
+            name: Some(c.name.clone()),
+            arguments: c.arguments.clone(),
+        })
+        .collect()
+}
+
 /// A whole answer's frames (an answer that came in one piece, asked as a stream): the opening
 /// with what was passed through, then the end.
 pub fn whole<E: SseEncoder>(

@@ -13,7 +13,7 @@ use crate::provider::ToolCallDelta;
 use crate::router::ChatOutcome;
 use crate::serve::error::{Api, ApiError};
 use crate::serve::json::{self, Probe, Shape};
-use crate::serve::sse::{SseEncoder, frame, json_frame};
+use crate::serve::sse::{SseEncoder, frame, json_frame, unstreamed_calls};
 
 const MESSAGE_START: &str = "message_start";
 const BLOCK_START: &str = "content_block_start";
@@ -336,17 +336,8 @@ impl SseEncoder for Events {
     }
 
     fn finish(&mut self, outcome: &ChatOutcome, out: &mut Vec<u8>) {
-        // Calls that did not stream (an answer that came whole) go out in one piece each.
-        for (i, c) in outcome.tool_calls.iter().enumerate() {
-            if !self.tools.iter().any(|(n, _)| *n == i as u32) {
-                let delta = ToolCallDelta {
-                    index: i as u32,
-                    id: Some(c.id.clone()),
-                    name: Some(c.name.clone()),
-                    arguments: c.arguments.clone(),
-                };
-                self.tool_call(&delta, out);
-            }
+        for call in unstreamed_calls(outcome, |i| self.tools.iter().any(|(n, _)| *n == i)) {
+            self.tool_call(&call, out);
         }
         if self.next_index == 0 {
             // No text at all: an empty text block, as Anthropic sends.

@@ -13,7 +13,7 @@ use crate::router::ChatOutcome;
 use crate::serve::chat::unix_now;
 use crate::serve::error::{Api, ApiError};
 use crate::serve::json::{self, Probe, Shape};
-use crate::serve::sse::{SseEncoder, frame, json_frame};
+use crate::serve::sse::{SseEncoder, frame, json_frame, unstreamed_calls};
 
 /// The shapes every stream shares, serialized once (see [`json`]): their holes are numbered
 /// in the order their structs list them.
@@ -382,17 +382,8 @@ impl SseEncoder for Chunks {
 
     fn finish(&mut self, outcome: &ChatOutcome, out: &mut Vec<u8>) {
         self.flush_choices(out);
-        // Calls that did not stream (an answer that came whole) go out in one piece each.
-        for (i, c) in outcome.tool_calls.iter().enumerate() {
-            if !self.tools_started.contains(&(i as u32)) {
-                let delta = ToolCallDelta {
-                    index: i as u32,
-                    id: Some(c.id.clone()),
-                    name: Some(c.name.clone()),
-                    arguments: c.arguments.clone(),
-                };
-                self.tool_call(&delta, out);
-            }
+        for call in unstreamed_calls(outcome, |i| self.tools_started.contains(&i)) {
+            self.tool_call(&call, out);
         }
         self.chunk(
             out,
