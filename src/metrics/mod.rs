@@ -20,6 +20,6 @@ mod window;
 pub use crate::money::Usd;
 pub use prices::{Price, PriceFileError, PriceJsonError, PriceTable, PricingFileError};
 pub use stats::{
-    AttemptSuccess, DeploymentStats, GroupStats, Metrics, MetricsSnapshot, ROLLING_WINDOW,
-    SPARK_BUCKET, SPARK_BUCKETS, TTFT_SAMPLES,
+    AttemptSuccess, DeploymentStats, GroupStats, MIN_RATE_SPAN, Metrics, MetricsSnapshot,
+    ROLLING_WINDOW, SPARK_BUCKET, SPARK_BUCKETS, TTFT_SAMPLES,
 };

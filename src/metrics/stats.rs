@@ -66,6 +66,11 @@ struct Bucket {
     stream_micros: u64,
 }
 
+/// The shortest stream after its first token that counts toward tokens/s: an answer that came
+/// in one burst (a cache, a local upstream a millisecond away) spans microseconds, and its
+/// "rate" (hundreds of thousands of tokens/s) says nothing about the model.
+pub const MIN_RATE_SPAN: Duration = Duration::from_millis(5);
+
 impl Reset for Bucket {
     fn reset(&mut self) {
         *self = Bucket::default();
@@ -154,7 +159,10 @@ impl Aggregate {
         if let Some(bucket) = self.buckets.at(now.spark) {
             bucket.successes += 1;
             bucket.latency_micros = bucket.latency_micros.saturating_add(micros(s.total));
-            if let Some(ttft) = s.ttft.filter(|t| *t < s.total && s.usage.output > 0) {
+            if let Some(ttft) = s
+                .ttft
+                .filter(|t| s.total.saturating_sub(*t) >= MIN_RATE_SPAN && s.usage.output > 0)
+            {
                 bucket.stream_tokens = bucket.stream_tokens.saturating_add(s.usage.output);
                 bucket.stream_micros = bucket.stream_micros.saturating_add(micros(s.total - ttft));
             }

@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Widget};
 use unicode_width::UnicodeWidthStr;
 
+use crate::metrics::MIN_RATE_SPAN;
 use crate::sanitize::escape_controls;
 use crate::store::session::{AnswerState, Entry};
 
@@ -368,7 +369,8 @@ fn last_answer(app: &App) -> Option<String> {
             let rate = match (out, a.total_ms, a.ttft_ms) {
                 // A replay's speed says nothing about the deployment.
                 _ if a.badges.cached => " from the cache".to_string(),
-                (Some(o), Some(t), Some(f)) if t > f => {
+                // An answer that came in one burst has no rate to speak of (as in metrics).
+                (Some(o), Some(t), Some(f)) if t >= f + MIN_RATE_SPAN.as_millis() as u64 => {
                     format!(" at {:.0} tok/s", o as f64 * 1000.0 / (t - f) as f64)
                 }
                 _ => String::new(),

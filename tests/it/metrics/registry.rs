@@ -321,3 +321,23 @@ fn reports_from_many_threads_all_count() {
     assert_eq!(snap.total_cost, Usd::from_pico(12_000));
     assert_eq!(snap.deployments.len(), 3);
 }
+
+#[test]
+fn tokens_per_second_leaves_out_answers_that_came_in_one_burst() {
+    let m = Metrics::new();
+    let t0 = Instant::now();
+    // 100 tokens over the 1 s after the first token: 100 tok/s.
+    m.attempt_started("a", "g", t0);
+    m.attempt_succeeded("a", "g", &success(200, 1_200, 100, None), t0);
+    // 20 tokens all at once, 1 ms after the first: no rate to speak of, left out.
+    m.attempt_started("a", "g", t0);
+    m.attempt_succeeded("a", "g", &success(1, 2, 20, None), t0);
+    let a = m.snapshot(t0).deployment("a").unwrap().clone();
+    let rate = a.tokens_per_s.expect("the timed answer gives a rate");
+    assert!((rate - 100.0).abs() < 0.5, "{rate}");
+    // Only bursts: no rate at all (shown as "–"), not 20,000 tok/s.
+    let b = Metrics::new();
+    b.attempt_started("b", "g", t0);
+    b.attempt_succeeded("b", "g", &success(1, 2, 20, None), t0);
+    assert_eq!(b.snapshot(t0).deployment("b").unwrap().tokens_per_s, None);
+}
