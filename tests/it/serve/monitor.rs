@@ -51,7 +51,8 @@ fn normalize(update: Update) -> Update {
                 d.ttft_p95 = fixed(d.ttft_p95, 6);
                 d.latency_p50 = fixed(d.latency_p50, 9);
                 d.latency_p95 = fixed(d.latency_p95, 12);
-                d.tokens_per_s = d.tokens_per_s.map(|_| 200.0);
+                // A local answer may come in one burst (no rate) or not: fixed either way.
+                d.tokens_per_s = (d.successes > 0).then_some(200.0);
                 // Sparklines: whether something happened, all in the newest bucket (a
                 // bucket boundary may fall between the request and the snapshot, and a
                 // latency may round to 0 ms).
