@@ -361,20 +361,11 @@ async fn the_spend_of_cut_attempts_is_seeded_on_their_own_deployments() {
         spent_line(7, "capped", T0 - HOUR_MS, 50),
     ];
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    let yaml = format!(
-        "model_list:\n{}{}llmux:\n  budget: {{limit: 100, period: 1d}}\n",
-        deployment(
-            "g",
-            "capped",
-            &capped.url,
-            "      max_budget: 5\n      budget_duration: 1d\n      order: 1\n"
-        ),
-        deployment(
-            "g",
-            "other",
-            &other.url,
-            "      max_budget: 50\n      budget_duration: 1d\n      order: 2\n"
-        ),
+    let yaml = capped_then_other(
+        &capped.url,
+        5,
+        &other.url,
+        "      max_budget: 50\n      budget_duration: 1d\n",
     );
     let (clock, _) = manual_clock();
     let r = router_with(&yaml, Some(clock), Some(RequestLog::open(&path).unwrap()));
@@ -408,16 +399,7 @@ async fn spend_is_seeded_from_the_request_log_at_start() {
     lines.push(done_line("capped", T0 - HOUR_MS, 350, false));
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
 
-    let yaml = format!(
-        "model_list:\n{}{}llmux:\n  budget: {{limit: 100, period: 1d}}\n",
-        deployment(
-            "g",
-            "capped",
-            &capped.url,
-            "      max_budget: 10\n      budget_duration: 1d\n      order: 1\n"
-        ),
-        deployment("g", "other", &other.url, "      order: 2\n"),
-    );
+    let yaml = capped_then_other(&capped.url, 10, &other.url, "");
     let (clock, _) = manual_clock();
     let log = RequestLog::open(&path).unwrap();
     let r = router_with(&yaml, Some(clock), Some(log));
@@ -672,4 +654,24 @@ async fn the_tui_shows_a_budget_warning_on_its_status_line_and_in_the_routing_lo
     );
     assert!(!toast.error);
     assert_eq!(app.log.events.back(), Some(&ev));
+}
+
+/// Group `g`: `capped` first (its own daily `max_budget`), then `other` (with `other_params`),
+/// under an app budget of $100 a day: the setup of the tests that seed spend from the log.
+fn capped_then_other(capped: &str, max_budget: u32, other: &str, other_params: &str) -> String {
+    format!(
+        "model_list:\n{}{}llmux:\n  budget: {{limit: 100, period: 1d}}\n",
+        deployment(
+            "g",
+            "capped",
+            capped,
+            &format!("      max_budget: {max_budget}\n      budget_duration: 1d\n      order: 1\n"),
+        ),
+        deployment(
+            "g",
+            "other",
+            other,
+            &format!("{other_params}      order: 2\n")
+        ),
+    )
 }
