@@ -23,11 +23,22 @@ use super::event::{ChatEvent, ChatOutcome, RouteError, RouteErrorKind};
 
 /// Events the request may queue before it pauses for its reader to catch up.
 const OUTBOX_LIMIT: usize = 1024;
+/// Room made up front: a burst of a stream's chunks (20-odd events) fits without the queue
+/// growing four times on the way (each growth a reallocation and a copy).
+const OUTBOX_ROOM: usize = 32;
 
 /// Where a request's future puts its events for its [`ChatStream`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Outbox {
     queue: Mutex<VecDeque<ChatEvent>>,
+}
+
+impl Default for Outbox {
+    fn default() -> Outbox {
+        Outbox {
+            queue: Mutex::new(VecDeque::with_capacity(OUTBOX_ROOM)),
+        }
+    }
 }
 
 impl Outbox {

@@ -24,9 +24,9 @@ use crate::router::{ChatEvent, ChatOutcome, ChatStream};
 
 /// Frames already available are joined into one body chunk up to this size.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
-/// What a batch of SSE frames starts with room for: a burst of a few dozen frames, so it
-/// rarely grows.
-const SSE_WRITE_CAPACITY: usize = 4 * 1024;
+/// What a batch of SSE frames starts with room for: a burst of a few dozen frames (a
+/// 20-chunk answer is ~5 KiB), so it rarely grows.
+const SSE_WRITE_CAPACITY: usize = 8 * 1024;
 /// Scheduler rounds a batch may wait for pieces that already arrived upstream.
 const MAX_BATCH_ROUNDS: usize = 64;
 /// Yields in a row that bring nothing before a batch is written. One is not enough: the

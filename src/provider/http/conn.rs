@@ -52,6 +52,8 @@ const MAX_HOSTS: usize = 256;
 /// The most body bytes joined into one piece: what arrived in a burst comes out together, but
 /// an upstream that sends without pause cannot make one piece (or one poll) grow without end.
 const MAX_JOINED: usize = 16 * 1024;
+/// The room made when a second frame is joined to the first: a burst of 20-odd chunks.
+const JOIN_ROOM: usize = 8 * 1024;
 
 /// A connection: the handle that sends on it and the future that drives it.
 struct Conn {
@@ -283,6 +285,9 @@ impl LiveBody {
                         None => joined = Some(data),
                         Some(first) => {
                             if more.is_empty() {
+                                // Room for a burst of a stream's chunks at once (a growth
+                                // per doubling cost more than the copies).
+                                more.reserve(JOIN_ROOM.max(first.len() + data.len()));
                                 more.extend_from_slice(first);
                             }
                             more.extend_from_slice(&data);

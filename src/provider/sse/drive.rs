@@ -69,7 +69,9 @@ struct Ahead<T> {
 impl<T> Ahead<T> {
     fn new() -> Ahead<T> {
         Ahead {
-            queue: VecDeque::new(),
+            // A burst of chunks decodes into 20-odd events: room for them up front, rather
+            // than four growths on the way.
+            queue: VecDeque::with_capacity(32),
             ended: false,
         }
     }
