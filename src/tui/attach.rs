@@ -376,6 +376,9 @@ impl App {
             self.toast(e, true);
             return Vec::new();
         }
+        if self.editing.is_some() {
+            return self.send_edit(text, files);
+        }
         let (full, images) = expand_files(&text, files);
         self.send_expanded(&text, &full, images)
     }

@@ -9,6 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::{Command, Effect};
 use super::app::{App, Focus};
+use super::attach::{Attachment, expand_files, folded, mentions};
 use crate::store::session::{Entry, Image, Record};
 
 /// An earlier message being edited in the composer.
@@ -160,34 +161,66 @@ impl App {
         true
     }
 
-    /// Sends the edited message as a new branch from where the original stood.
+    /// Sends the edited message as a new branch from where the original stood. `@path`s
+    /// typed into it are read first (by the runner), as a new message's are; the files it was
+    /// sent with are in its text and not read again.
     pub(crate) fn resend_edit(&mut self) -> Vec<Effect> {
-        let Some(ed) = self.editing.clone() else {
+        if self.editing.is_none() {
             return self.send();
-        };
+        }
         if self.refused_while_streaming() {
             return Vec::new();
         }
+        let draft = self.draft();
         // A large paste folded in the composer goes out whole (as a new message's would).
-        let text = self.b.attach.expand(&self.draft());
+        let text = self.b.attach.expand(&draft);
         if text.trim().is_empty() {
             self.unchanged();
             return Vec::new();
         }
-        self.editing = None;
+        // Only paths typed into the edit: the ones the message was sent with are in its text
+        // already (or were deleted from it on purpose).
+        let had = self
+            .editing
+            .as_ref()
+            .and_then(|ed| self.entries.iter().find(|e| e.id() == ed.id))
+            .map_or_else(Vec::new, |e| match e {
+                Entry::User(u) => mentions(&folded(&u.text)),
+                _ => Vec::new(),
+            });
+        let paths: Vec<String> = mentions(&folded(&draft))
+            .into_iter()
+            .filter(|p| !had.contains(p))
+            .collect();
+        if !paths.is_empty() {
+            return vec![Effect::ReadAttachments { text, paths }];
+        }
+        self.send_edit(text, Vec::new())
+    }
+
+    /// The edit `text` goes, with `files` (read from the `@path`s typed into it) after it.
+    pub(crate) fn send_edit(&mut self, text: String, files: Vec<Attachment>) -> Vec<Effect> {
+        let Some(ed) = self.editing.take() else {
+            return self.send();
+        };
         let Some(at) = self.entries.iter().position(|e| e.id() == ed.id) else {
             // The message went (another branch shown, deleted): a plain message then.
-            return self.send();
+            let (full, images) = expand_files(&text, files);
+            self.b.attach.pastes.clear();
+            return self.send_message(full, images);
         };
         let mut fx = vec![Effect::Persist(Record::Fork { replaces: ed.id })];
         self.branches.cut(&mut self.entries, at);
         self.view.selected = None;
-        let images = ed
+        let (text, added) = expand_files(&text, files);
+        let mut images: Vec<Image> = ed
             .images
             .into_iter()
             .filter(|i| text.contains(&i.marker()))
             .collect();
+        images.extend(added);
         fx.extend(self.send_message(text, images));
+        self.b.attach.pastes.clear();
         self.set_composer_text(&ed.draft_before);
         let n = self.branches.alternatives(&self.entries, at).len();
         self.toast(

@@ -106,6 +106,22 @@ impl Harness {
         }
     }
 
+    /// Does the runner's part of `fx`: reads the files an `Effect::ReadAttachments` asks for
+    /// and hands them back; returns the effects after, the others as they were.
+    fn read_files(&mut self, fx: Vec<Effect>) -> Vec<Effect> {
+        let mut out = Vec::new();
+        for e in fx {
+            match e {
+                Effect::ReadAttachments { text, paths } => {
+                    let read = llmux::tui::attach::read_all(&paths);
+                    out.extend(self.act(Action::Attached { text, read }));
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+
     /// Advances paused time and delivers a chat event stamped with it.
     async fn chat(&mut self, tag: RequestTag, after_ms: u64, event: ChatEvent) -> Vec<Effect> {
         tokio::time::advance(Duration::from_millis(after_ms)).await;

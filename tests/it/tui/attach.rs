@@ -15,17 +15,7 @@ use super::Harness;
 fn send_with_files(h: &mut Harness, text: &str) -> Vec<Effect> {
     h.type_text(text);
     let fx = h.press(KeyCode::Enter);
-    let mut out = Vec::new();
-    for e in fx {
-        match e {
-            Effect::ReadAttachments { text, paths } => {
-                let read = attach::read_all(&paths);
-                out.extend(h.act(Action::Attached { text, read }));
-            }
-            other => out.push(other),
-        }
-    }
-    out
+    h.read_files(fx)
 }
 
 fn started(fx: &[Effect]) -> Option<&llmux::provider::ChatRequest> {
@@ -127,16 +117,7 @@ model_list:
     );
     h.ctrl('n');
     let fx = h.press(KeyCode::Enter);
-    let fx: Vec<Effect> = fx
-        .into_iter()
-        .flat_map(|e| match e {
-            Effect::ReadAttachments { text, paths } => h.act(Action::Attached {
-                text,
-                read: attach::read_all(&paths),
-            }),
-            other => vec![other],
-        })
-        .collect();
+    let fx = h.read_files(fx);
     let m = started(&fx)
         .expect("sent to vision")
         .messages

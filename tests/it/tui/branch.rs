@@ -243,3 +243,71 @@ async fn d_deletes_the_last_exchange_and_esc_drops_an_edit() {
     h.press(KeyCode::Down);
     assert_eq!(h.app.view.selected, None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_edit_reads_the_paths_typed_into_it_and_keeps_the_files_it_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.py");
+    // A file's own `@words` are its content, not paths to read again when it is edited.
+    std::fs::write(&first, "@dataclass\nclass Point: pass\n@other.thing\n").unwrap();
+    let second = dir.path().join("second.txt");
+    std::fs::write(&second, "the second file\n").unwrap();
+    let mut h = Harness::new(140, 40);
+    h.type_text(&format!("review @{}", first.display()));
+    let fx = h.press(KeyCode::Enter);
+    let fx = h.read_files(fx);
+    let (tag, _, _) = super::started(&fx);
+    let o = outcome("Looks fine.", "fast", "mock/fast-steady", 100, 300, 5, None);
+    h.chat(tag, 300, ChatEvent::finished(Ok(o))).await;
+
+    select_from_end(&mut h, 2);
+    h.type_text("e");
+    // A path that names nothing: refused, and the edit stays to be fixed.
+    let missing = format!(" and @{}/nope.txt", dir.path().display());
+    let draft = format!("{}{missing}", h.app.draft());
+    h.app.set_composer_text(&draft);
+    let fx = h.press(KeyCode::Enter);
+    let asked: Vec<Vec<String>> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ReadAttachments { paths, .. } => Some(paths.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, [vec![format!("{}/nope.txt", dir.path().display())]]);
+    let fx = h.read_files(fx);
+    assert!(
+        fx.iter().all(|e| !matches!(e, Effect::StartChat { .. })),
+        "{fx:?}"
+    );
+    assert!(h.screen().contains("cannot read it"));
+    assert_eq!(h.app.draft(), draft, "the edit stays");
+    assert!(h.app.editing.is_some());
+
+    let fixed = draft.replace(&missing, &format!(" and @{}", second.display()));
+    h.app.set_composer_text(&fixed);
+    let fx = h.press(KeyCode::Enter);
+    let fx = h.read_files(fx);
+    let forked = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Persist(Record::Fork { .. })));
+    let (_, _, request) = super::started(&fx);
+    assert!(forked.is_some(), "sent as a branch: {fx:?}");
+    let sent = &request.messages.last().unwrap().content;
+    assert!(sent.contains("@dataclass\nclass Point: pass"), "{sent}");
+    assert!(
+        sent.contains(&format!(
+            "<file name=\"{}\">\nthe second file\n</file>",
+            second.display()
+        )),
+        "{sent}"
+    );
+    assert_eq!(sent.matches("<file name=").count(), 2, "{sent}");
+    assert_eq!(
+        h.app.draft(),
+        "",
+        "the composer has what it held before the edit"
+    );
+    let s = h.screen();
+    assert!(s.contains("branch 2/2"), "{s}");
+}
