@@ -11,6 +11,7 @@ use crate::store::RequestLog;
 use crate::store::stats::{
     CACHE_ROW, DeploymentFacts, GroupBy, StatsReport, StatsRow, UNTAGGED, parse_since, read_log,
 };
+use crate::widgets::fmt::Spend;
 use crate::{errln, outln};
 
 #[derive(Debug, clap::Args)]
@@ -102,11 +103,16 @@ fn ms(v: Option<u64>) -> String {
 }
 
 fn cells(r: &StatsRow) -> [String; COLUMNS] {
+    // Written as the TUI's stats view writes it (`$0`, `$0.0123+?`, `$?`), with how many
+    // requests had no known price.
+    let spend = Spend {
+        known: r.cost_usd,
+        unpriced: r.unpriced > 0,
+    };
     let cost = if r.unpriced > 0 {
-        // `+?` as everywhere else a total holds unpriced requests, with how many.
-        format!("{}+? ({} unpriced)", r.cost_usd, r.unpriced)
+        format!("{spend} ({} unpriced)", r.unpriced)
     } else {
-        r.cost_usd.to_string()
+        spend.to_string()
     };
     [
         // Keys are tags from clients, model and deployment names: one line, escaped.

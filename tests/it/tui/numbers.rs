@@ -240,21 +240,46 @@ async fn every_view_counts_the_same_cost_for_a_session_of_mixed_outcomes() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::copy(&log_path, data.join("requests.jsonl")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_llmux"))
-        .args(["stats", "--json", "--since", "30d"])
-        .env_remove("LLMUX_CONFIG")
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .env("LLMUX_DATA_DIR", &data)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let llmux_stats = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_llmux"))
+            .arg("stats")
+            .args(args)
+            .env_remove("LLMUX_CONFIG")
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("LLMUX_DATA_DIR", &data)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&llmux_stats(&["--json", "--since", "30d"])).unwrap();
     let cli: Usd = serde_json::from_value(json["total"]["cost_usd"].clone()).unwrap();
     assert_eq!(cli, headers.known, "llmux stats: {json}");
     assert!(json["total"]["unpriced"].as_u64().unwrap() > 0);
+    // 8. Its table writes the costs as the F5 view does: the total with `+?`, the group
+    // with no price `$?` (not `$0.00`), each with how many requests had no price.
+    let table = llmux_stats(&["--since", "30d", "--by", "model"]);
+    let row = |key: &str| {
+        table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .unwrap_or_else(|| panic!("no {key} row:\n{table}"))
+            .to_string()
+    };
+    assert!(
+        row("total").contains(&format!("{figure} (1 unpriced)")),
+        "{table}"
+    );
+    assert!(row("free").contains("$? (1 unpriced)"), "{table}");
+    let f5_free = screen
+        .lines()
+        .find(|l| l.contains("free ") && l.contains(" req "))
+        .unwrap_or_else(|| panic!("no free row on F5:\n{screen}"));
+    assert!(f5_free.contains("$?"), "{f5_free}");
 }
