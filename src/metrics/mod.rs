@@ -21,5 +21,5 @@ pub use crate::money::Usd;
 pub use prices::{Price, PriceFileError, PriceJsonError, PriceTable, PricingFileError};
 pub use stats::{
     AttemptSuccess, DeploymentStats, GroupStats, MIN_RATE_SPAN, Metrics, MetricsSnapshot,
-    ROLLING_WINDOW, SPARK_BUCKET, SPARK_BUCKETS, TTFT_SAMPLES,
+    ROLLING_WINDOW, SPARK_BUCKET, SPARK_BUCKETS, TTFT_SAMPLES, answer_rate,
 };

@@ -71,6 +71,13 @@ struct Bucket {
 /// "rate" (hundreds of thousands of tokens/s) says nothing about the model.
 pub const MIN_RATE_SPAN: Duration = Duration::from_millis(5);
 
+/// An answer's tokens/s: `tokens` over `span` (its first token to its end), or `None` when it
+/// came in one burst (under [`MIN_RATE_SPAN`]) or brought no tokens. The metrics count the
+/// same answers; the TUI's answer line and compare's columns show this figure.
+pub fn answer_rate(tokens: u64, span: Duration) -> Option<f64> {
+    (span >= MIN_RATE_SPAN && tokens > 0).then(|| tokens as f64 / span.as_secs_f64())
+}
+
 impl Reset for Bucket {
     fn reset(&mut self) {
         *self = Bucket::default();
@@ -161,7 +168,7 @@ impl Aggregate {
             bucket.latency_micros = bucket.latency_micros.saturating_add(micros(s.total));
             if let Some(ttft) = s
                 .ttft
-                .filter(|t| s.total.saturating_sub(*t) >= MIN_RATE_SPAN && s.usage.output > 0)
+                .filter(|t| answer_rate(s.usage.output, s.total.saturating_sub(*t)).is_some())
             {
                 bucket.stream_tokens = bucket.stream_tokens.saturating_add(s.usage.output);
                 bucket.stream_micros = bucket.stream_micros.saturating_add(micros(s.total - ttft));

@@ -14,10 +14,12 @@
 //! spend counts them all.
 
 use std::cell::RefCell;
+use std::time::Duration;
 
 use ratatui::text::Line;
 use tokio::time::Instant;
 
+use crate::metrics::answer_rate;
 use crate::provider::Message;
 use crate::router::{ChatEvent, RouteEventKind};
 use crate::store::session::{self, Answer, AnswerState, Entry, Image, Record, UserMessage};
@@ -26,6 +28,7 @@ use crate::store::session_history;
 use super::action::{Command, Effect, RequestTag};
 use super::app::App;
 use super::attach::Attachment;
+use super::view::LIVE_RATE_WINDOW;
 
 /// Most groups compared at once (columns side by side).
 pub const MAX_GROUPS: usize = 4;
@@ -100,20 +103,18 @@ impl Column {
     /// estimate while streaming; `None` before the second token's worth of time.
     pub fn tokens_per_s(&self, now: Instant) -> Option<f64> {
         let a = &self.answer;
-        let (tokens, secs) = match (a.usage, a.ttft_ms, a.total_ms) {
-            (Some(u), Some(ttft), Some(total)) if !self.streaming() => {
-                (u.output, total.saturating_sub(ttft) as f64 / 1000.0)
-            }
-            _ => {
-                let first = self.first_token?;
-                let end = if self.streaming() { now } else { self.last_at };
-                (
-                    crate::provider::estimate_tokens(&a.text),
-                    end.duration_since(first).as_secs_f64(),
-                )
-            }
-        };
-        (secs > 0.05 && tokens > 1).then(|| tokens as f64 / secs)
+        if let (Some(u), Some(ttft), Some(total)) = (a.usage, a.ttft_ms, a.total_ms)
+            && !self.streaming()
+        {
+            // Finished: the figure the answer line and the metrics give.
+            return answer_rate(u.output, Duration::from_millis(total.saturating_sub(ttft)));
+        }
+        let first = self.first_token?;
+        let end = if self.streaming() { now } else { self.last_at };
+        let span = end.duration_since(first);
+        let tokens = crate::provider::estimate_tokens(&a.text);
+        // Streaming: shown once the live line would show one.
+        (span >= LIVE_RATE_WINDOW && tokens > 1).then(|| tokens as f64 / span.as_secs_f64())
     }
 }
 

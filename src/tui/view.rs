@@ -2,6 +2,8 @@
 //! top. Small panes (live output, composer, status line) are drawn here; the larger ones have
 //! their own modules. Nothing here changes state or does IO.
 
+use std::time::Duration;
+
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
@@ -9,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Widget};
 use unicode_width::UnicodeWidthStr;
 
-use crate::metrics::MIN_RATE_SPAN;
+use crate::metrics::answer_rate;
 use crate::sanitize::escape_controls;
 use crate::store::session::{AnswerState, Entry};
 
@@ -23,8 +25,9 @@ pub use crate::widgets::{pane_block, set_line_clipped, with_hidden};
 
 /// Spinner frames, one per tick.
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
-/// Below this much streaming time tokens/s is not shown (too noisy).
-const MIN_RATE_WINDOW_MS: u64 = 200;
+/// Below this much streaming time a live tokens/s is not shown (too noisy); the live line
+/// and compare's streaming columns wait for it.
+pub const LIVE_RATE_WINDOW: Duration = Duration::from_millis(200);
 /// The live line's counters (tokens, tokens/s, time) change at most this often: a human rate,
 /// and over SSH each change is bytes (DESIGN.md §5). The spinner turns every tick.
 pub const COUNTER_PERIOD_MS: u64 = 500;
@@ -321,7 +324,7 @@ pub fn live_summary(app: &App) -> Line<'static> {
             _ => {
                 let text = app.answer(f.answer_id).map_or("", |a| a.text.as_str());
                 let tokens = f.tokens(text);
-                let rate = if streaming_ms >= MIN_RATE_WINDOW_MS {
+                let rate = if streaming_ms >= LIVE_RATE_WINDOW.as_millis() as u64 {
                     format!("{:.0} tok/s", tokens as f64 * 1000.0 / streaming_ms as f64)
                 } else {
                     "– tok/s".to_string()
@@ -370,8 +373,9 @@ fn last_answer(app: &App) -> Option<String> {
                 // A replay's speed says nothing about the deployment.
                 _ if a.badges.cached => " from the cache".to_string(),
                 // An answer that came in one burst has no rate to speak of (as in metrics).
-                (Some(o), Some(t), Some(f)) if t >= f + MIN_RATE_SPAN.as_millis() as u64 => {
-                    format!(" at {:.0} tok/s", o as f64 * 1000.0 / (t - f) as f64)
+                (Some(o), Some(t), Some(f)) => {
+                    answer_rate(o, Duration::from_millis(t.saturating_sub(f)))
+                        .map_or(String::new(), |r| format!(" at {r:.0} tok/s"))
                 }
                 _ => String::new(),
             };

@@ -115,6 +115,9 @@ async fn compare_asks_two_groups_and_enter_keeps_the_chosen_answer() {
     let s = h.screen();
     assert!(s.contains("1 fast") && s.contains("2 smart"), "{s}");
     assert!(s.contains("tok/s") && s.contains("$0.000042"), "{s}");
+    // fast's 5 tokens came in the 49 ms after its first: a rate, the one an answer's line
+    // and the metrics give for it (a burst under 5 ms would have none).
+    assert!(s.contains("102 tok/s"), "{s}");
     assert!(s.contains("quicksort is not"), "{s}");
     assert!(h.app.entries.is_empty(), "nothing kept before Enter");
     // Right, Enter: the second is kept, with the question.
