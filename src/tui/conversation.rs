@@ -57,9 +57,31 @@ pub struct ConversationView {
     cache: RefCell<HashMap<u64, Cached>>,
     /// While following the end: the first line shown when `view` pages a stream (a page at a
     /// time instead of a line at a time, where the pane cannot be scrolled cheaply).
-    pub paged: std::cell::Cell<Option<(usize, usize)>>,
+    pub paged: std::cell::Cell<Option<PageTop>>,
     /// The selected message (an index into the entries), with the conversation focused.
     pub selected: Option<usize>,
+}
+
+/// Where a page of a streamed answer starts: line `line` of the entry at `entry`, which had
+/// the id `id` (after a branch, a delete or another session the index names another entry,
+/// and the page is taken again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageTop {
+    pub entry: usize,
+    pub line: usize,
+    pub id: u64,
+}
+
+impl PageTop {
+    pub fn at(entries: &[Entry], (entry, line): (usize, usize)) -> Option<PageTop> {
+        let id = entries.get(entry)?.id();
+        Some(PageTop { entry, line, id })
+    }
+
+    /// The position, when it still names the entry it was taken at.
+    pub fn pos(self, entries: &[Entry]) -> Option<(usize, usize)> {
+        (entries.get(self.entry)?.id() == self.id).then_some((self.entry, self.line))
+    }
 }
 
 /// What is drawn over the entries: the pinned system prompt, the selected message, branch
@@ -305,7 +327,8 @@ impl ConversationView {
         }
         let width = inner.width;
         let height = inner.height as usize;
-        let (mut entry, mut skip) = match (self.scroll, self.paged.get()) {
+        let paged = self.paged.get().and_then(|p| p.pos(entries));
+        let (mut entry, mut skip) = match (self.scroll, paged) {
             (Scroll::Bottom, Some(top)) => top,
             _ => self.top(entries, width, height, ctx),
         };

@@ -17,7 +17,7 @@ use crate::store::session::{AnswerState, Entry};
 
 use super::action::{Command, TICK};
 use super::app::{App, Focus, Overlay};
-use super::conversation::Scroll;
+use super::conversation::{PageTop, Scroll};
 use super::markdown::wrap_pieces;
 use super::theme::Role;
 use super::{fmt, glyphs, help, metrics, picker, routelog, sessions, statsview};
@@ -118,8 +118,7 @@ fn page_stream(app: &App, area: Rect) {
             .sum::<usize>()
             .saturating_sub(l)
     };
-    if let Some(top) = v.paged.get()
-        && top.0 < app.entries.len()
+    if let Some(top) = v.paged.get().and_then(|p| p.pos(&app.entries))
         && lines_from(top) <= height
     {
         return;
@@ -131,7 +130,7 @@ fn page_stream(app: &App, area: Rect) {
     }
     if lines_from((0, 0)) <= height {
         // All of it fits: the page is the whole conversation until the stream overflows it.
-        v.paged.set(Some((0, 0)));
+        v.paged.set(PageTop::at(&app.entries, (0, 0)));
         return;
     }
     let question = app
@@ -157,7 +156,7 @@ fn page_stream(app: &App, area: Rect) {
             top
         }
     };
-    v.paged.set(Some(top));
+    v.paged.set(PageTop::at(&app.entries, top));
 }
 
 /// Draws the whole screen.

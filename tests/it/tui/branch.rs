@@ -311,3 +311,28 @@ async fn an_edit_reads_the_paths_typed_into_it_and_keeps_the_files_it_had() {
     let s = h.screen();
     assert!(s.contains("branch 2/2"), "{s}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_branch_after_a_long_answer_shows_its_answer_from_the_top() {
+    // Beside the side panes a long stream is paged; the page must not outlive the entries it
+    // was taken on (it once pointed into the new branch's answer, far below its text).
+    let mut h = Harness::new(120, 40);
+    let (tag, _, _) = h.send("tell me a long story");
+    let long: String = (1..=80).map(|i| format!("story line {i}\n\n")).collect();
+    h.chat(tag, 100, ChatEvent::Delta(long.clone())).await;
+    assert!(h.screen().contains("story line 80"));
+    let o = outcome(&long, "fast", "mock/fast-steady", 100, 300, 400, None);
+    h.chat(tag, 100, ChatEvent::finished(Ok(o))).await;
+    h.screen();
+
+    select_from_end(&mut h, 2);
+    h.type_text("e");
+    h.app.set_composer_text("tell me a short one");
+    let fx = h.press(KeyCode::Enter);
+    let (tag, _, _) = super::started(&fx);
+    h.chat(tag, 100, ChatEvent::Delta("A short story.".into()))
+        .await;
+    let s = h.screen();
+    assert!(s.contains("tell me a short one"), "{s}");
+    assert!(s.contains("A short story."), "{s}");
+}
