@@ -116,10 +116,18 @@ fn tokens(n: u64) -> String {
 
 /// How full the next request would be: the conversation's history as it would be sent, plus
 /// the draft (pastes in full). The same estimate the router's context-window check makes.
+/// While an answer streams the meter counts the request in flight (the history up to the
+/// answer): the next request cannot be sent before it ends, and a figure that changed with
+/// every token would redraw the title each frame (bytes over SSH).
 pub fn prompt_tokens(app: &super::app::App) -> u64 {
+    let streaming = app
+        .inflight
+        .as_ref()
+        .and_then(|f| app.entries.iter().rposition(|e| e.id() == f.answer_id));
+    let entries = &app.entries[..streaming.unwrap_or(app.entries.len())];
     let key = (
-        app.entries.len(),
-        app.entries.last().map_or(0, |e| match e {
+        entries.len(),
+        entries.last().map_or(0, |e| match e {
             crate::store::session::Entry::User(u) => u.text.len(),
             crate::store::session::Entry::Answer(a) => a.text.len() + a.tool_calls.len(),
             crate::store::session::Entry::ToolResult(t) => t.text.len(),
@@ -130,7 +138,7 @@ pub fn prompt_tokens(app: &super::app::App) -> u64 {
     let history = match app.b.history_tokens.get() {
         Some((k, n)) if k == key => n,
         _ => {
-            let mut messages = crate::store::session::history(&app.entries);
+            let mut messages = crate::store::session::history(entries);
             if !key.2 {
                 crate::store::session_history::without_images(&mut messages);
             }

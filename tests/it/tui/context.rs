@@ -25,14 +25,29 @@ async fn the_meter_follows_the_group_s_smallest_window() {
     h.ctrl('n');
     h.ctrl('n');
     assert!(title(&mut h).contains("Message → local") && title(&mut h).contains("/ 32k"));
-    // The conversation counts too: after a question and its answer the meter grows.
+    // The conversation counts too: after a question and its answer the meter grows. While
+    // the answer streams it shows the request in flight and holds still (a title redrawn per
+    // token is bytes over SSH for a figure nobody can act on before the answer ends).
     h.app.set_composer_text("");
     let (tag, _, _) = h.send("what is a monad?");
-    h.act(Action::Chat {
-        tag,
-        event: llmux::router::ChatEvent::Delta("a monoid in the category of endofunctors".into()),
-        at: tokio::time::Instant::now(),
-    });
+    let asked = title(&mut h);
+    assert!(asked.contains("~8 / 32k"), "{asked}");
+    for piece in ["a monoid in the category ", "of endofunctors"] {
+        h.chat(tag, 50, llmux::router::ChatEvent::Delta(piece.into()))
+            .await;
+        assert_eq!(title(&mut h), asked);
+    }
+    let o = super::outcome(
+        "a monoid in the category of endofunctors",
+        "local",
+        "mock/local-small",
+        50,
+        100,
+        10,
+        None,
+    );
+    h.chat(tag, 1, llmux::router::ChatEvent::finished(Ok(o)))
+        .await;
     assert!(title(&mut h).contains("~22 / 32k"), "{}", title(&mut h));
 }
 
