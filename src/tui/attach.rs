@@ -85,6 +85,22 @@ impl Attach {
         shown
     }
 
+    /// A message as sent, for the composer: each file's block folded to its
+    /// `[file NAME · N lines]` line, which [`expand`](Self::expand) puts back.
+    pub fn fold_files(&mut self, text: &str) -> String {
+        fold_file_blocks(text, |shown, block| {
+            self.pastes.push((shown.to_string(), block.to_string()));
+        })
+        .into_owned()
+    }
+
+    /// Forgets the folded pastes and files whose placeholder is in `text` (it went, or was
+    /// dropped).
+    pub fn forget_in(&mut self, text: &str) {
+        self.pastes
+            .retain(|(shown, _)| !text.contains(shown.as_str()));
+    }
+
     /// `draft` with every placeholder still in it replaced by its paste.
     pub fn expand(&self, draft: &str) -> String {
         let mut out = draft.to_string();
@@ -304,24 +320,39 @@ pub fn expand_files(text: &str, files: Vec<Attachment>) -> (String, Vec<Image>) 
 
 /// A message's text for the conversation: each attached file's block folded to one line.
 pub fn folded(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains("\n<file name=\"") {
+    fold_file_blocks(text, |_, _| {})
+}
+
+/// `text` with each `<file>` block after a line break folded to `[file NAME · N lines]`;
+/// `each` is given every placeholder with the block it stands for.
+fn fold_file_blocks<'a>(
+    text: &'a str,
+    mut each: impl FnMut(&str, &str),
+) -> std::borrow::Cow<'a, str> {
+    const OPEN: &str = "\n<file name=\"";
+    const CLOSE: &str = "\n</file>";
+    if !text.contains(OPEN) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len().min(1024));
     let mut rest = text;
-    while let Some(start) = rest.find("\n<file name=\"") {
-        let after = &rest[start + "\n<file name=\"".len()..];
+    while let Some(start) = rest.find(OPEN) {
+        let after = &rest[start + OPEN.len()..];
         let Some(name_end) = after.find("\">\n") else {
             break;
         };
-        let Some(body_end) = after.find("\n</file>") else {
+        let Some(body_end) = after.find(CLOSE) else {
             break;
         };
         let name = &after[..name_end];
         let lines = after[name_end..body_end].lines().count().saturating_sub(1);
-        out.push_str(&rest[..start]);
-        out.push_str(&format!("\n[file {name} · {lines} lines]"));
-        rest = &after[body_end + "\n</file>".len()..];
+        let placeholder = format!("[file {name} · {lines} lines]");
+        let end = start + OPEN.len() + body_end + CLOSE.len();
+        // The line break before the block stays; the block from `<file` is folded.
+        each(&placeholder, &rest[start + 1..end]);
+        out.push_str(&rest[..=start]);
+        out.push_str(&placeholder);
+        rest = &rest[end..];
     }
     out.push_str(rest);
     std::borrow::Cow::Owned(out)

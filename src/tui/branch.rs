@@ -132,7 +132,12 @@ impl App {
         };
         let (id, text, images) = (u.id, u.text.clone(), u.images.clone());
         let draft_before = match self.editing.take() {
-            Some(e) => e.draft_before,
+            Some(e) => {
+                // Another message instead: the first one's folded files go with its text.
+                let dropped = self.draft();
+                self.b.attach.forget_in(&dropped);
+                e.draft_before
+            }
             None => self.draft(),
         };
         self.editing = Some(Editing {
@@ -140,7 +145,9 @@ impl App {
             draft_before,
             images,
         });
-        self.set_composer_text(&text);
+        // Its files show folded, as in the conversation, and go whole again.
+        let shown = self.b.attach.fold_files(&text);
+        self.set_composer_text(&shown);
         self.focus = Focus::Composer;
         let cancel = self.keymap.label(Command::Cancel);
         self.toast(
@@ -156,6 +163,8 @@ impl App {
         let Some(e) = self.editing.take() else {
             return false;
         };
+        let dropped = self.draft();
+        self.b.attach.forget_in(&dropped);
         self.set_composer_text(&e.draft_before);
         self.toast("edit dropped", false);
         true
@@ -206,7 +215,8 @@ impl App {
         let Some(at) = self.entries.iter().position(|e| e.id() == ed.id) else {
             // The message went (another branch shown, deleted): a plain message then.
             let (full, images) = expand_files(&text, files);
-            self.b.attach.pastes.clear();
+            let typed = self.draft();
+            self.b.attach.forget_in(&typed);
             return self.send_message(full, images);
         };
         let mut fx = vec![Effect::Persist(Record::Fork { replaces: ed.id })];
@@ -219,8 +229,9 @@ impl App {
             .filter(|i| text.contains(&i.marker()))
             .collect();
         images.extend(added);
+        let typed = self.draft();
         fx.extend(self.send_message(text, images));
-        self.b.attach.pastes.clear();
+        self.b.attach.forget_in(&typed);
         self.set_composer_text(&ed.draft_before);
         let n = self.branches.alternatives(&self.entries, at).len();
         self.toast(

@@ -262,6 +262,15 @@ async fn an_edit_reads_the_paths_typed_into_it_and_keeps_the_files_it_had() {
 
     select_from_end(&mut h, 2);
     h.type_text("e");
+    // The file shows folded in the composer, as in the conversation.
+    assert_eq!(
+        h.app.draft(),
+        format!(
+            "review @{}\n\n[file {} · 3 lines]",
+            first.display(),
+            first.display()
+        )
+    );
     // A path that names nothing: refused, and the edit stays to be fixed.
     let missing = format!(" and @{}/nope.txt", dir.path().display());
     let draft = format!("{}{missing}", h.app.draft());
@@ -335,4 +344,25 @@ async fn a_branch_after_a_long_answer_shows_its_answer_from_the_top() {
     let s = h.screen();
     assert!(s.contains("tell me a short one"), "{s}");
     assert!(s.contains("A short story."), "{s}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_folded_paste_in_the_draft_survives_an_edit_sent_meanwhile() {
+    let mut h = Harness::new(140, 40);
+    exchange(&mut h, "capital of France?", "Paris.").await;
+    let pasted: String = (1..=9).map(|i| format!("pasted line {i}\n")).collect();
+    h.act(llmux::tui::action::Action::Paste(pasted.clone()));
+    assert_eq!(h.app.draft(), "[pasted 9 lines]");
+    select_from_end(&mut h, 2);
+    h.type_text("e");
+    h.app.set_composer_text("capital of Italy?");
+    let fx = h.press(KeyCode::Enter);
+    let (tag, _, _) = super::started(&fx);
+    let o = outcome("Rome.", "fast", "mock/fast-steady", 100, 300, 5, None);
+    h.chat(tag, 300, ChatEvent::finished(Ok(o))).await;
+    // The draft is back as it was, and its paste still goes whole.
+    assert_eq!(h.app.draft(), "[pasted 9 lines]");
+    let fx = h.press(KeyCode::Enter);
+    let (_, _, request) = super::started(&fx);
+    assert_eq!(request.messages.last().unwrap().content, pasted);
 }
