@@ -119,12 +119,17 @@ fn tokens(n: u64) -> String {
 /// While an answer streams the meter counts the request in flight (the history up to the
 /// answer): the next request cannot be sent before it ends, and a figure that changed with
 /// every token would redraw the title each frame (bytes over SSH).
+/// While a message is edited, the history is what comes before it (the edit replaces it).
 pub fn prompt_tokens(app: &super::app::App) -> u64 {
-    let streaming = app
-        .inflight
-        .as_ref()
-        .and_then(|f| app.entries.iter().rposition(|e| e.id() == f.answer_id));
-    let entries = &app.entries[..streaming.unwrap_or(app.entries.len())];
+    let position = |id: u64| app.entries.iter().rposition(|e| e.id() == id);
+    let streaming = app.inflight.as_ref().and_then(|f| position(f.answer_id));
+    let edited = app.editing.as_ref().and_then(|e| position(e.id));
+    let end = [streaming, edited]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(app.entries.len());
+    let entries = &app.entries[..end];
     let key = (
         entries.len(),
         entries.last().map_or(0, |e| match e {

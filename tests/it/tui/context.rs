@@ -6,11 +6,11 @@ use llmux::tui::action::Action;
 
 use super::Harness;
 
-/// The composer's title line (the one with `Message →`).
+/// The composer's title line (the one with `Message →`, or `Edit →` while editing).
 fn title(h: &mut Harness) -> String {
     let s = h.screen();
     s.lines()
-        .find(|l| l.contains("Message →"))
+        .find(|l| l.contains("Message →") || l.contains("Edit →"))
         .unwrap_or_default()
         .to_string()
 }
@@ -87,4 +87,40 @@ async fn the_system_prompt_counts() {
     h.type_text("/system you are a very thorough and careful reviewer of code");
     h.press(KeyCode::Enter);
     assert!(title(&mut h).contains("~17 / 128k"), "{}", title(&mut h));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_edit_is_measured_in_place_of_the_message_it_replaces() {
+    let question = "a question of some length to measure";
+    // What the edit sends: no history before it, the question as the draft.
+    let mut fresh = Harness::new(160, 48);
+    fresh.type_text(question);
+    let alone = meter(&title(&mut fresh));
+
+    let mut h = Harness::new(160, 48);
+    let (tag, _, _) = h.send(question);
+    let o = super::outcome("An answer.", "fast", "mock/fast-steady", 50, 100, 3, None);
+    h.chat(tag, 1, llmux::router::ChatEvent::finished(Ok(o)))
+        .await;
+    let after = meter(&title(&mut h));
+    assert!(after > alone, "{after} > {alone}");
+    // e on the question: the meter counts the edit in its place, not the conversation plus it.
+    while h.app.focus != llmux::tui::app::Focus::Conversation {
+        h.press(KeyCode::Tab);
+    }
+    h.press(KeyCode::Up);
+    h.press(KeyCode::Up);
+    h.type_text("e");
+    assert_eq!(h.app.draft(), question);
+    assert_eq!(meter(&title(&mut h)), alone);
+}
+
+/// The meter's first figure: `~25 / 128k` is 25.
+fn meter(title: &str) -> u64 {
+    let at = title.find('~').expect("a meter") + 1;
+    let digits: String = title[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().unwrap()
 }
