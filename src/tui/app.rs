@@ -479,6 +479,8 @@ impl App {
             }
             Action::Resize(w, h) => {
                 self.size = (w, h);
+                // Scrolled up, but the end shows at the new size: follow it again.
+                self.scroll_conversation(0);
                 Vec::new()
             }
             Action::Tick(now) => self.tick(now),

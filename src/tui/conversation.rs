@@ -286,7 +286,23 @@ impl ConversationView {
     ) {
         let theme = ctx.theme;
         let mut block = super::view::pane_block(theme, title, focused);
-        if matches!(self.scroll, Scroll::At { .. }) {
+        // Where the lines start, and whether the end shows: a position scrolled up that
+        // reaches the end (the pane grew, or everything fits) draws as following it.
+        let (top, end_shows) = {
+            let mut inner = block.inner(area);
+            if decor.pinned.is_some() && inner.height > PINNED_MIN_HEIGHT {
+                inner.height -= 1;
+            }
+            let (width, height) = (inner.width, usize::from(inner.height));
+            let bottom = self.bottom_top(entries, width, height, ctx);
+            match (self.scroll, self.paged.get().and_then(|p| p.pos(entries))) {
+                (Scroll::Bottom, Some(page)) => (page, true),
+                (Scroll::Bottom, None) => (bottom, true),
+                (Scroll::At { entry, line }, _) if (entry, line) >= bottom => (bottom, true),
+                (Scroll::At { entry, line }, _) => ((entry, line), false),
+            }
+        };
+        if !end_shows {
             block = block.title_bottom(
                 Line::from(Span::styled(
                     " ↓ more below · Ctrl+End follows ",
@@ -327,11 +343,7 @@ impl ConversationView {
         }
         let width = inner.width;
         let height = inner.height as usize;
-        let paged = self.paged.get().and_then(|p| p.pos(entries));
-        let (mut entry, mut skip) = match (self.scroll, paged) {
-            (Scroll::Bottom, Some(top)) => top,
-            _ => self.top(entries, width, height, ctx),
-        };
+        let (mut entry, mut skip) = top;
         let mut row = 0usize;
         while row < height && entry < entries.len() {
             let lines = self.lines(&entries[entry], width, ctx);

@@ -137,6 +137,12 @@ impl Harness {
         self.act(Action::Tick(Instant::now()))
     }
 
+    /// The terminal becomes `w`x`h`, as a real one tells the app.
+    fn resize(&mut self, w: u16, h: u16) {
+        self.term.backend_mut().resize(w, h);
+        self.act(Action::Resize(w, h));
+    }
+
     /// Draws the app on its terminal (only what changed, as a real one) and reads it.
     fn screen(&mut self) -> String {
         let app = &self.app;

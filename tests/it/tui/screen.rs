@@ -246,3 +246,28 @@ async fn the_live_counters_change_at_a_human_rate_not_every_frame() {
         seen.len()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn scrolled_up_then_grown_until_everything_fits_the_view_follows_the_end_again() {
+    let mut h = Harness::new(80, 24);
+    let (tag, _, _) = h.send("explain routing");
+    let text: String = (1..=12).map(|i| format!("answer line {i}\n\n")).collect();
+    let o = super::outcome(&text, "fast", "mock/fast-steady", 100, 300, 60, None);
+    h.chat(tag, 100, ChatEvent::Delta(text.clone())).await;
+    h.chat(tag, 100, ChatEvent::finished(Ok(o))).await;
+    h.press(KeyCode::PageUp);
+    assert!(h.screen().contains("more below"), "scrolled up at 80x24");
+    h.resize(120, 60);
+    let s = h.screen();
+    assert!(
+        s.contains("answer line 12") && s.contains("explain routing"),
+        "{s}"
+    );
+    assert!(!s.contains("more below"), "nothing is below: {s}");
+    // It follows the end again: the next answer shows as it streams.
+    let (tag, _, _) = h.send("and cooldowns?");
+    let more: String = (1..=30).map(|i| format!("cooldown line {i}\n\n")).collect();
+    h.chat(tag, 100, ChatEvent::Delta(more)).await;
+    let s = h.screen();
+    assert!(s.contains("cooldown line 30"), "{s}");
+}
