@@ -224,15 +224,11 @@ async fn ctrl_c_writes_what_finished_and_exits_130() {
         text.push_str(&format!("\"slow {i}\"\n"));
     }
     std::fs::write(&input, text).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmux"));
-    cmd.env_remove("LLMUX_CONFIG")
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("LLMUX_DATA_DIR", home.path().join("data"))
-        .arg("--config")
+    let mut cmd = crate::support::llmux(home.path());
+    cmd.arg("--config")
         .arg(&cfg)
         .args(["ask", "-m", "slow", "--concurrency", "3", "--batch"])
         .arg(&input)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let run = tokio::task::spawn_blocking(move || {

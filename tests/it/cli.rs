@@ -2,7 +2,6 @@
 //! `check` and `models`, run as a child process with a private config and data dir.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use crate::upstream::{FakeUpstream, Reply};
@@ -11,17 +10,7 @@ mod check;
 mod roles;
 mod startup;
 
-/// The binary with an empty config dir and a private data dir, so the user's files are
-/// neither read nor written.
-fn llmux(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmux"));
-    cmd.env_remove("LLMUX_CONFIG")
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("LLMUX_DATA_DIR", home.join("data"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    cmd
-}
+use crate::support::llmux;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

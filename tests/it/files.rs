@@ -5,18 +5,14 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use llmux::store::session::{Entry, Record, SessionStore};
 
 /// The binary on the demo config with a private data dir under `home`.
 fn llmux(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmux"));
-    cmd.args(args)
-        .env_remove("LLMUX_CONFIG")
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("LLMUX_DATA_DIR", home.join("data"))
-        .stdin(Stdio::null());
+    let mut cmd = crate::support::llmux(home);
+    cmd.args(args);
     cmd
 }
 

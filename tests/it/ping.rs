@@ -2,7 +2,6 @@
 //! port), pings leaving the router's metrics and cooldowns alone, `serve`'s
 //! `/health?ping=true` (shape, auth, no key in it) and `llmux check --ping` on the binary.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use llmux::router::PingState;
@@ -175,15 +174,11 @@ async fn check_ping_prints_rows_json_and_exit_codes() {
     )
     .unwrap();
     let run = |cfg: &std::path::Path, extra: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmux"));
-        cmd.env_remove("LLMUX_CONFIG")
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env("LLMUX_DATA_DIR", home.path().join("data"))
-            .arg("--config")
+        let mut cmd = crate::support::llmux(home.path());
+        cmd.arg("--config")
             .arg(cfg)
             .args(["check", "--ping", "--timeout", "0.7"])
-            .args(extra)
-            .stdin(Stdio::null());
+            .args(extra);
         async move {
             tokio::task::spawn_blocking(move || cmd.output().unwrap())
                 .await

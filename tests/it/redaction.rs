@@ -7,7 +7,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 
 use axum::Router;
@@ -195,14 +195,8 @@ fn assert_clean(what: &str, text: &str) {
 
 /// The binary with a private config and data dir.
 fn llmux(home: &Path, cfg: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_llmux"));
-    cmd.env_remove("LLMUX_CONFIG")
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("LLMUX_DATA_DIR", home.join("data"))
-        .env("NO_COLOR", "1")
-        .arg("--config")
-        .arg(cfg)
-        .stdin(Stdio::null());
+    let mut cmd = crate::support::llmux(home);
+    cmd.arg("--config").arg(cfg);
     cmd
 }
 

@@ -1,7 +1,7 @@
 //! What many test files need alike, written once: a config or a router from YAML (a config
 //! that does not load fails the test with its text), an OpenAI-wire deployment entry, one
-//! request run to its end, an address nothing listens on, and a frame drawn on a
-//! `TestBackend` read back as text or cells.
+//! request run to its end, an address nothing listens on, a frame drawn on a `TestBackend`
+//! read back as text or cells, and the binary run with private directories.
 
 pub mod https;
 
@@ -176,4 +176,16 @@ pub fn cells(buf: &Buffer) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect()
+}
+
+/// The binary with an empty config dir and a private data dir under `home`, so the user's
+/// files are neither read nor written; no colours, nothing on stdin.
+pub fn llmux(home: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llmux"));
+    cmd.env_remove("LLMUX_CONFIG")
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("LLMUX_DATA_DIR", home.join("data"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null());
+    cmd
 }

@@ -241,13 +241,9 @@ async fn every_view_counts_the_same_cost_for_a_session_of_mixed_outcomes() {
     std::fs::create_dir_all(&data).unwrap();
     std::fs::copy(&log_path, data.join("requests.jsonl")).unwrap();
     let llmux_stats = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_llmux"))
+        let out = crate::support::llmux(dir.path())
             .arg("stats")
             .args(args)
-            .env_remove("LLMUX_CONFIG")
-            .env("XDG_CONFIG_HOME", dir.path().join("config"))
-            .env("LLMUX_DATA_DIR", &data)
-            .env("NO_COLOR", "1")
             .output()
             .unwrap();
         assert!(
