@@ -324,6 +324,15 @@ pub fn pair(a: Option<u64>, b: Option<u64>) -> String {
     }
 }
 
+/// One timing as [`pair`] writes each: `250ms`, `1.6s`, `–`.
+fn one(v: Option<u64>) -> String {
+    match v {
+        None => "–".to_string(),
+        Some(v) if v < 1000 => format!("{v}ms"),
+        Some(v) => format!("{:.1}s", v as f64 / 1000.0),
+    }
+}
+
 fn limit<T: std::fmt::Display>(used: String, lim: Option<T>) -> String {
     match lim {
         Some(l) => format!("{used}/{l}"),
@@ -450,13 +459,23 @@ fn parts(
             .to_string(),
         };
         // The cost is never cut: where the line is too wide the throughput's label shortens,
-        // then the throughput goes.
-        let timings = [
-            Span::styled("  ttft ", muted),
-            Span::styled(pair(r.ttft_p50_ms, r.ttft_p95_ms), fg),
-            Span::styled(" lat ", muted),
-            Span::styled(pair(r.latency_p50_ms, r.latency_p95_ms), fg),
-        ];
+        // then the throughput goes, then the timings keep their p50s only.
+        let timings = |full: bool| {
+            let (ttft, lat) = if full {
+                (
+                    pair(r.ttft_p50_ms, r.ttft_p95_ms),
+                    pair(r.latency_p50_ms, r.latency_p95_ms),
+                )
+            } else {
+                (one(r.ttft_p50_ms), one(r.latency_p50_ms))
+            };
+            vec![
+                Span::styled("  ttft ", muted),
+                Span::styled(ttft, fg),
+                Span::styled(" lat ", muted),
+                Span::styled(lat, fg),
+            ]
+        };
         let throughputs = [
             vec![
                 Span::styled(format!(" {tps}"), fg),
@@ -468,13 +487,14 @@ fn parts(
             ],
             vec![Span::styled(" ", muted)],
         ];
-        let fixed: usize = timings.iter().map(Span::width).sum::<usize>() + cost.width();
-        let throughput = throughputs
-            .iter()
-            .find(|t| fixed + t.iter().map(Span::width).sum::<usize>() <= width)
-            .unwrap_or(&throughputs[2]);
-        let mut second = timings.to_vec();
-        second.extend(throughput.iter().cloned());
+        let choices = [(true, 0), (true, 1), (true, 2), (false, 1), (false, 2)];
+        let width_of = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>();
+        let fits = |&&(full, t): &&(bool, usize)| {
+            width_of(&timings(full)) + width_of(&throughputs[t]) + cost.width() <= width
+        };
+        let &(full, t) = choices.iter().find(fits).unwrap_or(&(false, 2));
+        let mut second = timings(full);
+        second.extend(throughputs[t].iter().cloned());
         second.push(Span::styled(cost, fg));
         out.push(Line::from(second));
         out.push(Line::from(vec![

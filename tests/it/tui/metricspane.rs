@@ -111,7 +111,7 @@ async fn a_deployments_cost_is_never_cut_the_throughput_label_shortens_first() {
         ..StatusView::default()
     };
     let mut h = Harness::new(120, 40);
-    h.act(Action::Status(view));
+    h.act(Action::Status(view.clone()));
     let s = h.screen();
     let row = s
         .lines()
@@ -121,5 +121,18 @@ async fn a_deployments_cost_is_never_cut_the_throughput_label_shortens_first() {
     assert!(
         row.contains("61t/s"),
         "the throughput's label shortened: {row}"
+    );
+    // At 100 columns (38 in the pane) not even the timings and the cost fit (seen in tmux as
+    // `$0.0000…`): the timings keep their p50s.
+    let mut h = Harness::new(100, 30);
+    h.act(Action::Status(view));
+    let s = h.screen();
+    let row = s
+        .lines()
+        .find(|l| l.contains("ttft 251"))
+        .unwrap_or_else(|| panic!("the timings row:\n{s}"));
+    assert!(
+        row.contains("ttft 251ms lat 1.6s 61t/s $0.0000489"),
+        "p50s and the cost whole: {row}"
     );
 }
