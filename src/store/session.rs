@@ -43,8 +43,9 @@ pub enum Record {
         text: String,
         group: String,
         at_unix_ms: u64,
-        /// The images sent with it, whole ([`Image`]): a reopened conversation sends them
-        /// again. Files written before images were kept have none.
+        /// The images sent with it, whole ([`Image`]), or named when an earlier message of
+        /// the file holds them ([`Image::from`]): a reopened conversation sends them again.
+        /// Files written before images were kept have none.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         images: Vec<Image>,
     },
@@ -434,6 +435,19 @@ fn answer_mut(s: &mut LoadedSession, id: u64) -> Option<&mut Answer> {
     }
 }
 
+/// Message `id`'s image `name`, on the branch shown or another.
+fn image_of(s: &LoadedSession, id: u64, name: &str) -> Option<Image> {
+    let message = s
+        .entries
+        .iter()
+        .chain(s.branches.entries())
+        .find_map(|e| match e {
+            Entry::User(u) if u.id == id => Some(u),
+            _ => None,
+        })?;
+    message.images.iter().find(|i| i.name == name).cloned()
+}
+
 fn apply(s: &mut LoadedSession, record: Record) {
     match record {
         Record::User {
@@ -443,6 +457,14 @@ fn apply(s: &mut LoadedSession, record: Record) {
             images,
             ..
         } => {
+            let images = images
+                .into_iter()
+                .filter_map(|i| match i.from {
+                    None => Some(i),
+                    // (an image whose message is not in the file is left out: its line stays)
+                    Some(from) => image_of(s, from, &i.name),
+                })
+                .collect();
             s.entries.push(Entry::User(UserMessage {
                 id,
                 text,
@@ -666,5 +688,41 @@ mod tests {
             serde_json::from_value::<Answer>(unpriced).unwrap().cost,
             None
         );
+    }
+
+    #[test]
+    fn an_image_named_by_an_earlier_message_is_put_back_and_one_whose_message_is_gone_left_out() {
+        let cat = Image {
+            name: "cat.png".into(),
+            media_type: "image/png".into(),
+            data: "iVBORw0K".into(),
+            from: None,
+        };
+        let user = |id, images| Record::User {
+            id,
+            text: format!("q{id}\n\n[image cat.png · 12 B]"),
+            group: "g".into(),
+            at_unix_ms: 0,
+            images,
+        };
+        let lines = [
+            user(1, vec![cat.clone()]),
+            user(2, vec![cat.kept_from(1)]),
+            user(3, vec![cat.kept_from(9)]),
+        ]
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect::<String>();
+        assert_eq!(lines.matches("iVBORw0K").count(), 1, "{lines}");
+        let s = parse_records(lines.as_bytes());
+        let images: Vec<Vec<Image>> = s
+            .entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::User(u) => Some(u.images.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(images, [vec![cat.clone()], vec![cat], Vec::new()]);
     }
 }

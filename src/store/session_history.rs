@@ -16,11 +16,26 @@ pub struct Image {
     pub name: String,
     /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`.
     pub media_type: String,
-    /// The bytes, base64.
+    /// The bytes, base64 (empty in a record that names the image by [`from`](Self::from)).
     pub data: String,
+    /// Only in a session file: the image is already in the file, with message `from` (an edit
+    /// sent as a branch keeps the images of the message it replaces), and is not written
+    /// again; loading puts its bytes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<u64>,
 }
 
 impl Image {
+    /// This image as a record names it when message `id` already holds it.
+    pub fn kept_from(&self, id: u64) -> Image {
+        Image {
+            name: self.name.clone(),
+            media_type: self.media_type.clone(),
+            data: String::new(),
+            from: Some(id),
+        }
+    }
+
     /// The image as a message part.
     pub fn part(&self) -> Part {
         Part::Image {
@@ -139,6 +154,7 @@ mod tests {
             name: "cat.png".into(),
             media_type: "image/png".into(),
             data: "iVBORw0K".into(),
+            from: None,
         };
         let mut h = history(&[
             user(

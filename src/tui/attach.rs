@@ -311,6 +311,7 @@ pub fn expand_files(text: &str, files: Vec<Attachment>) -> (String, Vec<Image>) 
                     name: f.name,
                     media_type,
                     data,
+                    from: None,
                 });
             }
         }

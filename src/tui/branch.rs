@@ -223,14 +223,21 @@ impl App {
         self.branches.cut(&mut self.entries, at);
         self.view.selected = None;
         let (text, added) = expand_files(&text, files);
-        let mut images: Vec<Image> = ed
+        let kept: Vec<Image> = ed
             .images
             .into_iter()
             .filter(|i| text.contains(&i.marker()))
             .collect();
-        images.extend(added);
+        // The file holds the kept images already, with the message edited: named, not
+        // written again (a few MB each).
+        let recorded = kept
+            .iter()
+            .map(|i| i.kept_from(ed.id))
+            .chain(added.iter().cloned())
+            .collect();
+        let images = kept.into_iter().chain(added).collect();
         let typed = self.draft();
-        fx.extend(self.send_message(text, images));
+        fx.extend(self.send_message_recorded(text, images, recorded));
         self.b.attach.forget_in(&typed);
         self.set_composer_text(&ed.draft_before);
         let n = self.branches.alternatives(&self.entries, at).len();

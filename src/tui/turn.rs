@@ -128,6 +128,18 @@ impl App {
         text: String,
         images: Vec<session::Image>,
     ) -> Vec<super::action::Effect> {
+        let recorded = images.clone();
+        self.send_message_recorded(text, images, recorded)
+    }
+
+    /// [`send_message`](Self::send_message), its record writing the images as `recorded`
+    /// (named, [`session::Image::from`], where the session file holds them already).
+    pub(crate) fn send_message_recorded(
+        &mut self,
+        text: String,
+        images: Vec<session::Image>,
+        recorded: Vec<session::Image>,
+    ) -> Vec<super::action::Effect> {
         if text.trim().is_empty() {
             self.unchanged();
             return Vec::new();
@@ -145,14 +157,14 @@ impl App {
             id,
             text: text.clone(),
             group: group.clone(),
-            images: images.clone(),
+            images,
         }));
         fx.push(Effect::Persist(Record::User {
             id,
             text,
             group,
             at_unix_ms: session::unix_ms((self.clock)()),
-            images,
+            images: recorded,
         }));
         let messages = session::history(&self.entries);
         fx.extend(self.start_request(messages));

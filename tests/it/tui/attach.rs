@@ -329,6 +329,27 @@ model_list:
     let fx = again.press(KeyCode::Enter);
     again.run_request(&router, super::started(&fx), None).await;
     assert_eq!(images_received(&up.bodies()[3]), [vec![pixels.clone()]]);
+    // The file holds the image once: the edit names it (it is already there with the message
+    // edited) rather than writing its bytes again, and loading puts them back.
+    let both = SessionStore::new(dir.path().join("both-runs"));
+    h.saved(&both, &h.app.session);
+    let reloaded = again.saved(&both, &h.app.session);
+    let file = std::fs::read_to_string(both.path_of(&h.app.session)).unwrap();
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&pixels);
+    assert_eq!(file.matches(&encoded).count(), 1, "{file}");
+    let edited_images: Vec<_> = reloaded
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::User(u) if u.text.contains("what animal") => Some(u.images.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(edited_images.len(), 1, "the branch shown is the edit's");
+    assert_eq!(edited_images[0].len(), 1);
+    assert_eq!(edited_images[0][0].data, encoded);
+    assert_eq!(edited_images[0][0].from, None);
     // Its line deleted, it does not.
     focus_conversation(&mut again);
     again.press(KeyCode::Up);
