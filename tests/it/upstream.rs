@@ -147,6 +147,8 @@ pub struct Reply {
     headers_after: Duration,
     body_after: Duration,
     reset_after: Option<usize>,
+    /// With `reset_after`: the reset waits for this (the client saw what came before).
+    reset_gate: Option<Arc<Notify>>,
 }
 
 impl Reply {
@@ -160,6 +162,7 @@ impl Reply {
             headers_after: Duration::ZERO,
             body_after: Duration::ZERO,
             reset_after: None,
+            reset_gate: None,
         }
     }
 
@@ -236,6 +239,21 @@ impl Reply {
     pub fn reset_after(mut self, n: usize) -> Reply {
         self.reset_after = Some(n);
         self
+    }
+
+    /// [`reset_after`](Self::reset_after), the reset held until `gate` is notified: a test
+    /// that notifies once the client has read those chunks knows they were not lost to the
+    /// reset (a stream reset drops what the server had not yet flushed, and under load one
+    /// yield is not always enough to flush it).
+    pub fn reset_after_seen(mut self, n: usize, gate: Arc<Notify>) -> Reply {
+        self.reset_after = Some(n);
+        self.reset_gate = Some(gate);
+        self
+    }
+
+    /// The gate a [`reset_after_seen`](Self::reset_after_seen) reset waits for.
+    pub fn reset_gate(&self) -> Option<Arc<Notify>> {
+        self.reset_gate.clone()
     }
 
     /// An OpenAI chat-completions stream: a role chunk, one chunk per text piece, a chunk with
@@ -627,7 +645,10 @@ fn body_stream(reply: &Reply) -> Chunks {
             if reply.reset_after == Some(i) {
                 // Let the server flush the chunks already written before it aborts, as a
                 // real connection dying mid-answer would have delivered them.
-                tokio::task::yield_now().await;
+                match &reply.reset_gate {
+                    Some(gate) => gate.notified().await,
+                    None => tokio::task::yield_now().await,
+                }
                 let reset = std::io::Error::new(
                     std::io::ErrorKind::ConnectionReset,
                     "scripted reset mid-body",

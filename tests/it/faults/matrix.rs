@@ -11,7 +11,7 @@
 //! The matrix runs once per [`Net`]: plain HTTP, https through hyper, https through reqwest.
 
 use futures::future::join_all;
-use llmux::router::{RouteEventKind, RouterOptions};
+use llmux::router::{ChatEvent, RouteEventKind, RouterOptions};
 
 use super::raw::RawUpstream;
 use super::rows::{
@@ -80,7 +80,18 @@ async fn run_row(net: Net, client: &llmux::provider::HttpClient, row: &Row) -> O
     );
     let mut request = support::ask("what is the fault?");
     request.stream = row.stream;
-    let support::Run { result, events, .. } = support::run(&router, "a", request).await;
+    // A reset held until the client has read what came before it: notified at each delta.
+    let gate = match &row.fault {
+        Fault::Fake(reply) => reply.reset_gate(),
+        _ => None,
+    };
+    let watch = |ev: &ChatEvent| {
+        if let (ChatEvent::Delta(_), Some(gate)) = (ev, &gate) {
+            gate.notify_one();
+        }
+    };
+    let support::Run { result, events, .. } =
+        support::finish_watching(router.chat("a", request), watch).await;
     let (calls, written) = match &up {
         Up::Fake(u) => (Some(u.calls()), None),
         Up::Raw(u) => (Some(u.calls()), Some(u.body_bytes_written())),

@@ -3,11 +3,13 @@
 //! extra check where a number matters (a Retry-After wait, a cooldown's length, a limit's
 //! message). `matrix` runs them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use llmux::provider::ErrorClass;
 use llmux::router::{ChatOutcome, RouteError, RouteEvent, RouteEventKind};
 use serde_json::json;
+use tokio::sync::Notify;
 
 use super::raw::Raw;
 use crate::upstream::Reply;
@@ -252,7 +254,10 @@ pub(super) fn rows() -> Vec<Row> {
         ),
         Row::new(
             "reset mid-stream",
-            Fault::Fake(Reply::openai_stream(&["partial", " answer"], None).reset_after(3)),
+            Fault::Fake(
+                Reply::openai_stream(&["partial", " answer"], None)
+                    .reset_after_seen(3, Arc::new(Notify::new())),
+            ),
             out(Some(Network), true, false, false),
             "partial answerfrom a",
         )

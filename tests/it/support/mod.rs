@@ -111,11 +111,17 @@ pub async fn run(router: &Router, model: &str, request: ChatRequest) -> Run {
 
 /// Reads a started request's `stream` to its end; fails the test if it ends without
 /// `Finished`.
-pub async fn finish(mut stream: ChatStream) -> Run {
+pub async fn finish(stream: ChatStream) -> Run {
+    finish_watching(stream, |_| {}).await
+}
+
+/// [`finish`], showing each event to `watch` as it comes.
+pub async fn finish_watching(mut stream: ChatStream, mut watch: impl FnMut(&ChatEvent)) -> Run {
     let mut events = Vec::new();
     let mut deltas = Vec::new();
     let mut restarts = 0;
     while let Some(ev) = stream.next_event().await {
+        watch(&ev);
         match ev {
             ChatEvent::Route(e) => events.push(RouteEvent::clone(&e)),
             ChatEvent::Delta(t) => deltas.push(t),
