@@ -26,6 +26,7 @@ use super::app::App;
 use super::theme::{Role, Theme};
 use super::view::{overlay_frame, render_scrolled};
 use super::wirefile::WireRecord;
+use crate::widgets::wrap::{Piece, wrap_pieces};
 
 /// The inspector's state.
 #[derive(Debug, Default)]
@@ -195,18 +196,14 @@ impl App {
         Vec::new()
     }
 
-    /// The lines where each attempt starts, and how many lines there are.
+    /// The lines where each attempt starts, and how many lines there are, as drawn.
     fn attempt_marks(&self) -> (Vec<usize>, usize) {
         let Some(Ok(Some(r))) = &self.b.inspect.found else {
             return (Vec::new(), 0);
         };
-        let lines = lines(r, &self.theme);
-        let marks = lines
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| l.spans.first().is_some_and(|s| s.content == ATTEMPT_MARK))
-            .map(|(n, _)| n)
-            .collect();
+        // The overlay's inner width: the screen less its borders.
+        let width = usize::from(self.size.0.saturating_sub(2));
+        let (lines, marks) = laid_out(r, &self.theme, width);
         (marks, lines.len())
     }
 }
@@ -214,7 +211,53 @@ impl App {
 /// The first span of an attempt's heading line.
 const ATTEMPT_MARK: &str = "▌ ";
 
-/// The record as lines (no wrapping: long lines are cut at the pane's edge).
+/// The record's [`lines`] broken to `width` columns (a routing event, a header, raw bytes or
+/// JSON that reaches the edge goes on under itself, indented two more), and the line each
+/// attempt starts on.
+pub fn laid_out(r: &WireRecord, theme: &Theme, width: usize) -> (Vec<Line<'static>>, Vec<usize>) {
+    let width = width.max(8);
+    let mut out = Vec::new();
+    let mut marks = Vec::new();
+    for line in lines(r, theme) {
+        if line
+            .spans
+            .first()
+            .is_some_and(|s| s.content == ATTEMPT_MARK)
+        {
+            marks.push(out.len());
+        }
+        if line.width() <= width {
+            out.push(line);
+            continue;
+        }
+        let pieces: Vec<Piece> = line
+            .spans
+            .iter()
+            .map(|s| (s.content.to_string(), s.style))
+            .collect();
+        let text: String = pieces.iter().map(|(t, _)| t.as_str()).collect();
+        // What goes on under the line is indented two more than it.
+        let indent = ((text.len() - text.trim_start().len()) + 2).min(width / 2);
+        for (n, mut row) in wrap_pieces(&pieces, width - indent).into_iter().enumerate() {
+            if n > 0 {
+                row.insert(0, (" ".repeat(indent), ratatui::style::Style::new()));
+            }
+            out.push(to_line(row));
+        }
+    }
+    (out, marks)
+}
+
+fn to_line(pieces: Vec<Piece>) -> Line<'static> {
+    Line::from(
+        pieces
+            .into_iter()
+            .map(|(t, style)| Span::styled(t, style))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The record as lines, each as long as it is ([`laid_out`] breaks them to the pane).
 pub fn lines(r: &WireRecord, theme: &Theme) -> Vec<Line<'static>> {
     let muted = theme.fg(Role::Muted);
     let fg = theme.fg(Role::Fg);
@@ -403,7 +446,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
              or its attempts are still under way.",
             muted,
         ))],
-        Some(Ok(Some(r))) => lines(r, theme),
+        Some(Ok(Some(r))) => laid_out(r, theme, usize::from(inner.width)).0,
     };
     let max = lines.len().saturating_sub(usize::from(inner.height));
     let scroll = i.scroll.min(max);

@@ -508,3 +508,40 @@ async fn snapshot_inspector() {
         insta::assert_snapshot!(format!("inspector_end_{w}x{hh}"), s);
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn at_80_columns_long_lines_go_on_under_themselves_and_n_still_finds_each_attempt() {
+    let mut h = Harness::new(80, 24);
+    let (tag, _, _) = h.send("How does Rust manage memory?");
+    let o = outcome("It frees.", "fast", "fast-steady", 237, 900, 3, None);
+    h.chat(tag, 900, llmux::router::ChatEvent::finished(Ok(o)))
+        .await;
+    let fx = h.ctrl('g');
+    let answer_id = match &fx[..] {
+        [Effect::LoadWire { answer_id, .. }] => *answer_id,
+        other => panic!("{other:?}"),
+    };
+    let mut record = fixed_record(answer_id);
+    record.route[4] = "22:13:20.900 #7 done by fast-steady: ttft 237 ms, 900 ms, 12 in / 3 out, \
+                       $0.0000445"
+        .into();
+    h.act(Action::WireLoaded {
+        answer_id,
+        found: Ok(Some(record)),
+    });
+    let s = h.screen();
+    // Cut at the edge once; now the figures at its end show on the next line, indented.
+    assert!(s.contains("3 out,"), "{s}");
+    assert!(
+        s.lines().any(|l| l.contains("┃    $0.0000445")),
+        "the rest under it, indented:\n{s}"
+    );
+    for attempt in ["Attempt 1", "Attempt 2"] {
+        h.press(KeyCode::Char('n'));
+        let s = h.screen();
+        assert!(
+            s.lines().nth(1).is_some_and(|l| l.contains(attempt)),
+            "n scrolls to {attempt}:\n{s}"
+        );
+    }
+}
