@@ -8,6 +8,7 @@ pub mod request_log;
 pub mod session;
 pub mod session_admin;
 pub mod session_history;
+pub mod session_replay;
 pub mod session_search;
 pub mod session_summary;
 pub mod stats;
