@@ -346,17 +346,14 @@ pub fn render_pane(
     let rows = visible_rows(groups, "");
     let sel = focused.then_some(selected);
     let mut lines = list_lines(groups, &rows, status, current, sel, strategy, theme, true);
-    // A deployment that is not healthy keeps its state in sight ("rpm limit 58s",
-    // "cooling 8s"): its id is cut to make room, not the state.
+    // A deployment keeps its price or its state in sight ("rpm limit 58s", "cooling 8s"):
+    // its id is cut in the middle to make room, not what follows it.
     for (line, row) in lines.iter_mut().zip(&rows) {
-        let Row::Deployment(gi, di) = *row else {
+        let Row::Deployment(..) = *row else {
             continue;
         };
-        let unhealthy = status
-            .row(&groups[gi].deployments[di])
-            .is_some_and(|r| r.health != super::metrics::Health::Healthy);
         let over = line.width().saturating_sub(inner.width as usize);
-        if unhealthy && over > 0 && line.spans.len() > 2 {
+        if over > 0 && line.spans.len() > 2 {
             let id = &mut line.spans[2];
             let keep = id.width().saturating_sub(over).max(MIN_ID_SHOWN);
             id.content = super::metrics::cut(&id.content, keep).into();

@@ -366,24 +366,38 @@ pub fn lines(view: &StatusView, cost_line: CostLine, theme: &Theme) -> Vec<Line<
     body
 }
 
-/// `id` cut to `width` columns, ending in `…` when cut.
+/// `id` cut to `width` columns: its start and its end with `…` between, since deployments of
+/// one group often differ only at the end (`…-eastus2-deployment-a`, `…-deployment-b`).
 pub(crate) fn cut(id: &str, width: usize) -> String {
     use unicode_width::UnicodeWidthChar;
     if id.width() <= width {
         return id.to_string();
     }
-    let mut out = String::new();
+    let room = width.saturating_sub(1);
+    // The end gets the larger half.
+    let (head_room, tail_room) = (room / 2, room - room / 2);
+    let mut head = String::new();
     let mut used = 0;
     for c in id.chars() {
         let w = c.width().unwrap_or(0);
-        if used + w + 1 > width {
+        if used + w > head_room {
             break;
         }
-        out.push(c);
+        head.push(c);
         used += w;
     }
-    out.push('…');
-    out
+    let mut tail: Vec<char> = Vec::new();
+    let mut used = 0;
+    for c in id.chars().rev() {
+        let w = c.width().unwrap_or(0);
+        if used + w > tail_room {
+            break;
+        }
+        tail.push(c);
+        used += w;
+    }
+    tail.reverse();
+    format!("{head}…{}", tail.into_iter().collect::<String>())
 }
 
 /// The pane's content in `width` columns: the deployments' lines (which scroll), and the

@@ -94,12 +94,12 @@ model_list:
     let mut h = Harness::with_yaml(200, 50, yaml);
     h.act(Action::Status(StatusView::from_router(&router)));
     let s = h.screen();
-    // The models pane's column (whatever its width): the id cut, the limit whole.
+    // The models pane's column (whatever its width): the id cut in the middle, the limit whole.
     let models: Vec<&str> = s.lines().filter_map(|l| l.split("││").next()).collect();
     assert!(
         models
             .iter()
-            .any(|l| l.contains("◔ mock/so") && l.contains("…") && l.ends_with("rpm limit 60s")),
+            .any(|l| l.contains("◔ mock") && l.contains("…") && l.ends_with("rpm limit 60s")),
         "{s}"
     );
 }
