@@ -141,7 +141,7 @@ pub struct App {
     /// Said after a copy when it may not reach the clipboard (tmux without passthrough).
     pub copy_caveat: Option<String>,
     /// The live line's counters as last drawn (they change at a human rate).
-    pub live_counters: std::cell::RefCell<Option<super::view::LiveCounters>>,
+    pub live_counters: std::cell::RefCell<Option<super::live::LiveCounters>>,
     /// The conversation's system prompt, role and parameters (saved with it).
     pub settings: crate::store::session::Settings,
     /// `/` command completion: role and theme names, and a run of Tabs.

@@ -28,7 +28,7 @@ use crate::store::session_history;
 use super::action::{Command, Effect, RequestTag};
 use super::app::App;
 use super::attach::Attachment;
-use super::view::LIVE_RATE_WINDOW;
+use super::live::LIVE_RATE_WINDOW;
 
 /// Most groups compared at once (columns side by side).
 pub const MAX_GROUPS: usize = 4;

@@ -29,6 +29,7 @@ pub mod input;
 pub mod inspect;
 pub mod keys;
 pub mod layout;
+pub mod live;
 pub mod markdown;
 pub mod palette;
 pub mod part_b;
