@@ -6,8 +6,8 @@
 //! returns [`action::Effect`]s, which the runner performs (start or drop a request, append to
 //! the session file, copy with OSC 52, run `$EDITOR`); the loop draws with [`view::draw`] when
 //! something changed, at most every 16 ms. Panes are modules: `conversation`, `picker`,
-//! `metrics` (and `statsview`, its usage stats view), `routelog`, `help`, `sessions`, and the
-//! small ones in `view`; `metrics`, `routelog` and the theme are shared with `llmux monitor`
+//! `metrics` (and `statsview`, its usage stats view), `routelog`, `help`, `sessions`, `live`,
+//! and the small ones in `view`; `metrics`, `routelog` and the theme are shared with `llmux monitor`
 //! from [`crate::widgets`].
 
 pub mod action;
