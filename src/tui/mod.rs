@@ -40,6 +40,7 @@ pub mod sessionlist;
 pub mod sessions;
 pub mod slash;
 pub mod statsview;
+pub mod terminal;
 pub mod toolblock;
 pub mod turn;
 pub mod view;

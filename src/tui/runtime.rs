@@ -9,35 +9,24 @@
 //! report back as actions. The terminal is restored on exit, on panic and on SIGTERM/SIGHUP.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufWriter, Stdout, Write};
-use std::path::PathBuf;
-use std::sync::Mutex;
 
-use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
-    EventStream, KeyEventKind, KeyboardEnhancementFlags, MouseEventKind,
-    PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
-};
-use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
-};
-use crossterm::{cursor, execute};
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Duration, Instant, sleep_until};
 
 use crate::router::{ChatEvent, Router};
-use crate::store::session::{Record, SessionStore, SessionWriter};
+use crate::store::session::{SessionStore, SessionWriter};
 
 use super::action::{Action, Effect, RequestTag, TICK};
 use super::app::App;
 use super::chatio;
 use super::clipboard::{self, Mux};
 use super::metrics::StatusView;
-use super::render::Screen;
 use super::statsview::{self, StatsWindow};
-use super::view;
+pub use super::terminal::leave;
+use super::terminal::{Term, enter, install_panic_hook, set_panic_draft};
 use crate::store::stats::{DeploymentFacts, GroupBy};
 
 /// Shortest time between two frames (at most ~60 per second) after a key or a resize.
@@ -50,124 +39,8 @@ pub const STREAM_FRAME: Duration = Duration::from_millis(80);
 const CHANNEL: usize = 4096;
 /// Lines one mouse wheel notch scrolls.
 const WHEEL_LINES: i32 = 3;
-/// Output buffer for one frame (written in one go, so a frame crosses SSH whole).
-const OUT_BUFFER: usize = 64 * 1024;
 /// The editor when neither $VISUAL nor $EDITOR is set.
 const DEFAULT_EDITOR: &str = "vi";
-
-/// The terminal: where frames go, and what it shows ([`render::Screen`]).
-struct Term {
-    out: BufWriter<Stdout>,
-    screen: Screen,
-    /// A frame's bytes, reused.
-    bytes: Vec<u8>,
-}
-
-impl Term {
-    /// Sends the bytes that bring the terminal to `app`'s frame.
-    fn draw(&mut self, app: &App) -> std::io::Result<()> {
-        let area = ratatui::layout::Rect::new(0, 0, app.size.0, app.size.1);
-        let mut buf = ratatui::buffer::Buffer::empty(area);
-        view::draw(app, area, &mut buf);
-        self.bytes.clear();
-        self.screen.frame(&buf, &mut self.bytes);
-        self.out.write_all(&self.bytes)?;
-        self.out.flush()
-    }
-}
-
-/// The keyboard enhancement flags were pushed (and are popped on the way out).
-static KEYBOARD_PUSHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Asks the terminal to tell keys apart that legacy encoding merges (kitty keyboard protocol,
-/// crossterm's `PushKeyboardEnhancementFlags`) where it says it can, so Shift+Enter arrives as
-/// itself and adds a line. Returns whether it did. Must run before the event reader starts: the
-/// query reads the terminal's answer from stdin.
-fn enhance_keyboard(out: &mut impl Write) -> bool {
-    if !matches!(
-        crossterm::terminal::supports_keyboard_enhancement(),
-        Ok(true)
-    ) {
-        return false;
-    }
-    let pushed = execute!(
-        out,
-        PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES)
-    )
-    .is_ok();
-    KEYBOARD_PUSHED.store(pushed, std::sync::atomic::Ordering::Relaxed);
-    pushed
-}
-
-/// What the panic hook needs to save the draft.
-static PANIC_DRAFT: Mutex<Option<(PathBuf, String)>> = Mutex::new(None);
-
-fn set_panic_draft(path: Option<PathBuf>, draft: String) {
-    let mut guard = match PANIC_DRAFT.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
-    *guard = path.map(|p| (p, draft));
-}
-
-/// Puts the terminal in TUI mode: raw, alternate screen, bracketed paste, keyboard
-/// enhancement where supported, mouse only if asked for. Returns the terminal and whether
-/// Shift+Enter can be told from Enter.
-fn enter(mouse: bool) -> std::io::Result<(Term, bool)> {
-    enable_raw_mode()?;
-    let mut out = std::io::stdout();
-    execute!(
-        out,
-        EnterAlternateScreen,
-        EnableBracketedPaste,
-        cursor::Hide
-    )?;
-    let enhanced = enhance_keyboard(&mut out);
-    if mouse {
-        execute!(out, EnableMouseCapture)?;
-    }
-    let term = Term {
-        out: BufWriter::with_capacity(OUT_BUFFER, std::io::stdout()),
-        screen: Screen::new(),
-        bytes: Vec::with_capacity(OUT_BUFFER),
-    };
-    Ok((term, enhanced))
-}
-
-/// Gives the terminal back; every step is tried even if one fails (the terminal may be gone).
-pub fn leave() {
-    let mut out = std::io::stdout();
-    if KEYBOARD_PUSHED.swap(false, std::sync::atomic::Ordering::Relaxed) {
-        let _ = execute!(out, PopKeyboardEnhancementFlags);
-    }
-    let _ = execute!(
-        out,
-        DisableMouseCapture,
-        DisableBracketedPaste,
-        LeaveAlternateScreen,
-        cursor::Show
-    );
-    let _ = disable_raw_mode();
-}
-
-fn install_panic_hook() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        leave();
-        let saved = match PANIC_DRAFT.lock() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        };
-        if let Some((path, draft)) = saved
-            && !draft.is_empty()
-        {
-            let mut w = SessionStore::new(path.parent().map(PathBuf::from).unwrap_or_default())
-                .writer(path.file_stem().and_then(|s| s.to_str()).unwrap_or("draft"));
-            let _ = w.append(&Record::Draft { text: draft });
-        }
-        previous(info);
-    }));
-}
 
 /// Reads terminal events into the channel until dropped.
 fn spawn_input(tx: mpsc::Sender<Action>) -> JoinHandle<()> {
@@ -374,9 +247,7 @@ impl Runner {
             })),
             Effect::Copy(text) => Some(Action::Copied(clipboard::osc52(&text, self.mux).and_then(
                 |seq| {
-                    let out = &mut term.out;
-                    out.write_all(seq.as_bytes())
-                        .and_then(|()| out.flush())
+                    term.write_now(seq.as_bytes())
                         .map(|()| text.chars().count())
                         .map_err(|e| e.to_string())
                 },
@@ -520,15 +391,7 @@ impl Runner {
             std::fs::read_to_string(&path).map_err(|e| e.to_string())
         })();
         let _ = std::fs::remove_file(&path);
-        let _ = enable_raw_mode();
-        let _ = execute!(
-            std::io::stdout(),
-            EnterAlternateScreen,
-            EnableBracketedPaste,
-            cursor::Hide
-        );
-        enhance_keyboard(&mut std::io::stdout());
-        term.screen.invalidate();
+        term.resume();
         self.input = Some(spawn_input(self.tx.clone()));
         result
     }
