@@ -23,6 +23,7 @@ use super::highlight::Highlighter;
 use super::markdown::{self, Piece, wrap_pieces};
 use super::theme::{Role, Theme};
 use super::toolblock;
+use crate::widgets::wrap::pieces_line;
 
 /// The gutter in front of the user's messages.
 const USER_GUTTER: &str = "▍ ";
@@ -438,15 +439,6 @@ pub fn entry_lines(e: &Entry, width: u16, ctx: Ctx<'_>) -> Vec<Line<'static>> {
     }
     out.push(Line::default());
     out
-}
-
-fn pieces_line(pieces: Vec<Piece>) -> Line<'static> {
-    Line::from(
-        pieces
-            .into_iter()
-            .map(|(t, s)| Span::styled(t, s))
-            .collect::<Vec<_>>(),
-    )
 }
 
 /// `◆ fast-steady · fast  ttft 250 ms · 80 tok · 1.3 s · $0.000049  retried  fell back`.

@@ -26,7 +26,7 @@ use super::app::App;
 use super::theme::{Role, Theme};
 use super::view::{overlay_frame, render_scrolled};
 use super::wirefile::WireRecord;
-use crate::widgets::wrap::{Piece, wrap_pieces};
+use crate::widgets::wrap::{Piece, pieces_line, wrap_pieces};
 
 /// The inspector's state.
 #[derive(Debug, Default)]
@@ -242,19 +242,10 @@ pub fn laid_out(r: &WireRecord, theme: &Theme, width: usize) -> (Vec<Line<'stati
             if n > 0 {
                 row.insert(0, (" ".repeat(indent), ratatui::style::Style::new()));
             }
-            out.push(to_line(row));
+            out.push(pieces_line(row));
         }
     }
     (out, marks)
-}
-
-fn to_line(pieces: Vec<Piece>) -> Line<'static> {
-    Line::from(
-        pieces
-            .into_iter()
-            .map(|(t, style)| Span::styled(t, style))
-            .collect::<Vec<_>>(),
-    )
 }
 
 /// The record as lines, each as long as it is ([`laid_out`] breaks them to the pane).

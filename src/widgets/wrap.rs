@@ -8,6 +8,16 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 /// A styled piece of text.
 pub type Piece = (String, Style);
 
+/// A line of styled pieces, each a span.
+pub fn pieces_line(pieces: Vec<Piece>) -> ratatui::text::Line<'static> {
+    ratatui::text::Line::from(
+        pieces
+            .into_iter()
+            .map(|(t, s)| ratatui::text::Span::styled(t, s))
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// Wraps styled pieces into lines of at most `width` columns, breaking at spaces where it
 /// can and inside words where it must. `\n` in a piece forces a break.
 pub fn wrap_pieces(pieces: &[Piece], width: usize) -> Vec<Vec<Piece>> {
