@@ -346,14 +346,32 @@ pub fn render_pane(
     let rows = visible_rows(groups, "");
     let sel = focused.then_some(selected);
     let mut lines = list_lines(groups, &rows, status, current, sel, strategy, theme, true);
-    // A deployment keeps its price or its state in sight ("rpm limit 58s", "cooling 8s"):
-    // its id is cut in the middle to make room, not what follows it.
+    // A deployment that is not healthy keeps its state in sight ("rpm limit 58s",
+    // "cooling 8s"): its id is cut to make room. A healthy one keeps its id whole where it
+    // fits (its price may run off the edge), and cut to fit where it does not. Ids are cut in
+    // the middle: deployments of a group often differ only at the end.
+    let width = inner.width as usize;
     for (line, row) in lines.iter_mut().zip(&rows) {
-        let Row::Deployment(..) = *row else {
+        let Row::Deployment(gi, di) = *row else {
             continue;
         };
-        let over = line.width().saturating_sub(inner.width as usize);
-        if over > 0 && line.spans.len() > 2 {
+        if line.spans.len() <= 2 {
+            continue;
+        }
+        let unhealthy = status
+            .row(&groups[gi].deployments[di])
+            .is_some_and(|r| r.health != super::metrics::Health::Healthy);
+        let through_id: usize = line.spans[..3].iter().map(|s| s.width()).sum();
+        let over = if unhealthy {
+            line.width().saturating_sub(width)
+        } else {
+            through_id.saturating_sub(width)
+        };
+        if over > 0 {
+            if !unhealthy {
+                // Its price has no room left: the id ends the line (not cut again at the edge).
+                line.spans.truncate(3);
+            }
             let id = &mut line.spans[2];
             let keep = id.width().saturating_sub(over).max(MIN_ID_SHOWN);
             id.content = super::metrics::cut(&id.content, keep).into();

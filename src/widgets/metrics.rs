@@ -644,6 +644,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_id_is_cut_in_the_middle_to_exactly_its_width() {
+        let id = "mock/azure-gpt-4o-mini-eastus2-deployment-a";
+        for width in [8, 12, 21, 22, 30] {
+            let c = cut(id, width);
+            assert_eq!(c.chars().count(), width, "{c}");
+            assert!(c.ends_with('a') && c.starts_with("moc"), "{c}");
+        }
+        assert_eq!(cut(id, 22), "mock/azure…eployment-a");
+        assert_eq!(cut("short", 8), "short");
+    }
+
+    #[test]
     fn line_count_is_what_lines_gives() {
         let theme = Theme::builtin_default(super::super::theme::ColorDepth::Mono);
         let mut view = StatusView {

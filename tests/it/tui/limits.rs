@@ -103,3 +103,29 @@ model_list:
         "{s}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_models_pane_keeps_long_ids_of_one_group_apart() {
+    // Healthy deployments keep their ids whole where they fit (the price may run off the
+    // edge); an id too long for the column is cut in the middle, so two that differ only at
+    // the end still read apart.
+    let yaml = r#"
+model_list:
+  - model_name: gpt
+    litellm_params: { model: mock/azure-gpt-4o-mini-eastus2-deployment-a, mock_response: hi }
+  - model_name: gpt
+    litellm_params: { model: mock/azure-gpt-4o-mini-eastus2-deployment-b, mock_response: hi }
+  - model_name: short
+    litellm_params: { model: mock/short-one, mock_response: hi }
+"#;
+    let mut h = Harness::with_yaml(200, 50, yaml);
+    let s = h.screen();
+    let models: Vec<&str> = s.lines().filter_map(|l| l.split("││").next()).collect();
+    let row = |end: &str| {
+        models
+            .iter()
+            .any(|l| l.contains("● mock/azure-") && l.contains("…") && l.ends_with(end))
+    };
+    assert!(row("ployment-a") && row("ployment-b"), "{s}");
+    assert!(models.iter().any(|l| l.contains("● mock/short-one")), "{s}");
+}
