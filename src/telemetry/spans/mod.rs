@@ -25,6 +25,8 @@ use crate::config::Config;
 use crate::provider::Usage;
 use crate::router::{RouteEvent, RouteEventKind};
 
+mod record;
+
 /// What the subscriber hands the telemetry task, in the order the router said it.
 #[derive(Debug)]
 pub(crate) enum Input {
@@ -214,88 +216,8 @@ impl Builder {
         t.end = t.end.max(at);
         let dep = ev.deployment.clone().unwrap_or_default();
         match &ev.kind {
-            RouteEventKind::Request {
-                requested,
-                prompt_tokens,
-                tags,
-            } => {
-                t.requested = Some(requested.clone());
-                t.attributes.extend([
-                    KeyValue::new("gen_ai.operation.name", t.operation),
-                    KeyValue::new("gen_ai.request.model", requested.clone()),
-                    KeyValue::new("llmux.group", ev.group.clone()),
-                    KeyValue::new("llmux.prompt_tokens_estimate", *prompt_tokens as i64),
-                ]);
-                if !tags.is_empty() {
-                    t.attributes
-                        .push(KeyValue::new("llmux.tags", strings(tags)));
-                }
-                if langfuse {
-                    t.attributes.extend([
-                        KeyValue::new("langfuse.observation.type", "span"),
-                        KeyValue::new("langfuse.trace.name", format!("llmux {requested}")),
-                    ]);
-                    if !tags.is_empty() {
-                        t.attributes
-                            .push(KeyValue::new("langfuse.trace.tags", strings(tags)));
-                    }
-                }
-                if let Some(input) = t.input.clone() {
-                    t.attributes
-                        .push(KeyValue::new("gen_ai.input.messages", input.clone()));
-                    if langfuse {
-                        t.attributes
-                            .push(KeyValue::new("langfuse.observation.input", input.clone()));
-                        t.attributes
-                            .push(KeyValue::new("langfuse.trace.input", input));
-                    }
-                }
-            }
-            RouteEventKind::Attempt => {
-                let (provider, model) = target
-                    .map(|t| (t.provider, t.model))
-                    .unwrap_or_else(|| (String::new(), dep.clone()));
-                let mut attributes = vec![
-                    KeyValue::new("gen_ai.operation.name", t.operation),
-                    KeyValue::new("gen_ai.system", provider.clone()),
-                    KeyValue::new("gen_ai.provider.name", provider),
-                    KeyValue::new("gen_ai.request.model", model.clone()),
-                    KeyValue::new("llmux.group", ev.group.clone()),
-                    KeyValue::new("llmux.deployment", dep.clone()),
-                    KeyValue::new("llmux.attempt", i64::from(ev.attempt)),
-                ];
-                let mut links = Vec::new();
-                if std::mem::take(&mut t.continues) {
-                    attributes.push(KeyValue::new("llmux.continues", true));
-                    if let Some(broken) = t.attempts.last() {
-                        links.push(Link::new(
-                            span_context(t.trace_id, broken.span_id),
-                            vec![KeyValue::new("llmux.link", "continues")],
-                            0,
-                        ));
-                    }
-                }
-                if langfuse {
-                    attributes.extend([
-                        KeyValue::new("langfuse.observation.type", "generation"),
-                        KeyValue::new("langfuse.observation.model.name", model.clone()),
-                    ]);
-                    if let Some(input) = &t.input {
-                        attributes.push(KeyValue::new("langfuse.observation.input", input.clone()));
-                    }
-                }
-                t.attempts.push(Attempt {
-                    number: ev.attempt,
-                    span_id: new_span_id(),
-                    name: format!("{} {model}", t.operation),
-                    start: at,
-                    end: None,
-                    attributes,
-                    events: Vec::new(),
-                    links,
-                    status: Status::Unset,
-                });
-            }
+            RouteEventKind::Request { .. } => t.requested(ev, langfuse),
+            RouteEventKind::Attempt => t.attempt_started(ev, at, target, &dep, langfuse),
             RouteEventKind::FirstToken { ttft_ms } => {
                 if let Some(a) = attempt(t, ev.attempt) {
                     a.events
@@ -310,32 +232,7 @@ impl Builder {
                     }
                 }
             }
-            RouteEventKind::Failure {
-                class,
-                status,
-                message,
-                after_tokens,
-            } => {
-                t.last_error = Some(class.name());
-                if let Some(a) = attempt(t, ev.attempt) {
-                    a.end = Some(at);
-                    a.status = Status::error(message.clone());
-                    a.attributes.push(KeyValue::new("error.type", class.name()));
-                    if let Some(s) = status {
-                        a.attributes
-                            .push(KeyValue::new("http.response.status_code", i64::from(*s)));
-                    }
-                    if *after_tokens {
-                        a.attributes.push(KeyValue::new("llmux.after_tokens", true));
-                    }
-                    if langfuse {
-                        a.attributes.extend([
-                            KeyValue::new("langfuse.observation.level", "ERROR"),
-                            KeyValue::new("langfuse.observation.status_message", message.clone()),
-                        ]);
-                    }
-                }
-            }
+            RouteEventKind::Failure { .. } => t.attempt_failed(ev, at, langfuse),
             RouteEventKind::Cooldown { secs, reason } => {
                 t.cooldowns += 1;
                 t.events.push(Event::new(
@@ -408,74 +305,7 @@ impl Builder {
                     );
                 }
             }
-            RouteEventKind::Done {
-                usage,
-                cost_usd,
-                ttft_ms,
-                total_ms,
-                finish_reason,
-                cached,
-            } => {
-                let cost = cost_usd.map(|c| c.as_f64());
-                let model = target.map(|t| t.model);
-                t.success = true;
-                t.status = Status::Ok;
-                let reasons = finish_reason
-                    .iter()
-                    .map(|r| StringValue::from(r.clone()))
-                    .collect::<Vec<_>>();
-                let mut root = vec![
-                    KeyValue::new("gen_ai.usage.input_tokens", usage.input as i64),
-                    KeyValue::new("gen_ai.usage.output_tokens", usage.output as i64),
-                    KeyValue::new("llmux.total_ms", *total_ms as i64),
-                ];
-                if !reasons.is_empty() {
-                    root.push(KeyValue::new(
-                        "gen_ai.response.finish_reasons",
-                        Value::Array(Array::String(reasons.clone())),
-                    ));
-                }
-                if let Some(c) = cost {
-                    root.push(KeyValue::new("llmux.cost_usd", c));
-                }
-                if let Some(ms) = ttft_ms {
-                    root.push(KeyValue::new("llmux.ttft_ms", *ms as i64));
-                }
-                if *cached {
-                    root.push(KeyValue::new("llmux.cached", true));
-                }
-                if let Some(m) = &model {
-                    root.push(KeyValue::new("gen_ai.response.model", m.clone()));
-                    root.push(KeyValue::new("llmux.deployment", dep.clone()));
-                }
-                t.attributes.extend(root);
-                if !*cached {
-                    // The request's usage covers every attempt; this one's is what is left
-                    // after the others' `Spent`.
-                    let (spent_in, spent_out) = spent_by_others(&t.attempts, ev.attempt);
-                    let spent_cost = spent_cost_by_others(&t.attempts, ev.attempt);
-                    if let Some(a) = attempt(t, ev.attempt) {
-                        a.end = Some(at);
-                        a.status = Status::Ok;
-                        if let Some(m) = model {
-                            a.attributes.push(KeyValue::new("gen_ai.response.model", m));
-                        }
-                        if !reasons.is_empty() {
-                            a.attributes.push(KeyValue::new(
-                                "gen_ai.response.finish_reasons",
-                                Value::Array(Array::String(reasons)),
-                            ));
-                        }
-                        let mine = Usage {
-                            input: usage.input.saturating_sub(spent_in),
-                            output: usage.output.saturating_sub(spent_out),
-                            ..*usage
-                        };
-                        let my_cost = cost.map(|c| (c - spent_cost).max(0.0));
-                        usage_attributes(&mut a.attributes, &mine, my_cost, langfuse);
-                    }
-                }
-            }
+            RouteEventKind::Done { .. } => t.done(ev, at, target, &dep, langfuse),
             RouteEventKind::Failed { message } => {
                 t.status = Status::error(message.clone());
                 let class = t.last_error.unwrap_or("route_failed");
