@@ -32,6 +32,7 @@ pub mod layout;
 pub mod live;
 pub mod markdown;
 pub mod palette;
+pub mod panes;
 pub mod part_b;
 pub mod picker;
 pub mod render;
