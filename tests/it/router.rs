@@ -13,7 +13,7 @@ use llmux::router::{
 };
 
 use crate::support::{self, ask, deployment, router, router_on};
-use crate::upstream::{FakeUpstream, Net, Reply, net_test};
+use crate::upstream::{FakeUpstream, Net, Reply, ResetGate, net_test};
 
 mod errors;
 
@@ -205,9 +205,13 @@ async fn a_group_whose_every_deployment_is_cooling_says_so_at_once(net: Net) {
 
 net_test!(a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text_kept);
 async fn a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text_kept(net: Net) {
+    let gate = ResetGate::new("The answer is forty");
     let cut = FakeUpstream::start_on(
         net,
-        vec![Reply::openai_stream(&["The answer", " is", " forty"], None).reset_after(4)],
+        vec![
+            Reply::openai_stream(&["The answer", " is", " forty"], None)
+                .reset_after_shown(4, gate.clone()),
+        ],
     )
     .await;
     let rescue =
@@ -218,7 +222,7 @@ async fn a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text
         deployment("b", "b1", &rescue.url, "")
     );
     let r = router_on(net, &yaml);
-    let run = support::run(&r, "a", ask("what is it?")).await;
+    let run = support::run_releasing(&r, "a", ask("what is it?"), &gate).await;
     assert_eq!(run.restarts, 0, "continue never restarts");
     let shown = run.deltas.concat();
     let outcome = run.result.expect("the fallback continues");
@@ -238,9 +242,10 @@ async fn a_stream_cut_mid_answer_continues_on_the_fallback_with_the_partial_text
 
 net_test!(restart_mode_discards_the_partial_answer);
 async fn restart_mode_discards_the_partial_answer(net: Net) {
+    let gate = ResetGate::new("wrong start");
     let cut = FakeUpstream::start_on(
         net,
-        vec![Reply::openai_stream(&["wrong", " start"], None).reset_after(3)],
+        vec![Reply::openai_stream(&["wrong", " start"], None).reset_after_shown(3, gate.clone())],
     )
     .await;
     let rescue =
@@ -251,16 +256,17 @@ async fn restart_mode_discards_the_partial_answer(net: Net) {
         deployment("b", "b1", &rescue.url, "")
     );
     let r = router_on(net, &yaml);
-    let run = support::run(&r, "a", ask("q")).await;
+    let run = support::run_releasing(&r, "a", ask("q"), &gate).await;
     assert_eq!(run.restarts, 1);
     assert_eq!(run.outcome().text, "right");
 }
 
 net_test!(off_mode_fails_with_the_partial_answer_kept);
 async fn off_mode_fails_with_the_partial_answer_kept(net: Net) {
+    let gate = ResetGate::new("half");
     let cut = FakeUpstream::start_on(
         net,
-        vec![Reply::openai_stream(&["half"], None).reset_after(2)],
+        vec![Reply::openai_stream(&["half"], None).reset_after_shown(2, gate.clone())],
     )
     .await;
     let rescue = FakeUpstream::start_on(net, vec![Reply::openai_stream(&["never"], None)]).await;
@@ -270,8 +276,10 @@ async fn off_mode_fails_with_the_partial_answer_kept(net: Net) {
         deployment("b", "b1", &rescue.url, "")
     );
     let r = router_on(net, &yaml);
-    let (result, _) = run(&r, "a", "q").await;
-    let err = result.unwrap_err();
+    let err = support::run_releasing(&r, "a", ask("q"), &gate)
+        .await
+        .result
+        .unwrap_err();
     assert_eq!(err.partial_text, "half");
     assert_eq!(rescue.calls(), 0);
     assert_eq!(cut.calls(), 1, "off: no retry after tokens were shown");

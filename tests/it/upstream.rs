@@ -137,6 +137,29 @@ pub(crate) use net_test;
 /// The largest request body the fake upstream reads.
 const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 
+/// Holds a scripted reset until the client has shown `text`, the answer's text before it.
+#[derive(Debug, Clone)]
+pub struct ResetGate {
+    text: String,
+    open: Arc<Notify>,
+}
+
+impl ResetGate {
+    pub fn new(text: &str) -> ResetGate {
+        ResetGate {
+            text: text.to_string(),
+            open: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The client has shown `so_far`: the reset may come once that holds the text.
+    pub fn shown(&self, so_far: &str) {
+        if so_far.contains(&self.text) {
+            self.open.notify_one();
+        }
+    }
+}
+
 /// One scripted answer.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -147,8 +170,8 @@ pub struct Reply {
     headers_after: Duration,
     body_after: Duration,
     reset_after: Option<usize>,
-    /// With `reset_after`: the reset waits for this (the client saw what came before).
-    reset_gate: Option<Arc<Notify>>,
+    /// With `reset_after`: the reset waits for this (the client showed what came before).
+    reset_gate: Option<ResetGate>,
 }
 
 impl Reply {
@@ -241,18 +264,18 @@ impl Reply {
         self
     }
 
-    /// [`reset_after`](Self::reset_after), the reset held until `gate` is notified: a test
-    /// that notifies once the client has read those chunks knows they were not lost to the
-    /// reset (a stream reset drops what the server had not yet flushed, and under load one
-    /// yield is not always enough to flush it).
-    pub fn reset_after_seen(mut self, n: usize, gate: Arc<Notify>) -> Reply {
+    /// [`reset_after`](Self::reset_after), the reset held until `gate` opens: once the
+    /// client has shown the text sent before it (a stream reset drops what the server had
+    /// not yet flushed, and under load one yield is not always enough to flush it). The
+    /// test tells the gate what it has shown ([`support::run_releasing`](crate::support::run_releasing)).
+    pub fn reset_after_shown(mut self, n: usize, gate: ResetGate) -> Reply {
         self.reset_after = Some(n);
         self.reset_gate = Some(gate);
         self
     }
 
-    /// The gate a [`reset_after_seen`](Self::reset_after_seen) reset waits for.
-    pub fn reset_gate(&self) -> Option<Arc<Notify>> {
+    /// The gate a [`reset_after_shown`](Self::reset_after_shown) reset waits for.
+    pub fn reset_gate(&self) -> Option<ResetGate> {
         self.reset_gate.clone()
     }
 
@@ -646,7 +669,7 @@ fn body_stream(reply: &Reply) -> Chunks {
                 // Let the server flush the chunks already written before it aborts, as a
                 // real connection dying mid-answer would have delivered them.
                 match &reply.reset_gate {
-                    Some(gate) => gate.notified().await,
+                    Some(gate) => gate.open.notified().await,
                     None => tokio::task::yield_now().await,
                 }
                 let reset = std::io::Error::new(

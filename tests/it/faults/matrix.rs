@@ -11,7 +11,7 @@
 //! The matrix runs once per [`Net`]: plain HTTP, https through hyper, https through reqwest.
 
 use futures::future::join_all;
-use llmux::router::{ChatEvent, RouteEventKind, RouterOptions};
+use llmux::router::{RouteEventKind, RouterOptions};
 
 use super::raw::RawUpstream;
 use super::rows::{
@@ -80,18 +80,15 @@ async fn run_row(net: Net, client: &llmux::provider::HttpClient, row: &Row) -> O
     );
     let mut request = support::ask("what is the fault?");
     request.stream = row.stream;
-    // A reset held until the client has read what came before it: notified at each delta.
+    // A reset held until the client has shown what came before it.
     let gate = match &row.fault {
         Fault::Fake(reply) => reply.reset_gate(),
         _ => None,
     };
-    let watch = |ev: &ChatEvent| {
-        if let (ChatEvent::Delta(_), Some(gate)) = (ev, &gate) {
-            gate.notify_one();
-        }
+    let support::Run { result, events, .. } = match &gate {
+        Some(gate) => support::run_releasing(&router, "a", request, gate).await,
+        None => support::run(&router, "a", request).await,
     };
-    let support::Run { result, events, .. } =
-        support::finish_watching(router.chat("a", request), watch).await;
     let (calls, written) = match &up {
         Up::Fake(u) => (Some(u.calls()), None),
         Up::Raw(u) => (Some(u.calls()), Some(u.body_bytes_written())),

@@ -3,16 +3,14 @@
 //! extra check where a number matters (a Retry-After wait, a cooldown's length, a limit's
 //! message). `matrix` runs them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use llmux::provider::ErrorClass;
 use llmux::router::{ChatOutcome, RouteError, RouteEvent, RouteEventKind};
 use serde_json::json;
-use tokio::sync::Notify;
 
 use super::raw::Raw;
-use crate::upstream::Reply;
+use crate::upstream::{Reply, ResetGate};
 
 /// The key every deployment of the matrix carries.
 pub(super) const KEY: &str = "sk-fault-matrix-key-0123456789";
@@ -256,7 +254,7 @@ pub(super) fn rows() -> Vec<Row> {
             "reset mid-stream",
             Fault::Fake(
                 Reply::openai_stream(&["partial", " answer"], None)
-                    .reset_after_seen(3, Arc::new(Notify::new())),
+                    .reset_after_shown(3, ResetGate::new("partial answer")),
             ),
             out(Some(Network), true, false, false),
             "partial answerfrom a",

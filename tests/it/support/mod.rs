@@ -115,6 +115,24 @@ pub async fn finish(stream: ChatStream) -> Run {
     finish_watching(stream, |_| {}).await
 }
 
+/// [`run`], telling `gate` what has been shown at each delta, so a reset it holds comes only
+/// after the text before it reached the client.
+pub async fn run_releasing(
+    router: &Router,
+    model: &str,
+    request: ChatRequest,
+    gate: &crate::upstream::ResetGate,
+) -> Run {
+    let mut shown = String::new();
+    finish_watching(router.chat(model, request), |ev| {
+        if let ChatEvent::Delta(t) = ev {
+            shown.push_str(t);
+            gate.shown(&shown);
+        }
+    })
+    .await
+}
+
 /// [`finish`], showing each event to `watch` as it comes.
 pub async fn finish_watching(mut stream: ChatStream, mut watch: impl FnMut(&ChatEvent)) -> Run {
     let mut events = Vec::new();
