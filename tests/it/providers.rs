@@ -13,7 +13,7 @@ use llmux::provider::{
 use llmux::secret::Secret;
 use serde_json::json;
 
-use crate::upstream::{FakeUpstream, Net, Reply, net_test};
+use crate::upstream::{FakeUpstream, Net, Reply, ResetGate, net_test};
 
 mod failures;
 mod headers;
@@ -80,11 +80,22 @@ impl Outcome {
 }
 
 /// Drains a stream, checking that nothing follows `Done` or an error.
-async fn drain(mut stream: EventStream) -> Outcome {
+async fn drain(stream: EventStream) -> Outcome {
+    drain_releasing(stream, None).await
+}
+
+/// [`drain`], telling `gate` the text shown so far at each delta (a reset it holds comes only
+/// after that text reached the client).
+async fn drain_releasing(mut stream: EventStream, gate: Option<&ResetGate>) -> Outcome {
     let mut out = Outcome::default();
     while let Some(item) = stream.next().await {
         match item {
-            Ok(StreamEvent::Delta(t)) => out.deltas.push(t),
+            Ok(StreamEvent::Delta(t)) => {
+                out.deltas.push(t);
+                if let Some(gate) = gate {
+                    gate.shown(&out.deltas.concat());
+                }
+            }
             Ok(StreamEvent::Reasoning(t)) => out.reasoning.push_str(&t),
             Ok(StreamEvent::Usage(u)) => out.usage = Some(u),
             Ok(StreamEvent::ToolCall(c)) => out.tool_calls.push(c),
@@ -108,9 +119,19 @@ async fn drain(mut stream: EventStream) -> Outcome {
 
 /// Opens `d` with a client on `net` and drains the stream.
 async fn run(net: Net, d: &Deployment, req: &ChatRequest) -> Outcome {
+    run_releasing(net, d, req, None).await
+}
+
+/// [`run`], draining with [`drain_releasing`].
+async fn run_releasing(
+    net: Net,
+    d: &Deployment,
+    req: &ChatRequest,
+    gate: Option<&ResetGate>,
+) -> Outcome {
     let client = net.client();
     match provider::open(&client, d, req).await {
-        Ok(stream) => drain(stream).await,
+        Ok(stream) => drain_releasing(stream, gate).await,
         Err(e) => Outcome {
             error: Some(e),
             ..Outcome::default()

@@ -9,10 +9,10 @@ use llmux::config::{Deployment, MockParams, Wire};
 use llmux::provider::{self, ErrorClass, StreamEvent, estimate_prompt_tokens, estimate_tokens};
 use serde_json::json;
 
-use super::{KEY, deployment, drain, non_streaming, openai, request, run, sse};
+use super::{KEY, deployment, drain, non_streaming, openai, request, run, run_releasing, sse};
 use crate::faults::raw::{Raw, RawUpstream};
 use crate::support;
-use crate::upstream::{FakeUpstream, Net, Reply, net_test};
+use crate::upstream::{FakeUpstream, Net, Reply, ResetGate, net_test};
 
 net_test!(rate_limits_carry_retry_after_in_seconds_or_as_a_date);
 async fn rate_limits_carry_retry_after_in_seconds_or_as_a_date(net: Net) {
@@ -122,9 +122,11 @@ async fn an_upstream_that_reads_the_request_then_closes_gets_it_exactly_once(net
 net_test!(a_reset_mid_stream_is_a_network_error_after_the_text_so_far);
 async fn a_reset_mid_stream_is_a_network_error_after_the_text_so_far(net: Net) {
     // Chunks: role, "Hel", "lo", ... — cut after "Hel".
-    let reply = Reply::openai_stream(&["Hel", "lo", "!"], Some((5, 3))).reset_after(2);
+    let gate = ResetGate::new("Hel");
+    let reply =
+        Reply::openai_stream(&["Hel", "lo", "!"], Some((5, 3))).reset_after_shown(2, gate.clone());
     let up = FakeUpstream::start_on(net, vec![reply]).await;
-    let out = run(net, &openai(&up), &request()).await;
+    let out = run_releasing(net, &openai(&up), &request(), Some(&gate)).await;
     assert_eq!(out.text(), "Hel");
     assert_eq!(out.err().class, ErrorClass::Network);
     assert!(out.err().message.contains("mid-stream"), "{}", out.err());
