@@ -5,8 +5,8 @@ use llmux::config::{Deployment, Wire};
 use llmux::provider::{ChatRequest, ErrorClass, Message};
 use serde_json::json;
 
-use super::{KEY, deployment, non_streaming, request, run, sse};
-use crate::upstream::{FakeUpstream, Net, Reply, net_test};
+use super::{KEY, deployment, non_streaming, request, run, run_releasing, sse};
+use crate::upstream::{FakeUpstream, Net, Reply, ResetGate, net_test};
 
 net_test!(anthropic_streams_and_sends_system_max_tokens_and_headers);
 async fn anthropic_streams_and_sends_system_max_tokens_and_headers(net: Net) {
@@ -292,8 +292,8 @@ async fn ollama_streams_ndjson_and_answers_whole(net: Net) {
 
 net_test!(ollama_stream_cut_before_done_is_truncated);
 async fn ollama_stream_cut_before_done_is_truncated(net: Net) {
-    let mut reply = Reply::ollama_stream(&["Hel", "lo"], None);
-    reply = reply.reset_after(2);
+    let gate = ResetGate::new("Hello");
+    let reply = Reply::ollama_stream(&["Hel", "lo"], None).reset_after_shown(2, gate.clone());
     let up = FakeUpstream::start_on(
         net,
         vec![
@@ -307,7 +307,7 @@ async fn ollama_stream_cut_before_done_is_truncated(net: Net) {
     let d = deployment(Wire::OllamaChat, "ollama_chat", "llama3.2", &up.url);
     let out = run(net, &d, &request()).await;
     assert_eq!(out.err().class, ErrorClass::Protocol);
-    let out = run(net, &d, &request()).await;
+    let out = run_releasing(net, &d, &request(), Some(&gate)).await;
     assert_eq!(out.text(), "Hello");
     assert_eq!(out.err().class, ErrorClass::Network);
 }
