@@ -324,15 +324,6 @@ pub fn pair(a: Option<u64>, b: Option<u64>) -> String {
     }
 }
 
-/// One timing as [`pair`] writes each: `250ms`, `1.6s`, `–`.
-fn one(v: Option<u64>) -> String {
-    match v {
-        None => "–".to_string(),
-        Some(v) if v < 1000 => format!("{v}ms"),
-        Some(v) => format!("{:.1}s", v as f64 / 1000.0),
-    }
-}
-
 fn limit<T: std::fmt::Display>(used: String, lim: Option<T>) -> String {
     match lim {
         Some(l) => format!("{used}/{l}"),
@@ -481,6 +472,7 @@ fn parts(
                     pair(r.latency_p50_ms, r.latency_p95_ms),
                 )
             } else {
+                let one = |v: Option<u64>| v.map_or("–".to_string(), fmt::ms_short);
                 (one(r.ttft_p50_ms), one(r.latency_p50_ms))
             };
             vec![
