@@ -295,12 +295,19 @@ impl ConversationView {
                 inner.height -= 1;
             }
             let (width, height) = (inner.width, usize::from(inner.height));
-            let bottom = self.bottom_top(entries, width, height, ctx);
+            // (a streamed page needs no walk to the end)
+            let bottom = || self.bottom_top(entries, width, height, ctx);
             match (self.scroll, self.paged.get().and_then(|p| p.pos(entries))) {
                 (Scroll::Bottom, Some(page)) => (page, true),
-                (Scroll::Bottom, None) => (bottom, true),
-                (Scroll::At { entry, line }, _) if (entry, line) >= bottom => (bottom, true),
-                (Scroll::At { entry, line }, _) => ((entry, line), false),
+                (Scroll::Bottom, None) => (bottom(), true),
+                (Scroll::At { entry, line }, _) => {
+                    let bottom = bottom();
+                    if (entry, line) >= bottom {
+                        (bottom, true)
+                    } else {
+                        ((entry, line), false)
+                    }
+                }
             }
         };
         if !end_shows {
