@@ -25,35 +25,34 @@ impl Trace {
         else {
             return;
         };
-        let t = self;
-        t.requested = Some(requested.clone());
-        t.attributes.extend([
-            KeyValue::new("gen_ai.operation.name", t.operation),
+        self.requested = Some(requested.clone());
+        self.attributes.extend([
+            KeyValue::new("gen_ai.operation.name", self.operation),
             KeyValue::new("gen_ai.request.model", requested.clone()),
             KeyValue::new("llmux.group", ev.group.clone()),
             KeyValue::new("llmux.prompt_tokens_estimate", *prompt_tokens as i64),
         ]);
         if !tags.is_empty() {
-            t.attributes
+            self.attributes
                 .push(KeyValue::new("llmux.tags", strings(tags)));
         }
         if langfuse {
-            t.attributes.extend([
+            self.attributes.extend([
                 KeyValue::new("langfuse.observation.type", "span"),
                 KeyValue::new("langfuse.trace.name", format!("llmux {requested}")),
             ]);
             if !tags.is_empty() {
-                t.attributes
+                self.attributes
                     .push(KeyValue::new("langfuse.trace.tags", strings(tags)));
             }
         }
-        if let Some(input) = t.input.clone() {
-            t.attributes
+        if let Some(input) = self.input.clone() {
+            self.attributes
                 .push(KeyValue::new("gen_ai.input.messages", input.clone()));
             if langfuse {
-                t.attributes
+                self.attributes
                     .push(KeyValue::new("langfuse.observation.input", input.clone()));
-                t.attributes
+                self.attributes
                     .push(KeyValue::new("langfuse.trace.input", input));
             }
         }
@@ -68,12 +67,11 @@ impl Trace {
         dep: &str,
         langfuse: bool,
     ) {
-        let t = self;
         let (provider, model) = target
-            .map(|t| (t.provider, t.model))
+            .map(|target| (target.provider, target.model))
             .unwrap_or_else(|| (String::new(), dep.to_string()));
         let mut attributes = vec![
-            KeyValue::new("gen_ai.operation.name", t.operation),
+            KeyValue::new("gen_ai.operation.name", self.operation),
             KeyValue::new("gen_ai.system", provider.clone()),
             KeyValue::new("gen_ai.provider.name", provider),
             KeyValue::new("gen_ai.request.model", model.clone()),
@@ -82,11 +80,11 @@ impl Trace {
             KeyValue::new("llmux.attempt", i64::from(ev.attempt)),
         ];
         let mut links = Vec::new();
-        if std::mem::take(&mut t.continues) {
+        if std::mem::take(&mut self.continues) {
             attributes.push(KeyValue::new("llmux.continues", true));
-            if let Some(broken) = t.attempts.last() {
+            if let Some(broken) = self.attempts.last() {
                 links.push(Link::new(
-                    span_context(t.trace_id, broken.span_id),
+                    span_context(self.trace_id, broken.span_id),
                     vec![KeyValue::new("llmux.link", "continues")],
                     0,
                 ));
@@ -97,14 +95,14 @@ impl Trace {
                 KeyValue::new("langfuse.observation.type", "generation"),
                 KeyValue::new("langfuse.observation.model.name", model.clone()),
             ]);
-            if let Some(input) = &t.input {
+            if let Some(input) = &self.input {
                 attributes.push(KeyValue::new("langfuse.observation.input", input.clone()));
             }
         }
-        t.attempts.push(Attempt {
+        self.attempts.push(Attempt {
             number: ev.attempt,
             span_id: new_span_id(),
-            name: format!("{} {model}", t.operation),
+            name: format!("{} {model}", self.operation),
             start: at,
             end: None,
             attributes,
@@ -125,9 +123,8 @@ impl Trace {
         else {
             return;
         };
-        let t = self;
-        t.last_error = Some(class.name());
-        if let Some(a) = attempt(t, ev.attempt) {
+        self.last_error = Some(class.name());
+        if let Some(a) = attempt(self, ev.attempt) {
             a.end = Some(at);
             a.status = Status::error(message.clone());
             a.attributes.push(KeyValue::new("error.type", class.name()));
@@ -167,11 +164,10 @@ impl Trace {
         else {
             return;
         };
-        let t = self;
         let cost = cost_usd.map(|c| c.as_f64());
-        let model = target.map(|t| t.model);
-        t.success = true;
-        t.status = Status::Ok;
+        let model = target.map(|target| target.model);
+        self.success = true;
+        self.status = Status::Ok;
         let reasons = finish_reason
             .iter()
             .map(|r| StringValue::from(r.clone()))
@@ -200,13 +196,13 @@ impl Trace {
             root.push(KeyValue::new("gen_ai.response.model", m.clone()));
             root.push(KeyValue::new("llmux.deployment", dep.to_string()));
         }
-        t.attributes.extend(root);
+        self.attributes.extend(root);
         if !*cached {
             // The request's usage covers every attempt; this one's is what is left
             // after the others' `Spent`.
-            let (spent_in, spent_out) = spent_by_others(&t.attempts, ev.attempt);
-            let spent_cost = spent_cost_by_others(&t.attempts, ev.attempt);
-            if let Some(a) = attempt(t, ev.attempt) {
+            let (spent_in, spent_out) = spent_by_others(&self.attempts, ev.attempt);
+            let spent_cost = spent_cost_by_others(&self.attempts, ev.attempt);
+            if let Some(a) = attempt(self, ev.attempt) {
                 a.end = Some(at);
                 a.status = Status::Ok;
                 if let Some(m) = model {
