@@ -59,6 +59,10 @@ impl Framer for NdjsonSplitter {
     }
 }
 
+/// Room made up front in [`Ahead`]: a burst of chunks decodes into 20-odd events, which then
+/// fit without four growths on the way.
+const AHEAD_ROOM: usize = 32;
+
 /// What a stream made ahead of its reader, then whether it has ended (after an error, or
 /// once the source is done).
 struct Ahead<T> {
@@ -69,9 +73,7 @@ struct Ahead<T> {
 impl<T> Ahead<T> {
     fn new() -> Ahead<T> {
         Ahead {
-            // A burst of chunks decodes into 20-odd events: room for them up front, rather
-            // than four growths on the way.
-            queue: VecDeque::with_capacity(32),
+            queue: VecDeque::with_capacity(AHEAD_ROOM),
             ended: false,
         }
     }
